@@ -1,0 +1,67 @@
+/**
+ * Verification of callers' bearer tokens at the gateway, with jose.
+ *
+ * Keys come from a JWKS URL (an OIDC provider: jose caches the set and fetches
+ * it again when a token names an unknown `kid`), or from a local JWKS file.
+ * Only asymmetric algorithms are accepted (RS256, ES256, EdDSA): `alg: none`
+ * and HMAC tokens "signed" with a public key are refused before any key is
+ * used. Every failure is the same UNAUTHENTICATED error so the response tells
+ * an attacker nothing about which check failed.
+ */
+import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { actorFromClaims, ActorError, type Actor } from '../../lib/actor.js';
+import { productError, ErrorCode } from '../../lib/errors.js';
+import { ConfigurationError, isDevKey } from '../../lib/keys.js';
+
+export const ACCEPTED_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'];
+const CLOCK_SKEW_SECONDS = 30;
+
+export interface TokenVerifierOptions {
+  issuer: string;
+  audience: string;
+  jwksUrl?: string;
+  /** A local key set (JWKS), e.g. read from AUTH_PUBLIC_KEYS_FILE. */
+  keySet?: JSONWebKeySet;
+  production: boolean;
+}
+
+export type TokenVerifier = (authorization: string | undefined) => Promise<Actor>;
+
+export const invalidToken = (reason = 'Invalid or expired token') => productError(ErrorCode.unauthenticated, reason);
+
+export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
+  let keys: JWTVerifyGetKey;
+  if (options.jwksUrl) {
+    keys = createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 });
+  } else if (options.keySet) {
+    if (options.production && options.keySet.keys.some(isDevKey)) {
+      throw new ConfigurationError('AUTH_PUBLIC_KEYS_FILE holds the development key; production must trust a real identity provider');
+    }
+    keys = createLocalJWKSet(options.keySet);
+  } else {
+    throw new ConfigurationError('Set AUTH_JWKS_URL or AUTH_PUBLIC_KEYS_FILE');
+  }
+  return async (authorization) => {
+    const match = /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(authorization ?? '');
+    if (!match) throw productError(ErrorCode.unauthenticated, 'Authentication required: send Authorization: Bearer <token>');
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await jwtVerify(match[1]!, keys, {
+        issuer: options.issuer,
+        audience: options.audience,
+        algorithms: ACCEPTED_ALGORITHMS,
+        clockTolerance: CLOCK_SKEW_SECONDS,
+        requiredClaims: ['exp', 'sub'],
+      }));
+    } catch {
+      throw invalidToken();
+    }
+    try {
+      return actorFromClaims(payload);
+    } catch (error) {
+      // The token is genuine but its claims are unusable; say which rule so the
+      // integrator can fix it (this reveals nothing about keys).
+      throw invalidToken(error instanceof ActorError ? `Token refused: ${error.message}` : 'Token refused');
+    }
+  };
+}

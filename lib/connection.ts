@@ -1,0 +1,148 @@
+/**
+ * Relay connections over time-ordered records, newest first.
+ *
+ * The cursor is the (time, id) position of the last row seen, so a page never
+ * repeats or skips a row when new records arrive: the next page continues
+ * strictly after that position. Lists of many patients are loaded in one SQL
+ * statement per list (a LATERAL join over the patient ids, each side using the
+ * `(patient_id, time DESC, id DESC)` index), so cost follows page size, not
+ * history length.
+ */
+import type { Queryable } from './db.js';
+import { badInput } from './errors.js';
+import type { SubgraphContext } from './subgraph.js';
+
+export const DEFAULT_PAGE_SIZE = 20;
+export const MAX_PAGE_SIZE = 100;
+
+export interface PageArgs {
+  first?: number | null;
+  after?: string | null;
+  from?: Date | null;
+  to?: Date | null;
+}
+
+export interface Page<Row> {
+  edges: { cursor: string; node: Row }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+}
+
+interface CursorPosition {
+  time: string;
+  id: string;
+}
+
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (value: unknown): value is string => typeof value === 'string' && UUID.test(value);
+
+export function encodeCursor(time: Date | string, id: string): string {
+  const iso = time instanceof Date ? time.toISOString() : new Date(time).toISOString();
+  return Buffer.from(JSON.stringify([iso, id])).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): CursorPosition {
+  try {
+    const [time, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
+    if (typeof time !== 'string' || Number.isNaN(Date.parse(time)) || typeof id !== 'string' || id.length > 100) throw new Error();
+    return { time, id };
+  } catch {
+    throw badInput('Invalid cursor: pass an endCursor returned by this field');
+  }
+}
+
+/** Validates page arguments; returns normalised values. */
+export function normalisePageArgs(args: PageArgs) {
+  const first = args.first ?? DEFAULT_PAGE_SIZE;
+  if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) throw badInput(`first must be between 1 and ${MAX_PAGE_SIZE}`);
+  if (args.from && args.to && args.from > args.to) throw badInput('Invalid date range: from is after to');
+  const after = args.after ? decodeCursor(args.after) : null;
+  return {
+    first,
+    after,
+    from: args.from ? args.from.toISOString() : null,
+    to: args.to ? args.to.toISOString() : null,
+  };
+}
+
+export type NormalisedPageArgs = ReturnType<typeof normalisePageArgs>;
+
+export function toPage<Row extends Record<string, unknown>>(rows: Row[], first: number, timeColumn: string): Page<Row> {
+  const page = rows.slice(0, first);
+  const edges = page.map((node) => ({ cursor: encodeCursor(node[timeColumn] as Date, String(node.id)), node }));
+  return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
+}
+
+export interface PatientListSpec {
+  /** Table (or view) holding the records, with `id`, `patient_id` and the time column. */
+  table: string;
+  timeColumn: string;
+  /** Extra SQL condition on alias `r`, with parameters numbered from `$7`. */
+  where?: string;
+  params?: unknown[];
+}
+
+/**
+ * Loads one page of `spec.table` for each patient id, in one statement for all
+ * patients that ask with the same arguments in this request.
+ */
+export function loadPatientPage<Row extends Record<string, unknown>>(
+  context: SubgraphContext,
+  name: string,
+  spec: PatientListSpec,
+  patientId: string,
+  rawArgs: PageArgs,
+): Promise<Page<Row>> {
+  const args = normalisePageArgs(rawArgs);
+  if (!isUuid(patientId)) return Promise.resolve({ edges: [], pageInfo: { hasNextPage: false, endCursor: null } });
+  const argsKey = JSON.stringify([args, spec.where ?? '', spec.params ?? []]);
+  const loader = context.loader<string, Page<Row>>(`${name}:${argsKey}`, async (patientIds) => {
+    const rows = await selectPatientPages<Row>(context.db, spec, patientIds, args);
+    const byPatient = new Map<string, Row[]>();
+    for (const row of rows) {
+      const key = String(row.patient_id);
+      byPatient.set(key, [...(byPatient.get(key) ?? []), row]);
+    }
+    return patientIds.map((id) => toPage(byPatient.get(id) ?? [], args.first, spec.timeColumn));
+  });
+  return loader.load(patientId);
+}
+
+export async function selectPatientPages<Row>(db: Queryable, spec: PatientListSpec, patientIds: readonly string[], args: NormalisedPageArgs): Promise<Row[]> {
+  const t = spec.timeColumn;
+  return db.query<Row>(
+    `SELECT r.* FROM unnest($1::uuid[]) AS p(id)
+     CROSS JOIN LATERAL (
+       SELECT * FROM ${spec.table} r
+       WHERE r.patient_id = p.id
+         AND ($2::timestamptz IS NULL OR r.${t} >= $2::timestamptz)
+         AND ($3::timestamptz IS NULL OR r.${t} < $3::timestamptz)
+         AND ($4::timestamptz IS NULL OR (r.${t}, r.id) < ($4::timestamptz, $5::uuid))
+         ${spec.where ? `AND (${spec.where})` : ''}
+       ORDER BY r.${t} DESC, r.id DESC
+       LIMIT $6
+     ) r`,
+    [[...patientIds], args.from, args.to, args.after?.time ?? null, args.after && isUuid(args.after.id) ? args.after.id : args.after ? '00000000-0000-0000-0000-000000000000' : null, args.first + 1, ...(spec.params ?? [])],
+  );
+}
+
+/** Loads rows by id in one statement per request (entity resolution, references). */
+export function loadById<Row extends Record<string, unknown>>(context: SubgraphContext, table: string, id: unknown): Promise<Row | null> {
+  if (!isUuid(id)) return Promise.resolve(null);
+  const loader = context.loader<string, Row | null>(`byId:${table}`, async (ids) => {
+    const rows = await context.db.query<Row>(`SELECT * FROM ${table} WHERE id = ANY($1::uuid[])`, [[...ids]]);
+    const byId = new Map(rows.map((row) => [String(row.id), row]));
+    return ids.map((key) => byId.get(key) ?? null);
+  });
+  return loader.load(id);
+}
+
+/** Loads child rows grouped by a foreign key in one statement per request. */
+export function loadChildren<Row extends Record<string, unknown>>(context: SubgraphContext, table: string, foreignKey: string, parentId: string, orderBy: string): Promise<Row[]> {
+  const loader = context.loader<string, Row[]>(`children:${table}:${foreignKey}`, async (ids) => {
+    const rows = await context.db.query<Row>(`SELECT * FROM ${table} WHERE ${foreignKey} = ANY($1::uuid[]) ORDER BY ${orderBy}`, [[...ids]]);
+    const grouped = new Map<string, Row[]>();
+    for (const row of rows) grouped.set(String(row[foreignKey]), [...(grouped.get(String(row[foreignKey])) ?? []), row]);
+    return ids.map((key) => grouped.get(key) ?? []);
+  });
+  return loader.load(parentId);
+}

@@ -1,0 +1,251 @@
+/**
+ * The database adapter every subgraph uses. One interface, two engines:
+ *
+ * - a PostgreSQL server, chosen by a `postgres://` connection URL (production,
+ *   CI, the large benchmark set);
+ * - embedded PGlite (PostgreSQL compiled to WASM, in-process) when no URL is
+ *   set, persisted under `.data/pglite/<service>`, or in memory for tests
+ *   (`memory://`).
+ *
+ * Both run the same SQL and migrations. The adapter counts statements so tests
+ * can prove that a query costs a bounded number of round trips (no N+1).
+ */
+import { readFile, readdir, mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import type { PGlite as PGliteType } from '@electric-sql/pglite';
+
+export interface Queryable {
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+}
+
+export interface Database extends Queryable {
+  /** Which engine backs this database. */
+  readonly engine: 'pglite' | 'postgres';
+  /** Number of SQL statements issued since start (tests read differences). */
+  readonly statementCount: number;
+  /** Runs `work` in one transaction; rolls back if it throws. */
+  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Loads many rows at once (COPY on PostgreSQL, one INSERT per call on PGlite). */
+  bulkInsert(table: string, columns: string[], rows: unknown[][]): Promise<void>;
+  close(): Promise<void>;
+}
+
+// PostgreSQL `date` values stay ISO strings (YYYY-MM-DD) on both engines: a
+// birth date is a calendar date, not an instant, and must not shift by time zone.
+const DATE_OID = 1082;
+pg.types.setTypeParser(DATE_OID, (value: string) => value);
+
+class PostgresDatabase implements Database {
+  readonly engine = 'postgres' as const;
+  statementCount = 0;
+  constructor(private readonly pool: pg.Pool) {}
+
+  async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    this.statementCount++;
+    const result = await this.pool.query(sql, params as unknown[]);
+    return result.rows as T[];
+  }
+
+  async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    const tx: Queryable = {
+      query: async <R>(sql: string, params: unknown[] = []) => {
+        this.statementCount++;
+        return (await client.query(sql, params as unknown[])).rows as R[];
+      },
+    };
+    try {
+      await client.query('BEGIN');
+      const result = await work(tx);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async bulkInsert(table: string, columns: string[], rows: unknown[][]): Promise<void> {
+    if (rows.length === 0) return;
+    const client = await this.pool.connect();
+    try {
+      this.statementCount++;
+      const stream = client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`));
+      await pipeline(Readable.from(copyLines(rows)), stream);
+    } finally {
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+/** Encodes rows in PostgreSQL's COPY text format, in chunks. */
+function* copyLines(rows: unknown[][]): Generator<string> {
+  let chunk = '';
+  for (const row of rows) {
+    chunk += row.map(copyValue).join('\t') + '\n';
+    if (chunk.length > 1 << 16) {
+      yield chunk;
+      chunk = '';
+    }
+  }
+  if (chunk) yield chunk;
+}
+
+function copyValue(value: unknown): string {
+  if (value === null || value === undefined) return '\\N';
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) {
+    return copyEscape('{' + value.map((v) => '"' + String(v).replace(/["\\]/g, '\\$&') + '"').join(',') + '}');
+  }
+  if (typeof value === 'object') return copyEscape(JSON.stringify(value));
+  return copyEscape(String(value));
+}
+
+function copyEscape(text: string): string {
+  return text.replace(/[\\\n\r\t]/g, (c) => ({ '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' })[c]!);
+}
+
+class PGliteDatabase implements Database {
+  readonly engine = 'pglite' as const;
+  statementCount = 0;
+  constructor(private readonly db: PGliteType) {}
+
+  async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    this.statementCount++;
+    const result = await this.db.query<T>(sql, params as unknown[]);
+    return result.rows;
+  }
+
+  async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.db.transaction(async (inner) => {
+      const tx: Queryable = {
+        query: async <R>(sql: string, params: unknown[] = []) => {
+          this.statementCount++;
+          return (await inner.query<R>(sql, params as unknown[])).rows;
+        },
+      };
+      return work(tx);
+    });
+  }
+
+  async bulkInsert(table: string, columns: string[], rows: unknown[][]): Promise<void> {
+    if (rows.length === 0) return;
+    // One statement per call: the rows travel as one JSON document and are
+    // unpacked by the server with the table's own column types.
+    const objects = rows.map((row) => Object.fromEntries(columns.map((c, i) => [c, row[i] instanceof Date ? (row[i] as Date).toISOString() : row[i]])));
+    const columnList = columns.join(', ');
+    await this.query(
+      `INSERT INTO ${table} (${columnList})
+       SELECT ${columnList} FROM jsonb_populate_recordset(NULL::${table}, $1::jsonb)`,
+      [JSON.stringify(objects)],
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
+
+// Compiling PGlite's WASM takes a moment and ~100 MB; a process running several
+// embedded databases (npm start, the tests) compiles it once and shares it.
+let wasmModules: Promise<{ pgliteWasmModule: WebAssembly.Module; initdbWasmModule: WebAssembly.Module }> | undefined;
+// A freshly initialised, empty cluster, dumped once per process: creating an
+// in-memory database from it skips initdb (about 1.5 s instead of 4 s).
+let emptyClusterDump: Promise<Blob> | undefined;
+
+async function loadWasmModules() {
+  wasmModules ??= (async () => {
+    const require = createRequire(import.meta.url);
+    const dist = path.dirname(require.resolve('@electric-sql/pglite'));
+    const [pglite, initdb] = await Promise.all([
+      readFile(path.join(dist, 'pglite.wasm')),
+      readFile(path.join(dist, 'initdb.wasm')),
+    ]);
+    return {
+      pgliteWasmModule: await WebAssembly.compile(pglite),
+      initdbWasmModule: await WebAssembly.compile(initdb),
+    };
+  })();
+  return wasmModules;
+}
+
+async function openPGlite(location: string): Promise<PGliteType> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const modules = await loadWasmModules();
+  const parsers = { [DATE_OID]: (value: string) => value };
+  if (location === 'memory://') {
+    emptyClusterDump ??= (async () => {
+      const template = await PGlite.create({ ...modules, parsers });
+      const dump = await template.dumpDataDir('none');
+      await template.close();
+      return dump;
+    })();
+    return PGlite.create({ ...modules, parsers, loadDataDir: await emptyClusterDump });
+  }
+  await mkdir(location, { recursive: true });
+  return PGlite.create({ ...modules, parsers, dataDir: location });
+}
+
+/**
+ * Opens a database from a connection string:
+ * `postgres://…` or `postgresql://…` for a server, `memory://` for an
+ * in-memory PGlite, `pglite://<directory>` or a bare path for a persisted one.
+ */
+export async function openDatabase(url: string): Promise<Database> {
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const pool = new pg.Pool({ connectionString: url, max: Number(process.env.DATABASE_POOL_SIZE ?? 10) });
+    pool.on('error', () => undefined); // idle client errors surface on the next query
+    const database = new PostgresDatabase(pool);
+    await database.query('SELECT 1');
+    database.statementCount = 0;
+    return database;
+  }
+  const location = url === 'memory://' ? url : url.replace(/^pglite:\/\//, '');
+  return new PGliteDatabase(await openPGlite(location));
+}
+
+/**
+ * Applies the plain SQL migrations in `directory` (files sorted by name) that
+ * this database has not seen, each in its own transaction, under an advisory
+ * lock so replicas starting together do not race. Idempotent.
+ */
+export async function migrate(database: Database, directory: string): Promise<string[]> {
+  const files = (await readdir(directory)).filter((f) => f.endsWith('.sql')).sort();
+  const applied: string[] = [];
+  await database.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock(824613)');
+    await tx.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version text PRIMARY KEY,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+    const done = new Set((await tx.query<{ version: string }>('SELECT version FROM schema_migrations')).map((r) => r.version));
+    for (const file of files) {
+      if (done.has(file)) continue;
+      const sql = await readFile(path.join(directory, file), 'utf8');
+      for (const statement of splitStatements(sql)) await tx.query(statement);
+      await tx.query('INSERT INTO schema_migrations (version) VALUES ($1)', [file]);
+      applied.push(file);
+    }
+  });
+  return applied;
+}
+
+/** Splits a migration file on semicolons at line ends (our migrations use no function bodies). */
+function splitStatements(sql: string): string[] {
+  return sql
+    .replace(/^\s*--.*$/gm, '')
+    .split(/;\s*$/m)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}

@@ -1,0 +1,107 @@
+/**
+ * SMART App Launch scopes (v2, with v1 `.read`/`.write` accepted) and the map
+ * from FHIR resource types to the data categories of the consent policy.
+ *
+ *   patient/Observation.rs                      v2: read + search, patient in context
+ *   user/*.cruds                                v2: everything the user may do
+ *   patient/Observation.rs?category=vital-signs v2 granular: only that category
+ *   patient/Immunization.read                   v1: read
+ *   schema:read                                 product scope: introspection and SDL download
+ */
+
+export const CATEGORIES = [
+  'demographics', 'identifiers', 'encounters', 'diagnoses', 'referrals', 'labs', 'imaging', 'imaging-reports',
+  'immunizations', 'programs', 'follow-ups', 'home-measurements', 'consents',
+] as const;
+export type Category = (typeof CATEGORIES)[number];
+
+/**
+ * Which categories a FHIR resource type (optionally narrowed by a granular
+ * `category` search parameter) stands for. Granular categories follow FHIR's
+ * own code systems: observation-category (`laboratory`, `vital-signs`) and
+ * v2-0074 diagnostic service sections (`LAB`, `RAD`, `EC`, `PAT`).
+ */
+export const RESOURCE_CATEGORIES: Record<string, { all: Category[]; granular?: Record<string, Category[]> }> = {
+  Patient: { all: ['demographics', 'identifiers'] },
+  Encounter: { all: ['encounters'] },
+  Condition: { all: ['diagnoses'] },
+  ServiceRequest: { all: ['referrals'] },
+  Observation: { all: ['labs', 'home-measurements'], granular: { laboratory: ['labs'], 'vital-signs': ['home-measurements'] } },
+  DiagnosticReport: { all: ['labs', 'imaging-reports'], granular: { LAB: ['labs'], EC: ['labs'], PAT: ['labs'], RAD: ['imaging-reports'] } },
+  ImagingStudy: { all: ['imaging'] },
+  Immunization: { all: ['immunizations'] },
+  EpisodeOfCare: { all: ['programs'] },
+  Task: { all: ['follow-ups'] },
+  Consent: { all: ['consents'] },
+};
+
+export interface Scope {
+  context: 'patient' | 'user' | 'system';
+  resourceType: string;
+  categories: Category[];
+  read: boolean;
+  write: boolean;
+}
+
+export interface ParsedScopes {
+  clinical: Scope[];
+  /** `schema:read`: introspection and SDL download. */
+  schemaRead: boolean;
+}
+
+export class ScopeError extends Error {}
+
+const CLINICAL_SCOPE = /^(patient|user|system)\/([A-Za-z]+|\*)\.([a-z*]+)(\?.*)?$/;
+const V2_PERMISSIONS = /^c?r?u?d?s?$/;
+
+/** Parses a space-separated scope string; unknown non-clinical scopes (openid, launch, …) are ignored. */
+export function parseScopes(scope: string | undefined): ParsedScopes {
+  const parsed: ParsedScopes = { clinical: [], schemaRead: false };
+  for (const token of (scope ?? '').split(/\s+/).filter(Boolean)) {
+    if (token === 'schema:read') {
+      parsed.schemaRead = true;
+      continue;
+    }
+    const match = CLINICAL_SCOPE.exec(token);
+    if (!match) continue;
+    const [, context, resourceType, permissions, query] = match as unknown as [string, Scope['context'], string, string, string | undefined];
+    let read: boolean;
+    let write: boolean;
+    if (permissions === 'read' || permissions === 'write' || permissions === '*') {
+      read = permissions !== 'write';
+      write = permissions !== 'read';
+    } else if (V2_PERMISSIONS.test(permissions)) {
+      read = permissions.includes('r') || permissions.includes('s');
+      write = /[cud]/.test(permissions);
+    } else {
+      throw new ScopeError(`malformed scope ${token}`);
+    }
+    const categories = scopeCategories(resourceType, query);
+    if (!categories) throw new ScopeError(`unknown resource type in scope ${token}`);
+    parsed.clinical.push({ context, resourceType, categories, read, write });
+  }
+  return parsed;
+}
+
+function scopeCategories(resourceType: string, query: string | undefined): Category[] | null {
+  if (resourceType === '*') return [...CATEGORIES];
+  const entry = RESOURCE_CATEGORIES[resourceType];
+  if (!entry) return null;
+  if (!query) return entry.all;
+  const params = new URLSearchParams(query.slice(1));
+  const category = params.get('category');
+  if (!category) return entry.all;
+  // `system|code` or bare `code`
+  const code = category.includes('|') ? category.split('|')[1]! : category;
+  return entry.granular?.[code] ?? [];
+}
+
+/** Whether the scopes allow `access` to `category`. */
+export function scopesAllow(scopes: ParsedScopes, category: Category, access: 'read' | 'write'): boolean {
+  return scopes.clinical.some((s) => (access === 'read' ? s.read : s.write) && s.categories.includes(category));
+}
+
+/** Categories of a FHIR resource type, for the FHIR export and scope checks. */
+export function categoriesOf(resourceType: string): Category[] {
+  return RESOURCE_CATEGORIES[resourceType]?.all ?? [];
+}

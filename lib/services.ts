@@ -1,0 +1,45 @@
+/**
+ * The services of the product and the environment variables each reads.
+ * `docker-compose.yml` is checked against this table by a test.
+ */
+export const SUBGRAPH_NAMES = ['identity', 'encounters', 'labs', 'imaging', 'public-health'] as const;
+export type SubgraphName = (typeof SUBGRAPH_NAMES)[number];
+
+export interface ServiceInfo {
+  name: SubgraphName | 'gateway';
+  /** Prefix of the service's own environment variables: `<PREFIX>_PORT`, `<PREFIX>_DATABASE_URL`, `<PREFIX>_URL`. */
+  envPrefix: string;
+  defaultPort: number;
+}
+
+export const GATEWAY: ServiceInfo = { name: 'gateway', envPrefix: 'GATEWAY', defaultPort: 4000 };
+export const SUBGRAPHS: Record<SubgraphName, ServiceInfo> = {
+  identity: { name: 'identity', envPrefix: 'IDENTITY', defaultPort: 4001 },
+  encounters: { name: 'encounters', envPrefix: 'ENCOUNTERS', defaultPort: 4002 },
+  labs: { name: 'labs', envPrefix: 'LABS', defaultPort: 4003 },
+  imaging: { name: 'imaging', envPrefix: 'IMAGING', defaultPort: 4004 },
+  'public-health': { name: 'public-health', envPrefix: 'PUBLIC_HEALTH', defaultPort: 4005 },
+};
+
+export const isSubgraphName = (name: string): name is SubgraphName => (SUBGRAPH_NAMES as readonly string[]).includes(name);
+
+/** Port the service listens on. */
+export const servicePort = (service: ServiceInfo, env = process.env) => Number(env[`${service.envPrefix}_PORT`] ?? service.defaultPort);
+
+/** URL other services use to reach it (the supergraph's routing URL unless overridden). */
+export const serviceUrl = (service: ServiceInfo, env = process.env) =>
+  env[`${service.envPrefix}_URL`] ?? `http://127.0.0.1:${servicePort(service, env)}/graphql`;
+
+/** The subgraph's database: a PostgreSQL URL, or unset for embedded PGlite under `.data/pglite/<name>`. */
+export const databaseUrl = (service: ServiceInfo, env = process.env) =>
+  env[`${service.envPrefix}_DATABASE_URL`] ?? `pglite://${env.PGLITE_DATA_DIR ?? '.data/pglite'}/${service.name}`;
+
+/**
+ * Variables every service reads besides its own prefixed ones (documented in
+ * the README; the docker-compose test checks the compose file sets the
+ * required ones).
+ */
+export const COMMON_ENV = {
+  gateway: ['NODE_ENV', 'HOST', 'AUTH_ISSUER', 'AUTH_AUDIENCE', 'AUTH_JWKS_URL', 'AUTH_PUBLIC_KEYS_FILE', 'INTERNAL_TOKEN_PRIVATE_KEY', 'MAX_BODY_BYTES'],
+  subgraph: ['NODE_ENV', 'HOST', 'INTERNAL_TOKEN_PUBLIC_KEY', 'DATABASE_POOL_SIZE'],
+} as const;

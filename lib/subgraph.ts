@@ -1,0 +1,184 @@
+/**
+ * The runtime every subgraph shares: schema from `schema/<name>.graphql`,
+ * database and migrations, the request context (verified actor, per-request
+ * DataLoaders), `/health`, and refusal of any request without a valid
+ * gateway-signed actor token.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import DataLoader from 'dataloader';
+import { parse, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import type { JWK } from 'jose';
+import type { Actor } from './actor.js';
+import { migrate, openDatabase, type Database } from './db.js';
+import { ErrorCode, errorBody, productError } from './errors.js';
+import { startHttpService, type Route } from './http.js';
+import { ACTOR_TOKEN_HEADER, createInternalVerifier, operationHash, type InternalClaims } from './internal-token.js';
+import { scalarResolvers } from './scalars.js';
+import type { SubgraphName } from './services.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface SubgraphContext {
+  actor: Actor;
+  requestId: string;
+  db: Database;
+  /** The actor token this request came with, forwarded to other services' internal APIs. */
+  actorToken: string;
+  /** Per-request DataLoaders, created on first use by name. */
+  loader<K, V>(name: string, batch: (keys: readonly K[]) => Promise<(V | Error)[]>, cacheKey?: (key: K) => unknown): DataLoader<K, V>;
+}
+
+export interface InternalRouteDeps {
+  db: Database;
+  /** Verifies a forwarded actor token (signature and expiry). */
+  verify(token: string | undefined): Promise<InternalClaims>;
+}
+
+export interface SubgraphModule {
+  name: SubgraphName;
+  resolvers: GraphQLResolverMap<SubgraphContext>;
+  /** Internal HTTP APIs other services call with a forwarded actor token. */
+  internalRoutes?: (deps: InternalRouteDeps) => Route[];
+  /** Wraps the built schema (the consent layer adds its field rules here). */
+  wrapSchema?: (schema: GraphQLSchema) => GraphQLSchema;
+}
+
+export interface SubgraphOptions {
+  databaseUrl: string;
+  port: number;
+  host: string;
+  internalPublicKey: JWK;
+  production: boolean;
+  maxBodyBytes?: number;
+  /** Use an already opened database (tests, npm start); closed with the service. */
+  database?: Database;
+}
+
+export interface RunningSubgraph {
+  name: SubgraphName;
+  url: string;
+  db: Database;
+  close(): Promise<void>;
+}
+
+export const subgraphSdl = (name: SubgraphName) => readFileSync(path.join(ROOT, 'schema', `${name}.graphql`), 'utf8');
+export const migrationsDirectory = (name: SubgraphName) => path.join(ROOT, 'subgraphs', name, 'migrations');
+
+export function buildSchemaFor(module: SubgraphModule): GraphQLSchema {
+  const schema = buildSubgraphSchema([{ typeDefs: parse(subgraphSdl(module.name)), resolvers: { ...scalarResolvers, ...module.resolvers } as GraphQLResolverMap<unknown> }]);
+  return module.wrapSchema ? module.wrapSchema(schema) : schema;
+}
+
+/** Opens the subgraph's database and applies its migrations. */
+export async function openSubgraphDatabase(name: SubgraphName, url: string): Promise<Database> {
+  const db = await openDatabase(url);
+  await migrate(db, migrationsDirectory(name));
+  return db;
+}
+
+/** Hides internal error messages in production; product errors keep their code and message. */
+export function formatErrorFor(production: boolean) {
+  return (formatted: GraphQLFormattedError): GraphQLFormattedError => {
+    const code = formatted.extensions?.code;
+    if (!production) return formatted;
+    const { stacktrace: _stacktrace, exception: _exception, ...extensions } = (formatted.extensions ?? {}) as Record<string, unknown>;
+    if (!code || code === ErrorCode.internal) {
+      return { message: 'Internal server error', path: formatted.path, locations: formatted.locations, extensions: { code: ErrorCode.internal } };
+    }
+    return { ...formatted, extensions };
+  };
+}
+
+export async function startSubgraph(module: SubgraphModule, options: SubgraphOptions): Promise<RunningSubgraph> {
+  const db = options.database ?? (await openSubgraphDatabase(module.name, options.databaseUrl));
+  const verify = await createInternalVerifier(options.internalPublicKey);
+  const apollo = new ApolloServer<SubgraphContext>({
+    schema: buildSchemaFor(module),
+    includeStacktraceInErrorResponses: !options.production,
+    formatError: formatErrorFor(options.production),
+    // Subgraphs are reached only by the gateway; no landing page, no batching.
+    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled()],
+    csrfPrevention: false,
+  });
+  const routes = module.internalRoutes?.({ db, verify }) ?? [];
+  const service = await startHttpService<SubgraphContext>({
+    apollo,
+    host: options.host,
+    port: options.port,
+    maxBodyBytes: options.maxBodyBytes ?? 1_000_000,
+    routes,
+    health: async () => {
+      await db.query('SELECT 1');
+      return { service: module.name, database: db.engine };
+    },
+    context: async (request, body) => {
+      const token = request.headers[ACTOR_TOKEN_HEADER];
+      let claims: InternalClaims;
+      try {
+        claims = await verify(typeof token === 'string' ? token : undefined);
+      } catch {
+        throw productError(ErrorCode.unauthenticated, 'This service accepts only requests signed by the gateway');
+      }
+      const operation = body as { query?: string; variables?: unknown } | undefined;
+      if (claims.operationHash !== operationHash(operation?.query, operation?.variables)) {
+        throw productError(ErrorCode.unauthenticated, 'The actor token was issued for a different operation');
+      }
+      const loaders = new Map<string, DataLoader<unknown, unknown>>();
+      return {
+        actor: claims.actor,
+        requestId: claims.requestId,
+        db,
+        actorToken: token as string,
+        loader<K, V>(name: string, batch: (keys: readonly K[]) => Promise<(V | Error)[]>, cacheKey?: (key: K) => unknown) {
+          let loader = loaders.get(name) as DataLoader<K, V> | undefined;
+          if (!loader) {
+            loader = new DataLoader<K, V, unknown>(batch, { cacheKeyFn: cacheKey, maxBatchSize: 500 });
+            loaders.set(name, loader as DataLoader<unknown, unknown>);
+          }
+          return loader;
+        },
+      };
+    },
+  });
+  return {
+    name: module.name,
+    url: service.url,
+    db,
+    close: async () => {
+      await service.close();
+      await db.close();
+    },
+  };
+}
+
+/** Route helper for internal JSON APIs: POST `<path>` with a forwarded actor token. */
+export function internalRoute(
+  routePath: string,
+  deps: InternalRouteDeps,
+  handle: (body: unknown, claims: InternalClaims) => Promise<unknown>,
+): Route {
+  return async (request) => {
+    if (request.url.pathname !== routePath) return undefined;
+    if (request.method !== 'POST') return { status: 405, body: errorBody(ErrorCode.badUserInput, 'POST only') };
+    let claims: InternalClaims;
+    try {
+      const token = request.headers[ACTOR_TOKEN_HEADER];
+      claims = await deps.verify(typeof token === 'string' ? token : undefined);
+    } catch {
+      return { status: 401, body: errorBody(ErrorCode.unauthenticated, 'This service accepts only requests signed by the gateway') };
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(request.body || '{}');
+    } catch {
+      return { status: 400, body: errorBody(ErrorCode.badUserInput, 'Request body is not valid JSON') };
+    }
+    return { status: 200, body: JSON.stringify(await handle(body, claims)) };
+  };
+}

@@ -1,0 +1,195 @@
+/**
+ * Code systems and the value sets the synthetic data generator draws from.
+ * Codes are real: LOINC for observations and reports, ICD-10 for diagnoses,
+ * CVX for vaccines, DICOM for modalities, SNOMED CT for body sites.
+ */
+
+export const SYSTEM = {
+  loinc: 'http://loinc.org',
+  icd10: 'http://hl7.org/fhir/sid/icd-10',
+  cvx: 'http://hl7.org/fhir/sid/cvx',
+  dicom: 'http://dicom.nema.org/resources/ontology/DCM',
+  snomed: 'http://snomed.info/sct',
+  healthCard: 'https://fhir.alliance.example.org/sid/health-card',
+  /** One medical record number system per organisation: append the organisation id. */
+  mrnPrefix: 'https://fhir.alliance.example.org/sid/mrn/',
+} as const;
+
+/** HL7 v3 ActCode confidentiality / sensitivity labels used by the consent policy. */
+export const SENSITIVITY_LABELS = ['HIV', 'PSY', 'ETH', 'GDIS', 'SDV', 'SEX', 'STD', 'V'] as const;
+export type SensitivityLabel = (typeof SENSITIVITY_LABELS)[number];
+
+export interface LabTest {
+  loinc: string;
+  display: string;
+  unit: string;
+  low: number | null;
+  high: number | null;
+  /** Typical value and spread for a healthy person. */
+  mean: number;
+  sd: number;
+  decimals: number;
+}
+
+export interface LabPanel {
+  loinc: string;
+  display: string;
+  tests: LabTest[];
+}
+
+const t = (loinc: string, display: string, unit: string, low: number | null, high: number | null, mean: number, sd: number, decimals = 1): LabTest =>
+  ({ loinc, display, unit, low, high, mean, sd, decimals });
+
+export const LAB_PANELS: LabPanel[] = [
+  {
+    loinc: '58410-2', display: 'CBC panel - Blood by Automated count', tests: [
+      t('6690-2', 'Leukocytes [#/volume] in Blood by Automated count', '10*3/uL', 4.0, 10.0, 6.8, 1.9),
+      t('789-8', 'Erythrocytes [#/volume] in Blood by Automated count', '10*6/uL', 4.2, 5.4, 4.8, 0.4, 2),
+      t('718-7', 'Hemoglobin [Mass/volume] in Blood', 'g/dL', 12.0, 17.5, 14.2, 1.4),
+      t('4544-3', 'Hematocrit [Volume Fraction] of Blood by Automated count', '%', 36, 50, 42, 3.5),
+      t('777-3', 'Platelets [#/volume] in Blood by Automated count', '10*3/uL', 150, 400, 260, 60, 0),
+    ],
+  },
+  {
+    loinc: '51990-0', display: 'Basic metabolic panel - Blood', tests: [
+      t('14749-6', 'Glucose [Moles/volume] in Serum or Plasma', 'mmol/L', 3.9, 6.1, 5.4, 1.1),
+      t('14682-9', 'Creatinine [Moles/volume] in Serum or Plasma', 'umol/L', 53, 115, 82, 18, 0),
+      t('2823-3', 'Potassium [Moles/volume] in Serum or Plasma', 'mmol/L', 3.5, 5.1, 4.2, 0.4),
+      t('2951-2', 'Sodium [Moles/volume] in Serum or Plasma', 'mmol/L', 135, 145, 140, 2.5, 0),
+    ],
+  },
+  {
+    loinc: '57698-3', display: 'Lipid panel with direct LDL - Serum or Plasma', tests: [
+      t('14647-2', 'Cholesterol [Moles/volume] in Serum or Plasma', 'mmol/L', null, 5.2, 4.9, 0.9, 2),
+      t('14927-8', 'Triglyceride [Moles/volume] in Serum or Plasma', 'mmol/L', null, 1.7, 1.5, 0.6, 2),
+      t('14646-4', 'Cholesterol in HDL [Moles/volume] in Serum or Plasma', 'mmol/L', 1.0, null, 1.3, 0.3, 2),
+      t('22748-8', 'Cholesterol in LDL [Moles/volume] in Serum or Plasma', 'mmol/L', null, 3.4, 2.9, 0.7, 2),
+    ],
+  },
+  {
+    loinc: '4548-4', display: 'Hemoglobin A1c/Hemoglobin.total in Blood', tests: [
+      t('4548-4', 'Hemoglobin A1c/Hemoglobin.total in Blood', '%', 4.0, 6.0, 5.6, 0.8),
+    ],
+  },
+];
+
+/** HIV screening: carries the `HIV` sensitivity label. */
+export const HIV_TEST = { loinc: '56888-1', display: 'HIV 1+2 Ab+HIV1 p24 Ag [Presence] in Serum or Plasma by Immunoassay' };
+export const ECG_REPORT = { loinc: '11524-6', display: 'EKG study' };
+export const PATHOLOGY_REPORT = { loinc: '60567-5', display: 'Comprehensive pathology report panel' };
+
+export const ECG_CONCLUSIONS = ['Sinus rhythm, normal ECG', 'Sinus tachycardia', 'Left ventricular hypertrophy by voltage criteria', 'Atrial fibrillation with controlled ventricular response', 'First degree AV block'];
+export const PATHOLOGY_CONCLUSIONS = ['Chronic gastritis, Helicobacter pylori negative', 'Benign colonic polyp (tubular adenoma), margins clear', 'Reactive lymph node, no malignancy', 'Adenocarcinoma, moderately differentiated'];
+
+export interface Diagnosis {
+  code: string;
+  display: string;
+  labels: SensitivityLabel[];
+  chronic: boolean;
+}
+
+const d = (code: string, display: string, chronic = false, labels: SensitivityLabel[] = []): Diagnosis => ({ code, display, chronic, labels });
+
+export const DIAGNOSES: Diagnosis[] = [
+  d('J06.9', 'Acute upper respiratory infection, unspecified'),
+  d('J18.9', 'Pneumonia, unspecified organism'),
+  d('K29.7', 'Gastritis, unspecified'),
+  d('M54.5', 'Low back pain'),
+  d('N39.0', 'Urinary tract infection, site not specified'),
+  d('S52.5', 'Fracture of lower end of radius'),
+  d('I25.1', 'Atherosclerotic heart disease', true),
+  d('Z00.0', 'General adult medical examination'),
+];
+export const HYPERTENSION = d('I10', 'Essential (primary) hypertension', true);
+export const DIABETES = d('E11.9', 'Type 2 diabetes mellitus without complications', true);
+export const DEPRESSION = d('F32.9', 'Depressive episode, unspecified', true, ['PSY']);
+export const HIV_DISEASE = d('B20', 'Human immunodeficiency virus [HIV] disease', true, ['HIV']);
+
+export interface Vaccine {
+  cvx: string;
+  display: string;
+}
+
+export const VACCINES: Record<string, Vaccine> = {
+  hepB: { cvx: '08', display: 'Hep B, adolescent or pediatric' },
+  bcg: { cvx: '19', display: 'BCG' },
+  ipv: { cvx: '10', display: 'IPV' },
+  dtap: { cvx: '20', display: 'DTaP' },
+  mmr: { cvx: '03', display: 'MMR' },
+  flu: { cvx: '141', display: 'Influenza, seasonal, injectable' },
+  ppsv23: { cvx: '33', display: 'pneumococcal polysaccharide PPV23' },
+};
+
+/**
+ * Childhood immunisation schedule (the `EPI` programme): which dose of which
+ * vaccine is due at what age in months. Used by the generator and by the
+ * immunisation due list.
+ */
+export const CHILDHOOD_SCHEDULE: { vaccine: keyof typeof VACCINES; dose: number; ageMonths: number }[] = [
+  { vaccine: 'hepB', dose: 1, ageMonths: 0 },
+  { vaccine: 'bcg', dose: 1, ageMonths: 0 },
+  { vaccine: 'hepB', dose: 2, ageMonths: 1 },
+  { vaccine: 'ipv', dose: 1, ageMonths: 2 },
+  { vaccine: 'ipv', dose: 2, ageMonths: 3 },
+  { vaccine: 'dtap', dose: 1, ageMonths: 3 },
+  { vaccine: 'dtap', dose: 2, ageMonths: 4 },
+  { vaccine: 'dtap', dose: 3, ageMonths: 5 },
+  { vaccine: 'hepB', dose: 3, ageMonths: 6 },
+  { vaccine: 'mmr', dose: 1, ageMonths: 8 },
+  { vaccine: 'dtap', dose: 4, ageMonths: 18 },
+  { vaccine: 'mmr', dose: 2, ageMonths: 18 },
+];
+
+export interface ImagingKind {
+  modality: string;
+  modalityDisplay: string;
+  bodySite: string;
+  bodySiteDisplay: string;
+  description: string;
+  series: [number, number];
+  instancesPerSeries: [number, number];
+}
+
+export const IMAGING_KINDS: ImagingKind[] = [
+  { modality: 'CT', modalityDisplay: 'Computed Tomography', bodySite: '51185008', bodySiteDisplay: 'Thoracic structure', description: 'CT chest without contrast', series: [2, 5], instancesPerSeries: [80, 300] },
+  { modality: 'CT', modalityDisplay: 'Computed Tomography', bodySite: '69536005', bodySiteDisplay: 'Head structure', description: 'CT head without contrast', series: [2, 4], instancesPerSeries: [40, 120] },
+  { modality: 'MR', modalityDisplay: 'Magnetic Resonance', bodySite: '421060004', bodySiteDisplay: 'Structure of vertebral column', description: 'MRI lumbar spine', series: [4, 8], instancesPerSeries: [15, 40] },
+  { modality: 'DX', modalityDisplay: 'Digital Radiography', bodySite: '51185008', bodySiteDisplay: 'Thoracic structure', description: 'Chest X-ray PA and lateral', series: [1, 2], instancesPerSeries: [1, 2] },
+  { modality: 'US', modalityDisplay: 'Ultrasound', bodySite: '818983003', bodySiteDisplay: 'Abdomen', description: 'Abdominal ultrasound', series: [1, 2], instancesPerSeries: [10, 40] },
+  { modality: 'MG', modalityDisplay: 'Mammography', bodySite: '76752008', bodySiteDisplay: 'Breast structure', description: 'Screening mammography, bilateral', series: [1, 1], instancesPerSeries: [4, 4] },
+];
+
+export const IMAGING_FINDINGS: Record<string, { findings: string; impression: string }[]> = {
+  CT: [
+    { findings: 'No focal consolidation, mass or effusion. Mediastinal structures unremarkable.', impression: 'No acute abnormality.' },
+    { findings: 'A 6 mm solid nodule in the right upper lobe. No lymphadenopathy.', impression: 'Small pulmonary nodule; follow-up CT in 12 months.' },
+  ],
+  MR: [
+    { findings: 'Disc bulge at L4-L5 with mild narrowing of the left neural foramen.', impression: 'Degenerative disc disease L4-L5.' },
+    { findings: 'Normal alignment and signal of the lumbar vertebrae and discs.', impression: 'Normal MRI of the lumbar spine.' },
+  ],
+  DX: [
+    { findings: 'Lungs clear. Heart size normal.', impression: 'Normal chest radiograph.' },
+    { findings: 'Patchy opacity in the left lower zone.', impression: 'Findings compatible with left lower lobe pneumonia.' },
+  ],
+  US: [
+    { findings: 'Liver of normal size with increased echogenicity. Gallbladder without stones.', impression: 'Hepatic steatosis.' },
+    { findings: 'Liver, gallbladder, pancreas, spleen and kidneys unremarkable.', impression: 'Normal abdominal ultrasound.' },
+  ],
+  MG: [
+    { findings: 'Scattered fibroglandular densities. No suspicious mass or calcification.', impression: 'BI-RADS 1: negative.' },
+  ],
+};
+
+/** LOINC codes for home measurements a patient submits. */
+export const HOME_MEASUREMENT_CODES = {
+  'blood-pressure': { loinc: '85354-9', display: 'Blood pressure panel with all children optional', unit: 'mm[Hg]' },
+  glucose: { loinc: '14743-9', display: 'Glucose [Moles/volume] in Capillary blood by Glucometer', unit: 'mmol/L' },
+  weight: { loinc: '29463-7', display: 'Body weight', unit: 'kg' },
+} as const;
+export type HomeMeasurementKind = keyof typeof HOME_MEASUREMENT_CODES;
+
+export const FAMILY_NAMES = ['Wang', 'Li', 'Zhang', 'Liu', 'Chen', 'Yang', 'Huang', 'Zhao', 'Wu', 'Zhou', 'Xu', 'Sun', 'Ma', 'Zhu', 'Hu', 'Guo', 'He', 'Lin', 'Gao', 'Luo'];
+export const GIVEN_NAMES_FEMALE = ['Fang', 'Min', 'Jing', 'Li', 'Xiu Ying', 'Yan', 'Hui', 'Ling', 'Na', 'Mei', 'Xia', 'Juan'];
+export const GIVEN_NAMES_MALE = ['Wei', 'Qiang', 'Lei', 'Jun', 'Yong', 'Jie', 'Tao', 'Ming', 'Chao', 'Hao', 'Peng', 'Bin'];
+export const STREETS = ['Renmin Road', 'Jiefang Street', 'Zhongshan Road', 'Xinhua Street', 'Heping Lane', 'Chaoyang Road'];

@@ -1,0 +1,367 @@
+/**
+ * Deterministic synthetic patients for the demo, the tests and the benchmark
+ * set. `generatePatient(seed, index)` returns one person's whole record across
+ * the five domains; each subgraph's seeder stores only its own part.
+ *
+ * The data is shaped like an alliance's: patients registered at a township
+ * health centre and its county hospital (so one person carries several medical
+ * record numbers), referrals upwards, lab panels grouped in reports, some
+ * results labelled sensitive (HIV, mental health), programme enrolments
+ * driven by diagnoses and age, childhood vaccinations on schedule, and home
+ * blood-pressure and glucose readings for chronic-disease programmes.
+ */
+import {
+  CHILDHOOD_SCHEDULE, DEPRESSION, DIABETES, DIAGNOSES, ECG_CONCLUSIONS, ECG_REPORT, HIV_DISEASE, HIV_TEST,
+  HOME_MEASUREMENT_CODES, HYPERTENSION, IMAGING_FINDINGS, IMAGING_KINDS, LAB_PANELS, PATHOLOGY_CONCLUSIONS,
+  PATHOLOGY_REPORT, STREETS, SYSTEM, VACCINES, type Diagnosis, type HomeMeasurementKind, type SensitivityLabel,
+} from './codes.js';
+import { Random } from './random.js';
+import { ORGANIZATIONS, PROGRAMS, TOWNSHIP_CENTRES, generatePractitioners, type Practitioner } from './registry.js';
+
+/** Default seed: the demo set, the tests and the benchmark set all use it unless told otherwise. */
+export const DEFAULT_SEED = 20260630;
+/** All generated dates are relative to this instant, never to the clock, so output is reproducible. */
+export const REFERENCE_TIME = Date.parse('2026-06-30T00:00:00Z');
+const DAY = 86_400_000;
+
+export interface PatientRecord {
+  id: string;
+  family: string;
+  given: string[];
+  birthDate: string;
+  sex: 'female' | 'male';
+  phone: string;
+  email: string | null;
+  address: { line: string; city: string; postalCode: string };
+  identifiers: { system: string; value: string; type: 'MR' | 'HC'; assignerOrganizationId: string | null }[];
+}
+
+export interface EncounterRecord {
+  id: string; patientId: string; organizationId: string; practitionerId: string;
+  class: 'AMB' | 'IMP' | 'EMER' | 'VR'; status: 'finished' | 'in-progress';
+  periodStart: Date; periodEnd: Date | null; reasonCode: string; reasonDisplay: string;
+  sensitivityLabels: SensitivityLabel[];
+}
+
+export interface ConditionRecord {
+  id: string; patientId: string; encounterId: string; organizationId: string;
+  code: string; display: string; clinicalStatus: 'active' | 'resolved'; recordedDate: Date;
+  sensitivityLabels: SensitivityLabel[];
+}
+
+export interface ReferralRecord {
+  id: string; patientId: string; requesterOrganizationId: string; requesterPractitionerId: string;
+  performerOrganizationId: string; status: 'requested' | 'accepted' | 'declined' | 'completed' | 'cancelled';
+  reasonCode: string; reasonDisplay: string; note: string; authoredOn: Date; appointmentTime: Date | null;
+}
+
+export interface ObservationRecord {
+  id: string; patientId: string; organizationId: string; reportId: string | null;
+  code: string; display: string; category: 'laboratory';
+  valueQuantity: number | null; valueString: string | null; unit: string | null;
+  referenceLow: number | null; referenceHigh: number | null; interpretation: 'N' | 'H' | 'L' | 'POS' | 'NEG' | null;
+  effective: Date; issued: Date; sensitivityLabels: SensitivityLabel[];
+}
+
+export interface DiagnosticReportRecord {
+  id: string; patientId: string; organizationId: string; code: string; display: string;
+  category: 'LAB' | 'ECG' | 'PATHOLOGY'; status: 'final'; effective: Date; issued: Date;
+  conclusion: string | null; performerId: string; sensitivityLabels: SensitivityLabel[];
+}
+
+export interface ImagingStudyRecord {
+  id: string; patientId: string; organizationId: string; studyInstanceUid: string;
+  modality: string; modalityDisplay: string; bodySite: string; bodySiteDisplay: string; description: string;
+  numberOfSeries: number; numberOfInstances: number; started: Date; sensitivityLabels: SensitivityLabel[];
+  report: { id: string; status: 'final'; findings: string; impression: string; radiologistId: string; issued: Date } | null;
+}
+
+export interface EnrollmentRecord {
+  id: string; patientId: string; programId: string; organizationId: string;
+  status: 'active' | 'finished'; periodStart: string; periodEnd: string | null;
+}
+
+export interface ImmunizationRecord {
+  id: string; patientId: string; organizationId: string; programId: string | null;
+  vaccineCode: string; vaccineDisplay: string; doseNumber: number; lotNumber: string;
+  occurrence: Date; status: 'completed';
+}
+
+export interface FollowUpTaskRecord {
+  id: string; patientId: string; organizationId: string; programId: string | null;
+  description: string; dueDate: string; status: 'requested' | 'completed' | 'cancelled';
+  assignedRole: 'nurse' | 'clinician'; createdAt: Date;
+}
+
+export interface HomeMeasurementRecord {
+  id: string; patientId: string; kind: HomeMeasurementKind; code: string; display: string;
+  systolic: number | null; diastolic: number | null; value: number | null; unit: string;
+  effective: Date; source: 'patient' | 'app';
+}
+
+export interface PatientBundle {
+  patient: PatientRecord;
+  encounters: EncounterRecord[];
+  conditions: ConditionRecord[];
+  referrals: ReferralRecord[];
+  observations: ObservationRecord[];
+  diagnosticReports: DiagnosticReportRecord[];
+  imagingStudies: ImagingStudyRecord[];
+  enrollments: EnrollmentRecord[];
+  immunizations: ImmunizationRecord[];
+  followUpTasks: FollowUpTaskRecord[];
+  homeMeasurements: HomeMeasurementRecord[];
+}
+
+const practitionerCache = new Map<number, Map<string, Practitioner[]>>();
+function practitionersOf(seed: number, organizationId: string, role?: Practitioner['role']): Practitioner[] {
+  let byOrg = practitionerCache.get(seed);
+  if (!byOrg) {
+    byOrg = new Map();
+    for (const p of generatePractitioners(seed)) byOrg.set(p.organizationId, [...(byOrg.get(p.organizationId) ?? []), p]);
+    practitionerCache.set(seed, byOrg);
+  }
+  const all = byOrg.get(organizationId) ?? [];
+  return role ? all.filter((p) => p.role === role) : all;
+}
+
+const isoDate = (time: number) => new Date(time).toISOString().slice(0, 10);
+const round = (value: number, decimals: number) => Number(value.toFixed(decimals));
+
+/** Generates patient number `index` (0-based) for `seed`. Pure: same input, same output. */
+export function generatePatient(seed: number, index: number): PatientBundle {
+  const r = new Random(seed, index);
+  const sex = r.bool(0.51) ? 'female' : 'male';
+  const ageYears = r.bool(0.12) ? r.int(0, 6) : r.int(18, 92);
+  const birth = REFERENCE_TIME - ageYears * 365.25 * DAY - r.int(0, 364) * DAY;
+  const name = r.personName(sex);
+  const township = TOWNSHIP_CENTRES[index % TOWNSHIP_CENTRES.length]!;
+  const county = township.partOf!;
+  const patientId = r.uuid();
+
+  const identifiers: PatientRecord['identifiers'] = [
+    { system: SYSTEM.healthCard, value: `HC${String(seed % 100).padStart(2, '0')}${String(index).padStart(9, '0')}${r.digits(4)}`, type: 'HC', assignerOrganizationId: null },
+  ];
+  const registered = new Set<string>();
+  const register = (organizationId: string) => {
+    if (registered.has(organizationId)) return;
+    registered.add(organizationId);
+    identifiers.push({ system: SYSTEM.mrnPrefix + organizationId, value: `${organizationId.slice(4).replace(/-/g, '').toUpperCase().slice(0, 8)}-${String(index).padStart(7, '0')}${r.digits(2)}`, type: 'MR', assignerOrganizationId: organizationId });
+  };
+  register(township.id);
+
+  const bundle: PatientBundle = {
+    patient: {
+      id: patientId, family: name.family, given: [name.given], birthDate: isoDate(birth), sex,
+      phone: `+86 13${r.digits(9)}`, email: r.bool(0.4) ? `${name.given.toLowerCase().replace(/\s/g, '')}.${name.family.toLowerCase()}${index}@mail.example.com` : null,
+      address: { line: `${r.int(1, 299)} ${r.pick(STREETS)}`, city: township.city, postalCode: `350${r.digits(3)}` },
+      identifiers,
+    },
+    encounters: [], conditions: [], referrals: [], observations: [], diagnosticReports: [], imagingStudies: [],
+    enrollments: [], immunizations: [], followUpTasks: [], homeMeasurements: [],
+  };
+
+  const adult = ageYears >= 18;
+  const hypertensive = adult && r.bool(ageYears > 50 ? 0.45 : 0.12);
+  const diabetic = adult && r.bool(ageYears > 45 ? 0.18 : 0.04);
+  const depressed = adult && r.bool(0.06);
+  const hivPositive = adult && r.bool(0.01);
+  const hivTested = hivPositive || (adult && r.bool(0.08));
+  const historyStart = Math.max(birth, REFERENCE_TIME - 5 * 365 * DAY);
+  const span = REFERENCE_TIME - historyStart;
+
+  // Encounters, each with diagnoses and possibly a lab panel, an ECG or imaging.
+  const encounterCount = adult ? r.int(2, 10) : r.int(1, 4);
+  for (let n = 0; n < encounterCount; n++) {
+    const roll = r.next();
+    const organizationId = roll < 0.45 ? township.id : roll < 0.8 ? county : roll < 0.92 ? 'org-provincial' : depressed ? 'org-mental-health' : county;
+    register(organizationId);
+    const klass: EncounterRecord['class'] = organizationId === township.id ? (r.bool(0.1) ? 'VR' : 'AMB') : r.bool(0.15) ? 'IMP' : r.bool(0.1) ? 'EMER' : 'AMB';
+    const start = historyStart + Math.floor(r.next() * span);
+    const end = klass === 'IMP' ? start + r.int(2, 12) * DAY : start + r.int(15, 90) * 60_000;
+    const practitioner = r.pick(practitionersOf(seed, organizationId, 'clinician'));
+    let diagnosis: Diagnosis = organizationId === 'org-mental-health' ? DEPRESSION : r.pick(DIAGNOSES);
+    if (hypertensive && r.bool(0.4)) diagnosis = HYPERTENSION;
+    else if (diabetic && r.bool(0.3)) diagnosis = DIABETES;
+    else if (hivPositive && r.bool(0.3)) diagnosis = HIV_DISEASE;
+    const encounter: EncounterRecord = {
+      id: r.uuid(), patientId, organizationId, practitionerId: practitioner.id, class: klass,
+      status: end > REFERENCE_TIME ? 'in-progress' : 'finished', periodStart: new Date(start), periodEnd: end > REFERENCE_TIME ? null : new Date(end),
+      reasonCode: diagnosis.code, reasonDisplay: diagnosis.display, sensitivityLabels: [...diagnosis.labels],
+    };
+    bundle.encounters.push(encounter);
+    bundle.conditions.push({
+      id: r.uuid(), patientId, encounterId: encounter.id, organizationId, code: diagnosis.code, display: diagnosis.display,
+      clinicalStatus: diagnosis.chronic ? 'active' : 'resolved', recordedDate: new Date(start + 10 * 60_000), sensitivityLabels: [...diagnosis.labels],
+    });
+    if (klass === 'VR') continue;
+
+    const labCount = klass === 'IMP' ? 3 : r.bool(0.7) ? r.int(1, 2) : 0;
+    for (let p = 0; p < labCount; p++) {
+      const panel = diabetic && r.bool(0.4) ? LAB_PANELS[3]! : r.pick(LAB_PANELS.slice(0, 3));
+      const effective = start + r.int(20, 120) * 60_000 + p * DAY;
+      const issued = effective + r.int(1, 6) * 3_600_000;
+      const report: DiagnosticReportRecord = {
+        id: r.uuid(), patientId, organizationId, code: panel.loinc, display: panel.display, category: 'LAB', status: 'final',
+        effective: new Date(effective), issued: new Date(issued), conclusion: null,
+        performerId: r.pick(practitionersOf(seed, organizationId, 'clinician')).id, sensitivityLabels: [],
+      };
+      bundle.diagnosticReports.push(report);
+      for (const test of panel.tests) {
+        let mean = test.mean;
+        if (test.loinc === '14749-6' && diabetic) mean = 8.5;
+        if (test.loinc === '4548-4' && diabetic) mean = 7.6;
+        const value = round(r.normal(mean, test.sd), test.decimals);
+        const interpretation = test.high !== null && value > test.high ? 'H' : test.low !== null && value < test.low ? 'L' : 'N';
+        bundle.observations.push({
+          id: r.uuid(), patientId, organizationId, reportId: report.id, code: test.loinc, display: test.display, category: 'laboratory',
+          valueQuantity: value, valueString: null, unit: test.unit, referenceLow: test.low, referenceHigh: test.high, interpretation,
+          effective: new Date(effective), issued: new Date(issued), sensitivityLabels: [],
+        });
+      }
+    }
+    if (adult && r.bool(0.2)) {
+      const effective = start + r.int(10, 60) * 60_000;
+      bundle.diagnosticReports.push({
+        id: r.uuid(), patientId, organizationId, code: ECG_REPORT.loinc, display: ECG_REPORT.display, category: 'ECG', status: 'final',
+        effective: new Date(effective), issued: new Date(effective + 1_800_000), conclusion: r.pick(ECG_CONCLUSIONS),
+        performerId: practitioner.id, sensitivityLabels: [],
+      });
+    }
+    if (adult && organizationId !== township.id && r.bool(0.05)) {
+      const effective = start + r.int(1, 3) * DAY;
+      bundle.diagnosticReports.push({
+        id: r.uuid(), patientId, organizationId, code: PATHOLOGY_REPORT.loinc, display: PATHOLOGY_REPORT.display, category: 'PATHOLOGY', status: 'final',
+        effective: new Date(effective), issued: new Date(effective + 3 * DAY), conclusion: r.pick(PATHOLOGY_CONCLUSIONS),
+        performerId: practitioner.id, sensitivityLabels: [],
+      });
+    }
+    if (organizationId !== township.id && r.bool(0.3)) {
+      const kind = r.pick(IMAGING_KINDS.filter((k) => k.modality !== 'MG' || sex === 'female'));
+      const series = r.int(kind.series[0], kind.series[1]);
+      const started = start + r.int(30, 240) * 60_000;
+      const finding = r.pick(IMAGING_FINDINGS[kind.modality]!);
+      const radiologist = practitionersOf(seed, organizationId, 'radiologist')[0];
+      bundle.imagingStudies.push({
+        id: r.uuid(), patientId, organizationId, studyInstanceUid: dicomUid(r.uuid()), modality: kind.modality, modalityDisplay: kind.modalityDisplay,
+        bodySite: kind.bodySite, bodySiteDisplay: kind.bodySiteDisplay, description: kind.description, numberOfSeries: series,
+        numberOfInstances: series * r.int(kind.instancesPerSeries[0], kind.instancesPerSeries[1]), started: new Date(started), sensitivityLabels: [],
+        report: radiologist && r.bool(0.9)
+          ? { id: r.uuid(), status: 'final', findings: finding.findings, impression: finding.impression, radiologistId: radiologist.id, issued: new Date(started + r.int(2, 48) * 3_600_000) }
+          : null,
+      });
+    }
+  }
+  if (hivTested) {
+    const effective = historyStart + Math.floor(r.next() * span);
+    const organizationId = county;
+    register(organizationId);
+    const report: DiagnosticReportRecord = {
+      id: r.uuid(), patientId, organizationId, code: HIV_TEST.loinc, display: HIV_TEST.display, category: 'LAB', status: 'final',
+      effective: new Date(effective), issued: new Date(effective + DAY), conclusion: hivPositive ? 'Reactive; confirmed by Western blot' : 'Non-reactive',
+      performerId: r.pick(practitionersOf(seed, organizationId, 'clinician')).id, sensitivityLabels: ['HIV'],
+    };
+    bundle.diagnosticReports.push(report);
+    bundle.observations.push({
+      id: r.uuid(), patientId, organizationId, reportId: report.id, code: HIV_TEST.loinc, display: HIV_TEST.display, category: 'laboratory',
+      valueQuantity: null, valueString: hivPositive ? 'Positive' : 'Negative', unit: null, referenceLow: null, referenceHigh: null,
+      interpretation: hivPositive ? 'POS' : 'NEG', effective: new Date(effective), issued: new Date(effective + DAY), sensitivityLabels: ['HIV'],
+    });
+  }
+
+  // Referrals from the township centre up to the county hospital, or county to provincial.
+  const referralCount = adult ? (r.bool(0.35) ? r.int(1, 2) : 0) : 0;
+  for (let n = 0; n < referralCount; n++) {
+    const upward = r.bool(0.7);
+    const from = upward ? township.id : county;
+    const to = upward ? county : 'org-provincial';
+    const authored = historyStart + Math.floor(r.next() * span);
+    const status = r.pick(['requested', 'accepted', 'completed', 'completed', 'declined'] as const);
+    const reason = hypertensive ? HYPERTENSION : r.pick(DIAGNOSES);
+    bundle.referrals.push({
+      id: r.uuid(), patientId, requesterOrganizationId: from, requesterPractitionerId: r.pick(practitionersOf(seed, from, 'clinician')).id,
+      performerOrganizationId: to, status, reasonCode: reason.code, reasonDisplay: reason.display,
+      note: `Referred for specialist assessment of ${reason.display.toLowerCase()}.`, authoredOn: new Date(authored),
+      appointmentTime: status === 'accepted' || status === 'completed' ? new Date(authored + r.int(2, 14) * DAY) : null,
+    });
+  }
+
+  // Programme enrolments, immunisations, follow-up tasks and home measurements.
+  const enroll = (code: string, organizationId: string, since: number) => {
+    const program = PROGRAMS.find((p) => p.code === code)!;
+    const enrollment: EnrollmentRecord = {
+      id: r.uuid(), patientId, programId: program.id, organizationId, status: 'active', periodStart: isoDate(Math.max(since, birth)), periodEnd: null,
+    };
+    bundle.enrollments.push(enrollment);
+    return enrollment;
+  };
+  const nurseTask = (organizationId: string, programId: string, description: string, due: number) => {
+    bundle.followUpTasks.push({
+      id: r.uuid(), patientId, organizationId, programId, description, dueDate: isoDate(due),
+      status: due < REFERENCE_TIME - 30 * DAY ? 'completed' : 'requested', assignedRole: 'nurse', createdAt: new Date(due - 14 * DAY),
+    });
+  };
+  if (!adult) {
+    const enrollment = enroll('EPI', township.id, birth);
+    for (const dose of CHILDHOOD_SCHEDULE) {
+      const dueAt = birth + dose.ageMonths * 30.44 * DAY;
+      if (dueAt > REFERENCE_TIME || r.bool(0.05)) continue;
+      const vaccine = VACCINES[dose.vaccine]!;
+      bundle.immunizations.push({
+        id: r.uuid(), patientId, organizationId: dose.ageMonths === 0 ? 'org-maternal-child' : township.id, programId: enrollment.programId,
+        vaccineCode: vaccine.cvx, vaccineDisplay: vaccine.display, doseNumber: dose.dose, lotNumber: `LOT${r.digits(6)}`,
+        occurrence: new Date(dueAt + r.int(0, 20) * DAY), status: 'completed',
+      });
+    }
+  } else {
+    for (let year = 0; year < 5; year++) {
+      if (!r.bool(ageYears >= 60 ? 0.6 : 0.2)) continue;
+      const when = REFERENCE_TIME - (year * 365 + r.int(200, 300)) * DAY;
+      if (when < birth) continue;
+      bundle.immunizations.push({
+        id: r.uuid(), patientId, organizationId: township.id, programId: null, vaccineCode: VACCINES.flu!.cvx, vaccineDisplay: VACCINES.flu!.display,
+        doseNumber: 1, lotNumber: `LOT${r.digits(6)}`, occurrence: new Date(when), status: 'completed',
+      });
+    }
+  }
+  if (hypertensive || diabetic) {
+    for (const code of [hypertensive ? 'HTN' : null, diabetic ? 'DM' : null].filter(Boolean) as string[]) {
+      const since = historyStart + Math.floor(r.next() * span * 0.5);
+      const enrollment = enroll(code, township.id, since);
+      for (let q = 1; q <= r.int(1, 3); q++) nurseTask(township.id, enrollment.programId, `Quarterly ${code === 'HTN' ? 'blood pressure' : 'glucose'} review`, REFERENCE_TIME - r.int(-60, 360) * DAY);
+    }
+    const readings = r.int(3, 12);
+    for (let n = 0; n < readings; n++) {
+      const effective = REFERENCE_TIME - r.int(1, 180) * DAY - r.int(0, 86_399) * 1000;
+      const kind: HomeMeasurementKind = hypertensive && (!diabetic || r.bool(0.5)) ? 'blood-pressure' : 'glucose';
+      const code = HOME_MEASUREMENT_CODES[kind];
+      bundle.homeMeasurements.push({
+        id: r.uuid(), patientId, kind, code: code.loinc, display: code.display,
+        systolic: kind === 'blood-pressure' ? Math.round(r.normal(138, 12)) : null,
+        diastolic: kind === 'blood-pressure' ? Math.round(r.normal(86, 8)) : null,
+        value: kind === 'glucose' ? round(r.normal(7.2, 1.4), 1) : null, unit: code.unit, effective: new Date(effective), source: r.bool(0.7) ? 'patient' : 'app',
+      });
+    }
+  }
+  if (ageYears >= 65) {
+    const enrollment = enroll('ELD', township.id, REFERENCE_TIME - r.int(30, 900) * DAY);
+    nurseTask(township.id, enrollment.programId, 'Annual elderly health check-up', REFERENCE_TIME + r.int(-300, 60) * DAY);
+  }
+  if (sex === 'female' && ageYears >= 22 && ageYears <= 38 && r.bool(0.15)) {
+    const enrollment = enroll('MCH', 'org-maternal-child', REFERENCE_TIME - r.int(30, 250) * DAY);
+    nurseTask('org-maternal-child', enrollment.programId, 'Antenatal visit', REFERENCE_TIME + r.int(-20, 40) * DAY);
+  }
+  return bundle;
+}
+
+/** A DICOM UID derived from a UUID (the `2.25.` root, DICOM PS3.5 B.2). */
+export function dicomUid(uuid: string): string {
+  return '2.25.' + BigInt('0x' + uuid.replace(/-/g, '')).toString(10);
+}
+
+/** Generates patients [from, to). */
+export function* generatePatients(seed: number, from: number, to: number): Generator<PatientBundle> {
+  for (let index = from; index < to; index++) yield generatePatient(seed, index);
+}
+
+export { ORGANIZATIONS, PROGRAMS, generatePractitioners };

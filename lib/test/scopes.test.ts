@@ -1,0 +1,61 @@
+/** SMART App Launch scope parsing (v2, granular, v1) and the actor rules. */
+import { describe, expect, it } from 'vitest';
+import { actorFromClaims } from '../actor.js';
+import { parseScopes, scopesAllow } from '../scopes.js';
+
+describe('SMART scopes', () => {
+  it.each([
+    ['patient/Observation.rs', 'labs', 'read', true],
+    ['patient/Observation.rs', 'home-measurements', 'read', true],
+    ['patient/Observation.rs', 'labs', 'write', false],
+    ['patient/Observation.rs?category=vital-signs', 'labs', 'read', false],
+    ['patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|vital-signs', 'home-measurements', 'read', true],
+    ['patient/Observation.cu?category=vital-signs', 'home-measurements', 'write', true],
+    ['user/*.rs', 'imaging', 'read', true],
+    ['user/*.rs', 'imaging', 'write', false],
+    ['patient/Immunization.read', 'immunizations', 'read', true],
+    ['patient/Immunization.read', 'immunizations', 'write', false],
+    ['patient/Immunization.write', 'immunizations', 'write', true],
+    ['user/*.*', 'diagnoses', 'write', true],
+    ['system/Immunization.rs', 'immunizations', 'read', true],
+    ['patient/DiagnosticReport.rs?category=RAD', 'imaging-reports', 'read', true],
+    ['patient/DiagnosticReport.rs?category=RAD', 'labs', 'read', false],
+    ['openid fhirUser launch/patient', 'labs', 'read', false],
+  ] as const)('%s allows %s %s: %s', (scope, category, access, allowed) => {
+    expect(scopesAllow(parseScopes(scope), category, access)).toBe(allowed);
+  });
+
+  it('rejects malformed permissions and unknown resource types', () => {
+    expect(() => parseScopes('patient/Observation.xyz')).toThrow();
+    expect(() => parseScopes('patient/Observation.sr')).toThrow(); // v2 order is c r u d s
+    expect(() => parseScopes('patient/Spaceship.rs')).toThrow();
+  });
+
+  it('recognises schema:read', () => {
+    expect(parseScopes('schema:read').schemaRead).toBe(true);
+    expect(parseScopes('user/*.rs').schemaRead).toBe(false);
+  });
+});
+
+describe('actor from token claims', () => {
+  const base = { sub: 'u1', role: 'clinician', org: 'org-county-north', scope: 'user/*.rs' };
+  it('derives the actor', () => {
+    expect(actorFromClaims({ ...base, client_id: 'ehr' })).toEqual({
+      sub: 'u1', role: 'clinician', org: 'org-county-north', scope: 'user/*.rs', patient: null, purposeOfUse: 'TREAT', breakGlassReason: null, clientId: 'ehr',
+    });
+  });
+  it.each([
+    [{ ...base, role: 'superuser' }, /role/],
+    [{ ...base, org: undefined }, /org/],
+    [{ ...base, scope: 'patient/*.rs' }, /patient claim/],
+    [{ sub: 'p', role: 'patient', scope: 'patient/*.rs' }, /patient claim/],
+    [{ sub: 'p', role: 'patient', patient: 'x', scope: 'user/*.rs' }, /only patient\//],
+    [{ sub: 'a', role: 'app', patient: 'x', scope: 'patient/*.rs' }, /client_id/],
+    [{ ...base, purpose_of_use: 'ETREAT' }, /reason/],
+    [{ ...base, purpose_of_use: 'SPYING' }, /purpose/],
+    [{ ...base, role: 'public_health', purpose_of_use: 'ETREAT', break_glass_reason: 'cardiac arrest' }, /break the glass/],
+    [{ ...base, sub: undefined }, /subject/],
+  ])('refuses %j', (claims, message) => {
+    expect(() => actorFromClaims(claims as Record<string, unknown>)).toThrow(message);
+  });
+});

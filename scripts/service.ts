@@ -1,0 +1,73 @@
+/**
+ * Runs one service on its own, configured by environment variables (one
+ * process per service, as in docker-compose.yml):
+ *
+ *   npm run service -- gateway
+ *   npm run service -- labs
+ *
+ * Subgraph: <PREFIX>_PORT, <PREFIX>_DATABASE_URL, HOST, INTERNAL_TOKEN_PUBLIC_KEY(_FILE).
+ * Gateway: GATEWAY_PORT, <SUBGRAPH>_URL for each subgraph, AUTH_ISSUER, AUTH_AUDIENCE,
+ * AUTH_JWKS_URL or AUTH_PUBLIC_KEYS_FILE, INTERNAL_TOKEN_PRIVATE_KEY(_FILE).
+ * Without key variables outside production, the development keys under .data/keys are used.
+ */
+import type { JSONWebKeySet, JWK } from 'jose';
+import { createTokenVerifier } from '../gateway/src/auth.js';
+import { startGateway } from '../gateway/src/server.js';
+import { ConfigurationError, DEFAULT_AUDIENCE, DEV_ISSUER, ensureDevKeys, jsonFromEnv, refuseDevKeyInProduction } from '../lib/keys.js';
+import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, databaseUrl, isSubgraphName, servicePort, serviceUrl, type SubgraphName } from '../lib/services.js';
+import { startSubgraph } from '../lib/subgraph.js';
+import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
+
+const name = process.argv[2] ?? '';
+const production = process.env.NODE_ENV === 'production';
+const host = process.env.HOST ?? '127.0.0.1';
+
+async function key(variable: string, devFallback: () => Promise<JWK>): Promise<JWK> {
+  const configured = await jsonFromEnv<JWK>(variable);
+  if (configured) {
+    refuseDevKeyInProduction(configured, variable, production);
+    return configured;
+  }
+  if (production) throw new ConfigurationError(`${variable} is required in production`);
+  return devFallback();
+}
+
+try {
+  if (name === 'gateway') {
+    const keySet = await jsonFromEnv<JSONWebKeySet>('AUTH_PUBLIC_KEYS');
+    const jwksUrl = process.env.AUTH_JWKS_URL;
+    if (production && !jwksUrl && !keySet) throw new ConfigurationError('Set AUTH_JWKS_URL (or AUTH_PUBLIC_KEYS_FILE) in production');
+    const gateway = await startGateway({
+      host,
+      port: servicePort(GATEWAY),
+      production,
+      subgraphUrls: Object.fromEntries(SUBGRAPH_NAMES.map((n) => [n, serviceUrl(SUBGRAPHS[n])])) as Record<SubgraphName, string>,
+      verifyToken: createTokenVerifier({
+        issuer: process.env.AUTH_ISSUER ?? (production ? '' : DEV_ISSUER),
+        audience: process.env.AUTH_AUDIENCE ?? DEFAULT_AUDIENCE,
+        jwksUrl,
+        keySet: keySet ?? (jwksUrl ? undefined : { keys: [(await ensureDevKeys()).issuerPublic] }),
+        production,
+      }),
+      internalPrivateKey: await key('INTERNAL_TOKEN_PRIVATE_KEY', async () => (await ensureDevKeys()).internalPrivate),
+      maxBodyBytes: process.env.MAX_BODY_BYTES ? Number(process.env.MAX_BODY_BYTES) : undefined,
+    });
+    console.log(`gateway listening on ${gateway.url}`);
+  } else if (isSubgraphName(name)) {
+    const info = SUBGRAPHS[name];
+    const subgraph = await startSubgraph(SUBGRAPH_MODULES[name].module, {
+      databaseUrl: databaseUrl(info),
+      host,
+      port: servicePort(info),
+      production,
+      internalPublicKey: await key('INTERNAL_TOKEN_PUBLIC_KEY', async () => (await ensureDevKeys()).internalPublic),
+    });
+    console.log(`${name} listening on ${subgraph.url} (${subgraph.db.engine})`);
+  } else {
+    console.error(`usage: npm run service -- <gateway|${SUBGRAPH_NAMES.join('|')}>`);
+    process.exit(2);
+  }
+} catch (error) {
+  console.error(error instanceof ConfigurationError ? `configuration error: ${error.message}` : error);
+  process.exit(1);
+}

@@ -1,0 +1,24 @@
+/** Encounters' part of the synthetic data. */
+import { tableRows, type Seeder } from '../../../lib/seed-types.js';
+
+export const seeder: Seeder = {
+  referenceRows: () => [],
+  patientRows: (bundles) => [
+    tableRows('encounter', bundles.flatMap((b) => b.encounters), {
+      id: (e) => e.id, patient_id: (e) => e.patientId, organization_id: (e) => e.organizationId, practitioner_id: (e) => e.practitionerId,
+      class: (e) => e.class, status: (e) => e.status, period_start: (e) => e.periodStart, period_end: (e) => e.periodEnd,
+      reason_code: (e) => e.reasonCode, reason_display: (e) => e.reasonDisplay, sensitivity_labels: (e) => e.sensitivityLabels,
+    }),
+    tableRows('condition', bundles.flatMap((b) => b.conditions), {
+      id: (c) => c.id, patient_id: (c) => c.patientId, encounter_id: (c) => c.encounterId, organization_id: (c) => c.organizationId,
+      code: (c) => c.code, display: (c) => c.display, clinical_status: (c) => c.clinicalStatus, recorded_date: (c) => c.recordedDate,
+      sensitivity_labels: (c) => c.sensitivityLabels,
+    }),
+    tableRows('referral', bundles.flatMap((b) => b.referrals), {
+      id: (r) => r.id, patient_id: (r) => r.patientId, requester_organization_id: (r) => r.requesterOrganizationId,
+      requester_practitioner_id: (r) => r.requesterPractitionerId, performer_organization_id: (r) => r.performerOrganizationId,
+      status: (r) => r.status, reason_code: (r) => r.reasonCode, reason_display: (r) => r.reasonDisplay, note: (r) => r.note,
+      authored_on: (r) => r.authoredOn, appointment_time: (r) => r.appointmentTime,
+    }),
+  ],
+};

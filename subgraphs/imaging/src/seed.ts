@@ -1,0 +1,21 @@
+/** Imaging's part of the synthetic data. */
+import { tableRows, type Seeder } from '../../../lib/seed-types.js';
+
+export const seeder: Seeder = {
+  referenceRows: () => [],
+  patientRows: (bundles) => {
+    const studies = bundles.flatMap((b) => b.imagingStudies);
+    return [
+      tableRows('imaging_study', studies, {
+        id: (s) => s.id, patient_id: (s) => s.patientId, organization_id: (s) => s.organizationId, study_instance_uid: (s) => s.studyInstanceUid,
+        modality: (s) => s.modality, modality_display: (s) => s.modalityDisplay, body_site: (s) => s.bodySite, body_site_display: (s) => s.bodySiteDisplay,
+        description: (s) => s.description, number_of_series: (s) => s.numberOfSeries, number_of_instances: (s) => s.numberOfInstances,
+        started: (s) => s.started, sensitivity_labels: (s) => s.sensitivityLabels,
+      }),
+      tableRows('imaging_report', studies.filter((s) => s.report), {
+        id: (s) => s.report!.id, study_id: (s) => s.id, status: (s) => s.report!.status, findings: (s) => s.report!.findings,
+        impression: (s) => s.report!.impression, radiologist_id: (s) => s.report!.radiologistId, issued: (s) => s.report!.issued,
+      }),
+    ];
+  },
+};

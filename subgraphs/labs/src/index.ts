@@ -1,0 +1,6 @@
+/** The labs subgraph: laboratory observations and diagnostic reports (lab panels, ECG, pathology). */
+import type { SubgraphModule } from '../../../lib/subgraph.js';
+import { resolvers } from './resolvers.js';
+
+export const labs: SubgraphModule = { name: 'labs', resolvers };
+export { seeder } from './seed.js';

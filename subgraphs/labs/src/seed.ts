@@ -1,0 +1,19 @@
+/** Labs' part of the synthetic data. */
+import { tableRows, type Seeder } from '../../../lib/seed-types.js';
+
+export const seeder: Seeder = {
+  referenceRows: () => [],
+  patientRows: (bundles) => [
+    tableRows('diagnostic_report', bundles.flatMap((b) => b.diagnosticReports), {
+      id: (r) => r.id, patient_id: (r) => r.patientId, organization_id: (r) => r.organizationId, code: (r) => r.code, display: (r) => r.display,
+      category: (r) => r.category, status: (r) => r.status, effective: (r) => r.effective, issued: (r) => r.issued, conclusion: (r) => r.conclusion,
+      performer_id: (r) => r.performerId, sensitivity_labels: (r) => r.sensitivityLabels,
+    }),
+    tableRows('observation', bundles.flatMap((b) => b.observations), {
+      id: (o) => o.id, patient_id: (o) => o.patientId, organization_id: (o) => o.organizationId, report_id: (o) => o.reportId,
+      code: (o) => o.code, display: (o) => o.display, category: (o) => o.category, value_quantity: (o) => o.valueQuantity,
+      value_string: (o) => o.valueString, unit: (o) => o.unit, reference_low: (o) => o.referenceLow, reference_high: (o) => o.referenceHigh,
+      interpretation: (o) => o.interpretation, effective: (o) => o.effective, issued: (o) => o.issued, sensitivity_labels: (o) => o.sensitivityLabels,
+    }),
+  ],
+};

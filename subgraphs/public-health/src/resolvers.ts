@@ -1,0 +1,81 @@
+/** Public-health resolvers: programmes, enrolments, immunisations (CVX), follow-up tasks, home measurements. */
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import { loadById, loadPatientPage, type PageArgs } from '../../../lib/connection.js';
+import { coding, recordFields, patientOf, type Row } from '../../../lib/records.js';
+import { SYSTEM } from '../../../lib/synthetic/codes.js';
+import type { SubgraphContext } from '../../../lib/subgraph.js';
+
+const programLoader = (context: SubgraphContext, id: string | null) =>
+  id
+    ? context
+        .loader<string, Row | null>('program', async (ids) => {
+          const rows = await context.db.query<Row>('SELECT * FROM program WHERE id = ANY($1::text[])', [[...ids]]);
+          return ids.map((key) => rows.find((row) => row.id === key) ?? null);
+        })
+        .load(id)
+    : null;
+
+const MEASUREMENT_KIND = { BLOOD_PRESSURE: 'blood-pressure', GLUCOSE: 'glucose', WEIGHT: 'weight' } as const;
+const KIND_NAME = Object.fromEntries(Object.entries(MEASUREMENT_KIND).map(([name, value]) => [value, name]));
+
+export const resolvers: GraphQLResolverMap<SubgraphContext> = {
+  Query: {
+    programs: (_: unknown, __: unknown, context: SubgraphContext) => context.db.query('SELECT * FROM program ORDER BY id'),
+    program: (_: unknown, { id }: { id: string }, context: SubgraphContext) => programLoader(context, id),
+    immunization: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'immunization', id),
+  },
+  Patient: {
+    programEnrollments: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
+      loadPatientPage(context, 'programEnrollments', { table: 'program_enrollment', timeColumn: 'period_start' }, patient.id, args),
+    immunizations: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
+      loadPatientPage(context, 'immunizations', { table: 'immunization', timeColumn: 'occurrence' }, patient.id, args),
+    followUpTasks: (patient: { id: string }, args: PageArgs & { status?: string }, context: SubgraphContext) =>
+      loadPatientPage(context, 'followUpTasks', {
+        table: 'follow_up_task', timeColumn: 'authored_on',
+        ...(args.status ? { where: 'r.status = $7', params: [args.status.toLowerCase()] } : {}),
+      }, patient.id, args),
+    homeMeasurements: (patient: { id: string }, args: PageArgs & { kind?: keyof typeof MEASUREMENT_KIND }, context: SubgraphContext) =>
+      loadPatientPage(context, 'homeMeasurements', {
+        table: 'home_measurement', timeColumn: 'effective',
+        ...(args.kind ? { where: 'r.kind = $7', params: [MEASUREMENT_KIND[args.kind]] } : {}),
+      }, patient.id, args),
+  },
+  Program: {
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => programLoader(context, reference.id),
+    organization: recordFields.organization,
+  },
+  ProgramEnrollment: {
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'program_enrollment', reference.id),
+    patient: patientOf,
+    organization: recordFields.organization,
+    program: (row: Row, _: unknown, context: SubgraphContext) => programLoader(context, row.program_id),
+    period: (row: Row) => ({ start: row.period_start, end: row.period_end }),
+  },
+  Immunization: {
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'immunization', reference.id),
+    patient: patientOf,
+    organization: recordFields.organization,
+    vaccineCode: (row: Row) => coding(SYSTEM.cvx, row.vaccine_code, row.vaccine_display),
+    doseNumber: (row: Row) => row.dose_number,
+    lotNumber: (row: Row) => row.lot_number,
+    occurrenceDateTime: (row: Row) => row.occurrence,
+    program: (row: Row, _: unknown, context: SubgraphContext) => programLoader(context, row.program_id),
+  },
+  FollowUpTask: {
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'follow_up_task', reference.id),
+    patient: patientOf,
+    organization: recordFields.organization,
+    dueDate: (row: Row) => row.due_date,
+    status: (row: Row) => String(row.status).toUpperCase(),
+    assignedRole: (row: Row) => row.assigned_role,
+    program: (row: Row, _: unknown, context: SubgraphContext) => programLoader(context, row.program_id),
+    authoredOn: (row: Row) => row.authored_on,
+  },
+  HomeMeasurement: {
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'home_measurement', reference.id),
+    patient: patientOf,
+    kind: (row: Row) => KIND_NAME[row.kind],
+    code: (row: Row) => coding(SYSTEM.loinc, row.code, row.display),
+    effectiveDateTime: (row: Row) => row.effective,
+  },
+};

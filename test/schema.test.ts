@@ -1,0 +1,46 @@
+/**
+ * The checked-in supergraph is what the gateway serves: it must be exactly
+ * what composing today's subgraph SDL files produces, and every type, field,
+ * argument and enum value in it must be documented.
+ */
+import { readFileSync } from 'node:fs';
+import { buildASTSchema, isEnumType, isInputObjectType, isObjectType, isInterfaceType, parse } from 'graphql';
+import { describe, expect, it } from 'vitest';
+import { composeSupergraph, SUPERGRAPH_FILE } from '../gateway/src/supergraph.js';
+import { SUBGRAPH_NAMES } from '../lib/services.js';
+import { subgraphSdl } from '../lib/subgraph.js';
+
+describe('supergraph composition', () => {
+  it('composes without errors and matches the checked-in schema/supergraph.graphql', () => {
+    const result = composeSupergraph();
+    expect(result.errors).toBeUndefined();
+    expect(readFileSync(SUPERGRAPH_FILE, 'utf8'), 'schema/supergraph.graphql is stale: run npm run compose').toBe(result.supergraphSdl);
+  });
+
+  it.each(SUBGRAPH_NAMES)('documents every type, field, argument and enum value of the %s subgraph', (name) => {
+    const document = parse(subgraphSdl(name));
+    const missing: string[] = [];
+    for (const definition of document.definitions) {
+      if (!('name' in definition) || !definition.name || definition.kind === 'SchemaExtension') continue;
+      const typeName = definition.name.value;
+      if (typeName !== 'Query' && typeName !== 'Mutation' && !('description' in definition && definition.description)) missing.push(typeName);
+      if ('fields' in definition) {
+        for (const field of definition.fields ?? []) {
+          if (!field.description) missing.push(`${typeName}.${field.name.value}`);
+          if ('arguments' in field) for (const arg of field.arguments ?? []) if (!arg.description) missing.push(`${typeName}.${field.name.value}(${arg.name.value})`);
+        }
+      }
+      if ('values' in definition) for (const value of definition.values ?? []) if (!value.description) missing.push(`${typeName}.${value.name.value}`);
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('gives the supergraph the owner\'s description of shared entities', () => {
+    const schema = buildASTSchema(parse(readFileSync(SUPERGRAPH_FILE, 'utf8')), { assumeValidSDL: true });
+    const patient = schema.getType('Patient');
+    expect(patient?.description).toMatch(/FHIR Patient/);
+    expect(isObjectType(patient) || isInterfaceType(patient)).toBe(true);
+    expect(isEnumType(schema.getType('EncounterClass'))).toBe(true);
+    expect(isInputObjectType(schema.getType('Patient'))).toBe(false);
+  });
+});

@@ -1,0 +1,94 @@
+/**
+ * Test harness: starts the whole product (five subgraphs and the gateway,
+ * real HTTP between them) on free loopback ports, against in-memory PGlite or
+ * against fresh databases on the PostgreSQL server named by
+ * TEST_DATABASE_URL, seeded with generated patients. Also mints tokens and
+ * sends GraphQL requests.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { mintDevToken, type MintOptions, type TokenClaims } from '../../lib/dev-token.js';
+import { generateDevKeys, type DevKeys } from '../../lib/keys.js';
+import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/services.js';
+import { DEFAULT_SEED } from '../../lib/synthetic/generator.js';
+import { startStack, type Stack } from '../../scripts/stack.js';
+
+export type Backend = 'pglite' | 'postgres';
+
+/**
+ * Backends the end-to-end suites run against: always PGlite; PostgreSQL when
+ * TEST_DATABASE_URL is set (CI sets it; `.ci/run` starts the server).
+ */
+export const BACKENDS: Backend[] = process.env.TEST_DATABASE_URL ? ['pglite', 'postgres'] : ['pglite'];
+
+export interface TestStack extends Stack {
+  backend: Backend;
+  keys: DevKeys;
+  url: string;
+  token(claims: TokenClaims, options?: MintOptions): Promise<string>;
+  /** POSTs a GraphQL operation to the gateway with the given bearer token. */
+  graphql<T = any>(token: string | null, query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>>;
+}
+
+export interface GraphQLResponse<T> {
+  status: number;
+  data?: T;
+  errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, any> }[];
+  extensions?: Record<string, any>;
+}
+
+export async function postGraphQL<T>(url: string, headers: Record<string, string>, body: unknown): Promise<GraphQLResponse<T>> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const text = await response.text();
+  let parsed: any;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = { errors: [{ message: text }] };
+  }
+  return { status: response.status, ...parsed };
+}
+
+async function createPostgresDatabases(): Promise<{ urls: Record<SubgraphName, string>; drop(): Promise<void> }> {
+  const adminUrl = process.env.TEST_DATABASE_URL!;
+  const prefix = `fpr_test_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  const names = SUBGRAPH_NAMES.map((name) => `${prefix}_${name.replace('-', '_')}`);
+  for (const database of names) await admin.query(`CREATE DATABASE ${database}`);
+  await admin.end();
+  const urls = Object.fromEntries(SUBGRAPH_NAMES.map((name, i) => {
+    const url = new URL(adminUrl);
+    url.pathname = `/${names[i]}`;
+    return [name, url.toString()];
+  })) as Record<SubgraphName, string>;
+  return {
+    urls,
+    drop: async () => {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      for (const database of names) await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
+export async function startTestStack(backend: Backend, options: { patients?: number; production?: boolean } = {}): Promise<TestStack> {
+  const keys = await generateDevKeys('test-');
+  const postgres = backend === 'postgres' ? await createPostgresDatabases() : null;
+  const databaseUrls = postgres?.urls ?? (Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, 'memory://'])) as Record<SubgraphName, string>);
+  const stack = await startStack({ databaseUrls, keys, seedPatients: options.patients ?? 60, seed: DEFAULT_SEED, production: options.production ?? true });
+  const url = stack.gateway.url;
+  return {
+    ...stack,
+    backend,
+    keys,
+    url,
+    token: (claims, mintOptions) => mintDevToken(keys.issuerPrivate, claims, mintOptions),
+    graphql: (token, query, variables) => postGraphQL(url, token ? { authorization: `Bearer ${token}` } : {}, { query, variables }),
+    close: async () => {
+      await stack.close();
+      await postgres?.drop();
+    },
+  };
+}

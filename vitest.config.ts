@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+// Test files each boot their own stack (five embedded PGlite instances or five
+// PostgreSQL databases), so they run in separate processes, two at a time to
+// match the two-core CI machines.
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts', 'subgraphs/*/test/**/*.test.ts', 'lib/**/*.test.ts', 'gateway/**/*.test.ts'],
+    pool: 'forks',
+    maxWorkers: 2,
+    testTimeout: 60_000,
+    hookTimeout: 180_000,
+  },
+});
