@@ -4,6 +4,9 @@ import { defineConfig } from 'vitest/config';
 // PostgreSQL databases), so they run in separate processes, two at a time to
 // match the two-core CI machines.
 export default defineConfig({
+  // Node resolves `graphql` to its CommonJS build (no exports map), as the
+  // Apollo packages do; Vite would pick the ESM build and load graphql twice.
+  resolve: { alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }] },
   test: {
     include: ['test/**/*.test.ts', 'subgraphs/*/test/**/*.test.ts', 'lib/**/*.test.ts', 'gateway/**/*.test.ts'],
     pool: 'forks',

@@ -8,8 +8,10 @@
  * `(patient_id, time DESC, id DESC)` index), so cost follows page size, not
  * history length.
  */
+import { recordFilterSql, type PatientRecordFilter } from './consent/filter.js';
 import type { Queryable } from './db.js';
 import { badInput } from './errors.js';
+import type { Category } from './scopes.js';
 import type { SubgraphContext } from './subgraph.js';
 
 export const DEFAULT_PAGE_SIZE = 20;
@@ -72,8 +74,17 @@ export function toPage<Row extends Record<string, unknown>>(rows: Row[], first: 
   return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
 }
 
-export interface PatientListSpec {
-  /** Table (or view) holding the records, with `id`, `patient_id` and the time column. */
+/** How the consent policy sees rows of a table. */
+export interface RecordAccess {
+  category: Category;
+  /** Column of the producing organisation (default organization_id); null for the Patient record. */
+  organizationColumn?: string | null;
+  /** Column of the patient id (default patient_id). */
+  patientColumn?: string;
+}
+
+export interface PatientListSpec extends RecordAccess {
+  /** Table (or view) holding the records, with `id`, `patient_id`, `sensitivity_labels` and the time column. */
   table: string;
   timeColumn: string;
   /** Extra SQL condition on alias `r`, with parameters numbered from `$7`. */
@@ -96,7 +107,8 @@ export function loadPatientPage<Row extends Record<string, unknown>>(
   if (!isUuid(patientId)) return Promise.resolve({ edges: [], pageInfo: { hasNextPage: false, endCursor: null } });
   const argsKey = JSON.stringify([args, spec.where ?? '', spec.params ?? []]);
   const loader = context.loader<string, Page<Row>>(`${name}:${argsKey}`, async (patientIds) => {
-    const rows = await selectPatientPages<Row>(context.db, spec, patientIds, args);
+    const filters = await context.consent.filters(spec.category, patientIds);
+    const rows = await selectPatientPages<Row>(context.db, spec, filters, args);
     const byPatient = new Map<string, Row[]>();
     for (const row of rows) {
       const key = String(row.patient_id);
@@ -107,13 +119,19 @@ export function loadPatientPage<Row extends Record<string, unknown>>(
   return loader.load(patientId);
 }
 
-export async function selectPatientPages<Row>(db: Queryable, spec: PatientListSpec, patientIds: readonly string[], args: NormalisedPageArgs): Promise<Row[]> {
+/**
+ * One statement for every patient's page: each patient's consent filter (the
+ * organisations and organisation|label pairs the actor may see) travels as a
+ * JSON row, so the page holds only records the actor may see and is full.
+ */
+export async function selectPatientPages<Row>(db: Queryable, spec: PatientListSpec, filters: PatientRecordFilter[], args: NormalisedPageArgs): Promise<Row[]> {
   const t = spec.timeColumn;
   return db.query<Row>(
-    `SELECT r.* FROM unnest($1::uuid[]) AS p(id)
+    `SELECT r.* FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, orgs text[], pairs text[])
      CROSS JOIN LATERAL (
        SELECT * FROM ${spec.table} r
        WHERE r.patient_id = p.id
+         AND ${recordFilterSql(spec.organizationColumn ?? 'organization_id')}
          AND ($2::timestamptz IS NULL OR r.${t} >= $2::timestamptz)
          AND ($3::timestamptz IS NULL OR r.${t} < $3::timestamptz)
          AND ($4::timestamptz IS NULL OR (r.${t}, r.id) < ($4::timestamptz, $5::uuid))
@@ -121,27 +139,48 @@ export async function selectPatientPages<Row>(db: Queryable, spec: PatientListSp
        ORDER BY r.${t} DESC, r.id DESC
        LIMIT $6
      ) r`,
-    [[...patientIds], args.from, args.to, args.after?.time ?? null, args.after && isUuid(args.after.id) ? args.after.id : args.after ? '00000000-0000-0000-0000-000000000000' : null, args.first + 1, ...(spec.params ?? [])],
+    [JSON.stringify(filters.filter((f) => f.orgs.length > 0)), args.from, args.to, args.after?.time ?? null, args.after && isUuid(args.after.id) ? args.after.id : args.after ? '00000000-0000-0000-0000-000000000000' : null, args.first + 1, ...(spec.params ?? [])],
   );
 }
 
-/** Loads rows by id in one statement per request (entity resolution, references). */
-export function loadById<Row extends Record<string, unknown>>(context: SubgraphContext, table: string, id: unknown): Promise<Row | null> {
+/** Whether the actor may see this row at all (record level). */
+export async function maySee(context: SubgraphContext, access: RecordAccess, row: Record<string, unknown>): Promise<boolean> {
+  const organizationColumn = access.organizationColumn === undefined ? 'organization_id' : access.organizationColumn;
+  const decision = await context.consent.decide({
+    patientId: String(row[access.patientColumn ?? 'patient_id']),
+    category: access.category,
+    organizationId: organizationColumn === null ? null : String(row[organizationColumn] ?? ''),
+    sensitivityLabels: (row.sensitivity_labels as string[] | undefined) ?? [],
+  });
+  return decision.allow;
+}
+
+/**
+ * Loads rows by id in one statement per request (entity resolution,
+ * references), leaving out (null) rows the actor may not see at all.
+ */
+export function loadById<Row extends Record<string, unknown>>(context: SubgraphContext, table: string, id: unknown, access: RecordAccess): Promise<Row | null> {
   if (!isUuid(id)) return Promise.resolve(null);
   const loader = context.loader<string, Row | null>(`byId:${table}`, async (ids) => {
     const rows = await context.db.query<Row>(`SELECT * FROM ${table} WHERE id = ANY($1::uuid[])`, [[...ids]]);
-    const byId = new Map(rows.map((row) => [String(row.id), row]));
+    const visible = await Promise.all(rows.map((row) => maySee(context, access, row)));
+    const byId = new Map(rows.filter((_, i) => visible[i]).map((row) => [String(row.id), row]));
     return ids.map((key) => byId.get(key) ?? null);
   });
   return loader.load(id);
 }
 
-/** Loads child rows grouped by a foreign key in one statement per request. */
-export function loadChildren<Row extends Record<string, unknown>>(context: SubgraphContext, table: string, foreignKey: string, parentId: string, orderBy: string): Promise<Row[]> {
+/** Loads child rows grouped by a foreign key in one statement per request, leaving out rows the actor may not see. */
+export function loadChildren<Row extends Record<string, unknown>>(
+  context: SubgraphContext, table: string, foreignKey: string, parentId: string, orderBy: string, access: RecordAccess,
+): Promise<Row[]> {
   const loader = context.loader<string, Row[]>(`children:${table}:${foreignKey}`, async (ids) => {
     const rows = await context.db.query<Row>(`SELECT * FROM ${table} WHERE ${foreignKey} = ANY($1::uuid[]) ORDER BY ${orderBy}`, [[...ids]]);
+    const visible = await Promise.all(rows.map((row) => maySee(context, access, row)));
     const grouped = new Map<string, Row[]>();
-    for (const row of rows) grouped.set(String(row[foreignKey]), [...(grouped.get(String(row[foreignKey])) ?? []), row]);
+    rows.forEach((row, i) => {
+      if (visible[i]) grouped.set(String(row[foreignKey]), [...(grouped.get(String(row[foreignKey])) ?? []), row]);
+    });
     return ids.map((key) => grouped.get(key) ?? []);
   });
   return loader.load(parentId);

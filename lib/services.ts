@@ -41,5 +41,5 @@ export const databaseUrl = (service: ServiceInfo, env = process.env) =>
  */
 export const COMMON_ENV = {
   gateway: ['NODE_ENV', 'HOST', 'AUTH_ISSUER', 'AUTH_AUDIENCE', 'AUTH_JWKS_URL', 'AUTH_PUBLIC_KEYS_FILE', 'INTERNAL_TOKEN_PRIVATE_KEY', 'MAX_BODY_BYTES'],
-  subgraph: ['NODE_ENV', 'HOST', 'INTERNAL_TOKEN_PUBLIC_KEY', 'DATABASE_POOL_SIZE'],
+  subgraph: ['NODE_ENV', 'HOST', 'INTERNAL_TOKEN_PUBLIC_KEY', 'DATABASE_POOL_SIZE', 'IDENTITY_URL', 'PUBLIC_HEALTH_URL'],
 } as const;

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
@@ -15,6 +15,8 @@ import DataLoader from 'dataloader';
 import { parse, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import type { JWK } from 'jose';
 import type { Actor } from './actor.js';
+import { ConsentAccess, remoteConsentSources, type ConsentSources } from './consent/access.js';
+import { withConsent, type ConsentRules } from './consent/shield.js';
 import { migrate, openDatabase, type Database } from './db.js';
 import { ErrorCode, errorBody, productError } from './errors.js';
 import { startHttpService, type Route } from './http.js';
@@ -30,6 +32,8 @@ export interface SubgraphContext {
   db: Database;
   /** The actor token this request came with, forwarded to other services' internal APIs. */
   actorToken: string;
+  /** The consent policy for this request's actor, and what was disclosed. */
+  consent: ConsentAccess;
   /** Per-request DataLoaders, created on first use by name. */
   loader<K, V>(name: string, batch: (keys: readonly K[]) => Promise<(V | Error)[]>, cacheKey?: (key: K) => unknown): DataLoader<K, V>;
 }
@@ -45,8 +49,16 @@ export interface SubgraphModule {
   resolvers: GraphQLResolverMap<SubgraphContext>;
   /** Internal HTTP APIs other services call with a forwarded actor token. */
   internalRoutes?: (deps: InternalRouteDeps) => Route[];
-  /** Wraps the built schema (the consent layer adds its field rules here). */
-  wrapSchema?: (schema: GraphQLSchema) => GraphQLSchema;
+  /** Field-level consent rules (graphql-shield) for every object type. */
+  consentRules: ConsentRules;
+  /** Replaces the remote consent sources with this subgraph's own data where it owns it. */
+  consentSources?: (db: Database, remote: ConsentSources) => ConsentSources;
+}
+
+/** Where a subgraph reaches the services that own consent facts (graphql URLs). */
+export interface Peers {
+  identity: () => string;
+  publicHealth: () => string;
 }
 
 export interface SubgraphOptions {
@@ -58,6 +70,7 @@ export interface SubgraphOptions {
   maxBodyBytes?: number;
   /** Use an already opened database (tests, npm start); closed with the service. */
   database?: Database;
+  peers: Peers;
 }
 
 export interface RunningSubgraph {
@@ -72,7 +85,7 @@ export const migrationsDirectory = (name: SubgraphName) => path.join(ROOT, 'subg
 
 export function buildSchemaFor(module: SubgraphModule): GraphQLSchema {
   const schema = buildSubgraphSchema([{ typeDefs: parse(subgraphSdl(module.name)), resolvers: { ...scalarResolvers, ...module.resolvers } as GraphQLResolverMap<unknown> }]);
-  return module.wrapSchema ? module.wrapSchema(schema) : schema;
+  return withConsent(schema, module.consentRules);
 }
 
 /** Opens the subgraph's database and applies its migrations. */
@@ -98,12 +111,14 @@ export function formatErrorFor(production: boolean) {
 export async function startSubgraph(module: SubgraphModule, options: SubgraphOptions): Promise<RunningSubgraph> {
   const db = options.database ?? (await openSubgraphDatabase(module.name, options.databaseUrl));
   const verify = await createInternalVerifier(options.internalPublicKey);
+  const remote = remoteConsentSources(options.peers);
+  const consentSources = module.consentSources ? module.consentSources(db, remote) : remote;
   const apollo = new ApolloServer<SubgraphContext>({
     schema: buildSchemaFor(module),
     includeStacktraceInErrorResponses: !options.production,
     formatError: formatErrorFor(options.production),
     // Subgraphs are reached only by the gateway; no landing page, no batching.
-    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled()],
+    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), reportDisclosures],
     csrfPrevention: false,
   });
   const routes = module.internalRoutes?.({ db, verify }) ?? [];
@@ -135,6 +150,7 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
         requestId: claims.requestId,
         db,
         actorToken: token as string,
+        consent: new ConsentAccess(claims.actor, token as string, consentSources),
         loader<K, V>(name: string, batch: (keys: readonly K[]) => Promise<(V | Error)[]>, cacheKey?: (key: K) => unknown) {
           let loader = loaders.get(name) as DataLoader<K, V> | undefined;
           if (!loader) {
@@ -156,6 +172,23 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
     },
   };
 }
+
+/**
+ * Reports what this response disclosed, per patient and category, in
+ * `extensions.disclosures`; the gateway turns it into audit events before the
+ * data reaches the caller.
+ */
+const reportDisclosures: ApolloServerPlugin<SubgraphContext> = {
+  async requestDidStart() {
+    return {
+      async willSendResponse({ response, contextValue }) {
+        if (response.body.kind !== 'single') return;
+        const disclosures = contextValue.consent?.disclosures() ?? [];
+        if (disclosures.length) response.body.singleResult.extensions = { ...response.body.singleResult.extensions, disclosures };
+      },
+    };
+  },
+};
 
 /** Route helper for internal JSON APIs: POST `<path>` with a forwarded actor token. */
 export function internalRoute(

@@ -50,6 +50,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   }
 
   const subgraphs = {} as Record<SubgraphName, RunningSubgraph>;
+  // Subgraphs reach identity and public-health for consent facts; their
+  // ports are known once they listen, hence the late-bound lookups.
+  const peers = { identity: () => subgraphs.identity.url, publicHealth: () => subgraphs['public-health'].url };
   for (const name of SUBGRAPH_NAMES) {
     subgraphs[name] = await startSubgraph(SUBGRAPH_MODULES[name].module, {
       databaseUrl: options.databaseUrls[name],
@@ -58,6 +61,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       port: options.ports?.subgraphs[name] ?? 0,
       internalPublicKey: options.keys.internalPublic,
       production,
+      peers,
     });
   }
   const keySet: JSONWebKeySet = { keys: [options.keys.issuerPublic] };

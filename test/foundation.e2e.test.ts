@@ -63,17 +63,20 @@ const nodes = (connection: { edges: { node: unknown }[] }) => connection.edges.m
 describe.each(BACKENDS)('federated foundation on %s', (backend) => {
   let stack: TestStack;
   let clinician: string;
+  /** The patient sees their whole record: the longitudinal checks use their token. */
+  let patientToken: string;
   const { bundle } = richPatient();
   const expected = expectedFor(bundle);
 
   beforeAll(async () => {
     stack = await startTestStack(backend, { patients: PATIENTS });
     clinician = await stack.token({ sub: 'dr-test', role: 'clinician', org: 'org-provincial' });
+    patientToken = await stack.token({ sub: 'patient-test', role: 'patient', patient: bundle.patient.id });
   });
   afterAll(async () => stack?.close());
 
   it('returns one patient from all five subgraphs exactly as the generator wrote it', async () => {
-    const response = await stack.graphql(clinician, LONGITUDINAL, { id: bundle.patient.id });
+    const response = await stack.graphql(patientToken, LONGITUDINAL, { id: bundle.patient.id });
     expect(response.errors).toBeUndefined();
     const patient = response.data.patient;
     const p = bundle.patient;
@@ -101,7 +104,7 @@ describe.each(BACKENDS)('federated foundation on %s', (backend) => {
     const seen: unknown[] = [];
     let after: string | null = null;
     for (let page = 0; page < 100; page++) {
-      const response: any = await stack.graphql(clinician, OBSERVATION_PAGE, { id: bundle.patient.id, after });
+      const response: any = await stack.graphql(patientToken, OBSERVATION_PAGE, { id: bundle.patient.id, after });
       expect(response.errors).toBeUndefined();
       const connection = response.data.patient.observations;
       seen.push(...nodes(connection));
@@ -113,7 +116,7 @@ describe.each(BACKENDS)('federated foundation on %s', (backend) => {
 
   it('finds the patient by any institution identifier or the health card', async () => {
     for (const identifier of bundle.patient.identifiers) {
-      const response = await stack.graphql(clinician, 'query($s: String!, $v: String!) { patientByIdentifier(system: $s, value: $v) { id } }', { s: identifier.system, v: identifier.value });
+      const response = await stack.graphql(patientToken, 'query($s: String!, $v: String!) { patientByIdentifier(system: $s, value: $v) { id } }', { s: identifier.system, v: identifier.value });
       expect(response.data.patientByIdentifier).toEqual({ id: bundle.patient.id });
     }
   });
@@ -121,7 +124,7 @@ describe.each(BACKENDS)('federated foundation on %s', (backend) => {
   it('filters lists by date range and code', async () => {
     const from = '2024-01-01T00:00:00Z';
     const to = '2025-01-01T00:00:00Z';
-    const response = await stack.graphql(clinician, `query($id: ID!, $from: DateTime, $to: DateTime, $code: String) { patient(id: $id) {
+    const response = await stack.graphql(patientToken, `query($id: ID!, $from: DateTime, $to: DateTime, $code: String) { patient(id: $id) {
       encounters(first: 100, from: $from, to: $to) { edges { node { id } } }
       observations(first: 100, code: $code) { edges { node { id } } } } }`, { id: bundle.patient.id, from, to, code: '718-7' });
     expect(response.errors).toBeUndefined();
@@ -145,20 +148,24 @@ describe.each(BACKENDS)('federated foundation on %s', (backend) => {
       followUpTasks(first: 5) { edges { node { id } } }
       homeMeasurements(first: 5) { edges { node { id } } }
     } }`;
+    // Break-glass opens (almost) everything, so every list has rows and every nested lookup runs.
+    const emergency = await stack.token({ sub: 'dr-er', role: 'clinician', org: 'org-provincial', purpose_of_use: 'ETREAT', break_glass_reason: 'unconscious patient, statement count test' });
     const count = async (patientIds: string[]) => {
       const before = Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, stack.databases[name].statementCount]));
-      const response = await stack.graphql(clinician, query, { ids: patientIds });
+      const response = await stack.graphql(emergency, query, { ids: patientIds });
       expect(response.errors).toBeUndefined();
       expect(response.data.patients).toHaveLength(patientIds.length);
       return Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, stack.databases[name].statementCount - before[name]!]));
     };
     const fifty = await count(ids);
+    // Consent facts: every subgraph asks identity once per request (organisation
+    // registry, registrations, directives: 3 statements each, 5 subgraphs).
     // identity: patients, identifiers, assigner organisations.
     // encounters: encounters, conditions, referrals, diagnoses by encounter.
     // labs: observations, reports, report by id, results by report.
     // imaging: studies, reports by study.
     // public-health: four lists and the programme lookup.
-    expect(fifty).toEqual({ identity: 3, encounters: 4, labs: 4, imaging: 2, 'public-health': 5 });
+    expect(fifty).toEqual({ identity: 3 + 5 * 3, encounters: 4, labs: 4, imaging: 2, 'public-health': 5 });
     expect(await count(ids.slice(0, 25))).toEqual(fifty);
   });
 
@@ -178,7 +185,7 @@ describe.each(BACKENDS)('federated foundation on %s', (backend) => {
         [`{ patient(id: "${id}") { imagingStudies(first: 1000) { edges { node { id } } } } }`, /first must be between/],
       ] as const;
       for (const [query, message] of cases) {
-        const response = await stack.graphql(clinician, query);
+        const response = await stack.graphql(patientToken, query);
         expect(response.errors?.[0]?.message, query).toMatch(message);
         // A literal that is not a DateTime fails validation; the rest fail in the resolver.
         expect(response.errors?.[0]?.extensions?.code, query).toMatch(/^(BAD_USER_INPUT|GRAPHQL_VALIDATION_FAILED)$/);

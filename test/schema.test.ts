@@ -21,7 +21,7 @@ describe('supergraph composition', () => {
     const document = parse(subgraphSdl(name));
     const missing: string[] = [];
     for (const definition of document.definitions) {
-      if (!('name' in definition) || !definition.name || definition.kind === 'SchemaExtension') continue;
+      if (!('name' in definition) || !definition.name) continue;
       const typeName = definition.name.value;
       if (typeName !== 'Query' && typeName !== 'Mutation' && !('description' in definition && definition.description)) missing.push(typeName);
       if ('fields' in definition) {

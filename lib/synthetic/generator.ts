@@ -94,7 +94,7 @@ export interface FollowUpTaskRecord {
 }
 
 export interface HomeMeasurementRecord {
-  id: string; patientId: string; kind: HomeMeasurementKind; code: string; display: string;
+  id: string; patientId: string; organizationId: string; kind: HomeMeasurementKind; code: string; display: string;
   systolic: number | null; diastolic: number | null; value: number | null; unit: string;
   effective: Date; source: 'patient' | 'app';
 }
@@ -336,7 +336,7 @@ export function generatePatient(seed: number, index: number): PatientBundle {
       const kind: HomeMeasurementKind = hypertensive && (!diabetic || r.bool(0.5)) ? 'blood-pressure' : 'glucose';
       const code = HOME_MEASUREMENT_CODES[kind];
       bundle.homeMeasurements.push({
-        id: r.uuid(), patientId, kind, code: code.loinc, display: code.display,
+        id: r.uuid(), patientId, organizationId: township.id, kind, code: code.loinc, display: code.display,
         systolic: kind === 'blood-pressure' ? Math.round(r.normal(138, 12)) : null,
         diastolic: kind === 'blood-pressure' ? Math.round(r.normal(86, 8)) : null,
         value: kind === 'glucose' ? round(r.normal(7.2, 1.4), 1) : null, unit: code.unit, effective: new Date(effective), source: r.bool(0.7) ? 'patient' : 'app',

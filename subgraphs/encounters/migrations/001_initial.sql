@@ -40,7 +40,8 @@ CREATE TABLE referral (
   reason_display text,
   note text,
   authored_on timestamptz NOT NULL,
-  appointment_time timestamptz
+  appointment_time timestamptz,
+  sensitivity_labels text[] NOT NULL DEFAULT '{}'
 );
 CREATE INDEX referral_patient_time ON referral (patient_id, authored_on DESC, id DESC);
 CREATE INDEX referral_performer ON referral (performer_organization_id, status);

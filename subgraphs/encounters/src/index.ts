@@ -1,6 +1,7 @@
 /** The encounters subgraph: visits, ICD-10 diagnoses and referrals between organisations. */
 import type { SubgraphModule } from '../../../lib/subgraph.js';
+import { consentRules } from './access.js';
 import { resolvers } from './resolvers.js';
 
-export const encounters: SubgraphModule = { name: 'encounters', resolvers };
+export const encounters: SubgraphModule = { name: 'encounters', resolvers, consentRules };
 export { seeder } from './seed.js';

@@ -4,45 +4,46 @@ import { loadById, loadChildren, loadPatientPage, type PageArgs } from '../../..
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records.js';
 import { SYSTEM } from '../../../lib/synthetic/codes.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
+import { CONDITION, ENCOUNTER, REFERRAL } from './access.js';
 
 export const ENCOUNTER_CLASS = { OUTPATIENT: 'AMB', INPATIENT: 'IMP', EMERGENCY: 'EMER', VIRTUAL: 'VR' } as const;
 const CLASS_NAME = Object.fromEntries(Object.entries(ENCOUNTER_CLASS).map(([name, code]) => [code, name]));
 
 export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
-    encounter: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'encounter', id),
-    referral: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'referral', id),
+    encounter: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'encounter', id, ENCOUNTER),
+    referral: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'referral', id, REFERRAL),
   },
   Patient: {
     encounters: (patient: { id: string }, args: PageArgs & { class?: keyof typeof ENCOUNTER_CLASS }, context: SubgraphContext) =>
       loadPatientPage(context, 'encounters', {
-        table: 'encounter', timeColumn: 'period_start',
+        ...ENCOUNTER, table: 'encounter', timeColumn: 'period_start',
         ...(args.class ? { where: 'r.class = $7', params: [ENCOUNTER_CLASS[args.class]] } : {}),
       }, patient.id, args),
     conditions: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
-      loadPatientPage(context, 'conditions', { table: 'condition', timeColumn: 'recorded_date' }, patient.id, args),
+      loadPatientPage(context, 'conditions', { ...CONDITION, table: 'condition', timeColumn: 'recorded_date' }, patient.id, args),
     referrals: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
-      loadPatientPage(context, 'referrals', { table: 'referral', timeColumn: 'authored_on' }, patient.id, args),
+      loadPatientPage(context, 'referrals', { ...REFERRAL, table: 'referral', timeColumn: 'authored_on' }, patient.id, args),
   },
   Encounter: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'encounter', reference.id),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'encounter', reference.id, ENCOUNTER),
     ...recordFields,
     class: (row: Row) => CLASS_NAME[row.class],
     period: (row: Row) => ({ start: row.period_start, end: row.period_end }),
     practitioner: (row: Row) => entityRef(row.practitioner_id),
     reason: (row: Row) => coding(SYSTEM.icd10, row.reason_code, row.reason_display),
-    diagnoses: (row: Row, _: unknown, context: SubgraphContext) => loadChildren(context, 'condition', 'encounter_id', row.id, 'recorded_date, id'),
+    diagnoses: (row: Row, _: unknown, context: SubgraphContext) => loadChildren(context, 'condition', 'encounter_id', row.id, 'recorded_date, id', CONDITION),
   },
   Condition: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'condition', reference.id),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'condition', reference.id, CONDITION),
     ...recordFields,
     code: (row: Row) => coding(SYSTEM.icd10, row.code, row.display),
     clinicalStatus: (row: Row) => row.clinical_status,
     recordedDate: (row: Row) => row.recorded_date,
-    encounter: (row: Row, _: unknown, context: SubgraphContext) => (row.encounter_id ? loadById(context, 'encounter', row.encounter_id) : null),
+    encounter: (row: Row, _: unknown, context: SubgraphContext) => (row.encounter_id ? loadById(context, 'encounter', row.encounter_id, ENCOUNTER) : null),
   },
   Referral: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'referral', reference.id),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'referral', reference.id, REFERRAL),
     patient: recordFields.patient,
     status: (row: Row) => String(row.status).toUpperCase(),
     reason: (row: Row) => coding(SYSTEM.icd10, row.reason_code, row.reason_display),

@@ -3,13 +3,39 @@
  * Every lookup goes through a per-request DataLoader (one statement per type).
  */
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
-import { isUuid, loadById } from '../../../lib/connection.js';
+import { isUuid, loadById, type RecordAccess } from '../../../lib/connection.js';
 import { badInput } from '../../../lib/errors.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 
 type Row = Record<string, any>;
 
 const MAX_IDS = 100;
+
+/**
+ * The Patient record (demographics) as the policy sees it: no producing
+ * organisation, the organisations that registered the patient count instead.
+ */
+export const PATIENT: RecordAccess = { category: 'demographics', organizationColumn: null, patientColumn: 'id' };
+
+/**
+ * A patient is found when the actor may see their demographics, or when the
+ * token is bound to this patient (a patient, or an app whose scopes may cover
+ * only some categories: the Patient fields are then refused one by one).
+ */
+async function loadPatient(context: SubgraphContext, id: unknown): Promise<Row | null> {
+  if (!isUuid(id)) return null;
+  if (context.actor.patient) return context.actor.patient === id ? unfiltered(context, id) : null;
+  return loadById(context, 'patient', id, PATIENT);
+}
+
+function unfiltered(context: SubgraphContext, id: string): Promise<Row | null> {
+  return context
+    .loader<string, Row | null>('patientUnfiltered', async (ids) => {
+      const rows = await context.db.query<Row>('SELECT * FROM patient WHERE id = ANY($1::uuid[])', [[...ids]]);
+      return ids.map((key) => rows.find((row) => row.id === key) ?? null);
+    })
+    .load(id);
+}
 
 function identifiersOf(context: SubgraphContext, patientId: string): Promise<Row[]> {
   return context
@@ -32,24 +58,21 @@ const humanName = (family: string, given: string[]) => ({ family, given, text: `
 
 export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
-    patient: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'patient', id),
+    patient: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadPatient(context, id),
     patientByIdentifier: async (_: unknown, { system, value }: { system: string; value: string }, context: SubgraphContext) => {
-      const rows = await context.db.query<Row>(
-        'SELECT p.* FROM patient_identifier i JOIN patient p ON p.id = i.patient_id WHERE i.system = $1 AND i.value = $2',
-        [system, value],
-      );
-      return rows[0] ?? null;
+      const rows = await context.db.query<Row>('SELECT patient_id FROM patient_identifier WHERE system = $1 AND value = $2', [system, value]);
+      return rows[0] ? loadPatient(context, rows[0].patient_id) : null;
     },
     patients: (_: unknown, { ids }: { ids: string[] }, context: SubgraphContext) => {
       if (ids.length > MAX_IDS) throw badInput(`At most ${MAX_IDS} ids per call`);
-      return Promise.all(ids.map((id) => loadById(context, 'patient', id)));
+      return Promise.all(ids.map((id) => loadPatient(context, id)));
     },
     organizations: (_: unknown, __: unknown, context: SubgraphContext) => context.db.query('SELECT * FROM organization ORDER BY id'),
     organization: (_: unknown, { id }: { id: string }, context: SubgraphContext) => textKeyLoader(context, 'organization', id),
     practitioner: (_: unknown, { id }: { id: string }, context: SubgraphContext) => textKeyLoader(context, 'practitioner', id),
   },
   Patient: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => (isUuid(reference.id) ? loadById(context, 'patient', reference.id) : null),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadPatient(context, reference.id),
     name: (row: Row) => [humanName(row.family, row.given)],
     birthDate: (row: Row) => row.birth_date,
     gender: (row: Row) => String(row.gender).toUpperCase(),

@@ -1,25 +1,32 @@
 /** Imaging resolvers: ImagingStudy (DICOM) and its report, and the list on Patient. */
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
-import { loadById, loadChildren, loadPatientPage, type PageArgs } from '../../../lib/connection.js';
+import { loadById, loadChildren, loadPatientPage, maySee, type PageArgs } from '../../../lib/connection.js';
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records.js';
 import { SYSTEM } from '../../../lib/synthetic/codes.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
+import { IMAGING_REPORT, IMAGING_STUDY } from './access.js';
+
+/** Report rows carry no patient or organisation of their own: they are checked with their study's. */
+const REPORTS_WITH_STUDY = `(SELECT rep.*, s.patient_id, s.organization_id, s.sensitivity_labels
+  FROM imaging_report rep JOIN imaging_study s ON s.id = rep.study_id) AS imaging_report`;
 
 export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
-    imagingStudy: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'imaging_study', id),
-    imagingStudyByUid: async (_: unknown, { studyInstanceUid }: { studyInstanceUid: string }, context: SubgraphContext) =>
-      (await context.db.query('SELECT * FROM imaging_study WHERE study_instance_uid = $1', [studyInstanceUid]))[0] ?? null,
+    imagingStudy: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'imaging_study', id, IMAGING_STUDY),
+    imagingStudyByUid: async (_: unknown, { studyInstanceUid }: { studyInstanceUid: string }, context: SubgraphContext) => {
+      const [row] = await context.db.query<Row>('SELECT * FROM imaging_study WHERE study_instance_uid = $1', [studyInstanceUid]);
+      return row && (await maySee(context, IMAGING_STUDY, row)) ? row : null;
+    },
   },
   Patient: {
     imagingStudies: (patient: { id: string }, args: PageArgs & { modality?: string }, context: SubgraphContext) =>
       loadPatientPage(context, 'imagingStudies', {
-        table: 'imaging_study', timeColumn: 'started',
+        ...IMAGING_STUDY, table: 'imaging_study', timeColumn: 'started',
         ...(args.modality ? { where: 'r.modality = $7', params: [args.modality] } : {}),
       }, patient.id, args),
   },
   ImagingStudy: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'imaging_study', reference.id),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'imaging_study', reference.id, IMAGING_STUDY),
     ...recordFields,
     studyInstanceUid: (row: Row) => row.study_instance_uid,
     modality: (row: Row) => coding(SYSTEM.dicom, row.modality, row.modality_display),
@@ -27,7 +34,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     numberOfSeries: (row: Row) => row.number_of_series,
     numberOfInstances: (row: Row) => row.number_of_instances,
     report: async (row: Row, _: unknown, context: SubgraphContext) =>
-      (await loadChildren(context, 'imaging_report', 'study_id', row.id, 'id'))[0] ?? null,
+      (await loadChildren(context, REPORTS_WITH_STUDY, 'study_id', row.id, 'id', IMAGING_REPORT))[0] ?? null,
   },
   ImagingReport: {
     radiologist: (row: Row) => entityRef(row.radiologist_id),

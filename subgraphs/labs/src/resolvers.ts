@@ -4,29 +4,30 @@ import { loadById, loadChildren, loadPatientPage, type PageArgs } from '../../..
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records.js';
 import { SYSTEM } from '../../../lib/synthetic/codes.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
+import { DIAGNOSTIC_REPORT, OBSERVATION } from './access.js';
 
 const INTERPRETATION_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation';
 const INTERPRETATION_DISPLAY: Record<string, string> = { N: 'Normal', H: 'High', L: 'Low', POS: 'Positive', NEG: 'Negative', A: 'Abnormal' };
 
 export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
-    observation: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'observation', id),
-    diagnosticReport: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'diagnostic_report', id),
+    observation: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'observation', id, OBSERVATION),
+    diagnosticReport: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'diagnostic_report', id, DIAGNOSTIC_REPORT),
   },
   Patient: {
     observations: (patient: { id: string }, args: PageArgs & { code?: string }, context: SubgraphContext) =>
       loadPatientPage(context, 'observations', {
-        table: 'observation', timeColumn: 'effective',
+        ...OBSERVATION, table: 'observation', timeColumn: 'effective',
         ...(args.code ? { where: 'r.code = $7', params: [args.code] } : {}),
       }, patient.id, args),
     diagnosticReports: (patient: { id: string }, args: PageArgs & { category?: string }, context: SubgraphContext) =>
       loadPatientPage(context, 'diagnosticReports', {
-        table: 'diagnostic_report', timeColumn: 'effective',
+        ...DIAGNOSTIC_REPORT, table: 'diagnostic_report', timeColumn: 'effective',
         ...(args.category ? { where: 'r.category = $7', params: [args.category] } : {}),
       }, patient.id, args),
   },
   Observation: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'observation', reference.id),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'observation', reference.id, OBSERVATION),
     ...recordFields,
     code: (row: Row) => coding(SYSTEM.loinc, row.code, row.display),
     valueQuantity: (row: Row) => (row.value_quantity === null ? null : { value: row.value_quantity, unit: row.unit }),
@@ -41,14 +42,14 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
           },
     interpretation: (row: Row) => coding(INTERPRETATION_SYSTEM, row.interpretation, INTERPRETATION_DISPLAY[row.interpretation]),
     effectiveDateTime: (row: Row) => row.effective,
-    report: (row: Row, _: unknown, context: SubgraphContext) => (row.report_id ? loadById(context, 'diagnostic_report', row.report_id) : null),
+    report: (row: Row, _: unknown, context: SubgraphContext) => (row.report_id ? loadById(context, 'diagnostic_report', row.report_id, DIAGNOSTIC_REPORT) : null),
   },
   DiagnosticReport: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'diagnostic_report', reference.id),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'diagnostic_report', reference.id, DIAGNOSTIC_REPORT),
     ...recordFields,
     code: (row: Row) => coding(SYSTEM.loinc, row.code, row.display),
     effectiveDateTime: (row: Row) => row.effective,
-    results: (row: Row, _: unknown, context: SubgraphContext) => loadChildren(context, 'observation', 'report_id', row.id, 'code, id'),
+    results: (row: Row, _: unknown, context: SubgraphContext) => loadChildren(context, 'observation', 'report_id', row.id, 'code, id', OBSERVATION),
     performer: (row: Row) => entityRef(row.performer_id),
   },
 };

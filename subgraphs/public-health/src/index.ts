@@ -1,6 +1,28 @@
 /** The public-health subgraph: programmes, enrolments, immunisations, follow-up tasks, home measurements. */
-import type { SubgraphModule } from '../../../lib/subgraph.js';
+import { internalRoute, type SubgraphModule } from '../../../lib/subgraph.js';
+import { INTERNAL_PATHS, patientIdsOf } from '../../../lib/consent/access.js';
+import type { Database } from '../../../lib/db.js';
+import { consentRules } from './access.js';
 import { resolvers } from './resolvers.js';
 
-export const publicHealth: SubgraphModule = { name: 'public-health', resolvers };
+/** Organisations running a programme each patient is actively enrolled in (consent rule 6). */
+export async function programmeOrganizations(db: Database, patientIds: string[]): Promise<Record<string, string[]>> {
+  const rows = await db.query<{ patient_id: string; orgs: string[] }>(
+    `SELECT e.patient_id, array_agg(DISTINCT p.organization_id) AS orgs
+     FROM program_enrollment e JOIN program p ON p.id = e.program_id
+     WHERE e.patient_id = ANY($1::uuid[]) AND e.status = 'active' GROUP BY e.patient_id`,
+    [patientIds.filter((id) => /^[0-9a-f-]{36}$/i.test(id))],
+  );
+  return Object.fromEntries(rows.map((row) => [row.patient_id, row.orgs]));
+}
+
+export const publicHealth: SubgraphModule = {
+  name: 'public-health',
+  resolvers,
+  consentRules,
+  consentSources: (db, remote) => ({ ...remote, programmeOrganizations: (patientIds) => programmeOrganizations(db, patientIds) }),
+  internalRoutes: (deps) => [
+    internalRoute(INTERNAL_PATHS.programmeOrganizations, deps, async (body) => programmeOrganizations(deps.db, patientIdsOf(body))),
+  ],
+};
 export { seeder } from './seed.js';

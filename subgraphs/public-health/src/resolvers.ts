@@ -4,6 +4,7 @@ import { loadById, loadPatientPage, type PageArgs } from '../../../lib/connectio
 import { coding, recordFields, patientOf, type Row } from '../../../lib/records.js';
 import { SYSTEM } from '../../../lib/synthetic/codes.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
+import { ENROLLMENT, FOLLOW_UP_TASK, HOME_MEASUREMENT, IMMUNIZATION } from './access.js';
 
 const programLoader = (context: SubgraphContext, id: string | null) =>
   id
@@ -22,21 +23,21 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
     programs: (_: unknown, __: unknown, context: SubgraphContext) => context.db.query('SELECT * FROM program ORDER BY id'),
     program: (_: unknown, { id }: { id: string }, context: SubgraphContext) => programLoader(context, id),
-    immunization: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'immunization', id),
+    immunization: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'immunization', id, IMMUNIZATION),
   },
   Patient: {
     programEnrollments: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
-      loadPatientPage(context, 'programEnrollments', { table: 'program_enrollment', timeColumn: 'period_start' }, patient.id, args),
+      loadPatientPage(context, 'programEnrollments', { ...ENROLLMENT, table: 'program_enrollment', timeColumn: 'period_start' }, patient.id, args),
     immunizations: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
-      loadPatientPage(context, 'immunizations', { table: 'immunization', timeColumn: 'occurrence' }, patient.id, args),
+      loadPatientPage(context, 'immunizations', { ...IMMUNIZATION, table: 'immunization', timeColumn: 'occurrence' }, patient.id, args),
     followUpTasks: (patient: { id: string }, args: PageArgs & { status?: string }, context: SubgraphContext) =>
       loadPatientPage(context, 'followUpTasks', {
-        table: 'follow_up_task', timeColumn: 'authored_on',
+        ...FOLLOW_UP_TASK, table: 'follow_up_task', timeColumn: 'authored_on',
         ...(args.status ? { where: 'r.status = $7', params: [args.status.toLowerCase()] } : {}),
       }, patient.id, args),
     homeMeasurements: (patient: { id: string }, args: PageArgs & { kind?: keyof typeof MEASUREMENT_KIND }, context: SubgraphContext) =>
       loadPatientPage(context, 'homeMeasurements', {
-        table: 'home_measurement', timeColumn: 'effective',
+        ...HOME_MEASUREMENT, table: 'home_measurement', timeColumn: 'effective',
         ...(args.kind ? { where: 'r.kind = $7', params: [MEASUREMENT_KIND[args.kind]] } : {}),
       }, patient.id, args),
   },
@@ -45,14 +46,14 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     organization: recordFields.organization,
   },
   ProgramEnrollment: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'program_enrollment', reference.id),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'program_enrollment', reference.id, ENROLLMENT),
     patient: patientOf,
     organization: recordFields.organization,
     program: (row: Row, _: unknown, context: SubgraphContext) => programLoader(context, row.program_id),
     period: (row: Row) => ({ start: row.period_start, end: row.period_end }),
   },
   Immunization: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'immunization', reference.id),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'immunization', reference.id, IMMUNIZATION),
     patient: patientOf,
     organization: recordFields.organization,
     vaccineCode: (row: Row) => coding(SYSTEM.cvx, row.vaccine_code, row.vaccine_display),
@@ -62,7 +63,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     program: (row: Row, _: unknown, context: SubgraphContext) => programLoader(context, row.program_id),
   },
   FollowUpTask: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'follow_up_task', reference.id),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'follow_up_task', reference.id, FOLLOW_UP_TASK),
     patient: patientOf,
     organization: recordFields.organization,
     dueDate: (row: Row) => row.due_date,
@@ -72,8 +73,9 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     authoredOn: (row: Row) => row.authored_on,
   },
   HomeMeasurement: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'home_measurement', reference.id),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'home_measurement', reference.id, HOME_MEASUREMENT),
     patient: patientOf,
+    organization: recordFields.organization,
     kind: (row: Row) => KIND_NAME[row.kind],
     code: (row: Row) => coding(SYSTEM.loinc, row.code, row.display),
     effectiveDateTime: (row: Row) => row.effective,

@@ -22,7 +22,7 @@ export const seeder: Seeder = {
       authored_on: (t) => t.createdAt,
     }),
     tableRows('home_measurement', bundles.flatMap((b) => b.homeMeasurements), {
-      id: (m) => m.id, patient_id: (m) => m.patientId, kind: (m) => m.kind, code: (m) => m.code, display: (m) => m.display,
+      id: (m) => m.id, patient_id: (m) => m.patientId, organization_id: (m) => m.organizationId, kind: (m) => m.kind, code: (m) => m.code, display: (m) => m.display,
       systolic: (m) => m.systolic, diastolic: (m) => m.diastolic, value: (m) => m.value, unit: (m) => m.unit,
       effective: (m) => m.effective, source: (m) => m.source,
     }),

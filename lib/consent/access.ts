@@ -1,0 +1,153 @@
+/**
+ * Per-request access to the consent policy inside a subgraph: patient facts
+ * (registrations and directives from identity, programme enrolments from
+ * public-health) loaded once per request and batched over patients, the
+ * decision for a record, the SQL filter for a list, and the record of what
+ * was disclosed (reported to the gateway for the audit trail).
+ *
+ * Facts come through the owners' internal APIs with the actor token the
+ * request came with; identity and public-health answer their own part from
+ * their own database.
+ */
+import DataLoader from 'dataloader';
+import type { Actor } from '../actor.js';
+import type { Database } from '../db.js';
+import { ACTOR_TOKEN_HEADER } from '../internal-token.js';
+import type { Category } from '../scopes.js';
+import { recordFilter, type PatientRecordFilter } from './filter.js';
+import { decide, type ConsentDirective, type Decision, type PatientFacts, type RecordFacts } from './policy.js';
+
+export interface IdentityFacts {
+  organizationIds: string[];
+  patients: { patientId: string; registeredOrganizationIds: string[]; directives: ConsentDirective[] }[];
+}
+
+/** Where a subgraph gets the facts it does not own. */
+export interface ConsentSources {
+  identityFacts(patientIds: string[], actorToken: string): Promise<IdentityFacts>;
+  programmeOrganizations(patientIds: string[], actorToken: string): Promise<Record<string, string[]>>;
+}
+
+export interface Disclosure {
+  patientId: string;
+  category: Category;
+  records: number;
+  breakGlass: boolean;
+}
+
+export const INTERNAL_PATHS = {
+  identityFacts: '/internal/consent-facts',
+  programmeOrganizations: '/internal/programme-organizations',
+  auditEvents: '/internal/audit-events',
+} as const;
+
+export class InternalApiError extends Error {}
+
+/** Reads `patientIds` from an internal API body, capped at 1000. */
+export function patientIdsOf(body: unknown): string[] {
+  const ids = (body as { patientIds?: unknown } | null)?.patientIds;
+  return Array.isArray(ids) ? ids.filter((id): id is string => typeof id === 'string').slice(0, 1000) : [];
+}
+
+/** POSTs to another service's internal API with the request's actor token. */
+export async function callInternal<T>(graphqlUrl: string, path: string, body: unknown, actorToken: string): Promise<T> {
+  const response = await fetch(graphqlUrl.replace(/\/graphql$/, path), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', [ACTOR_TOKEN_HEADER]: actorToken },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (!response.ok) throw new InternalApiError(`${path} answered ${response.status}`);
+  return (await response.json()) as T;
+}
+
+/** Consent sources reached over HTTP (the default for every subgraph). */
+export function remoteConsentSources(peers: { identity: () => string; publicHealth: () => string }): ConsentSources {
+  return {
+    identityFacts: (patientIds, token) => callInternal(peers.identity(), INTERNAL_PATHS.identityFacts, { patientIds }, token),
+    programmeOrganizations: (patientIds, token) => callInternal(peers.publicHealth(), INTERNAL_PATHS.programmeOrganizations, { patientIds }, token),
+  };
+}
+
+export class ConsentAccess {
+  /** One instant per request, so every decision in a response agrees. */
+  readonly now = new Date();
+  private organizationIds: Promise<string[]> | undefined;
+  private readonly factsLoader: DataLoader<string, PatientFacts>;
+  private readonly disclosed = new Map<string, { patientId: string; category: Category; ids: Set<string>; breakGlass: boolean }>();
+
+  constructor(readonly actor: Actor, private readonly actorToken: string, private readonly sources: ConsentSources) {
+    this.factsLoader = new DataLoader(async (patientIds) => this.loadFacts([...patientIds]), { maxBatchSize: 1000 });
+  }
+
+  private async loadFacts(patientIds: string[]): Promise<PatientFacts[]> {
+    const needsProgrammes = this.actor.role === 'public_health';
+    const [identity, programmes] = await Promise.all([
+      this.sources.identityFacts(patientIds, this.actorToken),
+      needsProgrammes ? this.sources.programmeOrganizations(patientIds, this.actorToken) : Promise.resolve({} as Record<string, string[]>),
+    ]);
+    this.organizationIds ??= Promise.resolve(identity.organizationIds);
+    const byPatient = new Map(identity.patients.map((p) => [p.patientId, p]));
+    return patientIds.map((patientId) => ({
+      patientId,
+      registeredOrganizationIds: byPatient.get(patientId)?.registeredOrganizationIds ?? [],
+      directives: byPatient.get(patientId)?.directives ?? [],
+      programmeOrganizationIds: programmes[patientId] ?? [],
+    }));
+  }
+
+  facts(patientId: string): Promise<PatientFacts> {
+    return this.factsLoader.load(patientId);
+  }
+
+  async decide(record: RecordFacts): Promise<Decision> {
+    return decide(this.actor, record, await this.facts(record.patientId), this.now);
+  }
+
+  /** The SQL filter rows for a list of `category` over these patients. */
+  async filters(category: Category, patientIds: readonly string[]): Promise<PatientRecordFilter[]> {
+    const facts = await this.factsLoader.loadMany([...patientIds]);
+    const organizationIds = await (this.organizationIds ?? Promise.resolve([]));
+    return facts.map((f, i) => (f instanceof Error ? { id: patientIds[i]!, orgs: [], pairs: [] } : recordFilter(this.actor, category, f, organizationIds, this.now)));
+  }
+
+  /** Notes that a record of `category` was returned. */
+  disclose(patientId: string, category: Category, recordId: string, breakGlass: boolean): void {
+    const key = `${patientId}|${category}`;
+    let entry = this.disclosed.get(key);
+    if (!entry) {
+      entry = { patientId, category, ids: new Set(), breakGlass: false };
+      this.disclosed.set(key, entry);
+    }
+    entry.ids.add(recordId);
+    entry.breakGlass ||= breakGlass;
+  }
+
+  disclosures(): Disclosure[] {
+    return [...this.disclosed.values()].map((d) => ({ patientId: d.patientId, category: d.category, records: d.ids.size, breakGlass: d.breakGlass }));
+  }
+}
+
+/** Identity's own part of the facts, read from its database (used by identity itself and its internal API). */
+export async function identityFactsFromDatabase(db: Database, patientIds: string[]): Promise<IdentityFacts> {
+  const ids = patientIds.filter((id) => /^[0-9a-f-]{36}$/i.test(id));
+  const [organizations, registrations, directives] = await Promise.all([
+    db.query<{ id: string }>('SELECT id FROM organization ORDER BY id'),
+    db.query<{ patient_id: string; orgs: string[] }>(
+      `SELECT patient_id, array_agg(assigner_organization_id) AS orgs FROM patient_identifier
+       WHERE patient_id = ANY($1::uuid[]) AND type = 'MR' GROUP BY patient_id`, [ids]),
+    db.query<Record<string, any>>('SELECT * FROM consent_directive WHERE patient_id = ANY($1::uuid[]) ORDER BY created_at', [ids]),
+  ]);
+  const iso = (value: unknown) => (value ? new Date(value as string).toISOString() : null);
+  return {
+    organizationIds: organizations.map((o) => o.id),
+    patients: ids.map((patientId) => ({
+      patientId,
+      registeredOrganizationIds: registrations.find((r) => r.patient_id === patientId)?.orgs ?? [],
+      directives: directives.filter((d) => d.patient_id === patientId).map((d) => ({
+        id: d.id, patientId, decision: d.decision, actorType: d.actor_type, actorId: d.actor_id, categories: d.categories, labels: d.labels,
+        purposes: d.purposes, periodStart: iso(d.period_start), periodEnd: iso(d.period_end), revokedAt: iso(d.revoked_at),
+      })),
+    })),
+  };
+}

@@ -1,0 +1,162 @@
+/**
+ * The consent policy: one pure function deciding whether an actor may see one
+ * record of a patient, given the patient's consent directives. Every subgraph
+ * uses it, for record filtering (in SQL, via `recordFilter`) and for field
+ * rules (graphql-shield). Rules, in the order of ../shared/DESIGN.md:
+ *
+ * 1. admin: no clinical data, ever.
+ * 2. patient: their own records, all categories.
+ * 3. app: only the token's patient, only categories its scopes cover, and not
+ *    if the patient denied that client_id.
+ * 4. staff (clinician, nurse): records their own organisation produced (for
+ *    the Patient record itself: patients their organisation registered);
+ *    records from elsewhere only under an active permit for their
+ *    organisation, themselves or every alliance member covering the category
+ *    and purpose; each sensitivity label must also be named by such a permit.
+ *    A deny naming the practitioner or the organisation overrides everything
+ *    in this rule, own organisation included; an alliance-wide deny closes
+ *    sharing beyond the producing organisation.
+ * 5. break-glass (ETREAT with a reason): staff may read what rule 4 denies,
+ *    deny provisions included, except records labelled V; flagged.
+ * 6. public_health: demographics, immunisations, programmes, follow-ups and
+ *    home measurements of patients enrolled in a programme their organisation
+ *    runs; nothing else.
+ *
+ * Scopes are a ceiling for every role: a token never reaches a category its
+ * scopes do not cover.
+ */
+import type { Actor, PurposeOfUse } from '../actor.js';
+import { parseScopes, scopesAllow, type Category, type ParsedScopes } from '../scopes.js';
+
+export interface ConsentDirective {
+  id: string;
+  patientId: string;
+  decision: 'permit' | 'deny';
+  /** Who the provision is about. */
+  actorType: 'organization' | 'practitioner' | 'app' | 'alliance';
+  /** Organisation id, practitioner (token `sub`) or app `client_id`; null for the whole alliance. */
+  actorId: string | null;
+  /** Categories covered; empty means every category. */
+  categories: Category[];
+  /** Sensitivity labels the provision names (a permit must name a label to open it). */
+  labels: string[];
+  /** Purposes of use covered; empty means any. */
+  purposes: PurposeOfUse[];
+  periodStart: string | null;
+  periodEnd: string | null;
+  revokedAt: string | null;
+}
+
+/** What the policy needs to know about a patient besides the record. */
+export interface PatientFacts {
+  patientId: string;
+  /** Organisations holding a medical record number for the patient. */
+  registeredOrganizationIds: string[];
+  /** Organisations running a programme the patient is actively enrolled in. */
+  programmeOrganizationIds: string[];
+  directives: ConsentDirective[];
+}
+
+export interface RecordFacts {
+  patientId: string;
+  category: Category;
+  /** The producing organisation; null for the Patient record itself (uses registrations). */
+  organizationId: string | null;
+  sensitivityLabels: string[];
+}
+
+export type Decision =
+  | { allow: true; breakGlass: boolean; rule: string }
+  | { allow: false; code: 'FORBIDDEN' | 'CONSENT_DENIED'; reason: string };
+
+export const PUBLIC_HEALTH_CATEGORIES: Category[] = ['demographics', 'immunizations', 'programs', 'follow-ups', 'home-measurements'];
+export const VERY_RESTRICTED = 'V';
+
+const allow = (rule: string, breakGlass = false): Decision => ({ allow: true, breakGlass, rule });
+const forbidden = (reason: string): Decision => ({ allow: false, code: 'FORBIDDEN', reason });
+const consentDenied = (reason: string): Decision => ({ allow: false, code: 'CONSENT_DENIED', reason });
+
+const scopeCache = new WeakMap<Actor, ParsedScopes>();
+function scopesOf(actor: Actor): ParsedScopes {
+  let scopes = scopeCache.get(actor);
+  if (!scopes) {
+    scopes = parseScopes(actor.scope);
+    scopeCache.set(actor, scopes);
+  }
+  return scopes;
+}
+
+/** Whether a directive is in force at `now` (not revoked, inside its period). */
+export function isActive(directive: ConsentDirective, now: Date): boolean {
+  if (directive.revokedAt && Date.parse(directive.revokedAt) <= now.getTime()) return false;
+  if (directive.periodStart && Date.parse(directive.periodStart) > now.getTime()) return false;
+  if (directive.periodEnd && Date.parse(directive.periodEnd) <= now.getTime()) return false;
+  return true;
+}
+
+const coversCategory = (directive: ConsentDirective, category: Category) => directive.categories.length === 0 || directive.categories.includes(category);
+const coversPurpose = (directive: ConsentDirective, purpose: PurposeOfUse) => directive.purposes.length === 0 || directive.purposes.includes(purpose);
+
+function namesStaff(directive: ConsentDirective, actor: Actor): boolean {
+  return (directive.actorType === 'organization' && directive.actorId === actor.org) || (directive.actorType === 'practitioner' && directive.actorId === actor.sub);
+}
+
+export function decide(actor: Actor, record: RecordFacts, facts: PatientFacts, now: Date): Decision {
+  // 1. Administrators never read clinical data.
+  if (actor.role === 'admin') return forbidden('Administrators do not read patient data');
+  // Scopes are a ceiling for everyone.
+  if (!scopesAllow(scopesOf(actor), record.category, 'read')) return forbidden(`The token's scopes do not cover ${record.category}`);
+  const active = facts.directives.filter((d) => d.patientId === record.patientId && isActive(d, now));
+
+  switch (actor.role) {
+    // 2. Patients see their own record.
+    case 'patient':
+      return actor.patient === record.patientId ? allow('own-record') : forbidden('A patient token reaches only its own patient');
+    // 3. Apps: the token's patient, unless the patient denied the app.
+    case 'app': {
+      if (actor.patient !== record.patientId) return forbidden('This app token is bound to another patient');
+      const denied = active.some((d) => d.decision === 'deny' && d.actorType === 'app' && d.actorId === actor.clientId && coversCategory(d, record.category));
+      return denied ? consentDenied(`The patient has withdrawn ${record.category} from this app`) : allow('app-for-patient');
+    }
+    // 6. Public health: programme categories of enrolled patients.
+    case 'public_health': {
+      if (!PUBLIC_HEALTH_CATEGORIES.includes(record.category)) return forbidden(`Public-health staff do not see ${record.category}`);
+      return actor.org && facts.programmeOrganizationIds.includes(actor.org)
+        ? allow('programme-enrolment')
+        : consentDenied('The patient is not enrolled in a programme your organisation runs');
+    }
+    case 'clinician':
+    case 'nurse': {
+      const standard = staffDecision(actor, record, facts, active);
+      if (standard.allow) return standard;
+      // 5. Break-glass opens what rule 4 closes, except very restricted records.
+      if (actor.purposeOfUse === 'ETREAT' && actor.breakGlassReason) {
+        if (record.sensitivityLabels.includes(VERY_RESTRICTED)) return consentDenied('Very restricted (V) records are closed even in an emergency');
+        return allow('break-glass', true);
+      }
+      return standard;
+    }
+    default:
+      return forbidden('Unknown role');
+  }
+}
+
+/** Rule 4: staff of the producing organisation, or a permit. */
+function staffDecision(actor: Actor, record: RecordFacts, facts: PatientFacts, active: ConsentDirective[]): Decision {
+  const purpose = actor.purposeOfUse;
+  const personalDeny = active.find((d) => d.decision === 'deny' && namesStaff(d, actor) && coversCategory(d, record.category) && coversPurpose(d, purpose));
+  if (personalDeny) return consentDenied('The patient has refused access to you or your organisation');
+  const ownOrganization = record.organizationId === null
+    ? Boolean(actor.org && facts.registeredOrganizationIds.includes(actor.org))
+    : record.organizationId === actor.org;
+  if (ownOrganization) return allow('own-organization');
+
+  const concerns = (d: ConsentDirective) => namesStaff(d, actor) || d.actorType === 'alliance';
+  const applicable = active.filter((d) => concerns(d) && coversCategory(d, record.category) && coversPurpose(d, purpose));
+  if (applicable.some((d) => d.decision === 'deny')) return consentDenied('The patient has not agreed to share this beyond the organisation that produced it');
+  const permits = applicable.filter((d) => d.decision === 'permit');
+  if (permits.length === 0) return consentDenied(`No consent covers ${record.category} from another organisation`);
+  const unnamed = record.sensitivityLabels.filter((label) => !permits.some((d) => d.labels.includes(label)));
+  if (unnamed.length) return consentDenied(`Sensitive record (${unnamed.join(', ')}): the patient's consent does not name it`);
+  return allow('permit');
+}

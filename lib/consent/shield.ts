@@ -1,0 +1,101 @@
+/**
+ * Field-level consent with graphql-shield. Each subgraph declares, per object
+ * type, what it is:
+ *
+ * - a patient record (`records`): its category and the fields belonging to
+ *   another category (an imaging study's report is `imaging-reports`); every
+ *   field is checked against the policy for that record (identifying fields
+ *   with the record's own category, so they are open to whoever may see the
+ *   record), and what is returned is noted as disclosed;
+ * - a value or registry type (`open`): codings, periods, pages, organisations;
+ *   reached only through a field that was itself checked.
+ *
+ * The rule tree lists every field of every object type explicitly, and the
+ * fallback rule denies, so a field added without a rule is closed. Denied
+ * fields resolve to null with `extensions.code` CONSENT_DENIED or FORBIDDEN.
+ */
+import { GraphQLError, isObjectType, type GraphQLSchema } from 'graphql';
+import { applyMiddleware } from 'graphql-middleware';
+import { allow, rule, shield, type IRules } from 'graphql-shield';
+import type { Category } from '../scopes.js';
+import type { SubgraphContext } from '../subgraph.js';
+import type { RecordFacts } from './policy.js';
+
+type Row = Record<string, any>;
+
+export interface RecordTypeRule {
+  category: Category;
+  /** Column holding the producing organisation (default organization_id); null for the Patient record. */
+  organizationColumn?: string | null;
+  /** Fields of another category than the record's. */
+  fieldCategories?: Record<string, Category>;
+  /** How to read the patient id from the parent (default row.patient_id). */
+  patientId?: (row: Row) => string;
+}
+
+export interface ConsentRules {
+  records: Record<string, RecordTypeRule>;
+  /** Types whose every field is open (values, registries, connections, federation internals). */
+  open: string[];
+}
+
+export function recordFacts(spec: RecordTypeRule, row: Row, category: Category): RecordFacts {
+  const organizationColumn = spec.organizationColumn === undefined ? 'organization_id' : spec.organizationColumn;
+  return {
+    patientId: spec.patientId ? spec.patientId(row) : row.patient_id,
+    category,
+    organizationId: organizationColumn === null ? null : row[organizationColumn] ?? '',
+    sensitivityLabels: row.sensitivity_labels ?? [],
+  };
+}
+
+function consentRule(typeName: string, spec: RecordTypeRule, category: Category) {
+  return rule(`consent:${typeName}:${category}`, { cache: 'no_cache' })(async (parent: Row, _args, context: SubgraphContext) => {
+    const facts = recordFacts(spec, parent, category);
+    const decision = await context.consent.decide(facts);
+    if (!decision.allow) return new GraphQLError(decision.reason, { extensions: { code: decision.code, category } });
+    context.consent.disclose(facts.patientId, category, String(parent.id), decision.breakGlass);
+    return true;
+  });
+}
+
+const denyUnlisted = new GraphQLError('No access rule covers this field', { extensions: { code: 'FORBIDDEN' } });
+
+/** Builds the explicit rule tree for every object type of `schema`. */
+export function buildRuleTree(schema: GraphQLSchema, rules: ConsentRules): IRules {
+  const tree: Record<string, Record<string, unknown>> = {};
+  const open = new Set(rules.open);
+  // graphql-shield wants one rule object per name.
+  const ruleCache = new Map<string, ReturnType<typeof consentRule>>();
+  const ruleFor = (typeName: string, spec: RecordTypeRule, category: Category) => {
+    const key = `${typeName}:${category}`;
+    if (!ruleCache.has(key)) ruleCache.set(key, consentRule(typeName, spec, category));
+    return ruleCache.get(key)!;
+  };
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith('__')) continue;
+    const spec = rules.records[type.name];
+    if (!spec && !open.has(type.name)) continue; // left to the fallback: deny
+    const fields: Record<string, unknown> = {};
+    for (const field of Object.keys(type.getFields())) {
+      if (!spec) {
+        fields[field] = allow;
+        continue;
+      }
+      const category = spec.fieldCategories?.[field] ?? spec.category;
+      fields[field] = ruleFor(type.name, spec, category);
+    }
+    tree[type.name] = fields;
+  }
+  return tree as IRules;
+}
+
+/** Wraps a subgraph schema with its consent rules (fallback: deny). */
+export function withConsent(schema: GraphQLSchema, rules: ConsentRules): GraphQLSchema {
+  const permissions = shield(buildRuleTree(schema, rules), {
+    fallbackRule: rule('deny-unlisted')(() => denyUnlisted),
+    allowExternalErrors: true,
+    debug: false,
+  });
+  return applyMiddleware(schema, permissions);
+}

@@ -1,0 +1,92 @@
+/**
+ * `npm run seed:large -- [--patients 100000] [--seed N] [--reset]`
+ *
+ * Seeds the benchmark set into real PostgreSQL: one database per subgraph,
+ * from <SUBGRAPH>_DATABASE_URL, or by default `fpr_<subgraph>` databases on
+ * postgres://postgres@127.0.0.1:5432 (created if missing). Generation is
+ * deterministic, so the same seed gives the same set; rows go in with COPY,
+ * with a progress bar and a summary of rows and time.
+ */
+import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
+import pg from 'pg';
+import type { Database } from '../lib/db.js';
+import { SUBGRAPH_NAMES, SUBGRAPHS, type SubgraphName } from '../lib/services.js';
+import { openSubgraphDatabase } from '../lib/subgraph.js';
+import { DEFAULT_SEED } from '../lib/synthetic/generator.js';
+import { hasPatients, seedPatients, seedReferenceData } from './seed-data.js';
+
+const { values } = parseArgs({
+  options: {
+    patients: { type: 'string', default: '100000' },
+    seed: { type: 'string', default: String(DEFAULT_SEED) },
+    reset: { type: 'boolean', default: false },
+    'batch-size': { type: 'string', default: '1000' },
+  },
+});
+const patients = Number(values.patients);
+const seed = Number(values.seed);
+const SERVER = process.env.SEED_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+async function ensureDatabase(name: SubgraphName): Promise<string> {
+  const configured = process.env[`${SUBGRAPHS[name].envPrefix}_DATABASE_URL`];
+  if (configured) {
+    if (!configured.startsWith('postgres')) throw new Error(`${SUBGRAPHS[name].envPrefix}_DATABASE_URL must be a PostgreSQL URL for the large set`);
+    return configured;
+  }
+  const database = `fpr_${name.replace('-', '_')}`;
+  const admin = new pg.Client({ connectionString: SERVER });
+  await admin.connect();
+  const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+  if (exists.rowCount === 0) await admin.query(`CREATE DATABASE ${database}`);
+  await admin.end();
+  const url = new URL(SERVER);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+async function truncateAll(db: Database): Promise<void> {
+  const tables = await db.query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'`);
+  if (tables.length) await db.query(`TRUNCATE ${tables.map((t) => t.tablename).join(', ')} CASCADE`);
+}
+
+const started = Date.now();
+const urls = Object.fromEntries(await Promise.all(SUBGRAPH_NAMES.map(async (name) => [name, await ensureDatabase(name)] as const))) as Record<SubgraphName, string>;
+const databases = Object.fromEntries(
+  await Promise.all(SUBGRAPH_NAMES.map(async (name) => [name, await openSubgraphDatabase(name, urls[name])] as const)),
+) as Record<SubgraphName, Database>;
+
+if (await hasPatients(databases.identity)) {
+  if (!values.reset) {
+    console.error('The databases already hold patients; pass --reset to replace them.');
+    process.exit(1);
+  }
+  for (const db of Object.values(databases)) await truncateAll(db);
+}
+
+console.log(`Seeding ${patients.toLocaleString()} patients (seed ${seed}) into:`);
+for (const name of SUBGRAPH_NAMES) console.log(`  ${name.padEnd(14)} ${urls[name].replace(/:[^:@/]*@/, ':***@')}`);
+await seedReferenceData(databases, seed);
+const bar = new cliProgress.SingleBar({ format: '  {bar} {percentage}% | {value}/{total} patients | {rows} rows | {rate} rows/s | ETA {eta_formatted}' }, cliProgress.Presets.shades_classic);
+bar.start(patients, 0, { rows: 0, rate: 0 });
+const rows = await seedPatients(databases, {
+  seed,
+  patients,
+  batchSize: Number(values['batch-size']),
+  onBatch: (done, written) => bar.update(done, { rows: written.toLocaleString(), rate: Math.round(written / ((Date.now() - started) / 1000)).toLocaleString() }),
+});
+bar.stop();
+
+console.log('Analysing tables...');
+for (const db of Object.values(databases)) await db.query('ANALYZE');
+const counts: Record<string, number> = {};
+for (const name of SUBGRAPH_NAMES) {
+  const tables = await databases[name].query<{ relname: string; n: number }>(
+    `SELECT relname, n_live_tup::int AS n FROM pg_stat_user_tables WHERE relname <> 'schema_migrations' ORDER BY relname`,
+  );
+  for (const table of tables) counts[`${name}.${table.relname}`] = table.n;
+}
+const seconds = (Date.now() - started) / 1000;
+console.log(`\nSeeded ${rows.toLocaleString()} rows in ${seconds.toFixed(1)} s (${Math.round(rows / seconds).toLocaleString()} rows/s).`);
+console.table(counts);
+for (const db of Object.values(databases)) await db.close();
