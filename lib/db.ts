@@ -241,11 +241,23 @@ export async function migrate(database: Database, directory: string): Promise<st
   return applied;
 }
 
-/** Splits a migration file on semicolons at line ends (our migrations use no function bodies). */
+/**
+ * Splits a migration file into statements on semicolons at line ends,
+ * keeping dollar-quoted bodies ($$ ... $$, used by trigger functions) whole.
+ */
 function splitStatements(sql: string): string[] {
-  return sql
-    .replace(/^\s*--.*$/gm, '')
-    .split(/;\s*$/m)
-    .map((s) => s.trim())
-    .filter(Boolean);
+  const statements: string[] = [];
+  let current = '';
+  let inBody = false;
+  for (const line of sql.split('\n')) {
+    if (!inBody && /^\s*--/.test(line)) continue;
+    current += line + '\n';
+    if ((line.match(/\$\$/g) ?? []).length % 2 === 1) inBody = !inBody;
+    if (!inBody && /;\s*$/.test(line)) {
+      statements.push(current.trim().replace(/;$/, ''));
+      current = '';
+    }
+  }
+  if (current.trim()) statements.push(current.trim());
+  return statements.filter(Boolean);
 }

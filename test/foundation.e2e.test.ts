@@ -160,12 +160,13 @@ describe.each(BACKENDS)('federated foundation on %s', (backend) => {
     const fifty = await count(ids);
     // Consent facts: every subgraph asks identity once per request (organisation
     // registry, registrations, directives: 3 statements each, 5 subgraphs).
-    // identity: patients, identifiers, assigner organisations.
+    // identity: patients, identifiers, assigner organisations; the audit append
+    // (lock, chain head, one insert for all 50 events).
     // encounters: encounters, conditions, referrals, diagnoses by encounter.
     // labs: observations, reports, report by id, results by report.
     // imaging: studies, reports by study.
     // public-health: four lists and the programme lookup.
-    expect(fifty).toEqual({ identity: 3 + 5 * 3, encounters: 4, labs: 4, imaging: 2, 'public-health': 5 });
+    expect(fifty).toEqual({ identity: 3 + 5 * 3 + 3, encounters: 4, labs: 4, imaging: 2, 'public-health': 5 });
     expect(await count(ids.slice(0, 25))).toEqual(fifty);
   });
 

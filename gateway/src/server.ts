@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { ApolloServer, type ApolloServerPlugin, type GraphQLRequestContext } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import { GraphQLScalarType, printSchema, visit, type DocumentNode } from 'graphql';
 import type { JWK } from 'jose';
@@ -23,12 +24,16 @@ import { scalarResolvers } from '../../lib/scalars.js';
 import { parseScopes } from '../../lib/scopes.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/services.js';
 import { formatErrorFor } from '../../lib/subgraph.js';
+import type { Disclosure } from '../../lib/consent/access.js';
+import { auditPlugin, collectDisclosures } from './audit.js';
 import type { TokenVerifier } from './auth.js';
 import { readSupergraph } from './supergraph.js';
 
 export interface GatewayContext {
   actor: Actor;
   requestId: string;
+  /** What the subgraphs disclosed during this request (written to the audit trail before responding). */
+  disclosures: Disclosure[];
 }
 
 /**
@@ -73,6 +78,12 @@ class ActorSigningDataSource extends RemoteGraphQLDataSource<GatewayContext> {
       operationHash: operationHash(request.query, request.variables),
     });
     request.http?.headers.set(ACTOR_TOKEN_HEADER, token);
+  }
+
+  override async didReceiveResponse({ response, context }: Required<Pick<GraphQLDataSourceProcessOptions<GatewayContext>, 'request' | 'context'>> & { response: GatewayGraphQLResponse }) {
+    const gatewayContext = context as Partial<GatewayContext>;
+    if (gatewayContext.disclosures) collectDisclosures(gatewayContext as GatewayContext, response.extensions as Record<string, unknown> | undefined);
+    return response;
   }
 }
 
@@ -138,6 +149,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     plugins: [
       ...(armor.plugins as unknown as ApolloServerPlugin<GatewayContext>[]), // armor is typed against the CJS build of @apollo/server
       introspectionGuard,
+      auditPlugin(() => options.subgraphUrls.identity, sign),
       ...(options.production ? [ApolloServerPluginLandingPageDisabled()] : []),
     ],
   });
@@ -164,6 +176,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     context: async (request) => ({
       actor: await options.verifyToken(request.headers.authorization),
       requestId: randomUUID(),
+      disclosures: [],
     }),
   });
   return { ...service, gateway };

@@ -2,13 +2,21 @@
 import { identityFactsFromDatabase, INTERNAL_PATHS, patientIdsOf } from '../../../lib/consent/access.js';
 import type { ConsentRules } from '../../../lib/consent/shield.js';
 import { internalRoute, type SubgraphModule } from '../../../lib/subgraph.js';
+import { appendAuditEvents, type DisclosedPatient } from './audit.js';
 import { PATIENT, resolvers } from './resolvers.js';
 
 const consentRules: ConsentRules = {
   records: {
-    Patient: { ...PATIENT, organizationColumn: null, patientId: (row) => row.id, fieldCategories: { identifiers: 'identifiers' } },
+    Patient: {
+      ...PATIENT, organizationColumn: null, patientId: (row) => row.id,
+      fieldCategories: { identifiers: 'identifiers', consents: 'consents', accessLog: 'consents' },
+    },
+    // Staff of an organisation that registered the patient see the directives recorded for them.
+    ConsentDirective: { category: 'consents', organizationColumn: null },
   },
-  open: ['Query', 'HumanName', 'ContactPoint', 'Address', 'Identifier', 'Organization', 'Practitioner', '_Service'],
+  // Audit types are reached only through resolvers that check the actor (admin, or the patient).
+  open: ['Query', 'Mutation', 'HumanName', 'ContactPoint', 'Address', 'Identifier', 'Organization', 'Practitioner', 'AuditEvent',
+    'AuditEventConnection', 'AuditEventEdge', 'PageInfo', '_Service'],
 };
 
 export const identity: SubgraphModule = {
@@ -18,6 +26,11 @@ export const identity: SubgraphModule = {
   consentSources: (db, remote) => ({ ...remote, identityFacts: (patientIds) => identityFactsFromDatabase(db, patientIds) }),
   internalRoutes: (deps) => [
     internalRoute(INTERNAL_PATHS.identityFacts, deps, async (body) => identityFactsFromDatabase(deps.db, patientIdsOf(body))),
+    // The gateway's audit writes: the actor comes from the signed token, never from the body.
+    internalRoute(INTERNAL_PATHS.auditEvents, deps, async (body, claims) => {
+      const patients = ((body as { patients?: DisclosedPatient[] }).patients ?? []).slice(0, 1000);
+      return { stored: await appendAuditEvents(deps.db, claims.actor, claims.requestId, patients) };
+    }),
   ],
 };
 export { seeder } from './seed.js';

@@ -6,6 +6,12 @@ import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/res
 import { isUuid, loadById, type RecordAccess } from '../../../lib/connection.js';
 import { badInput } from '../../../lib/errors.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
+import type { PageArgs } from '../../../lib/connection.js';
+import { forbidden } from '../../../lib/errors.js';
+import {
+  auditEventFields, auditEventPage, consentDirectiveFields, consentsOf, grantConsent, requireAdmin, revokeConsent,
+  type AuditFilter, type ConsentProvisionInput,
+} from './consents.js';
 
 type Row = Record<string, any>;
 
@@ -70,6 +76,23 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     organizations: (_: unknown, __: unknown, context: SubgraphContext) => context.db.query('SELECT * FROM organization ORDER BY id'),
     organization: (_: unknown, { id }: { id: string }, context: SubgraphContext) => textKeyLoader(context, 'organization', id),
     practitioner: (_: unknown, { id }: { id: string }, context: SubgraphContext) => textKeyLoader(context, 'practitioner', id),
+    auditEvents: (_: unknown, args: AuditFilter & PageArgs, context: SubgraphContext) => {
+      requireAdmin(context.actor);
+      return auditEventPage(context.db, args, args);
+    },
+    breakGlassAccesses: (_: unknown, args: PageArgs, context: SubgraphContext) => {
+      requireAdmin(context.actor);
+      return auditEventPage(context.db, { breakGlass: true }, args);
+    },
+  },
+  Mutation: {
+    grantConsent: (_: unknown, { input }: { input: ConsentProvisionInput }, context: SubgraphContext) => grantConsent(context, input),
+    revokeConsent: (_: unknown, { id }: { id: string }, context: SubgraphContext) => revokeConsent(context, id),
+  },
+  ConsentDirective: consentDirectiveFields,
+  AuditEvent: {
+    ...auditEventFields,
+    actorOrganization: (row: Row, _: unknown, context: SubgraphContext) => (row.actor_organization_id ? textKeyLoader(context, 'organization', row.actor_organization_id) : null),
   },
   Patient: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadPatient(context, reference.id),
@@ -82,6 +105,14 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     ],
     address: (row: Row) => (row.address_line ? [{ line: [row.address_line], city: row.address_city, postalCode: row.address_postal_code, country: 'CN' }] : []),
     identifiers: (row: Row, _: unknown, context: SubgraphContext) => identifiersOf(context, row.id),
+    consents: (row: Row, _: unknown, context: SubgraphContext) => consentsOf(context, row.id),
+    // Only the patient, or an app acting for them, reads who looked at their record.
+    accessLog: (row: Row, args: PageArgs, context: SubgraphContext) => {
+      if (!(context.actor.role === 'patient' || context.actor.role === 'app') || context.actor.patient !== row.id) {
+        throw forbidden('Only the patient reads their access log');
+      }
+      return auditEventPage(context.db, { patientId: row.id }, args);
+    },
   },
   Identifier: {
     type: (row: Row) => row.type,

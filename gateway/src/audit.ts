@@ -1,0 +1,70 @@
+/**
+ * No disclosure without a stored audit event. Subgraphs report, in each
+ * response's `extensions.disclosures`, which patients' records of which
+ * categories they returned; the gateway gathers them per request and, before
+ * the response leaves, stores one event per patient in identity's audit
+ * trail. If that fails the caller gets AUDIT_UNAVAILABLE and no data.
+ */
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { Disclosure } from '../../lib/consent/access.js';
+import { callInternal, INTERNAL_PATHS } from '../../lib/consent/access.js';
+import type { InternalClaims } from '../../lib/internal-token.js';
+import type { GatewayContext } from './server.js';
+
+export interface PatientDisclosure {
+  patientId: string;
+  recordCounts: Record<string, number>;
+  breakGlass: boolean;
+}
+
+/** Folds the subgraphs' reports into one entry per patient. */
+export function byPatient(disclosures: Disclosure[]): PatientDisclosure[] {
+  const patients = new Map<string, PatientDisclosure>();
+  for (const d of disclosures) {
+    const entry = patients.get(d.patientId) ?? { patientId: d.patientId, recordCounts: {}, breakGlass: false };
+    entry.recordCounts[d.category] = (entry.recordCounts[d.category] ?? 0) + d.records;
+    entry.breakGlass ||= d.breakGlass;
+    patients.set(d.patientId, entry);
+  }
+  return [...patients.values()];
+}
+
+/** Takes the disclosures out of a subgraph response (the caller never sees them). */
+export function collectDisclosures(context: GatewayContext, extensions: Record<string, unknown> | undefined): void {
+  const reported = extensions?.disclosures;
+  if (!Array.isArray(reported)) return;
+  context.disclosures.push(...(reported as Disclosure[]));
+  delete extensions!.disclosures;
+}
+
+export function auditPlugin(identityUrl: () => string, sign: (claims: InternalClaims) => Promise<string>): ApolloServerPlugin<GatewayContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ response, contextValue }) {
+          if (response.body.kind !== 'single' || contextValue.disclosures.length === 0) return;
+          const patients = byPatient(contextValue.disclosures);
+          const result = response.body.singleResult;
+          try {
+            const token = await sign({ actor: contextValue.actor, requestId: contextValue.requestId, operationHash: 'audit' });
+            const { stored } = await callInternal<{ stored: number }>(identityUrl(), INTERNAL_PATHS.auditEvents, { patients }, token);
+            if (stored !== patients.length) throw new Error('audit store acknowledged fewer events than sent');
+          } catch {
+            response.body.singleResult = {
+              errors: [{ message: 'The audit trail could not record this access, so no data is returned. Try again later.', extensions: { code: 'AUDIT_UNAVAILABLE' } }],
+            } as typeof result;
+            response.http.status = 503;
+            return;
+          }
+          const emergency = patients.filter((p) => p.breakGlass).map((p) => p.patientId);
+          if (emergency.length) {
+            result.extensions = {
+              ...result.extensions,
+              emergencyAccess: { breakGlass: true, reason: contextValue.actor.breakGlassReason, patients: emergency, notice: 'Emergency access: recorded and flagged for review' },
+            };
+          }
+        },
+      };
+    },
+  };
+}
