@@ -83,9 +83,13 @@ export interface RunningSubgraph {
 export const subgraphSdl = (name: SubgraphName) => readFileSync(path.join(ROOT, 'schema', `${name}.graphql`), 'utf8');
 export const migrationsDirectory = (name: SubgraphName) => path.join(ROOT, 'subgraphs', name, 'migrations');
 
+/** The subgraph schema with its resolvers, before the consent rules wrap it. */
+export function buildBaseSchema(module: SubgraphModule): GraphQLSchema {
+  return buildSubgraphSchema([{ typeDefs: parse(subgraphSdl(module.name)), resolvers: { ...scalarResolvers, ...module.resolvers } as GraphQLResolverMap<unknown> }]);
+}
+
 export function buildSchemaFor(module: SubgraphModule): GraphQLSchema {
-  const schema = buildSubgraphSchema([{ typeDefs: parse(subgraphSdl(module.name)), resolvers: { ...scalarResolvers, ...module.resolvers } as GraphQLResolverMap<unknown> }]);
-  return withConsent(schema, module.consentRules);
+  return withConsent(buildBaseSchema(module), module.consentRules);
 }
 
 /** Opens the subgraph's database and applies its migrations. */

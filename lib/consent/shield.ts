@@ -78,7 +78,9 @@ export function buildRuleTree(schema: GraphQLSchema, rules: ConsentRules): IRule
     if (!spec && !open.has(type.name)) continue; // left to the fallback: deny
     const fields: Record<string, unknown> = {};
     for (const field of Object.keys(type.getFields())) {
-      if (!spec) {
+      // The id only identifies a record the loaders already admitted (record
+      // level); everything else is checked against the policy.
+      if (!spec || field === 'id') {
         fields[field] = allow;
         continue;
       }

@@ -30,7 +30,10 @@ export const PATIENT: RecordAccess = { category: 'demographics', organizationCol
  */
 async function loadPatient(context: SubgraphContext, id: unknown): Promise<Row | null> {
   if (!isUuid(id)) return null;
-  if (context.actor.patient) return context.actor.patient === id ? unfiltered(context, id) : null;
+  if (context.actor.patient) {
+    if (context.actor.patient !== id) throw forbidden('This token is bound to another patient');
+    return unfiltered(context, id);
+  }
   return loadById(context, 'patient', id, PATIENT);
 }
 

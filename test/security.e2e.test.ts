@@ -1,0 +1,245 @@
+/**
+ * The security perimeter, attack by attack, against the running gateway and
+ * subgraphs (production mode): every attack is refused with the right code,
+ * and the legitimate calls beside them still succeed.
+ */
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACTOR_TOKEN_HEADER, createInternalSigner, operationHash } from '../lib/internal-token.js';
+import { SUBGRAPH_NAMES } from '../lib/services.js';
+import { DEFAULT_SEED, generatePatient } from '../lib/synthetic/generator.js';
+import { DEFAULT_AUDIENCE, DEV_ISSUER } from '../lib/keys.js';
+import { postGraphQL, startTestStack, type GraphQLResponse, type TestStack } from './support/harness.js';
+
+const patient = generatePatient(DEFAULT_SEED, 3);
+const other = generatePatient(DEFAULT_SEED, 4);
+const homeOrg = patient.patient.identifiers.find((i) => i.type === 'MR')!.assignerOrganizationId!;
+const strangerOrg = ['org-thc-baisha', 'org-thc-meixi', 'org-thc-gaiyang', 'org-thc-qingliang'].find(
+  (org) => !patient.patient.identifiers.some((i) => i.assignerOrganizationId === org),
+)!;
+const PATIENT_QUERY = `query($id: ID!) { patient(id: $id) { id name { text } observations(first: 3) { edges { node { id } } } } }`;
+
+const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+describe('security perimeter', () => {
+  let stack: TestStack;
+  const tokens: Record<string, string> = {};
+
+  beforeAll(async () => {
+    stack = await startTestStack('pglite', { patients: 10, production: true });
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { sub: 'dr-home', role: 'clinician', org: homeOrg };
+    const forgedKey = await generateKeyPair('ES256', { extractable: true });
+    const publicJwk = stack.keys.issuerPublic;
+    tokens.clinician = await stack.token(claims);
+    tokens.stranger = await stack.token({ sub: 'nurse-far', role: 'nurse', org: strangerOrg });
+    tokens.app = await stack.token({ sub: 'app-user', role: 'app', client_id: 'bp-diary', patient: patient.patient.id, scope: 'patient/Observation.rs patient/Patient.rs' });
+    tokens.labsOnlyApp = await stack.token({ sub: 'app-user2', role: 'app', client_id: 'lab-viewer', patient: patient.patient.id, scope: 'patient/Observation.rs' });
+    tokens.patient = await stack.token({ sub: 'p-3', role: 'patient', patient: patient.patient.id, scope: 'patient/*.rs' });
+    tokens.admin = await stack.token({ sub: 'admin', role: 'admin' });
+    tokens.schemaReader = await stack.token({ sub: 'frontend-dev', role: 'clinician', org: homeOrg, scope: 'user/*.rs schema:read' });
+    tokens.expired = await stack.token(claims, { expiresIn: -600 });
+    tokens.notYetValid = await stack.token(claims, { notBefore: now + 600 });
+    tokens.wrongAudience = await stack.token(claims, { audience: 'another-api' });
+    tokens.wrongIssuer = await stack.token(claims, { issuer: 'https://evil.example.org' });
+    tokens.forged = await new SignJWT({ ...claims, scope: 'user/*.cruds' }).setProtectedHeader({ alg: 'ES256', kid: publicJwk.kid })
+      .setIssuer(DEV_ISSUER).setAudience(DEFAULT_AUDIENCE).setSubject('dr-home').setExpirationTime('1h').sign(forgedKey.privateKey);
+    tokens.unknownKid = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'ES256', kid: 'who-knows' })
+      .setIssuer(DEV_ISSUER).setAudience(DEFAULT_AUDIENCE).setSubject('dr-home').setExpirationTime('1h').sign(forgedKey.privateKey);
+    tokens.algNone = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ ...claims, iss: DEV_ISSUER, aud: DEFAULT_AUDIENCE, exp: now + 3600 })}.`;
+    // The classic confusion attack: HS256 "signed" with the public key as the secret.
+    tokens.hmacWithPublicKey = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'HS256', kid: publicJwk.kid })
+      .setIssuer(DEV_ISSUER).setAudience(DEFAULT_AUDIENCE).setSubject('dr-home').setExpirationTime('1h')
+      .sign(new TextEncoder().encode(JSON.stringify(publicJwk)));
+    tokens.patientScopeWithoutPatient = await stack.token({ sub: 'x', role: 'clinician', org: homeOrg, scope: 'patient/*.rs' });
+    tokens.breakGlassWithoutReason = await stack.token({ sub: 'x', role: 'clinician', org: homeOrg, purpose_of_use: 'ETREAT' });
+    tokens.readOnlyPatient = await stack.token({ sub: 'p-3', role: 'patient', patient: patient.patient.id, scope: 'patient/*.rs' });
+    tokens.writingPatient = await stack.token({ sub: 'p-3', role: 'patient', patient: patient.patient.id, scope: 'patient/*.cruds' });
+  });
+  afterAll(async () => stack?.close());
+
+  const ask = (token: string | null, query = PATIENT_QUERY, variables: Record<string, unknown> = { id: patient.patient.id }) => stack.graphql(token, query, variables);
+  const firstCode = (response: GraphQLResponse<unknown>) => response.errors?.[0]?.extensions?.code;
+
+  describe('tokens at the gateway', () => {
+    it.each([
+      ['no token', null],
+      ['a forged signature', 'forged'],
+      ['an expired token', 'expired'],
+      ['a token not yet valid', 'notYetValid'],
+      ['the wrong audience', 'wrongAudience'],
+      ['the wrong issuer', 'wrongIssuer'],
+      ['alg: none', 'algNone'],
+      ['HMAC signed with the public key', 'hmacWithPublicKey'],
+      ['an unknown kid', 'unknownKid'],
+      ['garbage', 'garbage'],
+      ['a patient/ scope without a patient claim', 'patientScopeWithoutPatient'],
+      ['break-glass without a reason', 'breakGlassWithoutReason'],
+    ])('refuses %s with UNAUTHENTICATED and no data', async (_name, key) => {
+      const response = await ask(key === null ? null : key === 'garbage' ? 'abc.def.ghi' : tokens[key]!);
+      expect(response.status).toBe(401);
+      expect(firstCode(response)).toBe('UNAUTHENTICATED');
+      expect(response.data).toBeUndefined();
+      expect(JSON.stringify(response)).not.toMatch(/stack|signature verification|JWSSignatureVerificationFailed|at .*\.ts/);
+    });
+
+    it('lets the legitimate clinician in', async () => {
+      const response = await ask(tokens.clinician!);
+      expect(response.errors).toBeUndefined();
+      expect(response.data.patient.id).toBe(patient.patient.id);
+    });
+  });
+
+  describe('reach of a token', () => {
+    it('refuses a patient-bound app asking for another patient', async () => {
+      const response = await ask(tokens.app!, PATIENT_QUERY, { id: other.patient.id });
+      expect(response.data.patient).toBeNull();
+      expect(firstCode(response)).toBe('FORBIDDEN');
+      const direct = await ask(tokens.app!, 'query($id: ID!) { observation(id: $id) { id } }', { id: other.observations[0]!.id });
+      expect(direct.data.observation).toBeNull();
+    });
+
+    it('keeps an app inside its scopes (scope escalation)', async () => {
+      const response = await ask(tokens.labsOnlyApp!, 'query($id: ID!) { patient(id: $id) { id name { text } observations(first: 2) { edges { node { id } } } imagingStudies { edges { node { id } } } } }');
+      expect(response.data.patient.name).toBeNull();
+      expect(response.errors?.find((e) => e.path?.join('.') === 'patient.name')?.extensions?.code).toBe('FORBIDDEN');
+      expect(response.data.patient.observations.edges.length).toBeGreaterThan(0);
+      expect(response.data.patient.imagingStudies.edges).toEqual([]);
+    });
+
+    it('shows a nurse from another organisation nothing', async () => {
+      const response = await ask(tokens.stranger!);
+      expect(response.data.patient).toBeNull();
+      const direct = await ask(tokens.stranger!, 'query($id: ID!) { encounter(id: $id) { id reason { code } } }', { id: patient.encounters[0]!.id });
+      expect(direct.data.encounter).toBeNull();
+    });
+
+    it('checks writes in the owning subgraph', async () => {
+      const input = { patientId: patient.patient.id, decision: 'PERMIT', actorType: 'ALLIANCE', categories: ['LABS'] };
+      const mutation = 'mutation($input: ConsentProvisionInput!) { grantConsent(input: $input) { id } }';
+      expect(firstCode(await ask(tokens.readOnlyPatient!, mutation, { input }))).toBe('FORBIDDEN');
+      expect(firstCode(await ask(tokens.stranger!, mutation, { input }))).toBe('FORBIDDEN');
+      expect(firstCode(await ask(tokens.app!, mutation, { input }))).toBe('FORBIDDEN');
+      expect(firstCode(await ask(tokens.writingPatient!, mutation, { input: { ...input, patientId: other.patient.id } }))).toBe('FORBIDDEN');
+      expect(firstCode(await ask(tokens.writingPatient!, mutation, { input: { ...input, labels: ['NOT-A-LABEL'] } }))).toBe('BAD_USER_INPUT');
+      const granted = await ask(tokens.writingPatient!, mutation, { input });
+      expect(granted.errors).toBeUndefined();
+      const staff = await ask(tokens.clinician!, mutation, { input: { ...input, actorType: 'ORGANIZATION', actorId: strangerOrg } });
+      expect(staff.errors).toBeUndefined(); // staff of a registering organisation record a signed consent
+      expect(firstCode(await ask(tokens.stranger!, 'mutation($id: ID!) { revokeConsent(id: $id) { id } }', { id: granted.data.grantConsent.id }))).toBe('FORBIDDEN');
+    });
+  });
+
+  describe('direct calls to subgraphs', () => {
+    const probes = ['{ _service { sdl } }', '{ _entities(representations: [{ __typename: "Patient", id: "00000000-0000-4000-8000-000000000000" }]) { __typename } }', '{ __typename }'];
+
+    it.each(SUBGRAPH_NAMES)('%s refuses requests without a gateway signature, with a forged one, and a replayed one', async (name) => {
+      const url = stack.subgraphs[name].url;
+      for (const query of probes) {
+        const unsigned = await postGraphQL(url, {}, { query });
+        expect(unsigned.status).toBe(401);
+        expect(firstCode(unsigned)).toBe('UNAUTHENTICATED');
+        expect(unsigned.data).toBeUndefined();
+      }
+      const foreign = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+      const forgedSigner = await createInternalSigner({ ...(await exportJWK(foreign.privateKey)), kid: stack.keys.internalPublic.kid, alg: 'EdDSA' });
+      const actor = { sub: 'admin', role: 'patient' as const, org: null, scope: 'patient/*.cruds', patient: patient.patient.id, purposeOfUse: 'TREAT' as const, breakGlassReason: null, clientId: null };
+      const query = probes[0]!;
+      const forged = await forgedSigner({ actor, requestId: 'r1', operationHash: operationHash(query, undefined) });
+      const forgedResponse = await postGraphQL(url, { [ACTOR_TOKEN_HEADER]: forged }, { query });
+      expect(firstCode(forgedResponse)).toBe('UNAUTHENTICATED');
+      // A genuine token replayed for another operation.
+      const genuineSigner = await createInternalSigner(stack.keys.internalPrivate);
+      const genuine = await genuineSigner({ actor, requestId: 'r2', operationHash: operationHash('{ __typename }', undefined) });
+      expect(firstCode(await postGraphQL(url, { [ACTOR_TOKEN_HEADER]: genuine }, { query }))).toBe('UNAUTHENTICATED');
+      expect((await postGraphQL(url, { [ACTOR_TOKEN_HEADER]: genuine }, { query: '{ __typename }' })).data).toEqual({ __typename: 'Query' });
+    });
+
+    it('refuses the internal APIs without a gateway signature', async () => {
+      const identity = stack.subgraphs.identity.url.replace(/graphql$/, '');
+      for (const path of ['internal/consent-facts', 'internal/audit-events']) {
+        const response = await fetch(identity + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ patientIds: [patient.patient.id] }) });
+        expect(response.status).toBe(401);
+      }
+    });
+  });
+
+  describe('schema access', () => {
+    const INTROSPECTION = '{ __schema { queryType { name } types { name } } }';
+    it('refuses introspection to everyone but administrators and schema:read tokens', async () => {
+      for (const key of ['clinician', 'patient', 'app']) {
+        const response = await ask(tokens[key]!, INTROSPECTION, {});
+        expect(firstCode(response)).toBe('FORBIDDEN');
+        expect(response.data).toBeUndefined();
+      }
+      expect(firstCode(await ask(tokens.clinician!, '{ __type(name: "Patient") { fields { name } } }', {}))).toBe('FORBIDDEN');
+      expect((await ask(tokens.admin!, INTROSPECTION, {})).data.__schema.queryType.name).toBe('Query');
+      expect((await ask(tokens.schemaReader!, INTROSPECTION, {})).data.__schema.types.length).toBeGreaterThan(50);
+    });
+
+    it('serves the documented SDL to administrators only', async () => {
+      const sdl = (token: string | null) => fetch(stack.url.replace(/graphql$/, 'schema.graphql'), { headers: token ? { authorization: `Bearer ${token}` } : {} });
+      const adminResponse = await sdl(tokens.admin!);
+      expect(adminResponse.status).toBe(200);
+      expect(await adminResponse.text()).toMatch(/A person known to the alliance \(FHIR Patient\)/);
+      expect((await sdl(tokens.clinician!)).status).toBe(403);
+      expect((await sdl(null)).status).toBe(401);
+    });
+
+    it('gives no field suggestions and no stack traces in production', async () => {
+      const response = await ask(tokens.clinician!, '{ patien(id: "x") { id } }', {});
+      expect(firstCode(response)).toBe('GRAPHQL_VALIDATION_FAILED');
+      expect(JSON.stringify(response)).not.toMatch(/Did you mean|stacktrace/);
+    });
+  });
+
+  describe('query limits', () => {
+    it('refuses an alias bomb', async () => {
+      const aliases = Array.from({ length: 1000 }, (_, i) => `a${i}: patient(id: "${patient.patient.id}") { id }`).join(' ');
+      const response = await ask(tokens.clinician!, `{ ${aliases} }`, {});
+      expect(firstCode(response)).toBe('GRAPHQL_VALIDATION_FAILED');
+      expect(response.data).toBeUndefined();
+    });
+
+    it('refuses a depth bomb', async () => {
+      let selection = 'id';
+      for (let i = 0; i < 8; i++) selection = `encounter { id diagnoses { ${selection} } }`;
+      const response = await ask(tokens.clinician!, `query($id: ID!) { encounter(id: $id) { diagnoses { ${selection} } } }`, { id: patient.encounters[0]!.id });
+      expect(firstCode(response)).toBe('GRAPHQL_VALIDATION_FAILED');
+      expect(response.errors![0]!.message).toMatch(/depth/i);
+    });
+
+    it('refuses directive floods and token floods', async () => {
+      const directives = Array.from({ length: 50 }, () => '@include(if: true)').join(' ');
+      expect(firstCode(await ask(tokens.clinician!, `{ organizations ${directives} { id } }`, {}))).toBe('GRAPHQL_VALIDATION_FAILED');
+      const fields = Array.from({ length: 4000 }, () => 'id').join(' ');
+      expect(firstCode(await ask(tokens.clinician!, `{ organizations { ${fields} } }`, {}))).toBe('GRAPHQL_VALIDATION_FAILED');
+    });
+
+    it('refuses HTTP batches and oversized bodies', async () => {
+      const batch = await fetch(stack.url, {
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens.clinician}` },
+        body: JSON.stringify([{ query: '{ organizations { id } }' }, { query: '{ organizations { id } }' }]),
+      });
+      expect(batch.status).toBe(400);
+      const huge = await fetch(stack.url, {
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens.clinician}` },
+        body: JSON.stringify({ query: `{ organizations { id } } # ${'x'.repeat(200_000)}` }),
+      });
+      expect(huge.status).toBe(413);
+      expect((await huge.json()).errors[0].extensions.code).toBe('PAYLOAD_TOO_LARGE');
+    });
+
+    it('still runs the product\'s own longitudinal query', async () => {
+      const response = await ask(tokens.clinician!, `query($id: ID!) { patient(id: $id) { id name { text } birthDate gender identifiers { system value }
+        encounters(first: 20) { edges { cursor node { id class period { start end } organization { id name } practitioner { id name { text } } reason { code display } diagnoses { id code { code display } } } } pageInfo { hasNextPage endCursor } }
+        observations(first: 50) { edges { node { id code { code display } valueQuantity { value unit } referenceRange { text } interpretation { code } effectiveDateTime organization { name } report { id code { display } } } } pageInfo { hasNextPage endCursor } }
+        diagnosticReports(first: 20) { edges { node { id category code { display } conclusion results { id } } } }
+        imagingStudies(first: 10) { edges { node { id studyInstanceUid modality { code } bodySite { display } report { impression radiologist { name { text } } } } } }
+        immunizations(first: 20) { edges { node { vaccineCode { code display } doseNumber occurrenceDateTime } } }
+        homeMeasurements(first: 20) { edges { node { kind systolic diastolic value effectiveDateTime } } } } }`);
+      expect(response.errors).toBeUndefined();
+    });
+  });
+});
+
