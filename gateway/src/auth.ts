@@ -23,6 +23,8 @@ export interface TokenVerifierOptions {
   /** A local key set (JWKS), e.g. read from AUTH_PUBLIC_KEYS_FILE. */
   keySet?: JSONWebKeySet;
   production: boolean;
+  /** Minimum time between two JWKS fetches (an unknown kid triggers one); default 30 s. */
+  jwksCooldownMs?: number;
 }
 
 export type TokenVerifier = (authorization: string | undefined) => Promise<Actor>;
@@ -32,7 +34,7 @@ export const invalidToken = (reason = 'Invalid or expired token') => productErro
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
   let keys: JWTVerifyGetKey;
   if (options.jwksUrl) {
-    keys = createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 });
+    keys = createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: options.jwksCooldownMs ?? 30_000, cacheMaxAge: 10 * 60_000 });
   } else if (options.keySet) {
     if (options.production && options.keySet.keys.some(isDevKey)) {
       throw new ConfigurationError('AUTH_PUBLIC_KEYS_FILE holds the development key; production must trust a real identity provider');
