@@ -86,7 +86,7 @@ const directiveArbitrary = fc.record({
     actorId: d.actorType === 'organization' ? d.org : d.actorType === 'practitioner' ? d.sub : d.actorType === 'app' ? d.clientId : null,
     categories: d.categories,
     labels: d.labels,
-    purposes: d.purposes as ConsentDirective['purposes'],
+    purposes: [...d.purposes] as ConsentDirective['purposes'],
     periodStart: d.period === 'future' ? iso(5) : d.period === 'expired' || d.period === 'current' ? iso(-30) : null,
     periodEnd: d.period === 'expired' ? iso(-5) : d.period === 'current' ? iso(30) : null,
     revokedAt: d.period === 'revoked' ? iso(-1) : null,
