@@ -71,6 +71,8 @@ export interface SubgraphOptions {
   /** Use an already opened database (tests, npm start); closed with the service. */
   database?: Database;
   peers: Peers;
+  /** Benchmarks only: false serves the schema without consent rules. Refused in production. */
+  enforceConsent?: boolean;
 }
 
 export interface RunningSubgraph {
@@ -114,11 +116,13 @@ export function formatErrorFor(production: boolean) {
 
 export async function startSubgraph(module: SubgraphModule, options: SubgraphOptions): Promise<RunningSubgraph> {
   const db = options.database ?? (await openSubgraphDatabase(module.name, options.databaseUrl));
+  const enforceConsent = options.enforceConsent ?? true;
+  if (!enforceConsent && options.production) throw new Error('Consent enforcement cannot be switched off in production');
   const verify = await createInternalVerifier(options.internalPublicKey);
   const remote = remoteConsentSources(options.peers);
   const consentSources = module.consentSources ? module.consentSources(db, remote) : remote;
   const apollo = new ApolloServer<SubgraphContext>({
-    schema: buildSchemaFor(module),
+    schema: enforceConsent ? buildSchemaFor(module) : buildBaseSchema(module),
     includeStacktraceInErrorResponses: !options.production,
     formatError: formatErrorFor(options.production),
     // Subgraphs are reached only by the gateway; no landing page, no batching.
@@ -154,7 +158,7 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
         requestId: claims.requestId,
         db,
         actorToken: token as string,
-        consent: new ConsentAccess(claims.actor, token as string, consentSources),
+        consent: enforceConsent ? new ConsentAccess(claims.actor, token as string, consentSources) : ConsentAccess.unenforced(claims.actor),
         loader<K, V>(name: string, batch: (keys: readonly K[]) => Promise<(V | Error)[]>, cacheKey?: (key: K) => unknown) {
           let loader = loaders.get(name) as DataLoader<K, V> | undefined;
           if (!loader) {

@@ -25,6 +25,8 @@ export interface StackOptions {
   /** Ports: gateway then subgraphs in SUBGRAPH_NAMES order; 0 picks free ports. */
   ports?: { gateway: number; subgraphs: Record<SubgraphName, number> };
   production?: boolean;
+  /** Benchmarks only: serve without consent rules (refused in production). */
+  enforceConsent?: boolean;
 }
 
 export interface Stack {
@@ -62,6 +64,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       internalPublicKey: options.keys.internalPublic,
       production,
       peers,
+      enforceConsent: options.enforceConsent,
     });
   }
   const keySet: JSONWebKeySet = { keys: [options.keys.issuerPublic] };

@@ -14,7 +14,11 @@ import type { Actor } from '../actor.js';
 import type { Database } from '../db.js';
 import { ACTOR_TOKEN_HEADER } from '../internal-token.js';
 import type { Category } from '../scopes.js';
+import { ORGANIZATIONS } from '../synthetic/registry.js';
+import { SENSITIVITY_LABELS } from '../synthetic/codes.js';
 import { recordFilter, type PatientRecordFilter } from './filter.js';
+
+const ALL_ORGANIZATIONS = ORGANIZATIONS.map((o) => o.id);
 import { decide, type ConsentDirective, type Decision, type PatientFacts, type RecordFacts } from './policy.js';
 
 export interface IdentityFacts {
@@ -70,6 +74,17 @@ export function remoteConsentSources(peers: { identity: () => string; publicHeal
 }
 
 export class ConsentAccess {
+  /**
+   * Benchmarks only (never in production): skip the policy to measure what it
+   * costs. Every record is allowed and no facts are fetched.
+   */
+  static unenforced(actor: Actor): ConsentAccess {
+    const access = new ConsentAccess(actor, '', { identityFacts: async () => ({ organizationIds: [], patients: [] }), programmeOrganizations: async () => ({}) });
+    access.enforced = false;
+    return access;
+  }
+
+  private enforced = true;
   /** One instant per request, so every decision in a response agrees. */
   readonly now = new Date();
   private organizationIds: Promise<string[]> | undefined;
@@ -100,12 +115,22 @@ export class ConsentAccess {
     return this.factsLoader.load(patientId);
   }
 
+  /** Decisions depend only on these facts of a record, so each is taken once per request. */
+  private readonly decisions = new Map<string, Decision>();
+
   async decide(record: RecordFacts): Promise<Decision> {
-    return decide(this.actor, record, await this.facts(record.patientId), this.now);
+    if (!this.enforced) return { allow: true, breakGlass: false, rule: 'unenforced' };
+    const key = `${record.patientId}|${record.category}|${record.organizationId}|${record.sensitivityLabels.join(',')}`;
+    const known = this.decisions.get(key);
+    if (known) return known;
+    const decision = decide(this.actor, record, await this.facts(record.patientId), this.now);
+    this.decisions.set(key, decision);
+    return decision;
   }
 
   /** The SQL filter rows for a list of `category` over these patients. */
   async filters(category: Category, patientIds: readonly string[]): Promise<PatientRecordFilter[]> {
+    if (!this.enforced) return patientIds.map((id) => ({ id, orgs: ALL_ORGANIZATIONS, pairs: ALL_ORGANIZATIONS.flatMap((org) => SENSITIVITY_LABELS.map((label) => `${org}|${label}`)) }));
     const facts = await this.factsLoader.loadMany([...patientIds]);
     const organizationIds = await (this.organizationIds ?? Promise.resolve([]));
     return facts.map((f, i) => (f instanceof Error ? { id: patientIds[i]!, orgs: [], pairs: [] } : recordFilter(this.actor, category, f, organizationIds, this.now)));
