@@ -25,6 +25,8 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
   routes?: Route[];
   health: () => Promise<Record<string, unknown>>;
   maxBodyBytes: number;
+  /** Serve Apollo's landing page to browsers (development gateway only). */
+  landingPage?: boolean;
   host: string;
   port: number;
 }
@@ -91,7 +93,9 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
         json(response, 404, errorBody(ErrorCode.notFound, 'Not found'));
         return;
       }
-      if (method !== 'POST') {
+      // A browser opening the endpoint gets Apollo's landing page (development only; production disables it).
+      const wantsLandingPage = Boolean(options.landingPage) && method === 'GET' && String(request.headers.accept ?? '').includes('text/html') && !url.searchParams.has('query');
+      if (method !== 'POST' && !wantsLandingPage) {
         json(response, 405, errorBody(ErrorCode.badUserInput, 'Send GraphQL operations as POST application/json'));
         return;
       }

@@ -41,7 +41,7 @@ Ready in ${(readyMs / 1000).toFixed(1)} s (${stack.seeded ? `seeded ${demoPatien
   Subgraphs:         ${SUBGRAPH_NAMES.map((name) => `${name} ${stack.subgraphs[name].url}`).join('\n                     ')}
 
 A clinician token at ${example?.org ?? 'org-county-north'} (8 hours):
-  ${token}
+  export TOKEN=${token}
 
 More tokens:  npm run token -- --role clinician --org org-thc-baisha
               npm run token -- --role patient --patient ${example?.id ?? '<patient-id>'}

@@ -158,6 +158,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     host: options.host,
     port: options.port,
     maxBodyBytes: options.maxBodyBytes ?? 100_000,
+    landingPage: !options.production,
     health: async () => ({ service: 'gateway', subgraphs: await subgraphHealth(options.subgraphUrls) }),
     routes: [
       // The supergraph's API schema with every description, for administrators.
