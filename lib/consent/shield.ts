@@ -49,13 +49,19 @@ export function recordFacts(spec: RecordTypeRule, row: Row, category: Category):
   };
 }
 
-function consentRule(typeName: string, spec: RecordTypeRule, category: Category) {
-  return rule(`consent:${typeName}:${category}`, { cache: 'no_cache' })(async (parent: Row, _args, context: SubgraphContext) => {
+function consentRule(typeName: string, spec: RecordTypeRule, category: Category, identifying = false) {
+  return rule(`consent:${typeName}:${category}${identifying ? ':id' : ''}`, { cache: 'no_cache' })(async (parent: Row, _args, context: SubgraphContext) => {
     const facts = recordFacts(spec, parent, category);
     const decision = await context.consent.decide(facts);
-    if (!decision.allow) return new GraphQLError(decision.reason, { extensions: { code: decision.code, category } });
-    context.consent.disclose(facts.patientId, category, String(parent.id), decision.breakGlass);
-    return true;
+    if (decision.allow) {
+      context.consent.disclose(facts.patientId, category, String(parent.id), decision.breakGlass);
+      return true;
+    }
+    // The id only identifies a record the loaders already admitted (a
+    // patient-bound app may hold its patient's id without the demographics
+    // scope); it stays readable, and is recorded as disclosed when permitted.
+    if (identifying) return true;
+    return new GraphQLError(decision.reason, { extensions: { code: decision.code, category } });
   });
 }
 
@@ -67,9 +73,9 @@ export function buildRuleTree(schema: GraphQLSchema, rules: ConsentRules): IRule
   const open = new Set(rules.open);
   // graphql-shield wants one rule object per name.
   const ruleCache = new Map<string, ReturnType<typeof consentRule>>();
-  const ruleFor = (typeName: string, spec: RecordTypeRule, category: Category) => {
-    const key = `${typeName}:${category}`;
-    if (!ruleCache.has(key)) ruleCache.set(key, consentRule(typeName, spec, category));
+  const ruleFor = (typeName: string, spec: RecordTypeRule, category: Category, identifying: boolean) => {
+    const key = `${typeName}:${category}:${identifying}`;
+    if (!ruleCache.has(key)) ruleCache.set(key, consentRule(typeName, spec, category, identifying));
     return ruleCache.get(key)!;
   };
   for (const type of Object.values(schema.getTypeMap())) {
@@ -78,14 +84,12 @@ export function buildRuleTree(schema: GraphQLSchema, rules: ConsentRules): IRule
     if (!spec && !open.has(type.name)) continue; // left to the fallback: deny
     const fields: Record<string, unknown> = {};
     for (const field of Object.keys(type.getFields())) {
-      // The id only identifies a record the loaders already admitted (record
-      // level); everything else is checked against the policy.
-      if (!spec || field === 'id') {
+      if (!spec) {
         fields[field] = allow;
         continue;
       }
       const category = spec.fieldCategories?.[field] ?? spec.category;
-      fields[field] = ruleFor(type.name, spec, category);
+      fields[field] = ruleFor(type.name, spec, category, field === 'id');
     }
     tree[type.name] = fields;
   }

@@ -1,0 +1,9 @@
+import { subgraphSuite } from '../../../test/support/subgraph-suite.js';
+
+// The gateway reaches this subgraph's Patient fields through _entities.
+subgraphSuite('encounters', {
+  query: 'query($id: ID!) { _entities(representations: [{ __typename: "Patient", id: $id }]) { ... on Patient { encounters(first: 100) { edges { node { id } } } } } }',
+  expectedIds: (b) => [...b.encounters].sort((x, y) => y.periodStart.getTime() - x.periodStart.getTime() || (y.id < x.id ? -1 : 1)).slice(0, 100).map((r) => r.id),
+  idsOf: (data) => data._entities[0]?.encounters.edges.map((e: { node: { id: string } }) => e.node.id) ?? [],
+  category: 'encounters',
+});
