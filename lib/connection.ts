@@ -8,7 +8,7 @@
  * `(patient_id, time DESC, id DESC)` index), so cost follows page size, not
  * history length.
  */
-import { recordFilterSql, type PatientRecordFilter } from './consent/filter.js';
+import { filterOpensAnything, recordFilterSql, type PatientRecordFilter } from './consent/filter.js';
 import type { Queryable } from './db.js';
 import { badInput } from './errors.js';
 import type { Category } from './scopes.js';
@@ -127,7 +127,7 @@ export function loadPatientPage<Row extends Record<string, unknown>>(
 export async function selectPatientPages<Row>(db: Queryable, spec: PatientListSpec, filters: PatientRecordFilter[], args: NormalisedPageArgs): Promise<Row[]> {
   const t = spec.timeColumn;
   return db.query<Row>(
-    `SELECT r.* FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, orgs text[], pairs text[])
+    `SELECT r.* FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, orgs text[], pairs text[], bg_orgs text[])
      CROSS JOIN LATERAL (
        SELECT * FROM ${spec.table} r
        WHERE r.patient_id = p.id
@@ -139,7 +139,7 @@ export async function selectPatientPages<Row>(db: Queryable, spec: PatientListSp
        ORDER BY r.${t} DESC, r.id DESC
        LIMIT $6
      ) r`,
-    [JSON.stringify(filters.filter((f) => f.orgs.length > 0)), args.from, args.to, args.after?.time ?? null, args.after && isUuid(args.after.id) ? args.after.id : args.after ? '00000000-0000-0000-0000-000000000000' : null, args.first + 1, ...(spec.params ?? [])],
+    [JSON.stringify(filters.filter(filterOpensAnything)), args.from, args.to, args.after?.time ?? null, args.after && isUuid(args.after.id) ? args.after.id : args.after ? '00000000-0000-0000-0000-000000000000' : null, args.first + 1, ...(spec.params ?? [])],
   );
 }
 

@@ -162,7 +162,10 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
         loader<K, V>(name: string, batch: (keys: readonly K[]) => Promise<(V | Error)[]>, cacheKey?: (key: K) => unknown) {
           let loader = loaders.get(name) as DataLoader<K, V> | undefined;
           if (!loader) {
-            loader = new DataLoader<K, V, unknown>(batch, { cacheKeyFn: cacheKey, maxBatchSize: 500 });
+            // Batches close on setImmediate, after every pending promise job:
+            // consent rules await their decisions before fields resolve, and the
+            // loads they release must still land in one batch.
+            loader = new DataLoader<K, V, unknown>(batch, { cacheKeyFn: cacheKey, maxBatchSize: 500, batchScheduleFn: (dispatch) => setImmediate(dispatch) });
             loaders.set(name, loader as DataLoader<unknown, unknown>);
           }
           return loader;

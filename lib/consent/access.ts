@@ -130,10 +130,10 @@ export class ConsentAccess {
 
   /** The SQL filter rows for a list of `category` over these patients. */
   async filters(category: Category, patientIds: readonly string[]): Promise<PatientRecordFilter[]> {
-    if (!this.enforced) return patientIds.map((id) => ({ id, orgs: ALL_ORGANIZATIONS, pairs: ALL_ORGANIZATIONS.flatMap((org) => SENSITIVITY_LABELS.map((label) => `${org}|${label}`)) }));
+    if (!this.enforced) return patientIds.map((id) => ({ id, orgs: ALL_ORGANIZATIONS, pairs: ALL_ORGANIZATIONS.flatMap((org) => SENSITIVITY_LABELS.map((label) => `${org}|${label}`)), bg_orgs: [] }));
     const facts = await this.factsLoader.loadMany([...patientIds]);
     const organizationIds = await (this.organizationIds ?? Promise.resolve([]));
-    return facts.map((f, i) => (f instanceof Error ? { id: patientIds[i]!, orgs: [], pairs: [] } : recordFilter(this.actor, category, f, organizationIds, this.now)));
+    return facts.map((f, i) => (f instanceof Error ? { id: patientIds[i]!, orgs: [], pairs: [], bg_orgs: [] } : recordFilter(this.actor, category, f, organizationIds, this.now)));
   }
 
   /** Notes that a record of `category` was returned. */

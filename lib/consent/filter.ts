@@ -2,46 +2,65 @@
  * Record-level filtering in SQL, derived from the policy function itself.
  *
  * For one actor, patient and category, the policy's answer depends only on
- * the record's producing organisation and its sensitivity labels, and a record
- * with labels L is visible exactly when it would be visible without labels and
- * with each label of L alone (the policy treats labels one by one). So the
- * policy is evaluated for every organisation of the registry, without labels
- * and with each known label, and the result becomes two arrays the SQL checks:
- * organisations whose unlabelled records are visible, and organisation|label
- * pairs that are open. A page of results is then a full page.
+ * the record's producing organisation and its sensitivity labels. Under rules
+ * 1–4 and 6 a record with labels L is visible exactly when it would be visible
+ * without labels and with each label of L alone (labels are checked one by
+ * one), so evaluating the policy for every organisation, without labels and
+ * with each known label, gives two arrays the SQL checks: organisations whose
+ * unlabelled records are visible, and organisation|label pairs that are open.
+ *
+ * Break-glass (rule 5) is not label-by-label: it opens anything rule 4
+ * closes unless the record carries V. So for a break-glass actor the pairs
+ * come from rule 4 alone (the same actor without the emergency), and a third
+ * array lists the organisations whose records break-glass opens when they do
+ * not carry V. A page of results is then exactly what the policy allows, and
+ * full.
  */
 import type { Actor } from '../actor.js';
 import type { Category } from '../scopes.js';
 import { SENSITIVITY_LABELS } from '../synthetic/codes.js';
-import { decide, type PatientFacts } from './policy.js';
+import { decide, VERY_RESTRICTED, type PatientFacts } from './policy.js';
 
 export interface PatientRecordFilter {
   id: string;
-  /** Organisations whose unlabelled records of this category the actor may see. */
+  /** Organisations whose unlabelled records of this category the actor may see (without break-glass). */
   orgs: string[];
-  /** `organisation|label` pairs the actor may see. */
+  /** `organisation|label` pairs the actor may see (without break-glass). */
   pairs: string[];
+  /** Organisations whose records break-glass opens, unless labelled V. */
+  bg_orgs: string[];
 }
 
+const isBreakGlass = (actor: Actor) => (actor.role === 'clinician' || actor.role === 'nurse') && actor.purposeOfUse === 'ETREAT' && Boolean(actor.breakGlassReason);
+
 export function recordFilter(actor: Actor, category: Category, facts: PatientFacts, organizationIds: string[], now: Date): PatientRecordFilter {
+  const breakGlass = isBreakGlass(actor);
+  const standard: Actor = breakGlass ? { ...actor, breakGlassReason: null } : actor;
   const orgs: string[] = [];
   const pairs: string[] = [];
+  const bgOrgs: string[] = [];
   const universe = new Set([...organizationIds, ...(actor.org ? [actor.org] : [])]);
   for (const organizationId of universe) {
     const record = { patientId: facts.patientId, category, organizationId, sensitivityLabels: [] as string[] };
-    if (!decide(actor, record, facts, now).allow) continue;
+    if (breakGlass && decide(actor, record, facts, now).allow) bgOrgs.push(organizationId);
+    if (!decide(standard, record, facts, now).allow) continue;
     orgs.push(organizationId);
     for (const label of SENSITIVITY_LABELS) {
-      if (decide(actor, { ...record, sensitivityLabels: [label] }, facts, now).allow) pairs.push(`${organizationId}|${label}`);
+      if (decide(standard, { ...record, sensitivityLabels: [label] }, facts, now).allow) pairs.push(`${organizationId}|${label}`);
     }
   }
-  return { id: facts.patientId, orgs, pairs };
+  return { id: facts.patientId, orgs, pairs, bg_orgs: bgOrgs };
 }
 
+/** Whether a filter lets anything through at all. */
+export const filterOpensAnything = (filter: PatientRecordFilter) => filter.orgs.length > 0 || filter.bg_orgs.length > 0;
+
 /** The SQL condition on alias `r` for a per-patient filter row `p` (see recordFilter). */
-export const recordFilterSql = (organizationColumn = 'organization_id') => `
-  r.${organizationColumn} = ANY(p.orgs)
-  AND NOT EXISTS (
-    SELECT 1 FROM unnest(r.sensitivity_labels) AS l(label)
-    WHERE (r.${organizationColumn} || '|' || l.label) <> ALL(p.pairs)
-  )`;
+export const recordFilterSql = (organizationColumn = 'organization_id') => `(
+  (r.${organizationColumn} = ANY(p.orgs)
+    AND NOT EXISTS (
+      SELECT 1 FROM unnest(r.sensitivity_labels) AS l(label)
+      WHERE (r.${organizationColumn} || '|' || l.label) <> ALL(p.pairs)
+    ))
+  OR (r.${organizationColumn} = ANY(p.bg_orgs) AND NOT ('${VERY_RESTRICTED}' = ANY(r.sensitivity_labels)))
+)`;

@@ -96,6 +96,9 @@ export function isActive(directive: ConsentDirective, now: Date): boolean {
 
 const coversCategory = (directive: ConsentDirective, category: Category) => directive.categories.length === 0 || directive.categories.includes(category);
 const coversPurpose = (directive: ConsentDirective, purpose: PurposeOfUse) => directive.purposes.length === 0 || directive.purposes.includes(purpose);
+/** A deny naming labels closes only records carrying one of them; without labels it closes the whole category. */
+const denyReaches = (directive: ConsentDirective, record: RecordFacts) =>
+  directive.labels.length === 0 || record.sensitivityLabels.some((label) => directive.labels.includes(label));
 
 function namesStaff(directive: ConsentDirective, actor: Actor): boolean {
   return (directive.actorType === 'organization' && directive.actorId === actor.org) || (directive.actorType === 'practitioner' && directive.actorId === actor.sub);
@@ -115,7 +118,7 @@ export function decide(actor: Actor, record: RecordFacts, facts: PatientFacts, n
     // 3. Apps: the token's patient, unless the patient denied the app.
     case 'app': {
       if (actor.patient !== record.patientId) return forbidden('This app token is bound to another patient');
-      const denied = active.some((d) => d.decision === 'deny' && d.actorType === 'app' && d.actorId === actor.clientId && coversCategory(d, record.category));
+      const denied = active.some((d) => d.decision === 'deny' && d.actorType === 'app' && d.actorId === actor.clientId && coversCategory(d, record.category) && denyReaches(d, record));
       return denied ? consentDenied(`The patient has withdrawn ${record.category} from this app`) : allow('app-for-patient');
     }
     // 6. Public health: programme categories of enrolled patients.
@@ -144,7 +147,7 @@ export function decide(actor: Actor, record: RecordFacts, facts: PatientFacts, n
 /** Rule 4: staff of the producing organisation, or a permit. */
 function staffDecision(actor: Actor, record: RecordFacts, facts: PatientFacts, active: ConsentDirective[]): Decision {
   const purpose = actor.purposeOfUse;
-  const personalDeny = active.find((d) => d.decision === 'deny' && namesStaff(d, actor) && coversCategory(d, record.category) && coversPurpose(d, purpose));
+  const personalDeny = active.find((d) => d.decision === 'deny' && namesStaff(d, actor) && coversCategory(d, record.category) && coversPurpose(d, purpose) && denyReaches(d, record));
   if (personalDeny) return consentDenied('The patient has refused access to you or your organisation');
   const ownOrganization = record.organizationId === null
     ? Boolean(actor.org && facts.registeredOrganizationIds.includes(actor.org))
@@ -153,7 +156,7 @@ function staffDecision(actor: Actor, record: RecordFacts, facts: PatientFacts, a
 
   const concerns = (d: ConsentDirective) => namesStaff(d, actor) || d.actorType === 'alliance';
   const applicable = active.filter((d) => concerns(d) && coversCategory(d, record.category) && coversPurpose(d, purpose));
-  if (applicable.some((d) => d.decision === 'deny')) return consentDenied('The patient has not agreed to share this beyond the organisation that produced it');
+  if (applicable.some((d) => d.decision === 'deny' && denyReaches(d, record))) return consentDenied('The patient has not agreed to share this beyond the organisation that produced it');
   const permits = applicable.filter((d) => d.decision === 'permit');
   if (permits.length === 0) return consentDenied(`No consent covers ${record.category} from another organisation`);
   const unnamed = record.sensitivityLabels.filter((label) => !permits.some((d) => d.labels.includes(label)));

@@ -14,7 +14,7 @@ export const consentRules: ConsentRules = {
     FollowUpTask: FOLLOW_UP_TASK,
     HomeMeasurement: HOME_MEASUREMENT,
   },
-  open: ['Query', 'Patient', 'Organization', 'Practitioner', 'Program', 'Coding', 'Period', 'PageInfo', 'ProgramEnrollmentConnection', 'ProgramEnrollmentEdge',
+  open: ['Query', 'Mutation', 'HomeMeasurementSubmission', 'Patient', 'Organization', 'Practitioner', 'Program', 'Coding', 'Period', 'PageInfo', 'ProgramEnrollmentConnection', 'ProgramEnrollmentEdge',
     'ImmunizationConnection', 'ImmunizationEdge', 'FollowUpTaskConnection', 'FollowUpTaskEdge', 'HomeMeasurementConnection',
     'HomeMeasurementEdge', '_Service'],
 };

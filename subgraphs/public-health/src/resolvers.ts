@@ -5,6 +5,7 @@ import { coding, recordFields, patientOf, type Row } from '../../../lib/records.
 import { SYSTEM } from '../../../lib/synthetic/codes.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 import { ENROLLMENT, FOLLOW_UP_TASK, HOME_MEASUREMENT, IMMUNIZATION } from './access.js';
+import { completeFollowUpTask, openFollowUpTasks, submitHomeMeasurement, triggeringMeasurements, type HomeMeasurementInput } from './follow-up.js';
 
 const programLoader = (context: SubgraphContext, id: string | null) =>
   id
@@ -24,6 +25,11 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     programs: (_: unknown, __: unknown, context: SubgraphContext) => context.db.query('SELECT * FROM program ORDER BY id'),
     program: (_: unknown, { id }: { id: string }, context: SubgraphContext) => programLoader(context, id),
     immunization: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'immunization', id, IMMUNIZATION),
+    openFollowUpTasks: (_: unknown, { first }: { first?: number | null }, context: SubgraphContext) => openFollowUpTasks(context, first),
+  },
+  Mutation: {
+    submitHomeMeasurement: (_: unknown, { input }: { input: HomeMeasurementInput }, context: SubgraphContext) => submitHomeMeasurement(context, input),
+    completeFollowUpTask: (_: unknown, { id }: { id: string }, context: SubgraphContext) => completeFollowUpTask(context, id),
   },
   Patient: {
     programEnrollments: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
@@ -71,6 +77,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     assignedRole: (row: Row) => row.assigned_role,
     program: (row: Row, _: unknown, context: SubgraphContext) => programLoader(context, row.program_id),
     authoredOn: (row: Row) => row.authored_on,
+    ruleCode: (row: Row) => row.rule_code,
+    triggeringMeasurements: (row: Row, _: unknown, context: SubgraphContext) => triggeringMeasurements(context, row),
   },
   HomeMeasurement: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'home_measurement', reference.id, HOME_MEASUREMENT),
