@@ -9,6 +9,7 @@
  * history length.
  */
 import { filterOpensAnything, recordFilterSql, type PatientRecordFilter } from './consent/filter.js';
+import { decideRow } from './consent/shield.js';
 import type { Queryable } from './db.js';
 import { badInput } from './errors.js';
 import type { Category } from './scopes.js';
@@ -81,6 +82,8 @@ export interface RecordAccess {
   organizationColumn?: string | null;
   /** Column of the patient id (default patient_id). */
   patientColumn?: string;
+  /** Column (text[]) of organisations the record is addressed to, whose staff see it as the producer's do (see recordFilterSql). */
+  addresseesColumn?: string;
 }
 
 export interface PatientListSpec extends RecordAccess {
@@ -131,7 +134,7 @@ export async function selectPatientPages<Row>(db: Queryable, spec: PatientListSp
      CROSS JOIN LATERAL (
        SELECT * FROM ${spec.table} r
        WHERE r.patient_id = p.id
-         AND ${recordFilterSql(spec.organizationColumn ?? 'organization_id')}
+         AND ${recordFilterSql(spec.organizationColumn ?? 'organization_id', spec.addresseesColumn)}
          AND ($2::timestamptz IS NULL OR r.${t} >= $2::timestamptz)
          AND ($3::timestamptz IS NULL OR r.${t} < $3::timestamptz)
          AND ($4::timestamptz IS NULL OR (r.${t}, r.id) < ($4::timestamptz, $5::uuid))
@@ -145,14 +148,8 @@ export async function selectPatientPages<Row>(db: Queryable, spec: PatientListSp
 
 /** Whether the actor may see this row at all (record level). */
 export async function maySee(context: SubgraphContext, access: RecordAccess, row: Record<string, unknown>): Promise<boolean> {
-  const organizationColumn = access.organizationColumn === undefined ? 'organization_id' : access.organizationColumn;
-  const decision = await context.consent.decide({
-    patientId: String(row[access.patientColumn ?? 'patient_id']),
-    category: access.category,
-    organizationId: organizationColumn === null ? null : String(row[organizationColumn] ?? ''),
-    sensitivityLabels: (row.sensitivity_labels as string[] | undefined) ?? [],
-  });
-  return decision.allow;
+  const spec = { ...access, patientId: (r: Record<string, any>) => String(r[access.patientColumn ?? 'patient_id']) };
+  return (await decideRow(context.consent, spec, row, access.category)).decision.allow;
 }
 
 /**

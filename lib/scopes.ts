@@ -15,6 +15,10 @@ export const CATEGORIES = [
 ] as const;
 export type Category = (typeof CATEGORIES)[number];
 
+/** GraphQL `DataCategory` enum value <-> policy category (HOME_MEASUREMENTS <-> home-measurements). */
+export const categoryFromEnum = (value: string) => value.toLowerCase().replace(/_/g, '-') as Category;
+export const categoryToEnum = (category: string) => category.toUpperCase().replace(/-/g, '_');
+
 /**
  * Which categories a FHIR resource type (optionally narrowed by a granular
  * `category` search parameter) stands for. Granular categories follow FHIR's

@@ -115,6 +115,12 @@ export class ConsentAccess {
     return this.factsLoader.load(patientId);
   }
 
+  /** The alliance's organisation ids (identity's registry), known once a patient's facts were loaded. */
+  async allianceOrganizationIds(patientId: string): Promise<string[]> {
+    await this.facts(patientId);
+    return this.organizationIds ? this.organizationIds : [];
+  }
+
   /** Decisions depend only on these facts of a record, so each is taken once per request. */
   private readonly decisions = new Map<string, Decision>();
 

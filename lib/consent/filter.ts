@@ -55,12 +55,25 @@ export function recordFilter(actor: Actor, category: Category, facts: PatientFac
 /** Whether a filter lets anything through at all. */
 export const filterOpensAnything = (filter: PatientRecordFilter) => filter.orgs.length > 0 || filter.bg_orgs.length > 0;
 
-/** The SQL condition on alias `r` for a per-patient filter row `p` (see recordFilter). */
-export const recordFilterSql = (organizationColumn = 'organization_id') => `(
-  (r.${organizationColumn} = ANY(p.orgs)
+/** The SQL condition for a per-patient filter row `p` (see recordFilter), with the producing organisation given as an SQL expression. */
+const organizationFilterSql = (organization: string) => `(
+  (${organization} = ANY(p.orgs)
     AND NOT EXISTS (
       SELECT 1 FROM unnest(r.sensitivity_labels) AS l(label)
-      WHERE (r.${organizationColumn} || '|' || l.label) <> ALL(p.pairs)
+      WHERE (${organization} || '|' || l.label) <> ALL(p.pairs)
     ))
-  OR (r.${organizationColumn} = ANY(p.bg_orgs) AND NOT ('${VERY_RESTRICTED}' = ANY(r.sensitivity_labels)))
+  OR (${organization} = ANY(p.bg_orgs) AND NOT ('${VERY_RESTRICTED}' = ANY(r.sensitivity_labels)))
 )`;
+
+/**
+ * The SQL condition on alias `r` for a per-patient filter row `p`. A record
+ * addressed to other organisations (a referral's receiving organisation, the
+ * organisations taking part in a remote consultation) is seen by their staff
+ * as by the producer's: it passes when it would pass as produced by any of
+ * them (`addresseesColumn`, a text[] column).
+ */
+export const recordFilterSql = (organizationColumn = 'organization_id', addresseesColumn?: string) => {
+  const producer = organizationFilterSql(`r.${organizationColumn}`);
+  if (!addresseesColumn) return producer;
+  return `(${producer} OR EXISTS (SELECT 1 FROM unnest(r.${addresseesColumn}) AS a(org) WHERE ${organizationFilterSql('a.org')}))`;
+};

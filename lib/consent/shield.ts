@@ -19,7 +19,8 @@ import { applyMiddleware } from 'graphql-middleware';
 import { allow, rule, shield, type IRules } from 'graphql-shield';
 import type { Category } from '../scopes.js';
 import type { SubgraphContext } from '../subgraph.js';
-import type { RecordFacts } from './policy.js';
+import type { ConsentAccess } from './access.js';
+import type { Decision, RecordFacts } from './policy.js';
 
 type Row = Record<string, any>;
 
@@ -27,6 +28,12 @@ export interface RecordTypeRule {
   category: Category;
   /** Column holding the producing organisation (default organization_id); null for the Patient record. */
   organizationColumn?: string | null;
+  /**
+   * Column (text[]) of organisations the record is addressed to besides its
+   * producer (a referral's receiving organisation, the organisations taking
+   * part in a remote consultation): their staff see it as the producer's do.
+   */
+  addresseesColumn?: string;
   /** Fields of another category than the record's. */
   fieldCategories?: Record<string, Category>;
   /** How to read the patient id from the parent (default row.patient_id). */
@@ -49,10 +56,24 @@ export function recordFacts(spec: RecordTypeRule, row: Row, category: Category):
   };
 }
 
+/**
+ * The policy's decision for one row: as its producer's record, or, when that
+ * is denied, as the record of any organisation it is addressed to.
+ */
+export async function decideRow(consent: ConsentAccess, spec: RecordTypeRule, row: Row, category: Category): Promise<{ facts: RecordFacts; decision: Decision }> {
+  const facts = recordFacts(spec, row, category);
+  const decision = await consent.decide(facts);
+  if (decision.allow || !spec.addresseesColumn) return { facts, decision };
+  for (const organizationId of (row[spec.addresseesColumn] as string[] | null) ?? []) {
+    const asAddressee = await consent.decide({ ...facts, organizationId });
+    if (asAddressee.allow) return { facts, decision: asAddressee };
+  }
+  return { facts, decision };
+}
+
 function consentRule(typeName: string, spec: RecordTypeRule, category: Category, identifying = false) {
   return rule(`consent:${typeName}:${category}${identifying ? ':id' : ''}`, { cache: 'no_cache' })(async (parent: Row, _args, context: SubgraphContext) => {
-    const facts = recordFacts(spec, parent, category);
-    const decision = await context.consent.decide(facts);
+    const { facts, decision } = await decideRow(context.consent, spec, parent, category);
     if (decision.allow) {
       context.consent.disclose(facts.patientId, category, String(parent.id), decision.breakGlass);
       return true;

@@ -2,17 +2,18 @@
 import type { RecordAccess } from '../../../lib/connection.js';
 import type { ConsentRules } from '../../../lib/consent/shield.js';
 
-export const ENCOUNTER: RecordAccess = { category: 'encounters' };
+/** Remote consultations are addressed to every organisation taking part. */
+export const ENCOUNTER: RecordAccess = { category: 'encounters', addresseesColumn: 'addressee_organization_ids' };
 export const CONDITION: RecordAccess = { category: 'diagnoses' };
-/** A referral is produced by the referring organisation. */
-export const REFERRAL: RecordAccess = { category: 'referrals', organizationColumn: 'requester_organization_id' };
+/** A referral is produced by the referring organisation and addressed to the receiving one. */
+export const REFERRAL: RecordAccess = { category: 'referrals', organizationColumn: 'requester_organization_id', addresseesColumn: 'addressee_organization_ids' };
 
 export const consentRules: ConsentRules = {
   records: {
-    Encounter: { ...ENCOUNTER, fieldCategories: { diagnoses: 'diagnoses' } },
+    Encounter: { ...ENCOUNTER, fieldCategories: { diagnoses: 'diagnoses', referral: 'referrals' } },
     Condition: CONDITION,
-    Referral: REFERRAL,
+    Referral: { ...REFERRAL, fieldCategories: { consultations: 'encounters' } },
   },
-  open: ['Query', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'EncounterConnection', 'EncounterEdge',
+  open: ['Query', 'Mutation', 'EncounterParticipant', 'ReferralConsentRequest', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'EncounterConnection', 'EncounterEdge',
     'ConditionConnection', 'ConditionEdge', 'ReferralConnection', 'ReferralEdge', '_Service'],
 };

@@ -5,6 +5,10 @@ import { coding, entityRef, recordFields, type Row } from '../../../lib/records.
 import { SYSTEM } from '../../../lib/synthetic/codes.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 import { CONDITION, ENCOUNTER, REFERRAL } from './access.js';
+import {
+  changeReferralStatus, consentRequestOf, createReferral, incomingReferrals, participantsOf, scheduleRemoteConsultation,
+  type ReferralInput, type RemoteConsultationInput,
+} from './referrals.js';
 
 export const ENCOUNTER_CLASS = { OUTPATIENT: 'AMB', INPATIENT: 'IMP', EMERGENCY: 'EMER', VIRTUAL: 'VR' } as const;
 const CLASS_NAME = Object.fromEntries(Object.entries(ENCOUNTER_CLASS).map(([name, code]) => [code, name]));
@@ -13,6 +17,17 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
     encounter: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'encounter', id, ENCOUNTER),
     referral: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'referral', id, REFERRAL),
+    incomingReferrals: (_: unknown, args: { status?: string | null; first?: number | null }, context: SubgraphContext) =>
+      incomingReferrals(context, args.status, args.first),
+  },
+  Mutation: {
+    createReferral: (_: unknown, { input }: { input: ReferralInput }, context: SubgraphContext) => createReferral(context, input),
+    acceptReferral: (_: unknown, args: { id: string; appointmentTime: Date }, context: SubgraphContext) =>
+      changeReferralStatus(context, 'accept', args.id, { appointmentTime: args.appointmentTime }),
+    declineReferral: (_: unknown, args: { id: string; reason: string }, context: SubgraphContext) => changeReferralStatus(context, 'decline', args.id, { reason: args.reason }),
+    completeReferral: (_: unknown, args: { id: string }, context: SubgraphContext) => changeReferralStatus(context, 'complete', args.id),
+    cancelReferral: (_: unknown, args: { id: string; reason?: string | null }, context: SubgraphContext) => changeReferralStatus(context, 'cancel', args.id, { reason: args.reason }),
+    scheduleRemoteConsultation: (_: unknown, { input }: { input: RemoteConsultationInput }, context: SubgraphContext) => scheduleRemoteConsultation(context, input),
   },
   Patient: {
     encounters: (patient: { id: string }, args: PageArgs & { class?: keyof typeof ENCOUNTER_CLASS }, context: SubgraphContext) =>
@@ -33,6 +48,13 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     practitioner: (row: Row) => entityRef(row.practitioner_id),
     reason: (row: Row) => coding(SYSTEM.icd10, row.reason_code, row.reason_display),
     diagnoses: (row: Row, _: unknown, context: SubgraphContext) => loadChildren(context, 'condition', 'encounter_id', row.id, 'recorded_date, id', CONDITION),
+    referral: (row: Row, _: unknown, context: SubgraphContext) => (row.referral_id ? loadById(context, 'referral', row.referral_id, REFERRAL) : null),
+    participants: (row: Row, _: unknown, context: SubgraphContext) => participantsOf(context, row.id),
+  },
+  EncounterParticipant: {
+    practitioner: (row: Row) => entityRef(row.practitioner_id),
+    organization: recordFields.organization,
+    type: (row: Row) => row.type_code,
   },
   Condition: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'condition', reference.id, CONDITION),
@@ -52,5 +74,9 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     requesterPractitioner: (row: Row) => entityRef(row.requester_practitioner_id),
     performer: (row: Row) => entityRef(row.performer_organization_id),
     appointmentTime: (row: Row) => row.appointment_time,
+    statusReason: (row: Row) => row.status_reason,
+    statusChangedAt: (row: Row) => row.status_changed_at,
+    consentRequest: (row: Row, _: unknown, context: SubgraphContext) => consentRequestOf(context, row),
+    consultations: (row: Row, _: unknown, context: SubgraphContext) => loadChildren(context, 'encounter', 'referral_id', row.id, 'period_start DESC, id DESC', ENCOUNTER),
   },
 };

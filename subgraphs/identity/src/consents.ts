@@ -10,13 +10,10 @@ import { isUuid, normalisePageArgs, type PageArgs } from '../../../lib/connectio
 import type { Queryable } from '../../../lib/db.js';
 import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
 import { type Row } from '../../../lib/records.js';
-import { CATEGORIES, parseScopes, scopesAllow, type Category } from '../../../lib/scopes.js';
+import { CATEGORIES, categoryFromEnum, categoryToEnum, parseScopes, scopesAllow, type Category } from '../../../lib/scopes.js';
 import { SENSITIVITY_LABELS } from '../../../lib/synthetic/codes.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 
-/** GraphQL enum value <-> policy category (HOME_MEASUREMENTS <-> home-measurements). */
-export const categoryFromEnum = (value: string) => value.toLowerCase().replace(/_/g, '-') as Category;
-export const categoryToEnum = (category: string) => category.toUpperCase().replace(/-/g, '_');
 
 export interface ConsentProvisionInput {
   patientId: string;
