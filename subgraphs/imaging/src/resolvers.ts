@@ -5,6 +5,7 @@ import { coding, entityRef, recordFields, type Row } from '../../../lib/records.
 import { SYSTEM } from '../../../lib/synthetic/codes.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 import { IMAGING_REPORT, IMAGING_STUDY } from './access.js';
+import { bodySiteCode, isRecognized, modalityCode, recognitionOf, windowStart } from './recognition.js';
 
 /** Report rows carry no patient or organisation of their own: they are checked with their study's. */
 const REPORTS_WITH_STUDY = `(SELECT rep.*, s.patient_id, s.organization_id, s.sensitivity_labels
@@ -24,6 +25,20 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
         ...IMAGING_STUDY, table: 'imaging_study', timeColumn: 'started',
         ...(args.modality ? { where: 'r.modality = $7', params: [args.modality] } : {}),
       }, patient.id, args),
+    // Result recognition: studies of one modality (and body site) within the window, from every organisation the actor may see.
+    equivalentImagingStudies: (
+      patient: { id: string },
+      args: { modality: string; bodySite?: string | null; withinDays?: number | null; first?: number | null; after?: string | null },
+      context: SubgraphContext,
+    ) => {
+      const modality = modalityCode(args.modality);
+      const bodySite = bodySiteCode(args.bodySite);
+      const from = windowStart(context.consent.now, args.withinDays);
+      return loadPatientPage(context, 'equivalentImagingStudies', {
+        ...IMAGING_STUDY, table: 'imaging_study', timeColumn: 'started',
+        ...(bodySite ? { where: 'r.modality = $7 AND r.body_site = $8', params: [modality, bodySite] } : { where: 'r.modality = $7', params: [modality] }),
+      }, patient.id, { first: args.first, after: args.after, from });
+    },
   },
   ImagingStudy: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'imaging_study', reference.id, IMAGING_STUDY),
@@ -35,6 +50,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     numberOfInstances: (row: Row) => row.number_of_instances,
     report: async (row: Row, _: unknown, context: SubgraphContext) =>
       (await loadChildren(context, REPORTS_WITH_STUDY, 'study_id', row.id, 'id', IMAGING_REPORT))[0] ?? null,
+    recognizedAllianceWide: async (row: Row, _: unknown, context: SubgraphContext) =>
+      isRecognized(await recognitionOf(context, row.organization_id), row.modality, row.started),
   },
   ImagingReport: {
     radiologist: (row: Row) => entityRef(row.radiologist_id),

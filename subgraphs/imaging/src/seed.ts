@@ -1,8 +1,14 @@
-/** Imaging's part of the synthetic data. */
+/** Imaging's part of the synthetic data, and the demo alliance's result-recognition entries. */
 import { tableRows, type Seeder } from '../../../lib/seed-types.js';
+import { imagingRecognitionEntries } from './recognition.js';
 
 export const seeder: Seeder = {
-  referenceRows: () => [],
+  referenceRows: () => [
+    tableRows('imaging_result_recognition', imagingRecognitionEntries(), {
+      id: (e) => e.id, organization_id: (e) => e.organizationId, modality: (e) => e.modality,
+      period_start: (e) => e.periodStart, period_end: (e) => e.periodEnd, basis: (e) => e.basis,
+    }),
+  ],
   patientRows: (bundles) => {
     const studies = bundles.flatMap((b) => b.imagingStudies);
     return [

@@ -1,8 +1,14 @@
-/** Labs' part of the synthetic data. */
+/** Labs' part of the synthetic data, and the demo alliance's result-recognition entries. */
 import { tableRows, type Seeder } from '../../../lib/seed-types.js';
+import { labRecognitionEntries } from './recognition.js';
 
 export const seeder: Seeder = {
-  referenceRows: () => [],
+  referenceRows: () => [
+    tableRows('lab_result_recognition', labRecognitionEntries(), {
+      id: (e) => e.id, organization_id: (e) => e.organizationId, code: (e) => e.code,
+      period_start: (e) => e.periodStart, period_end: (e) => e.periodEnd, basis: (e) => e.basis,
+    }),
+  ],
   patientRows: (bundles) => [
     tableRows('diagnostic_report', bundles.flatMap((b) => b.diagnosticReports), {
       id: (r) => r.id, patient_id: (r) => r.patientId, organization_id: (r) => r.organizationId, code: (r) => r.code, display: (r) => r.display,
