@@ -16,6 +16,7 @@ import { parse, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import type { JWK } from 'jose';
 import type { Actor } from './actor.js';
 import { ConsentAccess, remoteConsentSources, type ConsentSources } from './consent/access.js';
+import { ownerTimeline, parseTimelineRequest, TIMELINE_PATH, type TimelineSource } from './timeline.js';
 import { withConsent, type ConsentRules } from './consent/shield.js';
 import { migrate, openDatabase, type Database } from './db.js';
 import { ErrorCode, errorBody, productError } from './errors.js';
@@ -34,6 +35,8 @@ export interface SubgraphContext {
   actorToken: string;
   /** The consent policy for this request's actor, and what was disclosed. */
   consent: ConsentAccess;
+  /** Where the other services are (their graphql URLs), for internal APIs. */
+  peers: Peers;
   /** Per-request DataLoaders, created on first use by name. */
   loader<K, V>(name: string, batch: (keys: readonly K[]) => Promise<(V | Error)[]>, cacheKey?: (key: K) => unknown): DataLoader<K, V>;
 }
@@ -53,12 +56,16 @@ export interface SubgraphModule {
   consentRules: ConsentRules;
   /** Replaces the remote consent sources with this subgraph's own data where it owns it. */
   consentSources?: (db: Database, remote: ConsentSources) => ConsentSources;
+  /** The kinds of timeline entries this subgraph owns, served at `/internal/timeline` (see lib/timeline.ts). */
+  timeline?: TimelineSource[];
 }
 
 /** Where a subgraph reaches the services that own consent facts (graphql URLs). */
 export interface Peers {
   identity: () => string;
   publicHealth: () => string;
+  /** Any subgraph's graphql URL (identity asks every owner for its timeline entries). */
+  subgraph: (name: SubgraphName) => string;
 }
 
 export interface SubgraphOptions {
@@ -130,6 +137,16 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
     csrfPrevention: false,
   });
   const routes = module.internalRoutes?.({ db, verify }) ?? [];
+  if (module.timeline) {
+    const sources = module.timeline;
+    routes.push(internalRoute(TIMELINE_PATH, { db, verify }, async (body, claims, actorToken) => {
+      const request = parseTimelineRequest(body);
+      if (!request) throw new MalformedInternalRequest('Malformed timeline request');
+      // The same policy as every GraphQL request of this actor, with facts from identity.
+      const consent = enforceConsent ? new ConsentAccess(claims.actor, actorToken, consentSources) : ConsentAccess.unenforced(claims.actor);
+      return ownerTimeline(db, consent, sources, request);
+    }));
+  }
   const service = await startHttpService<SubgraphContext>({
     apollo,
     host: options.host,
@@ -158,6 +175,7 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
         requestId: claims.requestId,
         db,
         actorToken: token as string,
+        peers: options.peers,
         consent: enforceConsent ? new ConsentAccess(claims.actor, token as string, consentSources) : ConsentAccess.unenforced(claims.actor),
         loader<K, V>(name: string, batch: (keys: readonly K[]) => Promise<(V | Error)[]>, cacheKey?: (key: K) => unknown) {
           let loader = loaders.get(name) as DataLoader<K, V> | undefined;
@@ -201,18 +219,21 @@ const reportDisclosures: ApolloServerPlugin<SubgraphContext> = {
   },
 };
 
+/** Thrown by an internal API handler for a body it cannot use: answered 400. */
+export class MalformedInternalRequest extends Error {}
+
 /** Route helper for internal JSON APIs: POST `<path>` with a forwarded actor token. */
 export function internalRoute(
   routePath: string,
   deps: InternalRouteDeps,
-  handle: (body: unknown, claims: InternalClaims) => Promise<unknown>,
+  handle: (body: unknown, claims: InternalClaims, actorToken: string) => Promise<unknown>,
 ): Route {
   return async (request) => {
     if (request.url.pathname !== routePath) return undefined;
     if (request.method !== 'POST') return { status: 405, body: errorBody(ErrorCode.badUserInput, 'POST only') };
     let claims: InternalClaims;
+    const token = request.headers[ACTOR_TOKEN_HEADER];
     try {
-      const token = request.headers[ACTOR_TOKEN_HEADER];
       claims = await deps.verify(typeof token === 'string' ? token : undefined);
     } catch {
       return { status: 401, body: errorBody(ErrorCode.unauthenticated, 'This service accepts only requests signed by the gateway') };
@@ -223,6 +244,11 @@ export function internalRoute(
     } catch {
       return { status: 400, body: errorBody(ErrorCode.badUserInput, 'Request body is not valid JSON') };
     }
-    return { status: 200, body: JSON.stringify(await handle(body, claims)) };
+    try {
+      return { status: 200, body: JSON.stringify(await handle(body, claims, token as string)) };
+    } catch (error) {
+      if (error instanceof MalformedInternalRequest) return { status: 400, body: errorBody(ErrorCode.badUserInput, error.message) };
+      throw error;
+    }
   };
 }

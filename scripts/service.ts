@@ -61,7 +61,7 @@ try {
       port: servicePort(info),
       production,
       internalPublicKey: await key('INTERNAL_TOKEN_PUBLIC_KEY', async () => (await ensureDevKeys()).internalPublic),
-      peers: { identity: () => serviceUrl(SUBGRAPHS.identity), publicHealth: () => serviceUrl(SUBGRAPHS['public-health']) },
+      peers: { identity: () => serviceUrl(SUBGRAPHS.identity), publicHealth: () => serviceUrl(SUBGRAPHS['public-health']), subgraph: (peer) => serviceUrl(SUBGRAPHS[peer]) },
     });
     console.log(`${name} listening on ${subgraph.url} (${subgraph.db.engine})`);
   } else {

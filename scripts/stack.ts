@@ -54,7 +54,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const subgraphs = {} as Record<SubgraphName, RunningSubgraph>;
   // Subgraphs reach identity and public-health for consent facts; their
   // ports are known once they listen, hence the late-bound lookups.
-  const peers = { identity: () => subgraphs.identity.url, publicHealth: () => subgraphs['public-health'].url };
+  const peers = { identity: () => subgraphs.identity.url, publicHealth: () => subgraphs['public-health'].url, subgraph: (name: SubgraphName) => subgraphs[name].url };
   for (const name of SUBGRAPH_NAMES) {
     subgraphs[name] = await startSubgraph(SUBGRAPH_MODULES[name].module, {
       databaseUrl: options.databaseUrls[name],

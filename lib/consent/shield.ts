@@ -34,6 +34,8 @@ export interface RecordTypeRule {
    * part in a remote consultation): their staff see it as the producer's do.
    */
   addresseesColumn?: string;
+  /** Fields open to whoever may see the record: lists whose every entry its owner checks (the timeline). */
+  openFields?: string[];
   /** Fields of another category than the record's. */
   fieldCategories?: Record<string, Category>;
   /** How to read the patient id from the parent (default row.patient_id). */
@@ -106,6 +108,10 @@ export function buildRuleTree(schema: GraphQLSchema, rules: ConsentRules): IRule
     const fields: Record<string, unknown> = {};
     for (const field of Object.keys(type.getFields())) {
       if (!spec) {
+        fields[field] = allow;
+        continue;
+      }
+      if (spec.openFields?.includes(field)) {
         fields[field] = allow;
         continue;
       }

@@ -30,7 +30,11 @@ export async function startSubgraphUnderTest(name: SubgraphName, patients = 20):
   const keys = await generateDevKeys('test-');
   const names: SubgraphName[] = name === 'identity' ? ['identity'] : ['identity', name];
   const running = {} as Record<SubgraphName, RunningSubgraph>;
-  const peers = { identity: () => running.identity.url, publicHealth: () => (running['public-health'] ?? running.identity).url };
+  const peers = {
+    identity: () => running.identity.url,
+    publicHealth: () => (running['public-health'] ?? running.identity).url,
+    subgraph: (name: SubgraphName) => (running[name] ?? running.identity).url,
+  };
   for (const subgraphName of names) {
     const database = await openSubgraphDatabase(subgraphName, 'memory://');
     await seedReferenceData({ [subgraphName]: database }, DEFAULT_SEED);

@@ -85,7 +85,7 @@ export async function createReferral(context: SubgraphContext, input: ReferralIn
   const [referral] = await context.db.query<Row>(
     `INSERT INTO referral (id, patient_id, requester_organization_id, requester_practitioner_id, performer_organization_id, status,
        reason_code, reason_display, note, authored_on, consent_request_categories, status_changed_at)
-     VALUES (gen_random_uuid(), $1, $2, $3, $4, 'requested', $5, $6, $7, now(), $8, now()) RETURNING *`,
+     VALUES (gen_random_uuid(), $1, $2, $3, $4, 'requested', $5, $6, $7, date_trunc('milliseconds', now()), $8, now()) RETURNING *`,
     [input.patientId, organizationId, context.actor.sub, input.performerOrganizationId, reasonCode,
       text(input.reasonDisplay, 'reasonDisplay', 200), text(input.note, 'note', 2000), categories],
   );

@@ -12,10 +12,12 @@ import {
   auditEventFields, auditEventPage, consentDirectiveFields, consentsOf, grantConsent, requireAdmin, revokeConsent,
   type AuditFilter, type ConsentProvisionInput,
 } from './consents.js';
+import { patientTimeline, type TimelineArgs, type TimelinePage } from './timeline.js';
 
 type Row = Record<string, any>;
 
 const MAX_IDS = 100;
+
 
 /**
  * The Patient record (demographics) as the policy sees it: no producing
@@ -109,6 +111,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     address: (row: Row) => (row.address_line ? [{ line: [row.address_line], city: row.address_city, postalCode: row.address_postal_code, country: 'CN' }] : []),
     identifiers: (row: Row, _: unknown, context: SubgraphContext) => identifiersOf(context, row.id),
     consents: (row: Row, _: unknown, context: SubgraphContext) => consentsOf(context, row.id),
+    timeline: (row: Row, args: TimelineArgs, context: SubgraphContext) => patientTimeline(context, row.id, args),
     // Only the patient, or an app acting for them, reads who looked at their record.
     accessLog: (row: Row, args: PageArgs, context: SubgraphContext) => {
       if (!(context.actor.role === 'patient' || context.actor.role === 'app') || context.actor.patient !== row.id) {
@@ -116,6 +119,12 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       }
       return auditEventPage(context.db, { patientId: row.id }, args);
     },
+  },
+  TimelineConnection: {
+    withheldCount: (page: TimelinePage) => page.withheld(),
+  },
+  TimelineNode: {
+    __resolveType: (node: { __typename: string }) => node.__typename,
   },
   Identifier: {
     type: (row: Row) => row.type,

@@ -2,6 +2,7 @@
 import type { SubgraphModule } from '../../../lib/subgraph.js';
 import { consentRules } from './access.js';
 import { resolvers } from './resolvers.js';
+import { timeline } from './timeline.js';
 
-export const imaging: SubgraphModule = { name: 'imaging', resolvers, consentRules };
+export const imaging: SubgraphModule = { name: 'imaging', resolvers, consentRules, timeline };
 export { seeder } from './seed.js';

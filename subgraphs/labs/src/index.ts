@@ -2,6 +2,7 @@
 import type { SubgraphModule } from '../../../lib/subgraph.js';
 import { consentRules } from './access.js';
 import { resolvers } from './resolvers.js';
+import { timeline } from './timeline.js';
 
-export const labs: SubgraphModule = { name: 'labs', resolvers, consentRules };
+export const labs: SubgraphModule = { name: 'labs', resolvers, consentRules, timeline };
 export { seeder } from './seed.js';

@@ -1,0 +1,172 @@
+/**
+ * The longitudinal timeline: one patient's records from every subgraph,
+ * merged newest first.
+ *
+ * Each subgraph stays the only store of its records: it answers an internal
+ * API (`/internal/timeline`) with the keys (kind, id, time) of the entries the
+ * actor may see, a page at most per kind, read with the same consent filter
+ * and the same `(patient_id, time DESC, id DESC)` indexes as its own lists.
+ * Identity, which owns Patient, merges those keys into one page; the gateway
+ * then resolves every node from its owner through federation, where the
+ * owner's field rules apply again. Cost follows the page size: each owner
+ * runs one indexed statement per kind, whatever the length of the history.
+ *
+ * The cursor is the (time, id) of the last entry, compared in the same order
+ * everywhere (time descending, then id descending: uuids compare as their
+ * lowercase hex), so a page never repeats or skips an entry when new ones
+ * arrive. Times are kept to the millisecond, the precision of the cursor.
+ */
+import type { Actor } from './actor.js';
+import { decideRow } from './consent/shield.js';
+import { recordFilterSql } from './consent/filter.js';
+import type { ConsentAccess } from './consent/access.js';
+import { isUuid, normalisePageArgs, selectPatientPages, type NormalisedPageArgs, type PatientListSpec } from './connection.js';
+import type { Queryable } from './db.js';
+import { parseScopes, scopesAllow, type Category } from './scopes.js';
+import type { SubgraphName } from './services.js';
+
+export const TIMELINE_KINDS = [
+  'ENCOUNTER', 'DIAGNOSIS', 'REFERRAL', 'LAB_RESULT', 'DIAGNOSTIC_REPORT', 'IMAGING_STUDY',
+  'IMMUNIZATION', 'PROGRAM_ENROLLMENT', 'FOLLOW_UP_TASK', 'HOME_MEASUREMENT',
+] as const;
+export type TimelineKind = (typeof TIMELINE_KINDS)[number];
+
+/** Which subgraph owns each kind of entry. */
+export const TIMELINE_KIND_OWNERS: Record<TimelineKind, SubgraphName> = {
+  ENCOUNTER: 'encounters', DIAGNOSIS: 'encounters', REFERRAL: 'encounters',
+  LAB_RESULT: 'labs', DIAGNOSTIC_REPORT: 'labs',
+  IMAGING_STUDY: 'imaging',
+  IMMUNIZATION: 'public-health', PROGRAM_ENROLLMENT: 'public-health', FOLLOW_UP_TASK: 'public-health', HOME_MEASUREMENT: 'public-health',
+};
+
+export const TIMELINE_PATH = '/internal/timeline';
+
+/** One kind of entry a subgraph contributes: a patient list with the GraphQL type of its nodes. */
+export interface TimelineSource extends Omit<PatientListSpec, 'where' | 'params'> {
+  kind: TimelineKind;
+  typename: string;
+}
+
+/** An entry's key, as owners return it and identity merges it. */
+export interface TimelineEntryKey {
+  kind: TimelineKind;
+  typename: string;
+  id: string;
+  /** ISO time, to the millisecond. */
+  time: string;
+  category: Category;
+  /** Whether the actor sees it only by break-glass (flagged in the audit trail). */
+  breakGlass: boolean;
+}
+
+export interface TimelineRequest {
+  patientIds: string[];
+  kinds: TimelineKind[];
+  first: number;
+  after: { time: string; id: string } | null;
+  from: string | null;
+  to: string | null;
+  /** Also count the entries withheld from the actor (see `mayKnowWithheld`). */
+  countWithheld?: boolean;
+}
+
+export interface PatientTimeline {
+  patientId: string;
+  /** Up to `first + 1` entries, newest first (one more than a page tells whether another follows). */
+  entries: TimelineEntryKey[];
+  /** Entries of the requested kinds the actor may not see; null unless asked and allowed. */
+  withheld: number | null;
+}
+
+export interface TimelineAnswer {
+  patients: PatientTimeline[];
+}
+
+/** Newest first; ties broken by id, descending, as in SQL. */
+export const newestFirst = (a: { time: string; id: string }, b: { time: string; id: string }) =>
+  a.time === b.time ? (a.id < b.id ? 1 : a.id > b.id ? -1 : 0) : a.time < b.time ? 1 : -1;
+
+/**
+ * Whether the actor may learn how many entries were withheld: clinical staff
+ * may (it tells them to ask the patient, or to break the glass in an
+ * emergency); patients, apps and programme staff are not told about records
+ * outside their reach. Only unlabelled entries are counted: that a sensitive
+ * record exists is itself sensitive.
+ */
+export const mayKnowWithheld = (actor: Actor) => actor.role === 'clinician' || actor.role === 'nurse';
+
+type TimelineArgs = { first?: number | null; after?: string | null; from?: Date | null; to?: Date | null; kinds?: TimelineKind[] | null };
+
+/** Validates and normalises the arguments of `Patient.timeline` into a request (without patients yet). */
+export function timelineRequest(args: TimelineArgs): Omit<TimelineRequest, 'patientIds'> {
+  const page: NormalisedPageArgs = normalisePageArgs(args);
+  const kinds = args.kinds?.length ? [...new Set(args.kinds)] : [...TIMELINE_KINDS];
+  return { kinds, first: page.first, after: page.after, from: page.from, to: page.to };
+}
+
+/** Reads a request body sent to an owner; null when anything is malformed. */
+export function parseTimelineRequest(body: unknown): TimelineRequest | null {
+  const b = body as Partial<TimelineRequest> | null;
+  if (!b || !Array.isArray(b.patientIds) || b.patientIds.length > 500 || !b.patientIds.every((id) => typeof id === 'string')) return null;
+  if (!Array.isArray(b.kinds) || !b.kinds.every((k) => (TIMELINE_KINDS as readonly string[]).includes(k))) return null;
+  if (!Number.isInteger(b.first) || b.first! < 1 || b.first! > 100) return null;
+  const time = (v: unknown) => (typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? new Date(v).toISOString() : null);
+  const after = b.after && typeof b.after.id === 'string' && time(b.after.time) ? { time: time(b.after.time)!, id: b.after.id } : null;
+  return { patientIds: b.patientIds.filter(isUuid), kinds: b.kinds, first: b.first!, after, from: time(b.from), to: time(b.to), countWithheld: b.countWithheld === true };
+}
+
+/**
+ * The owner's side: for each patient, the visible entries of the requested
+ * kinds (one statement per kind for all patients, a page per patient at most)
+ * and, when asked, the withheld count.
+ */
+export async function ownerTimeline(db: Queryable, consent: ConsentAccess, sources: TimelineSource[], request: TimelineRequest): Promise<TimelineAnswer> {
+  const wanted = sources.filter((source) => request.kinds.includes(source.kind));
+  const page: NormalisedPageArgs = { first: request.first, after: request.after, from: request.from, to: request.to };
+  const byPatient = new Map(request.patientIds.map((id) => [id, [] as TimelineEntryKey[]]));
+  await Promise.all(wanted.map(async (source) => {
+    const filters = await consent.filters(source.category, request.patientIds);
+    const rows = await selectPatientPages<Record<string, any>>(db, source, filters, page);
+    for (const row of rows) {
+      const { decision } = await decideRow(consent, source, row, source.category);
+      byPatient.get(String(row.patient_id))?.push({
+        kind: source.kind, typename: source.typename, id: String(row.id), time: new Date(row[source.timeColumn]).toISOString(),
+        category: source.category, breakGlass: decision.allow && decision.breakGlass,
+      });
+    }
+  }));
+  const withheld = request.countWithheld && mayKnowWithheld(consent.actor) ? await countWithheld(db, consent, wanted, request.patientIds, page) : null;
+  return {
+    patients: request.patientIds.map((patientId) => ({
+      patientId,
+      entries: byPatient.get(patientId)!.sort(newestFirst).slice(0, request.first + 1),
+      withheld: withheld ? withheld.get(patientId) ?? 0 : null,
+    })),
+  };
+}
+
+/**
+ * Unlabelled records in the window that the consent filter leaves out, per
+ * patient, over the kinds the actor's scopes cover. This reads the patients'
+ * whole history in the window, so it runs only when the caller asks.
+ */
+async function countWithheld(db: Queryable, consent: ConsentAccess, sources: TimelineSource[], patientIds: string[], page: NormalisedPageArgs): Promise<Map<string, number>> {
+  const scopes = parseScopes(consent.actor.scope);
+  const totals = new Map<string, number>();
+  for (const source of sources.filter((s) => scopesAllow(scopes, s.category, 'read'))) {
+    const filters = await consent.filters(source.category, patientIds);
+    const t = source.timeColumn;
+    const rows = await db.query<{ id: string; n: number }>(
+      `SELECT p.id, count(*)::int AS n FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, orgs text[], pairs text[], bg_orgs text[])
+       JOIN ${source.table} r ON r.patient_id = p.id
+       WHERE r.sensitivity_labels = '{}'
+         AND ($2::timestamptz IS NULL OR r.${t} >= $2::timestamptz)
+         AND ($3::timestamptz IS NULL OR r.${t} < $3::timestamptz)
+         AND NOT ${recordFilterSql(source.organizationColumn ?? 'organization_id', source.addresseesColumn)}
+       GROUP BY p.id`,
+      [JSON.stringify(filters), page.from, page.to],
+    );
+    for (const row of rows) totals.set(String(row.id), (totals.get(String(row.id)) ?? 0) + row.n);
+  }
+  return totals;
+}
