@@ -13,8 +13,11 @@ export const consentRules: ConsentRules = {
     Immunization: IMMUNIZATION,
     FollowUpTask: FOLLOW_UP_TASK,
     HomeMeasurement: HOME_MEASUREMENT,
+    // An entry of a programme's immunisation due list: a record of the child's
+    // enrolment (its organisation and labels), about their immunisations.
+    ImmunizationDue: IMMUNIZATION,
   },
   open: ['Query', 'Mutation', 'HomeMeasurementSubmission', 'Patient', 'Organization', 'Practitioner', 'Program', 'Coding', 'Period', 'PageInfo', 'ProgramEnrollmentConnection', 'ProgramEnrollmentEdge',
     'ImmunizationConnection', 'ImmunizationEdge', 'FollowUpTaskConnection', 'FollowUpTaskEdge', 'HomeMeasurementConnection',
-    'HomeMeasurementEdge', '_Service'],
+    'HomeMeasurementEdge', 'ImmunizationScheduleDose', 'ImmunizationDueConnection', 'ImmunizationDueEdge', '_Service'],
 };

@@ -4,6 +4,7 @@ import { INTERNAL_PATHS, patientIdsOf } from '../../../lib/consent/access.js';
 import type { Database } from '../../../lib/db.js';
 import { consentRules } from './access.js';
 import { resolvers } from './resolvers.js';
+import { timeline } from './timeline.js';
 
 /** Organisations running a programme each patient is actively enrolled in (consent rule 6). */
 export async function programmeOrganizations(db: Database, patientIds: string[]): Promise<Record<string, string[]>> {
@@ -20,6 +21,7 @@ export const publicHealth: SubgraphModule = {
   name: 'public-health',
   resolvers,
   consentRules,
+  timeline,
   consentSources: (db, remote) => ({ ...remote, programmeOrganizations: (patientIds) => programmeOrganizations(db, patientIds) }),
   internalRoutes: (deps) => [
     internalRoute(INTERNAL_PATHS.programmeOrganizations, deps, async (body) => programmeOrganizations(deps.db, patientIdsOf(body))),

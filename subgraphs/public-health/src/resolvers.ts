@@ -6,6 +6,7 @@ import { SYSTEM } from '../../../lib/synthetic/codes.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 import { ENROLLMENT, FOLLOW_UP_TASK, HOME_MEASUREMENT, IMMUNIZATION } from './access.js';
 import { completeFollowUpTask, openFollowUpTasks, submitHomeMeasurement, triggeringMeasurements, type HomeMeasurementInput } from './follow-up.js';
+import { immunizationsDue, scheduleOf, type ImmunizationsDueArgs } from './immunizations-due.js';
 
 const programLoader = (context: SubgraphContext, id: string | null) =>
   id
@@ -26,6 +27,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     program: (_: unknown, { id }: { id: string }, context: SubgraphContext) => programLoader(context, id),
     immunization: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'immunization', id, IMMUNIZATION),
     openFollowUpTasks: (_: unknown, { first }: { first?: number | null }, context: SubgraphContext) => openFollowUpTasks(context, first),
+    immunizationsDue: (_: unknown, args: ImmunizationsDueArgs, context: SubgraphContext) => immunizationsDue(context, args),
   },
   Mutation: {
     submitHomeMeasurement: (_: unknown, { input }: { input: HomeMeasurementInput }, context: SubgraphContext) => submitHomeMeasurement(context, input),
@@ -50,6 +52,24 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Program: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => programLoader(context, reference.id),
     organization: recordFields.organization,
+    immunizationSchedule: (row: Row, _: unknown, context: SubgraphContext) => scheduleOf(context, row.id),
+  },
+  ImmunizationScheduleDose: {
+    vaccineCode: (row: Row) => coding(SYSTEM.cvx, row.vaccine_code, row.vaccine_display),
+    doseNumber: (row: Row) => row.dose_number,
+    recommendedAgeDays: (row: Row) => row.recommended_age_days,
+    overdueAfterDays: (row: Row) => row.overdue_after_days,
+  },
+  ImmunizationDue: {
+    patient: patientOf,
+    enrollment: (row: Row) => row.enrollment,
+    organization: recordFields.organization,
+    vaccineCode: (row: Row) => coding(SYSTEM.cvx, row.vaccine_code, row.vaccine_display),
+    doseNumber: (row: Row) => row.dose_number,
+    dueDate: (row: Row) => row.due_date,
+    overdueDate: (row: Row) => row.overdue_date,
+    status: (row: Row) => row.due_status,
+    lastDose: (row: Row, _: unknown, context: SubgraphContext) => (row.last_dose_id ? loadById(context, 'immunization', row.last_dose_id, IMMUNIZATION) : null),
   },
   ProgramEnrollment: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'program_enrollment', reference.id, ENROLLMENT),
