@@ -41,5 +41,19 @@ export const databaseUrl = (service: ServiceInfo, env = process.env) =>
  */
 export const COMMON_ENV = {
   gateway: ['NODE_ENV', 'HOST', 'AUTH_ISSUER', 'AUTH_AUDIENCE', 'AUTH_JWKS_URL', 'AUTH_PUBLIC_KEYS_FILE', 'INTERNAL_TOKEN_PRIVATE_KEY', 'MAX_BODY_BYTES'],
-  subgraph: ['NODE_ENV', 'HOST', 'INTERNAL_TOKEN_PUBLIC_KEY', 'DATABASE_POOL_SIZE', 'IDENTITY_URL', 'PUBLIC_HEALTH_URL'],
+  subgraph: ['NODE_ENV', 'HOST', 'INTERNAL_TOKEN_PUBLIC_KEY', 'DATABASE_POOL_SIZE'],
 } as const;
+
+/**
+ * The other subgraphs each subgraph calls (internal APIs), so it reads their
+ * `<PREFIX>_URL`: everyone asks identity for consent facts and public-health
+ * for programme organisations (staff of public health); identity asks every
+ * owner for its timeline entries.
+ */
+export const SUBGRAPH_PEERS: Record<SubgraphName, SubgraphName[]> = {
+  identity: ['encounters', 'labs', 'imaging', 'public-health'],
+  encounters: ['identity', 'public-health'],
+  labs: ['identity', 'public-health'],
+  imaging: ['identity', 'public-health'],
+  'public-health': ['identity'],
+};

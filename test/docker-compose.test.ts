@@ -10,7 +10,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { COMMON_ENV, GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS } from '../lib/services.js';
+import { COMMON_ENV, GATEWAY, SUBGRAPH_NAMES, SUBGRAPH_PEERS, SUBGRAPHS } from '../lib/services.js';
 import { ROOT } from '../lib/subgraph.js';
 
 interface ComposeService {
@@ -60,10 +60,10 @@ describe('docker-compose.yml', () => {
     expect(gatewayUrl.port).toBe(env[`${prefix}_PORT`]);
     expect(Number(env[`${prefix}_PORT`])).toBe(SUBGRAPHS[name].defaultPort);
     // Nothing the code does not read.
-    const known = new Set<string>([`${prefix}_PORT`, `${prefix}_DATABASE_URL`, ...COMMON_ENV.subgraph, 'INTERNAL_TOKEN_PUBLIC_KEY_FILE']);
-    // It reaches the owners of consent facts it does not own itself.
-    if (name !== 'identity') expect(env.IDENTITY_URL).toBe(services.gateway!.environment!.IDENTITY_URL);
-    if (name !== 'public-health') expect(env.PUBLIC_HEALTH_URL).toBe(services.gateway!.environment!.PUBLIC_HEALTH_URL);
+    const peerUrls = SUBGRAPH_PEERS[name].map((peer) => `${SUBGRAPHS[peer].envPrefix}_URL`);
+    const known = new Set<string>([`${prefix}_PORT`, `${prefix}_DATABASE_URL`, ...COMMON_ENV.subgraph, 'INTERNAL_TOKEN_PUBLIC_KEY_FILE', ...peerUrls]);
+    // It reaches the subgraphs whose internal APIs it calls where the gateway does.
+    for (const variable of peerUrls) expect(env[variable], variable).toBe(services.gateway!.environment![variable]);
     expect(Object.keys(env).filter((variable) => !known.has(variable))).toEqual([]);
   });
 
