@@ -27,6 +27,7 @@ import { formatErrorFor } from '../../lib/subgraph.js';
 import type { Disclosure } from '../../lib/consent/access.js';
 import { auditPlugin, collectDisclosures } from './audit.js';
 import type { TokenVerifier } from './auth.js';
+import { fhirRoute } from './fhir/route.js';
 import { readSupergraph } from './supergraph.js';
 
 export interface GatewayContext {
@@ -173,6 +174,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         if (!maySeeSchema(actor)) return { status: 403, body: errorBody(ErrorCode.forbidden, 'Schema download is for administrators') };
         return { status: 200, body: printSchema(gateway.schema!), contentType: 'text/plain; charset=utf-8' };
       },
+      // FHIR R4 export (GET /fhir/Patient/{id}/$everything): runs GraphQL
+      // operations through this same server, so consent and audit apply as on /graphql.
+      fhirRoute({ apollo, verifyToken: options.verifyToken }),
     ],
     context: async (request) => ({
       actor: await options.verifyToken(request.headers.authorization),

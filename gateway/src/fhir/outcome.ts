@@ -1,0 +1,46 @@
+/**
+ * FHIR errors: an OperationOutcome with the HTTP status that goes with it.
+ *
+ * Messages say what the caller can do about the error and nothing about the
+ * record: in particular "not found" is the same text for a patient who does
+ * not exist and for one the caller may not see, so the response does not
+ * reveal whether the patient exists.
+ */
+
+/** FHIR IssueType codes used by the export (http://hl7.org/fhir/issue-type). */
+export type IssueType = 'login' | 'forbidden' | 'not-found' | 'invalid' | 'not-supported' | 'transient' | 'exception' | 'too-costly' | 'suppressed' | 'informational';
+export type IssueSeverity = 'fatal' | 'error' | 'warning' | 'information';
+
+export interface OperationOutcome {
+  resourceType: 'OperationOutcome';
+  id?: string;
+  issue: { severity: IssueSeverity; code: IssueType; diagnostics: string }[];
+}
+
+export class FhirError extends Error {
+  constructor(readonly status: number, readonly issue: IssueType, message: string) {
+    super(message);
+  }
+
+  outcome(): OperationOutcome {
+    return operationOutcome('error', this.issue, this.message);
+  }
+}
+
+export const operationOutcome = (severity: IssueSeverity, code: IssueType, diagnostics: string): OperationOutcome => ({
+  resourceType: 'OperationOutcome',
+  issue: [{ severity, code, diagnostics }],
+});
+
+export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+
+export const errors = {
+  unauthenticated: (message = 'Authentication required: send Authorization: Bearer <token>') => new FhirError(401, 'login', message),
+  badId: () => new FhirError(400, 'invalid', 'The patient id must be a UUID'),
+  /** One text for "does not exist" and "you may not see it". */
+  notFound: () => new FhirError(404, 'not-found', 'No patient with this id is visible to you'),
+  forbidden: (message: string) => new FhirError(403, 'forbidden', message),
+  auditUnavailable: () => new FhirError(503, 'transient', 'The audit trail could not record this access, so no data is returned. Try again later.'),
+  upstream: () => new FhirError(502, 'exception', 'A service behind the gateway failed; no bundle was produced. Try again later.'),
+  internal: () => new FhirError(500, 'exception', 'The export failed; no bundle was produced.'),
+};

@@ -1,0 +1,62 @@
+/**
+ * What one export asks for, decided from the token's SMART scopes before
+ * anything is fetched.
+ *
+ * Consent and the scope ceiling are enforced by the subgraphs per data
+ * category, which is the right grain for GraphQL. FHIR clients, though, read
+ * scopes per resource type: `patient/Observation.rs` means Observation
+ * resources, while the `labs` category it maps to also covers lab
+ * DiagnosticReports. The export therefore narrows further (never widens): a
+ * connection is queried only when a read scope names its FHIR resource type
+ * (or `*`) and covers its category. What is not asked for is neither
+ * disclosed nor audited, and an Observation-only app gets only Observations.
+ *
+ * Organization and Practitioner resources (registry entries the references
+ * point at) are included only for wildcard (`*`) tokens: there is no scope for
+ * those types in this product, and references keep their display names anyway.
+ */
+import type { Actor } from '../../../lib/actor.js';
+import { parseScopes, type Category } from '../../../lib/scopes.js';
+import type { ConnectionName } from './queries.js';
+
+export interface ExportPlan {
+  /** Ask for the patient's own fields (demographics, identifiers) and emit the Patient resource. */
+  patient: boolean;
+  /** Connections to page through. */
+  connections: ConnectionName[];
+  /** Radiology reports (DiagnosticReport, RAD) of the imaging studies. */
+  radiologyReports: boolean;
+  /** Observation → DiagnosticReport links (only when reports are exported). */
+  reportLinks: boolean;
+  /** Organization and Practitioner resources as `include` entries. */
+  registry: boolean;
+}
+
+/** Each connection: the FHIR resource type it becomes and its consent category. */
+export const CONNECTION_RESOURCES: Record<ConnectionName, { resourceType: string; category: Category }> = {
+  encounters: { resourceType: 'Encounter', category: 'encounters' },
+  conditions: { resourceType: 'Condition', category: 'diagnoses' },
+  referrals: { resourceType: 'ServiceRequest', category: 'referrals' },
+  observations: { resourceType: 'Observation', category: 'labs' },
+  homeMeasurements: { resourceType: 'Observation', category: 'home-measurements' },
+  diagnosticReports: { resourceType: 'DiagnosticReport', category: 'labs' },
+  imagingStudies: { resourceType: 'ImagingStudy', category: 'imaging' },
+  immunizations: { resourceType: 'Immunization', category: 'immunizations' },
+  programEnrollments: { resourceType: 'EpisodeOfCare', category: 'programs' },
+  followUpTasks: { resourceType: 'Task', category: 'follow-ups' },
+};
+
+export function exportPlan(actor: Actor): ExportPlan {
+  const scopes = parseScopes(actor.scope).clinical.filter((s) => s.read);
+  const reads = (resourceType: string, category: Category) =>
+    scopes.some((s) => (s.resourceType === '*' || s.resourceType === resourceType) && s.categories.includes(category));
+  const connections = (Object.keys(CONNECTION_RESOURCES) as ConnectionName[])
+    .filter((name) => reads(CONNECTION_RESOURCES[name].resourceType, CONNECTION_RESOURCES[name].category));
+  return {
+    patient: reads('Patient', 'demographics') || reads('Patient', 'identifiers'),
+    connections,
+    radiologyReports: connections.includes('imagingStudies') && reads('DiagnosticReport', 'imaging-reports'),
+    reportLinks: connections.includes('observations') && connections.includes('diagnosticReports'),
+    registry: scopes.some((s) => s.resourceType === '*'),
+  };
+}

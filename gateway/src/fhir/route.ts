@@ -1,0 +1,112 @@
+/**
+ * GET /fhir/Patient/{id}/$everything — a FHIR R4 searchset Bundle of
+ * everything the caller may see of one patient.
+ *
+ * The route is a thin HTTP shell over the gateway's own GraphQL pipeline:
+ * - the bearer token is verified by the same verifier as /graphql;
+ * - the data is read with GraphQL operations executed by the same Apollo
+ *   server (`executeOperation`), so query limits, the subgraphs' consent
+ *   rules (record and field level) and the audit plugin all apply unchanged.
+ *   Every operation of one export shares one request id, which is also the
+ *   Bundle's id, so the audit events of an export are found by it;
+ * - the bundle is assembled only after every operation came back audited;
+ *   when the audit trail cannot store an event the caller gets a 503
+ *   OperationOutcome and no bundle.
+ *
+ * Errors are OperationOutcomes: 401 without a valid token, 400 for an id that
+ * is not a UUID, 403 when the token may never read this patient (an
+ * administrator, a token bound to another patient), 404 otherwise — the same
+ * answer for a patient who does not exist and one the caller may not see.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ApolloServer } from '@apollo/server';
+import type { Actor } from '../../../lib/actor.js';
+import { isUuid } from '../../../lib/connection.js';
+import type { HttpRequestInfo, Route } from '../../../lib/http.js';
+import type { TokenVerifier } from '../auth.js';
+import type { GatewayContext } from '../server.js';
+import { collectPatient, type Executor, type OperationResult } from './collect.js';
+import { toBundle } from './mapping.js';
+import { exportPlan } from './plan.js';
+import { errors, FHIR_JSON, FhirError, operationOutcome } from './outcome.js';
+
+export interface FhirRouteOptions {
+  /** The gateway's Apollo server: the export runs its operations through it. */
+  apollo: ApolloServer<GatewayContext>;
+  verifyToken: TokenVerifier;
+}
+
+const EVERYTHING = /^\/fhir\/Patient\/([^/]+)\/(?:\$|%24)everything$/;
+const ACCEPTED_MEDIA = ['application/fhir+json', 'application/json', 'application/*', '*/*', 'application/json+fhir'];
+
+const reply = (status: number, resource: unknown) => ({ status, body: JSON.stringify(resource), contentType: FHIR_JSON });
+
+/** Whether the Accept header (if any) takes FHIR JSON. */
+function acceptsJson(accept: string | undefined, format: string | null): boolean {
+  if (format && !['json', 'application/json', 'application/fhir+json'].includes(format)) return false;
+  if (!accept) return true;
+  return accept.split(',').some((part) => ACCEPTED_MEDIA.includes(part.split(';')[0]!.trim().toLowerCase()));
+}
+
+/**
+ * The absolute base for fullUrl and links, from the request's Host header.
+ * Only a syntactically plain host[:port] is used (anything else falls back to
+ * localhost), so the header cannot inject text into the bundle.
+ */
+function baseUrl(request: HttpRequestInfo): string {
+  const host = String(request.headers.host ?? '');
+  const safeHost = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/.test(host) ? host : 'localhost';
+  const proto = String(request.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim() === 'https' ? 'https' : 'http';
+  return `${proto}://${safeHost}/fhir`;
+}
+
+/** Runs one operation through the gateway pipeline with this export's context. */
+function pipelineExecutor(apollo: ApolloServer<GatewayContext>, actor: Actor, requestId: string): Executor {
+  return async ({ query, variables }) => {
+    // A fresh context per operation: the audit plugin stores the disclosures
+    // collected during that operation, once; the request id ties them together.
+    const contextValue: GatewayContext = { actor, requestId, disclosures: [] };
+    const response = await apollo.executeOperation({ query, variables }, { contextValue });
+    if (response.body.kind !== 'single') throw errors.internal();
+    const { data, errors: gqlErrors, extensions } = response.body.singleResult;
+    const result: OperationResult = { status: response.http.status ?? 200, data: data as Record<string, unknown> | null | undefined, errors: gqlErrors, extensions };
+    return result;
+  };
+}
+
+export function fhirRoute(options: FhirRouteOptions): Route {
+  return async (request) => {
+    const path = request.url.pathname;
+    if (path !== '/fhir' && !path.startsWith('/fhir/')) return undefined;
+    try {
+      const match = EVERYTHING.exec(path);
+      if (!match) throw new FhirError(404, 'not-supported', 'This FHIR endpoint serves GET /fhir/Patient/{id}/$everything only');
+      if (request.method !== 'GET') throw new FhirError(405, 'not-supported', 'Use GET for $everything');
+      if (!acceptsJson(request.headers.accept, request.url.searchParams.get('_format'))) {
+        throw new FhirError(406, 'not-supported', 'Only FHIR JSON (application/fhir+json) is served');
+      }
+      let actor: Actor;
+      try {
+        actor = await options.verifyToken(request.headers.authorization);
+      } catch (error) {
+        // The verifier's messages are the ones /graphql gives (they never say which check failed).
+        const code = (error as { extensions?: { code?: unknown } } | null)?.extensions?.code;
+        throw errors.unauthenticated(code === 'UNAUTHENTICATED' && error instanceof Error ? error.message : 'Invalid or expired token');
+      }
+      const id = decodeURIComponent(match[1]!);
+      if (!isUuid(id)) throw errors.badId();
+      // Administrators never read clinical data (the policy's rule 1). Refused
+      // by role before any lookup, so the answer says nothing about the patient.
+      if (actor.role === 'admin') throw errors.forbidden('Administrators do not read patient data');
+
+      const plan = exportPlan(actor);
+      const requestId = randomUUID();
+      const collected = await collectPatient(pipelineExecutor(options.apollo, actor, requestId), id, plan);
+      return reply(200, toBundle(collected, { requestId, base: baseUrl(request), plan }));
+    } catch (error) {
+      if (error instanceof FhirError) return reply(error.status, error.outcome());
+      if (error instanceof URIError) return reply(400, errors.badId().outcome());
+      return reply(500, operationOutcome('error', 'exception', 'The export failed; no bundle was produced.'));
+    }
+  };
+}
