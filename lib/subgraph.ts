@@ -12,14 +12,14 @@ import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDis
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import DataLoader from 'dataloader';
-import { parse, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { GraphQLError, parse, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import type { JWK } from 'jose';
 import type { Actor } from './actor.js';
 import { ConsentAccess, remoteConsentSources, type ConsentSources } from './consent/access.js';
 import { ownerTimeline, parseTimelineRequest, TIMELINE_PATH, type TimelineSource } from './timeline.js';
 import { withConsent, type ConsentRules } from './consent/shield.js';
 import { migrate, openDatabase, type Database } from './db.js';
-import { ErrorCode, errorBody, productError } from './errors.js';
+import { ErrorCode, errorBody, productError, type ErrorCodeValue } from './errors.js';
 import { startHttpService, type Route } from './http.js';
 import { ACTOR_TOKEN_HEADER, createInternalVerifier, operationHash, type InternalClaims } from './internal-token.js';
 import { scalarResolvers } from './scalars.js';
@@ -219,6 +219,8 @@ const reportDisclosures: ApolloServerPlugin<SubgraphContext> = {
   },
 };
 
+const INTERNAL_ERROR_STATUS: Partial<Record<ErrorCodeValue, number>> = { BAD_USER_INPUT: 400, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409 };
+
 /** Thrown by an internal API handler for a body it cannot use: answered 400. */
 export class MalformedInternalRequest extends Error {}
 
@@ -248,6 +250,9 @@ export function internalRoute(
       return { status: 200, body: JSON.stringify(await handle(body, claims, token as string)) };
     } catch (error) {
       if (error instanceof MalformedInternalRequest) return { status: 400, body: errorBody(ErrorCode.badUserInput, error.message) };
+      // Product errors (bad input, refusals, conflicts) go back to the calling subgraph, which passes them on.
+      const code = error instanceof GraphQLError ? (error.extensions.code as ErrorCodeValue | undefined) : undefined;
+      if (code && INTERNAL_ERROR_STATUS[code]) return { status: INTERNAL_ERROR_STATUS[code], body: errorBody(code, (error as GraphQLError).message) };
       throw error;
     }
   };

@@ -12,6 +12,7 @@
 import DataLoader from 'dataloader';
 import type { Actor } from '../actor.js';
 import type { Database } from '../db.js';
+import { ErrorCode, productError, type ErrorCodeValue } from '../errors.js';
 import { ACTOR_TOKEN_HEADER } from '../internal-token.js';
 import type { Category } from '../scopes.js';
 import { ORGANIZATIONS } from '../synthetic/registry.js';
@@ -47,6 +48,9 @@ export const INTERNAL_PATHS = {
 
 export class InternalApiError extends Error {}
 
+/** Errors of an internal API passed on to the GraphQL caller unchanged. */
+const FORWARDED_CODES = new Set<string>([ErrorCode.badUserInput, ErrorCode.forbidden, ErrorCode.notFound, ErrorCode.conflict]);
+
 /** Reads `patientIds` from an internal API body, capped at 1000. */
 export function patientIdsOf(body: unknown): string[] {
   const ids = (body as { patientIds?: unknown } | null)?.patientIds;
@@ -61,7 +65,13 @@ export async function callInternal<T>(graphqlUrl: string, path: string, body: un
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(10_000),
   });
-  if (!response.ok) throw new InternalApiError(`${path} answered ${response.status}`);
+  if (!response.ok) {
+    // A product error the owner raised (bad input, a refusal, a conflict) reaches the caller as it is.
+    const answer = (await response.json().catch(() => null)) as { errors?: { message?: string; extensions?: { code?: string } }[] } | null;
+    const error = answer?.errors?.[0];
+    if (error?.message && FORWARDED_CODES.has(error.extensions?.code ?? '')) throw productError(error.extensions!.code as ErrorCodeValue, error.message);
+    throw new InternalApiError(`${path} answered ${response.status}`);
+  }
   return (await response.json()) as T;
 }
 

@@ -10,6 +10,7 @@ export const SYSTEM = {
   cvx: 'http://hl7.org/fhir/sid/cvx',
   dicom: 'http://dicom.nema.org/resources/ontology/DCM',
   snomed: 'http://snomed.info/sct',
+  dischargeDisposition: 'http://terminology.hl7.org/CodeSystem/discharge-disposition',
   healthCard: 'https://fhir.alliance.example.org/sid/health-card',
   /** One medical record number system per organisation: append the organisation id. */
   mrnPrefix: 'https://fhir.alliance.example.org/sid/mrn/',

@@ -14,6 +14,7 @@ export const consentRules: ConsentRules = {
     Condition: CONDITION,
     Referral: { ...REFERRAL, fieldCategories: { consultations: 'encounters' } },
   },
-  open: ['Query', 'Mutation', 'EncounterParticipant', 'ReferralConsentRequest', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'EncounterConnection', 'EncounterEdge',
+  // A discharge result holds the finished encounter and references (the owners check their fields).
+  open: ['Query', 'Mutation', 'Discharge', 'FollowUpTask', 'EncounterParticipant', 'ReferralConsentRequest', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'EncounterConnection', 'EncounterEdge',
     'ConditionConnection', 'ConditionEdge', 'ReferralConnection', 'ReferralEdge', '_Service'],
 };

@@ -5,6 +5,7 @@ import { coding, entityRef, recordFields, type Row } from '../../../lib/records.
 import { SYSTEM } from '../../../lib/synthetic/codes.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 import { CONDITION, ENCOUNTER, REFERRAL } from './access.js';
+import { DISCHARGE_DISPOSITIONS, recordDischarge, type DischargeInput } from './discharge.js';
 import {
   changeReferralStatus, consentRequestOf, createReferral, incomingReferrals, participantsOf, scheduleRemoteConsultation,
   type ReferralInput, type RemoteConsultationInput,
@@ -28,6 +29,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     completeReferral: (_: unknown, args: { id: string }, context: SubgraphContext) => changeReferralStatus(context, 'complete', args.id),
     cancelReferral: (_: unknown, args: { id: string; reason?: string | null }, context: SubgraphContext) => changeReferralStatus(context, 'cancel', args.id, { reason: args.reason }),
     scheduleRemoteConsultation: (_: unknown, { input }: { input: RemoteConsultationInput }, context: SubgraphContext) => scheduleRemoteConsultation(context, input),
+    recordDischarge: (_: unknown, { input }: { input: DischargeInput }, context: SubgraphContext) => recordDischarge(context, input),
   },
   Patient: {
     encounters: (patient: { id: string }, args: PageArgs & { class?: keyof typeof ENCOUNTER_CLASS }, context: SubgraphContext) =>
@@ -50,6 +52,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     diagnoses: (row: Row, _: unknown, context: SubgraphContext) => loadChildren(context, 'condition', 'encounter_id', row.id, 'recorded_date, id', CONDITION),
     referral: (row: Row, _: unknown, context: SubgraphContext) => (row.referral_id ? loadById(context, 'referral', row.referral_id, REFERRAL) : null),
     participants: (row: Row, _: unknown, context: SubgraphContext) => participantsOf(context, row.id),
+    dischargeDisposition: (row: Row) => coding(SYSTEM.dischargeDisposition, row.discharge_disposition, DISCHARGE_DISPOSITIONS[row.discharge_disposition]),
   },
   EncounterParticipant: {
     practitioner: (row: Row) => entityRef(row.practitioner_id),

@@ -17,7 +17,7 @@ export const consentRules: ConsentRules = {
     // enrolment (its organisation and labels), about their immunisations.
     ImmunizationDue: IMMUNIZATION,
   },
-  open: ['Query', 'Mutation', 'HomeMeasurementSubmission', 'Patient', 'Organization', 'Practitioner', 'Program', 'Coding', 'Period', 'PageInfo', 'ProgramEnrollmentConnection', 'ProgramEnrollmentEdge',
+  open: ['Query', 'Mutation', 'Encounter', 'HomeMeasurementSubmission', 'Patient', 'Organization', 'Practitioner', 'Program', 'Coding', 'Period', 'PageInfo', 'ProgramEnrollmentConnection', 'ProgramEnrollmentEdge',
     'ImmunizationConnection', 'ImmunizationEdge', 'FollowUpTaskConnection', 'FollowUpTaskEdge', 'HomeMeasurementConnection',
     'HomeMeasurementEdge', 'ImmunizationScheduleDose', 'ImmunizationDueConnection', 'ImmunizationDueEdge', '_Service'],
 };

@@ -1,7 +1,7 @@
 /** Public-health resolvers: programmes, enrolments, immunisations (CVX), follow-up tasks, home measurements. */
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { loadById, loadPatientPage, type PageArgs } from '../../../lib/connection.js';
-import { coding, recordFields, patientOf, type Row } from '../../../lib/records.js';
+import { coding, entityRef, recordFields, patientOf, type Row } from '../../../lib/records.js';
 import { SYSTEM } from '../../../lib/synthetic/codes.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 import { ENROLLMENT, FOLLOW_UP_TASK, HOME_MEASUREMENT, IMMUNIZATION } from './access.js';
@@ -99,6 +99,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     authoredOn: (row: Row) => row.authored_on,
     ruleCode: (row: Row) => row.rule_code,
     triggeringMeasurements: (row: Row, _: unknown, context: SubgraphContext) => triggeringMeasurements(context, row),
+    basedOnEncounter: (row: Row) => entityRef(row.based_on_encounter_id),
   },
   HomeMeasurement: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'home_measurement', reference.id, HOME_MEASUREMENT),

@@ -1,0 +1,81 @@
+/**
+ * The follow-up plan of an inpatient discharge. The encounters subgraph owns
+ * the stay and records the discharge; inside its transaction it calls this
+ * internal API, which creates the plan's tasks for the patient's primary-care
+ * organisation. If the call fails the discharge is rolled back; if the
+ * discharge fails after the plan was made, a retry finds the same tasks (one
+ * per step and encounter), so nothing is created twice.
+ *
+ * The primary-care organisation is the one the discharging clinician names,
+ * or else the organisation responsible for the patient's active chronic
+ * disease or elderly care enrolment (the township health centre that follows
+ * them at home).
+ */
+import { isStaff } from '../../../lib/actor.js';
+import { isUuid } from '../../../lib/connection.js';
+import { badInput, forbidden } from '../../../lib/errors.js';
+import type { Database } from '../../../lib/db.js';
+import type { InternalClaims } from '../../../lib/internal-token.js';
+import type { Row } from '../../../lib/records.js';
+
+export const DISCHARGE_PLAN_PATH = '/internal/discharge-follow-up';
+
+export interface DischargePlanRequest {
+  encounterId: string;
+  patientId: string;
+  dischargedAt: string;
+  primaryCareOrganizationId?: string | null;
+  /** Diagnoses of the stay (ICD-10 code and meaning), for the task descriptions. */
+  diagnoses: { code: string; display: string }[];
+  instructions?: string | null;
+}
+
+export interface DischargePlan {
+  primaryCareOrganizationId: string;
+  taskIds: string[];
+}
+
+/** The steps of the plan: who does what, how many days after discharge. */
+const PLAN_STEPS = [
+  { code: 'DISCHARGE-VISIT', role: 'nurse', dueInDays: 7, what: 'Post-discharge visit (home or clinic) within 7 days' },
+  { code: 'DISCHARGE-MEDREC', role: 'clinician', dueInDays: 14, what: 'Medication reconciliation and review of the discharge summary' },
+] as const;
+
+/** Programmes whose responsible organisation is the patient's primary care. */
+const PRIMARY_CARE_PROGRAMMES = ['HTN', 'DM', 'ELD'];
+
+export async function createDischargePlan(db: Database, claims: InternalClaims, body: unknown): Promise<DischargePlan> {
+  const { actor } = claims;
+  // The discharging clinician's own token, as the gateway signed it.
+  if (!isStaff(actor) || !actor.org) throw forbidden('Discharges are recorded by clinical staff');
+  const request = body as Partial<DischargePlanRequest>;
+  if (!isUuid(request.encounterId) || !isUuid(request.patientId) || typeof request.dischargedAt !== 'string' || Number.isNaN(Date.parse(request.dischargedAt))) {
+    throw badInput('Malformed discharge plan request');
+  }
+  const diagnoses = Array.isArray(request.diagnoses) ? request.diagnoses.slice(0, 20) : [];
+  const about = diagnoses.length ? ` (${diagnoses.map((d) => `${d.code} ${d.display}`).join('; ')})` : '';
+  const instructions = typeof request.instructions === 'string' && request.instructions.trim() ? ` Instructions: ${request.instructions.trim().slice(0, 1000)}` : '';
+
+  return db.transaction(async (tx) => {
+    const [enrolment] = await tx.query<Row>(
+      `SELECT e.organization_id, e.program_id FROM program_enrollment e JOIN program p ON p.id = e.program_id
+       WHERE e.patient_id = $1 AND e.status = 'active' AND p.code = ANY($2::text[]) ORDER BY e.period_start DESC LIMIT 1`,
+      [request.patientId, PRIMARY_CARE_PROGRAMMES]);
+    const primaryCare = request.primaryCareOrganizationId ?? enrolment?.organization_id;
+    if (!primaryCare) throw badInput('The patient has no primary-care organisation on record: name one (primaryCareOrganizationId)');
+    if (primaryCare === actor.org) throw badInput('The follow-up plan goes to the primary-care organisation, not the discharging one');
+    const programId = enrolment && enrolment.organization_id === primaryCare ? enrolment.program_id : null;
+    const taskIds: string[] = [];
+    for (const step of PLAN_STEPS) {
+      const [task] = await tx.query<{ id: string }>(
+        `INSERT INTO follow_up_task (id, patient_id, organization_id, program_id, description, due_date, status, assigned_role, authored_on, rule_code, based_on_encounter_id)
+         VALUES (gen_random_uuid(), $1, $2, $3, $4, ($5::timestamptz + make_interval(days => $6))::date, 'requested', $7, date_trunc('milliseconds', now()), $8, $9)
+         ON CONFLICT (based_on_encounter_id, rule_code) WHERE based_on_encounter_id IS NOT NULL DO UPDATE SET rule_code = EXCLUDED.rule_code
+         RETURNING id`,
+        [request.patientId, primaryCare, programId, `${step.what} after discharge from ${actor.org}${about}.${instructions}`, request.dischargedAt,
+          step.dueInDays, step.role, step.code, request.encounterId]);
+      taskIds.push(task!.id);
+    }
+    return { primaryCareOrganizationId: primaryCare, taskIds };
+  });
+}
