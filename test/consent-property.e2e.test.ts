@@ -40,7 +40,7 @@ interface Case {
   otherIndex: number;
   actor: Actor;
   directives: Omit<ConsentDirective, 'id' | 'patientId'>[];
-  shape: 'lists' | 'aliases' | 'entities';
+  shape: 'lists' | 'aliases' | 'entities' | 'timeline';
 }
 
 const actorArbitrary: fc.Arbitrary<(patientId: string, otherId: string) => Actor> = fc.record({
@@ -100,7 +100,7 @@ const caseArbitrary: fc.Arbitrary<Case> = fc.record({
   actorAtProducer: fc.boolean(),
   actor: actorArbitrary,
   directives: fc.array(fc.record({ directive: directiveArbitrary, aboutActor: fc.boolean() }), { maxLength: 4 }),
-  shape: fc.constantFrom('lists', 'lists', 'aliases', 'entities') as fc.Arbitrary<Case['shape']>,
+  shape: fc.constantFrom('lists', 'lists', 'aliases', 'entities', 'timeline') as fc.Arbitrary<Case['shape']>,
 }).map((c) => {
   const bundle = bundles[c.patientIndex]!;
   const otherIndex = (c.patientIndex + c.otherOffset) % PATIENTS;
@@ -133,6 +133,31 @@ const allowed = (actor: Actor, facts: PatientFacts, category: Category, organiza
 
 const newestIds = <T extends { id: string }>(records: T[], time: (r: T) => Date, limit = 100) =>
   [...records].sort((a, b) => time(b).getTime() - time(a).getTime() || (b.id < a.id ? -1 : 1)).slice(0, limit).map((r) => r.id);
+
+/**
+ * Every generated record of a patient as a timeline entry: its kind, time,
+ * category, producing organisation (and the organisation a referral is
+ * addressed to) and labels, for the policy to judge.
+ */
+function timelineEntries(bundle: PatientBundle) {
+  const entry = (kind: string, id: string, time: Date, category: Category, organizations: string[], labels: string[] = []) => ({ kind, id, time, category, organizations, labels });
+  return [
+    ...bundle.encounters.map((r) => entry('ENCOUNTER', r.id, r.periodStart, 'encounters', [r.organizationId], r.sensitivityLabels)),
+    ...bundle.conditions.map((r) => entry('DIAGNOSIS', r.id, r.recordedDate, 'diagnoses', [r.organizationId], r.sensitivityLabels)),
+    ...bundle.referrals.map((r) => entry('REFERRAL', r.id, r.authoredOn, 'referrals', [r.requesterOrganizationId, r.performerOrganizationId])),
+    ...bundle.observations.map((r) => entry('LAB_RESULT', r.id, r.effective, 'labs', [r.organizationId], r.sensitivityLabels)),
+    ...bundle.diagnosticReports.map((r) => entry('DIAGNOSTIC_REPORT', r.id, r.effective, 'labs', [r.organizationId], r.sensitivityLabels)),
+    ...bundle.imagingStudies.map((r) => entry('IMAGING_STUDY', r.id, r.started, 'imaging', [r.organizationId], r.sensitivityLabels)),
+    ...bundle.immunizations.map((r) => entry('IMMUNIZATION', r.id, r.occurrence, 'immunizations', [r.organizationId])),
+    ...bundle.enrollments.map((r) => entry('PROGRAM_ENROLLMENT', r.id, new Date(`${r.periodStart}T00:00:00Z`), 'programs', [r.organizationId])),
+    ...bundle.followUpTasks.map((r) => entry('FOLLOW_UP_TASK', r.id, r.createdAt, 'follow-ups', [r.organizationId])),
+    ...bundle.homeMeasurements.map((r) => entry('HOME_MEASUREMENT', r.id, r.effective, 'home-measurements', [r.organizationId])),
+  ];
+}
+
+const TIMELINE_QUERY = `query($id: ID!) { patient(id: $id) { id timeline(first: 100) { edges { kind node {
+  ... on Encounter { id } ... on Condition { id } ... on Referral { id } ... on Observation { id } ... on DiagnosticReport { id }
+  ... on ImagingStudy { id } ... on Immunization { id } ... on ProgramEnrollment { id } ... on FollowUpTask { id } ... on HomeMeasurement { id } } } } } }`;
 
 const LIST_SELECTION = `
   id name { text }
@@ -184,6 +209,20 @@ describe('consent property: responses match the policy function exactly', () => 
             const nameVisible = patientVisible && allowed(c.actor, facts, 'demographics', null);
             expect(response.data.encounter.patient?.name?.[0]?.text ?? null, context).toBe(nameVisible ? `${bundle.patient.family} ${bundle.patient.given.join(' ')}` : null);
           }
+          return;
+        }
+
+        if (c.shape === 'timeline') {
+          // The merged timeline holds exactly the entries the policy allows, from every owner, newest first.
+          const response = await stack.graphql(token, TIMELINE_QUERY, { id: bundle.patient.id });
+          if (!patientVisible) {
+            expect(response.data?.patient ?? null, context).toBeNull();
+            return;
+          }
+          expect(response.errors, context).toBeUndefined();
+          const visible = timelineEntries(bundle).filter((e) => e.organizations.some((org) => allowed(c.actor, facts, e.category, org, e.labels)));
+          const expected = newestIds(visible, (e) => e.time).map((id) => `${visible.find((e) => e.id === id)!.kind}:${id}`);
+          expect(response.data.patient.timeline.edges.map((e: any) => `${e.kind}:${e.node.id}`), context).toEqual(expected);
           return;
         }
 
