@@ -6,6 +6,7 @@
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTOR_TOKEN_HEADER, createInternalSigner, operationHash } from '../lib/internal-token.js';
+import type { SubgraphName } from '../lib/services.js';
 import { SUBGRAPH_NAMES } from '../lib/services.js';
 import { DEFAULT_SEED, generatePatient } from '../lib/synthetic/generator.js';
 import { DEFAULT_AUDIENCE, DEV_ISSUER } from '../lib/keys.js';
@@ -156,10 +157,19 @@ describe('security perimeter', () => {
     });
 
     it('refuses the internal APIs without a gateway signature', async () => {
-      const identity = stack.subgraphs.identity.url.replace(/graphql$/, '');
-      for (const path of ['internal/consent-facts', 'internal/audit-events']) {
-        const response = await fetch(identity + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ patientIds: [patient.patient.id] }) });
-        expect(response.status).toBe(401);
+      const base = (name: SubgraphName) => stack.subgraphs[name].url.replace(/graphql$/, '');
+      const routes: [SubgraphName, string][] = [
+        ['identity', 'internal/consent-facts'], ['identity', 'internal/audit-events'], ['identity', 'internal/birth-dates'],
+        ['public-health', 'internal/programme-organizations'], ['public-health', 'internal/discharge-follow-up'],
+        ...(['encounters', 'labs', 'imaging', 'public-health'] as const).map((name): [SubgraphName, string] => [name, 'internal/timeline']),
+      ];
+      const body = JSON.stringify({ patientIds: [patient.patient.id], kinds: ['ENCOUNTER'], first: 10, encounterId: patient.encounters[0]?.id, patientId: patient.patient.id, dischargedAt: new Date().toISOString() });
+      for (const [name, path] of routes) {
+        for (const headers of [{}, { [ACTOR_TOKEN_HEADER]: 'forged.token.value' }] as Record<string, string>[]) {
+          const response = await fetch(base(name) + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+          expect(response.status, `${name} ${path}`).toBe(401);
+          expect(JSON.stringify(await response.json()), `${name} ${path}`).not.toContain(patient.patient.id);
+        }
       }
     });
   });
