@@ -22,6 +22,24 @@ export async function seedReferenceData(databases: Partial<Record<SubgraphName, 
   }
 }
 
+/**
+ * Fills reference tables that are still empty (a table a later migration
+ * added to an existing demo database, such as a recognition table or an
+ * immunisation schedule); tables already holding rows are left as they are.
+ */
+export async function seedMissingReferenceData(databases: Partial<Record<SubgraphName, Database>>, seed: number): Promise<string[]> {
+  const filled: string[] = [];
+  for (const [name, db] of Object.entries(databases) as [SubgraphName, Database][]) {
+    for (const table of SUBGRAPH_MODULES[name].seeder.referenceRows(seed)) {
+      const [row] = await db.query<{ present: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${table.table}) AS present`);
+      if (row?.present) continue;
+      await db.bulkInsert(table.table, table.columns, table.rows);
+      filled.push(`${name}.${table.table}`);
+    }
+  }
+  return filled;
+}
+
 /** Writes patients [from, from + patients) into the databases given. Returns the number of rows written. */
 export async function seedPatients(databases: Partial<Record<SubgraphName, Database>>, options: SeedOptions): Promise<number> {
   const batchSize = options.batchSize ?? 500;

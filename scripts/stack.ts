@@ -12,7 +12,7 @@ import { DEFAULT_AUDIENCE, DEV_ISSUER, type DevKeys } from '../lib/keys.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
 import { openSubgraphDatabase, startSubgraph, type RunningSubgraph } from '../lib/subgraph.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
-import { hasPatients, seedPatients, seedReferenceData } from './seed-data.js';
+import { hasPatients, seedMissingReferenceData, seedPatients, seedReferenceData } from './seed-data.js';
 
 export interface StackOptions {
   /** Connection URL per subgraph (`memory://`, `pglite://dir`, `postgres://…`). */
@@ -49,6 +49,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     await seedReferenceData(databases, options.seed);
     await seedPatients(databases, { seed: options.seed, patients: options.seedPatients });
     seeded = true;
+  } else if (options.seedPatients > 0) {
+    // An existing demo database: reference tables added since it was seeded get their rows.
+    await seedMissingReferenceData(databases, options.seed);
   }
 
   const subgraphs = {} as Record<SubgraphName, RunningSubgraph>;

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SUBGRAPH_NAMES } from '../lib/services.js';
+import { seedMissingReferenceData } from '../scripts/seed-data.js';
 import { DEFAULT_SEED, generatePatient, type PatientBundle } from '../lib/synthetic/generator.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
 import { expectedFor } from './support/expected.js';
@@ -168,6 +169,18 @@ describe.each(BACKENDS)('federated foundation on %s', (backend) => {
     // public-health: four lists and the programme lookup.
     expect(fifty).toEqual({ identity: 3 + 5 * 3 + 3, encounters: 4, labs: 4, imaging: 2, 'public-health': 5 });
     expect(await count(ids.slice(0, 25))).toEqual(fifty);
+  });
+
+  it('fills reference tables a later migration added to an existing demo database, once', async () => {
+    const labs = stack.databases.labs;
+    const count = async () => (await labs.query<{ n: number }>('SELECT count(*)::int AS n FROM lab_result_recognition'))[0]!.n;
+    const seeded = await count();
+    expect(seeded).toBeGreaterThan(0);
+    await labs.query('DELETE FROM lab_result_recognition');
+    expect(await seedMissingReferenceData({ labs }, DEFAULT_SEED)).toEqual(['labs.lab_result_recognition']);
+    expect(await count()).toBe(seeded);
+    expect(await seedMissingReferenceData(stack.databases, DEFAULT_SEED)).toEqual([]);
+    expect(await count()).toBe(seeded);
   });
 
   describe('bad input', () => {
