@@ -49,7 +49,10 @@ More tokens:  npm run token -- --role clinician --org org-thc-baisha
 
 Example query:
   curl -s ${stack.gateway.url} -H 'content-type: application/json' -H "authorization: Bearer $TOKEN" \\
-    -d '{"query":"{ patient(id: \\"${example?.id ?? '<patient-id>'}\\") { name { text } birthDate encounters(first: 3) { edges { node { class period { start } reason { code display } } } } observations(first: 5) { edges { node { code { code display } valueQuantity { value unit } effectiveDateTime } } } imagingStudies { edges { node { modality { code } studyInstanceUid } } } immunizations { edges { node { vaccineCode { code display } } } } } }"}'
+    -d '{"query":"{ patient(id: \\"${example?.id ?? '<patient-id>'}\\") { name { text } birthDate timeline(first: 10) { edges { kind occurredAt node { __typename ... on Encounter { class reason { display } } ... on Observation { code { display } valueQuantity { value unit } } ... on ImagingStudy { modality { code } } ... on Immunization { vaccineCode { display } } } } pageInfo { hasNextPage endCursor } withheldCount } } }"}'
+
+FHIR R4 export of that patient:
+  curl -s '${stack.gateway.url.replace(/\/graphql$/, '')}/fhir/Patient/${example?.id ?? '<patient-id>'}/$everything' -H "authorization: Bearer $TOKEN"
 `);
 
 const shutdown = async () => {
