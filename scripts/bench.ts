@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [--large] [--seconds 15] [--concurrency 8]`
+ * `npm run bench -- [--large] [--seconds 15] [--concurrency 8] [--query chart|timeline]`
  *
  * Measures the cost of consent: the same longitudinal query (a clinician
  * opening a patient registered at their hospital: demographics, 20
@@ -11,6 +11,9 @@
  * Default: embedded PGlite with 500 demo patients. `--large`: the PostgreSQL
  * databases filled by `npm run seed:large` (fpr_<subgraph>). The load comes
  * from this process (fetch over loopback), the same for both runs.
+ *
+ * `--query timeline`: a page of 50 timeline entries with their nodes instead
+ * (identity merging the keys of four owners, nodes resolved from each).
  */
 import { parseArgs } from 'node:util';
 import { mintDevToken } from '../lib/dev-token.js';
@@ -25,6 +28,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '15' },
     concurrency: { type: 'string', default: '8' },
     org: { type: 'string', default: 'org-county-north' },
+    query: { type: 'string', default: 'chart' },
   },
 });
 const seconds = Number(values.seconds);
@@ -44,6 +48,19 @@ const QUERY = `query Chart($id: ID!) { patient(id: $id) {
   immunizations(first: 20) { edges { node { id vaccineCode { code } occurrenceDateTime } } }
   homeMeasurements(first: 20) { edges { node { id kind systolic diastolic value } } }
 } }`;
+
+const TIMELINE_QUERY = `query Timeline($id: ID!) { patient(id: $id) { id timeline(first: 50) {
+  edges { cursor kind occurredAt node { __typename
+    ... on Encounter { class period { start } organization { id } reason { code display } }
+    ... on Condition { code { code display } }
+    ... on Observation { code { code display } valueQuantity { value unit } }
+    ... on DiagnosticReport { code { code display } }
+    ... on ImagingStudy { modality { code } }
+    ... on Immunization { vaccineCode { code } }
+    ... on HomeMeasurement { kind systolic diastolic value } } }
+  pageInfo { hasNextPage endCursor } } } }`;
+const QUERIES: Record<string, string> = { chart: QUERY, timeline: TIMELINE_QUERY };
+if (!QUERIES[values.query]) throw new Error(`--query must be one of ${Object.keys(QUERIES).join(', ')}`);
 
 interface Result {
   label: string;
@@ -65,7 +82,7 @@ async function run(enforceConsent: boolean, keys: Awaited<ReturnType<typeof gene
     )).map((r) => r.patient_id);
     const token = await mintDevToken(keys.issuerPrivate, { sub: 'bench-clinician', role: 'clinician', org: values.org });
     const send = (id: string) => fetch(stack.gateway.url, {
-      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: QUERY, variables: { id } }),
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: QUERIES[values.query], variables: { id } }),
     }).then(async (response) => {
       const body = (await response.json()) as { errors?: unknown[]; data?: { patient: unknown } };
       return response.ok && !body.errors && body.data?.patient;
@@ -97,7 +114,7 @@ async function run(enforceConsent: boolean, keys: Awaited<ReturnType<typeof gene
 }
 
 const keys = await generateDevKeys('bench-');
-console.log(`Longitudinal chart query, ${concurrency} concurrent clients, ${seconds} s per run, ${values.large ? 'PostgreSQL large set' : 'PGlite, 500 patients'}, clinician at ${values.org}`);
+console.log(`${values.query === 'timeline' ? 'Timeline page (50 entries with nodes)' : 'Longitudinal chart query'}, ${concurrency} concurrent clients, ${seconds} s per run, ${values.large ? 'PostgreSQL large set' : 'PGlite, 500 patients'}, clinician at ${values.org}`);
 const on = await run(true, keys);
 const off = await run(false, keys);
 console.table([on, off]);

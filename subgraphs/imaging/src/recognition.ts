@@ -15,69 +15,23 @@
  * for plain radiography and ultrasound, the public-health agency for none.
  */
 import { badInput } from '../../../lib/errors.js';
-import type { Row } from '../../../lib/records.js';
-import type { SubgraphContext } from '../../../lib/subgraph.js';
-import { ORGANIZATIONS, type OrganizationType } from '../../../lib/synthetic/registry.js';
+import { recognitionEntries, type RecognitionPolicy, type RecognitionTable } from '../../../lib/recognition.js';
 
 export const DEFAULT_WITHIN_DAYS = 180;
-export const MAX_WITHIN_DAYS = 3650;
-const DAY = 86_400_000;
 
-export interface ImagingRecognitionEntry {
-  id: string;
-  organizationId: string;
-  /** DICOM modality code; null for every modality. */
-  modality: string | null;
-  periodStart: Date;
-  periodEnd: Date | null;
-  basis: string;
-}
+/** The imaging subgraph's recognition table: per DICOM modality. */
+export const IMAGING_RECOGNITION: RecognitionTable = { table: 'imaging_result_recognition', codeColumn: 'modality' };
 
-const POLICY: Record<OrganizationType, { modalities: string[] | null; since: string; basis: string } | null> = {
-  'provincial-hospital': { modalities: null, since: '2018-01-01T00:00:00Z', basis: 'Provincial medical imaging quality-control centre, full accreditation' },
-  'county-hospital': { modalities: null, since: '2021-01-01T00:00:00Z', basis: 'Provincial medical imaging quality-control centre, full accreditation' },
-  'specialty-hospital': { modalities: ['US'], since: '2022-01-01T00:00:00Z', basis: 'Alliance ultrasound quality assessment' },
-  'township-health-centre': { modalities: ['DX', 'US'], since: '2024-01-01T00:00:00Z', basis: 'Alliance basic imaging quality assessment' },
+const POLICY: RecognitionPolicy = {
+  'provincial-hospital': { codes: null, since: '2018-01-01T00:00:00Z', basis: 'Provincial medical imaging quality-control centre, full accreditation' },
+  'county-hospital': { codes: null, since: '2021-01-01T00:00:00Z', basis: 'Provincial medical imaging quality-control centre, full accreditation' },
+  'specialty-hospital': { codes: ['US'], since: '2022-01-01T00:00:00Z', basis: 'Alliance ultrasound quality assessment' },
+  'township-health-centre': { codes: ['DX', 'US'], since: '2024-01-01T00:00:00Z', basis: 'Alliance basic imaging quality assessment' },
   'public-health-agency': null,
 };
 
 /** The demo alliance's recognition entries, in a fixed order. */
-export function imagingRecognitionEntries(): ImagingRecognitionEntry[] {
-  return ORGANIZATIONS.flatMap((organization) => {
-    const policy = POLICY[organization.type];
-    if (!policy) return [];
-    return (policy.modalities ?? [null]).map((modality) => ({
-      id: `img-${organization.id.slice(4)}-${modality ?? 'all'}`,
-      organizationId: organization.id,
-      modality,
-      periodStart: new Date(policy.since),
-      periodEnd: null,
-      basis: policy.basis,
-    }));
-  });
-}
-
-/** Whether a study of `modality` started at `started` is covered by one of its organisation's entries. */
-export function isRecognized(entries: Row[], modality: string, started: Date): boolean {
-  const time = new Date(started).getTime();
-  return entries.some((entry) =>
-    (entry.modality === null || entry.modality === modality)
-    && new Date(entry.period_start).getTime() <= time
-    && (entry.period_end === null || time < new Date(entry.period_end).getTime()));
-}
-
-/** The recognition entries of an organisation, one statement per request for every organisation asked. */
-export function recognitionOf(context: SubgraphContext, organizationId: string): Promise<Row[]> {
-  return context
-    .loader<string, Row[]>('imagingResultRecognition', async (organizationIds) => {
-      const rows = await context.db.query<Row>(
-        'SELECT organization_id, modality, period_start, period_end FROM imaging_result_recognition WHERE organization_id = ANY($1::text[])',
-        [[...organizationIds]],
-      );
-      return organizationIds.map((id) => rows.filter((row) => row.organization_id === id));
-    })
-    .load(organizationId);
-}
+export const imagingRecognitionEntries = () => recognitionEntries('img', POLICY);
 
 /** A DICOM modality code (a code string of CID 29, e.g. CT, MR, DX); refuses anything else with BAD_USER_INPUT. */
 export function modalityCode(value: unknown): string {
@@ -108,11 +62,4 @@ export function bodySiteCode(value: unknown): string | null {
   });
   if (check !== 0) throw badInput(`bodySite ${code} is not a SNOMED CT identifier: its check digit is wrong`);
   return code;
-}
-
-/** The start of the look-back window: `withinDays` (1 to 3650, default 180) before `now`. */
-export function windowStart(now: Date, withinDays: number | null | undefined, fallback = DEFAULT_WITHIN_DAYS): Date {
-  const days = withinDays ?? fallback;
-  if (!Number.isInteger(days) || days < 1 || days > MAX_WITHIN_DAYS) throw badInput(`withinDays must be between 1 and ${MAX_WITHIN_DAYS}`);
-  return new Date(now.getTime() - days * DAY);
 }

@@ -5,7 +5,8 @@ import { coding, entityRef, recordFields, type Row } from '../../../lib/records.
 import { SYSTEM } from '../../../lib/synthetic/codes.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 import { IMAGING_REPORT, IMAGING_STUDY } from './access.js';
-import { bodySiteCode, isRecognized, modalityCode, recognitionOf, windowStart } from './recognition.js';
+import { recognized, windowStart } from '../../../lib/recognition.js';
+import { bodySiteCode, DEFAULT_WITHIN_DAYS, IMAGING_RECOGNITION, modalityCode } from './recognition.js';
 
 /** Report rows carry no patient or organisation of their own: they are checked with their study's. */
 const REPORTS_WITH_STUDY = `(SELECT rep.*, s.patient_id, s.organization_id, s.sensitivity_labels
@@ -33,7 +34,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     ) => {
       const modality = modalityCode(args.modality);
       const bodySite = bodySiteCode(args.bodySite);
-      const from = windowStart(context.consent.now, args.withinDays);
+      const from = windowStart(context.consent.now, args.withinDays, DEFAULT_WITHIN_DAYS);
       return loadPatientPage(context, 'equivalentImagingStudies', {
         ...IMAGING_STUDY, table: 'imaging_study', timeColumn: 'started',
         ...(bodySite ? { where: 'r.modality = $7 AND r.body_site = $8', params: [modality, bodySite] } : { where: 'r.modality = $7', params: [modality] }),
@@ -50,8 +51,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     numberOfInstances: (row: Row) => row.number_of_instances,
     report: async (row: Row, _: unknown, context: SubgraphContext) =>
       (await loadChildren(context, REPORTS_WITH_STUDY, 'study_id', row.id, 'id', IMAGING_REPORT))[0] ?? null,
-    recognizedAllianceWide: async (row: Row, _: unknown, context: SubgraphContext) =>
-      isRecognized(await recognitionOf(context, row.organization_id), row.modality, row.started),
+    recognizedAllianceWide: (row: Row, _: unknown, context: SubgraphContext) => recognized(context, IMAGING_RECOGNITION, row.organization_id, row.modality, row.started),
   },
   ImagingReport: {
     radiologist: (row: Row) => entityRef(row.radiologist_id),

@@ -5,7 +5,7 @@ import { imagingRecognitionEntries } from './recognition.js';
 export const seeder: Seeder = {
   referenceRows: () => [
     tableRows('imaging_result_recognition', imagingRecognitionEntries(), {
-      id: (e) => e.id, organization_id: (e) => e.organizationId, modality: (e) => e.modality,
+      id: (e) => e.id, organization_id: (e) => e.organizationId, modality: (e) => e.code,
       period_start: (e) => e.periodStart, period_end: (e) => e.periodEnd, basis: (e) => e.basis,
     }),
   ],

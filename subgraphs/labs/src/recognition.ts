@@ -15,16 +15,12 @@
  * none.
  */
 import { badInput } from '../../../lib/errors.js';
-import type { Row } from '../../../lib/records.js';
-import type { SubgraphContext } from '../../../lib/subgraph.js';
-import { ORGANIZATIONS, type OrganizationType } from '../../../lib/synthetic/registry.js';
+import { recognitionEntries, type RecognitionPolicy, type RecognitionTable } from '../../../lib/recognition.js';
 
 /** FHIR observation-status values of a released result (amended and corrected included). */
 export const RELEASED_STATUSES = ['final', 'amended', 'corrected'];
 
 export const DEFAULT_WITHIN_DAYS = 90;
-export const MAX_WITHIN_DAYS = 3650;
-const DAY = 86_400_000;
 
 /**
  * Basic tests recognised from every laboratory in the alliance's external
@@ -32,17 +28,10 @@ const DAY = 86_400_000;
  */
 export const BASIC_TESTS = ['718-7', '6690-2', '777-3', '14749-6'];
 
-export interface LabRecognitionEntry {
-  id: string;
-  organizationId: string;
-  /** LOINC code; null for every code. */
-  code: string | null;
-  periodStart: Date;
-  periodEnd: Date | null;
-  basis: string;
-}
+/** The labs subgraph's recognition table: per LOINC code. */
+export const LAB_RECOGNITION: RecognitionTable = { table: 'lab_result_recognition', codeColumn: 'code' };
 
-const POLICY: Record<OrganizationType, { codes: string[] | null; since: string; basis: string } | null> = {
+const POLICY: RecognitionPolicy = {
   'provincial-hospital': { codes: null, since: '2018-01-01T00:00:00Z', basis: 'ISO 15189 accredited clinical laboratory' },
   'county-hospital': { codes: null, since: '2021-01-01T00:00:00Z', basis: 'Provincial clinical laboratory quality-control centre, full accreditation' },
   'specialty-hospital': { codes: BASIC_TESTS, since: '2022-01-01T00:00:00Z', basis: 'Alliance external quality assessment, basic tests' },
@@ -51,42 +40,7 @@ const POLICY: Record<OrganizationType, { codes: string[] | null; since: string; 
 };
 
 /** The demo alliance's recognition entries, in a fixed order. */
-export function labRecognitionEntries(): LabRecognitionEntry[] {
-  return ORGANIZATIONS.flatMap((organization) => {
-    const policy = POLICY[organization.type];
-    if (!policy) return [];
-    return (policy.codes ?? [null]).map((code) => ({
-      id: `lab-${organization.id.slice(4)}-${code ?? 'all'}`,
-      organizationId: organization.id,
-      code,
-      periodStart: new Date(policy.since),
-      periodEnd: null,
-      basis: policy.basis,
-    }));
-  });
-}
-
-/** Whether a result of `code` taken at `effective` is covered by one of its organisation's entries. */
-export function isRecognized(entries: Row[], code: string, effective: Date): boolean {
-  const time = new Date(effective).getTime();
-  return entries.some((entry) =>
-    (entry.code === null || entry.code === code)
-    && new Date(entry.period_start).getTime() <= time
-    && (entry.period_end === null || time < new Date(entry.period_end).getTime()));
-}
-
-/** The recognition entries of an organisation, one statement per request for every organisation asked. */
-export function recognitionOf(context: SubgraphContext, organizationId: string): Promise<Row[]> {
-  return context
-    .loader<string, Row[]>('labResultRecognition', async (organizationIds) => {
-      const rows = await context.db.query<Row>(
-        'SELECT organization_id, code, period_start, period_end FROM lab_result_recognition WHERE organization_id = ANY($1::text[])',
-        [[...organizationIds]],
-      );
-      return organizationIds.map((id) => rows.filter((row) => row.organization_id === id));
-    })
-    .load(organizationId);
-}
+export const labRecognitionEntries = () => recognitionEntries('lab', POLICY);
 
 /** A LOINC code with a valid check digit (mod 10), e.g. 718-7; refuses anything else with BAD_USER_INPUT. */
 export function loincCode(value: unknown): string {
@@ -100,11 +54,4 @@ export function loincCode(value: unknown): string {
   });
   if ((10 - (sum % 10)) % 10 !== Number(match[2])) throw badInput(`code ${code} is not a LOINC code: its check digit is wrong`);
   return code;
-}
-
-/** The start of the look-back window: `withinDays` (1 to 3650, default 90) before `now`. */
-export function windowStart(now: Date, withinDays: number | null | undefined, fallback = DEFAULT_WITHIN_DAYS): Date {
-  const days = withinDays ?? fallback;
-  if (!Number.isInteger(days) || days < 1 || days > MAX_WITHIN_DAYS) throw badInput(`withinDays must be between 1 and ${MAX_WITHIN_DAYS}`);
-  return new Date(now.getTime() - days * DAY);
 }

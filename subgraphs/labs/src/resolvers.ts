@@ -5,7 +5,8 @@ import { coding, entityRef, recordFields, type Row } from '../../../lib/records.
 import { SYSTEM } from '../../../lib/synthetic/codes.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 import { DIAGNOSTIC_REPORT, OBSERVATION } from './access.js';
-import { isRecognized, loincCode, recognitionOf, RELEASED_STATUSES, windowStart } from './recognition.js';
+import { recognized, windowStart } from '../../../lib/recognition.js';
+import { DEFAULT_WITHIN_DAYS, LAB_RECOGNITION, loincCode, RELEASED_STATUSES } from './recognition.js';
 
 const INTERPRETATION_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation';
 const INTERPRETATION_DISPLAY: Record<string, string> = { N: 'Normal', H: 'High', L: 'Low', POS: 'Positive', NEG: 'Negative', A: 'Abnormal' };
@@ -24,7 +25,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     // Result recognition: released results of one LOINC code within the window, from every organisation the actor may see.
     equivalentLabResults: (patient: { id: string }, args: { code: string; withinDays?: number | null; first?: number | null; after?: string | null }, context: SubgraphContext) => {
       const code = loincCode(args.code);
-      const from = windowStart(context.consent.now, args.withinDays);
+      const from = windowStart(context.consent.now, args.withinDays, DEFAULT_WITHIN_DAYS);
       return loadPatientPage(context, 'equivalentLabResults', {
         ...OBSERVATION, table: 'observation', timeColumn: 'effective',
         where: 'r.code = $7 AND r.status = ANY($8::text[])', params: [code, RELEASED_STATUSES],
@@ -53,8 +54,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     interpretation: (row: Row) => coding(INTERPRETATION_SYSTEM, row.interpretation, INTERPRETATION_DISPLAY[row.interpretation]),
     effectiveDateTime: (row: Row) => row.effective,
     report: (row: Row, _: unknown, context: SubgraphContext) => (row.report_id ? loadById(context, 'diagnostic_report', row.report_id, DIAGNOSTIC_REPORT) : null),
-    recognizedAllianceWide: async (row: Row, _: unknown, context: SubgraphContext) =>
-      isRecognized(await recognitionOf(context, row.organization_id), row.code, row.effective),
+    recognizedAllianceWide: (row: Row, _: unknown, context: SubgraphContext) => recognized(context, LAB_RECOGNITION, row.organization_id, row.code, row.effective),
   },
   DiagnosticReport: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'diagnostic_report', reference.id, DIAGNOSTIC_REPORT),
