@@ -84,6 +84,8 @@ export interface RecordAccess {
   patientColumn?: string;
   /** Column (text[]) of organisations the record is addressed to, whose staff see it as the producer's do (see recordFilterSql). */
   addresseesColumn?: string;
+  /** FHIR resource type, where the category spans several (see RecordFacts.resourceType). */
+  resourceType?: string;
 }
 
 export interface PatientListSpec extends RecordAccess {
@@ -110,7 +112,7 @@ export function loadPatientPage<Row extends Record<string, unknown>>(
   if (!isUuid(patientId)) return Promise.resolve({ edges: [], pageInfo: { hasNextPage: false, endCursor: null } });
   const argsKey = JSON.stringify([args, spec.where ?? '', spec.params ?? []]);
   const loader = context.loader<string, Page<Row>>(`${name}:${argsKey}`, async (patientIds) => {
-    const filters = await context.consent.filters(spec.category, patientIds);
+    const filters = await context.consent.filters(spec.category, patientIds, spec.resourceType);
     const rows = await selectPatientPages<Row>(context.db, spec, filters, args);
     const byPatient = new Map<string, Row[]>();
     for (const row of rows) {

@@ -100,9 +100,15 @@ function scopeCategories(resourceType: string, query: string | undefined): Categ
   return entry.granular?.[code] ?? [];
 }
 
-/** Whether the scopes allow `access` to `category`. */
-export function scopesAllow(scopes: ParsedScopes, category: Category, access: 'read' | 'write'): boolean {
-  return scopes.clinical.some((s) => (access === 'read' ? s.read : s.write) && s.categories.includes(category));
+/**
+ * Whether the scopes allow `access` to `category`; with `resourceType`, only
+ * through a scope for that FHIR resource type (or `*`): `patient/Observation.rs`
+ * reaches lab results but not the lab reports (DiagnosticReport) of the same
+ * category.
+ */
+export function scopesAllow(scopes: ParsedScopes, category: Category, access: 'read' | 'write', resourceType?: string): boolean {
+  return scopes.clinical.some((s) => (access === 'read' ? s.read : s.write) && s.categories.includes(category)
+    && (!resourceType || s.resourceType === '*' || s.resourceType === resourceType));
 }
 
 /** Categories of a FHIR resource type, for the FHIR export and scope checks. */

@@ -125,7 +125,7 @@ export async function ownerTimeline(db: Queryable, consent: ConsentAccess, sourc
   const page: NormalisedPageArgs = { first: request.first, after: request.after, from: request.from, to: request.to };
   const byPatient = new Map(request.patientIds.map((id) => [id, [] as TimelineEntryKey[]]));
   await Promise.all(wanted.map(async (source) => {
-    const filters = await consent.filters(source.category, request.patientIds);
+    const filters = await consent.filters(source.category, request.patientIds, source.resourceType);
     const rows = await selectPatientPages<Record<string, any>>(db, source, filters, page);
     for (const row of rows) {
       const { decision } = await decideRow(consent, source, row, source.category);
@@ -153,8 +153,8 @@ export async function ownerTimeline(db: Queryable, consent: ConsentAccess, sourc
 async function countWithheld(db: Queryable, consent: ConsentAccess, sources: TimelineSource[], patientIds: string[], page: NormalisedPageArgs): Promise<Map<string, number>> {
   const scopes = parseScopes(consent.actor.scope);
   const totals = new Map<string, number>();
-  for (const source of sources.filter((s) => scopesAllow(scopes, s.category, 'read'))) {
-    const filters = await consent.filters(source.category, patientIds);
+  for (const source of sources.filter((s) => scopesAllow(scopes, s.category, 'read', s.resourceType))) {
+    const filters = await consent.filters(source.category, patientIds, source.resourceType);
     const t = source.timeColumn;
     const rows = await db.query<{ id: string; n: number }>(
       `SELECT p.id, count(*)::int AS n FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, orgs text[], pairs text[], bg_orgs text[])

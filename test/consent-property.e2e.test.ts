@@ -33,7 +33,7 @@ const producers = (b: PatientBundle) => [...new Set([...b.encounters, ...b.obser
 const ORG_IDS = ORGANIZATIONS.map((o) => o.id);
 const CATEGORY_ENUMS: Category[] = ['demographics', 'identifiers', 'encounters', 'diagnoses', 'labs', 'imaging', 'imaging-reports', 'immunizations', 'programs', 'home-measurements'];
 const LABELS = ['HIV', 'PSY', 'V'];
-const SCOPES = ['patient/*.rs', 'patient/Observation.rs', 'patient/Observation.rs?category=vital-signs', 'patient/Patient.rs patient/ImagingStudy.rs', 'patient/Immunization.read patient/Patient.read', 'patient/Encounter.rs patient/Condition.rs patient/Patient.rs'];
+const SCOPES = ['patient/*.rs', 'patient/Observation.rs', 'patient/Observation.rs?category=vital-signs', 'patient/Patient.rs patient/ImagingStudy.rs', 'patient/Immunization.read patient/Patient.read', 'patient/Encounter.rs patient/Condition.rs patient/Patient.rs', 'patient/Patient.rs patient/DiagnosticReport.rs?category=LAB'];
 
 interface Case {
   patientIndex: number;
@@ -128,8 +128,8 @@ function factsFor(bundle: PatientBundle, directives: ConsentDirective[]): Patien
 }
 
 /** The policy's verdict on one record, as the oracle. */
-const allowed = (actor: Actor, facts: PatientFacts, category: Category, organizationId: string | null, labels: string[] = []) =>
-  decide(actor, { patientId: facts.patientId, category, organizationId, sensitivityLabels: labels } as RecordFacts, facts, new Date()).allow;
+const allowed = (actor: Actor, facts: PatientFacts, category: Category, organizationId: string | null, labels: string[] = [], resourceType?: string) =>
+  decide(actor, { patientId: facts.patientId, category, organizationId, sensitivityLabels: labels, resourceType } as RecordFacts, facts, new Date()).allow;
 
 const newestIds = <T extends { id: string }>(records: T[], time: (r: T) => Date, limit = 100) =>
   [...records].sort((a, b) => time(b).getTime() - time(a).getTime() || (b.id < a.id ? -1 : 1)).slice(0, limit).map((r) => r.id);
@@ -140,13 +140,14 @@ const newestIds = <T extends { id: string }>(records: T[], time: (r: T) => Date,
  * addressed to) and labels, for the policy to judge.
  */
 function timelineEntries(bundle: PatientBundle) {
-  const entry = (kind: string, id: string, time: Date, category: Category, organizations: string[], labels: string[] = []) => ({ kind, id, time, category, organizations, labels });
+  const entry = (kind: string, id: string, time: Date, category: Category, organizations: string[], labels: string[] = [], resourceType?: string) =>
+    ({ kind, id, time, category, organizations, labels, resourceType });
   return [
     ...bundle.encounters.map((r) => entry('ENCOUNTER', r.id, r.periodStart, 'encounters', [r.organizationId], r.sensitivityLabels)),
     ...bundle.conditions.map((r) => entry('DIAGNOSIS', r.id, r.recordedDate, 'diagnoses', [r.organizationId], r.sensitivityLabels)),
     ...bundle.referrals.map((r) => entry('REFERRAL', r.id, r.authoredOn, 'referrals', [r.requesterOrganizationId, r.performerOrganizationId])),
-    ...bundle.observations.map((r) => entry('LAB_RESULT', r.id, r.effective, 'labs', [r.organizationId], r.sensitivityLabels)),
-    ...bundle.diagnosticReports.map((r) => entry('DIAGNOSTIC_REPORT', r.id, r.effective, 'labs', [r.organizationId], r.sensitivityLabels)),
+    ...bundle.observations.map((r) => entry('LAB_RESULT', r.id, r.effective, 'labs', [r.organizationId], r.sensitivityLabels, 'Observation')),
+    ...bundle.diagnosticReports.map((r) => entry('DIAGNOSTIC_REPORT', r.id, r.effective, 'labs', [r.organizationId], r.sensitivityLabels, 'DiagnosticReport')),
     ...bundle.imagingStudies.map((r) => entry('IMAGING_STUDY', r.id, r.started, 'imaging', [r.organizationId], r.sensitivityLabels)),
     ...bundle.immunizations.map((r) => entry('IMMUNIZATION', r.id, r.occurrence, 'immunizations', [r.organizationId])),
     ...bundle.enrollments.map((r) => entry('PROGRAM_ENROLLMENT', r.id, new Date(`${r.periodStart}T00:00:00Z`), 'programs', [r.organizationId])),
@@ -220,7 +221,7 @@ describe('consent property: responses match the policy function exactly', () => 
             return;
           }
           expect(response.errors, context).toBeUndefined();
-          const visible = timelineEntries(bundle).filter((e) => e.organizations.some((org) => allowed(c.actor, facts, e.category, org, e.labels)));
+          const visible = timelineEntries(bundle).filter((e) => e.organizations.some((org) => allowed(c.actor, facts, e.category, org, e.labels, e.resourceType)));
           const expected = newestIds(visible, (e) => e.time).map((id) => `${visible.find((e) => e.id === id)!.kind}:${id}`);
           expect(response.data.patient.timeline.edges.map((e: any) => `${e.kind}:${e.node.id}`), context).toEqual(expected);
           return;
@@ -248,7 +249,7 @@ describe('consent property: responses match the policy function exactly', () => 
           if (edge.node.diagnoses === null) expect(diagnosesOpen && expected.length > 0, context).toBe(false);
           else expect(edge.node.diagnoses.map((d: any) => d.id).sort(), context).toEqual(expected.sort());
         }
-        expect(ids(patient.observations), context).toEqual(newestIds(bundle.observations.filter((o) => allowed(a, facts, 'labs', o.organizationId, o.sensitivityLabels)), (o) => o.effective));
+        expect(ids(patient.observations), context).toEqual(newestIds(bundle.observations.filter((o) => allowed(a, facts, 'labs', o.organizationId, o.sensitivityLabels, 'Observation')), (o) => o.effective));
         expect(ids(patient.imagingStudies), context).toEqual(newestIds(bundle.imagingStudies.filter((s) => allowed(a, facts, 'imaging', s.organizationId, s.sensitivityLabels)), (s) => s.started));
         for (const edge of patient.imagingStudies.edges) {
           const study = bundle.imagingStudies.find((s) => s.id === edge.node.id)!;

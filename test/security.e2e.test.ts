@@ -108,6 +108,25 @@ describe('security perimeter', () => {
       expect(response.data.patient.imagingStudies.edges).toEqual([]);
     });
 
+    it('keeps an app to the resource types its scopes name: Observation scopes do not reach lab DiagnosticReports', async () => {
+      const query = `query($id: ID!) { patient(id: $id) {
+        observations(first: 100) { edges { node { id } } } diagnosticReports(first: 100) { edges { node { id } } }
+        timeline(first: 100, kinds: [LAB_RESULT, DIAGNOSTIC_REPORT]) { edges { kind } } } }`;
+      const observationsOnly = await ask(tokens.labsOnlyApp!, query);
+      expect(observationsOnly.errors).toBeUndefined();
+      expect(observationsOnly.data.patient.observations.edges).toHaveLength(patient.observations.length);
+      expect(observationsOnly.data.patient.diagnosticReports.edges).toEqual([]);
+      expect(new Set(observationsOnly.data.patient.timeline.edges.map((e: { kind: string }) => e.kind))).toEqual(new Set(['LAB_RESULT']));
+      const report = patient.diagnosticReports[0]!;
+      expect((await ask(tokens.labsOnlyApp!, 'query($r: ID!) { diagnosticReport(id: $r) { id } }', { r: report.id })).data.diagnosticReport).toBeNull();
+
+      const reportsOnly = await stack.token({ sub: 'app-user3', role: 'app', client_id: 'report-viewer', patient: patient.patient.id, scope: 'patient/DiagnosticReport.rs?category=LAB' });
+      const reports = await ask(reportsOnly, query);
+      expect(reports.errors).toBeUndefined();
+      expect(reports.data.patient.observations.edges).toEqual([]);
+      expect(reports.data.patient.diagnosticReports.edges.map((e: { node: { id: string } }) => e.node.id).sort()).toEqual(patient.diagnosticReports.map((r) => r.id).sort());
+    });
+
     it('shows a nurse from another organisation nothing', async () => {
       const response = await ask(tokens.stranger!);
       expect(response.data.patient).toBeNull();

@@ -136,7 +136,7 @@ export class ConsentAccess {
 
   async decide(record: RecordFacts): Promise<Decision> {
     if (!this.enforced) return { allow: true, breakGlass: false, rule: 'unenforced' };
-    const key = `${record.patientId}|${record.category}|${record.organizationId}|${record.sensitivityLabels.join(',')}`;
+    const key = `${record.patientId}|${record.category}|${record.resourceType ?? ''}|${record.organizationId}|${record.sensitivityLabels.join(',')}`;
     const known = this.decisions.get(key);
     if (known) return known;
     const decision = decide(this.actor, record, await this.facts(record.patientId), this.now);
@@ -144,12 +144,12 @@ export class ConsentAccess {
     return decision;
   }
 
-  /** The SQL filter rows for a list of `category` over these patients. */
-  async filters(category: Category, patientIds: readonly string[]): Promise<PatientRecordFilter[]> {
+  /** The SQL filter rows for a list of `category` (records of `resourceType`, where given) over these patients. */
+  async filters(category: Category, patientIds: readonly string[], resourceType?: string): Promise<PatientRecordFilter[]> {
     if (!this.enforced) return patientIds.map((id) => ({ id, orgs: ALL_ORGANIZATIONS, pairs: ALL_ORGANIZATIONS.flatMap((org) => SENSITIVITY_LABELS.map((label) => `${org}|${label}`)), bg_orgs: [] }));
     const facts = await this.factsLoader.loadMany([...patientIds]);
     const organizationIds = await (this.organizationIds ?? Promise.resolve([]));
-    return facts.map((f, i) => (f instanceof Error ? { id: patientIds[i]!, orgs: [], pairs: [], bg_orgs: [] } : recordFilter(this.actor, category, f, organizationIds, this.now)));
+    return facts.map((f, i) => (f instanceof Error ? { id: patientIds[i]!, orgs: [], pairs: [], bg_orgs: [] } : recordFilter(this.actor, category, f, organizationIds, this.now, resourceType)));
   }
 
   /** Notes that a record of `category` was returned. */

@@ -33,7 +33,7 @@ export interface PatientRecordFilter {
 
 const isBreakGlass = (actor: Actor) => (actor.role === 'clinician' || actor.role === 'nurse') && actor.purposeOfUse === 'ETREAT' && Boolean(actor.breakGlassReason);
 
-export function recordFilter(actor: Actor, category: Category, facts: PatientFacts, organizationIds: string[], now: Date): PatientRecordFilter {
+export function recordFilter(actor: Actor, category: Category, facts: PatientFacts, organizationIds: string[], now: Date, resourceType?: string): PatientRecordFilter {
   const breakGlass = isBreakGlass(actor);
   const standard: Actor = breakGlass ? { ...actor, breakGlassReason: null } : actor;
   const orgs: string[] = [];
@@ -41,7 +41,7 @@ export function recordFilter(actor: Actor, category: Category, facts: PatientFac
   const bgOrgs: string[] = [];
   const universe = new Set([...organizationIds, ...(actor.org ? [actor.org] : [])]);
   for (const organizationId of universe) {
-    const record = { patientId: facts.patientId, category, organizationId, sensitivityLabels: [] as string[] };
+    const record = { patientId: facts.patientId, category, organizationId, sensitivityLabels: [] as string[], resourceType };
     if (breakGlass && decide(actor, record, facts, now).allow) bgOrgs.push(organizationId);
     if (!decide(standard, record, facts, now).allow) continue;
     orgs.push(organizationId);

@@ -63,6 +63,12 @@ export interface RecordFacts {
   /** The producing organisation; null for the Patient record itself (uses registrations). */
   organizationId: string | null;
   sensitivityLabels: string[];
+  /**
+   * The record's FHIR resource type where its category spans several
+   * (lab results are Observations, lab reports DiagnosticReports): scopes
+   * must name it. Omitted, scopes are checked by category alone.
+   */
+  resourceType?: string;
 }
 
 export type Decision =
@@ -108,7 +114,9 @@ export function decide(actor: Actor, record: RecordFacts, facts: PatientFacts, n
   // 1. Administrators never read clinical data.
   if (actor.role === 'admin') return forbidden('Administrators do not read patient data');
   // Scopes are a ceiling for everyone.
-  if (!scopesAllow(scopesOf(actor), record.category, 'read')) return forbidden(`The token's scopes do not cover ${record.category}`);
+  if (!scopesAllow(scopesOf(actor), record.category, 'read', record.resourceType)) {
+    return forbidden(`The token's scopes do not cover ${record.resourceType ? `${record.resourceType} (${record.category})` : record.category}`);
+  }
   const active = facts.directives.filter((d) => d.patientId === record.patientId && isActive(d, now));
 
   switch (actor.role) {

@@ -34,6 +34,8 @@ export interface RecordTypeRule {
    * part in a remote consultation): their staff see it as the producer's do.
    */
   addresseesColumn?: string;
+  /** FHIR resource type, where the category spans several (see RecordFacts.resourceType); applies to the record's own category. */
+  resourceType?: string;
   /** Fields open to whoever may see the record: lists whose every entry its owner checks (the timeline). */
   openFields?: string[];
   /** Fields of another category than the record's. */
@@ -55,6 +57,8 @@ export function recordFacts(spec: RecordTypeRule, row: Row, category: Category):
     category,
     organizationId: organizationColumn === null ? null : row[organizationColumn] ?? '',
     sensitivityLabels: row.sensitivity_labels ?? [],
+    // A field of another category (an imaging study's report) is another resource.
+    ...(spec.resourceType && category === spec.category ? { resourceType: spec.resourceType } : {}),
   };
 }
 

@@ -192,6 +192,17 @@ describe('rule 3: app', () => {
     expectAllowed(run(makeActor('app'), rec('labs', OWN_ORG), f), 'app-for-patient');
   });
 
+  it('scopes name the resource type where a category spans several: Observation scopes do not reach lab DiagnosticReports', () => {
+    const observations = makeActor('app', { scope: 'patient/Observation.rs' });
+    expectAllowed(run(observations, { ...rec('labs', OWN_ORG), resourceType: 'Observation' }), 'app-for-patient');
+    expectDenied(run(observations, { ...rec('labs', OWN_ORG), resourceType: 'DiagnosticReport' }), 'FORBIDDEN');
+    const reports = makeActor('app', { scope: 'patient/DiagnosticReport.rs?category=LAB' });
+    expectAllowed(run(reports, { ...rec('labs', OWN_ORG), resourceType: 'DiagnosticReport' }), 'app-for-patient');
+    expectDenied(run(reports, { ...rec('labs', OWN_ORG), resourceType: 'Observation' }), 'FORBIDDEN');
+    // Wildcard scopes reach every resource type of their categories.
+    expectAllowed(run(makeActor('app', { scope: 'patient/*.rs' }), { ...rec('labs', OWN_ORG), resourceType: 'DiagnosticReport' }), 'app-for-patient');
+  });
+
   it('granular scope patient/Observation.rs?category=laboratory covers labs but not home-measurements', () => {
     const app = makeActor('app', { scope: 'patient/Observation.rs?category=laboratory' });
     expectAllowed(run(app, rec('labs', OWN_ORG)), 'app-for-patient');

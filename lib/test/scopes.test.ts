@@ -25,6 +25,16 @@ describe('SMART scopes', () => {
     expect(scopesAllow(parseScopes(scope), category, access)).toBe(allowed);
   });
 
+  it.each([
+    ['patient/Observation.rs', 'Observation', true],
+    ['patient/Observation.rs', 'DiagnosticReport', false],
+    ['patient/DiagnosticReport.rs?category=LAB', 'DiagnosticReport', true],
+    ['patient/DiagnosticReport.rs?category=LAB', 'Observation', false],
+    ['user/*.rs', 'DiagnosticReport', true],
+  ] as const)('%s reads labs of resource type %s: %s', (scope, resourceType, allowed) => {
+    expect(scopesAllow(parseScopes(scope), 'labs', 'read', resourceType)).toBe(allowed);
+  });
+
   it('rejects malformed permissions and unknown resource types', () => {
     expect(() => parseScopes('patient/Observation.xyz')).toThrow();
     expect(() => parseScopes('patient/Observation.sr')).toThrow(); // v2 order is c r u d s

@@ -2,8 +2,13 @@
 import type { RecordAccess } from '../../../lib/connection.js';
 import type { ConsentRules } from '../../../lib/consent/shield.js';
 
-export const OBSERVATION: RecordAccess = { category: 'labs' };
-export const DIAGNOSTIC_REPORT: RecordAccess = { category: 'labs' };
+/**
+ * Lab results and lab reports share the `labs` category but are different
+ * FHIR resources: a token's scopes must name the resource type it reads
+ * (`patient/Observation.rs` does not reach DiagnosticReports).
+ */
+export const OBSERVATION: RecordAccess = { category: 'labs', resourceType: 'Observation' };
+export const DIAGNOSTIC_REPORT: RecordAccess = { category: 'labs', resourceType: 'DiagnosticReport' };
 
 export const consentRules: ConsentRules = {
   records: { Observation: OBSERVATION, DiagnosticReport: DIAGNOSTIC_REPORT },
