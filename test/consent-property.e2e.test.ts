@@ -11,7 +11,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Actor } from '../lib/actor.js';
-import { decide, type ConsentDirective, type PatientFacts, type RecordFacts } from '../lib/consent/policy.js';
+import { decide, mayReachPatient, type ConsentDirective, type PatientFacts, type RecordFacts } from '../lib/consent/policy.js';
 import type { Category } from '../lib/scopes.js';
 import { DEFAULT_SEED, generatePatient, type PatientBundle } from '../lib/synthetic/generator.js';
 import { ORGANIZATIONS, PROGRAMS } from '../lib/synthetic/registry.js';
@@ -197,7 +197,7 @@ describe('consent property: responses match the policy function exactly', () => 
           purpose_of_use: c.actor.purposeOfUse, break_glass_reason: c.actor.breakGlassReason ?? undefined, client_id: c.actor.clientId ?? undefined,
         });
         const boundElsewhere = c.actor.patient !== null && c.actor.patient !== bundle.patient.id;
-        const patientVisible = !boundElsewhere && (c.actor.patient === bundle.patient.id ? c.actor.role !== 'admin' : allowed(c.actor, facts, 'demographics', null));
+        const patientVisible = !boundElsewhere && (c.actor.patient === bundle.patient.id ? c.actor.role !== 'admin' : mayReachPatient(c.actor, facts, new Date()));
         const context = JSON.stringify({ actor: c.actor, directives: c.directives, patient: c.patientIndex, shape: c.shape });
 
         if (c.shape === 'entities') {
@@ -261,7 +261,7 @@ describe('consent property: responses match the policy function exactly', () => 
         if (c.shape === 'aliases') {
           const other = bundles[c.otherIndex]!;
           const otherFacts = factsFor(other, []);
-          const otherVisible = c.actor.patient === null && allowed(a, otherFacts, 'demographics', null);
+          const otherVisible = c.actor.patient === null && mayReachPatient(a, otherFacts, new Date());
           if (c.actor.patient === null) expect(response.data.theirs?.id ?? null, context).toBe(otherVisible ? other.patient.id : null);
           else expect(response.data?.theirs ?? null, context).toBeNull();
         }

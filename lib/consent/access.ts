@@ -20,7 +20,7 @@ import { SENSITIVITY_LABELS } from '../synthetic/codes.js';
 import { recordFilter, type PatientRecordFilter } from './filter.js';
 
 const ALL_ORGANIZATIONS = ORGANIZATIONS.map((o) => o.id);
-import { decide, type ConsentDirective, type Decision, type PatientFacts, type RecordFacts } from './policy.js';
+import { decide, mayReachPatient, type ConsentDirective, type Decision, type PatientFacts, type RecordFacts } from './policy.js';
 
 export interface IdentityFacts {
   organizationIds: string[];
@@ -129,6 +129,12 @@ export class ConsentAccess {
   async allianceOrganizationIds(patientId: string): Promise<string[]> {
     await this.facts(patientId);
     return this.organizationIds ? this.organizationIds : [];
+  }
+
+  /** Whether the actor may reach the patient at all (see mayReachPatient). */
+  async mayReachPatient(patientId: string): Promise<boolean> {
+    if (!this.enforced) return true;
+    return mayReachPatient(this.actor, await this.facts(patientId), this.now);
   }
 
   /** Decisions depend only on these facts of a record, so each is taken once per request. */

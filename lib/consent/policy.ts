@@ -152,6 +152,21 @@ export function decide(actor: Actor, record: RecordFacts, facts: PatientFacts, n
   }
 }
 
+/**
+ * Whether the actor may reach the patient at all (find them by id, open their
+ * lists), even where the demographics stay closed: whoever may see the
+ * Patient record, and staff holding an active permit of the patient, for any
+ * category, for the purpose they act for. A clinician at the county hospital
+ * the patient shared lab results with finds the patient and sees those
+ * results; the name stays null unless the permit covers demographics.
+ */
+export function mayReachPatient(actor: Actor, facts: PatientFacts, now: Date): boolean {
+  if (decide(actor, { patientId: facts.patientId, category: 'demographics', organizationId: null, sensitivityLabels: [] }, facts, now).allow) return true;
+  if (actor.role !== 'clinician' && actor.role !== 'nurse') return false;
+  return facts.directives.some((d) => d.patientId === facts.patientId && d.decision === 'permit' && isActive(d, now)
+    && (namesStaff(d, actor) || d.actorType === 'alliance') && coversPurpose(d, actor.purposeOfUse));
+}
+
 /** Rule 4: staff of the producing organisation, or a permit. */
 function staffDecision(actor: Actor, record: RecordFacts, facts: PatientFacts, active: ConsentDirective[]): Decision {
   const purpose = actor.purposeOfUse;

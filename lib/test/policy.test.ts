@@ -10,6 +10,7 @@ import { recordFilter } from '../consent/filter.js';
 import {
   decide,
   isActive,
+  mayReachPatient,
   PUBLIC_HEALTH_CATEGORIES,
   type ConsentDirective,
   type Decision,
@@ -211,6 +212,31 @@ describe('rule 3: app', () => {
 });
 
 // ---------------------------------------------------------------- rule 4
+
+describe('reaching the patient (finding them, opening their lists)', () => {
+  const elsewhere = () => clinician({ org: OTHER_ORG });
+  it('is open to staff of a registering organisation, and to the patient', () => {
+    expect(mayReachPatient(clinician(), facts(), NOW)).toBe(true);
+    expect(mayReachPatient(makeActor('patient'), facts(), NOW)).toBe(true);
+  });
+  it('is closed to staff elsewhere without a permit', () => {
+    expect(mayReachPatient(elsewhere(), facts(), NOW)).toBe(false);
+  });
+  it('is open to staff elsewhere holding a permit for any category, demographics or not', () => {
+    expect(mayReachPatient(elsewhere(), facts([permit('organization', OTHER_ORG, { categories: ['labs'] })]), NOW)).toBe(true);
+    expect(mayReachPatient(elsewhere(), facts([permit('alliance', null, { categories: ['immunizations'] })]), NOW)).toBe(true);
+  });
+  it('is closed when the permit is revoked, expired, for another purpose or for someone else', () => {
+    expect(mayReachPatient(elsewhere(), facts([permit('organization', OTHER_ORG, { categories: ['labs'], revokedAt: PAST })]), NOW)).toBe(false);
+    expect(mayReachPatient(elsewhere(), facts([permit('organization', OTHER_ORG, { periodEnd: PAST })]), NOW)).toBe(false);
+    expect(mayReachPatient(elsewhere(), facts([permit('organization', OTHER_ORG, { purposes: ['HPAYMT'] })]), NOW)).toBe(false);
+    expect(mayReachPatient(elsewhere(), facts([permit('organization', 'org-somewhere-else', { categories: ['labs'] })]), NOW)).toBe(false);
+  });
+  it('is never open to administrators, nor to public-health staff outside a programme', () => {
+    expect(mayReachPatient(makeActor('admin'), facts([permit('alliance', null)]), NOW)).toBe(false);
+    expect(mayReachPatient(makeActor('public_health', { org: OTHER_ORG }), facts([permit('alliance', null)]), NOW)).toBe(false);
+  });
+});
 
 describe('rule 4: staff (clinician, nurse)', () => {
   it.each(['clinician', 'nurse'] as const)('%s reads records its own organisation produced', (role) => {

@@ -26,9 +26,11 @@ const MAX_IDS = 100;
 export const PATIENT: RecordAccess = { category: 'demographics', organizationColumn: null, patientColumn: 'id' };
 
 /**
- * A patient is found when the actor may see their demographics, or when the
- * token is bound to this patient (a patient, or an app whose scopes may cover
- * only some categories: the Patient fields are then refused one by one).
+ * A patient is found when the token is bound to them (a patient, or an app
+ * whose scopes may cover only some categories), or when the actor may reach
+ * them (see mayReachPatient: the Patient record is open to them, or they hold
+ * a permit of the patient). The Patient fields are then refused one by one
+ * where the demographics stay closed.
  */
 async function loadPatient(context: SubgraphContext, id: unknown): Promise<Row | null> {
   if (!isUuid(id)) return null;
@@ -36,7 +38,8 @@ async function loadPatient(context: SubgraphContext, id: unknown): Promise<Row |
     if (context.actor.patient !== id) throw forbidden('This token is bound to another patient');
     return unfiltered(context, id);
   }
-  return loadById(context, 'patient', id, PATIENT);
+  const [row, reachable] = await Promise.all([unfiltered(context, id), context.consent.mayReachPatient(id)]);
+  return reachable ? row : null;
 }
 
 function unfiltered(context: SubgraphContext, id: string): Promise<Row | null> {
