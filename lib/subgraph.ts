@@ -15,7 +15,7 @@ import DataLoader from 'dataloader';
 import { GraphQLError, parse, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import type { JWK } from 'jose';
 import type { Actor } from './actor.js';
-import { ConsentAccess, remoteConsentSources, type ConsentSources } from './consent/access.js';
+import { ConsentAccess, remoteConsentSources, RequestFactsCache, type ConsentSources } from './consent/access.js';
 import { ownerTimeline, parseTimelineRequest, TIMELINE_PATH, type TimelineSource } from './timeline.js';
 import { withConsent, type ConsentRules } from './consent/shield.js';
 import { migrate, openDatabase, type Database } from './db.js';
@@ -128,6 +128,7 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
   const verify = await createInternalVerifier(options.internalPublicKey);
   const remote = remoteConsentSources(options.peers);
   const consentSources = module.consentSources ? module.consentSources(db, remote) : remote;
+  const factsCache = new RequestFactsCache();
   const apollo = new ApolloServer<SubgraphContext>({
     schema: enforceConsent ? buildSchemaFor(module) : buildBaseSchema(module),
     includeStacktraceInErrorResponses: !options.production,
@@ -143,7 +144,7 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
       const request = parseTimelineRequest(body);
       if (!request) throw new MalformedInternalRequest('Malformed timeline request');
       // The same policy as every GraphQL request of this actor, with facts from identity.
-      const consent = enforceConsent ? new ConsentAccess(claims.actor, actorToken, consentSources) : ConsentAccess.unenforced(claims.actor);
+      const consent = enforceConsent ? new ConsentAccess(claims.actor, actorToken, consentSources, { cache: factsCache, requestId: claims.requestId }) : ConsentAccess.unenforced(claims.actor);
       return ownerTimeline(db, consent, sources, request);
     }));
   }
@@ -176,7 +177,9 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
         db,
         actorToken: token as string,
         peers: options.peers,
-        consent: enforceConsent ? new ConsentAccess(claims.actor, token as string, consentSources) : ConsentAccess.unenforced(claims.actor),
+        consent: enforceConsent
+          ? new ConsentAccess(claims.actor, token as string, consentSources, { cache: factsCache, requestId: claims.requestId })
+          : ConsentAccess.unenforced(claims.actor),
         loader<K, V>(name: string, batch: (keys: readonly K[]) => Promise<(V | Error)[]>, cacheKey?: (key: K) => unknown) {
           let loader = loaders.get(name) as DataLoader<K, V> | undefined;
           if (!loader) {

@@ -83,6 +83,44 @@ export function remoteConsentSources(peers: { identity: () => string; publicHeal
   };
 }
 
+/**
+ * Facts fetched for one gateway request, shared by the calls that request
+ * makes to this subgraph (a timeline page asks each owner for its entries and
+ * then for its nodes). Keyed by the request id the gateway signed, kept a few
+ * seconds: a revocation still applies from the next request on.
+ */
+export class RequestFactsCache {
+  private readonly requests = new Map<string, { expires: number; organizationIds: string[]; facts: Map<string, PatientFacts> }>();
+
+  constructor(private readonly ttlMs = 10_000, private readonly maxRequests = 2_000) {}
+
+  get(requestId: string) {
+    const entry = this.requests.get(requestId);
+    if (entry && entry.expires < Date.now()) {
+      this.requests.delete(requestId);
+      return undefined;
+    }
+    return entry;
+  }
+
+  put(requestId: string, organizationIds: string[], facts: PatientFacts[]): void {
+    let entry = this.get(requestId);
+    if (!entry) {
+      if (this.requests.size >= this.maxRequests) this.evict();
+      entry = { expires: Date.now() + this.ttlMs, organizationIds, facts: new Map() };
+      this.requests.set(requestId, entry);
+    }
+    for (const f of facts) entry.facts.set(f.patientId, f);
+  }
+
+  private evict(): void {
+    const now = Date.now();
+    for (const [id, entry] of this.requests) if (entry.expires < now) this.requests.delete(id);
+    // Still full: drop the oldest (Map keeps insertion order).
+    while (this.requests.size >= this.maxRequests) this.requests.delete(this.requests.keys().next().value!);
+  }
+}
+
 export class ConsentAccess {
   /**
    * Benchmarks only (never in production): skip the policy to measure what it
@@ -101,11 +139,25 @@ export class ConsentAccess {
   private readonly factsLoader: DataLoader<string, PatientFacts>;
   private readonly disclosed = new Map<string, { patientId: string; category: Category; ids: Set<string>; breakGlass: boolean }>();
 
-  constructor(readonly actor: Actor, private readonly actorToken: string, private readonly sources: ConsentSources) {
+  constructor(
+    readonly actor: Actor,
+    private readonly actorToken: string,
+    private readonly sources: ConsentSources,
+    private readonly shared?: { cache: RequestFactsCache; requestId: string },
+  ) {
     this.factsLoader = new DataLoader(async (patientIds) => this.loadFacts([...patientIds]), { maxBatchSize: 1000 });
   }
 
   private async loadFacts(patientIds: string[]): Promise<PatientFacts[]> {
+    const cached = this.shared?.cache.get(this.shared.requestId);
+    const missing = cached ? patientIds.filter((id) => !cached.facts.has(id)) : patientIds;
+    if (cached) this.organizationIds ??= Promise.resolve(cached.organizationIds);
+    const fetched = missing.length ? await this.fetchFacts(missing) : [];
+    const byId = new Map([...(cached?.facts ?? new Map<string, PatientFacts>()), ...fetched.map((f) => [f.patientId, f] as const)]);
+    return patientIds.map((id) => byId.get(id)!);
+  }
+
+  private async fetchFacts(patientIds: string[]): Promise<PatientFacts[]> {
     const needsProgrammes = this.actor.role === 'public_health';
     const [identity, programmes] = await Promise.all([
       this.sources.identityFacts(patientIds, this.actorToken),
@@ -113,12 +165,14 @@ export class ConsentAccess {
     ]);
     this.organizationIds ??= Promise.resolve(identity.organizationIds);
     const byPatient = new Map(identity.patients.map((p) => [p.patientId, p]));
-    return patientIds.map((patientId) => ({
+    const facts = patientIds.map((patientId) => ({
       patientId,
       registeredOrganizationIds: byPatient.get(patientId)?.registeredOrganizationIds ?? [],
       directives: byPatient.get(patientId)?.directives ?? [],
       programmeOrganizationIds: programmes[patientId] ?? [],
     }));
+    if (this.shared) this.shared.cache.put(this.shared.requestId, identity.organizationIds, facts);
+    return facts;
   }
 
   facts(patientId: string): Promise<PatientFacts> {
