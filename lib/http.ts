@@ -16,7 +16,7 @@ export interface HttpRequestInfo {
   body: string;
 }
 
-export type Route = (request: HttpRequestInfo) => Promise<{ status: number; body: string; contentType?: string } | undefined>;
+export type Route = (request: HttpRequestInfo) => Promise<{ status: number; body: string; contentType?: string; headers?: Record<string, string> } | undefined>;
 
 export interface HttpServiceOptions<TContext extends BaseContext> {
   apollo: ApolloServer<TContext>;
@@ -63,8 +63,14 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<string>
   });
 }
 
-const json = (response: http.ServerResponse, status: number, body: string, contentType = 'application/json; charset=utf-8') => {
-  response.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+/** RFC 6750: a 401 tells the client how to authenticate. */
+export const WWW_AUTHENTICATE = 'Bearer realm="federated-patient-record"';
+
+const json = (response: http.ServerResponse, status: number, body: string, contentType = 'application/json; charset=utf-8', headers: Record<string, string> = {}) => {
+  response.writeHead(status, {
+    'content-type': contentType, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff',
+    ...(status === 401 ? { 'www-authenticate': WWW_AUTHENTICATE } : {}), ...headers,
+  });
   response.end(body);
 };
 
@@ -85,7 +91,7 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
       for (const route of options.routes ?? []) {
         const handled = await route(info);
         if (handled) {
-          json(response, handled.status, handled.body, handled.contentType);
+          json(response, handled.status, handled.body, handled.contentType, handled.headers);
           return;
         }
       }
@@ -116,6 +122,7 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
       });
       const outHeaders: Record<string, string> = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
       for (const [key, value] of result.headers) outHeaders[key] = value;
+      if (result.status === 401) outHeaders['www-authenticate'] = WWW_AUTHENTICATE;
       response.writeHead(result.status ?? 200, outHeaders);
       if (result.body.kind === 'complete') {
         response.end(result.body.string);

@@ -84,6 +84,20 @@ describe('security perimeter', () => {
       expect(JSON.stringify(response)).not.toMatch(/stack|signature verification|JWSSignatureVerificationFailed|at .*\.ts/);
     });
 
+    it('tells unauthenticated callers to send a bearer token (RFC 6750), on GraphQL, the SDL download and the FHIR export', async () => {
+      const base = stack.url.replace(/\/graphql$/, '');
+      const answers = [
+        await fetch(stack.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ __typename }' }) }),
+        await fetch(stack.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer abc.def.ghi' }, body: JSON.stringify({ query: '{ __typename }' }) }),
+        await fetch(`${base}/schema.graphql`),
+        await fetch(`${base}/fhir/Patient/${patient.patient.id}/$everything`),
+      ];
+      for (const answer of answers) {
+        expect(answer.status, answer.url).toBe(401);
+        expect(answer.headers.get('www-authenticate'), answer.url).toMatch(/^Bearer realm=/);
+      }
+    });
+
     it('lets the legitimate clinician in', async () => {
       const response = await ask(tokens.clinician!);
       expect(response.errors).toBeUndefined();
