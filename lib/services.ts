@@ -48,12 +48,13 @@ export const COMMON_ENV = {
  * The other subgraphs each subgraph calls (internal APIs), so it reads their
  * `<PREFIX>_URL`: everyone asks identity for consent facts and public-health
  * for programme organisations (staff of public health); identity asks every
- * owner for its timeline entries.
+ * owner for its timeline entries; public-health asks encounters to confirm
+ * the inpatient stay a discharge plan is for.
  */
 export const SUBGRAPH_PEERS: Record<SubgraphName, SubgraphName[]> = {
   identity: ['encounters', 'labs', 'imaging', 'public-health'],
   encounters: ['identity', 'public-health'],
   labs: ['identity', 'public-health'],
   imaging: ['identity', 'public-health'],
-  'public-health': ['identity'],
+  'public-health': ['identity', 'encounters'],
 };

@@ -45,6 +45,8 @@ export interface InternalRouteDeps {
   db: Database;
   /** Verifies a forwarded actor token (signature and expiry). */
   verify(token: string | undefined): Promise<InternalClaims>;
+  /** Where the other services are, for internal APIs that ask an owner in turn. */
+  peers: Peers;
 }
 
 export interface SubgraphModule {
@@ -137,10 +139,10 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
     plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), reportDisclosures],
     csrfPrevention: false,
   });
-  const routes = module.internalRoutes?.({ db, verify }) ?? [];
+  const routes = module.internalRoutes?.({ db, verify, peers: options.peers }) ?? [];
   if (module.timeline) {
     const sources = module.timeline;
-    routes.push(internalRoute(TIMELINE_PATH, { db, verify }, async (body, claims, actorToken) => {
+    routes.push(internalRoute(TIMELINE_PATH, { db, verify, peers: options.peers }, async (body, claims, actorToken) => {
       const request = parseTimelineRequest(body);
       if (!request) throw new MalformedInternalRequest('Malformed timeline request');
       // The same policy as every GraphQL request of this actor, with facts from identity.

@@ -5,6 +5,8 @@
  * Both stores change or neither does.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Actor } from '../lib/actor.js';
+import { ACTOR_TOKEN_HEADER, createInternalSigner } from '../lib/internal-token.js';
 import { DEFAULT_SEED, generatePatient } from '../lib/synthetic/generator.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
 
@@ -106,6 +108,22 @@ describe.each(BACKENDS)('discharge on %s', (backend) => {
     expect(named.errors).toBeUndefined();
     expect(named.data.recordDischarge.primaryCareOrganization).toEqual({ id: 'org-thc-gaiyang' });
     expect(await planTasks(stayId)).toBe(2);
+  });
+
+  it('makes no plan on a direct call, even with a genuine actor token, unless the stay is the caller\'s', async () => {
+    const signer = await createInternalSigner(stack.keys.internalPrivate);
+    const staff = (org: string): Actor => ({ sub: 'dr-x', role: 'clinician', org, scope: 'user/*.cruds', patient: null, purposeOfUse: 'TREAT', breakGlassReason: null, clientId: null });
+    const stayId = await admit(followed.patient.id);
+    const ask = async (actor: Actor, body: Record<string, unknown>) => fetch(stack.subgraphs['public-health'].url.replace(/graphql$/, 'internal/discharge-follow-up'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', [ACTOR_TOKEN_HEADER]: await signer({ actor, requestId: 'direct-call', operationHash: 'none' }) },
+      body: JSON.stringify({ encounterId: stayId, patientId: followed.patient.id, dischargedAt: new Date().toISOString(), diagnoses: [], ...body }),
+    });
+    // Staff of another hospital, and the right hospital naming another patient: refused.
+    expect((await ask(staff('org-county-north'), {})).status).toBe(403);
+    expect((await ask(staff(HOSPITAL), { patientId: unfollowed.patient.id })).status).toBe(403);
+    expect((await ask(staff(HOSPITAL), { encounterId: '00000000-0000-4000-8000-000000000000' })).status).toBe(403);
+    expect(await planTasks(stayId)).toBe(0);
   });
 
   it('is recorded only by staff of the hospital, for an inpatient stay, with valid input', async () => {

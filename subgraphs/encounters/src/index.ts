@@ -1,8 +1,15 @@
 /** The encounters subgraph: visits, ICD-10 diagnoses and referrals between organisations. */
-import type { SubgraphModule } from '../../../lib/subgraph.js';
+import { internalRoute, type SubgraphModule } from '../../../lib/subgraph.js';
 import { consentRules } from './access.js';
+import { inpatientStay, STAY_PATH } from './discharge.js';
 import { resolvers } from './resolvers.js';
 import { timeline } from './timeline.js';
 
-export const encounters: SubgraphModule = { name: 'encounters', resolvers, consentRules, timeline };
+export const encounters: SubgraphModule = {
+  name: 'encounters',
+  resolvers,
+  consentRules,
+  timeline,
+  internalRoutes: (deps) => [internalRoute(STAY_PATH, deps, async (body, claims) => inpatientStay(deps.db, claims.actor, body))],
+};
 export { seeder } from './seed.js';

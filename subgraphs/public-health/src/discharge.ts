@@ -12,6 +12,7 @@
  * them at home).
  */
 import { isStaff } from '../../../lib/actor.js';
+import { callInternal } from '../../../lib/consent/access.js';
 import { isUuid } from '../../../lib/connection.js';
 import { badInput, forbidden } from '../../../lib/errors.js';
 import type { Database } from '../../../lib/db.js';
@@ -44,7 +45,21 @@ const PLAN_STEPS = [
 /** Programmes whose responsible organisation is the patient's primary care. */
 const PRIMARY_CARE_PROGRAMMES = ['HTN', 'DM', 'ELD'];
 
-export async function createDischargePlan(db: Database, claims: InternalClaims, body: unknown): Promise<DischargePlan> {
+/** Encounters' route with the facts of an inpatient stay (subgraphs/encounters/src/discharge.ts). */
+const STAY_PATH = '/internal/inpatient-stay';
+
+/**
+ * The actor token is forwarded, not bound to this call's body, so the plan is
+ * not taken on the caller's word: the stay's owner confirms that the encounter
+ * is an inpatient stay of the caller's organisation, of this patient, still
+ * open (its discharge is being recorded in the same transaction).
+ */
+async function confirmStay(encountersUrl: string, actorToken: string, request: DischargePlanRequest): Promise<void> {
+  const { stay } = await callInternal<{ stay: { patientId: string; status: string } | null }>(encountersUrl, STAY_PATH, { encounterId: request.encounterId }, actorToken);
+  if (!stay || stay.patientId !== request.patientId || stay.status === 'finished') throw forbidden('No open inpatient stay of your organisation matches this discharge');
+}
+
+export async function createDischargePlan(db: Database, claims: InternalClaims, body: unknown, peers: { encountersUrl: string; actorToken: string }): Promise<DischargePlan> {
   const { actor } = claims;
   // The discharging clinician's own token, as the gateway signed it.
   if (!isStaff(actor) || !actor.org) throw forbidden('Discharges are recorded by clinical staff');
@@ -52,6 +67,7 @@ export async function createDischargePlan(db: Database, claims: InternalClaims, 
   if (!isUuid(request.encounterId) || !isUuid(request.patientId) || typeof request.dischargedAt !== 'string' || Number.isNaN(Date.parse(request.dischargedAt))) {
     throw badInput('Malformed discharge plan request');
   }
+  await confirmStay(peers.encountersUrl, peers.actorToken, request as DischargePlanRequest);
   const diagnoses = Array.isArray(request.diagnoses) ? request.diagnoses.slice(0, 20) : [];
   const about = diagnoses.length ? ` (${diagnoses.map((d) => `${d.code} ${d.display}`).join('; ')})` : '';
   const instructions = typeof request.instructions === 'string' && request.instructions.trim() ? ` Instructions: ${request.instructions.trim().slice(0, 1000)}` : '';

@@ -26,7 +26,8 @@ export const publicHealth: SubgraphModule = {
   consentSources: (db, remote) => ({ ...remote, programmeOrganizations: (patientIds) => programmeOrganizations(db, patientIds) }),
   internalRoutes: (deps) => [
     internalRoute(INTERNAL_PATHS.programmeOrganizations, deps, async (body) => programmeOrganizations(deps.db, patientIdsOf(body))),
-    internalRoute(DISCHARGE_PLAN_PATH, deps, async (body, claims) => createDischargePlan(deps.db, claims, body)),
+    internalRoute(DISCHARGE_PLAN_PATH, deps, async (body, claims, actorToken) =>
+      createDischargePlan(deps.db, claims, body, { encountersUrl: deps.peers.subgraph('encounters'), actorToken })),
   ],
 };
 export { seeder } from './seed.js';
