@@ -42,6 +42,8 @@ export function auditPlugin(identityUrl: () => string, sign: (claims: InternalCl
     async requestDidStart() {
       return {
         async willSendResponse({ response, contextValue }) {
+          // Every answer names its request, the id its audit events carry (support, the patient's access log).
+          if (contextValue.requestId) response.http.headers.set('x-request-id', contextValue.requestId);
           if (response.body.kind !== 'single' || contextValue.disclosures.length === 0) return;
           const patients = byPatient(contextValue.disclosures);
           const result = response.body.singleResult;

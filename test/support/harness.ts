@@ -32,6 +32,8 @@ export interface TestStack extends Stack {
 
 export interface GraphQLResponse<T> {
   status: number;
+  /** The gateway's request id (`x-request-id`), the one its audit events carry. */
+  requestId: string | null;
   data?: T;
   errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, any> }[];
   extensions?: Record<string, any>;
@@ -46,7 +48,7 @@ export async function postGraphQL<T>(url: string, headers: Record<string, string
   } catch {
     parsed = { errors: [{ message: text }] };
   }
-  return { status: response.status, ...parsed };
+  return { status: response.status, requestId: response.headers.get('x-request-id'), ...parsed };
 }
 
 async function createPostgresDatabases(): Promise<{ urls: Record<SubgraphName, string>; drop(): Promise<void> }> {
