@@ -193,7 +193,7 @@ describe('security perimeter', () => {
       const base = (name: SubgraphName) => stack.subgraphs[name].url.replace(/graphql$/, '');
       const routes: [SubgraphName, string][] = [
         ['identity', 'internal/consent-facts'], ['identity', 'internal/audit-events'], ['identity', 'internal/birth-dates'],
-        ['public-health', 'internal/programme-organizations'], ['public-health', 'internal/discharge-follow-up'],
+        ['public-health', 'internal/programme-organizations'], ['public-health', 'internal/discharge-follow-up'], ['encounters', 'internal/inpatient-stay'],
         ...(['encounters', 'labs', 'imaging', 'public-health'] as const).map((name): [SubgraphName, string] => [name, 'internal/timeline']),
       ];
       const body = JSON.stringify({ patientIds: [patient.patient.id], kinds: ['ENCOUNTER'], first: 10, encounterId: patient.encounters[0]?.id, patientId: patient.patient.id, dischargedAt: new Date().toISOString() });
