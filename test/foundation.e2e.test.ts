@@ -171,6 +171,33 @@ describe.each(BACKENDS)('federated foundation on %s', (backend) => {
     expect(await count(ids.slice(0, 25))).toEqual(fifty);
   });
 
+  it('keeps the workflow fields batched: the statements do not grow with the number of patients', async () => {
+    const ids = Array.from({ length: 50 }, (_, i) => generatePatient(DEFAULT_SEED, i).patient.id);
+    const query = `query($ids: [ID!]!) { patients(ids: $ids) {
+      id
+      encounters(first: 5) { edges { node { id referral { id } participants { type } dischargeDisposition { code } } } }
+      referrals(first: 5) { edges { node { id consentRequest { status } consultations { id } } } }
+      observations(first: 5) { edges { node { id recognizedAllianceWide } } }
+      imagingStudies(first: 5) { edges { node { id recognizedAllianceWide } } }
+      followUpTasks(first: 5) { edges { node { id basedOnEncounter { id } triggeringMeasurements { id } } } }
+      timeline(first: 5) { edges { kind node { ... on Observation { id } } } }
+    } }`;
+    const emergency = await stack.token({ sub: 'dr-er', role: 'clinician', org: 'org-provincial', purpose_of_use: 'ETREAT', break_glass_reason: 'statement count of the workflow fields' });
+    const count = async (patientIds: string[]) => {
+      const before = Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, stack.databases[name].statementCount]));
+      const response = await stack.graphql(emergency, query, { ids: patientIds });
+      expect(response.errors, JSON.stringify(response.errors)).toBeUndefined();
+      expect(response.data.patients.filter(Boolean)).toHaveLength(patientIds.length);
+      return Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, stack.databases[name].statementCount - before[name]!]));
+    };
+    const fifty = await count(ids);
+    if (process.env.PRINT_FIGURES) console.log('workflow statements', JSON.stringify(fifty));
+    expect(await count(ids.slice(0, 10))).toEqual(fifty);
+    // One statement per list, per nested lookup and per recognition table in each owner.
+    expect(fifty.encounters).toBeLessThanOrEqual(3 + 3 + 3);
+    expect(fifty.labs).toBeLessThanOrEqual(2 + 1 + 2);
+  });
+
   it('fills reference tables a later migration added to an existing demo database, once', async () => {
     const labs = stack.databases.labs;
     const count = async () => (await labs.query<{ n: number }>('SELECT count(*)::int AS n FROM lab_result_recognition'))[0]!.n;
