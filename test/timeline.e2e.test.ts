@@ -213,12 +213,33 @@ describe.each(BACKENDS)('the timeline on %s', (backend) => {
     }
   });
 
-  it('audits a timeline page as a disclosure of the patient', async () => {
-    const before = (await stack.databases.identity.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_event WHERE patient_id = $1', [heavy.patient.id]))[0]!.n;
-    const result = await page(clinician, { first: 10 });
-    expect(result.edges).toHaveLength(10);
-    const events = await stack.databases.identity.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_event WHERE patient_id = $1', [heavy.patient.id]);
-    expect(events[0]!.n).toBe(before + 1);
+  it('audits a timeline page as one disclosure of the patient, each entry counted once', async () => {
+    const lastEvent = async () => {
+      const [count] = await stack.databases.identity.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_event WHERE patient_id = $1', [heavy.patient.id]);
+      const [last] = await stack.databases.identity.query<{ record_counts: Record<string, number>; request_id: string }>(
+        'SELECT record_counts, request_id FROM audit_event WHERE patient_id = $1 ORDER BY seq DESC LIMIT 1', [heavy.patient.id]);
+      return { n: count!.n, record_counts: last?.record_counts, request_id: last?.request_id };
+    };
+    const before = (await lastEvent()).n;
+    // Entries only (kind and time): identity reports them.
+    const keys = await stack.graphql(clinician, 'query($id: ID!) { patient(id: $id) { timeline(first: 10) { edges { kind occurredAt } } } }', { id: heavy.patient.id });
+    const kinds = keys.data.patient.timeline.edges.map((e: { kind: string }) => e.kind);
+    const categoryOf: Record<string, string> = { LAB_RESULT: 'labs', DIAGNOSTIC_REPORT: 'labs', ENCOUNTER: 'encounters', HOME_MEASUREMENT: 'home-measurements', DIAGNOSIS: 'diagnoses', REFERRAL: 'referrals', IMAGING_STUDY: 'imaging', IMMUNIZATION: 'immunizations', PROGRAM_ENROLLMENT: 'programs', FOLLOW_UP_TASK: 'follow-ups' };
+    const expected: Record<string, number> = {};
+    for (const kind of kinds) expected[categoryOf[kind]!] = (expected[categoryOf[kind]!] ?? 0) + 1;
+    let event = await lastEvent();
+    expect(event.n).toBe(before + 1);
+    expect(event.request_id).toBe(keys.requestId);
+    expect(event.record_counts).toMatchObject(expected);
+    // Entries with their nodes: the owners report the same records again, still counted once.
+    const full = await stack.graphql(clinician, `query($id: ID!) { patient(id: $id) { timeline(first: 10) { edges { kind node {
+      ... on Observation { code { code } } ... on HomeMeasurement { kind } ... on Encounter { class } ... on Condition { code { code } }
+      ... on DiagnosticReport { status } ... on ImagingStudy { modality { code } } ... on Immunization { doseNumber } } } } } }`, { id: heavy.patient.id });
+    expect(full.errors).toBeUndefined();
+    expect(full.data.patient.timeline.edges.map((e: { kind: string }) => e.kind)).toEqual(kinds);
+    event = await lastEvent();
+    expect(event.n).toBe(before + 2);
+    expect(event.record_counts).toMatchObject(expected);
   });
 
   it('refuses bad paging arguments and keeps other patients out', async () => {

@@ -17,16 +17,24 @@ export interface PatientDisclosure {
   breakGlass: boolean;
 }
 
-/** Folds the subgraphs' reports into one entry per patient. */
+/**
+ * Folds the subgraphs' reports into one entry per patient, counting each
+ * record once per category even when two subgraphs report it (identity lists
+ * a timeline entry, its owner resolves the node).
+ */
 export function byPatient(disclosures: Disclosure[]): PatientDisclosure[] {
-  const patients = new Map<string, PatientDisclosure>();
+  const patients = new Map<string, { entry: PatientDisclosure; ids: Map<string, Set<string>> }>();
   for (const d of disclosures) {
-    const entry = patients.get(d.patientId) ?? { patientId: d.patientId, recordCounts: {}, breakGlass: false };
-    entry.recordCounts[d.category] = (entry.recordCounts[d.category] ?? 0) + d.records;
-    entry.breakGlass ||= d.breakGlass;
-    patients.set(d.patientId, entry);
+    const patient = patients.get(d.patientId) ?? { entry: { patientId: d.patientId, recordCounts: {} as Record<string, number>, breakGlass: false }, ids: new Map<string, Set<string>>() };
+    const ids = patient.ids.get(d.category) ?? new Set<string>();
+    for (const id of d.ids ?? []) ids.add(id);
+    patient.ids.set(d.category, ids);
+    // Reports without ids (older subgraphs) still count.
+    patient.entry.recordCounts[d.category] = d.ids ? ids.size : (patient.entry.recordCounts[d.category] ?? 0) + d.records;
+    patient.entry.breakGlass ||= d.breakGlass;
+    patients.set(d.patientId, patient);
   }
-  return [...patients.values()];
+  return [...patients.values()].map((p) => p.entry);
 }
 
 /** Takes the disclosures out of a subgraph response (the caller never sees them). */

@@ -37,6 +37,8 @@ export interface Disclosure {
   patientId: string;
   category: Category;
   records: number;
+  /** The records' ids: a record two subgraphs both report (a timeline entry and its node) counts once. */
+  ids: string[];
   breakGlass: boolean;
 }
 
@@ -225,7 +227,7 @@ export class ConsentAccess {
   }
 
   disclosures(): Disclosure[] {
-    return [...this.disclosed.values()].map((d) => ({ patientId: d.patientId, category: d.category, records: d.ids.size, breakGlass: d.breakGlass }));
+    return [...this.disclosed.values()].map((d) => ({ patientId: d.patientId, category: d.category, records: d.ids.size, ids: [...d.ids], breakGlass: d.breakGlass }));
   }
 }
 
