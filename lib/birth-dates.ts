@@ -5,9 +5,7 @@
  * token, answered with `{ [patientId]: "YYYY-MM-DD" }` for the patients the
  * actor may see the demographics of.
  */
-import { callInternal } from './consent/access.js';
-
-export const BIRTH_DATES_PATH = '/internal/birth-dates';
+import { callInternal, INTERNAL_PATHS } from './consent/access.js';
 /** Most patient ids one call carries (identity reads at most this many). */
 export const BIRTH_DATES_BATCH = 1000;
 
@@ -19,7 +17,7 @@ export async function fetchBirthDates(identityUrl: string, patientIds: readonly 
   const ids = [...new Set(patientIds)];
   const chunks: string[][] = [];
   for (let start = 0; start < ids.length; start += BIRTH_DATES_BATCH) chunks.push(ids.slice(start, start + BIRTH_DATES_BATCH));
-  const answers = await Promise.all(chunks.map((chunk) => callInternal<Record<string, string>>(identityUrl, BIRTH_DATES_PATH, { patientIds: chunk }, actorToken)));
+  const answers = await Promise.all(chunks.map((chunk) => callInternal<Record<string, string>>(identityUrl, INTERNAL_PATHS.birthDates, { patientIds: chunk }, actorToken)));
   const birthDates = new Map<string, string>();
   for (const answer of answers) {
     for (const [patientId, birthDate] of Object.entries(answer)) if (/^\d{4}-\d{2}-\d{2}$/.test(birthDate)) birthDates.set(patientId, birthDate);

@@ -16,7 +16,7 @@ export interface HttpRequestInfo {
   body: string;
 }
 
-export type Route = (request: HttpRequestInfo) => Promise<{ status: number; body: string; contentType?: string; headers?: Record<string, string> } | undefined>;
+export type Route = (request: HttpRequestInfo) => Promise<{ status: number; body: string; contentType?: string } | undefined>;
 
 export interface HttpServiceOptions<TContext extends BaseContext> {
   apollo: ApolloServer<TContext>;
@@ -66,10 +66,10 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<string>
 /** RFC 6750: a 401 tells the client how to authenticate. */
 export const WWW_AUTHENTICATE = 'Bearer realm="federated-patient-record"';
 
-const json = (response: http.ServerResponse, status: number, body: string, contentType = 'application/json; charset=utf-8', headers: Record<string, string> = {}) => {
+const json = (response: http.ServerResponse, status: number, body: string, contentType = 'application/json; charset=utf-8') => {
   response.writeHead(status, {
     'content-type': contentType, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff',
-    ...(status === 401 ? { 'www-authenticate': WWW_AUTHENTICATE } : {}), ...headers,
+    ...(status === 401 ? { 'www-authenticate': WWW_AUTHENTICATE } : {}),
   });
   response.end(body);
 };
@@ -91,7 +91,7 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
       for (const route of options.routes ?? []) {
         const handled = await route(info);
         if (handled) {
-          json(response, handled.status, handled.body, handled.contentType, handled.headers);
+          json(response, handled.status, handled.body, handled.contentType);
           return;
         }
       }

@@ -15,11 +15,11 @@ import DataLoader from 'dataloader';
 import { GraphQLError, parse, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import type { JWK } from 'jose';
 import type { Actor } from './actor.js';
-import { ConsentAccess, remoteConsentSources, RequestFactsCache, type ConsentSources } from './consent/access.js';
-import { ownerTimeline, parseTimelineRequest, TIMELINE_PATH, type TimelineSource } from './timeline.js';
+import { ConsentAccess, INTERNAL_PATHS, remoteConsentSources, RequestFactsCache, type ConsentSources } from './consent/access.js';
+import { ownerTimeline, parseTimelineRequest, type TimelineSource } from './timeline.js';
 import { withConsent, type ConsentRules } from './consent/shield.js';
 import { migrate, openDatabase, type Database } from './db.js';
-import { ErrorCode, errorBody, productError, type ErrorCodeValue } from './errors.js';
+import { badInput, ErrorCode, errorBody, productError, type ErrorCodeValue } from './errors.js';
 import { startHttpService, type Route } from './http.js';
 import { ACTOR_TOKEN_HEADER, createInternalVerifier, operationHash, type InternalClaims } from './internal-token.js';
 import { scalarResolvers } from './scalars.js';
@@ -131,6 +131,10 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
   const remote = remoteConsentSources(options.peers);
   const consentSources = module.consentSources ? module.consentSources(db, remote) : remote;
   const factsCache = new RequestFactsCache();
+  // The consent policy for one request's actor; its calls here share the facts fetched for it.
+  const consentFor = (claims: InternalClaims, actorToken: string) => enforceConsent
+    ? new ConsentAccess(claims.actor, actorToken, consentSources, { cache: factsCache, requestId: claims.requestId })
+    : ConsentAccess.unenforced(claims.actor);
   const apollo = new ApolloServer<SubgraphContext>({
     schema: enforceConsent ? buildSchemaFor(module) : buildBaseSchema(module),
     includeStacktraceInErrorResponses: !options.production,
@@ -142,12 +146,10 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
   const routes = module.internalRoutes?.({ db, verify, peers: options.peers }) ?? [];
   if (module.timeline) {
     const sources = module.timeline;
-    routes.push(internalRoute(TIMELINE_PATH, { db, verify, peers: options.peers }, async (body, claims, actorToken) => {
+    routes.push(internalRoute(INTERNAL_PATHS.timeline, { db, verify, peers: options.peers }, async (body, claims, actorToken) => {
       const request = parseTimelineRequest(body);
-      if (!request) throw new MalformedInternalRequest('Malformed timeline request');
-      // The same policy as every GraphQL request of this actor, with facts from identity.
-      const consent = enforceConsent ? new ConsentAccess(claims.actor, actorToken, consentSources, { cache: factsCache, requestId: claims.requestId }) : ConsentAccess.unenforced(claims.actor);
-      return ownerTimeline(db, consent, sources, request);
+      if (!request) throw badInput('Malformed timeline request');
+      return ownerTimeline(db, consentFor(claims, actorToken), sources, request);
     }));
   }
   const service = await startHttpService<SubgraphContext>({
@@ -179,9 +181,7 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
         db,
         actorToken: token as string,
         peers: options.peers,
-        consent: enforceConsent
-          ? new ConsentAccess(claims.actor, token as string, consentSources, { cache: factsCache, requestId: claims.requestId })
-          : ConsentAccess.unenforced(claims.actor),
+        consent: consentFor(claims, token as string),
         loader<K, V>(name: string, batch: (keys: readonly K[]) => Promise<(V | Error)[]>, cacheKey?: (key: K) => unknown) {
           let loader = loaders.get(name) as DataLoader<K, V> | undefined;
           if (!loader) {
@@ -226,9 +226,6 @@ const reportDisclosures: ApolloServerPlugin<SubgraphContext> = {
 
 const INTERNAL_ERROR_STATUS: Partial<Record<ErrorCodeValue, number>> = { BAD_USER_INPUT: 400, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409 };
 
-/** Thrown by an internal API handler for a body it cannot use: answered 400. */
-export class MalformedInternalRequest extends Error {}
-
 /** Route helper for internal JSON APIs: POST `<path>` with a forwarded actor token. */
 export function internalRoute(
   routePath: string,
@@ -254,7 +251,6 @@ export function internalRoute(
     try {
       return { status: 200, body: JSON.stringify(await handle(body, claims, token as string)) };
     } catch (error) {
-      if (error instanceof MalformedInternalRequest) return { status: 400, body: errorBody(ErrorCode.badUserInput, error.message) };
       // Product errors (bad input, refusals, conflicts) go back to the calling subgraph, which passes them on.
       const code = error instanceof GraphQLError ? (error.extensions.code as ErrorCodeValue | undefined) : undefined;
       if (code && INTERNAL_ERROR_STATUS[code]) return { status: INTERNAL_ERROR_STATUS[code], body: errorBody(code, (error as GraphQLError).message) };

@@ -16,7 +16,7 @@
  * lowercase hex), so a page never repeats or skips an entry when new ones
  * arrive. Times are kept to the millisecond, the precision of the cursor.
  */
-import type { Actor } from './actor.js';
+import { isStaff, type Actor } from './actor.js';
 import { decideRow } from './consent/shield.js';
 import { recordFilterSql } from './consent/filter.js';
 import type { ConsentAccess } from './consent/access.js';
@@ -31,26 +31,28 @@ export const TIMELINE_KINDS = [
 ] as const;
 export type TimelineKind = (typeof TIMELINE_KINDS)[number];
 
-/** Which subgraph owns each kind of entry. */
-export const TIMELINE_KIND_OWNERS: Record<TimelineKind, SubgraphName> = {
-  ENCOUNTER: 'encounters', DIAGNOSIS: 'encounters', REFERRAL: 'encounters',
-  LAB_RESULT: 'labs', DIAGNOSTIC_REPORT: 'labs',
-  IMAGING_STUDY: 'imaging',
-  IMMUNIZATION: 'public-health', PROGRAM_ENROLLMENT: 'public-health', FOLLOW_UP_TASK: 'public-health', HOME_MEASUREMENT: 'public-health',
+/** Which subgraph owns each kind of entry, and the GraphQL type of its nodes. */
+export const TIMELINE_KIND_TYPES: Record<TimelineKind, { owner: SubgraphName; typename: string }> = {
+  ENCOUNTER: { owner: 'encounters', typename: 'Encounter' },
+  DIAGNOSIS: { owner: 'encounters', typename: 'Condition' },
+  REFERRAL: { owner: 'encounters', typename: 'Referral' },
+  LAB_RESULT: { owner: 'labs', typename: 'Observation' },
+  DIAGNOSTIC_REPORT: { owner: 'labs', typename: 'DiagnosticReport' },
+  IMAGING_STUDY: { owner: 'imaging', typename: 'ImagingStudy' },
+  IMMUNIZATION: { owner: 'public-health', typename: 'Immunization' },
+  PROGRAM_ENROLLMENT: { owner: 'public-health', typename: 'ProgramEnrollment' },
+  FOLLOW_UP_TASK: { owner: 'public-health', typename: 'FollowUpTask' },
+  HOME_MEASUREMENT: { owner: 'public-health', typename: 'HomeMeasurement' },
 };
 
-export const TIMELINE_PATH = '/internal/timeline';
-
-/** One kind of entry a subgraph contributes: a patient list with the GraphQL type of its nodes. */
+/** One kind of entry a subgraph contributes: a patient list. */
 export interface TimelineSource extends Omit<PatientListSpec, 'where' | 'params'> {
   kind: TimelineKind;
-  typename: string;
 }
 
 /** An entry's key, as owners return it and identity merges it. */
 export interface TimelineEntryKey {
   kind: TimelineKind;
-  typename: string;
   id: string;
   /** ISO time, to the millisecond. */
   time: string;
@@ -93,7 +95,7 @@ export const newestFirst = (a: { time: string; id: string }, b: { time: string; 
  * outside their reach. Only unlabelled entries are counted: that a sensitive
  * record exists is itself sensitive.
  */
-export const mayKnowWithheld = (actor: Actor) => actor.role === 'clinician' || actor.role === 'nurse';
+export const mayKnowWithheld = (actor: Actor) => isStaff(actor);
 
 type TimelineArgs = { first?: number | null; after?: string | null; from?: Date | null; to?: Date | null; kinds?: TimelineKind[] | null };
 
@@ -130,7 +132,7 @@ export async function ownerTimeline(db: Queryable, consent: ConsentAccess, sourc
     for (const row of rows) {
       const { decision } = await decideRow(consent, source, row, source.category);
       byPatient.get(String(row.patient_id))?.push({
-        kind: source.kind, typename: source.typename, id: String(row.id), time: new Date(row[source.timeColumn]).toISOString(),
+        kind: source.kind, id: String(row.id), time: new Date(row[source.timeColumn]).toISOString(),
         category: source.category, breakGlass: decision.allow && decision.breakGlass,
       });
     }

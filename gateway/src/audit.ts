@@ -23,18 +23,20 @@ export interface PatientDisclosure {
  * a timeline entry, its owner resolves the node).
  */
 export function byPatient(disclosures: Disclosure[]): PatientDisclosure[] {
-  const patients = new Map<string, { entry: PatientDisclosure; ids: Map<string, Set<string>> }>();
+  const patients = new Map<string, { ids: Map<string, Set<string>>; breakGlass: boolean }>();
   for (const d of disclosures) {
-    const patient = patients.get(d.patientId) ?? { entry: { patientId: d.patientId, recordCounts: {} as Record<string, number>, breakGlass: false }, ids: new Map<string, Set<string>>() };
+    const patient = patients.get(d.patientId) ?? { ids: new Map<string, Set<string>>(), breakGlass: false };
     const ids = patient.ids.get(d.category) ?? new Set<string>();
-    for (const id of d.ids ?? []) ids.add(id);
+    for (const id of d.ids) ids.add(id);
     patient.ids.set(d.category, ids);
-    // Reports without ids (older subgraphs) still count.
-    patient.entry.recordCounts[d.category] = d.ids ? ids.size : (patient.entry.recordCounts[d.category] ?? 0) + d.records;
-    patient.entry.breakGlass ||= d.breakGlass;
+    patient.breakGlass ||= d.breakGlass;
     patients.set(d.patientId, patient);
   }
-  return [...patients.values()].map((p) => p.entry);
+  return [...patients].map(([patientId, p]) => ({
+    patientId,
+    recordCounts: Object.fromEntries([...p.ids].map(([category, ids]) => [category, ids.size])),
+    breakGlass: p.breakGlass,
+  }));
 }
 
 /** Takes the disclosures out of a subgraph response (the caller never sees them). */

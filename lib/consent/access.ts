@@ -36,16 +36,20 @@ export interface ConsentSources {
 export interface Disclosure {
   patientId: string;
   category: Category;
-  records: number;
   /** The records' ids: a record two subgraphs both report (a timeline entry and its node) counts once. */
   ids: string[];
   breakGlass: boolean;
 }
 
+/** The internal APIs between services (POST, forwarded actor token): one table, so owner and caller agree. */
 export const INTERNAL_PATHS = {
   identityFacts: '/internal/consent-facts',
   programmeOrganizations: '/internal/programme-organizations',
   auditEvents: '/internal/audit-events',
+  birthDates: '/internal/birth-dates',
+  timeline: '/internal/timeline',
+  dischargePlan: '/internal/discharge-follow-up',
+  inpatientStay: '/internal/inpatient-stay',
 } as const;
 
 export class InternalApiError extends Error {}
@@ -166,13 +170,7 @@ export class ConsentAccess {
       needsProgrammes ? this.sources.programmeOrganizations(patientIds, this.actorToken) : Promise.resolve({} as Record<string, string[]>),
     ]);
     this.organizationIds ??= Promise.resolve(identity.organizationIds);
-    const byPatient = new Map(identity.patients.map((p) => [p.patientId, p]));
-    const facts = patientIds.map((patientId) => ({
-      patientId,
-      registeredOrganizationIds: byPatient.get(patientId)?.registeredOrganizationIds ?? [],
-      directives: byPatient.get(patientId)?.directives ?? [],
-      programmeOrganizationIds: programmes[patientId] ?? [],
-    }));
+    const facts = patientFacts(identity, patientIds, programmes);
     if (this.shared) this.shared.cache.put(this.shared.requestId, identity.organizationIds, facts);
     return facts;
   }
@@ -227,8 +225,19 @@ export class ConsentAccess {
   }
 
   disclosures(): Disclosure[] {
-    return [...this.disclosed.values()].map((d) => ({ patientId: d.patientId, category: d.category, records: d.ids.size, ids: [...d.ids], breakGlass: d.breakGlass }));
+    return [...this.disclosed.values()].map((d) => ({ patientId: d.patientId, category: d.category, ids: [...d.ids], breakGlass: d.breakGlass }));
   }
+}
+
+/** The policy's facts of each patient, from identity's part and (for public_health actors) the programme organisations. */
+export function patientFacts(identity: IdentityFacts, patientIds: string[], programmes: Record<string, string[]> = {}): PatientFacts[] {
+  const byPatient = new Map(identity.patients.map((p) => [p.patientId, p]));
+  return patientIds.map((patientId) => ({
+    patientId,
+    registeredOrganizationIds: byPatient.get(patientId)?.registeredOrganizationIds ?? [],
+    directives: byPatient.get(patientId)?.directives ?? [],
+    programmeOrganizationIds: programmes[patientId] ?? [],
+  }));
 }
 
 /** Identity's own part of the facts, read from its database (used by identity itself and its internal API). */

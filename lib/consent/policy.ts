@@ -25,7 +25,7 @@
  * Scopes are a ceiling for every role: a token never reaches a category its
  * scopes do not cover.
  */
-import type { Actor, PurposeOfUse } from '../actor.js';
+import { isStaff, type Actor, type PurposeOfUse } from '../actor.js';
 import { parseScopes, scopesAllow, type Category, type ParsedScopes } from '../scopes.js';
 
 export interface ConsentDirective {
@@ -106,6 +106,9 @@ const coversPurpose = (directive: ConsentDirective, purpose: PurposeOfUse) => di
 const denyReaches = (directive: ConsentDirective, record: RecordFacts) =>
   directive.labels.length === 0 || record.sensitivityLabels.some((label) => directive.labels.includes(label));
 
+/** Whether a directive is about this staff member: their organisation, themselves, or the whole alliance. */
+const concernsStaff = (directive: ConsentDirective, actor: Actor) => namesStaff(directive, actor) || directive.actorType === 'alliance';
+
 function namesStaff(directive: ConsentDirective, actor: Actor): boolean {
   return (directive.actorType === 'organization' && directive.actorId === actor.org) || (directive.actorType === 'practitioner' && directive.actorId === actor.sub);
 }
@@ -162,9 +165,18 @@ export function decide(actor: Actor, record: RecordFacts, facts: PatientFacts, n
  */
 export function mayReachPatient(actor: Actor, facts: PatientFacts, now: Date): boolean {
   if (decide(actor, { patientId: facts.patientId, category: 'demographics', organizationId: null, sensitivityLabels: [] }, facts, now).allow) return true;
-  if (actor.role !== 'clinician' && actor.role !== 'nurse') return false;
+  if (!isStaff(actor)) return false;
   return facts.directives.some((d) => d.patientId === facts.patientId && d.decision === 'permit' && isActive(d, now)
-    && (namesStaff(d, actor) || d.actorType === 'alliance') && coversPurpose(d, actor.purposeOfUse));
+    && concernsStaff(d, actor) && coversPurpose(d, actor.purposeOfUse));
+}
+
+/**
+ * Whether an active permit names an organisation for `category` and
+ * `purpose` (what a referral's consent request asks the patient for).
+ */
+export function permitsOrganization(facts: PatientFacts, organizationId: string, category: Category, purpose: PurposeOfUse, now: Date): boolean {
+  return facts.directives.some((d) => d.patientId === facts.patientId && d.decision === 'permit' && d.actorType === 'organization'
+    && d.actorId === organizationId && isActive(d, now) && coversCategory(d, category) && coversPurpose(d, purpose));
 }
 
 /** Rule 4: staff of the producing organisation, or a permit. */
@@ -177,8 +189,7 @@ function staffDecision(actor: Actor, record: RecordFacts, facts: PatientFacts, a
     : record.organizationId === actor.org;
   if (ownOrganization) return allow('own-organization');
 
-  const concerns = (d: ConsentDirective) => namesStaff(d, actor) || d.actorType === 'alliance';
-  const applicable = active.filter((d) => concerns(d) && coversCategory(d, record.category) && coversPurpose(d, purpose));
+  const applicable = active.filter((d) => concernsStaff(d, actor) && coversCategory(d, record.category) && coversPurpose(d, purpose));
   if (applicable.some((d) => d.decision === 'deny' && denyReaches(d, record))) return consentDenied('The patient has not agreed to share this beyond the organisation that produced it');
   const permits = applicable.filter((d) => d.decision === 'permit');
   if (permits.length === 0) return consentDenied(`No consent covers ${record.category} from another organisation`);

@@ -111,11 +111,7 @@ export function buildRuleTree(schema: GraphQLSchema, rules: ConsentRules): IRule
     if (!spec && !open.has(type.name)) continue; // left to the fallback: deny
     const fields: Record<string, unknown> = {};
     for (const field of Object.keys(type.getFields())) {
-      if (!spec) {
-        fields[field] = allow;
-        continue;
-      }
-      if (spec.openFields?.includes(field)) {
+      if (!spec || spec.openFields?.includes(field)) {
         fields[field] = allow;
         continue;
       }

@@ -7,7 +7,7 @@
  * plan step and encounter), so the two stores end up agreeing.
  */
 import { isStaff, type Actor } from '../../../lib/actor.js';
-import { callInternal } from '../../../lib/consent/access.js';
+import { callInternal, INTERNAL_PATHS } from '../../../lib/consent/access.js';
 import { isUuid, maySee } from '../../../lib/connection.js';
 import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
 import type { Queryable } from '../../../lib/db.js';
@@ -15,12 +15,6 @@ import type { Row } from '../../../lib/records.js';
 import { parseScopes, scopesAllow } from '../../../lib/scopes.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 import { ENCOUNTER } from './access.js';
-
-/** Must match public-health's route (subgraphs/public-health/src/discharge.ts). */
-const DISCHARGE_PLAN_PATH = '/internal/discharge-follow-up';
-
-/** Where public-health checks the stay a discharge plan is asked for. */
-export const STAY_PATH = '/internal/inpatient-stay';
 
 /**
  * The facts of an inpatient stay public-health needs to accept a discharge
@@ -73,7 +67,7 @@ export async function recordDischarge(context: SubgraphContext, input: Discharge
   const diagnoses = await context.db.query<{ code: string; display: string }>('SELECT code, display FROM condition WHERE encounter_id = $1 ORDER BY recorded_date', [stay.id]);
   // The plan first, outside any transaction here: public-health asks this
   // subgraph to confirm the stay, which an open transaction would hold up.
-  const plan = await callInternal<{ primaryCareOrganizationId: string; taskIds: string[] }>(context.peers.publicHealth(), DISCHARGE_PLAN_PATH, {
+  const plan = await callInternal<{ primaryCareOrganizationId: string; taskIds: string[] }>(context.peers.publicHealth(), INTERNAL_PATHS.dischargePlan, {
     encounterId: stay.id, patientId: stay.patient_id, dischargedAt: dischargedAt.toISOString(),
     primaryCareOrganizationId: input.primaryCareOrganizationId ?? null, diagnoses, instructions: input.instructions ?? null,
   }, context.actorToken);

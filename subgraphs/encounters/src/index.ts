@@ -1,7 +1,8 @@
 /** The encounters subgraph: visits, ICD-10 diagnoses and referrals between organisations. */
 import { internalRoute, type SubgraphModule } from '../../../lib/subgraph.js';
 import { consentRules } from './access.js';
-import { inpatientStay, STAY_PATH } from './discharge.js';
+import { INTERNAL_PATHS } from '../../../lib/consent/access.js';
+import { inpatientStay } from './discharge.js';
 import { resolvers } from './resolvers.js';
 import { timeline } from './timeline.js';
 
@@ -10,6 +11,6 @@ export const encounters: SubgraphModule = {
   resolvers,
   consentRules,
   timeline,
-  internalRoutes: (deps) => [internalRoute(STAY_PATH, deps, async (body, claims) => inpatientStay(deps.db, claims.actor, body))],
+  internalRoutes: (deps) => [internalRoute(INTERNAL_PATHS.inpatientStay, deps, async (body, claims) => inpatientStay(deps.db, claims.actor, body))],
 };
 export { seeder } from './seed.js';

@@ -15,7 +15,7 @@
  * referral shows the request as APPROVED from the next request on.
  */
 import { isStaff, type Actor } from '../../../lib/actor.js';
-import { isActive } from '../../../lib/consent/policy.js';
+import { permitsOrganization } from '../../../lib/consent/policy.js';
 import { isUuid, maySee } from '../../../lib/connection.js';
 import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
 import type { Queryable } from '../../../lib/db.js';
@@ -151,10 +151,7 @@ export async function consentRequestOf(context: SubgraphContext, referral: Row) 
   const categories: Category[] = referral.consent_request_categories ?? [];
   if (categories.length === 0) return null;
   const facts = await context.consent.facts(referral.patient_id);
-  const permits = facts.directives.filter((d) =>
-    d.decision === 'permit' && d.actorType === 'organization' && d.actorId === referral.performer_organization_id
-    && isActive(d, context.consent.now) && (d.purposes.length === 0 || d.purposes.includes('TREAT')));
-  const covered = categories.every((category) => permits.some((d) => d.categories.length === 0 || d.categories.includes(category)));
+  const covered = categories.every((category) => permitsOrganization(facts, referral.performer_organization_id, category, 'TREAT', context.consent.now));
   return { categories: categories.map(categoryToEnum), status: covered ? 'APPROVED' : 'PENDING' };
 }
 
@@ -187,10 +184,10 @@ export async function scheduleRemoteConsultation(context: SubgraphContext, input
       [referral.patient_id, organizationId, context.actor.sub, input.start.toISOString(), input.end?.toISOString() ?? null,
         referral.reason_code, referral.reason_display, referral.sensitivity_labels, referral.id, addressees],
     );
-    for (const [practitionerId, p] of participants) {
-      await tx.query('INSERT INTO encounter_participant (encounter_id, practitioner_id, organization_id, type_code) VALUES ($1, $2, $3, $4)',
-        [encounter!.id, practitionerId, p.organizationId, p.type]);
-    }
+    await tx.query(
+      `INSERT INTO encounter_participant (encounter_id, practitioner_id, organization_id, type_code)
+       SELECT $1, p.practitioner_id, p.organization_id, p.type_code FROM jsonb_to_recordset($2::jsonb) AS p(practitioner_id text, organization_id text, type_code text)`,
+      [encounter!.id, JSON.stringify([...participants].map(([practitionerId, p]) => ({ practitioner_id: practitionerId, organization_id: p.organizationId, type_code: p.type })))]);
     return encounter!;
   });
 }

@@ -15,13 +15,10 @@
  * of the answer have no birth date or may not be seen.
  */
 import type { Actor } from '../../../lib/actor.js';
-import { BIRTH_DATES_PATH } from '../../../lib/birth-dates.js';
-import { identityFactsFromDatabase, patientIdsOf } from '../../../lib/consent/access.js';
+import { identityFactsFromDatabase, patientFacts, patientIdsOf } from '../../../lib/consent/access.js';
 import { decide, type PatientFacts } from '../../../lib/consent/policy.js';
 import { isUuid } from '../../../lib/connection.js';
 import type { Database } from '../../../lib/db.js';
-
-export { BIRTH_DATES_PATH };
 
 export async function birthDates(db: Database, actor: Actor, body: unknown): Promise<Record<string, string>> {
   const ids = [...new Set(patientIdsOf(body).filter(isUuid).map((id) => id.toLowerCase()))];
@@ -32,14 +29,8 @@ export async function birthDates(db: Database, actor: Actor, body: unknown): Pro
     // Enrolment is vouched for by public-health (see above); the rest of rule 6 and the scopes apply here.
     factsOf = (patientId) => ({ patientId, registeredOrganizationIds: [], directives: [], programmeOrganizationIds: actor.org ? [actor.org] : [] });
   } else {
-    const identity = await identityFactsFromDatabase(db, ids);
-    const byPatient = new Map(identity.patients.map((p) => [p.patientId, p]));
-    factsOf = (patientId) => ({
-      patientId,
-      registeredOrganizationIds: byPatient.get(patientId)?.registeredOrganizationIds ?? [],
-      directives: byPatient.get(patientId)?.directives ?? [],
-      programmeOrganizationIds: [],
-    });
+    const facts = new Map(patientFacts(await identityFactsFromDatabase(db, ids), ids).map((f) => [f.patientId, f]));
+    factsOf = (patientId) => facts.get(patientId)!;
   }
   const allowed = ids.filter((patientId) =>
     decide(actor, { patientId, category: 'demographics', organizationId: null, sensitivityLabels: [] }, factsOf(patientId), now).allow);

@@ -3,7 +3,7 @@ import { identityFactsFromDatabase, INTERNAL_PATHS, patientIdsOf } from '../../.
 import type { ConsentRules } from '../../../lib/consent/shield.js';
 import { internalRoute, type SubgraphModule } from '../../../lib/subgraph.js';
 import { appendAuditEvents, type DisclosedPatient } from './audit.js';
-import { BIRTH_DATES_PATH, birthDates } from './birth-dates.js';
+import { birthDates } from './birth-dates.js';
 import { PATIENT, resolvers } from './resolvers.js';
 import { TIMELINE_NODE_TYPES } from './timeline.js';
 
@@ -32,7 +32,7 @@ export const identity: SubgraphModule = {
   consentSources: (db, remote) => ({ ...remote, identityFacts: (patientIds) => identityFactsFromDatabase(db, patientIds) }),
   internalRoutes: (deps) => [
     internalRoute(INTERNAL_PATHS.identityFacts, deps, async (body) => identityFactsFromDatabase(deps.db, patientIdsOf(body))),
-    internalRoute(BIRTH_DATES_PATH, deps, async (body, claims) => birthDates(deps.db, claims.actor, body)),
+    internalRoute(INTERNAL_PATHS.birthDates, deps, async (body, claims) => birthDates(deps.db, claims.actor, body)),
     // The gateway's audit writes: the actor comes from the signed token, never from the body.
     internalRoute(INTERNAL_PATHS.auditEvents, deps, async (body, claims) => {
       const patients = ((body as { patients?: DisclosedPatient[] }).patients ?? []).slice(0, 1000);

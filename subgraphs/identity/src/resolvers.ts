@@ -3,7 +3,7 @@
  * Every lookup goes through a per-request DataLoader (one statement per type).
  */
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
-import { isUuid, loadById, type RecordAccess } from '../../../lib/connection.js';
+import { isUuid, type RecordAccess } from '../../../lib/connection.js';
 import { badInput } from '../../../lib/errors.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 import type { PageArgs } from '../../../lib/connection.js';
@@ -17,7 +17,6 @@ import { patientTimeline, type TimelineArgs, type TimelinePage } from './timelin
 type Row = Record<string, any>;
 
 const MAX_IDS = 100;
-
 
 /**
  * The Patient record (demographics) as the policy sees it: no producing

@@ -9,18 +9,17 @@
  * reported as disclosed, with the category and break-glass flag the owner
  * gave, so the audit trail holds it even if the caller never asks for nodes.
  */
-import { callInternal } from '../../../lib/consent/access.js';
+import { callInternal, INTERNAL_PATHS } from '../../../lib/consent/access.js';
 import { encodeCursor } from '../../../lib/connection.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../../../lib/services.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 import {
-  newestFirst, TIMELINE_KIND_OWNERS, TIMELINE_PATH, timelineRequest,
+  newestFirst, TIMELINE_KIND_TYPES, timelineRequest,
   type PatientTimeline, type TimelineAnswer, type TimelineEntryKey, type TimelineKind, type TimelineRequest,
 } from '../../../lib/timeline.js';
 
 /** The types a timeline node can be (stubs in identity's schema, owned elsewhere). */
-export const TIMELINE_NODE_TYPES = ['Encounter', 'Condition', 'Referral', 'Observation', 'DiagnosticReport', 'ImagingStudy', 'Immunization',
-  'ProgramEnrollment', 'FollowUpTask', 'HomeMeasurement'];
+export const TIMELINE_NODE_TYPES = Object.values(TIMELINE_KIND_TYPES).map((type) => type.typename);
 
 export interface TimelineArgs {
   first?: number | null;
@@ -39,9 +38,9 @@ export interface TimelinePage {
 
 /** Asks every owner of the requested kinds, in parallel, for the patients' entries. */
 async function askOwners(context: SubgraphContext, request: TimelineRequest): Promise<Map<string, PatientTimeline[]>> {
-  const owners = SUBGRAPH_NAMES.filter((name) => request.kinds.some((kind) => TIMELINE_KIND_OWNERS[kind] === name));
+  const owners = SUBGRAPH_NAMES.filter((name) => request.kinds.some((kind) => TIMELINE_KIND_TYPES[kind].owner === name));
   const answers = await Promise.all(owners.map((owner: SubgraphName) =>
-    callInternal<TimelineAnswer>(context.peers.subgraph(owner), TIMELINE_PATH, request, context.actorToken)));
+    callInternal<TimelineAnswer>(context.peers.subgraph(owner), INTERNAL_PATHS.timeline, request, context.actorToken)));
   const byPatient = new Map<string, PatientTimeline[]>();
   for (const answer of answers) {
     for (const patient of answer.patients) byPatient.set(patient.patientId, [...(byPatient.get(patient.patientId) ?? []), patient]);
@@ -72,7 +71,7 @@ export function patientTimeline(context: SubgraphContext, patientId: string, arg
       cursor: encodeCursor(entry.time, entry.id),
       kind: entry.kind,
       occurredAt: entry.time,
-      node: { __typename: entry.typename, id: entry.id },
+      node: { __typename: TIMELINE_KIND_TYPES[entry.kind].typename, id: entry.id },
     }));
     return {
       edges,

@@ -3,5 +3,5 @@ import type { TimelineSource } from '../../../lib/timeline.js';
 import { IMAGING_STUDY } from './access.js';
 
 export const timeline: TimelineSource[] = [
-  { kind: 'IMAGING_STUDY', typename: 'ImagingStudy', ...IMAGING_STUDY, table: 'imaging_study', timeColumn: 'started' },
+  { kind: 'IMAGING_STUDY', ...IMAGING_STUDY, table: 'imaging_study', timeColumn: 'started' },
 ];

@@ -3,6 +3,6 @@ import type { TimelineSource } from '../../../lib/timeline.js';
 import { DIAGNOSTIC_REPORT, OBSERVATION } from './access.js';
 
 export const timeline: TimelineSource[] = [
-  { kind: 'LAB_RESULT', typename: 'Observation', ...OBSERVATION, table: 'observation', timeColumn: 'effective' },
-  { kind: 'DIAGNOSTIC_REPORT', typename: 'DiagnosticReport', ...DIAGNOSTIC_REPORT, table: 'diagnostic_report', timeColumn: 'effective' },
+  { kind: 'LAB_RESULT', ...OBSERVATION, table: 'observation', timeColumn: 'effective' },
+  { kind: 'DIAGNOSTIC_REPORT', ...DIAGNOSTIC_REPORT, table: 'diagnostic_report', timeColumn: 'effective' },
 ];

@@ -12,14 +12,13 @@
  * them at home).
  */
 import { isStaff } from '../../../lib/actor.js';
-import { callInternal } from '../../../lib/consent/access.js';
+import { callInternal, INTERNAL_PATHS } from '../../../lib/consent/access.js';
 import { isUuid } from '../../../lib/connection.js';
 import { badInput, forbidden } from '../../../lib/errors.js';
 import type { Database } from '../../../lib/db.js';
 import type { InternalClaims } from '../../../lib/internal-token.js';
 import type { Row } from '../../../lib/records.js';
 
-export const DISCHARGE_PLAN_PATH = '/internal/discharge-follow-up';
 
 export interface DischargePlanRequest {
   encounterId: string;
@@ -45,9 +44,6 @@ const PLAN_STEPS = [
 /** Programmes whose responsible organisation is the patient's primary care. */
 const PRIMARY_CARE_PROGRAMMES = ['HTN', 'DM', 'ELD'];
 
-/** Encounters' route with the facts of an inpatient stay (subgraphs/encounters/src/discharge.ts). */
-const STAY_PATH = '/internal/inpatient-stay';
-
 /**
  * The actor token is forwarded, not bound to this call's body, so the plan is
  * not taken on the caller's word: the stay's owner confirms that the encounter
@@ -55,7 +51,7 @@ const STAY_PATH = '/internal/inpatient-stay';
  * open (its discharge is being recorded in the same transaction).
  */
 async function confirmStay(encountersUrl: string, actorToken: string, request: DischargePlanRequest): Promise<void> {
-  const { stay } = await callInternal<{ stay: { patientId: string; status: string } | null }>(encountersUrl, STAY_PATH, { encounterId: request.encounterId }, actorToken);
+  const { stay } = await callInternal<{ stay: { patientId: string; status: string } | null }>(encountersUrl, INTERNAL_PATHS.inpatientStay, { encounterId: request.encounterId }, actorToken);
   if (!stay || stay.patientId !== request.patientId || stay.status === 'finished') throw forbidden('No open inpatient stay of your organisation matches this discharge');
 }
 

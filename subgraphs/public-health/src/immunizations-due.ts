@@ -23,6 +23,7 @@
  * page, the supporting doses) and internal calls that grow with the children
  * in scope, not with their history.
  */
+import { isStaff } from '../../../lib/actor.js';
 import { fetchBirthDates } from '../../../lib/birth-dates.js';
 import { isUuid, maySee, normalisePageArgs, type Page, type RecordAccess } from '../../../lib/connection.js';
 import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
@@ -74,7 +75,7 @@ export async function immunizationsDue(context: SubgraphContext, args: Immunizat
   const asOf = args.asOf ?? context.consent.now;
   const asOfDate = asOf.toISOString().slice(0, 10);
   const { actor } = context;
-  const staff = actor.role === 'clinician' || actor.role === 'nurse';
+  const staff = isStaff(actor);
   if (!staff && actor.role !== 'public_health') throw forbidden('Only public-health staff of the programme and the care teams responsible for its enrolments see its due list');
   if (actor.purposeOfUse === 'ETREAT') throw forbidden('Break-glass access is for one patient\'s emergency care, not for programme due lists');
 

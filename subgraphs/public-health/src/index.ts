@@ -3,7 +3,7 @@ import { internalRoute, type SubgraphModule } from '../../../lib/subgraph.js';
 import { INTERNAL_PATHS, patientIdsOf } from '../../../lib/consent/access.js';
 import type { Database } from '../../../lib/db.js';
 import { consentRules } from './access.js';
-import { createDischargePlan, DISCHARGE_PLAN_PATH } from './discharge.js';
+import { createDischargePlan } from './discharge.js';
 import { resolvers } from './resolvers.js';
 import { timeline } from './timeline.js';
 
@@ -26,7 +26,7 @@ export const publicHealth: SubgraphModule = {
   consentSources: (db, remote) => ({ ...remote, programmeOrganizations: (patientIds) => programmeOrganizations(db, patientIds) }),
   internalRoutes: (deps) => [
     internalRoute(INTERNAL_PATHS.programmeOrganizations, deps, async (body) => programmeOrganizations(deps.db, patientIdsOf(body))),
-    internalRoute(DISCHARGE_PLAN_PATH, deps, async (body, claims, actorToken) =>
+    internalRoute(INTERNAL_PATHS.dischargePlan, deps, async (body, claims, actorToken) =>
       createDischargePlan(deps.db, claims, body, { encountersUrl: deps.peers.subgraph('encounters'), actorToken })),
   ],
 };
