@@ -10,12 +10,15 @@
  * them in one table makes the mapping reviewable against the specification.
  */
 
+import { SYSTEM } from '../../../lib/synthetic/codes.js';
+
 export const SYSTEMS = {
-  loinc: 'http://loinc.org',
-  icd10: 'http://hl7.org/fhir/sid/icd-10',
-  cvx: 'http://hl7.org/fhir/sid/cvx',
-  dicomModality: 'http://dicom.nema.org/resources/ontology/DCM',
-  snomed: 'http://snomed.info/sct',
+  // The clinical code systems the subgraphs use, from the one table that names them.
+  loinc: SYSTEM.loinc,
+  icd10: SYSTEM.icd10,
+  cvx: SYSTEM.cvx,
+  dicomModality: SYSTEM.dicom,
+  snomed: SYSTEM.snomed,
   ucum: 'http://unitsofmeasure.org',
   /** Encounter.class, and the sensitivity labels (InformationSensitivityPolicy codes). */
   actCode: 'http://terminology.hl7.org/CodeSystem/v3-ActCode',
