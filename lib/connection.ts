@@ -88,6 +88,12 @@ export interface RecordAccess {
   resourceType?: string;
 }
 
+/**
+ * The Patient record (demographics) as the policy sees it: no producing
+ * organisation, the organisations that registered the patient count instead.
+ */
+export const PATIENT_RECORD: RecordAccess = { category: 'demographics', organizationColumn: null };
+
 export interface PatientListSpec extends RecordAccess {
   /** Table (or view) holding the records, with `id`, `patient_id`, `sensitivity_labels` and the time column. */
   table: string;

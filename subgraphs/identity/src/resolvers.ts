@@ -3,7 +3,7 @@
  * Every lookup goes through a per-request DataLoader (one statement per type).
  */
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
-import { isUuid, type RecordAccess } from '../../../lib/connection.js';
+import { isUuid, PATIENT_RECORD, type RecordAccess } from '../../../lib/connection.js';
 import { badInput } from '../../../lib/errors.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 import type { PageArgs } from '../../../lib/connection.js';
@@ -18,11 +18,8 @@ type Row = Record<string, any>;
 
 const MAX_IDS = 100;
 
-/**
- * The Patient record (demographics) as the policy sees it: no producing
- * organisation, the organisations that registered the patient count instead.
- */
-export const PATIENT: RecordAccess = { category: 'demographics', organizationColumn: null, patientColumn: 'id' };
+/** The Patient record as the policy sees it (PATIENT_RECORD), on identity's rows, whose id is the patient's. */
+export const PATIENT: RecordAccess = { ...PATIENT_RECORD, patientColumn: 'id' };
 
 /**
  * A patient is found when the token is bound to them (a patient, or an app

@@ -25,7 +25,7 @@
  */
 import { isStaff } from '../../../lib/actor.js';
 import { fetchBirthDates } from '../../../lib/birth-dates.js';
-import { isUuid, maySee, normalisePageArgs, type Page, type RecordAccess } from '../../../lib/connection.js';
+import { isUuid, maySee, normalisePageArgs, PATIENT_RECORD, type Page } from '../../../lib/connection.js';
 import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
 import type { Row } from '../../../lib/records.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
@@ -40,9 +40,6 @@ export interface ImmunizationsDueArgs {
   first?: number | null;
   after?: string | null;
 }
-
-/** The child's Patient record (identity's), as the policy sees it: demographics, no producing organisation. */
-const PATIENT_DEMOGRAPHICS: RecordAccess = { category: 'demographics', organizationColumn: null };
 
 interface DuePosition {
   dueDate: string;
@@ -113,7 +110,7 @@ export async function immunizationsDue(context: SubgraphContext, args: Immunizat
     const checks = await Promise.all([
       maySee(context, ENROLLMENT, enrollment),
       maySee(context, IMMUNIZATION, enrollment),
-      maySee(context, PATIENT_DEMOGRAPHICS, { patient_id: enrollment.patient_id }),
+      maySee(context, PATIENT_RECORD, { patient_id: enrollment.patient_id }),
     ]);
     return checks.every(Boolean);
   }));
