@@ -10,7 +10,6 @@
 import { badInput } from './errors.js';
 import type { Row } from './records.js';
 import type { SubgraphContext } from './subgraph.js';
-import { ORGANIZATIONS, type OrganizationType } from './synthetic/registry.js';
 
 export const MAX_WITHIN_DAYS = 3650;
 const DAY = 86_400_000;
@@ -19,36 +18,6 @@ const DAY = 86_400_000;
 export interface RecognitionTable {
   table: string;
   codeColumn: string;
-}
-
-/** One entry of the demo alliance, before it is written to the owner's table. */
-export interface RecognitionEntry {
-  id: string;
-  organizationId: string;
-  /** The code recognised; null for every code. */
-  code: string | null;
-  periodStart: Date;
-  periodEnd: Date | null;
-  basis: string;
-}
-
-/** What each kind of organisation is recognised for in the demo alliance. */
-export type RecognitionPolicy = Record<OrganizationType, { codes: string[] | null; since: string; basis: string } | null>;
-
-/** The demo alliance's entries for a policy, deterministically, from the registry's organisation types. */
-export function recognitionEntries(idPrefix: string, policy: RecognitionPolicy): RecognitionEntry[] {
-  return ORGANIZATIONS.flatMap((organization) => {
-    const rule = policy[organization.type];
-    if (!rule) return [];
-    return (rule.codes ?? [null]).map((code) => ({
-      id: `${idPrefix}-${organization.id.slice(4)}-${code ?? 'all'}`,
-      organizationId: organization.id,
-      code,
-      periodStart: new Date(rule.since),
-      periodEnd: null,
-      basis: rule.basis,
-    }));
-  });
 }
 
 /** Whether one of an organisation's entries covers `code` at `at`. */

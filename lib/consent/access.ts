@@ -15,11 +15,7 @@ import type { Database } from '../db.js';
 import { ErrorCode, productError, type ErrorCodeValue } from '../errors.js';
 import { ACTOR_TOKEN_HEADER } from '../internal-token.js';
 import type { Category } from '../scopes.js';
-import { ORGANIZATIONS } from '../synthetic/registry.js';
-import { SENSITIVITY_LABELS } from '../synthetic/codes.js';
 import { recordFilter, type PatientRecordFilter } from './filter.js';
-
-const ALL_ORGANIZATIONS = ORGANIZATIONS.map((o) => o.id);
 import { decide, mayReachPatient, type ConsentDirective, type Decision, type PatientFacts, type RecordFacts } from './policy.js';
 
 export interface IdentityFacts {
@@ -206,7 +202,7 @@ export class ConsentAccess {
 
   /** The SQL filter rows for a list of `category` (records of `resourceType`, where given) over these patients. */
   async filters(category: Category, patientIds: readonly string[], resourceType?: string): Promise<PatientRecordFilter[]> {
-    if (!this.enforced) return patientIds.map((id) => ({ id, orgs: ALL_ORGANIZATIONS, pairs: ALL_ORGANIZATIONS.flatMap((org) => SENSITIVITY_LABELS.map((label) => `${org}|${label}`)), bg_orgs: [] }));
+    if (!this.enforced) return patientIds.map((id) => ({ id, orgs: [], pairs: [], bg_orgs: [], open_all: true }));
     const facts = await this.factsLoader.loadMany([...patientIds]);
     const organizationIds = await (this.organizationIds ?? Promise.resolve([]));
     return facts.map((f, i) => (f instanceof Error ? { id: patientIds[i]!, orgs: [], pairs: [], bg_orgs: [] } : recordFilter(this.actor, category, f, organizationIds, this.now, resourceType)));

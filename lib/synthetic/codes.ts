@@ -3,22 +3,9 @@
  * Codes are real: LOINC for observations and reports, ICD-10 for diagnoses,
  * CVX for vaccines, DICOM for modalities, SNOMED CT for body sites.
  */
+import type { SensitivityLabel } from '../terminology.js';
 
-export const SYSTEM = {
-  loinc: 'http://loinc.org',
-  icd10: 'http://hl7.org/fhir/sid/icd-10',
-  cvx: 'http://hl7.org/fhir/sid/cvx',
-  dicom: 'http://dicom.nema.org/resources/ontology/DCM',
-  snomed: 'http://snomed.info/sct',
-  dischargeDisposition: 'http://terminology.hl7.org/CodeSystem/discharge-disposition',
-  healthCard: 'https://fhir.alliance.example.org/sid/health-card',
-  /** One medical record number system per organisation: append the organisation id. */
-  mrnPrefix: 'https://fhir.alliance.example.org/sid/mrn/',
-} as const;
-
-/** HL7 v3 ActCode confidentiality / sensitivity labels used by the consent policy. */
-export const SENSITIVITY_LABELS = ['HIV', 'PSY', 'ETH', 'GDIS', 'SDV', 'SEX', 'STD', 'V'] as const;
-export type SensitivityLabel = (typeof SENSITIVITY_LABELS)[number];
+export { SYSTEM, SENSITIVITY_LABELS, HOME_MEASUREMENT_CODES, type SensitivityLabel, type HomeMeasurementKind } from '../terminology.js';
 
 export interface LabTest {
   loinc: string;
@@ -181,14 +168,6 @@ export const IMAGING_FINDINGS: Record<string, { findings: string; impression: st
     { findings: 'Scattered fibroglandular densities. No suspicious mass or calcification.', impression: 'BI-RADS 1: negative.' },
   ],
 };
-
-/** LOINC codes for home measurements a patient submits. */
-export const HOME_MEASUREMENT_CODES = {
-  'blood-pressure': { loinc: '85354-9', display: 'Blood pressure panel with all children optional', unit: 'mm[Hg]' },
-  glucose: { loinc: '14743-9', display: 'Glucose [Moles/volume] in Capillary blood by Glucometer', unit: 'mmol/L' },
-  weight: { loinc: '29463-7', display: 'Body weight', unit: 'kg' },
-} as const;
-export type HomeMeasurementKind = keyof typeof HOME_MEASUREMENT_CODES;
 
 export const FAMILY_NAMES = ['Wang', 'Li', 'Zhang', 'Liu', 'Chen', 'Yang', 'Huang', 'Zhao', 'Wu', 'Zhou', 'Xu', 'Sun', 'Ma', 'Zhu', 'Hu', 'Guo', 'He', 'Lin', 'Gao', 'Luo'];
 export const GIVEN_NAMES_FEMALE = ['Fang', 'Min', 'Jing', 'Li', 'Xiu Ying', 'Yan', 'Hui', 'Ling', 'Na', 'Mei', 'Xia', 'Juan'];

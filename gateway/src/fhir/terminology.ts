@@ -10,7 +10,7 @@
  * them in one table makes the mapping reviewable against the specification.
  */
 
-import { SYSTEM } from '../../../lib/synthetic/codes.js';
+import { SYSTEM } from '../../../lib/terminology.js';
 
 export const SYSTEMS = {
   // The clinical code systems the subgraphs use, from the one table that names them.

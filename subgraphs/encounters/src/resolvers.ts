@@ -2,7 +2,7 @@
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { loadById, loadChildren, loadPatientPage, type PageArgs } from '../../../lib/connection.js';
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records.js';
-import { SYSTEM } from '../../../lib/synthetic/codes.js';
+import { SYSTEM } from '../../../lib/terminology.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 import { CONDITION, ENCOUNTER, REFERRAL } from './access.js';
 import { DISCHARGE_DISPOSITIONS, recordDischarge, type DischargeInput } from './discharge.js';

@@ -11,7 +11,7 @@ import type { Queryable } from '../../../lib/db.js';
 import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
 import { type Row } from '../../../lib/records.js';
 import { CATEGORIES, categoryFromEnum, categoryToEnum, parseScopes, scopesAllow, type Category } from '../../../lib/scopes.js';
-import { SENSITIVITY_LABELS } from '../../../lib/synthetic/codes.js';
+import { SENSITIVITY_LABELS } from '../../../lib/terminology.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 
 

@@ -9,29 +9,15 @@
  * its studies count. Imaging keeps this table itself; it never reads
  * identity's registry.
  *
- * The demo alliance's entries are derived here from the registry's
- * organisation types, deterministically: provincial and county hospitals for
- * every modality, specialty hospitals for ultrasound, township health centres
- * for plain radiography and ultrasound, the public-health agency for none.
+ * The demo alliance's entries come from lib/synthetic/recognition.ts (seeders only).
  */
 import { badInput } from '../../../lib/errors.js';
-import { recognitionEntries, type RecognitionPolicy, type RecognitionTable } from '../../../lib/recognition.js';
+import type { RecognitionTable } from '../../../lib/recognition.js';
 
 export const DEFAULT_WITHIN_DAYS = 180;
 
 /** The imaging subgraph's recognition table: per DICOM modality. */
 export const IMAGING_RECOGNITION: RecognitionTable = { table: 'imaging_result_recognition', codeColumn: 'modality' };
-
-const POLICY: RecognitionPolicy = {
-  'provincial-hospital': { codes: null, since: '2018-01-01T00:00:00Z', basis: 'Provincial medical imaging quality-control centre, full accreditation' },
-  'county-hospital': { codes: null, since: '2021-01-01T00:00:00Z', basis: 'Provincial medical imaging quality-control centre, full accreditation' },
-  'specialty-hospital': { codes: ['US'], since: '2022-01-01T00:00:00Z', basis: 'Alliance ultrasound quality assessment' },
-  'township-health-centre': { codes: ['DX', 'US'], since: '2024-01-01T00:00:00Z', basis: 'Alliance basic imaging quality assessment' },
-  'public-health-agency': null,
-};
-
-/** The demo alliance's recognition entries, in a fixed order. */
-export const imagingRecognitionEntries = () => recognitionEntries('img', POLICY);
 
 /** A DICOM modality code (a code string of CID 29, e.g. CT, MR, DX); refuses anything else with BAD_USER_INPUT. */
 export function modalityCode(value: unknown): string {

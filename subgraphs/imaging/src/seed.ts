@@ -1,10 +1,10 @@
 /** Imaging's part of the synthetic data, and the demo alliance's result-recognition entries. */
 import { tableRows, type Seeder } from '../../../lib/seed-types.js';
-import { imagingRecognitionEntries } from './recognition.js';
+import { IMAGING_RECOGNITION_POLICY, recognitionEntries } from '../../../lib/synthetic/recognition.js';
 
 export const seeder: Seeder = {
   referenceRows: () => [
-    tableRows('imaging_result_recognition', imagingRecognitionEntries(), {
+    tableRows('imaging_result_recognition', recognitionEntries('img', IMAGING_RECOGNITION_POLICY), {
       id: (e) => e.id, organization_id: (e) => e.organizationId, modality: (e) => e.code,
       period_start: (e) => e.periodStart, period_end: (e) => e.periodEnd, basis: (e) => e.basis,
     }),

@@ -1,10 +1,10 @@
 /** Labs' part of the synthetic data, and the demo alliance's result-recognition entries. */
 import { tableRows, type Seeder } from '../../../lib/seed-types.js';
-import { labRecognitionEntries } from './recognition.js';
+import { LAB_RECOGNITION_POLICY, recognitionEntries } from '../../../lib/synthetic/recognition.js';
 
 export const seeder: Seeder = {
   referenceRows: () => [
-    tableRows('lab_result_recognition', labRecognitionEntries(), {
+    tableRows('lab_result_recognition', recognitionEntries('lab', LAB_RECOGNITION_POLICY), {
       id: (e) => e.id, organization_id: (e) => e.organizationId, code: (e) => e.code,
       period_start: (e) => e.periodStart, period_end: (e) => e.periodEnd, basis: (e) => e.basis,
     }),

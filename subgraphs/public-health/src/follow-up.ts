@@ -10,7 +10,7 @@ import { isUuid, maySee } from '../../../lib/connection.js';
 import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
 import type { Queryable } from '../../../lib/db.js';
 import type { Row } from '../../../lib/records.js';
-import { HOME_MEASUREMENT_CODES, type HomeMeasurementKind } from '../../../lib/synthetic/codes.js';
+import { HOME_MEASUREMENT_CODES, type HomeMeasurementKind } from '../../../lib/terminology.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 import { FOLLOW_UP_TASK, HOME_MEASUREMENT } from './access.js';
 

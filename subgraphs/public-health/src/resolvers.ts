@@ -2,7 +2,7 @@
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { loadById, loadPatientPage, type PageArgs } from '../../../lib/connection.js';
 import { coding, entityRef, recordFields, patientOf, type Row } from '../../../lib/records.js';
-import { SYSTEM } from '../../../lib/synthetic/codes.js';
+import { SYSTEM } from '../../../lib/terminology.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 import { ENROLLMENT, FOLLOW_UP_TASK, HOME_MEASUREMENT, IMMUNIZATION } from './access.js';
 import { completeFollowUpTask, openFollowUpTasks, submitHomeMeasurement, triggeringMeasurements, type HomeMeasurementInput } from './follow-up.js';
