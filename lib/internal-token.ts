@@ -1,58 +1,236 @@
 /**
- * The gateway-signed actor token carried by every call from the gateway to a
- * subgraph (header `x-actor-token`). It is an EdDSA JWT, valid for
- * `INTERNAL_TOKEN_TTL_SECONDS`, holding the verified actor and the request id,
- * and bound to the exact GraphQL operation (hash of query and variables) so a
- * captured token cannot carry a different query. Subgraphs refuse every
- * request, `_service` and `_entities` included, without a valid one.
+ * Service-to-service authentication: every service (the gateway and each
+ * subgraph) holds its own Ed25519 key pair and knows every service's public
+ * key. Two kinds of short-lived tokens (compact JWS, EdDSA) travel in the
+ * `x-actor-token` header:
  *
- * Subgraphs forward the token they received to another service's internal API
- * (identity's consent facts, for instance); those endpoints check signature
- * and expiry but not the operation hash.
+ * - an **actor token**, signed by the gateway for one call to one subgraph's
+ *   GraphQL endpoint: it holds the verified actor and the request id, names
+ *   that subgraph as its audience and is bound to the hash of the exact
+ *   operation (query and variables). A subgraph refuses every request,
+ *   `_service` and `_entities` included, without one made for it and for
+ *   that operation.
+ * - a **call token**, signed by the calling service for one call to another
+ *   service's internal API: it names the caller (`iss`, proven by the
+ *   caller's own key), the owner (`aud`), the path and the hash of the exact
+ *   body. The owner accepts only the callers its API lists (the audit trail
+ *   only from the gateway, the timeline only from identity, ...). A subgraph
+ *   does not speak for users on its own: its call token carries, in `via`,
+ *   the token that authorised the work it is doing (the gateway's actor
+ *   token, or the call token it is itself answering), and the actor is read
+ *   from the root of that chain, which the gateway signed for this caller.
+ *   The gateway, which verifies users, puts the actor in its call tokens
+ *   directly.
+ *
+ * Each token is accepted once per receiving process (its `jti` is
+ * remembered until it expires), so a captured token cannot be replayed to the
+ * same replica; within its lifetime (TOKEN_TTL_SECONDS) it can only repeat,
+ * at another replica, the exact call it was issued for.
+ *
+ * Signing and verification use node:crypto directly (synchronous Ed25519, a
+ * few tens of microseconds): the gateway signs one token per subgraph call.
  */
-import { createHash } from 'node:crypto';
-import { SignJWT, importJWK, jwtVerify, type JWK } from 'jose';
+import { createHash, createPrivateKey, createPublicKey, randomUUID, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
+import type { JWK } from 'jose';
 import type { Actor } from './actor.js';
+import { SUBGRAPH_NAMES } from './services.js';
 
 export const ACTOR_TOKEN_HEADER = 'x-actor-token';
-const ISSUER = 'fpr-gateway';
-const AUDIENCE = 'fpr-subgraphs';
-const TTL_SECONDS = 60;
+export const SERVICE_NAMES = ['gateway', ...SUBGRAPH_NAMES] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+export const isServiceName = (name: unknown): name is ServiceName => typeof name === 'string' && (SERVICE_NAMES as readonly string[]).includes(name);
 
-export interface InternalClaims {
+/** Lifetime of every internal token. */
+export const TOKEN_TTL_SECONDS = 30;
+const CLOCK_TOLERANCE_SECONDS = 5;
+/** How many hops a chain of call tokens may have (gateway → encounters → public-health → encounters). */
+const MAX_CHAIN = 4;
+
+const ACTOR_TYPE = 'fpr-actor';
+const CALL_TYPE = 'fpr-call';
+
+/** A service's keys: its own private key and every service's public key. */
+export interface ServiceKeyring {
+  self: ServiceName;
+  privateJwk: JWK;
+  publicJwks: Record<ServiceName, JWK>;
+}
+
+/** What a verified token tells the service that received it. */
+export interface VerifiedCall {
   actor: Actor;
   requestId: string;
-  /** Hash of the operation the token was issued for. */
-  operationHash: string;
+  /** The service that sent this request (the gateway for GraphQL calls). */
+  caller: ServiceName;
 }
+
+export class InternalTokenError extends Error {}
 
 export function operationHash(query: string | undefined, variables: unknown): string {
   return createHash('sha256').update(query ?? '').update('\n').update(JSON.stringify(variables ?? {})).digest('base64url');
 }
 
-export async function createInternalSigner(privateJwk: JWK) {
-  const key = await importJWK(privateJwk, 'EdDSA');
-  return (claims: InternalClaims) =>
-    new SignJWT({ act: claims.actor, rid: claims.requestId, oph: claims.operationHash })
-      .setProtectedHeader({ alg: 'EdDSA', kid: privateJwk.kid })
-      .setIssuer(ISSUER)
-      .setAudience(AUDIENCE)
-      .setIssuedAt()
-      .setExpirationTime(`${TTL_SECONDS}s`)
-      .sign(key);
+export const bodyHash = (body: string) => createHash('sha256').update(body).digest('base64url');
+
+const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+interface Claims {
+  iss: ServiceName;
+  aud: ServiceName;
+  typ: typeof ACTOR_TYPE | typeof CALL_TYPE;
+  rid: string;
+  iat: number;
+  exp: number;
+  jti: string;
+  /** Actor tokens and the gateway's call tokens: the verified actor. */
+  act?: Actor;
+  /** Actor tokens: hash of the operation. */
+  oph?: string;
+  /** Call tokens: the API path and the hash of the body. */
+  pth?: string;
+  bh?: string;
+  /** Call tokens of subgraphs: the token that authorised the work. */
+  via?: string;
 }
 
-export class InternalTokenError extends Error {}
+/**
+ * Remembers the ids of tokens already accepted until they expire, so each is
+ * used once per process. Bounded: past the cap the oldest ids are forgotten
+ * early (their tokens then expire within TOKEN_TTL_SECONDS anyway).
+ */
+class ReplayGuard {
+  private readonly seen = new Map<string, number>();
+  constructor(private readonly cap = 200_000) {}
 
-export async function createInternalVerifier(publicJwk: JWK) {
-  const key = await importJWK(publicJwk, 'EdDSA');
-  return async (token: string | undefined): Promise<InternalClaims> => {
-    if (!token) throw new InternalTokenError('missing actor token');
-    try {
-      const { payload } = await jwtVerify(token, key, { issuer: ISSUER, audience: AUDIENCE, algorithms: ['EdDSA'], clockTolerance: 5 });
-      return { actor: payload.act as Actor, requestId: String(payload.rid), operationHash: String(payload.oph) };
-    } catch {
-      throw new InternalTokenError('invalid actor token');
+  /** False when the id was seen before. */
+  accept(jti: string, exp: number): boolean {
+    if (this.seen.has(jti)) return false;
+    // Ids are inserted in (about) the order they expire: forget from the front
+    // what has expired, and past the cap the oldest too.
+    const now = Date.now() / 1000 - CLOCK_TOLERANCE_SECONDS;
+    for (const [id, expiry] of this.seen) {
+      if (expiry >= now && this.seen.size < this.cap) break;
+      this.seen.delete(id);
     }
+    this.seen.set(jti, exp);
+    return true;
+  }
+}
+
+export interface InternalAuth {
+  self: ServiceName;
+  /** Gateway only: an actor token for one GraphQL call to `audience`. */
+  signActorToken(audience: ServiceName, actor: Actor, requestId: string, operation: string): string;
+  /**
+   * A call token for one internal API call: `via` is the token that authorised
+   * the current work (absent only for the gateway, which names the actor).
+   */
+  signCallToken(options: { audience: ServiceName; path: string; body: string; requestId: string; actor?: Actor; via?: string }): string;
+  /** A subgraph's GraphQL endpoint: an actor token from the gateway, for this subgraph and this operation, not seen before. */
+  verifyActorToken(token: string | undefined, operation: string): VerifiedCall;
+  /** An internal API: a call token for this service, this path and this body, from one of `callers`, not seen before. */
+  verifyCallToken(token: string | undefined, path: string, body: string, callers: readonly ServiceName[]): VerifiedCall;
+}
+
+/** Builds the signer and verifier of one service from its keyring. */
+export function createInternalAuth(keyring: ServiceKeyring): InternalAuth {
+  const privateKey = createPrivateKey({ key: keyring.privateJwk as never, format: 'jwk' });
+  const publicKeys = new Map<ServiceName, KeyObject>();
+  for (const name of SERVICE_NAMES) {
+    const jwk = keyring.publicJwks[name];
+    if (jwk) publicKeys.set(name, createPublicKey({ key: jwk as never, format: 'jwk' }));
+  }
+  const own = publicKeys.get(keyring.self);
+  if (!own || !own.equals(createPublicKey(privateKey))) {
+    throw new InternalTokenError(`the public key listed for ${keyring.self} does not match its private key`);
+  }
+  const header = b64({ alg: 'EdDSA', typ: 'JWT', kid: keyring.privateJwk.kid });
+  const replay = new ReplayGuard();
+
+  const sign = (claims: Omit<Claims, 'iss' | 'iat' | 'exp' | 'jti'>): string => {
+    const now = Math.floor(Date.now() / 1000);
+    const payload = b64({ ...claims, iss: keyring.self, iat: now, exp: now + TOKEN_TTL_SECONDS, jti: randomUUID() });
+    const input = `${header}.${payload}`;
+    return `${input}.${edSign(null, Buffer.from(input), privateKey).toString('base64url')}`;
+  };
+
+  /** Signature, issuer key, audience, type and lifetime; returns the claims. */
+  const open = (token: string | undefined, audience: ServiceName, type: Claims['typ']): Claims => {
+    if (!token || token.length > 16_384) throw new InternalTokenError('missing actor token');
+    const parts = token.split('.');
+    if (parts.length !== 3) throw new InternalTokenError('malformed token');
+    let claims: Claims;
+    try {
+      const head = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8')) as { alg?: string };
+      if (head.alg !== 'EdDSA') throw new Error();
+      claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as Claims;
+    } catch {
+      throw new InternalTokenError('malformed token');
+    }
+    const key = isServiceName(claims.iss) ? publicKeys.get(claims.iss) : undefined;
+    if (!key || !edVerify(null, Buffer.from(`${parts[0]}.${parts[1]}`), key, Buffer.from(parts[2]!, 'base64url'))) {
+      throw new InternalTokenError('invalid signature');
+    }
+    const now = Date.now() / 1000;
+    if (claims.typ !== type || claims.aud !== audience) throw new InternalTokenError('token issued for another service or purpose');
+    if (typeof claims.exp !== 'number' || claims.exp + CLOCK_TOLERANCE_SECONDS < now || claims.iat - CLOCK_TOLERANCE_SECONDS > now) {
+      throw new InternalTokenError('expired token');
+    }
+    if (typeof claims.rid !== 'string' || typeof claims.jti !== 'string') throw new InternalTokenError('malformed token');
+    return claims;
+  };
+
+  /**
+   * The actor behind a call token issued by `caller`: the gateway names it;
+   * a subgraph proves it with the token it was given (`via`), whose audience
+   * is that subgraph, for the same request, back to the gateway's actor token.
+   */
+  const actorOf = (claims: Claims, depth: number): Actor => {
+    if (claims.iss === 'gateway') {
+      if (!claims.act) throw new InternalTokenError('no actor');
+      return claims.act;
+    }
+    if (!claims.via || depth >= MAX_CHAIN) throw new InternalTokenError('no authorising token');
+    const via = claims.via;
+    const typeOf = (() => {
+      try {
+        return (JSON.parse(Buffer.from(via.split('.')[1] ?? '', 'base64url').toString('utf8')) as Claims).typ;
+      } catch {
+        return undefined;
+      }
+    })();
+    const parent = open(via, claims.iss, typeOf === ACTOR_TYPE ? ACTOR_TYPE : CALL_TYPE);
+    if (parent.rid !== claims.rid) throw new InternalTokenError('authorising token of another request');
+    if (parent.typ === ACTOR_TYPE) {
+      if (parent.iss !== 'gateway' || !parent.act) throw new InternalTokenError('actor tokens come from the gateway');
+      return parent.act;
+    }
+    return actorOf(parent, depth + 1);
+  };
+
+  const once = (claims: Claims) => {
+    if (!replay.accept(claims.jti, claims.exp)) throw new InternalTokenError('token already used');
+  };
+
+  return {
+    self: keyring.self,
+    signActorToken: (audience, actor, requestId, operation) => sign({ aud: audience, typ: ACTOR_TYPE, act: actor, rid: requestId, oph: operation }),
+    signCallToken: ({ audience, path, body, requestId, actor, via }) =>
+      sign({ aud: audience, typ: CALL_TYPE, rid: requestId, pth: path, bh: bodyHash(body), ...(keyring.self === 'gateway' ? { act: actor } : { via }) }),
+    verifyActorToken(token, operation) {
+      const claims = open(token, keyring.self, ACTOR_TYPE);
+      if (claims.iss !== 'gateway' || !claims.act) throw new InternalTokenError('actor tokens come from the gateway');
+      if (claims.oph !== operation) throw new InternalTokenError('token issued for another operation');
+      once(claims);
+      return { actor: claims.act, requestId: claims.rid, caller: 'gateway' };
+    },
+    verifyCallToken(token, path, body, callers) {
+      const claims = open(token, keyring.self, CALL_TYPE);
+      if (!callers.includes(claims.iss)) throw new InternalTokenError(`${claims.iss} may not call ${path}`);
+      if (claims.pth !== path || claims.bh !== bodyHash(body)) throw new InternalTokenError('token issued for another call');
+      const actor = actorOf(claims, 0);
+      once(claims);
+      return { actor, requestId: claims.rid, caller: claims.iss };
+    },
   };
 }

@@ -2,11 +2,15 @@
  * Keys: the development key set the product creates on first start, and
  * loading keys from the environment or files in production.
  *
- * Two key pairs exist:
+ * Keys:
  * - the development token issuer (ES256): `npm run token` signs user tokens
  *   with it and the gateway trusts it only outside production;
- * - the internal key (Ed25519): the gateway signs the actor token of every
- *   subgraph call with the private half, subgraphs verify with the public half.
+ * - one internal key pair (Ed25519) per service: each service signs its
+ *   internal tokens with its own private key and knows every service's
+ *   public key (lib/internal-token.ts). In production they come from
+ *   INTERNAL_TOKEN_PRIVATE_KEY(_FILE) (the service's own) and
+ *   INTERNAL_TOKEN_PUBLIC_KEYS(_FILE) (service name → public JWK), created by
+ *   `npm run keys:internal`.
  *
  * Development keys carry a `kid` starting with `dev-`; production refuses them.
  */
@@ -14,16 +18,22 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { isServiceName, SERVICE_NAMES, type ServiceKeyring, type ServiceName } from './internal-token.js';
 
 export const DEV_KEY_PREFIX = 'dev-';
 export const DEV_ISSUER = 'https://dev-issuer.fpr.local';
 export const DEFAULT_AUDIENCE = 'fpr-gateway';
 
+export interface KeyPair {
+  privateJwk: JWK;
+  publicJwk: JWK;
+}
+
 export interface DevKeys {
   issuerPrivate: JWK;
   issuerPublic: JWK;
-  internalPrivate: JWK;
-  internalPublic: JWK;
+  /** Each service's internal key pair. */
+  internal: Record<ServiceName, KeyPair>;
 }
 
 export const defaultKeyDirectory = () => path.resolve(process.env.DEV_KEY_DIR ?? '.data/keys');
@@ -41,14 +51,57 @@ async function keyPair(alg: 'ES256' | 'EdDSA', kid: string) {
 export async function generateDevKeys(prefix = DEV_KEY_PREFIX): Promise<DevKeys> {
   const stamp = Date.now().toString(36);
   const issuer = await keyPair('ES256', `${prefix}issuer-${stamp}`);
-  const internal = await keyPair('EdDSA', `${prefix}internal-${stamp}`);
-  return { issuerPrivate: issuer.privateJwk, issuerPublic: issuer.publicJwk, internalPrivate: internal.privateJwk, internalPublic: internal.publicJwk };
+  return { issuerPrivate: issuer.privateJwk, issuerPublic: issuer.publicJwk, internal: await serviceKeyPairs(`${prefix}`, stamp) };
 }
 
-/** Creates the development keys once (first start) and returns them. */
+/** One Ed25519 pair per service, kid `<prefix><service>-<stamp>`. */
+export async function serviceKeyPairs(prefix: string, stamp: string): Promise<Record<ServiceName, KeyPair>> {
+  const pairs = await Promise.all(SERVICE_NAMES.map(async (name) => [name, await keyPair('EdDSA', `${prefix}${name}-${stamp}`)] as const));
+  return Object.fromEntries(pairs) as Record<ServiceName, KeyPair>;
+}
+
+/** A service's keyring from a key set holding every service's pair. */
+export function keyringOf(internal: Record<ServiceName, KeyPair>, self: ServiceName): ServiceKeyring {
+  return {
+    self,
+    privateJwk: internal[self].privateJwk,
+    publicJwks: Object.fromEntries(SERVICE_NAMES.map((name) => [name, internal[name].publicJwk])) as Record<ServiceName, JWK>,
+  };
+}
+
+const isJwk = (value: unknown): value is JWK => typeof value === 'object' && value !== null && typeof (value as JWK).kty === 'string';
+
+function validDevKeys(value: unknown): value is DevKeys {
+  const keys = value as Partial<DevKeys> | null;
+  return Boolean(keys && isJwk(keys.issuerPrivate) && isJwk(keys.issuerPublic) && keys.internal
+    && SERVICE_NAMES.every((name) => isJwk(keys.internal![name]?.privateJwk) && isJwk(keys.internal![name]?.publicJwk)));
+}
+
+/**
+ * Creates the development keys once (first start) and returns them. A key
+ * file from an older version (one internal pair for all services) keeps its
+ * issuer key, so tokens already minted stay valid, and gets one internal pair
+ * per service. A file that cannot be read as keys is a configuration error
+ * that says what to do.
+ */
 export async function ensureDevKeys(directory = defaultKeyDirectory()): Promise<DevKeys> {
   const file = path.join(directory, 'dev-keys.json');
-  if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as DevKeys;
+  if (existsSync(file)) {
+    let stored: unknown;
+    try {
+      stored = JSON.parse(await readFile(file, 'utf8'));
+    } catch {
+      throw new ConfigurationError(`${file} is not a valid key file (not JSON). Delete it and start again: a new development key set is created (tokens minted before stop working).`);
+    }
+    if (validDevKeys(stored)) return stored;
+    const old = stored as Partial<DevKeys> | null;
+    if (!old || !isJwk(old.issuerPrivate) || !isJwk(old.issuerPublic)) {
+      throw new ConfigurationError(`${file} does not hold the development keys. Delete it and start again: a new development key set is created.`);
+    }
+    const upgraded: DevKeys = { issuerPrivate: old.issuerPrivate, issuerPublic: old.issuerPublic, internal: await serviceKeyPairs(DEV_KEY_PREFIX, Date.now().toString(36)) };
+    await writeFile(file, JSON.stringify(upgraded, null, 2), { mode: 0o600 });
+    return upgraded;
+  }
   const keys = await generateDevKeys();
   await mkdir(directory, { recursive: true });
   await writeFile(file, JSON.stringify(keys, null, 2), { mode: 0o600 });
@@ -74,4 +127,39 @@ export class ConfigurationError extends Error {}
 /** In production a development key is a configuration error, never a fallback. */
 export function refuseDevKeyInProduction(jwk: { kid?: string }, what: string, production: boolean): void {
   if (production && isDevKey(jwk)) throw new ConfigurationError(`${what} is a development key; production needs its own keys`);
+}
+
+/**
+ * The keyring of service `self` from the environment: its own private key
+ * (INTERNAL_TOKEN_PRIVATE_KEY or _FILE) and every service's public key
+ * (INTERNAL_TOKEN_PUBLIC_KEYS or _FILE: `{ "gateway": <JWK>, "identity": <JWK>, ... }`).
+ * Outside production, unset variables fall back to the development keys.
+ */
+export async function keyringFromEnv(self: ServiceName, production: boolean, devKeys: () => Promise<DevKeys>, env: NodeJS.ProcessEnv = process.env): Promise<ServiceKeyring> {
+  const privateJwk = await jsonFromEnvChecked<JWK>('INTERNAL_TOKEN_PRIVATE_KEY', env);
+  const publicJwks = await jsonFromEnvChecked<Record<string, JWK>>('INTERNAL_TOKEN_PUBLIC_KEYS', env);
+  if (!privateJwk || !publicJwks) {
+    if (production) throw new ConfigurationError('INTERNAL_TOKEN_PRIVATE_KEY(_FILE) and INTERNAL_TOKEN_PUBLIC_KEYS(_FILE) are required in production (create them with npm run keys:internal)');
+    const dev = keyringOf((await devKeys()).internal, self);
+    return { self, privateJwk: privateJwk ?? dev.privateJwk, publicJwks: (publicJwks as Record<ServiceName, JWK> | undefined) ?? dev.publicJwks };
+  }
+  if (!isJwk(privateJwk)) throw new ConfigurationError('INTERNAL_TOKEN_PRIVATE_KEY is not a JWK');
+  const unknown = Object.keys(publicJwks).filter((name) => !isServiceName(name));
+  if (unknown.length) throw new ConfigurationError(`INTERNAL_TOKEN_PUBLIC_KEYS names unknown services: ${unknown.join(', ')}`);
+  const missing = SERVICE_NAMES.filter((name) => !isJwk(publicJwks[name]));
+  if (missing.length) throw new ConfigurationError(`INTERNAL_TOKEN_PUBLIC_KEYS lacks the public key of ${missing.join(', ')}`);
+  refuseDevKeyInProduction(privateJwk, 'INTERNAL_TOKEN_PRIVATE_KEY', production);
+  for (const name of SERVICE_NAMES) refuseDevKeyInProduction(publicJwks[name]!, `INTERNAL_TOKEN_PUBLIC_KEYS.${name}`, production);
+  return { self, privateJwk, publicJwks: publicJwks as Record<ServiceName, JWK> };
+}
+
+/** jsonFromEnv, with a configuration error naming the variable when the JSON is malformed or the file missing. */
+async function jsonFromEnvChecked<T>(name: string, env: NodeJS.ProcessEnv): Promise<T | undefined> {
+  try {
+    return await jsonFromEnv<T>(name, env);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const where = env[name] ? name : `${name}_FILE (${env[`${name}_FILE`]})`;
+    throw new ConfigurationError(code === 'ENOENT' ? `${where}: no such file` : `${where} is not valid JSON`);
+  }
 }

@@ -13,15 +13,15 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import DataLoader from 'dataloader';
 import { GraphQLError, parse, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
-import type { JWK } from 'jose';
 import type { Actor } from './actor.js';
-import { ConsentAccess, INTERNAL_PATHS, remoteConsentSources, RequestFactsCache, type ConsentSources } from './consent/access.js';
+import { ConsentAccess, remoteConsentSources, RequestFactsCache, type ConsentSources } from './consent/access.js';
+import { DEFAULT_INTERNAL_TIMEOUT_MS, INTERNAL_APIS, internalCaller, internalRoute, type InternalCaller, type InternalRequest, type InternalRouteDeps } from './internal-api.js';
 import { ownerTimeline, parseTimelineRequest, type TimelineSource } from './timeline.js';
 import { withConsent, type ConsentRules } from './consent/shield.js';
 import { migrate, openDatabase, type Database } from './db.js';
-import { badInput, ErrorCode, errorBody, productError, type ErrorCodeValue } from './errors.js';
+import { badInput, ErrorCode, productError } from './errors.js';
 import { startHttpService, type Route } from './http.js';
-import { ACTOR_TOKEN_HEADER, createInternalVerifier, operationHash, type InternalClaims } from './internal-token.js';
+import { ACTOR_TOKEN_HEADER, createInternalAuth, InternalTokenError, operationHash, type ServiceKeyring, type VerifiedCall } from './internal-token.js';
 import { scalarResolvers } from './scalars.js';
 import type { SubgraphName } from './services.js';
 
@@ -31,29 +31,24 @@ export interface SubgraphContext {
   actor: Actor;
   requestId: string;
   db: Database;
-  /** The actor token this request came with, forwarded to other services' internal APIs. */
-  actorToken: string;
+  /** Other services' internal APIs, called on behalf of this request. */
+  internal: InternalCaller;
   /** The consent policy for this request's actor, and what was disclosed. */
   consent: ConsentAccess;
-  /** Where the other services are (their graphql URLs), for internal APIs. */
-  peers: Peers;
   /** Per-request DataLoaders, created on first use by name. */
   loader<K, V>(name: string, batch: (keys: readonly K[]) => Promise<(V | Error)[]>, cacheKey?: (key: K) => unknown): DataLoader<K, V>;
 }
 
-export interface InternalRouteDeps {
+/** What a subgraph's internal API routes are built with. */
+export interface SubgraphRouteDeps extends InternalRouteDeps {
   db: Database;
-  /** Verifies a forwarded actor token (signature and expiry). */
-  verify(token: string | undefined): Promise<InternalClaims>;
-  /** Where the other services are, for internal APIs that ask an owner in turn. */
-  peers: Peers;
 }
 
 export interface SubgraphModule {
   name: SubgraphName;
   resolvers: GraphQLResolverMap<SubgraphContext>;
-  /** Internal HTTP APIs other services call with a forwarded actor token. */
-  internalRoutes?: (deps: InternalRouteDeps) => Route[];
+  /** Internal HTTP APIs other services call (lib/internal-api.ts). */
+  internalRoutes?: (deps: SubgraphRouteDeps) => Route[];
   /** Field-level consent rules (graphql-shield) for every object type. */
   consentRules: ConsentRules;
   /** Replaces the remote consent sources with this subgraph's own data where it owns it. */
@@ -62,24 +57,22 @@ export interface SubgraphModule {
   timeline?: TimelineSource[];
 }
 
-/** Where a subgraph reaches the services that own consent facts (graphql URLs). */
-export interface Peers {
-  identity: () => string;
-  publicHealth: () => string;
-  /** Any subgraph's graphql URL (identity asks every owner for its timeline entries). */
-  subgraph: (name: SubgraphName) => string;
-}
+/** Where a subgraph reaches the other subgraphs: their GraphQL URL (internal APIs sit beside it). */
+export type PeerUrls = (name: SubgraphName) => string;
 
 export interface SubgraphOptions {
   databaseUrl: string;
   port: number;
   host: string;
-  internalPublicKey: JWK;
+  /** This subgraph's own key and every service's public key (lib/internal-token.ts). */
+  keyring: ServiceKeyring;
   production: boolean;
   maxBodyBytes?: number;
   /** Use an already opened database (tests, npm start); closed with the service. */
   database?: Database;
-  peers: Peers;
+  peers: PeerUrls;
+  /** Deadline of each internal API call (INTERNAL_API_TIMEOUT_MS). */
+  internalTimeoutMs?: number;
   /** Benchmarks only: false serves the schema without consent rules. Refused in production. */
   enforceConsent?: boolean;
 }
@@ -127,14 +120,16 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
   const db = options.database ?? (await openSubgraphDatabase(module.name, options.databaseUrl));
   const enforceConsent = options.enforceConsent ?? true;
   if (!enforceConsent && options.production) throw new Error('Consent enforcement cannot be switched off in production');
-  const verify = await createInternalVerifier(options.internalPublicKey);
-  const remote = remoteConsentSources(options.peers);
+  const auth = createInternalAuth(options.keyring);
+  if (auth.self !== module.name) throw new Error(`the keyring given to ${module.name} is ${auth.self}'s`);
+  const routeDeps: SubgraphRouteDeps = { db, auth, url: options.peers, timeoutMs: options.internalTimeoutMs ?? DEFAULT_INTERNAL_TIMEOUT_MS };
+  const remote = remoteConsentSources();
   const consentSources = module.consentSources ? module.consentSources(db, remote) : remote;
   const factsCache = new RequestFactsCache();
   // The consent policy for one request's actor; its calls here share the facts fetched for it.
-  const consentFor = (claims: InternalClaims, actorToken: string) => enforceConsent
-    ? new ConsentAccess(claims.actor, actorToken, consentSources, { cache: factsCache, requestId: claims.requestId })
-    : ConsentAccess.unenforced(claims.actor);
+  const consentFor = (call: VerifiedCall, internal: InternalCaller) => enforceConsent
+    ? new ConsentAccess(call.actor, internal, consentSources, { cache: factsCache, requestId: call.requestId })
+    : ConsentAccess.unenforced(call.actor);
   const apollo = new ApolloServer<SubgraphContext>({
     schema: enforceConsent ? buildSchemaFor(module) : buildBaseSchema(module),
     includeStacktraceInErrorResponses: !options.production,
@@ -143,13 +138,13 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
     plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), reportDisclosures],
     csrfPrevention: false,
   });
-  const routes = module.internalRoutes?.({ db, verify, peers: options.peers }) ?? [];
+  const routes = module.internalRoutes?.(routeDeps) ?? [];
   if (module.timeline) {
     const sources = module.timeline;
-    routes.push(internalRoute(INTERNAL_PATHS.timeline, { db, verify, peers: options.peers }, async (body, claims, actorToken) => {
+    routes.push(internalRoute(INTERNAL_APIS.timeline, routeDeps, async (body, call: InternalRequest) => {
       const request = parseTimelineRequest(body);
       if (!request) throw badInput('Malformed timeline request');
-      return ownerTimeline(db, consentFor(claims, actorToken), sources, request);
+      return ownerTimeline(db, consentFor(call, call.internal), sources, request);
     }));
   }
   const service = await startHttpService<SubgraphContext>({
@@ -164,24 +159,22 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
     },
     context: async (request, body) => {
       const token = request.headers[ACTOR_TOKEN_HEADER];
-      let claims: InternalClaims;
-      try {
-        claims = await verify(typeof token === 'string' ? token : undefined);
-      } catch {
-        throw productError(ErrorCode.unauthenticated, 'This service accepts only requests signed by the gateway');
-      }
       const operation = body as { query?: string; variables?: unknown } | undefined;
-      if (claims.operationHash !== operationHash(operation?.query, operation?.variables)) {
-        throw productError(ErrorCode.unauthenticated, 'The actor token was issued for a different operation');
+      let call: VerifiedCall;
+      try {
+        call = auth.verifyActorToken(typeof token === 'string' ? token : undefined, operationHash(operation?.query, operation?.variables));
+      } catch (error) {
+        if (!(error instanceof InternalTokenError)) throw error;
+        throw productError(ErrorCode.unauthenticated, 'This service accepts only requests the gateway signed for it and for this operation');
       }
+      const internal = internalCaller({ auth, url: options.peers, requestId: call.requestId, via: token as string, timeoutMs: routeDeps.timeoutMs });
       const loaders = new Map<string, DataLoader<unknown, unknown>>();
       return {
-        actor: claims.actor,
-        requestId: claims.requestId,
+        actor: call.actor,
+        requestId: call.requestId,
         db,
-        actorToken: token as string,
-        peers: options.peers,
-        consent: consentFor(claims, token as string),
+        internal,
+        consent: consentFor(call, internal),
         loader<K, V>(name: string, batch: (keys: readonly K[]) => Promise<(V | Error)[]>, cacheKey?: (key: K) => unknown) {
           let loader = loaders.get(name) as DataLoader<K, V> | undefined;
           if (!loader) {
@@ -223,38 +216,3 @@ const reportDisclosures: ApolloServerPlugin<SubgraphContext> = {
     };
   },
 };
-
-const INTERNAL_ERROR_STATUS: Partial<Record<ErrorCodeValue, number>> = { BAD_USER_INPUT: 400, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409 };
-
-/** Route helper for internal JSON APIs: POST `<path>` with a forwarded actor token. */
-export function internalRoute(
-  routePath: string,
-  deps: InternalRouteDeps,
-  handle: (body: unknown, claims: InternalClaims, actorToken: string) => Promise<unknown>,
-): Route {
-  return async (request) => {
-    if (request.url.pathname !== routePath) return undefined;
-    if (request.method !== 'POST') return { status: 405, body: errorBody(ErrorCode.badUserInput, 'POST only') };
-    let claims: InternalClaims;
-    const token = request.headers[ACTOR_TOKEN_HEADER];
-    try {
-      claims = await deps.verify(typeof token === 'string' ? token : undefined);
-    } catch {
-      return { status: 401, body: errorBody(ErrorCode.unauthenticated, 'This service accepts only requests signed by the gateway') };
-    }
-    let body: unknown;
-    try {
-      body = JSON.parse(request.body || '{}');
-    } catch {
-      return { status: 400, body: errorBody(ErrorCode.badUserInput, 'Request body is not valid JSON') };
-    }
-    try {
-      return { status: 200, body: JSON.stringify(await handle(body, claims, token as string)) };
-    } catch (error) {
-      // Product errors (bad input, refusals, conflicts) go back to the calling subgraph, which passes them on.
-      const code = error instanceof GraphQLError ? (error.extensions.code as ErrorCodeValue | undefined) : undefined;
-      if (code && INTERNAL_ERROR_STATUS[code]) return { status: INTERNAL_ERROR_STATUS[code], body: errorBody(code, (error as GraphQLError).message) };
-      throw error;
-    }
-  };
-}

@@ -1,18 +1,22 @@
 /**
- * `npm run keys:internal -- <directory>`: creates a production key pair for
- * the gateway-to-subgraph actor tokens (Ed25519): the private half for the
- * gateway (INTERNAL_TOKEN_PRIVATE_KEY_FILE), the public half for every
- * subgraph (INTERNAL_TOKEN_PUBLIC_KEY_FILE). Use one pair per environment.
+ * `npm run keys:internal -- <directory>`: creates the internal keys of one
+ * environment: an Ed25519 key pair per service (gateway and each subgraph).
+ * Each service gets its own private key (`<service>.private.jwk.json`, for
+ * INTERNAL_TOKEN_PRIVATE_KEY_FILE) and every service the same
+ * `internal-public-keys.json` (INTERNAL_TOKEN_PUBLIC_KEYS_FILE: service name →
+ * public key). See lib/internal-token.ts.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { exportJWK, generateKeyPair } from 'jose';
+import { SERVICE_NAMES } from '../lib/internal-token.js';
+import { serviceKeyPairs } from '../lib/keys.js';
 
 const directory = path.resolve(process.argv[2] ?? 'secrets');
-const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
-const kid = `internal-${new Date().toISOString().slice(0, 10)}-${Math.random().toString(36).slice(2, 8)}`;
-const meta = { kid, alg: 'EdDSA', use: 'sig' };
+const stamp = `${new Date().toISOString().slice(0, 10)}-${Math.random().toString(36).slice(2, 8)}`;
+const pairs = await serviceKeyPairs('internal-', stamp);
 await mkdir(directory, { recursive: true });
-await writeFile(path.join(directory, 'internal-token.private.jwk.json'), JSON.stringify({ ...(await exportJWK(privateKey)), ...meta }), { mode: 0o600 });
-await writeFile(path.join(directory, 'internal-token.public.jwk.json'), JSON.stringify({ ...(await exportJWK(publicKey)), ...meta }));
-console.log(`wrote ${directory}/internal-token.{private,public}.jwk.json (kid ${kid})`);
+for (const name of SERVICE_NAMES) {
+  await writeFile(path.join(directory, `${name}.private.jwk.json`), JSON.stringify(pairs[name].privateJwk), { mode: 0o600 });
+}
+await writeFile(path.join(directory, 'internal-public-keys.json'), JSON.stringify(Object.fromEntries(SERVICE_NAMES.map((name) => [name, pairs[name].publicJwk])), null, 2));
+console.log(`wrote ${directory}/<service>.private.jwk.json for ${SERVICE_NAMES.join(', ')} and ${directory}/internal-public-keys.json`);

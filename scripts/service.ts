@@ -5,15 +5,16 @@
  *   npm run service -- gateway
  *   npm run service -- labs
  *
- * Subgraph: <PREFIX>_PORT, <PREFIX>_DATABASE_URL, HOST, INTERNAL_TOKEN_PUBLIC_KEY(_FILE).
+ * Every service: INTERNAL_TOKEN_PRIVATE_KEY(_FILE) (its own key), INTERNAL_TOKEN_PUBLIC_KEYS(_FILE) (every service's).
+ * Subgraph: <PREFIX>_PORT, <PREFIX>_DATABASE_URL, HOST.
  * Gateway: GATEWAY_PORT, <SUBGRAPH>_URL for each subgraph, AUTH_ISSUER, AUTH_AUDIENCE,
- * AUTH_JWKS_URL or AUTH_PUBLIC_KEYS_FILE, INTERNAL_TOKEN_PRIVATE_KEY(_FILE).
+ * AUTH_JWKS_URL or AUTH_PUBLIC_KEYS_FILE.
  * Without key variables outside production, the development keys under .data/keys are used.
  */
-import type { JSONWebKeySet, JWK } from 'jose';
+import type { JSONWebKeySet } from 'jose';
 import { createTokenVerifier } from '../gateway/src/auth.js';
 import { startGateway } from '../gateway/src/server.js';
-import { ConfigurationError, DEFAULT_AUDIENCE, DEV_ISSUER, ensureDevKeys, jsonFromEnv, refuseDevKeyInProduction } from '../lib/keys.js';
+import { ConfigurationError, DEFAULT_AUDIENCE, DEV_ISSUER, ensureDevKeys, jsonFromEnv, keyringFromEnv } from '../lib/keys.js';
 import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, databaseUrl, isSubgraphName, servicePort, serviceUrl, type SubgraphName } from '../lib/services.js';
 import { startSubgraph } from '../lib/subgraph.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
@@ -22,15 +23,6 @@ const name = process.argv[2] ?? '';
 const production = process.env.NODE_ENV === 'production';
 const host = process.env.HOST ?? '127.0.0.1';
 
-async function key(variable: string, devFallback: () => Promise<JWK>): Promise<JWK> {
-  const configured = await jsonFromEnv<JWK>(variable);
-  if (configured) {
-    refuseDevKeyInProduction(configured, variable, production);
-    return configured;
-  }
-  if (production) throw new ConfigurationError(`${variable} is required in production`);
-  return devFallback();
-}
 
 try {
   if (name === 'gateway') {
@@ -49,7 +41,7 @@ try {
         keySet: keySet ?? (jwksUrl ? undefined : { keys: [(await ensureDevKeys()).issuerPublic] }),
         production,
       }),
-      internalPrivateKey: await key('INTERNAL_TOKEN_PRIVATE_KEY', async () => (await ensureDevKeys()).internalPrivate),
+      keyring: await keyringFromEnv('gateway', production, ensureDevKeys),
       maxBodyBytes: process.env.MAX_BODY_BYTES ? Number(process.env.MAX_BODY_BYTES) : undefined,
     });
     console.log(`gateway listening on ${gateway.url}`);
@@ -60,8 +52,8 @@ try {
       host,
       port: servicePort(info),
       production,
-      internalPublicKey: await key('INTERNAL_TOKEN_PUBLIC_KEY', async () => (await ensureDevKeys()).internalPublic),
-      peers: { identity: () => serviceUrl(SUBGRAPHS.identity), publicHealth: () => serviceUrl(SUBGRAPHS['public-health']), subgraph: (peer) => serviceUrl(SUBGRAPHS[peer]) },
+      keyring: await keyringFromEnv(name, production, ensureDevKeys),
+      peers: (peer) => serviceUrl(SUBGRAPHS[peer]),
     });
     console.log(`${name} listening on ${subgraph.url} (${subgraph.db.engine})`);
   } else {

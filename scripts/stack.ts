@@ -8,7 +8,7 @@ import type { JSONWebKeySet } from 'jose';
 import { createTokenVerifier } from '../gateway/src/auth.js';
 import { startGateway, type RunningGateway } from '../gateway/src/server.js';
 import type { Database } from '../lib/db.js';
-import { DEFAULT_AUDIENCE, DEV_ISSUER, type DevKeys } from '../lib/keys.js';
+import { DEFAULT_AUDIENCE, DEV_ISSUER, keyringOf, type DevKeys } from '../lib/keys.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
 import { openSubgraphDatabase, startSubgraph, type RunningSubgraph } from '../lib/subgraph.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
@@ -57,14 +57,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const subgraphs = {} as Record<SubgraphName, RunningSubgraph>;
   // Subgraphs reach identity and public-health for consent facts; their
   // ports are known once they listen, hence the late-bound lookups.
-  const peers = { identity: () => subgraphs.identity.url, publicHealth: () => subgraphs['public-health'].url, subgraph: (name: SubgraphName) => subgraphs[name].url };
+  const peers = (name: SubgraphName) => subgraphs[name].url;
   for (const name of SUBGRAPH_NAMES) {
     subgraphs[name] = await startSubgraph(SUBGRAPH_MODULES[name].module, {
       databaseUrl: options.databaseUrls[name],
       database: databases[name],
       host,
       port: options.ports?.subgraphs[name] ?? 0,
-      internalPublicKey: options.keys.internalPublic,
+      keyring: keyringOf(options.keys.internal, name),
       production,
       peers,
       enforceConsent: options.enforceConsent,
@@ -77,7 +77,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     production,
     subgraphUrls: Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, subgraphs[name].url])) as Record<SubgraphName, string>,
     verifyToken: createTokenVerifier({ issuer: DEV_ISSUER, audience: DEFAULT_AUDIENCE, keySet, production }),
-    internalPrivateKey: options.keys.internalPrivate,
+    keyring: keyringOf(options.keys.internal, 'gateway'),
   });
   return {
     gateway,

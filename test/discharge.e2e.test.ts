@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Actor } from '../lib/actor.js';
-import { ACTOR_TOKEN_HEADER, createInternalSigner } from '../lib/internal-token.js';
+import { ACTOR_TOKEN_HEADER } from '../lib/internal-token.js';
+import { internalSigners } from './support/internal.js';
 import { DEFAULT_SEED, generatePatient } from '../lib/synthetic/generator.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
 
@@ -110,15 +111,18 @@ describe.each(BACKENDS)('discharge on %s', (backend) => {
     expect(await planTasks(stayId)).toBe(2);
   });
 
-  it('makes no plan on a direct call, even with a genuine actor token, unless the stay is the caller\'s', async () => {
-    const signer = await createInternalSigner(stack.keys.internalPrivate);
+  it('makes no plan on a direct call, even with genuine tokens of encounters, unless the stay is the caller\'s', async () => {
+    const signers = internalSigners(stack.keys);
     const staff = (org: string): Actor => ({ sub: 'dr-x', role: 'clinician', org, scope: 'user/*.cruds', patient: null, purposeOfUse: 'TREAT', breakGlassReason: null, clientId: null });
     const stayId = await admit(followed.patient.id);
-    const ask = async (actor: Actor, body: Record<string, unknown>) => fetch(stack.subgraphs['public-health'].url.replace(/graphql$/, 'internal/discharge-follow-up'), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', [ACTOR_TOKEN_HEADER]: await signer({ actor, requestId: 'direct-call', operationHash: 'none' }) },
-      body: JSON.stringify({ encounterId: stayId, patientId: followed.patient.id, dischargedAt: new Date().toISOString(), diagnoses: [], ...body }),
-    });
+    // What a compromised encounters subgraph could send: a call token of its own, authorised by an actor token the gateway gave it.
+    const ask = async (actor: Actor, fields: Record<string, unknown>) => {
+      const path = '/internal/discharge-follow-up';
+      const body = JSON.stringify({ encounterId: stayId, patientId: followed.patient.id, dischargedAt: new Date().toISOString(), diagnoses: [], ...fields });
+      const via = signers.actorToken('encounters', actor, 'mutation { recordDischarge }', undefined, 'direct-call');
+      const token = signers.as('encounters').signCallToken({ audience: 'public-health', path, body, requestId: 'direct-call', via });
+      return fetch(stack.subgraphs['public-health'].url.replace(/\/graphql$/, path), { method: 'POST', headers: { 'content-type': 'application/json', [ACTOR_TOKEN_HEADER]: token }, body });
+    };
     // Staff of another hospital, and the right hospital naming another patient: refused.
     expect((await ask(staff('org-county-north'), {})).status).toBe(403);
     expect((await ask(staff(HOSPITAL), { patientId: unfollowed.patient.id })).status).toBe(403);

@@ -30,7 +30,7 @@ const services = compose.services;
 
 /** Variables the gateway may read. */
 const gatewayVariables = new Set<string>([
-  `${GATEWAY.envPrefix}_PORT`, ...COMMON_ENV.gateway, 'INTERNAL_TOKEN_PRIVATE_KEY_FILE', 'AUTH_PUBLIC_KEYS_FILE',
+  `${GATEWAY.envPrefix}_PORT`, ...COMMON_ENV.gateway, 'INTERNAL_TOKEN_PRIVATE_KEY_FILE', 'INTERNAL_TOKEN_PUBLIC_KEYS_FILE', 'AUTH_PUBLIC_KEYS_FILE',
   ...SUBGRAPH_NAMES.map((name) => `${SUBGRAPHS[name].envPrefix}_URL`),
 ]);
 
@@ -47,8 +47,12 @@ describe('docker-compose.yml', () => {
     expect(service.command).toEqual(['npx', 'tsx', 'scripts/service.ts', name]);
     expect(env.NODE_ENV).toBe('production');
     expect(env.HOST).toBe('0.0.0.0');
-    expect(env.INTERNAL_TOKEN_PUBLIC_KEY_FILE).toBe('/run/secrets/internal_token_public_key');
-    expect(service.secrets).toEqual(['internal_token_public_key']);
+    // Its own internal key, and every service's public key.
+    const key = `${name.replace('-', '_')}_internal_key`;
+    expect(env.INTERNAL_TOKEN_PRIVATE_KEY_FILE).toBe(`/run/secrets/${key}`);
+    expect(env.INTERNAL_TOKEN_PUBLIC_KEYS_FILE).toBe('/run/secrets/internal_public_keys');
+    expect(service.secrets).toEqual([key, 'internal_public_keys']);
+    expect(compose.secrets[key]!.file).toBe(`./secrets/${name}.private.jwk.json`);
     // Its own database, on its own server, which it waits for.
     const database = new URL(env[`${prefix}_DATABASE_URL`]!);
     expect(database.protocol).toBe('postgres:');
@@ -61,7 +65,7 @@ describe('docker-compose.yml', () => {
     expect(Number(env[`${prefix}_PORT`])).toBe(SUBGRAPHS[name].defaultPort);
     // Nothing the code does not read.
     const peerUrls = SUBGRAPH_PEERS[name].map((peer) => `${SUBGRAPHS[peer].envPrefix}_URL`);
-    const known = new Set<string>([`${prefix}_PORT`, `${prefix}_DATABASE_URL`, ...COMMON_ENV.subgraph, 'INTERNAL_TOKEN_PUBLIC_KEY_FILE', ...peerUrls]);
+    const known = new Set<string>([`${prefix}_PORT`, `${prefix}_DATABASE_URL`, ...COMMON_ENV.subgraph, 'INTERNAL_TOKEN_PRIVATE_KEY_FILE', 'INTERNAL_TOKEN_PUBLIC_KEYS_FILE', ...peerUrls]);
     // It reaches the subgraphs whose internal APIs it calls where the gateway does.
     for (const variable of peerUrls) expect(env[variable], variable).toBe(services.gateway!.environment![variable]);
     expect(Object.keys(env).filter((variable) => !known.has(variable))).toEqual([]);
@@ -75,9 +79,11 @@ describe('docker-compose.yml', () => {
     for (const name of SUBGRAPH_NAMES) expect(env[`${SUBGRAPHS[name].envPrefix}_URL`]).toMatch(/^http:\/\/.+\/graphql$/);
     expect(env.AUTH_JWKS_URL).toBeTruthy();
     expect(env.AUTH_ISSUER).toBeTruthy();
-    expect(env.INTERNAL_TOKEN_PRIVATE_KEY_FILE).toBe('/run/secrets/internal_token_private_key');
+    expect(env.INTERNAL_TOKEN_PRIVATE_KEY_FILE).toBe('/run/secrets/gateway_internal_key');
+    expect(env.INTERNAL_TOKEN_PUBLIC_KEYS_FILE).toBe('/run/secrets/internal_public_keys');
     expect(Object.keys(gateway.depends_on ?? {}).sort()).toEqual([...SUBGRAPH_NAMES].sort());
-    expect(compose.secrets.internal_token_private_key!.file).toMatch(/private/);
+    expect(compose.secrets.gateway_internal_key!.file).toBe('./secrets/gateway.private.jwk.json');
+    expect(compose.secrets.internal_public_keys!.file).toBe('./secrets/internal-public-keys.json');
   });
 
   it('has a Dockerfile that copies everything the services import', () => {

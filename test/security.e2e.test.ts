@@ -3,13 +3,14 @@
  * subgraphs (production mode): every attack is refused with the right code,
  * and the legitimate calls beside them still succeed.
  */
-import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { SignJWT, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACTOR_TOKEN_HEADER, createInternalSigner, operationHash } from '../lib/internal-token.js';
+import { ACTOR_TOKEN_HEADER } from '../lib/internal-token.js';
+import { internalSigners, type InternalSigners } from './support/internal.js';
 import type { SubgraphName } from '../lib/services.js';
 import { SUBGRAPH_NAMES } from '../lib/services.js';
 import { DEFAULT_SEED, generatePatient } from '../lib/synthetic/generator.js';
-import { DEFAULT_AUDIENCE, DEV_ISSUER } from '../lib/keys.js';
+import { DEFAULT_AUDIENCE, DEV_ISSUER, generateDevKeys } from '../lib/keys.js';
 import { postGraphQL, startTestStack, type GraphQLResponse, type TestStack } from './support/harness.js';
 
 const patient = generatePatient(DEFAULT_SEED, 3);
@@ -24,10 +25,12 @@ const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('bas
 
 describe('security perimeter', () => {
   let stack: TestStack;
+  let signers: InternalSigners;
   const tokens: Record<string, string> = {};
 
   beforeAll(async () => {
     stack = await startTestStack('pglite', { patients: 10, production: true });
+    signers = internalSigners(stack.keys);
     const now = Math.floor(Date.now() / 1000);
     const claims = { sub: 'dr-home', role: 'clinician', org: homeOrg };
     const forgedKey = await generateKeyPair('ES256', { extractable: true });
@@ -167,7 +170,7 @@ describe('security perimeter', () => {
   describe('direct calls to subgraphs', () => {
     const probes = ['{ _service { sdl } }', '{ _entities(representations: [{ __typename: "Patient", id: "00000000-0000-4000-8000-000000000000" }]) { __typename } }', '{ __typename }'];
 
-    it.each(SUBGRAPH_NAMES)('%s refuses requests without a gateway signature, with a forged one, and a replayed one', async (name) => {
+    it.each(SUBGRAPH_NAMES)('%s refuses requests without a gateway signature, with a forged one, one for another subgraph or operation, and a replayed one', async (name) => {
       const url = stack.subgraphs[name].url;
       for (const query of probes) {
         const unsigned = await postGraphQL(url, {}, { query });
@@ -175,21 +178,93 @@ describe('security perimeter', () => {
         expect(firstCode(unsigned)).toBe('UNAUTHENTICATED');
         expect(unsigned.data).toBeUndefined();
       }
-      const foreign = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
-      const forgedSigner = await createInternalSigner({ ...(await exportJWK(foreign.privateKey)), kid: stack.keys.internalPublic.kid, alg: 'EdDSA' });
       const actor = { sub: 'admin', role: 'patient' as const, org: null, scope: 'patient/*.cruds', patient: patient.patient.id, purposeOfUse: 'TREAT' as const, breakGlassReason: null, clientId: null };
       const query = probes[0]!;
-      const forged = await forgedSigner({ actor, requestId: 'r1', operationHash: operationHash(query, undefined) });
-      const forgedResponse = await postGraphQL(url, { [ACTOR_TOKEN_HEADER]: forged }, { query });
+      // Signed with another key under the gateway's name.
+      const foreignKeys = await generateDevKeys('forged-');
+      const forged = internalSigners({ ...stack.keys, internal: { ...stack.keys.internal, gateway: foreignKeys.internal.gateway } });
+      const forgedResponse = await postGraphQL(url, { [ACTOR_TOKEN_HEADER]: forged.actorToken(name, actor, query) }, { query });
       expect(firstCode(forgedResponse)).toBe('UNAUTHENTICATED');
-      // A genuine token replayed for another operation.
-      const genuineSigner = await createInternalSigner(stack.keys.internalPrivate);
-      const genuine = await genuineSigner({ actor, requestId: 'r2', operationHash: operationHash('{ __typename }', undefined) });
-      expect(firstCode(await postGraphQL(url, { [ACTOR_TOKEN_HEADER]: genuine }, { query }))).toBe('UNAUTHENTICATED');
+      // A genuine token issued for another operation, or for another subgraph.
+      const other = SUBGRAPH_NAMES.find((n) => n !== name)!;
+      expect(firstCode(await postGraphQL(url, { [ACTOR_TOKEN_HEADER]: signers.actorToken(name, actor, '{ __typename }') }, { query }))).toBe('UNAUTHENTICATED');
+      expect(firstCode(await postGraphQL(url, { [ACTOR_TOKEN_HEADER]: signers.actorToken(other, actor, query) }, { query }))).toBe('UNAUTHENTICATED');
+      // A subgraph cannot speak as the gateway: a token of another service's key is not an actor token.
+      const subgraphSigned = internalSigners({ ...stack.keys, internal: { ...stack.keys.internal, gateway: stack.keys.internal[other] } });
+      expect(firstCode(await postGraphQL(url, { [ACTOR_TOKEN_HEADER]: subgraphSigned.actorToken(name, actor, query) }, { query }))).toBe('UNAUTHENTICATED');
+      // The genuine token works once; replayed, it is refused.
+      const genuine = signers.actorToken(name, actor, '{ __typename }');
       expect((await postGraphQL(url, { [ACTOR_TOKEN_HEADER]: genuine }, { query: '{ __typename }' })).data).toEqual({ __typename: 'Query' });
+      const replayed = await postGraphQL(url, { [ACTOR_TOKEN_HEADER]: genuine }, { query: '{ __typename }' });
+      expect(replayed.status).toBe(401);
+      expect(firstCode(replayed)).toBe('UNAUTHENTICATED');
     });
 
-    it('refuses the internal APIs without a gateway signature', async () => {
+    describe('internal APIs know their callers (a captured token serves no other purpose)', () => {
+      const clinician = { sub: 'dr-home', role: 'clinician' as const, org: homeOrg, scope: 'user/*.cruds', patient: null, purposeOfUse: 'TREAT' as const, breakGlassReason: null, clientId: null };
+      const internalUrl = (name: SubgraphName, path: string) => stack.subgraphs[name].url.replace(/\/graphql$/, path);
+      const post = (name: SubgraphName, path: string, body: string, token: string) =>
+        fetch(internalUrl(name, path), { method: 'POST', headers: { 'content-type': 'application/json', [ACTOR_TOKEN_HEADER]: token }, body });
+      const factsBody = JSON.stringify({ patientIds: [other.patient.id] });
+
+      it('refuses an actor token the gateway signed for a GraphQL call, at every internal API', async () => {
+        const captured = signers.actorToken('identity', clinician, PATIENT_QUERY, { id: patient.patient.id });
+        for (const path of ['/internal/consent-facts', '/internal/audit-events', '/internal/birth-dates']) {
+          const response = await post('identity', path, factsBody, captured);
+          expect(response.status, path).toBe(401);
+          expect(await response.text(), path).not.toContain(other.patient.id);
+        }
+        const labsToken = signers.actorToken('labs', clinician, PATIENT_QUERY, { id: patient.patient.id });
+        const timeline = await post('labs', '/internal/timeline', JSON.stringify({ patientIds: [other.patient.id], kinds: ['LAB_RESULT'], first: 10 }), labsToken);
+        expect(timeline.status).toBe(401);
+      });
+
+      it('stores audit events only from the gateway', async () => {
+        const before = await stack.databases.identity.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_event');
+        const body = JSON.stringify({ patients: [{ patientId: other.patient.id, recordCounts: { labs: 1 }, breakGlass: false }] });
+        // labs, with its own genuine key and a genuine actor token as authority: not a caller of the audit trail.
+        const via = signers.actorToken('labs', clinician, PATIENT_QUERY);
+        const fromLabs = signers.as('labs').signCallToken({ audience: 'identity', path: '/internal/audit-events', body, requestId: 'test-request', via });
+        expect((await post('identity', '/internal/audit-events', body, fromLabs)).status).toBe(401);
+        const after = await stack.databases.identity.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_event');
+        expect(after[0]!.n).toBe(before[0]!.n);
+        // The gateway's own token is accepted, once, and only for the body it was signed for.
+        const fromGateway = signers.as('gateway').signCallToken({ audience: 'identity', path: '/internal/audit-events', body, requestId: 'test-audit', actor: clinician });
+        const otherBody = JSON.stringify({ patients: [{ patientId: patient.patient.id, recordCounts: { labs: 9 }, breakGlass: false }] });
+        expect((await post('identity', '/internal/audit-events', otherBody, fromGateway)).status).toBe(401);
+        const stored = await post('identity', '/internal/audit-events', body, fromGateway);
+        expect(stored.status).toBe(200);
+        expect(await stored.json()).toEqual({ stored: 1 });
+        expect((await post('identity', '/internal/audit-events', body, fromGateway)).status).toBe(401);
+      });
+
+      it('answers consent facts only to subgraphs, acting under a gateway token for the same request', async () => {
+        const via = signers.actorToken('labs', clinician, PATIENT_QUERY, undefined, 'request-a');
+        const call = (from: 'labs' | 'imaging', authority: string | undefined, requestId = 'request-a') =>
+          signers.as(from).signCallToken({ audience: 'identity', path: '/internal/consent-facts', body: factsBody, requestId, via: authority });
+        // Genuine: labs, authorised by the token the gateway gave it for this request.
+        expect((await post('identity', '/internal/consent-facts', factsBody, call('labs', via))).status).toBe(200);
+        // No authority, an authority for another request, or one issued to another subgraph.
+        expect((await post('identity', '/internal/consent-facts', factsBody, call('labs', undefined))).status).toBe(401);
+        expect((await post('identity', '/internal/consent-facts', factsBody, call('labs', via, 'request-b'))).status).toBe(401);
+        expect((await post('identity', '/internal/consent-facts', factsBody, call('imaging', via))).status).toBe(401);
+        // The gateway is not a caller of consent facts.
+        const fromGateway = signers.as('gateway').signCallToken({ audience: 'identity', path: '/internal/consent-facts', body: factsBody, requestId: 'x', actor: clinician });
+        expect((await post('identity', '/internal/consent-facts', factsBody, fromGateway)).status).toBe(401);
+      });
+
+      it('serves timeline keys only to identity', async () => {
+        const body = JSON.stringify({ patientIds: [patient.patient.id], kinds: ['LAB_RESULT'], first: 10 });
+        const via = signers.actorToken('imaging', clinician, PATIENT_QUERY);
+        const fromImaging = signers.as('imaging').signCallToken({ audience: 'labs', path: '/internal/timeline', body, requestId: 'test-request', via });
+        expect((await post('labs', '/internal/timeline', body, fromImaging)).status).toBe(401);
+        const identityVia = signers.actorToken('identity', clinician, PATIENT_QUERY, undefined, 'timeline-request');
+        const fromIdentity = signers.as('identity').signCallToken({ audience: 'labs', path: '/internal/timeline', body, requestId: 'timeline-request', via: identityVia });
+        expect((await post('labs', '/internal/timeline', body, fromIdentity)).status).toBe(200);
+      });
+    });
+
+    it('refuses the internal APIs without a signature or with a forged one', async () => {
       const base = (name: SubgraphName) => stack.subgraphs[name].url.replace(/graphql$/, '');
       const routes: [SubgraphName, string][] = [
         ['identity', 'internal/consent-facts'], ['identity', 'internal/audit-events'], ['identity', 'internal/birth-dates'],

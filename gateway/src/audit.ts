@@ -7,8 +7,7 @@
  */
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { Disclosure } from '../../lib/consent/access.js';
-import { callInternal, INTERNAL_PATHS } from '../../lib/consent/access.js';
-import type { InternalClaims } from '../../lib/internal-token.js';
+import { INTERNAL_APIS, internalCaller, type InternalCallerOptions } from '../../lib/internal-api.js';
 import type { GatewayContext } from './server.js';
 
 export interface PatientDisclosure {
@@ -47,7 +46,7 @@ export function collectDisclosures(context: GatewayContext, extensions: Record<s
   delete extensions!.disclosures;
 }
 
-export function auditPlugin(identityUrl: () => string, sign: (claims: InternalClaims) => Promise<string>): ApolloServerPlugin<GatewayContext> {
+export function auditPlugin(internal: Omit<InternalCallerOptions, 'requestId' | 'actor'>): ApolloServerPlugin<GatewayContext> {
   return {
     async requestDidStart() {
       return {
@@ -58,8 +57,8 @@ export function auditPlugin(identityUrl: () => string, sign: (claims: InternalCl
           const patients = byPatient(contextValue.disclosures);
           const result = response.body.singleResult;
           try {
-            const token = await sign({ actor: contextValue.actor, requestId: contextValue.requestId, operationHash: 'audit' });
-            const { stored } = await callInternal<{ stored: number }>(identityUrl(), INTERNAL_PATHS.auditEvents, { patients }, token);
+            const caller = internalCaller({ ...internal, requestId: contextValue.requestId, actor: contextValue.actor });
+            const { stored } = await caller.call<{ stored: number }>(INTERNAL_APIS.auditEvents, { patients });
             if (stored !== patients.length) throw new Error('audit store acknowledged fewer events than sent');
           } catch {
             response.body.singleResult = {

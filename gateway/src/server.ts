@@ -15,11 +15,10 @@ import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOp
 import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import { GraphQLScalarType, printSchema, visit, type DocumentNode } from 'graphql';
-import type { JWK } from 'jose';
 import type { Actor } from '../../lib/actor.js';
 import { ErrorCode, errorBody, forbidden } from '../../lib/errors.js';
 import { startHttpService, type RunningHttpService } from '../../lib/http.js';
-import { ACTOR_TOKEN_HEADER, createInternalSigner, operationHash, type InternalClaims } from '../../lib/internal-token.js';
+import { ACTOR_TOKEN_HEADER, createInternalAuth, operationHash, type InternalAuth, type ServiceKeyring } from '../../lib/internal-token.js';
 import { scalarResolvers } from '../../lib/scalars.js';
 import { parseScopes } from '../../lib/scopes.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/services.js';
@@ -56,7 +55,8 @@ export interface GatewayOptions {
   production: boolean;
   subgraphUrls: Record<SubgraphName, string>;
   verifyToken: TokenVerifier;
-  internalPrivateKey: JWK;
+  /** The gateway's own internal key and every service's public key. */
+  keyring: ServiceKeyring;
   maxBodyBytes?: number;
 }
 
@@ -65,7 +65,7 @@ export interface RunningGateway extends RunningHttpService {
 }
 
 class ActorSigningDataSource extends RemoteGraphQLDataSource<GatewayContext> {
-  constructor(url: string, private readonly sign: (claims: InternalClaims) => Promise<string>) {
+  constructor(url: string, private readonly subgraph: SubgraphName, private readonly auth: InternalAuth) {
     super({ url });
   }
 
@@ -73,11 +73,8 @@ class ActorSigningDataSource extends RemoteGraphQLDataSource<GatewayContext> {
     const gatewayContext = context as Partial<GatewayContext>;
     // Health checks and schema loading have no actor; they carry no token and subgraphs refuse them.
     if (!gatewayContext.actor) return;
-    const token = await this.sign({
-      actor: gatewayContext.actor,
-      requestId: gatewayContext.requestId!,
-      operationHash: operationHash(request.query, request.variables),
-    });
+    // For this subgraph and this exact operation only (lib/internal-token.ts).
+    const token = this.auth.signActorToken(this.subgraph, gatewayContext.actor, gatewayContext.requestId!, operationHash(request.query, request.variables));
     request.http?.headers.set(ACTOR_TOKEN_HEADER, token);
   }
 
@@ -117,10 +114,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // @apollo/gateway otherwise reports usage metrics to Apollo's servers; a
   // patient-record gateway sends nothing anywhere unless configured to.
   process.env.APOLLO_TELEMETRY_DISABLED ??= 'true';
-  const sign = await createInternalSigner(options.internalPrivateKey);
+  const auth = createInternalAuth(options.keyring);
+  if (auth.self !== 'gateway') throw new Error(`the gateway was given ${auth.self}'s keyring`);
   const gateway = new ApolloGateway({
     supergraphSdl: readSupergraph(),
-    buildService: ({ name, url }) => new ActorSigningDataSource(options.subgraphUrls[name as SubgraphName] ?? url!, sign),
+    buildService: ({ name, url }) => new ActorSigningDataSource(options.subgraphUrls[name as SubgraphName] ?? url!, name as SubgraphName, auth),
   });
   // The gateway's copy of the custom scalars knows nothing of their format;
   // give it the real ones so bad dates are refused here, with a clear message,
@@ -150,7 +148,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     plugins: [
       ...(armor.plugins as unknown as ApolloServerPlugin<GatewayContext>[]), // armor is typed against the CJS build of @apollo/server
       introspectionGuard,
-      auditPlugin(() => options.subgraphUrls.identity, sign),
+      auditPlugin({ auth, url: (name) => options.subgraphUrls[name] }),
       ...(options.production ? [ApolloServerPluginLandingPageDisabled()] : []),
     ],
   });

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenVerifier } from '../src/auth.js';
-import { generateDevKeys } from '../../lib/keys.js';
+import { generateDevKeys, keyringOf } from '../../lib/keys.js';
 
 const ISSUER = 'https://idp.example.org/realms/alliance';
 const AUDIENCE = 'fpr-gateway';
@@ -83,7 +83,7 @@ describe('development keys', () => {
     const run = promisify(execFile);
     const dev = await generateDevKeys();
     await expect(run('npx', ['tsx', 'scripts/service.ts', 'labs'], {
-      env: { ...process.env, NODE_ENV: 'production', INTERNAL_TOKEN_PUBLIC_KEY: JSON.stringify(dev.internalPublic), LABS_DATABASE_URL: 'memory://', LABS_PORT: '0' },
+      env: { ...process.env, NODE_ENV: 'production', INTERNAL_TOKEN_PRIVATE_KEY: JSON.stringify(dev.internal.labs.privateJwk), INTERNAL_TOKEN_PUBLIC_KEYS: JSON.stringify(keyringOf(dev.internal, 'labs').publicJwks), LABS_DATABASE_URL: 'memory://', LABS_PORT: '0' },
     })).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/development key/) });
   });
 });

@@ -5,15 +5,14 @@
  * decision for a record, the SQL filter for a list, and the record of what
  * was disclosed (reported to the gateway for the audit trail).
  *
- * Facts come through the owners' internal APIs with the actor token the
+ * Facts come through the owners' internal APIs, authorised by the token the
  * request came with; identity and public-health answer their own part from
  * their own database.
  */
 import DataLoader from 'dataloader';
 import type { Actor } from '../actor.js';
 import type { Database } from '../db.js';
-import { ErrorCode, productError, type ErrorCodeValue } from '../errors.js';
-import { ACTOR_TOKEN_HEADER } from '../internal-token.js';
+import { INTERNAL_APIS, type InternalCaller } from '../internal-api.js';
 import type { Category } from '../scopes.js';
 import { recordFilter, type PatientRecordFilter } from './filter.js';
 import { decide, mayReachPatient, type ConsentDirective, type Decision, type PatientFacts, type RecordFacts } from './policy.js';
@@ -25,8 +24,8 @@ export interface IdentityFacts {
 
 /** Where a subgraph gets the facts it does not own. */
 export interface ConsentSources {
-  identityFacts(patientIds: string[], actorToken: string): Promise<IdentityFacts>;
-  programmeOrganizations(patientIds: string[], actorToken: string): Promise<Record<string, string[]>>;
+  identityFacts(patientIds: string[], internal: InternalCaller): Promise<IdentityFacts>;
+  programmeOrganizations(patientIds: string[], internal: InternalCaller): Promise<Record<string, string[]>>;
 }
 
 export interface Disclosure {
@@ -37,51 +36,11 @@ export interface Disclosure {
   breakGlass: boolean;
 }
 
-/** The internal APIs between services (POST, forwarded actor token): one table, so owner and caller agree. */
-export const INTERNAL_PATHS = {
-  identityFacts: '/internal/consent-facts',
-  programmeOrganizations: '/internal/programme-organizations',
-  auditEvents: '/internal/audit-events',
-  birthDates: '/internal/birth-dates',
-  timeline: '/internal/timeline',
-  dischargePlan: '/internal/discharge-follow-up',
-  inpatientStay: '/internal/inpatient-stay',
-} as const;
-
-export class InternalApiError extends Error {}
-
-/** Errors of an internal API passed on to the GraphQL caller unchanged. */
-const FORWARDED_CODES = new Set<string>([ErrorCode.badUserInput, ErrorCode.forbidden, ErrorCode.notFound, ErrorCode.conflict]);
-
-/** Reads `patientIds` from an internal API body, capped at 1000. */
-export function patientIdsOf(body: unknown): string[] {
-  const ids = (body as { patientIds?: unknown } | null)?.patientIds;
-  return Array.isArray(ids) ? ids.filter((id): id is string => typeof id === 'string').slice(0, 1000) : [];
-}
-
-/** POSTs to another service's internal API with the request's actor token. */
-export async function callInternal<T>(graphqlUrl: string, path: string, body: unknown, actorToken: string): Promise<T> {
-  const response = await fetch(graphqlUrl.replace(/\/graphql$/, path), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', [ACTOR_TOKEN_HEADER]: actorToken },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  if (!response.ok) {
-    // A product error the owner raised (bad input, a refusal, a conflict) reaches the caller as it is.
-    const answer = (await response.json().catch(() => null)) as { errors?: { message?: string; extensions?: { code?: string } }[] } | null;
-    const error = answer?.errors?.[0];
-    if (error?.message && FORWARDED_CODES.has(error.extensions?.code ?? '')) throw productError(error.extensions!.code as ErrorCodeValue, error.message);
-    throw new InternalApiError(`${path} answered ${response.status}`);
-  }
-  return (await response.json()) as T;
-}
-
-/** Consent sources reached over HTTP (the default for every subgraph). */
-export function remoteConsentSources(peers: { identity: () => string; publicHealth: () => string }): ConsentSources {
+/** Consent sources reached over the owners' internal APIs (the default for every subgraph). */
+export function remoteConsentSources(): ConsentSources {
   return {
-    identityFacts: (patientIds, token) => callInternal(peers.identity(), INTERNAL_PATHS.identityFacts, { patientIds }, token),
-    programmeOrganizations: (patientIds, token) => callInternal(peers.publicHealth(), INTERNAL_PATHS.programmeOrganizations, { patientIds }, token),
+    identityFacts: (patientIds, internal) => internal.call(INTERNAL_APIS.consentFacts, { patientIds }),
+    programmeOrganizations: (patientIds, internal) => internal.call(INTERNAL_APIS.programmeOrganizations, { patientIds }),
   };
 }
 
@@ -129,7 +88,7 @@ export class ConsentAccess {
    * costs. Every record is allowed and no facts are fetched.
    */
   static unenforced(actor: Actor): ConsentAccess {
-    const access = new ConsentAccess(actor, '', { identityFacts: async () => ({ organizationIds: [], patients: [] }), programmeOrganizations: async () => ({}) });
+    const access = new ConsentAccess(actor, { call: async () => { throw new Error('unenforced'); } }, { identityFacts: async () => ({ organizationIds: [], patients: [] }), programmeOrganizations: async () => ({}) });
     access.enforced = false;
     return access;
   }
@@ -143,7 +102,7 @@ export class ConsentAccess {
 
   constructor(
     readonly actor: Actor,
-    private readonly actorToken: string,
+    private readonly internal: InternalCaller,
     private readonly sources: ConsentSources,
     private readonly shared?: { cache: RequestFactsCache; requestId: string },
   ) {
@@ -162,8 +121,8 @@ export class ConsentAccess {
   private async fetchFacts(patientIds: string[]): Promise<PatientFacts[]> {
     const needsProgrammes = this.actor.role === 'public_health';
     const [identity, programmes] = await Promise.all([
-      this.sources.identityFacts(patientIds, this.actorToken),
-      needsProgrammes ? this.sources.programmeOrganizations(patientIds, this.actorToken) : Promise.resolve({} as Record<string, string[]>),
+      this.sources.identityFacts(patientIds, this.internal),
+      needsProgrammes ? this.sources.programmeOrganizations(patientIds, this.internal) : Promise.resolve({} as Record<string, string[]>),
     ]);
     this.organizationIds ??= Promise.resolve(identity.organizationIds);
     const facts = patientFacts(identity, patientIds, programmes);

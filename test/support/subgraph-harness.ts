@@ -6,7 +6,9 @@
  */
 import type { Actor } from '../../lib/actor.js';
 import { generateDevKeys, type DevKeys } from '../../lib/keys.js';
-import { ACTOR_TOKEN_HEADER, createInternalSigner, operationHash } from '../../lib/internal-token.js';
+import { ACTOR_TOKEN_HEADER } from '../../lib/internal-token.js';
+import { keyringOf } from '../../lib/keys.js';
+import { internalSigners } from './internal.js';
 import type { SubgraphName } from '../../lib/services.js';
 import { openSubgraphDatabase, startSubgraph, type RunningSubgraph } from '../../lib/subgraph.js';
 import { DEFAULT_SEED } from '../../lib/synthetic/generator.js';
@@ -30,26 +32,23 @@ export async function startSubgraphUnderTest(name: SubgraphName, patients = 20):
   const keys = await generateDevKeys('test-');
   const names: SubgraphName[] = name === 'identity' ? ['identity'] : ['identity', name];
   const running = {} as Record<SubgraphName, RunningSubgraph>;
-  const peers = {
-    identity: () => running.identity.url,
-    publicHealth: () => (running['public-health'] ?? running.identity).url,
-    subgraph: (name: SubgraphName) => (running[name] ?? running.identity).url,
-  };
+  // Only identity and the subgraph under test run; other peers are not reached by these tests.
+  const peers = (peer: SubgraphName) => (running[peer] ?? running.identity).url;
   for (const subgraphName of names) {
     const database = await openSubgraphDatabase(subgraphName, 'memory://');
     await seedReferenceData({ [subgraphName]: database }, DEFAULT_SEED);
     await seedPatients({ [subgraphName]: database }, { seed: DEFAULT_SEED, patients });
     running[subgraphName] = await startSubgraph(SUBGRAPH_MODULES[subgraphName].module, {
-      databaseUrl: 'memory://', database, host: '127.0.0.1', port: 0, internalPublicKey: keys.internalPublic, production: true, peers,
+      databaseUrl: 'memory://', database, host: '127.0.0.1', port: 0, keyring: keyringOf(keys.internal, subgraphName), production: true, peers,
     });
   }
-  const sign = await createInternalSigner(keys.internalPrivate);
+  const signers = internalSigners(keys);
   const subgraph = running[name];
   return {
     subgraph,
     keys,
     call: async (actor, query, variables) => {
-      const token = await sign({ actor, requestId: 'subgraph-test', operationHash: operationHash(query, variables) });
+      const token = signers.actorToken(name, actor, query, variables, 'subgraph-test');
       return postGraphQL(subgraph.url, { [ACTOR_TOKEN_HEADER]: token }, { query, variables });
     },
     close: async () => {

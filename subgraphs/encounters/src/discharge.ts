@@ -7,7 +7,7 @@
  * plan step and encounter), so the two stores end up agreeing.
  */
 import { isStaff, type Actor } from '../../../lib/actor.js';
-import { callInternal, INTERNAL_PATHS } from '../../../lib/consent/access.js';
+import { INTERNAL_APIS } from '../../../lib/internal-api.js';
 import { isUuid, maySee } from '../../../lib/connection.js';
 import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
 import type { Queryable } from '../../../lib/db.js';
@@ -67,10 +67,10 @@ export async function recordDischarge(context: SubgraphContext, input: Discharge
   const diagnoses = await context.db.query<{ code: string; display: string }>('SELECT code, display FROM condition WHERE encounter_id = $1 ORDER BY recorded_date', [stay.id]);
   // The plan first, outside any transaction here: public-health asks this
   // subgraph to confirm the stay, which an open transaction would hold up.
-  const plan = await callInternal<{ primaryCareOrganizationId: string; taskIds: string[] }>(context.peers.publicHealth(), INTERNAL_PATHS.dischargePlan, {
+  const plan = await context.internal.call<{ primaryCareOrganizationId: string; taskIds: string[] }>(INTERNAL_APIS.dischargePlan, {
     encounterId: stay.id, patientId: stay.patient_id, dischargedAt: dischargedAt.toISOString(),
     primaryCareOrganizationId: input.primaryCareOrganizationId ?? null, diagnoses, instructions: input.instructions ?? null,
-  }, context.actorToken);
+  });
   // Then the discharge, only if the stay is still open: of two concurrent
   // discharges one wins, the other gets CONFLICT, and both found the same plan.
   const [encounter] = await context.db.query<Row>(

@@ -1,7 +1,7 @@
 /** The encounters subgraph: visits, ICD-10 diagnoses and referrals between organisations. */
-import { internalRoute, type SubgraphModule } from '../../../lib/subgraph.js';
+import type { SubgraphModule } from '../../../lib/subgraph.js';
 import { consentRules } from './access.js';
-import { INTERNAL_PATHS } from '../../../lib/consent/access.js';
+import { INTERNAL_APIS, internalRoute } from '../../../lib/internal-api.js';
 import { inpatientStay } from './discharge.js';
 import { resolvers } from './resolvers.js';
 import { timeline } from './timeline.js';
@@ -11,6 +11,6 @@ export const encounters: SubgraphModule = {
   resolvers,
   consentRules,
   timeline,
-  internalRoutes: (deps) => [internalRoute(INTERNAL_PATHS.inpatientStay, deps, async (body, claims) => inpatientStay(deps.db, claims.actor, body))],
+  internalRoutes: (deps) => [internalRoute(INTERNAL_APIS.inpatientStay, deps, async (body, call) => inpatientStay(deps.db, call.actor, body))],
 };
 export { seeder } from './seed.js';

@@ -15,7 +15,8 @@
  * of the answer have no birth date or may not be seen.
  */
 import type { Actor } from '../../../lib/actor.js';
-import { identityFactsFromDatabase, patientFacts, patientIdsOf } from '../../../lib/consent/access.js';
+import { identityFactsFromDatabase, patientFacts } from '../../../lib/consent/access.js';
+import { patientIdsOf } from '../../../lib/internal-api.js';
 import { decide, type PatientFacts } from '../../../lib/consent/policy.js';
 import { isUuid } from '../../../lib/connection.js';
 import type { Database } from '../../../lib/db.js';

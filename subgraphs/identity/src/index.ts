@@ -1,7 +1,8 @@
 /** The identity subgraph: owner of Patient, identifiers, consent directives and the alliance registry. */
-import { identityFactsFromDatabase, INTERNAL_PATHS, patientIdsOf } from '../../../lib/consent/access.js';
+import { identityFactsFromDatabase } from '../../../lib/consent/access.js';
+import { INTERNAL_APIS, internalRoute, patientIdsOf } from '../../../lib/internal-api.js';
 import type { ConsentRules } from '../../../lib/consent/shield.js';
-import { internalRoute, type SubgraphModule } from '../../../lib/subgraph.js';
+import type { SubgraphModule } from '../../../lib/subgraph.js';
 import { appendAuditEvents, type DisclosedPatient } from './audit.js';
 import { birthDates } from './birth-dates.js';
 import { PATIENT, resolvers } from './resolvers.js';
@@ -31,12 +32,12 @@ export const identity: SubgraphModule = {
   consentRules,
   consentSources: (db, remote) => ({ ...remote, identityFacts: (patientIds) => identityFactsFromDatabase(db, patientIds) }),
   internalRoutes: (deps) => [
-    internalRoute(INTERNAL_PATHS.identityFacts, deps, async (body) => identityFactsFromDatabase(deps.db, patientIdsOf(body))),
-    internalRoute(INTERNAL_PATHS.birthDates, deps, async (body, claims) => birthDates(deps.db, claims.actor, body)),
-    // The gateway's audit writes: the actor comes from the signed token, never from the body.
-    internalRoute(INTERNAL_PATHS.auditEvents, deps, async (body, claims) => {
+    internalRoute(INTERNAL_APIS.consentFacts, deps, async (body) => identityFactsFromDatabase(deps.db, patientIdsOf(body))),
+    internalRoute(INTERNAL_APIS.birthDates, deps, async (body, call) => birthDates(deps.db, call.actor, body)),
+    // The gateway's audit writes (only the gateway may call): the actor comes from its signed token, never from the body.
+    internalRoute(INTERNAL_APIS.auditEvents, deps, async (body, call) => {
       const patients = ((body as { patients?: DisclosedPatient[] }).patients ?? []).slice(0, 1000);
-      return { stored: await appendAuditEvents(deps.db, claims.actor, claims.requestId, patients) };
+      return { stored: await appendAuditEvents(deps.db, call.actor, call.requestId, patients) };
     }),
   ],
 };

@@ -9,7 +9,7 @@
  * reported as disclosed, with the category and break-glass flag the owner
  * gave, so the audit trail holds it even if the caller never asks for nodes.
  */
-import { callInternal, INTERNAL_PATHS } from '../../../lib/consent/access.js';
+import { INTERNAL_APIS } from '../../../lib/internal-api.js';
 import { encodeCursor } from '../../../lib/connection.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../../../lib/services.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
@@ -40,7 +40,7 @@ export interface TimelinePage {
 async function askOwners(context: SubgraphContext, request: TimelineRequest): Promise<Map<string, PatientTimeline[]>> {
   const owners = SUBGRAPH_NAMES.filter((name) => request.kinds.some((kind) => TIMELINE_KIND_TYPES[kind].owner === name));
   const answers = await Promise.all(owners.map((owner: SubgraphName) =>
-    callInternal<TimelineAnswer>(context.peers.subgraph(owner), INTERNAL_PATHS.timeline, request, context.actorToken)));
+    context.internal.call<TimelineAnswer>(INTERNAL_APIS.timeline, request, owner)));
   const byPatient = new Map<string, PatientTimeline[]>();
   for (const answer of answers) {
     for (const patient of answer.patients) byPatient.set(patient.patientId, [...(byPatient.get(patient.patientId) ?? []), patient]);

@@ -12,11 +12,10 @@
  * them at home).
  */
 import { isStaff } from '../../../lib/actor.js';
-import { callInternal, INTERNAL_PATHS } from '../../../lib/consent/access.js';
+import { INTERNAL_APIS, type InternalCaller, type InternalRequest } from '../../../lib/internal-api.js';
 import { isUuid } from '../../../lib/connection.js';
 import { badInput, forbidden } from '../../../lib/errors.js';
 import type { Database } from '../../../lib/db.js';
-import type { InternalClaims } from '../../../lib/internal-token.js';
 import type { Row } from '../../../lib/records.js';
 
 
@@ -50,20 +49,20 @@ const PRIMARY_CARE_PROGRAMMES = ['HTN', 'DM', 'ELD'];
  * is an inpatient stay of the caller's organisation, of this patient, still
  * open (its discharge is being recorded in the same transaction).
  */
-async function confirmStay(encountersUrl: string, actorToken: string, request: DischargePlanRequest): Promise<void> {
-  const { stay } = await callInternal<{ stay: { patientId: string; status: string } | null }>(encountersUrl, INTERNAL_PATHS.inpatientStay, { encounterId: request.encounterId }, actorToken);
+async function confirmStay(internal: InternalCaller, request: DischargePlanRequest): Promise<void> {
+  const { stay } = await internal.call<{ stay: { patientId: string; status: string } | null }>(INTERNAL_APIS.inpatientStay, { encounterId: request.encounterId });
   if (!stay || stay.patientId !== request.patientId || stay.status === 'finished') throw forbidden('No open inpatient stay of your organisation matches this discharge');
 }
 
-export async function createDischargePlan(db: Database, claims: InternalClaims, body: unknown, peers: { encountersUrl: string; actorToken: string }): Promise<DischargePlan> {
-  const { actor } = claims;
+export async function createDischargePlan(db: Database, call: InternalRequest, body: unknown): Promise<DischargePlan> {
+  const { actor } = call;
   // The discharging clinician's own token, as the gateway signed it.
   if (!isStaff(actor) || !actor.org) throw forbidden('Discharges are recorded by clinical staff');
   const request = body as Partial<DischargePlanRequest>;
   if (!isUuid(request.encounterId) || !isUuid(request.patientId) || typeof request.dischargedAt !== 'string' || Number.isNaN(Date.parse(request.dischargedAt))) {
     throw badInput('Malformed discharge plan request');
   }
-  await confirmStay(peers.encountersUrl, peers.actorToken, request as DischargePlanRequest);
+  await confirmStay(call.internal, request as DischargePlanRequest);
   const diagnoses = Array.isArray(request.diagnoses) ? request.diagnoses.slice(0, 20) : [];
   const about = diagnoses.length ? ` (${diagnoses.map((d) => `${d.code} ${d.display}`).join('; ')})` : '';
   const instructions = typeof request.instructions === 'string' && request.instructions.trim() ? ` Instructions: ${request.instructions.trim().slice(0, 1000)}` : '';

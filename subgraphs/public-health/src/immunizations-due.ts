@@ -117,7 +117,7 @@ export async function immunizationsDue(context: SubgraphContext, args: Immunizat
   const visible = enrollments.filter((_, i) => admitted[i]);
   if (visible.length === 0) return EMPTY_PAGE;
 
-  const birthDates = await fetchBirthDates(context.peers.identity(), visible.map((e) => String(e.patient_id)), context.actorToken);
+  const birthDates = await fetchBirthDates(context.internal, visible.map((e) => String(e.patient_id)));
   const children = visible
     .filter((e) => birthDates.has(String(e.patient_id)))
     .map((e) => ({ patient_id: e.patient_id, enrollment_id: e.id, birth_date: birthDates.get(String(e.patient_id)) }));

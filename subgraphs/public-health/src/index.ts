@@ -1,6 +1,6 @@
 /** The public-health subgraph: programmes, enrolments, immunisations, follow-up tasks, home measurements. */
-import { internalRoute, type SubgraphModule } from '../../../lib/subgraph.js';
-import { INTERNAL_PATHS, patientIdsOf } from '../../../lib/consent/access.js';
+import type { SubgraphModule } from '../../../lib/subgraph.js';
+import { INTERNAL_APIS, internalRoute, patientIdsOf } from '../../../lib/internal-api.js';
 import type { Database } from '../../../lib/db.js';
 import { consentRules } from './access.js';
 import { createDischargePlan } from './discharge.js';
@@ -25,9 +25,8 @@ export const publicHealth: SubgraphModule = {
   timeline,
   consentSources: (db, remote) => ({ ...remote, programmeOrganizations: (patientIds) => programmeOrganizations(db, patientIds) }),
   internalRoutes: (deps) => [
-    internalRoute(INTERNAL_PATHS.programmeOrganizations, deps, async (body) => programmeOrganizations(deps.db, patientIdsOf(body))),
-    internalRoute(INTERNAL_PATHS.dischargePlan, deps, async (body, claims, actorToken) =>
-      createDischargePlan(deps.db, claims, body, { encountersUrl: deps.peers.subgraph('encounters'), actorToken })),
+    internalRoute(INTERNAL_APIS.programmeOrganizations, deps, async (body) => programmeOrganizations(deps.db, patientIdsOf(body))),
+    internalRoute(INTERNAL_APIS.dischargePlan, deps, async (body, call) => createDischargePlan(deps.db, call, body)),
   ],
 };
 export { seeder } from './seed.js';

@@ -1,0 +1,155 @@
+/**
+ * The internal JSON APIs between services (POST, never exposed by the
+ * gateway): one table naming, for each, its path, the subgraphs that serve it
+ * and the only services allowed to call it. Owner and caller both read this
+ * table, so they cannot disagree, and an owner refuses any other caller (see
+ * lib/internal-token.ts for how the caller is proven).
+ */
+import { GraphQLError } from 'graphql';
+import type { Actor } from './actor.js';
+import { ErrorCode, errorBody, productError, type ErrorCodeValue } from './errors.js';
+import type { Route } from './http.js';
+import { ACTOR_TOKEN_HEADER, InternalTokenError, type InternalAuth, type ServiceName } from './internal-token.js';
+import type { SubgraphName } from './services.js';
+
+export interface InternalApi {
+  path: string;
+  /** The subgraphs serving it. */
+  owners: readonly SubgraphName[];
+  /** The only services that may call it. */
+  callers: readonly ServiceName[];
+}
+
+export const INTERNAL_APIS = {
+  /** Registrations and directives of the patients a request touches (every subgraph's consent facts). */
+  consentFacts: { path: '/internal/consent-facts', owners: ['identity'], callers: ['encounters', 'labs', 'imaging', 'public-health'] },
+  /** Birth dates, for immunisation due dates. */
+  birthDates: { path: '/internal/birth-dates', owners: ['identity'], callers: ['public-health'] },
+  /** The audit trail: written only by the gateway, which answers callers. */
+  auditEvents: { path: '/internal/audit-events', owners: ['identity'], callers: ['gateway'] },
+  /** Organisations running a programme each patient is enrolled in (consent rule 6). */
+  programmeOrganizations: { path: '/internal/programme-organizations', owners: ['public-health'], callers: ['identity', 'encounters', 'labs', 'imaging'] },
+  /** The keys of the timeline entries an actor may see, merged by identity. */
+  timeline: { path: '/internal/timeline', owners: ['encounters', 'labs', 'imaging', 'public-health'], callers: ['identity'] },
+  /** The follow-up plan of a discharge, asked by the hospital's encounters subgraph. */
+  dischargePlan: { path: '/internal/discharge-follow-up', owners: ['public-health'], callers: ['encounters'] },
+  /** Confirms the inpatient stay a discharge plan is asked for. */
+  inpatientStay: { path: '/internal/inpatient-stay', owners: ['encounters'], callers: ['public-health'] },
+} as const satisfies Record<string, InternalApi>;
+
+export type InternalApiName = keyof typeof INTERNAL_APIS;
+
+/** Default deadline of one internal call (INTERNAL_API_TIMEOUT_MS). */
+export const DEFAULT_INTERNAL_TIMEOUT_MS = 5_000;
+
+/** Errors of an internal API passed on to the GraphQL caller unchanged. */
+const FORWARDED_CODES = new Set<string>([ErrorCode.badUserInput, ErrorCode.forbidden, ErrorCode.notFound, ErrorCode.conflict]);
+
+/** An owner that could not answer (down, frozen, failing): the caller names it. */
+export class InternalApiError extends Error {
+  constructor(readonly service: SubgraphName, readonly path: string, reason: string) {
+    super(`${service} ${path}: ${reason}`);
+  }
+}
+
+/** Reads `patientIds` from an internal API body, capped at 1000. */
+export function patientIdsOf(body: unknown): string[] {
+  const ids = (body as { patientIds?: unknown } | null)?.patientIds;
+  return Array.isArray(ids) ? ids.filter((id): id is string => typeof id === 'string').slice(0, 1000) : [];
+}
+
+/** Calls other services' internal APIs on behalf of the current request. */
+export interface InternalCaller {
+  call<T>(api: InternalApi, body: unknown, owner?: SubgraphName): Promise<T>;
+}
+
+export interface InternalCallerOptions {
+  auth: InternalAuth;
+  /** A subgraph's GraphQL URL (internal paths sit beside `/graphql`). */
+  url: (name: SubgraphName) => string;
+  requestId: string;
+  /** The gateway: the actor it verified. */
+  actor?: Actor;
+  /** A subgraph: the token that authorised the work it is doing. */
+  via?: string;
+  timeoutMs?: number;
+}
+
+export function internalCaller(options: InternalCallerOptions): InternalCaller {
+  return {
+    async call<T>(api: InternalApi, body: unknown, owner: SubgraphName = api.owners[0]!): Promise<T> {
+      if (!api.owners.includes(owner)) throw new Error(`${owner} does not serve ${api.path}`);
+      const text = JSON.stringify(body);
+      const token = options.auth.signCallToken({ audience: owner, path: api.path, body: text, requestId: options.requestId, actor: options.actor, via: options.via });
+      let response: Response;
+      try {
+        response = await fetch(options.url(owner).replace(/\/graphql$/, api.path), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', [ACTOR_TOKEN_HEADER]: token, 'x-request-id': options.requestId },
+          body: text,
+          signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_INTERNAL_TIMEOUT_MS),
+        });
+      } catch (error) {
+        const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+        throw new InternalApiError(owner, api.path, timedOut ? 'no answer within the deadline' : 'unreachable');
+      }
+      if (!response.ok) {
+        // A product error the owner raised (bad input, a refusal, a conflict) reaches the caller as it is.
+        const answer = (await response.json().catch(() => null)) as { errors?: { message?: string; extensions?: { code?: string } }[] } | null;
+        const error = answer?.errors?.[0];
+        if (error?.message && FORWARDED_CODES.has(error.extensions?.code ?? '')) throw productError(error.extensions!.code as ErrorCodeValue, error.message);
+        throw new InternalApiError(owner, api.path, `answered ${response.status}`);
+      }
+      return (await response.json()) as T;
+    },
+  };
+}
+
+/** What an internal API handler knows about the call it answers. */
+export interface InternalRequest {
+  actor: Actor;
+  requestId: string;
+  /** The service calling. */
+  caller: ServiceName;
+  /** Onward calls, authorised by this call. */
+  internal: InternalCaller;
+}
+
+export interface InternalRouteDeps {
+  auth: InternalAuth;
+  url: (name: SubgraphName) => string;
+  timeoutMs?: number;
+}
+
+const INTERNAL_ERROR_STATUS: Partial<Record<ErrorCodeValue, number>> = { BAD_USER_INPUT: 400, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409 };
+
+/** An internal API route: POST `api.path` with a call token from one of `api.callers`. */
+export function internalRoute(api: InternalApi, deps: InternalRouteDeps, handle: (body: unknown, request: InternalRequest) => Promise<unknown>): Route {
+  return async (request) => {
+    if (request.url.pathname !== api.path) return undefined;
+    if (request.method !== 'POST') return { status: 405, body: errorBody(ErrorCode.badUserInput, 'POST only') };
+    const token = request.headers[ACTOR_TOKEN_HEADER];
+    let verified;
+    try {
+      verified = deps.auth.verifyCallToken(typeof token === 'string' ? token : undefined, api.path, request.body, api.callers);
+    } catch (error) {
+      if (!(error instanceof InternalTokenError)) throw error;
+      return { status: 401, body: errorBody(ErrorCode.unauthenticated, 'This API accepts only its own callers, with a token issued for this call') };
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(request.body || '{}');
+    } catch {
+      return { status: 400, body: errorBody(ErrorCode.badUserInput, 'Request body is not valid JSON') };
+    }
+    const internal = internalCaller({ auth: deps.auth, url: deps.url, requestId: verified.requestId, via: token as string, timeoutMs: deps.timeoutMs });
+    try {
+      return { status: 200, body: JSON.stringify(await handle(body, { ...verified, internal })) };
+    } catch (error) {
+      // Product errors (bad input, refusals, conflicts) go back to the calling service, which passes them on.
+      const code = error instanceof GraphQLError ? (error.extensions.code as ErrorCodeValue | undefined) : undefined;
+      if (code && INTERNAL_ERROR_STATUS[code]) return { status: INTERNAL_ERROR_STATUS[code], body: errorBody(code, (error as GraphQLError).message) };
+      throw error;
+    }
+  };
+}
