@@ -11,7 +11,7 @@
 import { filterOpensAnything, recordFilterSql, type PatientRecordFilter } from './consent/filter.js';
 import { decideRow } from './consent/shield.js';
 import type { Queryable } from './db.js';
-import { badInput } from './errors.js';
+import { badInput, productError } from './errors.js';
 import type { Category } from './scopes.js';
 import type { SubgraphContext } from './subgraph.js';
 
@@ -160,19 +160,42 @@ export async function maySee(context: SubgraphContext, access: RecordAccess, row
   return (await decideRow(context.consent, spec, row, access.category)).decision.allow;
 }
 
-/**
- * Loads rows by id in one statement per request (entity resolution,
- * references), leaving out (null) rows the actor may not see at all.
- */
-export function loadById<Row extends Record<string, unknown>>(context: SubgraphContext, table: string, id: unknown, access: RecordAccess): Promise<Row | null> {
-  if (!isUuid(id)) return Promise.resolve(null);
+/** Rows by id, one statement per request and table, before any consent check. */
+function rowById<Row extends Record<string, unknown>>(context: SubgraphContext, table: string, id: string): Promise<Row | null> {
   const loader = context.loader<string, Row | null>(`byId:${table}`, async (ids) => {
     const rows = await context.db.query<Row>(`SELECT * FROM ${table} WHERE id = ANY($1::uuid[])`, [[...ids]]);
-    const visible = await Promise.all(rows.map((row) => maySee(context, access, row)));
-    const byId = new Map(rows.filter((_, i) => visible[i]).map((row) => [String(row.id), row]));
+    const byId = new Map(rows.map((row) => [String(row.id), row]));
     return ids.map((key) => byId.get(key) ?? null);
   });
   return loader.load(id);
+}
+
+/**
+ * Looks a record up by id (a root query such as `encounter(id)`): null when
+ * the actor may not see it, exactly as when it does not exist, so a lookup
+ * is no oracle of what exists.
+ */
+export async function loadById<Row extends Record<string, unknown>>(context: SubgraphContext, table: string, id: unknown, access: RecordAccess): Promise<Row | null> {
+  if (!isUuid(id)) return null;
+  const row = await rowById<Row>(context, table, id);
+  return row && (await maySee(context, access, row)) ? row : null;
+}
+
+/**
+ * Follows a reference the caller already holds (a condition's encounter, an
+ * entity federation resolves for a record another subgraph returned): null
+ * when the record does not exist; when the actor may not see it, an error
+ * with the policy's code, so the field is null *with* a reason, never
+ * silently. The message names no detail of the record (its labels, say).
+ */
+export async function loadReference<Row extends Record<string, unknown>>(context: SubgraphContext, table: string, id: unknown, access: RecordAccess): Promise<Row | null> {
+  if (!isUuid(id)) return null;
+  const row = await rowById<Row>(context, table, id);
+  if (!row) return null;
+  const spec = { ...access, patientId: (r: Record<string, any>) => String(r[access.patientColumn ?? 'patient_id']) };
+  const { decision } = await decideRow(context.consent, spec, row, access.category);
+  if (decision.allow) return row;
+  throw productError(decision.code, decision.code === 'FORBIDDEN' ? 'Your token does not reach this record' : 'The patient has not shared this record with you', { category: access.category });
 }
 
 /** Loads child rows grouped by a foreign key in one statement per request, leaving out rows the actor may not see. */

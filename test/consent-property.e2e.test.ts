@@ -4,7 +4,9 @@
  * with nested lists, aliases and fragments, entity lookups that the gateway
  * resolves through `_entities`). What comes back must be exactly what the
  * policy function allows: nothing more (no leak) and nothing less (no
- * over-blocking).
+ * over-blocking). Actors include staff tokens bound to a patient (a claim
+ * binds every role and never widens it), and a fifth shape tries to revoke a
+ * directive, judged against the README's revocation rules written out here.
  *
  * PROPERTY_CASES sets the number of cases (default 1000).
  */
@@ -35,12 +37,15 @@ const CATEGORY_ENUMS: Category[] = ['demographics', 'identifiers', 'encounters',
 const LABELS = ['HIV', 'PSY', 'V'];
 const SCOPES = ['patient/*.rs', 'patient/Observation.rs', 'patient/Observation.rs?category=vital-signs', 'patient/Patient.rs patient/ImagingStudy.rs', 'patient/Immunization.read patient/Patient.read', 'patient/Encounter.rs patient/Condition.rs patient/Patient.rs', 'patient/Patient.rs patient/DiagnosticReport.rs?category=LAB'];
 
+type Recorder = 'patient' | 'staff-here' | 'staff-elsewhere';
+type DirectiveCase = Omit<ConsentDirective, 'id' | 'patientId'> & { recorder: Recorder };
+
 interface Case {
   patientIndex: number;
   otherIndex: number;
   actor: Actor;
-  directives: Omit<ConsentDirective, 'id' | 'patientId'>[];
-  shape: 'lists' | 'aliases' | 'entities' | 'timeline';
+  directives: DirectiveCase[];
+  shape: 'lists' | 'aliases' | 'entities' | 'timeline' | 'revoke';
 }
 
 const actorArbitrary: fc.Arbitrary<(patientId: string, otherId: string) => Actor> = fc.record({
@@ -51,15 +56,20 @@ const actorArbitrary: fc.Arbitrary<(patientId: string, otherId: string) => Actor
   boundToOther: fc.boolean(),
   scope: fc.constantFrom(...SCOPES),
   clientId: fc.constantFrom('app-one', 'app-two'),
+  /** Staff tokens with a patient claim (patient/ scopes): none, this patient, or another. */
+  staffClaim: fc.constantFrom('none', 'none', 'none', 'this', 'other'),
+  writes: fc.boolean(),
 }).map((a) => (patientId: string, otherId: string): Actor => {
   const staff = a.role === 'clinician' || a.role === 'nurse';
   const bound = a.role === 'patient' || a.role === 'app';
+  const claimed = (staff || a.role === 'public_health') && a.staffClaim !== 'none';
+  const staffScope = claimed ? (a.writes ? 'patient/*.cruds' : 'patient/*.rs') : a.writes ? 'user/*.cruds' : 'user/*.rs';
   return {
     sub: a.sub,
     role: a.role as Actor['role'],
     org: a.role === 'clinician' || a.role === 'nurse' || a.role === 'public_health' ? a.org : null,
-    scope: a.role === 'app' ? a.scope : a.role === 'patient' ? 'patient/*.rs' : a.role === 'admin' ? 'schema:read' : 'user/*.rs',
-    patient: bound ? (a.boundToOther ? otherId : patientId) : null,
+    scope: a.role === 'app' ? (a.writes ? `${a.scope} patient/Consent.cruds` : a.scope) : a.role === 'patient' ? (a.writes ? 'patient/*.cruds' : 'patient/*.rs') : a.role === 'admin' ? 'schema:read' : staffScope,
+    patient: bound ? (a.boundToOther ? otherId : patientId) : claimed ? (a.staffClaim === 'other' ? otherId : patientId) : null,
     purposeOfUse: staff && a.breakGlass ? 'ETREAT' : 'TREAT',
     breakGlassReason: staff && a.breakGlass ? 'property test emergency' : null,
     clientId: a.role === 'app' ? a.clientId : null,
@@ -77,7 +87,8 @@ const directiveArbitrary = fc.record({
   labels: fc.subarray(LABELS),
   purposes: fc.constantFrom([], ['TREAT'], ['ETREAT']),
   period: fc.constantFrom('open', 'expired', 'future', 'current', 'revoked'),
-}).map((d): Omit<ConsentDirective, 'id' | 'patientId'> => {
+  recorder: fc.constantFrom('patient', 'patient', 'staff-here', 'staff-elsewhere') as fc.Arbitrary<Recorder>,
+}).map((d): DirectiveCase => {
   const now = Date.now();
   const iso = (offsetDays: number) => new Date(now + offsetDays * DAY).toISOString();
   return {
@@ -90,6 +101,7 @@ const directiveArbitrary = fc.record({
     periodStart: d.period === 'future' ? iso(5) : d.period === 'expired' || d.period === 'current' ? iso(-30) : null,
     periodEnd: d.period === 'expired' ? iso(-5) : d.period === 'current' ? iso(30) : null,
     revokedAt: d.period === 'revoked' ? iso(-1) : null,
+    recorder: d.recorder,
   };
 });
 
@@ -100,7 +112,9 @@ const caseArbitrary: fc.Arbitrary<Case> = fc.record({
   actorAtProducer: fc.boolean(),
   actor: actorArbitrary,
   directives: fc.array(fc.record({ directive: directiveArbitrary, aboutActor: fc.boolean() }), { maxLength: 4 }),
-  shape: fc.constantFrom('lists', 'lists', 'aliases', 'entities', 'timeline') as fc.Arbitrary<Case['shape']>,
+  shape: fc.constantFrom('lists', 'lists', 'aliases', 'entities', 'timeline', 'revoke') as fc.Arbitrary<Case['shape']>,
+  /** The directive a `revoke` case tries to revoke: often recorded where the actor works, and in force. */
+  revokeTarget: fc.record({ directive: directiveArbitrary, here: fc.boolean(), inForce: fc.boolean() }),
 }).map((c) => {
   const bundle = bundles[c.patientIndex]!;
   const otherIndex = (c.patientIndex + c.otherOffset) % PATIENTS;
@@ -115,6 +129,10 @@ const caseArbitrary: fc.Arbitrary<Case> = fc.record({
     if (actor.org) return { ...directive, actorType: 'organization' as const, actorId: actor.org };
     return directive;
   });
+  if (c.shape === 'revoke') {
+    const { directive, here, inForce } = c.revokeTarget;
+    directives.unshift({ ...directive, ...(here ? { recorder: 'staff-here' as const } : {}), ...(inForce ? { revokedAt: null } : {}) });
+  }
   return { patientIndex: c.patientIndex, otherIndex, actor, directives, shape: c.shape };
 });
 
@@ -156,6 +174,29 @@ function timelineEntries(bundle: PatientBundle) {
   ];
 }
 
+/**
+ * The README's revocation rules, written out independently of the code: the
+ * patient, or an app acting for them, with a Consent write scope, revokes any
+ * of theirs; staff of an organisation that registered the patient revoke only
+ * what their own organisation recorded, and never a deny naming them, their
+ * organisation or the whole alliance; administrators and public-health staff
+ * never; a revoked directive stays revoked.
+ */
+function mayRevoke(actor: Actor, bundle: PatientBundle, directive: DirectiveCase, recordedAt: string | null, facts: PatientFacts): boolean {
+  if (directive.revokedAt) return false;
+  if (actor.patient && actor.patient !== bundle.patient.id) return false;
+  const writes = /(^|\s)(patient|user)\/(\*|Consent)\.c?r?u/.test(actor.scope) || /(^|\s)(patient|user)\/(\*|Consent)\.(write|\*)/.test(actor.scope);
+  if (!writes) return false;
+  if (actor.role === 'patient' || actor.role === 'app') return actor.patient === bundle.patient.id;
+  if (actor.role !== 'clinician' && actor.role !== 'nurse') return false;
+  const registered = bundle.patient.identifiers.some((i) => i.type === 'MR' && i.assignerOrganizationId === actor.org);
+  if (!registered || !mayReachPatient(actor, facts, new Date())) return false;
+  if (directive.recorder === 'patient' || recordedAt !== actor.org) return false;
+  const namesActor = directive.actorType === 'alliance' || (directive.actorType === 'organization' && directive.actorId === actor.org)
+    || (directive.actorType === 'practitioner' && directive.actorId === actor.sub);
+  return !(directive.decision === 'deny' && namesActor);
+}
+
 const TIMELINE_QUERY = `query($id: ID!) { patient(id: $id) { id timeline(first: 100) { edges { kind node {
   ... on Encounter { id } ... on Condition { id } ... on Referral { id } ... on Observation { id } ... on DiagnosticReport { id }
   ... on ImagingStudy { id } ... on Immunization { id } ... on ProgramEnrollment { id } ... on FollowUpTask { id } ... on HomeMeasurement { id } } } } } }`;
@@ -183,13 +224,18 @@ describe('consent property: responses match the policy function exactly', () => 
         const db = stack.databases.identity;
         await db.query('DELETE FROM consent_directive'); // each case starts from no directives at all
         const stored: ConsentDirective[] = [];
-        for (const d of c.directives) {
+        const recordedAt: (string | null)[] = [];
+        for (const { recorder, ...d } of c.directives) {
+          const at = recorder === 'patient' ? null : recorder === 'staff-here' ? (c.actor.org ?? 'org-provincial') : ORG_IDS.find((org) => org !== c.actor.org)!;
           const [row] = await db.query<{ id: string }>(
-            `INSERT INTO consent_directive (patient_id, decision, actor_type, actor_id, categories, labels, purposes, period_start, period_end, revoked_at, recorded_by, recorded_by_role)
-             VALUES ($1, $2, $3, $4, $5::text[], $6::text[], $7::text[], $8, $9, $10, 'property-test', 'patient') RETURNING id`,
-            [bundle.patient.id, d.decision, d.actorType, d.actorId, d.categories, d.labels, d.purposes, d.periodStart, d.periodEnd, d.revokedAt],
+            `INSERT INTO consent_directive (patient_id, decision, actor_type, actor_id, categories, labels, purposes, period_start, period_end, revoked_at,
+               recorded_by, recorded_by_role, recorded_at_organization_id, attestation)
+             VALUES ($1, $2, $3, $4, $5::text[], $6::text[], $7::text[], $8, $9, $10, 'property-test', $11, $12, $13) RETURNING id`,
+            [bundle.patient.id, d.decision, d.actorType, d.actorId, d.categories, d.labels, d.purposes, d.periodStart, d.periodEnd, d.revokedAt,
+              at ? 'clinician' : 'patient', at, at ? 'signed-form' : null],
           );
           stored.push({ ...d, id: row!.id, patientId: bundle.patient.id });
+          recordedAt.push(at);
         }
         const facts = factsFor(bundle, stored);
         const token = await stack.token({
@@ -197,8 +243,22 @@ describe('consent property: responses match the policy function exactly', () => 
           purpose_of_use: c.actor.purposeOfUse, break_glass_reason: c.actor.breakGlassReason ?? undefined, client_id: c.actor.clientId ?? undefined,
         });
         const boundElsewhere = c.actor.patient !== null && c.actor.patient !== bundle.patient.id;
-        const patientVisible = !boundElsewhere && (c.actor.patient === bundle.patient.id ? c.actor.role !== 'admin' : mayReachPatient(c.actor, facts, new Date()));
+        const patientVisible = mayReachPatient(c.actor, facts, new Date());
         const context = JSON.stringify({ actor: c.actor, directives: c.directives, patient: c.patientIndex, shape: c.shape });
+        // Independently of the policy: a token bound to another patient reaches nothing of this one.
+        if (boundElsewhere) expect(patientVisible, context).toBe(false);
+
+        if (c.shape === 'revoke') {
+          if (stored.length === 0) return;
+          const target = stored[0]!;
+          const response = await stack.graphql(token, 'mutation($id: ID!) { revokeConsent(id: $id) { id } }', { id: target.id });
+          const [row] = await db.query<{ revoked_at: Date | null }>('SELECT revoked_at FROM consent_directive WHERE id = $1', [target.id]);
+          const expected = mayRevoke(c.actor, bundle, c.directives[0]!, recordedAt[0]!, facts);
+          expect(response.data?.revokeConsent?.id ?? null, `${context} ${JSON.stringify(response.errors)}`).toBe(expected ? target.id : null);
+          expect(row!.revoked_at !== null, context).toBe(expected || c.directives[0]!.revokedAt !== null);
+          if (!expected) expect(['FORBIDDEN', 'NOT_FOUND', 'CONFLICT'], context).toContain(response.errors?.[0]?.extensions?.code);
+          return;
+        }
 
         if (c.shape === 'entities') {
           // Entity lookups: encounter → patient goes through identity's _entities.
@@ -261,12 +321,13 @@ describe('consent property: responses match the policy function exactly', () => 
         if (c.shape === 'aliases') {
           const other = bundles[c.otherIndex]!;
           const otherFacts = factsFor(other, []);
-          const otherVisible = c.actor.patient === null && mayReachPatient(a, otherFacts, new Date());
+          const otherVisible = mayReachPatient(a, otherFacts, new Date());
           if (c.actor.patient === null) expect(response.data.theirs?.id ?? null, context).toBe(otherVisible ? other.patient.id : null);
           else expect(response.data?.theirs ?? null, context).toBeNull();
         }
       }),
       { numRuns: CASES },
     );
-  });
+    // Heavy on a busy two-core machine: allow well past its usual run time (no timed assertion).
+  }, 120_000 + CASES * 300);
 });

@@ -155,15 +155,19 @@ describe('security perimeter', () => {
       const input = { patientId: patient.patient.id, decision: 'PERMIT', actorType: 'ALLIANCE', categories: ['LABS'] };
       const mutation = 'mutation($input: ConsentProvisionInput!) { grantConsent(input: $input) { id } }';
       expect(firstCode(await ask(tokens.readOnlyPatient!, mutation, { input }))).toBe('FORBIDDEN');
-      expect(firstCode(await ask(tokens.stranger!, mutation, { input }))).toBe('FORBIDDEN');
+      // Staff of an organisation that neither registered the patient nor holds a permit: as if the patient did not exist.
+      expect(firstCode(await ask(tokens.stranger!, mutation, { input }))).toBe('NOT_FOUND');
       expect(firstCode(await ask(tokens.app!, mutation, { input }))).toBe('FORBIDDEN');
       expect(firstCode(await ask(tokens.writingPatient!, mutation, { input: { ...input, patientId: other.patient.id } }))).toBe('FORBIDDEN');
       expect(firstCode(await ask(tokens.writingPatient!, mutation, { input: { ...input, labels: ['NOT-A-LABEL'] } }))).toBe('BAD_USER_INPUT');
       const granted = await ask(tokens.writingPatient!, mutation, { input });
       expect(granted.errors).toBeUndefined();
-      const staff = await ask(tokens.clinician!, mutation, { input: { ...input, actorType: 'ORGANIZATION', actorId: strangerOrg } });
-      expect(staff.errors).toBeUndefined(); // staff of a registering organisation record a signed consent
-      expect(firstCode(await ask(tokens.stranger!, 'mutation($id: ID!) { revokeConsent(id: $id) { id } }', { id: granted.data.grantConsent.id }))).toBe('FORBIDDEN');
+      // Staff of a registering organisation record a signed consent, naming the form.
+      const staffInput = { ...input, actorType: 'ORGANIZATION', actorId: strangerOrg };
+      expect(firstCode(await ask(tokens.clinician!, mutation, { input: staffInput }))).toBe('BAD_USER_INPUT');
+      const staff = await ask(tokens.clinician!, mutation, { input: { ...staffInput, attestation: 'scan-2026-0042' } });
+      expect(staff.errors).toBeUndefined();
+      expect(firstCode(await ask(tokens.stranger!, 'mutation($id: ID!) { revokeConsent(id: $id) { id } }', { id: granted.data.grantConsent.id }))).toBe('NOT_FOUND');
     });
   });
 

@@ -23,7 +23,9 @@
  *    runs; nothing else.
  *
  * Scopes are a ceiling for every role: a token never reaches a category its
- * scopes do not cover.
+ * scopes do not cover. A `patient` claim binds every token, whatever its
+ * role, to that patient: `patient/` scopes mean the patient in context, and
+ * a claim never widens what the role may see.
  */
 import { isStaff, type Actor, type PurposeOfUse } from '../actor.js';
 import { parseScopes, scopesAllow, type Category, type ParsedScopes } from '../scopes.js';
@@ -116,6 +118,8 @@ function namesStaff(directive: ConsentDirective, actor: Actor): boolean {
 export function decide(actor: Actor, record: RecordFacts, facts: PatientFacts, now: Date): Decision {
   // 1. Administrators never read clinical data.
   if (actor.role === 'admin') return forbidden('Administrators do not read patient data');
+  // A patient claim binds the token to that patient, for every role and every path.
+  if (actor.patient && actor.patient !== record.patientId) return forbidden('This token is bound to another patient');
   // Scopes are a ceiling for everyone.
   if (!scopesAllow(scopesOf(actor), record.category, 'read', record.resourceType)) {
     return forbidden(`The token's scopes do not cover ${record.resourceType ? `${record.resourceType} (${record.category})` : record.category}`);
@@ -123,12 +127,12 @@ export function decide(actor: Actor, record: RecordFacts, facts: PatientFacts, n
   const active = facts.directives.filter((d) => d.patientId === record.patientId && isActive(d, now));
 
   switch (actor.role) {
-    // 2. Patients see their own record.
+    // 2. Patients see their own record (the claim is bound above and required for the role).
     case 'patient':
-      return actor.patient === record.patientId ? allow('own-record') : forbidden('A patient token reaches only its own patient');
+      return actor.patient ? allow('own-record') : forbidden('A patient token names its patient');
     // 3. Apps: the token's patient, unless the patient denied the app.
     case 'app': {
-      if (actor.patient !== record.patientId) return forbidden('This app token is bound to another patient');
+      if (!actor.patient) return forbidden('An app token names its patient');
       const denied = active.some((d) => d.decision === 'deny' && d.actorType === 'app' && d.actorId === actor.clientId && coversCategory(d, record.category) && denyReaches(d, record));
       return denied ? consentDenied(`The patient has withdrawn ${record.category} from this app`) : allow('app-for-patient');
     }
@@ -164,11 +168,28 @@ export function decide(actor: Actor, record: RecordFacts, facts: PatientFacts, n
  * results; the name stays null unless the permit covers demographics.
  */
 export function mayReachPatient(actor: Actor, facts: PatientFacts, now: Date): boolean {
+  if (actor.role === 'admin') return false;
+  if (actor.patient && actor.patient !== facts.patientId) return false;
+  // Patients and apps reach the patient their token names (apps then see only what their scopes cover).
+  if (actor.role === 'patient' || actor.role === 'app') return actor.patient === facts.patientId;
   if (decide(actor, { patientId: facts.patientId, category: 'demographics', organizationId: null, sensitivityLabels: [] }, facts, now).allow) return true;
   if (!isStaff(actor)) return false;
-  return facts.directives.some((d) => d.patientId === facts.patientId && d.decision === 'permit' && isActive(d, now)
-    && concernsStaff(d, actor) && coversPurpose(d, actor.purposeOfUse));
+  const active = facts.directives.filter((d) => d.patientId === facts.patientId && isActive(d, now) && coversPurpose(d, actor.purposeOfUse));
+  // Staff of a registering organisation reach the patient whatever categories their token's scopes
+  // name, unless the patient refused them or their organisation everything.
+  const refusedEverything = active.some((d) => d.decision === 'deny' && namesStaff(d, actor) && d.categories.length === 0 && d.labels.length === 0);
+  if (refusedEverything) return false;
+  if (actor.org && facts.registeredOrganizationIds.includes(actor.org)) return true;
+  return active.some((d) => d.decision === 'permit' && concernsStaff(d, actor));
 }
+
+/**
+ * Whether a directive concerns this staff member: it names them, their
+ * organisation or the whole alliance (a deny of that kind is the patient's
+ * to lift, never theirs).
+ */
+export const directiveConcernsStaff = (directive: Pick<ConsentDirective, 'actorType' | 'actorId'>, actor: Actor) =>
+  concernsStaff(directive as ConsentDirective, actor);
 
 /**
  * Whether an active permit names an organisation for `category` and

@@ -61,6 +61,15 @@ export const LAB_PANELS: LabPanel[] = [
   },
 ];
 
+/**
+ * Very restricted records (confidentiality V): closed even to break-glass.
+ * A sexual-assault examination (ICD-10 Z04.4, labelled SDV and V) and a
+ * genetic test (HL7 genetic variant reporting panel, GDIS and V).
+ */
+export const ASSAULT_EXAMINATION = { code: 'Z04.4', display: 'Examination and observation following alleged rape and seduction', labels: ['SDV', 'V'] as SensitivityLabel[] };
+export const GENETIC_REPORT = { loinc: '81247-9', display: 'Master HL7 genetic variant reporting panel', labels: ['GDIS', 'V'] as SensitivityLabel[] };
+export const GENETIC_RESULT = { loinc: '51968-6', display: 'Discrete variation analysis overall interpretation' };
+
 /** HIV screening: carries the `HIV` sensitivity label. */
 export const HIV_TEST = { loinc: '56888-1', display: 'HIV 1+2 Ab+HIV1 p24 Ag [Presence] in Serum or Plasma by Immunoassay' };
 export const ECG_REPORT = { loinc: '11524-6', display: 'EKG study' };

@@ -11,7 +11,7 @@
  * blood-pressure and glucose readings for chronic-disease programmes.
  */
 import {
-  CHILDHOOD_SCHEDULE, DEPRESSION, DIABETES, DIAGNOSES, ECG_CONCLUSIONS, ECG_REPORT, HIV_DISEASE, HIV_TEST,
+  ASSAULT_EXAMINATION, CHILDHOOD_SCHEDULE, DEPRESSION, DIABETES, DIAGNOSES, ECG_CONCLUSIONS, ECG_REPORT, GENETIC_REPORT, GENETIC_RESULT, HIV_DISEASE, HIV_TEST,
   HOME_MEASUREMENT_CODES, HYPERTENSION, IMAGING_FINDINGS, IMAGING_KINDS, LAB_PANELS, PATHOLOGY_CONCLUSIONS,
   PATHOLOGY_REPORT, STREETS, SYSTEM, VACCINES, type Diagnosis, type HomeMeasurementKind, type SensitivityLabel,
 } from './codes.js';
@@ -351,7 +351,49 @@ export function generatePatient(seed: number, index: number): PatientBundle {
     const enrollment = enroll('MCH', 'org-maternal-child', REFERENCE_TIME - r.int(30, 250) * DAY);
     nurseTask('org-maternal-child', enrollment.programId, 'Antenatal visit', REFERENCE_TIME + r.int(-20, 40) * DAY);
   }
+  if (adult) addVeryRestrictedRecords(bundle, seed, index, county, historyStart, span);
   return bundle;
+}
+
+/**
+ * Very restricted (V) records, which break-glass never opens: a
+ * sexual-assault examination in a county hospital's emergency department,
+ * and a genetic test at the provincial hospital. Drawn from a stream of
+ * their own, so adding them left every other record of a patient unchanged.
+ */
+function addVeryRestrictedRecords(bundle: PatientBundle, seed: number, index: number, county: string, historyStart: number, span: number): void {
+  const r = new Random(seed, index + 0x40000000);
+  const patientId = bundle.patient.id;
+  const registered = (organizationId: string) => bundle.patient.identifiers.some((i) => i.assignerOrganizationId === organizationId);
+  if (r.bool(0.04) && registered(county)) {
+    const start = historyStart + Math.floor(r.next() * span);
+    const encounter: EncounterRecord = {
+      id: r.uuid(), patientId, organizationId: county, practitionerId: r.pick(practitionersOf(seed, county, 'clinician')).id, class: 'EMER',
+      status: 'finished', periodStart: new Date(start), periodEnd: new Date(start + r.int(60, 240) * 60_000),
+      reasonCode: ASSAULT_EXAMINATION.code, reasonDisplay: ASSAULT_EXAMINATION.display, sensitivityLabels: [...ASSAULT_EXAMINATION.labels],
+    };
+    bundle.encounters.push(encounter);
+    bundle.conditions.push({
+      id: r.uuid(), patientId, encounterId: encounter.id, organizationId: county, code: ASSAULT_EXAMINATION.code, display: ASSAULT_EXAMINATION.display,
+      clinicalStatus: 'resolved', recordedDate: new Date(start + 10 * 60_000), sensitivityLabels: [...ASSAULT_EXAMINATION.labels],
+    });
+  }
+  if (r.bool(0.05) && registered('org-provincial')) {
+    const effective = historyStart + Math.floor(r.next() * span);
+    const positive = r.bool(0.2);
+    const report: DiagnosticReportRecord = {
+      id: r.uuid(), patientId, organizationId: 'org-provincial', code: GENETIC_REPORT.loinc, display: GENETIC_REPORT.display, category: 'LAB', status: 'final',
+      effective: new Date(effective), issued: new Date(effective + 14 * DAY),
+      conclusion: positive ? 'Pathogenic variant detected; genetic counselling recommended' : 'No pathogenic variant detected',
+      performerId: r.pick(practitionersOf(seed, 'org-provincial', 'clinician')).id, sensitivityLabels: [...GENETIC_REPORT.labels],
+    };
+    bundle.diagnosticReports.push(report);
+    bundle.observations.push({
+      id: r.uuid(), patientId, organizationId: 'org-provincial', reportId: report.id, code: GENETIC_RESULT.loinc, display: GENETIC_RESULT.display, category: 'laboratory',
+      valueQuantity: null, valueString: positive ? 'Positive' : 'Negative', unit: null, referenceLow: null, referenceHigh: null,
+      interpretation: positive ? 'POS' : 'NEG', effective: new Date(effective), issued: new Date(effective + 14 * DAY), sensitivityLabels: [...GENETIC_REPORT.labels],
+    });
+  }
 }
 
 /** A DICOM UID derived from a UUID (the `2.25.` root, DICOM PS3.5 B.2). */

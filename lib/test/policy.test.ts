@@ -238,6 +238,39 @@ describe('reaching the patient (finding them, opening their lists)', () => {
   });
 });
 
+describe('a patient claim binds every role to that patient', () => {
+  const bound = (role: Role, patient: string, overrides: Partial<Actor> = {}) => makeActor(role, { patient, scope: 'patient/*.rs', ...overrides });
+  it.each(['clinician', 'nurse', 'public_health', 'patient', 'app'] as Role[])('%s bound to another patient reads none of this one, own organisation, permits and break-glass notwithstanding', (role) => {
+    const f = facts([permit('alliance', null), permit('organization', OWN_ORG)], { programmeOrganizationIds: [OWN_ORG] });
+    for (const category of ['demographics', 'labs', 'immunizations'] as Category[]) {
+      expectDenied(run(bound(role, OTHER_PATIENT), rec(category, OWN_ORG), f), 'FORBIDDEN');
+      expectDenied(run(bound(role, OTHER_PATIENT), rec(category, null), f), 'FORBIDDEN');
+    }
+    expect(mayReachPatient(bound(role, OTHER_PATIENT), f, NOW)).toBe(false);
+    if (role === 'clinician' || role === 'nurse') {
+      expectDenied(run(bound(role, OTHER_PATIENT, { purposeOfUse: 'ETREAT', breakGlassReason: 'Unconscious patient in the emergency room' }), rec('labs', OTHER_ORG), f), 'FORBIDDEN');
+    }
+  });
+  it('never widens what staff may see: a claim for a patient their organisation did not register finds nothing', () => {
+    const elsewhere = bound('clinician', PATIENT, { org: OTHER_ORG });
+    expect(mayReachPatient(elsewhere, facts(), NOW)).toBe(false);
+    expectDenied(run(elsewhere, rec('labs', OWN_ORG)), 'CONSENT_DENIED');
+    expectDenied(run(elsewhere, rec('demographics', null)), 'CONSENT_DENIED');
+  });
+  it('keeps the staff rules for the patient it names: own organisation and permits', () => {
+    expect(mayReachPatient(bound('clinician', PATIENT), facts(), NOW)).toBe(true);
+    expectAllowed(run(bound('clinician', PATIENT), rec('labs', OWN_ORG)), 'own-organization');
+    expectAllowed(run(bound('clinician', PATIENT, { org: OTHER_ORG }), rec('labs', OWN_ORG), facts([permit('organization', OTHER_ORG, { categories: ['labs'] })])), 'permit');
+  });
+  it('lets staff of a registering organisation reach the patient with narrow scopes, unless refused everything', () => {
+    const narrow = bound('clinician', PATIENT, { scope: 'patient/Observation.rs' });
+    expect(mayReachPatient(narrow, facts(), NOW)).toBe(true);
+    expectDenied(run(narrow, rec('demographics', null)), 'FORBIDDEN');
+    expect(mayReachPatient(clinician(), facts([deny('organization', OWN_ORG)]), NOW)).toBe(false);
+    expect(mayReachPatient(clinician(), facts([deny('organization', OWN_ORG, { categories: ['labs'] })]), NOW)).toBe(true);
+  });
+});
+
 describe('rule 4: staff (clinician, nurse)', () => {
   it.each(['clinician', 'nurse'] as const)('%s reads records its own organisation produced', (role) => {
     expectAllowed(run(makeActor(role), rec('labs', OWN_ORG)), 'own-organization');

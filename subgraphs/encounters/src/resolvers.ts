@@ -1,6 +1,6 @@
 /** Encounters resolvers: Encounter, Condition (ICD-10) and Referral, and their lists on Patient. */
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
-import { loadById, loadChildren, loadPatientPage, type PageArgs } from '../../../lib/connection.js';
+import { loadById, loadReference, loadChildren, loadPatientPage, type PageArgs } from '../../../lib/connection.js';
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records.js';
 import { SYSTEM } from '../../../lib/terminology.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
@@ -43,14 +43,14 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       loadPatientPage(context, 'referrals', { ...REFERRAL, table: 'referral', timeColumn: 'authored_on' }, patient.id, args),
   },
   Encounter: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'encounter', reference.id, ENCOUNTER),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'encounter', reference.id, ENCOUNTER),
     ...recordFields,
     class: (row: Row) => CLASS_NAME[row.class],
     period: (row: Row) => ({ start: row.period_start, end: row.period_end }),
     practitioner: (row: Row) => entityRef(row.practitioner_id),
     reason: (row: Row) => coding(SYSTEM.icd10, row.reason_code, row.reason_display),
     diagnoses: (row: Row, _: unknown, context: SubgraphContext) => loadChildren(context, 'condition', 'encounter_id', row.id, 'recorded_date, id', CONDITION),
-    referral: (row: Row, _: unknown, context: SubgraphContext) => (row.referral_id ? loadById(context, 'referral', row.referral_id, REFERRAL) : null),
+    referral: (row: Row, _: unknown, context: SubgraphContext) => (row.referral_id ? loadReference(context, 'referral', row.referral_id, REFERRAL) : null),
     participants: (row: Row, _: unknown, context: SubgraphContext) => participantsOf(context, row.id),
     dischargeDisposition: (row: Row) => coding(SYSTEM.dischargeDisposition, row.discharge_disposition, DISCHARGE_DISPOSITIONS[row.discharge_disposition]),
   },
@@ -60,15 +60,15 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     type: (row: Row) => row.type_code,
   },
   Condition: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'condition', reference.id, CONDITION),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'condition', reference.id, CONDITION),
     ...recordFields,
     code: (row: Row) => coding(SYSTEM.icd10, row.code, row.display),
     clinicalStatus: (row: Row) => row.clinical_status,
     recordedDate: (row: Row) => row.recorded_date,
-    encounter: (row: Row, _: unknown, context: SubgraphContext) => (row.encounter_id ? loadById(context, 'encounter', row.encounter_id, ENCOUNTER) : null),
+    encounter: (row: Row, _: unknown, context: SubgraphContext) => (row.encounter_id ? loadReference(context, 'encounter', row.encounter_id, ENCOUNTER) : null),
   },
   Referral: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'referral', reference.id, REFERRAL),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'referral', reference.id, REFERRAL),
     patient: recordFields.patient,
     status: (row: Row) => String(row.status).toUpperCase(),
     reason: (row: Row) => coding(SYSTEM.icd10, row.reason_code, row.reason_display),

@@ -1,5 +1,8 @@
 /**
  * The audit trail, stored by identity: append-only events chained by hash.
+ * An event records a disclosure (what the gateway reports a request
+ * returned) or a consent change (written in the same transaction as the
+ * change itself, so neither exists without the other).
  *
  * Each event's hash is SHA-256 over the previous event's hash and the event's
  * own fields in a fixed order, so changing, removing or reordering any event
@@ -8,7 +11,10 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Actor } from '../../../lib/actor.js';
+import { isUuid } from '../../../lib/connection.js';
 import type { Database, Queryable } from '../../../lib/db.js';
+import { badInput } from '../../../lib/errors.js';
+import { CATEGORIES } from '../../../lib/scopes.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
 const APPEND_LOCK = 727_001;
@@ -18,6 +24,15 @@ export interface DisclosedPatient {
   /** Records disclosed per category. */
   recordCounts: Record<string, number>;
   breakGlass: boolean;
+}
+
+/** What an event records (AuditAction in the schema, lower-kebab here). */
+export type AuditAction = 'disclosure' | 'consent-granted' | 'consent-revoked';
+
+export interface AuditEntry extends DisclosedPatient {
+  action?: AuditAction;
+  /** What changed (consent changes): kept in the event and covered by its hash. */
+  details?: Record<string, unknown> | null;
 }
 
 export interface AuditEventRow {
@@ -36,56 +51,91 @@ export interface AuditEventRow {
   break_glass: boolean;
   break_glass_reason: string | null;
   decision: string;
+  action: AuditAction;
+  details: Record<string, unknown> | null;
   prev_hash: string;
   hash: string;
 }
 
 type EventFields = Omit<AuditEventRow, 'seq' | 'hash' | 'prev_hash'>;
 
-/** The canonical text an event's hash covers. */
+const sortedKeys = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(sortedKeys);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, sortedKeys(v)]));
+  return value;
+};
+
+/**
+ * The canonical text an event's hash covers. Disclosures hash exactly as
+ * they did before events had an action, so chains written then still verify.
+ */
 function canonical(event: EventFields): string {
-  const counts = Object.fromEntries(Object.entries(event.record_counts).sort(([a], [b]) => a.localeCompare(b)));
-  return JSON.stringify([
+  const fields: unknown[] = [
     event.id, new Date(event.occurred_at).toISOString(), event.request_id, event.actor_sub, event.actor_role, event.actor_organization_id,
-    event.client_id, event.patient_id, [...event.categories].sort(), counts, event.purpose_of_use, event.break_glass, event.break_glass_reason, event.decision,
-  ]);
+    event.client_id, event.patient_id, [...event.categories].sort(), sortedKeys(event.record_counts), event.purpose_of_use, event.break_glass, event.break_glass_reason, event.decision,
+  ];
+  if (event.action && event.action !== 'disclosure') fields.push(event.action, sortedKeys(event.details ?? null));
+  return JSON.stringify(fields);
 }
 
 export const eventHash = (prevHash: string, event: EventFields) => createHash('sha256').update(prevHash).update('\n').update(canonical(event)).digest('hex');
 
-/** Appends one event per disclosed patient, in one transaction. Throws if the store refuses. */
-export async function appendAuditEvents(db: Database, actor: Actor, requestId: string, patients: DisclosedPatient[]): Promise<number> {
-  if (patients.length === 0) return 0;
-  return db.transaction(async (tx: Queryable) => {
-    await tx.query('SELECT pg_advisory_xact_lock($1)', [APPEND_LOCK]);
-    const [last] = await tx.query<{ hash: string }>('SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1');
-    let prevHash = last?.hash ?? GENESIS_HASH;
-    const occurredAt = new Date();
-    const rows = patients.map((patient) => {
-      const fields: EventFields = {
-        id: randomUUID(), occurred_at: occurredAt, request_id: requestId, actor_sub: actor.sub, actor_role: actor.role,
-        actor_organization_id: actor.org, client_id: actor.clientId, patient_id: patient.patientId,
-        categories: Object.keys(patient.recordCounts).sort(), record_counts: patient.recordCounts, purpose_of_use: actor.purposeOfUse,
-        break_glass: patient.breakGlass, break_glass_reason: patient.breakGlass ? actor.breakGlassReason : null, decision: 'permit',
-      };
-      const hash = eventHash(prevHash, fields);
-      const row = { ...fields, occurred_at: occurredAt.toISOString(), prev_hash: prevHash, hash };
-      prevHash = hash;
-      return row;
-    });
-    // One statement; rows go in the chain's order so seq follows the links.
-    await tx.query(
-      `INSERT INTO audit_event (id, occurred_at, request_id, actor_sub, actor_role, actor_organization_id, client_id, patient_id, categories,
-         record_counts, purpose_of_use, break_glass, break_glass_reason, decision, prev_hash, hash)
-       SELECT (e->>'id')::uuid, (e->>'occurred_at')::timestamptz, e->>'request_id', e->>'actor_sub', e->>'actor_role',
-         e->>'actor_organization_id', e->>'client_id', (e->>'patient_id')::uuid, ARRAY(SELECT jsonb_array_elements_text(e->'categories')),
-         e->'record_counts', e->>'purpose_of_use', (e->>'break_glass')::boolean, e->>'break_glass_reason', e->>'decision', e->>'prev_hash', e->>'hash'
-       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, ord)
-       ORDER BY ord`,
-      [JSON.stringify(rows)],
-    );
-    return rows.length;
+/**
+ * The disclosures in the gateway's report (at most 1000 patients): only
+ * disclosures, whatever else the body holds; anything malformed is refused.
+ */
+export function disclosuresOf(body: unknown): DisclosedPatient[] {
+  const patients = (body as { patients?: unknown } | null)?.patients;
+  if (!Array.isArray(patients) || patients.length > 1000) throw badInput('Malformed audit report');
+  return patients.map((p: Partial<DisclosedPatient> | null) => {
+    const counts = p?.recordCounts;
+    if (!p || !isUuid(p.patientId) || !counts || typeof counts !== 'object' || Array.isArray(counts)
+      || !Object.entries(counts).every(([category, n]) => (CATEGORIES as readonly string[]).includes(category) && Number.isInteger(n) && (n as number) >= 0)) {
+      throw badInput('Malformed audit report');
+    }
+    return { patientId: p.patientId, recordCounts: counts, breakGlass: p.breakGlass === true };
   });
+}
+
+/** Appends one event per entry, in one transaction. Throws if the store refuses. */
+export async function appendAuditEvents(db: Database, actor: Actor, requestId: string, entries: AuditEntry[]): Promise<number> {
+  if (entries.length === 0) return 0;
+  return db.transaction((tx) => appendAuditEventsIn(tx, actor, requestId, entries));
+}
+
+/** Appends the events inside the caller's transaction (a consent change and its event commit together). */
+export async function appendAuditEventsIn(tx: Queryable, actor: Actor, requestId: string, patients: AuditEntry[]): Promise<number> {
+  if (patients.length === 0) return 0;
+  await tx.query('SELECT pg_advisory_xact_lock($1)', [APPEND_LOCK]);
+  const [last] = await tx.query<{ hash: string }>('SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1');
+  let prevHash = last?.hash ?? GENESIS_HASH;
+  const occurredAt = new Date();
+  const rows = patients.map((patient) => {
+    const fields: EventFields = {
+      id: randomUUID(), occurred_at: occurredAt, request_id: requestId, actor_sub: actor.sub, actor_role: actor.role,
+      actor_organization_id: actor.org, client_id: actor.clientId, patient_id: patient.patientId,
+      categories: Object.keys(patient.recordCounts).sort(), record_counts: patient.recordCounts, purpose_of_use: actor.purposeOfUse,
+      break_glass: patient.breakGlass, break_glass_reason: patient.breakGlass ? actor.breakGlassReason : null, decision: 'permit',
+      action: patient.action ?? 'disclosure', details: patient.details ?? null,
+    };
+    const hash = eventHash(prevHash, fields);
+    const row = { ...fields, occurred_at: occurredAt.toISOString(), prev_hash: prevHash, hash };
+    prevHash = hash;
+    return row;
+  });
+  // One statement; rows go in the chain's order so seq follows the links.
+  await tx.query(
+    `INSERT INTO audit_event (id, occurred_at, request_id, actor_sub, actor_role, actor_organization_id, client_id, patient_id, categories,
+       record_counts, purpose_of_use, break_glass, break_glass_reason, decision, action, details, prev_hash, hash)
+     SELECT (e->>'id')::uuid, (e->>'occurred_at')::timestamptz, e->>'request_id', e->>'actor_sub', e->>'actor_role',
+       e->>'actor_organization_id', e->>'client_id', (e->>'patient_id')::uuid, ARRAY(SELECT jsonb_array_elements_text(e->'categories')),
+       e->'record_counts', e->>'purpose_of_use', (e->>'break_glass')::boolean, e->>'break_glass_reason', e->>'decision',
+       e->>'action', NULLIF(e->'details', 'null'::jsonb), e->>'prev_hash', e->>'hash'
+     FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, ord)
+     ORDER BY ord`,
+    [JSON.stringify(rows)],
+  );
+  return rows.length;
 }
 
 export interface ChainReport {

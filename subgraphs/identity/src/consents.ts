@@ -3,9 +3,9 @@
  * mutations that grant and revoke (with their write checks), the patient's
  * directive history and access log, and the administrators' audit search.
  */
-import type { Actor } from '../../../lib/actor.js';
-import { PURPOSES } from '../../../lib/actor.js';
-import { isActive, type ConsentDirective } from '../../../lib/consent/policy.js';
+import { isStaff, PURPOSES, type Actor } from '../../../lib/actor.js';
+import { directiveConcernsStaff, isActive, type ConsentDirective } from '../../../lib/consent/policy.js';
+import { appendAuditEventsIn } from './audit.js';
 import { isUuid, normalisePageArgs, type PageArgs } from '../../../lib/connection.js';
 import type { Queryable } from '../../../lib/db.js';
 import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
@@ -25,25 +25,41 @@ export interface ConsentProvisionInput {
   purposes?: string[] | null;
   periodStart?: Date | null;
   periodEnd?: Date | null;
+  attestation?: string | null;
 }
 
+/** What a consent change's audit event keeps of the directive. */
+function changeDetails(row: Row) {
+  return {
+    directiveId: row.id, decision: row.decision, actorType: row.actor_type, actorId: row.actor_id, categories: row.categories, labels: row.labels,
+    purposes: row.purposes, recordedBy: row.recorded_by, recordedByRole: row.recorded_by_role, recordedAtOrganizationId: row.recorded_at_organization_id,
+    attestation: row.attestation ?? null,
+  };
+}
+
+const noSuchPatient = () => productError(ErrorCode.notFound, 'No such patient among those you may see');
+
 /**
- * Who may record or revoke a patient's consent: the patient (or an app acting
- * for them) with a Consent write scope, or staff of an organisation that
- * registered the patient, recording a consent signed there.
+ * Who may change a patient's consent: the patient, or an app acting for them,
+ * with a Consent write scope; or staff of an organisation that registered the
+ * patient, recording a consent form signed there. Refusals that depend on the
+ * patient answer exactly like a patient who does not exist.
+ *
+ * Runs before the change's transaction: the consent facts it reads come from
+ * this same database, which the embedded engine serves one transaction at a
+ * time.
  */
-async function assertMayManageConsent(db: Queryable, actor: Actor, patientId: string): Promise<void> {
+async function assertMayManageConsent(context: SubgraphContext, patientId: string): Promise<'patient' | 'staff'> {
+  const { actor, db } = context;
   if (!scopesAllow(parseScopes(actor.scope), 'consents', 'write')) throw forbidden('The token has no write scope for Consent');
-  if (actor.role === 'patient' || actor.role === 'app') {
-    if (actor.patient !== patientId) throw forbidden('A patient-bound token manages only its own patient\'s consent');
-    return;
-  }
-  if (actor.role === 'clinician' || actor.role === 'nurse') {
-    const [registered] = await db.query('SELECT 1 FROM patient_identifier WHERE patient_id = $1 AND type = $2 AND assigner_organization_id = $3', [patientId, 'MR', actor.org]);
-    if (!registered) throw forbidden('Staff record consents only for patients registered at their organisation');
-    return;
-  }
-  throw forbidden(`Role ${actor.role} cannot record consents`);
+  if (actor.patient && actor.patient !== patientId) throw forbidden('This token is bound to another patient');
+  if (actor.role !== 'patient' && actor.role !== 'app' && !isStaff(actor)) throw forbidden(`Role ${actor.role} cannot record consents`);
+  const [patient] = await db.query('SELECT id FROM patient WHERE id = $1', [patientId]);
+  if (!patient || !(await context.consent.mayReachPatient(patientId))) throw noSuchPatient();
+  if (!isStaff(actor)) return 'patient';
+  const [registered] = await db.query('SELECT 1 FROM patient_identifier WHERE patient_id = $1 AND type = $2 AND assigner_organization_id = $3', [patientId, 'MR', actor.org]);
+  if (!registered) throw forbidden('Staff record consents only for patients registered at their organisation');
+  return 'staff';
 }
 
 function validateProvision(input: ConsentProvisionInput): void {
@@ -59,37 +75,79 @@ function validateProvision(input: ConsentProvisionInput): void {
   if (categories.some((c) => !(CATEGORIES as readonly string[]).includes(c))) throw badInput('Unknown category');
 }
 
+/** Staff name the signed form; patients and apps record for themselves and name none. */
+function attestationFor(actor: Actor, attestation: string | null | undefined): string | null {
+  const text = attestation?.trim() || null;
+  if (!isStaff(actor)) {
+    if (text) throw badInput('attestation is for staff recording a consent form the patient signed');
+    return null;
+  }
+  if (!text || text.length < 3 || text.length > 200) {
+    throw badInput('Staff recording a consent name the signed consent form: attestation, 3 to 200 characters (e.g. the scanned document\'s id)');
+  }
+  return text;
+}
+
 export async function grantConsent(context: SubgraphContext, input: ConsentProvisionInput): Promise<Row> {
   validateProvision(input);
+  await assertMayManageConsent(context, input.patientId);
+  const attestation = attestationFor(context.actor, input.attestation);
   return context.db.transaction(async (tx) => {
-    const [patient] = await tx.query('SELECT id FROM patient WHERE id = $1', [input.patientId]);
-    if (!patient) throw productError(ErrorCode.notFound, 'No such patient');
-    await assertMayManageConsent(tx, context.actor, input.patientId);
     if (input.actorType === 'ORGANIZATION') {
       const [organization] = await tx.query('SELECT id FROM organization WHERE id = $1', [input.actorId]);
       if (!organization) throw badInput(`Unknown organisation ${input.actorId}`);
     }
     const [row] = await tx.query<Row>(
       `INSERT INTO consent_directive (patient_id, decision, actor_type, actor_id, categories, labels, purposes, period_start, period_end,
-         recorded_by, recorded_by_role, recorded_at_organization_id)
-       VALUES ($1, $2, $3, $4, $5::text[], $6::text[], $7::text[], $8, $9, $10, $11, $12) RETURNING *`,
+         recorded_by, recorded_by_role, recorded_at_organization_id, attestation)
+       VALUES ($1, $2, $3, $4, $5::text[], $6::text[], $7::text[], $8, $9, $10, $11, $12, $13) RETURNING *`,
       [input.patientId, input.decision.toLowerCase(), input.actorType.toLowerCase(), input.actorId ?? null,
         (input.categories ?? []).map(categoryFromEnum), input.labels ?? [], input.purposes ?? [],
         input.periodStart?.toISOString() ?? null, input.periodEnd?.toISOString() ?? null,
-        context.actor.sub, context.actor.role, context.actor.org],
+        context.actor.sub, context.actor.role, isStaff(context.actor) ? context.actor.org : null, attestation],
     );
+    // The change and its audit event commit together.
+    await appendAuditEventsIn(tx, context.actor, context.requestId, [
+      { patientId: input.patientId, recordCounts: { consents: 1 }, breakGlass: false, action: 'consent-granted', details: changeDetails(row!) },
+    ]);
     return row!;
   });
 }
 
+const STAFF_ROLES = ['clinician', 'nurse'];
+
 export async function revokeConsent(context: SubgraphContext, id: string): Promise<Row> {
-  if (!isUuid(id)) throw productError(ErrorCode.notFound, 'No such consent directive');
+  const { actor } = context;
+  const notFound = () => productError(ErrorCode.notFound, 'No such consent directive');
+  if (!isUuid(id)) throw notFound();
+  const [directive] = await context.db.query<Row>('SELECT patient_id FROM consent_directive WHERE id = $1', [id]);
+  if (!directive) throw notFound();
+  try {
+    await assertMayManageConsent(context, directive.patient_id);
+  } catch (error) {
+    // A directive of a patient the caller may not see answers like one that does not exist.
+    if ((error as { extensions?: { code?: string } }).extensions?.code === ErrorCode.notFound) throw notFound();
+    throw error;
+  }
   return context.db.transaction(async (tx) => {
     const [existing] = await tx.query<Row>('SELECT * FROM consent_directive WHERE id = $1 FOR UPDATE', [id]);
-    if (!existing) throw productError(ErrorCode.notFound, 'No such consent directive');
-    await assertMayManageConsent(tx, context.actor, existing.patient_id);
+    if (!existing) throw notFound();
+    if (isStaff(actor)) {
+      if (existing.decision === 'deny' && directiveConcernsStaff({ actorType: existing.actor_type, actorId: existing.actor_id }, actor)) {
+        throw forbidden('A refusal that names you, your organisation or the whole alliance is the patient\'s to lift');
+      }
+      if (!STAFF_ROLES.includes(existing.recorded_by_role) || existing.recorded_at_organization_id !== actor.org) {
+        throw forbidden('Staff revoke only directives their own organisation recorded; the patient revokes the others');
+      }
+    }
     if (existing.revoked_at) throw productError(ErrorCode.conflict, 'This consent directive is already revoked');
-    const [row] = await tx.query<Row>('UPDATE consent_directive SET revoked_at = now(), revoked_by = $2 WHERE id = $1 RETURNING *', [id, context.actor.sub]);
+    const [row] = await tx.query<Row>(
+      `UPDATE consent_directive SET revoked_at = now(), revoked_by = $2, revoked_by_role = $3, revoked_at_organization_id = $4
+       WHERE id = $1 RETURNING *`,
+      [id, actor.sub, actor.role, isStaff(actor) ? actor.org : null]);
+    await appendAuditEventsIn(tx, actor, context.requestId, [
+      { patientId: existing.patient_id, recordCounts: { consents: 1 }, breakGlass: false, action: 'consent-revoked', details: changeDetails(row!) },
+    ]);
     return row!;
   });
 }
@@ -103,7 +161,11 @@ export const consentDirectiveFields = {
   periodEnd: (row: Row) => row.period_end,
   createdAt: (row: Row) => row.created_at,
   recordedBy: (row: Row) => row.recorded_by,
+  recordedByRole: (row: Row) => row.recorded_by_role,
+  recordedAtOrganization: (row: Row) => (row.recorded_at_organization_id ? { id: row.recorded_at_organization_id } : null),
+  attestation: (row: Row) => row.attestation,
   revokedAt: (row: Row) => row.revoked_at,
+  revokedBy: (row: Row) => row.revoked_by,
   // Read now, not at the request's start: a directive revoked by this very request is no longer active.
   active: (row: Row) => {
     const iso = (value: unknown) => (value ? new Date(value as string).toISOString() : null);
@@ -127,6 +189,10 @@ export interface AuditFilter {
   breakGlass?: boolean | null;
   from?: Date | null;
   to?: Date | null;
+  /** Only these actions (lower-kebab, as stored). */
+  actions?: string[] | null;
+  /** Only events of actors with these roles. */
+  actorRoles?: string[] | null;
 }
 
 const encodeSeq = (seq: string | number) => Buffer.from(`seq:${seq}`).toString('base64url');
@@ -145,9 +211,11 @@ export async function auditEventPage(db: Queryable, filter: AuditFilter, args: P
      WHERE ($1::uuid IS NULL OR patient_id = $1) AND ($2::text IS NULL OR actor_sub = $2) AND ($3::text IS NULL OR actor_organization_id = $3)
        AND ($4::boolean IS NULL OR break_glass = $4) AND ($5::timestamptz IS NULL OR occurred_at >= $5) AND ($6::timestamptz IS NULL OR occurred_at < $6)
        AND ($7::bigint IS NULL OR seq < $7)
+       AND ($9::text[] IS NULL OR action = ANY($9::text[])) AND ($10::text[] IS NULL OR actor_role = ANY($10::text[]))
      ORDER BY seq DESC LIMIT $8`,
     [filter.patientId ?? null, filter.actorSub ?? null, filter.organizationId ?? null, filter.breakGlass ?? null,
-      filter.from?.toISOString() ?? null, filter.to?.toISOString() ?? null, args.after ? decodeSeq(args.after) : null, first + 1],
+      filter.from?.toISOString() ?? null, filter.to?.toISOString() ?? null, args.after ? decodeSeq(args.after) : null, first + 1,
+      filter.actions ?? null, filter.actorRoles ?? null],
   );
   const page = rows.slice(0, first);
   return {
@@ -170,7 +238,19 @@ export const auditEventFields = {
   purposeOfUse: (row: Row) => row.purpose_of_use,
   breakGlass: (row: Row) => row.break_glass,
   breakGlassReason: (row: Row) => row.break_glass_reason,
+  action: (row: Row) => String(row.action ?? 'disclosure').toUpperCase().replace(/-/g, '_'),
+  consentChange: (row: Row) => {
+    const d = row.details as Record<string, any> | null;
+    if (!d || !String(row.action ?? '').startsWith('consent-')) return null;
+    return {
+      directiveId: d.directiveId, decision: String(d.decision).toUpperCase(), actorType: String(d.actorType).toUpperCase(), actorId: d.actorId ?? null,
+      categories: (d.categories as string[] ?? []).map(categoryToEnum), labels: d.labels ?? [], recordedByRole: d.recordedByRole, attestation: d.attestation ?? null,
+    };
+  },
 };
+
+/** Staff-recorded consent changes, for the administrators' review. */
+export const STAFF_RECORDED_CONSENTS: AuditFilter = { actions: ['consent-granted', 'consent-revoked'], actorRoles: STAFF_ROLES };
 
 export const requireAdmin = (actor: Actor) => {
   if (actor.role !== 'admin') throw forbidden('The audit trail is searched by administrators');

@@ -3,7 +3,7 @@ import { identityFactsFromDatabase } from '../../../lib/consent/access.js';
 import { INTERNAL_APIS, internalRoute, patientIdsOf } from '../../../lib/internal-api.js';
 import type { ConsentRules } from '../../../lib/consent/shield.js';
 import type { SubgraphModule } from '../../../lib/subgraph.js';
-import { appendAuditEvents, type DisclosedPatient } from './audit.js';
+import { appendAuditEvents, disclosuresOf } from './audit.js';
 import { birthDates } from './birth-dates.js';
 import { PATIENT, resolvers } from './resolvers.js';
 import { TIMELINE_NODE_TYPES } from './timeline.js';
@@ -20,7 +20,7 @@ const consentRules: ConsentRules = {
     ConsentDirective: { category: 'consents', organizationColumn: null },
   },
   // Audit types are reached only through resolvers that check the actor (admin, or the patient).
-  open: ['Query', 'Mutation', 'HumanName', 'ContactPoint', 'Address', 'Identifier', 'Organization', 'Practitioner', 'AuditEvent',
+  open: ['Query', 'Mutation', 'HumanName', 'ContactPoint', 'Address', 'Identifier', 'Organization', 'Practitioner', 'AuditEvent', 'ConsentChange',
     'AuditEventConnection', 'AuditEventEdge', 'PageInfo', '_Service', 'TimelineConnection', 'TimelineEdge',
     // References to other subgraphs' records on the timeline: their owners check every field.
     ...TIMELINE_NODE_TYPES],
@@ -36,8 +36,7 @@ export const identity: SubgraphModule = {
     internalRoute(INTERNAL_APIS.birthDates, deps, async (body, call) => birthDates(deps.db, call.actor, body)),
     // The gateway's audit writes (only the gateway may call): the actor comes from its signed token, never from the body.
     internalRoute(INTERNAL_APIS.auditEvents, deps, async (body, call) => {
-      const patients = ((body as { patients?: DisclosedPatient[] }).patients ?? []).slice(0, 1000);
-      return { stored: await appendAuditEvents(deps.db, call.actor, call.requestId, patients) };
+      return { stored: await appendAuditEvents(deps.db, call.actor, call.requestId, disclosuresOf(body)) };
     }),
   ],
 };

@@ -7,9 +7,9 @@ import { isUuid, PATIENT_RECORD, type RecordAccess } from '../../../lib/connecti
 import { badInput } from '../../../lib/errors.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 import type { PageArgs } from '../../../lib/connection.js';
-import { forbidden } from '../../../lib/errors.js';
+import { ErrorCode, forbidden, productError } from '../../../lib/errors.js';
 import {
-  auditEventFields, auditEventPage, consentDirectiveFields, consentsOf, grantConsent, requireAdmin, revokeConsent,
+  auditEventFields, auditEventPage, consentDirectiveFields, consentsOf, grantConsent, requireAdmin, revokeConsent, STAFF_RECORDED_CONSENTS,
   type AuditFilter, type ConsentProvisionInput,
 } from './consents.js';
 import { patientTimeline, type TimelineArgs, type TimelinePage } from './timeline.js';
@@ -22,20 +22,31 @@ const MAX_IDS = 100;
 export const PATIENT: RecordAccess = { ...PATIENT_RECORD, patientColumn: 'id' };
 
 /**
- * A patient is found when the token is bound to them (a patient, or an app
- * whose scopes may cover only some categories), or when the actor may reach
- * them (see mayReachPatient: the Patient record is open to them, or they hold
- * a permit of the patient). The Patient fields are then refused one by one
- * where the demographics stay closed.
+ * A patient is found when the actor may reach them (see mayReachPatient: the
+ * token is bound to them, the Patient record is open to them, or they hold a
+ * permit of the patient). The Patient fields are then refused one by one
+ * where the demographics stay closed. A patient the actor may not reach is
+ * null, exactly like one that does not exist; a token bound to another
+ * patient is refused whatever the id (which says nothing about the id).
  */
 async function loadPatient(context: SubgraphContext, id: unknown): Promise<Row | null> {
   if (!isUuid(id)) return null;
-  if (context.actor.patient) {
-    if (context.actor.patient !== id) throw forbidden('This token is bound to another patient');
-    return unfiltered(context, id);
-  }
+  if (context.actor.patient && context.actor.patient !== id) throw forbidden('This token is bound to another patient');
   const [row, reachable] = await Promise.all([unfiltered(context, id), context.consent.mayReachPatient(id)]);
   return reachable ? row : null;
+}
+
+/**
+ * The patient a record the caller holds refers to (a referral, an encounter:
+ * federation asks identity for it). The reference is not a lookup: the
+ * caller already knows the id, so the patient resolves whenever they exist,
+ * and each field says for itself, with CONSENT_DENIED or FORBIDDEN and the
+ * reason, whether the caller may see it. Never a silent null.
+ */
+async function referencedPatient(context: SubgraphContext, id: unknown): Promise<Row | null> {
+  if (!isUuid(id)) return null;
+  if (context.actor.patient && context.actor.patient !== id) throw forbidden('This token is bound to another patient');
+  return unfiltered(context, id);
 }
 
 function unfiltered(context: SubgraphContext, id: string): Promise<Row | null> {
@@ -69,9 +80,12 @@ const humanName = (family: string, given: string[]) => ({ family, given, text: `
 export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
     patient: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadPatient(context, id),
+    // An identifier of a patient the caller may not reach answers like an unknown one (null): no existence oracle.
     patientByIdentifier: async (_: unknown, { system, value }: { system: string; value: string }, context: SubgraphContext) => {
       const rows = await context.db.query<Row>('SELECT patient_id FROM patient_identifier WHERE system = $1 AND value = $2', [system, value]);
-      return rows[0] ? loadPatient(context, rows[0].patient_id) : null;
+      const patientId = rows[0]?.patient_id as string | undefined;
+      if (!patientId || (context.actor.patient && context.actor.patient !== patientId)) return null;
+      return loadPatient(context, patientId);
     },
     patients: (_: unknown, { ids }: { ids: string[] }, context: SubgraphContext) => {
       if (ids.length > MAX_IDS) throw badInput(`At most ${MAX_IDS} ids per call`);
@@ -88,18 +102,26 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       requireAdmin(context.actor);
       return auditEventPage(context.db, { breakGlass: true }, args);
     },
+    staffRecordedConsents: (_: unknown, args: PageArgs & { organizationId?: string | null }, context: SubgraphContext) => {
+      requireAdmin(context.actor);
+      return auditEventPage(context.db, { ...STAFF_RECORDED_CONSENTS, organizationId: args.organizationId }, args);
+    },
   },
   Mutation: {
     grantConsent: (_: unknown, { input }: { input: ConsentProvisionInput }, context: SubgraphContext) => grantConsent(context, input),
     revokeConsent: (_: unknown, { id }: { id: string }, context: SubgraphContext) => revokeConsent(context, id),
   },
-  ConsentDirective: consentDirectiveFields,
+  ConsentDirective: {
+    ...consentDirectiveFields,
+    recordedAtOrganization: (row: Row, _: unknown, context: SubgraphContext) =>
+      (row.recorded_at_organization_id ? textKeyLoader(context, 'organization', row.recorded_at_organization_id) : null),
+  },
   AuditEvent: {
     ...auditEventFields,
     actorOrganization: (row: Row, _: unknown, context: SubgraphContext) => (row.actor_organization_id ? textKeyLoader(context, 'organization', row.actor_organization_id) : null),
   },
   Patient: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadPatient(context, reference.id),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => referencedPatient(context, reference.id),
     name: (row: Row) => [humanName(row.family, row.given)],
     birthDate: (row: Row) => row.birth_date,
     gender: (row: Row) => String(row.gender).toUpperCase(),
@@ -110,7 +132,11 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     address: (row: Row) => (row.address_line ? [{ line: [row.address_line], city: row.address_city, postalCode: row.address_postal_code, country: 'CN' }] : []),
     identifiers: (row: Row, _: unknown, context: SubgraphContext) => identifiersOf(context, row.id),
     consents: (row: Row, _: unknown, context: SubgraphContext) => consentsOf(context, row.id),
-    timeline: (row: Row, args: TimelineArgs, context: SubgraphContext) => patientTimeline(context, row.id, args),
+    // Open field (every entry is checked by its owner), for patients the caller may reach.
+    timeline: async (row: Row, args: TimelineArgs, context: SubgraphContext) => {
+      if (!(await context.consent.mayReachPatient(row.id))) throw productError(ErrorCode.consentDenied, 'The patient has not shared their record with you', { category: 'demographics' });
+      return patientTimeline(context, row.id, args);
+    },
     // Only the patient, or an app acting for them, reads who looked at their record.
     accessLog: (row: Row, args: PageArgs, context: SubgraphContext) => {
       if (!(context.actor.role === 'patient' || context.actor.role === 'app') || context.actor.patient !== row.id) {

@@ -1,6 +1,6 @@
 /** Imaging resolvers: ImagingStudy (DICOM) and its report, and the list on Patient. */
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
-import { loadById, loadChildren, loadPatientPage, maySee, type PageArgs } from '../../../lib/connection.js';
+import { loadById, loadReference, loadChildren, loadPatientPage, maySee, type PageArgs } from '../../../lib/connection.js';
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records.js';
 import { SYSTEM } from '../../../lib/terminology.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
@@ -42,7 +42,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     },
   },
   ImagingStudy: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'imaging_study', reference.id, IMAGING_STUDY),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'imaging_study', reference.id, IMAGING_STUDY),
     ...recordFields,
     studyInstanceUid: (row: Row) => row.study_instance_uid,
     modality: (row: Row) => coding(SYSTEM.dicom, row.modality, row.modality_display),

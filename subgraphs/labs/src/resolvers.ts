@@ -1,6 +1,6 @@
 /** Labs resolvers: Observation (LOINC) and DiagnosticReport, and their lists on Patient. */
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
-import { loadById, loadChildren, loadPatientPage, type PageArgs } from '../../../lib/connection.js';
+import { loadById, loadReference, loadChildren, loadPatientPage, type PageArgs } from '../../../lib/connection.js';
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records.js';
 import { SYSTEM } from '../../../lib/terminology.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
@@ -38,7 +38,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       }, patient.id, args),
   },
   Observation: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'observation', reference.id, OBSERVATION),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'observation', reference.id, OBSERVATION),
     ...recordFields,
     code: (row: Row) => coding(SYSTEM.loinc, row.code, row.display),
     valueQuantity: (row: Row) => (row.value_quantity === null ? null : { value: row.value_quantity, unit: row.unit }),
@@ -53,11 +53,11 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
           },
     interpretation: (row: Row) => coding(INTERPRETATION_SYSTEM, row.interpretation, INTERPRETATION_DISPLAY[row.interpretation]),
     effectiveDateTime: (row: Row) => row.effective,
-    report: (row: Row, _: unknown, context: SubgraphContext) => (row.report_id ? loadById(context, 'diagnostic_report', row.report_id, DIAGNOSTIC_REPORT) : null),
+    report: (row: Row, _: unknown, context: SubgraphContext) => (row.report_id ? loadReference(context, 'diagnostic_report', row.report_id, DIAGNOSTIC_REPORT) : null),
     recognizedAllianceWide: (row: Row, _: unknown, context: SubgraphContext) => recognized(context, LAB_RECOGNITION, row.organization_id, row.code, row.effective),
   },
   DiagnosticReport: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'diagnostic_report', reference.id, DIAGNOSTIC_REPORT),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'diagnostic_report', reference.id, DIAGNOSTIC_REPORT),
     ...recordFields,
     code: (row: Row) => coding(SYSTEM.loinc, row.code, row.display),
     effectiveDateTime: (row: Row) => row.effective,

@@ -1,6 +1,6 @@
 /** Public-health resolvers: programmes, enrolments, immunisations (CVX), follow-up tasks, home measurements. */
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
-import { loadById, loadPatientPage, type PageArgs } from '../../../lib/connection.js';
+import { loadById, loadReference, loadPatientPage, type PageArgs } from '../../../lib/connection.js';
 import { coding, entityRef, recordFields, patientOf, type Row } from '../../../lib/records.js';
 import { SYSTEM } from '../../../lib/terminology.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
@@ -69,17 +69,17 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     dueDate: (row: Row) => row.due_date,
     overdueDate: (row: Row) => row.overdue_date,
     status: (row: Row) => row.due_status,
-    lastDose: (row: Row, _: unknown, context: SubgraphContext) => (row.last_dose_id ? loadById(context, 'immunization', row.last_dose_id, IMMUNIZATION) : null),
+    lastDose: (row: Row, _: unknown, context: SubgraphContext) => (row.last_dose_id ? loadReference(context, 'immunization', row.last_dose_id, IMMUNIZATION) : null),
   },
   ProgramEnrollment: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'program_enrollment', reference.id, ENROLLMENT),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'program_enrollment', reference.id, ENROLLMENT),
     patient: patientOf,
     organization: recordFields.organization,
     program: (row: Row, _: unknown, context: SubgraphContext) => programLoader(context, row.program_id),
     period: (row: Row) => ({ start: row.period_start, end: row.period_end }),
   },
   Immunization: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'immunization', reference.id, IMMUNIZATION),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'immunization', reference.id, IMMUNIZATION),
     patient: patientOf,
     organization: recordFields.organization,
     vaccineCode: (row: Row) => coding(SYSTEM.cvx, row.vaccine_code, row.vaccine_display),
@@ -89,7 +89,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     program: (row: Row, _: unknown, context: SubgraphContext) => programLoader(context, row.program_id),
   },
   FollowUpTask: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'follow_up_task', reference.id, FOLLOW_UP_TASK),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'follow_up_task', reference.id, FOLLOW_UP_TASK),
     patient: patientOf,
     organization: recordFields.organization,
     dueDate: (row: Row) => row.due_date,
@@ -102,7 +102,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     basedOnEncounter: (row: Row) => entityRef(row.based_on_encounter_id),
   },
   HomeMeasurement: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadById(context, 'home_measurement', reference.id, HOME_MEASUREMENT),
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'home_measurement', reference.id, HOME_MEASUREMENT),
     patient: patientOf,
     organization: recordFields.organization,
     kind: (row: Row) => KIND_NAME[row.kind],
