@@ -80,9 +80,25 @@ describe('docker-compose.yml', () => {
     expect(compose.secrets.internal_token_private_key!.file).toMatch(/private/);
   });
 
-  it('has a Dockerfile that copies everything the services import', () => {
+  it('has a multi-stage Dockerfile: compiled in a build stage, run as compiled JavaScript with production dependencies only', () => {
     const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
-    for (const folder of ['lib', 'gateway', 'subgraphs', 'schema', 'scripts']) expect(dockerfile).toContain(`COPY ${folder} ./${folder}`);
+    const stages = dockerfile.split(/^FROM /m).slice(1);
+    expect(stages).toHaveLength(2);
+    const [build, runtime] = stages as [string, string];
+    expect(build).toMatch(/^node:22-bookworm-slim AS build\b/);
+    expect(build).toMatch(/^RUN npm ci\b/m);
+    expect(build).toMatch(/^RUN npm run build$/m);
+    // Everything the compiled services import is compiled.
+    for (const folder of ['lib', 'gateway', 'subgraphs', 'scripts']) expect(build).toContain(`COPY ${folder} ./${folder}`);
+    expect(runtime).toMatch(/^node:22-bookworm-slim\n/);
+    expect(runtime).toMatch(/^RUN npm ci --omit=dev\b/m);
+    expect(runtime).toContain('COPY --from=build /app/dist ./dist');
+    // The files read at run time, from the package root.
+    expect(runtime).toContain('COPY schema ./schema');
+    for (const name of SUBGRAPH_NAMES) expect(runtime).toContain(`COPY subgraphs/${name}/migrations ./subgraphs/${name}/migrations`);
+    expect(runtime).not.toMatch(/^COPY (lib|gateway|scripts) /m);
+    expect(runtime).toMatch(/^USER node$/m);
+    expect(runtime).toContain('CMD ["node", "dist/scripts/service.js", "gateway"]');
   });
 
   const dockerCompose = ['/usr/bin/docker-compose', '/usr/local/bin/docker-compose'].find(existsSync);
