@@ -1,14 +1,34 @@
-# One image for every service; docker-compose.yml picks the service by command.
-FROM node:20-bookworm-slim
+# One image for every service; the command picks the service:
+#   node dist/scripts/service.js <gateway|identity|encounters|labs|imaging|public-health>
+# Build stage: every dependency, TypeScript compiled to dist/ (npm run build).
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
-ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
 COPY lib ./lib
 COPY gateway ./gateway
 COPY subgraphs ./subgraphs
-COPY schema ./schema
 COPY scripts ./scripts
-COPY tsconfig.json ./
+RUN npm run build
+
+# Runtime stage: production dependencies, the compiled JavaScript, and the files
+# the services read at run time from the package root (schemas, the supergraph,
+# each subgraph's migrations). Owned by root, run as the unprivileged `node`
+# user, so the application cannot change its own code (and the root filesystem
+# can be mounted read-only: nothing is written under /app in production).
+FROM node:22-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY schema ./schema
+COPY subgraphs/identity/migrations ./subgraphs/identity/migrations
+COPY subgraphs/encounters/migrations ./subgraphs/encounters/migrations
+COPY subgraphs/labs/migrations ./subgraphs/labs/migrations
+COPY subgraphs/imaging/migrations ./subgraphs/imaging/migrations
+COPY subgraphs/public-health/migrations ./subgraphs/public-health/migrations
 USER node
-CMD ["npx", "tsx", "scripts/service.ts", "gateway"]
+EXPOSE 4000 4001 4002 4003 4004 4005 9400 9401 9402 9403 9404 9405
+CMD ["node", "dist/scripts/service.js", "gateway"]

@@ -10,15 +10,17 @@ export interface ServiceInfo {
   /** Prefix of the service's own environment variables: `<PREFIX>_PORT`, `<PREFIX>_DATABASE_URL`, `<PREFIX>_URL`. */
   envPrefix: string;
   defaultPort: number;
+  /** Port of its Prometheus `/metrics` endpoint (`<PREFIX>_METRICS_PORT`), apart from the service port. */
+  defaultMetricsPort: number;
 }
 
-export const GATEWAY: ServiceInfo = { name: 'gateway', envPrefix: 'GATEWAY', defaultPort: 4000 };
+export const GATEWAY: ServiceInfo = { name: 'gateway', envPrefix: 'GATEWAY', defaultPort: 4000, defaultMetricsPort: 9400 };
 export const SUBGRAPHS: Record<SubgraphName, ServiceInfo> = {
-  identity: { name: 'identity', envPrefix: 'IDENTITY', defaultPort: 4001 },
-  encounters: { name: 'encounters', envPrefix: 'ENCOUNTERS', defaultPort: 4002 },
-  labs: { name: 'labs', envPrefix: 'LABS', defaultPort: 4003 },
-  imaging: { name: 'imaging', envPrefix: 'IMAGING', defaultPort: 4004 },
-  'public-health': { name: 'public-health', envPrefix: 'PUBLIC_HEALTH', defaultPort: 4005 },
+  identity: { name: 'identity', envPrefix: 'IDENTITY', defaultPort: 4001, defaultMetricsPort: 9401 },
+  encounters: { name: 'encounters', envPrefix: 'ENCOUNTERS', defaultPort: 4002, defaultMetricsPort: 9402 },
+  labs: { name: 'labs', envPrefix: 'LABS', defaultPort: 4003, defaultMetricsPort: 9403 },
+  imaging: { name: 'imaging', envPrefix: 'IMAGING', defaultPort: 4004, defaultMetricsPort: 9404 },
+  'public-health': { name: 'public-health', envPrefix: 'PUBLIC_HEALTH', defaultPort: 4005, defaultMetricsPort: 9405 },
 };
 
 export const isSubgraphName = (name: string): name is SubgraphName => (SUBGRAPH_NAMES as readonly string[]).includes(name);
@@ -36,12 +38,19 @@ export const databaseUrl = (service: ServiceInfo, env = process.env) =>
 
 /**
  * Variables every service reads besides its own prefixed ones (documented in
- * the README; the docker-compose test checks the compose file sets the
- * required ones).
+ * the README; the docker-compose and Kubernetes tests check the deployment
+ * files set only these). Each service signs with its own private key and
+ * verifies with the public keys of all six (`npm run keys:internal`); a
+ * `<NAME>` variable may also be given as a file, `<NAME>_FILE`.
  */
+const EVERY_SERVICE_ENV = [
+  'NODE_ENV', 'HOST', 'LOG_LEVEL', 'SHUTDOWN_GRACE_MS',
+  'OTEL_SERVICE_NAME', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_RESOURCE_ATTRIBUTES', 'OTEL_TRACES_SAMPLER', 'OTEL_TRACES_SAMPLER_ARG',
+  'INTERNAL_TOKEN_PRIVATE_KEY', 'INTERNAL_TOKEN_PUBLIC_KEYS',
+] as const;
 export const COMMON_ENV = {
-  gateway: ['NODE_ENV', 'HOST', 'AUTH_ISSUER', 'AUTH_AUDIENCE', 'AUTH_JWKS_URL', 'AUTH_PUBLIC_KEYS_FILE', 'INTERNAL_TOKEN_PRIVATE_KEY', 'INTERNAL_TOKEN_PUBLIC_KEYS', 'MAX_BODY_BYTES'],
-  subgraph: ['NODE_ENV', 'HOST', 'INTERNAL_TOKEN_PRIVATE_KEY', 'INTERNAL_TOKEN_PUBLIC_KEYS', 'DATABASE_POOL_SIZE'],
+  gateway: [...EVERY_SERVICE_ENV, 'AUTH_ISSUER', 'AUTH_AUDIENCE', 'AUTH_JWKS_URL', 'AUTH_PUBLIC_KEYS_FILE', 'MAX_BODY_BYTES', 'SUBGRAPH_TIMEOUT_MS', 'CORS_ALLOWED_ORIGINS'],
+  subgraph: [...EVERY_SERVICE_ENV, 'DATABASE_POOL_SIZE', 'INTERNAL_API_TIMEOUT_MS'],
 } as const;
 
 /**

@@ -4,13 +4,13 @@
  * DataLoaders), `/health`, and refusal of any request without a valid
  * gateway-signed actor token.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
-import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import type { GraphQLResolverMap } from '@apollo/subgraph';
 import DataLoader from 'dataloader';
 import { GraphQLError, parse, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import type { Actor } from './actor.js';
@@ -25,7 +25,19 @@ import { ACTOR_TOKEN_HEADER, createInternalAuth, InternalTokenError, operationHa
 import { scalarResolvers } from './scalars.js';
 import type { SubgraphName } from './services.js';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * The package root (the nearest directory above this module with a
+ * package.json), where schema/ and subgraphs/<name>/migrations live: the same
+ * whether this module runs from lib/ (tsx) or from the compiled dist/lib/.
+ */
+export const ROOT = packageRoot(path.dirname(fileURLToPath(import.meta.url)));
+
+function packageRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
+  }
+}
 
 export interface SubgraphContext {
   actor: Actor;

@@ -2,21 +2,23 @@
  * docker-compose.yml is a deliverable that cannot run here (no Docker engine),
  * so it is checked against the code: the services exist, each subgraph has
  * its own PostgreSQL database, and every variable is one the code reads, with
- * ports and URLs that agree. When Debian's docker-compose is installed, its
- * own `config` check runs too.
+ * ports and URLs that agree, compiled JavaScript, readiness health checks.
+ * When Debian's docker-compose is installed, its own `config` check runs too.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { COMMON_ENV, GATEWAY, SUBGRAPH_NAMES, SUBGRAPH_PEERS, SUBGRAPHS } from '../lib/services.js';
+import { COMMON_ENV, GATEWAY, SUBGRAPH_NAMES, SUBGRAPH_PEERS, SUBGRAPHS, type ServiceInfo } from '../lib/services.js';
 import { ROOT } from '../lib/subgraph.js';
 
 interface ComposeService {
   command?: string[];
+  healthcheck?: { test: string[] };
+  stop_grace_period?: string;
   environment?: Record<string, string>;
-  depends_on?: Record<string, unknown>;
+  depends_on?: Record<string, { condition: string }>;
   image?: string;
   build?: string;
   secrets?: string[];
@@ -28,11 +30,36 @@ const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'
 };
 const services = compose.services;
 
+const withFileVariants = (names: readonly string[]) => names.flatMap((n) => [n, `${n}_FILE`]);
+
 /** Variables the gateway may read. */
 const gatewayVariables = new Set<string>([
-  `${GATEWAY.envPrefix}_PORT`, ...COMMON_ENV.gateway, 'INTERNAL_TOKEN_PRIVATE_KEY_FILE', 'INTERNAL_TOKEN_PUBLIC_KEYS_FILE', 'AUTH_PUBLIC_KEYS_FILE',
+  `${GATEWAY.envPrefix}_PORT`, `${GATEWAY.envPrefix}_METRICS_PORT`, ...withFileVariants(COMMON_ENV.gateway),
   ...SUBGRAPH_NAMES.map((name) => `${SUBGRAPHS[name].envPrefix}_URL`),
 ]);
+
+/** The secret file of a service's own private key. */
+const privateKeySecret = (name: string) => `${name.replace(/-/g, '_')}_private_key`;
+
+/** Checks what every service shares: compiled JavaScript, ports, keys, readiness, graceful stop. */
+function expectService(name: string, info: ServiceInfo) {
+  const service = services[name]!;
+  const env = service.environment!;
+  expect(service.command).toEqual(['node', 'dist/scripts/service.js', name]);
+  expect(env.NODE_ENV).toBe('production');
+  expect(env.HOST).toBe('0.0.0.0');
+  expect(Number(env[`${info.envPrefix}_PORT`])).toBe(info.defaultPort);
+  expect(Number(env[`${info.envPrefix}_METRICS_PORT`])).toBe(info.defaultMetricsPort);
+  // Its own private key; the public keys of all six.
+  expect(env.INTERNAL_TOKEN_PRIVATE_KEY_FILE).toBe(`/run/secrets/${privateKeySecret(name)}`);
+  expect(env.INTERNAL_TOKEN_PUBLIC_KEYS_FILE).toBe('/run/secrets/internal_public_keys');
+  expect([...service.secrets!].sort()).toEqual([privateKeySecret(name), 'internal_public_keys'].sort());
+  expect(compose.secrets[privateKeySecret(name)]!.file).toBe(`./secrets/${name}.private.jwk.json`);
+  // Healthy means ready: GET /ready on its own port.
+  expect(service.healthcheck!.test.join(' ')).toContain(`http://127.0.0.1:${info.defaultPort}/ready`);
+  // Stopping leaves time for the drain (SHUTDOWN_GRACE_MS) before SIGKILL.
+  expect(Number.parseInt(service.stop_grace_period ?? '10s', 10) * 1000).toBeGreaterThan(Number(env.SHUTDOWN_GRACE_MS ?? 20_000));
+}
 
 describe('docker-compose.yml', () => {
   it('runs the gateway, the five subgraphs and one PostgreSQL database per subgraph', () => {
@@ -44,20 +71,12 @@ describe('docker-compose.yml', () => {
     const service = services[name]!;
     const prefix = SUBGRAPHS[name].envPrefix;
     const env = service.environment!;
-    expect(service.command).toEqual(['npx', 'tsx', 'scripts/service.ts', name]);
-    expect(env.NODE_ENV).toBe('production');
-    expect(env.HOST).toBe('0.0.0.0');
-    // Its own internal key, and every service's public key.
-    const key = `${name.replace('-', '_')}_internal_key`;
-    expect(env.INTERNAL_TOKEN_PRIVATE_KEY_FILE).toBe(`/run/secrets/${key}`);
-    expect(env.INTERNAL_TOKEN_PUBLIC_KEYS_FILE).toBe('/run/secrets/internal_public_keys');
-    expect(service.secrets).toEqual([key, 'internal_public_keys']);
-    expect(compose.secrets[key]!.file).toBe(`./secrets/${name}.private.jwk.json`);
+    expectService(name, SUBGRAPHS[name]);
     // Its own database, on its own server, which it waits for.
     const database = new URL(env[`${prefix}_DATABASE_URL`]!);
     expect(database.protocol).toBe('postgres:');
     expect(database.hostname).toBe(`${name}-db`);
-    expect(Object.keys(service.depends_on ?? {})).toContain(`${name}-db`);
+    expect(service.depends_on?.[`${name}-db`]).toEqual({ condition: 'service_healthy' });
     // The port it listens on is the one the gateway calls.
     const gatewayUrl = new URL(services.gateway!.environment![`${prefix}_URL`]!);
     expect(gatewayUrl.hostname).toBe(name);
@@ -65,30 +84,44 @@ describe('docker-compose.yml', () => {
     expect(Number(env[`${prefix}_PORT`])).toBe(SUBGRAPHS[name].defaultPort);
     // Nothing the code does not read.
     const peerUrls = SUBGRAPH_PEERS[name].map((peer) => `${SUBGRAPHS[peer].envPrefix}_URL`);
-    const known = new Set<string>([`${prefix}_PORT`, `${prefix}_DATABASE_URL`, ...COMMON_ENV.subgraph, 'INTERNAL_TOKEN_PRIVATE_KEY_FILE', 'INTERNAL_TOKEN_PUBLIC_KEYS_FILE', ...peerUrls]);
+    const known = new Set<string>([`${prefix}_PORT`, `${prefix}_METRICS_PORT`, `${prefix}_DATABASE_URL`, ...withFileVariants(COMMON_ENV.subgraph), ...peerUrls]);
     // It reaches the subgraphs whose internal APIs it calls where the gateway does.
     for (const variable of peerUrls) expect(env[variable], variable).toBe(services.gateway!.environment![variable]);
     expect(Object.keys(env).filter((variable) => !known.has(variable))).toEqual([]);
   });
 
-  it('configures the gateway with every subgraph URL, the identity provider and its signing key', () => {
+  it('configures the gateway with every subgraph URL, the identity provider and its keys', () => {
     const gateway = services.gateway!;
     const env = gateway.environment!;
-    expect(gateway.command).toEqual(['npx', 'tsx', 'scripts/service.ts', 'gateway']);
+    expectService('gateway', GATEWAY);
     expect(Object.keys(env).filter((variable) => !gatewayVariables.has(variable))).toEqual([]);
     for (const name of SUBGRAPH_NAMES) expect(env[`${SUBGRAPHS[name].envPrefix}_URL`]).toMatch(/^http:\/\/.+\/graphql$/);
     expect(env.AUTH_JWKS_URL).toBeTruthy();
     expect(env.AUTH_ISSUER).toBeTruthy();
-    expect(env.INTERNAL_TOKEN_PRIVATE_KEY_FILE).toBe('/run/secrets/gateway_internal_key');
-    expect(env.INTERNAL_TOKEN_PUBLIC_KEYS_FILE).toBe('/run/secrets/internal_public_keys');
-    expect(Object.keys(gateway.depends_on ?? {}).sort()).toEqual([...SUBGRAPH_NAMES].sort());
-    expect(compose.secrets.gateway_internal_key!.file).toBe('./secrets/gateway.private.jwk.json');
+    // It starts once every subgraph is ready.
+    expect(gateway.depends_on).toEqual(Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, { condition: 'service_healthy' }])));
     expect(compose.secrets.internal_public_keys!.file).toBe('./secrets/internal-public-keys.json');
   });
 
-  it('has a Dockerfile that copies everything the services import', () => {
+  it('has a multi-stage Dockerfile: compiled in a build stage, run as compiled JavaScript with production dependencies only', () => {
     const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
-    for (const folder of ['lib', 'gateway', 'subgraphs', 'schema', 'scripts']) expect(dockerfile).toContain(`COPY ${folder} ./${folder}`);
+    const stages = dockerfile.split(/^FROM /m).slice(1);
+    expect(stages).toHaveLength(2);
+    const [build, runtime] = stages as [string, string];
+    expect(build).toMatch(/^node:22-bookworm-slim AS build\b/);
+    expect(build).toMatch(/^RUN npm ci\b/m);
+    expect(build).toMatch(/^RUN npm run build$/m);
+    // Everything the compiled services import is compiled.
+    for (const folder of ['lib', 'gateway', 'subgraphs', 'scripts']) expect(build).toContain(`COPY ${folder} ./${folder}`);
+    expect(runtime).toMatch(/^node:22-bookworm-slim\n/);
+    expect(runtime).toMatch(/^RUN npm ci --omit=dev\b/m);
+    expect(runtime).toContain('COPY --from=build /app/dist ./dist');
+    // The files read at run time, from the package root.
+    expect(runtime).toContain('COPY schema ./schema');
+    for (const name of SUBGRAPH_NAMES) expect(runtime).toContain(`COPY subgraphs/${name}/migrations ./subgraphs/${name}/migrations`);
+    expect(runtime).not.toMatch(/^COPY (lib|gateway|scripts) /m);
+    expect(runtime).toMatch(/^USER node$/m);
+    expect(runtime).toContain('CMD ["node", "dist/scripts/service.js", "gateway"]');
   });
 
   const dockerCompose = ['/usr/bin/docker-compose', '/usr/local/bin/docker-compose'].find(existsSync);

@@ -2,7 +2,7 @@
  * Identity resolvers: patients, identifiers, organisations, practitioners.
  * Every lookup goes through a per-request DataLoader (one statement per type).
  */
-import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import type { GraphQLResolverMap } from '@apollo/subgraph';
 import { isUuid, PATIENT_RECORD, type RecordAccess } from '../../../lib/connection.js';
 import { badInput } from '../../../lib/errors.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';

@@ -1,5 +1,5 @@
 /** Imaging resolvers: ImagingStudy (DICOM) and its report, and the list on Patient. */
-import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import type { GraphQLResolverMap } from '@apollo/subgraph';
 import { loadById, loadReference, loadChildren, loadPatientPage, maySee, type PageArgs } from '../../../lib/connection.js';
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records.js';
 import { SYSTEM } from '../../../lib/terminology.js';

@@ -1,5 +1,5 @@
 /** Labs resolvers: Observation (LOINC) and DiagnosticReport, and their lists on Patient. */
-import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import type { GraphQLResolverMap } from '@apollo/subgraph';
 import { loadById, loadReference, loadChildren, loadPatientPage, type PageArgs } from '../../../lib/connection.js';
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records.js';
 import { SYSTEM } from '../../../lib/terminology.js';

@@ -1,5 +1,5 @@
 /** Public-health resolvers: programmes, enrolments, immunisations (CVX), follow-up tasks, home measurements. */
-import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
+import type { GraphQLResolverMap } from '@apollo/subgraph';
 import { loadById, loadReference, loadPatientPage, type PageArgs } from '../../../lib/connection.js';
 import { coding, entityRef, recordFields, patientOf, type Row } from '../../../lib/records.js';
 import { SYSTEM } from '../../../lib/terminology.js';
