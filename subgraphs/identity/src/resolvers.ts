@@ -12,6 +12,7 @@ import {
   auditEventFields, auditEventPage, consentDirectiveFields, consentsOf, grantConsent, requireAdmin, revokeConsent,
   type AuditFilter, type ConsentProvisionInput,
 } from './consents.js';
+import { searchPatients, type SearchPatientsArgs } from './search.js';
 import { patientTimeline, type TimelineArgs, type TimelinePage } from './timeline.js';
 
 type Row = Record<string, any>;
@@ -73,6 +74,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       const rows = await context.db.query<Row>('SELECT patient_id FROM patient_identifier WHERE system = $1 AND value = $2', [system, value]);
       return rows[0] ? loadPatient(context, rows[0].patient_id) : null;
     },
+    searchPatients: (_: unknown, args: SearchPatientsArgs, context: SubgraphContext) => searchPatients(context, args),
     patients: (_: unknown, { ids }: { ids: string[] }, context: SubgraphContext) => {
       if (ids.length > MAX_IDS) throw badInput(`At most ${MAX_IDS} ids per call`);
       return Promise.all(ids.map((id) => loadPatient(context, id)));
