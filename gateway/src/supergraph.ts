@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { composeServices } from '@apollo/composition';
+import { Supergraph } from '@apollo/federation-internals';
 import { parse, printSchema } from 'graphql';
 import { SUBGRAPH_NAMES, SUBGRAPHS, servicePort } from '../../lib/services.js';
 import { ROOT, subgraphSdl } from '../../lib/subgraph.js';
@@ -32,7 +33,8 @@ export function composeSupergraph(): { supergraphSdl?: string; apiSchemaSdl?: st
     })),
   );
   if (result.errors) return { errors: result.errors.map((e) => e.message), hints: [] };
-  const apiSchemaSdl = `${API_SCHEMA_HEADER}${printSchema(result.schema.toAPISchema().toGraphQLJSSchema())}\n`;
+  // Built the way @apollo/gateway builds the schema it serves, so the file is exactly what clients introspect.
+  const apiSchemaSdl = `${API_SCHEMA_HEADER}${printSchema(Supergraph.build(result.supergraphSdl).apiSchema().toGraphQLJSSchema())}\n`;
   return { supergraphSdl: result.supergraphSdl, apiSchemaSdl, hints: result.hints.map((h) => h.toString()) };
 }
 
