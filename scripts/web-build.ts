@@ -7,7 +7,8 @@
  * web/dist/.build-fingerprint.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROOT } from '../lib/subgraph.js';
@@ -15,6 +16,9 @@ import { ROOT } from '../lib/subgraph.js';
 export const WEB_ROOT = path.join(ROOT, 'web');
 export const WEB_DIST = path.join(WEB_ROOT, 'dist');
 const FINGERPRINT = path.join(WEB_DIST, '.build-fingerprint');
+/** One build at a time on this checkout (test files run in parallel processes). */
+const LOCK = path.join(ROOT, '.data', 'web-build.lock');
+const LOCK_STALE_MS = 180_000;
 
 function inputs(directory: string): string[] {
   return readdirSync(directory).sort().flatMap((name) => {
@@ -38,16 +42,43 @@ export function webBuildIsFresh(): boolean {
     && existsSync(FINGERPRINT) && readFileSync(FINGERPRINT, 'utf8').trim() === webFingerprint();
 }
 
+async function withBuildLock<T>(work: () => Promise<T>): Promise<T> {
+  mkdirSync(path.dirname(LOCK), { recursive: true });
+  for (const deadline = Date.now() + LOCK_STALE_MS; ;) {
+    try {
+      closeSync(openSync(LOCK, 'wx'));
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      // A build that died left its lock: take it over.
+      const held = statSync(LOCK, { throwIfNoEntry: false });
+      if (!held) continue;
+      if (Date.now() - held.mtimeMs > LOCK_STALE_MS) rmSync(LOCK, { force: true });
+      else if (Date.now() > deadline) throw new Error('Timed out waiting for another build of web/dist');
+      else await sleep(250);
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    rmSync(LOCK, { force: true });
+  }
+}
+
 /** Builds web/dist unless it is up to date; returns whether it built. */
 export async function ensureWebBuild(options: { force?: boolean; quiet?: boolean } = {}): Promise<{ built: boolean; ms: number }> {
   const started = Date.now();
   if (!options.force && webBuildIsFresh()) return { built: false, ms: 0 };
-  const fingerprint = webFingerprint();
-  // Vite is a development dependency: loaded only when a build is needed.
-  const { build } = await import('vite');
-  await build({ configFile: path.join(WEB_ROOT, 'vite.config.ts'), logLevel: options.quiet ? 'warn' : 'info', mode: 'production' });
-  writeFileSync(FINGERPRINT, `${fingerprint}\n`);
-  return { built: true, ms: Date.now() - started };
+  return withBuildLock(async () => {
+    // Another process may have built it while this one waited.
+    if (!options.force && webBuildIsFresh()) return { built: false, ms: 0 };
+    const fingerprint = webFingerprint();
+    // Vite is a development dependency: loaded only when a build is needed.
+    const { build } = await import('vite');
+    await build({ configFile: path.join(WEB_ROOT, 'vite.config.ts'), logLevel: options.quiet ? 'warn' : 'info', mode: 'production' });
+    writeFileSync(FINGERPRINT, `${fingerprint}\n`);
+    return { built: true, ms: Date.now() - started };
+  });
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -87,7 +87,7 @@ export function Timeline({ patientId, showWithheldCount, onStatus }: { patientId
       </ol>
       <div ref={sentinel} data-testid="timeline-sentinel" />
       <p aria-live="polite" className="muted" data-testid="timeline-status">
-        {timeline.loading ? 'Loading…' : `${timeline.entries.length} entries${timeline.hasNextPage ? '' : ', end of the timeline'}`}
+        {timeline.loading ? 'Loading…' : `${timeline.entries.length} ${timeline.entries.length === 1 ? 'entry' : 'entries'}${timeline.hasNextPage ? ', more below' : ', end of the timeline'}`}
       </p>
       {timeline.hasNextPage && !timeline.loading ? <button type="button" className="secondary" onClick={timeline.loadMore}>Load more</button> : null}
     </section>
