@@ -35,12 +35,17 @@ query FindPatients($name: String) {
 }
 `;
 
-const fetcher = createGraphiQLFetcher({ url: new URL(endpoint, window.location.origin).toString() });
+// The token also travels as the fetcher's default header: GraphiQL introspects before its
+// headers editor is ready. The Headers tab shows it and, edited, overrides it.
+const fetcher = createGraphiQLFetcher({
+  url: new URL(endpoint, window.location.origin).toString(),
+  headers: config.token ? { Authorization: `Bearer ${config.token}` } : {},
+});
 
 createRoot(document.getElementById('explorer')!).render(
   <StrictMode>
     <div style={{ height: '100vh' }}>
-      <GraphiQL fetcher={fetcher} initialQuery={EXAMPLE} initialVariables={'{ "name": "wa" }'} initialHeaders={headers} defaultHeaders={headers} defaultEditorToolsVisibility="headers" shouldPersistHeaders={false} />
+      <GraphiQL fetcher={fetcher} initialQuery={EXAMPLE} initialVariables={'{ "name": "an" }'} initialHeaders={headers} defaultHeaders={headers} defaultEditorToolsVisibility="headers" shouldPersistHeaders={false} />
     </div>
   </StrictMode>,
 );
