@@ -7,6 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+import { applyCors, type CorsPolicy } from './cors.js';
 import { errorBody, ErrorCode } from './errors.js';
 
 export interface HttpRequestInfo {
@@ -16,7 +17,7 @@ export interface HttpRequestInfo {
   body: string;
 }
 
-export type Route = (request: HttpRequestInfo) => Promise<{ status: number; body: string; contentType?: string } | undefined>;
+export type Route = (request: HttpRequestInfo) => Promise<{ status: number; body: string | Uint8Array; contentType?: string; headers?: Record<string, string> } | undefined>;
 
 export interface HttpServiceOptions<TContext extends BaseContext> {
   apollo: ApolloServer<TContext>;
@@ -27,6 +28,8 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
   maxBodyBytes: number;
   /** Serve Apollo's landing page to browsers (development gateway only). */
   landingPage?: boolean;
+  /** Cross-origin access for browser apps (lib/cors.ts); none when absent. */
+  cors?: CorsPolicy;
   host: string;
   port: number;
 }
@@ -66,10 +69,11 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<string>
 /** RFC 6750: a 401 tells the client how to authenticate. */
 export const WWW_AUTHENTICATE = 'Bearer realm="federated-patient-record"';
 
-const json = (response: http.ServerResponse, status: number, body: string, contentType = 'application/json; charset=utf-8') => {
+const json = (response: http.ServerResponse, status: number, body: string | Uint8Array, contentType = 'application/json; charset=utf-8', headers: Record<string, string> = {}) => {
   response.writeHead(status, {
     'content-type': contentType, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff',
     ...(status === 401 ? { 'www-authenticate': WWW_AUTHENTICATE } : {}),
+    ...headers,
   });
   response.end(body);
 };
@@ -81,6 +85,7 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
     try {
       const url = new URL(request.url ?? '/', 'http://localhost');
       const method = request.method ?? 'GET';
+      if (applyCors(options.cors, request, response)) return;
       if (url.pathname === '/health' && method === 'GET') {
         json(response, 200, JSON.stringify({ status: 'ok', ...(await options.health()) }));
         return;
@@ -91,7 +96,7 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
       for (const route of options.routes ?? []) {
         const handled = await route(info);
         if (handled) {
-          json(response, handled.status, handled.body, handled.contentType);
+          json(response, handled.status, handled.body, handled.contentType, handled.headers);
           return;
         }
       }

@@ -43,6 +43,8 @@ try {
       }),
       keyring: await keyringFromEnv('gateway', production, ensureDevKeys),
       maxBodyBytes: process.env.MAX_BODY_BYTES ? Number(process.env.MAX_BODY_BYTES) : undefined,
+      // Development with the development issuer: explorer, web client, demo tokens (gateway/src/dev-routes.ts).
+      development: production || jwksUrl || keySet ? undefined : { issuerPrivateKey: (await ensureDevKeys()).issuerPrivate },
     });
     console.log(`gateway listening on ${gateway.url}`);
   } else if (isSubgraphName(name)) {

@@ -27,6 +27,8 @@ export interface StackOptions {
   production?: boolean;
   /** Benchmarks only: serve without consent rules (refused in production). */
   enforceConsent?: boolean;
+  /** Origins browser apps may call the gateway from (default: CORS_ALLOWED_ORIGINS). */
+  corsAllowedOrigins?: string[];
 }
 
 export interface Stack {
@@ -78,6 +80,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     subgraphUrls: Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, subgraphs[name].url])) as Record<SubgraphName, string>,
     verifyToken: createTokenVerifier({ issuer: DEV_ISSUER, audience: DEFAULT_AUDIENCE, keySet, production }),
     keyring: keyringOf(options.keys.internal, 'gateway'),
+    corsAllowedOrigins: options.corsAllowedOrigins,
+    // Development: explorer, web client and demo tokens signed with the development key.
+    development: production ? undefined : { issuerPrivateKey: options.keys.issuerPrivate },
   });
   return {
     gateway,

@@ -9,10 +9,17 @@ import { ensureDevKeys } from '../lib/keys.js';
 import { mintDevToken } from '../lib/dev-token.js';
 import { DEFAULT_SEED } from '../lib/synthetic/generator.js';
 import { startStack } from './stack.js';
+import { ensureWebBuild } from './web-build.js';
 
 const started = Date.now();
 const keys = await ensureDevKeys();
 const demoPatients = Number(process.env.DEMO_PATIENTS ?? 200);
+// The web client and the explorer the development gateway serves (web/dist), built when missing or stale.
+const web = await ensureWebBuild({ quiet: true }).catch((error: Error) => {
+  console.warn(`The web client could not be built (${error.message}); /app/ and the explorer answer 503 until \`npm run web:build\` succeeds.`);
+  return null;
+});
+if (web?.built) console.log(`Built the web client and the explorer (web/dist) in ${(web.ms / 1000).toFixed(1)} s.`);
 console.log('Starting the gateway and five subgraphs (first start creates and seeds the embedded databases)...');
 const stack = await startStack({
   databaseUrls: Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, databaseUrl(SUBGRAPHS[name])])) as Record<SubgraphName, string>,
@@ -29,14 +36,16 @@ const [example] = await stack.databases.identity.query<{ id: string; org: string
   `SELECT p.id, i.assigner_organization_id AS org FROM patient p JOIN patient_identifier i ON i.patient_id = p.id
    WHERE i.type = 'MR' AND i.assigner_organization_id LIKE 'org-county-%' ORDER BY p.id LIMIT 1`,
 );
-const token = await mintDevToken(keys.issuerPrivate, { sub: 'dr-demo', role: 'clinician', org: example?.org ?? 'org-county-north' }, { expiresIn: '8h' });
+// Clinical scopes plus schema:read, so the same token also introspects (explorers, code generators).
+const token = await mintDevToken(keys.issuerPrivate, { sub: 'dr-demo', role: 'clinician', org: example?.org ?? 'org-county-north', scope: 'user/*.cruds schema:read' }, { expiresIn: '8h' });
 const readyMs = Date.now() - started;
 const rssMb = Math.round(process.memoryUsage().rss / 1e6);
 
 console.log(`
 Ready in ${(readyMs / 1000).toFixed(1)} s (${stack.seeded ? `seeded ${demoPatients} demo patients` : 'existing data'}), ${rssMb} MB resident.
 
-  GraphQL endpoint:  ${stack.gateway.url}    (open it in a browser for Apollo Sandbox)
+  GraphQL endpoint:  ${stack.gateway.url}    (open it in a browser for the GraphiQL explorer, token prefilled)
+  Web client:        ${stack.gateway.url.replace(/graphql$/, 'app/')}    (sign in as a demo role)
   Health:            ${stack.gateway.url.replace(/graphql$/, 'health')}
   Subgraphs:         ${SUBGRAPH_NAMES.map((name) => `${name} ${stack.subgraphs[name].url}`).join('\n                     ')}
 

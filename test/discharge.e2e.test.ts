@@ -22,7 +22,9 @@ const unfollowed = bundles.find((b) => b.enrollments.every((e) => e.status !== '
 const DISCHARGE = `mutation($input: DischargeInput!) { recordDischarge(input: $input) {
   encounter { id status period { end } dischargeDisposition { system code display } }
   primaryCareOrganization { id } followUpTasks { id } } }`;
-const OPEN_TASKS = '{ openFollowUpTasks(first: 100) { id ruleCode description dueDate patient { id } basedOnEncounter { id } } }';
+const OPEN_TASKS = '{ openFollowUpTasks(first: 100) { edges { cursor node { id ruleCode description dueDate patient { id } basedOnEncounter { id } } } pageInfo { hasNextPage endCursor } } }';
+/** The tasks of an openFollowUpTasks page. */
+const openTasks = (data: any): any[] => data.openFollowUpTasks.edges.map((edge: { node: unknown }) => edge.node);
 
 describe.each(BACKENDS)('discharge on %s', (backend) => {
   let stack: TestStack;
@@ -66,8 +68,8 @@ describe.each(BACKENDS)('discharge on %s', (backend) => {
     // The township nurses get the visit, its clinicians the medication review, each linked to the stay.
     const nurse = await stack.token({ sub: 'nurse-pc', role: 'nurse', org: primaryCare });
     const clinician = await stack.token({ sub: 'dr-pc', role: 'clinician', org: primaryCare });
-    const nurseTasks = (await stack.graphql(nurse, OPEN_TASKS)).data.openFollowUpTasks.filter((t: any) => t.basedOnEncounter?.id === stayId);
-    const doctorTasks = (await stack.graphql(clinician, OPEN_TASKS)).data.openFollowUpTasks.filter((t: any) => t.basedOnEncounter?.id === stayId);
+    const nurseTasks = openTasks((await stack.graphql(nurse, OPEN_TASKS)).data).filter((t: any) => t.basedOnEncounter?.id === stayId);
+    const doctorTasks = openTasks((await stack.graphql(clinician, OPEN_TASKS)).data).filter((t: any) => t.basedOnEncounter?.id === stayId);
     expect(nurseTasks.map((t: any) => t.ruleCode)).toEqual(['DISCHARGE-VISIT']);
     expect(doctorTasks.map((t: any) => t.ruleCode)).toEqual(['DISCHARGE-MEDREC']);
     expect(nurseTasks[0]).toMatchObject({ patient: { id: followed.patient.id } });

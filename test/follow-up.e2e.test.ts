@@ -19,7 +19,9 @@ const SUBMIT = `mutation($input: HomeMeasurementInput!) { submitHomeMeasurement(
   measurement { id kind systolic diastolic value fasting organization { id } }
   followUpTasksCreated { id ruleCode status assignedRole organization { id } triggeringMeasurements { id systolic diastolic value } }
 } }`;
-const OPEN_TASKS = '{ openFollowUpTasks(first: 100) { id ruleCode patient { id } description triggeringMeasurements { id } } }';
+const OPEN_TASKS = '{ openFollowUpTasks(first: 100) { edges { cursor node { id ruleCode patient { id } description triggeringMeasurements { id } } } pageInfo { hasNextPage endCursor } } }';
+/** The tasks of an openFollowUpTasks page. */
+const openTasks = (data: any): any[] => data.openFollowUpTasks.edges.map((edge: { node: unknown }) => edge.node);
 
 describe('home measurements and follow-up rules', () => {
   let stack: TestStack;
@@ -62,17 +64,17 @@ describe('home measurements and follow-up rules', () => {
   it('lists the task for the nurses of the responsible organisation only, who close it once', async () => {
     const open = await stack.graphql(nurse, OPEN_TASKS);
     expect(open.errors).toBeUndefined();
-    const task = open.data.openFollowUpTasks.find((t: any) => t.ruleCode === 'HTN-BP-3' && t.patient.id === hypertensive.patient.id);
+    const task = openTasks(open.data).find((t: any) => t.ruleCode === 'HTN-BP-3' && t.patient.id === hypertensive.patient.id);
     expect(task.triggeringMeasurements).toHaveLength(3);
     const clinician = await stack.token({ sub: 'dr-htn', role: 'clinician', org: htnOrg });
-    expect((await stack.graphql(clinician, OPEN_TASKS)).data.openFollowUpTasks.some((t: any) => t.id === task.id)).toBe(false);
+    expect(openTasks((await stack.graphql(clinician, OPEN_TASKS)).data).some((t: any) => t.id === task.id)).toBe(false);
     const elsewhere = await stack.token({ sub: 'nurse-far', role: 'nurse', org: 'org-provincial' });
-    expect((await stack.graphql(elsewhere, OPEN_TASKS)).data.openFollowUpTasks.some((t: any) => t.id === task.id)).toBe(false);
+    expect(openTasks((await stack.graphql(elsewhere, OPEN_TASKS)).data).some((t: any) => t.id === task.id)).toBe(false);
     const close = 'mutation($id: ID!) { completeFollowUpTask(id: $id) { id status } }';
     expect((await stack.graphql(elsewhere, close, { id: task.id })).errors?.[0]?.extensions?.code).toMatch(/NOT_FOUND|FORBIDDEN/);
     expect((await stack.graphql(nurse, close, { id: task.id })).data.completeFollowUpTask).toEqual({ id: task.id, status: 'COMPLETED' });
     expect((await stack.graphql(nurse, close, { id: task.id })).errors?.[0]?.extensions?.code).toBe('CONFLICT');
-    expect((await stack.graphql(nurse, OPEN_TASKS)).data.openFollowUpTasks.some((t: any) => t.id === task.id)).toBe(false);
+    expect(openTasks((await stack.graphql(nurse, OPEN_TASKS)).data).some((t: any) => t.id === task.id)).toBe(false);
   });
 
   it('creates a task for a fasting glucose above 7.0 mmol/L, not for a non-fasting one', async () => {
@@ -92,7 +94,7 @@ describe('home measurements and follow-up rules', () => {
     const nurseDm = await stack.token({ sub: 'nurse-dm', role: 'nurse', org: dmOrg });
     const open = await stack.graphql(nurseDm, OPEN_TASKS);
     expect(open.errors).toBeUndefined();
-    const task = open.data.openFollowUpTasks.find((t: any) => t.id === created[0].id);
+    const task = openTasks(open.data).find((t: any) => t.id === created[0].id);
     expect(task).toMatchObject({ ruleCode: 'DM-FPG', patient: { id: diabetic.patient.id } });
     expect(task.triggeringMeasurements).toEqual([{ id: fasting.data.submitHomeMeasurement.measurement.id }]);
   });

@@ -4,9 +4,9 @@
  * argument and enum value in it must be documented.
  */
 import { readFileSync } from 'node:fs';
-import { buildASTSchema, isEnumType, isInputObjectType, isObjectType, isInterfaceType, parse } from 'graphql';
+import { buildASTSchema, buildSchema, isEnumType, isInputObjectType, isObjectType, isInterfaceType, parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { composeSupergraph, SUPERGRAPH_FILE } from '../gateway/src/supergraph.js';
+import { API_SCHEMA_FILE, composeSupergraph, SUPERGRAPH_FILE } from '../gateway/src/supergraph.js';
 import { SUBGRAPH_NAMES } from '../lib/services.js';
 import { subgraphSdl } from '../lib/subgraph.js';
 
@@ -15,6 +15,31 @@ describe('supergraph composition', () => {
     const result = composeSupergraph();
     expect(result.errors).toBeUndefined();
     expect(readFileSync(SUPERGRAPH_FILE, 'utf8'), 'schema/supergraph.graphql is stale: run npm run compose').toBe(result.supergraphSdl);
+  });
+
+  it('matches the checked-in public API schema (schema/api.graphql), free of federation machinery', () => {
+    const result = composeSupergraph();
+    const file = readFileSync(API_SCHEMA_FILE, 'utf8');
+    expect(file, 'schema/api.graphql is stale: run npm run compose').toBe(result.apiSchemaSdl);
+    expect(file).not.toMatch(/@join__|@link|join__|link__|@key|@shareable|_Service|_entities/);
+  });
+
+  it('keeps every description in the public API schema', () => {
+    const schema = buildSchema(readFileSync(API_SCHEMA_FILE, 'utf8'));
+    const missing: string[] = [];
+    for (const type of Object.values(schema.getTypeMap())) {
+      if (type.name.startsWith('__') || ['String', 'Int', 'Float', 'Boolean', 'ID'].includes(type.name)) continue;
+      if (!type.description && type.name !== 'Query' && type.name !== 'Mutation') missing.push(type.name);
+      if (isObjectType(type) || isInputObjectType(type) || isInterfaceType(type)) {
+        for (const field of Object.values(type.getFields())) {
+          if (!field.description) missing.push(`${type.name}.${field.name}`);
+          for (const arg of 'args' in field ? field.args : []) if (!arg.description) missing.push(`${type.name}.${field.name}(${arg.name})`);
+        }
+      }
+      if (isEnumType(type)) for (const value of type.getValues()) if (!value.description) missing.push(`${type.name}.${value.name}`);
+    }
+    expect(missing).toEqual([]);
+    expect(schema.getQueryType()?.getFields().searchPatients?.description).toMatch(/at least one/);
   });
 
   it.each(SUBGRAPH_NAMES)('documents every type, field, argument and enum value of the %s subgraph', (name) => {

@@ -167,7 +167,8 @@ describe('security perimeter', () => {
       expect(firstCode(await ask(tokens.clinician!, mutation, { input: staffInput }))).toBe('BAD_USER_INPUT');
       const staff = await ask(tokens.clinician!, mutation, { input: { ...staffInput, attestation: 'scan-2026-0042' } });
       expect(staff.errors).toBeUndefined();
-      expect(firstCode(await ask(tokens.stranger!, 'mutation($id: ID!) { revokeConsent(id: $id) { id } }', { id: granted.data.grantConsent.id }))).toBe('NOT_FOUND');
+      // The alliance-wide permit lets the stranger reach the patient, so the refusal can say why: not registered there.
+      expect(firstCode(await ask(tokens.stranger!, 'mutation($id: ID!) { revokeConsent(id: $id) { id } }', { id: granted.data.grantConsent.id }))).toBe('FORBIDDEN');
     });
   });
 

@@ -24,7 +24,9 @@ import { parseScopes } from '../../lib/scopes.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/services.js';
 import { formatErrorFor } from '../../lib/subgraph.js';
 import type { Disclosure } from '../../lib/consent/access.js';
+import { parseAllowedOrigins } from '../../lib/cors.js';
 import { auditPlugin, collectDisclosures } from './audit.js';
+import { developmentRoutes, type DevelopmentOptions } from './dev-routes.js';
 import type { TokenVerifier } from './auth.js';
 import { fhirRoute } from './fhir/route.js';
 import { readSupergraph } from './supergraph.js';
@@ -58,6 +60,10 @@ export interface GatewayOptions {
   /** The gateway's own internal key and every service's public key. */
   keyring: ServiceKeyring;
   maxBodyBytes?: number;
+  /** Origins browser apps may call from (lib/cors.ts); default CORS_ALLOWED_ORIGINS. */
+  corsAllowedOrigins?: string[];
+  /** Development only (refused in production): explorer, web client, demo tokens (dev-routes.ts). */
+  development?: DevelopmentOptions;
 }
 
 export interface RunningGateway extends RunningHttpService {
@@ -114,6 +120,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // @apollo/gateway otherwise reports usage metrics to Apollo's servers; a
   // patient-record gateway sends nothing anywhere unless configured to.
   process.env.APOLLO_TELEMETRY_DISABLED ??= 'true';
+  if (options.production && options.development) throw new Error('Development routes (explorer, demo tokens) cannot run in production');
   const auth = createInternalAuth(options.keyring);
   if (auth.self !== 'gateway') throw new Error(`the gateway was given ${auth.self}'s keyring`);
   const gateway = new ApolloGateway({
@@ -149,7 +156,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       ...(armor.plugins as unknown as ApolloServerPlugin<GatewayContext>[]), // armor is typed against the CJS build of @apollo/server
       introspectionGuard,
       auditPlugin({ auth, url: (name) => options.subgraphUrls[name] }),
-      ...(options.production ? [ApolloServerPluginLandingPageDisabled()] : []),
+      // Never Apollo's CDN-hosted page: development serves its own explorer (explorer.ts).
+      ApolloServerPluginLandingPageDisabled(),
     ],
   });
   const service = await startHttpService<GatewayContext>({
@@ -157,9 +165,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     host: options.host,
     port: options.port,
     maxBodyBytes: options.maxBodyBytes ?? 100_000,
-    landingPage: !options.production,
+    cors: { allowedOrigins: options.corsAllowedOrigins ?? parseAllowedOrigins(process.env.CORS_ALLOWED_ORIGINS) },
     health: async () => ({ service: 'gateway', subgraphs: await subgraphHealth(options.subgraphUrls) }),
     routes: [
+      ...(options.development ? developmentRoutes(options.development) : []),
       // The supergraph's API schema with every description, for administrators.
       async (request) => {
         if (request.url.pathname !== '/schema.graphql') return undefined;

@@ -15,7 +15,7 @@ import type { Database } from '../db.js';
 import { INTERNAL_APIS, type InternalCaller } from '../internal-api.js';
 import type { Category } from '../scopes.js';
 import { recordFilter, type PatientRecordFilter } from './filter.js';
-import { decide, mayReachPatient, type ConsentDirective, type Decision, type PatientFacts, type RecordFacts } from './policy.js';
+import { decide, mayReachPatient, reachWithoutFacts, type ConsentDirective, type Decision, type PatientFacts, type RecordFacts } from './policy.js';
 
 export interface IdentityFacts {
   organizationIds: string[];
@@ -143,6 +143,9 @@ export class ConsentAccess {
   /** Whether the actor may reach the patient at all (see mayReachPatient). */
   async mayReachPatient(patientId: string): Promise<boolean> {
     if (!this.enforced) return true;
+    // Patients and bound tokens need no facts (no statement, no call to identity).
+    const known = reachWithoutFacts(this.actor, patientId);
+    if (known !== undefined) return known;
     return mayReachPatient(this.actor, await this.facts(patientId), this.now);
   }
 

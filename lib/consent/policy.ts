@@ -168,10 +168,8 @@ export function decide(actor: Actor, record: RecordFacts, facts: PatientFacts, n
  * results; the name stays null unless the permit covers demographics.
  */
 export function mayReachPatient(actor: Actor, facts: PatientFacts, now: Date): boolean {
-  if (actor.role === 'admin') return false;
-  if (actor.patient && actor.patient !== facts.patientId) return false;
-  // Patients and apps reach the patient their token names (apps then see only what their scopes cover).
-  if (actor.role === 'patient' || actor.role === 'app') return actor.patient === facts.patientId;
+  const known = reachWithoutFacts(actor, facts.patientId);
+  if (known !== undefined) return known;
   if (decide(actor, { patientId: facts.patientId, category: 'demographics', organizationId: null, sensitivityLabels: [] }, facts, now).allow) return true;
   if (!isStaff(actor)) return false;
   const active = facts.directives.filter((d) => d.patientId === facts.patientId && isActive(d, now) && coversPurpose(d, actor.purposeOfUse));
@@ -190,6 +188,19 @@ export function mayReachPatient(actor: Actor, facts: PatientFacts, now: Date): b
  */
 export const directiveConcernsStaff = (directive: Pick<ConsentDirective, 'actorType' | 'actorId'>, actor: Actor) =>
   concernsStaff(directive as ConsentDirective, actor);
+
+/**
+ * The part of mayReachPatient that needs no facts of the patient: never for
+ * administrators or a token bound to another patient; always for patients
+ * and apps bound to this one (apps then see only what their scopes cover).
+ * Undefined when the facts decide.
+ */
+export function reachWithoutFacts(actor: Actor, patientId: string): boolean | undefined {
+  if (actor.role === 'admin') return false;
+  if (actor.patient && actor.patient !== patientId) return false;
+  if (actor.role === 'patient' || actor.role === 'app') return actor.patient === patientId;
+  return undefined;
+}
 
 /**
  * Whether an active permit names an organisation for `category` and

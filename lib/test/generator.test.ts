@@ -1,6 +1,6 @@
 /** The synthetic data generator is deterministic and uses real code systems. */
 import { describe, expect, it } from 'vitest';
-import { DIAGNOSES, LAB_PANELS, VACCINES } from '../synthetic/codes.js';
+import { DIAGNOSES, GENETIC_RESULT, LAB_PANELS, VACCINES } from '../synthetic/codes.js';
 import { DEFAULT_SEED, generatePatient, generatePatients } from '../synthetic/generator.js';
 import { ORGANIZATIONS } from '../synthetic/registry.js';
 
@@ -12,7 +12,7 @@ describe('synthetic data generator', () => {
   });
 
   it('draws codes from LOINC, ICD-10, CVX and DICOM and ids from the registry', () => {
-    const loinc = new Set(LAB_PANELS.flatMap((p) => [p.loinc, ...p.tests.map((t) => t.loinc)]).concat(['56888-1', '11524-6', '60567-5']));
+    const loinc = new Set(LAB_PANELS.flatMap((p) => [p.loinc, ...p.tests.map((t) => t.loinc)]).concat(['56888-1', '11524-6', '60567-5', GENETIC_RESULT.loinc]));
     const organizations = new Set(ORGANIZATIONS.map((o) => o.id));
     const cvx = new Set(Object.values(VACCINES).map((v) => v.cvx));
     for (const bundle of generatePatients(DEFAULT_SEED, 0, 300)) {
@@ -38,6 +38,9 @@ describe('synthetic data generator', () => {
     expect(multiHospital.length).toBeGreaterThan(250);
     expect(bundles.some((b) => b.observations.some((o) => o.sensitivityLabels.includes('HIV')))).toBe(true);
     expect(bundles.some((b) => b.encounters.some((e) => e.sensitivityLabels.includes('PSY')))).toBe(true);
+    // Very restricted (V) records that break-glass never opens: assault examinations and genetic tests.
+    expect(bundles.filter((b) => b.encounters.some((e) => e.sensitivityLabels.includes('V'))).length).toBeGreaterThan(5);
+    expect(bundles.filter((b) => b.observations.some((o) => o.sensitivityLabels.includes('V'))).length).toBeGreaterThan(3);
     const healthCards = new Set(bundles.map((b) => b.patient.identifiers.find((i) => i.type === 'HC')!.value));
     expect(healthCards.size).toBe(500);
   });

@@ -75,11 +75,11 @@ async function createPostgresDatabases(): Promise<{ urls: Record<SubgraphName, s
   };
 }
 
-export async function startTestStack(backend: Backend, options: { patients?: number; production?: boolean } = {}): Promise<TestStack> {
+export async function startTestStack(backend: Backend, options: { patients?: number; production?: boolean; corsAllowedOrigins?: string[] } = {}): Promise<TestStack> {
   const keys = await generateDevKeys('test-');
   const postgres = backend === 'postgres' ? await createPostgresDatabases() : null;
   const databaseUrls = postgres?.urls ?? (Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, 'memory://'])) as Record<SubgraphName, string>);
-  const stack = await startStack({ databaseUrls, keys, seedPatients: options.patients ?? 60, seed: DEFAULT_SEED, production: options.production ?? true });
+  const stack = await startStack({ databaseUrls, keys, seedPatients: options.patients ?? 60, seed: DEFAULT_SEED, production: options.production ?? true, corsAllowedOrigins: options.corsAllowedOrigins ?? [] });
   const url = stack.gateway.url;
   return {
     ...stack,

@@ -16,7 +16,8 @@
  */
 import { isStaff, type Actor } from '../../../lib/actor.js';
 import { permitsOrganization } from '../../../lib/consent/policy.js';
-import { isUuid, maySee } from '../../../lib/connection.js';
+import { isUuid, maySee, normalisePageArgs, type Page } from '../../../lib/connection.js';
+import { decodeKeyset, fillPage, isIsoInstant } from '../../../lib/keyset.js';
 import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
 import type { Queryable } from '../../../lib/db.js';
 import type { Row } from '../../../lib/records.js';
@@ -130,17 +131,30 @@ export async function changeReferralStatus(
   });
 }
 
-export async function incomingReferrals(context: SubgraphContext, status: string | null | undefined, first: number | null | undefined): Promise<Row[]> {
+/**
+ * Referrals addressed to the caller's organisation, newest first, as a Relay
+ * connection keyed by (authored_on, id). Each is checked by the policy (a
+ * patient's deny naming the organisation still hides it); pages are filled
+ * past the rows it leaves out.
+ */
+export async function incomingReferrals(
+  context: SubgraphContext, args: { status?: string | null; first?: number | null; after?: string | null },
+): Promise<Page<Row>> {
   const { actor } = context;
   if (!isStaff(actor) || !actor.org) throw forbidden('Incoming referrals are listed for clinical staff');
-  const limit = first ?? 20;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw badInput('first must be between 1 and 100');
-  const statuses = status ? [status.toLowerCase()] : ['requested', 'accepted'];
-  const rows = await context.db.query<Row>(
-    `SELECT * FROM referral WHERE performer_organization_id = $1 AND status = ANY($2::text[])
-     ORDER BY authored_on DESC, id DESC LIMIT $3`, [actor.org, statuses, limit]);
-  const visible = await Promise.all(rows.map((row) => maySee(context, REFERRAL, row)));
-  return rows.filter((_, i) => visible[i]);
+  const { first } = normalisePageArgs({ first: args.first });
+  const after = args.after ? decodeKeyset(args.after, [isIsoInstant, isUuid]) : null;
+  const statuses = args.status ? [args.status.toLowerCase()] : ['requested', 'accepted'];
+  return fillPage<Row>({
+    first,
+    after,
+    key: (row) => [new Date(row.authored_on).toISOString(), String(row.id)],
+    fetch: (position, limit) => context.db.query<Row>(
+      `SELECT * FROM referral WHERE performer_organization_id = $1 AND status = ANY($2::text[])
+         AND ($3::timestamptz IS NULL OR (authored_on, id) < ($3::timestamptz, $4::uuid))
+       ORDER BY authored_on DESC, id DESC LIMIT $5`, [actor.org, statuses, position?.[0] ?? null, position?.[1] ?? null, limit]),
+    keep: (rows) => Promise.all(rows.map((row) => maySee(context, REFERRAL, row))),
+  });
 }
 
 /**

@@ -18,8 +18,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
     encounter: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'encounter', id, ENCOUNTER),
     referral: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'referral', id, REFERRAL),
-    incomingReferrals: (_: unknown, args: { status?: string | null; first?: number | null }, context: SubgraphContext) =>
-      incomingReferrals(context, args.status, args.first),
+    incomingReferrals: (_: unknown, args: { status?: string | null; first?: number | null; after?: string | null }, context: SubgraphContext) =>
+      incomingReferrals(context, args),
   },
   Mutation: {
     createReferral: (_: unknown, { input }: { input: ReferralInput }, context: SubgraphContext) => createReferral(context, input),

@@ -21,7 +21,7 @@ const consentRules: ConsentRules = {
   },
   // Audit types are reached only through resolvers that check the actor (admin, or the patient).
   open: ['Query', 'Mutation', 'HumanName', 'ContactPoint', 'Address', 'Identifier', 'Organization', 'Practitioner', 'AuditEvent', 'ConsentChange',
-    'AuditEventConnection', 'AuditEventEdge', 'PageInfo', '_Service', 'TimelineConnection', 'TimelineEdge',
+    'AuditEventConnection', 'AuditEventEdge', 'PageInfo', 'PatientConnection', 'PatientEdge', '_Service', 'TimelineConnection', 'TimelineEdge',
     // References to other subgraphs' records on the timeline: their owners check every field.
     ...TIMELINE_NODE_TYPES],
 };

@@ -12,6 +12,7 @@ import {
   auditEventFields, auditEventPage, consentDirectiveFields, consentsOf, grantConsent, requireAdmin, revokeConsent, STAFF_RECORDED_CONSENTS,
   type AuditFilter, type ConsentProvisionInput,
 } from './consents.js';
+import { searchPatients, type SearchPatientsArgs } from './search.js';
 import { patientTimeline, type TimelineArgs, type TimelinePage } from './timeline.js';
 
 type Row = Record<string, any>;
@@ -87,6 +88,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       if (!patientId || (context.actor.patient && context.actor.patient !== patientId)) return null;
       return loadPatient(context, patientId);
     },
+    searchPatients: (_: unknown, args: SearchPatientsArgs, context: SubgraphContext) => searchPatients(context, args),
     patients: (_: unknown, { ids }: { ids: string[] }, context: SubgraphContext) => {
       if (ids.length > MAX_IDS) throw badInput(`At most ${MAX_IDS} ids per call`);
       return Promise.all(ids.map((id) => loadPatient(context, id)));

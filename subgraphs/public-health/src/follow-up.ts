@@ -6,7 +6,8 @@
  * same rule is open, further high readings do not create another.
  */
 import { parseScopes, scopesAllow } from '../../../lib/scopes.js';
-import { isUuid, maySee } from '../../../lib/connection.js';
+import { isUuid, maySee, normalisePageArgs, type Page } from '../../../lib/connection.js';
+import { decodeKeyset, fillPage, isIsoDate, isIsoInstant } from '../../../lib/keyset.js';
 import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
 import type { Queryable } from '../../../lib/db.js';
 import type { Row } from '../../../lib/records.js';
@@ -113,16 +114,27 @@ export async function submitHomeMeasurement(context: SubgraphContext, input: Hom
   });
 }
 
-export async function openFollowUpTasks(context: SubgraphContext, first: number | null | undefined): Promise<Row[]> {
+/**
+ * The open tasks of the caller's role at their organisation, earliest due
+ * first, as a Relay connection keyed by (due_date, authored_on, id). Each is
+ * checked by the policy; pages are filled past the tasks it leaves out.
+ */
+export async function openFollowUpTasks(context: SubgraphContext, args: { first?: number | null; after?: string | null }): Promise<Page<Row>> {
   const { actor } = context;
   if (!(actor.role === 'nurse' || actor.role === 'clinician') || !actor.org) throw forbidden('Open follow-up tasks are listed for clinical staff');
-  const limit = first ?? 20;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw badInput('first must be between 1 and 100');
-  const rows = await context.db.query<Row>(
-    `SELECT * FROM follow_up_task WHERE organization_id = $1 AND assigned_role = $2 AND status = 'requested'
-     ORDER BY due_date, authored_on, id LIMIT $3`, [actor.org, actor.role, limit]);
-  const visible = await Promise.all(rows.map((row) => maySee(context, FOLLOW_UP_TASK, row)));
-  return rows.filter((_, i) => visible[i]);
+  const { first } = normalisePageArgs({ first: args.first });
+  const after = args.after ? decodeKeyset(args.after, [isIsoDate, isIsoInstant, isUuid]) : null;
+  return fillPage<Row>({
+    first,
+    after,
+    key: (row) => [String(row.due_date), new Date(row.authored_on).toISOString(), String(row.id)],
+    fetch: (position, limit) => context.db.query<Row>(
+      `SELECT * FROM follow_up_task WHERE organization_id = $1 AND assigned_role = $2 AND status = 'requested'
+         AND ($3::date IS NULL OR (due_date, authored_on, id) > ($3::date, $4::timestamptz, $5::uuid))
+       ORDER BY due_date, authored_on, id LIMIT $6`,
+      [actor.org, actor.role, position?.[0] ?? null, position?.[1] ?? null, position?.[2] ?? null, limit]),
+    keep: (rows) => Promise.all(rows.map((row) => maySee(context, FOLLOW_UP_TASK, row))),
+  });
 }
 
 export async function completeFollowUpTask(context: SubgraphContext, id: string): Promise<Row> {

@@ -26,7 +26,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     programs: (_: unknown, __: unknown, context: SubgraphContext) => context.db.query('SELECT * FROM program ORDER BY id'),
     program: (_: unknown, { id }: { id: string }, context: SubgraphContext) => programLoader(context, id),
     immunization: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'immunization', id, IMMUNIZATION),
-    openFollowUpTasks: (_: unknown, { first }: { first?: number | null }, context: SubgraphContext) => openFollowUpTasks(context, first),
+    openFollowUpTasks: (_: unknown, args: { first?: number | null; after?: string | null }, context: SubgraphContext) => openFollowUpTasks(context, args),
     immunizationsDue: (_: unknown, args: ImmunizationsDueArgs, context: SubgraphContext) => immunizationsDue(context, args),
   },
   Mutation: {

@@ -1,0 +1,87 @@
+/**
+ * Builds the front end (the reference web client and the GraphQL explorer)
+ * with Vite into web/dist, when it is missing or stale: `npm run web:build`
+ * (`--force` to rebuild anyway), and `npm start` before it serves it. A build
+ * is stale when any file it is made from changed: web/ (but dist), and the
+ * lockfile (dependency versions). The fingerprint of those files is kept in
+ * web/dist/.build-fingerprint.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ROOT } from '../lib/subgraph.js';
+
+export const WEB_ROOT = path.join(ROOT, 'web');
+export const WEB_DIST = path.join(WEB_ROOT, 'dist');
+const FINGERPRINT = path.join(WEB_DIST, '.build-fingerprint');
+/** One build at a time on this checkout (test files run in parallel processes). */
+const LOCK = path.join(ROOT, '.data', 'web-build.lock');
+const LOCK_STALE_MS = 180_000;
+
+function inputs(directory: string): string[] {
+  return readdirSync(directory).sort().flatMap((name) => {
+    const file = path.join(directory, name);
+    if (file === WEB_DIST || name === 'node_modules') return [];
+    return statSync(file).isDirectory() ? inputs(file) : [file];
+  });
+}
+
+/** A hash of every file the build is made from. */
+export function webFingerprint(): string {
+  const hash = createHash('sha256');
+  for (const file of [...inputs(WEB_ROOT), path.join(ROOT, 'package-lock.json')]) {
+    hash.update(path.relative(ROOT, file)).update('\0').update(readFileSync(file)).update('\0');
+  }
+  return hash.digest('hex');
+}
+
+export function webBuildIsFresh(): boolean {
+  return existsSync(path.join(WEB_DIST, 'index.html')) && existsSync(path.join(WEB_DIST, 'explorer.html'))
+    && existsSync(FINGERPRINT) && readFileSync(FINGERPRINT, 'utf8').trim() === webFingerprint();
+}
+
+async function withBuildLock<T>(work: () => Promise<T>): Promise<T> {
+  mkdirSync(path.dirname(LOCK), { recursive: true });
+  for (const deadline = Date.now() + LOCK_STALE_MS; ;) {
+    try {
+      closeSync(openSync(LOCK, 'wx'));
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      // A build that died left its lock: take it over.
+      const held = statSync(LOCK, { throwIfNoEntry: false });
+      if (!held) continue;
+      if (Date.now() - held.mtimeMs > LOCK_STALE_MS) rmSync(LOCK, { force: true });
+      else if (Date.now() > deadline) throw new Error('Timed out waiting for another build of web/dist');
+      else await sleep(250);
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    rmSync(LOCK, { force: true });
+  }
+}
+
+/** Builds web/dist unless it is up to date; returns whether it built. */
+export async function ensureWebBuild(options: { force?: boolean; quiet?: boolean } = {}): Promise<{ built: boolean; ms: number }> {
+  const started = Date.now();
+  if (!options.force && webBuildIsFresh()) return { built: false, ms: 0 };
+  return withBuildLock(async () => {
+    // Another process may have built it while this one waited.
+    if (!options.force && webBuildIsFresh()) return { built: false, ms: 0 };
+    const fingerprint = webFingerprint();
+    // Vite is a development dependency: loaded only when a build is needed.
+    const { build } = await import('vite');
+    await build({ configFile: path.join(WEB_ROOT, 'vite.config.ts'), logLevel: options.quiet ? 'warn' : 'info', mode: 'production' });
+    writeFileSync(FINGERPRINT, `${fingerprint}\n`);
+    return { built: true, ms: Date.now() - started };
+  });
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { built, ms } = await ensureWebBuild({ force: process.argv.includes('--force') });
+  console.log(built ? `built web/dist in ${(ms / 1000).toFixed(1)} s` : 'web/dist is up to date');
+}

@@ -1,0 +1,139 @@
+/**
+ * The patient's timeline (Patient.timeline): newest first, infinite scroll
+ * over the cursor, filters by kind and date range, withheld fields with their
+ * reason in place, and the count of entries the patient's consent withholds.
+ */
+import { useEffect, useRef, useState } from 'react';
+import { errorAt, errorUnder, type FieldError } from './errors';
+import type { PatientTimelineQuery, TimelineKind } from './gql/graphql';
+import { formatDate, formatDateTime, kindLabel, TIMELINE_KINDS } from './labels';
+import { PatientTimelineQuery as TimelineDocument } from './operations';
+import { useConnection } from './useConnection';
+import { Field, WithheldReason } from './Withheld';
+
+type Edge = NonNullable<PatientTimelineQuery['patient']>['timeline']['edges'][number];
+type Node = NonNullable<Edge['node']>;
+
+const PAGE_SIZE = 20;
+
+export interface TimelineStatus {
+  withheldCount: number | null;
+  emergencyAccess: { reason?: string; notice?: string } | null;
+}
+
+export function Timeline({ patientId, showWithheldCount, onStatus }: { patientId: string; showWithheldCount: boolean; onStatus?: (status: TimelineStatus) => void }) {
+  const [kinds, setKinds] = useState<TimelineKind[]>([]);
+  const [from, setFrom] = useState('');
+  const [to, setTo] = useState('');
+  const variables = {
+    id: patientId,
+    first: PAGE_SIZE,
+    kinds: kinds.length ? kinds : null,
+    from: from ? `${from}T00:00:00.000Z` : null,
+    // The end date is included: entries before the next midnight.
+    to: to ? new Date(Date.parse(`${to}T00:00:00.000Z`) + 86_400_000).toISOString() : null,
+    withWithheldCount: showWithheldCount,
+  };
+  const timeline = useConnection(TimelineDocument, variables, (data) => data?.patient?.timeline, ['patient', 'timeline']);
+  const withheldCount = timeline.first?.patient?.timeline.withheldCount ?? null;
+  const emergencyAccess = (timeline.extensions?.emergencyAccess as TimelineStatus['emergencyAccess']) ?? null;
+
+  useEffect(() => {
+    onStatus?.({ withheldCount, emergencyAccess });
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [withheldCount, emergencyAccess?.reason]);
+
+  // Infinite scroll: the sentinel below the list loads the next page when it comes into view.
+  const sentinel = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const element = sentinel.current;
+    if (!element) return;
+    const observer = new IntersectionObserver((items) => items.some((item) => item.isIntersecting) && timeline.loadMore(), { rootMargin: '200px' });
+    observer.observe(element);
+    return () => observer.disconnect();
+  }, [timeline.loadMore]);
+
+  const toggle = (kind: TimelineKind) => setKinds((current) => (current.includes(kind) ? current.filter((k) => k !== kind) : [...current, kind]));
+
+  return (
+    <section aria-labelledby="timeline-title" className="timeline">
+      <h2 id="timeline-title">Timeline</h2>
+      <form className="filters" onSubmit={(e) => e.preventDefault()} aria-label="Timeline filters">
+        <fieldset>
+          <legend>Kinds</legend>
+          {TIMELINE_KINDS.map(({ kind, label }) => (
+            <label key={kind} className="chip">
+              <input type="checkbox" name="kind" value={kind} checked={kinds.includes(kind)} onChange={() => toggle(kind)} />
+              {label}
+            </label>
+          ))}
+        </fieldset>
+        <fieldset className="row">
+          <legend>Date range</legend>
+          <label>From<input type="date" name="from" value={from} onChange={(e) => setFrom(e.target.value)} /></label>
+          <label>To<input type="date" name="to" value={to} onChange={(e) => setTo(e.target.value)} /></label>
+          {kinds.length || from || to ? <button type="button" className="secondary" onClick={() => { setKinds([]); setFrom(''); setTo(''); }}>Clear filters</button> : null}
+        </fieldset>
+      </form>
+      {withheldCount ? (
+        <p className="notice" data-testid="withheld-count">
+          <strong>{withheldCount}</strong> {withheldCount === 1 ? 'entry is' : 'entries are'} withheld by the patient's consent in this view.
+        </p>
+      ) : null}
+      {timeline.networkError ? <p role="alert" className="error">{timeline.networkError}</p> : null}
+      {timeline.errors.map((e, i) => <p key={i} role="alert" className="error"><WithheldReason error={e} /></p>)}
+      <ol className="entries" aria-label="Timeline entries" aria-busy={timeline.loading}>
+        {timeline.entries.map(({ edge, errors }) => <TimelineEntry key={edge.cursor} edge={edge} errors={errors} />)}
+      </ol>
+      <div ref={sentinel} data-testid="timeline-sentinel" />
+      <p aria-live="polite" className="muted" data-testid="timeline-status">
+        {timeline.loading ? 'Loading…' : `${timeline.entries.length} ${timeline.entries.length === 1 ? 'entry' : 'entries'}${timeline.hasNextPage ? ', more below' : ', end of the timeline'}`}
+      </p>
+      {timeline.hasNextPage && !timeline.loading ? <button type="button" className="secondary" onClick={timeline.loadMore}>Load more</button> : null}
+    </section>
+  );
+}
+
+function TimelineEntry({ edge, errors }: { edge: Edge; errors: FieldError[] }) {
+  const node = edge.node;
+  const at = (...path: (string | number)[]) => errorAt(errors, ['node', ...path]);
+  return (
+    <li className={`entry kind-${edge.kind.toLowerCase()}`} data-testid="timeline-entry" data-kind={edge.kind}>
+      <div className="entry-head">
+        <span className="kind">{kindLabel(edge.kind)}</span>
+        <time dateTime={edge.occurredAt}>{formatDateTime(edge.occurredAt)}</time>
+      </div>
+      {node ? <NodeDetails node={node} at={at} /> : errorUnder(errors, ['node'])
+        ? <WithheldReason error={errorUnder(errors, ['node'])!} what="Entry" />
+        : <p className="muted">No longer available.</p>}
+    </li>
+  );
+}
+
+function NodeDetails({ node, at }: { node: Node; at: (...path: (string | number)[]) => FieldError | undefined }) {
+  const labels = 'sensitivityLabels' in node && node.sensitivityLabels?.length ? <span className="labels">{node.sensitivityLabels.join(', ')}</span> : null;
+  switch (node.__typename) {
+    case 'Encounter':
+      return <dl className="details"><Field label="Visit" error={at('class')}>{node.class?.toLowerCase()} · {node.status}</Field><Field label="Reason" error={at('reason')}>{node.reason?.display ?? node.reason?.code}</Field><Field label="Where" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
+    case 'Condition':
+      return <dl className="details"><Field label="Diagnosis" error={at('code')}>{node.code ? `${node.code.code} ${node.code.display ?? ''}` : null}</Field><Field label="Status" error={at('clinicalStatus')}>{node.clinicalStatus}</Field><Field label="Recorded by" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
+    case 'Referral':
+      return <dl className="details"><Field label="Referral" error={at('referralStatus')}>{node.referralStatus?.toLowerCase()}</Field><Field label="Reason" error={at('reason')}>{node.reason?.display ?? node.reason?.code}</Field><Field label="From → to" error={at('requester') ?? at('performer')}>{node.requester?.name} → {node.performer?.name}</Field></dl>;
+    case 'Observation':
+      return <dl className="details"><Field label="Test" error={at('code')}>{node.code?.display}</Field><Field label="Result" error={at('valueQuantity') ?? at('valueString')}>{node.valueQuantity ? `${node.valueQuantity.value} ${node.valueQuantity.unit ?? ''}` : node.valueString}{node.interpretation ? <span className="flag"> {node.interpretation.code}</span> : null}</Field><Field label="Laboratory" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
+    case 'DiagnosticReport':
+      return <dl className="details"><Field label="Report" error={at('code')}>{node.code?.display} ({node.category})</Field><Field label="Conclusion" error={at('conclusion')}>{node.conclusion}</Field><Field label="From" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
+    case 'ImagingStudy':
+      return <dl className="details"><Field label="Study" error={at('modality')}>{node.modality?.code} {node.bodySite?.display ?? ''} {node.description ?? ''}</Field><Field label="Report" error={at('report')}>{node.report?.impression}</Field><Field label="From" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
+    case 'Immunization':
+      return <dl className="details"><Field label="Vaccine" error={at('vaccineCode')}>{node.vaccineCode?.display} (dose {node.doseNumber})</Field><Field label="Given by" error={at('organization')}>{node.organization?.name}</Field></dl>;
+    case 'ProgramEnrollment':
+      return <dl className="details"><Field label="Programme" error={at('program')}>{node.program?.name} · {node.status}</Field><Field label="Responsible" error={at('organization')}>{node.organization?.name}</Field></dl>;
+    case 'FollowUpTask':
+      return <dl className="details"><Field label="Task" error={at('taskDescription')}>{node.taskDescription}</Field><Field label="Due" error={at('dueDate')}>{formatDate(node.dueDate)} · {node.taskStatus?.toLowerCase()}</Field><Field label="For" error={at('organization')}>{node.organization?.name}</Field></dl>;
+    case 'HomeMeasurement':
+      return <dl className="details"><Field label="Measured at home" error={at('kind') ?? at('value') ?? at('systolic')}>{node.kind?.toLowerCase().replace('_', ' ')}: {node.systolic != null ? `${node.systolic}/${node.diastolic}` : node.value} {node.unit}</Field></dl>;
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * Every operation the reference client sends, written with the generated
+ * `graphql()` function: each document is typed from schema/api.graphql
+ * (variables and result), so a field renamed in the API fails type-checking
+ * here. Regenerate with `npm run codegen` after editing this file.
+ */
+import { graphql } from './gql';
+
+export const OrganizationsQuery = graphql(`
+  query Organizations {
+    organizations { id name type }
+  }
+`);
+
+export const SearchPatientsQuery = graphql(`
+  query SearchPatients($name: String, $birthDate: Date, $identifier: String, $first: Int, $after: String) {
+    searchPatients(name: $name, birthDate: $birthDate, identifier: $identifier, first: $first, after: $after) {
+      edges {
+        cursor
+        node {
+          id
+          name { text }
+          birthDate
+          gender
+          identifiers { system value type assigner { name } }
+        }
+      }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+`);
+
+export const PatientHeaderQuery = graphql(`
+  query PatientHeader($id: ID!) {
+    patient(id: $id) {
+      id
+      name { text }
+      birthDate
+      gender
+      telecom { system value }
+      address { line city }
+      identifiers { value type assigner { name } }
+    }
+  }
+`);
+
+export const PatientTimelineQuery = graphql(`
+  query PatientTimeline($id: ID!, $first: Int, $after: String, $kinds: [TimelineKind!], $from: DateTime, $to: DateTime, $withWithheldCount: Boolean!) {
+    patient(id: $id) {
+      id
+      timeline(first: $first, after: $after, kinds: $kinds, from: $from, to: $to) {
+        edges {
+          cursor
+          kind
+          occurredAt
+          node {
+            __typename
+            ... on Encounter { id class status organization { name } reason { code display } sensitivityLabels }
+            ... on Condition { id code { code display } clinicalStatus organization { name } sensitivityLabels }
+            ... on Referral { id referralStatus: status reason { code display } requester { name } performer { name } }
+            ... on Observation { id code { code display } valueQuantity { value unit } valueString interpretation { code } organization { name } sensitivityLabels }
+            ... on DiagnosticReport { id category code { display } conclusion organization { name } sensitivityLabels }
+            ... on ImagingStudy { id modality { code display } bodySite { display } description organization { name } report { impression } sensitivityLabels }
+            ... on Immunization { id vaccineCode { code display } doseNumber organization { name } }
+            ... on ProgramEnrollment { id status program { name } organization { name } }
+            ... on FollowUpTask { id taskDescription: description taskStatus: status dueDate organization { name } }
+            ... on HomeMeasurement { id kind systolic diastolic value unit }
+          }
+        }
+        pageInfo { hasNextPage endCursor }
+        withheldCount @include(if: $withWithheldCount)
+      }
+    }
+  }
+`);
+
+export const AccessLogQuery = graphql(`
+  query AccessLog($id: ID!, $first: Int, $after: String) {
+    patient(id: $id) {
+      id
+      accessLog(first: $first, after: $after) {
+        edges {
+          cursor
+          node { id occurredAt actorSub actorRole actorOrganization { name } clientId categories purposeOfUse breakGlass breakGlassReason }
+        }
+        pageInfo { hasNextPage endCursor }
+      }
+    }
+  }
+`);
+
+export const ConsentsQuery = graphql(`
+  query Consents($id: ID!) {
+    patient(id: $id) {
+      id
+      consents { id decision actorType actorId categories labels purposes periodStart periodEnd createdAt revokedAt active }
+    }
+  }
+`);
+
+export const GrantConsentMutation = graphql(`
+  mutation GrantConsent($input: ConsentProvisionInput!) {
+    grantConsent(input: $input) { id decision actorType actorId categories active }
+  }
+`);
+
+export const RevokeConsentMutation = graphql(`
+  mutation RevokeConsent($id: ID!) {
+    revokeConsent(id: $id) { id revokedAt active }
+  }
+`);
