@@ -184,12 +184,13 @@ describe.each(BACKENDS)('consent perimeter on %s', (backend) => {
       const referrer = await stack.token({ sub: 'dr-thc', role: 'clinician', org: township });
       await ok(referrer, 'mutation($input: ReferralInput!) { createReferral(input: $input) { id } }', { input: { patientId: q.patient.id, performerOrganizationId: receiving, reasonCode: 'I10' } });
       const receiver = await stack.token({ sub: 'dr-receiving', role: 'clinician', org: receiving });
-      const response = await stack.graphql(receiver, '{ incomingReferrals { id patient { id name { text } birthDate } } }');
-      const index = response.data.incomingReferrals.findIndex((r: any) => r.patient?.id === q.patient.id);
+      const response = await stack.graphql(receiver, '{ incomingReferrals(first: 100) { edges { node { id patient { id name { text } birthDate } } } } }');
+      const referrals = response.data.incomingReferrals.edges.map((e: any) => e.node);
+      const index = referrals.findIndex((r: any) => r.patient?.id === q.patient.id);
       expect(index).toBeGreaterThanOrEqual(0);
-      expect(response.data.incomingReferrals[index].patient).toEqual({ id: q.patient.id, name: null, birthDate: null });
+      expect(referrals[index].patient).toEqual({ id: q.patient.id, name: null, birthDate: null });
       for (const field of ['name', 'birthDate']) {
-        const error = response.errors?.find((e) => e.path?.join('.') === `incomingReferrals.${index}.patient.${field}`);
+        const error = response.errors?.find((e) => e.path?.join('.') === `incomingReferrals.edges.${index}.node.patient.${field}`);
         expect(error?.extensions?.code, field).toBe('CONSENT_DENIED');
         expect(error?.message, field).toBeTruthy();
       }
