@@ -134,8 +134,12 @@ export function internalRoute(api: InternalApi, deps: InternalRouteDeps, handle:
       verified = deps.auth.verifyCallToken(typeof token === 'string' ? token : undefined, api.path, request.body, api.callers);
     } catch (error) {
       if (!(error instanceof InternalTokenError)) throw error;
+      request.log.errorCodes.add(ErrorCode.unauthenticated);
       return { status: 401, body: errorBody(ErrorCode.unauthenticated, 'This API accepts only its own callers, with a token issued for this call') };
     }
+    request.log.operation = api.path;
+    request.log.requestId = verified.requestId;
+    request.log.actor = { role: verified.actor.role, org: verified.actor.org, clientId: verified.actor.clientId };
     let body: unknown;
     try {
       body = JSON.parse(request.body || '{}');
@@ -148,7 +152,15 @@ export function internalRoute(api: InternalApi, deps: InternalRouteDeps, handle:
     } catch (error) {
       // Product errors (bad input, refusals, conflicts) go back to the calling service, which passes them on.
       const code = error instanceof GraphQLError ? (error.extensions.code as ErrorCodeValue | undefined) : undefined;
-      if (code && INTERNAL_ERROR_STATUS[code]) return { status: INTERNAL_ERROR_STATUS[code], body: errorBody(code, (error as GraphQLError).message) };
+      if (code && INTERNAL_ERROR_STATUS[code]) {
+        request.log.errorCodes.add(code);
+        return { status: INTERNAL_ERROR_STATUS[code], body: errorBody(code, (error as GraphQLError).message) };
+      }
+      // An owner this API asked in turn did not answer: say so (the caller names it), rather than fail as a bug.
+      if (error instanceof InternalApiError) {
+        request.log.errorCodes.add(ErrorCode.subgraphUnavailable);
+        return { status: 503, body: errorBody(ErrorCode.subgraphUnavailable, error.message) };
+      }
       throw error;
     }
   };

@@ -8,11 +8,35 @@ import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, databaseUrl, servicePort, type Subg
 import { ensureDevKeys } from '../lib/keys.js';
 import { mintDevToken } from '../lib/dev-token.js';
 import { DEFAULT_SEED } from '../lib/synthetic/generator.js';
-import { startStack } from './stack.js';
+import { assertPortsFree, DEFAULT_SHUTDOWN_GRACE_MS, describeStartupError, drainOnSignals } from '../lib/lifecycle.js';
+import { createLogger } from '../lib/logger.js';
+import { millisecondsFromEnv } from '../lib/http.js';
+import { portsOf, startStack } from './stack.js';
 import { ensureWebBuild } from './web-build.js';
 
+// npm start is the development demo: development keys, printed tokens, the
+// explorer and the web client. Production runs each service on its own.
+if (process.env.NODE_ENV === 'production') {
+  console.error('npm start runs the development demo (development keys, printed tokens, explorer), never production.\n'
+    + 'In production, run each service with `npm run service -- <gateway|identity|encounters|labs|imaging|public-health>` '
+    + '(or the compiled `node dist/scripts/service.js <name>`, docker-compose.yml, deploy/kubernetes): see "Production" in README.md.');
+  process.exit(1);
+}
+
+const logger = createLogger('start');
+const fail = (message: string) => {
+  console.error(`npm start: ${message}`);
+  process.exit(1);
+};
+const host = process.env.HOST ?? '127.0.0.1';
+const ports = {
+  gateway: servicePort(GATEWAY),
+  subgraphs: Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, servicePort(SUBGRAPHS[name])])) as Record<SubgraphName, number>,
+};
 const started = Date.now();
-const keys = await ensureDevKeys();
+// Before anything is opened: a taken port is one clear line, and no embedded database is left half in use.
+await assertPortsFree(host, portsOf({ ports })).catch((error: Error) => fail(error.message));
+const keys = await ensureDevKeys().catch((error: Error) => fail(describeStartupError('keys', error)));
 const demoPatients = Number(process.env.DEMO_PATIENTS ?? 200);
 // The web client and the explorer the development gateway serves (web/dist), built when missing or stale.
 const web = await ensureWebBuild({ quiet: true }).catch((error: Error) => {
@@ -26,12 +50,12 @@ const stack = await startStack({
   keys,
   seedPatients: demoPatients,
   seed: Number(process.env.SEED ?? DEFAULT_SEED),
-  host: process.env.HOST ?? '127.0.0.1',
-  ports: {
-    gateway: servicePort(GATEWAY),
-    subgraphs: Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, servicePort(SUBGRAPHS[name])])) as Record<SubgraphName, number>,
-  },
-});
+  host,
+  ports,
+}).catch((error: unknown) => fail(describeStartupError('npm start', error, portsOf({ ports }))));
+// Stop gracefully from now on (the banner below may be the last thing printed before a stop).
+drainOnSignals((graceMs) => stack.drain(graceMs), logger, millisecondsFromEnv('SHUTDOWN_GRACE_MS', DEFAULT_SHUTDOWN_GRACE_MS));
+
 const [example] = await stack.databases.identity.query<{ id: string; org: string }>(
   `SELECT p.id, i.assigner_organization_id AS org FROM patient p JOIN patient_identifier i ON i.patient_id = p.id
    WHERE i.type = 'MR' AND i.assigner_organization_id LIKE 'org-county-%' ORDER BY p.id LIMIT 1`,
@@ -64,9 +88,3 @@ FHIR R4 export of that patient:
   curl -s '${stack.gateway.url.replace(/\/graphql$/, '')}/fhir/Patient/${example?.id ?? '<patient-id>'}/$everything' -H "authorization: Bearer $TOKEN"
 `);
 
-const shutdown = async () => {
-  await stack.close();
-  process.exit(0);
-};
-process.on('SIGINT', shutdown);
-process.on('SIGTERM', shutdown);

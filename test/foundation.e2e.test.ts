@@ -244,12 +244,15 @@ describe.each(BACKENDS)('federated foundation on %s', (backend) => {
     });
   });
 
-  it('reports health on every service', async () => {
-    const gateway = await (await fetch(stack.url.replace(/graphql$/, 'health'))).json();
-    expect(gateway).toEqual({ status: 'ok', service: 'gateway', subgraphs: Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, 'ok'])) });
+  it('reports liveness and readiness on every service', async () => {
+    const at = (url: string, path: string) => fetch(url.replace(/graphql$/, path));
+    expect(await (await at(stack.url, 'health')).json()).toEqual({ status: 'ok', service: 'gateway' });
+    const ready = await at(stack.url, 'ready');
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready', ready: true, service: 'gateway', subgraphs: Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, 'ready'])) });
     for (const name of SUBGRAPH_NAMES) {
-      const health = await (await fetch(stack.subgraphs[name].url.replace(/graphql$/, 'health'))).json();
-      expect(health).toEqual({ status: 'ok', service: name, database: backend });
+      expect(await (await at(stack.subgraphs[name].url, 'health')).json()).toEqual({ status: 'ok', service: name });
+      expect(await (await at(stack.subgraphs[name].url, 'ready')).json()).toEqual({ status: 'ready', ready: true, service: name, database: backend });
     }
   });
 });
