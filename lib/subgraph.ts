@@ -12,7 +12,8 @@ import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDis
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph';
 import DataLoader from 'dataloader';
-import { GraphQLError, parse, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { GraphQLError, parse, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import type { Actor } from './actor.js';
 import { ConsentAccess, remoteConsentSources, RequestFactsCache, type ConsentSources } from './consent/access.js';
 import { DEFAULT_INTERNAL_TIMEOUT_MS, INTERNAL_APIS, InternalApiError, internalCaller, internalRoute, type InternalCaller, type InternalRequest, type InternalRouteDeps } from './internal-api.js';
@@ -182,6 +183,8 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
     plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), reportDisclosures,
       requestLogPlugin<SubgraphContext>(logger), httpStatusPlugin],
     csrfPrevention: false,
+    // The gateway sends a small, fixed set of operations; the cache stays small.
+    documentStore: new InMemoryLRUCache<DocumentNode>({ maxSize: 2 ** 20 * 2 }),
     // Stopping is ours (lib/lifecycle.ts drains); Apollo's own handler would stop at once and re-raise the signal.
     stopOnTerminationSignals: false,
   });

@@ -17,6 +17,7 @@ import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/dis
 import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
+import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import { GraphQLScalarType, printSchema, visit, type DocumentNode } from 'graphql';
 import type { Actor } from '../../lib/actor.js';
 import { ErrorCode, errorBody, forbidden, serviceUnavailable } from '../../lib/errors.js';
@@ -77,6 +78,13 @@ export interface GatewayOptions {
 }
 
 export const DEFAULT_SUBGRAPH_TIMEOUT_MS = 10_000;
+
+/**
+ * Sizes of the gateway's caches (approximate MiB of their JSON): the
+ * product's own operations are a few hundred distinct documents, far less;
+ * beyond, the least recently used go.
+ */
+export const CACHE_MIB = { documents: 4, queryPlans: 8 };
 
 export interface RunningGateway extends RunningHttpService {
   gateway: ApolloGateway;
@@ -161,6 +169,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     supergraphSdl: readSupergraph(),
     buildService: ({ name, url }) => new ActorSigningDataSource(options.subgraphUrls[name as SubgraphName] ?? url!, name as SubgraphName, auth, timeoutMs, logger),
     logger,
+    // Bounded: every distinct operation a client sends would otherwise add a plan (30 MiB by default).
+    experimental_approximateQueryPlanStoreMiB: CACHE_MIB.queryPlans,
   });
   // The gateway's copy of the custom scalars knows nothing of their format;
   // give it the real ones so bad dates are refused here, with a clear message,
@@ -186,6 +196,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     gateway,
     introspection: true, // guarded per actor by introspectionGuard
     allowBatchedHttpRequests: false,
+    // Parsed and validated operations, bounded: hostile clients send endless distinct ones.
+    documentStore: new InMemoryLRUCache<DocumentNode>({ maxSize: 2 ** 20 * CACHE_MIB.documents }),
     // Stopping is ours (lib/lifecycle.ts drains); Apollo's own handler would stop at once and re-raise the signal.
     stopOnTerminationSignals: false,
     parseOptions: { maxLexicalTokens: QUERY_LIMITS.maxTokens } as never,
