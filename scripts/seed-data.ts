@@ -8,7 +8,7 @@
 import type { Database } from '../lib/db.js';
 import type { SubgraphName } from '../lib/services.js';
 import { anchorTime, generatePatients, type Anchor } from '../lib/synthetic/generator.js';
-import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
+import { SUBGRAPH_SEEDERS } from '../subgraphs/seeders.js';
 
 export interface SeedOptions {
   seed: number;
@@ -30,7 +30,7 @@ export interface DemoDataset {
 /** Loads reference data (registries, programmes, recognition tables) into every database given. */
 export async function seedReferenceData(databases: Partial<Record<SubgraphName, Database>>, seed: number): Promise<void> {
   for (const [name, db] of Object.entries(databases) as [SubgraphName, Database][]) {
-    for (const reference of SUBGRAPH_MODULES[name].seeder.reference(seed)) await reference.write(db);
+    for (const reference of SUBGRAPH_SEEDERS[name].reference(seed)) await reference.write(db);
   }
 }
 
@@ -42,7 +42,7 @@ export async function seedReferenceData(databases: Partial<Record<SubgraphName, 
 export async function seedMissingReferenceData(databases: Partial<Record<SubgraphName, Database>>, seed: number): Promise<string[]> {
   const filled: string[] = [];
   for (const [name, db] of Object.entries(databases) as [SubgraphName, Database][]) {
-    for (const reference of SUBGRAPH_MODULES[name].seeder.reference(seed)) {
+    for (const reference of SUBGRAPH_SEEDERS[name].reference(seed)) {
       const [row] = await db.query<{ present: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${reference.table}) AS present`);
       if (row?.present) continue;
       await reference.write(db);
@@ -63,7 +63,7 @@ export async function seedPatients(databases: Partial<Record<SubgraphName, Datab
     await Promise.all(
       (Object.entries(databases) as [SubgraphName, Database][]).map(async ([name, db]) => {
         // Tables in order (parents first), one after the other within a database.
-        for (const table of SUBGRAPH_MODULES[name].seeder.patientRows(bundles)) {
+        for (const table of SUBGRAPH_SEEDERS[name].patientRows(bundles)) {
           await db.bulkInsert(table.table, table.columns, table.rows);
           rows += table.rows.length;
         }

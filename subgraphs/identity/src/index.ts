@@ -44,4 +44,3 @@ export const identity: SubgraphModule = {
     }),
   ],
 };
-export { seeder } from './seed.js';
