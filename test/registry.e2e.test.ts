@@ -225,6 +225,13 @@ describe.each(BACKENDS)('registries administered at run time on %s', (backend) =
     expect(await organizations(true)).toContain(NEW_ORG);
     expect((await ok(patient, 'query($id: ID!) { referral(id: $id) { performer { id name active } } }', { id: toNew.id })).referral.performer)
       .toEqual({ id: NEW_ORG, name: 'Lianjiang Township Health Centre (Minqing)', active: false });
+    // The FHIR export says so too.
+    const fhirToken = await stack.token({ sub: 'patient-fhir', role: 'patient', patient: patientId, scope: 'patient/*.rs' });
+    const exported = await fetch(`${stack.url.replace(/\/graphql$/, '')}/fhir/Patient/${patientId}/$everything`, { headers: { accept: 'application/fhir+json', authorization: `Bearer ${fhirToken}` } });
+    expect(exported.status).toBe(200);
+    const entries: { resource: { resourceType: string; id: string; active?: boolean } }[] = (await exported.json()).entry;
+    expect(entries.find((e) => e.resource.resourceType === 'Organization' && e.resource.id === NEW_ORG)?.resource.active).toBe(false);
+    expect(entries.find((e) => e.resource.resourceType === 'Organization' && e.resource.id === THC)?.resource.active).toBe(true);
 
     // Reactivated, it takes the discharge plan.
     expect((await ok(admin, UPSERT_ORG, { input: { ...newOrganization, active: true } })).upsertOrganization.active).toBe(true);
