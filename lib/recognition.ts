@@ -26,8 +26,6 @@ const DAY = 86_400_000;
 export interface RecognitionTable {
   table: string;
   codeColumn: string;
-  /** The name of the code in input and errors (code, modality). */
-  codeField: string;
   /** Checks a code of this table (LOINC check digit, DICOM modality), refusing it with BAD_USER_INPUT. */
   checkCode: (value: unknown) => string;
 }

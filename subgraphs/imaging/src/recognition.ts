@@ -19,7 +19,7 @@ import type { RecognitionTable } from '../../../lib/recognition.js';
 export const DEFAULT_WITHIN_DAYS = 180;
 
 /** The imaging subgraph's recognition table: per DICOM modality. */
-export const IMAGING_RECOGNITION: RecognitionTable = { table: 'imaging_result_recognition', codeColumn: 'modality', codeField: 'modality', checkCode: modalityCode };
+export const IMAGING_RECOGNITION: RecognitionTable = { table: 'imaging_result_recognition', codeColumn: 'modality', checkCode: modalityCode };
 
 /** A DICOM modality code (a code string of CID 29, e.g. CT, MR, DX); refuses anything else with BAD_USER_INPUT. */
 export function modalityCode(value: unknown): string {

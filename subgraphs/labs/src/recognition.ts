@@ -21,7 +21,7 @@ export const RELEASED_STATUSES = ['final', 'amended', 'corrected'];
 export const DEFAULT_WITHIN_DAYS = 90;
 
 /** The labs subgraph's recognition table: per LOINC code. */
-export const LAB_RECOGNITION: RecognitionTable = { table: 'lab_result_recognition', codeColumn: 'code', codeField: 'code', checkCode: loincCode };
+export const LAB_RECOGNITION: RecognitionTable = { table: 'lab_result_recognition', codeColumn: 'code', checkCode: loincCode };
 
 /** A LOINC code with a valid check digit (mod 10), e.g. 718-7; refuses anything else with BAD_USER_INPUT. */
 export function loincCode(value: unknown): string {
