@@ -23,6 +23,8 @@ export interface InternalApi {
 export const INTERNAL_APIS = {
   /** Registrations and directives of the patients a request touches (every subgraph's consent facts). */
   consentFacts: { path: '/internal/consent-facts', owners: ['identity'], callers: ['encounters', 'labs', 'imaging', 'public-health'] },
+  /** The registry entries (organisations, practitioners) input names, checked by every subgraph that takes them (lib/registry.ts). */
+  registry: { path: '/internal/registry', owners: ['identity'], callers: ['encounters', 'labs', 'imaging', 'public-health'] },
   /** Birth dates, for immunisation due dates. */
   birthDates: { path: '/internal/birth-dates', owners: ['identity'], callers: ['public-health'] },
   /** The audit trail: written only by the gateway, which answers callers. */

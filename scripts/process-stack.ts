@@ -21,8 +21,9 @@ import { mintDevToken, type MintOptions, type TokenClaims } from '../lib/dev-tok
 import { DEFAULT_AUDIENCE, DEV_ISSUER, generateDevKeys, keyringOf, type DevKeys } from '../lib/keys.js';
 import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPH_PEERS, SUBGRAPHS, type SubgraphName } from '../lib/services.js';
 import { openSubgraphDatabase, ROOT } from '../lib/subgraph.js';
-import { DEFAULT_SEED } from '../lib/synthetic/generator.js';
-import { seedPatients, seedReferenceData } from './seed-data.js';
+import type { Database } from '../lib/db.js';
+import { DEFAULT_SEED, TEST_ANCHOR } from '../lib/synthetic/generator.js';
+import { seedDemoData } from './seed-data.js';
 
 export type ServiceName = SubgraphName | 'gateway';
 
@@ -100,13 +101,10 @@ export async function startProcessStack(options: ProcessStackOptions = {}): Prom
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'fpr-processes-'));
   const keys = await generateDevKeys('proc-');
   const databases = await createDatabases(options.backend ?? 'pglite', scratch);
-  // Seed every store here, then close it: each service opens its own.
-  for (const name of SUBGRAPH_NAMES) {
-    const db = await openSubgraphDatabase(name, databases.urls[name]);
-    await seedReferenceData({ [name]: db }, DEFAULT_SEED);
-    if (options.patients) await seedPatients({ [name]: db }, { seed: DEFAULT_SEED, patients: options.patients });
-    await db.close();
-  }
+  // Seed every store here (dated from TEST_ANCHOR, like the generator the tests compare with), then close them: each service opens its own.
+  const stores = Object.fromEntries(await Promise.all(SUBGRAPH_NAMES.map(async (name) => [name, await openSubgraphDatabase(name, databases.urls[name])] as const))) as Record<SubgraphName, Database>;
+  await seedDemoData(stores, { seed: DEFAULT_SEED, anchor: TEST_ANCHOR, patients: options.patients ?? 0 });
+  await Promise.all(Object.values(stores).map((db) => db.close()));
   const ports = Object.fromEntries(await Promise.all((['gateway', ...SUBGRAPH_NAMES] as ServiceName[]).map(async (name) => [name, await freePort()] as const))) as Record<ServiceName, number>;
   const urlOf = (name: ServiceName) => `http://127.0.0.1:${ports[name]}/graphql`;
   const prefixOf = (name: ServiceName) => (name === 'gateway' ? GATEWAY : SUBGRAPHS[name]).envPrefix;

@@ -13,8 +13,9 @@ import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
 import { openSubgraphStore, startSubgraph, type RunningSubgraph } from '../lib/subgraph.js';
 import { StartupError, startupError } from '../lib/lifecycle.js';
 import { GATEWAY, SUBGRAPHS } from '../lib/services.js';
+import type { Anchor } from '../lib/synthetic/generator.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
-import { hasPatients, seedMissingReferenceData, seedPatients, seedReferenceData } from './seed-data.js';
+import { demoDataset, hasPatients, seedDemoData, seedMissingReferenceData, type DemoDataset } from './seed-data.js';
 
 export interface StackOptions {
   /** Connection URL per subgraph (`memory://`, `pglite://dir`, `postgres://…`). */
@@ -23,6 +24,8 @@ export interface StackOptions {
   /** Demo patients to seed when the stores are empty (0: none). */
   seedPatients: number;
   seed: number;
+  /** The day the seeded data is dated relative to (YYYY-MM-DD): npm start's first day, or the tests' fixed one. */
+  anchor: Anchor;
   host?: string;
   /** Ports: gateway then subgraphs in SUBGRAPH_NAMES order; 0 picks free ports. */
   ports?: { gateway: number; subgraphs: Record<SubgraphName, number> };
@@ -40,6 +43,8 @@ export interface Stack {
   seeded: boolean;
   /** Graceful stop: the gateway drains first, then the subgraphs, then the databases close. */
   drain(graceMs: number): Promise<void>;
+  /** The demo set the databases hold (seeded now or before), with the anchor its dates are relative to. */
+  demo: DemoDataset | null;
   close(): Promise<void>;
 }
 
@@ -70,8 +75,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
   let seeded = false;
   if (options.seedPatients > 0 && !(await hasPatients(databases.identity))) {
-    await seedReferenceData(databases, options.seed);
-    await seedPatients(databases, { seed: options.seed, patients: options.seedPatients });
+    await seedDemoData(databases, { seed: options.seed, anchor: options.anchor, patients: options.seedPatients });
     seeded = true;
   } else if (options.seedPatients > 0) {
     // An existing demo database: reference tables added since it was seeded get their rows.
@@ -126,6 +130,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       await gateway.drain(graceMs);
       await Promise.all(SUBGRAPH_NAMES.map((name) => subgraphs[name].drain(graceMs)));
     },
+    demo: await demoDataset(databases.identity),
     close: async () => {
       await gateway.close();
       await Promise.all(SUBGRAPH_NAMES.map((name) => subgraphs[name].close()));

@@ -1,8 +1,9 @@
 /**
  * `npm start`: the gateway and the five subgraphs on loopback ports, each on
  * its own embedded PGlite store under .data/pglite (or the PostgreSQL server
- * named by <SUBGRAPH>_DATABASE_URL), seeded with demo patients on first start.
- * Prints where to point a browser, a ready-to-use token and an example query.
+ * named by <SUBGRAPH>_DATABASE_URL), seeded with demo patients on first start,
+ * dated relative to that day (or DEMO_ANCHOR). Prints where to point a
+ * browser, a ready-to-use token and an example query.
  */
 import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, databaseUrl, servicePort, type SubgraphName } from '../lib/services.js';
 import { ensureDevKeys } from '../lib/keys.js';
@@ -12,6 +13,7 @@ import { assertPortsFree, DEFAULT_SHUTDOWN_GRACE_MS, describeStartupError, drain
 import { createLogger } from '../lib/logger.js';
 import { millisecondsFromEnv } from '../lib/http.js';
 import { portsOf, startStack } from './stack.js';
+import { demoAnchor, demoClinicianClaims, demoExample } from './demo.js';
 import { ensureWebBuild } from './web-build.js';
 
 // npm start is the development demo: development keys, printed tokens, the
@@ -50,23 +52,23 @@ const stack = await startStack({
   keys,
   seedPatients: demoPatients,
   seed: Number(process.env.SEED ?? DEFAULT_SEED),
+  anchor: demoAnchor(),
   host,
   ports,
 }).catch((error: unknown) => fail(describeStartupError('npm start', error, portsOf({ ports }))));
 // Stop gracefully from now on (the banner below may be the last thing printed before a stop).
 drainOnSignals((graceMs) => stack.drain(graceMs), logger, millisecondsFromEnv('SHUTDOWN_GRACE_MS', DEFAULT_SHUTDOWN_GRACE_MS));
 
-const [example] = await stack.databases.identity.query<{ id: string; org: string }>(
-  `SELECT p.id, i.assigner_organization_id AS org FROM patient p JOIN patient_identifier i ON i.patient_id = p.id
-   WHERE i.type = 'MR' AND i.assigner_organization_id LIKE 'org-county-%' ORDER BY p.id LIMIT 1`,
-);
-// Clinical scopes plus schema:read, so the same token also introspects (explorers, code generators).
-const token = await mintDevToken(keys.issuerPrivate, { sub: 'dr-demo', role: 'clinician', org: example?.org ?? 'org-county-north', scope: 'user/*.cruds schema:read' }, { expiresIn: '8h' });
+// A patient the README's queries have something to show for, and a clinician of their county hospital.
+const found = await demoExample(stack.databases);
+const example = found ? { id: found.patientId, org: found.organizationId } : undefined;
+const token = await mintDevToken(keys.issuerPrivate, demoClinicianClaims(example?.org ?? 'org-county-north'), { expiresIn: '8h' });
+const anchored = stack.demo ? `, dated relative to ${stack.demo.anchor}` : '';
 const readyMs = Date.now() - started;
 const rssMb = Math.round(process.memoryUsage().rss / 1e6);
 
 console.log(`
-Ready in ${(readyMs / 1000).toFixed(1)} s (${stack.seeded ? `seeded ${demoPatients} demo patients` : 'existing data'}), ${rssMb} MB resident.
+Ready in ${(readyMs / 1000).toFixed(1)} s (${stack.seeded ? `seeded ${demoPatients} demo patients` : 'existing data'}${anchored}), ${rssMb} MB resident.
 
   GraphQL endpoint:  ${stack.gateway.url}    (open it in a browser for the GraphiQL explorer, token prefilled)
   Web client:        ${stack.gateway.url.replace(/graphql$/, 'app/')}    (sign in as a demo role)

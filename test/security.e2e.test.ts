@@ -214,7 +214,7 @@ describe('security perimeter', () => {
 
       it('refuses an actor token the gateway signed for a GraphQL call, at every internal API', async () => {
         const captured = signers.actorToken('identity', clinician, PATIENT_QUERY, { id: patient.patient.id });
-        for (const path of ['/internal/consent-facts', '/internal/audit-events', '/internal/birth-dates']) {
+        for (const path of ['/internal/consent-facts', '/internal/audit-events', '/internal/birth-dates', '/internal/registry']) {
           const response = await post('identity', path, factsBody, captured);
           expect(response.status, path).toBe(401);
           expect(await response.text(), path).not.toContain(other.patient.id);
@@ -272,7 +272,7 @@ describe('security perimeter', () => {
     it('refuses the internal APIs without a signature or with a forged one', async () => {
       const base = (name: SubgraphName) => stack.subgraphs[name].url.replace(/graphql$/, '');
       const routes: [SubgraphName, string][] = [
-        ['identity', 'internal/consent-facts'], ['identity', 'internal/audit-events'], ['identity', 'internal/birth-dates'],
+        ['identity', 'internal/consent-facts'], ['identity', 'internal/audit-events'], ['identity', 'internal/birth-dates'], ['identity', 'internal/registry'],
         ['public-health', 'internal/programme-organizations'], ['public-health', 'internal/discharge-follow-up'], ['encounters', 'internal/inpatient-stay'],
         ...(['encounters', 'labs', 'imaging', 'public-health'] as const).map((name): [SubgraphName, string] => [name, 'internal/timeline']),
       ];

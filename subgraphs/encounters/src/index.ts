@@ -13,4 +13,3 @@ export const encounters: SubgraphModule = {
   timeline,
   internalRoutes: (deps) => [internalRoute(INTERNAL_APIS.inpatientStay, deps, async (body, call) => inpatientStay(deps.db, call.actor, body))],
 };
-export { seeder } from './seed.js';

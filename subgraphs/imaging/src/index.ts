@@ -5,4 +5,3 @@ import { resolvers } from './resolvers.js';
 import { timeline } from './timeline.js';
 
 export const imaging: SubgraphModule = { name: 'imaging', resolvers, consentRules, timeline };
-export { seeder } from './seed.js';

@@ -5,4 +5,3 @@ import { resolvers } from './resolvers.js';
 import { timeline } from './timeline.js';
 
 export const labs: SubgraphModule = { name: 'labs', resolvers, consentRules, timeline };
-export { seeder } from './seed.js';

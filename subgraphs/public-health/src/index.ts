@@ -29,4 +29,3 @@ export const publicHealth: SubgraphModule = {
     internalRoute(INTERNAL_APIS.dischargePlan, deps, async (body, call) => createDischargePlan(deps.db, call, body)),
   ],
 };
-export { seeder } from './seed.js';
