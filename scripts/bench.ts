@@ -19,6 +19,7 @@
  *   --modes on,off           which modes (consent and audit on/off)
  *   --compiled               run the compiled JavaScript (npm run build; as the image does) instead of tsx
  *   --json results.json      write the results; --compare previous.json prints the differences
+ *   --log-level info         the services' LOG_LEVEL (info, as in production; warn or silent to measure what logging costs)
  *   --profile dir            CPU profiles of the six processes (consent on), summarised by scripts/profile-summary.ts
  */
 import { execFileSync } from 'node:child_process';
@@ -45,6 +46,7 @@ const { values } = parseArgs({
     compiled: { type: 'boolean', default: false },
     json: { type: 'string' },
     profile: { type: 'string' },
+    'log-level': { type: 'string', default: 'info' },
     compare: { type: 'string' },
     warmup: { type: 'string', default: '3' },
   },
@@ -190,7 +192,7 @@ try {
       databaseUrls: values.large ? largeUrls : undefined,
       development: mode === 'off',
       env: {
-        LOG_LEVEL: 'info', ...(mode === 'off' ? { BENCH_WITHOUT_CONSENT: '1' } : {}),
+        LOG_LEVEL: values['log-level'], ...(mode === 'off' ? { BENCH_WITHOUT_CONSENT: '1' } : {}),
         ...(values.profile && mode === 'on' ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(values.profile)}` } : {}),
       },
       compiledDir,
