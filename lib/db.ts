@@ -181,9 +181,18 @@ async function loadWasmModules() {
   return wasmModules;
 }
 
+/**
+ * Memory of each embedded database: PostgreSQL's defaults (128 MB of shared
+ * buffers) are sized for a server of its own, and five embedded stores in one
+ * process (npm start) would hold about 1.5 GB for a demo set of a few
+ * megabytes. 16 MB of buffers each keeps npm start small; a deployment uses
+ * PostgreSQL servers, tuned there.
+ */
+export const PGLITE_SETTINGS = ['-c', 'shared_buffers=16MB', '-c', 'work_mem=4MB', '-c', 'temp_buffers=2MB', '-c', 'wal_buffers=1MB'];
+
 async function openPGlite(location: string): Promise<PGliteType> {
   const { PGlite } = await import('@electric-sql/pglite');
-  const modules = await loadWasmModules();
+  const modules = { ...(await loadWasmModules()), startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS] };
   const parsers = { [DATE_OID]: (value: string) => value };
   if (location === 'memory://') {
     emptyClusterDump ??= (async () => {
