@@ -30,6 +30,8 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
   landingPage?: boolean;
   /** Cross-origin access for browser apps (lib/cors.ts); none when absent. */
   cors?: CorsPolicy;
+  /** A different body cap for some requests (the gateway's FHIR writes and HL7 v2); maxBodyBytes otherwise. */
+  bodyLimit?: (request: { method: string; url: URL }) => number | undefined;
   host: string;
   port: number;
 }
@@ -91,7 +93,8 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
         return;
       }
       let body = '';
-      if (method === 'POST') body = await readBody(request, options.maxBodyBytes);
+      // PUT carries a body too (FHIR updates).
+      if (method === 'POST' || method === 'PUT') body = await readBody(request, options.bodyLimit?.({ method, url }) ?? options.maxBodyBytes);
       const info: HttpRequestInfo = { method, url, headers: request.headers, body };
       for (const route of options.routes ?? []) {
         const handled = await route(info);

@@ -51,7 +51,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     await seedReferenceData(databases, options.seed);
     await seedPatients(databases, { seed: options.seed, patients: options.seedPatients });
     seeded = true;
-  } else if (options.seedPatients > 0) {
+  } else if (!(await databases.identity.query('SELECT 1 FROM organization LIMIT 1')).length) {
+    // An empty stack (no demo patients: institutions publish them) still gets the registry and programmes.
+    await seedReferenceData(databases, options.seed);
+  } else {
     // An existing demo database: reference tables added since it was seeded get their rows.
     await seedMissingReferenceData(databases, options.seed);
   }

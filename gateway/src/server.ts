@@ -29,6 +29,8 @@ import { auditPlugin, collectDisclosures } from './audit.js';
 import { developmentRoutes, type DevelopmentOptions } from './dev-routes.js';
 import type { TokenVerifier } from './auth.js';
 import { fhirRoute } from './fhir/route.js';
+import { hl7v2Route } from './fhir/ingest/hl7v2.js';
+import { INGEST_MAX_BODY_BYTES, ingestService, type IngestService } from './fhir/ingest/route.js';
 import { readSupergraph } from './supergraph.js';
 
 export interface GatewayContext {
@@ -64,10 +66,14 @@ export interface GatewayOptions {
   corsAllowedOrigins?: string[];
   /** Development only (refused in production): explorer, web client, demo tokens (dev-routes.ts). */
   development?: DevelopmentOptions;
+  /** How often publishing's recovery runs (default INGEST_RECOVERY_INTERVAL_MS or 15 s; 0: only on demand). */
+  ingestRecoveryIntervalMs?: number;
 }
 
 export interface RunningGateway extends RunningHttpService {
   gateway: ApolloGateway;
+  /** Publishing (FHIR writes, HL7 v2): its recovery can also be run on demand. */
+  ingest: IngestService;
 }
 
 class ActorSigningDataSource extends RemoteGraphQLDataSource<GatewayContext> {
@@ -160,11 +166,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       ApolloServerPluginLandingPageDisabled(),
     ],
   });
+  // Publishing: FHIR writes and HL7 v2, coordinated across the owners (fhir/ingest/coordinator.ts).
+  const ingest = ingestService({
+    auth, url: (name) => options.subgraphUrls[name], timeoutMs: 20_000, verifyToken: options.verifyToken, recoveryIntervalMs: options.ingestRecoveryIntervalMs,
+  });
   const service = await startHttpService<GatewayContext>({
     apollo,
     host: options.host,
     port: options.port,
     maxBodyBytes: options.maxBodyBytes ?? 100_000,
+    bodyLimit: ({ url }) => (url.pathname === '/hl7v2' || /^\/fhir(\/[A-Za-z]+(\/[^/]+)?)?\/?$/.test(url.pathname) ? INGEST_MAX_BODY_BYTES : undefined),
     cors: { allowedOrigins: options.corsAllowedOrigins ?? parseAllowedOrigins(process.env.CORS_ALLOWED_ORIGINS) },
     health: async () => ({ service: 'gateway', subgraphs: await subgraphHealth(options.subgraphUrls) }),
     routes: [
@@ -181,6 +192,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         if (!maySeeSchema(actor)) return { status: 403, body: errorBody(ErrorCode.forbidden, 'Schema download is for administrators') };
         return { status: 200, body: printSchema(gateway.schema!), contentType: 'text/plain; charset=utf-8' };
       },
+      // FHIR writes and HL7 v2 results from institutions (fhir/ingest/).
+      ...ingest.routes,
+      hl7v2Route({ auth, url: (name) => options.subgraphUrls[name], timeoutMs: 20_000, verifyToken: options.verifyToken, coordinator: ingest.coordinator }),
       // FHIR R4 export (GET /fhir/Patient/{id}/$everything): runs GraphQL
       // operations through this same server, so consent and audit apply as on /graphql.
       fhirRoute({ apollo, verifyToken: options.verifyToken }),
@@ -191,7 +205,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       disclosures: [],
     }),
   });
-  return { ...service, gateway };
+  return {
+    ...service,
+    gateway,
+    ingest,
+    close: async () => {
+      ingest.stop();
+      await service.close();
+    },
+  };
 }
 
 async function subgraphHealth(urls: Record<SubgraphName, string>): Promise<Record<string, string>> {
