@@ -3,7 +3,7 @@
  *
  * Measures publishing: generated patients (lib/synthetic/generator.ts), each
  * turned into one FHIR transaction Bundle per institution that produced
- * their records (lib/ingest/synthetic.ts: the Patient with the health card
+ * their records (lib/synthetic/fhir-bundles.ts: the Patient with the health card
  * and the institution's MRN, its encounters, diagnoses, referrals, lab
  * reports and results, imaging studies and reports, immunisations and
  * programme enrolments, conditional creates on the institution's record
@@ -18,7 +18,7 @@
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { mintDevToken } from '../lib/dev-token.js';
-import { institutionBundles } from '../lib/ingest/synthetic.js';
+import { institutionBundles } from '../lib/synthetic/fhir-bundles.js';
 import { generateDevKeys } from '../lib/keys.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
 import { DEFAULT_SEED, generatePatients } from '../lib/synthetic/generator.js';

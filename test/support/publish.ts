@@ -6,7 +6,7 @@
  * of every owner's tables (to prove that nothing was written).
  */
 import { SYSTEM } from '../../lib/terminology.js';
-import { recordIdSystem } from '../../lib/ingest/synthetic.js';
+import { recordIdSystem } from '../../lib/synthetic/fhir-bundles.js';
 import type { Database } from '../../lib/db.js';
 import type { SubgraphName } from '../../lib/services.js';
 

@@ -12,8 +12,8 @@
  * publications and are left out.
  */
 import { randomUUID } from 'node:crypto';
-import type { PatientBundle } from '../synthetic/generator.js';
-import { PROGRAMS } from '../synthetic/registry.js';
+import type { PatientBundle } from './generator.js';
+import { PROGRAMS } from './registry.js';
 import { SYSTEM } from '../terminology.js';
 
 type Json = Record<string, any>;
