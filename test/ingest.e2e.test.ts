@@ -18,7 +18,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SEED, generatePatient, type PatientBundle } from '../lib/synthetic/generator.js';
 import { SYSTEM } from '../lib/terminology.js';
+import { INTERNAL_APIS, internalCaller } from '../lib/internal-api.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
+import { internalSigners } from './support/internal.js';
 import { clinicalContent, exportToTransaction, rowCounts, type FhirBundle } from './support/publish.js';
 
 const LOINC = 'http://loinc.org';
@@ -432,6 +434,35 @@ describe.each(BACKENDS)('publishing records on %s', (backend) => {
     const candidate2 = pending.data.matchCandidates.edges.map((e: Json) => e.node).find((c: Json) => c.patientId === String(second.body.entry[0].response.location).split('/')[1]);
     const distinct = await target.graphql(admin, 'mutation($id: ID!) { resolveMatchCandidate(id: $id, decision: DISTINCT) { status } }', { id: candidate2.id });
     expect(distinct.data.resolveMatchCandidate.status).toBe('DISTINCT');
+  });
+
+  it('aborts a transaction its gateway abandoned between stage and decision, at every owner that staged it', async () => {
+    const org = 'org-county-north';
+    const published = await send('/fhir', await systemToken(target, org), smallBundle(org));
+    const patientId = await patientOf(published);
+    // A gateway that stages at identity and labs, then stops before deciding.
+    const actor = { sub: `${org}-his`, role: 'system' as const, org, scope: 'system/*.cru', patient: null, purposeOfUse: 'TREAT' as const, breakGlassReason: null, clientId: `${org}-his` };
+    const gateway = internalCaller({ auth: internalSigners(target.keys).as('gateway'), url: (name) => target.subgraphs[name].url, requestId: crypto.randomUUID(), actor });
+    const transactionId = crypto.randomUUID();
+    const refs = await gateway.call<Json>(INTERNAL_APIS.ingestStage, { transactionId, participants: ['labs'], entries: [], patientRefs: [{ key: 'p', index: 0, expression: 'Observation.subject', id: patientId }] }, 'identity');
+    expect(refs).toMatchObject({ ok: true, patients: { p: patientId } });
+    const observationId = crypto.randomUUID();
+    const staged = await gateway.call<Json>(INTERNAL_APIS.ingestStage, {
+      transactionId, entries: [{
+        index: 0, path: 'Observation', resourceType: 'Observation', kind: 'observation', op: 'create', id: observationId, patientId, category: 'labs', ifNoneExist: null,
+        identifiers: [{ system: 'urn:abandoned', value: transactionId }], refs: {},
+        record: { code: '718-7', display: 'Hemoglobin', category: 'laboratory', status: 'final', value_quantity: 1, effective: '2026-01-01T00:00:00Z', sensitivity_labels: [] },
+      }],
+    }, 'labs');
+    expect(staged.ok).toBe(true);
+    expect((await rowCounts(target.databases, ['labs']))['labs.ingest_staged']).toBe(1);
+    // Recovery (here with no grace period) aborts it and tells labs; nothing was ever visible.
+    await target.gateway.ingest.recover({ staleSeconds: 0 });
+    expect(await target.databases.identity.query('SELECT state, delivered FROM ingest_decision WHERE transaction_id = $1', [transactionId])).toEqual([{ state: 'aborted', delivered: true }]);
+    expect(await rowCounts(target.databases, ['labs'])).toMatchObject({ 'labs.ingest_staged': 0, 'labs.ingest_reservation': 0 });
+    expect(await target.databases.labs.query('SELECT id FROM observation WHERE id = $1', [observationId])).toEqual([]);
+    // A late commit for it is refused by the owner: the decision stands.
+    await expect(gateway.call(INTERNAL_APIS.ingestCommit, { transactionId }, 'labs')).rejects.toThrow();
   });
 
   it('writes nothing when an owner is down (a subgraph stopped), with 503', async () => {
