@@ -50,7 +50,7 @@ export function isLoincCode(value: unknown): value is string {
   return (10 - (sum % 10)) % 10 === Number(match[2]);
 }
 
-/** The shape of a LOINC code, without the check digit: tells "not LOINC at all" from "wrong check digit". */
+/** The shape of a LOINC code, without the check digit, to tell a code that is not LOINC at all apart from one whose check digit is wrong. */
 export const looksLikeLoinc = (value: unknown): boolean => typeof value === 'string' && /^\d{1,7}-\d$/.test(value);
 
 /**

@@ -81,8 +81,7 @@ function errSegment(issue: Issue, origins: Map<number, Origin>): Hl7Segment {
   const element = issue.expression.replace(/^Bundle\.entry\[\d+\]\.resource\.?/, '').split(/[.[]/)[0] ?? '';
   const location = origin ? `${origin.segment}^${origin.sequence}${origin.fields[element] ? `^${origin.fields[element]}` : ''}` : '';
   const [code, text] = errorCode(issue);
-  const severity = issue.status >= 500 ? 'E' : 'E';
-  return Hl7Segment.parse(`ERR||${location}|${code}^${text}^HL70357|${severity}||||${escape(`${issue.message}${issue.expression ? ` (${issue.expression})` : ''}`)}`);
+  return Hl7Segment.parse(`ERR||${location}|${code}^${text}^HL70357|E||||${escape(`${issue.message}${issue.expression ? ` (${issue.expression})` : ''}`)}`);
 }
 
 function ack(message: Hl7Message | null, code: 'AA' | 'AE' | 'AR', errors: Hl7Segment[] = []): string {
@@ -252,8 +251,10 @@ export function hl7v2Route(options: Hl7v2RouteOptions): Route {
     } catch {
       message = null;
     }
-    const reject = (status: number, issue: Omit<Issue, 'index' | 'expression' | 'status'>, segment = 'MSH^1') =>
-      answer(status, ack(message, 'AR', [Hl7Segment.parse(`ERR||${segment}|${errorCode({ ...issue, index: -1, status, expression: '' })[0]}^${errorCode({ ...issue, index: -1, status, expression: '' })[1]}^HL70357|E||||${escape(issue.message)}`)]));
+    const reject = (status: number, issue: Omit<Issue, 'index' | 'expression' | 'status'>, segment = 'MSH^1') => {
+      const [code, text] = errorCode({ ...issue, index: -1, status, expression: '' });
+      return answer(status, ack(message, 'AR', [Hl7Segment.parse(`ERR||${segment}|${code}^${text}^HL70357|E||||${escape(issue.message)}`)]));
+    };
     if (request.method !== 'POST') return reject(405, { code: 'not-supported', message: 'POST ORU^R01 messages' });
     const type = String(request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (!HL7V2_CONTENT_TYPES.includes(type)) return reject(415, { code: 'not-supported', message: `Send ER7 text (Content-Type: ${HL7V2_CONTENT_TYPES.join(' or ')})` });
@@ -267,11 +268,11 @@ export function hl7v2Route(options: Hl7v2RouteOptions): Route {
     const controlId = msh.getField(10).toString();
     if (!controlId || controlId.length > 100) return answer(400, ack(message, 'AR', [Hl7Segment.parse('ERR||MSH^1^10|101^Required field missing^HL70357|E||||The message control id (MSH-10) is required')]));
     const requestId = randomUUID();
-    const caller$ = internalCaller({ ...options, requestId, actor: caller });
+    const internal = internalCaller({ ...options, requestId, actor: caller });
 
     // A replay: the same answer as the first time, nothing created.
     try {
-      const stored = await caller$.call<{ ack: string | null }>(INTERNAL_APIS.hl7v2Ack, { controlId }, 'labs');
+      const stored = await internal.call<{ ack: string | null }>(INTERNAL_APIS.hl7v2Ack, { controlId }, 'labs');
       if (stored.ack) return answer(200, stored.ack);
     } catch {
       return reject(503, { code: 'transient', message: 'The laboratory results service is unavailable; resend later' });

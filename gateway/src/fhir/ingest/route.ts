@@ -17,7 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mayPublish, type Actor } from '../../../../lib/actor.js';
-import type { EntryResult } from '../../../../lib/ingest/types.js';
+import { RESOURCE_OWNERS, type EntryResult } from '../../../../lib/ingest/types.js';
 import type { HttpRequestInfo, Route } from '../../../../lib/http.js';
 import type { TokenVerifier } from '../../auth.js';
 import { FHIR_JSON, type IssueType, type OperationOutcome } from '../outcome.js';
@@ -78,16 +78,13 @@ function entryOutcome(result: EntryResult, undelivered: string[], owner: string 
   return { resourceType: 'OperationOutcome', issue: issues.map((i) => ({ severity: late && i.code === 'transient' ? 'warning' : 'information', code: i.code as IssueType, diagnostics: i.message })) };
 }
 
-const OWNER_OF_KIND = (resourceType: string, kind?: string) => (kind === 'imaging-report' ? 'imaging' : ({
-  Patient: 'identity', Encounter: 'encounters', Condition: 'encounters', ServiceRequest: 'encounters', Observation: 'labs', DiagnosticReport: 'labs',
-  ImagingStudy: 'imaging', Immunization: 'public-health', EpisodeOfCare: 'public-health',
-} as Record<string, string>)[resourceType]);
+/** The subgraph that stores an entry (a radiology report is its study's, in imaging). */
+const ownerOf = (resourceType: string, kind?: string): string | undefined => (kind === 'imaging-report' ? 'imaging' : RESOURCE_OWNERS[resourceType]);
 
-const responseOf = (result: EntryResult, transaction: TransactionResult, kind?: string) => ({
-  status: statusLine(result.outcome === 'created' ? 201 : 200),
-  location: `${result.resourceType}/${result.id}`,
-  ...(entryOutcome(result, transaction.undelivered, OWNER_OF_KIND(result.resourceType, kind)) ? { outcome: entryOutcome(result, transaction.undelivered, OWNER_OF_KIND(result.resourceType, kind)) } : {}),
-});
+const responseOf = (result: EntryResult, transaction: TransactionResult, kind?: string) => {
+  const outcome = entryOutcome(result, transaction.undelivered, ownerOf(result.resourceType, kind));
+  return { status: statusLine(result.outcome === 'created' ? 201 : 200), location: `${result.resourceType}/${result.id}`, ...(outcome ? { outcome } : {}) };
+};
 
 export interface IngestService {
   routes: Route[];
@@ -244,7 +241,7 @@ export function ingestService(options: IngestOptions): IngestService {
       const { result } = await transaction(caller, requestId, [{ index: 0, base: type, resource, request: entryRequest }], context);
       const r = result.results[0]!;
       const status = r.outcome === 'created' ? 201 : 200;
-      const notes = entryOutcome(r, result.undelivered, OWNER_OF_KIND(type));
+      const notes = entryOutcome(r, result.undelivered, ownerOf(type));
       const message = `${r.outcome === 'created' ? 'Created' : r.outcome === 'updated' ? 'Updated' : 'Matched an existing record (If-None-Exist); nothing created:'} ${type}/${r.id}`;
       return reply(status, { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', diagnostics: message }, ...(notes?.issue ?? [])] }, {
         ...headers, location: `${type}/${r.id}`,
