@@ -251,6 +251,12 @@ describe.each(BACKENDS)('publishing records on %s', (backend) => {
     expect(foreign.status).toBe(403);
     expect(foreign.body.issue[0].expression).toEqual(['Observation.id']);
     expect((await send(`/fhir/Observation/${crypto.randomUUID()}`, token, { ...updated, id: undefined }, { method: 'PUT' })).status).toBe(404);
+    // Demographics: any organisation that registered the patient updates them (a full replacement), others may not.
+    const demographics = { resourceType: 'Patient', id: patientId, gender: 'female', birthDate: '1971-03-04', name: [{ family: 'Ouyang-Chen', given: ['Lan'] }] };
+    const renamed = await send(`/fhir/Patient/${patientId}`, await systemToken(target, 'org-county-south'), demographics, { method: 'PUT' });
+    expect(renamed.status, renamed.text).toBe(200);
+    expect(await target.databases.identity.query('SELECT family FROM patient WHERE id = $1', [patientId])).toEqual([{ family: 'Ouyang-Chen' }]);
+    expect((await send(`/fhir/Patient/${patientId}`, await systemToken(target, 'org-thc-meixi'), demographics, { method: 'PUT' })).status).toBe(403);
 
     const good = { ...updated, id: undefined, status: 'final', identifier: [{ system: 'urn:batch', value: unique('b') }] };
     const batch = await send('/fhir', token, {
