@@ -141,7 +141,13 @@ export class Coordinator {
       if (!refs.has(key)) refs.set(key, { key, expression: entry.patientExpression, index: entry.index, ...('id' in link ? { id: link.id } : { identifier: link.identifier }) });
       return key;
     };
-    for (const entry of others) keyOf(entry);
+    const patientIndexes = new Set(patientEntries.map((e) => e.index));
+    for (const entry of others) {
+      if ('entry' in entry.patient && !patientIndexes.has(entry.patient.entry)) {
+        throw new TransactionFailed(400, [{ index: entry.index, status: 400, code: 'invalid', message: 'The subject must reference a Patient entry of this Bundle', expression: entry.patientExpression }]);
+      }
+      keyOf(entry);
+    }
     const identityRequest: IdentityStageRequest = {
       transactionId, participants, patientRefs: [...refs.values()],
       entries: patientEntries.map((e) => toStage(e, e.id)),
@@ -160,11 +166,6 @@ export class Coordinator {
       if ('entry' in link) return patientOf.get(link.entry)!;
       return identity.patients![keyOf(entry)!]!;
     };
-    for (const entry of others) {
-      if ('entry' in entry.patient && !patientOf.has(entry.patient.entry)) {
-        throw new TransactionFailed(400, [{ index: entry.index, status: 400, code: 'invalid', message: 'The subject must reference a Patient entry of this Bundle', expression: entry.patientExpression }]);
-      }
-    }
 
     // 2. Every other owner stages its entries, in parallel.
     const staged = await Promise.allSettled(participants.map((owner) =>
