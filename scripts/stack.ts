@@ -29,6 +29,8 @@ export interface StackOptions {
   enforceConsent?: boolean;
   /** Origins browser apps may call the gateway from (default: CORS_ALLOWED_ORIGINS). */
   corsAllowedOrigins?: string[];
+  /** How often publishing's recovery runs on the gateway (default INGEST_RECOVERY_INTERVAL_MS or 15 s; 0: only when asked). */
+  ingestRecoveryIntervalMs?: number;
 }
 
 export interface Stack {
@@ -84,6 +86,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     verifyToken: createTokenVerifier({ issuer: DEV_ISSUER, audience: DEFAULT_AUDIENCE, keySet, production }),
     keyring: keyringOf(options.keys.internal, 'gateway'),
     corsAllowedOrigins: options.corsAllowedOrigins,
+    ingestRecoveryIntervalMs: options.ingestRecoveryIntervalMs,
     // Development: explorer, web client and demo tokens signed with the development key.
     development: production ? undefined : { issuerPrivateKey: options.keys.issuerPrivate },
   });
