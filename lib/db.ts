@@ -18,6 +18,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { PGlite as PGliteType } from '@electric-sql/pglite';
+import { ConfigurationError } from './keys.js';
 
 export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
@@ -212,7 +213,14 @@ export async function openDatabase(url: string): Promise<Database> {
     return database;
   }
   const location = url === 'memory://' ? url : url.replace(/^pglite:\/\//, '');
-  return new PGliteDatabase(await openPGlite(location));
+  try {
+    return new PGliteDatabase(await openPGlite(location));
+  } catch (error) {
+    if (location === 'memory://') throw error;
+    // A damaged or foreign data directory: say which, and what to do, not a WASM stack.
+    throw new ConfigurationError(`the embedded database in ${location} cannot be opened (${error instanceof Error ? error.message : String(error)}). `
+      + 'If it is damaged, move it away (or delete it to start over: npm start seeds fresh demo data), or restore it from a backup.');
+  }
 }
 
 /**

@@ -12,6 +12,8 @@ export const ErrorCode = {
   notFound: 'NOT_FOUND',
   conflict: 'CONFLICT',
   auditUnavailable: 'AUDIT_UNAVAILABLE',
+  /** A service behind this one did not answer (down, frozen past its deadline, failing); `extensions.service` names it. */
+  subgraphUnavailable: 'SUBGRAPH_UNAVAILABLE',
   payloadTooLarge: 'PAYLOAD_TOO_LARGE',
   internal: 'INTERNAL_SERVER_ERROR',
 } as const;
@@ -21,6 +23,10 @@ const HTTP_STATUS: Partial<Record<ErrorCodeValue, number>> = {
   UNAUTHENTICATED: 401,
   PAYLOAD_TOO_LARGE: 413,
 };
+
+/** The error a caller gets when `service` did not answer: what is missing and why, never how. */
+export const serviceUnavailable = (service: string) =>
+  productError(ErrorCode.subgraphUnavailable, `The ${service} service did not answer in time or is down: its part of the answer is missing. Try again shortly.`, { service });
 
 export function productError(code: ErrorCodeValue, message: string, extra: Record<string, unknown> = {}): GraphQLError {
   const status = HTTP_STATUS[code];

@@ -1,37 +1,71 @@
 /**
  * A small HTTP front for Apollo Server shared by the gateway and subgraphs:
- * `/graphql` (POST; GET only for health-check style probes is refused),
- * `/health`, and extra routes a service registers (internal APIs, SDL
- * download). Request bodies are capped before they are parsed.
+ * `/graphql` (POST), `/health` (liveness: the process answers), `/ready`
+ * (readiness: what the service needs answers, and it is not shutting down),
+ * and extra routes a service registers (internal APIs, SDL download, FHIR).
+ *
+ * Every response carries `x-request-id`; every request leaves one log line
+ * (lib/logger.ts) with that id, the trace id, the operation, the actor's
+ * role/organisation/app, the status, the duration and the error codes; every
+ * server-side failure is logged with its stack. Request bodies are capped
+ * before they are parsed.
+ *
+ * `drain()` stops a service gracefully: it stops accepting connections,
+ * answers readiness with 503, lets the requests in flight finish within a
+ * grace period, then closes what is left.
  */
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import { applyCors, type CorsPolicy } from './cors.js';
 import { errorBody, ErrorCode } from './errors.js';
+import { traceIdOf, type Logger } from './logger.js';
+
+/** What one request's log line says; filled as the request goes (actor, operation, errors). */
+export interface RequestLog {
+  requestId: string;
+  traceId?: string;
+  /** The GraphQL operation name, or the route. */
+  operation?: string;
+  actor?: { role: string; org: string | null; clientId: string | null };
+  errorCodes: Set<string>;
+}
 
 export interface HttpRequestInfo {
   method: string;
   url: URL;
   headers: http.IncomingHttpHeaders;
   body: string;
+  /** The request id (x-request-id of the response, requestId of audit events). */
+  requestId: string;
+  log: RequestLog;
 }
 
 export type Route = (request: HttpRequestInfo) => Promise<{ status: number; body: string | Uint8Array; contentType?: string; headers?: Record<string, string> } | undefined>;
+
+export interface Readiness {
+  ready: boolean;
+  [detail: string]: unknown;
+}
 
 export interface HttpServiceOptions<TContext extends BaseContext> {
   apollo: ApolloServer<TContext>;
   /** Builds the GraphQL context; may throw a GraphQLError (e.g. UNAUTHENTICATED). */
   context: (request: HttpRequestInfo, parsedBody: unknown) => Promise<TContext>;
   routes?: Route[];
-  health: () => Promise<Record<string, unknown>>;
+  /** What `/health` adds to its answer (no dependency checks: liveness only). */
+  health: () => Record<string, unknown>;
+  /** Whether the service can serve: its database, the services it needs. */
+  ready: () => Promise<Readiness>;
   maxBodyBytes: number;
-  /** Serve Apollo's landing page to browsers (development gateway only). */
-  landingPage?: boolean;
   /** Cross-origin access for browser apps (lib/cors.ts); none when absent. */
   cors?: CorsPolicy;
   /** A different body cap for some requests (the gateway's FHIR writes and HL7 v2); maxBodyBytes otherwise. */
   bodyLimit?: (request: { method: string; url: URL }) => number | undefined;
+  /** Use the caller's `x-request-id` (subgraphs: the gateway's); otherwise every request gets a fresh one. */
+  trustRequestId?: boolean;
+  logger: Logger;
   host: string;
   port: number;
 }
@@ -39,16 +73,23 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
 export interface RunningHttpService {
   url: string;
   port: number;
+  /** Stops accepting, lets requests in flight finish within `graceMs`, then closes everything. */
+  drain(graceMs: number): Promise<void>;
+  /** Closes at once (tests). */
   close(): Promise<void>;
 }
 
-class BodyTooLarge extends Error {}
+class BodyTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super('body too large');
+  }
+}
 
 function readBody(request: http.IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const declared = Number(request.headers['content-length'] ?? 0);
     if (declared > limit) {
-      reject(new BodyTooLarge());
+      reject(new BodyTooLarge(limit));
       request.resume();
       return;
     }
@@ -57,7 +98,7 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<string>
     request.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        reject(new BodyTooLarge());
+        reject(new BodyTooLarge(limit));
         request.destroy();
         return;
       }
@@ -71,97 +112,177 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<string>
 /** RFC 6750: a 401 tells the client how to authenticate. */
 export const WWW_AUTHENTICATE = 'Bearer realm="federated-patient-record"';
 
-const json = (response: http.ServerResponse, status: number, body: string | Uint8Array, contentType = 'application/json; charset=utf-8', headers: Record<string, string> = {}) => {
+const REQUEST_ID = /^[\w.:-]{8,100}$/;
+
+/**
+ * The route of a path, for logs: ids (a patient's, a record's) never reach a
+ * log line, so FHIR ids and anything id-like become `:id`.
+ */
+export function routeOf(path: string): string {
+  return path
+    .replace(/^(\/fhir\/[A-Za-z]+\/)[^/]+/, '$1:id')
+    .split('/')
+    .map((segment) => (/^[0-9a-f-]{8,}$/i.test(segment) || /\d{4,}/.test(segment) ? ':id' : segment))
+    .join('/')
+    .slice(0, 120);
+}
+
+function send(response: http.ServerResponse, status: number, body: string | Uint8Array, contentType = 'application/json; charset=utf-8', headers: Record<string, string> = {}) {
   response.writeHead(status, {
     'content-type': contentType, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff',
     ...(status === 401 ? { 'www-authenticate': WWW_AUTHENTICATE } : {}),
     ...headers,
   });
   response.end(body);
-};
+}
 
 export async function startHttpService<TContext extends BaseContext>(options: HttpServiceOptions<TContext>): Promise<RunningHttpService> {
-  const { apollo } = options;
+  const { apollo, logger } = options;
   await apollo.start();
-  const server = http.createServer(async (request, response) => {
+  let draining = false;
+  let inFlight = 0;
+
+  const handle = async (request: http.IncomingMessage, response: http.ServerResponse, log: RequestLog) => {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const method = request.method ?? 'GET';
+    if (applyCors(options.cors, request, response)) return;
+    if (url.pathname === '/health' && method === 'GET') {
+      log.operation = 'health';
+      send(response, 200, JSON.stringify({ status: 'ok', ...options.health() }));
+      return;
+    }
+    if (url.pathname === '/ready' && method === 'GET') {
+      log.operation = 'ready';
+      const readiness: Readiness = draining ? { ready: false, draining: true } : await options.ready().catch(() => ({ ready: false }));
+      send(response, readiness.ready ? 200 : 503, JSON.stringify({ status: readiness.ready ? 'ready' : 'unavailable', ...readiness }));
+      return;
+    }
+    let body = '';
+    // PUT carries a body too (FHIR updates).
+    if (method === 'POST' || method === 'PUT') body = await readBody(request, options.bodyLimit?.({ method, url }) ?? options.maxBodyBytes);
+    const info: HttpRequestInfo = { method, url, headers: request.headers, body, requestId: log.requestId, log };
+    for (const route of options.routes ?? []) {
+      const handled = await route(info);
+      if (handled) {
+        log.operation ??= routeOf(url.pathname);
+        send(response, handled.status, handled.body, handled.contentType, handled.headers);
+        return;
+      }
+    }
+    if (url.pathname !== '/graphql' && url.pathname !== '/') {
+      send(response, 404, errorBody(ErrorCode.notFound, 'Not found'));
+      return;
+    }
+    if (method !== 'POST') {
+      send(response, 405, errorBody(ErrorCode.badUserInput, 'Send GraphQL operations as POST application/json'), undefined, { allow: 'POST' });
+      return;
+    }
+    let parsed: unknown;
     try {
-      const url = new URL(request.url ?? '/', 'http://localhost');
-      const method = request.method ?? 'GET';
-      if (applyCors(options.cors, request, response)) return;
-      if (url.pathname === '/health' && method === 'GET') {
-        json(response, 200, JSON.stringify({ status: 'ok', ...(await options.health()) }));
-        return;
-      }
-      let body = '';
-      // PUT carries a body too (FHIR updates).
-      if (method === 'POST' || method === 'PUT') body = await readBody(request, options.bodyLimit?.({ method, url }) ?? options.maxBodyBytes);
-      const info: HttpRequestInfo = { method, url, headers: request.headers, body };
-      for (const route of options.routes ?? []) {
-        const handled = await route(info);
-        if (handled) {
-          json(response, handled.status, handled.body, handled.contentType, handled.headers);
-          return;
-        }
-      }
-      if (url.pathname !== '/graphql' && url.pathname !== '/') {
-        json(response, 404, errorBody(ErrorCode.notFound, 'Not found'));
-        return;
-      }
-      // A browser opening the endpoint gets Apollo's landing page (development only; production disables it).
-      const wantsLandingPage = Boolean(options.landingPage) && method === 'GET' && String(request.headers.accept ?? '').includes('text/html') && !url.searchParams.has('query');
-      if (method !== 'POST' && !wantsLandingPage) {
-        json(response, 405, errorBody(ErrorCode.badUserInput, 'Send GraphQL operations as POST application/json'));
-        return;
-      }
-      let parsed: unknown;
-      try {
-        parsed = body ? JSON.parse(body) : undefined;
-      } catch {
-        json(response, 400, errorBody(ErrorCode.badUserInput, 'Request body is not valid JSON'));
-        return;
-      }
-      const headers = new HeaderMap();
-      for (const [key, value] of Object.entries(request.headers)) {
-        if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
-      }
-      const result = await apollo.executeHTTPGraphQLRequest({
-        httpGraphQLRequest: { method, headers, search: url.search, body: parsed },
-        context: () => options.context(info, parsed),
-      });
-      const outHeaders: Record<string, string> = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
-      for (const [key, value] of result.headers) outHeaders[key] = value;
-      if (result.status === 401) outHeaders['www-authenticate'] = WWW_AUTHENTICATE;
-      response.writeHead(result.status ?? 200, outHeaders);
-      if (result.body.kind === 'complete') {
-        response.end(result.body.string);
-      } else {
-        for await (const chunk of result.body.asyncIterator) response.write(chunk);
-        response.end();
-      }
+      parsed = body ? JSON.parse(body) : undefined;
+    } catch {
+      send(response, 400, errorBody(ErrorCode.badUserInput, 'Request body is not valid JSON'));
+      return;
+    }
+    const headers = new HeaderMap();
+    for (const [key, value] of Object.entries(request.headers)) {
+      if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+    }
+    const result = await apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: { method, headers, search: url.search, body: parsed },
+      context: () => options.context(info, parsed),
+    });
+    const outHeaders: Record<string, string> = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
+    for (const [key, value] of result.headers) outHeaders[key] = value;
+    if (result.status === 401) outHeaders['www-authenticate'] = WWW_AUTHENTICATE;
+    response.writeHead(result.status ?? 200, outHeaders);
+    if (result.body.kind === 'complete') {
+      response.end(result.body.string);
+    } else {
+      for await (const chunk of result.body.asyncIterator) response.write(chunk);
+      response.end();
+    }
+  };
+
+  const server = http.createServer(async (request, response) => {
+    const started = performance.now();
+    const incoming = request.headers['x-request-id'];
+    const log: RequestLog = {
+      requestId: options.trustRequestId && typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID(),
+      traceId: traceIdOf(request.headers.traceparent),
+      errorCodes: new Set(),
+    };
+    inFlight++;
+    response.setHeader('x-request-id', log.requestId);
+    if (draining) response.setHeader('connection', 'close');
+    response.once('close', () => {
+      inFlight--;
+      const line = {
+        rid: log.requestId, trace: log.traceId, method: request.method, path: routeOf((request.url ?? '').split('?')[0]!), op: log.operation,
+        role: log.actor?.role, org: log.actor?.org ?? undefined, app: log.actor?.clientId ?? undefined,
+        status: response.statusCode, ms: Math.round(performance.now() - started), codes: log.errorCodes.size ? [...log.errorCodes] : undefined,
+        ...(response.writableFinished ? {} : { aborted: true }),
+      };
+      if (line.path === '/health' || line.path === '/ready') logger.debug(line, 'probe');
+      else logger.info(line, 'request');
+    });
+    try {
+      await handle(request, response, log);
     } catch (error) {
       if (error instanceof BodyTooLarge) {
-        json(response, 413, errorBody(ErrorCode.payloadTooLarge, `Request body larger than ${options.maxBodyBytes} bytes`));
+        log.errorCodes.add(ErrorCode.payloadTooLarge);
+        if (!response.headersSent) send(response, 413, errorBody(ErrorCode.payloadTooLarge, `Request body larger than ${error.limit} bytes`));
         return;
       }
-      if (!response.headersSent) json(response, 500, errorBody(ErrorCode.internal, 'Internal server error'));
+      log.errorCodes.add(ErrorCode.internal);
+      logger.error({ rid: log.requestId, trace: log.traceId, err: error }, 'request failed');
+      if (!response.headersSent) send(response, 500, errorBody(ErrorCode.internal, 'Internal server error'));
       else response.end();
     }
   });
   server.keepAliveTimeout = 5_000;
+  // A slow or silent client cannot hold a connection and its memory forever.
+  server.headersTimeout = 15_000;
+  server.requestTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());
   });
+  server.on('error', (error) => logger.error({ err: error }, 'server error'));
   const port = (server.address() as AddressInfo).port;
+  const closeAll = async () => {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    await apollo.stop();
+  };
   return {
     url: `http://${options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${port}/graphql`,
     port,
-    close: async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+    drain: async (graceMs: number) => {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const deadline = Date.now() + graceMs;
+      // Idle keep-alive connections go now; busy ones when their response is sent (connection: close).
+      while (inFlight > 0 && Date.now() < deadline) {
+        server.closeIdleConnections();
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      if (inFlight > 0) logger.warn({ inFlight }, 'grace period over: closing the requests still in flight');
+      server.closeAllConnections();
+      await closed;
       await apollo.stop();
     },
+    close: closeAll,
   };
+}
+
+/** Milliseconds from a `<NAME>` environment variable, or the default. */
+export function millisecondsFromEnv(name: string, fallback: number, env: NodeJS.ProcessEnv = process.env): number {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  const ms = Number(value);
+  if (!Number.isFinite(ms) || ms <= 0) throw new Error(`${name} must be a positive number of milliseconds`);
+  return ms;
 }

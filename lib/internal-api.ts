@@ -23,6 +23,8 @@ export interface InternalApi {
 export const INTERNAL_APIS = {
   /** Registrations and directives of the patients a request touches (every subgraph's consent facts). */
   consentFacts: { path: '/internal/consent-facts', owners: ['identity'], callers: ['encounters', 'labs', 'imaging', 'public-health'] },
+  /** The registry entries (organisations, practitioners) input names, checked by every subgraph that takes them (lib/registry.ts). */
+  registry: { path: '/internal/registry', owners: ['identity'], callers: ['encounters', 'labs', 'imaging', 'public-health'] },
   /** Birth dates, for immunisation due dates. */
   birthDates: { path: '/internal/birth-dates', owners: ['identity'], callers: ['public-health'] },
   /** The audit trail: written only by the gateway, which answers callers. */
@@ -148,8 +150,12 @@ export function internalRoute(api: InternalApi, deps: InternalRouteDeps, handle:
       verified = deps.auth.verifyCallToken(typeof token === 'string' ? token : undefined, api.path, request.body, api.callers);
     } catch (error) {
       if (!(error instanceof InternalTokenError)) throw error;
+      request.log.errorCodes.add(ErrorCode.unauthenticated);
       return { status: 401, body: errorBody(ErrorCode.unauthenticated, 'This API accepts only its own callers, with a token issued for this call') };
     }
+    request.log.operation = api.path;
+    request.log.requestId = verified.requestId;
+    request.log.actor = { role: verified.actor.role, org: verified.actor.org, clientId: verified.actor.clientId };
     let body: unknown;
     try {
       body = JSON.parse(request.body || '{}');
@@ -162,7 +168,15 @@ export function internalRoute(api: InternalApi, deps: InternalRouteDeps, handle:
     } catch (error) {
       // Product errors (bad input, refusals, conflicts) go back to the calling service, which passes them on.
       const code = error instanceof GraphQLError ? (error.extensions.code as ErrorCodeValue | undefined) : undefined;
-      if (code && INTERNAL_ERROR_STATUS[code]) return { status: INTERNAL_ERROR_STATUS[code], body: errorBody(code, (error as GraphQLError).message) };
+      if (code && INTERNAL_ERROR_STATUS[code]) {
+        request.log.errorCodes.add(code);
+        return { status: INTERNAL_ERROR_STATUS[code], body: errorBody(code, (error as GraphQLError).message) };
+      }
+      // An owner this API asked in turn did not answer: say so (the caller names it), rather than fail as a bug.
+      if (error instanceof InternalApiError) {
+        request.log.errorCodes.add(ErrorCode.subgraphUnavailable);
+        return { status: 503, body: errorBody(ErrorCode.subgraphUnavailable, error.message) };
+      }
       throw error;
     }
   };

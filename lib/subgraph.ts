@@ -12,15 +12,19 @@ import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDis
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph';
 import DataLoader from 'dataloader';
-import { GraphQLError, parse, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { GraphQLError, parse, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import type { Actor } from './actor.js';
 import { ConsentAccess, remoteConsentSources, RequestFactsCache, type ConsentSources } from './consent/access.js';
-import { DEFAULT_INTERNAL_TIMEOUT_MS, INTERNAL_APIS, internalCaller, internalRoute, type InternalCaller, type InternalRequest, type InternalRouteDeps } from './internal-api.js';
+import { DEFAULT_INTERNAL_TIMEOUT_MS, INTERNAL_APIS, InternalApiError, internalCaller, internalRoute, type InternalCaller, type InternalRequest, type InternalRouteDeps } from './internal-api.js';
 import { ownerTimeline, parseTimelineRequest, type TimelineSource } from './timeline.js';
 import { withConsent, type ConsentRules } from './consent/shield.js';
 import { migrate, openDatabase, type Database } from './db.js';
-import { badInput, ErrorCode, productError } from './errors.js';
-import { startHttpService, type Route } from './http.js';
+import { badInput, ErrorCode, productError, serviceUnavailable } from './errors.js';
+import { requestErrorCode } from './request-plugins.js';
+import { startHttpService, type RequestLog, type Route } from './http.js';
+import { createLogger, type Logger } from './logger.js';
+import { httpStatusPlugin, requestLogPlugin } from './request-plugins.js';
 import { ACTOR_TOKEN_HEADER, createInternalAuth, InternalTokenError, operationHash, type ServiceKeyring, type VerifiedCall } from './internal-token.js';
 import { scalarResolvers } from './scalars.js';
 import type { SubgraphName } from './services.js';
@@ -42,6 +46,8 @@ function packageRoot(from: string): string {
 export interface SubgraphContext {
   actor: Actor;
   requestId: string;
+  /** This request's log line (lib/http.ts). */
+  log: RequestLog;
   db: Database;
   /** Other services' internal APIs, called on behalf of this request. */
   internal: InternalCaller;
@@ -87,12 +93,16 @@ export interface SubgraphOptions {
   internalTimeoutMs?: number;
   /** Benchmarks only: false serves the schema without consent rules. Refused in production. */
   enforceConsent?: boolean;
+  /** Where the service logs (default: a pino logger named after it). */
+  logger?: Logger;
 }
 
 export interface RunningSubgraph {
   name: SubgraphName;
   url: string;
   db: Database;
+  /** Graceful stop: stops accepting, finishes requests in flight within `graceMs`, closes the database. */
+  drain(graceMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -110,21 +120,43 @@ export function buildSchemaFor(module: SubgraphModule): GraphQLSchema {
 
 /** Opens the subgraph's database and applies its migrations. */
 export async function openSubgraphDatabase(name: SubgraphName, url: string): Promise<Database> {
-  const db = await openDatabase(url);
-  await migrate(db, migrationsDirectory(name));
-  return db;
+  return (await openSubgraphStore(name, url)).db;
 }
 
-/** Hides internal error messages in production; product errors keep their code and message. */
+/** Opens the subgraph's database, applies its migrations, and tells whether the store was empty (never migrated) before. */
+export async function openSubgraphStore(name: SubgraphName, url: string): Promise<{ db: Database; fresh: boolean }> {
+  const db = await openDatabase(url);
+  try {
+    const [state] = await db.query<{ fresh: boolean }>("SELECT to_regclass('schema_migrations') IS NULL AS fresh");
+    await migrate(db, migrationsDirectory(name));
+    return { db, fresh: Boolean(state?.fresh) };
+  } catch (error) {
+    await db.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * Every error leaves with a code: a service that did not answer is
+ * SUBGRAPH_UNAVAILABLE naming it; client mistakes graphql-js reports without
+ * a code get theirs (lib/request-plugins.ts). In production, internal error
+ * messages and stack traces are hidden; product errors keep their message.
+ */
 export function formatErrorFor(production: boolean) {
-  return (formatted: GraphQLFormattedError): GraphQLFormattedError => {
-    const code = formatted.extensions?.code;
-    if (!production) return formatted;
-    const { stacktrace: _stacktrace, exception: _exception, ...extensions } = (formatted.extensions ?? {}) as Record<string, unknown>;
-    if (!code || code === ErrorCode.internal) {
+  return (formatted: GraphQLFormattedError, error?: unknown): GraphQLFormattedError => {
+    const original = (error as GraphQLError | undefined)?.originalError ?? error;
+    if (original instanceof InternalApiError) {
+      const unavailable = serviceUnavailable(original.service);
+      return { message: unavailable.message, path: formatted.path, locations: formatted.locations, extensions: unavailable.extensions };
+    }
+    const code = requestErrorCode(formatted);
+    const coded = code && code !== formatted.extensions?.code ? { ...formatted, extensions: { ...formatted.extensions, code } } : formatted;
+    if (!production) return coded;
+    const { stacktrace: _stacktrace, exception: _exception, ...extensions } = (coded.extensions ?? {}) as Record<string, unknown>;
+    if (!code || code === ErrorCode.internal || code === 'DOWNSTREAM_SERVICE_ERROR') {
       return { message: 'Internal server error', path: formatted.path, locations: formatted.locations, extensions: { code: ErrorCode.internal } };
     }
-    return { ...formatted, extensions };
+    return { ...coded, extensions };
   };
 }
 
@@ -132,6 +164,7 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
   const db = options.database ?? (await openSubgraphDatabase(module.name, options.databaseUrl));
   const enforceConsent = options.enforceConsent ?? true;
   if (!enforceConsent && options.production) throw new Error('Consent enforcement cannot be switched off in production');
+  const logger = options.logger ?? createLogger(module.name);
   const auth = createInternalAuth(options.keyring);
   if (auth.self !== module.name) throw new Error(`the keyring given to ${module.name} is ${auth.self}'s`);
   const routeDeps: SubgraphRouteDeps = { db, auth, url: options.peers, timeoutMs: options.internalTimeoutMs ?? DEFAULT_INTERNAL_TIMEOUT_MS };
@@ -147,8 +180,13 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
     includeStacktraceInErrorResponses: !options.production,
     formatError: formatErrorFor(options.production),
     // Subgraphs are reached only by the gateway; no landing page, no batching.
-    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), reportDisclosures],
+    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), reportDisclosures,
+      requestLogPlugin<SubgraphContext>(logger), httpStatusPlugin],
     csrfPrevention: false,
+    // The gateway sends a small, fixed set of operations; the cache stays small.
+    documentStore: new InMemoryLRUCache<DocumentNode>({ maxSize: 2 ** 20 * 2 }),
+    // Stopping is ours (lib/lifecycle.ts drains); Apollo's own handler would stop at once and re-raise the signal.
+    stopOnTerminationSignals: false,
   });
   const routes = module.internalRoutes?.(routeDeps) ?? [];
   if (module.timeline) {
@@ -165,9 +203,16 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
     port: options.port,
     maxBodyBytes: options.maxBodyBytes ?? 1_000_000,
     routes,
-    health: async () => {
-      await db.query('SELECT 1');
-      return { service: module.name, database: db.engine };
+    logger,
+    trustRequestId: true,
+    health: () => ({ service: module.name }),
+    // Ready when its own database answers. Not its peers: subgraphs call each
+    // other, and readiness that waited on peers would never come on a cold start
+    // (identity and public-health each waiting for the other); a peer that is
+    // down is reported per request (SUBGRAPH_UNAVAILABLE).
+    ready: async () => {
+      await withDeadline(db.query('SELECT 1'), 2_000);
+      return { ready: true, service: module.name, database: db.engine };
     },
     context: async (request, body) => {
       const token = request.headers[ACTOR_TOKEN_HEADER];
@@ -177,13 +222,17 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
         call = auth.verifyActorToken(typeof token === 'string' ? token : undefined, operationHash(operation?.query, operation?.variables));
       } catch (error) {
         if (!(error instanceof InternalTokenError)) throw error;
+        request.log.errorCodes.add(ErrorCode.unauthenticated);
         throw productError(ErrorCode.unauthenticated, 'This service accepts only requests the gateway signed for it and for this operation');
       }
+      request.log.actor = { role: call.actor.role, org: call.actor.org, clientId: call.actor.clientId };
+      request.log.requestId = call.requestId;
       const internal = internalCaller({ auth, url: options.peers, requestId: call.requestId, via: token as string, timeoutMs: routeDeps.timeoutMs });
       const loaders = new Map<string, DataLoader<unknown, unknown>>();
       return {
         actor: call.actor,
         requestId: call.requestId,
+        log: request.log,
         db,
         internal,
         consent: consentFor(call, internal),
@@ -205,11 +254,24 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
     name: module.name,
     url: service.url,
     db,
+    drain: async (graceMs: number) => {
+      await service.drain(graceMs);
+      await db.close();
+    },
     close: async () => {
       await service.close();
       await db.close();
     },
   };
+}
+
+/** Rejects when `promise` has not settled within `ms` (a frozen database must not hang a probe). */
+export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms); }),
+  ]);
 }
 
 /**

@@ -21,7 +21,7 @@ import { mintDevToken } from '../lib/dev-token.js';
 import { institutionBundles } from '../lib/synthetic/fhir-bundles.js';
 import { generateDevKeys } from '../lib/keys.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
-import { DEFAULT_SEED, generatePatients } from '../lib/synthetic/generator.js';
+import { DEFAULT_SEED, generatePatients, todayAnchor } from '../lib/synthetic/generator.js';
 import { startStack } from './stack.js';
 
 const { values } = parseArgs({
@@ -55,7 +55,8 @@ async function recreateDatabases(drop: boolean): Promise<void> {
 await recreateDatabases(false);
 const keys = await generateDevKeys('bench-ingest-');
 const databaseUrls = Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, databaseUrl(name)])) as Record<SubgraphName, string>;
-const stack = await startStack({ databaseUrls, keys, seedPatients: 0, seed: DEFAULT_SEED, production: true });
+const anchor = todayAnchor();
+const stack = await startStack({ databaseUrls, keys, seedPatients: 0, seed: DEFAULT_SEED, anchor, production: true });
 const endpoint = stack.gateway.url.replace(/\/graphql$/, '/fhir');
 
 const tokens = new Map<string, string>();
@@ -68,7 +69,7 @@ const tokenFor = async (org: string) => {
 
 // Bundles in patient order; an institution's Bundles for one patient go in sequence (the first registers them).
 const work: { organizationId: string; bundle: unknown; resources: number }[][] = [];
-for (const patient of generatePatients(DEFAULT_SEED, 0, patients)) work.push(institutionBundles(patient));
+for (const patient of generatePatients(DEFAULT_SEED, 0, patients, anchor)) work.push(institutionBundles(patient));
 const totalBundles = work.reduce((n, w) => n + w.length, 0);
 const totalResources = work.reduce((n, w) => n + w.reduce((m, b) => m + b.resources, 0), 0);
 console.log(`Publishing ${patients} patients: ${totalBundles} transaction Bundles, ${totalResources} resources, ${concurrency} concurrent clients, PostgreSQL at ${new URL(server).host}`);

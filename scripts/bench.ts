@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { mintDevToken } from '../lib/dev-token.js';
 import { generateDevKeys } from '../lib/keys.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
-import { DEFAULT_SEED } from '../lib/synthetic/generator.js';
+import { DEFAULT_SEED, todayAnchor } from '../lib/synthetic/generator.js';
 import { startStack } from './stack.js';
 
 const { values } = parseArgs({
@@ -75,7 +75,7 @@ interface Result {
 
 async function run(enforceConsent: boolean, keys: Awaited<ReturnType<typeof generateDevKeys>>): Promise<Result> {
   const databaseUrls = Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, values.large ? postgresUrl(name) : 'memory://'])) as Record<SubgraphName, string>;
-  const stack = await startStack({ databaseUrls, keys, seedPatients: values.large ? 0 : 500, seed: DEFAULT_SEED, production: false, enforceConsent });
+  const stack = await startStack({ databaseUrls, keys, seedPatients: values.large ? 0 : 500, seed: DEFAULT_SEED, anchor: todayAnchor(), production: false, enforceConsent });
   try {
     const patients = (await stack.databases.identity.query<{ patient_id: string }>(
       `SELECT patient_id FROM patient_identifier WHERE assigner_organization_id = $1 ORDER BY patient_id LIMIT 2000`, [values.org],

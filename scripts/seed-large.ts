@@ -1,11 +1,14 @@
 /**
- * `npm run seed:large -- [--patients 100000] [--seed N] [--reset]`
+ * `npm run seed:large -- [--patients 100000] [--seed N] [--anchor YYYY-MM-DD] [--reset]`
  *
  * Seeds the benchmark set into real PostgreSQL: one database per subgraph,
  * from <SUBGRAPH>_DATABASE_URL, or by default `fpr_<subgraph>` databases on
  * postgres://postgres@127.0.0.1:5432 (created if missing). Generation is
- * deterministic, so the same seed gives the same set; rows go in with COPY,
- * with a progress bar and a summary of rows and time.
+ * deterministic, so the same seed and anchor give the same set (the anchor,
+ * the day its dates are relative to, is DEMO_ANCHOR or today unless given,
+ * as for npm start; `--anchor 2026-06-30` gives the tests' dates); rows go in
+ * with COPY, with a progress bar and a summary of rows and time. The seed and
+ * anchor are recorded in identity's demo_dataset, like npm start's.
  */
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
@@ -13,19 +16,23 @@ import pg from 'pg';
 import type { Database } from '../lib/db.js';
 import { SUBGRAPH_NAMES, SUBGRAPHS, type SubgraphName } from '../lib/services.js';
 import { openSubgraphDatabase } from '../lib/subgraph.js';
-import { DEFAULT_SEED } from '../lib/synthetic/generator.js';
-import { hasPatients, seedPatients, seedReferenceData } from './seed-data.js';
+import { anchorTime, DEFAULT_SEED } from '../lib/synthetic/generator.js';
+import { demoAnchor } from './demo.js';
+import { hasPatients, seedDemoData } from './seed-data.js';
 
 const { values } = parseArgs({
   options: {
     patients: { type: 'string', default: '100000' },
     seed: { type: 'string', default: String(DEFAULT_SEED) },
+    anchor: { type: 'string' },
     reset: { type: 'boolean', default: false },
     'batch-size': { type: 'string', default: '1000' },
   },
 });
 const patients = Number(values.patients);
 const seed = Number(values.seed);
+const anchor = values.anchor ?? demoAnchor();
+anchorTime(anchor);
 const SERVER = process.env.SEED_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 async function ensureDatabase(name: SubgraphName): Promise<string> {
@@ -64,13 +71,13 @@ if (await hasPatients(databases.identity)) {
   for (const db of Object.values(databases)) await truncateAll(db);
 }
 
-console.log(`Seeding ${patients.toLocaleString()} patients (seed ${seed}) into:`);
+console.log(`Seeding ${patients.toLocaleString()} patients (seed ${seed}, dated relative to ${anchor}) into:`);
 for (const name of SUBGRAPH_NAMES) console.log(`  ${name.padEnd(14)} ${urls[name].replace(/:[^:@/]*@/, ':***@')}`);
-await seedReferenceData(databases, seed);
 const bar = new cliProgress.SingleBar({ format: '  {bar} {percentage}% | {value}/{total} patients | {rows} rows | {rate} rows/s | ETA {eta_formatted}' }, cliProgress.Presets.shades_classic);
 bar.start(patients, 0, { rows: 0, rate: 0 });
-const rows = await seedPatients(databases, {
+const rows = await seedDemoData(databases, {
   seed,
+  anchor,
   patients,
   batchSize: Number(values['batch-size']),
   onBatch: (done, written) => bar.update(done, { rows: written.toLocaleString(), rate: Math.round(written / ((Date.now() - started) / 1000)).toLocaleString() }),

@@ -13,8 +13,12 @@
  */
 import type { JSONWebKeySet } from 'jose';
 import { createTokenVerifier } from '../gateway/src/auth.js';
-import { startGateway } from '../gateway/src/server.js';
+import { DEFAULT_SUBGRAPH_TIMEOUT_MS, startGateway } from '../gateway/src/server.js';
 import { ConfigurationError, DEFAULT_AUDIENCE, DEV_ISSUER, ensureDevKeys, jsonFromEnv, keyringFromEnv } from '../lib/keys.js';
+import { millisecondsFromEnv } from '../lib/http.js';
+import { DEFAULT_INTERNAL_TIMEOUT_MS } from '../lib/internal-api.js';
+import { DEFAULT_SHUTDOWN_GRACE_MS, describeStartupError, drainOnSignals } from '../lib/lifecycle.js';
+import { createLogger } from '../lib/logger.js';
 import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, databaseUrl, isSubgraphName, servicePort, serviceUrl, type SubgraphName } from '../lib/services.js';
 import { startSubgraph } from '../lib/subgraph.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
@@ -22,9 +26,15 @@ import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
 const name = process.argv[2] ?? '';
 const production = process.env.NODE_ENV === 'production';
 const host = process.env.HOST ?? '127.0.0.1';
+const portOf = (service: typeof GATEWAY) => ({ [service.name]: { variable: `${service.envPrefix}_PORT`, port: servicePort(service) } });
 
-
+if (name !== 'gateway' && !isSubgraphName(name)) {
+  console.error(`usage: npm run service -- <gateway|${SUBGRAPH_NAMES.join('|')}>`);
+  process.exit(2);
+}
+const logger = createLogger(name);
 try {
+  const graceMs = millisecondsFromEnv('SHUTDOWN_GRACE_MS', DEFAULT_SHUTDOWN_GRACE_MS);
   if (name === 'gateway') {
     const keySet = await jsonFromEnv<JSONWebKeySet>('AUTH_PUBLIC_KEYS');
     const jwksUrl = process.env.AUTH_JWKS_URL;
@@ -43,11 +53,14 @@ try {
       }),
       keyring: await keyringFromEnv('gateway', production, ensureDevKeys),
       maxBodyBytes: process.env.MAX_BODY_BYTES ? Number(process.env.MAX_BODY_BYTES) : undefined,
+      subgraphTimeoutMs: millisecondsFromEnv('SUBGRAPH_TIMEOUT_MS', DEFAULT_SUBGRAPH_TIMEOUT_MS),
       // Development with the development issuer: explorer, web client, demo tokens (gateway/src/dev-routes.ts).
       development: production || jwksUrl || keySet ? undefined : { issuerPrivateKey: (await ensureDevKeys()).issuerPrivate },
+      logger,
     });
-    console.log(`gateway listening on ${gateway.url}`);
-  } else if (isSubgraphName(name)) {
+    logger.info({ url: gateway.url, production }, 'gateway listening');
+    drainOnSignals((ms) => gateway.drain(ms), logger, graceMs);
+  } else {
     const info = SUBGRAPHS[name];
     const subgraph = await startSubgraph(SUBGRAPH_MODULES[name].module, {
       databaseUrl: databaseUrl(info),
@@ -56,13 +69,17 @@ try {
       production,
       keyring: await keyringFromEnv(name, production, ensureDevKeys),
       peers: (peer) => serviceUrl(SUBGRAPHS[peer]),
+      internalTimeoutMs: millisecondsFromEnv('INTERNAL_API_TIMEOUT_MS', DEFAULT_INTERNAL_TIMEOUT_MS),
+      logger,
     });
-    console.log(`${name} listening on ${subgraph.url} (${subgraph.db.engine})`);
-  } else {
-    console.error(`usage: npm run service -- <gateway|${SUBGRAPH_NAMES.join('|')}>`);
-    process.exit(2);
+    logger.info({ url: subgraph.url, database: subgraph.db.engine, production }, `${name} listening`);
+    drainOnSignals((ms) => subgraph.drain(ms), logger, graceMs);
   }
 } catch (error) {
-  console.error(error instanceof ConfigurationError ? `configuration error: ${error.message}` : error);
+  const ports = name === 'gateway' ? portOf(GATEWAY) : portOf(SUBGRAPHS[name as SubgraphName]);
+  const message = describeStartupError(name, error, ports);
+  logger.fatal({ err: error }, message);
+  // Also plainly on stderr: the first thing an operator reads.
+  console.error(message);
   process.exit(1);
 }

@@ -10,9 +10,12 @@ import { startGateway, type RunningGateway } from '../gateway/src/server.js';
 import type { Database } from '../lib/db.js';
 import { DEFAULT_AUDIENCE, DEV_ISSUER, keyringOf, type DevKeys } from '../lib/keys.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
-import { openSubgraphDatabase, startSubgraph, type RunningSubgraph } from '../lib/subgraph.js';
+import { openSubgraphStore, startSubgraph, type RunningSubgraph } from '../lib/subgraph.js';
+import { StartupError, startupError } from '../lib/lifecycle.js';
+import { GATEWAY, SUBGRAPHS } from '../lib/services.js';
+import type { Anchor } from '../lib/synthetic/generator.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
-import { hasPatients, seedMissingReferenceData, seedPatients, seedReferenceData } from './seed-data.js';
+import { demoDataset, hasPatients, seedDemoData, seedMissingReferenceData, seedReferenceData, type DemoDataset } from './seed-data.js';
 
 export interface StackOptions {
   /** Connection URL per subgraph (`memory://`, `pglite://dir`, `postgres://…`). */
@@ -21,6 +24,8 @@ export interface StackOptions {
   /** Demo patients to seed when the stores are empty (0: none). */
   seedPatients: number;
   seed: number;
+  /** The day the seeded data is dated relative to (YYYY-MM-DD): npm start's first day, or the tests' fixed one. */
+  anchor: Anchor;
   host?: string;
   /** Ports: gateway then subgraphs in SUBGRAPH_NAMES order; 0 picks free ports. */
   ports?: { gateway: number; subgraphs: Record<SubgraphName, number> };
@@ -38,20 +43,41 @@ export interface Stack {
   subgraphs: Record<SubgraphName, RunningSubgraph>;
   databases: Record<SubgraphName, Database>;
   seeded: boolean;
+  /** Graceful stop: the gateway drains first, then the subgraphs, then the databases close. */
+  drain(graceMs: number): Promise<void>;
+  /** The demo set the databases hold (seeded now or before), with the anchor its dates are relative to. */
+  demo: DemoDataset | null;
   close(): Promise<void>;
 }
 
 export async function startStack(options: StackOptions): Promise<Stack> {
   const host = options.host ?? '127.0.0.1';
   const production = options.production ?? false;
-  const databases = Object.fromEntries(
-    await Promise.all(SUBGRAPH_NAMES.map(async (name) => [name, await openSubgraphDatabase(name, options.databaseUrls[name])] as const)),
-  ) as Record<SubgraphName, Database>;
+  const opened = await Promise.allSettled(SUBGRAPH_NAMES.map((name) => openSubgraphStore(name, options.databaseUrls[name])));
+  const failed = opened.findIndex((result) => result.status === 'rejected');
+  if (failed >= 0) {
+    // Close what did open, so no store is left half in use, and name the one that failed.
+    await Promise.all(opened.map((result) => (result.status === 'fulfilled' ? result.value.db.close().catch(() => undefined) : undefined)));
+    const reason = (opened[failed] as PromiseRejectedResult).reason;
+    throw startupError(SUBGRAPH_NAMES[failed]!, reason);
+  }
+  const stores = opened.map((result) => (result as PromiseFulfilledResult<{ db: Database; fresh: boolean }>).value);
+  const databases = Object.fromEntries(SUBGRAPH_NAMES.map((name, i) => [name, stores[i]!.db])) as Record<SubgraphName, Database>;
+  const closeDatabases = () => Promise.all(stores.map(({ db }) => db.close().catch(() => undefined)));
+
+  // Demo data lives in all five stores together: one store new beside others that hold patients was deleted.
+  if (options.seedPatients > 0 && (await hasPatients(databases.identity))) {
+    const lost = SUBGRAPH_NAMES.filter((name, i) => name !== 'identity' && stores[i]!.fresh);
+    if (lost.length) {
+      await closeDatabases();
+      throw new StartupError(lost[0]!, `its store (${options.databaseUrls[lost[0]!]}) is new while identity holds the demo patients: it was deleted or moved. `
+        + 'Restore it, or delete every store (.data/pglite) to start over with fresh demo data.');
+    }
+  }
 
   let seeded = false;
   if (options.seedPatients > 0 && !(await hasPatients(databases.identity))) {
-    await seedReferenceData(databases, options.seed);
-    await seedPatients(databases, { seed: options.seed, patients: options.seedPatients });
+    await seedDemoData(databases, { seed: options.seed, anchor: options.anchor, patients: options.seedPatients });
     seeded = true;
   } else if (!(await databases.identity.query('SELECT 1 FROM organization LIMIT 1')).length) {
     // An empty stack (no demo patients: institutions publish them) still gets the registry and programmes.
@@ -65,17 +91,25 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   // Subgraphs reach identity and public-health for consent facts; their
   // ports are known once they listen, hence the late-bound lookups.
   const peers = (name: SubgraphName) => subgraphs[name].url;
-  for (const name of SUBGRAPH_NAMES) {
-    subgraphs[name] = await startSubgraph(SUBGRAPH_MODULES[name].module, {
-      databaseUrl: options.databaseUrls[name],
-      database: databases[name],
-      host,
-      port: options.ports?.subgraphs[name] ?? 0,
-      keyring: keyringOf(options.keys.internal, name),
-      production,
-      peers,
-      enforceConsent: options.enforceConsent,
-    });
+  const started: (() => Promise<void>)[] = [];
+  try {
+    for (const name of SUBGRAPH_NAMES) {
+      subgraphs[name] = await startSubgraph(SUBGRAPH_MODULES[name].module, {
+        databaseUrl: options.databaseUrls[name],
+        database: databases[name],
+        host,
+        port: options.ports?.subgraphs[name] ?? 0,
+        keyring: keyringOf(options.keys.internal, name),
+        production,
+        peers,
+        enforceConsent: options.enforceConsent,
+      }).catch((error: unknown) => { throw startupError(name, error, portsOf(options)); });
+      started.push(() => subgraphs[name].close());
+    }
+  } catch (error) {
+    await Promise.all(started.map((close) => close().catch(() => undefined)));
+    await closeDatabases();
+    throw error;
   }
   const keySet: JSONWebKeySet = { keys: [options.keys.issuerPublic] };
   const gateway = await startGateway({
@@ -89,15 +123,31 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     ingestRecoveryIntervalMs: options.ingestRecoveryIntervalMs,
     // Development: explorer, web client and demo tokens signed with the development key.
     development: production ? undefined : { issuerPrivateKey: options.keys.issuerPrivate },
+  }).catch(async (error: unknown) => {
+    await Promise.all(started.map((close) => close().catch(() => undefined)));
+    throw startupError('gateway', error, portsOf(options));
   });
   return {
     gateway,
     subgraphs,
     databases,
     seeded,
+    drain: async (graceMs: number) => {
+      await gateway.drain(graceMs);
+      await Promise.all(SUBGRAPH_NAMES.map((name) => subgraphs[name].drain(graceMs)));
+    },
+    demo: await demoDataset(databases.identity),
     close: async () => {
       await gateway.close();
       await Promise.all(SUBGRAPH_NAMES.map((name) => subgraphs[name].close()));
     },
   };
+}
+
+/** The ports a stack listens on, with the variable that sets each (start-up messages). */
+export function portsOf(options: Pick<StackOptions, 'ports'>): Record<string, { variable: string; port: number }> {
+  return Object.fromEntries([GATEWAY, ...Object.values(SUBGRAPHS)].map((service) => [service.name, {
+    variable: `${service.envPrefix}_PORT`,
+    port: service.name === 'gateway' ? options.ports?.gateway ?? 0 : options.ports?.subgraphs[service.name] ?? 0,
+  }]));
 }

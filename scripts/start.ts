@@ -1,18 +1,44 @@
 /**
  * `npm start`: the gateway and the five subgraphs on loopback ports, each on
  * its own embedded PGlite store under .data/pglite (or the PostgreSQL server
- * named by <SUBGRAPH>_DATABASE_URL), seeded with demo patients on first start.
- * Prints where to point a browser, a ready-to-use token and an example query.
+ * named by <SUBGRAPH>_DATABASE_URL), seeded with demo patients on first start,
+ * dated relative to that day (or DEMO_ANCHOR). Prints where to point a
+ * browser, a ready-to-use token and an example query.
  */
 import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, databaseUrl, servicePort, type SubgraphName } from '../lib/services.js';
 import { ensureDevKeys } from '../lib/keys.js';
 import { mintDevToken } from '../lib/dev-token.js';
 import { DEFAULT_SEED } from '../lib/synthetic/generator.js';
-import { startStack } from './stack.js';
+import { assertPortsFree, DEFAULT_SHUTDOWN_GRACE_MS, describeStartupError, drainOnSignals } from '../lib/lifecycle.js';
+import { createLogger } from '../lib/logger.js';
+import { millisecondsFromEnv } from '../lib/http.js';
+import { portsOf, startStack } from './stack.js';
+import { demoAnchor, demoClinicianClaims, demoExample } from './demo.js';
 import { ensureWebBuild } from './web-build.js';
 
+// npm start is the development demo: development keys, printed tokens, the
+// explorer and the web client. Production runs each service on its own.
+if (process.env.NODE_ENV === 'production') {
+  console.error('npm start runs the development demo (development keys, printed tokens, explorer), never production.\n'
+    + 'In production, run each service with `npm run service -- <gateway|identity|encounters|labs|imaging|public-health>` '
+    + '(or the compiled `node dist/scripts/service.js <name>`, docker-compose.yml, deploy/kubernetes): see "Production" in README.md.');
+  process.exit(1);
+}
+
+const logger = createLogger('start');
+const fail = (message: string) => {
+  console.error(`npm start: ${message}`);
+  process.exit(1);
+};
+const host = process.env.HOST ?? '127.0.0.1';
+const ports = {
+  gateway: servicePort(GATEWAY),
+  subgraphs: Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, servicePort(SUBGRAPHS[name])])) as Record<SubgraphName, number>,
+};
 const started = Date.now();
-const keys = await ensureDevKeys();
+// Before anything is opened: a taken port is one clear line, and no embedded database is left half in use.
+await assertPortsFree(host, portsOf({ ports })).catch((error: Error) => fail(error.message));
+const keys = await ensureDevKeys().catch((error: Error) => fail(describeStartupError('keys', error)));
 const demoPatients = Number(process.env.DEMO_PATIENTS ?? 200);
 // The web client and the explorer the development gateway serves (web/dist), built when missing or stale.
 const web = await ensureWebBuild({ quiet: true }).catch((error: Error) => {
@@ -26,23 +52,23 @@ const stack = await startStack({
   keys,
   seedPatients: demoPatients,
   seed: Number(process.env.SEED ?? DEFAULT_SEED),
-  host: process.env.HOST ?? '127.0.0.1',
-  ports: {
-    gateway: servicePort(GATEWAY),
-    subgraphs: Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, servicePort(SUBGRAPHS[name])])) as Record<SubgraphName, number>,
-  },
-});
-const [example] = await stack.databases.identity.query<{ id: string; org: string }>(
-  `SELECT p.id, i.assigner_organization_id AS org FROM patient p JOIN patient_identifier i ON i.patient_id = p.id
-   WHERE i.type = 'MR' AND i.assigner_organization_id LIKE 'org-county-%' ORDER BY p.id LIMIT 1`,
-);
-// Clinical scopes plus schema:read, so the same token also introspects (explorers, code generators).
-const token = await mintDevToken(keys.issuerPrivate, { sub: 'dr-demo', role: 'clinician', org: example?.org ?? 'org-county-north', scope: 'user/*.cruds schema:read' }, { expiresIn: '8h' });
+  anchor: demoAnchor(),
+  host,
+  ports,
+}).catch((error: unknown) => fail(describeStartupError('npm start', error, portsOf({ ports }))));
+// Stop gracefully from now on (the banner below may be the last thing printed before a stop).
+drainOnSignals((graceMs) => stack.drain(graceMs), logger, millisecondsFromEnv('SHUTDOWN_GRACE_MS', DEFAULT_SHUTDOWN_GRACE_MS));
+
+// A patient the README's queries have something to show for, and a clinician of their county hospital.
+const found = await demoExample(stack.databases);
+const example = found ? { id: found.patientId, org: found.organizationId } : undefined;
+const token = await mintDevToken(keys.issuerPrivate, demoClinicianClaims(example?.org ?? 'org-county-north'), { expiresIn: '8h' });
+const anchored = stack.demo ? `, dated relative to ${stack.demo.anchor}` : '';
 const readyMs = Date.now() - started;
 const rssMb = Math.round(process.memoryUsage().rss / 1e6);
 
 console.log(`
-Ready in ${(readyMs / 1000).toFixed(1)} s (${stack.seeded ? `seeded ${demoPatients} demo patients` : 'existing data'}), ${rssMb} MB resident.
+Ready in ${(readyMs / 1000).toFixed(1)} s (${stack.seeded ? `seeded ${demoPatients} demo patients` : 'existing data'}${anchored}), ${rssMb} MB resident.
 
   GraphQL endpoint:  ${stack.gateway.url}    (open it in a browser for the GraphiQL explorer, token prefilled)
   Web client:        ${stack.gateway.url.replace(/graphql$/, 'app/')}    (sign in as a demo role)
@@ -64,9 +90,3 @@ FHIR R4 export of that patient:
   curl -s '${stack.gateway.url.replace(/\/graphql$/, '')}/fhir/Patient/${example?.id ?? '<patient-id>'}/$everything' -H "authorization: Bearer $TOKEN"
 `);
 
-const shutdown = async () => {
-  await stack.close();
-  process.exit(0);
-};
-process.on('SIGINT', shutdown);
-process.on('SIGTERM', shutdown);

@@ -36,7 +36,7 @@ async function startCompiled(out: string, cwd: string, name: string, port: numbe
   let output = '';
   const child = spawn(process.execPath, [path.join(out, 'scripts', 'service.js'), name], {
     cwd,
-    env: { ...process.env, NODE_ENV: 'development', HOST: '127.0.0.1', DEV_KEY_DIR: path.join(cwd, 'keys'), ...env },
+    env: { ...process.env, NODE_ENV: 'development', HOST: '127.0.0.1', DEV_KEY_DIR: path.join(cwd, 'keys'), LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (chunk) => (output += chunk));
@@ -115,7 +115,7 @@ describe('compiled JavaScript (npm run build)', () => {
     const labs = await startCompiled(out, cwd, 'labs', labsPort, { LABS_DATABASE_URL: 'memory://', LABS_PORT: String(labsPort) });
     started.push(labs);
     // It composed its schema from schema/labs.graphql and migrated its database before listening.
-    expect(labs.output()).toContain(`labs listening on http://127.0.0.1:${labsPort}/graphql`);
+    expect(labs.output()).toMatch(new RegExp(`"url":"http://127.0.0.1:${labsPort}/graphql".*"msg":"labs listening"`));
 
     // The gateway reads the supergraph from schema/ at start.
     const gatewayPort = await freePort();
@@ -124,6 +124,6 @@ describe('compiled JavaScript (npm run build)', () => {
       LABS_URL: `http://127.0.0.1:${labsPort}/graphql`,
     });
     started.push(gateway);
-    expect(gateway.output()).toContain('gateway listening');
+    expect(gateway.output()).toContain('"msg":"gateway listening"');
   });
 });

@@ -203,7 +203,8 @@ describe.each(BACKENDS)('federated foundation on %s', (backend) => {
     const count = async () => (await labs.query<{ n: number }>('SELECT count(*)::int AS n FROM lab_result_recognition'))[0]!.n;
     const seeded = await count();
     expect(seeded).toBeGreaterThan(0);
-    await labs.query('DELETE FROM lab_result_recognition');
+    // (Entries are never deleted, so the table is emptied as a fresh migration would leave it.)
+    await labs.query('TRUNCATE lab_result_recognition');
     expect(await seedMissingReferenceData({ labs }, DEFAULT_SEED)).toEqual(['labs.lab_result_recognition']);
     expect(await count()).toBe(seeded);
     expect(await seedMissingReferenceData(stack.databases, DEFAULT_SEED)).toEqual([]);
@@ -244,12 +245,15 @@ describe.each(BACKENDS)('federated foundation on %s', (backend) => {
     });
   });
 
-  it('reports health on every service', async () => {
-    const gateway = await (await fetch(stack.url.replace(/graphql$/, 'health'))).json();
-    expect(gateway).toEqual({ status: 'ok', service: 'gateway', subgraphs: Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, 'ok'])) });
+  it('reports liveness and readiness on every service', async () => {
+    const at = (url: string, path: string) => fetch(url.replace(/graphql$/, path));
+    expect(await (await at(stack.url, 'health')).json()).toEqual({ status: 'ok', service: 'gateway' });
+    const ready = await at(stack.url, 'ready');
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready', ready: true, service: 'gateway', subgraphs: Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, 'ready'])) });
     for (const name of SUBGRAPH_NAMES) {
-      const health = await (await fetch(stack.subgraphs[name].url.replace(/graphql$/, 'health'))).json();
-      expect(health).toEqual({ status: 'ok', service: name, database: backend });
+      expect(await (await at(stack.subgraphs[name].url, 'health')).json()).toEqual({ status: 'ok', service: name });
+      expect(await (await at(stack.subgraphs[name].url, 'ready')).json()).toEqual({ status: 'ready', ready: true, service: name, database: backend });
     }
   });
 });

@@ -14,6 +14,8 @@ const PATIENTS = 60;
 const THC = 'org-thc-baisha';
 const COUNTY = 'org-county-north';
 const ELSEWHERE = 'org-county-south';
+/** A clinician of the township centre in identity's registry (the demo registry's prac-<org>-<n>). */
+const THC_PRACTITIONER = 'prac-thc-baisha-1';
 const bundles = Array.from({ length: PATIENTS }, (_, i) => generatePatient(DEFAULT_SEED, i));
 const producedBy = (b: PatientBundle, org: string) => [...b.encounters, ...b.conditions, ...b.observations, ...b.imagingStudies].some((r) => r.organizationId === org);
 const registeredAt = (b: PatientBundle, org: string) => b.patient.identifiers.some((i) => i.assignerOrganizationId === org);
@@ -97,12 +99,12 @@ describe.each(BACKENDS)('referrals and remote consultation on %s', (backend) => 
     const schedule = `mutation($input: RemoteConsultationInput!) { scheduleRemoteConsultation(input: $input) {
       id class status organization { id } referral { id } participants { practitioner { id } organization { id } type } } }`;
     const consultation = (await ok(countyDoctor, schedule, {
-      input: { referralId, start: inDays(2), participants: [{ practitionerId: 'dr-thc', organizationId: THC }] },
+      input: { referralId, start: inDays(2), participants: [{ practitionerId: THC_PRACTITIONER, organizationId: THC }] },
     })).scheduleRemoteConsultation;
     expect(consultation).toMatchObject({ class: 'VIRTUAL', status: 'planned', organization: { id: COUNTY }, referral: { id: referralId } });
     expect(consultation.participants).toEqual([
       { practitioner: { id: 'dr-county' }, organization: { id: COUNTY }, type: 'PPRF' },
-      { practitioner: { id: 'dr-thc' }, organization: { id: THC }, type: 'CON' },
+      { practitioner: { id: THC_PRACTITIONER }, organization: { id: THC }, type: 'CON' },
     ]);
     // Both sides see the consultation; the third organisation does not.
     const ENCOUNTER = 'query($id: ID!) { encounter(id: $id) { id class referral { id } } }';

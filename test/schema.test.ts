@@ -5,10 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { buildASTSchema, buildSchema, isEnumType, isInputObjectType, isObjectType, isInterfaceType, parse } from 'graphql';
+import { buildSubgraphSchema } from '@apollo/subgraph';
 import { describe, expect, it } from 'vitest';
 import { API_SCHEMA_FILE, composeSupergraph, SUPERGRAPH_FILE } from '../gateway/src/supergraph.js';
 import { SUBGRAPH_NAMES } from '../lib/services.js';
-import { subgraphSdl } from '../lib/subgraph.js';
+import { buildBaseSchema, subgraphSdl } from '../lib/subgraph.js';
+import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
+import { nullabilityViolations } from './support/nullability.js';
 
 describe('supergraph composition', () => {
   it('composes without errors and matches the checked-in schema/supergraph.graphql', () => {
@@ -67,5 +70,17 @@ describe('supergraph composition', () => {
     expect(isObjectType(patient) || isInterfaceType(patient)).toBe(true);
     expect(isEnumType(schema.getType('EncounterClass'))).toBe(true);
     expect(isInputObjectType(schema.getType('Patient'))).toBe(false);
+  });
+
+  it('allows null wherever a failure or a refusal must not take the record, the patient or the response with it', () => {
+    const subgraphs = SUBGRAPH_NAMES.map((name) => ({ name, sdl: subgraphSdl(name), schema: buildBaseSchema(SUBGRAPH_MODULES[name].module), consentRules: SUBGRAPH_MODULES[name].module.consentRules }));
+    expect(nullabilityViolations(subgraphs)).toEqual([]);
+    // The rules bite: a non-null reference to an Organization (identity's) in encounters is reported.
+    const encounters = subgraphs.find((s) => s.name === 'encounters')!;
+    const strictSdl = encounters.sdl.replace(/(type Encounter [^]*?organization: Organization)\n/, '$1!\n');
+    expect(strictSdl).not.toBe(encounters.sdl);
+    const strict = { ...encounters, sdl: strictSdl, schema: buildSubgraphSchema(parse(strictSdl)) };
+    expect(nullabilityViolations(subgraphs.map((s) => (s.name === 'encounters' ? strict : s))))
+      .toContain('encounters: Encounter.organization (rule 1: a reference to an entity another subgraph serves)');
   });
 });

@@ -214,7 +214,7 @@ describe('security perimeter', () => {
 
       it('refuses an actor token the gateway signed for a GraphQL call, at every internal API', async () => {
         const captured = signers.actorToken('identity', clinician, PATIENT_QUERY, { id: patient.patient.id });
-        for (const path of ['/internal/consent-facts', '/internal/audit-events', '/internal/birth-dates']) {
+        for (const path of ['/internal/consent-facts', '/internal/audit-events', '/internal/birth-dates', '/internal/registry']) {
           const response = await post('identity', path, factsBody, captured);
           expect(response.status, path).toBe(401);
           expect(await response.text(), path).not.toContain(other.patient.id);
@@ -272,7 +272,7 @@ describe('security perimeter', () => {
     it('refuses the internal APIs without a signature or with a forged one', async () => {
       const base = (name: SubgraphName) => stack.subgraphs[name].url.replace(/graphql$/, '');
       const routes: [SubgraphName, string][] = [
-        ['identity', 'internal/consent-facts'], ['identity', 'internal/audit-events'], ['identity', 'internal/birth-dates'],
+        ['identity', 'internal/consent-facts'], ['identity', 'internal/audit-events'], ['identity', 'internal/birth-dates'], ['identity', 'internal/registry'],
         ['public-health', 'internal/programme-organizations'], ['public-health', 'internal/discharge-follow-up'], ['encounters', 'internal/inpatient-stay'],
         ...(['encounters', 'labs', 'imaging', 'public-health'] as const).map((name): [SubgraphName, string] => [name, 'internal/timeline']),
       ];
@@ -318,10 +318,17 @@ describe('security perimeter', () => {
 
   describe('query limits', () => {
     it('refuses an alias bomb', async () => {
-      const aliases = Array.from({ length: 1000 }, (_, i) => `a${i}: patient(id: "${patient.patient.id}") { id }`).join(' ');
+      // Past the alias limit but under the token limit: refused by validation.
+      const aliases = Array.from({ length: 100 }, (_, i) => `a${i}: patient(id: "${patient.patient.id}") { id }`).join(' ');
       const response = await ask(tokens.clinician!, `{ ${aliases} }`, {});
       expect(firstCode(response)).toBe('GRAPHQL_VALIDATION_FAILED');
+      expect(response.status).toBe(400);
       expect(response.data).toBeUndefined();
+      // A thousand: past the token limit too, refused by the parser before anything else.
+      const flood = Array.from({ length: 1000 }, (_, i) => `a${i}: patient(id: "${patient.patient.id}") { id }`).join(' ');
+      const refused = await ask(tokens.clinician!, `{ ${flood} }`, {});
+      expect(firstCode(refused)).toBe('GRAPHQL_PARSE_FAILED');
+      expect(refused.status).toBe(400);
     });
 
     it('refuses a depth bomb', async () => {
@@ -336,7 +343,10 @@ describe('security perimeter', () => {
       const directives = Array.from({ length: 50 }, () => '@include(if: true)').join(' ');
       expect(firstCode(await ask(tokens.clinician!, `{ organizations ${directives} { id } }`, {}))).toBe('GRAPHQL_VALIDATION_FAILED');
       const fields = Array.from({ length: 4000 }, () => 'id').join(' ');
-      expect(firstCode(await ask(tokens.clinician!, `{ organizations { ${fields} } }`, {}))).toBe('GRAPHQL_VALIDATION_FAILED');
+      // The token limit is the parser's: a client mistake (400), refused before validation.
+      const flood = await ask(tokens.clinician!, `{ organizations { ${fields} } }`, {});
+      expect(firstCode(flood)).toBe('GRAPHQL_PARSE_FAILED');
+      expect(flood.status).toBe(400);
     });
 
     it('refuses HTTP batches and oversized bodies', async () => {

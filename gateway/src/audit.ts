@@ -8,6 +8,7 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { Disclosure } from '../../lib/consent/access.js';
 import { INTERNAL_APIS, internalCaller, type InternalCallerOptions } from '../../lib/internal-api.js';
+import type { Logger } from '../../lib/logger.js';
 import type { GatewayContext } from './server.js';
 
 export interface PatientDisclosure {
@@ -46,7 +47,7 @@ export function collectDisclosures(context: GatewayContext, extensions: Record<s
   delete extensions!.disclosures;
 }
 
-export function auditPlugin(internal: Omit<InternalCallerOptions, 'requestId' | 'actor'>): ApolloServerPlugin<GatewayContext> {
+export function auditPlugin(internal: Omit<InternalCallerOptions, 'requestId' | 'actor'>, logger: Logger): ApolloServerPlugin<GatewayContext> {
   return {
     async requestDidStart() {
       return {
@@ -60,7 +61,9 @@ export function auditPlugin(internal: Omit<InternalCallerOptions, 'requestId' | 
             const caller = internalCaller({ ...internal, requestId: contextValue.requestId, actor: contextValue.actor });
             const { stored } = await caller.call<{ stored: number }>(INTERNAL_APIS.auditEvents, { patients });
             if (stored !== patients.length) throw new Error('audit store acknowledged fewer events than sent');
-          } catch {
+          } catch (error) {
+            contextValue.log?.errorCodes.add('AUDIT_UNAVAILABLE');
+            logger.error({ rid: contextValue.requestId, trace: contextValue.log?.traceId, err: error }, 'audit trail unavailable: data withheld');
             response.body.singleResult = {
               errors: [{ message: 'The audit trail could not record this access, so no data is returned. Try again later.', extensions: { code: 'AUDIT_UNAVAILABLE' } }],
             } as typeof result;

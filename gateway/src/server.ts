@@ -6,18 +6,24 @@
  * - applies query limits (depth, aliases, directives, tokens, cost) and
  *   allows introspection only to admins or tokens with `schema:read`;
  * - signs, for every subgraph call, a short-lived actor token bound to that
- *   exact operation, so subgraphs cannot be used to go around the gateway.
+ *   exact operation, so subgraphs cannot be used to go around the gateway;
+ * - gives every subgraph call a deadline (SUBGRAPH_TIMEOUT_MS): a subgraph
+ *   that is down, frozen or failing costs only its part of the answer, which
+ *   comes back null with SUBGRAPH_UNAVAILABLE naming it; the schema's
+ *   nullability (test/support/nullability.ts) keeps the rest.
  */
-import { randomUUID } from 'node:crypto';
 import { ApolloServer, type ApolloServerPlugin, type GraphQLRequestContext } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
+import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import { GraphQLScalarType, printSchema, visit, type DocumentNode } from 'graphql';
 import type { Actor } from '../../lib/actor.js';
-import { ErrorCode, errorBody, forbidden } from '../../lib/errors.js';
-import { startHttpService, type RunningHttpService } from '../../lib/http.js';
+import { ErrorCode, errorBody, forbidden, serviceUnavailable } from '../../lib/errors.js';
+import { millisecondsFromEnv, startHttpService, type Readiness, type RequestLog, type RunningHttpService } from '../../lib/http.js';
+import { createLogger, type Logger } from '../../lib/logger.js';
+import { httpStatusPlugin, requestLogPlugin } from '../../lib/request-plugins.js';
 import { ACTOR_TOKEN_HEADER, createInternalAuth, operationHash, type InternalAuth, type ServiceKeyring } from '../../lib/internal-token.js';
 import { scalarResolvers } from '../../lib/scalars.js';
 import { parseScopes } from '../../lib/scopes.js';
@@ -36,6 +42,8 @@ import { readSupergraph } from './supergraph.js';
 export interface GatewayContext {
   actor: Actor;
   requestId: string;
+  /** This request's log line (lib/http.ts). */
+  log?: RequestLog;
   /** What the subgraphs disclosed during this request (written to the audit trail before responding). */
   disclosures: Disclosure[];
 }
@@ -66,9 +74,21 @@ export interface GatewayOptions {
   corsAllowedOrigins?: string[];
   /** Development only (refused in production): explorer, web client, demo tokens (dev-routes.ts). */
   development?: DevelopmentOptions;
+  /** Deadline of each subgraph call (default SUBGRAPH_TIMEOUT_MS, else 10 s). */
+  subgraphTimeoutMs?: number;
+  logger?: Logger;
   /** How often publishing's recovery runs (default INGEST_RECOVERY_INTERVAL_MS or 15 s; 0: only on demand). */
   ingestRecoveryIntervalMs?: number;
 }
+
+export const DEFAULT_SUBGRAPH_TIMEOUT_MS = 10_000;
+
+/**
+ * Sizes of the gateway's caches (approximate MiB of their JSON): the
+ * product's own operations are a few hundred distinct documents, far less;
+ * beyond, the least recently used go.
+ */
+export const CACHE_MIB = { documents: 4, queryPlans: 8 };
 
 export interface RunningGateway extends RunningHttpService {
   gateway: ApolloGateway;
@@ -77,8 +97,26 @@ export interface RunningGateway extends RunningHttpService {
 }
 
 class ActorSigningDataSource extends RemoteGraphQLDataSource<GatewayContext> {
-  constructor(url: string, private readonly subgraph: SubgraphName, private readonly auth: InternalAuth) {
-    super({ url });
+  constructor(url: string, private readonly subgraph: SubgraphName, private readonly auth: InternalAuth, timeoutMs: number, private readonly logger: Logger) {
+    // Node's own fetch (undici, keep-alive), with the deadline on every call.
+    super({ url, fetcher: ((input: string, init: RequestInit) => fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) })) as never });
+  }
+
+  /**
+   * A subgraph that does not answer (down, frozen past the deadline, an HTTP
+   * error) is not a failure of the whole request: its part comes back null
+   * with SUBGRAPH_UNAVAILABLE naming it, and the rest of the answer stands.
+   */
+  override async process(options: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<GatewayGraphQLResponse> {
+    try {
+      return await super.process(options);
+    } catch (error) {
+      const context = options.context as Partial<GatewayContext>;
+      context.log?.errorCodes.add(ErrorCode.subgraphUnavailable);
+      this.logger.warn({ rid: context.requestId, trace: context.log?.traceId, service: this.subgraph, err: error }, 'subgraph unavailable');
+      const unavailable = serviceUnavailable(this.subgraph);
+      return { errors: [{ message: unavailable.message, extensions: unavailable.extensions }] } as GatewayGraphQLResponse;
+    }
   }
 
   override async willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<void> {
@@ -88,6 +126,8 @@ class ActorSigningDataSource extends RemoteGraphQLDataSource<GatewayContext> {
     // For this subgraph and this exact operation only (lib/internal-token.ts).
     const token = this.auth.signActorToken(this.subgraph, gatewayContext.actor, gatewayContext.requestId!, operationHash(request.query, request.variables));
     request.http?.headers.set(ACTOR_TOKEN_HEADER, token);
+    // The same request id in every service's log (subgraphs log the id their verified token carries).
+    request.http?.headers.set('x-request-id', gatewayContext.requestId!);
   }
 
   override async didReceiveResponse({ response, context }: Required<Pick<GraphQLDataSourceProcessOptions<GatewayContext>, 'request' | 'context'>> & { response: GatewayGraphQLResponse }) {
@@ -129,9 +169,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   if (options.production && options.development) throw new Error('Development routes (explorer, demo tokens) cannot run in production');
   const auth = createInternalAuth(options.keyring);
   if (auth.self !== 'gateway') throw new Error(`the gateway was given ${auth.self}'s keyring`);
+  const logger = options.logger ?? createLogger('gateway');
+  const timeoutMs = options.subgraphTimeoutMs ?? millisecondsFromEnv('SUBGRAPH_TIMEOUT_MS', DEFAULT_SUBGRAPH_TIMEOUT_MS);
   const gateway = new ApolloGateway({
     supergraphSdl: readSupergraph(),
-    buildService: ({ name, url }) => new ActorSigningDataSource(options.subgraphUrls[name as SubgraphName] ?? url!, name as SubgraphName, auth),
+    buildService: ({ name, url }) => new ActorSigningDataSource(options.subgraphUrls[name as SubgraphName] ?? url!, name as SubgraphName, auth, timeoutMs, logger),
+    logger,
+    // Bounded: every distinct operation a client sends would otherwise add a plan (30 MiB by default).
+    experimental_approximateQueryPlanStoreMiB: CACHE_MIB.queryPlans,
   });
   // The gateway's copy of the custom scalars knows nothing of their format;
   // give it the real ones so bad dates are refused here, with a clear message,
@@ -147,7 +192,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     maxDepth: { n: QUERY_LIMITS.maxDepth },
     maxAliases: { n: QUERY_LIMITS.maxAliases },
     maxDirectives: { n: QUERY_LIMITS.maxDirectives },
-    maxTokens: { n: QUERY_LIMITS.maxTokens },
+    // The token limit is graphql-js's own (parseOptions below): armor's version parses in a plugin
+    // hook, where a syntax error escapes Apollo's handling and becomes a 500.
+    maxTokens: { enabled: false },
     costLimit: { maxCost: QUERY_LIMITS.maxCost },
     blockFieldSuggestion: { enabled: options.production },
   }).protect();
@@ -155,20 +202,27 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     gateway,
     introspection: true, // guarded per actor by introspectionGuard
     allowBatchedHttpRequests: false,
+    // Parsed and validated operations, bounded: hostile clients send endless distinct ones.
+    documentStore: new InMemoryLRUCache<DocumentNode>({ maxSize: 2 ** 20 * CACHE_MIB.documents }),
+    // Stopping is ours (lib/lifecycle.ts drains); Apollo's own handler would stop at once and re-raise the signal.
+    stopOnTerminationSignals: false,
+    parseOptions: { maxLexicalTokens: QUERY_LIMITS.maxTokens } as never,
     includeStacktraceInErrorResponses: !options.production,
     formatError: formatErrorFor(options.production),
     validationRules: armor.validationRules,
     plugins: [
       ...(armor.plugins as unknown as ApolloServerPlugin<GatewayContext>[]), // armor is typed against the CJS build of @apollo/server
       introspectionGuard,
-      auditPlugin({ auth, url: (name) => options.subgraphUrls[name] }),
+      auditPlugin({ auth, url: (name) => options.subgraphUrls[name], timeoutMs }, logger),
+      requestLogPlugin<GatewayContext>(logger),
+      httpStatusPlugin,
       // Never Apollo's CDN-hosted page: development serves its own explorer (explorer.ts).
       ApolloServerPluginLandingPageDisabled(),
     ],
   });
   // Publishing: FHIR writes and HL7 v2, coordinated across the owners (fhir/ingest/coordinator.ts).
   const ingest = ingestService({
-    auth, url: (name) => options.subgraphUrls[name], timeoutMs: 20_000, verifyToken: options.verifyToken, recoveryIntervalMs: options.ingestRecoveryIntervalMs,
+    auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, verifyToken: options.verifyToken, recoveryIntervalMs: options.ingestRecoveryIntervalMs, logger,
   });
   const service = await startHttpService<GatewayContext>({
     apollo,
@@ -177,7 +231,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     maxBodyBytes: options.maxBodyBytes ?? 100_000,
     bodyLimit: ({ url }) => (url.pathname === '/hl7v2' || /^\/fhir(\/[A-Za-z]+(\/[^/]+)?)?\/?$/.test(url.pathname) ? INGEST_MAX_BODY_BYTES : undefined),
     cors: { allowedOrigins: options.corsAllowedOrigins ?? parseAllowedOrigins(process.env.CORS_ALLOWED_ORIGINS) },
-    health: async () => ({ service: 'gateway', subgraphs: await subgraphHealth(options.subgraphUrls) }),
+    logger,
+    health: () => ({ service: 'gateway' }),
+    // Ready when every subgraph is (each checks its own database).
+    ready: () => subgraphsReady(options.subgraphUrls),
     routes: [
       ...(options.development ? developmentRoutes(options.development) : []),
       // The supergraph's API schema with every description, for administrators.
@@ -194,16 +251,22 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       },
       // FHIR writes and HL7 v2 results from institutions (fhir/ingest/).
       ...ingest.routes,
-      hl7v2Route({ auth, url: (name) => options.subgraphUrls[name], timeoutMs: 20_000, verifyToken: options.verifyToken, coordinator: ingest.coordinator }),
+      hl7v2Route({ auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, verifyToken: options.verifyToken, coordinator: ingest.coordinator }),
       // FHIR R4 export (GET /fhir/Patient/{id}/$everything): runs GraphQL
       // operations through this same server, so consent and audit apply as on /graphql.
-      fhirRoute({ apollo, verifyToken: options.verifyToken }),
+      fhirRoute({ apollo, verifyToken: options.verifyToken, logger }),
     ],
-    context: async (request) => ({
-      actor: await options.verifyToken(request.headers.authorization),
-      requestId: randomUUID(),
-      disclosures: [],
-    }),
+    context: async (request) => {
+      let actor: Actor;
+      try {
+        actor = await options.verifyToken(request.headers.authorization);
+      } catch (error) {
+        request.log.errorCodes.add(String((error as { extensions?: { code?: unknown } }).extensions?.code ?? ErrorCode.unauthenticated));
+        throw error;
+      }
+      request.log.actor = { role: actor.role, org: actor.org, clientId: actor.clientId };
+      return { actor, requestId: request.requestId, log: request.log, disclosures: [] };
+    },
   });
   return {
     ...service,
@@ -216,16 +279,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   };
 }
 
-async function subgraphHealth(urls: Record<SubgraphName, string>): Promise<Record<string, string>> {
+/** Each subgraph's readiness (2 s each, in parallel): the gateway serves only when all answer. */
+async function subgraphsReady(urls: Record<SubgraphName, string>): Promise<Readiness> {
   const entries = await Promise.all(
     SUBGRAPH_NAMES.map(async (name) => {
       try {
-        const response = await fetch(urls[name].replace(/\/graphql$/, '/health'), { signal: AbortSignal.timeout(2000) });
-        return [name, response.ok ? 'ok' : `status ${response.status}`];
+        const response = await fetch(urls[name].replace(/\/graphql$/, '/ready'), { signal: AbortSignal.timeout(2000) });
+        return [name, response.ok ? 'ready' : `status ${response.status}`] as const;
       } catch {
-        return [name, 'unreachable'];
+        return [name, 'unreachable'] as const;
       }
     }),
   );
-  return Object.fromEntries(entries);
+  return { ready: entries.every(([, state]) => state === 'ready'), service: 'gateway', subgraphs: Object.fromEntries(entries) };
 }

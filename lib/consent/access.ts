@@ -18,6 +18,11 @@ import { recordFilter, type PatientRecordFilter } from './filter.js';
 import { decide, mayReachPatient, reachWithoutFacts, type ConsentDirective, type Decision, type PatientFacts, type RecordFacts } from './policy.js';
 
 export interface IdentityFacts {
+  /**
+   * Every organisation of identity's registry, deactivated ones included (their
+   * records stay visible): the producers the record filter evaluates. Input
+   * naming an organisation is checked through lib/registry.ts instead.
+   */
   organizationIds: string[];
   patients: { patientId: string; registeredOrganizationIds: string[]; directives: ConsentDirective[] }[];
 }
@@ -132,12 +137,6 @@ export class ConsentAccess {
 
   facts(patientId: string): Promise<PatientFacts> {
     return this.factsLoader.load(patientId);
-  }
-
-  /** The alliance's organisation ids (identity's registry), known once a patient's facts were loaded. */
-  async allianceOrganizationIds(patientId: string): Promise<string[]> {
-    await this.facts(patientId);
-    return this.organizationIds ? this.organizationIds : [];
   }
 
   /** Whether the actor may reach the patient at all (see mayReachPatient). */

@@ -20,9 +20,29 @@ import { ORGANIZATIONS, PROGRAMS, TOWNSHIP_CENTRES, generatePractitioners, type 
 
 /** Default seed: the demo set, the tests and the benchmark set all use it unless told otherwise. */
 export const DEFAULT_SEED = 20260630;
-/** All generated dates are relative to this instant, never to the clock, so output is reproducible. */
-export const REFERENCE_TIME = Date.parse('2026-06-30T00:00:00Z');
 const DAY = 86_400_000;
+
+/**
+ * The anchor of a data set: the calendar day (UTC, YYYY-MM-DD) every
+ * generated date is relative to, as if the data had been exported at its
+ * midnight: histories lead up to it (five years of them), open tasks fall due
+ * around it. Never the clock: given its anchor, generation is pure. `npm start` anchors the demo
+ * set on the day it first seeds (or DEMO_ANCHOR); the tests pin TEST_ANCHOR.
+ */
+export type Anchor = string;
+
+/** The anchor the test stacks pin, and the generator's default, so `generatePatient(seed, i)` is what a test stack holds. */
+export const TEST_ANCHOR: Anchor = '2026-06-30';
+
+/** The instant an anchor stands for (its midnight, UTC); refuses anything but a real YYYY-MM-DD date. */
+export function anchorTime(anchor: Anchor): number {
+  const time = /^\d{4}-\d{2}-\d{2}$/.test(anchor) ? Date.parse(`${anchor}T00:00:00Z`) : Number.NaN;
+  if (Number.isNaN(time) || new Date(time).toISOString().slice(0, 10) !== anchor) throw new Error(`The anchor must be a calendar date, YYYY-MM-DD (got ${JSON.stringify(anchor)})`);
+  return time;
+}
+
+/** Today's anchor (the UTC date of `now`). */
+export const todayAnchor = (now: Date = new Date()): Anchor => now.toISOString().slice(0, 10);
 
 export interface PatientRecord {
   id: string;
@@ -128,12 +148,17 @@ function practitionersOf(seed: number, organizationId: string, role?: Practition
 const isoDate = (time: number) => new Date(time).toISOString().slice(0, 10);
 const round = (value: number, decimals: number) => Number(value.toFixed(decimals));
 
-/** Generates patient number `index` (0-based) for `seed`. Pure: same input, same output. */
-export function generatePatient(seed: number, index: number): PatientBundle {
+/**
+ * Generates patient number `index` (0-based) for `seed`, dated relative to
+ * `anchor`. Pure: same input, same output. The anchor only moves the dates:
+ * two anchors give the same patient, records and values, shifted in time.
+ */
+export function generatePatient(seed: number, index: number, anchor: Anchor = TEST_ANCHOR): PatientBundle {
+  const anchoredAt = anchorTime(anchor);
   const r = new Random(seed, index);
   const sex = r.bool(0.51) ? 'female' : 'male';
   const ageYears = r.bool(0.12) ? r.int(0, 6) : r.int(18, 92);
-  const birth = REFERENCE_TIME - ageYears * 365.25 * DAY - r.int(0, 364) * DAY;
+  const birth = anchoredAt - ageYears * 365.25 * DAY - r.int(0, 364) * DAY;
   const name = r.personName(sex);
   const township = TOWNSHIP_CENTRES[index % TOWNSHIP_CENTRES.length]!;
   const county = township.partOf!;
@@ -167,8 +192,8 @@ export function generatePatient(seed: number, index: number): PatientBundle {
   const depressed = adult && r.bool(0.06);
   const hivPositive = adult && r.bool(0.01);
   const hivTested = hivPositive || (adult && r.bool(0.08));
-  const historyStart = Math.max(birth, REFERENCE_TIME - 5 * 365 * DAY);
-  const span = REFERENCE_TIME - historyStart;
+  const historyStart = Math.max(birth, anchoredAt - 5 * 365 * DAY);
+  const span = anchoredAt - historyStart;
 
   // Encounters, each with diagnoses and possibly a lab panel, an ECG or imaging.
   const encounterCount = adult ? r.int(2, 10) : r.int(1, 4);
@@ -186,7 +211,7 @@ export function generatePatient(seed: number, index: number): PatientBundle {
     else if (hivPositive && r.bool(0.3)) diagnosis = HIV_DISEASE;
     const encounter: EncounterRecord = {
       id: r.uuid(), patientId, organizationId, practitionerId: practitioner.id, class: klass,
-      status: end > REFERENCE_TIME ? 'in-progress' : 'finished', periodStart: new Date(start), periodEnd: end > REFERENCE_TIME ? null : new Date(end),
+      status: end > anchoredAt ? 'in-progress' : 'finished', periodStart: new Date(start), periodEnd: end > anchoredAt ? null : new Date(end),
       reasonCode: diagnosis.code, reasonDisplay: diagnosis.display, sensitivityLabels: [...diagnosis.labels],
     };
     bundle.encounters.push(encounter);
@@ -298,14 +323,14 @@ export function generatePatient(seed: number, index: number): PatientBundle {
   const nurseTask = (organizationId: string, programId: string, description: string, due: number) => {
     bundle.followUpTasks.push({
       id: r.uuid(), patientId, organizationId, programId, description, dueDate: isoDate(due),
-      status: due < REFERENCE_TIME - 30 * DAY ? 'completed' : 'requested', assignedRole: 'nurse', createdAt: new Date(due - 14 * DAY),
+      status: due < anchoredAt - 30 * DAY ? 'completed' : 'requested', assignedRole: 'nurse', createdAt: new Date(due - 14 * DAY),
     });
   };
   if (!adult) {
     const enrollment = enroll('EPI', township.id, birth);
     for (const dose of CHILDHOOD_SCHEDULE) {
       const dueAt = birth + dose.ageMonths * 30.44 * DAY;
-      if (dueAt > REFERENCE_TIME || r.bool(0.05)) continue;
+      if (dueAt > anchoredAt || r.bool(0.05)) continue;
       const vaccine = VACCINES[dose.vaccine]!;
       bundle.immunizations.push({
         id: r.uuid(), patientId, organizationId: dose.ageMonths === 0 ? 'org-maternal-child' : township.id, programId: enrollment.programId,
@@ -316,7 +341,7 @@ export function generatePatient(seed: number, index: number): PatientBundle {
   } else {
     for (let year = 0; year < 5; year++) {
       if (!r.bool(ageYears >= 60 ? 0.6 : 0.2)) continue;
-      const when = REFERENCE_TIME - (year * 365 + r.int(200, 300)) * DAY;
+      const when = anchoredAt - (year * 365 + r.int(200, 300)) * DAY;
       if (when < birth) continue;
       bundle.immunizations.push({
         id: r.uuid(), patientId, organizationId: township.id, programId: null, vaccineCode: VACCINES.flu!.cvx, vaccineDisplay: VACCINES.flu!.display,
@@ -328,11 +353,11 @@ export function generatePatient(seed: number, index: number): PatientBundle {
     for (const code of [hypertensive ? 'HTN' : null, diabetic ? 'DM' : null].filter(Boolean) as string[]) {
       const since = historyStart + Math.floor(r.next() * span * 0.5);
       const enrollment = enroll(code, township.id, since);
-      for (let q = 1; q <= r.int(1, 3); q++) nurseTask(township.id, enrollment.programId, `Quarterly ${code === 'HTN' ? 'blood pressure' : 'glucose'} review`, REFERENCE_TIME - r.int(-60, 360) * DAY);
+      for (let q = 1; q <= r.int(1, 3); q++) nurseTask(township.id, enrollment.programId, `Quarterly ${code === 'HTN' ? 'blood pressure' : 'glucose'} review`, anchoredAt - r.int(-60, 360) * DAY);
     }
     const readings = r.int(3, 12);
     for (let n = 0; n < readings; n++) {
-      const effective = REFERENCE_TIME - r.int(1, 180) * DAY - r.int(0, 86_399) * 1000;
+      const effective = anchoredAt - r.int(1, 180) * DAY - r.int(0, 86_399) * 1000;
       const kind: HomeMeasurementKind = hypertensive && (!diabetic || r.bool(0.5)) ? 'blood-pressure' : 'glucose';
       const code = HOME_MEASUREMENT_CODES[kind];
       bundle.homeMeasurements.push({
@@ -344,12 +369,12 @@ export function generatePatient(seed: number, index: number): PatientBundle {
     }
   }
   if (ageYears >= 65) {
-    const enrollment = enroll('ELD', township.id, REFERENCE_TIME - r.int(30, 900) * DAY);
-    nurseTask(township.id, enrollment.programId, 'Annual elderly health check-up', REFERENCE_TIME + r.int(-300, 60) * DAY);
+    const enrollment = enroll('ELD', township.id, anchoredAt - r.int(30, 900) * DAY);
+    nurseTask(township.id, enrollment.programId, 'Annual elderly health check-up', anchoredAt + r.int(-300, 60) * DAY);
   }
   if (sex === 'female' && ageYears >= 22 && ageYears <= 38 && r.bool(0.15)) {
-    const enrollment = enroll('MCH', 'org-maternal-child', REFERENCE_TIME - r.int(30, 250) * DAY);
-    nurseTask('org-maternal-child', enrollment.programId, 'Antenatal visit', REFERENCE_TIME + r.int(-20, 40) * DAY);
+    const enrollment = enroll('MCH', 'org-maternal-child', anchoredAt - r.int(30, 250) * DAY);
+    nurseTask('org-maternal-child', enrollment.programId, 'Antenatal visit', anchoredAt + r.int(-20, 40) * DAY);
   }
   if (adult) addVeryRestrictedRecords(bundle, seed, index, county, historyStart, span);
   return bundle;
@@ -401,9 +426,9 @@ export function dicomUid(uuid: string): string {
   return '2.25.' + BigInt('0x' + uuid.replace(/-/g, '')).toString(10);
 }
 
-/** Generates patients [from, to). */
-export function* generatePatients(seed: number, from: number, to: number): Generator<PatientBundle> {
-  for (let index = from; index < to; index++) yield generatePatient(seed, index);
+/** Generates patients [from, to), dated relative to `anchor`. */
+export function* generatePatients(seed: number, from: number, to: number, anchor: Anchor = TEST_ANCHOR): Generator<PatientBundle> {
+  for (let index = from; index < to; index++) yield generatePatient(seed, index, anchor);
 }
 
 export { ORGANIZATIONS, PROGRAMS, generatePractitioners };

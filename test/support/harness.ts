@@ -10,7 +10,7 @@ import pg from 'pg';
 import { mintDevToken, type MintOptions, type TokenClaims } from '../../lib/dev-token.js';
 import { generateDevKeys, type DevKeys } from '../../lib/keys.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/services.js';
-import { DEFAULT_SEED } from '../../lib/synthetic/generator.js';
+import { DEFAULT_SEED, TEST_ANCHOR, type Anchor } from '../../lib/synthetic/generator.js';
 import { startStack, type Stack } from '../../scripts/stack.js';
 
 export type Backend = 'pglite' | 'postgres';
@@ -75,14 +75,19 @@ async function createPostgresDatabases(): Promise<{ urls: Record<SubgraphName, s
   };
 }
 
-export async function startTestStack(backend: Backend, options: { patients?: number; production?: boolean; corsAllowedOrigins?: string[] } = {}): Promise<TestStack> {
+/**
+ * A stack seeded with `patients` generated patients (60 by default), dated
+ * relative to TEST_ANCHOR unless told otherwise: the anchor generatePatient
+ * uses by default, so a test's expectations and the stack's data agree.
+ */
+export async function startTestStack(backend: Backend, options: { patients?: number; production?: boolean; corsAllowedOrigins?: string[]; anchor?: Anchor } = {}): Promise<TestStack> {
   const keys = await generateDevKeys('test-');
   const postgres = backend === 'postgres' ? await createPostgresDatabases() : null;
   const databaseUrls = postgres?.urls ?? (Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, 'memory://'])) as Record<SubgraphName, string>);
   // Publishing's periodic recovery stays off: tests that need it run it (stack.gateway.ingest.recover()), and
   // its statements would otherwise land in the statement counts other tests measure.
   const stack = await startStack({
-    databaseUrls, keys, seedPatients: options.patients ?? 60, seed: DEFAULT_SEED, production: options.production ?? true, corsAllowedOrigins: options.corsAllowedOrigins ?? [],
+    databaseUrls, keys, seedPatients: options.patients ?? 60, seed: DEFAULT_SEED, anchor: options.anchor ?? TEST_ANCHOR, production: options.production ?? true, corsAllowedOrigins: options.corsAllowedOrigins ?? [],
     ingestRecoveryIntervalMs: 0,
   });
   const url = stack.gateway.url;

@@ -11,7 +11,7 @@ import { keyringOf } from '../../lib/keys.js';
 import { internalSigners } from './internal.js';
 import type { SubgraphName } from '../../lib/services.js';
 import { openSubgraphDatabase, startSubgraph, type RunningSubgraph } from '../../lib/subgraph.js';
-import { DEFAULT_SEED } from '../../lib/synthetic/generator.js';
+import { DEFAULT_SEED, TEST_ANCHOR } from '../../lib/synthetic/generator.js';
 import { seedPatients, seedReferenceData } from '../../scripts/seed-data.js';
 import { SUBGRAPH_MODULES } from '../../subgraphs/index.js';
 import { postGraphQL, type GraphQLResponse } from './harness.js';
@@ -37,7 +37,7 @@ export async function startSubgraphUnderTest(name: SubgraphName, patients = 20):
   for (const subgraphName of names) {
     const database = await openSubgraphDatabase(subgraphName, 'memory://');
     await seedReferenceData({ [subgraphName]: database }, DEFAULT_SEED);
-    await seedPatients({ [subgraphName]: database }, { seed: DEFAULT_SEED, patients });
+    await seedPatients({ [subgraphName]: database }, { seed: DEFAULT_SEED, anchor: TEST_ANCHOR, patients });
     running[subgraphName] = await startSubgraph(SUBGRAPH_MODULES[subgraphName].module, {
       databaseUrl: 'memory://', database, host: '127.0.0.1', port: 0, keyring: keyringOf(keys.internal, subgraphName), production: true, peers,
     });

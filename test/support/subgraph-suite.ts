@@ -37,9 +37,12 @@ export function subgraphSuite(name: SubgraphName, expectation: SubgraphExpectati
       expect(await migrate(under.subgraph.db, migrationsDirectory(name))).toEqual([]);
     });
 
-    it('reports health', async () => {
+    it('reports liveness and readiness', async () => {
       const health = await (await fetch(under.subgraph.url.replace(/graphql$/, 'health'))).json();
-      expect(health).toEqual({ status: 'ok', service: name, database: 'pglite' });
+      expect(health).toEqual({ status: 'ok', service: name });
+      const ready = await fetch(under.subgraph.url.replace(/graphql$/, 'ready'));
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ status: 'ready', ready: true, service: name, database: 'pglite' });
     });
 
     it('refuses calls that do not come from the gateway', async () => {

@@ -90,8 +90,8 @@ function Consents({ patientId }: { patientId: string }) {
         {consents.map((c) => (
           <li key={c.id} data-testid="consent" data-active={c.active} className={c.active ? '' : 'revoked'}>
             <strong>{c.decision === 'PERMIT' ? 'Allow' : 'Refuse'}</strong>{' '}
-            {c.actorType === 'ALLIANCE' ? 'every organisation of the alliance' : `${c.actorType.toLowerCase()} ${c.actorId}`}{': '}
-            {c.categories.length ? c.categories.map((x) => x.toLowerCase().replace('_', ' ')).join(', ') : 'everything'}
+            {c.actorType === 'ALLIANCE' ? 'every organisation of the alliance' : `${(c.actorType ?? '').toLowerCase()} ${c.actorId}`}{': '}
+            {c.categories?.length ? c.categories.map((x) => x.toLowerCase().replace('_', ' ')).join(', ') : 'everything'}
             <span className="muted small"> · since {formatDateTime(c.createdAt)}{c.revokedAt ? ` · revoked ${formatDateTime(c.revokedAt)}` : ''}</span>
             {c.active ? <button type="button" className="secondary" onClick={() => void onRevoke(c.id)} aria-label={`Revoke consent for ${c.actorId ?? 'the alliance'}`}>Revoke</button> : <span className="badge">revoked</span>}
           </li>

@@ -11,7 +11,7 @@ import { PatientTimelineQuery as TimelineDocument } from './operations';
 import { useConnection } from './useConnection';
 import { Field, WithheldReason } from './Withheld';
 
-type Edge = NonNullable<PatientTimelineQuery['patient']>['timeline']['edges'][number];
+type Edge = NonNullable<NonNullable<PatientTimelineQuery['patient']>['timeline']>['edges'][number];
 type Node = NonNullable<Edge['node']>;
 
 const PAGE_SIZE = 20;
@@ -35,7 +35,7 @@ export function Timeline({ patientId, showWithheldCount, onStatus }: { patientId
     withWithheldCount: showWithheldCount,
   };
   const timeline = useConnection(TimelineDocument, variables, (data) => data?.patient?.timeline, ['patient', 'timeline']);
-  const withheldCount = timeline.first?.patient?.timeline.withheldCount ?? null;
+  const withheldCount = timeline.first?.patient?.timeline?.withheldCount ?? null;
   const emergencyAccess = (timeline.extensions?.emergencyAccess as TimelineStatus['emergencyAccess']) ?? null;
 
   useEffect(() => {

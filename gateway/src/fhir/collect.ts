@@ -80,7 +80,10 @@ const codeOf = (error: GraphQLFormattedError) => String(error.extensions?.code ?
  */
 function interpret(result: OperationResult, masks: Masks): { withheld: boolean } {
   const errorList = result.errors ?? [];
-  if (result.status === 503 || errorList.some((e) => codeOf(e) === 'AUDIT_UNAVAILABLE')) throw errors.auditUnavailable();
+  if (errorList.some((e) => codeOf(e) === 'AUDIT_UNAVAILABLE')) throw errors.auditUnavailable();
+  // A service that did not answer: no partial bundle, a retry later.
+  const unavailable = errorList.find((e) => codeOf(e) === 'SUBGRAPH_UNAVAILABLE');
+  if (unavailable) throw errors.unavailable(String(unavailable.extensions?.service ?? 'a'));
   if (errorList.some((e) => codeOf(e) === 'UNAUTHENTICATED')) throw errors.unauthenticated('Invalid or expired token');
 
   // An error on `patient` itself: the token is bound to another patient (a
@@ -89,14 +92,14 @@ function interpret(result: OperationResult, masks: Masks): { withheld: boolean }
   if (onPatient) {
     if (WITHHELD_CODES.has(codeOf(onPatient))) throw errors.forbidden(onPatient.message);
     if (codeOf(onPatient) === 'BAD_USER_INPUT') throw errors.badId();
-    throw errors.upstream();
+    throw errors.upstream(errorList);
   }
   let withheld = false;
   for (const error of errorList) {
     const path = error.path;
     if (!path || path.length < 2 || !WITHHELD_CODES.has(codeOf(error))) {
       // Operation-level errors (no path) are ours: validation, limits. Others come from a subgraph.
-      throw path ? errors.upstream() : errors.internal();
+      throw path ? errors.upstream(errorList) : errors.internal(errorList);
     }
     withheld = true;
     let parent: unknown = result.data;

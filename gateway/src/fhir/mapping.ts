@@ -163,8 +163,11 @@ class BundleBuilder {
     for (const node of nodes.programEnrollments) this.enrollmentOrSkip(node);
     for (const node of nodes.followUpTasks) this.taskOrSkip(node, nodes.programEnrollments);
     if (this.plan.registry) {
-      for (const o of this.organizations.values()) this.add({ resourceType: 'Organization', id: o.id, active: true, name: o.name }, 'include');
-      for (const p of this.practitioners.values()) this.add({ resourceType: 'Practitioner', id: p.id, name: p.name ? [humanName(p.name)] : undefined }, 'include');
+      // Whether the registry still holds the entry as active (records keep naming deactivated ones).
+      for (const o of this.organizations.values()) this.add({ resourceType: 'Organization', id: o.id, active: o.active !== false, name: o.name }, 'include');
+      for (const p of this.practitioners.values()) {
+        this.add({ resourceType: 'Practitioner', id: p.id, ...(typeof p.active === 'boolean' ? { active: p.active } : {}), name: p.name ? [humanName(p.name)] : undefined }, 'include');
+      }
     }
     return this.entries;
   }

@@ -20,8 +20,8 @@ export interface OperationOutcome {
 }
 
 export class FhirError extends Error {
-  constructor(readonly status: number, readonly issue: IssueType, message: string) {
-    super(message);
+  constructor(readonly status: number, readonly issue: IssueType, message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
   }
 
   outcome(): OperationOutcome {
@@ -43,6 +43,8 @@ export const errors = {
   notFound: () => new FhirError(404, 'not-found', 'No patient with this id is visible to you'),
   forbidden: (message: string) => new FhirError(403, 'forbidden', message),
   auditUnavailable: () => new FhirError(503, 'transient', 'The audit trail could not record this access, so no data is returned. Try again later.'),
-  upstream: () => new FhirError(502, 'exception', 'A service behind the gateway failed; no bundle was produced. Try again later.'),
-  internal: () => new FhirError(500, 'exception', 'The export failed; no bundle was produced.'),
+  upstream: (cause?: unknown) => new FhirError(502, 'exception', 'A service behind the gateway failed; no bundle was produced. Try again later.', cause),
+  /** A service did not answer in time or is down (SUBGRAPH_UNAVAILABLE): try again shortly. */
+  unavailable: (service: string) => new FhirError(503, 'transient', `The ${service} service did not answer; no bundle was produced. Try again shortly.`),
+  internal: (cause?: unknown) => new FhirError(500, 'exception', 'The export failed; no bundle was produced.', cause),
 };

@@ -21,8 +21,8 @@
 export const PAGE_SIZE = 100;
 
 const CODING = '{ system code display }';
-const ORGANIZATION = '{ id name }';
-const PRACTITIONER = '{ id name { family given text } }';
+const ORGANIZATION = '{ id name active }';
+const PRACTITIONER = '{ id name { family given text } active }';
 
 export const PATIENT_FIELDS = `
   id

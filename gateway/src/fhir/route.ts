@@ -18,11 +18,11 @@
  * administrator, a token bound to another patient), 404 otherwise — the same
  * answer for a patient who does not exist and one the caller may not see.
  */
-import { randomUUID } from 'node:crypto';
 import type { ApolloServer } from '@apollo/server';
 import type { Actor } from '../../../lib/actor.js';
 import { isUuid } from '../../../lib/connection.js';
-import type { HttpRequestInfo, Route } from '../../../lib/http.js';
+import type { HttpRequestInfo, RequestLog, Route } from '../../../lib/http.js';
+import type { Logger } from '../../../lib/logger.js';
 import type { TokenVerifier } from '../auth.js';
 import type { GatewayContext } from '../server.js';
 import { collectPatient, type Executor, type OperationResult } from './collect.js';
@@ -34,6 +34,7 @@ export interface FhirRouteOptions {
   /** The gateway's Apollo server: the export runs its operations through it. */
   apollo: ApolloServer<GatewayContext>;
   verifyToken: TokenVerifier;
+  logger: Logger;
 }
 
 const EVERYTHING = /^\/fhir\/Patient\/([^/]+)\/(?:\$|%24)everything$/;
@@ -61,11 +62,11 @@ function baseUrl(request: HttpRequestInfo): string {
 }
 
 /** Runs one operation through the gateway pipeline with this export's context. */
-function pipelineExecutor(apollo: ApolloServer<GatewayContext>, actor: Actor, requestId: string): Executor {
+function pipelineExecutor(apollo: ApolloServer<GatewayContext>, actor: Actor, requestId: string, log: RequestLog): Executor {
   return async ({ query, variables }) => {
     // A fresh context per operation: the audit plugin stores the disclosures
     // collected during that operation, once; the request id ties them together.
-    const contextValue: GatewayContext = { actor, requestId, disclosures: [] };
+    const contextValue: GatewayContext = { actor, requestId, log, disclosures: [] };
     const response = await apollo.executeOperation({ query, variables }, { contextValue });
     if (response.body.kind !== 'single') throw errors.internal();
     const { data, errors: gqlErrors, extensions } = response.body.singleResult;
@@ -100,13 +101,23 @@ export function fhirRoute(options: FhirRouteOptions): Route {
       if (actor.role === 'admin') throw errors.forbidden('Administrators do not read patient data');
 
       const plan = exportPlan(actor);
-      const requestId = randomUUID();
-      const collected = await collectPatient(pipelineExecutor(options.apollo, actor, requestId), id, plan);
+      // The Bundle's id is the request id: the x-request-id of the response and the requestId of its audit events.
+      const requestId = request.requestId;
+      request.log.operation = 'FHIR Patient/$everything';
+      request.log.actor = { role: actor.role, org: actor.org, clientId: actor.clientId };
+      const collected = await collectPatient(pipelineExecutor(options.apollo, actor, requestId, request.log), id, plan);
       return reply(200, toBundle(collected, { requestId, base: baseUrl(request), plan }));
     } catch (error) {
-      if (error instanceof FhirError) return reply(error.status, error.outcome());
+      if (error instanceof FhirError) {
+        request.log.errorCodes.add(`FHIR_${error.issue.toUpperCase()}`);
+        if (error.status >= 500) options.logger.error({ rid: request.requestId, trace: request.log.traceId, err: error.cause ?? error }, `FHIR export failed: ${error.message}`);
+        return reply(error.status, error.outcome());
+      }
       if (error instanceof URIError) return reply(400, errors.badId().outcome());
-      return reply(500, operationOutcome('error', 'exception', 'The export failed; no bundle was produced.'));
+      // Never silent: the failure is logged with the request id the client sees in x-request-id.
+      request.log.errorCodes.add('FHIR_EXCEPTION');
+      options.logger.error({ rid: request.requestId, trace: request.log.traceId, err: error }, 'FHIR export failed');
+      return reply(500, operationOutcome('error', 'exception', `The export failed; no bundle was produced (request ${request.requestId}).`));
     }
   };
 }

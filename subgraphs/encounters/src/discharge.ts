@@ -11,6 +11,7 @@ import { INTERNAL_APIS } from '../../../lib/internal-api.js';
 import { isUuid, maySee } from '../../../lib/connection.js';
 import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
 import type { Queryable } from '../../../lib/db.js';
+import { requireRegistered } from '../../../lib/registry.js';
 import type { Row } from '../../../lib/records.js';
 import { parseScopes, scopesAllow } from '../../../lib/scopes.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
@@ -61,8 +62,7 @@ export async function recordDischarge(context: SubgraphContext, input: Discharge
   if (dischargedAt.getTime() < new Date(stay.period_start).getTime()) throw badInput('dischargedAt is before the admission');
   if (dischargedAt.getTime() > Date.now() + 5 * 60_000) throw badInput('dischargedAt is in the future');
   if (input.primaryCareOrganizationId) {
-    const organizations = await context.consent.allianceOrganizationIds(stay.patient_id);
-    if (!organizations.includes(input.primaryCareOrganizationId)) throw badInput('primaryCareOrganizationId is not an organisation of the alliance');
+    await requireRegistered(context.internal, { organizations: [{ id: input.primaryCareOrganizationId, field: 'primaryCareOrganizationId' }] });
   }
   const diagnoses = await context.db.query<{ code: string; display: string }>('SELECT code, display FROM condition WHERE encounter_id = $1 ORDER BY recorded_date', [stay.id]);
   // The plan first, outside any transaction here: public-health asks this

@@ -20,4 +20,3 @@ export const encounters: SubgraphModule = {
     patientLinkRoute(deps, ['encounter', 'condition', 'referral']),
   ],
 };
-export { seeder } from './seed.js';

@@ -20,6 +20,7 @@ import { isUuid, maySee, normalisePageArgs, type Page } from '../../../lib/conne
 import { decodeKeyset, fillPage, isIsoInstant } from '../../../lib/keyset.js';
 import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
 import type { Queryable } from '../../../lib/db.js';
+import { requireRegistered } from '../../../lib/registry.js';
 import type { Row } from '../../../lib/records.js';
 import { categoryFromEnum, categoryToEnum, parseScopes, scopesAllow, type Category } from '../../../lib/scopes.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
@@ -80,8 +81,8 @@ export async function createReferral(context: SubgraphContext, input: ReferralIn
   // organisation, or shared with them); the patient's demographics decide.
   const patient = await context.consent.decide({ patientId: input.patientId, category: 'demographics', organizationId: null, sensitivityLabels: [] });
   if (!patient.allow) throw productError(ErrorCode.notFound, 'No such patient among those you may see');
-  const organizations = await context.consent.allianceOrganizationIds(input.patientId);
-  if (!organizations.includes(input.performerOrganizationId)) throw badInput('performerOrganizationId is not an organisation of the alliance');
+  // The receiving organisation: an active organisation of identity's registry, as it stands now.
+  await requireRegistered(context.internal, { organizations: [{ id: input.performerOrganizationId, field: 'performerOrganizationId' }] });
 
   const [referral] = await context.db.query<Row>(
     `INSERT INTO referral (id, patient_id, requester_organization_id, requester_practitioner_id, performer_organization_id, status,
@@ -176,17 +177,21 @@ export async function scheduleRemoteConsultation(context: SubgraphContext, input
   if (start < Date.now() - DAY || start > Date.now() + 365 * DAY) throw badInput('start must be within the next year');
   if (input.end && input.end.getTime() <= start) throw badInput('end must be after start');
   if (input.participants.length === 0 || input.participants.length > 20) throw badInput('A consultation has 1 to 20 participants');
+  for (const p of input.participants) {
+    if (!p.practitionerId.trim() || p.practitionerId.length > 100) throw badInput('practitionerId must be a practitioner id');
+  }
+  // Every participant: an active practitioner of identity's registry, taking part for the active organisation they work for.
+  await requireRegistered(context.internal, {
+    organizations: input.participants.map((p, i) => ({ id: p.organizationId, field: `participants[${i}].organizationId` })),
+    practitioners: input.participants.map((p, i) => ({ id: p.practitionerId, organizationId: p.organizationId, field: `participants[${i}].practitionerId` })),
+  });
   return context.db.transaction(async (tx) => {
     const referral = await lockVisibleReferral(tx, context, input.referralId);
     const sides = [referral.requester_organization_id, referral.performer_organization_id];
     if (!sides.includes(organizationId)) throw forbidden('Only the referring or the receiving organisation schedules its consultations');
     if (referral.status !== 'accepted') throw productError(ErrorCode.conflict, `A referral that is ${referral.status} cannot get a consultation`);
-    const organizations = await context.consent.allianceOrganizationIds(referral.patient_id);
-    const strangers = input.participants.filter((p) => !organizations.includes(p.organizationId));
-    if (strangers.length) throw badInput('Every participant takes part for an organisation of the alliance');
     const participants = new Map<string, { organizationId: string; type: string }>([[context.actor.sub, { organizationId, type: 'PPRF' }]]);
     for (const p of input.participants) {
-      if (!p.practitionerId.trim() || p.practitionerId.length > 100) throw badInput('practitionerId must be a practitioner id');
       if (!participants.has(p.practitionerId)) participants.set(p.practitionerId, { organizationId: p.organizationId, type: 'CON' });
     }
     // Both sides of the referral and every participating organisation see the consultation.

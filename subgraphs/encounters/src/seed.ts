@@ -2,7 +2,7 @@
 import { tableRows, type Seeder } from '../../../lib/seed-types.js';
 
 export const seeder: Seeder = {
-  referenceRows: () => [],
+  reference: () => [],
   patientRows: (bundles) => [
     tableRows('encounter', bundles.flatMap((b) => b.encounters), {
       id: (e) => e.id, patient_id: (e) => e.patientId, organization_id: (e) => e.organizationId, practitioner_id: (e) => e.practitionerId,

@@ -5,6 +5,7 @@ import type { ConsentRules } from '../../../lib/consent/shield.js';
 import type { SubgraphModule } from '../../../lib/subgraph.js';
 import { appendAuditEvents, disclosuresOf } from './audit.js';
 import { birthDates } from './birth-dates.js';
+import { registryEntries } from './registry.js';
 import { decide, recovery, stagePatients } from './ingest.js';
 import { PATIENT, resolvers } from './resolvers.js';
 import { TIMELINE_NODE_TYPES } from './timeline.js';
@@ -20,8 +21,9 @@ const consentRules: ConsentRules = {
     // Staff of an organisation that registered the patient see the directives recorded for them.
     ConsentDirective: { category: 'consents', organizationColumn: null },
   },
-  // Audit and match-candidate types are reached only through resolvers that check the actor (admin, or the patient).
+  // Audit and match-candidate types are reached only through resolvers that check the actor (admin, or the patient); the registry is open.
   open: ['Query', 'Mutation', 'HumanName', 'ContactPoint', 'Address', 'Identifier', 'Organization', 'Practitioner', 'AuditEvent', 'ConsentChange',
+    'RegistryChange', 'RegistryChangeConnection', 'RegistryChangeEdge',
     'AuditEventConnection', 'AuditEventEdge', 'MatchCandidate', 'MatchCandidateConnection', 'MatchCandidateEdge', 'PageInfo', 'PatientConnection', 'PatientEdge', '_Service', 'TimelineConnection', 'TimelineEdge',
     // References to other subgraphs' records on the timeline: their owners check every field.
     ...TIMELINE_NODE_TYPES],
@@ -35,6 +37,8 @@ export const identity: SubgraphModule = {
   internalRoutes: (deps) => [
     internalRoute(INTERNAL_APIS.consentFacts, deps, async (body) => identityFactsFromDatabase(deps.db, patientIdsOf(body))),
     internalRoute(INTERNAL_APIS.birthDates, deps, async (body, call) => birthDates(deps.db, call.actor, body)),
+    // The registry entries input names, for the subgraphs that check them (lib/registry.ts).
+    internalRoute(INTERNAL_APIS.registry, deps, async (body) => registryEntries(deps.db, body)),
     // The gateway's audit writes (only the gateway may call): the actor comes from its signed token, never from the body.
     internalRoute(INTERNAL_APIS.auditEvents, deps, async (body, call) => {
       return { stored: await appendAuditEvents(deps.db, call.actor, call.requestId, disclosuresOf(body)) };
@@ -45,4 +49,3 @@ export const identity: SubgraphModule = {
     internalRoute(INTERNAL_APIS.ingestRecovery, deps, async (body) => recovery(deps.db, body)),
   ],
 };
-export { seeder } from './seed.js';

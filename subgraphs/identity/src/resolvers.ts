@@ -12,6 +12,11 @@ import {
   auditEventFields, auditEventPage, consentDirectiveFields, consentsOf, grantConsent, requireAdmin, revokeConsent, STAFF_RECORDED_CONSENTS,
   type AuditFilter, type ConsentProvisionInput,
 } from './consents.js';
+import { requireRegistryAdmin } from '../../../lib/registry.js';
+import {
+  deactivateOrganization, deactivatePractitioner, organizationTypeOf, practitionerRoleOf, registryChangeFields, registryChangePage, upsertOrganization,
+  upsertPractitioner, type OrganizationInput, type PractitionerInput, type RegistryAuthor, type RegistryChangeFilter,
+} from './registry.js';
 import { matchCandidateFields, matchCandidates, resolveMatchCandidate, type MatchCandidatesArgs } from './mpi.js';
 import { searchPatients, type SearchPatientsArgs } from './search.js';
 import { patientTimeline, type TimelineArgs, type TimelinePage } from './timeline.js';
@@ -89,6 +94,12 @@ const textKeyLoader = (context: SubgraphContext, table: string, id: string) =>
 
 const humanName = (family: string, given: string[]) => ({ family, given, text: `${family} ${given.join(' ')}`, use: 'official' });
 
+/** The administrator changing the registry in this request (anyone else is refused). */
+function registryAuthor(context: SubgraphContext): RegistryAuthor {
+  requireRegistryAdmin(context.actor);
+  return { sub: context.actor.sub, role: context.actor.role, requestId: context.requestId };
+}
+
 export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
     patient: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadPatient(context, id),
@@ -104,7 +115,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       if (ids.length > MAX_IDS) throw badInput(`At most ${MAX_IDS} ids per call`);
       return Promise.all(ids.map((id) => loadPatient(context, id)));
     },
-    organizations: (_: unknown, __: unknown, context: SubgraphContext) => context.db.query('SELECT * FROM organization ORDER BY id'),
+    organizations: (_: unknown, { includeInactive }: { includeInactive?: boolean | null }, context: SubgraphContext) =>
+      context.db.query('SELECT * FROM organization WHERE $1::boolean OR active ORDER BY id', [includeInactive === true]),
     organization: (_: unknown, { id }: { id: string }, context: SubgraphContext) => textKeyLoader(context, 'organization', id),
     practitioner: (_: unknown, { id }: { id: string }, context: SubgraphContext) => textKeyLoader(context, 'practitioner', id),
     auditEvents: (_: unknown, args: AuditFilter & PageArgs, context: SubgraphContext) => {
@@ -119,14 +131,23 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       requireAdmin(context.actor);
       return auditEventPage(context.db, { ...STAFF_RECORDED_CONSENTS, organizationId: args.organizationId }, args);
     },
+    registryChanges: (_: unknown, args: RegistryChangeFilter & PageArgs, context: SubgraphContext) => {
+      requireRegistryAdmin(context.actor);
+      return registryChangePage(context.db, args, args);
+    },
     matchCandidates: (_: unknown, args: MatchCandidatesArgs, context: SubgraphContext) => matchCandidates(context, args),
   },
   Mutation: {
     grantConsent: (_: unknown, { input }: { input: ConsentProvisionInput }, context: SubgraphContext) => grantConsent(context, input),
     revokeConsent: (_: unknown, { id }: { id: string }, context: SubgraphContext) => revokeConsent(context, id),
+    upsertOrganization: (_: unknown, { input }: { input: OrganizationInput }, context: SubgraphContext) => upsertOrganization(context.db, registryAuthor(context), input),
+    upsertPractitioner: (_: unknown, { input }: { input: PractitionerInput }, context: SubgraphContext) => upsertPractitioner(context.db, registryAuthor(context), input),
+    deactivateOrganization: (_: unknown, { id }: { id: string }, context: SubgraphContext) => deactivateOrganization(context.db, registryAuthor(context), id),
+    deactivatePractitioner: (_: unknown, { id }: { id: string }, context: SubgraphContext) => deactivatePractitioner(context.db, registryAuthor(context), id),
     resolveMatchCandidate: (_: unknown, { id, decision }: { id: string; decision: 'LINK' | 'DISTINCT' }, context: SubgraphContext) =>
       resolveMatchCandidate(context, id, decision),
   },
+  RegistryChange: registryChangeFields,
   MatchCandidate: matchCandidateFields,
   ConsentDirective: {
     ...consentDirectiveFields,
@@ -174,20 +195,24 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   },
   Organization: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => textKeyLoader(context, 'organization', reference.id),
-    type: (row: Row) => String(row.type).toUpperCase().replace(/-/g, '_'),
+    type: (row: Row) => organizationTypeOf(row.type),
     partOf: (row: Row, _: unknown, context: SubgraphContext) => (row.part_of ? textKeyLoader(context, 'organization', row.part_of) : null),
-    practitioners: (row: Row, _: unknown, context: SubgraphContext) =>
-      context
+    active: (row: Row) => row.active !== false,
+    practitioners: async (row: Row, { includeInactive }: { includeInactive?: boolean | null }, context: SubgraphContext) => {
+      const all = await context
         .loader<string, Row[]>('practitionersByOrg', async (ids) => {
           const rows = await context.db.query<Row>('SELECT * FROM practitioner WHERE organization_id = ANY($1::text[]) ORDER BY id', [[...ids]]);
           return ids.map((id) => rows.filter((r) => r.organization_id === id));
         })
-        .load(row.id),
+        .load(row.id);
+      return includeInactive ? all : all.filter((p) => p.active !== false);
+    },
   },
   Practitioner: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => textKeyLoader(context, 'practitioner', reference.id),
     name: (row: Row) => humanName(row.family, [row.given]),
-    role: (row: Row) => String(row.role).toUpperCase(),
+    role: (row: Row) => practitionerRoleOf(row.role),
     organization: (row: Row, _: unknown, context: SubgraphContext) => textKeyLoader(context, 'organization', row.organization_id),
+    active: (row: Row) => row.active !== false,
   },
 };

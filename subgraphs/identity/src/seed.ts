@@ -1,12 +1,36 @@
-/** Identity's part of the synthetic data: the registry, patients and identifiers. */
+/**
+ * Identity's part of the synthetic data: the registry, patients and
+ * identifiers. The registry is written entry by entry through the same
+ * functions as the administrators' mutations (registry.ts), which validate
+ * each one and record it in the registry change log under the seed's name.
+ */
+import type { Database } from '../../../lib/db.js';
 import { tableRows, type Seeder } from '../../../lib/seed-types.js';
 import { ORGANIZATIONS, generatePractitioners } from '../../../lib/synthetic/registry.js';
+import { upsertOrganization, upsertPractitioner, type RegistryAuthor } from './registry.js';
+
+/** The author of the demo registry's entries in the change log. */
+export const SEED_AUTHOR = (seed: number): RegistryAuthor => ({ sub: 'demo-seed', role: 'admin', requestId: `demo-seed-${seed}` });
+
+/** The synthetic registry's kebab-case values as the API's enum values (county-hospital → COUNTY_HOSPITAL). */
+const enumValue = (value: string) => value.toUpperCase().replace(/-/g, '_');
+
+async function seedOrganizations(db: Database, seed: number): Promise<void> {
+  // Parents first: partOf must name an organisation already registered.
+  const ordered = [...ORGANIZATIONS.filter((o) => !o.partOf), ...ORGANIZATIONS.filter((o) => o.partOf)];
+  for (const o of ordered) await upsertOrganization(db, SEED_AUTHOR(seed), { id: o.id, name: o.name, type: enumValue(o.type), partOf: o.partOf, city: o.city });
+}
+
+async function seedPractitioners(db: Database, seed: number): Promise<void> {
+  for (const p of generatePractitioners(seed)) {
+    await upsertPractitioner(db, SEED_AUTHOR(seed), { id: p.id, organizationId: p.organizationId, family: p.family, given: p.given, role: enumValue(p.role) });
+  }
+}
 
 export const seeder: Seeder = {
-  referenceRows: (seed) => [
-    tableRows('organization', ORGANIZATIONS.filter((o) => !o.partOf), { id: (o) => o.id, name: (o) => o.name, type: (o) => o.type, part_of: (o) => o.partOf, city: (o) => o.city }),
-    tableRows('organization', ORGANIZATIONS.filter((o) => o.partOf), { id: (o) => o.id, name: (o) => o.name, type: (o) => o.type, part_of: (o) => o.partOf, city: (o) => o.city }),
-    tableRows('practitioner', generatePractitioners(seed), { id: (p) => p.id, organization_id: (p) => p.organizationId, family: (p) => p.family, given: (p) => p.given, role: (p) => p.role }),
+  reference: (seed) => [
+    { table: 'organization', write: (db) => seedOrganizations(db, seed) },
+    { table: 'practitioner', write: (db) => seedPractitioners(db, seed) },
   ],
   patientRows: (bundles) => [
     tableRows('patient', bundles.map((b) => b.patient), {

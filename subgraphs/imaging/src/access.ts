@@ -8,6 +8,7 @@ export const IMAGING_REPORT: RecordAccess = { category: 'imaging-reports' };
 
 export const consentRules: ConsentRules = {
   records: { ImagingStudy: { ...IMAGING_STUDY, fieldCategories: { report: 'imaging-reports' } } },
-  open: ['Query', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'ImagingReport',
+  // Result recognition is registry data, open like the organisations it names (the mutations check the actor).
+  open: ['Query', 'Mutation', 'ImagingResultRecognition', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'ImagingReport',
     'ImagingStudyConnection', 'ImagingStudyEdge', '_Service'],
 };

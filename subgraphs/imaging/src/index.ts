@@ -11,4 +11,3 @@ export const imaging: SubgraphModule = {
   // Publishing (FHIR writes), and the master patient index's links.
   internalRoutes: (deps) => [...participantRoutes(deps, ingestHandlers), patientLinkRoute(deps, ['imaging_study'])],
 };
-export { seeder } from './seed.js';

@@ -6,8 +6,10 @@
  * records they may see. Each study says whether it is recognised across the
  * alliance: an entry of `imaging_result_recognition` names the performing
  * organisation, the modality (or every modality) and the period during which
- * its studies count. Imaging keeps this table itself; it never reads
- * identity's registry.
+ * its studies count. Imaging keeps this table itself; administrators add and
+ * end entries at run time (addImagingResultRecognition,
+ * endImagingResultRecognition), for organisations of identity's registry
+ * (checked through /internal/registry, lib/recognition.ts).
  *
  * The demo alliance's entries come from lib/synthetic/recognition.ts (seeders only).
  */
@@ -18,7 +20,7 @@ import { isDicomModality, isSnomedCtId, looksLikeSnomedCt } from '../../../lib/t
 export const DEFAULT_WITHIN_DAYS = 180;
 
 /** The imaging subgraph's recognition table: per DICOM modality. */
-export const IMAGING_RECOGNITION: RecognitionTable = { table: 'imaging_result_recognition', codeColumn: 'modality' };
+export const IMAGING_RECOGNITION: RecognitionTable = { table: 'imaging_result_recognition', codeColumn: 'modality', checkCode: modalityCode };
 
 /** A DICOM modality code (a code string of CID 29, e.g. CT, MR, DX); refuses anything else with BAD_USER_INPUT. */
 export function modalityCode(value: unknown): string {

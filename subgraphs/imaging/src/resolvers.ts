@@ -5,7 +5,9 @@ import { coding, entityRef, recordFields, type Row } from '../../../lib/records.
 import { SYSTEM } from '../../../lib/terminology.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 import { IMAGING_REPORT, IMAGING_STUDY } from './access.js';
-import { recognized, windowStart } from '../../../lib/recognition.js';
+import {
+  addRecognitionEntry, endRecognitionEntry, listRecognitionEntries, recognitionEntryFields, recognized, windowStart,
+} from '../../../lib/recognition.js';
 import { bodySiteCode, DEFAULT_WITHIN_DAYS, IMAGING_RECOGNITION, modalityCode } from './recognition.js';
 
 /** Report rows carry no patient or organisation of their own: they are checked with their study's. */
@@ -19,7 +21,17 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       const [row] = await context.db.query<Row>('SELECT * FROM imaging_study WHERE study_instance_uid = $1', [studyInstanceUid]);
       return row && (await maySee(context, IMAGING_STUDY, row)) ? row : null;
     },
+    imagingResultRecognitions: (_: unknown, { modality, ...filter }: { organizationId?: string | null; modality?: string | null; activeAt?: Date | null }, context: SubgraphContext) =>
+      listRecognitionEntries(context, IMAGING_RECOGNITION, { ...filter, code: modality }),
   },
+  Mutation: {
+    addImagingResultRecognition: (
+      _: unknown, { input: { modality, ...input } }: { input: { organizationId: string; modality?: string | null; periodStart?: Date | null; periodEnd?: Date | null; basis: string } },
+      context: SubgraphContext,
+    ) => addRecognitionEntry(context, IMAGING_RECOGNITION, { ...input, code: modality ?? null }),
+    endImagingResultRecognition: (_: unknown, { id, end }: { id: string; end?: Date | null }, context: SubgraphContext) => endRecognitionEntry(context, IMAGING_RECOGNITION, id, end),
+  },
+  ImagingResultRecognition: { ...recognitionEntryFields, modality: (row: Row) => row.modality },
   Patient: {
     imagingStudies: (patient: { id: string }, args: PageArgs & { modality?: string }, context: SubgraphContext) =>
       loadPatientPage(context, 'imagingStudies', {

@@ -1,14 +1,17 @@
 /** Imaging's part of the synthetic data, and the demo alliance's result-recognition entries. */
+import { insertRecognitionEntry, validRecognitionEntry } from '../../../lib/recognition.js';
 import { tableRows, type Seeder } from '../../../lib/seed-types.js';
 import { IMAGING_RECOGNITION_POLICY, recognitionEntries } from '../../../lib/synthetic/recognition.js';
+import { IMAGING_RECOGNITION } from './recognition.js';
 
 export const seeder: Seeder = {
-  referenceRows: () => [
-    tableRows('imaging_result_recognition', recognitionEntries('img', IMAGING_RECOGNITION_POLICY), {
-      id: (e) => e.id, organization_id: (e) => e.organizationId, modality: (e) => e.code,
-      period_start: (e) => e.periodStart, period_end: (e) => e.periodEnd, basis: (e) => e.basis,
-    }),
-  ],
+  // Each entry checked and stored like an administrator's (the organisations are the seed's own registry).
+  reference: () => [{
+    table: IMAGING_RECOGNITION.table,
+    write: async (db) => {
+      for (const entry of recognitionEntries('img', IMAGING_RECOGNITION_POLICY)) await insertRecognitionEntry(db, IMAGING_RECOGNITION, validRecognitionEntry(IMAGING_RECOGNITION, entry), 'demo-seed', entry.id);
+    },
+  }],
   patientRows: (bundles) => {
     const studies = bundles.flatMap((b) => b.imagingStudies);
     return [

@@ -12,6 +12,7 @@ export const DIAGNOSTIC_REPORT: RecordAccess = { category: 'labs', resourceType:
 
 export const consentRules: ConsentRules = {
   records: { Observation: OBSERVATION, DiagnosticReport: DIAGNOSTIC_REPORT },
-  open: ['Query', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'Quantity', 'ReferenceRange',
+  // Result recognition is registry data, open like the organisations it names (the mutations check the actor).
+  open: ['Query', 'Mutation', 'LabResultRecognition', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'Quantity', 'ReferenceRange',
     'ObservationConnection', 'ObservationEdge', 'DiagnosticReportConnection', 'DiagnosticReportEdge', '_Service'],
 };

@@ -16,4 +16,3 @@ export const labs: SubgraphModule = {
     patientLinkRoute(deps, ['observation', 'diagnostic_report']),
   ],
 };
-export { seeder } from './seed.js';

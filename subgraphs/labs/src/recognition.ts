@@ -6,7 +6,9 @@
  * result says whether it is recognised across the alliance: an entry of
  * `lab_result_recognition` names the producing organisation, the code (or
  * every code) and the period during which its specimens count. Labs keeps this
- * table itself; it never reads identity's registry.
+ * table itself; administrators add and end entries at run time
+ * (addLabResultRecognition, endLabResultRecognition), for organisations of
+ * identity's registry (checked through /internal/registry, lib/recognition.ts).
  *
  * The demo alliance's entries come from lib/synthetic/recognition.ts (seeders only).
  */
@@ -20,7 +22,7 @@ export const RELEASED_STATUSES = ['final', 'amended', 'corrected'];
 export const DEFAULT_WITHIN_DAYS = 90;
 
 /** The labs subgraph's recognition table: per LOINC code. */
-export const LAB_RECOGNITION: RecognitionTable = { table: 'lab_result_recognition', codeColumn: 'code' };
+export const LAB_RECOGNITION: RecognitionTable = { table: 'lab_result_recognition', codeColumn: 'code', checkCode: loincCode };
 
 /** A LOINC code with a valid check digit (mod 10), e.g. 718-7; refuses anything else with BAD_USER_INPUT. */
 export function loincCode(value: unknown): string {

@@ -5,7 +5,9 @@ import { coding, entityRef, recordFields, type Row } from '../../../lib/records.
 import { SYSTEM } from '../../../lib/terminology.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 import { DIAGNOSTIC_REPORT, OBSERVATION } from './access.js';
-import { recognized, windowStart } from '../../../lib/recognition.js';
+import {
+  addRecognitionEntry, endRecognitionEntry, listRecognitionEntries, recognitionEntryFields, recognized, windowStart, type RecognitionFilter,
+} from '../../../lib/recognition.js';
 import { DEFAULT_WITHIN_DAYS, LAB_RECOGNITION, loincCode, RELEASED_STATUSES } from './recognition.js';
 
 const INTERPRETATION_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation';
@@ -15,7 +17,14 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
     observation: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'observation', id, OBSERVATION),
     diagnosticReport: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'diagnostic_report', id, DIAGNOSTIC_REPORT),
+    labResultRecognitions: (_: unknown, args: RecognitionFilter, context: SubgraphContext) => listRecognitionEntries(context, LAB_RECOGNITION, args),
   },
+  Mutation: {
+    addLabResultRecognition: (_: unknown, { input }: { input: { organizationId: string; code?: string | null; periodStart?: Date | null; periodEnd?: Date | null; basis: string } }, context: SubgraphContext) =>
+      addRecognitionEntry(context, LAB_RECOGNITION, { ...input, code: input.code ?? null }),
+    endLabResultRecognition: (_: unknown, { id, end }: { id: string; end?: Date | null }, context: SubgraphContext) => endRecognitionEntry(context, LAB_RECOGNITION, id, end),
+  },
+  LabResultRecognition: { ...recognitionEntryFields, code: (row: Row) => row.code },
   Patient: {
     observations: (patient: { id: string }, args: PageArgs & { code?: string }, context: SubgraphContext) =>
       loadPatientPage(context, 'observations', {

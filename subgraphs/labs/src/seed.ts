@@ -1,14 +1,17 @@
 /** Labs' part of the synthetic data, and the demo alliance's result-recognition entries. */
+import { insertRecognitionEntry, validRecognitionEntry } from '../../../lib/recognition.js';
 import { tableRows, type Seeder } from '../../../lib/seed-types.js';
 import { LAB_RECOGNITION_POLICY, recognitionEntries } from '../../../lib/synthetic/recognition.js';
+import { LAB_RECOGNITION } from './recognition.js';
 
 export const seeder: Seeder = {
-  referenceRows: () => [
-    tableRows('lab_result_recognition', recognitionEntries('lab', LAB_RECOGNITION_POLICY), {
-      id: (e) => e.id, organization_id: (e) => e.organizationId, code: (e) => e.code,
-      period_start: (e) => e.periodStart, period_end: (e) => e.periodEnd, basis: (e) => e.basis,
-    }),
-  ],
+  // Each entry checked and stored like an administrator's (the organisations are the seed's own registry).
+  reference: () => [{
+    table: LAB_RECOGNITION.table,
+    write: async (db) => {
+      for (const entry of recognitionEntries('lab', LAB_RECOGNITION_POLICY)) await insertRecognitionEntry(db, LAB_RECOGNITION, validRecognitionEntry(LAB_RECOGNITION, entry), 'demo-seed', entry.id);
+    },
+  }],
   patientRows: (bundles) => [
     tableRows('diagnostic_report', bundles.flatMap((b) => b.diagnosticReports), {
       id: (r) => r.id, patient_id: (r) => r.patientId, organization_id: (r) => r.organizationId, code: (r) => r.code, display: (r) => r.display,

@@ -14,9 +14,10 @@
 import { isStaff } from '../../../lib/actor.js';
 import { INTERNAL_APIS, type InternalCaller, type InternalRequest } from '../../../lib/internal-api.js';
 import { isUuid } from '../../../lib/connection.js';
-import { badInput, forbidden } from '../../../lib/errors.js';
+import { badInput, ErrorCode, forbidden } from '../../../lib/errors.js';
 import type { Database } from '../../../lib/db.js';
 import type { Row } from '../../../lib/records.js';
+import { requireRegistered } from '../../../lib/registry.js';
 
 
 export interface DischargePlanRequest {
@@ -67,15 +68,24 @@ export async function createDischargePlan(db: Database, call: InternalRequest, b
   const about = diagnoses.length ? ` (${diagnoses.map((d) => `${d.code} ${d.display}`).join('; ')})` : '';
   const instructions = typeof request.instructions === 'string' && request.instructions.trim() ? ` Instructions: ${request.instructions.trim().slice(0, 1000)}` : '';
 
+  const [enrolment] = await db.query<Row>(
+    `SELECT e.organization_id, e.program_id FROM program_enrollment e JOIN program p ON p.id = e.program_id
+     WHERE e.patient_id = $1 AND e.status = 'active' AND p.code = ANY($2::text[]) ORDER BY e.period_start DESC LIMIT 1`,
+    [request.patientId, PRIMARY_CARE_PROGRAMMES]);
+  const primaryCare: string | undefined = request.primaryCareOrganizationId ?? enrolment?.organization_id;
+  if (!primaryCare) throw badInput('The patient has no primary-care organisation on record: name one (primaryCareOrganizationId)');
+  if (primaryCare === actor.org) throw badInput('The follow-up plan goes to the primary-care organisation, not the discharging one');
+  // Named or the programme's, the plan goes only to an active organisation of identity's registry (not one deactivated since the enrolment).
+  try {
+    await requireRegistered(call.internal, { organizations: [{ id: primaryCare, field: 'primaryCareOrganizationId' }] });
+  } catch (error) {
+    const refused = (error as { extensions?: { code?: string } }).extensions?.code === ErrorCode.badUserInput;
+    if (!refused || request.primaryCareOrganizationId) throw error;
+    throw badInput(`The organisation responsible for the patient's programme, ${primaryCare}, is no longer active in the registry: name one (primaryCareOrganizationId)`);
+  }
+  const programId = enrolment && enrolment.organization_id === primaryCare ? enrolment.program_id : null;
+
   return db.transaction(async (tx) => {
-    const [enrolment] = await tx.query<Row>(
-      `SELECT e.organization_id, e.program_id FROM program_enrollment e JOIN program p ON p.id = e.program_id
-       WHERE e.patient_id = $1 AND e.status = 'active' AND p.code = ANY($2::text[]) ORDER BY e.period_start DESC LIMIT 1`,
-      [request.patientId, PRIMARY_CARE_PROGRAMMES]);
-    const primaryCare = request.primaryCareOrganizationId ?? enrolment?.organization_id;
-    if (!primaryCare) throw badInput('The patient has no primary-care organisation on record: name one (primaryCareOrganizationId)');
-    if (primaryCare === actor.org) throw badInput('The follow-up plan goes to the primary-care organisation, not the discharging one');
-    const programId = enrolment && enrolment.organization_id === primaryCare ? enrolment.program_id : null;
     const taskIds: string[] = [];
     for (const step of PLAN_STEPS) {
       const [task] = await tx.query<{ id: string }>(

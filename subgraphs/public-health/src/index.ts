@@ -34,4 +34,3 @@ export const publicHealth: SubgraphModule = {
     patientLinkRoute(deps, ['program_enrollment', 'immunization', 'follow_up_task', 'home_measurement']),
   ],
 };
-export { seeder } from './seed.js';

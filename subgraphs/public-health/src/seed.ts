@@ -1,10 +1,10 @@
 /** Public health's part of the synthetic data: programmes and each patient's programme records. */
-import { tableRows, type Seeder } from '../../../lib/seed-types.js';
+import { bulkReference, tableRows, type Seeder } from '../../../lib/seed-types.js';
 import { PROGRAMS } from '../../../lib/synthetic/registry.js';
 
 export const seeder: Seeder = {
-  referenceRows: () => [
-    tableRows('program', PROGRAMS, { id: (p) => p.id, code: (p) => p.code, name: (p) => p.name, organization_id: (p) => p.organizationId }),
+  reference: () => [
+    bulkReference(tableRows('program', PROGRAMS, { id: (p) => p.id, code: (p) => p.code, name: (p) => p.name, organization_id: (p) => p.organizationId })),
   ],
   patientRows: (bundles) => [
     tableRows('program_enrollment', bundles.flatMap((b) => b.enrollments), {

@@ -186,7 +186,7 @@ export type TimelineKind =
 export type OrganizationsQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type OrganizationsQuery = { organizations: Array<{ id: string, name: string, type: OrganizationType }> };
+export type OrganizationsQuery = { organizations: Array<{ id: string, name: string, type: OrganizationType }> | null };
 
 export type SearchPatientsQueryVariables = Exact<{
   name?: string | null | undefined;
@@ -197,7 +197,7 @@ export type SearchPatientsQueryVariables = Exact<{
 }>;
 
 
-export type SearchPatientsQuery = { searchPatients: { edges: Array<{ cursor: string, node: { id: string, birthDate: string | null, gender: AdministrativeGender | null, name: Array<{ text: string }> | null, identifiers: Array<{ system: string, value: string, type: IdentifierType, assigner: { name: string } | null }> | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type SearchPatientsQuery = { searchPatients: { edges: Array<{ cursor: string, node: { id: string, birthDate: string | null, gender: AdministrativeGender | null, name: Array<{ text: string }> | null, identifiers: Array<{ system: string, value: string, type: IdentifierType, assigner: { name: string } | null }> | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } | null };
 
 export type PatientHeaderQueryVariables = Exact<{
   id: string | number;
@@ -218,17 +218,17 @@ export type PatientTimelineQueryVariables = Exact<{
 
 
 export type PatientTimelineQuery = { patient: { id: string, timeline: { withheldCount?: number | null, edges: Array<{ cursor: string, kind: TimelineKind, occurredAt: string, node:
-          | { __typename: 'Condition', id: string, clinicalStatus: string, sensitivityLabels: Array<string>, code: { code: string, display: string | null }, organization: { name: string } }
-          | { __typename: 'DiagnosticReport', id: string, category: DiagnosticReportCategory, conclusion: string | null, sensitivityLabels: Array<string>, code: { display: string | null }, organization: { name: string } }
-          | { __typename: 'Encounter', id: string, class: EncounterClass, status: string, sensitivityLabels: Array<string>, organization: { name: string }, reason: { code: string, display: string | null } | null }
-          | { __typename: 'FollowUpTask', id: string, dueDate: string, taskDescription: string, taskStatus: TaskStatus, organization: { name: string } }
-          | { __typename: 'HomeMeasurement', id: string, kind: HomeMeasurementKind, systolic: number | null, diastolic: number | null, value: number | null, unit: string }
-          | { __typename: 'ImagingStudy', id: string, description: string | null, sensitivityLabels: Array<string>, modality: { code: string, display: string | null }, bodySite: { display: string | null } | null, organization: { name: string }, report: { impression: string } | null }
-          | { __typename: 'Immunization', id: string, doseNumber: number, vaccineCode: { code: string, display: string | null }, organization: { name: string } }
-          | { __typename: 'Observation', id: string, valueString: string | null, sensitivityLabels: Array<string>, code: { code: string, display: string | null }, valueQuantity: { value: number, unit: string | null } | null, interpretation: { code: string } | null, organization: { name: string } }
-          | { __typename: 'ProgramEnrollment', id: string, status: string, program: { name: string }, organization: { name: string } }
-          | { __typename: 'Referral', id: string, referralStatus: ReferralStatus, reason: { code: string, display: string | null } | null, requester: { name: string }, performer: { name: string } }
-         | null }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } } | null };
+          | { __typename: 'Condition', id: string, clinicalStatus: string | null, sensitivityLabels: Array<string> | null, code: { code: string, display: string | null } | null, organization: { name: string } | null }
+          | { __typename: 'DiagnosticReport', id: string, category: DiagnosticReportCategory | null, conclusion: string | null, sensitivityLabels: Array<string> | null, code: { display: string | null } | null, organization: { name: string } | null }
+          | { __typename: 'Encounter', id: string, class: EncounterClass | null, status: string | null, sensitivityLabels: Array<string> | null, organization: { name: string } | null, reason: { code: string, display: string | null } | null }
+          | { __typename: 'FollowUpTask', id: string, dueDate: string | null, taskDescription: string | null, taskStatus: TaskStatus | null, organization: { name: string } | null }
+          | { __typename: 'HomeMeasurement', id: string, kind: HomeMeasurementKind | null, systolic: number | null, diastolic: number | null, value: number | null, unit: string | null }
+          | { __typename: 'ImagingStudy', id: string, description: string | null, sensitivityLabels: Array<string> | null, modality: { code: string, display: string | null } | null, bodySite: { display: string | null } | null, organization: { name: string } | null, report: { impression: string } | null }
+          | { __typename: 'Immunization', id: string, doseNumber: number | null, vaccineCode: { code: string, display: string | null } | null, organization: { name: string } | null }
+          | { __typename: 'Observation', id: string, valueString: string | null, sensitivityLabels: Array<string> | null, code: { code: string, display: string | null } | null, valueQuantity: { value: number, unit: string | null } | null, interpretation: { code: string } | null, organization: { name: string } | null }
+          | { __typename: 'ProgramEnrollment', id: string, status: string | null, program: { name: string } | null, organization: { name: string } | null }
+          | { __typename: 'Referral', id: string, referralStatus: ReferralStatus | null, reason: { code: string, display: string | null } | null, requester: { name: string } | null, performer: { name: string } | null }
+         | null }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } | null } | null };
 
 export type AccessLogQueryVariables = Exact<{
   id: string | number;
@@ -244,21 +244,21 @@ export type ConsentsQueryVariables = Exact<{
 }>;
 
 
-export type ConsentsQuery = { patient: { id: string, consents: Array<{ id: string, decision: ConsentDecision, actorType: ConsentActorType, actorId: string | null, categories: Array<DataCategory>, labels: Array<string>, purposes: Array<string>, periodStart: string | null, periodEnd: string | null, createdAt: string, revokedAt: string | null, active: boolean }> | null } | null };
+export type ConsentsQuery = { patient: { id: string, consents: Array<{ id: string, decision: ConsentDecision | null, actorType: ConsentActorType | null, actorId: string | null, categories: Array<DataCategory> | null, labels: Array<string> | null, purposes: Array<string> | null, periodStart: string | null, periodEnd: string | null, createdAt: string | null, revokedAt: string | null, active: boolean | null }> | null } | null };
 
 export type GrantConsentMutationVariables = Exact<{
   input: ConsentProvisionInput;
 }>;
 
 
-export type GrantConsentMutation = { grantConsent: { id: string, decision: ConsentDecision, actorType: ConsentActorType, actorId: string | null, categories: Array<DataCategory>, active: boolean } };
+export type GrantConsentMutation = { grantConsent: { id: string, decision: ConsentDecision | null, actorType: ConsentActorType | null, actorId: string | null, categories: Array<DataCategory> | null, active: boolean | null } };
 
 export type RevokeConsentMutationVariables = Exact<{
   id: string | number;
 }>;
 
 
-export type RevokeConsentMutation = { revokeConsent: { id: string, revokedAt: string | null, active: boolean } };
+export type RevokeConsentMutation = { revokeConsent: { id: string, revokedAt: string | null, active: boolean | null } };
 
 
 export const OrganizationsDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"Organizations"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"organizations"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"type"}}]}}]}}]} as unknown as DocumentNode<OrganizationsQuery, OrganizationsQueryVariables>;

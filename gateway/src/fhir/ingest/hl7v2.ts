@@ -267,7 +267,10 @@ export function hl7v2Route(options: Hl7v2RouteOptions): Route {
     }
     const controlId = msh.getField(10).toString();
     if (!controlId || controlId.length > 100) return answer(400, ack(message, 'AR', [Hl7Segment.parse('ERR||MSH^1^10|101^Required field missing^HL70357|E||||The message control id (MSH-10) is required')]));
-    const requestId = randomUUID();
+    // The request id of the response (x-request-id) is the requestId of the write's audit events.
+    const requestId = request.requestId;
+    request.log.operation = 'HL7v2 ORU^R01';
+    request.log.actor = { role: caller.role, org: caller.org, clientId: caller.clientId };
     const internal = internalCaller({ ...options, requestId, actor: caller });
 
     // A replay: the same answer as the first time, nothing created.

@@ -19,6 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { mayPublish, type Actor } from '../../../../lib/actor.js';
 import { RESOURCE_OWNERS, type EntryResult } from '../../../../lib/ingest/types.js';
 import type { HttpRequestInfo, Route } from '../../../../lib/http.js';
+import type { Logger } from '../../../../lib/logger.js';
 import type { TokenVerifier } from '../../auth.js';
 import { FHIR_JSON, type IssueType, type OperationOutcome } from '../outcome.js';
 import { Coordinator, statusOf, TransactionFailed, type CoordinatorOptions, type TransactionResult } from './coordinator.js';
@@ -96,6 +97,7 @@ export interface IngestService {
 
 export interface IngestOptions extends CoordinatorOptions {
   verifyToken: TokenVerifier;
+  logger?: Logger;
   /** 0 disables the periodic recovery (it can still be run with `recover`). */
   recoveryIntervalMs?: number;
 }
@@ -114,7 +116,7 @@ export function ingestService(options: IngestOptions): IngestService {
   const timer = interval > 0 ? setInterval(() => {
     if (running) return;
     running = true;
-    recover().catch(() => undefined).finally(() => { running = false; });
+    recover().catch((error) => options.logger?.warn({ err: error }, 'publishing recovery could not run')).finally(() => { running = false; });
   }, interval) : null;
   timer?.unref();
 
@@ -132,6 +134,7 @@ export function ingestService(options: IngestOptions): IngestService {
     const caller = await publisher(options.verifyToken, request);
     if (!('sub' in caller)) return failure(caller.status, caller.code, caller.message);
     if (!isJson(request.headers['content-type'])) return failure(415, 'not-supported', 'Send FHIR JSON (Content-Type: application/fhir+json)');
+    request.log.operation = 'FHIR Bundle';
     let bundle: { resourceType?: unknown; type?: unknown; entry?: unknown };
     try {
       bundle = JSON.parse(request.body);
@@ -143,8 +146,10 @@ export function ingestService(options: IngestOptions): IngestService {
     const entries = (Array.isArray(bundle.entry) ? bundle.entry : []) as BundleEntryIn[];
     if (!entries.length) return failure(400, 'required', 'The Bundle has no entries', 'Bundle.entry');
     if (entries.length > MAX_ENTRIES) return failure(400, 'too-costly' as IssueType, `At most ${MAX_ENTRIES} entries per Bundle`, 'Bundle.entry');
-    const requestId = randomUUID();
-    const headers = { 'x-request-id': requestId };
+    // The request id of the response (x-request-id) is the requestId of the write's audit events.
+    const requestId = request.requestId;
+    const headers = {};
+    request.log.actor = { role: caller.role, org: caller.org, clientId: caller.clientId };
     const context: BundleContext = { actor: caller, organizationId: caller.org!, fullUrls: new Map(), independent: bundle.type === 'batch' };
 
     // Each entry's request, checked before anything else.
@@ -176,6 +181,7 @@ export function ingestService(options: IngestOptions): IngestService {
       if (issues.length) return reply(statusOf(issues), outcomeOf(issues), headers);
       try {
         const { mapped, result } = await transaction(caller, requestId, items, context);
+        if (result.undelivered.length) request.log.errorCodes.add('INGEST_UNDELIVERED');
         const kinds = new Map(mapped.map((m) => [m.index, m.kind]));
         const byIndex = new Map(result.results.map((r) => [r.index, r]));
         return reply(200, {
@@ -223,6 +229,7 @@ export function ingestService(options: IngestOptions): IngestService {
     const caller = await publisher(options.verifyToken, request);
     if (!('sub' in caller)) return failure(caller.status, caller.code, caller.message);
     if (!isJson(request.headers['content-type'])) return failure(415, 'not-supported', 'Send FHIR JSON (Content-Type: application/fhir+json)');
+    request.log.operation = `FHIR ${request.method === 'PUT' ? 'update' : 'create'} ${type}`;
     let resource: { resourceType?: unknown };
     try {
       resource = JSON.parse(request.body);
@@ -230,8 +237,10 @@ export function ingestService(options: IngestOptions): IngestService {
       return failure(400, 'structure', 'The body is not JSON');
     }
     if (resource?.resourceType !== type) return failure(400, 'invalid', `The body must be a ${type}`, `${type}.resourceType`);
-    const requestId = randomUUID();
-    const headers = { 'x-request-id': requestId };
+    // The request id of the response (x-request-id) is the requestId of the write's audit events.
+    const requestId = request.requestId;
+    const headers = {};
+    request.log.actor = { role: caller.role, org: caller.org, clientId: caller.clientId };
     const ifNoneExist = request.headers['if-none-exist'];
     const entryRequest: EntryRequest = request.method === 'PUT'
       ? { method: 'PUT', id: decodeURIComponent(id!), expression: `${type}.id` }
@@ -252,8 +261,19 @@ export function ingestService(options: IngestOptions): IngestService {
     }
   };
 
+  /** Never a bare 500: an unexpected failure is an OperationOutcome naming the request, and logged with it. */
+  const guarded = (route: Route): Route => async (request) => {
+    try {
+      return await route(request);
+    } catch (error) {
+      request.log.errorCodes.add('FHIR_EXCEPTION');
+      options.logger?.error({ rid: request.requestId, trace: request.log.traceId, err: error }, 'FHIR write failed');
+      return failure(500, 'exception', `The write failed (request ${request.requestId}); if it was a transaction, nothing was committed unless its response said so.`);
+    }
+  };
+
   return {
-    routes: [bundleRoute, resourceRoute],
+    routes: [guarded(bundleRoute), guarded(resourceRoute)],
     coordinator,
     recover,
     stop: () => {

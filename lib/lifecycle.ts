@@ -1,0 +1,86 @@
+/**
+ * Starting and stopping a service the way an operator expects:
+ *
+ * - a start-up failure is one line naming the service, what failed (the port,
+ *   the file, the database directory) and what to do — never a raw stack;
+ * - SIGTERM (and SIGINT) drains: the service stops accepting, its readiness
+ *   turns 503, requests in flight finish within SHUTDOWN_GRACE_MS, then the
+ *   databases close and the process exits 0. A second signal exits at once.
+ */
+import net from 'node:net';
+import { ConfigurationError } from './keys.js';
+import type { Logger } from './logger.js';
+
+export const DEFAULT_SHUTDOWN_GRACE_MS = 20_000;
+
+/** A start-up failure an operator can act on. */
+export class StartupError extends Error {
+  constructor(readonly service: string, message: string) {
+    super(`${service}: ${message}`);
+  }
+}
+
+/** Turns what went wrong while starting `service` into one actionable sentence. */
+export function describeStartupError(service: string, error: unknown, ports: Record<string, { variable: string; port: number }> = {}): string {
+  return error instanceof StartupError ? error.message : `${service}: ${startupDetail(service, error, ports)}`;
+}
+
+/** The same, as a StartupError (keeps one naming the service as it is). */
+export const startupError = (service: string, error: unknown, ports: Record<string, { variable: string; port: number }> = {}) =>
+  error instanceof StartupError ? error : new StartupError(service, startupDetail(service, error, ports));
+
+function startupDetail(service: string, error: unknown, ports: Record<string, { variable: string; port: number }>): string {
+  if (error instanceof ConfigurationError) return `configuration error: ${error.message}`;
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  const where = ports[service];
+  if (code === 'EADDRINUSE') {
+    return `port ${where?.port ?? (error as { port?: number }).port ?? '?'} is already in use: stop the process using it, or set ${where?.variable ?? 'its _PORT variable'} to a free port`;
+  }
+  if (code === 'EACCES') return `not allowed to listen on port ${where?.port ?? '?'}: use a port above 1024 (${where?.variable ?? '_PORT'})`;
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === '28P01' || code === '3D000') {
+    return `cannot reach its database (${code}): check ${service.toUpperCase().replace(/-/g, '_')}_DATABASE_URL and that the server is running`;
+  }
+  return `failed to start: ${error instanceof Error ? error.message : String(error)}`;
+}
+
+/** Fails early, before any database is opened, when a port is taken. */
+export async function assertPortsFree(host: string, ports: Record<string, { variable: string; port: number }>): Promise<void> {
+  for (const [service, { variable, port }] of Object.entries(ports)) {
+    if (port === 0) continue;
+    await new Promise<void>((resolve, reject) => {
+      const probe = net.createServer();
+      probe.once('error', (error: NodeJS.ErrnoException) => {
+        reject(new StartupError(service, error.code === 'EADDRINUSE'
+          ? `port ${port} is already in use: stop the process using it, or set ${variable} to a free port`
+          : `cannot listen on ${host}:${port} (${error.code ?? error.message}): set ${variable}`));
+      });
+      probe.listen(port, host, () => probe.close(() => resolve()));
+    });
+  }
+}
+
+/** Drains on SIGTERM/SIGINT, then exits; a second signal exits at once. */
+export function drainOnSignals(drain: (graceMs: number) => Promise<void>, logger: Logger, graceMs = DEFAULT_SHUTDOWN_GRACE_MS): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal, graceMs }, 'draining: no new connections, finishing requests in flight');
+    const started = Date.now();
+    drain(graceMs).then(
+      () => {
+        logger.info({ ms: Date.now() - started }, 'stopped');
+        process.exit(0);
+      },
+      (error) => {
+        logger.error({ err: error }, 'stopping failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

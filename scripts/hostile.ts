@@ -1,0 +1,86 @@
+/**
+ * `npm run hostile -- [--requests 10000] [--concurrency 8] [--seed N] [--backend pglite|postgres]`
+ *
+ * Runs the gateway and the five subgraphs as separate processes in
+ * production mode (scripts/process-stack.ts), sends a generated corpus of
+ * hostile and malformed requests (scripts/hostile-corpus.ts), and prints:
+ * the statuses, the 5xx count (must be 0), responses leaking a stack trace
+ * (must be 0), p50/p99, the slowest requests, and the gateway's resident
+ * memory before and after. Then it freezes the imaging subgraph (SIGSTOP) and
+ * times the README's chart query, which must answer within the subgraph
+ * deadline with the rest of the chart. Exit code 1 if any rule is broken.
+ */
+import { parseArgs } from 'node:util';
+import { DEFAULT_SEED, generatePatient } from '../lib/synthetic/generator.js';
+import { hostileCorpus, runCorpus } from './hostile-corpus.js';
+import { startProcessStack } from './process-stack.js';
+
+const { values } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '10000' },
+    concurrency: { type: 'string', default: '8' },
+    seed: { type: 'string', default: '20261129' },
+    backend: { type: 'string', default: process.env.TEST_DATABASE_URL ? 'postgres' : 'pglite' },
+    timeout: { type: 'string', default: '3000' },
+  },
+});
+const PATIENTS = 30;
+const bundles = Array.from({ length: PATIENTS }, (_, i) => generatePatient(DEFAULT_SEED, i));
+const patient = bundles.find((b) => b.imagingStudies.length > 0 && b.patient.identifiers.some((i) => i.assignerOrganizationId?.startsWith('org-county-')))!;
+const org = patient.patient.identifiers.find((i) => i.assignerOrganizationId?.startsWith('org-county-'))!.assignerOrganizationId!;
+
+console.log(`Starting six service processes (${values.backend}, production mode)...`);
+const stack = await startProcessStack({ patients: PATIENTS, backend: values.backend as 'pglite' | 'postgres', env: { SUBGRAPH_TIMEOUT_MS: values.timeout! } });
+let failed = false;
+try {
+  const clinician = await stack.token({ sub: 'dr-ops', role: 'clinician', org });
+  const tokens = {
+    clinician,
+    patient: await stack.token({ sub: 'p', role: 'patient', patient: patient.patient.id }),
+    admin: await stack.token({ sub: 'admin', role: 'admin' }),
+    expired: await stack.token({ sub: 'dr-ops', role: 'clinician', org }, { expiresIn: -600 }),
+    forged: `${clinician.slice(0, -10)}AAAAAAAAAA`,
+  };
+  const base = stack.url.replace(/\/graphql$/, '');
+  const corpus = hostileCorpus(Number(values.requests), Number(values.seed), { tokens, patientId: patient.patient.id });
+  const before = stack.rssMb('gateway');
+  const started = performance.now();
+  const run = await runCorpus(base, corpus, Number(values.concurrency));
+  const seconds = (performance.now() - started) / 1000;
+  const after = stack.rssMb('gateway');
+  console.log(`
+Hostile run: ${run.requests} requests in ${seconds.toFixed(1)} s (${(run.requests / seconds).toFixed(0)} req/s, ${values.concurrency} clients)
+  statuses:            ${JSON.stringify(run.byStatus)}
+  5xx or no answer:    ${run.serverErrors.length}${run.serverErrors.length ? `  e.g. ${JSON.stringify(run.serverErrors.slice(0, 3))}` : ''}
+  stack traces leaked: ${run.leaks.length}${run.leaks.length ? `  e.g. ${JSON.stringify(run.leaks.slice(0, 3))}` : ''}
+  without x-request-id: ${run.missingRequestId}
+  latency:             p50 ${run.p50.toFixed(1)} ms, p99 ${run.p99.toFixed(1)} ms; slowest ${JSON.stringify(run.slowest)}
+  gateway RSS:         ${before.toFixed(0)} MB before, ${after.toFixed(0)} MB after (${(after - before >= 0 ? '+' : '') + (after - before).toFixed(0)} MB)`);
+  failed ||= run.serverErrors.length > 0 || run.leaks.length > 0 || run.missingRequestId > 0;
+
+  const chart = async () => {
+    const t = performance.now();
+    const response = await fetch(stack.url, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${clinician}` },
+      body: JSON.stringify({ query: `query Chart($id: ID!) { patient(id: $id) { name { text } birthDate gender
+        encounters(first: 10) { edges { node { class period { start end } organization { name } } } }
+        observations(first: 20) { edges { node { code { display } valueQuantity { value unit } } } }
+        imagingStudies { edges { node { studyInstanceUid modality { code } } } }
+        immunizations { edges { node { vaccineCode { code display } } } } } }`, variables: { id: patient.patient.id } }),
+    });
+    const body = await response.json() as { data?: { patient?: Record<string, unknown> }; errors?: { extensions?: { code?: string; service?: string } }[] };
+    return { ms: performance.now() - t, status: response.status, body };
+  };
+  const whole = await chart();
+  stack.signal('imaging', 'SIGSTOP');
+  const frozen = await chart();
+  stack.signal('imaging', 'SIGCONT');
+  const missing = frozen.body.errors?.find((e) => e.extensions?.code === 'SUBGRAPH_UNAVAILABLE');
+  console.log(`
+Chart query: ${whole.ms.toFixed(0)} ms with every subgraph up; ${frozen.ms.toFixed(0)} ms with imaging frozen (deadline ${values.timeout} ms):
+  status ${frozen.status}, demographics ${frozen.body.data?.patient?.name ? 'present' : 'MISSING'}, encounters ${frozen.body.data?.patient?.encounters ? 'present' : 'MISSING'}, imaging ${frozen.body.data?.patient?.imagingStudies === null ? 'null' : 'present'}, error ${missing ? `${missing.extensions?.code} (${missing.extensions?.service})` : 'NONE'}`);
+  failed ||= !missing || !frozen.body.data?.patient?.encounters;
+} finally {
+  await stack.close();
+}
+process.exit(failed ? 1 : 0);

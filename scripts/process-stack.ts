@@ -1,0 +1,207 @@
+/**
+ * The product as an operator runs it: the gateway and the five subgraphs as
+ * six separate processes (`scripts/service.ts`, as docker-compose.yml and the
+ * Kubernetes manifests do), in production mode, on real ports, each with its
+ * own store. Used by the resilience tests (a subgraph killed, frozen, its
+ * database connections dropped, SIGTERM during requests) and by
+ * `npm run hostile`, which need to stop, freeze and measure one process
+ * without touching the others.
+ *
+ * The stores are seeded in this process first (embedded PGlite directories
+ * in a scratch folder, or fresh databases on TEST_DATABASE_URL's server),
+ * then each service opens its own.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { mintDevToken, type MintOptions, type TokenClaims } from '../lib/dev-token.js';
+import { DEFAULT_AUDIENCE, DEV_ISSUER, generateDevKeys, keyringOf, type DevKeys } from '../lib/keys.js';
+import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPH_PEERS, SUBGRAPHS, type SubgraphName } from '../lib/services.js';
+import { openSubgraphDatabase, ROOT } from '../lib/subgraph.js';
+import type { Database } from '../lib/db.js';
+import { DEFAULT_SEED, TEST_ANCHOR } from '../lib/synthetic/generator.js';
+import { seedDemoData } from './seed-data.js';
+
+export type ServiceName = SubgraphName | 'gateway';
+
+export interface ProcessStackOptions {
+  patients?: number;
+  backend?: 'pglite' | 'postgres';
+  /** Extra environment for every service (e.g. SUBGRAPH_TIMEOUT_MS). */
+  env?: Record<string, string>;
+}
+
+export interface ServiceProcess {
+  name: ServiceName;
+  port: number;
+  url: string;
+  child: ChildProcess;
+  /** Everything the process wrote (JSON log lines). */
+  output(): string;
+}
+
+export interface ProcessStack {
+  url: string;
+  keys: DevKeys;
+  services: Record<ServiceName, ServiceProcess>;
+  databaseUrls: Record<SubgraphName, string>;
+  token(claims: TokenClaims, options?: MintOptions): Promise<string>;
+  /** Sends a signal to one service (SIGKILL, SIGSTOP, SIGCONT, SIGTERM). */
+  signal(name: ServiceName, signal: NodeJS.Signals): void;
+  /** Starts a service again after it stopped, and waits for it to be ready. */
+  restart(name: ServiceName): Promise<void>;
+  /** Waits for the process to exit; its exit code (null if it did not within `ms`). */
+  exited(name: ServiceName, ms?: number): Promise<number | null>;
+  /** Resident memory of one service, in MB (Linux /proc). */
+  rssMb(name: ServiceName): number;
+  close(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function createDatabases(backend: 'pglite' | 'postgres', scratch: string): Promise<{ urls: Record<SubgraphName, string>; drop(): Promise<void> }> {
+  if (backend === 'pglite') {
+    return {
+      urls: Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, `pglite://${path.join(scratch, name)}`])) as Record<SubgraphName, string>,
+      drop: async () => undefined,
+    };
+  }
+  const adminUrl = process.env.TEST_DATABASE_URL!;
+  const prefix = `fpr_proc_${Math.random().toString(36).slice(2, 8)}`;
+  const names = SUBGRAPH_NAMES.map((name) => `${prefix}_${name.replace('-', '_')}`);
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  for (const database of names) await admin.query(`CREATE DATABASE ${database}`);
+  await admin.end();
+  return {
+    urls: Object.fromEntries(SUBGRAPH_NAMES.map((name, i) => {
+      const url = new URL(adminUrl);
+      url.pathname = `/${names[i]}`;
+      return [name, url.toString()];
+    })) as Record<SubgraphName, string>,
+    drop: async () => {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      for (const database of names) await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
+export async function startProcessStack(options: ProcessStackOptions = {}): Promise<ProcessStack> {
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'fpr-processes-'));
+  const keys = await generateDevKeys('proc-');
+  const databases = await createDatabases(options.backend ?? 'pglite', scratch);
+  // Seed every store here (dated from TEST_ANCHOR, like the generator the tests compare with), then close them: each service opens its own.
+  const stores = Object.fromEntries(await Promise.all(SUBGRAPH_NAMES.map(async (name) => [name, await openSubgraphDatabase(name, databases.urls[name])] as const))) as Record<SubgraphName, Database>;
+  await seedDemoData(stores, { seed: DEFAULT_SEED, anchor: TEST_ANCHOR, patients: options.patients ?? 0 });
+  await Promise.all(Object.values(stores).map((db) => db.close()));
+  const ports = Object.fromEntries(await Promise.all((['gateway', ...SUBGRAPH_NAMES] as ServiceName[]).map(async (name) => [name, await freePort()] as const))) as Record<ServiceName, number>;
+  const urlOf = (name: ServiceName) => `http://127.0.0.1:${ports[name]}/graphql`;
+  const prefixOf = (name: ServiceName) => (name === 'gateway' ? GATEWAY : SUBGRAPHS[name]).envPrefix;
+
+  const envFor = (name: ServiceName): Record<string, string> => {
+    const keyring = keyringOf(keys.internal, name);
+    const common = {
+      NODE_ENV: 'production', HOST: '127.0.0.1', LOG_LEVEL: 'info', SHUTDOWN_GRACE_MS: '15000',
+      [`${prefixOf(name)}_PORT`]: String(ports[name]),
+      INTERNAL_TOKEN_PRIVATE_KEY: JSON.stringify(keyring.privateJwk), INTERNAL_TOKEN_PUBLIC_KEYS: JSON.stringify(keyring.publicJwks),
+    };
+    if (name === 'gateway') {
+      return {
+        ...common, AUTH_ISSUER: DEV_ISSUER, AUTH_AUDIENCE: DEFAULT_AUDIENCE, AUTH_PUBLIC_KEYS: JSON.stringify({ keys: [keys.issuerPublic] }),
+        ...Object.fromEntries(SUBGRAPH_NAMES.map((peer) => [`${SUBGRAPHS[peer].envPrefix}_URL`, urlOf(peer)])),
+        ...options.env,
+      };
+    }
+    return {
+      ...common, [`${prefixOf(name)}_DATABASE_URL`]: databases.urls[name], DATABASE_POOL_SIZE: '5',
+      ...Object.fromEntries(SUBGRAPH_PEERS[name].map((peer) => [`${SUBGRAPHS[peer].envPrefix}_URL`, urlOf(peer)])),
+      ...options.env,
+    };
+  };
+
+  const services = {} as Record<ServiceName, ServiceProcess>;
+  const launch = async (name: ServiceName): Promise<void> => {
+    let output = '';
+    // Only what a service needs from this environment; never the test runner's own settings.
+    const { PATH, HOME, TMPDIR } = process.env;
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'service.ts'), name], {
+      cwd: ROOT,
+      env: { PATH: PATH ?? '', HOME: HOME ?? scratch, ...(TMPDIR ? { TMPDIR } : {}), ...envFor(name) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (chunk) => { output += chunk; });
+    child.stderr!.on('data', (chunk) => { output += chunk; });
+    services[name] = { name, port: ports[name], url: urlOf(name), child, output: () => output };
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${output}`);
+      const status = await fetch(urlOf(name).replace(/graphql$/, 'ready'), { signal: AbortSignal.timeout(3000) }).then((r) => r.status, () => 0);
+      if (status === 200) return;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    child.kill('SIGKILL');
+    throw new Error(`${name} was not ready within 90 s:\n${output}`);
+  };
+
+  try {
+    await Promise.all(SUBGRAPH_NAMES.map(launch));
+    await launch('gateway');
+  } catch (error) {
+    for (const service of Object.values(services)) service.child.kill('SIGKILL');
+    await databases.drop().catch(() => undefined);
+    rmSync(scratch, { recursive: true, force: true });
+    throw error;
+  }
+
+  const exited = (name: ServiceName, ms = 30_000) => {
+    const { child } = services[name];
+    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+    return Promise.race([
+      new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))),
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), ms)),
+    ]);
+  };
+
+  return {
+    url: urlOf('gateway'),
+    keys,
+    services,
+    databaseUrls: databases.urls,
+    token: (claims, mintOptions) => mintDevToken(keys.issuerPrivate, claims, mintOptions),
+    signal: (name, signal) => { services[name].child.kill(signal); },
+    restart: async (name) => {
+      if (services[name].child.exitCode === null && services[name].child.signalCode === null) {
+        services[name].child.kill('SIGKILL');
+        await exited(name);
+      }
+      await launch(name);
+    },
+    exited,
+    rssMb: (name) => {
+      const status = readFileSync(`/proc/${services[name].child.pid}/status`, 'utf8');
+      return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+    },
+    close: async () => {
+      for (const service of Object.values(services)) {
+        if (service.child.exitCode === null && service.child.signalCode === null) {
+          service.child.kill('SIGCONT');
+          service.child.kill('SIGKILL');
+        }
+      }
+      await Promise.all((Object.keys(services) as ServiceName[]).map((name) => exited(name, 10_000)));
+      await databases.drop().catch(() => undefined);
+      rmSync(scratch, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,200 @@
+/**
+ * Failure behaviour with the services as separate processes, in production
+ * mode, as an operator runs them (scripts/process-stack.ts): a subgraph
+ * killed, one frozen, a database dropping its connections, SIGTERM during
+ * requests, and a generated corpus of hostile requests. The rest of the chart
+ * must survive a missing part, every call must have a deadline, a stop must
+ * drain, and no client mistake may earn a 5xx, a stack trace or unbounded
+ * memory. (Timings are printed, not asserted: the suite must pass on a busy
+ * machine.)
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hostileCorpus, runCorpus } from '../scripts/hostile-corpus.js';
+import { startProcessStack, type ProcessStack } from '../scripts/process-stack.js';
+import { DEFAULT_SEED, generatePatient, type PatientBundle } from '../lib/synthetic/generator.js';
+
+const PATIENTS = 30;
+const bundles = Array.from({ length: PATIENTS }, (_, i) => generatePatient(DEFAULT_SEED, i));
+/** A patient of a county hospital with encounters, results and imaging studies there. */
+const chartPatient = bundles.find((b) => {
+  const county = b.patient.identifiers.find((i) => i.assignerOrganizationId?.startsWith('org-county-'))?.assignerOrganizationId;
+  return county && b.imagingStudies.some((s) => s.organizationId === county && !s.sensitivityLabels.length)
+    && b.observations.some((o) => o.organizationId === county) && b.encounters.some((e) => e.organizationId === county);
+}) as PatientBundle;
+const COUNTY = chartPatient.patient.identifiers.find((i) => i.assignerOrganizationId?.startsWith('org-county-'))!.assignerOrganizationId!;
+const SUBGRAPH_TIMEOUT_MS = 3000;
+
+const CHART = `query Chart($id: ID!) { patient(id: $id) {
+  name { text } birthDate gender
+  encounters(first: 10) { edges { node { class period { start } organization { name } } } }
+  observations(first: 20) { edges { node { code { display } valueQuantity { value unit } } } }
+  imagingStudies { edges { node { studyInstanceUid modality { code } } } }
+  immunizations { edges { node { vaccineCode { code } } } } } }`;
+
+describe('failure behaviour, services as separate processes', () => {
+  let stack: ProcessStack;
+  let clinician: string;
+
+  const chart = async () => {
+    const started = performance.now();
+    const response = await fetch(stack.url, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${clinician}` },
+      body: JSON.stringify({ query: CHART, variables: { id: chartPatient.patient.id } }), signal: AbortSignal.timeout(60_000),
+    });
+    const body = await response.json() as { data?: any; errors?: { message: string; path?: unknown[]; extensions?: Record<string, any> }[] };
+    return { status: response.status, ms: Math.round(performance.now() - started), requestId: response.headers.get('x-request-id'), ...body };
+  };
+  const ready = async (name: 'gateway' | 'imaging' | 'labs') => (await fetch(stack.services[name].url.replace(/graphql$/, 'ready'))).status;
+
+  beforeAll(async () => {
+    expect(chartPatient).toBeDefined();
+    stack = await startProcessStack({
+      patients: PATIENTS,
+      backend: process.env.TEST_DATABASE_URL ? 'postgres' : 'pglite',
+      env: { SUBGRAPH_TIMEOUT_MS: String(SUBGRAPH_TIMEOUT_MS), INTERNAL_API_TIMEOUT_MS: '2000' },
+    });
+    clinician = await stack.token({ sub: 'dr-ops', role: 'clinician', org: COUNTY });
+  }, 240_000);
+  afterAll(async () => stack?.close(), 60_000);
+
+  it('follows a request by its id through the gateway\'s and every subgraph\'s log, with no patient id in any line', async () => {
+    const response = await chart();
+    expect(response.errors).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 300)); // log lines are written as responses close
+    for (const name of ['gateway', 'identity', 'encounters', 'labs', 'imaging'] as const) {
+      const lines = stack.services[name].output().split('\n').filter((line) => line.includes(response.requestId!));
+      expect(lines.length, name).toBeGreaterThan(0);
+      const line = JSON.parse(lines[0]!);
+      expect(line).toMatchObject({ service: name, rid: response.requestId, role: 'clinician', org: COUNTY, status: 200 });
+      expect(typeof line.ms).toBe('number');
+    }
+    for (const name of Object.keys(stack.services) as (keyof ProcessStack['services'])[]) {
+      expect(stack.services[name].output(), name).not.toContain(chartPatient.patient.id);
+      expect(stack.services[name].output(), name).not.toMatch(/eyJ[\w-]+\.eyJ/); // no token
+    }
+  });
+
+  it('keeps the rest of the chart when imaging is killed, names what is missing, and recovers when it is back', async () => {
+    stack.signal('imaging', 'SIGKILL');
+    await stack.exited('imaging');
+    const response = await chart();
+    expect(response.status).toBe(200);
+    const patient = response.data.patient;
+    expect(patient.name[0].text).toBeTruthy();
+    expect(patient.encounters.edges.length).toBeGreaterThan(0);
+    expect(patient.observations.edges.length).toBeGreaterThan(0);
+    expect(patient.immunizations).not.toBeNull();
+    expect(patient.imagingStudies).toBeNull();
+    const missing = response.errors?.find((e) => e.extensions?.code === 'SUBGRAPH_UNAVAILABLE');
+    expect(missing?.extensions?.service).toBe('imaging');
+    expect(await ready('gateway')).toBe(503);
+
+    await stack.restart('imaging');
+    expect(await ready('gateway')).toBe(200);
+    const again = await chart();
+    expect(again.errors).toBeUndefined();
+    expect(again.data.patient.imagingStudies.edges.length).toBeGreaterThan(0);
+  });
+
+  it('answers within the deadline when imaging is frozen, with the rest of the chart', async () => {
+    stack.signal('imaging', 'SIGSTOP');
+    try {
+      const response = await chart();
+      console.log(`chart query with imaging frozen: ${response.ms} ms (deadline ${SUBGRAPH_TIMEOUT_MS} ms)`);
+      expect(response.status).toBe(200);
+      expect(response.data.patient.encounters.edges.length).toBeGreaterThan(0);
+      expect(response.data.patient.imagingStudies).toBeNull();
+      expect(response.errors?.find((e) => e.extensions?.code === 'SUBGRAPH_UNAVAILABLE')?.extensions?.service).toBe('imaging');
+    } finally {
+      stack.signal('imaging', 'SIGCONT');
+    }
+    expect((await chart()).errors).toBeUndefined();
+  });
+
+  it.runIf(process.env.TEST_DATABASE_URL)('recovers when its database drops every connection (a database restart)', async () => {
+    const admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+    await admin.connect();
+    const database = new URL(stack.databaseUrls.labs).pathname.slice(1);
+    const { rowCount } = await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database]);
+    await admin.end();
+    expect(rowCount).toBeGreaterThan(0);
+    // The pool replaces the dropped connections: within a few requests the chart is whole again.
+    let whole = false;
+    for (let attempt = 0; attempt < 5 && !whole; attempt++) {
+      const response = await chart();
+      expect(response.status).toBe(200);
+      expect(response.data.patient.encounters).not.toBeNull();
+      whole = response.errors === undefined;
+    }
+    expect(whole).toBe(true);
+    expect(await ready('labs')).toBe(200);
+  });
+
+  it('answers a generated corpus of 2,400 hostile requests with no 5xx, no stack trace, a request id each, and bounded memory', async () => {
+    const tokens = {
+      clinician,
+      patient: await stack.token({ sub: 'p', role: 'patient', patient: chartPatient.patient.id }),
+      admin: await stack.token({ sub: 'admin', role: 'admin' }),
+      expired: await stack.token({ sub: 'dr-ops', role: 'clinician', org: COUNTY }, { expiresIn: -600 }),
+      forged: `${clinician.slice(0, -10)}AAAAAAAAAA`,
+    };
+    const corpus = hostileCorpus(2400, 20261129, { tokens, patientId: chartPatient.patient.id });
+    const base = stack.url.replace(/\/graphql$/, '');
+    // Warm up, so what is measured is growth, not first-use allocation.
+    await runCorpus(base, corpus.slice(0, 200), 4);
+    const before = stack.rssMb('gateway');
+    const run = await runCorpus(base, corpus, 6);
+    const after = stack.rssMb('gateway');
+    console.log(`hostile corpus: ${run.requests} requests, statuses ${JSON.stringify(run.byStatus)}, p50 ${run.p50.toFixed(0)} ms, p99 ${run.p99.toFixed(0)} ms, gateway RSS ${before.toFixed(0)} → ${after.toFixed(0)} MB`);
+    expect(run.serverErrors).toEqual([]);
+    expect(run.leaks).toEqual([]);
+    expect(run.missingRequestId).toBe(0);
+    expect(after - before).toBeLessThan(200);
+    // Still serving, correctly.
+    expect((await chart()).errors).toBeUndefined();
+  }, 600_000);
+
+  it('drains on SIGTERM: a subgraph finishes the requests in flight and exits 0', async () => {
+    // A lookup served by labs first: with identity frozen it waits in labs for the consent facts.
+    const observation = chartPatient.observations.find((o) => o.organizationId === COUNTY)!;
+    const lookup = () => fetch(stack.url, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${clinician}` },
+      body: JSON.stringify({ query: 'query($id: ID!) { observation(id: $id) { id code { code } } }', variables: { id: observation.id } }),
+    }).then(async (response) => ({ status: response.status, ...(await response.json() as { data?: any; errors?: unknown[] }) }));
+    stack.signal('identity', 'SIGSTOP');
+    const inFlight = Array.from({ length: 3 }, lookup);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    stack.signal('labs', 'SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    stack.signal('identity', 'SIGCONT');
+    const answers = await Promise.all(inFlight);
+    for (const answer of answers) {
+      expect(answer.status).toBe(200);
+      expect(answer.data?.observation?.id, JSON.stringify(answer.errors)).toBe(observation.id);
+    }
+    expect(await stack.exited('labs')).toBe(0);
+    await stack.restart('labs');
+  });
+
+  it('drains on SIGTERM: the gateway finishes FHIR exports in flight and exits 0', async () => {
+    stack.signal('labs', 'SIGSTOP');
+    const url = `${stack.url.replace(/\/graphql$/, '')}/fhir/Patient/${chartPatient.patient.id}/$everything`;
+    const exports = Array.from({ length: 4 }, () => fetch(url, { headers: { authorization: `Bearer ${clinician}` }, signal: AbortSignal.timeout(60_000) })
+      .then(async (response) => ({ status: response.status, body: await response.json() as { resourceType: string } })));
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    stack.signal('gateway', 'SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // New connections are refused while it drains.
+    await expect(fetch(stack.url.replace(/graphql$/, 'health'), { signal: AbortSignal.timeout(2000) })).rejects.toThrow();
+    stack.signal('labs', 'SIGCONT');
+    const answers = await Promise.all(exports).catch((error: Error) => {
+      throw new Error(`${error.message}\n${stack.services.gateway.output().split('\n').slice(-15).join('\n')}`);
+    });
+    for (const answer of answers) {
+      expect(answer.status).toBe(200);
+      expect(answer.body.resourceType).toBe('Bundle');
+    }
+    expect(await stack.exited('gateway')).toBe(0);
+  });
+});
