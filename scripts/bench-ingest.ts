@@ -13,7 +13,8 @@
  * dropped afterwards unless --keep).
  *
  * Prints resources per second, Bundles per second, p50/p95/p99 latency per
- * Bundle, failures (by status), and checks the rows the owners hold.
+ * Bundle, failures (by status), and checks the rows the owners hold. The
+ * services log warnings only (LOG_LEVEL=warn) unless LOG_LEVEL is set.
  */
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -32,6 +33,8 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
   },
 });
+// One log line per request in every service would drown the figures (and measure the terminal): warnings only, unless LOG_LEVEL says otherwise.
+process.env.LOG_LEVEL ??= 'warn';
 const patients = Number(values.patients);
 const concurrency = Number(values.concurrency);
 const server = values['database-url'] ?? process.env.SEED_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
