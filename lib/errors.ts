@@ -26,7 +26,7 @@ const HTTP_STATUS: Partial<Record<ErrorCodeValue, number>> = {
 
 /** The error a caller gets when `service` did not answer: what is missing and why, never how. */
 export const serviceUnavailable = (service: string) =>
-  productError(ErrorCode.subgraphUnavailable, `The ${service} service did not answer in time or is down: its part of the answer is missing. Try again shortly.`, { service });
+  productError(ErrorCode.subgraphUnavailable, `The ${service} service did not answer in time, is down or failed: its part of the answer is missing. Try again shortly.`, { service });
 
 export function productError(code: ErrorCodeValue, message: string, extra: Record<string, unknown> = {}): GraphQLError {
   const status = HTTP_STATUS[code];

@@ -9,7 +9,8 @@ import { GraphQLError } from 'graphql';
 import type { Actor } from './actor.js';
 import { ErrorCode, errorBody, productError, type ErrorCodeValue } from './errors.js';
 import type { Route } from './http.js';
-import { ACTOR_TOKEN_HEADER, InternalTokenError, type InternalAuth, type ServiceName } from './internal-token.js';
+import { CallFailed, postJson, type JsonAnswer } from './http-client.js';
+import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, InternalTokenError, type InternalAuth, type ServiceName } from './internal-token.js';
 import type { SubgraphName } from './services.js';
 
 export interface InternalApi {
@@ -89,6 +90,8 @@ export interface InternalCallerOptions {
   /** A subgraph: the token that authorised the work it is doing. */
   via?: string;
   timeoutMs?: number;
+  /** Identity's consent facts for this request (facts tokens) to relay to the owner called. */
+  consentFacts?: () => string | undefined;
 }
 
 export function internalCaller(options: InternalCallerOptions): InternalCaller {
@@ -97,26 +100,24 @@ export function internalCaller(options: InternalCallerOptions): InternalCaller {
       if (!api.owners.includes(owner)) throw new Error(`${owner} does not serve ${api.path}`);
       const text = JSON.stringify(body);
       const token = options.auth.signCallToken({ audience: owner, path: api.path, body: text, requestId: options.requestId, actor: options.actor, via: options.via });
-      let response: Response;
+      let answer: JsonAnswer;
       try {
-        response = await fetch(options.url(owner).replace(/\/graphql$/, api.path), {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', [ACTOR_TOKEN_HEADER]: token, 'x-request-id': options.requestId },
-          body: text,
-          signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_INTERNAL_TIMEOUT_MS),
-        });
+        const facts = options.consentFacts?.();
+        answer = await postJson(options.url(owner).replace(/\/graphql$/, api.path), text,
+          { [ACTOR_TOKEN_HEADER]: token, 'x-request-id': options.requestId, ...(facts ? { [CONSENT_FACTS_HEADER]: facts } : {}) }, options.timeoutMs ?? DEFAULT_INTERNAL_TIMEOUT_MS);
       } catch (error) {
-        const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
-        throw new InternalApiError(owner, api.path, timedOut ? 'no answer within the deadline' : 'unreachable');
+        throw new InternalApiError(owner, api.path, error instanceof CallFailed && error.reason === 'timeout' ? 'no answer within the deadline' : 'unreachable');
       }
-      if (!response.ok) {
+      const parse = () => { try { return JSON.parse(answer.body) as unknown; } catch { return null; } };
+      if (answer.status < 200 || answer.status >= 300) {
         // A product error the owner raised (bad input, a refusal, a conflict) reaches the caller as it is.
-        const answer = (await response.json().catch(() => null)) as { errors?: { message?: string; extensions?: { code?: string } }[] } | null;
-        const error = answer?.errors?.[0];
+        const error = (parse() as { errors?: { message?: string; extensions?: { code?: string } }[] } | null)?.errors?.[0];
         if (error?.message && FORWARDED_CODES.has(error.extensions?.code ?? '')) throw productError(error.extensions!.code as ErrorCodeValue, error.message);
-        throw new InternalApiError(owner, api.path, `answered ${response.status}`);
+        throw new InternalApiError(owner, api.path, `answered ${answer.status}`);
       }
-      return (await response.json()) as T;
+      const parsed = parse();
+      if (parsed === null) throw new InternalApiError(owner, api.path, 'answered something other than JSON');
+      return parsed as T;
     },
   };
 }
@@ -129,6 +130,8 @@ export interface InternalRequest {
   caller: ServiceName;
   /** Onward calls, authorised by this call. */
   internal: InternalCaller;
+  /** Identity's consent facts relayed with this call (facts tokens, verified by whoever uses them). */
+  consentFacts?: string;
 }
 
 export interface InternalRouteDeps {
@@ -162,9 +165,11 @@ export function internalRoute(api: InternalApi, deps: InternalRouteDeps, handle:
     } catch {
       return { status: 400, body: errorBody(ErrorCode.badUserInput, 'Request body is not valid JSON') };
     }
-    const internal = internalCaller({ auth: deps.auth, url: deps.url, requestId: verified.requestId, via: token as string, timeoutMs: deps.timeoutMs });
+    const relayed = request.headers[CONSENT_FACTS_HEADER];
+    const consentFacts = typeof relayed === 'string' ? relayed : undefined;
+    const internal = internalCaller({ auth: deps.auth, url: deps.url, requestId: verified.requestId, via: token as string, timeoutMs: deps.timeoutMs, consentFacts: () => consentFacts });
     try {
-      return { status: 200, body: JSON.stringify(await handle(body, { ...verified, internal })) };
+      return { status: 200, body: JSON.stringify(await handle(body, { ...verified, internal, consentFacts })) };
     } catch (error) {
       // Product errors (bad input, refusals, conflicts) go back to the calling service, which passes them on.
       const code = error instanceof GraphQLError ? (error.extensions.code as ErrorCodeValue | undefined) : undefined;
@@ -173,6 +178,10 @@ export function internalRoute(api: InternalApi, deps: InternalRouteDeps, handle:
         return { status: INTERNAL_ERROR_STATUS[code], body: errorBody(code, (error as GraphQLError).message) };
       }
       // An owner this API asked in turn did not answer: say so (the caller names it), rather than fail as a bug.
+      if (error instanceof InternalTokenError) {
+        request.log.errorCodes.add(ErrorCode.unauthenticated);
+        return { status: 401, body: errorBody(ErrorCode.unauthenticated, 'Consent facts not signed by identity for this request') };
+      }
       if (error instanceof InternalApiError) {
         request.log.errorCodes.add(ErrorCode.subgraphUnavailable);
         return { status: 503, body: errorBody(ErrorCode.subgraphUnavailable, error.message) };

@@ -22,6 +22,15 @@
  *   The gateway, which verifies users, puts the actor in its call tokens
  *   directly.
  *
+ * - a **facts token**, signed by identity alone: the consent facts (the
+ *   patients' registrations and directives, the alliance's organisations)
+ *   identity loaded while answering a request, bound to that request's id.
+ *   The gateway relays it to the subgraphs it calls next for the same
+ *   request, which then decide consent without asking identity again (one
+ *   signature check instead of a round trip and three statements). A
+ *   revocation still applies from the next request on: facts are never kept
+ *   beyond the request they were loaded for.
+ *
  * Each token is accepted once per receiving process (its `jti` is
  * remembered until it expires), so a captured token cannot be replayed to the
  * same replica; within its lifetime (TOKEN_TTL_SECONDS) it can only repeat,
@@ -36,6 +45,8 @@ import type { Actor } from './actor.js';
 import { SUBGRAPH_NAMES } from './services.js';
 
 export const ACTOR_TOKEN_HEADER = 'x-actor-token';
+/** Facts tokens identity signed for the request, relayed to the next services (space-separated). */
+export const CONSENT_FACTS_HEADER = 'x-consent-facts';
 export const SERVICE_NAMES = ['gateway', ...SUBGRAPH_NAMES] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 export const isServiceName = (name: unknown): name is ServiceName => typeof name === 'string' && (SERVICE_NAMES as readonly string[]).includes(name);
@@ -48,6 +59,9 @@ const MAX_CHAIN = 4;
 
 const ACTOR_TYPE = 'fpr-actor';
 const CALL_TYPE = 'fpr-call';
+const FACTS_TYPE = 'fpr-facts';
+/** The audience of facts tokens: any subgraph serving the same request. */
+const ANY_SUBGRAPH = 'subgraphs';
 
 /** A service's keys: its own private key and every service's public key. */
 export interface ServiceKeyring {
@@ -76,8 +90,8 @@ const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('bas
 
 interface Claims {
   iss: ServiceName;
-  aud: ServiceName;
-  typ: typeof ACTOR_TYPE | typeof CALL_TYPE;
+  aud: ServiceName | typeof ANY_SUBGRAPH;
+  typ: typeof ACTOR_TYPE | typeof CALL_TYPE | typeof FACTS_TYPE;
   rid: string;
   iat: number;
   exp: number;
@@ -91,6 +105,8 @@ interface Claims {
   bh?: string;
   /** Call tokens of subgraphs: the token that authorised the work. */
   via?: string;
+  /** Facts tokens: the consent facts identity loaded. */
+  fct?: unknown;
 }
 
 /**
@@ -130,6 +146,10 @@ export interface InternalAuth {
   verifyActorToken(token: string | undefined, operation: string): VerifiedCall;
   /** An internal API: a call token for this service, this path and this body, from one of `callers`, not seen before. */
   verifyCallToken(token: string | undefined, path: string, body: string, callers: readonly ServiceName[]): VerifiedCall;
+  /** Identity only: the consent facts it loaded for request `requestId`, for the other subgraphs of that request. */
+  signFactsToken(requestId: string, facts: unknown): string;
+  /** A subgraph: the facts identity signed for this very request, or an error. */
+  verifyFactsToken(token: string, requestId: string): unknown;
 }
 
 /** Builds the signer and verifier of one service from its keyring. */
@@ -155,7 +175,7 @@ export function createInternalAuth(keyring: ServiceKeyring): InternalAuth {
   };
 
   /** Signature, issuer key, audience, type and lifetime; returns the claims. */
-  const open = (token: string | undefined, audience: ServiceName, type: Claims['typ']): Claims => {
+  const open = (token: string | undefined, audience: Claims['aud'], type: Claims['typ']): Claims => {
     if (!token || token.length > 16_384) throw new InternalTokenError('missing actor token');
     const parts = token.split('.');
     if (parts.length !== 3) throw new InternalTokenError('malformed token');
@@ -223,6 +243,16 @@ export function createInternalAuth(keyring: ServiceKeyring): InternalAuth {
       if (claims.oph !== operation) throw new InternalTokenError('token issued for another operation');
       once(claims);
       return { actor: claims.act, requestId: claims.rid, caller: 'gateway' };
+    },
+    signFactsToken(requestId, facts) {
+      if (keyring.self !== 'identity') throw new InternalTokenError('only identity signs consent facts');
+      return sign({ aud: ANY_SUBGRAPH, typ: FACTS_TYPE, rid: requestId, fct: facts });
+    },
+    verifyFactsToken(token, requestId) {
+      const claims = open(token, ANY_SUBGRAPH, FACTS_TYPE);
+      if (claims.iss !== 'identity') throw new InternalTokenError('consent facts come from identity');
+      if (claims.rid !== requestId) throw new InternalTokenError('consent facts of another request');
+      return claims.fct;
     },
     verifyCallToken(token, path, body, callers) {
       const claims = open(token, keyring.self, CALL_TYPE);

@@ -15,7 +15,7 @@ import DataLoader from 'dataloader';
 import { GraphQLError, parse, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import type { Actor } from './actor.js';
-import { ConsentAccess, remoteConsentSources, RequestFactsCache, type ConsentSources } from './consent/access.js';
+import { ConsentAccess, remoteConsentSources, RequestFactsCache, type ConsentSources, type IdentityFacts } from './consent/access.js';
 import { DEFAULT_INTERNAL_TIMEOUT_MS, INTERNAL_APIS, InternalApiError, internalCaller, internalRoute, type InternalCaller, type InternalRequest, type InternalRouteDeps } from './internal-api.js';
 import { ownerTimeline, parseTimelineRequest, type TimelineSource } from './timeline.js';
 import { withConsent, type ConsentRules } from './consent/shield.js';
@@ -25,7 +25,7 @@ import { requestErrorCode } from './request-plugins.js';
 import { startHttpService, type RequestLog, type Route } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { httpStatusPlugin, requestLogPlugin } from './request-plugins.js';
-import { ACTOR_TOKEN_HEADER, createInternalAuth, InternalTokenError, operationHash, type ServiceKeyring, type VerifiedCall } from './internal-token.js';
+import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, createInternalAuth, InternalTokenError, operationHash, type ServiceKeyring, type VerifiedCall } from './internal-token.js';
 import { scalarResolvers } from './scalars.js';
 import type { SubgraphName } from './services.js';
 
@@ -53,6 +53,8 @@ export interface SubgraphContext {
   internal: InternalCaller;
   /** The consent policy for this request's actor, and what was disclosed. */
   consent: ConsentAccess;
+  /** Identity: a facts token of the consent facts this request loaded, for the gateway to relay (lib/internal-token.ts). */
+  relayFacts?: () => string | undefined;
   /** Per-request DataLoaders, created on first use by name. */
   loader<K, V>(name: string, batch: (keys: readonly K[]) => Promise<(V | Error)[]>, cacheKey?: (key: K) => unknown): DataLoader<K, V>;
 }
@@ -175,6 +177,24 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
   const consentFor = (call: VerifiedCall, internal: InternalCaller) => enforceConsent
     ? new ConsentAccess(call.actor, internal, consentSources, { cache: factsCache, requestId: call.requestId })
     : ConsentAccess.unenforced(call.actor);
+  /**
+   * The consent policy of one request and the caller of other services'
+   * internal APIs on its behalf: seeded with identity's facts relayed with
+   * the request (facts tokens; a forged one fails the request), and relaying
+   * them onward. Identity relays the facts it loaded itself.
+   */
+  const accessFor = (call: VerifiedCall, via: string, relayed: string | undefined) => {
+    let consent: ConsentAccess | undefined;
+    const ownFacts = () => {
+      const facts = consent?.loadedIdentityFacts();
+      return facts ? auth.signFactsToken(call.requestId, facts) : relayed;
+    };
+    const internal = internalCaller({ auth, url: options.peers, requestId: call.requestId, via, timeoutMs: routeDeps.timeoutMs,
+      consentFacts: module.name === 'identity' ? ownFacts : () => relayed });
+    consent = consentFor(call, internal);
+    if (relayed && enforceConsent) for (const token of relayed.split(' ')) consent.useRelayedFacts(auth.verifyFactsToken(token, call.requestId) as IdentityFacts);
+    return { consent, internal, relayFacts: module.name === 'identity' ? ownFacts : () => undefined };
+  };
   const apollo = new ApolloServer<SubgraphContext>({
     schema: enforceConsent ? buildSchemaFor(module) : buildBaseSchema(module),
     includeStacktraceInErrorResponses: !options.production,
@@ -194,7 +214,9 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
     routes.push(internalRoute(INTERNAL_APIS.timeline, routeDeps, async (body, call: InternalRequest) => {
       const request = parseTimelineRequest(body);
       if (!request) throw badInput('Malformed timeline request');
-      return ownerTimeline(db, consentFor(call, call.internal), sources, request);
+      const consent = consentFor(call, call.internal);
+      if (call.consentFacts && enforceConsent) for (const token of call.consentFacts.split(' ')) consent.useRelayedFacts(auth.verifyFactsToken(token, call.requestId) as IdentityFacts);
+      return ownerTimeline(db, consent, sources, request);
     }));
   }
   const service = await startHttpService<SubgraphContext>({
@@ -227,15 +249,24 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
       }
       request.log.actor = { role: call.actor.role, org: call.actor.org, clientId: call.actor.clientId };
       request.log.requestId = call.requestId;
-      const internal = internalCaller({ auth, url: options.peers, requestId: call.requestId, via: token as string, timeoutMs: routeDeps.timeoutMs });
+      const relayed = request.headers[CONSENT_FACTS_HEADER];
+      let access: ReturnType<typeof accessFor>;
+      try {
+        access = accessFor(call, token as string, typeof relayed === 'string' ? relayed : undefined);
+      } catch (error) {
+        if (!(error instanceof InternalTokenError)) throw error;
+        request.log.errorCodes.add(ErrorCode.unauthenticated);
+        throw productError(ErrorCode.unauthenticated, 'Consent facts not signed by identity for this request');
+      }
       const loaders = new Map<string, DataLoader<unknown, unknown>>();
       return {
         actor: call.actor,
         requestId: call.requestId,
         log: request.log,
         db,
-        internal,
-        consent: consentFor(call, internal),
+        internal: access.internal,
+        consent: access.consent,
+        relayFacts: access.relayFacts,
         loader<K, V>(name: string, batch: (keys: readonly K[]) => Promise<(V | Error)[]>, cacheKey?: (key: K) => unknown) {
           let loader = loaders.get(name) as DataLoader<K, V> | undefined;
           if (!loader) {
@@ -285,7 +316,11 @@ const reportDisclosures: ApolloServerPlugin<SubgraphContext> = {
       async willSendResponse({ response, contextValue }) {
         if (response.body.kind !== 'single') return;
         const disclosures = contextValue.consent?.disclosures() ?? [];
-        if (disclosures.length) response.body.singleResult.extensions = { ...response.body.singleResult.extensions, disclosures };
+        // Identity hands the consent facts it loaded to the gateway, which relays them to the next subgraphs of this request.
+        const consentFacts = contextValue.relayFacts?.();
+        if (disclosures.length || consentFacts) {
+          response.body.singleResult.extensions = { ...response.body.singleResult.extensions, ...(disclosures.length ? { disclosures } : {}), ...(consentFacts ? { consentFacts } : {}) };
+        }
       },
     };
   },

@@ -1,46 +1,58 @@
 /**
- * `npm run bench -- [--large] [--seconds 15] [--concurrency 8] [--query chart|timeline]`
+ * `npm run bench -- [options]`: what a request costs, where every millisecond goes.
  *
- * Measures the cost of consent: the same longitudinal query (a clinician
- * opening a patient registered at their hospital: demographics, 20
- * encounters with diagnoses, 50 lab results, 10 imaging studies with reports,
- * immunisations, home measurements) against the whole stack with consent
- * rules on, then off, side by side. Prints requests per second, latency
- * percentiles and memory.
+ * Runs the gateway and the five subgraphs as six separate processes (as in
+ * production: scripts/process-stack.ts), sends one query from this process
+ * over loopback, and reports per round: requests per second, latency
+ * percentiles, CPU milliseconds per request of the gateway and of each
+ * subgraph (from /proc, all six processes together too), and each process's
+ * resident memory. Rounds with consent and audit on and off are interleaved
+ * (on, off, on, off, ...) so a busy machine affects both alike, and medians
+ * are reported. Results can be written as JSON (`--json`) and compared with a
+ * previous run (`--compare`).
  *
- * Default: embedded PGlite with 500 demo patients. `--large`: the PostgreSQL
- * databases filled by `npm run seed:large` (fpr_<subgraph>). The load comes
- * from this process (fetch over loopback), the same for both runs.
- *
- * `--query timeline`: a page of 50 timeline entries with their nodes instead
- * (identity merging the keys of four owners, nodes resolved from each).
+ *   --query chart|timeline   the README's longitudinal chart (default), or a timeline page of 50 with nodes
+ *   --large                  the PostgreSQL set of `npm run seed:large` (fpr_<subgraph> databases); default: PGlite, 500 patients
+ *   --connections 10         closed loop: concurrent clients, each sending the next request when the last answered
+ *   --rate 50                open loop instead: a fixed rate (req/s), latency from the scheduled time
+ *   --seconds 15 --rounds 3  per round; rounds of each mode
+ *   --modes on,off           which modes (consent and audit on/off)
+ *   --compiled               run the compiled JavaScript (npm run build; as the image does) instead of tsx
+ *   --json results.json      write the results; --compare previous.json prints the differences
+ *   --log-level info         the services' LOG_LEVEL (info, as in production; warn or silent to measure what logging costs)
+ *   --profile dir            CPU profiles of the six processes (consent on), summarised by scripts/profile-summary.ts
  */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { mintDevToken } from '../lib/dev-token.js';
-import { generateDevKeys } from '../lib/keys.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
-import { DEFAULT_SEED, todayAnchor } from '../lib/synthetic/generator.js';
-import { startStack } from './stack.js';
+import { ROOT } from '../lib/subgraph.js';
+import { DEFAULT_SEED, generatePatient, TEST_ANCHOR } from '../lib/synthetic/generator.js';
+import { startProcessStack, type ProcessStack, type ServiceName } from './process-stack.js';
 
 const { values } = parseArgs({
   options: {
     large: { type: 'boolean', default: false },
     seconds: { type: 'string', default: '15' },
-    concurrency: { type: 'string', default: '8' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '10' },
+    rate: { type: 'string' },
     org: { type: 'string', default: 'org-county-north' },
     query: { type: 'string', default: 'chart' },
+    modes: { type: 'string', default: 'on,off' },
+    compiled: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    profile: { type: 'string' },
+    'log-level': { type: 'string', default: 'info' },
+    compare: { type: 'string' },
+    warmup: { type: 'string', default: '3' },
   },
 });
-const seconds = Number(values.seconds);
-const concurrency = Number(values.concurrency);
-const server = process.env.SEED_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const postgresUrl = (name: SubgraphName) => {
-  const url = new URL(server);
-  url.pathname = `/fpr_${name.replace('-', '_')}`;
-  return url.toString();
-};
 
-const QUERY = `query Chart($id: ID!) { patient(id: $id) {
+export const CHART_QUERY = `query Chart($id: ID!) { patient(id: $id) {
   id name { text } birthDate gender identifiers { system value }
   encounters(first: 20) { edges { node { id class period { start end } organization { id } reason { code display } diagnoses { code { code display } } } } }
   observations(first: 50) { edges { node { id code { code display } valueQuantity { value unit } interpretation { code } effectiveDateTime } } }
@@ -49,7 +61,7 @@ const QUERY = `query Chart($id: ID!) { patient(id: $id) {
   homeMeasurements(first: 20) { edges { node { id kind systolic diastolic value } } }
 } }`;
 
-const TIMELINE_QUERY = `query Timeline($id: ID!) { patient(id: $id) { id timeline(first: 50) {
+export const TIMELINE_QUERY = `query Timeline($id: ID!) { patient(id: $id) { id timeline(first: 50) {
   edges { cursor kind occurredAt node { __typename
     ... on Encounter { class period { start } organization { id } reason { code display } }
     ... on Condition { code { code display } }
@@ -59,64 +71,187 @@ const TIMELINE_QUERY = `query Timeline($id: ID!) { patient(id: $id) { id timelin
     ... on Immunization { vaccineCode { code } }
     ... on HomeMeasurement { kind systolic diastolic value } } }
   pageInfo { hasNextPage endCursor } } } }`;
-const QUERIES: Record<string, string> = { chart: QUERY, timeline: TIMELINE_QUERY };
+const QUERIES: Record<string, string> = { chart: CHART_QUERY, timeline: TIMELINE_QUERY };
 if (!QUERIES[values.query]) throw new Error(`--query must be one of ${Object.keys(QUERIES).join(', ')}`);
 
-interface Result {
-  label: string;
+const SERVICES: ServiceName[] = ['gateway', ...SUBGRAPH_NAMES];
+const seconds = Number(values.seconds);
+const modes = values.modes.split(',').map((m) => m.trim()) as ('on' | 'off')[];
+
+interface Round {
+  mode: 'on' | 'off';
   requests: number;
   errors: number;
   rps: number;
   p50: number;
   p95: number;
   p99: number;
-  rssMb: number;
+  /** CPU ms per request, per service and all together. */
+  cpuMsPerRequest: Record<ServiceName | 'total', number>;
+  rssMb: Record<ServiceName, number>;
 }
 
-async function run(enforceConsent: boolean, keys: Awaited<ReturnType<typeof generateDevKeys>>): Promise<Result> {
-  const databaseUrls = Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, values.large ? postgresUrl(name) : 'memory://'])) as Record<SubgraphName, string>;
-  const stack = await startStack({ databaseUrls, keys, seedPatients: values.large ? 0 : 500, seed: DEFAULT_SEED, anchor: todayAnchor(), production: false, enforceConsent });
-  try {
-    const patients = (await stack.databases.identity.query<{ patient_id: string }>(
-      `SELECT patient_id FROM patient_identifier WHERE assigner_organization_id = $1 ORDER BY patient_id LIMIT 2000`, [values.org],
-    )).map((r) => r.patient_id);
-    const token = await mintDevToken(keys.issuerPrivate, { sub: 'bench-clinician', role: 'clinician', org: values.org });
-    const send = (id: string) => fetch(stack.gateway.url, {
-      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: QUERIES[values.query], variables: { id } }),
-    }).then(async (response) => {
-      const body = (await response.json()) as { errors?: unknown[]; data?: { patient: unknown } };
-      return response.ok && !body.errors && body.data?.patient;
+const round1 = (n: number) => Math.round(n * 10) / 10;
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+};
+
+const server = process.env.SEED_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const largeUrls = Object.fromEntries(SUBGRAPH_NAMES.map((name) => {
+  const url = new URL(server);
+  url.pathname = `/fpr_${name.replace('-', '_')}`;
+  return [name, url.toString()];
+})) as Record<SubgraphName, string>;
+
+function compile(): string {
+  const out = path.join(ROOT, '.data', 'bench-build');
+  mkdirSync(out, { recursive: true });
+  const require = createRequire(import.meta.url);
+  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', out], { cwd: ROOT, stdio: 'inherit' });
+  return out;
+}
+
+async function patientsOf(stack: ProcessStack, org: string): Promise<string[]> {
+  if (!values.large) {
+    return Array.from({ length: 500 }, (_, i) => generatePatient(DEFAULT_SEED, i, TEST_ANCHOR))
+      .filter((b) => b.patient.identifiers.some((i) => i.assignerOrganizationId === org)).map((b) => b.patient.id);
+  }
+  const pg = (await import('pg')).default;
+  const client = new pg.Client({ connectionString: stack.databaseUrls.identity });
+  await client.connect();
+  const { rows } = await client.query<{ patient_id: string }>('SELECT patient_id FROM patient_identifier WHERE assigner_organization_id = $1 ORDER BY patient_id LIMIT 5000', [org]);
+  await client.end();
+  return rows.map((r) => r.patient_id);
+}
+
+async function measure(stack: ProcessStack, mode: 'on' | 'off', patients: string[]): Promise<Round> {
+  const token = await stack.token({ sub: 'bench-clinician', role: 'clinician', org: values.org });
+  const query = QUERIES[values.query]!;
+  let next = 0;
+  const send = async () => {
+    const id = patients[next++ % patients.length]!;
+    const response = await fetch(stack.url, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables: { id } }),
     });
-    for (let i = 0; i < 20; i++) await send(patients[i % patients.length]!); // warm-up
-    const latencies: number[] = [];
-    let errors = 0;
-    let next = 0;
-    const deadline = Date.now() + seconds * 1000;
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (Date.now() < deadline) {
-        const id = patients[next++ % patients.length]!;
-        const started = performance.now();
-        const ok = await send(id);
-        latencies.push(performance.now() - started);
+    const body = (await response.json()) as { errors?: unknown[]; data?: { patient: unknown } };
+    return response.ok && !body.errors && Boolean(body.data?.patient);
+  };
+  const warmupEnd = Date.now() + Number(values.warmup) * 1000;
+  while (Date.now() < warmupEnd) await Promise.all(Array.from({ length: 4 }, send));
+
+  const cpuBefore = Object.fromEntries(SERVICES.map((s) => [s, stack.cpuMs(s)]));
+  const latencies: number[] = [];
+  let errors = 0;
+  const started = performance.now();
+  const end = started + seconds * 1000;
+  if (values.rate) {
+    // Open loop: requests leave on schedule whatever the answers; latency counts from the scheduled time.
+    const interval = 1000 / Number(values.rate);
+    const inFlight: Promise<void>[] = [];
+    for (let at = started; at < end; at += interval) {
+      const wait = at - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      const scheduled = at;
+      inFlight.push(send().then((ok) => { latencies.push(performance.now() - scheduled); if (!ok) errors++; }, () => { errors++; }));
+    }
+    await Promise.all(inFlight);
+  } else {
+    await Promise.all(Array.from({ length: Number(values.connections) }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        const ok = await send().catch(() => false);
+        latencies.push(performance.now() - t);
         if (!ok) errors++;
       }
     }));
-    latencies.sort((a, b) => a - b);
-    const pick = (q: number) => Number(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!.toFixed(1));
-    return {
-      label: enforceConsent ? 'consent rules on' : 'consent rules off',
-      requests: latencies.length, errors, rps: Number((latencies.length / seconds).toFixed(1)),
-      p50: pick(0.5), p95: pick(0.95), p99: pick(0.99), rssMb: Math.round(process.memoryUsage().rss / 1e6),
-    };
-  } finally {
-    await stack.close();
   }
+  const elapsed = (performance.now() - started) / 1000;
+  const cpu = Object.fromEntries(SERVICES.map((s) => [s, (stack.cpuMs(s) - cpuBefore[s]!) / latencies.length])) as Record<ServiceName, number>;
+  latencies.sort((a, b) => a - b);
+  const pick = (q: number) => round1(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
+  return {
+    mode, requests: latencies.length, errors, rps: round1(latencies.length / elapsed), p50: pick(0.5), p95: pick(0.95), p99: pick(0.99),
+    cpuMsPerRequest: { ...Object.fromEntries(SERVICES.map((s) => [s, round1(cpu[s])])), total: round1(SERVICES.reduce((sum, s) => sum + cpu[s], 0)) } as Round['cpuMsPerRequest'],
+    rssMb: Object.fromEntries(SERVICES.map((s) => [s, Math.round(stack.rssMb(s))])) as Record<ServiceName, number>,
+  };
 }
 
-const keys = await generateDevKeys('bench-');
-console.log(`${values.query === 'timeline' ? 'Timeline page (50 entries with nodes)' : 'Longitudinal chart query'}, ${concurrency} concurrent clients, ${seconds} s per run, ${values.large ? 'PostgreSQL large set' : 'PGlite, 500 patients'}, clinician at ${values.org}`);
-const on = await run(true, keys);
-const off = await run(false, keys);
-console.table([on, off]);
-console.log(`Consent costs ${(100 * (1 - on.rps / off.rps)).toFixed(0)}% of throughput (${on.rps} vs ${off.rps} req/s); p50 ${on.p50} ms vs ${off.p50} ms.`);
+const compiledDir = values.compiled ? compile() : undefined;
+if (values.large && !existsSync('/proc/self/stat')) throw new Error('the benchmark reads CPU time from /proc (Linux)');
+console.log(`${values.query} query, ${values.rate ? `fixed rate ${values.rate} req/s` : `${values.connections} connections`}, ${seconds} s × ${values.rounds} rounds per mode (${modes.join(', ')}), `
+  + `${values.large ? 'PostgreSQL large set' : 'PGlite, 500 patients'}, ${values.compiled ? 'compiled JavaScript' : 'tsx'}, clinician at ${values.org}, ${os.cpus().length} CPUs`);
+
+const stacks: Partial<Record<'on' | 'off', ProcessStack>> = {};
+const rounds: Round[] = [];
+try {
+  for (const mode of modes) {
+    console.log(`starting the services (consent ${mode})...`);
+    stacks[mode] = await startProcessStack({
+      patients: values.large ? undefined : 500,
+      databaseUrls: values.large ? largeUrls : undefined,
+      development: mode === 'off',
+      env: {
+        LOG_LEVEL: values['log-level'], ...(mode === 'off' ? { BENCH_WITHOUT_CONSENT: '1' } : {}),
+        ...(values.profile && mode === 'on' ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(values.profile)}` } : {}),
+      },
+      compiledDir,
+      output: 'drop',
+    });
+  }
+  const patients = await patientsOf(stacks[modes[0]!]!, values.org);
+  if (patients.length === 0) throw new Error(`no patient registered at ${values.org}`);
+  for (let r = 0; r < Number(values.rounds); r++) {
+    for (const mode of modes) {
+      const result = await measure(stacks[mode]!, mode, patients);
+      rounds.push(result);
+      console.log(`round ${r + 1} consent ${mode}: ${result.rps} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, CPU ${result.cpuMsPerRequest.total} ms/request (gateway ${result.cpuMsPerRequest.gateway}), errors ${result.errors}`);
+    }
+  }
+} finally {
+  if (values.profile && stacks.on) {
+    // Profiles are written when a process exits normally: stop the profiled services gracefully first.
+    for (const name of SERVICES) stacks.on.signal(name, 'SIGTERM');
+    await Promise.all(SERVICES.map((name) => stacks.on!.exited(name, 30_000)));
+    console.log(`CPU profiles in ${values.profile}: npx tsx scripts/profile-summary.ts ${values.profile}`);
+  }
+  await Promise.all(Object.values(stacks).map((stack) => stack?.close()));
+}
+
+const summary = Object.fromEntries(modes.map((mode) => {
+  const of = rounds.filter((r) => r.mode === mode);
+  const med = (f: (r: Round) => number) => round1(median(of.map(f)));
+  return [mode, {
+    rps: med((r) => r.rps), p50: med((r) => r.p50), p95: med((r) => r.p95), p99: med((r) => r.p99), errors: of.reduce((n, r) => n + r.errors, 0),
+    cpuMsPerRequest: Object.fromEntries([...SERVICES, 'total'].map((s) => [s, med((r) => r.cpuMsPerRequest[s as ServiceName | 'total'])])),
+    rssMb: Object.fromEntries(SERVICES.map((s) => [s, med((r) => r.rssMb[s])])),
+  }];
+}));
+console.log('\nMedians:');
+console.table(Object.fromEntries(modes.map((mode) => [`consent ${mode}`, { 'req/s': summary[mode]!.rps, 'p50 ms': summary[mode]!.p50, 'p95 ms': summary[mode]!.p95, 'p99 ms': summary[mode]!.p99, errors: summary[mode]!.errors }])));
+console.log('CPU ms per request:');
+console.table(Object.fromEntries(modes.map((mode) => [`consent ${mode}`, summary[mode]!.cpuMsPerRequest])));
+console.log('Resident memory (MB):');
+console.table(Object.fromEntries(modes.map((mode) => [`consent ${mode}`, summary[mode]!.rssMb])));
+if (summary.on && summary.off) console.log(`Consent and audit cost ${(100 * (1 - summary.on.rps / summary.off.rps)).toFixed(0)}% of throughput (${summary.on.rps} vs ${summary.off.rps} req/s).`);
+
+const result = {
+  date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model,
+  options: { ...values, json: undefined, compare: undefined }, summary, rounds,
+};
+if (values.json) {
+  writeFileSync(values.json, JSON.stringify(result, null, 2));
+  console.log(`wrote ${values.json}`);
+}
+if (values.compare) {
+  const before = JSON.parse(readFileSync(values.compare, 'utf8')) as typeof result;
+  console.log(`\nCompared with ${values.compare} (${before.date}):`);
+  for (const mode of modes) {
+    const a = before.summary[mode];
+    const b = summary[mode];
+    if (!a || !b) continue;
+    const change = (x: number, y: number) => `${x} → ${y} (${y >= x ? '+' : ''}${((100 * (y - x)) / (x || 1)).toFixed(0)}%)`;
+    console.log(`consent ${mode}: req/s ${change(a.rps, b.rps)}, p50 ${change(a.p50, b.p50)}, p99 ${change(a.p99, b.p99)}, CPU/request ${change(a.cpuMsPerRequest.total!, b.cpuMsPerRequest.total!)}`);
+  }
+}
 process.exit(0);

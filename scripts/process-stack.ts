@@ -30,8 +30,16 @@ export type ServiceName = SubgraphName | 'gateway';
 export interface ProcessStackOptions {
   patients?: number;
   backend?: 'pglite' | 'postgres';
+  /** Use these databases as they are (no creation, no seeding): the benchmark set, say. */
+  databaseUrls?: Record<SubgraphName, string>;
   /** Extra environment for every service (e.g. SUBGRAPH_TIMEOUT_MS). */
   env?: Record<string, string>;
+  /** Development mode instead of production (benchmarks without consent need it). */
+  development?: boolean;
+  /** Run the compiled JavaScript in this directory (`npm run build` output) instead of TypeScript through tsx. */
+  compiledDir?: string;
+  /** Where service output goes: kept in memory (default), or dropped (long benchmarks). */
+  output?: 'keep' | 'drop';
 }
 
 export interface ServiceProcess {
@@ -57,6 +65,8 @@ export interface ProcessStack {
   exited(name: ServiceName, ms?: number): Promise<number | null>;
   /** Resident memory of one service, in MB (Linux /proc). */
   rssMb(name: ServiceName): number;
+  /** CPU time one service has used so far (user + system), in ms (Linux /proc). */
+  cpuMs(name: ServiceName): number;
   close(): Promise<void>;
 }
 
@@ -100,11 +110,13 @@ async function createDatabases(backend: 'pglite' | 'postgres', scratch: string):
 export async function startProcessStack(options: ProcessStackOptions = {}): Promise<ProcessStack> {
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'fpr-processes-'));
   const keys = await generateDevKeys('proc-');
-  const databases = await createDatabases(options.backend ?? 'pglite', scratch);
-  // Seed every store here (dated from TEST_ANCHOR, like the generator the tests compare with), then close them: each service opens its own.
-  const stores = Object.fromEntries(await Promise.all(SUBGRAPH_NAMES.map(async (name) => [name, await openSubgraphDatabase(name, databases.urls[name])] as const))) as Record<SubgraphName, Database>;
-  await seedDemoData(stores, { seed: DEFAULT_SEED, anchor: TEST_ANCHOR, patients: options.patients ?? 0 });
-  await Promise.all(Object.values(stores).map((db) => db.close()));
+  const databases = options.databaseUrls ? { urls: options.databaseUrls, drop: async () => undefined } : await createDatabases(options.backend ?? 'pglite', scratch);
+  if (!options.databaseUrls) {
+    // Seed every store here (dated from TEST_ANCHOR, like the generator the tests compare with), then close them: each service opens its own.
+    const stores = Object.fromEntries(await Promise.all(SUBGRAPH_NAMES.map(async (name) => [name, await openSubgraphDatabase(name, databases.urls[name])] as const))) as Record<SubgraphName, Database>;
+    await seedDemoData(stores, { seed: DEFAULT_SEED, anchor: TEST_ANCHOR, patients: options.patients ?? 0 });
+    await Promise.all(Object.values(stores).map((db) => db.close()));
+  }
   const ports = Object.fromEntries(await Promise.all((['gateway', ...SUBGRAPH_NAMES] as ServiceName[]).map(async (name) => [name, await freePort()] as const))) as Record<ServiceName, number>;
   const urlOf = (name: ServiceName) => `http://127.0.0.1:${ports[name]}/graphql`;
   const prefixOf = (name: ServiceName) => (name === 'gateway' ? GATEWAY : SUBGRAPHS[name]).envPrefix;
@@ -112,7 +124,7 @@ export async function startProcessStack(options: ProcessStackOptions = {}): Prom
   const envFor = (name: ServiceName): Record<string, string> => {
     const keyring = keyringOf(keys.internal, name);
     const common = {
-      NODE_ENV: 'production', HOST: '127.0.0.1', LOG_LEVEL: 'info', SHUTDOWN_GRACE_MS: '15000',
+      NODE_ENV: options.development ? 'development' : 'production', HOST: '127.0.0.1', LOG_LEVEL: 'info', SHUTDOWN_GRACE_MS: '15000',
       [`${prefixOf(name)}_PORT`]: String(ports[name]),
       INTERNAL_TOKEN_PRIVATE_KEY: JSON.stringify(keyring.privateJwk), INTERNAL_TOKEN_PUBLIC_KEYS: JSON.stringify(keyring.publicJwks),
     };
@@ -135,12 +147,13 @@ export async function startProcessStack(options: ProcessStackOptions = {}): Prom
     let output = '';
     // Only what a service needs from this environment; never the test runner's own settings.
     const { PATH, HOME, TMPDIR } = process.env;
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'service.ts'), name], {
+    const entry = options.compiledDir ? [path.join(options.compiledDir, 'scripts', 'service.js')] : ['--import', 'tsx', path.join(ROOT, 'scripts', 'service.ts')];
+    const child = spawn(process.execPath, [...entry, name], {
       cwd: ROOT,
       env: { PATH: PATH ?? '', HOME: HOME ?? scratch, ...(TMPDIR ? { TMPDIR } : {}), ...envFor(name) },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', options.output === 'drop' ? 'ignore' : 'pipe', 'pipe'],
     });
-    child.stdout!.on('data', (chunk) => { output += chunk; });
+    child.stdout?.on('data', (chunk) => { output += chunk; });
     child.stderr!.on('data', (chunk) => { output += chunk; });
     services[name] = { name, port: ports[name], url: urlOf(name), child, output: () => output };
     const deadline = Date.now() + 90_000;
@@ -191,6 +204,11 @@ export async function startProcessStack(options: ProcessStackOptions = {}): Prom
     rssMb: (name) => {
       const status = readFileSync(`/proc/${services[name].child.pid}/status`, 'utf8');
       return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+    },
+    cpuMs: (name) => {
+      // /proc/<pid>/stat: utime and stime are fields 14 and 15, in clock ticks (100 per second on Linux).
+      const fields = readFileSync(`/proc/${services[name].child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return (Number(fields[11]) + Number(fields[12])) * 10;
     },
     close: async () => {
       for (const service of Object.values(services)) {

@@ -71,6 +71,8 @@ try {
       peers: (peer) => serviceUrl(SUBGRAPHS[peer]),
       internalTimeoutMs: millisecondsFromEnv('INTERNAL_API_TIMEOUT_MS', DEFAULT_INTERNAL_TIMEOUT_MS),
       logger,
+      // Benchmarks only (npm run bench measures what consent costs); refused in production.
+      enforceConsent: process.env.BENCH_WITHOUT_CONSENT === '1' ? false : undefined,
     });
     logger.info({ url: subgraph.url, database: subgraph.db.engine, production }, `${name} listening`);
     drainOnSignals((ms) => subgraph.drain(ms), logger, graceMs);

@@ -113,6 +113,24 @@ describe.each(BACKENDS)('discharge on %s', (backend) => {
     expect(await planTasks(stayId)).toBe(2);
   });
 
+  it('says a discharge that succeeded, even where the hospital may not read the plan it made (the tasks are the primary care\'s)', async () => {
+    const stayId = await admit(followed.patient.id);
+    const response = await stack.graphql(doctor, `mutation($input: DischargeInput!) { recordDischarge(input: $input) {
+      encounter { id status } primaryCareOrganization { id name } followUpTasks { id description dueDate } } }`, { input: { encounterId: stayId } });
+    const discharge = response.data?.recordDischarge;
+    expect(discharge, JSON.stringify(response)).toBeTruthy();
+    expect(discharge.encounter).toEqual({ id: stayId, status: 'finished' });
+    expect(discharge.followUpTasks).toHaveLength(2);
+    // Each task the hospital may not read is null with the consent code, never a silent null and never the whole answer.
+    for (const [index, task] of (discharge.followUpTasks as unknown[]).entries()) {
+      if (task !== null) continue;
+      const error = response.errors?.find((e) => e.path?.join('.') === `recordDischarge.followUpTasks.${index}`);
+      expect(error?.extensions?.code, JSON.stringify(response.errors)).toMatch(/CONSENT_DENIED|FORBIDDEN/);
+    }
+    expect(await stayStatus(stayId)).toBe('finished');
+    expect(await planTasks(stayId)).toBe(2);
+  });
+
   it('makes no plan on a direct call, even with genuine tokens of encounters, unless the stay is the caller\'s', async () => {
     const signers = internalSigners(stack.keys);
     const staff = (org: string): Actor => ({ sub: 'dr-x', role: 'clinician', org, scope: 'user/*.cruds', patient: null, purposeOfUse: 'TREAT', breakGlassReason: null, clientId: null });

@@ -39,12 +39,21 @@ export function byPatient(disclosures: Disclosure[]): PatientDisclosure[] {
   }));
 }
 
-/** Takes the disclosures out of a subgraph response (the caller never sees them). */
+/**
+ * Takes what a subgraph reports for the gateway out of its response (the
+ * caller never sees it): the disclosures to audit, and identity's consent
+ * facts (a facts token) to relay to the subgraphs called next.
+ */
 export function collectDisclosures(context: GatewayContext, extensions: Record<string, unknown> | undefined): void {
-  const reported = extensions?.disclosures;
-  if (!Array.isArray(reported)) return;
-  context.disclosures.push(...(reported as Disclosure[]));
-  delete extensions!.disclosures;
+  if (!extensions) return;
+  const reported = extensions.disclosures;
+  if (Array.isArray(reported)) context.disclosures.push(...(reported as Disclosure[]));
+  delete extensions.disclosures;
+  if (typeof extensions.consentFacts === 'string' && /^[\w.-]+$/.test(extensions.consentFacts)) {
+    context.consentFacts ??= [];
+    if (!context.consentFacts.includes(extensions.consentFacts) && context.consentFacts.length < 8) context.consentFacts.push(extensions.consentFacts);
+  }
+  delete extensions.consentFacts;
 }
 
 export function auditPlugin(internal: Omit<InternalCallerOptions, 'requestId' | 'actor'>, logger: Logger): ApolloServerPlugin<GatewayContext> {

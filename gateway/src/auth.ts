@@ -15,6 +15,8 @@ import { ConfigurationError, isDevKey } from '../../lib/keys.js';
 
 export const ACCEPTED_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'];
 const CLOCK_SKEW_SECONDS = 30;
+/** Tokens whose verification is remembered (about 1 kB each). */
+const VERIFIED_TOKENS_CACHED = 10_000;
 
 export interface TokenVerifierOptions {
   issuer: string;
@@ -43,9 +45,22 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   } else {
     throw new ConfigurationError('Set AUTH_JWKS_URL or AUTH_PUBLIC_KEYS_FILE');
   }
+  // A client sends the same token with every request until it expires:
+  // remember what a token verified to (bounded, least recently used out),
+  // so its signature is checked once, not per request. Expiry is still
+  // checked on every use.
+  const verified = new Map<string, { actor: Actor; exp: number }>();
   return async (authorization) => {
     const match = /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(authorization ?? '');
     if (!match) throw productError(ErrorCode.unauthenticated, 'Authentication required: send Authorization: Bearer <token>');
+    const known = verified.get(match[1]!);
+    if (known) {
+      verified.delete(match[1]!);
+      if (known.exp + CLOCK_SKEW_SECONDS > Date.now() / 1000) {
+        verified.set(match[1]!, known);
+        return known.actor;
+      }
+    }
     let payload: Record<string, unknown>;
     try {
       ({ payload } = await jwtVerify(match[1]!, keys, {
@@ -59,7 +74,10 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       throw invalidToken();
     }
     try {
-      return actorFromClaims(payload);
+      const actor = actorFromClaims(payload);
+      if (verified.size >= VERIFIED_TOKENS_CACHED) verified.delete(verified.keys().next().value!);
+      verified.set(match[1]!, { actor, exp: Number(payload.exp) });
+      return actor;
     } catch (error) {
       // The token is genuine but its claims are unusable; say which rule so the
       // integrator can fix it (this reveals nothing about keys).

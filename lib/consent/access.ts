@@ -125,14 +125,40 @@ export class ConsentAccess {
 
   private async fetchFacts(patientIds: string[]): Promise<PatientFacts[]> {
     const needsProgrammes = this.actor.role === 'public_health';
-    const [identity, programmes] = await Promise.all([
-      this.sources.identityFacts(patientIds, this.internal),
+    const relayed = this.relayed;
+    const unknown = relayed ? patientIds.filter((id) => !relayed.patients.has(id)) : patientIds;
+    const [fetched, programmes] = await Promise.all([
+      unknown.length ? this.sources.identityFacts(unknown, this.internal) : Promise.resolve(null),
       needsProgrammes ? this.sources.programmeOrganizations(patientIds, this.internal) : Promise.resolve({} as Record<string, string[]>),
     ]);
+    const identity: IdentityFacts = {
+      organizationIds: fetched?.organizationIds ?? relayed!.organizationIds,
+      patients: [...(fetched?.patients ?? []), ...patientIds.filter((id) => relayed?.patients.has(id)).map((id) => relayed!.patients.get(id)!)],
+    };
     this.organizationIds ??= Promise.resolve(identity.organizationIds);
+    for (const patient of identity.patients) this.identityLoaded.set(patient.patientId, patient);
+    this.identityOrganizations ??= identity.organizationIds;
     const facts = patientFacts(identity, patientIds, programmes);
     if (this.shared) this.shared.cache.put(this.shared.requestId, identity.organizationIds, facts);
     return facts;
+  }
+
+  /** Identity's facts relayed with this request (signed by identity: see relayFacts), used before asking identity. */
+  private relayed: { organizationIds: string[]; patients: Map<string, IdentityFacts['patients'][number]> } | undefined;
+  /** Identity's facts this request loaded, to relay to the next services of the same request. */
+  private readonly identityLoaded = new Map<string, IdentityFacts['patients'][number]>();
+  private identityOrganizations: string[] | undefined;
+
+  /** Uses identity's facts relayed with this request (verified by the caller) instead of asking identity again. */
+  useRelayedFacts(facts: IdentityFacts): void {
+    this.relayed ??= { organizationIds: facts.organizationIds, patients: new Map() };
+    for (const patient of facts.patients) this.relayed.patients.set(patient.patientId, patient);
+  }
+
+  /** Identity's facts this request loaded (none when it loaded none). */
+  loadedIdentityFacts(): IdentityFacts | null {
+    if (!this.identityOrganizations || this.identityLoaded.size === 0) return null;
+    return { organizationIds: this.identityOrganizations, patients: [...this.identityLoaded.values()] };
   }
 
   facts(patientId: string): Promise<PatientFacts> {

@@ -2,7 +2,7 @@
  * The consent policy: one pure function deciding whether an actor may see one
  * record of a patient, given the patient's consent directives. Every subgraph
  * uses it, for record filtering (in SQL, via `recordFilter`) and for field
- * rules (graphql-shield). Rules, in the order of ../shared/DESIGN.md:
+ * rules (graphql-shield). Rules, in the order of docs/architecture.md:
  *
  * 1. admin: no clinical data, ever.
  * 2. patient: their own records, all categories.

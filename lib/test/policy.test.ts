@@ -1,6 +1,6 @@
 /**
  * The consent policy (`decide`) against the decision table of
- * ../consent/policy.ts and ../../shared/DESIGN.md ("Consent"), and the SQL
+ * ../consent/policy.ts and docs/architecture.md ("Consent"), and the SQL
  * record filter (`recordFilter`) against the policy itself.
  */
 import fc from 'fast-check';

@@ -105,7 +105,7 @@ export async function submitHomeMeasurement(context: SubgraphContext, input: Hom
       const [task] = await tx.query<Row>(
         `INSERT INTO follow_up_task (id, patient_id, organization_id, program_id, description, due_date, status, assigned_role, authored_on, rule_code, triggering_measurement_ids)
          VALUES (gen_random_uuid(), $1, $2, $3, $4, (now() + make_interval(days => $5))::date, 'requested', $6, date_trunc('milliseconds', now()), $7, $8::uuid[])
-         ON CONFLICT (patient_id, rule_code) WHERE status = 'requested' AND rule_code IS NOT NULL DO NOTHING RETURNING *`,
+         ON CONFLICT (patient_id, rule_code) WHERE status = 'requested' AND rule_code IS NOT NULL AND based_on_encounter_id IS NULL DO NOTHING RETURNING *`,
         [input.patientId, enrolment.organization_id, enrolment.program_id, rule.description, rule.dueInDays, rule.assignedRole, rule.code, recent.map((r) => r.id)],
       );
       if (task) created.push(task);
