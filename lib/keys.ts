@@ -5,7 +5,7 @@
  * Keys:
  * - the development token issuer (ES256): `npm run token` signs user tokens
  *   with it and the gateway trusts it only outside production;
- * - one internal key pair (Ed25519) per service: each service signs its
+ * - one internal key pair (X25519) per service: each service authenticates its
  *   internal tokens with its own private key and knows every service's
  *   public key (lib/internal-token.ts). In production they come from
  *   INTERNAL_TOKEN_PRIVATE_KEY(_FILE) (the service's own) and
@@ -14,6 +14,7 @@
  *
  * Development keys carry a `kid` starting with `dev-`; production refuses them.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -38,8 +39,8 @@ export interface DevKeys {
 
 export const defaultKeyDirectory = () => path.resolve(process.env.DEV_KEY_DIR ?? '.data/keys');
 
-async function keyPair(alg: 'ES256' | 'EdDSA', kid: string) {
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, crv: alg === 'EdDSA' ? 'Ed25519' : undefined });
+async function keyPair(alg: 'ES256', kid: string) {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const meta = { kid, alg, use: 'sig' };
   return { privateJwk: { ...(await exportJWK(privateKey)), ...meta }, publicJwk: { ...(await exportJWK(publicKey)), ...meta } };
 }
@@ -54,10 +55,13 @@ export async function generateDevKeys(prefix = DEV_KEY_PREFIX): Promise<DevKeys>
   return { issuerPrivate: issuer.privateJwk, issuerPublic: issuer.publicJwk, internal: await serviceKeyPairs(`${prefix}`, stamp) };
 }
 
-/** One Ed25519 pair per service, kid `<prefix><service>-<stamp>`. */
+/** One X25519 pair per service (key agreement: see lib/internal-token.ts), kid `<prefix><service>-<stamp>`. */
 export async function serviceKeyPairs(prefix: string, stamp: string): Promise<Record<ServiceName, KeyPair>> {
-  const pairs = await Promise.all(SERVICE_NAMES.map(async (name) => [name, await keyPair('EdDSA', `${prefix}${name}-${stamp}`)] as const));
-  return Object.fromEntries(pairs) as Record<ServiceName, KeyPair>;
+  return Object.fromEntries(SERVICE_NAMES.map((name) => {
+    const { privateKey, publicKey } = generateKeyPairSync('x25519');
+    const meta = { kid: `${prefix}${name}-${stamp}`, alg: 'ECDH-ES', use: 'enc' };
+    return [name, { privateJwk: { ...(privateKey.export({ format: 'jwk' }) as JWK), ...meta }, publicJwk: { ...(publicKey.export({ format: 'jwk' }) as JWK), ...meta } }];
+  })) as Record<ServiceName, KeyPair>;
 }
 
 /** A service's keyring from a key set holding every service's pair. */
@@ -71,10 +75,12 @@ export function keyringOf(internal: Record<ServiceName, KeyPair>, self: ServiceN
 
 const isJwk = (value: unknown): value is JWK => typeof value === 'object' && value !== null && typeof (value as JWK).kty === 'string';
 
+const isInternalKey = (value: unknown) => isJwk(value) && (value as JWK).crv === 'X25519';
+
 function validDevKeys(value: unknown): value is DevKeys {
   const keys = value as Partial<DevKeys> | null;
   return Boolean(keys && isJwk(keys.issuerPrivate) && isJwk(keys.issuerPublic) && keys.internal
-    && SERVICE_NAMES.every((name) => isJwk(keys.internal![name]?.privateJwk) && isJwk(keys.internal![name]?.publicJwk)));
+    && SERVICE_NAMES.every((name) => isInternalKey(keys.internal![name]?.privateJwk) && isInternalKey(keys.internal![name]?.publicJwk)));
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * `npm run keys:internal -- <directory>`: creates the internal keys of one
- * environment: an Ed25519 key pair per service (gateway and each subgraph).
+ * environment: an X25519 key pair per service (gateway and each subgraph).
  * Each service gets its own private key (`<service>.private.jwk.json`, for
  * INTERNAL_TOKEN_PRIVATE_KEY_FILE) and every service the same
  * `internal-public-keys.json` (INTERNAL_TOKEN_PUBLIC_KEYS_FILE: service name →

@@ -49,7 +49,7 @@ export function collectDisclosures(context: GatewayContext, extensions: Record<s
   const reported = extensions.disclosures;
   if (Array.isArray(reported)) context.disclosures.push(...(reported as Disclosure[]));
   delete extensions.disclosures;
-  if (typeof extensions.consentFacts === 'string' && /^[\w.-]+$/.test(extensions.consentFacts)) {
+  if (typeof extensions.consentFacts === 'string' && /^[\w.~,-]+$/.test(extensions.consentFacts)) {
     context.consentFacts ??= [];
     if (!context.consentFacts.includes(extensions.consentFacts) && context.consentFacts.length < 8) context.consentFacts.push(extensions.consentFacts);
   }
