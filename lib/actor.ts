@@ -5,7 +5,12 @@
  */
 import { parseScopes, ScopeError, type ParsedScopes } from './scopes.js';
 
-export const ROLES = ['clinician', 'nurse', 'patient', 'app', 'public_health', 'admin'] as const;
+/**
+ * `system`: an institution's system (SMART backend services) publishing the
+ * records its organisation produces; it reads as that organisation's staff
+ * would, and never breaks the glass.
+ */
+export const ROLES = ['clinician', 'nurse', 'patient', 'app', 'public_health', 'admin', 'system'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** HL7 v3 PurposeOfUse codes the product understands. */
@@ -16,7 +21,7 @@ export interface Actor {
   /** The user or client (token `sub`). */
   sub: string;
   role: Role;
-  /** The staff member's organisation (clinician, nurse, public_health). */
+  /** The staff member's or the institution's system's organisation (clinician, nurse, public_health, system). */
   org: string | null;
   /** The raw scope string, as granted. */
   scope: string;
@@ -31,7 +36,7 @@ export interface Actor {
 
 export class ActorError extends Error {}
 
-const STAFF_ROLES: Role[] = ['clinician', 'nurse', 'public_health'];
+const STAFF_ROLES: Role[] = ['clinician', 'nurse', 'public_health', 'system'];
 
 /**
  * Builds an actor from verified token claims, refusing combinations that make
@@ -72,6 +77,12 @@ export function actorFromClaims(claims: Record<string, unknown>): Actor {
   if ((actor.role === 'patient' || actor.role === 'app') && !actor.patient) throw new ActorError(`role ${actor.role} needs a patient claim`);
   if (actor.role === 'patient' && scopes.clinical.some((s) => s.context !== 'patient')) throw new ActorError('a patient token carries only patient/ scopes');
   if (actor.role === 'app' && !actor.clientId) throw new ActorError('an app token needs client_id');
+  // An institution's system acts for its organisation, never for one patient, and only with system/ scopes.
+  if (actor.role === 'system') {
+    if (!actor.clientId) throw new ActorError('a system token needs client_id');
+    if (actor.patient) throw new ActorError('a system token is not bound to a patient');
+    if (scopes.clinical.some((s) => s.context !== 'system')) throw new ActorError('a system token carries only system/ scopes');
+  }
   if (STAFF_ROLES.includes(actor.role) && !actor.org) throw new ActorError(`role ${actor.role} needs an org claim`);
   if (actor.purposeOfUse === 'ETREAT') {
     if (!['clinician', 'nurse'].includes(actor.role)) throw new ActorError('only clinicians and nurses may break the glass');
@@ -81,3 +92,13 @@ export function actorFromClaims(claims: Record<string, unknown>): Actor {
 }
 
 export const isStaff = (actor: Actor) => actor.role === 'clinician' || actor.role === 'nurse';
+
+/**
+ * Whether the actor reads patient records as staff of its organisation do
+ * (consent rule 4, without break-glass for `system`): clinicians, nurses and
+ * an institution's system.
+ */
+export const readsAsStaff = (actor: Actor) => isStaff(actor) || actor.role === 'system';
+
+/** Who may publish records (FHIR writes, HL7 v2): an institution's system, and clinical staff with write scopes. */
+export const mayPublish = (actor: Actor) => readsAsStaff(actor) && Boolean(actor.org) && !actor.patient;

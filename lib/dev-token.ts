@@ -31,6 +31,7 @@ export function defaultScope(role: string): string {
     case 'patient': return 'patient/*.cruds';
     case 'app': return 'patient/*.rs';
     case 'admin': return 'schema:read';
+    case 'system': return 'system/*.cru';
     default: return 'user/*.cruds';
   }
 }

@@ -61,6 +61,8 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
   maxBodyBytes: number;
   /** Cross-origin access for browser apps (lib/cors.ts); none when absent. */
   cors?: CorsPolicy;
+  /** A different body cap for some requests (the gateway's FHIR writes and HL7 v2); maxBodyBytes otherwise. */
+  bodyLimit?: (request: { method: string; url: URL }) => number | undefined;
   /** Use the caller's `x-request-id` (subgraphs: the gateway's); otherwise every request gets a fresh one. */
   trustRequestId?: boolean;
   logger: Logger;
@@ -77,13 +79,17 @@ export interface RunningHttpService {
   close(): Promise<void>;
 }
 
-class BodyTooLarge extends Error {}
+class BodyTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super('body too large');
+  }
+}
 
 function readBody(request: http.IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const declared = Number(request.headers['content-length'] ?? 0);
     if (declared > limit) {
-      reject(new BodyTooLarge());
+      reject(new BodyTooLarge(limit));
       request.resume();
       return;
     }
@@ -92,7 +98,7 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<string>
     request.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        reject(new BodyTooLarge());
+        reject(new BodyTooLarge(limit));
         request.destroy();
         return;
       }
@@ -152,7 +158,8 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
       return;
     }
     let body = '';
-    if (method === 'POST') body = await readBody(request, options.maxBodyBytes);
+    // PUT carries a body too (FHIR updates).
+    if (method === 'POST' || method === 'PUT') body = await readBody(request, options.bodyLimit?.({ method, url }) ?? options.maxBodyBytes);
     const info: HttpRequestInfo = { method, url, headers: request.headers, body, requestId: log.requestId, log };
     for (const route of options.routes ?? []) {
       const handled = await route(info);
@@ -224,7 +231,7 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
     } catch (error) {
       if (error instanceof BodyTooLarge) {
         log.errorCodes.add(ErrorCode.payloadTooLarge);
-        if (!response.headersSent) send(response, 413, errorBody(ErrorCode.payloadTooLarge, `Request body larger than ${options.maxBodyBytes} bytes`));
+        if (!response.headersSent) send(response, 413, errorBody(ErrorCode.payloadTooLarge, `Request body larger than ${error.limit} bytes`));
         return;
       }
       log.errorCodes.add(ErrorCode.internal);

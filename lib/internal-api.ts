@@ -38,6 +38,20 @@ export const INTERNAL_APIS = {
   dischargePlan: { path: '/internal/discharge-follow-up', owners: ['public-health'], callers: ['encounters'] },
   /** Confirms the inpatient stay a discharge plan is asked for. */
   inpatientStay: { path: '/internal/inpatient-stay', owners: ['encounters'], callers: ['public-health'] },
+  /** Publishing (FHIR writes, HL7 v2), lib/ingest: each owner stages the gateway's entries, invisible until the decision. */
+  ingestStage: { path: '/internal/ingest/stage', owners: ['identity', 'encounters', 'labs', 'imaging', 'public-health'], callers: ['gateway'] },
+  /** Writes a staged transaction once identity recorded the decision to commit it. */
+  ingestCommit: { path: '/internal/ingest/commit', owners: ['encounters', 'labs', 'imaging', 'public-health'], callers: ['gateway'] },
+  /** Forgets a staged transaction identity recorded as aborted. */
+  ingestAbort: { path: '/internal/ingest/abort', owners: ['encounters', 'labs', 'imaging', 'public-health'], callers: ['gateway'] },
+  /** The coordinator's log: records a transaction's decision (with its audit events, and identity's own entries, on commit). */
+  ingestDecide: { path: '/internal/ingest/decide', owners: ['identity'], callers: ['gateway'] },
+  /** Recovery: decisions some owners have not been told yet (stale pending transactions are aborted first), and their delivery. */
+  ingestRecovery: { path: '/internal/ingest/recovery', owners: ['identity'], callers: ['gateway'] },
+  /** HL7 v2: the acknowledgement already given to a message (organisation, MSH-10), for replays. */
+  hl7v2Ack: { path: '/internal/hl7v2-ack', owners: ['labs'], callers: ['gateway'] },
+  /** Master patient index: an administrator linked two patients; owners re-point the merged-away patient's records to the survivor. */
+  patientLink: { path: '/internal/patient-link', owners: ['encounters', 'labs', 'imaging', 'public-health'], callers: ['identity'] },
 } as const satisfies Record<string, InternalApi>;
 
 export type InternalApiName = keyof typeof INTERNAL_APIS;

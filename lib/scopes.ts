@@ -44,7 +44,12 @@ export interface Scope {
   resourceType: string;
   categories: Category[];
   read: boolean;
+  /** Any of create, update, delete (v2 `c`, `u`, `d`; v1 `.write`). */
   write: boolean;
+  /** v2 `c` (v1 `.write`, `.*`): create resources (FHIR create, conditional create). */
+  create: boolean;
+  /** v2 `u` (v1 `.write`, `.*`): update resources. */
+  update: boolean;
 }
 
 export interface ParsedScopes {
@@ -71,18 +76,22 @@ export function parseScopes(scope: string | undefined): ParsedScopes {
     const [, context, resourceType, permissions, query] = match as unknown as [string, Scope['context'], string, string, string | undefined];
     let read: boolean;
     let write: boolean;
+    let create: boolean;
+    let update: boolean;
     if (permissions === 'read' || permissions === 'write' || permissions === '*') {
       read = permissions !== 'write';
-      write = permissions !== 'read';
+      write = create = update = permissions !== 'read';
     } else if (V2_PERMISSIONS.test(permissions)) {
       read = permissions.includes('r') || permissions.includes('s');
       write = /[cud]/.test(permissions);
+      create = permissions.includes('c');
+      update = permissions.includes('u');
     } else {
       throw new ScopeError(`malformed scope ${token}`);
     }
     const categories = scopeCategories(resourceType, query);
     if (!categories) throw new ScopeError(`unknown resource type in scope ${token}`);
-    parsed.clinical.push({ context, resourceType, categories, read, write });
+    parsed.clinical.push({ context, resourceType, categories, read, write, create, update });
   }
   return parsed;
 }
@@ -109,6 +118,16 @@ function scopeCategories(resourceType: string, query: string | undefined): Categ
 export function scopesAllow(scopes: ParsedScopes, category: Category, access: 'read' | 'write', resourceType?: string): boolean {
   return scopes.clinical.some((s) => (access === 'read' ? s.read : s.write) && s.categories.includes(category)
     && (!resourceType || s.resourceType === '*' || s.resourceType === resourceType));
+}
+
+/**
+ * Whether the scopes allow creating (`c`) or updating (`u`) a resource of
+ * `resourceType` whose records are of `category`: the scope must name that
+ * resource type (or `*`) and cover the category (granular scopes such as
+ * `system/Observation.c?category=laboratory` narrow it).
+ */
+export function scopesAllowWrite(scopes: ParsedScopes, interaction: 'create' | 'update', resourceType: string, category: Category): boolean {
+  return scopes.clinical.some((s) => s[interaction] && s.categories.includes(category) && (s.resourceType === '*' || s.resourceType === resourceType));
 }
 
 /** Categories of a FHIR resource type, for the FHIR export and scope checks. */

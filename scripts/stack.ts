@@ -15,7 +15,7 @@ import { StartupError, startupError } from '../lib/lifecycle.js';
 import { GATEWAY, SUBGRAPHS } from '../lib/services.js';
 import type { Anchor } from '../lib/synthetic/generator.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
-import { demoDataset, hasPatients, seedDemoData, seedMissingReferenceData, type DemoDataset } from './seed-data.js';
+import { demoDataset, hasPatients, seedDemoData, seedMissingReferenceData, seedReferenceData, type DemoDataset } from './seed-data.js';
 
 export interface StackOptions {
   /** Connection URL per subgraph (`memory://`, `pglite://dir`, `postgres://…`). */
@@ -34,6 +34,8 @@ export interface StackOptions {
   enforceConsent?: boolean;
   /** Origins browser apps may call the gateway from (default: CORS_ALLOWED_ORIGINS). */
   corsAllowedOrigins?: string[];
+  /** How often publishing's recovery runs on the gateway (default INGEST_RECOVERY_INTERVAL_MS or 15 s; 0: only when asked). */
+  ingestRecoveryIntervalMs?: number;
 }
 
 export interface Stack {
@@ -77,7 +79,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   if (options.seedPatients > 0 && !(await hasPatients(databases.identity))) {
     await seedDemoData(databases, { seed: options.seed, anchor: options.anchor, patients: options.seedPatients });
     seeded = true;
-  } else if (options.seedPatients > 0) {
+  } else if (!(await databases.identity.query('SELECT 1 FROM organization LIMIT 1')).length) {
+    // An empty stack (no demo patients: institutions publish them) still gets the registry and programmes.
+    await seedReferenceData(databases, options.seed);
+  } else {
     // An existing demo database: reference tables added since it was seeded get their rows.
     await seedMissingReferenceData(databases, options.seed);
   }
@@ -115,6 +120,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     verifyToken: createTokenVerifier({ issuer: DEV_ISSUER, audience: DEFAULT_AUDIENCE, keySet, production }),
     keyring: keyringOf(options.keys.internal, 'gateway'),
     corsAllowedOrigins: options.corsAllowedOrigins,
+    ingestRecoveryIntervalMs: options.ingestRecoveryIntervalMs,
     // Development: explorer, web client and demo tokens signed with the development key.
     development: production ? undefined : { issuerPrivateKey: options.keys.issuerPrivate },
   }).catch(async (error: unknown) => {

@@ -36,6 +36,8 @@ import { auditPlugin, collectDisclosures } from './audit.js';
 import { developmentRoutes, type DevelopmentOptions } from './dev-routes.js';
 import type { TokenVerifier } from './auth.js';
 import { fhirRoute } from './fhir/route.js';
+import { hl7v2Route } from './fhir/ingest/hl7v2.js';
+import { INGEST_MAX_BODY_BYTES, ingestService, type IngestService } from './fhir/ingest/route.js';
 import { readSupergraph } from './supergraph.js';
 
 export interface GatewayContext {
@@ -78,6 +80,8 @@ export interface GatewayOptions {
   /** Deadline of each subgraph call (default SUBGRAPH_TIMEOUT_MS, else 10 s). */
   subgraphTimeoutMs?: number;
   logger?: Logger;
+  /** How often publishing's recovery runs (default INGEST_RECOVERY_INTERVAL_MS or 15 s; 0: only on demand). */
+  ingestRecoveryIntervalMs?: number;
 }
 
 export const DEFAULT_SUBGRAPH_TIMEOUT_MS = 10_000;
@@ -91,6 +95,8 @@ export const CACHE_MIB = { documents: 4, queryPlans: 8 };
 
 export interface RunningGateway extends RunningHttpService {
   gateway: ApolloGateway;
+  /** Publishing (FHIR writes, HL7 v2): its recovery can also be run on demand. */
+  ingest: IngestService;
 }
 
 /**
@@ -219,11 +225,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       ApolloServerPluginLandingPageDisabled(),
     ],
   });
+  // Publishing: FHIR writes and HL7 v2, coordinated across the owners (fhir/ingest/coordinator.ts).
+  const ingest = ingestService({
+    auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, verifyToken: options.verifyToken, recoveryIntervalMs: options.ingestRecoveryIntervalMs, logger,
+  });
   const service = await startHttpService<GatewayContext>({
     apollo,
     host: options.host,
     port: options.port,
     maxBodyBytes: options.maxBodyBytes ?? 100_000,
+    bodyLimit: ({ url }) => (url.pathname === '/hl7v2' || /^\/fhir(\/[A-Za-z]+(\/[^/]+)?)?\/?$/.test(url.pathname) ? INGEST_MAX_BODY_BYTES : undefined),
     cors: { allowedOrigins: options.corsAllowedOrigins ?? parseAllowedOrigins(process.env.CORS_ALLOWED_ORIGINS) },
     logger,
     health: () => ({ service: 'gateway' }),
@@ -243,6 +254,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         if (!maySeeSchema(actor)) return { status: 403, body: errorBody(ErrorCode.forbidden, 'Schema download is for administrators') };
         return { status: 200, body: printSchema(gateway.schema!), contentType: 'text/plain; charset=utf-8' };
       },
+      // FHIR writes and HL7 v2 results from institutions (fhir/ingest/).
+      ...ingest.routes,
+      hl7v2Route({ auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, verifyToken: options.verifyToken, coordinator: ingest.coordinator }),
       // FHIR R4 export (GET /fhir/Patient/{id}/$everything): runs GraphQL
       // operations through this same server, so consent and audit apply as on /graphql.
       fhirRoute({ apollo, verifyToken: options.verifyToken, logger }),
@@ -259,7 +273,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       return { actor, requestId: request.requestId, log: request.log, disclosures: [] };
     },
   });
-  return { ...service, gateway };
+  return {
+    ...service,
+    gateway,
+    ingest,
+    close: async () => {
+      ingest.stop();
+      await service.close();
+    },
+  };
 }
 
 /** Each subgraph's readiness (2 s each, in parallel): the gateway serves only when all answer. */

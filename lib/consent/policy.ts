@@ -21,13 +21,16 @@
  * 6. public_health: demographics, immunisations, programmes, follow-ups and
  *    home measurements of patients enrolled in a programme their organisation
  *    runs; nothing else.
+ * 7. system (an institution's system, SMART backend services): reads as the
+ *    staff of its organisation do under rule 4, and never breaks the glass
+ *    (rule 5 is for a person in an emergency, not for a machine).
  *
  * Scopes are a ceiling for every role: a token never reaches a category its
  * scopes do not cover. A `patient` claim binds every token, whatever its
  * role, to that patient: `patient/` scopes mean the patient in context, and
  * a claim never widens what the role may see.
  */
-import { isStaff, type Actor, type PurposeOfUse } from '../actor.js';
+import { readsAsStaff, type Actor, type PurposeOfUse } from '../actor.js';
 import { parseScopes, scopesAllow, type Category, type ParsedScopes } from '../scopes.js';
 
 export interface ConsentDirective {
@@ -154,6 +157,9 @@ export function decide(actor: Actor, record: RecordFacts, facts: PatientFacts, n
       }
       return standard;
     }
+    // 7. An institution's system: rule 4 as its organisation's staff, never break-glass.
+    case 'system':
+      return staffDecision(actor, record, facts, active);
     default:
       return forbidden('Unknown role');
   }
@@ -171,7 +177,7 @@ export function mayReachPatient(actor: Actor, facts: PatientFacts, now: Date): b
   const known = reachWithoutFacts(actor, facts.patientId);
   if (known !== undefined) return known;
   if (decide(actor, { patientId: facts.patientId, category: 'demographics', organizationId: null, sensitivityLabels: [] }, facts, now).allow) return true;
-  if (!isStaff(actor)) return false;
+  if (!readsAsStaff(actor)) return false;
   const active = facts.directives.filter((d) => d.patientId === facts.patientId && isActive(d, now) && coversPurpose(d, actor.purposeOfUse));
   // Staff of a registering organisation reach the patient whatever categories their token's scopes
   // name, unless the patient refused them or their organisation everything.

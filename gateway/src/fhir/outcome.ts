@@ -7,14 +7,16 @@
  * reveal whether the patient exists.
  */
 
-/** FHIR IssueType codes used by the export (http://hl7.org/fhir/issue-type). */
-export type IssueType = 'login' | 'forbidden' | 'not-found' | 'invalid' | 'not-supported' | 'transient' | 'exception' | 'too-costly' | 'suppressed' | 'informational';
+/** FHIR IssueType codes used by the export and by publishing (http://hl7.org/fhir/issue-type). */
+export type IssueType = 'login' | 'forbidden' | 'not-found' | 'invalid' | 'not-supported' | 'transient' | 'exception' | 'too-costly' | 'suppressed' | 'informational'
+  | 'structure' | 'required' | 'value' | 'code-invalid' | 'conflict' | 'duplicate' | 'multiple-matches' | 'business-rule' | 'processing' | 'security';
 export type IssueSeverity = 'fatal' | 'error' | 'warning' | 'information';
 
 export interface OperationOutcome {
   resourceType: 'OperationOutcome';
   id?: string;
-  issue: { severity: IssueSeverity; code: IssueType; diagnostics: string }[];
+  /** `expression`: FHIRPath of the element the issue is about (publishing), e.g. Bundle.entry[2].resource.code.coding[0].code. */
+  issue: { severity: IssueSeverity; code: IssueType; diagnostics: string; expression?: string[] }[];
 }
 
 export class FhirError extends Error {

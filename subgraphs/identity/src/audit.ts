@@ -26,8 +26,8 @@ export interface DisclosedPatient {
   breakGlass: boolean;
 }
 
-/** What an event records (AuditAction in the schema, lower-kebab here). */
-export type AuditAction = 'disclosure' | 'consent-granted' | 'consent-revoked';
+/** What an event records (AuditAction in the schema, lower-kebab here): a disclosure, a consent change, a publication (create, update), a master patient index decision. */
+export type AuditAction = 'disclosure' | 'consent-granted' | 'consent-revoked' | 'create' | 'update' | 'patient-linked' | 'patient-kept-distinct';
 
 export interface AuditEntry extends DisclosedPatient {
   action?: AuditAction;

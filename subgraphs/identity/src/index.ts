@@ -6,6 +6,7 @@ import type { SubgraphModule } from '../../../lib/subgraph.js';
 import { appendAuditEvents, disclosuresOf } from './audit.js';
 import { birthDates } from './birth-dates.js';
 import { registryEntries } from './registry.js';
+import { decide, recovery, stagePatients } from './ingest.js';
 import { PATIENT, resolvers } from './resolvers.js';
 import { TIMELINE_NODE_TYPES } from './timeline.js';
 
@@ -20,10 +21,10 @@ const consentRules: ConsentRules = {
     // Staff of an organisation that registered the patient see the directives recorded for them.
     ConsentDirective: { category: 'consents', organizationColumn: null },
   },
-  // Audit types are reached only through resolvers that check the actor (admin, or the patient); the registry is open.
+  // Audit and match-candidate types are reached only through resolvers that check the actor (admin, or the patient); the registry is open.
   open: ['Query', 'Mutation', 'HumanName', 'ContactPoint', 'Address', 'Identifier', 'Organization', 'Practitioner', 'AuditEvent', 'ConsentChange',
     'RegistryChange', 'RegistryChangeConnection', 'RegistryChangeEdge',
-    'AuditEventConnection', 'AuditEventEdge', 'PageInfo', 'PatientConnection', 'PatientEdge', '_Service', 'TimelineConnection', 'TimelineEdge',
+    'AuditEventConnection', 'AuditEventEdge', 'MatchCandidate', 'MatchCandidateConnection', 'MatchCandidateEdge', 'PageInfo', 'PatientConnection', 'PatientEdge', '_Service', 'TimelineConnection', 'TimelineEdge',
     // References to other subgraphs' records on the timeline: their owners check every field.
     ...TIMELINE_NODE_TYPES],
 };
@@ -42,5 +43,9 @@ export const identity: SubgraphModule = {
     internalRoute(INTERNAL_APIS.auditEvents, deps, async (body, call) => {
       return { stored: await appendAuditEvents(deps.db, call.actor, call.requestId, disclosuresOf(body)) };
     }),
+    // Publishing: the coordinator's log, the master patient index and identity's own entries (ingest.ts).
+    internalRoute(INTERNAL_APIS.ingestStage, deps, async (body, call) => stagePatients(deps.db, call, body)),
+    internalRoute(INTERNAL_APIS.ingestDecide, deps, async (body, call) => decide(deps.db, call, body)),
+    internalRoute(INTERNAL_APIS.ingestRecovery, deps, async (body) => recovery(deps.db, body)),
   ],
 };

@@ -17,6 +17,7 @@ import {
   deactivateOrganization, deactivatePractitioner, organizationTypeOf, practitionerRoleOf, registryChangeFields, registryChangePage, upsertOrganization,
   upsertPractitioner, type OrganizationInput, type PractitionerInput, type RegistryAuthor, type RegistryChangeFilter,
 } from './registry.js';
+import { matchCandidateFields, matchCandidates, resolveMatchCandidate, type MatchCandidatesArgs } from './mpi.js';
 import { searchPatients, type SearchPatientsArgs } from './search.js';
 import { patientTimeline, type TimelineArgs, type TimelinePage } from './timeline.js';
 
@@ -39,6 +40,8 @@ async function loadPatient(context: SubgraphContext, id: unknown): Promise<Row |
   if (!isUuid(id)) return null;
   if (context.actor.patient && context.actor.patient !== id) throw forbidden('This token is bound to another patient');
   const [row, reachable] = await Promise.all([unfiltered(context, id), context.consent.mayReachPatient(id)]);
+  // A merged-away id (master patient index) answers with the survivor, reached by the survivor's facts.
+  if (row && row.id !== id) return (await context.consent.mayReachPatient(row.id)) ? row : null;
   return reachable ? row : null;
 }
 
@@ -58,8 +61,16 @@ async function referencedPatient(context: SubgraphContext, id: unknown): Promise
 function unfiltered(context: SubgraphContext, id: string): Promise<Row | null> {
   return context
     .loader<string, Row | null>('patientUnfiltered', async (ids) => {
-      const rows = await context.db.query<Row>('SELECT * FROM patient WHERE id = ANY($1::uuid[])', [[...ids]]);
-      return ids.map((key) => rows.find((row) => row.id === key) ?? null);
+      // A patient merged into another (master patient index, mpi.ts) is answered with the survivor.
+      const rows = await context.db.query<Row>(
+        `SELECT asked.id AS asked_id, p.* FROM patient asked JOIN patient p ON p.id = COALESCE(asked.merged_into, asked.id)
+         WHERE asked.id = ANY($1::uuid[])`, [[...ids]]);
+      return ids.map((key) => {
+        const found = rows.find((row) => row.asked_id === key);
+        if (!found) return null;
+        const { asked_id: _asked, ...row } = found;
+        return row;
+      });
     })
     .load(id);
 }
@@ -124,6 +135,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       requireRegistryAdmin(context.actor);
       return registryChangePage(context.db, args, args);
     },
+    matchCandidates: (_: unknown, args: MatchCandidatesArgs, context: SubgraphContext) => matchCandidates(context, args),
   },
   Mutation: {
     grantConsent: (_: unknown, { input }: { input: ConsentProvisionInput }, context: SubgraphContext) => grantConsent(context, input),
@@ -132,8 +144,11 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     upsertPractitioner: (_: unknown, { input }: { input: PractitionerInput }, context: SubgraphContext) => upsertPractitioner(context.db, registryAuthor(context), input),
     deactivateOrganization: (_: unknown, { id }: { id: string }, context: SubgraphContext) => deactivateOrganization(context.db, registryAuthor(context), id),
     deactivatePractitioner: (_: unknown, { id }: { id: string }, context: SubgraphContext) => deactivatePractitioner(context.db, registryAuthor(context), id),
+    resolveMatchCandidate: (_: unknown, { id, decision }: { id: string; decision: 'LINK' | 'DISTINCT' }, context: SubgraphContext) =>
+      resolveMatchCandidate(context, id, decision),
   },
   RegistryChange: registryChangeFields,
+  MatchCandidate: matchCandidateFields,
   ConsentDirective: {
     ...consentDirectiveFields,
     recordedAtOrganization: (row: Row, _: unknown, context: SubgraphContext) =>

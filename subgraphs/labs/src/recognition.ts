@@ -14,6 +14,7 @@
  */
 import { badInput } from '../../../lib/errors.js';
 import type { RecognitionTable } from '../../../lib/recognition.js';
+import { isLoincCode, looksLikeLoinc } from '../../../lib/terminology.js';
 
 /** FHIR observation-status values of a released result (amended and corrected included). */
 export const RELEASED_STATUSES = ['final', 'amended', 'corrected'];
@@ -26,13 +27,7 @@ export const LAB_RECOGNITION: RecognitionTable = { table: 'lab_result_recognitio
 /** A LOINC code with a valid check digit (mod 10), e.g. 718-7; refuses anything else with BAD_USER_INPUT. */
 export function loincCode(value: unknown): string {
   const code = typeof value === 'string' ? value.trim() : '';
-  const match = /^(\d{1,7})-(\d)$/.exec(code);
-  if (!match) throw badInput('code must be a LOINC code such as 718-7 (digits, a hyphen, the check digit)');
-  let sum = 0;
-  [...match[1]!].reverse().forEach((digit, i) => {
-    const n = Number(digit) * (i % 2 === 0 ? 2 : 1);
-    sum += Math.floor(n / 10) + (n % 10);
-  });
-  if ((10 - (sum % 10)) % 10 !== Number(match[2])) throw badInput(`code ${code} is not a LOINC code: its check digit is wrong`);
+  if (!looksLikeLoinc(code)) throw badInput('code must be a LOINC code such as 718-7 (digits, a hyphen, the check digit)');
+  if (!isLoincCode(code)) throw badInput(`code ${code} is not a LOINC code: its check digit is wrong`);
   return code;
 }

@@ -6,6 +6,8 @@ import { consentRules } from './access.js';
 import { createDischargePlan } from './discharge.js';
 import { resolvers } from './resolvers.js';
 import { timeline } from './timeline.js';
+import { participantRoutes, patientLinkRoute } from '../../../lib/ingest/participant.js';
+import { ingestHandlers } from './ingest.js';
 
 /** Organisations running a programme each patient is actively enrolled in (consent rule 6). */
 export async function programmeOrganizations(db: Database, patientIds: string[]): Promise<Record<string, string[]>> {
@@ -27,5 +29,8 @@ export const publicHealth: SubgraphModule = {
   internalRoutes: (deps) => [
     internalRoute(INTERNAL_APIS.programmeOrganizations, deps, async (body) => programmeOrganizations(deps.db, patientIdsOf(body))),
     internalRoute(INTERNAL_APIS.dischargePlan, deps, async (body, call) => createDischargePlan(deps.db, call, body)),
+    // Publishing (FHIR writes), and the master patient index's links.
+    ...participantRoutes(deps, ingestHandlers),
+    patientLinkRoute(deps, ['program_enrollment', 'immunization', 'follow_up_task', 'home_measurement']),
   ],
 };

@@ -1,0 +1,283 @@
+/**
+ * FHIR R4 writes at the gateway's perimeter:
+ *
+ *   POST /fhir                 a `transaction` (all or nothing) or `batch` (each entry on its own) Bundle
+ *   POST /fhir/{type}          create one resource (conditional with the If-None-Exist header)
+ *   PUT  /fhir/{type}/{id}     update a record the caller's organisation produced
+ *
+ * Callers are an institution's system (role `system`, SMART backend
+ * services) or clinical staff, with write scopes per resource type
+ * (`system/Observation.c`, `user/*.cu`). Every request is validated whole at
+ * the gateway (map.ts), then run as a transaction across the owners
+ * (coordinator.ts). Answers are FHIR: a transaction-response or
+ * batch-response Bundle, or an OperationOutcome whose issues name the entry
+ * and the element (FHIRPath) with the HTTP status that fits (400 invalid, 401,
+ * 403 scope or organisation, 404, 409 conflict, 412 ifNoneExist matched
+ * several, 422 business rule, 503 an owner unavailable).
+ */
+import { randomUUID } from 'node:crypto';
+import { mayPublish, type Actor } from '../../../../lib/actor.js';
+import { RESOURCE_OWNERS, type EntryResult } from '../../../../lib/ingest/types.js';
+import type { HttpRequestInfo, Route } from '../../../../lib/http.js';
+import type { Logger } from '../../../../lib/logger.js';
+import type { TokenVerifier } from '../../auth.js';
+import { FHIR_JSON, type IssueType, type OperationOutcome } from '../outcome.js';
+import { Coordinator, statusOf, TransactionFailed, type CoordinatorOptions, type TransactionResult } from './coordinator.js';
+import { mapEntries, SUPPORTED_TYPES, type BundleContext, type EntryRequest, type Issue } from './map.js';
+
+/** Largest Bundle accepted (the owners accept internal bodies up to 1 MB; a Bundle's entries for one owner stay below it). */
+export const INGEST_MAX_BODY_BYTES = 1_000_000;
+/** Most entries in one Bundle. */
+export const MAX_ENTRIES = 1000;
+/** How often recovery delivers decisions owners have missed (RECOVERY_INTERVAL_MS). */
+export const RECOVERY_INTERVAL_MS = Number(process.env.INGEST_RECOVERY_INTERVAL_MS ?? 15_000);
+
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK', 201: 'Created', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  409: 'Conflict', 412: 'Precondition Failed', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 500: 'Internal Server Error', 503: 'Service Unavailable',
+};
+export const statusLine = (status: number) => `${status} ${STATUS_TEXT[status] ?? ''}`.trim();
+
+export function outcomeOf(issues: Issue[], severity: 'error' | 'warning' | 'information' = 'error'): OperationOutcome {
+  return {
+    resourceType: 'OperationOutcome',
+    issue: issues.map((i) => ({
+      severity, code: i.code as IssueType,
+      diagnostics: i.index >= 0 && i.expression.startsWith('Bundle.') ? `Entry ${i.index}: ${i.message}` : i.message,
+      ...(i.expression ? { expression: [i.expression] } : {}),
+    })),
+  };
+}
+
+const reply = (status: number, resource: unknown, headers: Record<string, string> = {}) => ({ status, body: JSON.stringify(resource), contentType: FHIR_JSON, headers });
+const failure = (status: number, code: IssueType, message: string, expression = '') => reply(status, outcomeOf([{ index: -1, status, code: code as Issue['code'], message, expression }]));
+
+const isJson = (contentType: unknown) => {
+  const type = String(contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  return type === 'application/fhir+json' || type === 'application/json' || type === 'application/json+fhir';
+};
+
+/** The caller, if they may publish: a reply to send otherwise. */
+export async function publisher(verifyToken: TokenVerifier, request: HttpRequestInfo): Promise<Actor | { status: number; code: IssueType; message: string }> {
+  let actor: Actor;
+  try {
+    actor = await verifyToken(request.headers.authorization);
+  } catch (error) {
+    const code = (error as { extensions?: { code?: unknown } } | null)?.extensions?.code;
+    return { status: 401, code: 'login', message: code === 'UNAUTHENTICATED' && error instanceof Error ? error.message : 'Invalid or expired token' };
+  }
+  if (!mayPublish(actor)) return { status: 403, code: 'forbidden', message: 'Records are published by an institution\'s system (role system) or its clinical staff, for their organisation' };
+  return actor;
+}
+
+/** Notes and delivery warnings of one entry's result, as the entry response's outcome. */
+function entryOutcome(result: EntryResult, undelivered: string[], owner: string | undefined): OperationOutcome | undefined {
+  const issues: Issue[] = (result.notes ?? []).map((message) => ({ index: result.index, status: 200, code: 'informational', message, expression: '' }));
+  const late = owner && undelivered.includes(owner);
+  if (late) issues.push({ index: result.index, status: 200, code: 'transient', message: `Committed; the ${owner} service has not confirmed yet and shows the record once it does`, expression: '' });
+  if (!issues.length) return undefined;
+  return { resourceType: 'OperationOutcome', issue: issues.map((i) => ({ severity: late && i.code === 'transient' ? 'warning' : 'information', code: i.code as IssueType, diagnostics: i.message })) };
+}
+
+/** The subgraph that stores an entry (a radiology report is its study's, in imaging). */
+const ownerOf = (resourceType: string, kind?: string): string | undefined => (kind === 'imaging-report' ? 'imaging' : RESOURCE_OWNERS[resourceType]);
+
+const responseOf = (result: EntryResult, transaction: TransactionResult, kind?: string) => {
+  const outcome = entryOutcome(result, transaction.undelivered, ownerOf(result.resourceType, kind));
+  return { status: statusLine(result.outcome === 'created' ? 201 : 200), location: `${result.resourceType}/${result.id}`, ...(outcome ? { outcome } : {}) };
+};
+
+export interface IngestService {
+  routes: Route[];
+  coordinator: Coordinator;
+  /** Delivers decisions owners have missed now (recovery runs on its own every RECOVERY_INTERVAL_MS). */
+  recover(options?: { staleSeconds?: number }): Promise<{ settled: number; pending: number }>;
+  stop(): void;
+}
+
+export interface IngestOptions extends CoordinatorOptions {
+  verifyToken: TokenVerifier;
+  logger?: Logger;
+  /** 0 disables the periodic recovery (it can still be run with `recover`). */
+  recoveryIntervalMs?: number;
+}
+
+interface BundleEntryIn {
+  fullUrl?: unknown;
+  resource?: unknown;
+  request?: { method?: unknown; url?: unknown; ifNoneExist?: unknown };
+}
+
+export function ingestService(options: IngestOptions): IngestService {
+  const coordinator = new Coordinator(options);
+  const interval = options.recoveryIntervalMs ?? RECOVERY_INTERVAL_MS;
+  let running = false;
+  const recover = async (recoverOptions?: { staleSeconds?: number }) => coordinator.recover(recoverOptions);
+  const timer = interval > 0 ? setInterval(() => {
+    if (running) return;
+    running = true;
+    recover().catch((error) => options.logger?.warn({ err: error }, 'publishing recovery could not run')).finally(() => { running = false; });
+  }, interval) : null;
+  timer?.unref();
+
+  /** One transaction over the given entries; the reply when it failed. */
+  const transaction = async (actor: Actor, requestId: string, items: Parameters<typeof mapEntries>[0], context: BundleContext) => {
+    const issues: Issue[] = [];
+    const mapped = mapEntries(items, context, issues);
+    if (issues.length) throw new TransactionFailed(statusOf(issues), issues);
+    return { mapped, result: await coordinator.run(actor, requestId, mapped) };
+  };
+
+  const bundleRoute: Route = async (request) => {
+    if (request.url.pathname !== '/fhir' && request.url.pathname !== '/fhir/') return undefined;
+    if (request.method !== 'POST') return failure(405, 'not-supported', 'POST a transaction or batch Bundle to /fhir');
+    const caller = await publisher(options.verifyToken, request);
+    if (!('sub' in caller)) return failure(caller.status, caller.code, caller.message);
+    if (!isJson(request.headers['content-type'])) return failure(415, 'not-supported', 'Send FHIR JSON (Content-Type: application/fhir+json)');
+    request.log.operation = 'FHIR Bundle';
+    let bundle: { resourceType?: unknown; type?: unknown; entry?: unknown };
+    try {
+      bundle = JSON.parse(request.body);
+    } catch {
+      return failure(400, 'structure', 'The body is not JSON');
+    }
+    if (bundle?.resourceType !== 'Bundle') return failure(400, 'structure', 'POST /fhir takes a Bundle', 'Bundle.resourceType');
+    if (bundle.type !== 'transaction' && bundle.type !== 'batch') return failure(400, 'value', 'Bundle.type must be transaction or batch', 'Bundle.type');
+    const entries = (Array.isArray(bundle.entry) ? bundle.entry : []) as BundleEntryIn[];
+    if (!entries.length) return failure(400, 'required', 'The Bundle has no entries', 'Bundle.entry');
+    if (entries.length > MAX_ENTRIES) return failure(400, 'too-costly' as IssueType, `At most ${MAX_ENTRIES} entries per Bundle`, 'Bundle.entry');
+    // The request id of the response (x-request-id) is the requestId of the write's audit events.
+    const requestId = request.requestId;
+    const headers = {};
+    request.log.actor = { role: caller.role, org: caller.org, clientId: caller.clientId };
+    const context: BundleContext = { actor: caller, organizationId: caller.org!, fullUrls: new Map(), independent: bundle.type === 'batch' };
+
+    // Each entry's request, checked before anything else.
+    const issues: Issue[] = [];
+    const items = entries.map((entry, index) => {
+      const base = `Bundle.entry[${index}]`;
+      const resource = entry?.resource as { resourceType?: unknown; id?: unknown } | undefined;
+      const method = entry?.request?.method;
+      const url = typeof entry?.request?.url === 'string' ? entry.request.url : '';
+      let entryRequest: EntryRequest = { method: 'POST', expression: `${base}.request.url`, ifNoneExist: null };
+      if (method === 'POST') {
+        if (url.replace(/^\//, '') !== resource?.resourceType) issues.push({ index, status: 400, code: 'invalid', message: 'A POST entry\'s request.url is the resource type', expression: `${base}.request.url` });
+        entryRequest = { method: 'POST', expression: `${base}.request.url`, ifNoneExist: typeof entry.request?.ifNoneExist === 'string' ? entry.request.ifNoneExist : null };
+      } else if (method === 'PUT') {
+        const match = /^\/?([A-Za-z]+)\/([^/?]+)$/.exec(url);
+        if (!match || match[1] !== resource?.resourceType) issues.push({ index, status: 400, code: 'invalid', message: 'A PUT entry\'s request.url is Type/id', expression: `${base}.request.url` });
+        entryRequest = { method: 'PUT', id: match?.[2], expression: `${base}.request.url` };
+      } else {
+        issues.push({ index, status: 400, code: 'not-supported', message: 'Entries are POST (create) or PUT (update)', expression: `${base}.request.method` });
+      }
+      if (typeof entry?.fullUrl === 'string' && resource && typeof resource.resourceType === 'string') {
+        if (context.fullUrls.has(entry.fullUrl)) issues.push({ index, status: 400, code: 'invalid', message: 'Two entries have the same fullUrl', expression: `${base}.fullUrl` });
+        context.fullUrls.set(entry.fullUrl, { index, resourceType: resource.resourceType });
+      }
+      return { index, base: `${base}.resource`, resource, request: entryRequest };
+    });
+
+    if (bundle.type === 'transaction') {
+      if (issues.length) return reply(statusOf(issues), outcomeOf(issues), headers);
+      try {
+        const { mapped, result } = await transaction(caller, requestId, items, context);
+        if (result.undelivered.length) request.log.errorCodes.add('INGEST_UNDELIVERED');
+        const kinds = new Map(mapped.map((m) => [m.index, m.kind]));
+        const byIndex = new Map(result.results.map((r) => [r.index, r]));
+        return reply(200, {
+          resourceType: 'Bundle', id: result.transactionId, type: 'transaction-response', timestamp: new Date().toISOString(),
+          entry: items.map((item) => {
+            const r = byIndex.get(item.index)!;
+            return { fullUrl: `urn:uuid:${r.id}`, response: responseOf(r, result, kinds.get(item.index)) };
+          }),
+        }, headers);
+      } catch (error) {
+        if (error instanceof TransactionFailed) return reply(error.status, outcomeOf(error.issues), headers);
+        throw error;
+      }
+    }
+
+    // batch: every entry on its own, in order.
+    const responses = [];
+    for (const item of items) {
+      const own = issues.filter((i) => i.index === item.index);
+      if (own.length) {
+        responses.push({ response: { status: statusLine(statusOf(own)), outcome: outcomeOf(own) } });
+        continue;
+      }
+      try {
+        const { mapped, result } = await transaction(caller, requestId, [item], context);
+        const r = result.results[0]!;
+        responses.push({ fullUrl: `urn:uuid:${r.id}`, response: responseOf(r, result, mapped[0]?.kind) });
+      } catch (error) {
+        if (!(error instanceof TransactionFailed)) throw error;
+        responses.push({ response: { status: statusLine(error.status), outcome: outcomeOf(error.issues) } });
+      }
+    }
+    return reply(200, { resourceType: 'Bundle', id: randomUUID(), type: 'batch-response', timestamp: new Date().toISOString(), entry: responses }, headers);
+  };
+
+  const TYPE_PATH = /^\/fhir\/([A-Za-z]+)(?:\/([^/]+))?$/;
+  const resourceRoute: Route = async (request) => {
+    const match = TYPE_PATH.exec(request.url.pathname);
+    if (!match || !(request.method === 'POST' || request.method === 'PUT')) return undefined;
+    const [, type, id] = match as unknown as [string, string, string | undefined];
+    if ((request.method === 'POST') !== (id === undefined)) {
+      return failure(405, 'not-supported', request.method === 'POST' ? 'Create with POST /fhir/{type}' : 'Update with PUT /fhir/{type}/{id}');
+    }
+    if (!SUPPORTED_TYPES.includes(type)) return failure(404, 'not-supported', `${type} cannot be published here (supported: ${SUPPORTED_TYPES.join(', ')})`);
+    const caller = await publisher(options.verifyToken, request);
+    if (!('sub' in caller)) return failure(caller.status, caller.code, caller.message);
+    if (!isJson(request.headers['content-type'])) return failure(415, 'not-supported', 'Send FHIR JSON (Content-Type: application/fhir+json)');
+    request.log.operation = `FHIR ${request.method === 'PUT' ? 'update' : 'create'} ${type}`;
+    let resource: { resourceType?: unknown };
+    try {
+      resource = JSON.parse(request.body);
+    } catch {
+      return failure(400, 'structure', 'The body is not JSON');
+    }
+    if (resource?.resourceType !== type) return failure(400, 'invalid', `The body must be a ${type}`, `${type}.resourceType`);
+    // The request id of the response (x-request-id) is the requestId of the write's audit events.
+    const requestId = request.requestId;
+    const headers = {};
+    request.log.actor = { role: caller.role, org: caller.org, clientId: caller.clientId };
+    const ifNoneExist = request.headers['if-none-exist'];
+    const entryRequest: EntryRequest = request.method === 'PUT'
+      ? { method: 'PUT', id: decodeURIComponent(id!), expression: `${type}.id` }
+      : { method: 'POST', ifNoneExist: typeof ifNoneExist === 'string' ? ifNoneExist : null, expression: 'If-None-Exist' };
+    const context: BundleContext = { actor: caller, organizationId: caller.org!, fullUrls: new Map(), independent: true };
+    try {
+      const { result } = await transaction(caller, requestId, [{ index: 0, base: type, resource, request: entryRequest }], context);
+      const r = result.results[0]!;
+      const status = r.outcome === 'created' ? 201 : 200;
+      const notes = entryOutcome(r, result.undelivered, ownerOf(type));
+      const message = `${r.outcome === 'created' ? 'Created' : r.outcome === 'updated' ? 'Updated' : 'Matched an existing record (If-None-Exist); nothing created:'} ${type}/${r.id}`;
+      return reply(status, { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', diagnostics: message }, ...(notes?.issue ?? [])] }, {
+        ...headers, location: `${type}/${r.id}`,
+      });
+    } catch (error) {
+      if (error instanceof TransactionFailed) return reply(error.status, outcomeOf(error.issues), headers);
+      throw error;
+    }
+  };
+
+  /** Never a bare 500: an unexpected failure is an OperationOutcome naming the request, and logged with it. */
+  const guarded = (route: Route): Route => async (request) => {
+    try {
+      return await route(request);
+    } catch (error) {
+      request.log.errorCodes.add('FHIR_EXCEPTION');
+      options.logger?.error({ rid: request.requestId, trace: request.log.traceId, err: error }, 'FHIR write failed');
+      return failure(500, 'exception', `The write failed (request ${request.requestId}); if it was a transaction, nothing was committed unless its response said so.`);
+    }
+  };
+
+  return {
+    routes: [guarded(bundleRoute), guarded(resourceRoute)],
+    coordinator,
+    recover,
+    stop: () => {
+      if (timer) clearInterval(timer);
+    },
+  };
+}

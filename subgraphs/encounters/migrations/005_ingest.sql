@@ -1,0 +1,40 @@
+-- Publishing records (FHIR writes, HL7 v2): this owner's side of the
+-- all-or-nothing protocol (lib/ingest/participant.ts). Staged entries wait
+-- here, invisible to every read, until the gateway delivers the decision that
+-- identity recorded; reservations keep two transactions from staging the same
+-- business identifier or updating the same record at once.
+CREATE TABLE IF NOT EXISTS ingest_transaction (
+  id uuid PRIMARY KEY,
+  state text NOT NULL CHECK (state IN ('staged', 'committed', 'aborted')),
+  organization_id text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  decided_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS ingest_transaction_staged ON ingest_transaction (created_at) WHERE state = 'staged';
+
+CREATE TABLE IF NOT EXISTS ingest_staged (
+  transaction_id uuid NOT NULL REFERENCES ingest_transaction (id),
+  seq integer NOT NULL,
+  entry jsonb NOT NULL,
+  PRIMARY KEY (transaction_id, seq)
+);
+
+CREATE TABLE IF NOT EXISTS ingest_reservation (
+  key text PRIMARY KEY,
+  transaction_id uuid NOT NULL REFERENCES ingest_transaction (id)
+);
+CREATE INDEX IF NOT EXISTS ingest_reservation_transaction ON ingest_reservation (transaction_id);
+
+-- Business identifiers of published records (FHIR Resource.identifier, the
+-- institution's own record ids): one record per producing organisation,
+-- resource type and identifier, so a retried or replayed publication finds the
+-- record it created instead of creating it twice (conditional create).
+CREATE TABLE IF NOT EXISTS record_identifier (
+  resource_type text NOT NULL,
+  organization_id text NOT NULL,
+  system text NOT NULL,
+  value text NOT NULL,
+  record_id uuid NOT NULL,
+  PRIMARY KEY (organization_id, resource_type, system, value)
+);
+CREATE INDEX IF NOT EXISTS record_identifier_record ON record_identifier (record_id);

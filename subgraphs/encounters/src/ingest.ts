@@ -1,0 +1,30 @@
+/**
+ * Publishing into the encounters subgraph (lib/ingest/participant.ts): the
+ * encounters, diagnoses (Condition) and referrals (ServiceRequest) an
+ * institution publishes, stored as its own records. Referrals are produced by
+ * the referring organisation (the publisher) and addressed to the performer.
+ */
+import type { KindHandlers } from '../../../lib/ingest/participant.js';
+
+export const ingestHandlers: KindHandlers = {
+  referral: {
+    table: 'referral',
+    organizationColumn: 'requester_organization_id',
+    columns: ['requester_practitioner_id', 'performer_organization_id', 'status', 'reason_code', 'reason_display', 'note', 'authored_on', 'appointment_time', 'sensitivity_labels', 'status_changed_at'],
+    order: 1,
+    check: async (_tx, entry, organizationId) => (entry.record.performer_organization_id === organizationId
+      ? { status: 422, code: 'business-rule', message: 'A referral goes to another organisation', expression: `${entry.path}.performer[0]` }
+      : null),
+  },
+  encounter: {
+    table: 'encounter',
+    columns: ['practitioner_id', 'class', 'status', 'period_start', 'period_end', 'reason_code', 'reason_display', 'sensitivity_labels'],
+    order: 2,
+  },
+  condition: {
+    table: 'condition',
+    columns: ['code', 'display', 'clinical_status', 'recorded_date', 'sensitivity_labels'],
+    refs: { encounter: { column: 'encounter_id', table: 'encounter', kinds: ['encounter'], expression: 'encounter' } },
+    order: 3,
+  },
+};

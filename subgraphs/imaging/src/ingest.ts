@@ -1,0 +1,43 @@
+/**
+ * Publishing into the imaging subgraph (lib/ingest/participant.ts): imaging
+ * studies (identified alliance-wide by their DICOM Study Instance UID) and
+ * their radiology reports (DiagnosticReport, category RAD), which carry no
+ * patient or organisation of their own: they are their study's.
+ */
+import type { KindHandlers } from '../../../lib/ingest/participant.js';
+
+export const ingestHandlers: KindHandlers = {
+  'imaging-study': {
+    table: 'imaging_study',
+    columns: ['study_instance_uid', 'modality', 'modality_display', 'body_site', 'body_site_display', 'description', 'number_of_series', 'number_of_instances', 'started', 'sensitivity_labels'],
+    order: 1,
+    keys: (entry) => [`dicom-study|${String(entry.record.study_instance_uid)}`],
+    // A Study Instance UID names one study in the world: one record, whoever publishes it.
+    check: async (tx, entry) => {
+      const [other] = await tx.query<{ id: string }>('SELECT id FROM imaging_study WHERE study_instance_uid = $1 AND id <> $2', [entry.record.study_instance_uid, entry.id]);
+      return other ? { status: 409, code: 'duplicate', message: 'An imaging study with this Study Instance UID is already published', expression: `${entry.path}.identifier[0]` } : null;
+    },
+  },
+  'imaging-report': {
+    table: 'imaging_report',
+    organizationColumn: null,
+    patientColumn: null,
+    lookup: `(SELECT r.id, s.patient_id, s.organization_id AS producer FROM imaging_report r JOIN imaging_study s ON s.id = r.study_id)`,
+    columns: ['status', 'findings', 'impression', 'radiologist_id', 'issued'],
+    refs: { study: { column: 'study_id', table: 'imaging_study', kinds: ['imaging-study'], expression: 'imagingStudy[0]' } },
+    order: 2,
+    keys: (entry) => [`report-of-study|${entry.resolved.study}`],
+    // One report per study, written by the organisation that performed the study.
+    check: async (tx, entry, organizationId) => {
+      const [study] = await tx.query<{ organization_id: string }>('SELECT organization_id FROM imaging_study WHERE id = $1', [entry.resolved.study]);
+      if (study && study.organization_id !== organizationId) {
+        return { status: 403, code: 'forbidden', message: 'Only the organisation that performed the study reports it', expression: `${entry.path}.imagingStudy[0]` };
+      }
+      if (entry.op === 'create') {
+        const [report] = await tx.query('SELECT 1 FROM imaging_report WHERE study_id = $1', [entry.resolved.study]);
+        if (report) return { status: 409, code: 'duplicate', message: 'This imaging study already has a report (update it with PUT)', expression: `${entry.path}.imagingStudy[0]` };
+      }
+      return null;
+    },
+  },
+};

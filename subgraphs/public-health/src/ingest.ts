@@ -1,0 +1,40 @@
+/**
+ * Publishing into the public-health subgraph (lib/ingest/participant.ts):
+ * programme enrolments (EpisodeOfCare, the programme by its code) and
+ * immunisations (CVX; the programme, when given, by its code or name, as the
+ * export writes it in protocolApplied.series).
+ */
+import type { Queryable } from '../../../lib/db.js';
+import type { KindHandlers, ResolvedEntry } from '../../../lib/ingest/participant.js';
+
+async function programOf(tx: Queryable, key: unknown): Promise<string | null> {
+  if (typeof key !== 'string' || !key) return null;
+  const [program] = await tx.query<{ id: string }>('SELECT id FROM program WHERE code = $1 OR name = $1 OR id = $1 ORDER BY id LIMIT 1', [key]);
+  return program?.id ?? null;
+}
+
+export const ingestHandlers: KindHandlers = {
+  enrollment: {
+    table: 'program_enrollment',
+    columns: ['program_id', 'status', 'period_start', 'period_end', 'sensitivity_labels'],
+    order: 1,
+    check: async (tx, entry: ResolvedEntry) => {
+      const program = await programOf(tx, entry.record.program);
+      if (!program) return { status: 422, code: 'code-invalid', message: `No programme ${String(entry.record.program)} in the alliance`, expression: `${entry.path}.type[0].coding[0].code` };
+      entry.record.program_id = program;
+      return null;
+    },
+  },
+  immunization: {
+    table: 'immunization',
+    columns: ['program_id', 'vaccine_code', 'vaccine_display', 'dose_number', 'lot_number', 'occurrence', 'status', 'sensitivity_labels'],
+    order: 2,
+    check: async (tx, entry: ResolvedEntry) => {
+      if (entry.record.program === undefined || entry.record.program === null) return null;
+      const program = await programOf(tx, entry.record.program);
+      if (!program) return { status: 422, code: 'code-invalid', message: `No programme ${String(entry.record.program)} in the alliance`, expression: `${entry.path}.protocolApplied[0].series` };
+      entry.record.program_id = program;
+      return null;
+    },
+  },
+};

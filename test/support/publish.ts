@@ -1,0 +1,120 @@
+/**
+ * Helpers of the publishing tests: an institution's transaction Bundle made
+ * from a `$everything` export (what a hospital migrating its records would
+ * send), the clinical content of an export (to compare two exports of the
+ * same records made in different stacks, whose ids differ), and row counts
+ * of every owner's tables (to prove that nothing was written).
+ */
+import { SYSTEM } from '../../lib/terminology.js';
+import { recordIdSystem } from '../../lib/synthetic/fhir-bundles.js';
+import type { Database } from '../../lib/db.js';
+import type { SubgraphName } from '../../lib/services.js';
+
+type Json = Record<string, any>;
+export interface FhirBundle { resourceType: string; id: string; type: string; entry: { fullUrl: string; resource: Json; search?: { mode: string } }[] }
+
+const REGISTRY = /^(Organization|Practitioner)\//;
+
+/** Types an institution publishes (home measurements and follow-up tasks are not its publications). */
+export const PUBLISHED_TYPES = ['Patient', 'Encounter', 'Condition', 'ServiceRequest', 'Observation', 'DiagnosticReport', 'ImagingStudy', 'Immunization', 'EpisodeOfCare'];
+
+/** Whether an exported resource is one `organizationId` produced and may publish. */
+function publishable(resource: Json, organizationId: string): boolean {
+  if (!PUBLISHED_TYPES.includes(resource.resourceType)) return false;
+  if (resource.resourceType === 'Observation' && resource.category?.[0]?.coding?.[0]?.code === 'vital-signs') return false;
+  // A referral the organisation received is the referring organisation's record.
+  if (resource.resourceType === 'ServiceRequest') return resource.requester?.reference === `Organization/${organizationId}`;
+  return true;
+}
+
+/**
+ * An export (as staff of `organizationId`) rewritten as that institution's
+ * transaction: every resource POSTed with its original id as a business
+ * identifier and ifNoneExist on it, references between entries as urn:uuid,
+ * the Patient with the health card and the organisation's own MRN only.
+ */
+export function exportToTransaction(exported: FhirBundle, organizationId: string): Json {
+  const resources = exported.entry.filter((e) => e.search?.mode === 'match' && publishable(e.resource, organizationId)).map((e) => e.resource);
+  const present = new Set(resources.map((r) => `${r.resourceType}/${r.id}`));
+  const rewrite = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(rewrite);
+    if (value && typeof value === 'object') {
+      const out: Json = {};
+      for (const [key, v] of Object.entries(value)) {
+        if (key === 'reference' && typeof v === 'string' && present.has(v)) out[key] = `urn:uuid:${v.split('/')[1]}`;
+        else out[key] = rewrite(v);
+      }
+      return out;
+    }
+    return value;
+  };
+  return {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: resources.map((original) => {
+      const { id, ...resource } = rewrite(original) as Json;
+      if (resource.resourceType === 'Patient') {
+        resource.identifier = (resource.identifier ?? []).filter((i: Json) => i.system === SYSTEM.healthCard || i.system === SYSTEM.mrnPrefix + organizationId);
+        return { fullUrl: `urn:uuid:${id}`, resource, request: { method: 'POST', url: 'Patient' } };
+      }
+      const identifier = { system: recordIdSystem(organizationId), value: id };
+      resource.identifier = [...(resource.identifier ?? []), identifier];
+      return { fullUrl: `urn:uuid:${id}`, resource, request: { method: 'POST', url: resource.resourceType, ifNoneExist: `identifier=${identifier.system}|${identifier.value}` } };
+    }),
+  };
+}
+
+const sortedKeys = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(sortedKeys);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, sortedKeys(v)]));
+  return value;
+};
+
+/**
+ * The clinical content of an export, per resource type: each resource
+ * without its id, with references to the patient's records reduced to their
+ * type (ids differ between stacks; registry references stay), as sorted JSON.
+ */
+export function clinicalContent(exported: FhirBundle, types = PUBLISHED_TYPES, keep: (resource: Json) => boolean = () => true): Record<string, string[]> {
+  const strip = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(strip);
+    if (value && typeof value === 'object') {
+      const out: Json = {};
+      for (const [key, v] of Object.entries(value)) {
+        if (key === 'reference' && typeof v === 'string' && !REGISTRY.test(v)) out[key] = v.split('/')[0];
+        else out[key] = strip(v);
+      }
+      return out;
+    }
+    return value;
+  };
+  const content: Record<string, string[]> = {};
+  for (const entry of exported.entry) {
+    if (entry.search?.mode !== 'match' || !types.includes(entry.resource.resourceType) || !keep(entry.resource)) continue;
+    const { id: _id, ...resource } = entry.resource;
+    (content[resource.resourceType] ??= []).push(JSON.stringify(sortedKeys(strip(resource))));
+  }
+  for (const list of Object.values(content)) list.sort();
+  return content;
+}
+
+/** The tables of every owner that publishing writes, with the staging tables. */
+export const OWNER_TABLES: Record<SubgraphName, string[]> = {
+  identity: ['patient', 'patient_identifier', 'patient_match_candidate', 'ingest_staged', 'ingest_reservation'],
+  encounters: ['encounter', 'condition', 'referral', 'record_identifier', 'ingest_staged', 'ingest_reservation'],
+  labs: ['observation', 'diagnostic_report', 'hl7v2_message', 'record_identifier', 'ingest_staged', 'ingest_reservation'],
+  imaging: ['imaging_study', 'imaging_report', 'record_identifier', 'ingest_staged', 'ingest_reservation'],
+  'public-health': ['program_enrollment', 'immunization', 'record_identifier', 'ingest_staged', 'ingest_reservation'],
+};
+
+/** Row counts of every owner's tables, `owner.table` → rows. */
+export async function rowCounts(databases: Record<SubgraphName, Database>, owners: readonly SubgraphName[] = Object.keys(OWNER_TABLES) as SubgraphName[]): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const [owner, tables] of (Object.entries(OWNER_TABLES) as [SubgraphName, string[]][]).filter(([owner]) => owners.includes(owner))) {
+    for (const table of tables) {
+      const [row] = await databases[owner].query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
+      counts[`${owner}.${table}`] = row!.n;
+    }
+  }
+  return counts;
+}
