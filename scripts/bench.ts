@@ -134,9 +134,12 @@ async function measure(stack: ProcessStack, mode: 'on' | 'off', patients: string
     const response = await fetch(stack.url, {
       method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables: { id } }),
     });
-    const body = (await response.json()) as { errors?: unknown[]; data?: { patient: unknown } };
-    return response.ok && !body.errors && Boolean(body.data?.patient);
+    const body = (await response.json()) as { errors?: { message?: string; extensions?: { code?: string; service?: string } }[]; data?: { patient: unknown } };
+    const ok = response.ok && !body.errors && Boolean(body.data?.patient);
+    if (!ok && errorSamples.length < 3) errorSamples.push(`${response.status} ${JSON.stringify(body.errors?.[0] ?? 'no patient').slice(0, 200)}`);
+    return ok;
   };
+  const errorSamples: string[] = [];
   const warmupEnd = Date.now() + Number(values.warmup) * 1000;
   while (Date.now() < warmupEnd) await Promise.all(Array.from({ length: 4 }, send));
 
@@ -170,6 +173,7 @@ async function measure(stack: ProcessStack, mode: 'on' | 'off', patients: string
   const cpu = Object.fromEntries(SERVICES.map((s) => [s, (stack.cpuMs(s) - cpuBefore[s]!) / latencies.length])) as Record<ServiceName, number>;
   latencies.sort((a, b) => a - b);
   const pick = (q: number) => round1(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
+  if (errorSamples.length) console.log(`  errors (first ${errorSamples.length}): ${errorSamples.join(' | ')}`);
   return {
     mode, requests: latencies.length, errors, rps: round1(latencies.length / elapsed), p50: pick(0.5), p95: pick(0.95), p99: pick(0.99),
     cpuMsPerRequest: { ...Object.fromEntries(SERVICES.map((s) => [s, round1(cpu[s])])), total: round1(SERVICES.reduce((sum, s) => sum + cpu[s], 0)) } as Round['cpuMsPerRequest'],

@@ -17,7 +17,6 @@ import { badInput } from '../../../lib/errors.js';
 import { CATEGORIES } from '../../../lib/scopes.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
-const APPEND_LOCK = 727_001;
 
 export interface DisclosedPatient {
   patientId: string;
@@ -97,20 +96,22 @@ export function disclosuresOf(body: unknown): DisclosedPatient[] {
   });
 }
 
-/** Appends one event per entry, in one transaction. Throws if the store refuses. */
+/** Appends one event per entry, atomically (one statement). Throws if the store refuses. */
 export async function appendAuditEvents(db: Database, actor: Actor, requestId: string, entries: AuditEntry[]): Promise<number> {
-  if (entries.length === 0) return 0;
-  return db.transaction((tx) => appendAuditEventsIn(tx, actor, requestId, entries));
+  return appendAuditEventsIn(db, actor, requestId, entries);
 }
 
-/** Appends the events inside the caller's transaction (a consent change and its event commit together). */
-export async function appendAuditEventsIn(tx: Queryable, actor: Actor, requestId: string, patients: AuditEntry[]): Promise<number> {
+/**
+ * Appends the events, inside the caller's transaction when given one (a
+ * consent change and its event commit together). One round trip: the
+ * database function `audit_append` (migration 007) takes the chain lock,
+ * reads the head and links each event's canonical text (built here, the same
+ * text verifyAuditChain checks) to the one before.
+ */
+export async function appendAuditEventsIn(db: Queryable, actor: Actor, requestId: string, patients: AuditEntry[]): Promise<number> {
   if (patients.length === 0) return 0;
-  await tx.query('SELECT pg_advisory_xact_lock($1)', [APPEND_LOCK]);
-  const [last] = await tx.query<{ hash: string }>('SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1');
-  let prevHash = last?.hash ?? GENESIS_HASH;
   const occurredAt = new Date();
-  const rows = patients.map((patient) => {
+  const events = patients.map((patient) => {
     const fields: EventFields = {
       id: randomUUID(), occurred_at: occurredAt, request_id: requestId, actor_sub: actor.sub, actor_role: actor.role,
       actor_organization_id: actor.org, client_id: actor.clientId, patient_id: patient.patientId,
@@ -118,24 +119,10 @@ export async function appendAuditEventsIn(tx: Queryable, actor: Actor, requestId
       break_glass: patient.breakGlass, break_glass_reason: patient.breakGlass ? actor.breakGlassReason : null, decision: 'permit',
       action: patient.action ?? 'disclosure', details: patient.details ?? null,
     };
-    const hash = eventHash(prevHash, fields);
-    const row = { ...fields, occurred_at: occurredAt.toISOString(), prev_hash: prevHash, hash };
-    prevHash = hash;
-    return row;
+    return { ...fields, occurred_at: occurredAt.toISOString(), canonical: canonical(fields) };
   });
-  // One statement; rows go in the chain's order so seq follows the links.
-  await tx.query(
-    `INSERT INTO audit_event (id, occurred_at, request_id, actor_sub, actor_role, actor_organization_id, client_id, patient_id, categories,
-       record_counts, purpose_of_use, break_glass, break_glass_reason, decision, action, details, prev_hash, hash)
-     SELECT (e->>'id')::uuid, (e->>'occurred_at')::timestamptz, e->>'request_id', e->>'actor_sub', e->>'actor_role',
-       e->>'actor_organization_id', e->>'client_id', (e->>'patient_id')::uuid, ARRAY(SELECT jsonb_array_elements_text(e->'categories')),
-       e->'record_counts', e->>'purpose_of_use', (e->>'break_glass')::boolean, e->>'break_glass_reason', e->>'decision',
-       e->>'action', NULLIF(e->'details', 'null'::jsonb), e->>'prev_hash', e->>'hash'
-     FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, ord)
-     ORDER BY ord`,
-    [JSON.stringify(rows)],
-  );
-  return rows.length;
+  const [row] = await db.query<{ appended: number }>('SELECT audit_append($1::jsonb) AS appended', [JSON.stringify(events)]);
+  return Number(row?.appended ?? 0);
 }
 
 export interface ChainReport {
