@@ -19,6 +19,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { PGlite as PGliteType } from '@electric-sql/pglite';
 import { ConfigurationError } from './keys.js';
+import { observeQuery, type Telemetry } from './telemetry.js';
 
 export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
@@ -33,6 +34,11 @@ export interface Database extends Queryable {
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Loads many rows at once (COPY on PostgreSQL, one INSERT per call on PGlite). */
   bulkInsert(table: string, columns: string[], rows: unknown[][]): Promise<void>;
+  /**
+   * Measures (and, with tracing on, traces) every statement from now on in the
+   * service's telemetry; the returned function stops counting its pool.
+   */
+  instrument(telemetry: Telemetry): () => void;
   close(): Promise<void>;
 }
 
@@ -44,12 +50,18 @@ pg.types.setTypeParser(DATE_OID, (value: string) => value);
 class PostgresDatabase implements Database {
   readonly engine = 'postgres' as const;
   statementCount = 0;
+  private telemetry: Telemetry | undefined;
   constructor(private readonly pool: pg.Pool) {}
+
+  instrument(telemetry: Telemetry): () => void {
+    this.telemetry = telemetry;
+    return telemetry.trackPool(this.pool);
+  }
 
   async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
     this.statementCount++;
-    const result = await this.pool.query(sql, params as unknown[]);
-    return result.rows as T[];
+    const run = async () => (await this.pool.query(sql, params as unknown[])).rows as T[];
+    return this.telemetry ? observeQuery(this.telemetry, sql, run) : run();
   }
 
   async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -57,7 +69,8 @@ class PostgresDatabase implements Database {
     const tx: Queryable = {
       query: async <R>(sql: string, params: unknown[] = []) => {
         this.statementCount++;
-        return (await client.query(sql, params as unknown[])).rows as R[];
+        const run = async () => (await client.query(sql, params as unknown[])).rows as R[];
+        return this.telemetry ? observeQuery(this.telemetry, sql, run) : run();
       },
     };
     try {
@@ -120,12 +133,18 @@ function copyEscape(text: string): string {
 class PGliteDatabase implements Database {
   readonly engine = 'pglite' as const;
   statementCount = 0;
+  private telemetry: Telemetry | undefined;
   constructor(private readonly db: PGliteType) {}
+
+  instrument(telemetry: Telemetry): () => void {
+    this.telemetry = telemetry;
+    return () => undefined;
+  }
 
   async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
     this.statementCount++;
-    const result = await this.db.query<T>(sql, params as unknown[]);
-    return result.rows;
+    const run = async () => (await this.db.query<T>(sql, params as unknown[])).rows;
+    return this.telemetry ? observeQuery(this.telemetry, sql, run) : run();
   }
 
   async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -133,7 +152,8 @@ class PGliteDatabase implements Database {
       const tx: Queryable = {
         query: async <R>(sql: string, params: unknown[] = []) => {
           this.statementCount++;
-          return (await inner.query<R>(sql, params as unknown[])).rows;
+          const run = async () => (await inner.query<R>(sql, params as unknown[])).rows;
+          return this.telemetry ? observeQuery(this.telemetry, sql, run) : run();
         },
       };
       return work(tx);

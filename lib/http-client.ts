@@ -6,6 +6,7 @@
  * Request/Response objects) costs per call; this is all they need.
  */
 import http from 'node:http';
+import { startOutgoingCall, type OutgoingCall } from './telemetry.js';
 
 /** Connections are kept open and reused (per host and port). */
 const agent = new http.Agent({ keepAlive: true, keepAliveMsecs: 1_000, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' });
@@ -24,16 +25,19 @@ export class CallFailed extends Error {
 
 /**
  * POSTs `body` (JSON text) to `url` and reads the whole answer, within
- * `timeoutMs` (connection, request and response together).
+ * `timeoutMs` (connection, request and response together). With `call`, the
+ * call is measured and traced (lib/telemetry.ts), its `traceparent` sent on.
  */
-export function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<JsonAnswer> {
+export function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number, call?: OutgoingCall): Promise<JsonAnswer> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
     let settled = false;
+    const ended = call ? startOutgoingCall(call, headers) : undefined;
     const finish = (error: Error | null, answer?: JsonAnswer) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      ended?.(error instanceof CallFailed ? error.reason : error ? 'error' : answer!.status >= 200 && answer!.status < 300 ? 'ok' : 'error', answer?.status);
       if (error) reject(error);
       else resolve(answer!);
     };

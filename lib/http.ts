@@ -18,14 +18,18 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+import { context } from '@opentelemetry/api';
 import { applyCors, type CorsPolicy } from './cors.js';
 import { errorBody, ErrorCode } from './errors.js';
 import { traceIdOf, type Logger } from './logger.js';
+import { boundedLabel, endSpan, requestOutcome, startServerSpan, validTraceparent, type Telemetry } from './telemetry.js';
 
 /** What one request's log line says; filled as the request goes (actor, operation, errors). */
 export interface RequestLog {
   requestId: string;
   traceId?: string;
+  /** The caller's W3C `traceparent`, passed on to the services this request calls when tracing is off (lib/telemetry.ts). */
+  traceparent?: string;
   /** The GraphQL operation name, or the route. */
   operation?: string;
   actor?: { role: string; org: string | null; clientId: string | null };
@@ -66,6 +70,8 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
   /** Use the caller's `x-request-id` (subgraphs: the gateway's); otherwise every request gets a fresh one. */
   trustRequestId?: boolean;
   logger: Logger;
+  /** Request metrics and server spans (lib/telemetry.ts). */
+  telemetry?: Telemetry;
   host: string;
   port: number;
 }
@@ -204,30 +210,55 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
     }
   };
 
+  const { telemetry } = options;
+  // Distinct label values kept per service (lib/telemetry.ts boundedLabel): clients choose operation names.
+  const operationNames = new Set<string>();
+  const errorCodeNames = new Set<string>();
   const server = http.createServer(async (request, response) => {
     const started = performance.now();
     const incoming = request.headers['x-request-id'];
+    const path = routeOf((request.url ?? '').split('?')[0]!);
+    const serverSpan = telemetry && startServerSpan(telemetry, `${request.method} ${path}`, request.headers);
+    const traceparent = validTraceparent(request.headers.traceparent);
     const log: RequestLog = {
       requestId: options.trustRequestId && typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID(),
-      traceId: traceIdOf(request.headers.traceparent),
+      traceId: serverSpan ? serverSpan.span.spanContext().traceId : traceIdOf(traceparent),
+      traceparent,
       errorCodes: new Set(),
     };
     inFlight++;
+    telemetry?.metrics.inFlight.inc();
     response.setHeader('x-request-id', log.requestId);
     if (draining) response.setHeader('connection', 'close');
     response.once('close', () => {
       inFlight--;
+      const seconds = (performance.now() - started) / 1000;
+      if (telemetry && path !== '/health' && path !== '/ready') {
+        const outcome = requestOutcome(response.statusCode, response.writableFinished, log.errorCodes.size);
+        telemetry.metrics.inFlight.dec();
+        telemetry.metrics.requestDuration.observe({ operation: boundedLabel(operationNames, log.operation ?? (response.statusCode === 404 ? 'not_found' : path)), outcome }, seconds);
+        for (const code of log.errorCodes) telemetry.metrics.requestErrors.inc({ code: boundedLabel(errorCodeNames, code, 50) });
+        endSpan(serverSpan?.span, {
+          'http.request.method': request.method, 'http.route': path, 'http.response.status_code': response.statusCode,
+          'graphql.operation.name': log.operation, 'fpr.request_id': log.requestId, 'fpr.actor.role': log.actor?.role, 'fpr.actor.org': log.actor?.org ?? undefined,
+          'fpr.error_codes': log.errorCodes.size ? [...log.errorCodes].join(',') : undefined,
+        }, response.statusCode >= 500 || !response.writableFinished);
+      } else {
+        telemetry?.metrics.inFlight.dec();
+        endSpan(serverSpan?.span, {});
+      }
       const line = {
-        rid: log.requestId, trace: log.traceId, method: request.method, path: routeOf((request.url ?? '').split('?')[0]!), op: log.operation,
+        rid: log.requestId, trace: log.traceId, method: request.method, path, op: log.operation,
         role: log.actor?.role, org: log.actor?.org ?? undefined, app: log.actor?.clientId ?? undefined,
-        status: response.statusCode, ms: Math.round(performance.now() - started), codes: log.errorCodes.size ? [...log.errorCodes] : undefined,
+        status: response.statusCode, ms: Math.round(seconds * 1000), codes: log.errorCodes.size ? [...log.errorCodes] : undefined,
         ...(response.writableFinished ? {} : { aborted: true }),
       };
       if (line.path === '/health' || line.path === '/ready') logger.debug(line, 'probe');
       else logger.info(line, 'request');
     });
     try {
-      await handle(request, response, log);
+      // With tracing on, everything this request does (subgraph and internal calls, SQL) runs under its span.
+      await (serverSpan ? context.with(serverSpan.context, () => handle(request, response, log)) : handle(request, response, log));
     } catch (error) {
       if (error instanceof BodyTooLarge) {
         log.errorCodes.add(ErrorCode.payloadTooLarge);

@@ -12,6 +12,7 @@ import type { Route } from './http.js';
 import { CallFailed, postJson, type JsonAnswer } from './http-client.js';
 import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, InternalTokenError, type InternalAuth, type ServiceName } from './internal-token.js';
 import type { SubgraphName } from './services.js';
+import type { Telemetry } from './telemetry.js';
 
 export interface InternalApi {
   path: string;
@@ -92,6 +93,10 @@ export interface InternalCallerOptions {
   timeoutMs?: number;
   /** Identity's consent facts for this request (facts tokens) to relay to the owner called. */
   consentFacts?: () => string | undefined;
+  /** The calling service's metrics and tracer (lib/telemetry.ts). */
+  telemetry?: Telemetry;
+  /** The caller's `traceparent`, passed on when tracing is off. */
+  traceparent?: string;
 }
 
 export function internalCaller(options: InternalCallerOptions): InternalCaller {
@@ -104,7 +109,8 @@ export function internalCaller(options: InternalCallerOptions): InternalCaller {
       try {
         const facts = options.consentFacts?.();
         answer = await postJson(options.url(owner).replace(/\/graphql$/, api.path), text,
-          { [ACTOR_TOKEN_HEADER]: token, 'x-request-id': options.requestId, ...(facts ? { [CONSENT_FACTS_HEADER]: facts } : {}) }, options.timeoutMs ?? DEFAULT_INTERNAL_TIMEOUT_MS);
+          { [ACTOR_TOKEN_HEADER]: token, 'x-request-id': options.requestId, ...(facts ? { [CONSENT_FACTS_HEADER]: facts } : {}) }, options.timeoutMs ?? DEFAULT_INTERNAL_TIMEOUT_MS,
+          options.telemetry && { telemetry: options.telemetry, target: owner, api: api.path, traceparent: options.traceparent });
       } catch (error) {
         throw new InternalApiError(owner, api.path, error instanceof CallFailed && error.reason === 'timeout' ? 'no answer within the deadline' : 'unreachable');
       }
@@ -138,6 +144,7 @@ export interface InternalRouteDeps {
   auth: InternalAuth;
   url: (name: SubgraphName) => string;
   timeoutMs?: number;
+  telemetry?: Telemetry;
 }
 
 const INTERNAL_ERROR_STATUS: Partial<Record<ErrorCodeValue, number>> = { BAD_USER_INPUT: 400, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409 };
@@ -167,7 +174,8 @@ export function internalRoute(api: InternalApi, deps: InternalRouteDeps, handle:
     }
     const relayed = request.headers[CONSENT_FACTS_HEADER];
     const consentFacts = typeof relayed === 'string' ? relayed : undefined;
-    const internal = internalCaller({ auth: deps.auth, url: deps.url, requestId: verified.requestId, via: token as string, timeoutMs: deps.timeoutMs, consentFacts: () => consentFacts });
+    const internal = internalCaller({ auth: deps.auth, url: deps.url, requestId: verified.requestId, via: token as string, timeoutMs: deps.timeoutMs, consentFacts: () => consentFacts,
+      telemetry: deps.telemetry, traceparent: request.log.traceparent });
     try {
       return { status: 200, body: JSON.stringify(await handle(body, { ...verified, internal, consentFacts })) };
     } catch (error) {

@@ -27,7 +27,8 @@ import { createLogger, type Logger } from './logger.js';
 import { httpStatusPlugin, requestLogPlugin } from './request-plugins.js';
 import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, createInternalAuth, InternalTokenError, operationHash, type ServiceKeyring, type VerifiedCall } from './internal-token.js';
 import { scalarResolvers } from './scalars.js';
-import type { SubgraphName } from './services.js';
+import { SUBGRAPHS, type SubgraphName } from './services.js';
+import { serveMetrics, telemetryFor } from './telemetry.js';
 
 /**
  * The package root (the nearest directory above this module with a
@@ -97,6 +98,8 @@ export interface SubgraphOptions {
   enforceConsent?: boolean;
   /** Where the service logs (default: a pino logger named after it). */
   logger?: Logger;
+  /** Serves Prometheus `/metrics` on this port (0: any free one); none when absent (lib/telemetry.ts). */
+  metricsPort?: number;
 }
 
 export interface RunningSubgraph {
@@ -106,6 +109,8 @@ export interface RunningSubgraph {
   /** Graceful stop: stops accepting, finishes requests in flight within `graceMs`, closes the database. */
   drain(graceMs: number): Promise<void>;
   close(): Promise<void>;
+  /** Where its `/metrics` listens, when it serves them. */
+  metricsPort?: number;
 }
 
 export const subgraphSdl = (name: SubgraphName) => readFileSync(path.join(ROOT, 'schema', `${name}.graphql`), 'utf8');
@@ -169,13 +174,15 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
   const logger = options.logger ?? createLogger(module.name);
   const auth = createInternalAuth(options.keyring);
   if (auth.self !== module.name) throw new Error(`the keyring given to ${module.name} is ${auth.self}'s`);
-  const routeDeps: SubgraphRouteDeps = { db, auth, url: options.peers, timeoutMs: options.internalTimeoutMs ?? DEFAULT_INTERNAL_TIMEOUT_MS };
+  const telemetry = telemetryFor(module.name);
+  const untrackDatabase = db.instrument(telemetry);
+  const routeDeps: SubgraphRouteDeps = { db, auth, url: options.peers, timeoutMs: options.internalTimeoutMs ?? DEFAULT_INTERNAL_TIMEOUT_MS, telemetry };
   const remote = remoteConsentSources();
   const consentSources = module.consentSources ? module.consentSources(db, remote) : remote;
   const factsCache = new RequestFactsCache();
   // The consent policy for one request's actor; its calls here share the facts fetched for it.
   const consentFor = (call: VerifiedCall, internal: InternalCaller) => enforceConsent
-    ? new ConsentAccess(call.actor, internal, consentSources, { cache: factsCache, requestId: call.requestId })
+    ? new ConsentAccess(call.actor, internal, consentSources, { cache: factsCache, requestId: call.requestId, decisions: telemetry.metrics.consentDecisions })
     : ConsentAccess.unenforced(call.actor);
   /**
    * The consent policy of one request and the caller of other services'
@@ -183,14 +190,14 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
    * the request (facts tokens; a forged one fails the request), and relaying
    * them onward. Identity relays the facts it loaded itself.
    */
-  const accessFor = (call: VerifiedCall, via: string, relayed: string | undefined) => {
+  const accessFor = (call: VerifiedCall, via: string, relayed: string | undefined, traceparent: string | undefined) => {
     let consent: ConsentAccess | undefined;
     const ownFacts = () => {
       const facts = consent?.loadedIdentityFacts();
       return facts ? auth.signFactsToken(call.requestId, facts) : relayed;
     };
     const internal = internalCaller({ auth, url: options.peers, requestId: call.requestId, via, timeoutMs: routeDeps.timeoutMs,
-      consentFacts: module.name === 'identity' ? ownFacts : () => relayed });
+      consentFacts: module.name === 'identity' ? ownFacts : () => relayed, telemetry, traceparent });
     consent = consentFor(call, internal);
     if (relayed && enforceConsent) for (const token of relayed.split(' ')) consent.useRelayedFacts(auth.verifyFactsToken(token, call.requestId) as IdentityFacts);
     return { consent, internal, relayFacts: module.name === 'identity' ? ownFacts : () => undefined };
@@ -226,6 +233,7 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
     maxBodyBytes: options.maxBodyBytes ?? 1_000_000,
     routes,
     logger,
+    telemetry,
     trustRequestId: true,
     health: () => ({ service: module.name }),
     // Ready when its own database answers. Not its peers: subgraphs call each
@@ -252,7 +260,7 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
       const relayed = request.headers[CONSENT_FACTS_HEADER];
       let access: ReturnType<typeof accessFor>;
       try {
-        access = accessFor(call, token as string, typeof relayed === 'string' ? relayed : undefined);
+        access = accessFor(call, token as string, typeof relayed === 'string' ? relayed : undefined, request.log.traceparent);
       } catch (error) {
         if (!(error instanceof InternalTokenError)) throw error;
         request.log.errorCodes.add(ErrorCode.unauthenticated);
@@ -281,17 +289,28 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
       };
     },
   });
+  const metrics = options.metricsPort === undefined ? undefined : await serveMetrics(telemetry, options.host, options.metricsPort, `${SUBGRAPHS[module.name].envPrefix}_METRICS_PORT`).catch(async (error: unknown) => {
+    await service.close();
+    throw error;
+  });
+  const stopped = async () => {
+    untrackDatabase();
+    await metrics?.close();
+    await telemetry.flush();
+    await db.close();
+  };
   return {
     name: module.name,
     url: service.url,
     db,
+    metricsPort: metrics?.port,
     drain: async (graceMs: number) => {
       await service.drain(graceMs);
-      await db.close();
+      await stopped();
     },
     close: async () => {
       await service.close();
-      await db.close();
+      await stopped();
     },
   };
 }

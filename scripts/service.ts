@@ -21,6 +21,7 @@ import { DEFAULT_SHUTDOWN_GRACE_MS, describeStartupError, drainOnSignals } from 
 import { createLogger } from '../lib/logger.js';
 import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, databaseUrl, isSubgraphName, servicePort, serviceUrl, type SubgraphName } from '../lib/services.js';
 import { startSubgraph } from '../lib/subgraph.js';
+import { markSingleServiceProcess, metricsPortFromEnv } from '../lib/telemetry.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
 
 const name = process.argv[2] ?? '';
@@ -33,6 +34,8 @@ if (name !== 'gateway' && !isSubgraphName(name)) {
   process.exit(2);
 }
 const logger = createLogger(name);
+// OTEL_SERVICE_NAME may name this process's one service (lib/telemetry.ts).
+markSingleServiceProcess();
 try {
   const graceMs = millisecondsFromEnv('SHUTDOWN_GRACE_MS', DEFAULT_SHUTDOWN_GRACE_MS);
   if (name === 'gateway') {
@@ -57,6 +60,7 @@ try {
       // Development with the development issuer: explorer, web client, demo tokens (gateway/src/dev-routes.ts).
       development: production || jwksUrl || keySet ? undefined : { issuerPrivateKey: (await ensureDevKeys()).issuerPrivate },
       logger,
+      metricsPort: metricsPortFromEnv(GATEWAY.envPrefix),
     });
     logger.info({ url: gateway.url, production }, 'gateway listening');
     drainOnSignals((ms) => gateway.drain(ms), logger, graceMs);
@@ -73,6 +77,7 @@ try {
       logger,
       // Benchmarks only (npm run bench measures what consent costs); refused in production.
       enforceConsent: process.env.BENCH_WITHOUT_CONSENT === '1' ? false : undefined,
+      metricsPort: metricsPortFromEnv(info.envPrefix),
     });
     logger.info({ url: subgraph.url, database: subgraph.db.engine, production }, `${name} listening`);
     drainOnSignals((ms) => subgraph.drain(ms), logger, graceMs);

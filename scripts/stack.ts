@@ -4,6 +4,7 @@
  * `npm start` and by the end-to-end tests. (Each service can also run alone:
  * scripts/service.ts.)
  */
+import type { Logger } from '../lib/logger.js';
 import type { JSONWebKeySet } from 'jose';
 import { createTokenVerifier } from '../gateway/src/auth.js';
 import { startGateway, type RunningGateway } from '../gateway/src/server.js';
@@ -36,6 +37,10 @@ export interface StackOptions {
   corsAllowedOrigins?: string[];
   /** How often publishing's recovery runs on the gateway (default INGEST_RECOVERY_INTERVAL_MS or 15 s; 0: only when asked). */
   ingestRecoveryIntervalMs?: number;
+  /** Each service's logger (tests read the lines); default a pino logger named after it. */
+  loggers?: (service: SubgraphName | 'gateway') => Logger;
+  /** Prometheus `/metrics` ports of the services that serve them (0: any free port); none by default. */
+  metricsPorts?: Partial<Record<SubgraphName | 'gateway', number>>;
 }
 
 export interface Stack {
@@ -103,6 +108,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         production,
         peers,
         enforceConsent: options.enforceConsent,
+        metricsPort: options.metricsPorts?.[name],
+        logger: options.loggers?.(name),
       }).catch((error: unknown) => { throw startupError(name, error, portsOf(options)); });
       started.push(() => subgraphs[name].close());
     }
@@ -121,6 +128,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     keyring: keyringOf(options.keys.internal, 'gateway'),
     corsAllowedOrigins: options.corsAllowedOrigins,
     ingestRecoveryIntervalMs: options.ingestRecoveryIntervalMs,
+    metricsPort: options.metricsPorts?.gateway,
+    logger: options.loggers?.('gateway'),
     // Development: explorer, web client and demo tokens signed with the development key.
     development: production ? undefined : { issuerPrivateKey: options.keys.issuerPrivate },
   }).catch(async (error: unknown) => {

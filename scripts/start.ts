@@ -12,6 +12,7 @@ import { DEFAULT_SEED } from '../lib/synthetic/generator.js';
 import { assertPortsFree, DEFAULT_SHUTDOWN_GRACE_MS, describeStartupError, drainOnSignals } from '../lib/lifecycle.js';
 import { createLogger } from '../lib/logger.js';
 import { millisecondsFromEnv } from '../lib/http.js';
+import { metricsPortFromEnv } from '../lib/telemetry.js';
 import { portsOf, startStack } from './stack.js';
 import { demoAnchor, demoClinicianClaims, demoExample } from './demo.js';
 import { ensureWebBuild } from './web-build.js';
@@ -55,6 +56,8 @@ const stack = await startStack({
   anchor: demoAnchor(),
   host,
   ports,
+  // Prometheus /metrics per service where <PREFIX>_METRICS_PORT is set (lib/telemetry.ts).
+  metricsPorts: Object.fromEntries([GATEWAY, ...Object.values(SUBGRAPHS)].map((service) => [service.name, metricsPortFromEnv(service.envPrefix)])),
 }).catch((error: unknown) => fail(describeStartupError('npm start', error, portsOf({ ports }))));
 // Stop gracefully from now on (the banner below may be the last thing printed before a stop).
 drainOnSignals((graceMs) => stack.drain(graceMs), logger, millisecondsFromEnv('SHUTDOWN_GRACE_MS', DEFAULT_SHUTDOWN_GRACE_MS));

@@ -66,11 +66,16 @@ export function auditPlugin(internal: Omit<InternalCallerOptions, 'requestId' | 
           if (response.body.kind !== 'single' || contextValue.disclosures.length === 0) return;
           const patients = byPatient(contextValue.disclosures);
           const result = response.body.singleResult;
+          const started = performance.now();
+          const recorded = (outcome: 'ok' | 'error') => internal.telemetry?.metrics.auditWriteDuration.observe({ outcome }, (performance.now() - started) / 1000);
           try {
-            const caller = internalCaller({ ...internal, requestId: contextValue.requestId, actor: contextValue.actor });
+            const caller = internalCaller({ ...internal, requestId: contextValue.requestId, actor: contextValue.actor, traceparent: contextValue.log?.traceparent });
             const { stored } = await caller.call<{ stored: number }>(INTERNAL_APIS.auditEvents, { patients });
             if (stored !== patients.length) throw new Error('audit store acknowledged fewer events than sent');
+            recorded('ok');
+            internal.telemetry?.metrics.auditEvents.inc(stored);
           } catch (error) {
+            recorded('error');
             contextValue.log?.errorCodes.add('AUDIT_UNAVAILABLE');
             logger.error({ rid: contextValue.requestId, trace: contextValue.log?.traceId, err: error }, 'audit trail unavailable: data withheld');
             response.body.singleResult = {

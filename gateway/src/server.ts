@@ -12,6 +12,7 @@
  *   comes back null with SUBGRAPH_UNAVAILABLE naming it; the schema's
  *   nullability (test/support/nullability.ts) keeps the rest.
  */
+import { createRequire } from 'node:module';
 import { ApolloServer, type ApolloServerPlugin, type GraphQLRequestContext } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloGateway, type GraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
@@ -28,7 +29,7 @@ import { httpStatusPlugin, requestLogPlugin } from '../../lib/request-plugins.js
 import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, createInternalAuth, operationHash, type InternalAuth, type ServiceKeyring } from '../../lib/internal-token.js';
 import { scalarResolvers } from '../../lib/scalars.js';
 import { parseScopes } from '../../lib/scopes.js';
-import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/services.js';
+import { GATEWAY, SUBGRAPH_NAMES, type SubgraphName } from '../../lib/services.js';
 import { formatErrorFor } from '../../lib/subgraph.js';
 import type { Disclosure } from '../../lib/consent/access.js';
 import { parseAllowedOrigins } from '../../lib/cors.js';
@@ -39,6 +40,7 @@ import { fhirRoute } from './fhir/route.js';
 import { hl7v2Route } from './fhir/ingest/hl7v2.js';
 import { INGEST_MAX_BODY_BYTES, ingestService, type IngestService } from './fhir/ingest/route.js';
 import { readSupergraph } from './supergraph.js';
+import { serveMetrics, telemetryFor, type Telemetry } from '../../lib/telemetry.js';
 
 export interface GatewayContext {
   actor: Actor;
@@ -82,6 +84,8 @@ export interface GatewayOptions {
   logger?: Logger;
   /** How often publishing's recovery runs (default INGEST_RECOVERY_INTERVAL_MS or 15 s; 0: only on demand). */
   ingestRecoveryIntervalMs?: number;
+  /** Serves Prometheus `/metrics` on this port (0: any free one); none when absent (lib/telemetry.ts). */
+  metricsPort?: number;
 }
 
 export const DEFAULT_SUBGRAPH_TIMEOUT_MS = 10_000;
@@ -97,6 +101,8 @@ export interface RunningGateway extends RunningHttpService {
   gateway: ApolloGateway;
   /** Publishing (FHIR writes, HL7 v2): its recovery can also be run on demand. */
   ingest: IngestService;
+  /** Where its `/metrics` listens, when it serves them. */
+  metricsPort?: number;
 }
 
 /**
@@ -108,7 +114,7 @@ export interface RunningGateway extends RunningHttpService {
  */
 class ActorSigningDataSource implements GraphQLDataSource<GatewayContext> {
   constructor(private readonly url: string, private readonly subgraph: SubgraphName, private readonly auth: InternalAuth,
-    private readonly timeoutMs: number, private readonly logger: Logger) {}
+    private readonly timeoutMs: number, private readonly logger: Logger, private readonly telemetry: Telemetry) {}
 
   /**
    * A subgraph that does not answer (down, frozen past the deadline, an HTTP
@@ -128,7 +134,8 @@ class ActorSigningDataSource implements GraphQLDataSource<GatewayContext> {
       if (context.consentFacts?.length) headers[CONSENT_FACTS_HEADER] = context.consentFacts.join(' ');
     }
     try {
-      const answer = await postJson(this.url, JSON.stringify({ query: request.query, variables: request.variables, operationName: request.operationName }), headers, this.timeoutMs);
+      const answer = await postJson(this.url, JSON.stringify({ query: request.query, variables: request.variables, operationName: request.operationName }), headers, this.timeoutMs,
+        { telemetry: this.telemetry, target: this.subgraph, api: 'graphql', traceparent: context.log?.traceparent });
       if (answer.status < 200 || answer.status >= 300) throw new Error(`${this.subgraph} answered ${answer.status}`);
       const response = JSON.parse(answer.body) as GatewayGraphQLResponse;
       if (context.disclosures) collectDisclosures(context as GatewayContext, response.extensions as Record<string, unknown> | undefined);
@@ -175,10 +182,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const auth = createInternalAuth(options.keyring);
   if (auth.self !== 'gateway') throw new Error(`the gateway was given ${auth.self}'s keyring`);
   const logger = options.logger ?? createLogger('gateway');
+  const telemetry = telemetryFor('gateway');
+  if (telemetry.tracerProvider) traceApolloGateway(telemetry.tracerProvider);
   const timeoutMs = options.subgraphTimeoutMs ?? millisecondsFromEnv('SUBGRAPH_TIMEOUT_MS', DEFAULT_SUBGRAPH_TIMEOUT_MS);
   const gateway = new ApolloGateway({
     supergraphSdl: readSupergraph(),
-    buildService: ({ name, url }) => new ActorSigningDataSource(options.subgraphUrls[name as SubgraphName] ?? url!, name as SubgraphName, auth, timeoutMs, logger),
+    buildService: ({ name, url }) => new ActorSigningDataSource(options.subgraphUrls[name as SubgraphName] ?? url!, name as SubgraphName, auth, timeoutMs, logger, telemetry),
     logger,
     // Bounded: every distinct operation a client sends would otherwise add a plan (30 MiB by default).
     experimental_approximateQueryPlanStoreMiB: CACHE_MIB.queryPlans,
@@ -218,7 +227,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     plugins: [
       ...(armor.plugins as unknown as ApolloServerPlugin<GatewayContext>[]), // armor is typed against the CJS build of @apollo/server
       introspectionGuard,
-      auditPlugin({ auth, url: (name) => options.subgraphUrls[name], timeoutMs }, logger),
+      auditPlugin({ auth, url: (name) => options.subgraphUrls[name], timeoutMs, telemetry }, logger),
       requestLogPlugin<GatewayContext>(logger),
       httpStatusPlugin,
       // Never Apollo's CDN-hosted page: development serves its own explorer (explorer.ts).
@@ -227,7 +236,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
   // Publishing: FHIR writes and HL7 v2, coordinated across the owners (fhir/ingest/coordinator.ts).
   const ingest = ingestService({
-    auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, verifyToken: options.verifyToken, recoveryIntervalMs: options.ingestRecoveryIntervalMs, logger,
+    auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, verifyToken: options.verifyToken, recoveryIntervalMs: options.ingestRecoveryIntervalMs, logger, telemetry,
   });
   const service = await startHttpService<GatewayContext>({
     apollo,
@@ -237,6 +246,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     bodyLimit: ({ url }) => (url.pathname === '/hl7v2' || /^\/fhir(\/[A-Za-z]+(\/[^/]+)?)?\/?$/.test(url.pathname) ? INGEST_MAX_BODY_BYTES : undefined),
     cors: { allowedOrigins: options.corsAllowedOrigins ?? parseAllowedOrigins(process.env.CORS_ALLOWED_ORIGINS) },
     logger,
+    telemetry,
     health: () => ({ service: 'gateway' }),
     // Ready when every subgraph is (each checks its own database).
     ready: () => subgraphsReady(options.subgraphUrls),
@@ -256,7 +266,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       },
       // FHIR writes and HL7 v2 results from institutions (fhir/ingest/).
       ...ingest.routes,
-      hl7v2Route({ auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, verifyToken: options.verifyToken, coordinator: ingest.coordinator }),
+      hl7v2Route({ auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, verifyToken: options.verifyToken, coordinator: ingest.coordinator, telemetry }),
       // FHIR R4 export (GET /fhir/Patient/{id}/$everything): runs GraphQL
       // operations through this same server, so consent and audit apply as on /graphql.
       fhirRoute({ apollo, verifyToken: options.verifyToken, logger }),
@@ -273,15 +283,46 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       return { actor, requestId: request.requestId, log: request.log, disclosures: [] };
     },
   });
+  const metrics = options.metricsPort === undefined ? undefined : await serveMetrics(telemetry, options.host, options.metricsPort, `${GATEWAY.envPrefix}_METRICS_PORT`).catch(async (error: unknown) => {
+    ingest.stop();
+    await service.close();
+    throw error;
+  });
+  const stopped = async () => {
+    await metrics?.close();
+    await telemetry.flush();
+  };
   return {
     ...service,
     gateway,
     ingest,
+    metricsPort: metrics?.port,
+    drain: async (graceMs: number) => {
+      await service.drain(graceMs);
+      await stopped();
+    },
     close: async () => {
       ingest.stop();
       await service.close();
+      await stopped();
     },
   };
+}
+
+/**
+ * Apollo Gateway records its own spans (request, validate, plan, execute,
+ * fetch, post-processing) through its own copy of the OpenTelemetry API
+ * (1.9, nested under @apollo/gateway), whose tracer was taken when the module
+ * loaded. That copy cannot register a global provider beside ours (1.10: the
+ * API refuses a registration of another version), so the gateway's provider
+ * becomes the delegate of the proxy that tracer reads. Its spans nest under
+ * the request's span: it reads the active context from the global context
+ * manager ours registered (lib/telemetry.ts). The observability test checks
+ * that they arrive.
+ */
+function traceApolloGateway(provider: NonNullable<Telemetry['tracerProvider']>): void {
+  const api = createRequire(createRequire(import.meta.url).resolve('@apollo/gateway'))('@opentelemetry/api') as { trace: { _proxyTracerProvider?: { setDelegate(p: unknown): void } } };
+  api.trace._proxyTracerProvider?.setDelegate(provider);
 }
 
 /** Each subgraph's readiness (2 s each, in parallel): the gateway serves only when all answer. */

@@ -109,7 +109,12 @@ export class ConsentAccess {
     readonly actor: Actor,
     private readonly internal: InternalCaller,
     private readonly sources: ConsentSources,
-    private readonly shared?: { cache: RequestFactsCache; requestId: string },
+    private readonly shared?: {
+      cache: RequestFactsCache;
+      requestId: string;
+      /** Counts each decision by category and outcome (lib/telemetry.ts). */
+      decisions?: { inc(labels: { category: string; outcome: string }): void };
+    },
   ) {
     this.factsLoader = new DataLoader(async (patientIds) => this.loadFacts([...patientIds]), { maxBatchSize: 1000 });
   }
@@ -184,6 +189,7 @@ export class ConsentAccess {
     if (known) return known;
     const decision = decide(this.actor, record, await this.facts(record.patientId), this.now);
     this.decisions.set(key, decision);
+    this.shared?.decisions?.inc({ category: record.category, outcome: decision.allow ? (decision.breakGlass ? 'break_glass' : 'allow') : decision.code.toLowerCase() });
     return decision;
   }
 

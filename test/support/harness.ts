@@ -11,7 +11,7 @@ import { mintDevToken, type MintOptions, type TokenClaims } from '../../lib/dev-
 import { generateDevKeys, type DevKeys } from '../../lib/keys.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/services.js';
 import { DEFAULT_SEED, TEST_ANCHOR, type Anchor } from '../../lib/synthetic/generator.js';
-import { startStack, type Stack } from '../../scripts/stack.js';
+import { startStack, type Stack, type StackOptions } from '../../scripts/stack.js';
 
 export type Backend = 'pglite' | 'postgres';
 
@@ -80,7 +80,7 @@ async function createPostgresDatabases(): Promise<{ urls: Record<SubgraphName, s
  * relative to TEST_ANCHOR unless told otherwise: the anchor generatePatient
  * uses by default, so a test's expectations and the stack's data agree.
  */
-export async function startTestStack(backend: Backend, options: { patients?: number; production?: boolean; corsAllowedOrigins?: string[]; anchor?: Anchor } = {}): Promise<TestStack> {
+export async function startTestStack(backend: Backend, options: { patients?: number; production?: boolean; corsAllowedOrigins?: string[]; anchor?: Anchor } & Pick<StackOptions, 'loggers' | 'metricsPorts'> = {}): Promise<TestStack> {
   const keys = await generateDevKeys('test-');
   const postgres = backend === 'postgres' ? await createPostgresDatabases() : null;
   const databaseUrls = postgres?.urls ?? (Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, 'memory://'])) as Record<SubgraphName, string>);
@@ -89,6 +89,8 @@ export async function startTestStack(backend: Backend, options: { patients?: num
   const stack = await startStack({
     databaseUrls, keys, seedPatients: options.patients ?? 60, seed: DEFAULT_SEED, anchor: options.anchor ?? TEST_ANCHOR, production: options.production ?? true, corsAllowedOrigins: options.corsAllowedOrigins ?? [],
     ingestRecoveryIntervalMs: 0,
+    loggers: options.loggers,
+    metricsPorts: options.metricsPorts,
   });
   const url = stack.gateway.url;
   return {
