@@ -148,6 +148,11 @@ export function tracingEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
 let globalsInstalled = false;
 
 function createTracerProvider(service: string): TracerProvider {
+  const protocol = process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? process.env.OTEL_EXPORTER_OTLP_PROTOCOL;
+  // OTLP/HTTP receivers take JSON and protobuf alike; a gRPC endpoint would silently receive nothing.
+  if (protocol && protocol !== 'http/json' && protocol !== 'http/protobuf') {
+    throw new ConfigurationError(`OTEL_EXPORTER_OTLP_PROTOCOL=${protocol} is not supported: spans are exported over OTLP/HTTP (http/json), to the collector's HTTP receiver (port 4318)`);
+  }
   if (!globalsInstalled) {
     // One context manager and one propagator per process, shared by its services.
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());

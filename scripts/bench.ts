@@ -16,7 +16,10 @@
  *   --connections 10         closed loop: concurrent clients, each sending the next request when the last answered
  *   --rate 50                open loop instead: a fixed rate (req/s), latency from the scheduled time
  *   --seconds 15 --rounds 3  per round; rounds of each mode
- *   --modes on,off           which modes (consent and audit on/off)
+ *   --modes on,off           which modes: on (consent and audit, as in production), off (neither),
+ *                            traced (on, plus OpenTelemetry spans exported to a collector in this
+ *                            process and /metrics scraped every 5 s), silent (on, with LOG_LEVEL=silent):
+ *                            `--modes on,traced,silent` measures what tracing and logging cost
  *   --compiled               run the compiled JavaScript (npm run build; as the image does) instead of tsx
  *   --json results.json      write the results; --compare previous.json prints the differences
  *   --log-level info         the services' LOG_LEVEL (info, as in production; warn or silent to measure what logging costs)
@@ -25,10 +28,12 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
+import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, type SubgraphName } from '../lib/services.js';
 import { ROOT } from '../lib/subgraph.js';
 import { DEFAULT_SEED, generatePatient, TEST_ANCHOR } from '../lib/synthetic/generator.js';
 import { startProcessStack, type ProcessStack, type ServiceName } from './process-stack.js';
@@ -76,10 +81,12 @@ if (!QUERIES[values.query]) throw new Error(`--query must be one of ${Object.key
 
 const SERVICES: ServiceName[] = ['gateway', ...SUBGRAPH_NAMES];
 const seconds = Number(values.seconds);
-const modes = values.modes.split(',').map((m) => m.trim()) as ('on' | 'off')[];
+type Mode = 'on' | 'off' | 'traced' | 'silent';
+const modes = values.modes.split(',').map((m) => m.trim()) as Mode[];
+for (const mode of modes) if (!['on', 'off', 'traced', 'silent'].includes(mode)) throw new Error(`--modes: unknown mode ${mode}`);
 
 interface Round {
-  mode: 'on' | 'off';
+  mode: Mode;
   requests: number;
   errors: number;
   rps: number;
@@ -92,6 +99,7 @@ interface Round {
 }
 
 const round1 = (n: number) => Math.round(n * 10) / 10;
+const label = (mode: Mode) => ({ on: 'consent on', off: 'consent off', traced: 'consent on, traced', silent: 'consent on, no logs' })[mode];
 const median = (xs: number[]) => {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
@@ -125,7 +133,37 @@ async function patientsOf(stack: ProcessStack, org: string): Promise<string[]> {
   return rows.map((r) => r.patient_id);
 }
 
-async function measure(stack: ProcessStack, mode: 'on' | 'off', patients: string[]): Promise<Round> {
+/**
+ * What the traced mode sends spans to: an OTLP/HTTP endpoint that reads and
+ * counts them (an OpenTelemetry Collector's receiving end, without the rest),
+ * and a scraper reading every service's /metrics as Prometheus would.
+ */
+async function startTelemetrySink(): Promise<{ url: string; spans: () => number; scrape: (ports: number[]) => () => void; close(): Promise<void> }> {
+  let spans = 0;
+  const server = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      try {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { resourceSpans?: { scopeSpans?: { spans?: unknown[] }[] }[] };
+        for (const r of body.resourceSpans ?? []) for (const scope of r.scopeSpans ?? []) spans += scope.spans?.length ?? 0;
+      } catch { /* counted as nothing */ }
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    spans: () => spans,
+    scrape: (ports) => {
+      const timer = setInterval(() => { for (const port of ports) fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => undefined); }, 5_000);
+      return () => clearInterval(timer);
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function measure(stack: ProcessStack, mode: Mode, patients: string[]): Promise<Round> {
   const token = await stack.token({ sub: 'bench-clinician', role: 'clinician', org: values.org });
   const query = QUERIES[values.query]!;
   let next = 0;
@@ -186,30 +224,36 @@ if (values.large && !existsSync('/proc/self/stat')) throw new Error('the benchma
 console.log(`${values.query} query, ${values.rate ? `fixed rate ${values.rate} req/s` : `${values.connections} connections`}, ${seconds} s × ${values.rounds} rounds per mode (${modes.join(', ')}), `
   + `${values.large ? 'PostgreSQL large set' : 'PGlite, 500 patients'}, ${values.compiled ? 'compiled JavaScript' : 'tsx'}, clinician at ${values.org}, ${os.cpus().length} CPUs`);
 
-const stacks: Partial<Record<'on' | 'off', ProcessStack>> = {};
+const stacks: Partial<Record<Mode, ProcessStack>> = {};
 const rounds: Round[] = [];
+const sink = modes.includes('traced') ? await startTelemetrySink() : undefined;
+let stopScraping = () => undefined as void;
+// Metrics ports of the traced stack: 9500 + the service's index, apart from the product's defaults.
+const metricsEnv = Object.fromEntries([GATEWAY, ...SUBGRAPH_NAMES.map((n) => SUBGRAPHS[n])].map((service, i) => [`${service.envPrefix}_METRICS_PORT`, String(9500 + i)]));
 try {
   for (const mode of modes) {
-    console.log(`starting the services (consent ${mode})...`);
+    console.log(`starting the services (${label(mode)})...`);
     stacks[mode] = await startProcessStack({
       patients: values.large ? undefined : 500,
       databaseUrls: values.large ? largeUrls : undefined,
       development: mode === 'off',
       env: {
-        LOG_LEVEL: values['log-level'], ...(mode === 'off' ? { BENCH_WITHOUT_CONSENT: '1' } : {}),
+        LOG_LEVEL: mode === 'silent' ? 'silent' : values['log-level'], ...(mode === 'off' ? { BENCH_WITHOUT_CONSENT: '1' } : {}),
+        ...(mode === 'traced' ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink!.url, ...metricsEnv } : {}),
         ...(values.profile && mode === 'on' ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(values.profile)}` } : {}),
       },
       compiledDir,
       output: 'drop',
     });
   }
+  if (sink) stopScraping = sink.scrape(Object.values(metricsEnv).map(Number));
   const patients = await patientsOf(stacks[modes[0]!]!, values.org);
   if (patients.length === 0) throw new Error(`no patient registered at ${values.org}`);
   for (let r = 0; r < Number(values.rounds); r++) {
     for (const mode of modes) {
       const result = await measure(stacks[mode]!, mode, patients);
       rounds.push(result);
-      console.log(`round ${r + 1} consent ${mode}: ${result.rps} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, CPU ${result.cpuMsPerRequest.total} ms/request (gateway ${result.cpuMsPerRequest.gateway}), errors ${result.errors}`);
+      console.log(`round ${r + 1} ${label(mode)}: ${result.rps} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, CPU ${result.cpuMsPerRequest.total} ms/request (gateway ${result.cpuMsPerRequest.gateway}), errors ${result.errors}`);
     }
   }
 } finally {
@@ -219,7 +263,10 @@ try {
     await Promise.all(SERVICES.map((name) => stacks.on!.exited(name, 30_000)));
     console.log(`CPU profiles in ${values.profile}: npx tsx scripts/profile-summary.ts ${values.profile}`);
   }
+  stopScraping();
   await Promise.all(Object.values(stacks).map((stack) => stack?.close()));
+  if (sink) console.log(`spans received by the collector: ${sink.spans()}`);
+  await sink?.close();
 }
 
 const summary = Object.fromEntries(modes.map((mode) => {
@@ -232,12 +279,14 @@ const summary = Object.fromEntries(modes.map((mode) => {
   }];
 }));
 console.log('\nMedians:');
-console.table(Object.fromEntries(modes.map((mode) => [`consent ${mode}`, { 'req/s': summary[mode]!.rps, 'p50 ms': summary[mode]!.p50, 'p95 ms': summary[mode]!.p95, 'p99 ms': summary[mode]!.p99, errors: summary[mode]!.errors }])));
+console.table(Object.fromEntries(modes.map((mode) => [label(mode), { 'req/s': summary[mode]!.rps, 'p50 ms': summary[mode]!.p50, 'p95 ms': summary[mode]!.p95, 'p99 ms': summary[mode]!.p99, errors: summary[mode]!.errors }])));
 console.log('CPU ms per request:');
-console.table(Object.fromEntries(modes.map((mode) => [`consent ${mode}`, summary[mode]!.cpuMsPerRequest])));
+console.table(Object.fromEntries(modes.map((mode) => [label(mode), summary[mode]!.cpuMsPerRequest])));
 console.log('Resident memory (MB):');
-console.table(Object.fromEntries(modes.map((mode) => [`consent ${mode}`, summary[mode]!.rssMb])));
+console.table(Object.fromEntries(modes.map((mode) => [label(mode), summary[mode]!.rssMb])));
 if (summary.on && summary.off) console.log(`Consent and audit cost ${(100 * (1 - summary.on.rps / summary.off.rps)).toFixed(0)}% of throughput (${summary.on.rps} vs ${summary.off.rps} req/s).`);
+if (summary.on && summary.traced) console.log(`Tracing (every request sampled, exported) and scraping cost ${(100 * (1 - summary.traced.rps / summary.on.rps)).toFixed(0)}% of throughput, ${round1(summary.traced.cpuMsPerRequest.total! - summary.on.cpuMsPerRequest.total!)} ms CPU per request.`);
+if (summary.on && summary.silent) console.log(`Request logging costs ${(100 * (1 - summary.on.rps / summary.silent.rps)).toFixed(0)}% of throughput, ${round1(summary.on.cpuMsPerRequest.total! - summary.silent.cpuMsPerRequest.total!)} ms CPU per request.`);
 
 const result = {
   date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model,
@@ -255,7 +304,7 @@ if (values.compare) {
     const b = summary[mode];
     if (!a || !b) continue;
     const change = (x: number, y: number) => `${x} → ${y} (${y >= x ? '+' : ''}${((100 * (y - x)) / (x || 1)).toFixed(0)}%)`;
-    console.log(`consent ${mode}: req/s ${change(a.rps, b.rps)}, p50 ${change(a.p50, b.p50)}, p99 ${change(a.p99, b.p99)}, CPU/request ${change(a.cpuMsPerRequest.total!, b.cpuMsPerRequest.total!)}`);
+    console.log(`${label(mode)}: req/s ${change(a.rps, b.rps)}, p50 ${change(a.p50, b.p50)}, p99 ${change(a.p99, b.p99)}, CPU/request ${change(a.cpuMsPerRequest.total!, b.cpuMsPerRequest.total!)}`);
   }
 }
 process.exit(0);

@@ -36,9 +36,20 @@ const ports = {
   gateway: servicePort(GATEWAY),
   subgraphs: Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, servicePort(SUBGRAPHS[name])])) as Record<SubgraphName, number>,
 };
+const services = [GATEWAY, ...SUBGRAPH_NAMES.map((name) => SUBGRAPHS[name])];
+// Prometheus /metrics per service where <PREFIX>_METRICS_PORT is set (lib/telemetry.ts).
+let metricsPorts: Partial<Record<SubgraphName | 'gateway', number>> = {};
+try {
+  metricsPorts = Object.fromEntries(services.map((service) => [service.name, metricsPortFromEnv(service.envPrefix)]).filter(([, port]) => port !== undefined));
+} catch (error) {
+  fail((error as Error).message);
+}
+const metricsPortChecks = Object.fromEntries(Object.entries(metricsPorts).map(([name, port]) => [`${name} metrics`, {
+  port: port!, variable: `${services.find((s) => s.name === name)!.envPrefix}_METRICS_PORT`,
+}]));
 const started = Date.now();
 // Before anything is opened: a taken port is one clear line, and no embedded database is left half in use.
-await assertPortsFree(host, portsOf({ ports })).catch((error: Error) => fail(error.message));
+await assertPortsFree(host, { ...portsOf({ ports }), ...metricsPortChecks }).catch((error: Error) => fail(error.message));
 const keys = await ensureDevKeys().catch((error: Error) => fail(describeStartupError('keys', error)));
 const demoPatients = Number(process.env.DEMO_PATIENTS ?? 200);
 // The web client and the explorer the development gateway serves (web/dist), built when missing or stale.
@@ -56,8 +67,7 @@ const stack = await startStack({
   anchor: demoAnchor(),
   host,
   ports,
-  // Prometheus /metrics per service where <PREFIX>_METRICS_PORT is set (lib/telemetry.ts).
-  metricsPorts: Object.fromEntries([GATEWAY, ...Object.values(SUBGRAPHS)].map((service) => [service.name, metricsPortFromEnv(service.envPrefix)])),
+  metricsPorts,
 }).catch((error: unknown) => fail(describeStartupError('npm start', error, portsOf({ ports }))));
 // Stop gracefully from now on (the banner below may be the last thing printed before a stop).
 drainOnSignals((graceMs) => stack.drain(graceMs), logger, millisecondsFromEnv('SHUTDOWN_GRACE_MS', DEFAULT_SHUTDOWN_GRACE_MS));

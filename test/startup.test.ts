@@ -75,6 +75,21 @@ describe('npm start', () => {
     }
   });
 
+  it('names a taken metrics port and its variable, before opening any database', async () => {
+    const taken: Server = createServer();
+    const port = await freePort();
+    await new Promise<void>((resolve) => taken.listen(port, '127.0.0.1', resolve));
+    try {
+      const run = await npmStart('metrics-port', { IMAGING_METRICS_PORT: String(port) });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`imaging metrics: port ${port} is already in use`);
+      expect(run.stderr).toContain('IMAGING_METRICS_PORT');
+      noStack(run);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  });
+
   it('names a corrupt development key file and what to do', async () => {
     const keys = path.join(scratch, 'corrupt-keys', 'keys');
     mkdirSync(keys, { recursive: true });
