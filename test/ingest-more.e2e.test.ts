@@ -231,7 +231,7 @@ describe.each(BACKENDS)('publishing, continued, on %s', (backend) => {
       const token = await systemToken(ORG);
       const identifier = { system: `https://his.county-north.example.org/${type.toLowerCase()}`, value: unique(type) };
       const initial = spec.create(patientId);
-      const resource = { ...initial, identifier: [...(initial.identifier ?? []), identifier] };
+      const resource: Json = { ...initial, identifier: [...(initial.identifier ?? []), identifier] };
       const conditional = { 'if-none-exist': `identifier=${identifier.system}|${identifier.value}` };
 
       const created = await send(`/fhir/${type}`, token, resource, { headers: conditional });
