@@ -5,8 +5,10 @@
  * /app/ in development.
  *
  * A clinician signs in, searches, opens a patient, scrolls the timeline
- * (the next page loads), filters by kind, reads the reason of a withheld
- * field, and breaks the glass with a reason; the patient then signs in, finds
+ * (the next page loads), filters by kind and by date range (entries outside
+ * the range disappear), sees the withheld count the API gives for the same
+ * clinician and patient, reads the reason of a withheld field, and breaks
+ * the glass with a reason; the patient then signs in, finds
  * the clinician's accesses in their access log, grants a consent and revokes
  * it. Screenshots go to test-results/screenshots/; the page's load time
  * (navigation to the timeline rendered) is measured and printed.
@@ -142,9 +144,47 @@ describe.skipIf(SKIP)('the reference web client in Chromium', () => {
     expect(await withheld.textContent()).toMatch(/Report withheld: .*consent/i);
     await shot('03-clinician-withheld-report');
 
-    // Entries the consent withholds (visits elsewhere) are counted; the clinician breaks the glass with a reason.
+    // Entries the consent withholds (visits elsewhere) are counted: the number shown is the API's for this clinician and patient.
     await page.getByRole('checkbox', { name: 'Imaging' }).uncheck();
     await page.getByTestId('withheld-count').waitFor();
+    const clinician = await stack.token({ sub: `demo-clinician-${ORG}`, role: 'clinician', org: ORG });
+    const withheldByApi = async (from: string | null, to: string | null) => {
+      const response = await stack.graphql(clinician, 'query($id: ID!, $from: DateTime, $to: DateTime) { patient(id: $id) { timeline(first: 1, from: $from, to: $to) { withheldCount } } }', { id: patient.patient.id, from, to });
+      expect(response.errors, JSON.stringify(response.errors)).toBeUndefined();
+      return response.data.patient.timeline.withheldCount as number;
+    };
+    const shownCount = async () => Number(await page.getByTestId('withheld-count').locator('strong').textContent());
+    const allWithheld = await withheldByApi(null, null);
+    expect(allWithheld).toBeGreaterThanOrEqual(3); // at least the three visits at the provincial hospital
+    await expect.poll(shownCount).toBe(allWithheld);
+
+    // The date filter: only entries inside the range remain (the seeded visits are 9 days apart from 2024-01-10,
+    // the first three at the provincial hospital), and the count follows the range.
+    const before = await entries().count();
+    await page.getByLabel('From').fill('2024-01-01');
+    await page.getByLabel('To').fill('2024-03-31');
+    const inRange = (times: (string | null)[]) => times.every((t) => t !== null && t >= '2024-01-01T00:00:00' && t < '2024-04-01T00:00:00');
+    const times = () => entries().evaluateAll((nodes) => nodes.map((n) => n.querySelector('time')?.getAttribute('datetime') ?? null));
+    await expect.poll(async () => inRange(await times()) && (await times()).length > 0).toBe(true);
+    await expect.poll(async () => (await page.getByTestId('timeline-status').textContent()) ?? '').toMatch(/end of the timeline/);
+    const filtered = await times();
+    // Checked again on the settled page (the poll above may have seen a page in between).
+    expect(inRange(filtered), JSON.stringify(filtered)).toBe(true);
+    expect(filtered.length).toBeLessThan(before);
+    // The visits at the clinician's organisation from 2024-02-06 to 2024-03-31 (the end date included) are there; 2024-04-09 is not
+    // (2024-01-10, -19 and -28 are the provincial ones, withheld).
+    const seededIn = ['2024-02-06', '2024-02-15', '2024-02-24', '2024-03-04', '2024-03-13', '2024-03-22', '2024-03-31'];
+    for (const day of seededIn) expect(filtered.some((t) => t!.startsWith(`${day}T09:00:00`)), day).toBe(true);
+    expect(filtered.some((t) => t!.startsWith('2024-04-09'))).toBe(false);
+    const withheldInRange = await withheldByApi('2024-01-01T00:00:00.000Z', '2024-04-01T00:00:00.000Z');
+    expect(withheldInRange).toBeGreaterThanOrEqual(3);
+    expect(withheldInRange).toBeLessThanOrEqual(allWithheld);
+    await expect.poll(shownCount).toBe(withheldInRange);
+    await shot('03b-clinician-date-filter');
+    await page.getByRole('button', { name: 'Clear filters' }).click();
+    await expect.poll(shownCount).toBe(allWithheld);
+
+    // The clinician breaks the glass with a reason.
     const banner = page.getByTestId('break-glass-banner');
     await banner.waitFor();
     await banner.getByRole('button', { name: 'Emergency access…' }).click();
