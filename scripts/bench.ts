@@ -26,7 +26,7 @@
  *   --profile dir            CPU profiles of the six processes (consent on), summarised by scripts/profile-summary.ts
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -95,6 +95,12 @@ interface Round {
   p99: number;
   /** CPU ms per request, per service and all together. */
   cpuMsPerRequest: Record<ServiceName | 'total', number>;
+  /**
+   * The rest of the machine per request: the PostgreSQL server's processes
+   * (--large), this benchmark's own client, and everything else running; and
+   * how busy the machine's CPUs were (100: saturated).
+   */
+  elsewhere: { postgresMs: number; clientMs: number; otherMs: number; machineBusyPercent: number };
   rssMb: Record<ServiceName, number>;
 }
 
@@ -163,6 +169,30 @@ async function startTelemetrySink(): Promise<{ url: string; spans: () => number;
   };
 }
 
+const TICK_MS = 10; // /proc reports clock ticks of 1/100 s
+
+/** CPU ms used so far by the PostgreSQL server's processes (the postmaster and its backends). */
+function postgresCpuMs(): number {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (!stat.includes('(postgres)')) continue;
+      const fields = stat.split(') ')[1]!.split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch { /* the process ended */ }
+  }
+  return ticks * TICK_MS;
+}
+
+/** The machine's CPU time so far, busy and all, summed over CPUs (/proc/stat). */
+function machineCpuMs(): { busy: number; all: number } {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
+  const all = fields.slice(0, 8).reduce((sum, n) => sum + n, 0);
+  const idle = fields[3]! + fields[4]!;
+  return { busy: (all - idle) * TICK_MS, all: all * TICK_MS };
+}
+
 async function measure(stack: ProcessStack, mode: Mode, patients: string[]): Promise<Round> {
   const token = await stack.token({ sub: 'bench-clinician', role: 'clinician', org: values.org });
   const query = QUERIES[values.query]!;
@@ -182,6 +212,9 @@ async function measure(stack: ProcessStack, mode: Mode, patients: string[]): Pro
   while (Date.now() < warmupEnd) await Promise.all(Array.from({ length: 4 }, send));
 
   const cpuBefore = Object.fromEntries(SERVICES.map((s) => [s, stack.cpuMs(s)]));
+  const postgresBefore = postgresCpuMs();
+  const clientBefore = process.cpuUsage();
+  const machineBefore = machineCpuMs();
   const latencies: number[] = [];
   let errors = 0;
   const started = performance.now();
@@ -209,6 +242,12 @@ async function measure(stack: ProcessStack, mode: Mode, patients: string[]): Pro
   }
   const elapsed = (performance.now() - started) / 1000;
   const cpu = Object.fromEntries(SERVICES.map((s) => [s, (stack.cpuMs(s) - cpuBefore[s]!) / latencies.length])) as Record<ServiceName, number>;
+  const postgresMs = (postgresCpuMs() - postgresBefore) / latencies.length;
+  const clientUsage = process.cpuUsage(clientBefore);
+  const clientMs = (clientUsage.user + clientUsage.system) / 1000 / latencies.length;
+  const machine = machineCpuMs();
+  const machineBusyMs = (machine.busy - machineBefore.busy) / latencies.length;
+  const servicesMs = SERVICES.reduce((sum, s) => sum + cpu[s], 0);
   latencies.sort((a, b) => a - b);
   const pick = (q: number) => round1(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
   if (errorSamples.length) console.log(`  errors (first ${errorSamples.length}): ${errorSamples.join(' | ')}`);
@@ -216,6 +255,10 @@ async function measure(stack: ProcessStack, mode: Mode, patients: string[]): Pro
     mode, requests: latencies.length, errors, rps: round1(latencies.length / elapsed), p50: pick(0.5), p95: pick(0.95), p99: pick(0.99),
     cpuMsPerRequest: { ...Object.fromEntries(SERVICES.map((s) => [s, round1(cpu[s])])), total: round1(SERVICES.reduce((sum, s) => sum + cpu[s], 0)) } as Round['cpuMsPerRequest'],
     rssMb: Object.fromEntries(SERVICES.map((s) => [s, Math.round(stack.rssMb(s))])) as Record<ServiceName, number>,
+    elsewhere: {
+      postgresMs: round1(postgresMs), clientMs: round1(clientMs), otherMs: round1(Math.max(0, machineBusyMs - servicesMs - postgresMs - clientMs)),
+      machineBusyPercent: Math.round((100 * (machine.busy - machineBefore.busy)) / (machine.all - machineBefore.all)),
+    },
   };
 }
 
@@ -253,7 +296,7 @@ try {
     for (const mode of modes) {
       const result = await measure(stacks[mode]!, mode, patients);
       rounds.push(result);
-      console.log(`round ${r + 1} ${label(mode)}: ${result.rps} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, CPU ${result.cpuMsPerRequest.total} ms/request (gateway ${result.cpuMsPerRequest.gateway}), errors ${result.errors}`);
+      console.log(`round ${r + 1} ${label(mode)}: ${result.rps} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, CPU ${result.cpuMsPerRequest.total} ms/request (gateway ${result.cpuMsPerRequest.gateway}; PostgreSQL ${result.elsewhere.postgresMs}, client ${result.elsewhere.clientMs}, other ${result.elsewhere.otherMs}; machine ${result.elsewhere.machineBusyPercent}% busy), errors ${result.errors}`);
     }
   }
 } finally {
@@ -276,12 +319,18 @@ const summary = Object.fromEntries(modes.map((mode) => {
     rps: med((r) => r.rps), p50: med((r) => r.p50), p95: med((r) => r.p95), p99: med((r) => r.p99), errors: of.reduce((n, r) => n + r.errors, 0),
     cpuMsPerRequest: Object.fromEntries([...SERVICES, 'total'].map((s) => [s, med((r) => r.cpuMsPerRequest[s as ServiceName | 'total'])])),
     rssMb: Object.fromEntries(SERVICES.map((s) => [s, med((r) => r.rssMb[s])])),
+    elsewhere: {
+      postgresMs: med((r) => r.elsewhere.postgresMs), clientMs: med((r) => r.elsewhere.clientMs), otherMs: med((r) => r.elsewhere.otherMs),
+      machineBusyPercent: med((r) => r.elsewhere.machineBusyPercent),
+    },
   }];
 }));
 console.log('\nMedians:');
 console.table(Object.fromEntries(modes.map((mode) => [label(mode), { 'req/s': summary[mode]!.rps, 'p50 ms': summary[mode]!.p50, 'p95 ms': summary[mode]!.p95, 'p99 ms': summary[mode]!.p99, errors: summary[mode]!.errors }])));
 console.log('CPU ms per request:');
 console.table(Object.fromEntries(modes.map((mode) => [label(mode), summary[mode]!.cpuMsPerRequest])));
+console.log('CPU ms per request elsewhere on the machine (PostgreSQL server, this benchmark\'s client, other processes) and how busy the CPUs were:');
+console.table(Object.fromEntries(modes.map((mode) => [label(mode), summary[mode]!.elsewhere])));
 console.log('Resident memory (MB):');
 console.table(Object.fromEntries(modes.map((mode) => [label(mode), summary[mode]!.rssMb])));
 if (summary.on && summary.off) console.log(`Consent and audit cost ${(100 * (1 - summary.on.rps / summary.off.rps)).toFixed(0)}% of throughput (${summary.on.rps} vs ${summary.off.rps} req/s).`);
