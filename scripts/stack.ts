@@ -8,6 +8,7 @@ import type { JSONWebKeySet } from 'jose';
 import { createTokenVerifier } from '../gateway/src/auth.js';
 import { startGateway, type RunningGateway } from '../gateway/src/server.js';
 import type { Database } from '../lib/db.js';
+import type { Logger } from '../lib/logger.js';
 import { DEFAULT_AUDIENCE, DEV_ISSUER, keyringOf, type DevKeys } from '../lib/keys.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
 import { openSubgraphStore, startSubgraph, type RunningSubgraph } from '../lib/subgraph.js';
@@ -36,6 +37,8 @@ export interface StackOptions {
   corsAllowedOrigins?: string[];
   /** How often publishing's recovery runs on the gateway (default INGEST_RECOVERY_INTERVAL_MS or 15 s; 0: only when asked). */
   ingestRecoveryIntervalMs?: number;
+  /** Each service's logger (tests read the lines); default: each service's own, on stdout. */
+  logger?: (service: SubgraphName | 'gateway') => Logger;
 }
 
 export interface Stack {
@@ -103,6 +106,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         production,
         peers,
         enforceConsent: options.enforceConsent,
+        logger: options.logger?.(name),
       }).catch((error: unknown) => { throw startupError(name, error, portsOf(options)); });
       started.push(() => subgraphs[name].close());
     }
@@ -121,6 +125,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     keyring: keyringOf(options.keys.internal, 'gateway'),
     corsAllowedOrigins: options.corsAllowedOrigins,
     ingestRecoveryIntervalMs: options.ingestRecoveryIntervalMs,
+    logger: options.logger?.('gateway'),
     // Development: explorer, web client and demo tokens signed with the development key.
     development: production ? undefined : { issuerPrivateKey: options.keys.issuerPrivate },
   }).catch(async (error: unknown) => {
