@@ -5,8 +5,11 @@
  * - a server-side failure (a table renamed under a running subgraph) is
  *   logged by the service it happened in, at level error, with the request
  *   id of the response (`x-request-id`) and the stack; the client gets the
- *   masked INTERNAL_SERVER_ERROR, no stack, no SQL, and the log no patient id.
+ *   masked INTERNAL_SERVER_ERROR, no stack, no SQL, and the log no patient id;
+ * - a subgraph whose PostgreSQL database is unreachable is not ready (503),
+ *   nor is the gateway; both are ready again once the database is back.
  */
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SEED, generatePatient } from '../lib/synthetic/generator.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
@@ -65,6 +68,47 @@ describe.each(BACKENDS)('server failures on %s', (backend) => {
     expect(JSON.stringify(lines)).not.toContain(owner.patient.id);
 
     // The table back, the lookup works again.
+    expect((await stack.graphql(clinician, LOOKUP, { id: result.id })).data.observation.id).toBe(result.id);
+  });
+
+  it.runIf(backend === 'postgres')('answers /ready 503 while its database refuses connections, on the subgraph and the gateway, and 200 once it is back', async () => {
+    const readiness = async (url: string) => {
+      const response = await fetch(url.replace(/\/graphql$/, '/ready'), { signal: AbortSignal.timeout(15_000) });
+      return { status: response.status, body: await response.json() as { status: string; subgraphs?: Record<string, string> } };
+    };
+    const labs = stack.subgraphs.labs.url;
+    const [{ name }] = await stack.databases.labs.query<{ name: string }>('SELECT current_database() AS name');
+    expect(name).toMatch(/^fpr_test_\w+_labs$/);
+    expect((await readiness(labs)).status).toBe(200);
+    expect((await readiness(stack.url)).status).toBe(200);
+
+    const admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+    await admin.connect();
+    try {
+      // The database goes away: no new connections, and those the pool holds are cut.
+      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
+      const { rowCount } = await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
+      expect(rowCount).toBeGreaterThan(0);
+
+      const down = await readiness(labs);
+      expect(down).toEqual({ status: 503, body: expect.objectContaining({ status: 'unavailable', ready: false }) });
+      const gateway = await readiness(stack.url);
+      expect(gateway.status).toBe(503);
+      expect(gateway.body.subgraphs).toEqual({ identity: 'ready', encounters: 'ready', labs: 'status 503', imaging: 'ready', 'public-health': 'ready' });
+      // Liveness is not readiness: the process still runs.
+      expect((await fetch(labs.replace(/\/graphql$/, '/health'))).status).toBe(200);
+    } finally {
+      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+      await admin.end();
+    }
+    // Back: the pool opens new connections (a probe or two may still meet a cut one).
+    let back = 0;
+    for (let attempt = 0; attempt < 20 && back !== 200; attempt++) {
+      back = (await readiness(labs)).status;
+      if (back !== 200) await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    expect(back).toBe(200);
+    expect((await readiness(stack.url)).status).toBe(200);
     expect((await stack.graphql(clinician, LOOKUP, { id: result.id })).data.observation.id).toBe(result.id);
   });
 });
