@@ -4,11 +4,11 @@
  * `npm start` and by the end-to-end tests. (Each service can also run alone:
  * scripts/service.ts.)
  */
-import type { Logger } from '../lib/logger.js';
 import type { JSONWebKeySet } from 'jose';
 import { createTokenVerifier } from '../gateway/src/auth.js';
 import { startGateway, type RunningGateway } from '../gateway/src/server.js';
 import type { Database } from '../lib/db.js';
+import type { Logger } from '../lib/logger.js';
 import { DEFAULT_AUDIENCE, DEV_ISSUER, keyringOf, type DevKeys } from '../lib/keys.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
 import { openSubgraphStore, startSubgraph, type RunningSubgraph } from '../lib/subgraph.js';

@@ -165,15 +165,60 @@ describe.each(BACKENDS)('consent perimeter on %s', (backend) => {
       const unknown = await stack.graphql(stranger, GRANT, { input: input('00000000-0000-4000-8000-00000000abcd') });
       expect(real.errors?.map((e) => [e.message, e.extensions?.code])).toEqual(unknown.errors?.map((e) => [e.message, e.extensions?.code]));
       expect(codeOf(real)).toBe('NOT_FOUND');
-      const qDirective = (await ok(await stack.token({ sub: 'q', role: 'patient', patient: q.patient.id, scope: 'patient/*.cruds' }), GRANT,
+    });
+
+    it('answers a revocation of a directive the caller may not act on exactly like one of an unknown id, for every kind of token', async () => {
+      const patientQ = await stack.token({ sub: 'q', role: 'patient', patient: q.patient.id, scope: 'patient/*.cruds' });
+      const qDirective = (await ok(patientQ, GRANT,
         { input: { patientId: q.patient.id, decision: 'PERMIT', actorType: 'ORGANIZATION', actorId: 'org-provincial', categories: ['IMMUNIZATIONS'] } })).grantConsent.id;
-      const revokeReal = await stack.graphql(patientP, REVOKE, { id: qDirective });
-      const revokeUnknown = await stack.graphql(patientP, REVOKE, { id: '00000000-0000-4000-8000-00000000abcd' });
-      expect(codeOf(revokeReal)).toBe('FORBIDDEN'); // P's token is bound to P: refused whatever the id
-      expect(codeOf(revokeUnknown)).toBe('NOT_FOUND');
-      const revokeStranger = await stack.graphql(stranger, REVOKE, { id: qDirective });
-      const revokeStrangerUnknown = await stack.graphql(stranger, REVOKE, { id: '00000000-0000-4000-8000-00000000abcd' });
-      expect(revokeStranger.errors?.map((e) => [e.message, e.extensions?.code])).toEqual(revokeStrangerUnknown.errors?.map((e) => [e.message, e.extensions?.code]));
+      const UNKNOWN = '00000000-0000-4000-8000-00000000abcd';
+      /** The whole answer to a revocation: status, data and every error's message and code. */
+      const answer = async (token: string, id: string) => {
+        const response = await stack.graphql(token, REVOKE, { id });
+        return { status: response.status, data: response.data ?? null, errors: response.errors?.map((e) => [e.message, e.extensions?.code]) };
+      };
+      const indistinguishable = async (who: string, token: string) => {
+        const real = await answer(token, qDirective);
+        const unknown = await answer(token, UNKNOWN);
+        expect(real, who).toEqual(unknown);
+        expect(real.data?.revokeConsent ?? null, who).toBeNull();
+        return real.errors?.[0]?.[1];
+      };
+      // Bound to another patient, with every scope: not theirs to see.
+      expect(await indistinguishable('patient bound to P', patientP)).toBe('NOT_FOUND');
+      const writerForP = await stack.token({ sub: 'u', role: 'app', client_id: 'consent-manager', patient: p.patient.id, scope: 'patient/Consent.cruds patient/Patient.rs' });
+      expect(await indistinguishable('app bound to P with the Consent write scope', writerForP)).toBe('NOT_FOUND');
+      // Refused by the token alone, whatever the id: the same refusal for a real directive and an unknown one.
+      const readerForP = await stack.token({ sub: 'u', role: 'app', client_id: 'diary', patient: p.patient.id, scope: 'patient/*.rs' });
+      expect(await indistinguishable('app bound to P without the Consent write scope', readerForP)).toBe('FORBIDDEN');
+      const readerForQ = await stack.token({ sub: 'u', role: 'app', client_id: 'diary', patient: q.patient.id, scope: 'patient/*.rs' });
+      expect(await indistinguishable('app bound to Q without the Consent write scope', readerForQ)).toBe('FORBIDDEN');
+      const admin = await stack.token({ sub: 'admin', role: 'admin' });
+      expect(await indistinguishable('admin', admin)).toBe('FORBIDDEN');
+      const writingAdmin = await stack.token({ sub: 'admin', role: 'admin', scope: 'user/*.cruds' });
+      expect(await indistinguishable('admin with every write scope', writingAdmin)).toBe('FORBIDDEN');
+      const officer = await stack.token({ sub: 'ph-officer', role: 'public_health', org: 'org-cdc' });
+      expect(await indistinguishable('public health', officer)).toBe('FORBIDDEN');
+      // Staff with no tie to Q: not theirs to see.
+      const stranger = await stack.token({ sub: 'dr-far', role: 'clinician', org: STRANGER });
+      expect(await indistinguishable('staff with no tie to Q', stranger)).toBe('NOT_FOUND');
+      // Staff Q shared lab results with find Q, but not Q's directives: still not theirs to see.
+      const LAB_ONLY = ['org-thc-baisha', 'org-thc-meixi', 'org-thc-gaiyang', 'org-thc-qingliang', 'org-mental-health']
+        .find((org) => org !== STRANGER && !registeredAt(q, org) && !producedBy(q, org))!;
+      const labsShared = (await ok(patientQ, GRANT, { input: { patientId: q.patient.id, decision: 'PERMIT', actorType: 'ORGANIZATION', actorId: LAB_ONLY, categories: ['LABS'] } })).grantConsent.id;
+      const sharedWith = await stack.token({ sub: 'dr-shared', role: 'clinician', org: LAB_ONLY });
+      expect((await ok(sharedWith, 'query($id: ID!) { patient(id: $id) { id } }', { id: q.patient.id })).patient).toEqual({ id: q.patient.id });
+      expect(await indistinguishable('staff Q shared lab results with', sharedWith)).toBe('NOT_FOUND');
+      // Once Q shares the directives too, they see this one: refused with the reason, which tells them nothing they cannot read.
+      const consentsShared = (await ok(patientQ, GRANT, { input: { patientId: q.patient.id, decision: 'PERMIT', actorType: 'ORGANIZATION', actorId: LAB_ONLY, categories: ['CONSENTS'] } })).grantConsent.id;
+      const seen = await ok(sharedWith, 'query($id: ID!) { patient(id: $id) { consents { id } } }', { id: q.patient.id });
+      expect(seen.patient.consents.map((c: { id: string }) => c.id)).toContain(qDirective);
+      const refused = await answer(sharedWith, qDirective);
+      expect(refused.errors?.[0]?.[1]).toBe('FORBIDDEN');
+      expect(refused).not.toEqual(await answer(sharedWith, UNKNOWN));
+      // Nothing was revoked on the way; Q lifts the shares again.
+      expect((await directives(q.patient.id)).find((d) => d.id === qDirective)!.revoked_at).toBeNull();
+      for (const id of [consentsShared, labsShared, qDirective]) expect((await ok(patientQ, REVOKE, { id })).revokeConsent.active).toBe(false);
     });
   });
 

@@ -8,18 +8,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SUBGRAPH_NAMES } from '../lib/services.js';
 import { telemetryFor, tracingEnabled } from '../lib/telemetry.js';
 import { postGraphQL, startTestStack, type TestStack } from './support/harness.js';
-import { capturingLoggers, CHART_WITH_TIMELINE, chartPatient, clientTraceparent, COUNTY, PATIENTS } from './support/telemetry.js';
+import { CHART_WITH_TIMELINE, chartPatient, clientTraceparent, COUNTY, PATIENTS } from './support/telemetry.js';
 
 const SERVICES = ['gateway', ...SUBGRAPH_NAMES] as const;
 
 describe('request logs (tracing off)', () => {
   let stack: TestStack;
-  const { loggers, lines } = capturingLoggers();
   let token: string;
 
   beforeAll(async () => {
     expect(tracingEnabled()).toBe(false);
-    stack = await startTestStack('pglite', { patients: PATIENTS, loggers });
+    stack = await startTestStack('pglite', { patients: PATIENTS, logs: true });
     token = await stack.token({ sub: 'dr-logged', role: 'clinician', org: COUNTY, client_id: 'county-timeline-app' });
   });
   afterAll(async () => {
@@ -34,7 +33,7 @@ describe('request logs (tracing off)', () => {
     const { traceparent, traceId } = clientTraceparent();
     const answer = await postGraphQL<any>(stack.url, { authorization: `Bearer ${token}`, traceparent }, { query: CHART_WITH_TIMELINE, variables: { id: chartPatient.patient.id } });
     expect(answer.errors).toBeUndefined();
-    const mine = lines.filter((line) => line.msg === 'request' && line.rid === answer.requestId);
+    const mine = stack.logLines().filter((line) => line.msg === 'request' && line.rid === answer.requestId);
     expect(new Set(mine.map((line) => line.service))).toEqual(new Set(SERVICES));
     // Internal calls too: identity asked each owner for its timeline entries, the gateway wrote the audit event.
     expect(mine.filter((line) => line.op === '/internal/timeline').map((line) => line.service).sort()).toEqual(['encounters', 'imaging', 'labs', 'public-health']);
@@ -51,15 +50,15 @@ describe('request logs (tracing off)', () => {
     const { traceparent } = clientTraceparent();
     await postGraphQL<any>(stack.url, { authorization: `Bearer ${token}`, traceparent }, { query: CHART_WITH_TIMELINE, variables: { id: chartPatient.patient.id } });
     await postGraphQL<any>(stack.url, { authorization: `Bearer ${token}x` }, { query: CHART_WITH_TIMELINE, variables: { id: chartPatient.patient.id } });
-    const text = JSON.stringify(lines);
+    const text = JSON.stringify(stack.logLines());
     for (const secret of [token, chartPatient.patient.id, chartPatient.patient.family, chartPatient.patient.birthDate]) expect(text).not.toContain(secret);
     // The refused token is logged by its error code only.
-    expect(lines.some((line) => line.service === 'gateway' && line.status === 401 && (line.codes as string[] | undefined)?.includes('UNAUTHENTICATED'))).toBe(true);
+    expect(stack.logLines().some((line) => line.service === 'gateway' && line.status === 401 && (line.codes as string[] | undefined)?.includes('UNAUTHENTICATED'))).toBe(true);
   });
 
   it('ignores a malformed traceparent rather than logging what a client wrote', async () => {
     const answer = await postGraphQL<any>(stack.url, { authorization: `Bearer ${token}`, traceparent: '00-not-a-trace-id-01' }, { query: '{ __typename }' });
-    const line = lines.find((l) => l.msg === 'request' && l.rid === answer.requestId);
+    const line = stack.logLines().find((l) => l.msg === 'request' && l.rid === answer.requestId);
     expect(line).toBeDefined();
     expect(line!.trace).toBeUndefined();
   });

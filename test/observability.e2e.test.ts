@@ -12,9 +12,9 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SUBGRAPH_NAMES } from '../lib/services.js';
 import { telemetryFor } from '../lib/telemetry.js';
-import { postGraphQL, startTestStack, type TestStack } from './support/harness.js';
+import { postGraphQL, startTestStack, type LogLine, type TestStack } from './support/harness.js';
 import { labelValues, parsePrometheusText, total } from './support/prometheus.js';
-import { capturingLoggers, CHART_WITH_TIMELINE, chartPatient, clientTraceparent, COUNTY, PATIENTS, type LogLine } from './support/telemetry.js';
+import { CHART_WITH_TIMELINE, chartPatient, clientTraceparent, COUNTY, PATIENTS } from './support/telemetry.js';
 
 interface ExportedSpan {
   service: string;
@@ -78,7 +78,6 @@ const SERVICES = ['gateway', ...SUBGRAPH_NAMES] as const;
 describe('observability (tracing on)', () => {
   let stack: TestStack;
   let collector: Awaited<ReturnType<typeof startCollector>>;
-  const { loggers, lines } = capturingLoggers();
   let token: string;
   const { traceparent, traceId, spanId: clientSpanId } = clientTraceparent();
   let requestId: string;
@@ -88,7 +87,7 @@ describe('observability (tracing on)', () => {
     collector = await startCollector();
     process.env.OTEL_EXPORTER_OTLP_ENDPOINT = collector.url;
     stack = await startTestStack('pglite', {
-      patients: PATIENTS, loggers,
+      patients: PATIENTS, logs: true,
       metricsPorts: Object.fromEntries(SERVICES.map((service) => [service, 0])),
     });
     token = await stack.token({ sub: 'dr-observed', role: 'clinician', org: COUNTY });
@@ -169,13 +168,13 @@ describe('observability (tracing on)', () => {
   });
 
   it('logs the request in every service under the same request id and trace id', () => {
-    const requestLines = lines.filter((line) => line.msg === 'request' && line.rid === requestId);
+    const requestLines = stack.logLines().filter((line) => line.msg === 'request' && line.rid === requestId);
     expect(new Set(requestLines.map((line) => line.service))).toEqual(new Set(SERVICES));
     for (const line of requestLines) expect(line).toMatchObject({ trace: traceId, role: 'clinician', org: COUNTY, level: 'info' });
     const gatewayLine = requestLines.find((line) => line.service === 'gateway') as LogLine;
     expect(gatewayLine).toMatchObject({ op: 'ChartWithTimeline', status: 200, path: '/graphql', method: 'POST' });
     expect(typeof gatewayLine.ms).toBe('number');
-    expect(JSON.stringify(lines)).not.toContain(chartPatient.patient.id);
+    expect(JSON.stringify(stack.logLines())).not.toContain(chartPatient.patient.id);
   });
 
   describe('metrics', () => {

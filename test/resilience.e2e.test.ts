@@ -5,14 +5,16 @@
  * requests, and a generated corpus of hostile requests. The rest of the chart
  * must survive a missing part, every call must have a deadline, a stop must
  * drain, and no client mistake may earn a 5xx, a stack trace or unbounded
- * memory. (Timings are printed, not asserted: the suite must pass on a busy
- * machine.)
+ * memory. Timings are printed; the only ones asserted are deadlines, with a
+ * generous slack (DEADLINE_SLACK_MS) so the suite passes on a busy machine and
+ * fails only on a hang.
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostileCorpus, runCorpus } from '../scripts/hostile-corpus.js';
 import { startProcessStack, type ProcessStack } from '../scripts/process-stack.js';
 import { DEFAULT_SEED, generatePatient, type PatientBundle } from '../lib/synthetic/generator.js';
+import { PROGRAMS } from '../lib/synthetic/registry.js';
 
 const PATIENTS = 30;
 const bundles = Array.from({ length: PATIENTS }, (_, i) => generatePatient(DEFAULT_SEED, i));
@@ -23,7 +25,14 @@ const chartPatient = bundles.find((b) => {
     && b.observations.some((o) => o.organizationId === county) && b.encounters.some((e) => e.organizationId === county);
 }) as PatientBundle;
 const COUNTY = chartPatient.patient.identifiers.find((i) => i.assignerOrganizationId?.startsWith('org-county-'))!.assignerOrganizationId!;
+/** The gateway's deadline per subgraph call; the subgraphs' per internal call is shorter, so a frozen owner is named by its caller before the gateway gives up on the caller. */
 const SUBGRAPH_TIMEOUT_MS = 3000;
+const INTERNAL_API_TIMEOUT_MS = 2000;
+/** What a busy machine may add to a deadline: an answer later than deadline + slack is a hang. */
+const DEADLINE_SLACK_MS = 12_000;
+/** A patient in a programme, and the organisation running it (whose public-health staff reach the patient: consent rule 6). */
+const enrolled = bundles.find((b) => b.enrollments.some((e) => e.status === 'active')) as PatientBundle;
+const PROGRAMME_ORG = PROGRAMS.find((p) => p.id === enrolled.enrollments.find((e) => e.status === 'active')!.programId)!.organizationId;
 
 const CHART = `query Chart($id: ID!) { patient(id: $id) {
   name { text } birthDate gender
@@ -49,10 +58,11 @@ describe('failure behaviour, services as separate processes', () => {
 
   beforeAll(async () => {
     expect(chartPatient).toBeDefined();
+    expect(enrolled).toBeDefined();
     stack = await startProcessStack({
       patients: PATIENTS,
       backend: process.env.TEST_DATABASE_URL ? 'postgres' : 'pglite',
-      env: { SUBGRAPH_TIMEOUT_MS: String(SUBGRAPH_TIMEOUT_MS), INTERNAL_API_TIMEOUT_MS: '2000' },
+      env: { SUBGRAPH_TIMEOUT_MS: String(SUBGRAPH_TIMEOUT_MS), INTERNAL_API_TIMEOUT_MS: String(INTERNAL_API_TIMEOUT_MS) },
     });
     clinician = await stack.token({ sub: 'dr-ops', role: 'clinician', org: COUNTY });
   }, 240_000);
@@ -102,14 +112,56 @@ describe('failure behaviour, services as separate processes', () => {
     try {
       const response = await chart();
       console.log(`chart query with imaging frozen: ${response.ms} ms (deadline ${SUBGRAPH_TIMEOUT_MS} ms)`);
+      expect(response.ms).toBeLessThan(SUBGRAPH_TIMEOUT_MS + DEADLINE_SLACK_MS);
       expect(response.status).toBe(200);
-      expect(response.data.patient.encounters.edges.length).toBeGreaterThan(0);
-      expect(response.data.patient.imagingStudies).toBeNull();
-      expect(response.errors?.find((e) => e.extensions?.code === 'SUBGRAPH_UNAVAILABLE')?.extensions?.service).toBe('imaging');
+      const patient = response.data.patient;
+      expect(patient.name[0].text).toBeTruthy();
+      expect(patient.encounters.edges.length).toBeGreaterThan(0);
+      expect(patient.observations.edges.length).toBeGreaterThan(0);
+      expect(patient.immunizations).not.toBeNull();
+      expect(patient.imagingStudies).toBeNull();
+      const unavailable = response.errors?.filter((e) => e.extensions?.code === 'SUBGRAPH_UNAVAILABLE') ?? [];
+      expect(unavailable.map((e) => e.extensions?.service)).toEqual(['imaging']);
+      expect(response.errors?.every((e) => e.extensions?.code === 'SUBGRAPH_UNAVAILABLE'), JSON.stringify(response.errors)).toBe(true);
     } finally {
       stack.signal('imaging', 'SIGCONT');
     }
     expect((await chart()).errors).toBeUndefined();
+  });
+
+  it('answers within the internal deadline when public-health is frozen while identity needs its programme organisations, naming public-health', async () => {
+    // Public-health staff reach a patient by the programmes their organisation runs: identity asks public-health (/internal/programme-organizations).
+    const officer = await stack.token({ sub: 'ph-ops', role: 'public_health', org: PROGRAMME_ORG });
+    const lookup = async () => {
+      const started = performance.now();
+      const response = await fetch(stack.url, {
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${officer}` },
+        body: JSON.stringify({ query: 'query($id: ID!) { patient(id: $id) { id name { text } birthDate } }', variables: { id: enrolled.patient.id } }),
+        signal: AbortSignal.timeout(60_000),
+      });
+      const body = await response.json() as { data?: any; errors?: { message: string; extensions?: Record<string, any> }[] };
+      return { status: response.status, ms: Math.round(performance.now() - started), requestId: response.headers.get('x-request-id'), ...body };
+    };
+    const before = await lookup();
+    expect(before.errors, JSON.stringify(before.errors)).toBeUndefined();
+    expect(before.data.patient.name[0].text).toBeTruthy();
+
+    stack.signal('public-health', 'SIGSTOP');
+    try {
+      const response = await lookup();
+      console.log(`patient lookup with public-health frozen: ${response.ms} ms (internal deadline ${INTERNAL_API_TIMEOUT_MS} ms)`);
+      expect(response.ms).toBeLessThan(INTERNAL_API_TIMEOUT_MS + DEADLINE_SLACK_MS);
+      expect(response.status).toBe(200);
+      expect(response.requestId).toBeTruthy();
+      // Consent cannot be decided: closed, and the service that did not answer is named (not identity, which did).
+      expect(response.data).toEqual({ patient: null });
+      expect(response.errors?.map((e) => [e.extensions?.code, e.extensions?.service])).toEqual([['SUBGRAPH_UNAVAILABLE', 'public-health']]);
+    } finally {
+      stack.signal('public-health', 'SIGCONT');
+    }
+    const after = await lookup();
+    expect(after.errors, JSON.stringify(after.errors)).toBeUndefined();
+    expect(after.data.patient.id).toBe(enrolled.patient.id);
   });
 
   it.runIf(process.env.TEST_DATABASE_URL)('recovers when its database drops every connection (a database restart)', async () => {

@@ -11,6 +11,7 @@ import { mintDevToken, type MintOptions, type TokenClaims } from '../../lib/dev-
 import { generateDevKeys, type DevKeys } from '../../lib/keys.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/services.js';
 import { DEFAULT_SEED, TEST_ANCHOR, type Anchor } from '../../lib/synthetic/generator.js';
+import { createLogger } from '../../lib/logger.js';
 import { startStack, type Stack, type StackOptions } from '../../scripts/stack.js';
 
 export type Backend = 'pglite' | 'postgres';
@@ -26,8 +27,19 @@ export interface TestStack extends Stack {
   keys: DevKeys;
   url: string;
   token(claims: TokenClaims, options?: MintOptions): Promise<string>;
+  /** With `logs`: every JSON line the services logged so far (level info and up), parsed. */
+  logLines(): LogLine[];
   /** POSTs a GraphQL operation to the gateway with the given bearer token. */
   graphql<T = any>(token: string | null, query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>>;
+}
+
+export interface LogLine {
+  service: string;
+  level: string;
+  msg: string;
+  rid?: string;
+  err?: { type?: string; message?: string; stack?: string };
+  [field: string]: unknown;
 }
 
 export interface GraphQLResponse<T> {
@@ -80,16 +92,23 @@ async function createPostgresDatabases(): Promise<{ urls: Record<SubgraphName, s
  * relative to TEST_ANCHOR unless told otherwise: the anchor generatePatient
  * uses by default, so a test's expectations and the stack's data agree.
  */
-export async function startTestStack(backend: Backend, options: { patients?: number; production?: boolean; corsAllowedOrigins?: string[]; anchor?: Anchor } & Pick<StackOptions, 'loggers' | 'metricsPorts'> = {}): Promise<TestStack> {
+export async function startTestStack(
+  backend: Backend,
+  options: { patients?: number; production?: boolean; corsAllowedOrigins?: string[]; anchor?: Anchor; /** Keep the services' log lines (logLines()). */ logs?: boolean }
+    & Pick<StackOptions, 'loggers' | 'metricsPorts'> = {},
+): Promise<TestStack> {
   const keys = await generateDevKeys('test-');
   const postgres = backend === 'postgres' ? await createPostgresDatabases() : null;
   const databaseUrls = postgres?.urls ?? (Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, 'memory://'])) as Record<SubgraphName, string>);
   // Publishing's periodic recovery stays off: tests that need it run it (stack.gateway.ingest.recover()), and
   // its statements would otherwise land in the statement counts other tests measure.
+  // The services' JSON lines, kept in memory when asked for (otherwise LOG_LEVEL, silent under the tests, applies).
+  const lines: string[] = [];
+  const destination = { write: (chunk: string) => { lines.push(...chunk.split('\n').filter(Boolean)); } };
   const stack = await startStack({
     databaseUrls, keys, seedPatients: options.patients ?? 60, seed: DEFAULT_SEED, anchor: options.anchor ?? TEST_ANCHOR, production: options.production ?? true, corsAllowedOrigins: options.corsAllowedOrigins ?? [],
     ingestRecoveryIntervalMs: 0,
-    loggers: options.loggers,
+    loggers: options.loggers ?? (options.logs ? (service: string) => createLogger(service, { destination, level: 'info', production: true }) : undefined),
     metricsPorts: options.metricsPorts,
   });
   const url = stack.gateway.url;
@@ -99,6 +118,7 @@ export async function startTestStack(backend: Backend, options: { patients?: num
     keys,
     url,
     token: (claims, mintOptions) => mintDevToken(keys.issuerPrivate, claims, mintOptions),
+    logLines: () => lines.map((line) => JSON.parse(line) as LogLine),
     graphql: (token, query, variables) => postGraphQL(url, token ? { authorization: `Bearer ${token}` } : {}, { query, variables }),
     close: async () => {
       await stack.close();

@@ -1,36 +1,8 @@
 /**
- * What the observability tests read: each service's log lines (a pino logger
- * writing into memory), and the chart patient and query they follow through
- * the services.
+ * What the observability tests follow through the services: a chart patient,
+ * its clinician's organisation, the query, and a caller's traceparent.
  */
-import { Writable } from 'node:stream';
-import { createLogger, type Logger } from '../../lib/logger.js';
 import { DEFAULT_SEED, generatePatient, type PatientBundle } from '../../lib/synthetic/generator.js';
-
-export interface LogLine {
-  level: string;
-  service: string;
-  msg: string;
-  rid?: string;
-  trace?: string;
-  op?: string;
-  role?: string;
-  org?: string;
-  status?: number;
-  [key: string]: unknown;
-}
-
-/** Loggers for a stack (StackOptions.loggers) whose JSON lines land in `lines`. */
-export function capturingLoggers(): { loggers: (service: string) => Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const text of chunk.toString('utf8').split('\n')) if (text.trim()) lines.push(JSON.parse(text) as LogLine);
-      callback();
-    },
-  });
-  return { lines, loggers: (service) => createLogger(service, { destination, level: 'info', production: true }) };
-}
 
 export const PATIENTS = 30;
 const bundles = Array.from({ length: PATIENTS }, (_, i) => generatePatient(DEFAULT_SEED, i));

@@ -51,15 +51,24 @@ const noSuchPatient = () => productError(ErrorCode.notFound, 'No such patient am
  */
 async function assertMayManageConsent(context: SubgraphContext, patientId: string): Promise<'patient' | 'staff'> {
   const { actor, db } = context;
-  if (!scopesAllow(parseScopes(actor.scope), 'consents', 'write')) throw forbidden('The token has no write scope for Consent');
+  assertTokenMayManageConsent(actor);
   if (actor.patient && actor.patient !== patientId) throw forbidden('This token is bound to another patient');
-  if (actor.role !== 'patient' && actor.role !== 'app' && !isStaff(actor)) throw forbidden(`Role ${actor.role} cannot record consents`);
   const [patient] = await db.query('SELECT id FROM patient WHERE id = $1', [patientId]);
   if (!patient || !(await context.consent.mayReachPatient(patientId))) throw noSuchPatient();
   if (!isStaff(actor)) return 'patient';
-  const [registered] = await db.query('SELECT 1 FROM patient_identifier WHERE patient_id = $1 AND type = $2 AND assigner_organization_id = $3', [patientId, 'MR', actor.org]);
-  if (!registered) throw forbidden('Staff record consents only for patients registered at their organisation');
+  if (!(await registeredAt(context, patientId))) throw forbidden('Staff record consents only for patients registered at their organisation');
   return 'staff';
+}
+
+/** What the token alone decides, whatever patient or directive it names: a Consent write scope, and a role that records consents. */
+function assertTokenMayManageConsent(actor: Actor): void {
+  if (!scopesAllow(parseScopes(actor.scope), 'consents', 'write')) throw forbidden('The token has no write scope for Consent');
+  if (actor.role !== 'patient' && actor.role !== 'app' && !isStaff(actor)) throw forbidden(`Role ${actor.role} cannot record consents`);
+}
+
+async function registeredAt(context: SubgraphContext, patientId: string): Promise<boolean> {
+  const rows = await context.db.query('SELECT 1 FROM patient_identifier WHERE patient_id = $1 AND type = $2 AND assigner_organization_id = $3', [patientId, 'MR', context.actor.org]);
+  return rows.length > 0;
 }
 
 function validateProvision(input: ConsentProvisionInput): void {
@@ -116,30 +125,68 @@ export async function grantConsent(context: SubgraphContext, input: ConsentProvi
 
 const STAFF_ROLES = ['clinician', 'nurse'];
 
+/**
+ * Why the caller may not revoke this directive, or null when they may: the
+ * patient (or an app acting for them) revokes any of the patient's
+ * directives; staff of an organisation that registered the patient revoke
+ * the directives their organisation recorded, except a deny that concerns
+ * them. Reads only columns a directive never changes.
+ */
+async function revocationRefusal(context: SubgraphContext, directive: Row): Promise<string | null> {
+  const { actor } = context;
+  if (actor.patient && actor.patient !== directive.patient_id) return 'This token is bound to another patient';
+  if (!(await context.consent.mayReachPatient(directive.patient_id))) return 'The patient is out of reach';
+  if (!isStaff(actor)) return null;
+  if (!(await registeredAt(context, directive.patient_id))) return 'Staff revoke consents only for patients registered at their organisation';
+  if (directive.decision === 'deny' && directiveConcernsStaff({ actorType: directive.actor_type, actorId: directive.actor_id }, actor)) {
+    return 'A refusal that names you, your organisation or the whole alliance is the patient\'s to lift';
+  }
+  if (!STAFF_ROLES.includes(directive.recorded_by_role) || directive.recorded_at_organization_id !== actor.org) {
+    return 'Staff revoke only directives their own organisation recorded; the patient revokes the others';
+  }
+  return null;
+}
+
+/** Whether the caller sees the patient's directives (Patient.consents): the consent policy on the Patient record's consents category. */
+async function maySeeDirectivesOf(context: SubgraphContext, patientId: string): Promise<boolean> {
+  if (!(await context.consent.mayReachPatient(patientId))) return false;
+  return (await context.consent.decide({ patientId, category: 'consents', organizationId: null, sensitivityLabels: [] })).allow;
+}
+
+/**
+ * Revokes a directive. No existence oracle, on any path:
+ *
+ * - What the token alone decides (no Consent write scope, a role that records
+ *   no consents: admin, public_health, system) is refused with FORBIDDEN
+ *   before the id is even read, for every id — real, unknown or malformed —
+ *   so the answer says nothing about the id.
+ * - A directive the caller may not revoke and may not see either (another
+ *   patient's, for a token bound to a patient; a patient staff cannot reach,
+ *   or whose directives the policy keeps from them) answers exactly like an
+ *   unknown id: NOT_FOUND, same message.
+ * - A directive the caller sees (Patient.consents shows it to them: staff of
+ *   a registering organisation, or staff a permit covering consents reaches)
+ *   but may not revoke answers FORBIDDEN with the reason: it tells them
+ *   nothing they cannot read already.
+ *
+ * The checks run before the change's transaction: the consent facts they read
+ * come from this same database, which the embedded engine serves one
+ * transaction at a time.
+ */
 export async function revokeConsent(context: SubgraphContext, id: string): Promise<Row> {
   const { actor } = context;
   const notFound = () => productError(ErrorCode.notFound, 'No such consent directive');
+  assertTokenMayManageConsent(actor);
   if (!isUuid(id)) throw notFound();
-  const [directive] = await context.db.query<Row>('SELECT patient_id FROM consent_directive WHERE id = $1', [id]);
+  const [directive] = await context.db.query<Row>('SELECT * FROM consent_directive WHERE id = $1', [id]);
   if (!directive) throw notFound();
-  try {
-    await assertMayManageConsent(context, directive.patient_id);
-  } catch (error) {
-    // A directive of a patient the caller may not see answers like one that does not exist.
-    if ((error as { extensions?: { code?: string } }).extensions?.code === ErrorCode.notFound) throw notFound();
-    throw error;
-  }
+  const refusal = await revocationRefusal(context, directive);
+  if (refusal) throw (await maySeeDirectivesOf(context, directive.patient_id)) ? forbidden(refusal) : notFound();
   return context.db.transaction(async (tx) => {
     const [existing] = await tx.query<Row>('SELECT * FROM consent_directive WHERE id = $1 FOR UPDATE', [id]);
     if (!existing) throw notFound();
-    if (isStaff(actor)) {
-      if (existing.decision === 'deny' && directiveConcernsStaff({ actorType: existing.actor_type, actorId: existing.actor_id }, actor)) {
-        throw forbidden('A refusal that names you, your organisation or the whole alliance is the patient\'s to lift');
-      }
-      if (!STAFF_ROLES.includes(existing.recorded_by_role) || existing.recorded_at_organization_id !== actor.org) {
-        throw forbidden('Staff revoke only directives their own organisation recorded; the patient revokes the others');
-      }
-    }
+    // Re-pointed to another patient since it was checked (the master patient index linked two records): checked again on a retry.
+    if (existing.patient_id !== directive.patient_id) throw productError(ErrorCode.conflict, 'This consent directive changed patient while being revoked: try again');
     if (existing.revoked_at) throw productError(ErrorCode.conflict, 'This consent directive is already revoked');
     const [row] = await tx.query<Row>(
       `UPDATE consent_directive SET revoked_at = now(), revoked_by = $2, revoked_by_role = $3, revoked_at_organization_id = $4
