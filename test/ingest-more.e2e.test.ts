@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SEED, generatePatient } from '../lib/synthetic/generator.js';
 import { SYSTEM } from '../lib/terminology.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
-import { rowCounts, type FhirBundle } from './support/publish.js';
+import { fhirSender, rowCounts, type FhirBundle } from './support/publish.js';
 
 type Json = Record<string, any>;
 const LOINC = SYSTEM.loinc;
@@ -44,21 +44,7 @@ describe.each(BACKENDS)('publishing, continued, on %s', (backend) => {
 
   const systemToken = (org: string, scope = 'system/*.cru') => stack.token({ sub: `${org}-his`, role: 'system', org, client_id: `${org}-his`, scope });
   const clinicianToken = (org: string, claims: Json = {}) => stack.token({ sub: `dr-${org}`, role: 'clinician', org, ...claims });
-  const send = async (path: string, token: string | null, body: unknown, init: { method?: string; headers?: Record<string, string>; contentType?: string } = {}) => {
-    const response = await fetch(`${base}${path}`, {
-      method: init.method ?? 'POST',
-      headers: { 'content-type': init.contentType ?? 'application/fhir+json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...init.headers },
-      body: typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await response.text();
-    let json: Json | null = null;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = null;
-    }
-    return { status: response.status, body: json as Json, text, headers: response.headers };
-  };
+  const send = fhirSender(() => base);
   const exportAs = async (token: string, id: string): Promise<FhirBundle> => {
     const response = await fetch(`${base}/fhir/Patient/${id}/$everything`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
     expect(response.status).toBe(200);

@@ -21,7 +21,7 @@ import { SYSTEM } from '../lib/terminology.js';
 import { INTERNAL_APIS, internalCaller } from '../lib/internal-api.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
 import { internalSigners } from './support/internal.js';
-import { clinicalContent, exportToTransaction, rowCounts, type FhirBundle } from './support/publish.js';
+import { clinicalContent, exportToTransaction, fhirSender, rowCounts, type FhirBundle } from './support/publish.js';
 
 const LOINC = 'http://loinc.org';
 const HC = SYSTEM.healthCard;
@@ -85,21 +85,7 @@ describe.each(BACKENDS)('publishing records on %s', (backend) => {
   let base: string;
 
   const systemToken = (stack: TestStack, org: string, scope = 'system/*.cru') => stack.token({ sub: `${org}-his`, role: 'system', org, client_id: `${org}-his`, scope });
-  const send = async (path: string, token: string | null, body: unknown, init: { method?: string; headers?: Record<string, string>; contentType?: string } = {}) => {
-    const response = await fetch(`${base}${path}`, {
-      method: init.method ?? 'POST',
-      headers: { 'content-type': init.contentType ?? 'application/fhir+json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...init.headers },
-      body: typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await response.text();
-    let json: Json | null = null;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = null;
-    }
-    return { status: response.status, body: json as Json, text, headers: response.headers };
-  };
+  const send = fhirSender(() => base);
   const exportAs = async (stack: TestStack, token: string, id: string): Promise<FhirBundle> => {
     const response = await fetch(`${stack.url.replace(/\/graphql$/, '')}/fhir/Patient/${id}/$everything`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
     expect(response.status).toBe(200);

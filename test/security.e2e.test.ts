@@ -167,8 +167,14 @@ describe('security perimeter', () => {
       expect(firstCode(await ask(tokens.clinician!, mutation, { input: staffInput }))).toBe('BAD_USER_INPUT');
       const staff = await ask(tokens.clinician!, mutation, { input: { ...staffInput, attestation: 'scan-2026-0042' } });
       expect(staff.errors).toBeUndefined();
-      // The alliance-wide permit lets the stranger reach the patient, so the refusal can say why: not registered there.
-      expect(firstCode(await ask(tokens.stranger!, 'mutation($id: ID!) { revokeConsent(id: $id) { id } }', { id: granted.data.grantConsent.id }))).toBe('FORBIDDEN');
+      // The alliance-wide permit (labs only) lets the stranger reach the patient but not see the patient's
+      // consents: the directive answers as an unknown one would, and stays active.
+      const revokeByStranger = await ask(tokens.stranger!, 'mutation($id: ID!) { revokeConsent(id: $id) { id } }', { id: granted.data.grantConsent.id });
+      const revokeUnknown = await ask(tokens.stranger!, 'mutation($id: ID!) { revokeConsent(id: $id) { id } }', { id: '00000000-0000-4000-8000-000000000000' });
+      expect(firstCode(revokeByStranger)).toBe('NOT_FOUND');
+      expect(revokeByStranger.errors?.[0]?.message).toBe(revokeUnknown.errors?.[0]?.message);
+      const consents = await ask(tokens.writingPatient!, 'query($id: ID!) { patient(id: $id) { consents { id active } } }', { id: patient.patient.id });
+      expect(consents.data.patient.consents.find((c: { id: string }) => c.id === granted.data.grantConsent.id)?.active).toBe(true);
     });
   });
 

@@ -51,6 +51,22 @@ async function npmStart(name: string, env: Record<string, string> = {}, stopWhen
 
 const noStack = (run: Run) => expect(run.stderr + run.stdout).not.toMatch(/\n\s+at .+:\d+:\d+/);
 
+/** With a port held by another process and `variable` set to it, npm start stops at once, naming `what` and the variable. */
+async function expectTakenPortNamed(name: string, variable: string, what: string): Promise<void> {
+  const taken: Server = createServer();
+  const port = await freePort();
+  await new Promise<void>((resolve) => taken.listen(port, '127.0.0.1', resolve));
+  try {
+    const run = await npmStart(name, { [variable]: String(port) });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`${what}: port ${port} is already in use`);
+    expect(run.stderr).toContain(variable);
+    noStack(run);
+  } finally {
+    await new Promise((resolve) => taken.close(resolve));
+  }
+}
+
 describe('npm start', () => {
   it('refuses production mode with a clear message', async () => {
     const run = await npmStart('production', { NODE_ENV: 'production' });
@@ -61,33 +77,11 @@ describe('npm start', () => {
   });
 
   it('names the service and the port when a port is taken, before opening any database', async () => {
-    const taken: Server = createServer();
-    const port = await freePort();
-    await new Promise<void>((resolve) => taken.listen(port, '127.0.0.1', resolve));
-    try {
-      const run = await npmStart('port', { LABS_PORT: String(port) });
-      expect(run.code).toBe(1);
-      expect(run.stderr).toContain(`labs: port ${port} is already in use`);
-      expect(run.stderr).toContain('LABS_PORT');
-      noStack(run);
-    } finally {
-      await new Promise((resolve) => taken.close(resolve));
-    }
+    await expectTakenPortNamed('port', 'LABS_PORT', 'labs');
   });
 
   it('names a taken metrics port and its variable, before opening any database', async () => {
-    const taken: Server = createServer();
-    const port = await freePort();
-    await new Promise<void>((resolve) => taken.listen(port, '127.0.0.1', resolve));
-    try {
-      const run = await npmStart('metrics-port', { IMAGING_METRICS_PORT: String(port) });
-      expect(run.code).toBe(1);
-      expect(run.stderr).toContain(`imaging metrics: port ${port} is already in use`);
-      expect(run.stderr).toContain('IMAGING_METRICS_PORT');
-      noStack(run);
-    } finally {
-      await new Promise((resolve) => taken.close(resolve));
-    }
+    await expectTakenPortNamed('metrics-port', 'IMAGING_METRICS_PORT', 'imaging metrics');
   });
 
   it('names a corrupt development key file and what to do', async () => {

@@ -13,6 +13,36 @@ import type { SubgraphName } from '../../lib/services.js';
 type Json = Record<string, any>;
 export interface FhirBundle { resourceType: string; id: string; type: string; entry: { fullUrl: string; resource: Json; search?: { mode: string } }[] }
 
+export interface FhirAnswer {
+  status: number;
+  body: Json;
+  text: string;
+  headers: Headers;
+}
+
+/**
+ * Sends a FHIR write (or any request) to the gateway at `base()` as an
+ * institution's client would: FHIR JSON unless told otherwise; the answer's
+ * JSON body, or null when it is not JSON.
+ */
+export function fhirSender(base: () => string) {
+  return async (path: string, token: string | null, body: unknown, init: { method?: string; headers?: Record<string, string>; contentType?: string } = {}): Promise<FhirAnswer> => {
+    const response = await fetch(`${base()}${path}`, {
+      method: init.method ?? 'POST',
+      headers: { 'content-type': init.contentType ?? 'application/fhir+json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...init.headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    let json: Json | null = null;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = null;
+    }
+    return { status: response.status, body: json as Json, text, headers: response.headers };
+  };
+}
+
 const REGISTRY = /^(Organization|Practitioner)\//;
 
 /** Types an institution publishes (home measurements and follow-up tasks are not its publications). */
