@@ -16,6 +16,7 @@
  *   --connections 10         closed loop: concurrent clients, each sending the next request when the last answered
  *   --rate 50                open loop instead: a fixed rate (req/s), latency from the scheduled time
  *   --seconds 15 --rounds 3  per round; rounds of each mode
+ *   --warmup 15              seconds of load before a stack's first round (2 before the others)
  *   --modes on,off           which modes: on (consent and audit, as in production), off (neither),
  *                            traced (on, plus OpenTelemetry spans exported to a collector in this
  *                            process and /metrics scraped every 5 s), silent (on, with LOG_LEVEL=silent):
@@ -53,7 +54,7 @@ const { values } = parseArgs({
     profile: { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
     compare: { type: 'string' },
-    warmup: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '15' },
   },
 });
 
@@ -101,6 +102,7 @@ interface Round {
    * how busy the machine's CPUs were (100: saturated).
    */
   elsewhere: { postgresMs: number; clientMs: number; otherMs: number; machineBusyPercent: number };
+  // otherMs is mostly the kernel's own work for the loopback connections (softirq time no process is charged with).
   rssMb: Record<ServiceName, number>;
 }
 
@@ -171,17 +173,29 @@ async function startTelemetrySink(): Promise<{ url: string; spans: () => number;
 
 const TICK_MS = 10; // /proc reports clock ticks of 1/100 s
 
-/** CPU ms used so far by the PostgreSQL server's processes (the postmaster and its backends). */
-function postgresCpuMs(): number {
-  let ticks = 0;
+/**
+ * CPU ticks used so far by each of the PostgreSQL server's processes (the
+ * postmaster and its backends), by pid: a round counts what each process used
+ * during it (a backend closed meanwhile, e.g. an idle pool connection, would
+ * otherwise take its whole past out of the sum).
+ */
+function postgresTicks(): Map<string, number> {
+  const ticks = new Map<string, number>();
   for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       if (!stat.includes('(postgres)')) continue;
       const fields = stat.split(') ')[1]!.split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      ticks.set(pid, Number(fields[11]) + Number(fields[12]));
     } catch { /* the process ended */ }
   }
+  return ticks;
+}
+
+/** CPU ms the PostgreSQL server's processes used since `before` (processes started since count whole). */
+function postgresCpuMsSince(before: Map<string, number>): number {
+  let ticks = 0;
+  for (const [pid, now] of postgresTicks()) ticks += Math.max(0, now - (before.get(pid) ?? 0));
   return ticks * TICK_MS;
 }
 
@@ -192,6 +206,8 @@ function machineCpuMs(): { busy: number; all: number } {
   const idle = fields[3]! + fields[4]!;
   return { busy: (all - idle) * TICK_MS, all: all * TICK_MS };
 }
+
+const warmed = new Set<ProcessStack>();
 
 async function measure(stack: ProcessStack, mode: Mode, patients: string[]): Promise<Round> {
   const token = await stack.token({ sub: 'bench-clinician', role: 'clinician', org: values.org });
@@ -208,11 +224,13 @@ async function measure(stack: ProcessStack, mode: Mode, patients: string[]): Pro
     return ok;
   };
   const errorSamples: string[] = [];
-  const warmupEnd = Date.now() + Number(values.warmup) * 1000;
+  // The first round of a stack warms it up for --warmup seconds (the JIT compiles the hot paths, pools fill); later ones briefly.
+  const warmupEnd = Date.now() + (warmed.has(stack) ? 2 : Number(values.warmup)) * 1000;
+  warmed.add(stack);
   while (Date.now() < warmupEnd) await Promise.all(Array.from({ length: 4 }, send));
 
   const cpuBefore = Object.fromEntries(SERVICES.map((s) => [s, stack.cpuMs(s)]));
-  const postgresBefore = postgresCpuMs();
+  const postgresBefore = postgresTicks();
   const clientBefore = process.cpuUsage();
   const machineBefore = machineCpuMs();
   const latencies: number[] = [];
@@ -242,7 +260,7 @@ async function measure(stack: ProcessStack, mode: Mode, patients: string[]): Pro
   }
   const elapsed = (performance.now() - started) / 1000;
   const cpu = Object.fromEntries(SERVICES.map((s) => [s, (stack.cpuMs(s) - cpuBefore[s]!) / latencies.length])) as Record<ServiceName, number>;
-  const postgresMs = (postgresCpuMs() - postgresBefore) / latencies.length;
+  const postgresMs = postgresCpuMsSince(postgresBefore) / latencies.length;
   const clientUsage = process.cpuUsage(clientBefore);
   const clientMs = (clientUsage.user + clientUsage.system) / 1000 / latencies.length;
   const machine = machineCpuMs();
