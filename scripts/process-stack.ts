@@ -19,7 +19,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { mintDevToken, type MintOptions, type TokenClaims } from '../lib/dev-token.js';
 import { DEFAULT_AUDIENCE, DEV_ISSUER, generateDevKeys, keyringOf, type DevKeys } from '../lib/keys.js';
-import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPH_PEERS, SUBGRAPHS, type SubgraphName } from '../lib/services.js';
+import { GATEWAY, NODE_HEAP_OPTIONS, SUBGRAPH_NAMES, SUBGRAPH_PEERS, SUBGRAPHS, type SubgraphName } from '../lib/services.js';
 import { openSubgraphDatabase, ROOT } from '../lib/subgraph.js';
 import type { Database } from '../lib/db.js';
 import { DEFAULT_SEED, TEST_ANCHOR } from '../lib/synthetic/generator.js';
@@ -150,7 +150,8 @@ export async function startProcessStack(options: ProcessStackOptions = {}): Prom
     const entry = options.compiledDir ? [path.join(options.compiledDir, 'scripts', 'service.js')] : ['--import', 'tsx', path.join(ROOT, 'scripts', 'service.ts')];
     const child = spawn(process.execPath, [...entry, name], {
       cwd: ROOT,
-      env: { PATH: PATH ?? '', HOME: HOME ?? scratch, ...(TMPDIR ? { TMPDIR } : {}), ...envFor(name) },
+      // The heap cap the image runs with (Dockerfile), before any options the caller adds (a CPU profiler).
+      env: { PATH: PATH ?? '', HOME: HOME ?? scratch, ...(TMPDIR ? { TMPDIR } : {}), ...envFor(name), NODE_OPTIONS: [NODE_HEAP_OPTIONS, options.env?.NODE_OPTIONS].filter(Boolean).join(' ') },
       stdio: ['ignore', options.output === 'drop' ? 'ignore' : 'pipe', 'pipe'],
     });
     child.stdout?.on('data', (chunk) => { output += chunk; });

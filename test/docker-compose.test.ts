@@ -10,7 +10,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { COMMON_ENV, GATEWAY, SUBGRAPH_NAMES, SUBGRAPH_PEERS, SUBGRAPHS, type ServiceInfo } from '../lib/services.js';
+import { COMMON_ENV, GATEWAY, NODE_HEAP_OPTIONS, SUBGRAPH_NAMES, SUBGRAPH_PEERS, SUBGRAPHS, type ServiceInfo } from '../lib/services.js';
 import { ROOT } from '../lib/subgraph.js';
 
 interface ComposeService {
@@ -122,6 +122,8 @@ describe('docker-compose.yml', () => {
     expect(runtime).not.toMatch(/^COPY (lib|gateway|scripts) /m);
     expect(runtime).toMatch(/^USER node$/m);
     expect(runtime).toContain('CMD ["node", "dist/scripts/service.js", "gateway"]');
+    // The heap cap the benchmark's processes run with too (lib/services.ts).
+    expect(runtime).toContain(`ENV NODE_OPTIONS="${NODE_HEAP_OPTIONS}"`);
   });
 
   const dockerCompose = ['/usr/bin/docker-compose', '/usr/local/bin/docker-compose'].find(existsSync);
