@@ -63,6 +63,7 @@ try {
       metricsPort: metricsPortFromEnv(GATEWAY.envPrefix),
     });
     logger.info({ url: gateway.url, production }, 'gateway listening');
+    logger.flush(); // lines are buffered (lib/logger.ts): the start-up line goes out now
     drainOnSignals((ms) => gateway.drain(ms), logger, graceMs);
   } else {
     const info = SUBGRAPHS[name];
@@ -80,6 +81,7 @@ try {
       metricsPort: metricsPortFromEnv(info.envPrefix),
     });
     logger.info({ url: subgraph.url, database: subgraph.db.engine, production }, `${name} listening`);
+    logger.flush(); // lines are buffered (lib/logger.ts): the start-up line goes out now
     drainOnSignals((ms) => subgraph.drain(ms), logger, graceMs);
   }
 } catch (error) {

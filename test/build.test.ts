@@ -115,7 +115,8 @@ describe('compiled JavaScript (npm run build)', () => {
     const labs = await startCompiled(out, cwd, 'labs', labsPort, { LABS_DATABASE_URL: 'memory://', LABS_PORT: String(labsPort) });
     started.push(labs);
     // It composed its schema from schema/labs.graphql and migrated its database before listening.
-    expect(labs.output()).toMatch(new RegExp(`"url":"http://127.0.0.1:${labsPort}/graphql".*"msg":"labs listening"`));
+    // (Log lines leave a buffer: lib/logger.ts.)
+    await expect.poll(() => labs.output(), { timeout: 5_000 }).toMatch(new RegExp(`"url":"http://127.0.0.1:${labsPort}/graphql".*"msg":"labs listening"`));
 
     // The gateway reads the supergraph from schema/ at start.
     const gatewayPort = await freePort();
@@ -124,6 +125,6 @@ describe('compiled JavaScript (npm run build)', () => {
       LABS_URL: `http://127.0.0.1:${labsPort}/graphql`,
     });
     started.push(gateway);
-    expect(gateway.output()).toContain('"msg":"gateway listening"');
+    await expect.poll(() => gateway.output(), { timeout: 5_000 }).toContain('"msg":"gateway listening"');
   });
 });

@@ -82,9 +82,14 @@ describe('failure behaviour, services as separate processes', () => {
   it('follows a request by its id through the gateway\'s and every subgraph\'s log, with no patient id in any line', async () => {
     const response = await chart();
     expect(response.errors).toBeUndefined();
-    await new Promise((resolve) => setTimeout(resolve, 300)); // log lines are written as responses close
+    // Log lines are written as responses close, and leave a service's buffer within 250 ms (lib/logger.ts).
+    const linesOf = (name: keyof ProcessStack['services']) => stack.services[name].output().split('\n').filter((line) => line.includes(response.requestId!));
+    for (const deadline = Date.now() + 5_000; Date.now() < deadline;) {
+      if ((['gateway', 'identity', 'encounters', 'labs', 'imaging'] as const).every((name) => linesOf(name).length > 0)) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     for (const name of ['gateway', 'identity', 'encounters', 'labs', 'imaging'] as const) {
-      const lines = stack.services[name].output().split('\n').filter((line) => line.includes(response.requestId!));
+      const lines = linesOf(name);
       expect(lines.length, name).toBeGreaterThan(0);
       const line = JSON.parse(lines[0]!);
       expect(line).toMatchObject({ service: name, rid: response.requestId, role: 'clinician', org: COUNTY, status: 200 });
