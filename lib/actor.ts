@@ -34,6 +34,9 @@ export interface Actor {
   clientId: string | null;
 }
 
+/** The fields of an actor an audit event records (the gateway reports them with each request's disclosures). */
+export type AuditActor = Pick<Actor, 'sub' | 'role' | 'org' | 'clientId' | 'purposeOfUse' | 'breakGlassReason'>;
+
 export class ActorError extends Error {}
 
 const STAFF_ROLES: Role[] = ['clinician', 'nurse', 'public_health', 'system'];

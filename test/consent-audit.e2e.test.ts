@@ -9,7 +9,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SEED, generatePatient, type PatientBundle } from '../lib/synthetic/generator.js';
 import { verifyAuditChain } from '../subgraphs/identity/src/audit.js';
+import { AuditBatcher } from '../gateway/src/audit.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
+import { internalSigners, staffActor } from './support/internal.js';
 
 const PATIENTS = 60;
 const bundles = Array.from({ length: PATIENTS }, (_, i) => generatePatient(DEFAULT_SEED, i));
@@ -147,6 +149,36 @@ describe.each(BACKENDS)('consent and audit on %s', (backend) => {
     expect(log.data.patient.accessLog.edges.map((e: any) => e.node.actorSub)).toContain('dr-three');
     const staffReadingLog = await stack.graphql(clinician, 'query($id: ID!) { patient(id: $id) { accessLog { edges { node { actorSub } } } } }', { id: baishaPatients[0]!.patient.id });
     expect(staffReadingLog.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+
+  it('stores each of many concurrent requests\' events under its own actor and request id', async () => {
+    const orgs = ['org-thc-baisha', 'org-thc-meixi', 'org-county-north'];
+    const readers = await Promise.all(orgs.map((org, i) => stack.token({ sub: `dr-concurrent-${i}`, role: 'clinician', org })));
+    const asked = orgs.flatMap((org, i) => bundles.filter((b) => b.patient.identifiers.some((id) => id.assignerOrganizationId === org)).slice(0, 8)
+      .map((b) => ({ reader: i, patientId: b.patient.id })));
+    const responses = await Promise.all(asked.map(({ reader, patientId }) => stack.graphql(readers[reader]!, 'query($id: ID!) { patient(id: $id) { id name { text } } }', { id: patientId })));
+    for (const [i, response] of responses.entries()) {
+      expect(response.data?.patient?.id, JSON.stringify(response.errors)).toBe(asked[i]!.patientId);
+      const events = await stack.databases.identity.query<{ patient_id: string; actor_sub: string; actor_organization_id: string }>(
+        'SELECT patient_id, actor_sub, actor_organization_id FROM audit_event WHERE request_id = $1', [response.requestId]);
+      expect(events).toEqual([{ patient_id: asked[i]!.patientId, actor_sub: `dr-concurrent-${asked[i]!.reader}`, actor_organization_id: orgs[asked[i]!.reader] }]);
+    }
+    expect((await verifyAuditChain(stack.databases.identity)).firstBroken).toBeNull();
+  });
+
+  it('groups the requests that finish while an append is on its way into the next call, in order', async () => {
+    const batcher = new AuditBatcher({ auth: internalSigners(stack.keys).as('gateway'), url: (name) => stack.subgraphs[name].url, timeoutMs: 5_000 });
+    const patientIds = bundles.slice(0, 5).map((b) => b.patient.id);
+    const requestIds = patientIds.map((_, i) => `group-commit-${backend}-${i}`);
+    // Five requests finish together: the first goes at once, the other four wait for it and go in one call.
+    await Promise.all(patientIds.map((patientId, i) => batcher.append(requestIds[i]!, staffActor('org-thc-baisha', { sub: `dr-group-${i}` }),
+      [{ patientId, recordCounts: { demographics: 1 }, breakGlass: false }])));
+    const events = await stack.databases.identity.query<{ request_id: string; actor_sub: string; patient_id: string; occurred_at: Date }>(
+      'SELECT request_id, actor_sub, patient_id, occurred_at FROM audit_event WHERE request_id = ANY($1) ORDER BY seq', [requestIds]);
+    expect(events.map((e) => [e.request_id, e.actor_sub, e.patient_id])).toEqual(requestIds.map((id, i) => [id, `dr-group-${i}`, patientIds[i]]));
+    // One call appends with one timestamp: the last four share one.
+    expect(new Set(events.slice(1).map((e) => new Date(e.occurred_at).toISOString())).size).toBe(1);
+    expect((await verifyAuditChain(stack.databases.identity)).firstBroken).toBeNull();
   });
 
   it('returns no data, only AUDIT_UNAVAILABLE, while the audit store fails, and loses no event', async () => {

@@ -232,7 +232,11 @@ describe('security perimeter', () => {
 
       it('stores audit events only from the gateway', async () => {
         const before = await stack.databases.identity.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_event');
-        const body = JSON.stringify({ patients: [{ patientId: other.patient.id, recordCounts: { labs: 1 }, breakGlass: false }] });
+        const report = (patientId: string, labs: number) => JSON.stringify({ requests: [{
+          requestId: 'test-audit', actor: { sub: clinician.sub, role: clinician.role, org: clinician.org, clientId: null, purposeOfUse: 'TREAT', breakGlassReason: null },
+          patients: [{ patientId, recordCounts: { labs }, breakGlass: false }],
+        }] });
+        const body = report(other.patient.id, 1);
         // labs, with its own genuine key and a genuine actor token as authority: not a caller of the audit trail.
         const via = signers.actorToken('labs', clinician, PATIENT_QUERY);
         const fromLabs = signers.as('labs').signCallToken({ audience: 'identity', path: '/internal/audit-events', body, requestId: 'test-request', via });
@@ -241,12 +245,19 @@ describe('security perimeter', () => {
         expect(after[0]!.n).toBe(before[0]!.n);
         // The gateway's own token is accepted, once, and only for the body it was signed for.
         const fromGateway = signers.as('gateway').signCallToken({ audience: 'identity', path: '/internal/audit-events', body, requestId: 'test-audit', actor: clinician });
-        const otherBody = JSON.stringify({ patients: [{ patientId: patient.patient.id, recordCounts: { labs: 9 }, breakGlass: false }] });
+        const otherBody = report(patient.patient.id, 9);
         expect((await post('identity', '/internal/audit-events', otherBody, fromGateway)).status).toBe(401);
         const stored = await post('identity', '/internal/audit-events', body, fromGateway);
         expect(stored.status).toBe(200);
-        expect(await stored.json()).toEqual({ stored: 1 });
+        expect(await stored.json()).toEqual({ stored: [1] });
         expect((await post('identity', '/internal/audit-events', body, fromGateway)).status).toBe(401);
+        // Even from the gateway, a report naming an actor no token could yield is refused whole, and nothing is stored.
+        const count = async () => (await stack.databases.identity.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_event'))[0]!.n;
+        const beforeBad = await count();
+        const bad = JSON.stringify({ requests: [JSON.parse(body).requests[0], { requestId: 'test-bad', actor: { sub: 'x', role: 'superuser', org: null, clientId: null, purposeOfUse: 'TREAT', breakGlassReason: null }, patients: [] }] });
+        const badToken = signers.as('gateway').signCallToken({ audience: 'identity', path: '/internal/audit-events', body: bad, requestId: 'test-bad', actor: clinician });
+        expect((await post('identity', '/internal/audit-events', bad, badToken)).status).toBe(400);
+        expect(await count()).toBe(beforeBad);
       });
 
       it('answers consent facts only to subgraphs, acting under a gateway token for the same request', async () => {

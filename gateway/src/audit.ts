@@ -9,6 +9,8 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import type { Disclosure } from '../../lib/consent/access.js';
 import { INTERNAL_APIS, internalCaller, type InternalCallerOptions } from '../../lib/internal-api.js';
 import type { Logger } from '../../lib/logger.js';
+import type { Actor, AuditActor } from '../../lib/actor.js';
+import type { Telemetry } from '../../lib/telemetry.js';
 import type { GatewayContext } from './server.js';
 
 export interface PatientDisclosure {
@@ -56,7 +58,57 @@ export function collectDisclosures(context: GatewayContext, extensions: Record<s
   delete extensions.consentFacts;
 }
 
-export function auditPlugin(internal: Omit<InternalCallerOptions, 'requestId' | 'actor'>, logger: Logger): ApolloServerPlugin<GatewayContext> {
+/**
+ * Group commit of audit events. A request's events must be stored before its
+ * answer leaves; they need not be stored alone. While one append is on its
+ * way to identity, the requests that finish meanwhile queue, and go together
+ * in the next call: one call and one acquisition of the chain lock for the
+ * whole group, instead of one per request. Each request still waits for its
+ * own events to be stored, and a call that fails fails every request in it
+ * (AUDIT_UNAVAILABLE, no data), exactly as a call of its own would.
+ */
+export class AuditBatcher {
+  private readonly queue: { request: { requestId: string; actor: AuditActor; patients: PatientDisclosure[] }; caller: Actor; traceparent?: string; done: (error?: unknown) => void }[] = [];
+  private sending = false;
+
+  constructor(private readonly internal: Omit<InternalCallerOptions, 'requestId' | 'actor'>) {}
+
+  /** Stores one request's events; resolves once identity has them. */
+  append(requestId: string, actor: Actor, patients: PatientDisclosure[], traceparent?: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const { sub, role, org, clientId, purposeOfUse, breakGlassReason } = actor;
+      this.queue.push({ request: { requestId, actor: { sub, role, org, clientId, purposeOfUse, breakGlassReason }, patients }, caller: actor, traceparent, done: (error) => (error ? reject(error) : resolve()) });
+      if (!this.sending) void this.send();
+    });
+  }
+
+  private async send(): Promise<void> {
+    this.sending = true;
+    while (this.queue.length) {
+      // At most 100 requests or about 2,000 patients a call (identity takes bodies up to 1 MB).
+      let patients = 0;
+      let count = 0;
+      while (count < this.queue.length && count < 100 && (count === 0 || patients + this.queue[count]!.request.patients.length <= 2000)) patients += this.queue[count++]!.request.patients.length;
+      const group = this.queue.splice(0, count);
+      const first = group[0]!;
+      try {
+        // The call token names the first request (identity's log line); each request's own id and actor travel in the body.
+        const caller = internalCaller({ ...this.internal, requestId: first.request.requestId, actor: first.caller, traceparent: first.traceparent });
+        const { stored } = await caller.call<{ stored: number[] }>(INTERNAL_APIS.auditEvents, { requests: group.map((g) => g.request) });
+        if (!Array.isArray(stored) || stored.length !== group.length || group.some((g, i) => stored[i] !== g.request.patients.length)) {
+          throw new Error('audit store acknowledged other events than sent');
+        }
+        this.internal.telemetry?.metrics.auditEvents.inc(patients);
+        for (const g of group) g.done();
+      } catch (error) {
+        for (const g of group) g.done(error);
+      }
+    }
+    this.sending = false;
+  }
+}
+
+export function auditPlugin(batcher: AuditBatcher, telemetry: Telemetry | undefined, logger: Logger): ApolloServerPlugin<GatewayContext> {
   return {
     async requestDidStart() {
       return {
@@ -67,13 +119,10 @@ export function auditPlugin(internal: Omit<InternalCallerOptions, 'requestId' | 
           const patients = byPatient(contextValue.disclosures);
           const result = response.body.singleResult;
           const started = performance.now();
-          const recorded = (outcome: 'ok' | 'error') => internal.telemetry?.metrics.auditWriteDuration.observe({ outcome }, (performance.now() - started) / 1000);
+          const recorded = (outcome: 'ok' | 'error') => telemetry?.metrics.auditWriteDuration.observe({ outcome }, (performance.now() - started) / 1000);
           try {
-            const caller = internalCaller({ ...internal, requestId: contextValue.requestId, actor: contextValue.actor, traceparent: contextValue.log?.traceparent });
-            const { stored } = await caller.call<{ stored: number }>(INTERNAL_APIS.auditEvents, { patients });
-            if (stored !== patients.length) throw new Error('audit store acknowledged fewer events than sent');
+            await batcher.append(contextValue.requestId, contextValue.actor, patients, contextValue.log?.traceparent);
             recorded('ok');
-            internal.telemetry?.metrics.auditEvents.inc(stored);
           } catch (error) {
             recorded('error');
             contextValue.log?.errorCodes.add('AUDIT_UNAVAILABLE');

@@ -33,7 +33,7 @@ import { GATEWAY, SUBGRAPH_NAMES, type SubgraphName } from '../../lib/services.j
 import { formatErrorFor } from '../../lib/subgraph.js';
 import type { Disclosure } from '../../lib/consent/access.js';
 import { parseAllowedOrigins } from '../../lib/cors.js';
-import { auditPlugin, collectDisclosures } from './audit.js';
+import { AuditBatcher, auditPlugin, collectDisclosures } from './audit.js';
 import { developmentRoutes, type DevelopmentOptions } from './dev-routes.js';
 import type { TokenVerifier } from './auth.js';
 import { fhirRoute } from './fhir/route.js';
@@ -227,7 +227,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     plugins: [
       ...(armor.plugins as unknown as ApolloServerPlugin<GatewayContext>[]), // armor is typed against the CJS build of @apollo/server
       introspectionGuard,
-      auditPlugin({ auth, url: (name) => options.subgraphUrls[name], timeoutMs, telemetry }, logger),
+      auditPlugin(new AuditBatcher({ auth, url: (name) => options.subgraphUrls[name], timeoutMs, telemetry }), telemetry, logger),
       requestLogPlugin<GatewayContext>(logger),
       httpStatusPlugin,
       // Never Apollo's CDN-hosted page: development serves its own explorer (explorer.ts).

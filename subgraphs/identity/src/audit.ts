@@ -10,7 +10,7 @@
  * gateways extend one chain.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { Actor } from '../../../lib/actor.js';
+import { PURPOSES, ROLES, type AuditActor } from '../../../lib/actor.js';
 import { isUuid } from '../../../lib/connection.js';
 import type { Database, Queryable } from '../../../lib/db.js';
 import { badInput } from '../../../lib/errors.js';
@@ -96,9 +96,38 @@ export function disclosuresOf(body: unknown): DisclosedPatient[] {
   });
 }
 
-/** Appends one event per entry, atomically (one statement). Throws if the store refuses. */
-export async function appendAuditEvents(db: Database, actor: Actor, requestId: string, entries: AuditEntry[]): Promise<number> {
-  return appendAuditEventsIn(db, actor, requestId, entries);
+const text = (value: unknown, max = 200): value is string => typeof value === 'string' && value.length > 0 && value.length <= max;
+const textOrNull = (value: unknown, max = 500) => value === null || text(value, max);
+
+/**
+ * The gateway's report of what several requests disclosed (it gathers the
+ * requests that finish while an append is in flight, gateway/src/audit.ts):
+ * for each, its id, its actor and its disclosures. The actor travels in the
+ * body because one call carries several requests; the body is bound to the
+ * call token, which only the gateway can make (INTERNAL_APIS.auditEvents),
+ * and the gateway is what verified each actor's bearer token. Anything
+ * malformed refuses the whole report.
+ */
+export function auditReportOf(body: unknown): RequestEvents[] {
+  const requests = (body as { requests?: unknown } | null)?.requests;
+  if (!Array.isArray(requests) || requests.length === 0 || requests.length > 200) throw badInput('Malformed audit report');
+  let patients = 0;
+  const report = requests.map((request: { requestId?: unknown; actor?: Partial<Record<keyof AuditActor, unknown>>; patients?: unknown } | null) => {
+    const actor = request?.actor;
+    if (!request || !text(request.requestId, 100) || !actor || !text(actor.sub) || !(ROLES as readonly unknown[]).includes(actor.role)
+      || !textOrNull(actor.org) || !textOrNull(actor.clientId) || !(PURPOSES as readonly unknown[]).includes(actor.purposeOfUse) || !textOrNull(actor.breakGlassReason)) {
+      throw badInput('Malformed audit report');
+    }
+    const entries = disclosuresOf({ patients: request.patients });
+    patients += entries.length;
+    return {
+      requestId: request.requestId,
+      actor: { sub: actor.sub, role: actor.role, org: actor.org, clientId: actor.clientId, purposeOfUse: actor.purposeOfUse, breakGlassReason: actor.breakGlassReason } as AuditActor,
+      patients: entries,
+    };
+  });
+  if (patients > 5000) throw badInput('Malformed audit report');
+  return report;
 }
 
 /**
@@ -108,10 +137,24 @@ export async function appendAuditEvents(db: Database, actor: Actor, requestId: s
  * reads the head and links each event's canonical text (built here, the same
  * text verifyAuditChain checks) to the one before.
  */
-export async function appendAuditEventsIn(db: Queryable, actor: Actor, requestId: string, patients: AuditEntry[]): Promise<number> {
-  if (patients.length === 0) return 0;
+export async function appendAuditEventsIn(db: Queryable, actor: AuditActor, requestId: string, patients: AuditEntry[]): Promise<number> {
+  return (await appendRequestEvents(db, [{ actor, requestId, patients }]))[0]!;
+}
+
+/** One request's events: its actor, its id, one entry per patient. */
+export interface RequestEvents {
+  actor: AuditActor;
+  requestId: string;
+  patients: AuditEntry[];
+}
+
+/**
+ * Appends the events of several requests in one statement, in order, all or
+ * none; answers how many each request got.
+ */
+export async function appendRequestEvents(db: Queryable, requests: RequestEvents[]): Promise<number[]> {
   const occurredAt = new Date();
-  const events = patients.map((patient) => {
+  const events = requests.flatMap(({ actor, requestId, patients }) => patients.map((patient) => {
     const fields: EventFields = {
       id: randomUUID(), occurred_at: occurredAt, request_id: requestId, actor_sub: actor.sub, actor_role: actor.role,
       actor_organization_id: actor.org, client_id: actor.clientId, patient_id: patient.patientId,
@@ -120,9 +163,12 @@ export async function appendAuditEventsIn(db: Queryable, actor: Actor, requestId
       action: patient.action ?? 'disclosure', details: patient.details ?? null,
     };
     return { ...fields, occurred_at: occurredAt.toISOString(), canonical: canonical(fields) };
-  });
+  }));
+  if (events.length === 0) return requests.map(() => 0);
   const [row] = await db.query<{ appended: number }>('SELECT audit_append($1::jsonb) AS appended', [JSON.stringify(events)]);
-  return Number(row?.appended ?? 0);
+  // One statement: every event was appended, or none (the statement failed and threw).
+  if (Number(row?.appended ?? 0) !== events.length) throw new Error('the audit store appended fewer events than sent');
+  return requests.map((request) => request.patients.length);
 }
 
 export interface ChainReport {

@@ -3,7 +3,7 @@ import { identityFactsFromDatabase } from '../../../lib/consent/access.js';
 import { INTERNAL_APIS, internalRoute, patientIdsOf } from '../../../lib/internal-api.js';
 import type { ConsentRules } from '../../../lib/consent/shield.js';
 import type { SubgraphModule } from '../../../lib/subgraph.js';
-import { appendAuditEvents, disclosuresOf } from './audit.js';
+import { appendRequestEvents, auditReportOf } from './audit.js';
 import { birthDates } from './birth-dates.js';
 import { registryEntries } from './registry.js';
 import { decide, recovery, stagePatients } from './ingest.js';
@@ -39,10 +39,8 @@ export const identity: SubgraphModule = {
     internalRoute(INTERNAL_APIS.birthDates, deps, async (body, call) => birthDates(deps.db, call.actor, body)),
     // The registry entries input names, for the subgraphs that check them (lib/registry.ts).
     internalRoute(INTERNAL_APIS.registry, deps, async (body) => registryEntries(deps.db, body)),
-    // The gateway's audit writes (only the gateway may call): the actor comes from its signed token, never from the body.
-    internalRoute(INTERNAL_APIS.auditEvents, deps, async (body, call) => {
-      return { stored: await appendAuditEvents(deps.db, call.actor, call.requestId, disclosuresOf(body)) };
-    }),
+    // The gateway's audit writes (only the gateway may call), several requests per call: see auditReportOf.
+    internalRoute(INTERNAL_APIS.auditEvents, deps, async (body) => ({ stored: await appendRequestEvents(deps.db, auditReportOf(body)) })),
     // Publishing: the coordinator's log, the master patient index and identity's own entries (ingest.ts).
     internalRoute(INTERNAL_APIS.ingestStage, deps, async (body, call) => stagePatients(deps.db, call, body)),
     internalRoute(INTERNAL_APIS.ingestDecide, deps, async (body, call) => decide(deps.db, call, body)),
