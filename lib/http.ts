@@ -21,8 +21,8 @@ import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import { context } from '@opentelemetry/api';
 import { applyCors, type CorsPolicy } from './cors.js';
 import { errorBody, ErrorCode } from './errors.js';
-import { traceIdOf, type Logger } from './logger.js';
-import { boundedLabel, endSpan, requestOutcome, startServerSpan, validTraceparent, type Telemetry } from './telemetry.js';
+import type { Logger } from './logger.js';
+import { boundedLabel, endSpan, requestOutcome, serveMetrics, startServerSpan, traceIdOf, validTraceparent, type Telemetry } from './telemetry.js';
 
 /** What one request's log line says; filled as the request goes (actor, operation, errors). */
 export interface RequestLog {
@@ -72,6 +72,8 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
   logger: Logger;
   /** Request metrics and server spans (lib/telemetry.ts). */
   telemetry?: Telemetry;
+  /** Serve the telemetry's Prometheus `/metrics` on this port (0: any free one), named by `variable` in start-up errors; none when absent. */
+  metrics?: { port: number; variable: string };
   host: string;
   port: number;
 }
@@ -79,6 +81,8 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
 export interface RunningHttpService {
   url: string;
   port: number;
+  /** Where its `/metrics` listens, when it serves them. */
+  metricsPort?: number;
   /** Stops accepting, lets requests in flight finish within `graceMs`, then closes everything. */
   drain(graceMs: number): Promise<void>;
   /** Closes at once (tests). */
@@ -281,16 +285,28 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
   });
   server.on('error', (error) => logger.error({ err: error }, 'server error'));
   const port = (server.address() as AddressInfo).port;
-  const closeAll = async () => {
+  const closeServer = async () => {
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
     });
     await apollo.stop();
   };
+  const metrics = telemetry && options.metrics
+    ? await serveMetrics(telemetry, options.host, options.metrics.port, options.metrics.variable).catch(async (error: unknown) => {
+      await closeServer();
+      throw error;
+    })
+    : undefined;
+  // After the service port: the metrics server goes, and spans still buffered are sent.
+  const stopTelemetry = async () => {
+    await metrics?.close();
+    await telemetry?.flush();
+  };
   return {
     url: `http://${options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${port}/graphql`,
     port,
+    metricsPort: metrics?.port,
     drain: async (graceMs: number) => {
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -304,8 +320,12 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
       server.closeAllConnections();
       await closed;
       await apollo.stop();
+      await stopTelemetry();
     },
-    close: closeAll,
+    close: async () => {
+      await closeServer();
+      await stopTelemetry();
+    },
   };
 }
 

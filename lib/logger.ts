@@ -51,10 +51,3 @@ export function createLogger(service: string, options: LoggerOptions = {}): Logg
   // throughput; pino flushes what is left on exit.
   return pino(settings, pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 250 }));
 }
-
-/** The trace id of a W3C `traceparent` header (version-traceid-parentid-flags), if well formed. */
-export function traceIdOf(traceparent: string | string[] | undefined): string | undefined {
-  const value = Array.isArray(traceparent) ? traceparent[0] : traceparent;
-  const match = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}$/.exec(value ?? '');
-  return match && !/^0+$/.test(match[1]!) ? match[1] : undefined;
-}

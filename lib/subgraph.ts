@@ -28,7 +28,7 @@ import { httpStatusPlugin, requestLogPlugin } from './request-plugins.js';
 import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, createInternalAuth, InternalTokenError, operationHash, type ServiceKeyring, type VerifiedCall } from './internal-token.js';
 import { scalarResolvers } from './scalars.js';
 import { SUBGRAPHS, type SubgraphName } from './services.js';
-import { serveMetrics, telemetryFor } from './telemetry.js';
+import { telemetryFor } from './telemetry.js';
 
 /**
  * The package root (the nearest directory above this module with a
@@ -234,6 +234,7 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
     routes,
     logger,
     telemetry,
+    metrics: options.metricsPort === undefined ? undefined : { port: options.metricsPort, variable: `${SUBGRAPHS[module.name].envPrefix}_METRICS_PORT` },
     trustRequestId: true,
     health: () => ({ service: module.name }),
     // Ready when its own database answers. Not its peers: subgraphs call each
@@ -289,21 +290,15 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
       };
     },
   });
-  const metrics = options.metricsPort === undefined ? undefined : await serveMetrics(telemetry, options.host, options.metricsPort, `${SUBGRAPHS[module.name].envPrefix}_METRICS_PORT`).catch(async (error: unknown) => {
-    await service.close();
-    throw error;
-  });
   const stopped = async () => {
     untrackDatabase();
-    await metrics?.close();
-    await telemetry.flush();
     await db.close();
   };
   return {
     name: module.name,
     url: service.url,
     db,
-    metricsPort: metrics?.port,
+    metricsPort: service.metricsPort,
     drain: async (graceMs: number) => {
       await service.drain(graceMs);
       await stopped();

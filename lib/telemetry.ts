@@ -207,6 +207,9 @@ export function validTraceparent(value: string | string[] | undefined): string |
   return match && !/^0+$/.test(match[1]!) && !/^0+$/.test(match[2]!) ? header : undefined;
 }
 
+/** The trace id of a well-formed `traceparent` (validTraceparent). */
+export const traceIdOf = (traceparent: string | undefined): string | undefined => traceparent?.split('-')[1];
+
 /** The server span of one request, when tracing is on. */
 export interface ServerSpan {
   span: Span;

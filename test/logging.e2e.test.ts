@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SUBGRAPH_NAMES } from '../lib/services.js';
 import { telemetryFor, tracingEnabled } from '../lib/telemetry.js';
 import { postGraphQL, startTestStack, type TestStack } from './support/harness.js';
-import { CHART_WITH_TIMELINE, chartPatient, clientTraceparent, COUNTY, PATIENTS } from './support/telemetry.js';
+import { CHART_WITH_TIMELINE, chartPatient, clientTraceparent, COUNTY, PATIENTS } from './support/chart.js';
 
 const SERVICES = ['gateway', ...SUBGRAPH_NAMES] as const;
 

@@ -14,7 +14,7 @@ import { SUBGRAPH_NAMES } from '../lib/services.js';
 import { telemetryFor } from '../lib/telemetry.js';
 import { postGraphQL, startTestStack, type LogLine, type TestStack } from './support/harness.js';
 import { labelValues, parsePrometheusText, total } from './support/prometheus.js';
-import { CHART_WITH_TIMELINE, chartPatient, clientTraceparent, COUNTY, PATIENTS } from './support/telemetry.js';
+import { CHART_WITH_TIMELINE, chartPatient, clientTraceparent, COUNTY, PATIENTS } from './support/chart.js';
 
 interface ExportedSpan {
   service: string;

@@ -13,18 +13,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostileCorpus, runCorpus } from '../scripts/hostile-corpus.js';
 import { startProcessStack, type ProcessStack } from '../scripts/process-stack.js';
-import { DEFAULT_SEED, generatePatient, type PatientBundle } from '../lib/synthetic/generator.js';
+import type { PatientBundle } from '../lib/synthetic/generator.js';
+import { bundles, chartPatient, COUNTY, PATIENTS } from './support/chart.js';
 import { PROGRAMS } from '../lib/synthetic/registry.js';
 
-const PATIENTS = 30;
-const bundles = Array.from({ length: PATIENTS }, (_, i) => generatePatient(DEFAULT_SEED, i));
-/** A patient of a county hospital with encounters, results and imaging studies there. */
-const chartPatient = bundles.find((b) => {
-  const county = b.patient.identifiers.find((i) => i.assignerOrganizationId?.startsWith('org-county-'))?.assignerOrganizationId;
-  return county && b.imagingStudies.some((s) => s.organizationId === county && !s.sensitivityLabels.length)
-    && b.observations.some((o) => o.organizationId === county) && b.encounters.some((e) => e.organizationId === county);
-}) as PatientBundle;
-const COUNTY = chartPatient.patient.identifiers.find((i) => i.assignerOrganizationId?.startsWith('org-county-'))!.assignerOrganizationId!;
 /** The gateway's deadline per subgraph call; the subgraphs' per internal call is shorter, so a frozen owner is named by its caller before the gateway gives up on the caller. */
 const SUBGRAPH_TIMEOUT_MS = 3000;
 

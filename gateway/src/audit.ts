@@ -67,8 +67,11 @@ export function collectDisclosures(context: GatewayContext, extensions: Record<s
  * own events to be stored, and a call that fails fails every request in it
  * (AUDIT_UNAVAILABLE, no data), exactly as a call of its own would.
  */
+/** What an audit event records of an actor (not its scopes or patient claim). */
+const auditActor = ({ sub, role, org, clientId, purposeOfUse, breakGlassReason }: Actor): AuditActor => ({ sub, role, org, clientId, purposeOfUse, breakGlassReason });
+
 export class AuditBatcher {
-  private readonly queue: { request: { requestId: string; actor: AuditActor; patients: PatientDisclosure[] }; caller: Actor; traceparent?: string; done: (error?: unknown) => void }[] = [];
+  private readonly queue: { requestId: string; actor: Actor; patients: PatientDisclosure[]; traceparent?: string; done: (error?: unknown) => void }[] = [];
   private sending = false;
 
   constructor(private readonly internal: Omit<InternalCallerOptions, 'requestId' | 'actor'>) {}
@@ -76,8 +79,7 @@ export class AuditBatcher {
   /** Stores one request's events; resolves once identity has them. */
   append(requestId: string, actor: Actor, patients: PatientDisclosure[], traceparent?: string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const { sub, role, org, clientId, purposeOfUse, breakGlassReason } = actor;
-      this.queue.push({ request: { requestId, actor: { sub, role, org, clientId, purposeOfUse, breakGlassReason }, patients }, caller: actor, traceparent, done: (error) => (error ? reject(error) : resolve()) });
+      this.queue.push({ requestId, actor, patients, traceparent, done: (error) => (error ? reject(error) : resolve()) });
       if (!this.sending) void this.send();
     });
   }
@@ -88,14 +90,15 @@ export class AuditBatcher {
       // At most 100 requests or about 2,000 patients a call (identity takes bodies up to 1 MB).
       let patients = 0;
       let count = 0;
-      while (count < this.queue.length && count < 100 && (count === 0 || patients + this.queue[count]!.request.patients.length <= 2000)) patients += this.queue[count++]!.request.patients.length;
+      while (count < this.queue.length && count < 100 && (count === 0 || patients + this.queue[count]!.patients.length <= 2000)) patients += this.queue[count++]!.patients.length;
       const group = this.queue.splice(0, count);
       const first = group[0]!;
       try {
         // The call token names the first request (identity's log line); each request's own id and actor travel in the body.
-        const caller = internalCaller({ ...this.internal, requestId: first.request.requestId, actor: first.caller, traceparent: first.traceparent });
-        const { stored } = await caller.call<{ stored: number[] }>(INTERNAL_APIS.auditEvents, { requests: group.map((g) => g.request) });
-        if (!Array.isArray(stored) || stored.length !== group.length || group.some((g, i) => stored[i] !== g.request.patients.length)) {
+        const caller = internalCaller({ ...this.internal, requestId: first.requestId, actor: first.actor, traceparent: first.traceparent });
+        const requests = group.map(({ requestId, actor, patients: disclosed }) => ({ requestId, actor: auditActor(actor), patients: disclosed }));
+        const { stored } = await caller.call<{ stored: number[] }>(INTERNAL_APIS.auditEvents, { requests });
+        if (!Array.isArray(stored) || stored.length !== group.length || group.some((g, i) => stored[i] !== g.patients.length)) {
           throw new Error('audit store acknowledged other events than sent');
         }
         this.internal.telemetry?.metrics.auditEvents.inc(patients);

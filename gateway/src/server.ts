@@ -40,7 +40,7 @@ import { fhirRoute } from './fhir/route.js';
 import { hl7v2Route } from './fhir/ingest/hl7v2.js';
 import { INGEST_MAX_BODY_BYTES, ingestService, type IngestService } from './fhir/ingest/route.js';
 import { readSupergraph } from './supergraph.js';
-import { serveMetrics, telemetryFor, type Telemetry } from '../../lib/telemetry.js';
+import { telemetryFor, type Telemetry } from '../../lib/telemetry.js';
 
 export interface GatewayContext {
   actor: Actor;
@@ -101,8 +101,6 @@ export interface RunningGateway extends RunningHttpService {
   gateway: ApolloGateway;
   /** Publishing (FHIR writes, HL7 v2): its recovery can also be run on demand. */
   ingest: IngestService;
-  /** Where its `/metrics` listens, when it serves them. */
-  metricsPort?: number;
 }
 
 /**
@@ -247,6 +245,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     cors: { allowedOrigins: options.corsAllowedOrigins ?? parseAllowedOrigins(process.env.CORS_ALLOWED_ORIGINS) },
     logger,
     telemetry,
+    metrics: options.metricsPort === undefined ? undefined : { port: options.metricsPort, variable: `${GATEWAY.envPrefix}_METRICS_PORT` },
     health: () => ({ service: 'gateway' }),
     // Ready when every subgraph is (each checks its own database).
     ready: () => subgraphsReady(options.subgraphUrls),
@@ -283,28 +282,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       return { actor, requestId: request.requestId, log: request.log, disclosures: [] };
     },
   });
-  const metrics = options.metricsPort === undefined ? undefined : await serveMetrics(telemetry, options.host, options.metricsPort, `${GATEWAY.envPrefix}_METRICS_PORT`).catch(async (error: unknown) => {
-    ingest.stop();
-    await service.close();
-    throw error;
-  });
-  const stopped = async () => {
-    await metrics?.close();
-    await telemetry.flush();
-  };
   return {
     ...service,
     gateway,
     ingest,
-    metricsPort: metrics?.port,
-    drain: async (graceMs: number) => {
-      await service.drain(graceMs);
-      await stopped();
-    },
     close: async () => {
       ingest.stop();
       await service.close();
-      await stopped();
     },
   };
 }

@@ -1,11 +1,12 @@
 /**
- * What the observability tests follow through the services: a chart patient,
- * its clinician's organisation, the query, and a caller's traceparent.
+ * What the observability and failure tests follow through the services: the
+ * generated patients, a chart patient, its clinician's organisation, the
+ * query, and a caller's traceparent.
  */
 import { DEFAULT_SEED, generatePatient, type PatientBundle } from '../../lib/synthetic/generator.js';
 
 export const PATIENTS = 30;
-const bundles = Array.from({ length: PATIENTS }, (_, i) => generatePatient(DEFAULT_SEED, i));
+export const bundles = Array.from({ length: PATIENTS }, (_, i) => generatePatient(DEFAULT_SEED, i));
 /** A patient of a county hospital with encounters, results and imaging studies there. */
 export const chartPatient = bundles.find((b) => {
   const county = b.patient.identifiers.find((i) => i.assignerOrganizationId?.startsWith('org-county-'))?.assignerOrganizationId;
