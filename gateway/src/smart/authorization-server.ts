@@ -118,6 +118,7 @@ export async function authorizationServer(options: AuthorizationServerOptions): 
     routes: ROUTES,
     pkce: { required: () => true },
     responseTypes: ['code'],
+    clientDefaults: { id_token_signed_response_alg: SIGNING_ALGORITHM, grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'none' } as never,
     ttl: { ...TOKEN_LIFETIMES },
     extraClientMetadata: { properties: ['fpr_kind', 'fpr_organization', 'fpr_organization_name', 'fpr_scope'] },
     // SMART's `aud`: the FHIR base URL the app means to call; anything else is refused before anyone signs in.
@@ -232,11 +233,27 @@ export async function authorizationServer(options: AuthorizationServerOptions): 
   /** Hands a request to oidc-provider, as seen at the public URL (its endpoints' URLs and `aud` checks use it). */
   const toProvider = async (request: HttpRequestInfo): ReturnType<Route> => {
     const { request: req, response: res } = request.raw;
+    if (request.url.pathname === ROUTES.authorization) consentForOffline(request);
     const publicUrl = new URL(issuer);
     req.headers['x-forwarded-host'] = publicUrl.host;
     req.headers['x-forwarded-proto'] = publicUrl.protocol.replace(':', '');
     await callback(req, res);
     return RESPONSE_SENT;
+  };
+
+  /**
+   * OpenID Connect grants offline_access only with prompt=consent; SMART apps
+   * ask for offline_access without it. The approval screen is shown for it
+   * anyway, so an authorization request asking for offline_access is one
+   * that asks for consent.
+   */
+  const consentForOffline = (request: HttpRequestInfo) => {
+    const { request: req } = request.raw;
+    const params = new URLSearchParams(request.method === 'POST' ? request.body : request.url.search);
+    if (!String(params.get('scope') ?? '').split(' ').includes('offline_access') || params.has('prompt')) return;
+    params.set('prompt', 'consent');
+    if (request.method === 'POST') req.body = params.toString();
+    else req.url = `${request.url.pathname}?${params}`;
   };
 
   const html = (status: number, body: string) => ({ status, body, contentType: 'text/html; charset=utf-8', headers: PAGE_HEADERS });
@@ -373,6 +390,7 @@ export async function authorizationServer(options: AuthorizationServerOptions): 
       ...['Patient', 'Encounter', 'Condition', 'ServiceRequest', 'Observation', 'DiagnosticReport', 'ImagingStudy', 'Immunization', 'EpisodeOfCare', 'Task', 'Consent']
         .map((type) => `patient/${type}.rs`)],
     code_challenge_methods_supported: ['S256'],
+    id_token_signing_alg_values_supported: [SIGNING_ALGORITHM],
     capabilities: [
       'launch-standalone', 'client-public', 'client-confidential-symmetric', 'client-confidential-asymmetric', 'context-standalone-patient',
       'permission-patient', 'permission-user', 'permission-v2', 'permission-v1', 'permission-offline', 'sso-openid-connect',
