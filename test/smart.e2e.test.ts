@@ -9,6 +9,11 @@
  * openid-client, the sign-in and approval pages with a small cookie-keeping
  * browser.
  */
+import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { exportJWK, generateKeyPair } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +21,7 @@ import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
 import { authorize, baseOf, Browser, claimsOf, exchange, registerApp, smartClient } from './support/smart.js';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
+const run = promisify(execFile);
 const CHART = `query Chart($id: ID!) {
   patient(id: $id) { id observations(first: 5) { edges { node { id } } } encounters(first: 5) { edges { node { id } } } }
 }`;
@@ -247,6 +253,20 @@ for (const backend of BACKENDS) {
       // A secret sent in the Authorization header is refused with a 401 challenge (WWW-Authenticate) naming invalid_client.
       expect(JSON.stringify(refusal)).toMatch(/invalid_client/);
     });
+
+    it('npm run token records the patient\'s approval when it mints an app token, so the token reads what it names', async () => {
+      const keyDir = await mkdtemp(path.join(tmpdir(), 'fpr-keys-'));
+      await writeFile(path.join(keyDir, 'dev-keys.json'), JSON.stringify(stack.keys));
+      const { stdout, stderr } = await run('npx', ['tsx', 'scripts/token.ts', '--role', 'app', '--patient', patientId, '--client-id', 'cli-diary', '--scope', 'patient/Observation.rs', '--gateway', stack.url],
+        { env: { ...process.env, DEV_KEY_DIR: keyDir, NODE_ENV: 'development' } });
+      expect(stderr).toMatch(/Recorded the patient's approval of cli-diary/);
+      const chart = await stack.graphql(stdout.trim(), CHART, { id: patientId });
+      expect(chart.data?.patient?.observations?.edges.length).toBeGreaterThan(0);
+      // Without it (--no-approval), the same kind of token reads nothing.
+      const bare = await run('npx', ['tsx', 'scripts/token.ts', '--role', 'app', '--patient', patientId, '--client-id', 'cli-unapproved', '--scope', 'patient/Observation.rs', '--no-approval'],
+        { env: { ...process.env, DEV_KEY_DIR: keyDir, NODE_ENV: 'development' } });
+      expect((await stack.graphql(bare.stdout.trim(), CHART, { id: patientId })).data?.patient ?? null).toBeNull();
+    }, 60_000);
 
     it('app registration is for administrators, validated, and recorded in the registry change log', async () => {
       const clinician = await stack.token({ sub: 'dr', role: 'clinician', org: 'org-county-north' });

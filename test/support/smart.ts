@@ -177,7 +177,11 @@ export async function startUpstreamProvider() {
     key = (id: string) => `${this.model}:${id}`;
     async upsert(id: string, payload: Record<string, unknown>) { store.set(this.key(id), payload); }
     async find(id: string) {
-      if (this.model === 'Client') return id === 'fpr-gateway' ? { client_id: 'fpr-gateway', client_secret: 'upstream-secret', redirect_uris: [redirectUri], grant_types: ['authorization_code'], response_types: ['code'] } : undefined;
+      if (this.model === 'Client') {
+        return id === 'fpr-gateway'
+          ? { client_id: 'fpr-gateway', client_secret: 'upstream-secret', token_endpoint_auth_method: 'client_secret_post', redirect_uris: [redirectUri], grant_types: ['authorization_code'], response_types: ['code'] }
+          : undefined;
+      }
       return store.get(this.key(id));
     }
     async findByUid(uid: string) { return [...store.entries()].find(([k, v]) => k.startsWith(`${this.model}:`) && v.uid === uid)?.[1]; }
