@@ -268,6 +268,22 @@ for (const backend of BACKENDS) {
       expect((await stack.graphql(bare.stdout.trim(), CHART, { id: patientId })).data?.patient ?? null).toBeNull();
     }, 60_000);
 
+    it('npm run app registers, lists and deactivates apps through the API, and refuses bad input with the API\'s message', async () => {
+      const keyDir = await mkdtemp(path.join(tmpdir(), 'fpr-keys-'));
+      await writeFile(path.join(keyDir, 'dev-keys.json'), JSON.stringify(stack.keys));
+      const cli = (...args: string[]) => run('npx', ['tsx', 'scripts/app.ts', ...args, '--gateway', stack.url], { env: { ...process.env, DEV_KEY_DIR: keyDir, NODE_ENV: 'development' } });
+      const registered = await cli('register', '--client-id', 'cli-portal', '--name', 'CLI Portal', '--org', 'org-county-south', '--kind', 'patient', '--type', 'symmetric',
+        '--redirect-uri', REDIRECT, '--scope', 'patient/Observation.rs');
+      expect(registered.stdout).toMatch(/"clientId": "cli-portal"/);
+      expect(registered.stdout).toMatch(/Client secret \(shown once/);
+      expect((await cli('list')).stdout).toMatch(/cli-portal\s+PATIENT_APP\s+CONFIDENTIAL_SYMMETRIC\s+org-county-south/);
+      expect((await cli('deactivate', 'cli-portal')).stdout).toMatch(/deactivated/);
+      const bad = await cli('register', '--client-id', 'cli-bad', '--name', 'Bad', '--org', 'org-county-south', '--kind', 'patient', '--redirect-uri', 'http://evil.example.org/cb', '--scope', 'patient/Observation.rs')
+        .then(() => null, (error: { stderr: string; code: number }) => error);
+      expect(bad?.code).toBe(2);
+      expect(bad?.stderr).toMatch(/BAD_USER_INPUT: redirectUris/);
+    }, 90_000);
+
     it('app registration is for administrators, validated, and recorded in the registry change log', async () => {
       const clinician = await stack.token({ sub: 'dr', role: 'clinician', org: 'org-county-north' });
       const refused = await stack.graphql(clinician, `mutation { upsertApp(input: { clientId: "x-app", name: "X", organizationId: "org-county-north", kind: PATIENT_APP, clientType: PUBLIC, redirectUris: ["${REDIRECT}"], scope: "patient/Observation.rs" }) { clientSecret } }`);
