@@ -395,8 +395,6 @@ export async function authorizationServer(options: AuthorizationServerOptions): 
       'launch-standalone', 'client-public', 'client-confidential-symmetric', 'client-confidential-asymmetric', 'context-standalone-patient',
       'permission-patient', 'permission-user', 'permission-v2', 'permission-v1', 'permission-offline', 'sso-openid-connect',
     ],
-    // Where a patient sees and revokes the apps they approved (the web client's consents).
-    management_endpoint: `${issuer}/app/`,
   });
 
   return {
