@@ -320,7 +320,8 @@ export async function authorizationServer(options: AuthorizationServerOptions): 
         const grantedContext = context.filter((s) => s !== 'offline_access' || keepOffline);
         // Nothing of what the app asked for: that is a refusal.
         if (approved.length === 0 && clinical.length > 0) return finish({ error: 'access_denied', error_description: 'The user approved none of the requested scopes' });
-        const grant = details.grantId ? (await provider.Grant.find(details.grantId))! : new provider.Grant({ accountId: account.accountId, clientId: app.clientId });
+        // The grant this sign-in already has (a new request of an app approved before), or a new one.
+        const grant = (details.grantId ? await provider.Grant.find(details.grantId) : undefined) ?? new provider.Grant({ accountId: account.accountId, clientId: app.clientId });
         grant.addOIDCScope(grantedContext.join(' '));
         if (context.includes('offline_access') && !keepOffline) grant.rejectOIDCScope('offline_access');
         if (approved.length) grant.addResourceScope(fhirBaseUrl, approved.join(' '));
