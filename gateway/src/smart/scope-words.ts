@@ -41,7 +41,7 @@ export function scopeInWords(scope: string, whose: 'your' | "your patients'" | "
   if (!parsed) return null;
   const verbs = [parsed.read ? 'see' : null, parsed.create ? 'add' : null, parsed.update ? 'change' : null, /d/.test(scope.split('.').pop() ?? '') ? 'delete' : null]
     .filter(Boolean) as string[];
-  const access = verbs.join(verbs.length > 2 ? ', ' : ' and ').replace(/^./, (c) => c.toUpperCase());
+  const access = (verbs.length > 1 ? `${verbs.slice(0, -1).join(', ')} and ${verbs.at(-1)}` : verbs[0] ?? '').replace(/^./, (c) => c.toUpperCase());
   const what = parsed.categories.length === 0 ? 'nothing (no record of this kind)' : `${whose} ${parsed.categories.map((c) => CATEGORY_WORDS[c]).join('; ')}`;
   return { scope, access, what, writes: parsed.write };
 }
