@@ -62,7 +62,9 @@ export type AccountRequest =
   | { op: 'find'; accountId: string }
   | { op: 'health-card'; value: string }
   | { op: 'practitioner'; practitionerId: string; organizationId?: string | null }
-  | { op: 'demo' };
+  | { op: 'demo' }
+  /** Whether the patient's approval of the app is in force (introspection of an app's access token). */
+  | { op: 'approved'; patientId: string; clientId: string };
 
 /** `/internal/authorization/approval`: the patient approved these scopes for the app; the grant the tokens come from. */
 export interface ApprovalRequest {

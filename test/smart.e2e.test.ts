@@ -176,6 +176,8 @@ for (const backend of BACKENDS) {
       expect((await stack.graphql(tokens.access_token, CHART, { id: patientId })).data?.patient?.observations?.edges.length).toBeGreaterThan(0);
       const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
       expect(refreshed.access_token).toEqual(expect.any(String));
+      // Introspection (by the app) says the access token is active while the approval is.
+      expect((await oidc.tokenIntrospection(config, tokens.access_token)).active).toBe(true);
       const patientToken = await stack.token({ sub: patientId, role: 'patient', patient: patientId });
       const consents = await stack.graphql(patientToken, `query($id: ID!) { patient(id: $id) { consents { id actorId active } } }`, { id: patientId });
       for (const c of consents.data.patient.consents.filter((x: any) => x.actorId === 'lab-diary' && x.active)) {
@@ -187,9 +189,9 @@ for (const backend of BACKENDS) {
         expect(after.data?.patient ?? null).toBeNull();
       }
       await expect(oidc.refreshTokenGrant(config, refreshed.refresh_token ?? tokens.refresh_token!)).rejects.toHaveProperty('error', 'invalid_grant');
-      // Introspection (by the app) says the access token is no longer active... for the refresh token, it is gone.
-      const introspected = await oidc.tokenIntrospection(config, refreshed.refresh_token ?? tokens.refresh_token!);
-      expect(introspected.active).toBe(false);
+      // Introspection says neither the access token nor the refresh token is active any more.
+      expect((await oidc.tokenIntrospection(config, tokens.access_token)).active).toBe(false);
+      expect((await oidc.tokenIntrospection(config, refreshed.refresh_token ?? tokens.refresh_token!)).active).toBe(false);
     });
 
     it('a registered app asking for more scopes than registered gets less, never more', async () => {

@@ -206,7 +206,7 @@ export async function authorizationServer(options: AuthorizationServerOptions): 
       ctx.set('pragma', 'no-cache');
     }
     // Access tokens are JWTs oidc-provider does not keep; introspection of one (by the client it was issued to) answers from the
-    // token itself and from the consent state now: a token whose approval was revoked is not active.
+    // token itself, the app's registration and, for a patient's app, the patient's approval now: revoked, the token is not active.
     if (oidc?.route === 'introspection' && ctx.status === 400 && (ctx.body as { error?: string })?.error === 'unsupported_token_type' && oidc.client) {
       ctx.status = 200;
       ctx.body = await introspectJwt(String(oidc.params?.token ?? ''), oidc.client.clientId);
@@ -219,10 +219,10 @@ export async function authorizationServer(options: AuthorizationServerOptions): 
       const { payload } = await jwtVerify(token, await importJWK(publicJwk, SIGNING_ALGORITHM), { issuer, audience: fhirBaseUrl, algorithms: [SIGNING_ALGORITHM] });
       if (payload.client_id !== clientId) return { active: false };
       const actor = actorFromClaims(payload);
-      if (actor.role === 'app') {
-        const app = await identity.app(clientId);
-        if (!app?.active) return { active: false };
-      }
+      const app = await identity.app(clientId);
+      if (!app?.active) return { active: false };
+      // A patient's app: active only while the patient's approval is (what the gateway checks on every request).
+      if (actor.role === 'app' && !(await identity.approved(actor.patient!, clientId))) return { active: false };
       return { active: true, ...payload };
     } catch {
       return { active: false };

@@ -26,6 +26,8 @@ export interface IdentityClient {
   app(clientId: string): Promise<RegisteredApp | null>;
   account(request: AccountRequest): Promise<SignInAccount | null>;
   demoAccounts(): Promise<SignInAccount[]>;
+  /** Whether the patient's approval of the app is in force now. */
+  approved(patientId: string, clientId: string): Promise<boolean>;
   /** Records the patient's approval (a consent directive), under the patient's actor so the audit trail names them. */
   approve(patient: Actor, request: ApprovalRequest, requestId: string): Promise<string>;
   /** oidc-provider's adapter class, storing its models in identity. */
@@ -81,6 +83,7 @@ export function identityClient(options: IdentityClientOptions): IdentityClient {
     call,
     app: appOf,
     account: async (request) => (await call<{ account: SignInAccount | null }>(INTERNAL_APIS.authorizationAccount, request)).account,
+    approved: async (patientId, clientId) => (await call<{ approved: boolean }>(INTERNAL_APIS.authorizationAccount, { op: 'approved', patientId, clientId })).approved,
     demoAccounts: async () => (await call<{ accounts: SignInAccount[] }>(INTERNAL_APIS.authorizationAccount, { op: 'demo' })).accounts,
     approve: async (patient, request, requestId) => (await call<{ directiveId: string }>(INTERNAL_APIS.authorizationApproval, request, patient, requestId)).directiveId,
     Adapter: IdentityAdapter,

@@ -110,7 +110,7 @@ async function practitionerById(db: Queryable, id: string, organizationId?: stri
 const DEMO_PATIENTS = 12;
 
 /** `/internal/authorization/account`: who signs in (see AccountRequest). */
-export async function authorizationAccount(db: Queryable, body: unknown): Promise<{ account?: SignInAccount | null; accounts?: SignInAccount[] }> {
+export async function authorizationAccount(db: Queryable, body: unknown): Promise<{ account?: SignInAccount | null; accounts?: SignInAccount[]; approved?: boolean }> {
   const request = (body ?? {}) as AccountRequest;
   switch (request.op) {
     case 'find': {
@@ -130,6 +130,16 @@ export async function authorizationAccount(db: Queryable, body: unknown): Promis
         db.query<Row>(`SELECT DISTINCT ON (organization_id, role) * FROM practitioner WHERE active ORDER BY organization_id, role, id`),
       ]);
       return { accounts: [...patients.map(patientAccount), ...practitioners.map(practitionerAccount)] };
+    }
+    case 'approved': {
+      if (!isUuid(request.patientId)) return { approved: false };
+      // The same test as consent rule 3's: an active permit naming the app, and no deny of it for everything.
+      const [row] = await db.query<Row>(
+        `SELECT bool_or(decision = 'permit') AS permit, bool_or(decision = 'deny' AND categories = '{}' AND labels = '{}') AS denied FROM consent_directive
+         WHERE patient_id = $1 AND actor_type = 'app' AND actor_id = $2 AND (revoked_at IS NULL OR revoked_at > now())
+           AND (period_start IS NULL OR period_start <= now()) AND (period_end IS NULL OR period_end > now())`,
+        [request.patientId, String(request.clientId ?? '')]);
+      return { approved: Boolean(row?.permit) && !row?.denied };
     }
     default:
       throw badInput('unknown operation');
