@@ -4,6 +4,7 @@
  */
 import { SignJWT, importJWK, type JWK } from 'jose';
 import { DEFAULT_AUDIENCE, DEV_ISSUER } from './keys.js';
+import { categoriesOfScopes, categoryToEnum } from './scopes.js';
 
 export interface TokenClaims {
   sub: string;
@@ -48,4 +49,32 @@ export async function mintDevToken(privateJwk: JWK, claims: TokenClaims, options
     .setExpirationTime(typeof options.expiresIn === 'number' ? now + options.expiresIn : options.expiresIn ?? '1h');
   if (options.notBefore !== undefined) jwt.setNotBefore(options.notBefore);
   return jwt.sign(key);
+}
+
+/**
+ * Records the patient's approval of an app (a permit for its client_id
+ * covering the categories of `scope`) through the gateway's GraphQL
+ * `grantConsent`, as the patient: what the approval screen records when a
+ * patient approves an app. Development and tests mint app tokens directly
+ * (`npm run token -- --role app`); without an approval, consent rule 3 lets
+ * such a token read nothing. Returns the directive's id.
+ */
+export async function recordAppApproval(options: {
+  graphqlUrl: string; issuerPrivateKey: JWK; patientId: string; clientId: string; scope: string; issuer?: string; audience?: string;
+}): Promise<string | null> {
+  const categories = categoriesOfScopes(options.scope).map(categoryToEnum);
+  if (categories.length === 0) return null;
+  const patientToken = await mintDevToken(options.issuerPrivateKey, { sub: options.patientId, role: 'patient', patient: options.patientId, scope: 'patient/Consent.cu' },
+    { issuer: options.issuer, audience: options.audience, expiresIn: 60 });
+  const response = await fetch(options.graphqlUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${patientToken}` },
+    body: JSON.stringify({
+      query: 'mutation Approve($input: ConsentProvisionInput!) { grantConsent(input: $input) { id } }',
+      variables: { input: { patientId: options.patientId, decision: 'PERMIT', actorType: 'APP', actorId: options.clientId, categories } },
+    }),
+  });
+  const answer = (await response.json()) as { data?: { grantConsent?: { id: string } }; errors?: { message: string }[] };
+  if (!answer.data?.grantConsent) throw new Error(`the patient's approval of ${options.clientId} could not be recorded: ${answer.errors?.[0]?.message ?? response.status}`);
+  return answer.data.grantConsent.id;
 }

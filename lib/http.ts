@@ -44,9 +44,19 @@ export interface HttpRequestInfo {
   /** The request id (x-request-id of the response, requestId of audit events). */
   requestId: string;
   log: RequestLog;
+  /**
+   * The Node request and response, for a route that hands them to a
+   * framework answering on its own (the SMART authorization server): it
+   * writes the response and returns RESPONSE_SENT. The body was read already
+   * (`body`; also set as `request.body`).
+   */
+  raw: { request: http.IncomingMessage & { body?: string }; response: http.ServerResponse };
 }
 
-export type Route = (request: HttpRequestInfo) => Promise<{ status: number; body: string | Uint8Array; contentType?: string; headers?: Record<string, string> } | undefined>;
+/** What a route returns when it wrote the response itself (through `raw`). */
+export const RESPONSE_SENT = Symbol('response sent');
+
+export type Route = (request: HttpRequestInfo) => Promise<{ status: number; body: string | Uint8Array; contentType?: string; headers?: Record<string, string> } | typeof RESPONSE_SENT | undefined>;
 
 export interface Readiness {
   ready: boolean;
@@ -65,6 +75,8 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
   maxBodyBytes: number;
   /** Cross-origin access for browser apps (lib/cors.ts); none when absent. */
   cors?: CorsPolicy;
+  /** Paths whose routes answer cross-origin requests themselves (the authorization server's): the policy above is not applied to them. */
+  ownCors?: (url: URL) => boolean;
   /** A different body cap for some requests (the gateway's FHIR writes and HL7 v2); maxBodyBytes otherwise. */
   bodyLimit?: (request: { method: string; url: URL }) => number | undefined;
   /** Use the caller's `x-request-id` (subgraphs: the gateway's); otherwise every request gets a fresh one. */
@@ -155,7 +167,7 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
   const handle = async (request: http.IncomingMessage, response: http.ServerResponse, log: RequestLog) => {
     const url = new URL(request.url ?? '/', 'http://localhost');
     const method = request.method ?? 'GET';
-    if (applyCors(options.cors, request, response)) return;
+    if (!options.ownCors?.(url) && applyCors(options.cors, request, response)) return;
     if (url.pathname === '/health' && method === 'GET') {
       log.operation = 'health';
       send(response, 200, JSON.stringify({ status: 'ok', ...options.health() }));
@@ -170,9 +182,14 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
     let body = '';
     // PUT carries a body too (FHIR updates).
     if (method === 'POST' || method === 'PUT') body = await readBody(request, options.bodyLimit?.({ method, url }) ?? options.maxBodyBytes);
-    const info: HttpRequestInfo = { method, url, headers: request.headers, body, requestId: log.requestId, log };
+    (request as http.IncomingMessage & { body?: string }).body = body;
+    const info: HttpRequestInfo = { method, url, headers: request.headers, body, requestId: log.requestId, log, raw: { request, response } };
     for (const route of options.routes ?? []) {
       const handled = await route(info);
+      if (handled === RESPONSE_SENT) {
+        log.operation ??= routeOf(url.pathname);
+        return;
+      }
       if (handled) {
         log.operation ??= routeOf(url.pathname);
         send(response, handled.status, handled.body, handled.contentType, handled.headers);

@@ -51,6 +51,14 @@ export const INTERNAL_APIS = {
   ingestRecovery: { path: '/internal/ingest/recovery', owners: ['identity'], callers: ['gateway'] },
   /** HL7 v2: the acknowledgement already given to a message (organisation, MSH-10), for replays. */
   hl7v2Ack: { path: '/internal/hl7v2-ack', owners: ['labs'], callers: ['gateway'] },
+  /** The SMART authorization server's artifacts (interactions, sessions, codes, grants, refresh tokens), kept for every gateway replica. */
+  authorizationStore: { path: '/internal/authorization/store', owners: ['identity'], callers: ['gateway'] },
+  /** A registered app (client metadata) for the authorization server. */
+  authorizationClient: { path: '/internal/authorization/client', owners: ['identity'], callers: ['gateway'] },
+  /** Who signs in at the authorization server: a patient (by id, by health card), a practitioner of the registry. */
+  authorizationAccount: { path: '/internal/authorization/account', owners: ['identity'], callers: ['gateway'] },
+  /** The patient's approval of an app, recorded as a consent directive under the patient's actor. */
+  authorizationApproval: { path: '/internal/authorization/approval', owners: ['identity'], callers: ['gateway'] },
   /** Master patient index: an administrator linked two patients; owners re-point the merged-away patient's records to the survivor. */
   patientLink: { path: '/internal/patient-link', owners: ['encounters', 'labs', 'imaging', 'public-health'], callers: ['identity'] },
 } as const satisfies Record<string, InternalApi>;

@@ -33,6 +33,8 @@ export interface KeyPair {
 export interface DevKeys {
   issuerPrivate: JWK;
   issuerPublic: JWK;
+  /** The SMART authorization server's signing key (gateway/src/smart/): development and tests; production sets SMART_SIGNING_KEY. */
+  authorizationServerPrivate: JWK;
   /** Each service's internal key pair. */
   internal: Record<ServiceName, KeyPair>;
 }
@@ -52,7 +54,8 @@ async function keyPair(alg: 'ES256', kid: string) {
 export async function generateDevKeys(prefix = DEV_KEY_PREFIX): Promise<DevKeys> {
   const stamp = Date.now().toString(36);
   const issuer = await keyPair('ES256', `${prefix}issuer-${stamp}`);
-  return { issuerPrivate: issuer.privateJwk, issuerPublic: issuer.publicJwk, internal: await serviceKeyPairs(`${prefix}`, stamp) };
+  const authorizationServer = await keyPair('ES256', `${prefix}authorization-server-${stamp}`);
+  return { issuerPrivate: issuer.privateJwk, issuerPublic: issuer.publicJwk, authorizationServerPrivate: authorizationServer.privateJwk, internal: await serviceKeyPairs(`${prefix}`, stamp) };
 }
 
 /** One X25519 pair per service (key agreement: see lib/internal-token.ts), kid `<prefix><service>-<stamp>`. */
@@ -79,15 +82,17 @@ const isInternalKey = (value: unknown) => isJwk(value) && (value as JWK).crv ===
 
 function validDevKeys(value: unknown): value is DevKeys {
   const keys = value as Partial<DevKeys> | null;
-  return Boolean(keys && isJwk(keys.issuerPrivate) && isJwk(keys.issuerPublic) && keys.internal
-    && SERVICE_NAMES.every((name) => isInternalKey(keys.internal![name]?.privateJwk) && isInternalKey(keys.internal![name]?.publicJwk)));
+  return Boolean(keys && isJwk(keys.issuerPrivate) && isJwk(keys.issuerPublic) && isJwk(keys.authorizationServerPrivate) && validInternal(keys.internal));
 }
+
+const validInternal = (internal: Partial<DevKeys['internal']> | undefined) =>
+  Boolean(internal && SERVICE_NAMES.every((name) => isInternalKey(internal[name]?.privateJwk) && isInternalKey(internal[name]?.publicJwk)));
 
 /**
  * Creates the development keys once (first start) and returns them. A key
- * file from an older version (one internal pair for all services) keeps its
- * issuer key, so tokens already minted stay valid, and gets one internal pair
- * per service. A file that cannot be read as keys is a configuration error
+ * file from an older version keeps its issuer key, so tokens already minted
+ * stay valid, and gets what it lacks (one internal pair per service, the
+ * authorization server's key). A file that cannot be read as keys is a configuration error
  * that says what to do.
  */
 export async function ensureDevKeys(directory = defaultKeyDirectory()): Promise<DevKeys> {
@@ -104,7 +109,12 @@ export async function ensureDevKeys(directory = defaultKeyDirectory()): Promise<
     if (!old || !isJwk(old.issuerPrivate) || !isJwk(old.issuerPublic)) {
       throw new ConfigurationError(`${file} does not hold the development keys. Delete it and start again: a new development key set is created.`);
     }
-    const upgraded: DevKeys = { issuerPrivate: old.issuerPrivate, issuerPublic: old.issuerPublic, internal: await serviceKeyPairs(DEV_KEY_PREFIX, Date.now().toString(36)) };
+    const stamp = Date.now().toString(36);
+    const upgraded: DevKeys = {
+      issuerPrivate: old.issuerPrivate, issuerPublic: old.issuerPublic,
+      authorizationServerPrivate: isJwk(old.authorizationServerPrivate) ? old.authorizationServerPrivate : (await keyPair('ES256', `${DEV_KEY_PREFIX}authorization-server-${stamp}`)).privateJwk,
+      internal: validInternal(old.internal) ? old.internal! : await serviceKeyPairs(DEV_KEY_PREFIX, stamp),
+    };
     await writeFile(file, JSON.stringify(upgraded, null, 2), { mode: 0o600 });
     return upgraded;
   }

@@ -134,3 +134,79 @@ export function scopesAllowWrite(scopes: ParsedScopes, interaction: 'create' | '
 export function categoriesOf(resourceType: string): Category[] {
   return RESOURCE_CATEGORIES[resourceType]?.all ?? [];
 }
+
+/** Every category the clinical scopes of a scope string name (read or write): what a patient's approval of them covers. */
+export function categoriesOfScopes(scope: string): Category[] {
+  const categories = new Set<Category>();
+  for (const s of parseScopes(scope).clinical) s.categories.forEach((c) => categories.add(c));
+  return CATEGORIES.filter((c) => categories.has(c));
+}
+
+/** A clinical scope's parts, permissions in v2 letters (`cruds` order; v1 `.read` is `rs`, `.write` `cud`, `.*` all). */
+interface ScopeParts {
+  context: string;
+  resourceType: string;
+  permissions: string;
+  /** The granular query (`?category=...`), or '' for none. */
+  query: string;
+}
+
+const PERMISSION_ORDER = 'cruds';
+
+function scopeParts(token: string): ScopeParts | null {
+  const match = CLINICAL_SCOPE.exec(token);
+  if (!match) return null;
+  const [, context, resourceType, permissions, query] = match as unknown as [string, string, string, string, string | undefined];
+  const v2 = permissions === 'read' ? 'rs' : permissions === 'write' ? 'cud' : permissions === '*' ? 'cruds' : permissions;
+  if (!V2_PERMISSIONS.test(v2) || !v2) return null;
+  return { context, resourceType, permissions: v2, query: query ?? '' };
+}
+
+const granularKey = (query: string) => {
+  const category = new URLSearchParams(query.slice(1)).get('category');
+  return category?.includes('|') ? category.split('|')[1]! : category ?? query;
+};
+
+/** The intersection of two clinical scopes, as a v2 scope, or null when they share nothing. */
+function intersect(a: ScopeParts, b: ScopeParts): string | null {
+  if (a.context !== b.context) return null;
+  if (a.resourceType !== '*' && b.resourceType !== '*' && a.resourceType !== b.resourceType) return null;
+  const resourceType = a.resourceType === '*' ? b.resourceType : a.resourceType;
+  const permissions = [...PERMISSION_ORDER].filter((p) => a.permissions.includes(p) && b.permissions.includes(p)).join('');
+  if (!permissions) return null;
+  if (a.query && b.query && granularKey(a.query) !== granularKey(b.query)) return null;
+  const query = a.query || b.query;
+  // A granular query narrows one resource type; on `*` it would mean nothing.
+  if (query && resourceType === '*') return null;
+  return `${a.context}/${resourceType}.${permissions}${query}`;
+}
+
+/**
+ * What an app asking for `requested` may be given when it was registered for
+ * `allowed`: each requested clinical scope is cut down to the part the
+ * registration covers (`patient/*.rs` against a registration for
+ * `patient/Observation.rs` gives `patient/Observation.rs`), never widened; a
+ * requested scope within an allowed one is kept as written. Non-clinical
+ * scopes (openid, launch/patient…) are the caller's to check and are left
+ * out. An app gets less than it asked for, never more.
+ */
+export function narrowScopes(requested: string[], allowed: string[]): string[] {
+  const allowedParts = allowed.map(scopeParts).filter((p): p is ScopeParts => p !== null);
+  const out = new Set<string>();
+  for (const token of requested) {
+    const asked = scopeParts(token);
+    if (!asked) continue;
+    const pieces = allowedParts.map((a) => intersect(asked, a)).filter((s): s is string => s !== null);
+    const canonical = intersect(asked, asked);
+    // Wholly covered: keep the app's own spelling (v1 scopes stay v1).
+    if (canonical && pieces.includes(canonical)) out.add(token);
+    else pieces.forEach((piece) => out.add(piece));
+  }
+  return [...out];
+}
+
+/** Whether a token is a clinical scope this server understands (`patient/`, `user/`, `system/`, known resource type, valid permissions). */
+export function isClinicalScope(token: string): boolean {
+  const parts = scopeParts(token);
+  return parts !== null && (parts.resourceType === '*' || parts.resourceType in RESOURCE_CATEGORIES);
+}

@@ -4,7 +4,9 @@
  * (aliases, depth, directives, tokens, fragments), operations that cannot be
  * resolved, subscriptions, introspection without the right, forged, expired
  * and garbage tokens, wrong methods, content types and paths, oversized and
- * truncated bodies. Deterministic for a seed, so a failing case can be
+ * truncated bodies; the SMART authorization server's endpoints (authorize,
+ * token, introspection, revocation, the sign-in and approval pages, the
+ * upstream callback, discovery) without what a real flow carries. Deterministic for a seed, so a failing case can be
  * replayed. Used by the hostile-input test and `npm run hostile`.
  *
  * What the gateway must do with every one: answer (no crash), with a 4xx for
@@ -100,6 +102,26 @@ export function hostileCorpus(count: number, seed: number, context: CorpusContex
     'oversized': () => raw(JSON.stringify({ query: '{ organizations { id } }', variables: { pad: 'x'.repeat(int(100_001, 300_000)) } })),
     'batch': () => raw(JSON.stringify(Array.from({ length: int(2, 50) }, () => ({ query: '{ organizations { id } }' })))),
     'huge int': () => json({ query: `{ patient(id: "${context.patientId}") { encounters(first: ${pick(['99999999999', '-1', '0', '101', '1.5'])}) { edges { node { id } } } } }` }),
+    // The SMART authorization server (gateway/src/smart/): every way into it, without the cookies, codes or keys a real flow has.
+    'oauth authorize': () => ({ kind: '', method: pick(['GET', 'POST']), path: `/oauth/authorize?${new URLSearchParams(pick<Record<string, string>>([
+      {}, { client_id: 'nope' }, { client_id: 'x'.repeat(5000), response_type: 'code' },
+      { client_id: 'lab-diary', response_type: 'code', redirect_uri: 'https://evil.example.org', scope: 'patient/*.rs', code_challenge: 'x', code_challenge_method: 'plain' },
+      { client_id: 'lab-diary', response_type: pick(['token', 'id_token', 'code token', '']), scope: pick(['"quoted"', 'a\\b', 'patient/Observation.rs?category=%00', '\u0000']), aud: pick(['', 'javascript:alert(1)', 'x'.repeat(3000)]) },
+      { request: 'eyJhbGciOiJub25lIn0.e30.', client_id: 'lab-diary' }, { resource: 'not a uri', client_id: 'lab-diary' }, { prompt: 'none', client_id: 'lab-diary', response_type: 'code' },
+    ]))}`, headers: {} }),
+    'oauth token': () => ({ kind: '', method: 'POST', path: '/oauth/token', headers: { 'content-type': pick(['application/x-www-form-urlencoded', 'application/json', 'text/plain']), ...(random() < 0.3 ? { authorization: pick(['Basic !!!', 'Basic Og==', `Basic ${Buffer.from('lab-diary:wrong').toString('base64')}`]) } : {}) },
+      body: pick([
+        'grant_type=authorization_code&code=abc&redirect_uri=http://127.0.0.1:9/callback&client_id=lab-diary&code_verifier=x',
+        'grant_type=refresh_token&refresh_token=nope&client_id=lab-diary', 'grant_type=client_credentials&scope=system/*.rs&client_id=nope',
+        'grant_type=client_credentials&client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer&client_assertion=eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.&scope=system/*.rs',
+        'grant_type=password&username=a&password=b', 'grant_type=', 'grant_type=authorization_code&grant_type=refresh_token', '%ZZ=%ZZ', `code=${'x'.repeat(60_000)}`, '{"grant_type":"client_credentials"}',
+      ]) }),
+    'oauth introspect and revoke': () => ({ kind: '', method: 'POST', path: pick(['/oauth/introspect', '/oauth/revoke']), headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: pick(['token=abc', `token=${context.tokens.clinician}&client_id=lab-diary`, 'token_type_hint=access_token', `token=${'x'.repeat(10_000)}&client_id=nope`, '']) }),
+    'oauth interaction': () => ({ kind: '', method: pick(['GET', 'POST']), path: pick(['/oauth/interaction/abc', '/oauth/interaction/abc/confirm', '/oauth/interaction/abc/login', '/oauth/interaction/abc/upstream',
+      '/oauth/interaction/abc/abort', '/oauth/interaction/../../etc', `/oauth/interaction/${'a'.repeat(500)}`, '/oauth/upstream/callback?code=x&state=y', '/oauth/upstream/callback?state=%00', '/oauth/nope', '/oauth/jwks']),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: pick(['', 'fpr_interaction=abc', 'fpr_session=x.y; fpr_interaction=%00']) }, body: pick(['decision=approve&scope=patient/*.cruds', 'accountId=x', '']) }),
+    'smart discovery': () => ({ kind: '', method: pick(['GET', 'POST', 'PUT', 'OPTIONS', 'DELETE']), path: pick(['/.well-known/smart-configuration', '/fhir/.well-known/smart-configuration', '/.well-known/openid-configuration']), headers: { origin: 'https://app.example.org', 'access-control-request-method': 'GET' } }),
     'mutation input': () => json({ query: 'mutation($i: ConsentProvisionInput!) { grantConsent(input: $i) { id } }', variables: { i: pick<unknown>([{}, { patientId: 'x' }, { patientId: context.patientId, decision: 'MAYBE', actorType: 'ALLIANCE' }, { patientId: context.patientId, decision: 'PERMIT', actorType: 'ORGANIZATION', actorId: 'x'.repeat(10_000) }, null]) } }),
   };
   const kinds = Object.keys(generators);

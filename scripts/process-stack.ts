@@ -131,6 +131,8 @@ export async function startProcessStack(options: ProcessStackOptions = {}): Prom
     if (name === 'gateway') {
       return {
         ...common, AUTH_ISSUER: DEV_ISSUER, AUTH_AUDIENCE: DEFAULT_AUDIENCE, AUTH_PUBLIC_KEYS: JSON.stringify({ keys: [keys.issuerPublic] }),
+        // The SMART authorization server, as a deployment configures it (docs/apps.md).
+        SMART_SIGNING_KEY: JSON.stringify(keys.authorizationServerPrivate), PUBLIC_URL: `http://127.0.0.1:${ports.gateway}`,
         ...Object.fromEntries(SUBGRAPH_NAMES.map((peer) => [`${SUBGRAPHS[peer].envPrefix}_URL`, urlOf(peer)])),
         ...options.env,
       };

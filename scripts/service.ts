@@ -8,13 +8,15 @@
  * Every service: INTERNAL_TOKEN_PRIVATE_KEY(_FILE) (its own key), INTERNAL_TOKEN_PUBLIC_KEYS(_FILE) (every service's).
  * Subgraph: <PREFIX>_PORT, <PREFIX>_DATABASE_URL, HOST.
  * Gateway: GATEWAY_PORT, <SUBGRAPH>_URL for each subgraph, AUTH_ISSUER, AUTH_AUDIENCE,
- * AUTH_JWKS_URL or AUTH_PUBLIC_KEYS_FILE.
+ * AUTH_JWKS_URL or AUTH_PUBLIC_KEYS_FILE; the SMART authorization server: PUBLIC_URL,
+ * SMART_SIGNING_KEY(_FILE), SMART_UPSTREAM_* (docs/apps.md).
  * Without key variables outside production, the development keys under .data/keys are used.
  */
-import type { JSONWebKeySet } from 'jose';
+import type { JSONWebKeySet, JWK } from 'jose';
 import { createTokenVerifier } from '../gateway/src/auth.js';
 import { DEFAULT_SUBGRAPH_TIMEOUT_MS, startGateway } from '../gateway/src/server.js';
-import { ConfigurationError, DEFAULT_AUDIENCE, DEV_ISSUER, ensureDevKeys, jsonFromEnv, keyringFromEnv } from '../lib/keys.js';
+import { ConfigurationError, DEFAULT_AUDIENCE, DEV_ISSUER, ensureDevKeys, jsonFromEnv, keyringFromEnv, refuseDevKeyInProduction } from '../lib/keys.js';
+import { upstreamFromEnv } from '../gateway/src/smart/upstream.js';
 import { millisecondsFromEnv } from '../lib/http.js';
 import { DEFAULT_INTERNAL_TIMEOUT_MS } from '../lib/internal-api.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, describeStartupError, drainOnSignals } from '../lib/lifecycle.js';
@@ -42,7 +44,15 @@ try {
     const keySet = await jsonFromEnv<JSONWebKeySet>('AUTH_PUBLIC_KEYS');
     const jwksUrl = process.env.AUTH_JWKS_URL;
     if (production && !jwksUrl && !keySet) throw new ConfigurationError('Set AUTH_JWKS_URL (or AUTH_PUBLIC_KEYS_FILE) in production');
+    // The SMART authorization server: its signing key (SMART_SIGNING_KEY(_FILE), a private JWK; the development key outside
+    // production), the public URL apps reach it at, the upstream sign-in. Without a key in production it stays off.
+    const signingKey = (await jsonFromEnv<JWK>('SMART_SIGNING_KEY')) ?? (production ? undefined : (await ensureDevKeys()).authorizationServerPrivate);
+    if (signingKey) refuseDevKeyInProduction(signingKey, 'SMART_SIGNING_KEY', production);
+    if (signingKey && production && !process.env.PUBLIC_URL) throw new ConfigurationError('Set PUBLIC_URL (the product\'s public https origin) for the SMART authorization server');
+    if (!signingKey) logger.warn('SMART_SIGNING_KEY is not set: the SMART authorization server is off (apps cannot connect)');
+    const upstream = upstreamFromEnv();
     const gateway = await startGateway({
+      authorizationServer: signingKey ? { signingKey, upstream, demoSignIn: !production && !upstream, publicUrl: process.env.PUBLIC_URL } : undefined,
       host,
       port: servicePort(GATEWAY),
       production,

@@ -15,6 +15,7 @@ import { openSubgraphStore, startSubgraph, type RunningSubgraph } from '../lib/s
 import { StartupError, startupError } from '../lib/lifecycle.js';
 import { GATEWAY, SUBGRAPHS } from '../lib/services.js';
 import type { Anchor } from '../lib/synthetic/generator.js';
+import type { UpstreamOptions } from '../gateway/src/smart/upstream.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
 import { demoDataset, hasPatients, seedDemoData, seedMissingReferenceData, seedReferenceData, type DemoDataset } from './seed-data.js';
 
@@ -41,6 +42,10 @@ export interface StackOptions {
   loggers?: (service: SubgraphName | 'gateway') => Logger;
   /** Prometheus `/metrics` ports of the services that serve them (0: any free port); none by default. */
   metricsPorts?: Partial<Record<SubgraphName | 'gateway', number>>;
+  /** The upstream OpenID Connect provider people sign in at (SMART authorization server); without one, development lists demo accounts. */
+  upstream?: UpstreamOptions;
+  /** The product's public URL (the authorization server's issuer); default the gateway's own address. */
+  publicUrl?: string;
 }
 
 export interface Stack {
@@ -132,6 +137,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     logger: options.loggers?.('gateway'),
     // Development: explorer, web client and demo tokens signed with the development key.
     development: production ? undefined : { issuerPrivateKey: options.keys.issuerPrivate },
+    // The SMART authorization server; demo sign-in only in development without an upstream provider.
+    authorizationServer: {
+      signingKey: options.keys.authorizationServerPrivate, upstream: options.upstream, demoSignIn: !production && !options.upstream, publicUrl: options.publicUrl,
+    },
   }).catch(async (error: unknown) => {
     await Promise.all(started.map((close) => close().catch(() => undefined)));
     throw startupError('gateway', error, portsOf(options));

@@ -5,6 +5,7 @@
  * dated relative to that day (or DEMO_ANCHOR). Prints where to point a
  * browser, a ready-to-use token and an example query.
  */
+import { upstreamFromEnv } from '../gateway/src/smart/upstream.js';
 import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, databaseUrl, servicePort, type SubgraphName } from '../lib/services.js';
 import { ensureDevKeys } from '../lib/keys.js';
 import { mintDevToken } from '../lib/dev-token.js';
@@ -68,6 +69,9 @@ const stack = await startStack({
   host,
   ports,
   metricsPorts,
+  // The SMART authorization server's sign-in: SMART_UPSTREAM_* names an OpenID Connect provider; without one, demo accounts.
+  upstream: upstreamFromEnv(),
+  publicUrl: process.env.PUBLIC_URL,
 }).catch((error: unknown) => fail(describeStartupError('npm start', error, portsOf({ ports }))));
 // Stop gracefully from now on (the banner below may be the last thing printed before a stop).
 drainOnSignals((graceMs) => stack.drain(graceMs), logger, millisecondsFromEnv('SHUTDOWN_GRACE_MS', DEFAULT_SHUTDOWN_GRACE_MS));
@@ -86,6 +90,7 @@ Ready in ${(readyMs / 1000).toFixed(1)} s (${stack.seeded ? `seeded ${demoPatien
   GraphQL endpoint:  ${stack.gateway.url}    (open it in a browser for the GraphiQL explorer, token prefilled)
   Web client:        ${stack.gateway.url.replace(/graphql$/, 'app/')}    (sign in as a demo role)
   Health:            ${stack.gateway.url.replace(/graphql$/, 'health')}
+  SMART discovery:   ${process.env.PUBLIC_URL ?? stack.gateway.url.replace(/\/graphql$/, '')}/.well-known/smart-configuration    (apps: docs/apps.md)
   Subgraphs:         ${SUBGRAPH_NAMES.map((name) => `${name} ${stack.subgraphs[name].url}`).join('\n                     ')}
 
 A clinician token at ${example?.org ?? 'org-county-north'} (8 hours):

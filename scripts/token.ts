@@ -5,10 +5,17 @@
  *
  * Prints a development token signed with the key `npm start` created under
  * .data/keys. The gateway trusts it only outside production.
+ *
+ * An app token (`--role app`) is only useful under the patient's approval of
+ * the app (consent rule 3): the command records one first, as the patient,
+ * through the running gateway's `grantConsent` (a permit for the client id
+ * covering the categories of the scopes), as the approval screen of the
+ * authorization server would. `--gateway <graphql url>` names the gateway
+ * (default http://127.0.0.1:$GATEWAY_PORT/graphql); `--no-approval` skips it.
  */
 import { parseArgs } from 'node:util';
 import { ensureDevKeys } from '../lib/keys.js';
-import { mintDevToken } from '../lib/dev-token.js';
+import { defaultScope, mintDevToken, recordAppApproval } from '../lib/dev-token.js';
 import { ROLES } from '../lib/actor.js';
 
 const { values } = parseArgs({
@@ -22,6 +29,8 @@ const { values } = parseArgs({
     reason: { type: 'string' },
     sub: { type: 'string' },
     expires: { type: 'string', default: '8h' },
+    gateway: { type: 'string' },
+    'no-approval': { type: 'boolean', default: false },
   },
 });
 if (process.env.NODE_ENV === 'production') {
@@ -29,10 +38,20 @@ if (process.env.NODE_ENV === 'production') {
   process.exit(1);
 }
 if (!values.role || !(ROLES as readonly string[]).includes(values.role)) {
-  console.error(`usage: npm run token -- --role <${ROLES.join('|')}> [--org <org-id>] [--patient <patient-id>] [--scope "<scopes>"] [--client-id <app>] [--purpose ETREAT --reason "<why>"]`);
+  console.error(`usage: npm run token -- --role <${ROLES.join('|')}> [--org <org-id>] [--patient <patient-id>] [--scope "<scopes>"] [--client-id <app>] [--purpose ETREAT --reason "<why>"] [--gateway <graphql url>] [--no-approval]`);
   process.exit(2);
 }
 const keys = await ensureDevKeys();
+if (values.role === 'app' && values.patient && values['client-id'] && !values['no-approval']) {
+  const graphqlUrl = values.gateway ?? `http://127.0.0.1:${process.env.GATEWAY_PORT ?? 4000}/graphql`;
+  try {
+    const id = await recordAppApproval({ graphqlUrl, issuerPrivateKey: keys.issuerPrivate, patientId: values.patient, clientId: values['client-id'], scope: values.scope ?? defaultScope('app') });
+    if (id) console.error(`Recorded the patient's approval of ${values['client-id']} (consent directive ${id}); the patient revokes it under "My consents".`);
+  } catch (error) {
+    console.error(`${(error as Error).message}\nIs the gateway running (npm start) at ${graphqlUrl}? Without the patient's approval an app token reads nothing; --no-approval mints it anyway.`);
+    process.exit(1);
+  }
+}
 const token = await mintDevToken(
   keys.issuerPrivate,
   {

@@ -108,7 +108,7 @@ describe.each(BACKENDS)('consent perimeter on %s', (backend) => {
       // An app without the write scope cannot; one with it (bound to this patient) can.
       const reader = await stack.token({ sub: 'u', role: 'app', client_id: 'diary', patient: p.patient.id, scope: 'patient/*.rs' });
       expect(codeOf(await stack.graphql(reader, REVOKE, { id: deny.id }))).toBe('FORBIDDEN');
-      const writer = await stack.token({ sub: 'u', role: 'app', client_id: 'consent-manager', patient: p.patient.id, scope: 'patient/Consent.cruds patient/Patient.rs' });
+      const writer = await stack.appToken({ sub: 'u', client_id: 'consent-manager', patient: p.patient.id, scope: 'patient/Consent.cruds patient/Patient.rs' });
       expect((await ok(writer, REVOKE, { id: deny.id })).revokeConsent.active).toBe(false);
       expect((await ok(writer, REVOKE, { id: onPaper.data.grantConsent.id })).revokeConsent.active).toBe(false);
       expect((await labsOf(colleague, p)).length).toBeGreaterThan(0);

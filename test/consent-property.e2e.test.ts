@@ -176,8 +176,8 @@ function timelineEntries(bundle: PatientBundle) {
 
 /**
  * The README's revocation rules, written out independently of the code: the
- * patient, or an app acting for them, with a Consent write scope, revokes any
- * of theirs; staff of an organisation that registered the patient revoke only
+ * patient, or an app acting for them (under their approval) with a Consent
+ * write scope, revokes any of theirs; staff of an organisation that registered the patient revoke only
  * what their own organisation recorded, and never a deny naming them, their
  * organisation or the whole alliance; administrators and public-health staff
  * never; a revoked directive stays revoked.
@@ -187,7 +187,9 @@ function mayRevoke(actor: Actor, bundle: PatientBundle, directive: DirectiveCase
   if (actor.patient && actor.patient !== bundle.patient.id) return false;
   const writes = /(^|\s)(patient|user)\/(\*|Consent)\.c?r?u/.test(actor.scope) || /(^|\s)(patient|user)\/(\*|Consent)\.(write|\*)/.test(actor.scope);
   if (!writes) return false;
-  if (actor.role === 'patient' || actor.role === 'app') return actor.patient === bundle.patient.id;
+  if (actor.role === 'patient') return actor.patient === bundle.patient.id;
+  // An app acts for the patient only while the patient approves it (consent rule 3: it reaches them only then).
+  if (actor.role === 'app') return actor.patient === bundle.patient.id && mayReachPatient(actor, facts, new Date());
   if (actor.role !== 'clinician' && actor.role !== 'nurse') return false;
   const registered = bundle.patient.identifiers.some((i) => i.type === 'MR' && i.assignerOrganizationId === actor.org);
   if (!registered || !mayReachPatient(actor, facts, new Date())) return false;

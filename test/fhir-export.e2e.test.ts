@@ -379,7 +379,7 @@ describe.each(BACKENDS)('FHIR R4 export on %s', (backend) => {
   });
 
   it('gives an app with patient/Observation.rs only observations, and a vital-signs app only home measurements', async () => {
-    const app = await stack.token({ sub: 'app-user', role: 'app', client_id: 'lab-viewer', patient: rich.patient.id, scope: 'patient/Observation.rs' });
+    const app = await stack.appToken({ sub: 'app-user', client_id: 'lab-viewer', patient: rich.patient.id, scope: 'patient/Observation.rs' });
     const bundle = await exportAs(app, rich.patient.id);
     expect(typesOf(bundle)).toEqual(['Observation']);
     expect(typesOf(bundle, 'include')).toEqual([]);
@@ -388,7 +388,7 @@ describe.each(BACKENDS)('FHIR R4 export on %s', (backend) => {
     expect(Object.keys(events[0]!.record_counts).sort()).toEqual(['home-measurements', 'labs']);
     expect(events[0]!.record_counts.labs).toBe(rich.observations.length);
 
-    const diary = await stack.token({ sub: 'app-user', role: 'app', client_id: 'bp-diary', patient: rich.patient.id, scope: 'patient/Observation.rs?category=vital-signs' });
+    const diary = await stack.appToken({ sub: 'app-user', client_id: 'bp-diary', patient: rich.patient.id, scope: 'patient/Observation.rs?category=vital-signs' });
     const vitals = await exportAs(diary, rich.patient.id);
     expect(typesOf(vitals)).toEqual(['Observation']);
     expect(idsOf(vitals, 'Observation')).toEqual(ids(rich.homeMeasurements));

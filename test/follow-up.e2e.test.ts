@@ -78,7 +78,7 @@ describe('home measurements and follow-up rules', () => {
   });
 
   it('creates a task for a fasting glucose above 7.0 mmol/L, not for a non-fasting one', async () => {
-    const token = await stack.token({ sub: 'app-dm', role: 'app', client_id: 'glucose-app', patient: diabetic.patient.id, scope: 'patient/Observation.cru?category=vital-signs' });
+    const token = await stack.appToken({ sub: 'app-dm', client_id: 'glucose-app', patient: diabetic.patient.id, scope: 'patient/Observation.cru?category=vital-signs' });
     const input = { patientId: diabetic.patient.id, kind: 'GLUCOSE', value: 9.1, fasting: false };
     const nonFasting = await stack.graphql(token, SUBMIT, { input });
     expect(nonFasting.errors).toBeUndefined();
@@ -102,7 +102,7 @@ describe('home measurements and follow-up rules', () => {
   it('checks who may submit and what', async () => {
     const code = async (token: string, input: Record<string, unknown>) => (await stack.graphql(token, SUBMIT, { input })).errors?.[0]?.extensions?.code;
     const readOnly = await stack.token({ sub: 'p-ro', role: 'patient', patient: hypertensive.patient.id, scope: 'patient/*.rs' });
-    const labsApp = await stack.token({ sub: 'app', role: 'app', client_id: 'labs-app', patient: hypertensive.patient.id, scope: 'patient/Observation.cru?category=laboratory' });
+    const labsApp = await stack.appToken({ sub: 'app', client_id: 'labs-app', patient: hypertensive.patient.id, scope: 'patient/Observation.cru?category=laboratory' });
     const clinician = await stack.token({ sub: 'dr', role: 'clinician', org: htnOrg });
     expect(await code(readOnly, bp(150, 95, 1))).toBe('FORBIDDEN');
     expect(await code(labsApp, bp(150, 95, 1))).toBe('FORBIDDEN');

@@ -37,8 +37,8 @@ describe('security perimeter', () => {
     const publicJwk = stack.keys.issuerPublic;
     tokens.clinician = await stack.token(claims);
     tokens.stranger = await stack.token({ sub: 'nurse-far', role: 'nurse', org: strangerOrg });
-    tokens.app = await stack.token({ sub: 'app-user', role: 'app', client_id: 'bp-diary', patient: patient.patient.id, scope: 'patient/Observation.rs patient/Patient.rs' });
-    tokens.labsOnlyApp = await stack.token({ sub: 'app-user2', role: 'app', client_id: 'lab-viewer', patient: patient.patient.id, scope: 'patient/Observation.rs' });
+    tokens.app = await stack.appToken({ sub: 'app-user', client_id: 'bp-diary', patient: patient.patient.id, scope: 'patient/Observation.rs patient/Patient.rs' });
+    tokens.labsOnlyApp = await stack.appToken({ sub: 'app-user2', client_id: 'lab-viewer', patient: patient.patient.id, scope: 'patient/Observation.rs' });
     tokens.patient = await stack.token({ sub: 'p-3', role: 'patient', patient: patient.patient.id, scope: 'patient/*.rs' });
     tokens.admin = await stack.token({ sub: 'admin', role: 'admin' });
     tokens.schemaReader = await stack.token({ sub: 'frontend-dev', role: 'clinician', org: homeOrg, scope: 'user/*.rs schema:read' });
@@ -137,7 +137,7 @@ describe('security perimeter', () => {
       const report = patient.diagnosticReports[0]!;
       expect((await ask(tokens.labsOnlyApp!, 'query($r: ID!) { diagnosticReport(id: $r) { id } }', { r: report.id })).data.diagnosticReport).toBeNull();
 
-      const reportsOnly = await stack.token({ sub: 'app-user3', role: 'app', client_id: 'report-viewer', patient: patient.patient.id, scope: 'patient/DiagnosticReport.rs?category=LAB' });
+      const reportsOnly = await stack.appToken({ sub: 'app-user3', client_id: 'report-viewer', patient: patient.patient.id, scope: 'patient/DiagnosticReport.rs?category=LAB' });
       const reports = await ask(reportsOnly, query);
       expect(reports.errors).toBeUndefined();
       expect(reports.data.patient.observations.edges).toEqual([]);

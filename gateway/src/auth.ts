@@ -8,7 +8,7 @@
  * used. Every failure is the same UNAUTHENTICATED error so the response tells
  * an attacker nothing about which check failed.
  */
-import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { actorFromClaims, ActorError, type Actor } from '../../lib/actor.js';
 import { productError, ErrorCode } from '../../lib/errors.js';
 import { ConfigurationError, isDevKey } from '../../lib/keys.js';
@@ -83,5 +83,30 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       // integrator can fix it (this reveals nothing about keys).
       throw invalidToken(error instanceof ActorError ? `Token refused: ${error.message}` : 'Token refused');
     }
+  };
+}
+
+/**
+ * A verifier trusting a second issuer beside the configured one: tokens
+ * whose (unverified) `iss` names it go to its verifier, every other token to
+ * the first. The gateway trusts its own SMART authorization server this way,
+ * next to the identity provider or development issuer it is configured with.
+ * The issuer is only a routing hint: each verifier checks the signature,
+ * issuer and audience itself.
+ */
+export function trustingAlso(verifier: TokenVerifier, issuer: () => string | undefined, other: () => TokenVerifier | undefined): TokenVerifier {
+  return async (authorization) => {
+    const match = /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(authorization ?? '');
+    const second = other();
+    if (match && second) {
+      let claimed: unknown;
+      try {
+        claimed = decodeJwt(match[1]!).iss;
+      } catch {
+        claimed = undefined;
+      }
+      if (claimed !== undefined && claimed === issuer()) return second(authorization);
+    }
+    return verifier(authorization);
   };
 }

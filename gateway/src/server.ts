@@ -23,7 +23,7 @@ import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import { GraphQLScalarType, printSchema, visit, type DocumentNode } from 'graphql';
 import type { Actor } from '../../lib/actor.js';
 import { ErrorCode, errorBody, forbidden, serviceUnavailable } from '../../lib/errors.js';
-import { millisecondsFromEnv, startHttpService, type Readiness, type RequestLog, type RunningHttpService } from '../../lib/http.js';
+import { millisecondsFromEnv, startHttpService, type HttpRequestInfo, type Readiness, type RequestLog, type RunningHttpService } from '../../lib/http.js';
 import { createLogger, type Logger } from '../../lib/logger.js';
 import { httpStatusPlugin, requestLogPlugin } from '../../lib/request-plugins.js';
 import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, createInternalAuth, operationHash, type InternalAuth, type ServiceKeyring } from '../../lib/internal-token.js';
@@ -35,7 +35,9 @@ import type { Disclosure } from '../../lib/consent/access.js';
 import { parseAllowedOrigins } from '../../lib/cors.js';
 import { AuditBatcher, auditPlugin, collectDisclosures } from './audit.js';
 import { developmentRoutes, type DevelopmentOptions } from './dev-routes.js';
-import type { TokenVerifier } from './auth.js';
+import { createTokenVerifier, trustingAlso, type TokenVerifier } from './auth.js';
+import { authorizationServer as startAuthorizationServer, type AuthorizationServer, type AuthorizationServerOptions } from './smart/authorization-server.js';
+import { identityClient } from './smart/identity-client.js';
 import { fhirRoute } from './fhir/route.js';
 import { hl7v2Route } from './fhir/ingest/hl7v2.js';
 import { INGEST_MAX_BODY_BYTES, ingestService, type IngestService } from './fhir/ingest/route.js';
@@ -86,6 +88,11 @@ export interface GatewayOptions {
   ingestRecoveryIntervalMs?: number;
   /** Serves Prometheus `/metrics` on this port (0: any free one); none when absent (lib/telemetry.ts). */
   metricsPort?: number;
+  /**
+   * The SMART App Launch authorization server (smart/authorization-server.ts), served on this port;
+   * its tokens are trusted beside `verifyToken`'s. `publicUrl` defaults to http://<host>:<port>.
+   */
+  authorizationServer?: Omit<AuthorizationServerOptions, 'identity' | 'logger' | 'publicUrl'> & { publicUrl?: string };
 }
 
 export const DEFAULT_SUBGRAPH_TIMEOUT_MS = 10_000;
@@ -147,6 +154,11 @@ class ActorSigningDataSource implements GraphQLDataSource<GatewayContext> {
   }
 }
 
+/** The authorization server's paths (smart/authorization-server.ts): discovery, /oauth/…, OpenID discovery. */
+const isAuthorizationServerPath = (url: URL) =>
+  url.pathname.startsWith('/oauth/') || url.pathname === '/.well-known/smart-configuration' || url.pathname === '/fhir/.well-known/smart-configuration'
+  || url.pathname === '/.well-known/openid-configuration';
+
 /** Whether a document asks for the schema (`__schema` or `__type`); `__typename` is fine. */
 export function asksForSchema(document: DocumentNode): boolean {
   let found = false;
@@ -181,6 +193,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   if (auth.self !== 'gateway') throw new Error(`the gateway was given ${auth.self}'s keyring`);
   const logger = options.logger ?? createLogger('gateway');
   const telemetry = telemetryFor('gateway');
+  // The authorization server starts once the port is known (its issuer is the public URL); until then its paths answer 503.
+  let smart: AuthorizationServer | undefined;
+  let smartVerifier: TokenVerifier | undefined;
+  const verifyToken = trustingAlso(options.verifyToken, () => smart?.issuer, () => smartVerifier);
   if (telemetry.tracerProvider) traceApolloGateway(telemetry.tracerProvider);
   const timeoutMs = options.subgraphTimeoutMs ?? millisecondsFromEnv('SUBGRAPH_TIMEOUT_MS', DEFAULT_SUBGRAPH_TIMEOUT_MS);
   const gateway = new ApolloGateway({
@@ -234,7 +250,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
   // Publishing: FHIR writes and HL7 v2, coordinated across the owners (fhir/ingest/coordinator.ts).
   const ingest = ingestService({
-    auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, verifyToken: options.verifyToken, recoveryIntervalMs: options.ingestRecoveryIntervalMs, logger, telemetry,
+    auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, verifyToken: verifyToken, recoveryIntervalMs: options.ingestRecoveryIntervalMs, logger, telemetry,
   });
   const service = await startHttpService<GatewayContext>({
     apollo,
@@ -243,6 +259,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     maxBodyBytes: options.maxBodyBytes ?? 100_000,
     bodyLimit: ({ url }) => (url.pathname === '/hl7v2' || /^\/fhir(\/[A-Za-z]+(\/[^/]+)?)?\/?$/.test(url.pathname) ? INGEST_MAX_BODY_BYTES : undefined),
     cors: { allowedOrigins: options.corsAllowedOrigins ?? parseAllowedOrigins(process.env.CORS_ALLOWED_ORIGINS) },
+    // The authorization server answers cross-origin requests itself (discovery: any origin; token: the app's registered origins).
+    ownCors: (url) => Boolean(options.authorizationServer) && isAuthorizationServerPath(url),
     logger,
     telemetry,
     metrics: options.metricsPort === undefined ? undefined : { port: options.metricsPort, variable: `${GATEWAY.envPrefix}_METRICS_PORT` },
@@ -250,13 +268,22 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     // Ready when every subgraph is (each checks its own database).
     ready: () => subgraphsReady(options.subgraphUrls),
     routes: [
+      ...(options.authorizationServer ? [async (request: HttpRequestInfo) => {
+        if (!isAuthorizationServerPath(request.url)) return undefined;
+        if (!smart) return { status: 503, body: errorBody(ErrorCode.subgraphUnavailable, 'The authorization server is starting') };
+        for (const route of smart.routes) {
+          const answer = await route(request);
+          if (answer) return answer;
+        }
+        return undefined;
+      }] : []),
       ...(options.development ? developmentRoutes(options.development) : []),
       // The supergraph's API schema with every description, for administrators.
       async (request) => {
         if (request.url.pathname !== '/schema.graphql') return undefined;
         let actor: Actor;
         try {
-          actor = await options.verifyToken(request.headers.authorization);
+          actor = await verifyToken(request.headers.authorization);
         } catch {
           return { status: 401, body: errorBody(ErrorCode.unauthenticated, 'Authentication required') };
         }
@@ -265,15 +292,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       },
       // FHIR writes and HL7 v2 results from institutions (fhir/ingest/).
       ...ingest.routes,
-      hl7v2Route({ auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, verifyToken: options.verifyToken, coordinator: ingest.coordinator, telemetry }),
+      hl7v2Route({ auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, verifyToken: verifyToken, coordinator: ingest.coordinator, telemetry }),
       // FHIR R4 export (GET /fhir/Patient/{id}/$everything): runs GraphQL
       // operations through this same server, so consent and audit apply as on /graphql.
-      fhirRoute({ apollo, verifyToken: options.verifyToken, logger }),
+      fhirRoute({ apollo, verifyToken: verifyToken, logger }),
     ],
     context: async (request) => {
       let actor: Actor;
       try {
-        actor = await options.verifyToken(request.headers.authorization);
+        actor = await verifyToken(request.headers.authorization);
       } catch (error) {
         request.log.errorCodes.add(String((error as { extensions?: { code?: unknown } }).extensions?.code ?? ErrorCode.unauthenticated));
         throw error;
@@ -282,6 +309,21 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       return { actor, requestId: request.requestId, log: request.log, disclosures: [] };
     },
   });
+  if (options.authorizationServer) {
+    const { publicUrl, ...rest } = options.authorizationServer;
+    try {
+      smart = await startAuthorizationServer({
+        ...rest,
+        publicUrl: publicUrl ?? `http://${options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${service.port}`,
+        identity: identityClient({ auth, url: (name) => options.subgraphUrls[name], timeoutMs, telemetry }),
+        logger,
+      });
+      smartVerifier = createTokenVerifier({ issuer: smart.issuer, audience: smart.fhirBaseUrl, keySet: smart.publicKeys, production: options.production });
+    } catch (error) {
+      await service.close();
+      throw error;
+    }
+  }
   return {
     ...service,
     gateway,

@@ -6,8 +6,12 @@
  *
  * 1. admin: no clinical data, ever.
  * 2. patient: their own records, all categories.
- * 3. app: only the token's patient, only categories its scopes cover, and not
- *    if the patient denied that client_id.
+ * 3. app: only the token's patient, and only under an active approval of
+ *    that patient for the app's client_id (a permit naming the app: what the
+ *    patient approved on the authorization server's approval screen, or
+ *    granted themselves), for what both the token's scopes and the approval
+ *    cover; sensitivity labels must be named by the approval too (as any
+ *    permit's), and a deny naming the app overrides it.
  * 4. staff (clinician, nurse): records their own organisation produced (for
  *    the Patient record itself: patients their organisation registered);
  *    records from elsewhere only under an active permit for their
@@ -133,11 +137,16 @@ export function decide(actor: Actor, record: RecordFacts, facts: PatientFacts, n
     // 2. Patients see their own record (the claim is bound above and required for the role).
     case 'patient':
       return actor.patient ? allow('own-record') : forbidden('A patient token names its patient');
-    // 3. Apps: the token's patient, unless the patient denied the app.
+    // 3. Apps: the token's patient, under the patient's approval of this app for the category (scopes checked above).
     case 'app': {
       if (!actor.patient) return forbidden('An app token names its patient');
-      const denied = active.some((d) => d.decision === 'deny' && d.actorType === 'app' && d.actorId === actor.clientId && coversCategory(d, record.category) && denyReaches(d, record));
-      return denied ? consentDenied(`The patient has withdrawn ${record.category} from this app`) : allow('app-for-patient');
+      const aboutApp = active.filter((d) => namesApp(d, actor) && coversCategory(d, record.category) && coversPurpose(d, actor.purposeOfUse));
+      if (aboutApp.some((d) => d.decision === 'deny' && denyReaches(d, record))) return consentDenied(`The patient has withdrawn ${record.category} from this app`);
+      const approvals = aboutApp.filter((d) => d.decision === 'permit');
+      if (approvals.length === 0) return consentDenied(`The patient has not approved this app for ${record.category}`);
+      const unnamed = record.sensitivityLabels.filter((label) => !approvals.some((d) => d.labels.includes(label)));
+      if (unnamed.length) return consentDenied(`Sensitive record (${unnamed.join(', ')}): the patient's approval of this app does not name it`);
+      return allow('app-approved');
     }
     // 6. Public health: programme categories of enrolled patients.
     case 'public_health': {
@@ -177,6 +186,8 @@ export function mayReachPatient(actor: Actor, facts: PatientFacts, now: Date): b
   const known = reachWithoutFacts(actor, facts.patientId);
   if (known !== undefined) return known;
   if (decide(actor, { patientId: facts.patientId, category: 'demographics', organizationId: null, sensitivityLabels: [] }, facts, now).allow) return true;
+  // An app reaches its patient while it holds an approval of theirs, for any category (fields it does not cover stay closed).
+  if (actor.role === 'app') return facts.directives.some((d) => d.patientId === facts.patientId && d.decision === 'permit' && namesApp(d, actor) && isActive(d, now));
   if (!readsAsStaff(actor)) return false;
   const active = facts.directives.filter((d) => d.patientId === facts.patientId && isActive(d, now) && coversPurpose(d, actor.purposeOfUse));
   // Staff of a registering organisation reach the patient whatever categories their token's scopes
@@ -198,15 +209,18 @@ export const directiveConcernsStaff = (directive: Pick<ConsentDirective, 'actorT
 /**
  * The part of mayReachPatient that needs no facts of the patient: never for
  * administrators or a token bound to another patient; always for patients
- * and apps bound to this one (apps then see only what their scopes cover).
- * Undefined when the facts decide.
+ * bound to this one. Undefined when the facts decide (apps: their approval).
  */
 export function reachWithoutFacts(actor: Actor, patientId: string): boolean | undefined {
   if (actor.role === 'admin') return false;
   if (actor.patient && actor.patient !== patientId) return false;
-  if (actor.role === 'patient' || actor.role === 'app') return actor.patient === patientId;
+  if (actor.role === 'patient') return actor.patient === patientId;
+  if (actor.role === 'app' && actor.patient !== patientId) return false;
   return undefined;
 }
+
+/** Whether a directive is about this app (its client_id). */
+const namesApp = (directive: ConsentDirective, actor: Actor) => directive.actorType === 'app' && actor.clientId !== null && directive.actorId === actor.clientId;
 
 /**
  * Whether an active permit names an organisation for `category` and

@@ -156,58 +156,97 @@ describe('rule 2: patient', () => {
 // ---------------------------------------------------------------- rule 3
 
 describe('rule 3: app', () => {
-  it("app reads its token's patient in a category its scopes cover", () => {
-    expectAllowed(run(makeActor('app', { scope: 'patient/Observation.rs' }), rec('labs', OTHER_ORG)), 'app-for-patient');
+  /** The patient's approval of the app (a permit naming its client_id), as the approval screen records it. */
+  const approval = (categories: Category[] = [], overrides: Partial<ConsentDirective> = {}) => permit('app', CLIENT, { categories, ...overrides });
+  const approved = (...directives: ConsentDirective[]) => facts([approval(), ...directives]);
+
+  it("app reads its token's patient in a category its scopes and the patient's approval cover", () => {
+    expectAllowed(run(makeActor('app', { scope: 'patient/Observation.rs' }), rec('labs', OTHER_ORG), facts([approval(['labs'])])), 'app-approved');
   });
 
-  it('app bound to another patient is refused (FORBIDDEN)', () => {
+  it('without an approval of the patient, an app reads nothing, whatever its scopes (CONSENT_DENIED)', () => {
+    for (const category of CATEGORIES) expectDenied(run(makeActor('app', { scope: 'patient/*.rs' }), rec(category, OWN_ORG)), 'CONSENT_DENIED');
+  });
+
+  it('an approval of another app, for another patient, revoked, expired or not yet in force does not count', () => {
+    const app = makeActor('app');
+    for (const other of [
+      permit('app', 'some-other-app'), approval([], { patientId: OTHER_PATIENT }), approval([], { revokedAt: PAST }),
+      approval([], { periodEnd: PAST }), approval([], { periodStart: FUTURE }), permit('organization', OWN_ORG), permit('alliance', null),
+    ]) expectDenied(run(app, rec('labs', OWN_ORG), facts([other])), 'CONSENT_DENIED');
+  });
+
+  it('only what both the scopes and the approval cover: the approval narrows the scopes, the scopes narrow the approval', () => {
+    const wide = makeActor('app', { scope: 'patient/*.rs' });
+    const f = facts([approval(['labs'])]);
+    expectAllowed(run(wide, rec('labs', OWN_ORG), f), 'app-approved');
+    expectDenied(run(wide, rec('encounters', OWN_ORG), f), 'CONSENT_DENIED');
+    const narrow = makeActor('app', { scope: 'patient/Immunization.rs' });
+    const all = facts([approval()]);
+    expectDenied(run(narrow, rec('labs', OWN_ORG), all), 'FORBIDDEN');
+    expectAllowed(run(narrow, rec('immunizations', OWN_ORG), all), 'app-approved');
+  });
+
+  it('app bound to another patient is refused (FORBIDDEN), approval notwithstanding', () => {
     const app = makeActor('app', { patient: OTHER_PATIENT });
-    expectDenied(run(app, rec('labs', OWN_ORG)), 'FORBIDDEN');
+    expectDenied(run(app, rec('labs', OWN_ORG), approved()), 'FORBIDDEN');
   });
 
   it('app cannot read a category outside its scopes (FORBIDDEN)', () => {
     const app = makeActor('app', { scope: 'patient/Immunization.rs' });
-    expectDenied(run(app, rec('labs', OWN_ORG)), 'FORBIDDEN');
-    expectDenied(run(app, rec('imaging', OWN_ORG)), 'FORBIDDEN');
-    expectAllowed(run(app, rec('immunizations', OWN_ORG)), 'app-for-patient');
+    expectDenied(run(app, rec('labs', OWN_ORG), approved()), 'FORBIDDEN');
+    expectDenied(run(app, rec('imaging', OWN_ORG), approved()), 'FORBIDDEN');
+    expectAllowed(run(app, rec('immunizations', OWN_ORG), approved()), 'app-approved');
   });
 
-  it("patient's deny naming the app's client_id → CONSENT_DENIED", () => {
-    const f = facts([deny('app', CLIENT)]);
-    expectDenied(run(makeActor('app'), rec('labs', OWN_ORG), f), 'CONSENT_DENIED');
+  it("patient's deny naming the app's client_id overrides the approval → CONSENT_DENIED", () => {
+    expectDenied(run(makeActor('app'), rec('labs', OWN_ORG), approved(deny('app', CLIENT))), 'CONSENT_DENIED');
   });
 
   it('a deny naming another client_id does not affect the app', () => {
-    const f = facts([deny('app', 'some-other-app')]);
-    expectAllowed(run(makeActor('app'), rec('labs', OWN_ORG), f), 'app-for-patient');
+    expectAllowed(run(makeActor('app'), rec('labs', OWN_ORG), approved(deny('app', 'some-other-app'))), 'app-approved');
   });
 
-  it("a deny of the app for one category leaves the app's other categories open", () => {
-    const f = facts([deny('app', CLIENT, { categories: ['labs'] })]);
+  it("a deny of the app for one category leaves the app's other approved categories open", () => {
+    const f = approved(deny('app', CLIENT, { categories: ['labs'] }));
     expectDenied(run(makeActor('app'), rec('labs', OWN_ORG), f), 'CONSENT_DENIED');
-    expectAllowed(run(makeActor('app'), rec('immunizations', OWN_ORG), f), 'app-for-patient');
+    expectAllowed(run(makeActor('app'), rec('immunizations', OWN_ORG), f), 'app-approved');
   });
 
   it('a revoked deny of the app no longer applies', () => {
-    const f = facts([deny('app', CLIENT, { revokedAt: PAST })]);
-    expectAllowed(run(makeActor('app'), rec('labs', OWN_ORG), f), 'app-for-patient');
+    expectAllowed(run(makeActor('app'), rec('labs', OWN_ORG), approved(deny('app', CLIENT, { revokedAt: PAST }))), 'app-approved');
+  });
+
+  it('sensitive records need an approval naming their label, as any permit does', () => {
+    const app = makeActor('app');
+    expectDenied(run(app, rec('labs', OWN_ORG, ['HIV']), approved()), 'CONSENT_DENIED');
+    expectAllowed(run(app, rec('labs', OWN_ORG, ['HIV']), facts([approval(['labs'], { labels: ['HIV'] })])), 'app-approved');
   });
 
   it('scopes name the resource type where a category spans several: Observation scopes do not reach lab DiagnosticReports', () => {
     const observations = makeActor('app', { scope: 'patient/Observation.rs' });
-    expectAllowed(run(observations, { ...rec('labs', OWN_ORG), resourceType: 'Observation' }), 'app-for-patient');
-    expectDenied(run(observations, { ...rec('labs', OWN_ORG), resourceType: 'DiagnosticReport' }), 'FORBIDDEN');
+    expectAllowed(run(observations, { ...rec('labs', OWN_ORG), resourceType: 'Observation' }, approved()), 'app-approved');
+    expectDenied(run(observations, { ...rec('labs', OWN_ORG), resourceType: 'DiagnosticReport' }, approved()), 'FORBIDDEN');
     const reports = makeActor('app', { scope: 'patient/DiagnosticReport.rs?category=LAB' });
-    expectAllowed(run(reports, { ...rec('labs', OWN_ORG), resourceType: 'DiagnosticReport' }), 'app-for-patient');
-    expectDenied(run(reports, { ...rec('labs', OWN_ORG), resourceType: 'Observation' }), 'FORBIDDEN');
+    expectAllowed(run(reports, { ...rec('labs', OWN_ORG), resourceType: 'DiagnosticReport' }, approved()), 'app-approved');
+    expectDenied(run(reports, { ...rec('labs', OWN_ORG), resourceType: 'Observation' }, approved()), 'FORBIDDEN');
     // Wildcard scopes reach every resource type of their categories.
-    expectAllowed(run(makeActor('app', { scope: 'patient/*.rs' }), { ...rec('labs', OWN_ORG), resourceType: 'DiagnosticReport' }), 'app-for-patient');
+    expectAllowed(run(makeActor('app', { scope: 'patient/*.rs' }), { ...rec('labs', OWN_ORG), resourceType: 'DiagnosticReport' }, approved()), 'app-approved');
   });
 
   it('granular scope patient/Observation.rs?category=laboratory covers labs but not home-measurements', () => {
     const app = makeActor('app', { scope: 'patient/Observation.rs?category=laboratory' });
-    expectAllowed(run(app, rec('labs', OWN_ORG)), 'app-for-patient');
-    expectDenied(run(app, rec('home-measurements', OWN_ORG)), 'FORBIDDEN');
+    expectAllowed(run(app, rec('labs', OWN_ORG), approved()), 'app-approved');
+    expectDenied(run(app, rec('home-measurements', OWN_ORG), approved()), 'FORBIDDEN');
+  });
+
+  it('an app reaches its patient only while it holds an approval of theirs', () => {
+    const app = makeActor('app', { scope: 'patient/Observation.rs' });
+    expect(mayReachPatient(app, facts(), NOW)).toBe(false);
+    expect(mayReachPatient(app, facts([approval(['labs'])]), NOW)).toBe(true);
+    expect(mayReachPatient(app, facts([approval(['labs'], { revokedAt: PAST })]), NOW)).toBe(false);
+    expect(mayReachPatient(app, facts([permit('app', 'some-other-app')]), NOW)).toBe(false);
+    expect(mayReachPatient(makeActor('app', { patient: OTHER_PATIENT }), facts([approval()]), NOW)).toBe(false);
   });
 });
 

@@ -1,7 +1,7 @@
 /** SMART App Launch scope parsing (v2, granular, v1) and the actor rules. */
 import { describe, expect, it } from 'vitest';
 import { actorFromClaims } from '../actor.js';
-import { parseScopes, scopesAllow } from '../scopes.js';
+import { CATEGORIES, categoriesOfScopes, narrowScopes, parseScopes, scopesAllow } from '../scopes.js';
 
 describe('SMART scopes', () => {
   it.each([
@@ -67,5 +67,47 @@ describe('actor from token claims', () => {
     [{ ...base, sub: undefined }, /subject/],
   ])('refuses %j', (claims, message) => {
     expect(() => actorFromClaims(claims as Record<string, unknown>)).toThrow(message);
+  });
+});
+
+describe('narrowing requested scopes to a registration (an app gets less, never more)', () => {
+  it.each([
+    // requested, registered, granted
+    ['patient/Observation.rs', 'patient/Observation.rs', ['patient/Observation.rs']],
+    ['patient/Observation.read', 'patient/Observation.rs', ['patient/Observation.read']],
+    ['patient/*.rs', 'patient/Observation.rs patient/Immunization.rs', ['patient/Observation.rs', 'patient/Immunization.rs']],
+    ['patient/Observation.cruds', 'patient/Observation.rs', ['patient/Observation.rs']],
+    ['patient/Observation.rs', 'patient/Observation.rs?category=laboratory', ['patient/Observation.rs?category=laboratory']],
+    ['patient/Observation.rs?category=vital-signs', 'patient/Observation.rs?category=laboratory', []],
+    ['patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory', 'patient/*.rs',
+      ['patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory']],
+    ['user/Observation.rs', 'patient/Observation.rs', []],
+    ['patient/Encounter.rs', 'patient/Observation.rs', []],
+    ['patient/Observation.c', 'patient/Observation.rs', []],
+    ['openid fhirUser launch/patient', 'patient/*.rs', []],
+    ['system/*.cruds', 'system/Observation.cru system/Encounter.r', ['system/Observation.cru', 'system/Encounter.r']],
+  ] as const)('%s against %s gives %j', (requested, registered, granted) => {
+    expect(narrowScopes(requested.split(' '), registered.split(' '))).toEqual(granted);
+  });
+
+  it('property: what is granted never lets a token read or write a category the registration does not', () => {
+    const scopes = ['patient/*.rs', 'patient/*.cruds', 'patient/Observation.rs', 'patient/Observation.cu?category=vital-signs', 'patient/Observation.rs?category=laboratory',
+      'patient/DiagnosticReport.rs?category=RAD', 'patient/Encounter.read', 'patient/Immunization.*', 'patient/Condition.s', 'user/*.rs'];
+    for (const requested of scopes) {
+      for (const registered of scopes) {
+        const granted = parseScopes(narrowScopes([requested], [registered]).join(' '));
+        const allowed = parseScopes(registered);
+        for (const category of CATEGORIES) {
+          for (const access of ['read', 'write'] as const) {
+            if (scopesAllow(granted, category, access)) expect(scopesAllow(allowed, category, access), `${requested} / ${registered} / ${category} ${access}`).toBe(true);
+          }
+        }
+      }
+    }
+  });
+
+  it('categoriesOfScopes lists what an approval of the scopes covers', () => {
+    expect(categoriesOfScopes('launch/patient patient/Observation.rs?category=laboratory patient/Patient.rs')).toEqual(['demographics', 'identifiers', 'labs']);
+    expect(categoriesOfScopes('openid fhirUser')).toEqual([]);
   });
 });

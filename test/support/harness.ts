@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { mintDevToken, type MintOptions, type TokenClaims } from '../../lib/dev-token.js';
+import { defaultScope, mintDevToken, recordAppApproval, type MintOptions, type TokenClaims } from '../../lib/dev-token.js';
 import { generateDevKeys, type DevKeys } from '../../lib/keys.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/services.js';
 import { DEFAULT_SEED, TEST_ANCHOR, type Anchor } from '../../lib/synthetic/generator.js';
@@ -27,6 +27,12 @@ export interface TestStack extends Stack {
   keys: DevKeys;
   url: string;
   token(claims: TokenClaims, options?: MintOptions): Promise<string>;
+  /**
+   * An app token (role app) for `claims.patient`, after recording that
+   * patient's approval of the app for the token's scopes (consent rule 3:
+   * without one, an app reads nothing).
+   */
+  appToken(claims: { sub: string; patient: string; client_id: string; scope?: string; [claim: string]: unknown }, options?: MintOptions): Promise<string>;
   /** With `logs`: every JSON line the services logged so far (level info and up), parsed. */
   logLines(): LogLine[];
   /** POSTs a GraphQL operation to the gateway with the given bearer token. */
@@ -95,7 +101,7 @@ async function createPostgresDatabases(): Promise<{ urls: Record<SubgraphName, s
 export async function startTestStack(
   backend: Backend,
   options: { patients?: number; production?: boolean; corsAllowedOrigins?: string[]; anchor?: Anchor; /** Keep the services' log lines (logLines()). */ logs?: boolean }
-    & Pick<StackOptions, 'loggers' | 'metricsPorts'> = {},
+    & Pick<StackOptions, 'loggers' | 'metricsPorts' | 'upstream' | 'publicUrl'> = {},
 ): Promise<TestStack> {
   const keys = await generateDevKeys('test-');
   const postgres = backend === 'postgres' ? await createPostgresDatabases() : null;
@@ -110,6 +116,8 @@ export async function startTestStack(
     ingestRecoveryIntervalMs: 0,
     loggers: options.loggers ?? (options.logs ? (service: string) => createLogger(service, { destination, level: 'info', production: true }) : undefined),
     metricsPorts: options.metricsPorts,
+    upstream: options.upstream,
+    publicUrl: options.publicUrl,
   });
   const url = stack.gateway.url;
   return {
@@ -118,6 +126,11 @@ export async function startTestStack(
     keys,
     url,
     token: (claims, mintOptions) => mintDevToken(keys.issuerPrivate, claims, mintOptions),
+    appToken: async (claims, mintOptions) => {
+      const full: TokenClaims = { ...claims, role: 'app', scope: claims.scope ?? defaultScope('app') };
+      await recordAppApproval({ graphqlUrl: url, issuerPrivateKey: keys.issuerPrivate, patientId: claims.patient, clientId: claims.client_id, scope: full.scope! });
+      return mintDevToken(keys.issuerPrivate, full, mintOptions);
+    },
     logLines: () => lines.map((line) => JSON.parse(line) as LogLine),
     graphql: (token, query, variables) => postGraphQL(url, token ? { authorization: `Bearer ${token}` } : {}, { query, variables }),
     close: async () => {

@@ -1,7 +1,8 @@
 /**
  * The patient's own view: their record and timeline, who accessed it
  * (Patient.accessLog), and their consents (Patient.consents, grantConsent,
- * revokeConsent).
+ * revokeConsent), the apps they approved at the authorization server among
+ * them (revoking one ends the app's access at once).
  */
 import { useEffect, useState, type FormEvent } from 'react';
 import { useMutation, useQuery } from 'urql';
@@ -90,8 +91,10 @@ function Consents({ patientId }: { patientId: string }) {
         {consents.map((c) => (
           <li key={c.id} data-testid="consent" data-active={c.active} className={c.active ? '' : 'revoked'}>
             <strong>{c.decision === 'PERMIT' ? 'Allow' : 'Refuse'}</strong>{' '}
-            {c.actorType === 'ALLIANCE' ? 'every organisation of the alliance' : `${(c.actorType ?? '').toLowerCase()} ${c.actorId}`}{': '}
+            {c.actorType === 'ALLIANCE' ? 'every organisation of the alliance'
+              : c.app ? <>the app <strong>{c.app.name}</strong> ({c.app.organization.name})</> : `${(c.actorType ?? '').toLowerCase()} ${c.actorId}`}{': '}
             {c.categories?.length ? c.categories.map((x) => x.toLowerCase().replace('_', ' ')).join(', ') : 'everything'}
+            {c.approvedScope ? <span className="muted small"> · approved in the app's sign-in ({c.approvedScope})</span> : null}
             <span className="muted small"> · since {formatDateTime(c.createdAt)}{c.revokedAt ? ` · revoked ${formatDateTime(c.revokedAt)}` : ''}</span>
             {c.active ? <button type="button" className="secondary" onClick={() => void onRevoke(c.id)} aria-label={`Revoke consent for ${c.actorId ?? 'the alliance'}`}>Revoke</button> : <span className="badge">revoked</span>}
           </li>

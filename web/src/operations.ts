@@ -93,7 +93,7 @@ export const ConsentsQuery = graphql(`
   query Consents($id: ID!) {
     patient(id: $id) {
       id
-      consents { id decision actorType actorId categories labels purposes periodStart periodEnd createdAt revokedAt active }
+      consents { id decision actorType actorId categories labels purposes periodStart periodEnd createdAt revokedAt active approvedScope app { name organization { name } } }
     }
   }
 `);

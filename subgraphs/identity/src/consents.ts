@@ -6,6 +6,7 @@
 import { isStaff, PURPOSES, type Actor } from '../../../lib/actor.js';
 import { directiveConcernsStaff, isActive, type ConsentDirective } from '../../../lib/consent/policy.js';
 import { appendAuditEventsIn } from './audit.js';
+import { endAppGrantsOnRevocation } from './authorization.js';
 import { isUuid, normalisePageArgs, type PageArgs } from '../../../lib/connection.js';
 import type { Queryable } from '../../../lib/db.js';
 import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
@@ -195,6 +196,8 @@ export async function revokeConsent(context: SubgraphContext, id: string): Promi
     await appendAuditEventsIn(tx, actor, context.requestId, [
       { patientId: existing.patient_id, recordCounts: { consents: 1 }, breakGlass: false, action: 'consent-revoked', details: changeDetails(row!) },
     ]);
+    // A permit for an app: the app's grants from this patient end with it (its refresh tokens stop working).
+    await endAppGrantsOnRevocation(tx, row!);
     return row!;
   });
 }

@@ -4,6 +4,7 @@ import { INTERNAL_APIS, internalRoute, patientIdsOf } from '../../../lib/interna
 import type { ConsentRules } from '../../../lib/consent/shield.js';
 import type { SubgraphModule } from '../../../lib/subgraph.js';
 import { appendRequestEvents, auditReportOf } from './audit.js';
+import { authorizationAccount, authorizationClient, authorizationStore, recordApproval } from './authorization.js';
 import { birthDates } from './birth-dates.js';
 import { registryEntries } from './registry.js';
 import { decide, recovery, stagePatients } from './ingest.js';
@@ -22,7 +23,8 @@ const consentRules: ConsentRules = {
     ConsentDirective: { category: 'consents', organizationColumn: null },
   },
   // Audit and match-candidate types are reached only through resolvers that check the actor (admin, or the patient); the registry is open.
-  open: ['Query', 'Mutation', 'HumanName', 'ContactPoint', 'Address', 'Identifier', 'Organization', 'Practitioner', 'AuditEvent', 'ConsentChange',
+  // App registrations are read by administrators (apps, app) and by whoever sees a directive naming the app.
+  open: ['Query', 'Mutation', 'App', 'AppRegistration', 'HumanName', 'ContactPoint', 'Address', 'Identifier', 'Organization', 'Practitioner', 'AuditEvent', 'ConsentChange',
     'RegistryChange', 'RegistryChangeConnection', 'RegistryChangeEdge',
     'AuditEventConnection', 'AuditEventEdge', 'MatchCandidate', 'MatchCandidateConnection', 'MatchCandidateEdge', 'PageInfo', 'PatientConnection', 'PatientEdge', '_Service', 'TimelineConnection', 'TimelineEdge',
     // References to other subgraphs' records on the timeline: their owners check every field.
@@ -45,5 +47,10 @@ export const identity: SubgraphModule = {
     internalRoute(INTERNAL_APIS.ingestStage, deps, async (body, call) => stagePatients(deps.db, call, body)),
     internalRoute(INTERNAL_APIS.ingestDecide, deps, async (body, call) => decide(deps.db, call, body)),
     internalRoute(INTERNAL_APIS.ingestRecovery, deps, async (body) => recovery(deps.db, body)),
+    // The SMART authorization server's state, apps, accounts and approvals (authorization.ts); the gateway alone calls.
+    internalRoute(INTERNAL_APIS.authorizationStore, deps, async (body) => authorizationStore(deps.db, body)),
+    internalRoute(INTERNAL_APIS.authorizationClient, deps, async (body) => ({ app: await authorizationClient(deps.db, body) })),
+    internalRoute(INTERNAL_APIS.authorizationAccount, deps, async (body) => authorizationAccount(deps.db, body)),
+    internalRoute(INTERNAL_APIS.authorizationApproval, deps, async (body, call) => recordApproval(deps.db, call.actor, call.requestId, body)),
   ],
 };

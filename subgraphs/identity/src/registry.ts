@@ -57,7 +57,7 @@ export interface RegistryAuthor {
   requestId: string;
 }
 
-type ChangeAction = 'created' | 'updated' | 'deactivated' | 'reactivated';
+export type ChangeAction = 'created' | 'updated' | 'deactivated' | 'reactivated';
 
 /** An organisation as the API, the change log and the registry API show it. */
 const organizationView = (row: Row) => ({
@@ -76,7 +76,7 @@ const registryId = (value: unknown, field: string): string => {
   return value;
 };
 
-const text = (value: unknown, field: string, max: number, required: boolean): string | null => {
+export const text = (value: unknown, field: string, max: number, required: boolean): string | null => {
   const trimmed = typeof value === 'string' ? value.trim().replace(/\s+/g, ' ') : '';
   if (!trimmed) {
     if (required) throw badInput(`${field} is required`, { field });
@@ -86,21 +86,22 @@ const text = (value: unknown, field: string, max: number, required: boolean): st
   return trimmed;
 };
 
-function oneOf<T extends string>(value: unknown, allowed: readonly T[], field: string): T {
+export function oneOf<T extends string>(value: unknown, allowed: readonly T[], field: string): T {
   if (!(allowed as readonly unknown[]).includes(value)) throw badInput(`${field} must be one of ${allowed.join(', ')}`, { field });
   return value as T;
 }
 
-function changeAction(before: { active: boolean } | null, after: { active: boolean }): ChangeAction {
+export function changeAction(before: { active: boolean } | null, after: { active: boolean }): ChangeAction {
   if (!before) return 'created';
   if (before.active && !after.active) return 'deactivated';
   if (!before.active && after.active) return 'reactivated';
   return 'updated';
 }
 
-const sameEntry = (a: Record<string, unknown>, b: Record<string, unknown>) => Object.keys(b).every((key) => a[key] === b[key]);
+export const sameEntry = (a: Record<string, unknown>, b: Record<string, unknown>) => Object.keys(b).every((key) => a[key] === b[key]);
 
-async function recordChange(tx: Queryable, author: RegistryAuthor, entityType: 'organization' | 'practitioner', entityId: string,
+/** Appends one change to the registry change log (inside the change's transaction). */
+export async function recordChange(tx: Queryable, author: RegistryAuthor, entityType: 'organization' | 'practitioner' | 'app', entityId: string,
   action: ChangeAction, before: object | null, after: object): Promise<void> {
   await tx.query(
     `INSERT INTO registry_change (request_id, actor_sub, actor_role, entity_type, entity_id, action, before, after)

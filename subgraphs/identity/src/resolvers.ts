@@ -17,6 +17,7 @@ import {
   deactivateOrganization, deactivatePractitioner, organizationTypeOf, practitionerRoleOf, registryChangeFields, registryChangePage, upsertOrganization,
   upsertPractitioner, type OrganizationInput, type PractitionerInput, type RegistryAuthor, type RegistryChangeFilter,
 } from './registry.js';
+import { appFields, deactivateApp, rotateAppSecret, upsertApp, type AppInput } from './apps.js';
 import { matchCandidateFields, matchCandidates, resolveMatchCandidate, type MatchCandidatesArgs } from './mpi.js';
 import { searchPatients, type SearchPatientsArgs } from './search.js';
 import { patientTimeline, type TimelineArgs, type TimelinePage } from './timeline.js';
@@ -92,6 +93,14 @@ const textKeyLoader = (context: SubgraphContext, table: string, id: string) =>
     })
     .load(id);
 
+const appByClientId = (context: SubgraphContext, clientId: string) =>
+  context
+    .loader<string, Row | null>('appsByClientId', async (ids) => {
+      const rows = await context.db.query<Row>('SELECT * FROM smart_app WHERE client_id = ANY($1::text[])', [[...ids]]);
+      return ids.map((key) => rows.find((row) => row.client_id === key) ?? null);
+    })
+    .load(clientId);
+
 const humanName = (family: string, given: string[]) => ({ family, given, text: `${family} ${given.join(' ')}`, use: 'official' });
 
 /** The administrator changing the registry in this request (anyone else is refused). */
@@ -136,6 +145,14 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       return registryChangePage(context.db, args, args);
     },
     matchCandidates: (_: unknown, args: MatchCandidatesArgs, context: SubgraphContext) => matchCandidates(context, args),
+    apps: (_: unknown, { includeInactive }: { includeInactive?: boolean | null }, context: SubgraphContext) => {
+      requireRegistryAdmin(context.actor);
+      return context.db.query('SELECT * FROM smart_app WHERE $1::boolean OR active ORDER BY client_id', [includeInactive === true]);
+    },
+    app: (_: unknown, { clientId }: { clientId: string }, context: SubgraphContext) => {
+      requireRegistryAdmin(context.actor);
+      return appByClientId(context, clientId);
+    },
   },
   Mutation: {
     grantConsent: (_: unknown, { input }: { input: ConsentProvisionInput }, context: SubgraphContext) => grantConsent(context, input),
@@ -146,6 +163,19 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     deactivatePractitioner: (_: unknown, { id }: { id: string }, context: SubgraphContext) => deactivatePractitioner(context.db, registryAuthor(context), id),
     resolveMatchCandidate: (_: unknown, { id, decision }: { id: string; decision: 'LINK' | 'DISTINCT' }, context: SubgraphContext) =>
       resolveMatchCandidate(context, id, decision),
+    upsertApp: async (_: unknown, { input }: { input: AppInput }, context: SubgraphContext) => {
+      const { row, clientSecret } = await upsertApp(context.db, registryAuthor(context), input);
+      return { app: row, clientSecret };
+    },
+    deactivateApp: (_: unknown, { clientId }: { clientId: string }, context: SubgraphContext) => deactivateApp(context.db, registryAuthor(context), clientId),
+    rotateAppSecret: async (_: unknown, { clientId }: { clientId: string }, context: SubgraphContext) => {
+      const { row, clientSecret } = await rotateAppSecret(context.db, registryAuthor(context), clientId);
+      return { app: row, clientSecret };
+    },
+  },
+  App: {
+    ...appFields,
+    organization: (row: Row, _: unknown, context: SubgraphContext) => textKeyLoader(context, 'organization', row.organization_id),
   },
   RegistryChange: registryChangeFields,
   MatchCandidate: matchCandidateFields,
@@ -153,6 +183,17 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     ...consentDirectiveFields,
     recordedAtOrganization: (row: Row, _: unknown, context: SubgraphContext) =>
       (row.recorded_at_organization_id ? textKeyLoader(context, 'organization', row.recorded_at_organization_id) : null),
+    app: (row: Row, _: unknown, context: SubgraphContext) => (row.actor_type === 'app' && row.actor_id ? appByClientId(context, row.actor_id) : null),
+    approvedScope: async (row: Row, _: unknown, context: SubgraphContext) => {
+      if (row.actor_type !== 'app') return null;
+      const approval = await context
+        .loader<string, Row | null>('appApprovals', async (ids) => {
+          const rows = await context.db.query<Row>('SELECT directive_id, scope FROM smart_app_approval WHERE directive_id = ANY($1::uuid[])', [[...ids]]);
+          return ids.map((id) => rows.find((r) => r.directive_id === id) ?? null);
+        })
+        .load(row.id);
+      return approval?.scope ?? null;
+    },
   },
   AuditEvent: {
     ...auditEventFields,
