@@ -7,19 +7,21 @@ import { appendRequestEvents, auditReportOf } from './audit.js';
 import { birthDates } from './birth-dates.js';
 import { registryEntries } from './registry.js';
 import { decide, recovery, stagePatients } from './ingest.js';
+import { directiveOrganization, viewOrganization } from './registrations.js';
 import { PATIENT, resolvers } from './resolvers.js';
 import { TIMELINE_NODE_TYPES } from './timeline.js';
 
 const consentRules: ConsentRules = {
   records: {
+    // A Patient row is the patient's record (null: nobody's own) or the caller's organisation's registration (registrations.ts).
     Patient: {
-      ...PATIENT, organizationColumn: null, patientId: (row) => row.id,
+      ...PATIENT, organizationColumn: null, organization: viewOrganization, patientId: (row) => row.id,
       fieldCategories: { identifiers: 'identifiers', consents: 'consents', accessLog: 'consents' },
       // Every entry of the timeline is filtered by its owner, with its own category.
       openFields: ['timeline'],
     },
-    // Staff of an organisation that registered the patient see the directives recorded for them.
-    ConsentDirective: { category: 'consents', organizationColumn: null },
+    // The patient's directives are the patient's record; staff see as their own those their organisation recorded or that name them.
+    ConsentDirective: { category: 'consents', organizationColumn: null, organization: directiveOrganization },
   },
   // Audit and match-candidate types are reached only through resolvers that check the actor (admin, or the patient); the registry is open.
   open: ['Query', 'Mutation', 'HumanName', 'ContactPoint', 'Address', 'Identifier', 'Organization', 'Practitioner', 'AuditEvent', 'ConsentChange',
