@@ -24,7 +24,7 @@ const consentRules: ConsentRules = {
     ConsentDirective: { category: 'consents', organizationColumn: null, organization: directiveOrganization },
   },
   // Audit and match-candidate types are reached only through resolvers that check the actor (admin, or the patient); the registry is open.
-  open: ['Query', 'Mutation', 'HumanName', 'ContactPoint', 'Address', 'Identifier', 'Organization', 'Practitioner', 'AuditEvent', 'ConsentChange',
+  open: ['Query', 'Mutation', 'HumanName', 'ContactPoint', 'Address', 'Identifier', 'Organization', 'Practitioner', 'AuditEvent', 'ConsentChange', 'LabelRemoval',
     'RegistryChange', 'RegistryChangeConnection', 'RegistryChangeEdge',
     'AuditEventConnection', 'AuditEventEdge', 'MatchCandidate', 'MatchCandidateConnection', 'MatchCandidateEdge', 'PageInfo', 'PatientConnection', 'PatientEdge', '_Service', 'TimelineConnection', 'TimelineEdge',
     // References to other subgraphs' records on the timeline: their owners check every field.

@@ -9,7 +9,8 @@ import type { SubgraphContext } from '../../../lib/subgraph.js';
 import type { PageArgs } from '../../../lib/connection.js';
 import { ErrorCode, forbidden, productError } from '../../../lib/errors.js';
 import {
-  auditEventFields, auditEventPage, consentDirectiveFields, consentsOf, grantConsent, requireAdmin, revokeConsent, STAFF_RECORDED_CONSENTS,
+  answerConsentRequest, auditEventFields, auditEventPage, confirmConsentWithCode, consentDirectiveFields, consentsOf, countersignConsent, grantConsent,
+  requireAdmin, resendConsentCode, revokeConsent, STAFF_RECORDED_CONSENTS,
   type AuditFilter, type ConsentProvisionInput,
 } from './consents.js';
 import { requireRegistryAdmin } from '../../../lib/registry.js';
@@ -135,6 +136,10 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       requireAdmin(context.actor);
       return auditEventPage(context.db, { ...STAFF_RECORDED_CONSENTS, organizationId: args.organizationId }, args);
     },
+    labelRemovals: (_: unknown, args: PageArgs & { organizationId?: string | null }, context: SubgraphContext) => {
+      requireAdmin(context.actor);
+      return auditEventPage(context.db, { actions: ['labels-removed'], organizationId: args.organizationId }, args);
+    },
     registryChanges: (_: unknown, args: RegistryChangeFilter & PageArgs, context: SubgraphContext) => {
       requireRegistryAdmin(context.actor);
       return registryChangePage(context.db, args, args);
@@ -144,6 +149,12 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Mutation: {
     grantConsent: async (_: unknown, { input }: { input: ConsentProvisionInput }, context: SubgraphContext) => directiveAsSeen(context.actor, await grantConsent(context, input)),
     revokeConsent: async (_: unknown, { id }: { id: string }, context: SubgraphContext) => directiveAsSeen(context.actor, await revokeConsent(context, id)),
+    approveConsentRequest: async (_: unknown, { id }: { id: string }, context: SubgraphContext) => directiveAsSeen(context.actor, await answerConsentRequest(context, id, true)),
+    declineConsentRequest: async (_: unknown, { id }: { id: string }, context: SubgraphContext) => directiveAsSeen(context.actor, await answerConsentRequest(context, id, false)),
+    confirmConsentRequest: async (_: unknown, { id, code }: { id: string; code: string }, context: SubgraphContext) =>
+      directiveAsSeen(context.actor, await confirmConsentWithCode(context, id, code)),
+    sendConsentCode: async (_: unknown, { id }: { id: string }, context: SubgraphContext) => directiveAsSeen(context.actor, await resendConsentCode(context, id)),
+    countersignConsentRequest: async (_: unknown, { id }: { id: string }, context: SubgraphContext) => directiveAsSeen(context.actor, await countersignConsent(context, id)),
     upsertOrganization: (_: unknown, { input }: { input: OrganizationInput }, context: SubgraphContext) => upsertOrganization(context.db, registryAuthor(context), input),
     upsertPractitioner: (_: unknown, { input }: { input: PractitionerInput }, context: SubgraphContext) => upsertPractitioner(context.db, registryAuthor(context), input),
     deactivateOrganization: (_: unknown, { id }: { id: string }, context: SubgraphContext) => deactivateOrganization(context.db, registryAuthor(context), id),
