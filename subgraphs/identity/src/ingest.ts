@@ -43,6 +43,7 @@ import { CATEGORIES } from '../../../lib/scopes.js';
 import { SUBGRAPH_NAMES } from '../../../lib/services.js';
 import { SENSITIVITY_LABELS, SYSTEM } from '../../../lib/terminology.js';
 import { appendAuditEventsIn } from './audit.js';
+import { DEMOGRAPHICS, legacyIdentifiersSql } from './registrations.js';
 
 type Row = Record<string, any>;
 
@@ -101,7 +102,6 @@ class Refused extends Error {
 const identifierType = (system: string, organizationId: string): 'HC' | 'MR' | null =>
   system === SYSTEM.healthCard ? 'HC' : system === SYSTEM.mrnPrefix + organizationId ? 'MR' : null;
 
-const DEMOGRAPHICS = ['family', 'given', 'birth_date', 'gender', 'phone', 'email', 'address_line', 'address_city', 'address_postal_code'];
 
 function parseStage(body: unknown): IdentityStageRequest {
   const request = body as Partial<IdentityStageRequest> | null;
@@ -379,8 +379,7 @@ async function applyPatients(tx: Queryable, transactionId: string, organizationI
     await tx.query(
       `INSERT INTO patient_registration (patient_id, organization_id, basis, ${DEMOGRAPHICS.join(', ')}, identifiers)
        SELECT p.id, $2, 'created', ${DEMOGRAPHICS.map((c) => `p.${c}`).join(', ')},
-         COALESCE((SELECT jsonb_agg(jsonb_build_object('system', i.system, 'value', i.value, 'type', i.type)) FROM patient_identifier i
-                   WHERE i.patient_id = p.id AND (i.type = 'HC' OR i.assigner_organization_id = $2)), '[]'::jsonb)
+         ${legacyIdentifiersSql('p.id', '$2')}
        FROM patient p WHERE p.id = $1
        ON CONFLICT (patient_id, organization_id) DO NOTHING`, [write.patientId, organizationId]);
     await tx.query(

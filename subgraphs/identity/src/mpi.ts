@@ -33,8 +33,9 @@ import type { SubgraphName } from '../../../lib/services.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 import { appendAuditEventsIn } from './audit.js';
 import { requireAdmin } from './consents.js';
+import { DEMOGRAPHICS, legacyIdentifiersSql } from './registrations.js';
 
-const REGISTRATION_COLUMNS = 'family, given, birth_date, gender, phone, email, address_line, address_city, address_postal_code';
+const REGISTRATION_COLUMNS = DEMOGRAPHICS.join(', ');
 
 /** The owners holding records by patient id, told to re-point a merged-away patient's records. */
 const RECORD_OWNERS: SubgraphName[] = ['encounters', 'labs', 'imaging', 'public-health'];
@@ -87,8 +88,7 @@ export async function resolveMatchCandidate(context: SubgraphContext, id: string
       await tx.query(
         `INSERT INTO patient_registration (patient_id, organization_id, basis, ${REGISTRATION_COLUMNS}, identifiers)
          SELECT p.id, o.org, 'created', ${REGISTRATION_COLUMNS.split(', ').map((c) => `p.${c}`).join(', ')},
-           (SELECT jsonb_agg(jsonb_build_object('system', i.system, 'value', i.value, 'type', i.type)) FROM patient_identifier i
-            WHERE i.patient_id = p.id AND (i.type = 'HC' OR i.assigner_organization_id = o.org))
+           ${legacyIdentifiersSql('p.id', 'o.org')}
          FROM patient p CROSS JOIN LATERAL (SELECT DISTINCT assigner_organization_id AS org FROM patient_identifier WHERE patient_id = p.id AND type = 'MR') o
          WHERE p.id = $1 ON CONFLICT (patient_id, organization_id) DO NOTHING`, [mergedId]);
       await tx.query(

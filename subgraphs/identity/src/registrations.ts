@@ -21,12 +21,21 @@
  * record.
  */
 import { readsAsStaff, type Actor } from '../../../lib/actor.js';
-import { directiveConcernsStaff } from '../../../lib/consent/policy.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 
 type Row = Record<string, any>;
 
-const DEMOGRAPHICS = ['family', 'given', 'birth_date', 'gender', 'phone', 'email', 'address_line', 'address_city', 'address_postal_code'];
+/** The demographics columns a patient row and a registration share. */
+export const DEMOGRAPHICS = ['family', 'given', 'birth_date', 'gender', 'phone', 'email', 'address_line', 'address_city', 'address_postal_code'];
+
+/**
+ * SQL: the identifiers a registration made before registrations were recorded reads as (its organisation's own
+ * medical record numbers and the card), as `[{ system, value, type }]`; `patient` and `organization` are SQL
+ * expressions.
+ */
+export const legacyIdentifiersSql = (patient: string, organization: string) =>
+  `COALESCE((SELECT jsonb_agg(jsonb_build_object('system', i.system, 'value', i.value, 'type', i.type) ORDER BY i.type DESC, i.system)
+     FROM patient_identifier i WHERE i.patient_id = ${patient} AND (i.type = 'HC' OR i.assigner_organization_id = ${organization})), '[]'::jsonb)`;
 
 /** An identifier as the schema's Identifier resolvers read it. */
 interface IdentifierRow {
@@ -45,8 +54,7 @@ export function registrationOf(context: SubgraphContext, patientId: string): Pro
       const rows = await context.db.query<Row>(
         `SELECT p.id AS patient_id, r.patient_id IS NOT NULL AS recorded,
            ${DEMOGRAPHICS.map((c) => `CASE WHEN r.patient_id IS NULL THEN p.${c} ELSE r.${c} END AS ${c}`).join(', ')},
-           COALESCE(r.identifiers, (SELECT jsonb_agg(jsonb_build_object('system', i.system, 'value', i.value, 'type', i.type) ORDER BY i.type DESC, i.system)
-             FROM patient_identifier i WHERE i.patient_id = p.id AND (i.type = 'HC' OR i.assigner_organization_id = $2)), '[]'::jsonb) AS identifiers
+           COALESCE(r.identifiers, ${legacyIdentifiersSql('p.id', '$2')}) AS identifiers
          FROM patient p LEFT JOIN patient_registration r ON r.patient_id = p.id AND r.organization_id = $2
          WHERE p.id = ANY($1::uuid[])
            AND EXISTS (SELECT 1 FROM patient_identifier m WHERE m.patient_id = p.id AND m.type = 'MR' AND m.assigner_organization_id = $2)`,
@@ -85,13 +93,14 @@ export function registrationIdentifiers(row: Row): IdentifierRow[] {
 /**
  * A directive as the caller may see it. The patient's directives are the
  * patient's record (null: a permit covering consents opens them); staff see
- * besides, as their own, those their organisation recorded and those that
- * name them, their organisation or the whole alliance (what governs their
- * own access, and pending requests they made).
+ * besides, as their own, those their organisation recorded (pending requests
+ * included) and those that name them or their organisation (what governs
+ * their own access). An alliance-wide directive is about everyone: the
+ * patient's record.
  */
 export function directiveAsSeen(actor: Actor, row: Row): Row {
-  const own = readsAsStaff(actor) && actor.org
-    && (row.recorded_at_organization_id === actor.org || directiveConcernsStaff({ actorType: row.actor_type, actorId: row.actor_id }, actor));
+  const names = (row.actor_type === 'organization' && row.actor_id === actor.org) || (row.actor_type === 'practitioner' && row.actor_id === actor.sub);
+  const own = readsAsStaff(actor) && actor.org && (row.recorded_at_organization_id === actor.org || names);
   return { ...row, producer_organization_id: own ? actor.org : null };
 }
 
