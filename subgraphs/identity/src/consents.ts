@@ -336,7 +336,8 @@ export async function answerConsentRequest(context: SubgraphContext, id: string,
   const notFound = () => productError(ErrorCode.notFound, 'No such consent request');
   if (!isUuid(id)) throw notFound();
   const [row] = await context.db.query<Row>('SELECT patient_id FROM consent_directive WHERE id = $1', [id]);
-  if (!row || row.patient_id !== actor.patient) throw notFound();
+  // The token's patient, and one it reaches (an app only while the patient's approval of it stands, where the policy says so).
+  if (!row || row.patient_id !== actor.patient || !(await context.consent.mayReachPatient(row.patient_id))) throw notFound();
   return settle(context, id, approve ? 'active' : 'declined', { answeredIn: actor.role === 'app' ? `app ${actor.clientId}` : 'patient app' });
 }
 
