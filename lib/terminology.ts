@@ -16,6 +16,8 @@ export const SYSTEM = {
   healthCard: 'https://fhir.alliance.example.org/sid/health-card',
   /** One medical record number system per organisation: append the organisation id. */
   mrnPrefix: 'https://fhir.alliance.example.org/sid/mrn/',
+  /** The alliance's organisations by their registry id (a logical Organization reference by identifier). */
+  organization: 'https://fhir.alliance.example.org/sid/organization',
 } as const;
 
 /** HL7 v3 ActCode confidentiality / sensitivity labels used by the consent policy. */

@@ -93,7 +93,9 @@ export const newestFirst = (a: { time: string; id: string }, b: { time: string; 
  * may (it tells them to ask the patient, or to break the glass in an
  * emergency); patients, apps and programme staff are not told about records
  * outside their reach. Only unlabelled entries are counted: that a sensitive
- * record exists is itself sensitive.
+ * record exists is itself sensitive. Identity, which asks the owners, asks
+ * only for staff the patient authorised (authorisedByPatient in
+ * consent/policy.ts): a registration alone learns nothing of records elsewhere.
  */
 export const mayKnowWithheld = (actor: Actor) => isStaff(actor);
 

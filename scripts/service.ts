@@ -12,6 +12,7 @@
  * SMART_SIGNING_KEY(_FILE), SMART_UPSTREAM_* (docs/apps.md).
  * Without key variables outside production, the development keys under .data/keys are used.
  */
+import { notifierFromEnvironment } from '../lib/notifier.js';
 import type { JSONWebKeySet, JWK } from 'jose';
 import { createTokenVerifier } from '../gateway/src/auth.js';
 import { DEFAULT_SUBGRAPH_TIMEOUT_MS, startGateway } from '../gateway/src/server.js';
@@ -77,6 +78,13 @@ try {
     drainOnSignals((ms) => gateway.drain(ms), logger, graceMs);
   } else {
     const info = SUBGRAPHS[name];
+    // Identity sends patients the one-time codes of staff-recorded consents (lib/notifier.ts): a bad notifier, or the
+    // development one in production, stops it; none configured in production is a warning (codes cannot be sent;
+    // patients still confirm in their app, and paper consents are countersigned).
+    if (name === 'identity') {
+      if (production && !process.env.CONSENT_NOTIFIER) logger.warn('CONSENT_NOTIFIER is not set: one-time consent codes cannot be sent to patients');
+      else notifierFromEnvironment(process.env, logger, production);
+    }
     const subgraph = await startSubgraph(SUBGRAPH_MODULES[name].module, {
       databaseUrl: databaseUrl(info),
       host,

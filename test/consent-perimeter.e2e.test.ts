@@ -271,11 +271,12 @@ describe.each(BACKENDS)('consent perimeter on %s', (backend) => {
         accessLog(first: 50) { edges { node { action actorSub actorRole actorOrganization { id } consentChange { directiveId decision attestation recordedByRole } } } } } }`, { id: p.patient.id });
       expect(mine.patient.consents.find((c: any) => c.id === granted.id)).toMatchObject({ recordedBy: 'dr-recorder', recordedByRole: 'clinician', attestation: 'scan-2026-11-0042' });
       const event = mine.patient.accessLog.edges.map((e: any) => e.node).find((n: any) => n.consentChange?.directiveId === granted.id);
-      expect(event).toMatchObject({ action: 'CONSENT_GRANTED', actorSub: 'dr-recorder', actorRole: 'clinician', actorOrganization: { id: COUNTY }, consentChange: { decision: 'PERMIT', attestation: 'scan-2026-11-0042', recordedByRole: 'clinician' } });
+      // A paper form recorded by staff is a request until countersigned (consent-confirmation.e2e.test.ts goes further).
+      expect(event).toMatchObject({ action: 'CONSENT_REQUESTED', actorSub: 'dr-recorder', actorRole: 'clinician', actorOrganization: { id: COUNTY }, consentChange: { decision: 'PERMIT', attestation: 'scan-2026-11-0042', recordedByRole: 'clinician' } });
 
       const admin = await stack.token({ sub: 'admin', role: 'admin' });
       const review = await ok(admin, '{ staffRecordedConsents(first: 100) { edges { node { action actorSub patientId consentChange { directiveId attestation } } } } }');
-      expect(review.staffRecordedConsents.edges.map((e: any) => e.node)).toContainEqual({ action: 'CONSENT_GRANTED', actorSub: 'dr-recorder', patientId: p.patient.id, consentChange: { directiveId: granted.id, attestation: 'scan-2026-11-0042' } });
+      expect(review.staffRecordedConsents.edges.map((e: any) => e.node)).toContainEqual({ action: 'CONSENT_REQUESTED', actorSub: 'dr-recorder', patientId: p.patient.id, consentChange: { directiveId: granted.id, attestation: 'scan-2026-11-0042' } });
       // Patient-made changes are not staff-recorded.
       expect(review.staffRecordedConsents.edges.every((e: any) => e.node.actorSub !== 'patient-p')).toBe(true);
       expect(codeOf(await stack.graphql(recorder, '{ staffRecordedConsents { edges { node { id } } } }'))).toBe('FORBIDDEN');

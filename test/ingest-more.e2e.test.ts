@@ -243,13 +243,15 @@ describe.each(BACKENDS)('publishing, continued, on %s', (backend) => {
       expect(put.status, put.text).toBe(200);
       expect(put.headers.get('location')).toBe(location);
       expect(await rows()).toBe(1);
-      // Another organisation that registered the same person cannot update it.
+      // Another organisation that registered the same person (by the card) cannot update it: not seeing it, it is
+      // answered exactly as for an unknown id (no existence oracle).
       expect(await register('org-county-south', hc)).toBe(patientId);
       // (without the elements naming the producer, which south may not name: the record itself is refused)
       const { serviceProvider: _s, performer: _p, requester: _r, managingOrganization: _m, ...unattributed } = spec.update(resource);
       const foreign = await send(`/fhir/${type}/${id}`, await systemToken('org-county-south'), { ...unattributed, ...(type === 'ServiceRequest' ? { performer: resource.performer } : {}), id }, { method: 'PUT' });
-      expect(foreign.status, foreign.text).toBe(403);
+      expect(foreign.status, foreign.text).toBe(404);
       expect(foreign.body.issue[0].expression).toEqual([`${type}.id`]);
+      expect(foreign.body.issue[0].diagnostics).toBe(`No ${type} with id ${id}`);
 
       const exported = await exportAs(await clinicianToken(ORG), patientId);
       const found = exported.entry.find((e) => e.resource.resourceType === type && e.resource.id === id)?.resource;

@@ -144,9 +144,20 @@ describe.each(BACKENDS)('the timeline on %s', (backend) => {
     expect(expected.length).toBeGreaterThan(4000);
     const seen = await pageThrough(clinician, 100);
     expect(seen).toEqual(expected);
-    const response = await stack.graphql(clinician, 'query($id: ID!) { patient(id: $id) { timeline(first: 1) { withheldCount } } }', { id: heavy.patient.id });
+    // A registration alone tells nothing about records elsewhere: the count is for staff the patient authorised.
+    const count = async () => (await stack.graphql(clinician, 'query($id: ID!) { patient(id: $id) { timeline(first: 1) { withheldCount } } }', { id: heavy.patient.id }));
+    const unauthorised = await count();
+    expect(unauthorised.errors).toBeUndefined();
+    expect(unauthorised.data.patient.timeline.withheldCount).toBeNull();
+    // The patient shares their directives (no timeline kind) with the clinician's hospital: now it is told.
+    const patientWrites = await stack.token({ sub: 'heavy', role: 'patient', patient: heavy.patient.id, scope: 'patient/*.cruds' });
+    const shared = await stack.graphql(patientWrites, 'mutation($input: ConsentProvisionInput!) { grantConsent(input: $input) { id } }',
+      { input: { patientId: heavy.patient.id, decision: 'PERMIT', actorType: 'ORGANIZATION', actorId: OWN, categories: ['CONSENTS'] } });
+    expect(shared.errors).toBeUndefined();
+    const response = await count();
     expect(response.errors).toBeUndefined();
     expect(response.data.patient.timeline.withheldCount).toBe(all.filter((e) => !e.orgs.includes(OWN) && e.labels.length === 0).length);
+    await stack.graphql(patientWrites, 'mutation($id: ID!) { revokeConsent(id: $id) { id } }', { id: shared.data.grantConsent.id });
     // The patient is not told about withheld entries (there are none), nor is anyone but clinical staff.
     const own = await stack.graphql(patient, 'query($id: ID!) { patient(id: $id) { timeline(first: 1) { withheldCount } } }', { id: heavy.patient.id });
     expect(own.data.patient.timeline.withheldCount).toBeNull();

@@ -255,5 +255,22 @@ describe.skipIf(SKIP)('the reference web client in Chromium', () => {
     const token = await stack.token({ sub: 'check', role: 'patient', patient: patient.patient.id });
     const consentsNow = (await stack.graphql(token, 'query($id: ID!) { patient(id: $id) { consents { actorId active } } }', { id: patient.patient.id })).data.patient.consents;
     expect(consentsNow).toContainEqual({ actorId: ELSEWHERE, active: false });
+
+    // A request staff recorded on the patient's behalf waits for their answer, and applies once they approve it.
+    const staff = await stack.token({ sub: `demo-clinician-${ORG}`, role: 'clinician', org: ORG, scope: 'user/*.cruds' });
+    const requested = await stack.graphql(staff, 'mutation($input: ConsentProvisionInput!) { grantConsent(input: $input) { id status } }',
+      { input: { patientId: patient.patient.id, decision: 'PERMIT', actorType: 'ORGANIZATION', actorId: ORG, categories: ['DIAGNOSES'], confirmation: 'PATIENT_APP' } });
+    expect(requested.data?.grantConsent?.status, JSON.stringify(requested.errors)).toBe('PENDING');
+    await page.reload();
+    await page.getByRole('tab', { name: 'My consents' }).click();
+    const request = page.getByTestId('consent-request');
+    await expect.poll(() => request.count()).toBe(1);
+    expect(await request.textContent()).toMatch(/asks you to allow/);
+    await shot('08-patient-consent-request');
+    await request.getByRole('button', { name: /^Approve/ }).click();
+    await page.getByRole('status').filter({ hasText: 'Request approved' }).waitFor();
+    await expect.poll(() => request.count()).toBe(0);
+    const answered = (await stack.graphql(token, 'query($id: ID!) { patient(id: $id) { consents { id status active } } }', { id: patient.patient.id })).data.patient.consents;
+    expect(answered).toContainEqual({ id: requested.data.grantConsent.id, status: 'ACTIVE', active: true });
   });
 });

@@ -39,6 +39,7 @@ import { createTokenVerifier, trustingAlso, type TokenVerifier } from './auth.js
 import { authorizationServer as startAuthorizationServer, type AuthorizationServer, type AuthorizationServerOptions } from './smart/authorization-server.js';
 import { identityClient } from './smart/identity-client.js';
 import { fhirRoute } from './fhir/route.js';
+import { sensitiveCodeTable } from '../../lib/consent/sensitive-codes.js';
 import { hl7v2Route } from './fhir/ingest/hl7v2.js';
 import { INGEST_MAX_BODY_BYTES, ingestService, type IngestService } from './fhir/ingest/route.js';
 import { readSupergraph } from './supergraph.js';
@@ -248,7 +249,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       ApolloServerPluginLandingPageDisabled(),
     ],
   });
-  // Publishing: FHIR writes and HL7 v2, coordinated across the owners (fhir/ingest/coordinator.ts).
+  // Publishing: FHIR writes and HL7 v2, coordinated across the owners (fhir/ingest/coordinator.ts). The table of
+  // sensitive codes that labels what arrives is loaded now: a bad SENSITIVE_CODES_FILE stops the gateway here.
+  sensitiveCodeTable();
   const ingest = ingestService({
     auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, verifyToken: verifyToken, recoveryIntervalMs: options.ingestRecoveryIntervalMs, logger, telemetry,
   });

@@ -237,7 +237,8 @@ export async function identityFactsFromDatabase(db: Database, patientIds: string
     db.query<{ patient_id: string; orgs: string[] }>(
       `SELECT patient_id, array_agg(assigner_organization_id) AS orgs FROM patient_identifier
        WHERE patient_id = ANY($1::uuid[]) AND type = 'MR' GROUP BY patient_id`, [ids]),
-    db.query<Record<string, any>>('SELECT * FROM consent_directive WHERE patient_id = ANY($1::uuid[]) ORDER BY created_at', [ids]),
+    // Only directives in force count: a staff-recorded one waits for the patient's confirmation (pending) or was declined.
+    db.query<Record<string, any>>(`SELECT * FROM consent_directive WHERE patient_id = ANY($1::uuid[]) AND status = 'active' ORDER BY created_at`, [ids]),
   ]);
   const iso = (value: unknown) => (value ? new Date(value as string).toISOString() : null);
   return {

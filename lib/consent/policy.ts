@@ -12,9 +12,12 @@
  *    granted themselves), for what both the token's scopes and the approval
  *    cover; sensitivity labels must be named by the approval too (as any
  *    permit's), and a deny naming the app overrides it.
- * 4. staff (clinician, nurse): records their own organisation produced (for
- *    the Patient record itself: patients their organisation registered);
- *    records from elsewhere only under an active permit for their
+ * 4. staff (clinician, nurse): records their own organisation produced,
+ *    its registration of the patient included (the demographics and
+ *    identifiers it sent: a record it produced); records from elsewhere,
+ *    and the Patient record itself (organizationId null: the patient's
+ *    demographics, identifiers and directives as the alliance holds them,
+ *    which no single organisation produced), only under an active permit for their
  *    organisation, themselves or every alliance member covering the category
  *    and purpose; each sensitivity label must also be named by such a permit.
  *    A deny naming the practitioner or the organisation overrides everything
@@ -59,7 +62,11 @@ export interface ConsentDirective {
 /** What the policy needs to know about a patient besides the record. */
 export interface PatientFacts {
   patientId: string;
-  /** Organisations holding a medical record number for the patient. */
+  /**
+   * Organisations holding a medical record number for the patient: they
+   * reach the patient (find them, open their lists); what they see of the
+   * Patient record is their own registration (what they sent), rule 4.
+   */
   registeredOrganizationIds: string[];
   /** Organisations running a programme the patient is actively enrolled in. */
   programmeOrganizationIds: string[];
@@ -69,7 +76,13 @@ export interface PatientFacts {
 export interface RecordFacts {
   patientId: string;
   category: Category;
-  /** The producing organisation; null for the Patient record itself (uses registrations). */
+  /**
+   * The producing organisation; null for the Patient record itself (the
+   * patient's demographics, identifiers and directives as the alliance holds
+   * them): no organisation's own record, open to staff only under a permit.
+   * An organisation's registration of the patient (what it sent) is its own
+   * record: pass that organisation.
+   */
   organizationId: string | null;
   sensitivityLabels: string[];
   /**
@@ -199,6 +212,19 @@ export function mayReachPatient(actor: Actor, facts: PatientFacts, now: Date): b
 }
 
 /**
+ * Whether the patient has authorised this staff member at all: an active
+ * permit of the patient for them, their organisation or the whole alliance,
+ * for the purpose they act for (any category). A registration alone is no
+ * authorisation: it tells its organisation nothing about records elsewhere,
+ * not even how many there are (the timeline's withheld count).
+ */
+export function authorisedByPatient(actor: Actor, facts: PatientFacts, now: Date): boolean {
+  if (!readsAsStaff(actor) || (actor.patient && actor.patient !== facts.patientId)) return false;
+  return facts.directives.some((d) => d.patientId === facts.patientId && d.decision === 'permit' && isActive(d, now)
+    && coversPurpose(d, actor.purposeOfUse) && concernsStaff(d, actor));
+}
+
+/**
  * Whether a directive concerns this staff member: it names them, their
  * organisation or the whole alliance (a deny of that kind is the patient's
  * to lift, never theirs).
@@ -236,10 +262,9 @@ function staffDecision(actor: Actor, record: RecordFacts, facts: PatientFacts, a
   const purpose = actor.purposeOfUse;
   const personalDeny = active.find((d) => d.decision === 'deny' && namesStaff(d, actor) && coversCategory(d, record.category) && coversPurpose(d, purpose) && denyReaches(d, record));
   if (personalDeny) return consentDenied('The patient has refused access to you or your organisation');
-  const ownOrganization = record.organizationId === null
-    ? Boolean(actor.org && facts.registeredOrganizationIds.includes(actor.org))
-    : record.organizationId === actor.org;
-  if (ownOrganization) return allow('own-organization');
+  // The Patient record itself is nobody's own: knowing an identifier and registering the patient
+  // gives an organisation its own registration (a record it produced), never what others recorded.
+  if (record.organizationId !== null && record.organizationId === actor.org) return allow('own-organization');
 
   const applicable = active.filter((d) => concernsStaff(d, actor) && coversCategory(d, record.category) && coversPurpose(d, purpose));
   if (applicable.some((d) => d.decision === 'deny' && denyReaches(d, record))) return consentDenied('The patient has not agreed to share this beyond the organisation that produced it');

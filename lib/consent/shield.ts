@@ -29,6 +29,11 @@ export interface RecordTypeRule {
   /** Column holding the producing organisation (default organization_id); null for the Patient record. */
   organizationColumn?: string | null;
   /**
+   * The producing organisation when it is no plain column (a Patient row is the patient's record, null, or
+   * an organisation's registration of them; a directive is its recorder's): overrides organizationColumn.
+   */
+  organization?: (row: Row) => string | null;
+  /**
    * Column (text[]) of organisations the record is addressed to besides its
    * producer (a referral's receiving organisation, the organisations taking
    * part in a remote consultation): their staff see it as the producer's do.
@@ -55,7 +60,7 @@ export function recordFacts(spec: RecordTypeRule, row: Row, category: Category):
   return {
     patientId: spec.patientId ? spec.patientId(row) : row.patient_id,
     category,
-    organizationId: organizationColumn === null ? null : row[organizationColumn] ?? '',
+    organizationId: spec.organization ? spec.organization(row) : organizationColumn === null ? null : row[organizationColumn] ?? '',
     sensitivityLabels: row.sensitivity_labels ?? [],
     // A field of another category (an imaging study's report) is another resource.
     ...(spec.resourceType && category === spec.category ? { resourceType: spec.resourceType } : {}),

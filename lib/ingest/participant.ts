@@ -25,6 +25,9 @@
  */
 import { GraphQLError } from 'graphql';
 import { mayPublish } from '../actor.js';
+import { ConsentAccess, remoteConsentSources } from '../consent/access.js';
+import type { RecordFacts } from '../consent/policy.js';
+import type { Category } from '../scopes.js';
 import type { Database, Queryable } from '../db.js';
 import { badInput, forbidden } from '../errors.js';
 import { INTERNAL_APIS, internalRoute, type InternalRequest, type InternalRouteDeps } from '../internal-api.js';
@@ -47,13 +50,19 @@ export interface RefSpec {
 /** How an owner stores one kind of record. */
 export interface KindHandler {
   table: string;
+  /** The consent category of the kind's records (whether the caller may see one decides how a refusal answers). */
+  category: Category;
+  /** The FHIR resource type, where the category spans several (RecordFacts.resourceType). */
+  resourceType?: string;
+  /** Column (text[]) of organisations the record is addressed to, whose staff see it as the producer's (a referral's receiver). */
+  addresseesColumn?: string;
   /** Columns written from `entry.record` (besides id, patient_id, the organisation column and resolved references). */
   columns: string[];
   /** Column of the producing organisation (default organization_id); null when the row has none (its parent's counts). */
   organizationColumn?: string | null;
   /** Column of the patient (default patient_id); null when the row has none (a radiology report: its study's). */
   patientColumn?: string | null;
-  /** Rows as `id, patient_id, producer` for update checks, when the table lacks them (default: the table's own columns). */
+  /** Rows as `id, patient_id, producer, labels, own_labels, addressees` for update checks, when the table lacks them (default: the table's own columns). */
   lookup?: string;
   refs?: Record<string, RefSpec>;
   /** Write order at commit: parents first (an encounter before its diagnoses). */
@@ -75,6 +84,16 @@ export interface ResolvedEntry extends StageEntry {
 
 export type KindHandlers = Record<string, KindHandler>;
 
+/**
+ * Whether the publishing actor may see each of these records (the consent policy, with the patient's facts from
+ * identity). A write naming a record the caller may not see is answered exactly like one naming no record: no
+ * write is an existence oracle.
+ */
+export type Visibility = (records: RecordFacts[]) => Promise<boolean[]>;
+
+/** Visibility for owners that never name other organisations' records (tests, identity): only the caller's own. */
+const OWN_RECORDS_ONLY: Visibility = async (records) => records.map(() => false);
+
 /** Thrown inside the stage transaction to roll it back with the issues found. */
 class StageRefused extends Error {
   constructor(readonly issues: EntryIssue[]) {
@@ -94,7 +113,7 @@ export function parseStageRequest(body: unknown): StageRequest {
   const request = body as Partial<StageRequest> | null;
   if (!request || !isUuidText(request.transactionId) || !Array.isArray(request.entries) || request.entries.length > 10_000) throw badInput('Malformed stage request');
   for (const entry of request.entries) {
-    if (!entry || typeof entry.kind !== 'string' || !isUuidText(entry.id) || !isUuidText(entry.patientId) || !['create', 'update'].includes(entry.op)
+    if (!entry || typeof entry.kind !== 'string' || !isUuidText(entry.id) || !isUuidText(entry.patientId) || !['create', 'update', 'relabel'].includes(entry.op)
       || typeof entry.record !== 'object' || !Number.isInteger(entry.index) || typeof entry.path !== 'string') throw badInput('Malformed stage entry');
   }
   return request as StageRequest;
@@ -104,7 +123,7 @@ export function parseStageRequest(body: unknown): StageRequest {
  * Stages the entries inside `tx` (see the module comment). Throws StageRefused
  * with every issue found; the caller's transaction then rolls back.
  */
-export async function stageIn(tx: Queryable, handlers: KindHandlers, organizationId: string, request: StageRequest): Promise<EntryResult[]> {
+export async function stageIn(tx: Queryable, handlers: KindHandlers, organizationId: string, request: StageRequest, visible: Visibility = OWN_RECORDS_ONLY): Promise<EntryResult[]> {
   const { transactionId, entries } = request;
   const [known] = await tx.query<{ state: string }>('SELECT state FROM ingest_transaction WHERE id = $1', [transactionId]);
   if (known) throw new StageRefused([{ index: -1, status: 409, code: 'conflict', message: `Transaction already ${known.state}`, expression: 'Bundle' }]);
@@ -124,28 +143,47 @@ export async function stageIn(tx: Queryable, handlers: KindHandlers, organizatio
        WHERE r.organization_id = $1`, [organizationId, JSON.stringify(wanted)])
     : [];
   const recordOf = new Map(recorded.map((r) => [`${r.resource_type}|${r.system}|${r.value}`, String(r.record_id)]));
-  const updates = entries.filter((e) => e.op === 'update');
+  const updates = entries.filter((e) => e.op === 'update' || e.op === 'relabel');
   const existing = new Map<string, Row>();
   for (const kind of new Set(updates.map((e) => e.kind))) {
     const handler = handlers[kind]!;
     const ids = updates.filter((e) => e.kind === kind).map((e) => e.id);
-    const rows = await tx.query<Row>(`SELECT id, patient_id, producer FROM ${lookupOf(handler)} AS l WHERE id = ANY($1::uuid[])`, [ids]);
+    const rows = await tx.query<Row>(`SELECT id, patient_id, producer, labels, own_labels, addressees FROM ${lookupOf(handler)} AS l WHERE id = ANY($1::uuid[])`, [ids]);
     for (const row of rows) existing.set(`${handler.table}|${row.id}`, row);
   }
+  // Records of other organisations the entries name: does the caller see them at all?
+  const foreignUpdates = updates.flatMap((e) => {
+    const row = existing.get(`${handlers[e.kind]!.table}|${e.id}`);
+    return row && row.producer !== organizationId ? [{ handler: handlers[e.kind]!, row }] : [];
+  });
+  const seenForeign = await seenByCaller(visible, foreignUpdates, organizationId);
 
   const finalId = new Map<number, string>();
+  const relabelled = new Map<number, { removed: string[]; remaining: string[] }>();
   const outcome = new Map<number, EntryResult['outcome']>();
   const seenIdentifiers = new Map<string, number>();
   for (const entry of entries) {
     const handler = handlers[entry.kind]!;
-    if (entry.op === 'update') {
+    if (entry.op !== 'create') {
       const row = existing.get(`${handler.table}|${entry.id}`);
-      if (!row) {
+      // A record of another organisation the caller may not see answers exactly like no record at all.
+      if (!row || (row.producer !== organizationId && !seenForeign.has(`${handler.table}|${row.id}`))) {
         issues.push(issue(entry, 404, 'not-found', `No ${entry.resourceType} with id ${entry.id}`, 'id'));
         continue;
       }
       if (row.producer !== organizationId) {
         issues.push(issue(entry, 403, 'forbidden', `Only the organisation that produced this ${entry.resourceType} updates it`, 'id'));
+        continue;
+      }
+      if (entry.op === 'relabel') {
+        // The record's own patient; the labels it carries and those that go.
+        const remove = (entry.record.remove as string[] | undefined) ?? [];
+        const stored = (row.own_labels ?? []) as string[];
+        const removed = stored.filter((l) => remove.includes(l));
+        entry.patientId = String(row.patient_id);
+        finalId.set(entry.index, entry.id);
+        outcome.set(entry.index, removed.length ? 'relabelled' : 'matched');
+        relabelled.set(entry.index, { removed, remaining: stored.filter((l) => !remove.includes(l)) });
         continue;
       }
       if (String(row.patient_id) !== entry.patientId) {
@@ -218,20 +256,21 @@ export async function stageIn(tx: Queryable, handlers: KindHandlers, organizatio
   }
   for (const table of new Set(existingRefs.map((r) => r.spec.table))) {
     const refs = existingRefs.filter((r) => r.spec.table === table);
-    const handler = Object.values(handlers).find((h) => h.table === table);
-    const source = handler ? lookupOf(handler) : table;
-    const rows = await tx.query<Row>(`SELECT id, patient_id FROM ${source} AS l WHERE id = ANY($1::uuid[])`, [refs.map((r) => r.id)]);
-    const patientOf = new Map(rows.map((row) => [String(row.id), String(row.patient_id)]));
+    const handler = Object.values(handlers).find((h) => h.table === table)!;
+    const rows = await tx.query<Row>(`SELECT id, patient_id, producer, labels, own_labels, addressees FROM ${lookupOf(handler)} AS l WHERE id = ANY($1::uuid[])`, [refs.map((r) => r.id)]);
+    const byId = new Map(rows.map((row) => [String(row.id), row]));
+    // A record of another organisation the caller may not see is no record to refer to (as an unknown id).
+    const seen = await seenByCaller(visible, rows.filter((row) => row.producer !== organizationId).map((row) => ({ handler, row })), organizationId);
     for (const ref of refs) {
-      const patient = patientOf.get(ref.id);
-      if (!patient) issues.push(issue(ref.entry, 404, 'not-found', `No record ${ref.id} to refer to`, ref.spec.expression));
-      else if (patient !== ref.entry.patientId) issues.push(issue(ref.entry, 422, 'business-rule', 'The reference points at a record of another patient', ref.spec.expression));
+      const row = byId.get(ref.id);
+      if (!row || (row.producer !== organizationId && !seen.has(`${handler.table}|${row.id}`))) issues.push(issue(ref.entry, 404, 'not-found', `No record ${ref.id} to refer to`, ref.spec.expression));
+      else if (String(row.patient_id) !== ref.entry.patientId) issues.push(issue(ref.entry, 422, 'business-rule', 'The reference points at a record of another patient', ref.spec.expression));
     }
   }
   if (issues.length) throw new StageRefused(issues);
 
   const toWrite = resolvedEntries.filter((e) => outcome.get(e.index) !== 'matched');
-  for (const entry of toWrite) {
+  for (const entry of toWrite.filter((e) => e.op !== 'relabel')) {
     const found = await handlers[entry.kind]!.check?.(tx, entry, organizationId);
     if (found) issues.push({ ...found, index: entry.index });
   }
@@ -241,7 +280,7 @@ export async function stageIn(tx: Queryable, handlers: KindHandlers, organizatio
   const keyOwners = new Map<string, StageEntry>();
   for (const entry of toWrite) {
     const handler = handlers[entry.kind]!;
-    const keys = entry.op === 'update'
+    const keys = entry.op !== 'create'
       ? [recordKey(handler.table, entry.id)]
       : entry.identifiers.map((i) => identifierKey(organizationId, entry.resourceType, i));
     for (const key of [...keys, ...(handler.keys?.(entry) ?? [])]) keyOwners.set(key, entry);
@@ -264,13 +303,25 @@ export async function stageIn(tx: Queryable, handlers: KindHandlers, organizatio
   }
   return resolvedEntries.map((e) => ({
     index: e.index, id: e.id, outcome: outcome.get(e.index)!, patientId: e.patientId, category: e.category, resourceType: e.resourceType,
+    ...(relabelled.has(e.index) ? { security: relabelled.get(e.index) } : {}),
   }));
 }
 
+/** The rows (of other organisations) the caller may see, as `table|id`: as their producer's records, or an addressee's. */
+async function seenByCaller(visible: Visibility, rows: { handler: KindHandler; row: Row }[], organizationId: string): Promise<Set<string>> {
+  if (!rows.length) return new Set();
+  const asked = rows.flatMap(({ handler, row }) => [row.producer, ...((row.addressees as string[] | null) ?? [])].map((org) => ({
+    key: `${handler.table}|${row.id}`,
+    facts: { patientId: String(row.patient_id), category: handler.category, organizationId: org, sensitivityLabels: row.labels ?? [], resourceType: handler.resourceType },
+  })));
+  const answers = await visible(asked.map((a) => a.facts));
+  return new Set(asked.filter((_, i) => answers[i]).map((a) => a.key));
+}
+
 /** Runs stageIn in its own transaction; issues come back as an answer, not an error. */
-export async function stage(db: Database, handlers: KindHandlers, organizationId: string, request: StageRequest): Promise<StageAnswer> {
+export async function stage(db: Database, handlers: KindHandlers, organizationId: string, request: StageRequest, visible?: Visibility): Promise<StageAnswer> {
   try {
-    return { ok: true, results: await db.transaction((tx) => stageIn(tx, handlers, organizationId, request)) };
+    return { ok: true, results: await db.transaction((tx) => stageIn(tx, handlers, organizationId, request, visible)) };
   } catch (error) {
     if (error instanceof StageRefused) {
       // Remember the refusal, so a late retry of this stage is refused too.
@@ -297,6 +348,7 @@ export async function commitIn(tx: Queryable, handlers: KindHandlers, transactio
     const updates = entries.filter((e) => e.kind === kind && e.op === 'update');
     if (creates.length) await (handler.insert ?? genericInsert(handler))(tx, creates, organizationId);
     if (updates.length) await (handler.update ?? genericUpdate(handler))(tx, updates, organizationId);
+    for (const entry of entries.filter((e) => e.kind === kind && e.op === 'relabel')) await relabelIn(tx, handler, entry);
   }
   const identifiers = entries.filter((e) => e.op === 'create').flatMap((e) => e.identifiers.map((i) => ({ resource_type: e.resourceType, system: i.system, value: i.value, record_id: e.id })));
   if (identifiers.length) {
@@ -322,11 +374,12 @@ export async function abortIn(tx: Queryable, transactionId: string): Promise<voi
      ON CONFLICT (id) DO UPDATE SET state = 'aborted', decided_at = now()`, [transactionId]);
 }
 
-/** The rows of a kind as `id, patient_id, producer`. */
+/** The rows of a kind as `id, patient_id, producer, labels (it is read under), own_labels (stored on it), addressees`. */
 function lookupOf(handler: KindHandler): string {
   if (handler.lookup) return handler.lookup;
   const organization = handler.organizationColumn === undefined ? 'organization_id' : handler.organizationColumn;
-  return `(SELECT id, ${handler.patientColumn ?? 'patient_id'} AS patient_id, ${organization ?? 'NULL::text'} AS producer FROM ${handler.table})`;
+  return `(SELECT id, ${handler.patientColumn ?? 'patient_id'} AS patient_id, ${organization ?? 'NULL::text'} AS producer, sensitivity_labels AS labels,
+    sensitivity_labels AS own_labels, ${handler.addresseesColumn ?? 'NULL::text[]'} AS addressees FROM ${handler.table})`;
 }
 
 function writtenColumns(handler: KindHandler): string[] {
@@ -354,13 +407,34 @@ const genericInsert = (handler: KindHandler) => async (tx: Queryable, entries: R
     [JSON.stringify(entries.map((e) => rowOf(handler, e, organizationId)))]);
 };
 
+/**
+ * An update keeps the labels stored: they are added to, never removed by a write that leaves them out (a label is
+ * removed only by the explicit, audited `$meta-delete`: relabelIn). Stored labels first, in their order.
+ */
+const assignment = (column: string) => (column === 'sensitivity_labels'
+  ? 'sensitivity_labels = ARRAY(SELECT l FROM unnest(t.sensitivity_labels || s.sensitivity_labels) WITH ORDINALITY AS u(l, n) GROUP BY l ORDER BY min(n))'
+  : `${column} = s.${column}`);
+
+/** `$meta-delete`: the explicit, audited removal of sensitivity labels from one record (the owner keeps the rest, in order). */
+async function relabelIn(tx: Queryable, handler: KindHandler, entry: ResolvedEntry): Promise<void> {
+  await tx.query(
+    `UPDATE ${handler.table} SET sensitivity_labels = ARRAY(SELECT l FROM unnest(sensitivity_labels) WITH ORDINALITY AS u(l, n) WHERE l <> ALL($2::text[]) ORDER BY n)
+     WHERE id = $1`, [entry.id, (entry.record.remove as string[] | undefined) ?? []]);
+}
+
 const genericUpdate = (handler: KindHandler) => async (tx: Queryable, entries: ResolvedEntry[], organizationId: string) => {
   const columns = writtenColumns(handler).filter((c) => c !== 'id');
   await tx.query(
-    `UPDATE ${handler.table} AS t SET ${columns.map((c) => `${c} = s.${c}`).join(', ')}
+    `UPDATE ${handler.table} AS t SET ${columns.map(assignment).join(', ')}
      FROM jsonb_populate_recordset(NULL::${handler.table}, $1::jsonb) AS s WHERE t.id = s.id`,
     [JSON.stringify(entries.map((e) => rowOf(handler, e, organizationId)))]);
 };
+
+/** What the publishing actor may see, decided by the consent policy with the patient's facts from identity (lib/consent/access.ts). */
+export function callerSees(call: InternalRequest): Visibility {
+  const access = new ConsentAccess(call.actor, call.internal, remoteConsentSources());
+  return (records) => Promise.all(records.map(async (record) => (await access.decide(record)).allow));
+}
 
 /** The producing organisation of a publication: the caller's own, never one from the payload. */
 export function publishingOrganization(call: InternalRequest): string {
@@ -377,7 +451,7 @@ const transactionIdOf = (body: unknown): string => {
 /** The stage, commit and abort APIs of an owner of clinical records. */
 export function participantRoutes(deps: InternalRouteDeps & { db: Database }, handlers: KindHandlers): Route[] {
   return [
-    internalRoute(INTERNAL_APIS.ingestStage, deps, async (body, call) => stage(deps.db, handlers, publishingOrganization(call), parseStageRequest(body))),
+    internalRoute(INTERNAL_APIS.ingestStage, deps, async (body, call) => stage(deps.db, handlers, publishingOrganization(call), parseStageRequest(body), callerSees(call))),
     internalRoute(INTERNAL_APIS.ingestCommit, deps, async (body) => {
       const transactionId = transactionIdOf(body);
       return { committed: await deps.db.transaction((tx) => commitIn(tx, handlers, transactionId)) };

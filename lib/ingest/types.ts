@@ -27,8 +27,11 @@ export interface StageEntry {
   resourceType: string;
   /** The owner's kind of record (encounter, condition, observation, imaging-report, patient, …). */
   kind: string;
-  /** create (conditional when ifNoneExist is given) or update of an existing record. */
-  op: 'create' | 'update';
+  /**
+   * create (conditional when ifNoneExist is given), update of an existing record, or relabel: the explicit,
+   * audited removal of sensitivity labels (`$meta-delete`; `record.remove` lists them; the patient is the record's).
+   */
+  op: 'create' | 'update' | 'relabel';
   /** create: the id the record gets if it is created; update: the record's id. */
   id: string;
   /** The patient (resolved by identity before the other owners are asked); identity's own entries: their patient id. */
@@ -69,7 +72,7 @@ export interface PatientRef {
   identifier?: BusinessIdentifier;
 }
 
-export type EntryOutcome = 'created' | 'updated' | 'matched';
+export type EntryOutcome = 'created' | 'updated' | 'matched' | 'relabelled';
 
 export interface EntryResult {
   index: number;
@@ -81,6 +84,8 @@ export interface EntryResult {
   resourceType: string;
   /** Informational notes for the entry's response (a probable duplicate, identifiers ignored…). */
   notes?: string[];
+  /** relabel: the labels removed, and those the record keeps. */
+  security?: { removed: string[]; remaining: string[] };
 }
 
 /** FHIR IssueType codes the ingest paths use. */
@@ -111,8 +116,11 @@ export interface IdentityStageAnswer {
 /** One audit event the decision stores: a patient, what was done, how many records per category. */
 export interface WriteAudit {
   patientId: string;
-  action: 'create' | 'update';
+  /** relabel: sensitivity labels removed (`$meta-delete`), an event of its own with what was removed. */
+  action: 'create' | 'update' | 'relabel';
   recordCounts: Record<string, number>;
+  /** relabel: which record lost which labels. */
+  labelsRemoved?: { resourceType: string; id: string; labels: string[] }[];
 }
 
 export interface DecideRequest {
@@ -142,6 +150,9 @@ export const RESOURCE_OWNERS: Record<string, SubgraphName> = {
   Immunization: 'public-health',
   EpisodeOfCare: 'public-health',
 };
+
+/** The patient id a relabel entry carries before its owner names the record's own (a relabel names no patient). */
+export const UNKNOWN_PATIENT = '00000000-0000-0000-0000-000000000000';
 
 /** Patient ids, record ids: UUIDs. */
 export const isUuidText = (value: unknown): value is string => typeof value === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);

@@ -9,6 +9,7 @@ import type { Actor, PurposeOfUse, Role } from '../actor.js';
 import { recordFilter } from '../consent/filter.js';
 import {
   decide,
+  authorisedByPatient,
   isActive,
   mayReachPatient,
   PUBLIC_HEALTH_CATEGORIES,
@@ -408,10 +409,18 @@ describe('sensitivity labels', () => {
 
 // ---------------------------------------------------------------- Patient record
 
-describe('the Patient record itself (organizationId null)', () => {
-  it.each(['demographics', 'identifiers'] as const)('staff of a registering organisation read %s as own organisation', (category) => {
+describe('the Patient record itself (organizationId null) and registrations', () => {
+  // Rule 4 (issue #25): registering a patient — by the health card, say — gives an organisation its own
+  // registration (the demographics and identifiers it sent, a record it produced), never what others recorded.
+  it.each(['demographics', 'identifiers', 'consents'] as const)('staff of a registering organisation do NOT read the alliance\'s %s as their own', (category) => {
     const f = facts([], { registeredOrganizationIds: [OTHER_ORG, OWN_ORG] });
-    expectAllowed(run(clinician(), rec(category, null), f), 'own-organization');
+    expectDenied(run(clinician(), rec(category, null), f), 'CONSENT_DENIED');
+  });
+
+  it.each(['demographics', 'identifiers'] as const)('staff read their own organisation\'s registration (%s it sent) as own organisation', (category) => {
+    const f = facts([], { registeredOrganizationIds: [OTHER_ORG, OWN_ORG] });
+    expectAllowed(run(clinician(), rec(category, OWN_ORG), f), 'own-organization');
+    expectDenied(run(clinician(), rec(category, OTHER_ORG), f), 'CONSENT_DENIED');
   });
 
   it('staff of an organisation that has not registered the patient → CONSENT_DENIED', () => {
@@ -419,14 +428,35 @@ describe('the Patient record itself (organizationId null)', () => {
     expectDenied(run(clinician(), rec('demographics', null), f), 'CONSENT_DENIED');
   });
 
-  it('staff of a non-registering organisation read the Patient record under a permit', () => {
-    const f = facts([permit('organization', OWN_ORG, { categories: ['demographics'] })], { registeredOrganizationIds: [OTHER_ORG] });
-    expectAllowed(run(clinician(), rec('demographics', null), f), 'permit');
+  it('staff read the Patient record under a permit, registered or not', () => {
+    for (const registered of [[OTHER_ORG], [OWN_ORG]]) {
+      const f = facts([permit('organization', OWN_ORG, { categories: ['demographics'] })], { registeredOrganizationIds: registered });
+      expectAllowed(run(clinician(), rec('demographics', null), f), 'permit');
+      expectDenied(run(clinician(), rec('identifiers', null), f), 'CONSENT_DENIED');
+    }
   });
 
   it('staff without an organisation never count as registering', () => {
     const f = facts([], { registeredOrganizationIds: [OWN_ORG] });
-    expectDenied(run(clinician({ org: null }), rec('demographics', null), f), 'CONSENT_DENIED');
+    expectDenied(run(clinician({ org: null }), rec('demographics', OWN_ORG), f), 'CONSENT_DENIED');
+    expect(mayReachPatient(clinician({ org: null }), f, NOW)).toBe(false);
+  });
+
+  it('a registration still reaches the patient (find them, open their lists), and only the patient\'s permit authorises', () => {
+    const f = facts([], { registeredOrganizationIds: [OWN_ORG] });
+    expect(mayReachPatient(clinician(), f, NOW)).toBe(true);
+    expect(authorisedByPatient(clinician(), f, NOW)).toBe(false);
+    expect(authorisedByPatient(clinician(), facts([permit('organization', OWN_ORG, { categories: ['consents'] })]), NOW)).toBe(true);
+    expect(authorisedByPatient(clinician({ sub: 'dr-house' }), facts([permit('practitioner', 'dr-house', { categories: ['labs'] })]), NOW)).toBe(true);
+    expect(authorisedByPatient(clinician(), facts([permit('alliance', null, { categories: ['labs'] })]), NOW)).toBe(true);
+    // Not a deny, a revoked or expired permit, a permit for someone else, another purpose, nor anyone but staff.
+    expect(authorisedByPatient(clinician(), facts([deny('organization', OWN_ORG)]), NOW)).toBe(false);
+    expect(authorisedByPatient(clinician(), facts([permit('organization', OWN_ORG, { revokedAt: PAST })]), NOW)).toBe(false);
+    expect(authorisedByPatient(clinician(), facts([permit('organization', OWN_ORG, { periodEnd: PAST })]), NOW)).toBe(false);
+    expect(authorisedByPatient(clinician(), facts([permit('organization', THIRD_ORG)]), NOW)).toBe(false);
+    expect(authorisedByPatient(clinician(), facts([permit('organization', OWN_ORG, { purposes: ['HPAYMT'] })]), NOW)).toBe(false);
+    expect(authorisedByPatient(makeActor('patient'), facts([permit('alliance', null)]), NOW)).toBe(false);
+    expect(authorisedByPatient(makeActor('public_health'), facts([permit('alliance', null)]), NOW)).toBe(false);
   });
 });
 
@@ -622,15 +652,15 @@ describe('conflicts, purposes, categories and scopes', () => {
     expectDenied(run(makeActor('nurse'), rec('diagnoses', OWN_ORG), f), 'CONSENT_DENIED');
   });
 
-  it('a deny naming the organisation also closes the Patient record of a registering organisation', () => {
+  it('a deny naming the organisation also closes its own registration of the patient', () => {
     const f = facts([deny('organization', OWN_ORG, { categories: ['demographics'] })]);
-    expectDenied(run(clinician(), rec('demographics', null), f), 'CONSENT_DENIED');
+    expectDenied(run(clinician(), rec('demographics', OWN_ORG), f), 'CONSENT_DENIED');
   });
 
   it('an alliance-wide deny does NOT remove own-organisation access', () => {
     const f = facts([deny('alliance', null)]);
     expectAllowed(run(clinician(), rec('labs', OWN_ORG, ['HIV']), f), 'own-organization');
-    expectAllowed(run(clinician(), rec('demographics', null), f), 'own-organization');
+    expectAllowed(run(clinician(), rec('demographics', OWN_ORG), f), 'own-organization');
   });
 
   it('an alliance-wide deny blocks an other-organisation permit', () => {

@@ -130,7 +130,7 @@ export function clinicalContent(exported: FhirBundle, types = PUBLISHED_TYPES, k
 
 /** The tables of every owner that publishing writes, with the staging tables. */
 export const OWNER_TABLES: Record<SubgraphName, string[]> = {
-  identity: ['patient', 'patient_identifier', 'patient_match_candidate', 'ingest_staged', 'ingest_reservation'],
+  identity: ['patient', 'patient_identifier', 'patient_registration', 'patient_match_candidate', 'ingest_staged', 'ingest_reservation'],
   encounters: ['encounter', 'condition', 'referral', 'record_identifier', 'ingest_staged', 'ingest_reservation'],
   labs: ['observation', 'diagnostic_report', 'hl7v2_message', 'record_identifier', 'ingest_staged', 'ingest_reservation'],
   imaging: ['imaging_study', 'imaging_report', 'record_identifier', 'ingest_staged', 'ingest_reservation'],

@@ -2,14 +2,18 @@
  * The patient's own view: their record and timeline, who accessed it
  * (Patient.accessLog), and their consents (Patient.consents, grantConsent,
  * revokeConsent), the apps they approved at the authorization server among
- * them (revoking one ends the app's access at once).
+ * them (revoking one ends the app's access at once), and the requests staff
+ * recorded on their behalf waiting for their answer (approveConsentRequest,
+ * declineConsentRequest).
  */
 import { useEffect, useState, type FormEvent } from 'react';
 import { useMutation, useQuery } from 'urql';
 import { fieldErrors } from './errors';
 import type { ConsentActorType, ConsentDecision, DataCategory } from './gql/graphql';
 import { ACTOR_TYPES, CATEGORIES, formatDateTime } from './labels';
-import { AccessLogQuery, ConsentsQuery, GrantConsentMutation, OrganizationsQuery, RevokeConsentMutation } from './operations';
+import {
+  AccessLogQuery, ApproveConsentRequestMutation, ConsentsQuery, DeclineConsentRequestMutation, GrantConsentMutation, OrganizationsQuery, RevokeConsentMutation,
+} from './operations';
 import { PatientHeader } from './PatientView';
 import { Timeline } from './Timeline';
 import { useConnection } from './useConnection';
@@ -71,10 +75,21 @@ function AccessLog({ patientId }: { patientId: string }) {
 function Consents({ patientId }: { patientId: string }) {
   const [result, refetch] = useQuery({ query: ConsentsQuery, variables: { id: patientId } });
   const [, revoke] = useMutation(RevokeConsentMutation);
+  const [, approve] = useMutation(ApproveConsentRequestMutation);
+  const [, decline] = useMutation(DeclineConsentRequestMutation);
   const [message, setMessage] = useState<string | null>(null);
   const errors = fieldErrors(result.error);
-  const consents = result.data?.patient?.consents ?? [];
+  const all = result.data?.patient?.consents ?? [];
+  // Requests staff recorded on the patient's behalf wait for the patient's answer; they apply only once approved.
+  const pending = all.filter((c) => c.status === 'PENDING' && !c.revokedAt);
+  const consents = all.filter((c) => !pending.includes(c));
   const refresh = () => refetch({ requestPolicy: 'network-only' });
+
+  const onAnswer = async (id: string, yes: boolean) => {
+    const response = await (yes ? approve({ id }) : decline({ id }));
+    setMessage(response.error ? response.error.graphQLErrors[0]?.message ?? response.error.message : yes ? 'Request approved: it applies now.' : 'Request declined.');
+    refresh();
+  };
 
   const onRevoke = async (id: string) => {
     const response = await revoke({ id });
@@ -87,6 +102,25 @@ function Consents({ patientId }: { patientId: string }) {
       <h2 id="consents-title">My consents</h2>
       {errors.map((e, i) => <p key={i} role="alert"><WithheldReason error={e} /></p>)}
       {message ? <p role="status" className="notice">{message}</p> : null}
+      {pending.length ? (
+        <section aria-labelledby="requests-title">
+          <h3 id="requests-title">Requests waiting for your answer</h3>
+          <ul className="consents" aria-label="Consent requests">
+            {pending.map((c) => (
+              <li key={c.id} data-testid="consent-request">
+                <strong>{c.recordedAtOrganization?.name ?? 'Staff'}</strong> asks you to{' '}
+                {c.decision === 'PERMIT' ? 'allow' : 'refuse'}{' '}
+                {c.actorType === 'ALLIANCE' ? 'every organisation of the alliance' : `${(c.actorType ?? '').toLowerCase()} ${c.actorId}`}{': '}
+                {c.categories?.length ? c.categories.map((x) => x.toLowerCase().replace('_', ' ')).join(', ') : 'everything'}
+                {c.labels?.length ? ` (including ${c.labels.join(', ')})` : ''}
+                <span className="muted small"> · recorded by {c.recordedBy} on {formatDateTime(c.createdAt)}{c.confirmation === 'PAPER' ? ' · paper form' : ''}</span>
+                <button type="button" onClick={() => void onAnswer(c.id, true)} aria-label={`Approve the request of ${c.recordedAtOrganization?.name ?? 'staff'}`}>Approve</button>
+                <button type="button" className="secondary" onClick={() => void onAnswer(c.id, false)} aria-label={`Decline the request of ${c.recordedAtOrganization?.name ?? 'staff'}`}>Decline</button>
+              </li>
+            ))}
+          </ul>
+        </section>
+      ) : null}
       <ul className="consents" aria-label="Consents">
         {consents.map((c) => (
           <li key={c.id} data-testid="consent" data-active={c.active} className={c.active ? '' : 'revoked'}>
@@ -95,7 +129,7 @@ function Consents({ patientId }: { patientId: string }) {
               : c.app ? <>the app <strong>{c.app.name}</strong> ({c.app.organization.name})</> : `${(c.actorType ?? '').toLowerCase()} ${c.actorId}`}{': '}
             {c.categories?.length ? c.categories.map((x) => x.toLowerCase().replace('_', ' ')).join(', ') : 'everything'}
             {c.approvedScope ? <span className="muted small"> · approved in the app's sign-in ({c.approvedScope})</span> : null}
-            <span className="muted small"> · since {formatDateTime(c.createdAt)}{c.revokedAt ? ` · revoked ${formatDateTime(c.revokedAt)}` : ''}</span>
+            <span className="muted small"> · since {formatDateTime(c.createdAt)}{c.revokedAt ? ` · revoked ${formatDateTime(c.revokedAt)}` : ''}{c.status === 'DECLINED' ? ' · declined' : ''}</span>
             {c.active ? <button type="button" className="secondary" onClick={() => void onRevoke(c.id)} aria-label={`Revoke consent for ${c.actorId ?? 'the alliance'}`}>Revoke</button> : <span className="badge">revoked</span>}
           </li>
         ))}

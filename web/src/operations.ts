@@ -93,7 +93,7 @@ export const ConsentsQuery = graphql(`
   query Consents($id: ID!) {
     patient(id: $id) {
       id
-      consents { id decision actorType actorId categories labels purposes periodStart periodEnd createdAt revokedAt active approvedScope app { name organization { name } } }
+      consents { id decision actorType actorId categories labels purposes periodStart periodEnd createdAt revokedAt active status confirmation recordedBy recordedAtOrganization { name } approvedScope app { name organization { name } } }
     }
   }
 `);
@@ -101,6 +101,18 @@ export const ConsentsQuery = graphql(`
 export const GrantConsentMutation = graphql(`
   mutation GrantConsent($input: ConsentProvisionInput!) {
     grantConsent(input: $input) { id decision actorType actorId categories active }
+  }
+`);
+
+export const ApproveConsentRequestMutation = graphql(`
+  mutation ApproveConsentRequest($id: ID!) {
+    approveConsentRequest(id: $id) { id status active }
+  }
+`);
+
+export const DeclineConsentRequestMutation = graphql(`
+  mutation DeclineConsentRequest($id: ID!) {
+    declineConsentRequest(id: $id) { id status active }
   }
 `);
 

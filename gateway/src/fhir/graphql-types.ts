@@ -36,7 +36,7 @@ export interface GqlCondition {
 export interface GqlReferral {
   id: string; status: string | null; reason: GqlCoding | null; note: string | null; authoredOn: string | null;
   requester: GqlOrganization | null; performer: GqlOrganization | null;
-  appointmentTime: string | null;
+  appointmentTime: string | null; sensitivityLabels: string[] | null;
 }
 
 export interface GqlObservation {
@@ -56,27 +56,34 @@ export interface GqlDiagnosticReport {
 export interface GqlImagingStudy {
   id: string; studyInstanceUid: string | null; modality: GqlCoding | null; bodySite: GqlCoding | null; description: string | null;
   numberOfSeries: number | null; numberOfInstances: number | null; started: string | null; organization: GqlOrganization | null;
-  report: { id: string; status: string | null; findings: string | null; impression: string | null; issued: string | null; radiologist: GqlPractitioner | null } | null;
+  report: {
+    id: string; status: string | null; findings: string | null; impression: string | null; issued: string | null; radiologist: GqlPractitioner | null;
+    sensitivityLabels: string[] | null;
+  } | null;
   sensitivityLabels: string[] | null;
 }
 
 export interface GqlEnrollment {
   id: string; status: string | null; period: GqlPeriod | null; program: GqlProgram | null; organization: GqlOrganization | null;
+  sensitivityLabels: string[] | null;
 }
 
 export interface GqlImmunization {
   id: string; vaccineCode: GqlCoding | null; doseNumber: number | null; lotNumber: string | null; occurrenceDateTime: string | null;
   status: string | null; organization: GqlOrganization | null; program: GqlProgram | null;
+  sensitivityLabels: string[] | null;
 }
 
 export interface GqlFollowUpTask {
   id: string; description: string | null; dueDate: string | null; status: string | null; assignedRole: string | null;
   organization: GqlOrganization | null; program: GqlProgram | null; authoredOn: string | null; ruleCode: string | null;
+  sensitivityLabels: string[] | null;
 }
 
 export interface GqlHomeMeasurement {
   id: string; kind: string | null; code: GqlCoding | null; systolic: number | null; diastolic: number | null; value: number | null;
   unit: string | null; effectiveDateTime: string | null; source: string | null; organization: GqlOrganization | null; fasting: boolean | null;
+  sensitivityLabels: string[] | null;
 }
 
 export interface GqlNodes {

@@ -241,7 +241,7 @@ class BundleBuilder {
     this.add({
       resourceType: 'ServiceRequest',
       id: r.id,
-      meta: this.meta(r, []),
+      meta: this.meta(r, r.sensitivityLabels),
       status: REFERRAL_STATUS[r.status],
       intent: 'order',
       category: [{ coding: [REFERRAL_CATEGORY], text: REFERRAL_CATEGORY.display }],
@@ -304,7 +304,7 @@ class BundleBuilder {
     this.add({
       resourceType: 'Observation',
       id: m.id,
-      meta: this.meta(m, []),
+      meta: this.meta(m, m.sensitivityLabels),
       status: 'final',
       category: [{ coding: [{ system: SYSTEMS.observationCategory, code: 'vital-signs', display: 'Vital Signs' }] }],
       code,
@@ -366,7 +366,7 @@ class BundleBuilder {
       this.add({
         resourceType: 'DiagnosticReport',
         id: report.id,
-        meta: this.meta(report, s.sensitivityLabels),
+        meta: this.meta(report, report.sensitivityLabels),
         status: REPORT_STATUS.has(report.status) ? report.status : 'unknown',
         category: [{ coding: [{ system: SYSTEMS.diagnosticServiceSection, code: REPORT_CATEGORY.RAD!.code, display: REPORT_CATEGORY.RAD!.display }] }],
         code: concept(IMAGING_REPORT_CODE),
@@ -390,7 +390,7 @@ class BundleBuilder {
     this.add({
       resourceType: 'Immunization',
       id: i.id,
-      meta: this.meta(i, []),
+      meta: this.meta(i, i.sensitivityLabels),
       status: i.status,
       vaccineCode,
       patient: this.patientRef,
@@ -410,7 +410,7 @@ class BundleBuilder {
     this.add({
       resourceType: 'EpisodeOfCare',
       id: e.id,
-      meta: this.meta(e, []),
+      meta: this.meta(e, e.sensitivityLabels),
       status: e.status,
       type: e.program ? [{ coding: [{ system: SYSTEMS.program, code: e.program.code, display: e.program.name }], text: e.program.name }] : undefined,
       patient: this.patientRef,
@@ -427,7 +427,7 @@ class BundleBuilder {
     this.add({
       resourceType: 'Task',
       id: t.id,
-      meta: this.meta(t, []),
+      meta: this.meta(t, t.sensitivityLabels),
       status,
       intent: 'order',
       description: t.description,

@@ -37,19 +37,19 @@ export const PATIENT_FIELDS = `
 export const CONNECTIONS = {
   encounters: `id status class period { start end } organization ${ORGANIZATION} practitioner ${PRACTITIONER} reason ${CODING} sensitivityLabels`,
   conditions: `id code ${CODING} clinicalStatus recordedDate encounter { id } organization ${ORGANIZATION} sensitivityLabels`,
-  referrals: `id status reason ${CODING} note authoredOn requester ${ORGANIZATION} performer ${ORGANIZATION} appointmentTime`,
+  referrals: `id status reason ${CODING} note authoredOn requester ${ORGANIZATION} performer ${ORGANIZATION} appointmentTime sensitivityLabels`,
   observations: `id status category code ${CODING} valueQuantity { value unit } valueString referenceRange { low high unit text }
     interpretation ${CODING} effectiveDateTime issued organization ${ORGANIZATION} sensitivityLabels`,
   diagnosticReports: `id category code ${CODING} status effectiveDateTime issued conclusion performer ${PRACTITIONER} organization ${ORGANIZATION} sensitivityLabels`,
   imagingStudies: `id studyInstanceUid modality ${CODING} bodySite ${CODING} description numberOfSeries numberOfInstances started organization ${ORGANIZATION} sensitivityLabels`,
-  programEnrollments: `id status period { start end } program { id code name } organization ${ORGANIZATION}`,
-  immunizations: `id vaccineCode ${CODING} doseNumber lotNumber occurrenceDateTime status organization ${ORGANIZATION} program { id code name }`,
-  followUpTasks: `id description dueDate status assignedRole organization ${ORGANIZATION} program { id code name } authoredOn ruleCode`,
-  homeMeasurements: `id kind code ${CODING} systolic diastolic value unit effectiveDateTime source organization ${ORGANIZATION} fasting`,
+  programEnrollments: `id status period { start end } program { id code name } organization ${ORGANIZATION} sensitivityLabels`,
+  immunizations: `id vaccineCode ${CODING} doseNumber lotNumber occurrenceDateTime status organization ${ORGANIZATION} program { id code name } sensitivityLabels`,
+  followUpTasks: `id description dueDate status assignedRole organization ${ORGANIZATION} program { id code name } authoredOn ruleCode sensitivityLabels`,
+  homeMeasurements: `id kind code ${CODING} systolic diastolic value unit effectiveDateTime source organization ${ORGANIZATION} fasting sensitivityLabels`,
 } as const;
 
 /** The radiology report of an imaging study, asked for only when the export may carry it (plan.radiologyReports). */
-const IMAGING_REPORT = `report { id status findings impression issued radiologist ${PRACTITIONER} }`;
+const IMAGING_REPORT = `report { id status findings impression issued radiologist ${PRACTITIONER} sensitivityLabels }`;
 /** An observation's report, asked for only when reports are exported too (plan.reportLinks). */
 const REPORT_LINK = 'report { id }';
 

@@ -9,6 +9,8 @@ import type { KindHandlers } from '../../../lib/ingest/participant.js';
 export const ingestHandlers: KindHandlers = {
   referral: {
     table: 'referral',
+    category: 'referrals',
+    addresseesColumn: 'addressee_organization_ids',
     organizationColumn: 'requester_organization_id',
     columns: ['requester_practitioner_id', 'performer_organization_id', 'status', 'reason_code', 'reason_display', 'note', 'authored_on', 'appointment_time', 'sensitivity_labels', 'status_changed_at'],
     order: 1,
@@ -18,11 +20,14 @@ export const ingestHandlers: KindHandlers = {
   },
   encounter: {
     table: 'encounter',
+    category: 'encounters',
+    addresseesColumn: 'addressee_organization_ids',
     columns: ['practitioner_id', 'class', 'status', 'period_start', 'period_end', 'reason_code', 'reason_display', 'sensitivity_labels'],
     order: 2,
   },
   condition: {
     table: 'condition',
+    category: 'diagnoses',
     columns: ['code', 'display', 'clinical_status', 'recorded_date', 'sensitivity_labels'],
     refs: { encounter: { column: 'encounter_id', table: 'encounter', kinds: ['encounter'], expression: 'encounter' } },
     order: 3,

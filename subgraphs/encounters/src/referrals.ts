@@ -77,10 +77,8 @@ export async function createReferral(context: SubgraphContext, input: ReferralIn
   if (!ICD10.test(reasonCode)) throw badInput('reasonCode must be an ICD-10 code such as I10 or E11.9');
   const categories = [...new Set((input.consentRequestCategories ?? []).map(categoryFromEnum))];
   if (input.performerOrganizationId === organizationId) throw badInput('A referral goes to another organisation');
-  // Staff refer patients whose record they may see (registered at their
-  // organisation, or shared with them); the patient's demographics decide.
-  const patient = await context.consent.decide({ patientId: input.patientId, category: 'demographics', organizationId: null, sensitivityLabels: [] });
-  if (!patient.allow) throw productError(ErrorCode.notFound, 'No such patient among those you may see');
+  // Staff refer patients they reach (registered at their organisation, or shared with them).
+  if (!(await context.consent.mayReachPatient(input.patientId))) throw productError(ErrorCode.notFound, 'No such patient among those you may see');
   // The receiving organisation: an active organisation of identity's registry, as it stands now.
   await requireRegistered(context.internal, { organizations: [{ id: input.performerOrganizationId, field: 'performerOrganizationId' }] });
 

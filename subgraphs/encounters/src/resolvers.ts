@@ -78,6 +78,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     performer: (row: Row) => entityRef(row.performer_organization_id),
     appointmentTime: (row: Row) => row.appointment_time,
     statusReason: (row: Row) => row.status_reason,
+    sensitivityLabels: recordFields.sensitivityLabels,
     statusChangedAt: (row: Row) => row.status_changed_at,
     consentRequest: (row: Row, _: unknown, context: SubgraphContext) => consentRequestOf(context, row),
     consultations: (row: Row, _: unknown, context: SubgraphContext) => loadChildren(context, 'encounter', 'referral_id', row.id, 'period_start DESC, id DESC', ENCOUNTER),

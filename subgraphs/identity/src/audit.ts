@@ -25,8 +25,13 @@ export interface DisclosedPatient {
   breakGlass: boolean;
 }
 
-/** What an event records (AuditAction in the schema, lower-kebab here): a disclosure, a consent change, a publication (create, update), a master patient index decision. */
-export type AuditAction = 'disclosure' | 'consent-granted' | 'consent-revoked' | 'create' | 'update' | 'patient-linked' | 'patient-kept-distinct';
+/**
+ * What an event records (AuditAction in the schema, lower-kebab here): a disclosure, a consent change (a
+ * directive granted, requested by staff, confirmed, declined, revoked), a publication (create, update), the
+ * removal of sensitivity labels, a master patient index decision.
+ */
+export type AuditAction = 'disclosure' | 'consent-granted' | 'consent-requested' | 'consent-confirmed' | 'consent-declined' | 'consent-revoked'
+  | 'create' | 'update' | 'labels-removed' | 'patient-linked' | 'patient-kept-distinct';
 
 export interface AuditEntry extends DisclosedPatient {
   action?: AuditAction;

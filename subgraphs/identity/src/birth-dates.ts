@@ -7,7 +7,9 @@
  *
  * A birth date is demographics of the Patient record, so identity applies the
  * consent policy to the actor the token names before answering, with the
- * facts it owns (registrations, directives). The one fact it does not own is
+ * facts it owns (registrations, directives): the patient's record where the
+ * policy opens it, else the birth date the caller's own organisation
+ * registered (its registration, docs/consent.md). The one fact it does not own is
  * programme enrolment (consent rule 6, public_health staff): that is checked
  * by the calling public-health subgraph, which owns enrolments and asks only
  * for the children its own record-level check admitted; identity still
@@ -33,10 +35,18 @@ export async function birthDates(db: Database, actor: Actor, body: unknown): Pro
     const facts = new Map(patientFacts(await identityFactsFromDatabase(db, ids), ids).map((f) => [f.patientId, f]));
     factsOf = (patientId) => facts.get(patientId)!;
   }
-  const allowed = ids.filter((patientId) =>
-    decide(actor, { patientId, category: 'demographics', organizationId: null, sensitivityLabels: [] }, factsOf(patientId), now).allow);
-  if (allowed.length === 0) return {};
+  const record = (organizationId: string | null) => (patientId: string) =>
+    decide(actor, { patientId, category: 'demographics', organizationId, sensitivityLabels: [] }, factsOf(patientId), now).allow;
+  // The patient's record where the policy opens it; else the birth date the caller's own organisation registered.
+  const allowed = ids.filter(record(null));
+  const registered = actor.org ? ids.filter((id) => !allowed.includes(id) && factsOf(id).registeredOrganizationIds.includes(actor.org!) && record(actor.org)(id)) : [];
+  if (allowed.length + registered.length === 0) return {};
   const rows = await db.query<{ id: string; birth_date: string | null }>(
-    'SELECT id, birth_date FROM patient WHERE id = ANY($1::uuid[]) AND birth_date IS NOT NULL', [allowed]);
+    `SELECT id, birth_date FROM patient WHERE id = ANY($1::uuid[]) AND birth_date IS NOT NULL
+     UNION ALL
+     SELECT p.id, CASE WHEN r.patient_id IS NULL THEN p.birth_date ELSE r.birth_date END FROM patient p
+       LEFT JOIN patient_registration r ON r.patient_id = p.id AND r.organization_id = $3
+     WHERE p.id = ANY($2::uuid[]) AND CASE WHEN r.patient_id IS NULL THEN p.birth_date ELSE r.birth_date END IS NOT NULL`,
+    [allowed, registered, actor.org]);
   return Object.fromEntries(rows.map((row) => [row.id, String(row.birth_date).slice(0, 10)]));
 }

@@ -3,10 +3,14 @@
  * mutations that grant and revoke (with their write checks), the patient's
  * directive history and access log, and the administrators' audit search.
  */
+import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
 import { isStaff, PURPOSES, type Actor } from '../../../lib/actor.js';
+import { createLogger } from '../../../lib/logger.js';
+import { notifierFromEnvironment, type Contact, type Notifier } from '../../../lib/notifier.js';
 import { directiveConcernsStaff, isActive, type ConsentDirective } from '../../../lib/consent/policy.js';
 import { appendAuditEventsIn } from './audit.js';
 import { endAppGrantsOnRevocation } from './authorization.js';
+import { directiveAsSeen, directiveOrganization } from './registrations.js';
 import { isUuid, normalisePageArgs, type PageArgs } from '../../../lib/connection.js';
 import type { Queryable } from '../../../lib/db.js';
 import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
@@ -27,6 +31,8 @@ export interface ConsentProvisionInput {
   periodStart?: Date | null;
   periodEnd?: Date | null;
   attestation?: string | null;
+  /** Staff: how the patient is to confirm (PATIENT_APP, ONE_TIME_CODE, PAPER); absent with an attestation: PAPER. */
+  confirmation?: 'PATIENT_APP' | 'ONE_TIME_CODE' | 'PAPER' | null;
 }
 
 /** What a consent change's audit event keeps of the directive. */
@@ -34,7 +40,8 @@ function changeDetails(row: Row) {
   return {
     directiveId: row.id, decision: row.decision, actorType: row.actor_type, actorId: row.actor_id, categories: row.categories, labels: row.labels,
     purposes: row.purposes, recordedBy: row.recorded_by, recordedByRole: row.recorded_by_role, recordedAtOrganizationId: row.recorded_at_organization_id,
-    attestation: row.attestation ?? null,
+    attestation: row.attestation ?? null, status: row.status ?? 'active', confirmation: row.confirmation ?? null, flaggedForReview: row.flagged_for_review ?? false,
+    confirmedBy: row.confirmed_by ?? null, confirmedByRole: row.confirmed_by_role ?? null,
   };
 }
 
@@ -85,43 +92,57 @@ function validateProvision(input: ConsentProvisionInput): void {
   if (categories.some((c) => !(CATEGORIES as readonly string[]).includes(c))) throw badInput('Unknown category');
 }
 
-/** Staff name the signed form; patients and apps record for themselves and name none. */
-function attestationFor(actor: Actor, attestation: string | null | undefined): string | null {
-  const text = attestation?.trim() || null;
+/**
+ * How a directive is confirmed: the patient (or their app) records their own, in force at once; staff record one
+ * on the patient's behalf for the patient to confirm — in their app, with a one-time code sent to the contact they
+ * registered, or on a signed paper form (its reference as attestation) that a second staff member of another role
+ * countersigns. A staff-recorded directive names no confirmation only when it names the signed form: paper.
+ */
+function confirmationFor(actor: Actor, input: ConsentProvisionInput): { confirmation: string; attestation: string | null } {
+  const text = input.attestation?.trim() || null;
   if (!isStaff(actor)) {
-    if (text) throw badInput('attestation is for staff recording a consent form the patient signed');
-    return null;
+    if (text || input.confirmation) throw badInput('attestation and confirmation are for staff recording a directive on the patient\'s behalf');
+    return { confirmation: 'patient', attestation: null };
   }
-  if (!text || text.length < 3 || text.length > 200) {
-    throw badInput('Staff recording a consent name the signed consent form: attestation, 3 to 200 characters (e.g. the scanned document\'s id)');
+  const confirmation = input.confirmation ?? (text ? 'PAPER' : null);
+  if (!confirmation) {
+    throw badInput('Staff record a directive for the patient to confirm: confirmation PATIENT_APP (in their app), ONE_TIME_CODE (sent to their registered contact) or PAPER (with the signed form\'s reference as attestation)');
   }
-  return text;
+  if (text && (text.length < 3 || text.length > 200)) throw badInput('attestation is 3 to 200 characters (e.g. the scanned document\'s id)');
+  if (confirmation === 'PAPER' && !text) {
+    throw badInput('A paper consent names the signed form: attestation, 3 to 200 characters (e.g. the scanned document\'s id)');
+  }
+  return { confirmation: confirmation.toLowerCase().replace(/_/g, '-'), attestation: text };
 }
 
 export async function grantConsent(context: SubgraphContext, input: ConsentProvisionInput): Promise<Row> {
   validateProvision(input);
   await assertMayManageConsent(context, input.patientId);
-  const attestation = attestationFor(context.actor, input.attestation);
-  return context.db.transaction(async (tx) => {
+  const { confirmation, attestation } = confirmationFor(context.actor, input);
+  // The patient's own directive is in force at once; one staff recorded waits for the patient's confirmation.
+  const status = confirmation === 'patient' ? 'active' : 'pending';
+  const granted = await context.db.transaction(async (tx) => {
     if (input.actorType === 'ORGANIZATION') {
       const [organization] = await tx.query('SELECT id FROM organization WHERE id = $1', [input.actorId]);
       if (!organization) throw badInput(`Unknown organisation ${input.actorId}`);
     }
     const [row] = await tx.query<Row>(
       `INSERT INTO consent_directive (patient_id, decision, actor_type, actor_id, categories, labels, purposes, period_start, period_end,
-         recorded_by, recorded_by_role, recorded_at_organization_id, attestation)
-       VALUES ($1, $2, $3, $4, $5::text[], $6::text[], $7::text[], $8, $9, $10, $11, $12, $13) RETURNING *`,
+         recorded_by, recorded_by_role, recorded_at_organization_id, attestation, status, confirmation, flagged_for_review)
+       VALUES ($1, $2, $3, $4, $5::text[], $6::text[], $7::text[], $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING *`,
       [input.patientId, input.decision.toLowerCase(), input.actorType.toLowerCase(), input.actorId ?? null,
         (input.categories ?? []).map(categoryFromEnum), input.labels ?? [], input.purposes ?? [],
         input.periodStart?.toISOString() ?? null, input.periodEnd?.toISOString() ?? null,
-        context.actor.sub, context.actor.role, isStaff(context.actor) ? context.actor.org : null, attestation],
+        context.actor.sub, context.actor.role, isStaff(context.actor) ? context.actor.org : null, attestation, status, confirmation, confirmation === 'paper'],
     );
     // The change and its audit event commit together.
     await appendAuditEventsIn(tx, context.actor, context.requestId, [
-      { patientId: input.patientId, recordCounts: { consents: 1 }, breakGlass: false, action: 'consent-granted', details: changeDetails(row!) },
+      { patientId: input.patientId, recordCounts: { consents: 1 }, breakGlass: false, action: status === 'active' ? 'consent-granted' : 'consent-requested', details: changeDetails(row!) },
     ]);
     return row!;
   });
+  if (confirmation === 'one-time-code') await sendCode(context, granted);
+  return granted;
 }
 
 const STAFF_ROLES = ['clinician', 'nurse'];
@@ -148,10 +169,11 @@ async function revocationRefusal(context: SubgraphContext, directive: Row): Prom
   return null;
 }
 
-/** Whether the caller sees the patient's directives (Patient.consents): the consent policy on the Patient record's consents category. */
-async function maySeeDirectivesOf(context: SubgraphContext, patientId: string): Promise<boolean> {
-  if (!(await context.consent.mayReachPatient(patientId))) return false;
-  return (await context.consent.decide({ patientId, category: 'consents', organizationId: null, sensitivityLabels: [] })).allow;
+/** Whether the caller sees this directive (Patient.consents shows it to them): the consent policy, as registrations.ts presents it. */
+async function maySeeDirective(context: SubgraphContext, directive: Row): Promise<boolean> {
+  if (!(await context.consent.mayReachPatient(directive.patient_id))) return false;
+  const organizationId = directiveOrganization(directiveAsSeen(context.actor, directive));
+  return (await context.consent.decide({ patientId: directive.patient_id, category: 'consents', organizationId, sensitivityLabels: [] })).allow;
 }
 
 /**
@@ -182,7 +204,7 @@ export async function revokeConsent(context: SubgraphContext, id: string): Promi
   const [directive] = await context.db.query<Row>('SELECT * FROM consent_directive WHERE id = $1', [id]);
   if (!directive) throw notFound();
   const refusal = await revocationRefusal(context, directive);
-  if (refusal) throw (await maySeeDirectivesOf(context, directive.patient_id)) ? forbidden(refusal) : notFound();
+  if (refusal) throw (await maySeeDirective(context, directive)) ? forbidden(refusal) : notFound();
   return context.db.transaction(async (tx) => {
     const [existing] = await tx.query<Row>('SELECT * FROM consent_directive WHERE id = $1 FOR UPDATE', [id]);
     if (!existing) throw notFound();
@@ -202,6 +224,168 @@ export async function revokeConsent(context: SubgraphContext, id: string): Promi
   });
 }
 
+// ------------------------------------------------------------- the patient's confirmation of staff-recorded directives
+
+/** How long a one-time code stays valid, and how many wrong tries burn it. */
+export const CODE_LIFETIME_MINUTES = 10;
+export const CODE_TRIES = 5;
+
+const codeHash = (directiveId: string, code: string) => createHash('sha256').update(`${directiveId}:${code}`).digest('hex');
+
+let notifier: { key: string; value: Notifier } | undefined;
+/** The notifier the environment configures (lib/notifier.ts), made once per configuration. */
+function patientNotifier(): Notifier {
+  const key = ['CONSENT_NOTIFIER', 'CONSENT_NOTIFIER_SMTP_URL', 'CONSENT_NOTIFIER_FROM', 'CONSENT_NOTIFIER_SMS_URL', 'CONSENT_NOTIFIER_SMS_TOKEN', 'NODE_ENV'].map((k) => process.env[k] ?? '').join('|');
+  if (notifier?.key !== key) notifier = { key, value: notifierFromEnvironment(process.env, createLogger('identity'), process.env.NODE_ENV === 'production') };
+  return notifier.value;
+}
+
+/**
+ * The contacts the patient registered that the code may go to, best first: the patient's record (unless the
+ * requesting organisation created it), then other organisations' registrations. Never a contact only the
+ * requesting organisation recorded: a code it could read itself would confirm nothing.
+ */
+async function registeredContacts(context: SubgraphContext, patientId: string, requester: string): Promise<Contact[]> {
+  const rows = await context.db.query<Row>(
+    `SELECT phone, email, 0 AS rank, NULL::timestamptz AS at FROM patient WHERE id = $1 AND registered_by IS DISTINCT FROM $2
+     UNION ALL
+     SELECT phone, email, 1, created_at FROM patient_registration WHERE patient_id = $1 AND organization_id <> $2
+     ORDER BY rank, at`, [patientId, requester]);
+  const own = await context.db.query<Row>('SELECT phone, email FROM patient_registration WHERE patient_id = $1 AND organization_id = $2', [patientId, requester]);
+  const mine = new Set(own.flatMap((r) => [r.phone, r.email]).filter(Boolean));
+  return rows.flatMap((r): Contact[] => [
+    ...(r.phone && !mine.has(r.phone) ? [{ kind: 'sms' as const, address: String(r.phone) }] : []),
+    ...(r.email && !mine.has(r.email) ? [{ kind: 'email' as const, address: String(r.email) }] : []),
+  ]);
+}
+
+/**
+ * Issues a one-time code for a pending directive (the previous one stops working) and sends it to the patient's
+ * registered contact. The answer is the same whether a contact exists or the message went out: what the
+ * requesting organisation learns must not depend on what other organisations recorded (docs/consent.md).
+ */
+async function sendCode(context: SubgraphContext, directive: Row): Promise<void> {
+  const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+  await context.db.query(
+    `INSERT INTO consent_confirmation_code (directive_id, code_hash, expires_at) VALUES ($1, $2, now() + make_interval(mins => $3))
+     ON CONFLICT (directive_id) DO UPDATE SET code_hash = EXCLUDED.code_hash, expires_at = EXCLUDED.expires_at, attempts = 0, used_at = NULL, created_at = now()`,
+    [directive.id, codeHash(String(directive.id), code), CODE_LIFETIME_MINUTES]);
+  let sender: Notifier;
+  try {
+    sender = patientNotifier();
+  } catch (error) {
+    createLogger('identity').error({ err: error }, 'no notifier for one-time consent codes');
+    return;
+  }
+  const contact = (await registeredContacts(context, String(directive.patient_id), String(directive.recorded_at_organization_id))).find((c) => sender.reaches.has(c.kind));
+  if (!contact) return;
+  const [organization] = await context.db.query<Row>('SELECT name FROM organization WHERE id = $1', [directive.recorded_at_organization_id]);
+  const what = directive.decision === 'permit' ? 'to share your records' : 'to refuse access to your records';
+  try {
+    await sender.send({
+      to: contact,
+      subject: 'Your consent is asked',
+      text: `${organization?.name ?? directive.recorded_at_organization_id} asks your consent ${what}. If you agree, give them this code: ${code} `
+        + `(valid ${CODE_LIFETIME_MINUTES} minutes). If you did not ask for this, ignore it; you can also answer in your app.`,
+    });
+  } catch (error) {
+    // Logged, and answered like any other request: the patient can still answer in their app, or staff send a new code.
+    createLogger('identity').warn({ err: error }, 'a one-time consent code could not be sent');
+  }
+}
+
+/** A directive staff of the caller's organisation recorded (any other answers exactly like an unknown id). */
+async function recordedHere(context: SubgraphContext, id: string): Promise<Row> {
+  const { actor } = context;
+  const notFound = () => productError(ErrorCode.notFound, 'No such consent request');
+  if (!isStaff(actor)) throw forbidden('Staff of the organisation that recorded the request do this');
+  if (!scopesAllow(parseScopes(actor.scope), 'consents', 'write')) throw forbidden('The token has no write scope for Consent');
+  if (!isUuid(id)) throw notFound();
+  const [row] = await context.db.query<Row>('SELECT * FROM consent_directive WHERE id = $1', [id]);
+  if (!row || row.recorded_at_organization_id !== actor.org || !STAFF_ROLES.includes(row.recorded_by_role)) throw notFound();
+  if (actor.patient && actor.patient !== row.patient_id) throw notFound();
+  return row;
+}
+
+/** Turns a pending directive active (confirmed) or declined, with its audit event, once. */
+async function settle(context: SubgraphContext, id: string, outcome: 'active' | 'declined', details: Record<string, unknown>, check?: (row: Row) => void): Promise<Row> {
+  const { actor } = context;
+  return context.db.transaction(async (tx) => {
+    const [row] = await tx.query<Row>('SELECT * FROM consent_directive WHERE id = $1 FOR UPDATE', [id]);
+    if (!row || row.status !== 'pending' || row.revoked_at) throw productError(ErrorCode.conflict, 'This consent request is no longer pending');
+    check?.(row);
+    const [updated] = await tx.query<Row>(
+      outcome === 'active'
+        ? `UPDATE consent_directive SET status = 'active', confirmed_at = now(), confirmed_by = $2, confirmed_by_role = $3 WHERE id = $1 RETURNING *`
+        : `UPDATE consent_directive SET status = 'declined', declined_at = now(), declined_by = $2 WHERE id = $1 RETURNING *`,
+      outcome === 'active' ? [id, actor.sub, actor.role] : [id, actor.sub]);
+    await appendAuditEventsIn(tx, actor, context.requestId, [{
+      patientId: updated!.patient_id, recordCounts: { consents: 1 }, breakGlass: false,
+      action: outcome === 'active' ? 'consent-confirmed' : 'consent-declined', details: { ...changeDetails(updated!), ...details },
+    }]);
+    return updated!;
+  });
+}
+
+/**
+ * The patient (or an app with the Consent write scope for them) approves or declines a request staff recorded on
+ * their behalf. Refusals that depend on the token alone come first (FORBIDDEN whatever the id); a request of
+ * another patient answers like an unknown one.
+ */
+export async function answerConsentRequest(context: SubgraphContext, id: string, approve: boolean): Promise<Row> {
+  const { actor } = context;
+  assertTokenMayManageConsent(actor);
+  if (actor.role !== 'patient' && actor.role !== 'app') throw forbidden('The patient, or an app acting for them, answers consent requests');
+  const notFound = () => productError(ErrorCode.notFound, 'No such consent request');
+  if (!isUuid(id)) throw notFound();
+  const [row] = await context.db.query<Row>('SELECT patient_id FROM consent_directive WHERE id = $1', [id]);
+  // The token's patient, and one it reaches (an app only while the patient's approval of it stands, where the policy says so).
+  if (!row || row.patient_id !== actor.patient || !(await context.consent.mayReachPatient(row.patient_id))) throw notFound();
+  return settle(context, id, approve ? 'active' : 'declined', { answeredIn: actor.role === 'app' ? `app ${actor.clientId}` : 'patient app' });
+}
+
+/** Staff enter the one-time code the patient gave them; a wrong code counts, and CODE_TRIES of them burn it. */
+export async function confirmConsentWithCode(context: SubgraphContext, id: string, code: string): Promise<Row> {
+  const row = await recordedHere(context, id);
+  if (row.confirmation !== 'one-time-code') throw badInput('This request is confirmed by the patient in their app or by countersignature, not by a code');
+  if (row.status !== 'pending' || row.revoked_at) throw productError(ErrorCode.conflict, 'This consent request is no longer pending');
+  const entered = String(code ?? '').trim();
+  const checked = await context.db.transaction(async (tx) => {
+    const [stored] = await tx.query<Row>('SELECT * FROM consent_confirmation_code WHERE directive_id = $1 FOR UPDATE', [id]);
+    if (!stored || stored.used_at || new Date(stored.expires_at) <= new Date() || stored.attempts >= CODE_TRIES) return 'expired';
+    const expected = Buffer.from(String(stored.code_hash), 'hex');
+    const given = Buffer.from(codeHash(id, entered), 'hex');
+    if (!/^\d{6}$/.test(entered) || !timingSafeEqual(expected, given)) {
+      await tx.query('UPDATE consent_confirmation_code SET attempts = attempts + 1 WHERE directive_id = $1', [id]);
+      return 'wrong';
+    }
+    await tx.query('UPDATE consent_confirmation_code SET used_at = now() WHERE directive_id = $1', [id]);
+    return 'ok';
+  });
+  if (checked === 'expired') throw badInput('The code is no longer valid (expired, used, or too many tries): send a new one with sendConsentCode');
+  if (checked === 'wrong') throw badInput('The code does not match');
+  return settle(context, id, 'active', { confirmedWith: 'one-time code sent to the patient\'s registered contact' });
+}
+
+/** A new one-time code for a pending request (the previous one stops working). */
+export async function resendConsentCode(context: SubgraphContext, id: string): Promise<Row> {
+  const row = await recordedHere(context, id);
+  if (row.confirmation !== 'one-time-code') throw badInput('This request is not confirmed by a code');
+  if (row.status !== 'pending' || row.revoked_at) throw productError(ErrorCode.conflict, 'This consent request is no longer pending');
+  await sendCode(context, row);
+  return row;
+}
+
+/** A paper consent takes effect when a second staff member of the recording organisation, of another role, countersigns it. */
+export async function countersignConsent(context: SubgraphContext, id: string): Promise<Row> {
+  const row = await recordedHere(context, id);
+  if (row.confirmation !== 'paper') throw badInput('Only a paper consent is countersigned');
+  if (row.recorded_by === context.actor.sub || row.recorded_by_role === context.actor.role) {
+    throw forbidden('A paper consent is countersigned by a second staff member of another role than the one who recorded it');
+  }
+  return settle(context, id, 'active', { countersignedBy: context.actor.sub, countersignedByRole: context.actor.role });
+}
+
 export const consentDirectiveFields = {
   decision: (row: Row) => String(row.decision).toUpperCase(),
   actorType: (row: Row) => String(row.actor_type).toUpperCase(),
@@ -216,10 +400,19 @@ export const consentDirectiveFields = {
   attestation: (row: Row) => row.attestation,
   revokedAt: (row: Row) => row.revoked_at,
   revokedBy: (row: Row) => row.revoked_by,
-  // Read now, not at the request's start: a directive revoked by this very request is no longer active.
+  status: (row: Row) => String(row.status ?? 'active').toUpperCase(),
+  confirmation: (row: Row) => String(row.confirmation ?? (STAFF_ROLES.includes(row.recorded_by_role) ? 'paper' : 'patient')).toUpperCase().replace(/-/g, '_'),
+  confirmedAt: (row: Row) => row.confirmed_at,
+  confirmedBy: (row: Row) => row.confirmed_by,
+  confirmedByRole: (row: Row) => row.confirmed_by_role,
+  declinedAt: (row: Row) => row.declined_at,
+  flaggedForReview: (row: Row) => row.flagged_for_review === true,
+  // Read now, not at the request's start: a directive revoked by this very request is no longer active; a pending
+  // or declined one never applies.
   active: (row: Row) => {
     const iso = (value: unknown) => (value ? new Date(value as string).toISOString() : null);
-    return isActive({ revokedAt: iso(row.revoked_at), periodStart: iso(row.period_start), periodEnd: iso(row.period_end) } as ConsentDirective, new Date());
+    return (row.status ?? 'active') === 'active'
+      && isActive({ revokedAt: iso(row.revoked_at), periodStart: iso(row.period_start), periodEnd: iso(row.period_end) } as ConsentDirective, new Date());
   },
 };
 
@@ -295,12 +488,18 @@ export const auditEventFields = {
     return {
       directiveId: d.directiveId, decision: String(d.decision).toUpperCase(), actorType: String(d.actorType).toUpperCase(), actorId: d.actorId ?? null,
       categories: (d.categories as string[] ?? []).map(categoryToEnum), labels: d.labels ?? [], recordedByRole: d.recordedByRole, attestation: d.attestation ?? null,
+      status: String(d.status ?? 'active').toUpperCase(), confirmation: d.confirmation ? String(d.confirmation).toUpperCase().replace(/-/g, '_') : null,
+      flaggedForReview: d.flaggedForReview === true,
     };
+  },
+  labelsRemoved: (row: Row) => {
+    const removed = (row.details as { labelsRemoved?: { resourceType: string; id: string; labels: string[] }[] } | null)?.labelsRemoved;
+    return row.action === 'labels-removed' && removed ? removed.map((r) => ({ resourceType: r.resourceType, recordId: r.id, labels: r.labels })) : null;
   },
 };
 
 /** Staff-recorded consent changes, for the administrators' review. */
-export const STAFF_RECORDED_CONSENTS: AuditFilter = { actions: ['consent-granted', 'consent-revoked'], actorRoles: STAFF_ROLES };
+export const STAFF_RECORDED_CONSENTS: AuditFilter = { actions: ['consent-granted', 'consent-requested', 'consent-confirmed', 'consent-revoked'], actorRoles: STAFF_ROLES };
 
 export const requireAdmin = (actor: Actor) => {
   if (actor.role !== 'admin') throw forbidden('The audit trail is searched by administrators');

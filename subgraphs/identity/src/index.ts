@@ -8,23 +8,25 @@ import { authorizationAccount, authorizationClient, authorizationStore, recordAp
 import { birthDates } from './birth-dates.js';
 import { registryEntries } from './registry.js';
 import { decide, recovery, stagePatients } from './ingest.js';
+import { directiveOrganization, viewOrganization } from './registrations.js';
 import { PATIENT, resolvers } from './resolvers.js';
 import { TIMELINE_NODE_TYPES } from './timeline.js';
 
 const consentRules: ConsentRules = {
   records: {
+    // A Patient row is the patient's record (null: nobody's own) or the caller's organisation's registration (registrations.ts).
     Patient: {
-      ...PATIENT, organizationColumn: null, patientId: (row) => row.id,
+      ...PATIENT, organizationColumn: null, organization: viewOrganization, patientId: (row) => row.id,
       fieldCategories: { identifiers: 'identifiers', consents: 'consents', accessLog: 'consents' },
       // Every entry of the timeline is filtered by its owner, with its own category.
       openFields: ['timeline'],
     },
-    // Staff of an organisation that registered the patient see the directives recorded for them.
-    ConsentDirective: { category: 'consents', organizationColumn: null },
+    // The patient's directives are the patient's record; staff see as their own those their organisation recorded or that name them.
+    ConsentDirective: { category: 'consents', organizationColumn: null, organization: directiveOrganization },
   },
   // Audit and match-candidate types are reached only through resolvers that check the actor (admin, or the patient); the registry is open.
   // App registrations are read by administrators (apps, app) and by whoever sees a directive naming the app.
-  open: ['Query', 'Mutation', 'App', 'AppRegistration', 'HumanName', 'ContactPoint', 'Address', 'Identifier', 'Organization', 'Practitioner', 'AuditEvent', 'ConsentChange',
+  open: ['Query', 'Mutation', 'App', 'AppRegistration', 'HumanName', 'ContactPoint', 'Address', 'Identifier', 'Organization', 'Practitioner', 'AuditEvent', 'ConsentChange', 'LabelRemoval',
     'RegistryChange', 'RegistryChangeConnection', 'RegistryChangeEdge',
     'AuditEventConnection', 'AuditEventEdge', 'MatchCandidate', 'MatchCandidateConnection', 'MatchCandidateEdge', 'PageInfo', 'PatientConnection', 'PatientEdge', '_Service', 'TimelineConnection', 'TimelineEdge',
     // References to other subgraphs' records on the timeline: their owners check every field.

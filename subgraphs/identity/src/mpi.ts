@@ -10,7 +10,8 @@
  * - DISTINCT: two people; nothing changes but the candidate.
  * - LINK: one person. The newer patient (the one publishing created) is
  *   merged into the existing one, the survivor: its identifiers (each
- *   institution's registration) and consent directives move to the survivor,
+ *   institution's registration, which keeps showing that institution what
+ *   it sent, not the survivor's record) and consent directives move to the survivor,
  *   and its row stays, pointing at the survivor (`merged_into`), so its id
  *   keeps working: identity answers the survivor for it, and references to
  *   it in publications resolve to the survivor. The other owners re-point
@@ -32,6 +33,9 @@ import type { SubgraphName } from '../../../lib/services.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
 import { appendAuditEventsIn } from './audit.js';
 import { requireAdmin } from './consents.js';
+import { DEMOGRAPHICS, legacyIdentifiersSql } from './registrations.js';
+
+const REGISTRATION_COLUMNS = DEMOGRAPHICS.join(', ');
 
 /** The owners holding records by patient id, told to re-point a merged-away patient's records. */
 const RECORD_OWNERS: SubgraphName[] = ['encounters', 'labs', 'imaging', 'public-health'];
@@ -78,6 +82,22 @@ export async function resolveMatchCandidate(context: SubgraphContext, id: string
       if (survivorId === mergedId) throw productError(ErrorCode.conflict, 'These patients are already one');
       // Links stay one hop deep: whatever pointed at the merged-away patient now points at the survivor.
       await tx.query('UPDATE patient SET merged_into = $2 WHERE id = $1 OR merged_into = $1', [mergedId, survivorId]);
+      // Each organisation's registration keeps reading as it sent it (docs/consent.md): the merged-away patient's
+      // registrations are written down first where they were not, then join the survivor (as matched ones; an
+      // organisation that registered both keeps one registration carrying the identifiers of both).
+      await tx.query(
+        `INSERT INTO patient_registration (patient_id, organization_id, basis, ${REGISTRATION_COLUMNS}, identifiers)
+         SELECT p.id, o.org, 'created', ${REGISTRATION_COLUMNS.split(', ').map((c) => `p.${c}`).join(', ')},
+           ${legacyIdentifiersSql('p.id', 'o.org')}
+         FROM patient p CROSS JOIN LATERAL (SELECT DISTINCT assigner_organization_id AS org FROM patient_identifier WHERE patient_id = p.id AND type = 'MR') o
+         WHERE p.id = $1 ON CONFLICT (patient_id, organization_id) DO NOTHING`, [mergedId]);
+      await tx.query(
+        `UPDATE patient_registration s SET identifiers = (SELECT jsonb_agg(DISTINCT x) FROM jsonb_array_elements(s.identifiers || m.identifiers) AS x), updated_at = now()
+         FROM patient_registration m WHERE m.patient_id = $1 AND s.patient_id = $2 AND s.organization_id = m.organization_id`, [mergedId, survivorId]);
+      await tx.query(
+        `DELETE FROM patient_registration m WHERE m.patient_id = $1
+           AND EXISTS (SELECT 1 FROM patient_registration s WHERE s.patient_id = $2 AND s.organization_id = m.organization_id)`, [mergedId, survivorId]);
+      await tx.query(`UPDATE patient_registration SET patient_id = $2, basis = 'matched', updated_at = now() WHERE patient_id = $1`, [mergedId, survivorId]);
       await tx.query('UPDATE patient_identifier SET patient_id = $2 WHERE patient_id = $1', [mergedId, survivorId]);
       await tx.query('UPDATE consent_directive SET patient_id = $2 WHERE patient_id = $1', [mergedId, survivorId]);
     }

@@ -9,7 +9,8 @@ import type { SubgraphContext } from '../../../lib/subgraph.js';
 import type { PageArgs } from '../../../lib/connection.js';
 import { ErrorCode, forbidden, productError } from '../../../lib/errors.js';
 import {
-  auditEventFields, auditEventPage, consentDirectiveFields, consentsOf, grantConsent, requireAdmin, revokeConsent, STAFF_RECORDED_CONSENTS,
+  answerConsentRequest, auditEventFields, auditEventPage, confirmConsentWithCode, consentDirectiveFields, consentsOf, countersignConsent, grantConsent,
+  requireAdmin, resendConsentCode, revokeConsent, STAFF_RECORDED_CONSENTS,
   type AuditFilter, type ConsentProvisionInput,
 } from './consents.js';
 import { requireRegistryAdmin } from '../../../lib/registry.js';
@@ -19,6 +20,7 @@ import {
 } from './registry.js';
 import { appFields, deactivateApp, rotateAppSecret, upsertApp, type AppInput } from './apps.js';
 import { matchCandidateFields, matchCandidates, resolveMatchCandidate, type MatchCandidatesArgs } from './mpi.js';
+import { asSeen, directiveAsSeen, directiveOrganization, registrationIdentifiers } from './registrations.js';
 import { searchPatients, type SearchPatientsArgs } from './search.js';
 import { patientTimeline, type TimelineArgs, type TimelinePage } from './timeline.js';
 
@@ -42,8 +44,8 @@ async function loadPatient(context: SubgraphContext, id: unknown): Promise<Row |
   if (context.actor.patient && context.actor.patient !== id) throw forbidden('This token is bound to another patient');
   const [row, reachable] = await Promise.all([unfiltered(context, id), context.consent.mayReachPatient(id)]);
   // A merged-away id (master patient index) answers with the survivor, reached by the survivor's facts.
-  if (row && row.id !== id) return (await context.consent.mayReachPatient(row.id)) ? row : null;
-  return reachable ? row : null;
+  if (row && row.id !== id) return (await context.consent.mayReachPatient(row.id)) ? asSeen(context, row) : null;
+  return reachable ? asSeen(context, row) : null;
 }
 
 /**
@@ -56,7 +58,7 @@ async function loadPatient(context: SubgraphContext, id: unknown): Promise<Row |
 async function referencedPatient(context: SubgraphContext, id: unknown): Promise<Row | null> {
   if (!isUuid(id)) return null;
   if (context.actor.patient && context.actor.patient !== id) throw forbidden('This token is bound to another patient');
-  return unfiltered(context, id);
+  return asSeen(context, await unfiltered(context, id));
 }
 
 function unfiltered(context: SubgraphContext, id: string): Promise<Row | null> {
@@ -113,11 +115,14 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
     patient: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadPatient(context, id),
     // An identifier of a patient the caller may not reach answers like an unknown one (null): no existence oracle.
+    // Staff who see only their registration find the patient by the identifiers it carries, never by another's.
     patientByIdentifier: async (_: unknown, { system, value }: { system: string; value: string }, context: SubgraphContext) => {
       const rows = await context.db.query<Row>('SELECT patient_id FROM patient_identifier WHERE system = $1 AND value = $2', [system, value]);
       const patientId = rows[0]?.patient_id as string | undefined;
       if (!patientId || (context.actor.patient && context.actor.patient !== patientId)) return null;
-      return loadPatient(context, patientId);
+      const patient = await loadPatient(context, patientId);
+      if (patient?.registration_org && !registrationIdentifiers(patient).some((i) => i.system === system && i.value === value)) return null;
+      return patient;
     },
     searchPatients: (_: unknown, args: SearchPatientsArgs, context: SubgraphContext) => searchPatients(context, args),
     patients: (_: unknown, { ids }: { ids: string[] }, context: SubgraphContext) => {
@@ -140,6 +145,10 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       requireAdmin(context.actor);
       return auditEventPage(context.db, { ...STAFF_RECORDED_CONSENTS, organizationId: args.organizationId }, args);
     },
+    labelRemovals: (_: unknown, args: PageArgs & { organizationId?: string | null }, context: SubgraphContext) => {
+      requireAdmin(context.actor);
+      return auditEventPage(context.db, { actions: ['labels-removed'], organizationId: args.organizationId }, args);
+    },
     registryChanges: (_: unknown, args: RegistryChangeFilter & PageArgs, context: SubgraphContext) => {
       requireRegistryAdmin(context.actor);
       return registryChangePage(context.db, args, args);
@@ -155,8 +164,14 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     },
   },
   Mutation: {
-    grantConsent: (_: unknown, { input }: { input: ConsentProvisionInput }, context: SubgraphContext) => grantConsent(context, input),
-    revokeConsent: (_: unknown, { id }: { id: string }, context: SubgraphContext) => revokeConsent(context, id),
+    grantConsent: async (_: unknown, { input }: { input: ConsentProvisionInput }, context: SubgraphContext) => directiveAsSeen(context.actor, await grantConsent(context, input)),
+    revokeConsent: async (_: unknown, { id }: { id: string }, context: SubgraphContext) => directiveAsSeen(context.actor, await revokeConsent(context, id)),
+    approveConsentRequest: async (_: unknown, { id }: { id: string }, context: SubgraphContext) => directiveAsSeen(context.actor, await answerConsentRequest(context, id, true)),
+    declineConsentRequest: async (_: unknown, { id }: { id: string }, context: SubgraphContext) => directiveAsSeen(context.actor, await answerConsentRequest(context, id, false)),
+    confirmConsentRequest: async (_: unknown, { id, code }: { id: string; code: string }, context: SubgraphContext) =>
+      directiveAsSeen(context.actor, await confirmConsentWithCode(context, id, code)),
+    sendConsentCode: async (_: unknown, { id }: { id: string }, context: SubgraphContext) => directiveAsSeen(context.actor, await resendConsentCode(context, id)),
+    countersignConsentRequest: async (_: unknown, { id }: { id: string }, context: SubgraphContext) => directiveAsSeen(context.actor, await countersignConsent(context, id)),
     upsertOrganization: (_: unknown, { input }: { input: OrganizationInput }, context: SubgraphContext) => upsertOrganization(context.db, registryAuthor(context), input),
     upsertPractitioner: (_: unknown, { input }: { input: PractitionerInput }, context: SubgraphContext) => upsertPractitioner(context.db, registryAuthor(context), input),
     deactivateOrganization: (_: unknown, { id }: { id: string }, context: SubgraphContext) => deactivateOrganization(context.db, registryAuthor(context), id),
@@ -209,8 +224,15 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       ...(row.email ? [{ system: 'email', value: row.email, use: 'home' }] : []),
     ],
     address: (row: Row) => (row.address_line ? [{ line: [row.address_line], city: row.address_city, postalCode: row.address_postal_code, country: 'CN' }] : []),
-    identifiers: (row: Row, _: unknown, context: SubgraphContext) => identifiersOf(context, row.id),
-    consents: (row: Row, _: unknown, context: SubgraphContext) => consentsOf(context, row.id),
+    // A registration shows the identifiers its organisation sent; the patient's record, every one.
+    identifiers: (row: Row, _: unknown, context: SubgraphContext) => (row.registration_org ? registrationIdentifiers(row) : identifiersOf(context, row.id)),
+    // The directives the caller may see (see directiveAsSeen): the policy decides each.
+    consents: async (row: Row, _: unknown, context: SubgraphContext) => {
+      const rows = (await consentsOf(context, row.id)).map((d) => directiveAsSeen(context.actor, d));
+      const visible = await Promise.all(rows.map(async (d) =>
+        (await context.consent.decide({ patientId: row.id, category: 'consents', organizationId: directiveOrganization(d), sensitivityLabels: [] })).allow));
+      return rows.filter((_, i) => visible[i]);
+    },
     // Open field (every entry is checked by its owner), for patients the caller may reach.
     timeline: async (row: Row, args: TimelineArgs, context: SubgraphContext) => {
       if (!(await context.consent.mayReachPatient(row.id))) throw productError(ErrorCode.consentDenied, 'The patient has not shared their record with you', { category: 'demographics' });

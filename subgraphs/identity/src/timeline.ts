@@ -9,6 +9,7 @@
  * reported as disclosed, with the category and break-glass flag the owner
  * gave, so the audit trail holds it even if the caller never asks for nodes.
  */
+import { authorisedByPatient } from '../../../lib/consent/policy.js';
 import { INTERNAL_APIS } from '../../../lib/internal-api.js';
 import { encodeCursor } from '../../../lib/connection.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../../../lib/services.js';
@@ -56,9 +57,14 @@ export function patientTimeline(context: SubgraphContext, patientId: string, arg
     return patientIds.map((id) => answers.get(id) ?? []);
   });
   // The withheld count reads whole windows, so it is a separate call, made only when the field is selected.
+  // Only for staff the patient authorised (an active permit for them, their organisation or the alliance):
+  // a registration alone tells nothing about records elsewhere, not even how many (docs/consent.md).
   const withheld = context.loader<string, number | null>(`timelineWithheld:${key}`, async (patientIds) => {
-    const answers = await askOwners(context, { ...base, patientIds: [...patientIds], countWithheld: true });
-    return patientIds.map((id) => {
+    const authorised = await Promise.all(patientIds.map(async (id) => authorisedByPatient(context.actor, await context.consent.facts(id), context.consent.now)));
+    const asked = patientIds.filter((_, i) => authorised[i]);
+    const answers = asked.length ? await askOwners(context, { ...base, patientIds: asked, countWithheld: true }) : new Map<string, PatientTimeline[]>();
+    return patientIds.map((id, i) => {
+      if (!authorised[i]) return null;
       const counts = (answers.get(id) ?? []).map((answer) => answer.withheld);
       return counts.some((n) => n === null) ? null : counts.reduce<number>((sum, n) => sum + (n ?? 0), 0);
     });

@@ -9,6 +9,7 @@ import type { KindHandlers } from '../../../lib/ingest/participant.js';
 export const ingestHandlers: KindHandlers = {
   'imaging-study': {
     table: 'imaging_study',
+    category: 'imaging',
     columns: ['study_instance_uid', 'modality', 'modality_display', 'body_site', 'body_site_display', 'description', 'number_of_series', 'number_of_instances', 'started', 'sensitivity_labels'],
     order: 1,
     keys: (entry) => [`dicom-study|${String(entry.record.study_instance_uid)}`],
@@ -20,10 +21,14 @@ export const ingestHandlers: KindHandlers = {
   },
   'imaging-report': {
     table: 'imaging_report',
+    category: 'imaging-reports',
     organizationColumn: null,
     patientColumn: null,
-    lookup: `(SELECT r.id, s.patient_id, s.organization_id AS producer FROM imaging_report r JOIN imaging_study s ON s.id = r.study_id)`,
-    columns: ['status', 'findings', 'impression', 'radiologist_id', 'issued'],
+    // A report is read under its study's labels and its own (the study's privacy is the report's).
+    lookup: `(SELECT r.id, s.patient_id, s.organization_id AS producer, s.sensitivity_labels || r.sensitivity_labels AS labels,
+      r.sensitivity_labels AS own_labels, NULL::text[] AS addressees
+      FROM imaging_report r JOIN imaging_study s ON s.id = r.study_id)`,
+    columns: ['status', 'findings', 'impression', 'radiologist_id', 'issued', 'sensitivity_labels'],
     refs: { study: { column: 'study_id', table: 'imaging_study', kinds: ['imaging-study'], expression: 'imagingStudy[0]' } },
     order: 2,
     keys: (entry) => [`report-of-study|${entry.resolved.study}`],

@@ -1,6 +1,8 @@
 /** Imaging resolvers: ImagingStudy (DICOM) and its report, and the list on Patient. */
 import type { GraphQLResolverMap } from '@apollo/subgraph';
-import { loadById, loadReference, loadChildren, loadPatientPage, maySee, type PageArgs } from '../../../lib/connection.js';
+import { loadById, loadReference, loadPatientPage, maySee, type PageArgs } from '../../../lib/connection.js';
+import { decideRow } from '../../../lib/consent/shield.js';
+import { productError } from '../../../lib/errors.js';
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records.js';
 import { SYSTEM } from '../../../lib/terminology.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
@@ -10,8 +12,12 @@ import {
 } from '../../../lib/recognition.js';
 import { bodySiteCode, DEFAULT_WITHIN_DAYS, IMAGING_RECOGNITION, modalityCode } from './recognition.js';
 
-/** Report rows carry no patient or organisation of their own: they are checked with their study's. */
-const REPORTS_WITH_STUDY = `(SELECT rep.*, s.patient_id, s.organization_id, s.sensitivity_labels
+/**
+ * Report rows carry no patient or organisation of their own: they are checked with their study's, under the
+ * study's labels and their own (`labels`), and export their own labels as stored (`own_labels`).
+ */
+const REPORTS_WITH_STUDY = `(SELECT rep.*, rep.sensitivity_labels AS own_labels, s.patient_id, s.organization_id,
+    ARRAY(SELECT DISTINCT l FROM unnest(s.sensitivity_labels || rep.sensitivity_labels) AS l ORDER BY l) AS sensitivity_labels
   FROM imaging_report rep JOIN imaging_study s ON s.id = rep.study_id) AS imaging_report`;
 
 export const resolvers: GraphQLResolverMap<SubgraphContext> = {
@@ -61,11 +67,25 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     bodySite: (row: Row) => coding(SYSTEM.snomed, row.body_site, row.body_site_display),
     numberOfSeries: (row: Row) => row.number_of_series,
     numberOfInstances: (row: Row) => row.number_of_instances,
-    report: async (row: Row, _: unknown, context: SubgraphContext) =>
-      (await loadChildren(context, REPORTS_WITH_STUDY, 'study_id', row.id, 'id', IMAGING_REPORT))[0] ?? null,
+    // The study's report, under its own labels as well as the study's: refused with the policy's code, never silently.
+    report: async (row: Row, _: unknown, context: SubgraphContext) => {
+      const report = await context
+        .loader<string, Row | null>('reportOfStudy', async (ids) => {
+          const rows = await context.db.query<Row>(`SELECT * FROM ${REPORTS_WITH_STUDY} WHERE study_id = ANY($1::uuid[])`, [[...ids]]);
+          return ids.map((id) => rows.find((r) => String(r.study_id) === id) ?? null);
+        })
+        .load(String(row.id));
+      if (!report) return null;
+      const { decision } = await decideRow(context.consent, { ...IMAGING_REPORT, patientId: (r) => String(r.patient_id) }, report, IMAGING_REPORT.category);
+      if (!decision.allow) throw productError(decision.code, decision.code === 'FORBIDDEN' ? 'Your token does not reach this report' : 'The patient has not shared this report with you', { category: IMAGING_REPORT.category });
+      context.consent.disclose(String(row.patient_id), IMAGING_REPORT.category, String(row.id), decision.breakGlass);
+      return report;
+    },
     recognizedAllianceWide: (row: Row, _: unknown, context: SubgraphContext) => recognized(context, IMAGING_RECOGNITION, row.organization_id, row.modality, row.started),
   },
   ImagingReport: {
     radiologist: (row: Row) => entityRef(row.radiologist_id),
+    // As stored on the report (the study's labels are the study's).
+    sensitivityLabels: (row: Row) => row.own_labels ?? [],
   },
 };

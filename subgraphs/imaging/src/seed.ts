@@ -24,6 +24,8 @@ export const seeder: Seeder = {
       tableRows('imaging_report', studies.filter((s) => s.report), {
         id: (s) => s.report!.id, study_id: (s) => s.id, status: (s) => s.report!.status, findings: (s) => s.report!.findings,
         impression: (s) => s.report!.impression, radiologist_id: (s) => s.report!.radiologistId, issued: (s) => s.report!.issued,
+        // The demo's reports carry their study's labels (a report on a PSY study is PSY).
+        sensitivity_labels: (s) => s.sensitivityLabels,
       }),
     ];
   },

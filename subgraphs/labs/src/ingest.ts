@@ -11,11 +11,15 @@ import type { KindHandlers, ResolvedEntry } from '../../../lib/ingest/participan
 export const ingestHandlers: KindHandlers = {
   'diagnostic-report': {
     table: 'diagnostic_report',
+    category: 'labs',
+    resourceType: 'DiagnosticReport',
     columns: ['code', 'display', 'category', 'status', 'effective', 'issued', 'conclusion', 'performer_id', 'sensitivity_labels'],
     order: 1,
   },
   observation: {
     table: 'observation',
+    category: 'labs',
+    resourceType: 'Observation',
     columns: ['code', 'display', 'category', 'status', 'value_quantity', 'value_string', 'unit', 'reference_low', 'reference_high', 'interpretation', 'effective', 'issued', 'sensitivity_labels'],
     refs: { report: { column: 'report_id', table: 'diagnostic_report', kinds: ['diagnostic-report'], expression: 'id' } },
     order: 2,
@@ -23,6 +27,7 @@ export const ingestHandlers: KindHandlers = {
   // Not a clinical record: the acknowledgement of an HL7 v2 message, written with the results it carried.
   'hl7v2-message': {
     table: 'hl7v2_message',
+    category: 'labs',
     columns: ['control_id', 'ack'],
     order: 3,
     keys: (entry) => [`hl7v2|${String(entry.record.control_id)}`],

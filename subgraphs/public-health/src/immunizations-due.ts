@@ -11,8 +11,9 @@
  * Each entry is a record of the child's enrolment (its organisation and
  * sensitivity labels): it is listed only when the consent policy lets the
  * actor see the enrolment (`programs`), the child's immunisations
- * (`immunizations`) and, since a due date reveals the birth date, the
- * child's demographics. Fields are then checked again by the shield rules
+ * (`immunizations`) and reach the child; a due date reveals the birth date,
+ * which identity gives only as the actor may see it (the patient's record,
+ * or the birth date their own organisation registered). Fields are then checked again by the shield rules
  * (ImmunizationDue is a record type of category `immunizations`), and the
  * supporting last dose is an Immunization the actor must be able to see.
  *
@@ -25,7 +26,7 @@
  */
 import { isStaff } from '../../../lib/actor.js';
 import { fetchBirthDates } from '../../../lib/birth-dates.js';
-import { isUuid, maySee, normalisePageArgs, PATIENT_RECORD, type Page } from '../../../lib/connection.js';
+import { isUuid, maySee, normalisePageArgs, type Page } from '../../../lib/connection.js';
 import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
 import type { Row } from '../../../lib/records.js';
 import type { SubgraphContext } from '../../../lib/subgraph.js';
@@ -110,7 +111,7 @@ export async function immunizationsDue(context: SubgraphContext, args: Immunizat
     const checks = await Promise.all([
       maySee(context, ENROLLMENT, enrollment),
       maySee(context, IMMUNIZATION, enrollment),
-      maySee(context, PATIENT_RECORD, { patient_id: enrollment.patient_id }),
+      context.consent.mayReachPatient(String(enrollment.patient_id)),
     ]);
     return checks.every(Boolean);
   }));

@@ -16,6 +16,7 @@ async function programOf(tx: Queryable, key: unknown): Promise<string | null> {
 export const ingestHandlers: KindHandlers = {
   enrollment: {
     table: 'program_enrollment',
+    category: 'programs',
     columns: ['program_id', 'status', 'period_start', 'period_end', 'sensitivity_labels'],
     order: 1,
     check: async (tx, entry: ResolvedEntry) => {
@@ -27,6 +28,7 @@ export const ingestHandlers: KindHandlers = {
   },
   immunization: {
     table: 'immunization',
+    category: 'immunizations',
     columns: ['program_id', 'vaccine_code', 'vaccine_display', 'dose_number', 'lot_number', 'occurrence', 'status', 'sensitivity_labels'],
     order: 2,
     check: async (tx, entry: ResolvedEntry) => {

@@ -74,6 +74,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   ProgramEnrollment: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'program_enrollment', reference.id, ENROLLMENT),
     patient: patientOf,
+    sensitivityLabels: recordFields.sensitivityLabels,
     organization: recordFields.organization,
     program: (row: Row, _: unknown, context: SubgraphContext) => programLoader(context, row.program_id),
     period: (row: Row) => ({ start: row.period_start, end: row.period_end }),
@@ -81,6 +82,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Immunization: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'immunization', reference.id, IMMUNIZATION),
     patient: patientOf,
+    sensitivityLabels: recordFields.sensitivityLabels,
     organization: recordFields.organization,
     vaccineCode: (row: Row) => coding(SYSTEM.cvx, row.vaccine_code, row.vaccine_display),
     doseNumber: (row: Row) => row.dose_number,
@@ -91,6 +93,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   FollowUpTask: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'follow_up_task', reference.id, FOLLOW_UP_TASK),
     patient: patientOf,
+    sensitivityLabels: recordFields.sensitivityLabels,
     organization: recordFields.organization,
     dueDate: (row: Row) => row.due_date,
     status: (row: Row) => String(row.status).toUpperCase(),
@@ -104,6 +107,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   HomeMeasurement: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'home_measurement', reference.id, HOME_MEASUREMENT),
     patient: patientOf,
+    sensitivityLabels: recordFields.sensitivityLabels,
     organization: recordFields.organization,
     kind: (row: Row) => KIND_NAME[row.kind],
     code: (row: Row) => coding(SYSTEM.loinc, row.code, row.display),

@@ -63,6 +63,7 @@ import type {
   EntryResult, IdentityStageAnswer, IdentityStageRequest, PatientRef, StageAnswer, StageEntry, UndeliveredDecision, WriteAudit,
 } from '../../../../lib/ingest/types.js';
 import { INTERNAL_APIS, InternalApiError, internalCaller, type InternalCaller, type InternalCallerOptions } from '../../../../lib/internal-api.js';
+import { UNKNOWN_PATIENT } from '../../../../lib/ingest/types.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../../../../lib/services.js';
 import type { Issue, MappedEntry } from './map.js';
 
@@ -105,10 +106,12 @@ export function auditOf(results: EntryResult[]): WriteAudit[] {
   const events = new Map<string, WriteAudit>();
   for (const result of results) {
     if (result.outcome === 'matched' || result.resourceType === 'MessageHeader') continue;
-    const action = result.outcome === 'created' ? 'create' : 'update';
+    const action = result.outcome === 'created' ? 'create' : result.outcome === 'relabelled' ? 'relabel' : 'update';
     const key = `${result.patientId}|${action}`;
-    const event = events.get(key) ?? { patientId: result.patientId, action, recordCounts: {} };
+    const event: WriteAudit = events.get(key) ?? { patientId: result.patientId, action, recordCounts: {} };
     event.recordCounts[result.category] = (event.recordCounts[result.category] ?? 0) + 1;
+    // A label's removal names the record and the labels (shown in the trail).
+    if (result.security) (event.labelsRemoved ??= []).push({ resourceType: result.resourceType, id: result.id, labels: result.security.removed });
     events.set(key, event);
   }
   return [...events.values()];
@@ -143,6 +146,7 @@ export class Coordinator {
     };
     const patientIndexes = new Set(patientEntries.map((e) => e.index));
     for (const entry of others) {
+      if (entry.op === 'relabel') continue; // names a record, not a patient: its owner answers with the record's
       if ('entry' in entry.patient && !patientIndexes.has(entry.patient.entry)) {
         throw new TransactionFailed(400, [{ index: entry.index, status: 400, code: 'invalid', message: 'The subject must reference a Patient entry of this Bundle', expression: entry.patientExpression }]);
       }
@@ -162,6 +166,7 @@ export class Coordinator {
     if (!identity.ok) throw new TransactionFailed(statusOf(identity.issues ?? []), identity.issues ?? []);
     const patientOf = new Map(identity.results!.map((r) => [r.index, r.patientId]));
     const patientIdOf = (entry: MappedEntry): string => {
+      if (entry.op === 'relabel') return UNKNOWN_PATIENT;
       const link = entry.patient;
       if ('entry' in link) return patientOf.get(link.entry)!;
       return identity.patients![keyOf(entry)!]!;

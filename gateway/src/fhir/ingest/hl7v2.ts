@@ -15,6 +15,8 @@
  *   patient is found, or registered, exactly as a published Patient is.
  * - each OBR → a DiagnosticReport (OBR-4 LOINC panel, OBR-7 time, OBR-22
  *   issued, OBR-25 status) grouping the OBX that follow it;
+ * - ORC-28 and ARV-3 confidentiality codes → meta.security labels of the
+ *   results they cover (hl7v2-confidentiality.ts);
  * - each OBX → an Observation: OBX-3 LOINC code (check digit verified), OBX-5
  *   value by OBX-2 type (NM → valueQuantity with OBX-6 units, ST/TX/FT →
  *   valueString, CE/CWE → its text), OBX-7 reference range (`low-high`,
@@ -41,6 +43,7 @@ import { SYSTEM } from '../../../../lib/terminology.js';
 import type { TokenVerifier } from '../../auth.js';
 import { SYSTEMS } from '../terminology.js';
 import { statusOf, TransactionFailed, type Coordinator, type CoordinatorOptions } from './coordinator.js';
+import { Hl7Confidentiality } from './hl7v2-confidentiality.js';
 import { mapEntries, type BundleContext, type Issue, type MappedEntry } from './map.js';
 import { publisher } from './route.js';
 
@@ -171,7 +174,10 @@ export function oruToResources(message: Hl7Message, actor: Actor, controlId: str
   let reportTime: string | undefined;
   let obrCount = 0;
   let obxCount = 0;
+  // ORC-28 and ARV-3, where the sender fills them: the labels of each order group (hl7v2-confidentiality.ts).
+  const confidentiality = new Hl7Confidentiality();
   for (const segment of message.segments) {
+    if (confidentiality.segment(segment)) continue;
     if (segment.name === 'OBR') {
       obrCount++;
       obxCount = 0;
@@ -191,6 +197,8 @@ export function oruToResources(message: Hl7Message, actor: Actor, controlId: str
       };
       origins.set(resources.length, { segment: 'OBR', sequence: obrCount, fields: OBR_FIELDS });
       resources.push(report);
+      confidentiality.startGroup();
+      confidentiality.add(report.resource);
       continue;
     }
     if (segment.name !== 'OBX') continue;
@@ -229,9 +237,11 @@ export function oruToResources(message: Hl7Message, actor: Actor, controlId: str
     if (flag) observation.interpretation = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', code: flag }] }];
     const fullUrl = `urn:uuid:${randomUUID()}`;
     resources.push({ fullUrl, request: { method: 'POST', url: 'Observation', ifNoneExist: `identifier=${observation.identifier[0].system}|${observation.identifier[0].value}` }, resource: observation });
+    confidentiality.add(observation);
     report.resource.result.push({ reference: fullUrl });
   }
   if (!obrCount) issues.push({ index: -1, status: 400, code: 'required', message: 'The message has no OBR segment', expression: '' });
+  confidentiality.apply();
   return { resources, origins };
 }
 

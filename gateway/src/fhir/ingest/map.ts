@@ -24,6 +24,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Actor } from '../../../../lib/actor.js';
+import { labelsForResource } from '../../../../lib/consent/sensitive-codes.js';
 import type { BusinessIdentifier, EntryRef, IngestIssueType, StageEntry } from '../../../../lib/ingest/types.js';
 import { isUuidText, RESOURCE_OWNERS } from '../../../../lib/ingest/types.js';
 import { parseScopes, scopesAllowWrite, type Category } from '../../../../lib/scopes.js';
@@ -197,18 +198,39 @@ function labelsOf(resource: Json, issues: EntryIssues): SensitivityLabel[] {
   return [...labels];
 }
 
-/** An Organization reference that names the producer: absent, or the caller's own organisation. */
-function ownOrganization(reference: unknown, context: BundleContext, issues: EntryIssues, element: string): void {
+/** A literal reference, relative or absolute (any base, with or without _history): its type and id. */
+const LITERAL_REFERENCE = /^(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/[^?#]*\/)?([A-Z][A-Za-z]+)\/([^/?#]+)(?:\/_history\/[^/?#]+)?$/;
+
+/**
+ * An element naming the producer: absent, display only, or the caller's own organisation, in every form a
+ * reference takes — `Organization/{id}`, an absolute URL ending in it, a logical reference by identifier
+ * (`SYSTEM.organization`, the registry id). Anything else that could name an organisation (another one, a
+ * contained or bundled resource, a PractitionerRole, an identifier the product cannot check) is refused (403,
+ * the element named), never rewritten or dropped. Where the element may name a person, a Practitioner is fine.
+ */
+function ownOrganization(reference: unknown, context: BundleContext, issues: EntryIssues, element: string, practitioner = false): void {
   if (reference === undefined || reference === null) return;
-  const ref = isObject(reference) ? reference.reference : undefined;
-  if (ref === undefined) return; // a display-only reference names nobody
-  if (typeof ref !== 'string' || !ref.startsWith('Organization/')) {
-    issues.add(400, 'invalid', `${element} must reference an Organization`, element);
+  if (!isObject(reference)) {
+    issues.add(400, 'invalid', `${element} must be a Reference`, element);
     return;
   }
-  if (ref !== `Organization/${context.organizationId}`) {
-    issues.add(403, 'forbidden', `Records are published as your own organisation (${context.organizationId}); ${ref} cannot be named as their producer`, element);
+  const own = context.organizationId;
+  const refuse = (named: string) =>
+    issues.add(403, 'forbidden', `Records are published as your own organisation (${own}); ${named} cannot be named as their producer`, element);
+  const { reference: ref, identifier, type } = reference;
+  const person = practitioner && (type === undefined || type === 'Practitioner');
+  if (ref !== undefined) {
+    const match = typeof ref === 'string' ? LITERAL_REFERENCE.exec(ref) : null;
+    if (typeof ref !== 'string') issues.add(400, 'invalid', `${element}.reference must be a string`, element);
+    else if (match?.[1] === 'Organization') {
+      if (match[2] !== own) refuse(ref);
+    } else if (!(match?.[1] === 'Practitioner' && person)) refuse(ref);
   }
+  if (identifier !== undefined) {
+    const ownIdentifier = isObject(identifier) && identifier.system === SYSTEM.organization && identifier.value === own;
+    if (!ownIdentifier && !(type === 'Practitioner' && practitioner)) refuse(`the organisation identified as ${isObject(identifier) ? `${String(identifier.system)}|${String(identifier.value)}` : 'given'}`);
+  }
+  if (type !== undefined && type !== 'Organization' && !(type === 'Practitioner' && practitioner)) refuse(`a ${String(type)}`);
 }
 
 /** A Practitioner reference → the registry id. */
@@ -392,9 +414,7 @@ function mapObservation(r: Json, context: BundleContext, issues: EntryIssues): M
   const status = text(r.status, issues, 'status', { required: true });
   if (status && !OBSERVATION_STATUS.has(status)) issues.add(400, 'code-invalid', 'status is not an observation-status code', 'status');
   const code = withDisplay(codingOf(r.code, SYSTEM.loinc, issues, 'code', { name: 'LOINC', valid: isLoincCode, shape: looksLikeLoinc, required: true }));
-  (Array.isArray(r.performer) ? r.performer : []).forEach((p: unknown, n: number) => {
-    if (isObject(p) && typeof p.reference === 'string' && p.reference.startsWith('Organization/')) ownOrganization(p, context, issues, `performer[${n}]`);
-  });
+  (Array.isArray(r.performer) ? r.performer : []).forEach((p: unknown, n: number) => ownOrganization(p, context, issues, `performer[${n}]`, true));
   const quantity = isObject(r.valueQuantity) ? r.valueQuantity : null;
   const value = quantity ? number(quantity.value, issues, 'valueQuantity.value') : null;
   if (quantity && value === null && quantity.value === undefined) issues.add(400, 'required', 'valueQuantity.value is required', 'valueQuantity.value');
@@ -439,7 +459,10 @@ function mapDiagnosticReport(r: Json, context: BundleContext, issues: EntryIssue
     const radiologist = Array.isArray(r.resultsInterpreter) ? practitionerId(r.resultsInterpreter[0], issues, 'resultsInterpreter[0]') : null;
     return {
       kind: 'imaging-report', owner: 'imaging', category: 'imaging-reports', refs: study ? { study } : {}, patient, patientElement: 'subject', results: [],
-      record: { status, findings, impression: text(r.conclusion, issues, 'conclusion', { required: true, max: 10_000 }), radiologist_id: radiologist ?? performerId, issued: instant(r.issued, issues, 'issued') },
+      record: {
+        status, findings, impression: text(r.conclusion, issues, 'conclusion', { required: true, max: 10_000 }), radiologist_id: radiologist ?? performerId, issued: instant(r.issued, issues, 'issued'),
+        sensitivity_labels: labels,
+      },
     };
   }
   if (section !== undefined && !LAB_CATEGORY[section]) issues.add(400, 'code-invalid', 'category must be a v2-0074 section: LAB, EC, PAT or RAD', 'category');
@@ -483,7 +506,7 @@ function mapImmunization(r: Json, context: BundleContext, issues: EntryIssues): 
   const status = text(r.status, issues, 'status', { required: true });
   if (status && !IMMUNIZATION_STATUS.has(status)) issues.add(400, 'code-invalid', 'status is not an immunization-status code', 'status');
   const vaccine = withDisplay(codingOf(r.vaccineCode, SYSTEM.cvx, issues, 'vaccineCode', { name: 'CVX', valid: isCvxCode, required: true }));
-  (Array.isArray(r.performer) ? r.performer : []).forEach((p: unknown, n: number) => ownOrganization(isObject(p) ? p.actor : undefined, context, issues, `performer[${n}].actor`));
+  (Array.isArray(r.performer) ? r.performer : []).forEach((p: unknown, n: number) => ownOrganization(isObject(p) ? p.actor : undefined, context, issues, `performer[${n}].actor`, true));
   const protocol = Array.isArray(r.protocolApplied) && isObject(r.protocolApplied[0]) ? r.protocolApplied[0] : null;
   const dose = protocol?.doseNumberPositiveInt ?? (typeof protocol?.doseNumberString === 'string' && /^\d+$/.test(protocol.doseNumberString) ? Number(protocol.doseNumberString) : undefined);
   return {
@@ -541,6 +564,8 @@ export function mapEntries(
       continue;
     }
     const result = mapper(resource, context, entryIssues, item.index);
+    // The alliance's table of sensitive codes adds the labels the record's codes call for, on every way in.
+    if (Array.isArray(result.record.sensitivity_labels)) result.record.sensitivity_labels = [...new Set([...result.record.sensitivity_labels, ...labelsForResource(resource)])];
     const op = item.request.method === 'PUT' ? 'update' : 'create';
     const interaction = op === 'update' ? 'update' : 'create';
     if (!scopesAllowWrite(scopes, interaction, resource.resourceType, result.category)) {

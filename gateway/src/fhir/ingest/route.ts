@@ -23,6 +23,7 @@ import type { Logger } from '../../../../lib/logger.js';
 import type { TokenVerifier } from '../../auth.js';
 import { FHIR_JSON, type IssueType, type OperationOutcome } from '../outcome.js';
 import { Coordinator, statusOf, TransactionFailed, type CoordinatorOptions, type TransactionResult } from './coordinator.js';
+import { metaDeleteRoute } from './labels.js';
 import { mapEntries, SUPPORTED_TYPES, type BundleContext, type EntryRequest, type Issue } from './map.js';
 
 /** Largest Bundle accepted (the owners accept internal bodies up to 1 MB; a Bundle's entries for one owner stay below it). */
@@ -272,8 +273,11 @@ export function ingestService(options: IngestOptions): IngestService {
     }
   };
 
+  // Removing sensitivity labels: an explicit, audited act of the producing organisation (labels.ts).
+  const metaDelete = metaDeleteRoute({ coordinator, publisher: (request) => publisher(options.verifyToken, request), outcomeOf });
+
   return {
-    routes: [guarded(bundleRoute), guarded(resourceRoute)],
+    routes: [guarded(bundleRoute), guarded(resourceRoute), guarded(metaDelete)],
     coordinator,
     recover,
     stop: () => {

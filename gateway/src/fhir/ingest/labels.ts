@@ -1,0 +1,112 @@
+/**
+ * POST /fhir/{type}/{id}/$meta-delete — removing sensitivity labels is an
+ * explicit, audited act (docs/consent.md). Writes keep the labels stored: an
+ * update that leaves `meta.security` out changes nothing about them
+ * (lib/ingest/participant.ts). Only this operation (FHIR R4's `$meta-delete`,
+ * a `Parameters` resource with one `meta` parameter whose `security` lists the
+ * labels to remove) takes a label off, for the organisation that produced the
+ * record, with an update scope for its type. It runs as a transaction like
+ * every write (coordinator.ts): staged at the record's owner, committed with
+ * its audit event (LABELS_REMOVED, naming the record and the labels, shown
+ * to the patient in `accessLog` and to administrators), then delivered.
+ *
+ * A record the caller may not see answers exactly like an unknown id (404);
+ * a record they see but did not produce, 403. The answer is the record's
+ * `meta` afterwards, as a `Parameters` resource (`return`).
+ */
+import { type Actor } from '../../../../lib/actor.js';
+import { UNKNOWN_PATIENT, isUuidText } from '../../../../lib/ingest/types.js';
+import type { HttpRequestInfo, Route } from '../../../../lib/http.js';
+import { parseScopes, scopesAllowWrite, type Category } from '../../../../lib/scopes.js';
+import type { SubgraphName } from '../../../../lib/services.js';
+import { sensitivityLabelOf, type SensitivityLabel } from '../../../../lib/terminology.js';
+import { FHIR_JSON, type IssueType } from '../outcome.js';
+import { securityLabels } from '../terminology.js';
+import { statusOf, TransactionFailed, type Coordinator } from './coordinator.js';
+import type { Issue, MappedEntry } from './map.js';
+
+/** Where each labelled type lives (a DiagnosticReport is a lab report at labs, or a radiology report at imaging). */
+const LABELLED: Record<string, { owner: SubgraphName; kind: string; category: Category }[]> = {
+  Encounter: [{ owner: 'encounters', kind: 'encounter', category: 'encounters' }],
+  Condition: [{ owner: 'encounters', kind: 'condition', category: 'diagnoses' }],
+  ServiceRequest: [{ owner: 'encounters', kind: 'referral', category: 'referrals' }],
+  Observation: [{ owner: 'labs', kind: 'observation', category: 'labs' }],
+  DiagnosticReport: [{ owner: 'labs', kind: 'diagnostic-report', category: 'labs' }, { owner: 'imaging', kind: 'imaging-report', category: 'imaging-reports' }],
+  ImagingStudy: [{ owner: 'imaging', kind: 'imaging-study', category: 'imaging' }],
+  Immunization: [{ owner: 'public-health', kind: 'immunization', category: 'immunizations' }],
+  EpisodeOfCare: [{ owner: 'public-health', kind: 'enrollment', category: 'programs' }],
+};
+
+const PATH = /^\/fhir\/([A-Za-z]+)\/([^/]+)\/\$meta-delete$/;
+
+export interface MetaDeleteOptions {
+  coordinator: Coordinator;
+  /** The caller, if they may publish (route.ts), or the refusal to send. */
+  publisher: (request: HttpRequestInfo) => Promise<Actor | { status: number; code: IssueType; message: string }>;
+  outcomeOf: (issues: Issue[]) => unknown;
+}
+
+/** The labels a `$meta-delete` Parameters resource names, or the issue with it. */
+function labelsToRemove(body: unknown): SensitivityLabel[] | Issue {
+  const bad = (message: string, expression = 'Parameters'): Issue => ({ index: -1, status: 400, code: 'invalid', message, expression });
+  const parameters = body as { resourceType?: unknown; parameter?: unknown } | null;
+  if (parameters?.resourceType !== 'Parameters' || !Array.isArray(parameters.parameter)) return bad('Send a Parameters resource with one meta parameter (FHIR $meta-delete)');
+  const meta = parameters.parameter.find((p: { name?: unknown }) => p?.name === 'meta') as { valueMeta?: { security?: unknown } } | undefined;
+  const security = meta?.valueMeta?.security;
+  if (!Array.isArray(security) || !security.length) return bad('The meta parameter lists the labels to remove in valueMeta.security', 'Parameters.parameter');
+  const labels: SensitivityLabel[] = [];
+  for (const [n, coding] of security.entries()) {
+    const label = coding && typeof coding === 'object' ? sensitivityLabelOf(coding as { system?: unknown; code?: unknown }) : undefined;
+    if (!label) return bad('Name sensitivity labels: HL7 v3 ActCode (HIV, PSY, ETH, GDIS, SDV, SEX, STD) or v3-Confidentiality V', `Parameters.parameter.valueMeta.security[${n}]`);
+    labels.push(label);
+  }
+  return [...new Set(labels)];
+}
+
+export function metaDeleteRoute(options: MetaDeleteOptions): Route {
+  return async (request) => {
+    const match = PATH.exec(request.url.pathname);
+    if (!match) return undefined;
+    const reply = (status: number, resource: unknown) => ({ status, body: JSON.stringify(resource), contentType: FHIR_JSON, headers: {} });
+    const fail = (status: number, code: Issue['code'], message: string, expression = '') => reply(status, options.outcomeOf([{ index: -1, status, code, message, expression }]));
+    if (request.method !== 'POST') return fail(405, 'not-supported', 'POST a Parameters resource to $meta-delete');
+    const [, type, rawId] = match as unknown as [string, string, string];
+    const places = LABELLED[type];
+    if (!places) return fail(404, 'not-supported', `${type} carries no sensitivity labels here (labelled types: ${Object.keys(LABELLED).join(', ')})`);
+    const caller = await options.publisher(request);
+    if (!('sub' in caller)) return fail(caller.status, caller.code as Issue['code'], caller.message);
+    request.log.operation = `FHIR $meta-delete ${type}`;
+    request.log.actor = { role: caller.role, org: caller.org, clientId: caller.clientId };
+    let body: unknown;
+    try {
+      body = JSON.parse(request.body);
+    } catch {
+      return fail(400, 'structure', 'The body is not JSON');
+    }
+    const labels = labelsToRemove(body);
+    if (!Array.isArray(labels)) return reply(labels.status, options.outcomeOf([labels]));
+    const id = decodeURIComponent(rawId).toLowerCase();
+    if (!isUuidText(id)) return fail(400, 'invalid', `${type} ids are UUIDs`, `${type}.id`);
+    const scopes = parseScopes(caller.scope);
+    const allowed = places.filter((p) => scopesAllowWrite(scopes, 'update', type, p.category));
+    if (!allowed.length) return fail(403, 'forbidden', `The token's scopes do not allow update of ${type}`);
+    let failure: TransactionFailed | null = null;
+    for (const place of allowed) {
+      const entry: MappedEntry = {
+        index: 0, path: type, resourceType: type, kind: place.kind, owner: place.owner, op: 'relabel', id, category: place.category,
+        ifNoneExist: null, identifiers: [], record: { remove: labels }, refs: {}, patient: { id: UNKNOWN_PATIENT }, patientExpression: `${type}.id`,
+      };
+      try {
+        const result = await options.coordinator.run(caller, request.requestId, [entry]);
+        const remaining = result.results[0]?.security?.remaining ?? [];
+        return reply(200, { resourceType: 'Parameters', parameter: [{ name: 'return', valueMeta: { security: securityLabels(remaining) } }] });
+      } catch (error) {
+        if (!(error instanceof TransactionFailed)) throw error;
+        failure = error;
+        // A DiagnosticReport unknown at labs may be a radiology report at imaging.
+        if (error.status !== 404) break;
+      }
+    }
+    return reply(failure!.status, options.outcomeOf(failure!.issues.map((i) => ({ ...i, status: statusOf([i]) }))));
+  };
+}
