@@ -13,7 +13,7 @@ import { decideRow } from './consent/shield.js';
 import type { Queryable } from './db.js';
 import { badInput, productError } from './errors.js';
 import type { Category } from './scopes.js';
-import type { SubgraphContext } from './subgraph.js';
+import type { SubgraphContext } from './subgraph-context.js';
 
 export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 100;

@@ -14,7 +14,6 @@ import type { GraphQLResolverMap } from '@apollo/subgraph';
 import DataLoader from 'dataloader';
 import { GraphQLError, parse, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
-import type { Actor } from './actor.js';
 import { ConsentAccess, remoteConsentSources, RequestFactsCache, type ConsentSources, type IdentityFacts } from './consent/access.js';
 import { DEFAULT_INTERNAL_TIMEOUT_MS, INTERNAL_APIS, InternalApiError, internalCaller, internalRoute, type InternalCaller, type InternalRequest, type InternalRouteDeps } from './internal-api.js';
 import { ownerTimeline, parseTimelineRequest, type TimelineSource } from './timeline.js';
@@ -29,6 +28,7 @@ import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, createInternalAuth, InternalT
 import { scalarResolvers } from './scalars.js';
 import { SUBGRAPHS, type SubgraphName } from './services.js';
 import { telemetryFor } from './telemetry.js';
+import type { SubgraphContext } from './subgraph-context.js';
 
 /**
  * The package root (the nearest directory above this module with a
@@ -42,22 +42,6 @@ function packageRoot(from: string): string {
     if (existsSync(path.join(dir, 'package.json'))) return dir;
     if (path.dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
   }
-}
-
-export interface SubgraphContext {
-  actor: Actor;
-  requestId: string;
-  /** This request's log line (lib/http.ts). */
-  log: RequestLog;
-  db: Database;
-  /** Other services' internal APIs, called on behalf of this request. */
-  internal: InternalCaller;
-  /** The consent policy for this request's actor, and what was disclosed. */
-  consent: ConsentAccess;
-  /** Identity: a facts token of the consent facts this request loaded, for the gateway to relay (lib/internal-token.ts). */
-  relayFacts?: () => string | undefined;
-  /** Per-request DataLoaders, created on first use by name. */
-  loader<K, V>(name: string, batch: (keys: readonly K[]) => Promise<(V | Error)[]>, cacheKey?: (key: K) => unknown): DataLoader<K, V>;
 }
 
 /** What a subgraph's internal API routes are built with. */

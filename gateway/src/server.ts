@@ -31,7 +31,6 @@ import { scalarResolvers } from '../../lib/scalars.js';
 import { parseScopes } from '../../lib/scopes.js';
 import { GATEWAY, SUBGRAPH_NAMES, type SubgraphName } from '../../lib/services.js';
 import { formatErrorFor } from '../../lib/subgraph.js';
-import type { Disclosure } from '../../lib/consent/access.js';
 import { parseAllowedOrigins } from '../../lib/cors.js';
 import { AuditBatcher, auditPlugin, collectDisclosures } from './audit.js';
 import { developmentRoutes, type DevelopmentOptions } from './dev-routes.js';
@@ -40,18 +39,8 @@ import { fhirRoute } from './fhir/route.js';
 import { hl7v2Route } from './fhir/ingest/hl7v2.js';
 import { INGEST_MAX_BODY_BYTES, ingestService, type IngestService } from './fhir/ingest/route.js';
 import { readSupergraph } from './supergraph.js';
+import type { GatewayContext } from './context.js';
 import { telemetryFor, type Telemetry } from '../../lib/telemetry.js';
-
-export interface GatewayContext {
-  actor: Actor;
-  requestId: string;
-  /** This request's log line (lib/http.ts). */
-  log?: RequestLog;
-  /** What the subgraphs disclosed during this request (written to the audit trail before responding). */
-  disclosures: Disclosure[];
-  /** Identity's consent facts for this request (facts tokens it signed), relayed to the subgraphs called next. */
-  consentFacts?: string[];
-}
 
 /**
  * Query limits, tuned so the product's own front-end queries (the

@@ -18,7 +18,7 @@ import { GraphQLError, isObjectType, type GraphQLSchema } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
 import { allow, rule, shield, type IRules } from 'graphql-shield';
 import type { Category } from '../scopes.js';
-import type { SubgraphContext } from '../subgraph.js';
+import type { SubgraphContext } from '../subgraph-context.js';
 import type { ConsentAccess } from './access.js';
 import type { Decision, RecordFacts } from './policy.js';
 

@@ -5,7 +5,7 @@
 import type { GraphQLResolverMap } from '@apollo/subgraph';
 import { isUuid, PATIENT_RECORD, type RecordAccess } from '../../../lib/connection.js';
 import { badInput } from '../../../lib/errors.js';
-import type { SubgraphContext } from '../../../lib/subgraph.js';
+import type { SubgraphContext } from '../../../lib/subgraph-context.js';
 import type { PageArgs } from '../../../lib/connection.js';
 import { ErrorCode, forbidden, productError } from '../../../lib/errors.js';
 import {

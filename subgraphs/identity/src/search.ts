@@ -23,7 +23,7 @@
 import { isUuid, normalisePageArgs, type Page } from '../../../lib/connection.js';
 import { badInput, forbidden } from '../../../lib/errors.js';
 import { decodeKeyset, fillPage, isText, type KeyPart } from '../../../lib/keyset.js';
-import type { SubgraphContext } from '../../../lib/subgraph.js';
+import type { SubgraphContext } from '../../../lib/subgraph-context.js';
 
 type Row = Record<string, any>;
 

@@ -28,7 +28,7 @@ import { fetchBirthDates } from '../../../lib/birth-dates.js';
 import { isUuid, maySee, normalisePageArgs, PATIENT_RECORD, type Page } from '../../../lib/connection.js';
 import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
 import type { Row } from '../../../lib/records.js';
-import type { SubgraphContext } from '../../../lib/subgraph.js';
+import type { SubgraphContext } from '../../../lib/subgraph-context.js';
 import { ENROLLMENT, IMMUNIZATION } from './access.js';
 
 export type ImmunizationDueStatus = 'DUE' | 'OVERDUE';
