@@ -16,7 +16,7 @@ import { GraphQLError, parse, type DocumentNode, type GraphQLFormattedError, typ
 import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import { ConsentAccess, remoteConsentSources, RequestFactsCache, type ConsentSources, type IdentityFacts } from './consent/access.js';
 import { DEFAULT_INTERNAL_TIMEOUT_MS, INTERNAL_APIS, InternalApiError, internalCaller, internalRoute, type InternalCaller, type InternalRequest, type InternalRouteDeps } from './internal-api.js';
-import { ownerTimeline, parseTimelineRequest, type TimelineSource } from './timeline.js';
+import { ownerTimeline, parseTimelineRequest, timelineSources } from './timeline.js';
 import { withConsent, type ConsentRules } from './consent/shield.js';
 import { migrate, openDatabase, type Database } from './db.js';
 import { badInput, ErrorCode, productError, serviceUnavailable } from './errors.js';
@@ -58,8 +58,6 @@ export interface SubgraphModule {
   consentRules: ConsentRules;
   /** Replaces the remote consent sources with this subgraph's own data where it owns it. */
   consentSources?: (db: Database, remote: ConsentSources) => ConsentSources;
-  /** The kinds of timeline entries this subgraph owns, served at `/internal/timeline` (see lib/timeline.ts). */
-  timeline?: TimelineSource[];
 }
 
 /** Where a subgraph reaches the other subgraphs: their GraphQL URL (internal APIs sit beside it). */
@@ -200,8 +198,9 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
     stopOnTerminationSignals: false,
   });
   const routes = module.internalRoutes?.(routeDeps) ?? [];
-  if (module.timeline) {
-    const sources = module.timeline;
+  // The kinds of timeline entries this subgraph keeps (the catalogue's record types it owns), served at /internal/timeline.
+  const sources = timelineSources(module.name);
+  if (sources.length) {
     routes.push(internalRoute(INTERNAL_APIS.timeline, routeDeps, async (body, call: InternalRequest) => {
       const request = parseTimelineRequest(body);
       if (!request) throw badInput('Malformed timeline request');

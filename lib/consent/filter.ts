@@ -16,8 +16,8 @@
  * not carry V. A page of results is then exactly what the policy allows, and
  * full.
  */
-import type { Actor } from '../actor.js';
-import type { Category } from '../scopes.js';
+import { breaksGlass, type Actor } from '../actor.js';
+import type { Category } from '../categories.js';
 import { SENSITIVITY_LABELS } from '../terminology.js';
 import { decide, VERY_RESTRICTED, type PatientFacts } from './policy.js';
 
@@ -33,10 +33,8 @@ export interface PatientRecordFilter {
   open_all?: boolean;
 }
 
-const isBreakGlass = (actor: Actor) => (actor.role === 'clinician' || actor.role === 'nurse') && actor.purposeOfUse === 'ETREAT' && Boolean(actor.breakGlassReason);
-
 export function recordFilter(actor: Actor, category: Category, facts: PatientFacts, organizationIds: string[], now: Date, resourceType?: string): PatientRecordFilter {
-  const breakGlass = isBreakGlass(actor);
+  const breakGlass = breaksGlass(actor);
   const standard: Actor = breakGlass ? { ...actor, breakGlassReason: null } : actor;
   const orgs: string[] = [];
   const pairs: string[] = [];

@@ -6,8 +6,9 @@
  * to other entries of the same request kept symbolic until the owner knows
  * which records they are (a retried Bundle finds records it created before).
  */
-import type { Category } from '../scopes.js';
-import type { SubgraphName } from '../services.js';
+import type { Category } from '../categories.js';
+import { OTHER_RECORD_TYPES, RECORD_TYPES, type RecordTypeFacts } from '../record-types.js';
+import type { SubgraphName } from '../subgraph-names.js';
 
 /** A business identifier (FHIR Identifier.system and value). */
 export interface BusinessIdentifier {
@@ -130,18 +131,14 @@ export interface UndeliveredDecision {
   actor: unknown;
 }
 
-/** The owner of each FHIR resource type the product accepts (DiagnosticReport: labs, RAD reports imaging). */
-export const RESOURCE_OWNERS: Record<string, SubgraphName> = {
-  Patient: 'identity',
-  Encounter: 'encounters',
-  Condition: 'encounters',
-  ServiceRequest: 'encounters',
-  Observation: 'labs',
-  DiagnosticReport: 'labs',
-  ImagingStudy: 'imaging',
-  Immunization: 'public-health',
-  EpisodeOfCare: 'public-health',
-};
+/**
+ * The owner of each FHIR resource type the product accepts, from the
+ * catalogue's published record types (lib/record-types.ts); a record held
+ * inside another goes to its parent's owner (DiagnosticReport: labs, a RAD
+ * report its study's, imaging).
+ */
+export const RESOURCE_OWNERS: Record<string, SubgraphName> = Object.fromEntries([...OTHER_RECORD_TYPES, ...RECORD_TYPES]
+  .filter((row: RecordTypeFacts) => row.published && !row.partOf).map((row) => [row.fhir.resourceType, row.owner]));
 
 /** Patient ids, record ids: UUIDs. */
 export const isUuidText = (value: unknown): value is string => typeof value === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);

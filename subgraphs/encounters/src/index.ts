@@ -6,13 +6,11 @@ import { participantRoutes, patientLinkRoute } from '../../../lib/ingest/partici
 import { ingestHandlers } from './ingest.js';
 import { inpatientStay } from './discharge.js';
 import { resolvers } from './resolvers.js';
-import { timeline } from './timeline.js';
 
 export const encounters: SubgraphModule = {
   name: 'encounters',
   resolvers,
   consentRules,
-  timeline,
   internalRoutes: (deps) => [
     internalRoute(INTERNAL_APIS.inpatientStay, deps, async (body, call) => inpatientStay(deps.db, call.actor, body)),
     // Publishing (FHIR writes), and the master patient index's links.

@@ -1,6 +1,6 @@
 /** Encounters resolvers: Encounter, Condition (ICD-10) and Referral, and their lists on Patient. */
 import type { GraphQLResolverMap } from '@apollo/subgraph';
-import { loadById, loadReference, loadChildren, loadPatientPage, type PageArgs } from '../../../lib/connection.js';
+import { loadById, loadReference, loadChildren, loadPatientPage, type PageArgs, patientList } from '../../../lib/connection.js';
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records.js';
 import { SYSTEM } from '../../../lib/terminology.js';
 import type { SubgraphContext } from '../../../lib/subgraph-context.js';
@@ -34,13 +34,13 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Patient: {
     encounters: (patient: { id: string }, args: PageArgs & { class?: keyof typeof ENCOUNTER_CLASS }, context: SubgraphContext) =>
       loadPatientPage(context, 'encounters', {
-        ...ENCOUNTER, table: 'encounter', timeColumn: 'period_start',
+        ...patientList('Encounter'),
         ...(args.class ? { where: 'r.class = $7', params: [ENCOUNTER_CLASS[args.class]] } : {}),
       }, patient.id, args),
     conditions: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
-      loadPatientPage(context, 'conditions', { ...CONDITION, table: 'condition', timeColumn: 'recorded_date' }, patient.id, args),
+      loadPatientPage(context, 'conditions', patientList('Condition'), patient.id, args),
     referrals: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
-      loadPatientPage(context, 'referrals', { ...REFERRAL, table: 'referral', timeColumn: 'authored_on' }, patient.id, args),
+      loadPatientPage(context, 'referrals', patientList('Referral'), patient.id, args),
   },
   Encounter: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'encounter', reference.id, ENCOUNTER),

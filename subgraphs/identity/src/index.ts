@@ -1,26 +1,24 @@
 /** The identity subgraph: owner of Patient, identifiers, consent directives and the alliance registry. */
 import { identityFactsFromDatabase } from '../../../lib/consent/access.js';
 import { INTERNAL_APIS, internalRoute, patientIdsOf } from '../../../lib/internal-api.js';
-import type { ConsentRules } from '../../../lib/consent/shield.js';
+import { ownedRecordRules, type ConsentRules } from '../../../lib/consent/shield.js';
 import type { SubgraphModule } from '../../../lib/subgraph.js';
 import { appendRequestEvents, auditReportOf } from './audit.js';
 import { birthDates } from './birth-dates.js';
 import { registryEntries } from './registry.js';
 import { decide, recovery, stagePatients } from './ingest.js';
-import { PATIENT, resolvers } from './resolvers.js';
+import { resolvers } from './resolvers.js';
 import { TIMELINE_NODE_TYPES } from './timeline.js';
 
 const consentRules: ConsentRules = {
-  records: {
+  // Patient (identifiers: a category of their own) and ConsentDirective, from the catalogue (lib/record-types.ts).
+  records: ownedRecordRules('identity', {
     Patient: {
-      ...PATIENT, organizationColumn: null, patientId: (row) => row.id,
-      fieldCategories: { identifiers: 'identifiers', consents: 'consents', accessLog: 'consents' },
+      fieldCategories: { consents: 'consents', accessLog: 'consents' },
       // Every entry of the timeline is filtered by its owner, with its own category.
       openFields: ['timeline'],
     },
-    // Staff of an organisation that registered the patient see the directives recorded for them.
-    ConsentDirective: { category: 'consents', organizationColumn: null },
-  },
+  }),
   // Audit and match-candidate types are reached only through resolvers that check the actor (admin, or the patient); the registry is open.
   open: ['Query', 'Mutation', 'HumanName', 'ContactPoint', 'Address', 'Identifier', 'Organization', 'Practitioner', 'AuditEvent', 'ConsentChange',
     'RegistryChange', 'RegistryChangeConnection', 'RegistryChangeEdge',

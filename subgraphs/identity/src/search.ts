@@ -20,6 +20,7 @@
  * event per patient) whatever fields the caller selects; the Patient fields
  * report themselves as in any lookup.
  */
+import { breaksGlass, isStaff } from '../../../lib/actor.js';
 import { isUuid, normalisePageArgs, type Page } from '../../../lib/connection.js';
 import { badInput, forbidden } from '../../../lib/errors.js';
 import { decodeKeyset, fillPage, isText, type KeyPart } from '../../../lib/keyset.js';
@@ -58,10 +59,10 @@ export async function searchPatients(context: SubgraphContext, args: SearchPatie
   const criteria = searchCriteria(args);
   const { first } = normalisePageArgs({ first: args.first });
   const after = args.after ? decodeKeyset(args.after, [isText(), isText(), isUuid]) : null;
-  const breakGlass = actor.purposeOfUse === 'ETREAT' && Boolean(actor.breakGlassReason);
+  const breakGlass = breaksGlass(actor);
   // Identity's own facts narrow the candidates where they decide (clinicians and nurses
   // outside an emergency); public health's reach is checked on the consent facts below.
-  const narrowToOwnFacts = (actor.role === 'clinician' || actor.role === 'nurse') && !breakGlass;
+  const narrowToOwnFacts = isStaff(actor) && !breakGlass;
   const demographicsCriteria = Boolean(criteria.name || criteria.birthDate);
 
   const fetch = (position: KeyPart[] | null, limit: number) => context.db.query<Row>(

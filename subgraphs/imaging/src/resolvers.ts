@@ -1,6 +1,6 @@
 /** Imaging resolvers: ImagingStudy (DICOM) and its report, and the list on Patient. */
 import type { GraphQLResolverMap } from '@apollo/subgraph';
-import { loadById, loadReference, loadChildren, loadPatientPage, maySee, type PageArgs } from '../../../lib/connection.js';
+import { loadById, loadReference, loadChildren, loadPatientPage, maySee, type PageArgs, patientList } from '../../../lib/connection.js';
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records.js';
 import { SYSTEM } from '../../../lib/terminology.js';
 import type { SubgraphContext } from '../../../lib/subgraph-context.js';
@@ -35,7 +35,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Patient: {
     imagingStudies: (patient: { id: string }, args: PageArgs & { modality?: string }, context: SubgraphContext) =>
       loadPatientPage(context, 'imagingStudies', {
-        ...IMAGING_STUDY, table: 'imaging_study', timeColumn: 'started',
+        ...patientList('ImagingStudy'),
         ...(args.modality ? { where: 'r.modality = $7', params: [args.modality] } : {}),
       }, patient.id, args),
     // Result recognition: studies of one modality (and body site) within the window, from every organisation the actor may see.
@@ -48,7 +48,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       const bodySite = bodySiteCode(args.bodySite);
       const from = windowStart(context.consent.now, args.withinDays, DEFAULT_WITHIN_DAYS);
       return loadPatientPage(context, 'equivalentImagingStudies', {
-        ...IMAGING_STUDY, table: 'imaging_study', timeColumn: 'started',
+        ...patientList('ImagingStudy'),
         ...(bodySite ? { where: 'r.modality = $7 AND r.body_site = $8', params: [modality, bodySite] } : { where: 'r.modality = $7', params: [modality] }),
       }, patient.id, { first: args.first, after: args.after, from });
     },

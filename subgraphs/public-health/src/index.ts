@@ -5,7 +5,6 @@ import type { Database } from '../../../lib/db.js';
 import { consentRules } from './access.js';
 import { createDischargePlan } from './discharge.js';
 import { resolvers } from './resolvers.js';
-import { timeline } from './timeline.js';
 import { participantRoutes, patientLinkRoute } from '../../../lib/ingest/participant.js';
 import { ingestHandlers } from './ingest.js';
 
@@ -24,7 +23,6 @@ export const publicHealth: SubgraphModule = {
   name: 'public-health',
   resolvers,
   consentRules,
-  timeline,
   consentSources: (db, remote) => ({ ...remote, programmeOrganizations: (patientIds) => programmeOrganizations(db, patientIds) }),
   internalRoutes: (deps) => [
     internalRoute(INTERNAL_APIS.programmeOrganizations, deps, async (body) => programmeOrganizations(deps.db, patientIdsOf(body))),
