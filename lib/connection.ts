@@ -125,7 +125,7 @@ export function loadPatientPage<Row extends Record<string, unknown>>(
 export async function selectPatientPages<Row>(db: Queryable, spec: PatientListSpec, filters: PatientRecordFilter[], args: NormalisedPageArgs): Promise<Row[]> {
   const t = spec.timeColumn;
   return db.query<Row>(
-    `SELECT r.* FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, orgs text[], pairs text[], bg_orgs text[], open_all boolean)
+    `SELECT r.* FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, orgs text[], pairs text[], bg_orgs text[])
      CROSS JOIN LATERAL (
        SELECT * FROM ${spec.table} r
        WHERE r.patient_id = p.id

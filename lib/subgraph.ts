@@ -56,8 +56,34 @@ export interface SubgraphModule {
   internalRoutes?: (deps: SubgraphRouteDeps) => Route[];
   /** Field-level consent rules (graphql-shield) for every object type. */
   consentRules: ConsentRules;
-  /** Replaces the remote consent sources with this subgraph's own data where it owns it. */
-  consentSources?: (db: Database, remote: ConsentSources) => ConsentSources;
+  /**
+   * The consent facts this subgraph keeps in its own database and answers
+   * itself (identity: registrations and directives; public-health: programme
+   * enrolments); the others come over their owners' internal APIs. The
+   * keeper of identity's facts also signs the facts a request loaded, for the
+   * gateway to relay to the next subgraphs of that request.
+   */
+  ownConsentFacts?: (db: Database) => Partial<ConsentSources>;
+}
+
+/** What a consent access is made from, for one call (see ConsentInjection). */
+export interface ConsentAccessInputs {
+  call: VerifiedCall;
+  /** Other services' internal APIs, on behalf of this call. */
+  internal: InternalCaller;
+  /** Where this subgraph gets the consent facts (its own database for those it keeps). */
+  sources: ConsentSources;
+}
+
+/**
+ * Tests and benchmarks only, refused in production: replaces how each
+ * call's consent access is made and how the schema is wrapped. The
+ * benchmark measures what consent costs this way (scripts/bench-service.ts);
+ * nothing of it lives in the consent code.
+ */
+export interface ConsentInjection {
+  access: (inputs: ConsentAccessInputs) => ConsentAccess;
+  schema?: (module: SubgraphModule) => GraphQLSchema;
 }
 
 /** Where a subgraph reaches the other subgraphs: their GraphQL URL (internal APIs sit beside it). */
@@ -76,8 +102,8 @@ export interface SubgraphOptions {
   peers: PeerUrls;
   /** Deadline of each internal API call (INTERNAL_API_TIMEOUT_MS). */
   internalTimeoutMs?: number;
-  /** Benchmarks only: false serves the schema without consent rules. Refused in production. */
-  enforceConsent?: boolean;
+  /** Tests and benchmarks only (refused in production): another consent access and schema (see ConsentInjection). */
+  consentInjection?: ConsentInjection;
   /** Where the service logs (default: a pino logger named after it). */
   logger?: Logger;
   /** Serves Prometheus `/metrics` on this port (0: any free one); none when absent (lib/telemetry.ts). */
@@ -151,41 +177,49 @@ export function formatErrorFor(production: boolean) {
 
 export async function startSubgraph(module: SubgraphModule, options: SubgraphOptions): Promise<RunningSubgraph> {
   const db = options.database ?? (await openSubgraphDatabase(module.name, options.databaseUrl));
-  const enforceConsent = options.enforceConsent ?? true;
-  if (!enforceConsent && options.production) throw new Error('Consent enforcement cannot be switched off in production');
+  if (options.consentInjection && options.production) throw new Error('The consent policy cannot be replaced in production');
   const logger = options.logger ?? createLogger(module.name);
   const auth = createInternalAuth(options.keyring);
   if (auth.self !== module.name) throw new Error(`the keyring given to ${module.name} is ${auth.self}'s`);
   const telemetry = telemetryFor(module.name);
   const untrackDatabase = db.instrument(telemetry);
   const routeDeps: SubgraphRouteDeps = { db, auth, url: options.peers, timeoutMs: options.internalTimeoutMs ?? DEFAULT_INTERNAL_TIMEOUT_MS, telemetry };
-  const remote = remoteConsentSources();
-  const consentSources = module.consentSources ? module.consentSources(db, remote) : remote;
+  const own = module.ownConsentFacts?.(db) ?? {};
+  const sources: ConsentSources = { ...remoteConsentSources(), ...own };
+  // The keeper of identity's facts signs those a request loaded; every other subgraph relays what it was given.
+  const signsIdentityFacts = Boolean(own.identityFacts);
   const factsCache = new RequestFactsCache();
-  // The consent policy for one request's actor; its calls here share the facts fetched for it.
-  const consentFor = (call: VerifiedCall, internal: InternalCaller) => enforceConsent
-    ? new ConsentAccess(call.actor, internal, consentSources, { cache: factsCache, requestId: call.requestId, decisions: telemetry.metrics.consentDecisions })
-    : ConsentAccess.unenforced(call.actor);
+  const newAccess = options.consentInjection?.access
+    ?? (({ call, internal }: ConsentAccessInputs) => new ConsentAccess(call.actor, internal, sources, { cache: factsCache, requestId: call.requestId, decisions: telemetry.metrics.consentDecisions }));
+  /**
+   * The consent policy for one call's actor (its calls here share the facts
+   * fetched for it), seeded with identity's facts relayed with the call:
+   * facts tokens identity signed for this very request; a forged one fails
+   * the call (InternalTokenError).
+   */
+  const consentFor = (call: VerifiedCall, internal: InternalCaller, relayed: string | undefined): ConsentAccess => {
+    const consent = newAccess({ call, internal, sources });
+    for (const token of relayed?.split(' ') ?? []) consent.useRelayedFacts(auth.verifyFactsToken(token, call.requestId) as IdentityFacts);
+    return consent;
+  };
   /**
    * The consent policy of one request and the caller of other services'
-   * internal APIs on its behalf: seeded with identity's facts relayed with
-   * the request (facts tokens; a forged one fails the request), and relaying
-   * them onward. Identity relays the facts it loaded itself.
+   * internal APIs on its behalf, relaying identity's facts onward: those it
+   * was given, or (the keeper of identity's facts) those it loaded.
    */
   const accessFor = (call: VerifiedCall, via: string, relayed: string | undefined, traceparent: string | undefined) => {
     let consent: ConsentAccess | undefined;
-    const ownFacts = () => {
+    const loadedFacts = () => {
       const facts = consent?.loadedIdentityFacts();
       return facts ? auth.signFactsToken(call.requestId, facts) : relayed;
     };
     const internal = internalCaller({ auth, url: options.peers, requestId: call.requestId, via, timeoutMs: routeDeps.timeoutMs,
-      consentFacts: module.name === 'identity' ? ownFacts : () => relayed, telemetry, traceparent });
-    consent = consentFor(call, internal);
-    if (relayed && enforceConsent) for (const token of relayed.split(' ')) consent.useRelayedFacts(auth.verifyFactsToken(token, call.requestId) as IdentityFacts);
-    return { consent, internal, relayFacts: module.name === 'identity' ? ownFacts : () => undefined };
+      consentFacts: signsIdentityFacts ? loadedFacts : () => relayed, telemetry, traceparent });
+    consent = consentFor(call, internal, relayed);
+    return { consent, internal, relayFacts: signsIdentityFacts ? loadedFacts : () => undefined };
   };
   const apollo = new ApolloServer<SubgraphContext>({
-    schema: enforceConsent ? buildSchemaFor(module) : buildBaseSchema(module),
+    schema: (options.consentInjection?.schema ?? buildSchemaFor)(module),
     includeStacktraceInErrorResponses: !options.production,
     formatError: formatErrorFor(options.production),
     // Subgraphs are reached only by the gateway; no landing page, no batching.
@@ -199,14 +233,12 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
   });
   const routes = module.internalRoutes?.(routeDeps) ?? [];
   // The kinds of timeline entries this subgraph keeps (the catalogue's record types it owns), served at /internal/timeline.
-  const sources = timelineSources(module.name);
-  if (sources.length) {
+  const timeline = timelineSources(module.name);
+  if (timeline.length) {
     routes.push(internalRoute(INTERNAL_APIS.timeline, routeDeps, async (body, call: InternalRequest) => {
       const request = parseTimelineRequest(body);
       if (!request) throw badInput('Malformed timeline request');
-      const consent = consentFor(call, call.internal);
-      if (call.consentFacts && enforceConsent) for (const token of call.consentFacts.split(' ')) consent.useRelayedFacts(auth.verifyFactsToken(token, call.requestId) as IdentityFacts);
-      return ownerTimeline(db, consent, sources, request);
+      return ownerTimeline(db, consentFor(call, call.internal, call.consentFacts), timeline, request);
     }));
   }
   const service = await startHttpService<SubgraphContext>({

@@ -152,7 +152,7 @@ async function countWithheld(db: Queryable, consent: ConsentAccess, sources: Tim
     const filters = await consent.filters(source.category, patientIds, source.resourceType);
     const t = source.timeColumn;
     const rows = await db.query<{ id: string; n: number }>(
-      `SELECT p.id, count(*)::int AS n FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, orgs text[], pairs text[], bg_orgs text[], open_all boolean)
+      `SELECT p.id, count(*)::int AS n FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, orgs text[], pairs text[], bg_orgs text[])
        JOIN ${source.table} r ON r.patient_id = p.id
        WHERE r.sensitivity_labels = '{}'
          AND ($2::timestamptz IS NULL OR r.${t} >= $2::timestamptz)

@@ -95,7 +95,7 @@ async function createPostgresDatabases(): Promise<{ urls: Record<SubgraphName, s
 export async function startTestStack(
   backend: Backend,
   options: { patients?: number; production?: boolean; corsAllowedOrigins?: string[]; anchor?: Anchor; /** Keep the services' log lines (logLines()). */ logs?: boolean }
-    & Pick<StackOptions, 'loggers' | 'metricsPorts'> = {},
+    & Pick<StackOptions, 'loggers' | 'metricsPorts' | 'consentInjection'> = {},
 ): Promise<TestStack> {
   const keys = await generateDevKeys('test-');
   const postgres = backend === 'postgres' ? await createPostgresDatabases() : null;
@@ -110,6 +110,7 @@ export async function startTestStack(
     ingestRecoveryIntervalMs: 0,
     loggers: options.loggers ?? (options.logs ? (service: string) => createLogger(service, { destination, level: 'info', production: true }) : undefined),
     metricsPorts: options.metricsPorts,
+    consentInjection: options.consentInjection,
   });
   const url = stack.gateway.url;
   return {

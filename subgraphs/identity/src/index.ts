@@ -31,7 +31,7 @@ export const identity: SubgraphModule = {
   name: 'identity',
   resolvers,
   consentRules,
-  consentSources: (db, remote) => ({ ...remote, identityFacts: (patientIds) => identityFactsFromDatabase(db, patientIds) }),
+  ownConsentFacts: (db) => ({ identityFacts: (patientIds) => identityFactsFromDatabase(db, patientIds) }),
   internalRoutes: (deps) => [
     internalRoute(INTERNAL_APIS.consentFacts, deps, async (body) => identityFactsFromDatabase(deps.db, patientIdsOf(body))),
     internalRoute(INTERNAL_APIS.birthDates, deps, async (body, call) => birthDates(deps.db, call.actor, body)),
