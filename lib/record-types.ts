@@ -168,6 +168,8 @@ export type RecordType = (typeof RECORD_TYPES)[number];
 export type TimelineKind = RecordType['kind'];
 /** A record type's GraphQL type. */
 export type RecordTypeName = RecordType['graphqlType'];
+/** Any row's GraphQL type, listed or not. */
+export type AnyRecordTypeName = RecordTypeName | (typeof OTHER_RECORD_TYPES)[number]['graphqlType'];
 /** A connection field of Patient listing a record type. */
 export type ConnectionName = RecordType['connection'];
 

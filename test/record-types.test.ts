@@ -7,12 +7,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../lib/db.js';
 import { RESOURCE_OWNERS } from '../lib/ingest/types.js';
-import { OTHER_RECORD_TYPES, RECORD_TYPES, type ListedRecordType, type RecordTypeFacts } from '../lib/record-types.js';
+import { OTHER_RECORD_TYPES, RECORD_TYPES, recordTypeOf, type ListedRecordType, type RecordTypeFacts } from '../lib/record-types.js';
 import { RESOURCE_CATEGORIES } from '../lib/scopes.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
 import { openSubgraphDatabase, subgraphSdl } from '../lib/subgraph.js';
 import { TIMELINE_KIND_TYPES, TIMELINE_KINDS } from '../lib/timeline.js';
 import { CONNECTION_RESOURCES } from '../gateway/src/fhir/plan.js';
+import { EXPORTED_RECORD_TYPES, PUBLISHED_TYPES, RESOURCE_MODULES } from '../gateway/src/fhir/resources/index.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
 import { catalogueProblems, type SubgraphUnderCheck } from './support/catalogue.js';
 
@@ -82,5 +83,14 @@ describe('the catalogue of record types', () => {
     // Published types go to the owner of their record type; a record inside another (a RAD report) does not change the resource type's owner.
     expect(RESOURCE_OWNERS).toMatchObject({ Patient: 'identity', Encounter: 'encounters', ServiceRequest: 'encounters', Observation: 'labs', DiagnosticReport: 'labs', ImagingStudy: 'imaging', EpisodeOfCare: 'public-health' });
     expect(RESOURCE_OWNERS).not.toHaveProperty('Task');
+  });
+
+  it('has a FHIR resource module for each record type: an export for every one, publishing for the published ones', () => {
+    const rows = [...RECORD_TYPES, ...OTHER_RECORD_TYPES] as RecordTypeFacts[];
+    // The Patient is exported from the patient's own fields, the identifiers inside it (resources/patient.ts).
+    const exported = rows.filter((row) => row.graphqlType !== 'Patient' && row.partOf?.graphqlType !== 'Patient' && row.fhir.resourceType !== 'Consent').map((row) => row.graphqlType);
+    expect([...EXPORTED_RECORD_TYPES].sort()).toEqual(exported.sort());
+    expect([...PUBLISHED_TYPES].sort()).toEqual(Object.keys(RESOURCE_OWNERS).sort());
+    for (const module of RESOURCE_MODULES) for (const e of module.exports ?? []) expect(recordTypeOf(e.recordType)?.fhir.resourceType).toBe(module.resourceType);
   });
 });

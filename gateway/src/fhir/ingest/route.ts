@@ -17,7 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mayPublish, type Actor } from '../../../../lib/actor.js';
-import { RESOURCE_OWNERS, type EntryResult } from '../../../../lib/ingest/types.js';
+import type { EntryResult } from '../../../../lib/ingest/types.js';
 import type { HttpRequestInfo, Route } from '../../../../lib/http.js';
 import type { Logger } from '../../../../lib/logger.js';
 import type { TokenVerifier } from '../../auth.js';
@@ -79,11 +79,9 @@ function entryOutcome(result: EntryResult, undelivered: string[], owner: string 
   return { resourceType: 'OperationOutcome', issue: issues.map((i) => ({ severity: late && i.code === 'transient' ? 'warning' : 'information', code: i.code as IssueType, diagnostics: i.message })) };
 }
 
-/** The subgraph that stores an entry (a radiology report is its study's, in imaging). */
-const ownerOf = (resourceType: string, kind?: string): string | undefined => (kind === 'imaging-report' ? 'imaging' : RESOURCE_OWNERS[resourceType]);
-
-const responseOf = (result: EntryResult, transaction: TransactionResult, kind?: string) => {
-  const outcome = entryOutcome(result, transaction.undelivered, ownerOf(result.resourceType, kind));
+/** An entry's response; `owner` is the subgraph that stores it (the catalogue's, as mapping found it: a radiology report is its study's, in imaging). */
+const responseOf = (result: EntryResult, transaction: TransactionResult, owner: string | undefined) => {
+  const outcome = entryOutcome(result, transaction.undelivered, owner);
   return { status: statusLine(result.outcome === 'created' ? 201 : 200), location: `${result.resourceType}/${result.id}`, ...(outcome ? { outcome } : {}) };
 };
 
@@ -182,13 +180,13 @@ export function ingestService(options: IngestOptions): IngestService {
       try {
         const { mapped, result } = await transaction(caller, requestId, items, context);
         if (result.undelivered.length) request.log.errorCodes.add('INGEST_UNDELIVERED');
-        const kinds = new Map(mapped.map((m) => [m.index, m.kind]));
+        const owners = new Map(mapped.map((m) => [m.index, m.owner]));
         const byIndex = new Map(result.results.map((r) => [r.index, r]));
         return reply(200, {
           resourceType: 'Bundle', id: result.transactionId, type: 'transaction-response', timestamp: new Date().toISOString(),
           entry: items.map((item) => {
             const r = byIndex.get(item.index)!;
-            return { fullUrl: `urn:uuid:${r.id}`, response: responseOf(r, result, kinds.get(item.index)) };
+            return { fullUrl: `urn:uuid:${r.id}`, response: responseOf(r, result, owners.get(item.index)) };
           }),
         }, headers);
       } catch (error) {
@@ -208,7 +206,7 @@ export function ingestService(options: IngestOptions): IngestService {
       try {
         const { mapped, result } = await transaction(caller, requestId, [item], context);
         const r = result.results[0]!;
-        responses.push({ fullUrl: `urn:uuid:${r.id}`, response: responseOf(r, result, mapped[0]?.kind) });
+        responses.push({ fullUrl: `urn:uuid:${r.id}`, response: responseOf(r, result, mapped[0]?.owner) });
       } catch (error) {
         if (!(error instanceof TransactionFailed)) throw error;
         responses.push({ response: { status: statusLine(error.status), outcome: outcomeOf(error.issues) } });
@@ -247,10 +245,10 @@ export function ingestService(options: IngestOptions): IngestService {
       : { method: 'POST', ifNoneExist: typeof ifNoneExist === 'string' ? ifNoneExist : null, expression: 'If-None-Exist' };
     const context: BundleContext = { actor: caller, organizationId: caller.org!, fullUrls: new Map(), independent: true };
     try {
-      const { result } = await transaction(caller, requestId, [{ index: 0, base: type, resource, request: entryRequest }], context);
+      const { mapped, result } = await transaction(caller, requestId, [{ index: 0, base: type, resource, request: entryRequest }], context);
       const r = result.results[0]!;
       const status = r.outcome === 'created' ? 201 : 200;
-      const notes = entryOutcome(r, result.undelivered, ownerOf(type));
+      const notes = entryOutcome(r, result.undelivered, mapped[0]?.owner);
       const message = `${r.outcome === 'created' ? 'Created' : r.outcome === 'updated' ? 'Updated' : 'Matched an existing record (If-None-Exist); nothing created:'} ${type}/${r.id}`;
       return reply(status, { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', diagnostics: message }, ...(notes?.issue ?? [])] }, {
         ...headers, location: `${type}/${r.id}`,
