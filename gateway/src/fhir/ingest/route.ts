@@ -70,6 +70,53 @@ export async function publisher(verifyToken: TokenVerifier, request: HttpRequest
   return actor;
 }
 
+type Reply = ReturnType<typeof reply>;
+
+/** A FHIR write that passed the preamble: who publishes, and the parsed body. */
+export interface FhirWrite {
+  request: HttpRequestInfo;
+  caller: Actor;
+  body: unknown;
+}
+
+/**
+ * A FHIR write route. `accept` says whether a request is the route's
+ * (undefined: not this route's; a reply: refused as it stands, a wrong method
+ * say) and names the operation for the request log. Then the preamble every
+ * write shares, once: the caller may publish (401, 403), the body is FHIR
+ * JSON (415) and parses (400), and the request log names the operation and
+ * the caller; an unexpected failure is an OperationOutcome naming the
+ * request (500, logged), never a bare error.
+ */
+export function fhirWriteRoute(
+  options: { verifyToken: TokenVerifier; logger?: Logger },
+  accept: (request: HttpRequestInfo) => string | Reply | undefined,
+  write: (w: FhirWrite) => Promise<Reply>,
+): Route {
+  return async (request) => {
+    const operation = accept(request);
+    if (operation === undefined || typeof operation !== 'string') return operation;
+    try {
+      const caller = await publisher(options.verifyToken, request);
+      if (!('sub' in caller)) return failure(caller.status, caller.code, caller.message);
+      if (!isJson(request.headers['content-type'])) return failure(415, 'not-supported', 'Send FHIR JSON (Content-Type: application/fhir+json)');
+      request.log.operation = operation;
+      request.log.actor = { role: caller.role, org: caller.org, clientId: caller.clientId };
+      let body: unknown;
+      try {
+        body = JSON.parse(request.body);
+      } catch {
+        return failure(400, 'structure', 'The body is not JSON');
+      }
+      return await write({ request, caller, body });
+    } catch (error) {
+      request.log.errorCodes.add('FHIR_EXCEPTION');
+      options.logger?.error({ rid: request.requestId, trace: request.log.traceId, err: error }, 'FHIR write failed');
+      return failure(500, 'exception', `The write failed (request ${request.requestId}); if it was a transaction, nothing was committed unless its response said so.`);
+    }
+  };
+}
+
 /** Notes and delivery warnings of one entry's result, as the entry response's outcome. */
 function entryOutcome(result: EntryResult, undelivered: string[], owner: string | undefined): OperationOutcome | undefined {
   const issues: Issue[] = (result.notes ?? []).map((message) => ({ index: result.index, status: 200, code: 'informational', message, expression: '' }));
@@ -126,19 +173,11 @@ export function ingestService(options: IngestOptions): IngestService {
     return { mapped, result: await coordinator.run(actor, requestId, mapped) };
   };
 
-  const bundleRoute: Route = async (request) => {
+  const bundleRoute = fhirWriteRoute(options, (request) => {
     if (request.url.pathname !== '/fhir' && request.url.pathname !== '/fhir/') return undefined;
-    if (request.method !== 'POST') return failure(405, 'not-supported', 'POST a transaction or batch Bundle to /fhir');
-    const caller = await publisher(options.verifyToken, request);
-    if (!('sub' in caller)) return failure(caller.status, caller.code, caller.message);
-    if (!isJson(request.headers['content-type'])) return failure(415, 'not-supported', 'Send FHIR JSON (Content-Type: application/fhir+json)');
-    request.log.operation = 'FHIR Bundle';
-    let bundle: { resourceType?: unknown; type?: unknown; entry?: unknown };
-    try {
-      bundle = JSON.parse(request.body);
-    } catch {
-      return failure(400, 'structure', 'The body is not JSON');
-    }
+    return request.method === 'POST' ? 'FHIR Bundle' : failure(405, 'not-supported', 'POST a transaction or batch Bundle to /fhir');
+  }, async ({ request, caller, body }) => {
+    const bundle = body as { resourceType?: unknown; type?: unknown; entry?: unknown } | null;
     if (bundle?.resourceType !== 'Bundle') return failure(400, 'structure', 'POST /fhir takes a Bundle', 'Bundle.resourceType');
     if (bundle.type !== 'transaction' && bundle.type !== 'batch') return failure(400, 'value', 'Bundle.type must be transaction or batch', 'Bundle.type');
     const entries = (Array.isArray(bundle.entry) ? bundle.entry : []) as BundleEntryIn[];
@@ -147,7 +186,6 @@ export function ingestService(options: IngestOptions): IngestService {
     // The request id of the response (x-request-id) is the requestId of the write's audit events.
     const requestId = request.requestId;
     const headers = {};
-    request.log.actor = { role: caller.role, org: caller.org, clientId: caller.clientId };
     const context: BundleContext = { actor: caller, organizationId: caller.org!, fullUrls: new Map(), independent: bundle.type === 'batch' };
 
     // Each entry's request, checked before anything else.
@@ -213,10 +251,10 @@ export function ingestService(options: IngestOptions): IngestService {
       }
     }
     return reply(200, { resourceType: 'Bundle', id: randomUUID(), type: 'batch-response', timestamp: new Date().toISOString(), entry: responses }, headers);
-  };
+  });
 
   const TYPE_PATH = /^\/fhir\/([A-Za-z]+)(?:\/([^/]+))?$/;
-  const resourceRoute: Route = async (request) => {
+  const resourceRoute = fhirWriteRoute(options, (request) => {
     const match = TYPE_PATH.exec(request.url.pathname);
     if (!match || !(request.method === 'POST' || request.method === 'PUT')) return undefined;
     const [, type, id] = match as unknown as [string, string, string | undefined];
@@ -224,21 +262,14 @@ export function ingestService(options: IngestOptions): IngestService {
       return failure(405, 'not-supported', request.method === 'POST' ? 'Create with POST /fhir/{type}' : 'Update with PUT /fhir/{type}/{id}');
     }
     if (!SUPPORTED_TYPES.includes(type)) return failure(404, 'not-supported', `${type} cannot be published here (supported: ${SUPPORTED_TYPES.join(', ')})`);
-    const caller = await publisher(options.verifyToken, request);
-    if (!('sub' in caller)) return failure(caller.status, caller.code, caller.message);
-    if (!isJson(request.headers['content-type'])) return failure(415, 'not-supported', 'Send FHIR JSON (Content-Type: application/fhir+json)');
-    request.log.operation = `FHIR ${request.method === 'PUT' ? 'update' : 'create'} ${type}`;
-    let resource: { resourceType?: unknown };
-    try {
-      resource = JSON.parse(request.body);
-    } catch {
-      return failure(400, 'structure', 'The body is not JSON');
-    }
+    return `FHIR ${request.method === 'PUT' ? 'update' : 'create'} ${type}`;
+  }, async ({ request, caller, body }) => {
+    const [, type, id] = TYPE_PATH.exec(request.url.pathname) as unknown as [string, string, string | undefined];
+    const resource = body as { resourceType?: unknown } | null;
     if (resource?.resourceType !== type) return failure(400, 'invalid', `The body must be a ${type}`, `${type}.resourceType`);
     // The request id of the response (x-request-id) is the requestId of the write's audit events.
     const requestId = request.requestId;
     const headers = {};
-    request.log.actor = { role: caller.role, org: caller.org, clientId: caller.clientId };
     const ifNoneExist = request.headers['if-none-exist'];
     const entryRequest: EntryRequest = request.method === 'PUT'
       ? { method: 'PUT', id: decodeURIComponent(id!), expression: `${type}.id` }
@@ -257,21 +288,10 @@ export function ingestService(options: IngestOptions): IngestService {
       if (error instanceof TransactionFailed) return reply(error.status, outcomeOf(error.issues), headers);
       throw error;
     }
-  };
-
-  /** Never a bare 500: an unexpected failure is an OperationOutcome naming the request, and logged with it. */
-  const guarded = (route: Route): Route => async (request) => {
-    try {
-      return await route(request);
-    } catch (error) {
-      request.log.errorCodes.add('FHIR_EXCEPTION');
-      options.logger?.error({ rid: request.requestId, trace: request.log.traceId, err: error }, 'FHIR write failed');
-      return failure(500, 'exception', `The write failed (request ${request.requestId}); if it was a transaction, nothing was committed unless its response said so.`);
-    }
-  };
+  });
 
   return {
-    routes: [guarded(bundleRoute), guarded(resourceRoute)],
+    routes: [bundleRoute, resourceRoute],
     coordinator,
     recover,
     stop: () => {
