@@ -306,9 +306,12 @@ export async function openDatabase(url: string): Promise<Database> {
 /**
  * Applies the plain SQL migrations in `directory` (files sorted by name) that
  * this database has not seen, each in its own transaction, under an advisory
- * lock so replicas starting together do not race. Idempotent.
+ * lock so replicas starting together do not race. Idempotent. A migration
+ * set applied to several databases besides their own (the publishing
+ * protocol's) records its versions under a `prefix` (`publishing/…`), so
+ * they never collide with a database's own file names.
  */
-export async function migrate(database: Database, directory: string): Promise<string[]> {
+export async function migrate(database: Database, directory: string, prefix = ''): Promise<string[]> {
   const files = (await readdir(directory)).filter((f) => f.endsWith('.sql')).sort();
   const applied: string[] = [];
   await database.transaction(async (tx) => {
@@ -319,11 +322,12 @@ export async function migrate(database: Database, directory: string): Promise<st
     )`);
     const done = new Set((await tx.query<{ version: string }>('SELECT version FROM schema_migrations')).map((r) => r.version));
     for (const file of files) {
-      if (done.has(file)) continue;
+      const version = prefix + file;
+      if (done.has(version)) continue;
       const sql = await readFile(path.join(directory, file), 'utf8');
       for (const statement of splitStatements(sql)) await tx.query(statement);
-      await tx.query('INSERT INTO schema_migrations (version) VALUES ($1)', [file]);
-      applied.push(file);
+      await tx.query('INSERT INTO schema_migrations (version) VALUES ($1)', [version]);
+      applied.push(version);
     }
   });
   return applied;

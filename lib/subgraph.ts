@@ -123,6 +123,20 @@ export interface RunningSubgraph {
 
 export const subgraphSdl = (name: SubgraphName) => readFileSync(path.join(ROOT, 'schema', `${name}.graphql`), 'utf8');
 export const migrationsDirectory = (name: SubgraphName) => path.join(ROOT, 'subgraphs', name, 'migrations');
+/**
+ * The publishing protocol's own migrations (lib/ingest/participant.ts: the
+ * staging tables, reservations, business identifiers), applied to every
+ * subgraph, since every subgraph takes part in publishing. Recorded as
+ * `publishing/<file>`. Until this release each subgraph created the same
+ * tables with a migration of its own (`*_ingest.sql`); databases that applied
+ * those keep them, and the protocol's migrations find the tables there.
+ */
+export const PUBLISHING_MIGRATIONS = path.join(ROOT, 'lib', 'ingest', 'migrations');
+
+/** Brings a subgraph's database up to date: the publishing protocol's migrations, then its own. */
+export async function migrateSubgraph(db: Database, name: SubgraphName): Promise<string[]> {
+  return [...await migrate(db, PUBLISHING_MIGRATIONS, 'publishing/'), ...await migrate(db, migrationsDirectory(name))];
+}
 
 /** The subgraph schema with its resolvers, before the consent rules wrap it. */
 export function buildBaseSchema(module: SubgraphModule): GraphQLSchema {
@@ -143,7 +157,7 @@ export async function openSubgraphStore(name: SubgraphName, url: string): Promis
   const db = await openDatabase(url);
   try {
     const [state] = await db.query<{ fresh: boolean }>("SELECT to_regclass('schema_migrations') IS NULL AS fresh");
-    await migrate(db, migrationsDirectory(name));
+    await migrateSubgraph(db, name);
     return { db, fresh: Boolean(state?.fresh) };
   } catch (error) {
     await db.close().catch(() => undefined);

@@ -1,5 +1,9 @@
--- Publishing records (FHIR writes, HL7 v2): this owner's side of the
--- all-or-nothing protocol (lib/ingest/participant.ts). Staged entries wait
+-- Publishing records (FHIR writes, HL7 v2): every participant's side of the
+-- all-or-nothing protocol (lib/ingest/participant.ts), applied to every
+-- subgraph's database (lib/subgraph.ts, migrateSubgraph) and recorded there as
+-- publishing/001_publishing.sql. Until this release each subgraph created
+-- these tables with an identical migration of its own (*_ingest.sql);
+-- databases that applied one already hold them, hence IF NOT EXISTS. Staged entries wait
 -- here, invisible to every read, until the gateway delivers the decision that
 -- identity recorded; reservations keep two transactions from staging the same
 -- business identifier or updating the same record at once.
