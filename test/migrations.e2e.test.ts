@@ -5,10 +5,11 @@
  * and a database that applied them upgrades to exactly the schema a fresh
  * install has, keeping what it held, on both backends.
  *
- * The previous release's migrations are the fixture: each subgraph's files
- * as that release had them (test/fixtures/previous-release: the one staging
- * file the three identical copies were, and which identity's and labs' began
- * with), checked against the release's own checksums.
+ * The previous release's migrations are rebuilt as that release had them,
+ * checked against its own checksums: each subgraph's files, and the one
+ * staging file the three identical copies were (and identity's and labs'
+ * began with): its five lines of comment, then the text the protocol's
+ * migration carries from its first statement on.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,11 +19,18 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrate, openDatabase, type Database } from '../lib/db.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
-import { migrateSubgraph, migrationsDirectory, ROOT } from '../lib/subgraph.js';
+import { migrateSubgraph, migrationsDirectory, PUBLISHING_MIGRATIONS } from '../lib/subgraph.js';
 import { BACKENDS, type Backend } from './support/harness.js';
 
-const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'previous-release');
-const STAGING = readFileSync(path.join(FIXTURE, 'ingest.sql'), 'utf8');
+/** The previous release's staging file: its comment, then the statements the protocol's migration keeps unchanged. */
+const STAGING_COMMENT = `-- Publishing records (FHIR writes, HL7 v2): this owner's side of the
+-- all-or-nothing protocol (lib/ingest/participant.ts). Staged entries wait
+-- here, invisible to every read, until the gateway delivers the decision that
+-- identity recorded; reservations keep two transactions from staging the same
+-- business identifier or updating the same record at once.
+`;
+const PUBLISHING = readFileSync(path.join(PUBLISHING_MIGRATIONS, '001_publishing.sql'), 'utf8');
+const STAGING = STAGING_COMMENT + PUBLISHING.slice(PUBLISHING.indexOf('CREATE TABLE'));
 
 /** The previous release's migrations: file names, and the staging file each carried (with the sha256 that release had). */
 const PREVIOUS_RELEASE: Record<SubgraphName, { files: string[]; staging: { file: string; sha256: string } }> = {

@@ -13,7 +13,7 @@ import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
 import { openSubgraphDatabase, subgraphSdl } from '../lib/subgraph.js';
 import { TIMELINE_KIND_TYPES, TIMELINE_KINDS } from '../lib/timeline.js';
 import { CONNECTION_RESOURCES } from '../gateway/src/fhir/plan.js';
-import { EXPORTED_RECORD_TYPES, PUBLISHED_TYPES, RESOURCE_MODULES } from '../gateway/src/fhir/resources/index.js';
+import { EXPORTED_RECORD_TYPES, PUBLISHED_TYPES, recordTypeOfExport, RESOURCE_MODULES } from '../gateway/src/fhir/resources/index.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
 import { catalogueProblems, type SubgraphUnderCheck } from './support/catalogue.js';
 
@@ -91,6 +91,6 @@ describe('the catalogue of record types', () => {
     const exported = rows.filter((row) => row.graphqlType !== 'Patient' && row.partOf?.graphqlType !== 'Patient' && row.fhir.resourceType !== 'Consent').map((row) => row.graphqlType);
     expect([...EXPORTED_RECORD_TYPES].sort()).toEqual(exported.sort());
     expect([...PUBLISHED_TYPES].sort()).toEqual(Object.keys(RESOURCE_OWNERS).sort());
-    for (const module of RESOURCE_MODULES) for (const e of module.exports ?? []) expect(recordTypeOf(e.recordType)?.fhir.resourceType).toBe(module.resourceType);
+    for (const module of RESOURCE_MODULES) for (const e of module.exports ?? []) expect(recordTypeOf(recordTypeOfExport(e))?.fhir.resourceType).toBe(module.resourceType);
   });
 });

@@ -15,7 +15,6 @@ export interface GqlCondition {
 export const condition: FhirResourceModule = {
   resourceType: 'Condition',
   exports: [{
-    recordType: 'Condition',
     from: 'conditions',
     select: () => ({ conditions: `id code ${CODING_FIELDS} clinicalStatus recordedDate encounter { id } organization ${ORGANIZATION_FIELDS} sensitivityLabels` }),
     toFhir: (c: GqlCondition, x) => ({

@@ -43,7 +43,6 @@ export const diagnosticReport: FhirResourceModule = {
   resourceType: 'DiagnosticReport',
   exports: [
     {
-      recordType: 'DiagnosticReport',
       from: 'diagnosticReports',
       // An observation's report, asked for only when results are exported too (plan.reportLinks): observations carry the link.
       select: (plan) => ({

@@ -32,7 +32,6 @@ export interface GqlEncounter {
 export const encounter: FhirResourceModule = {
   resourceType: 'Encounter',
   exports: [{
-    recordType: 'Encounter',
     from: 'encounters',
     select: () => ({ encounters: `id status class period { start end } organization ${ORGANIZATION_FIELDS} practitioner ${PRACTITIONER_FIELDS} reason ${CODING_FIELDS} sensitivityLabels` }),
     toFhir(e: GqlEncounter, x) {

@@ -13,7 +13,6 @@ export interface GqlEnrollment {
 export const episodeOfCare: FhirResourceModule = {
   resourceType: 'EpisodeOfCare',
   exports: [{
-    recordType: 'ProgramEnrollment',
     from: 'programEnrollments',
     select: () => ({ programEnrollments: `id status period { start end } program { id code name } organization ${ORGANIZATION_FIELDS}` }),
     toFhir(e: GqlEnrollment, x) {

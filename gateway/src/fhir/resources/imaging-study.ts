@@ -22,7 +22,6 @@ export interface GqlImagingStudy {
 export const imagingStudy: FhirResourceModule = {
   resourceType: 'ImagingStudy',
   exports: [{
-    recordType: 'ImagingStudy',
     from: 'imagingStudies',
     select: () => ({ imagingStudies: `id studyInstanceUid modality ${CODING_FIELDS} bodySite ${CODING_FIELDS} description numberOfSeries numberOfInstances started organization ${ORGANIZATION_FIELDS} sensitivityLabels` }),
     toFhir: (s: GqlImagingStudy, x) => ({

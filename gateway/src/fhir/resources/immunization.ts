@@ -14,7 +14,6 @@ export interface GqlImmunization {
 export const immunization: FhirResourceModule = {
   resourceType: 'Immunization',
   exports: [{
-    recordType: 'Immunization',
     from: 'immunizations',
     select: () => ({ immunizations: `id vaccineCode ${CODING_FIELDS} doseNumber lotNumber occurrenceDateTime status organization ${ORGANIZATION_FIELDS} program { id code name }` }),
     toFhir(i: GqlImmunization, x) {

@@ -35,8 +35,11 @@ export const fromFhirOf = (resourceType: string): FromFhir | undefined => RESOUR
 /** The resource types institutions may publish. */
 export const PUBLISHED_TYPES = RESOURCE_MODULES.filter((m) => m.fromFhir).map((m) => m.resourceType);
 
+/** The record type an export is of: its own, or the one its connection lists. */
+export const recordTypeOfExport = (e: RecordExport) => e.recordType ?? RECORD_TYPES.find((row) => row.connection === e.from)!.graphqlType;
+
 /** Every record type some module exports. */
-export const EXPORTED_RECORD_TYPES = ALL_EXPORTS.map((e) => e.recordType);
+export const EXPORTED_RECORD_TYPES = ALL_EXPORTS.map(recordTypeOfExport);
 
 /**
  * The exports that run for a plan, grouped by the connection they read, in
@@ -64,4 +67,4 @@ export function exportSelections(plan: ExportPlan): Partial<Record<ConnectionNam
 }
 
 /** Whether an export is of the record type its connection lists (not of a record held inside it). */
-const listsItself = (e: RecordExport) => RECORD_TYPES.some((row) => row.connection === e.from && row.graphqlType === e.recordType);
+const listsItself = (e: RecordExport) => e.recordType === undefined;

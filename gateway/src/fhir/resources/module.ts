@@ -55,10 +55,10 @@ export interface ExportContext {
 
 /** How one record type of the catalogue is exported as this module's resource. */
 export interface RecordExport<Node = any> {
-  /** The catalogue's record type (lib/record-types.ts). */
-  recordType: AnyRecordTypeName;
   /** The Patient connection whose nodes it reads (a record held inside another reads its parent's). */
   from: ConnectionName;
+  /** The catalogue's record type (lib/record-types.ts) it exports: by default the one `from` lists. */
+  recordType?: AnyRecordTypeName;
   /** Whether it runs for this export (default: when `from` is exported). */
   runs?: (plan: ExportPlan) => boolean;
   /**

@@ -37,7 +37,6 @@ export const observation: FhirResourceModule = {
   resourceType: 'Observation',
   exports: [
     {
-      recordType: 'Observation',
       from: 'observations',
       select: () => ({
         observations: `id status category code ${CODING_FIELDS} valueQuantity { value unit } valueString referenceRange { low high unit text }
@@ -76,7 +75,6 @@ export const observation: FhirResourceModule = {
       },
     },
     {
-      recordType: 'HomeMeasurement',
       from: 'homeMeasurements',
       select: () => ({ homeMeasurements: `id kind code ${CODING_FIELDS} systolic diastolic value unit effectiveDateTime source organization ${ORGANIZATION_FIELDS} fasting` }),
       /** A home measurement is an Observation of category vital-signs; blood pressure is a two-component panel. */

@@ -37,7 +37,6 @@ export interface GqlReferral {
 export const serviceRequest: FhirResourceModule = {
   resourceType: 'ServiceRequest',
   exports: [{
-    recordType: 'Referral',
     from: 'referrals',
     select: () => ({ referrals: `id status reason ${CODING_FIELDS} note authoredOn requester ${ORGANIZATION_FIELDS} performer ${ORGANIZATION_FIELDS} appointmentTime` }),
     toFhir(r: GqlReferral, x) {

@@ -25,7 +25,6 @@ export interface GqlFollowUpTask {
 export const task: FhirResourceModule = {
   resourceType: 'Task',
   exports: [{
-    recordType: 'FollowUpTask',
     from: 'followUpTasks',
     select: () => ({ followUpTasks: `id description dueDate status assignedRole organization ${ORGANIZATION_FIELDS} program { id code name } authoredOn ruleCode` }),
     toFhir(t: GqlFollowUpTask, x) {
