@@ -188,6 +188,9 @@ export function listedRecordType(graphqlType: RecordTypeName): RecordType {
   return row;
 }
 
+/** The tables of the record types an owner keeps in its history (a merge of two patients re-points their rows). */
+export const historyTablesOf = (owner: SubgraphName): string[] => RECORD_TYPES.filter((row) => row.owner === owner).map((row) => row.table);
+
 /**
  * The SMART scope map: which consent categories a FHIR resource type stands
  * for, in all and per granular category code.

@@ -34,6 +34,8 @@ export interface StageEntry {
   id: string;
   /** The patient (resolved by identity before the other owners are asked); identity's own entries: their patient id. */
   patientId: string;
+  /** The element naming the patient, below the resource (`subject`, or `patient` for an Immunization or an AllergyIntolerance), for issues. */
+  patientElement?: string;
   /** The consent category of the record (the audit event counts per category). */
   category: Category;
   /** Conditional create: the record is not created when one of the organisation's records of this type has one of these identifiers. */

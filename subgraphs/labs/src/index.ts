@@ -4,6 +4,7 @@ import { consentRules } from './access.js';
 import { resolvers } from './resolvers.js';
 import { INTERNAL_APIS, internalRoute } from '../../../lib/internal-api.js';
 import { participantRoutes, patientLinkRoute, publishingOrganization } from '../../../lib/ingest/participant.js';
+import { historyTablesOf } from '../../../lib/record-types.js';
 import { ingestHandlers, storedAck } from './ingest.js';
 
 export const labs: SubgraphModule = {
@@ -12,6 +13,6 @@ export const labs: SubgraphModule = {
   internalRoutes: (deps) => [
     ...participantRoutes(deps, ingestHandlers),
     internalRoute(INTERNAL_APIS.hl7v2Ack, deps, async (body, call) => storedAck(deps.db, publishingOrganization(call), body)),
-    patientLinkRoute(deps, ['observation', 'diagnostic_report']),
+    patientLinkRoute(deps, historyTablesOf('labs')),
   ],
 };

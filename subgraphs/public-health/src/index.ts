@@ -6,6 +6,7 @@ import { consentRules } from './access.js';
 import { createDischargePlan } from './discharge.js';
 import { resolvers } from './resolvers.js';
 import { participantRoutes, patientLinkRoute } from '../../../lib/ingest/participant.js';
+import { historyTablesOf } from '../../../lib/record-types.js';
 import { ingestHandlers } from './ingest.js';
 
 /** Organisations running a programme each patient is actively enrolled in (consent rule 6). */
@@ -29,6 +30,6 @@ export const publicHealth: SubgraphModule = {
     internalRoute(INTERNAL_APIS.dischargePlan, deps, async (body, call) => createDischargePlan(deps.db, call, body)),
     // Publishing (FHIR writes), and the master patient index's links.
     ...participantRoutes(deps, ingestHandlers),
-    patientLinkRoute(deps, ['program_enrollment', 'immunization', 'follow_up_task', 'home_measurement']),
+    patientLinkRoute(deps, historyTablesOf('public-health')),
   ],
 };

@@ -134,6 +134,7 @@ export function mapEntries(
       index: item.index, path: item.base, resourceType: resource.resourceType, kind: result.kind, owner, op, id, category,
       ifNoneExist, identifiers, record: result.record, refs: result.refs,
       patient: result.kind === 'patient' ? { entry: item.index } : result.patient, patientExpression: `${item.base}${result.patientElement ? `.${result.patientElement}` : ''}`,
+      ...(result.patientElement ? { patientElement: result.patientElement } : {}),
       ...(result.results ? { results: result.results } : {}),
     });
   }
