@@ -4,7 +4,7 @@
  * for: lib/record-types.ts). Node-free: the web client reads the labels.
  */
 export const CATEGORIES = [
-  'demographics', 'identifiers', 'encounters', 'diagnoses', 'referrals', 'labs', 'imaging', 'imaging-reports',
+  'demographics', 'identifiers', 'encounters', 'diagnoses', 'allergies', 'referrals', 'labs', 'imaging', 'imaging-reports',
   'immunizations', 'programs', 'follow-ups', 'home-measurements', 'consents',
 ] as const;
 export type Category = (typeof CATEGORIES)[number];
@@ -19,6 +19,7 @@ export const CATEGORY_LABELS: Record<Category, string> = {
   identifiers: 'Record numbers',
   encounters: 'Visits',
   diagnoses: 'Diagnoses',
+  allergies: 'Allergies and intolerances',
   referrals: 'Referrals',
   labs: 'Lab results',
   imaging: 'Imaging',

@@ -98,6 +98,10 @@ export const RECORD_TYPES = [
     owner: 'encounters', table: 'condition', timeColumn: 'recorded_date', connection: 'conditions', published: true,
   },
   {
+    kind: 'ALLERGY', graphqlType: 'AllergyIntolerance', label: 'Allergies', fhir: { resourceType: 'AllergyIntolerance' }, category: 'allergies',
+    owner: 'encounters', table: 'allergy_intolerance', timeColumn: 'recorded_date', connection: 'allergies', published: true,
+  },
+  {
     kind: 'REFERRAL', graphqlType: 'Referral', label: 'Referrals', fhir: { resourceType: 'ServiceRequest' }, category: 'referrals',
     owner: 'encounters', table: 'referral', timeColumn: 'authored_on', connection: 'referrals', published: true,
     // Produced by the referring organisation, addressed to the receiving one.

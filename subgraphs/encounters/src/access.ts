@@ -4,6 +4,7 @@ import { ownedRecordRules, type ConsentRules } from '../../../lib/consent/shield
 
 export const ENCOUNTER = recordAccess('Encounter');
 export const CONDITION = recordAccess('Condition');
+export const ALLERGY = recordAccess('AllergyIntolerance');
 export const REFERRAL = recordAccess('Referral');
 
 export const consentRules: ConsentRules = {
@@ -13,5 +14,7 @@ export const consentRules: ConsentRules = {
   }),
   // A discharge result holds the finished encounter and references (the owners check their fields).
   open: ['Query', 'Mutation', 'Discharge', 'FollowUpTask', 'EncounterParticipant', 'ReferralConsentRequest', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'EncounterConnection', 'EncounterEdge',
-    'ConditionConnection', 'ConditionEdge', 'ReferralConnection', 'ReferralEdge', '_Service'],
+    'ConditionConnection', 'ConditionEdge', 'ReferralConnection', 'ReferralEdge', '_Service',
+    // An allergy's parts, reached only through its checked fields.
+    'CodeableConcept', 'AllergyReaction', 'AllergyIntoleranceConnection', 'AllergyIntoleranceEdge'],
 };

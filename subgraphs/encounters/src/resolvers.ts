@@ -4,7 +4,7 @@ import { loadById, loadReference, loadChildren, loadPatientPage, type PageArgs, 
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records.js';
 import { SYSTEM } from '../../../lib/terminology.js';
 import type { SubgraphContext } from '../../../lib/subgraph-context.js';
-import { CONDITION, ENCOUNTER, REFERRAL } from './access.js';
+import { ALLERGY, CONDITION, ENCOUNTER, REFERRAL } from './access.js';
 import { DISCHARGE_DISPOSITIONS, recordDischarge, type DischargeInput } from './discharge.js';
 import {
   changeReferralStatus, consentRequestOf, createReferral, incomingReferrals, participantsOf, scheduleRemoteConsultation,
@@ -39,6 +39,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       }, patient.id, args),
     conditions: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
       loadPatientPage(context, 'conditions', patientList('Condition'), patient.id, args),
+    allergies: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
+      loadPatientPage(context, 'allergies', patientList('AllergyIntolerance'), patient.id, args),
     referrals: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
       loadPatientPage(context, 'referrals', patientList('Referral'), patient.id, args),
   },
@@ -66,6 +68,22 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     clinicalStatus: (row: Row) => row.clinical_status,
     recordedDate: (row: Row) => row.recorded_date,
     encounter: (row: Row, _: unknown, context: SubgraphContext) => (row.encounter_id ? loadReference(context, 'encounter', row.encounter_id, ENCOUNTER) : null),
+  },
+  AllergyIntolerance: {
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'allergy_intolerance', reference.id, ALLERGY),
+    ...recordFields,
+    // The substance and the reactions are kept as sent (jsonb in the shape of the schema's CodeableConcept and AllergyReaction).
+    code: (row: Row) => row.code,
+    clinicalStatus: (row: Row) => row.clinical_status,
+    verificationStatus: (row: Row) => row.verification_status,
+    type: (row: Row) => row.type,
+    category: (row: Row) => row.categories,
+    criticality: (row: Row) => row.criticality,
+    onsetDateTime: (row: Row) => row.onset_date_time,
+    onsetString: (row: Row) => row.onset_string,
+    recordedDate: (row: Row) => row.recorded_date,
+    recorder: (row: Row) => entityRef(row.recorder_id),
+    reactions: (row: Row) => row.reactions,
   },
   Referral: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'referral', reference.id, REFERRAL),
