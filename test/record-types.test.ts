@@ -4,6 +4,9 @@
  * agree with it, and the tables that used to be kept by hand are what it
  * derives.
  */
+import { readFileSync } from 'node:fs';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import { buildSchema, parse, validate } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../lib/db.js';
 import { RESOURCE_OWNERS } from '../lib/ingest/types.js';
@@ -12,7 +15,10 @@ import { RESOURCE_CATEGORIES } from '../lib/scopes.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
 import { openSubgraphDatabase, subgraphSdl } from '../lib/subgraph.js';
 import { TIMELINE_KIND_TYPES, TIMELINE_KINDS } from '../lib/timeline.js';
-import { CONNECTION_RESOURCES } from '../gateway/src/fhir/plan.js';
+import { CONNECTION_RESOURCES, exportPlan } from '../gateway/src/fhir/plan.js';
+import { buildOperation } from '../gateway/src/fhir/queries.js';
+import { QUERY_LIMITS } from '../gateway/src/server.js';
+import { API_SCHEMA_FILE } from '../gateway/src/supergraph.js';
 import { EXPORTED_RECORD_TYPES, PUBLISHED_TYPES, recordTypeOfExport, RESOURCE_MODULES } from '../gateway/src/fhir/resources/index.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
 import { catalogueProblems, type SubgraphUnderCheck } from './support/catalogue.js';
@@ -92,5 +98,17 @@ describe('the catalogue of record types', () => {
     expect([...EXPORTED_RECORD_TYPES].sort()).toEqual(exported.sort());
     expect([...PUBLISHED_TYPES].sort()).toEqual(Object.keys(RESOURCE_OWNERS).sort());
     for (const module of RESOURCE_MODULES) for (const e of module.exports ?? []) expect(recordTypeOf(recordTypeOfExport(e))?.fhir.resourceType).toBe(module.resourceType);
+  });
+
+  it('exports every record type in one operation within the gateway\'s query limits (a page of 100 of each)', () => {
+    const everything = exportPlan({ sub: 'p', role: 'patient', org: null, scope: 'patient/*.rs', patient: 'p', purposeOfUse: 'TREAT', breakGlassReason: null, clientId: null });
+    expect(everything.connections).toEqual(RECORD_TYPES.map((row) => row.connection));
+    const operation = buildOperation({ patientFields: true, plan: { ...everything, reportLinks: true, radiologyReports: true } }, Object.fromEntries(everything.connections.map((c) => [c, null])));
+    const limits = (maxCost: number) => new ApolloArmor({ costLimit: { maxCost, exposeLimits: true }, maxDepth: { n: QUERY_LIMITS.maxDepth } }).protect().validationRules ?? [];
+    const schema = buildSchema(readFileSync(API_SCHEMA_FILE, 'utf8'));
+    const document = parse(operation.query, { maxTokens: QUERY_LIMITS.maxTokens });
+    expect(validate(schema, document, limits(QUERY_LIMITS.maxCost) as never).map((e) => e.message)).toEqual([]);
+    // The check sees the cost: under a tenth of the limit the same operation is refused.
+    expect(validate(schema, document, limits(QUERY_LIMITS.maxCost / 10) as never).map((e) => e.message).join()).toMatch(/Cost limit/);
   });
 });

@@ -35,6 +35,8 @@ export const SYSTEMS = {
   observationCategory: SYSTEM.observationCategory,
   conditionClinical: 'http://terminology.hl7.org/CodeSystem/condition-clinical',
   conditionCategory: 'http://terminology.hl7.org/CodeSystem/condition-category',
+  allergyClinical: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical',
+  allergyVerification: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-verification',
   practitionerRole: 'http://terminology.hl7.org/CodeSystem/practitioner-role',
   /** DICOM UIDs as identifiers: system urn:dicom:uid, value urn:oid:<uid> (FHIR R4 ImagingStudy). */
   dicomUid: 'urn:dicom:uid',

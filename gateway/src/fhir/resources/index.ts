@@ -11,6 +11,7 @@
  */
 import { RECORD_TYPES, type ConnectionName } from '../../../../lib/record-types.js';
 import type { ExportPlan } from '../plan.js';
+import { allergyIntolerance } from './allergy-intolerance.js';
 import { condition } from './condition.js';
 import { diagnosticReport } from './diagnostic-report.js';
 import { encounter } from './encounter.js';
@@ -24,7 +25,7 @@ import { serviceRequest } from './service-request.js';
 import { task } from './task.js';
 
 export const RESOURCE_MODULES: readonly FhirResourceModule[] = [
-  patient, encounter, condition, serviceRequest, observation, diagnosticReport, imagingStudy, immunization, episodeOfCare, task,
+  patient, encounter, condition, serviceRequest, observation, diagnosticReport, imagingStudy, immunization, episodeOfCare, task, allergyIntolerance,
 ];
 
 const ALL_EXPORTS = RESOURCE_MODULES.flatMap((module) => module.exports ?? []);
