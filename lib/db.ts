@@ -154,6 +154,14 @@ class PostgresDatabase implements Database {
   }
 }
 
+/**
+ * A value bulkInsert writes as JSON into a jsonb column, whatever its shape
+ * (a list of objects, an empty list): other arrays go in as PostgreSQL arrays.
+ */
+export class JsonValue {
+  constructor(readonly json: unknown) {}
+}
+
 /** Encodes rows in PostgreSQL's COPY text format, in chunks. */
 function* copyLines(rows: unknown[][]): Generator<string> {
   let chunk = '';
@@ -169,6 +177,7 @@ function* copyLines(rows: unknown[][]): Generator<string> {
 
 function copyValue(value: unknown): string {
   if (value === null || value === undefined) return '\\N';
+  if (value instanceof JsonValue) return copyEscape(JSON.stringify(value.json));
   if (value instanceof Date) return value.toISOString();
   if (Array.isArray(value)) {
     return copyEscape('{' + value.map((v) => '"' + String(v).replace(/["\\]/g, '\\$&') + '"').join(',') + '}');
@@ -215,7 +224,10 @@ class PGliteDatabase implements Database {
     if (rows.length === 0) return;
     // One statement per call: the rows travel as one JSON document and are
     // unpacked by the server with the table's own column types.
-    const objects = rows.map((row) => Object.fromEntries(columns.map((c, i) => [c, row[i] instanceof Date ? (row[i] as Date).toISOString() : row[i]])));
+    const objects = rows.map((row) => Object.fromEntries(columns.map((c, i) => {
+      const value = row[i];
+      return [c, value instanceof Date ? value.toISOString() : value instanceof JsonValue ? value.json : value];
+    })));
     const columnList = columns.join(', ');
     await this.query(
       `INSERT INTO ${table} (${columnList})
