@@ -79,6 +79,7 @@ const REQUIRED: Record<string, string[]> = {
   Patient: [], Encounter: ['status', 'class', 'subject'], Condition: ['subject'], ServiceRequest: ['status', 'intent', 'subject'],
   Observation: ['status', 'code', 'subject'], DiagnosticReport: ['status', 'code', 'subject'], ImagingStudy: ['status', 'subject'],
   Immunization: ['status', 'vaccineCode', 'patient', 'occurrenceDateTime'], EpisodeOfCare: ['status', 'patient'], Task: ['status', 'intent'],
+  AllergyIntolerance: ['patient'],
   Organization: [], Practitioner: [], OperationOutcome: ['issue'],
 };
 
