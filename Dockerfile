@@ -14,7 +14,7 @@ RUN npm run build
 
 # Runtime stage: production dependencies, the compiled JavaScript, and the files
 # the services read at run time from the package root (schemas, the supergraph,
-# each subgraph's migrations). Owned by root, run as the unprivileged `node`
+# each subgraph's migrations and the publishing protocol's). Owned by root, run as the unprivileged `node`
 # user, so the application cannot change its own code (and the root filesystem
 # can be mounted read-only: nothing is written under /app in production).
 FROM node:22-bookworm-slim
@@ -31,6 +31,7 @@ COPY subgraphs/encounters/migrations ./subgraphs/encounters/migrations
 COPY subgraphs/labs/migrations ./subgraphs/labs/migrations
 COPY subgraphs/imaging/migrations ./subgraphs/imaging/migrations
 COPY subgraphs/public-health/migrations ./subgraphs/public-health/migrations
+COPY lib/ingest/migrations ./lib/ingest/migrations
 USER node
 EXPOSE 4000 4001 4002 4003 4004 4005 9400 9401 9402 9403 9404 9405
 CMD ["node", "dist/scripts/service.js", "gateway"]

@@ -88,13 +88,21 @@ export function actorFromClaims(claims: Record<string, unknown>): Actor {
   }
   if (STAFF_ROLES.includes(actor.role) && !actor.org) throw new ActorError(`role ${actor.role} needs an org claim`);
   if (actor.purposeOfUse === 'ETREAT') {
-    if (!['clinician', 'nurse'].includes(actor.role)) throw new ActorError('only clinicians and nurses may break the glass');
+    if (!isStaff(actor)) throw new ActorError('only clinicians and nurses may break the glass');
     if (!actor.breakGlassReason || actor.breakGlassReason.trim().length < 5) throw new ActorError('break-glass (ETREAT) needs a reason');
   }
   return actor;
 }
 
 export const isStaff = (actor: Actor) => actor.role === 'clinician' || actor.role === 'nurse';
+
+/**
+ * Whether the actor breaks the glass (consent rule 5): clinical staff acting
+ * in an emergency (purpose of use ETREAT) with a reason. The one place that
+ * says who is eligible: the policy, the SQL record filter and patient search
+ * all ask it.
+ */
+export const breaksGlass = (actor: Actor) => isStaff(actor) && actor.purposeOfUse === 'ETREAT' && Boolean(actor.breakGlassReason);
 
 /**
  * Whether the actor reads patient records as staff of its organisation do

@@ -9,11 +9,11 @@
  * history length.
  */
 import { filterOpensAnything, recordFilterSql, type PatientRecordFilter } from './consent/filter.js';
-import { decideRow } from './consent/shield.js';
+import { accessOfRow, decideRow, type RecordAccess } from './consent/record-access.js';
 import type { Queryable } from './db.js';
 import { badInput, productError } from './errors.js';
-import type { Category } from './scopes.js';
-import type { SubgraphContext } from './subgraph.js';
+import { listedRecordType, type RecordTypeName } from './record-types.js';
+import type { SubgraphContext } from './subgraph-context.js';
 
 export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 100;
@@ -75,25 +75,6 @@ export function toPage<Row extends Record<string, unknown>>(rows: Row[], first: 
   return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
 }
 
-/** How the consent policy sees rows of a table. */
-export interface RecordAccess {
-  category: Category;
-  /** Column of the producing organisation (default organization_id); null for the Patient record. */
-  organizationColumn?: string | null;
-  /** Column of the patient id (default patient_id). */
-  patientColumn?: string;
-  /** Column (text[]) of organisations the record is addressed to, whose staff see it as the producer's do (see recordFilterSql). */
-  addresseesColumn?: string;
-  /** FHIR resource type, where the category spans several (see RecordFacts.resourceType). */
-  resourceType?: string;
-}
-
-/**
- * The Patient record (demographics) as the policy sees it: no producing
- * organisation, the organisations that registered the patient count instead.
- */
-export const PATIENT_RECORD: RecordAccess = { category: 'demographics', organizationColumn: null };
-
 export interface PatientListSpec extends RecordAccess {
   /** Table (or view) holding the records, with `id`, `patient_id`, `sensitivity_labels` and the time column. */
   table: string;
@@ -101,6 +82,12 @@ export interface PatientListSpec extends RecordAccess {
   /** Extra SQL condition on alias `r`, with parameters numbered from `$7`. */
   where?: string;
   params?: unknown[];
+}
+
+/** The list of a record type of the catalogue (lib/record-types.ts): its access, table and time column. */
+export function patientList(graphqlType: RecordTypeName): PatientListSpec {
+  const row = listedRecordType(graphqlType);
+  return { ...accessOfRow(row), table: row.table, timeColumn: row.timeColumn };
 }
 
 /**
@@ -138,7 +125,7 @@ export function loadPatientPage<Row extends Record<string, unknown>>(
 export async function selectPatientPages<Row>(db: Queryable, spec: PatientListSpec, filters: PatientRecordFilter[], args: NormalisedPageArgs): Promise<Row[]> {
   const t = spec.timeColumn;
   return db.query<Row>(
-    `SELECT r.* FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, orgs text[], pairs text[], bg_orgs text[], open_all boolean)
+    `SELECT r.* FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, orgs text[], pairs text[], bg_orgs text[])
      CROSS JOIN LATERAL (
        SELECT * FROM ${spec.table} r
        WHERE r.patient_id = p.id
@@ -156,8 +143,7 @@ export async function selectPatientPages<Row>(db: Queryable, spec: PatientListSp
 
 /** Whether the actor may see this row at all (record level). */
 export async function maySee(context: SubgraphContext, access: RecordAccess, row: Record<string, unknown>): Promise<boolean> {
-  const spec = { ...access, patientId: (r: Record<string, any>) => String(r[access.patientColumn ?? 'patient_id']) };
-  return (await decideRow(context.consent, spec, row, access.category)).decision.allow;
+  return (await decideRow(context.consent, access, row, access.category)).decision.allow;
 }
 
 /** Rows by id, one statement per request and table, before any consent check. */
@@ -192,8 +178,7 @@ export async function loadReference<Row extends Record<string, unknown>>(context
   if (!isUuid(id)) return null;
   const row = await rowById<Row>(context, table, id);
   if (!row) return null;
-  const spec = { ...access, patientId: (r: Record<string, any>) => String(r[access.patientColumn ?? 'patient_id']) };
-  const { decision } = await decideRow(context.consent, spec, row, access.category);
+  const { decision } = await decideRow(context.consent, access, row, access.category);
   if (decision.allow) return row;
   throw productError(decision.code, decision.code === 'FORBIDDEN' ? 'Your token does not reach this record' : 'The patient has not shared this record with you', { category: access.category });
 }

@@ -154,6 +154,14 @@ class PostgresDatabase implements Database {
   }
 }
 
+/**
+ * A value bulkInsert writes as JSON into a jsonb column, whatever its shape
+ * (a list of objects, an empty list): other arrays go in as PostgreSQL arrays.
+ */
+export class JsonValue {
+  constructor(readonly json: unknown) {}
+}
+
 /** Encodes rows in PostgreSQL's COPY text format, in chunks. */
 function* copyLines(rows: unknown[][]): Generator<string> {
   let chunk = '';
@@ -169,6 +177,7 @@ function* copyLines(rows: unknown[][]): Generator<string> {
 
 function copyValue(value: unknown): string {
   if (value === null || value === undefined) return '\\N';
+  if (value instanceof JsonValue) return copyEscape(JSON.stringify(value.json));
   if (value instanceof Date) return value.toISOString();
   if (Array.isArray(value)) {
     return copyEscape('{' + value.map((v) => '"' + String(v).replace(/["\\]/g, '\\$&') + '"').join(',') + '}');
@@ -215,7 +224,10 @@ class PGliteDatabase implements Database {
     if (rows.length === 0) return;
     // One statement per call: the rows travel as one JSON document and are
     // unpacked by the server with the table's own column types.
-    const objects = rows.map((row) => Object.fromEntries(columns.map((c, i) => [c, row[i] instanceof Date ? (row[i] as Date).toISOString() : row[i]])));
+    const objects = rows.map((row) => Object.fromEntries(columns.map((c, i) => {
+      const value = row[i];
+      return [c, value instanceof Date ? value.toISOString() : value instanceof JsonValue ? value.json : value];
+    })));
     const columnList = columns.join(', ');
     await this.query(
       `INSERT INTO ${table} (${columnList})
@@ -306,9 +318,12 @@ export async function openDatabase(url: string): Promise<Database> {
 /**
  * Applies the plain SQL migrations in `directory` (files sorted by name) that
  * this database has not seen, each in its own transaction, under an advisory
- * lock so replicas starting together do not race. Idempotent.
+ * lock so replicas starting together do not race. Idempotent. A migration
+ * set applied to several databases besides their own (the publishing
+ * protocol's) records its versions under a `prefix` (`publishing/…`), so
+ * they never collide with a database's own file names.
  */
-export async function migrate(database: Database, directory: string): Promise<string[]> {
+export async function migrate(database: Database, directory: string, prefix = ''): Promise<string[]> {
   const files = (await readdir(directory)).filter((f) => f.endsWith('.sql')).sort();
   const applied: string[] = [];
   await database.transaction(async (tx) => {
@@ -319,11 +334,12 @@ export async function migrate(database: Database, directory: string): Promise<st
     )`);
     const done = new Set((await tx.query<{ version: string }>('SELECT version FROM schema_migrations')).map((r) => r.version));
     for (const file of files) {
-      if (done.has(file)) continue;
+      const version = prefix + file;
+      if (done.has(version)) continue;
       const sql = await readFile(path.join(directory, file), 'utf8');
       for (const statement of splitStatements(sql)) await tx.query(statement);
-      await tx.query('INSERT INTO schema_migrations (version) VALUES ($1)', [file]);
-      applied.push(file);
+      await tx.query('INSERT INTO schema_migrations (version) VALUES ($1)', [version]);
+      applied.push(version);
     }
   });
   return applied;

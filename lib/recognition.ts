@@ -17,7 +17,7 @@ import type { Queryable } from './db.js';
 import { badInput, ErrorCode, productError } from './errors.js';
 import type { Row } from './records.js';
 import { REGISTRY_ID, requireRegistered, requireRegistryAdmin } from './registry.js';
-import type { SubgraphContext } from './subgraph.js';
+import type { SubgraphContext } from './subgraph-context.js';
 
 export const MAX_WITHIN_DAYS = 3650;
 const DAY = 86_400_000;

@@ -9,35 +9,19 @@
  *   schema:read                                 product scope: introspection and SDL download
  */
 
-export const CATEGORIES = [
-  'demographics', 'identifiers', 'encounters', 'diagnoses', 'referrals', 'labs', 'imaging', 'imaging-reports',
-  'immunizations', 'programs', 'follow-ups', 'home-measurements', 'consents',
-] as const;
-export type Category = (typeof CATEGORIES)[number];
+import { CATEGORIES, type Category } from './categories.js';
+import { resourceCategories } from './record-types.js';
 
-/** GraphQL `DataCategory` enum value <-> policy category (HOME_MEASUREMENTS <-> home-measurements). */
-export const categoryFromEnum = (value: string) => value.toLowerCase().replace(/_/g, '-') as Category;
-export const categoryToEnum = (category: string) => category.toUpperCase().replace(/-/g, '_');
+export { CATEGORIES, categoryFromEnum, categoryToEnum, type Category } from './categories.js';
 
 /**
  * Which categories a FHIR resource type (optionally narrowed by a granular
- * `category` search parameter) stands for. Granular categories follow FHIR's
- * own code systems: observation-category (`laboratory`, `vital-signs`) and
- * v2-0074 diagnostic service sections (`LAB`, `RAD`, `EC`, `PAT`).
+ * `category` search parameter) stands for, from the catalogue of record
+ * types. Granular categories follow FHIR's own code systems:
+ * observation-category (`laboratory`, `vital-signs`) and v2-0074 diagnostic
+ * service sections (`LAB`, `RAD`, `EC`, `PAT`).
  */
-export const RESOURCE_CATEGORIES: Record<string, { all: Category[]; granular?: Record<string, Category[]> }> = {
-  Patient: { all: ['demographics', 'identifiers'] },
-  Encounter: { all: ['encounters'] },
-  Condition: { all: ['diagnoses'] },
-  ServiceRequest: { all: ['referrals'] },
-  Observation: { all: ['labs', 'home-measurements'], granular: { laboratory: ['labs'], 'vital-signs': ['home-measurements'] } },
-  DiagnosticReport: { all: ['labs', 'imaging-reports'], granular: { LAB: ['labs'], EC: ['labs'], PAT: ['labs'], RAD: ['imaging-reports'] } },
-  ImagingStudy: { all: ['imaging'] },
-  Immunization: { all: ['immunizations'] },
-  EpisodeOfCare: { all: ['programs'] },
-  Task: { all: ['follow-ups'] },
-  Consent: { all: ['consents'] },
-};
+export const RESOURCE_CATEGORIES: Record<string, { all: Category[]; granular?: Record<string, Category[]> }> = resourceCategories();
 
 export interface Scope {
   context: 'patient' | 'user' | 'system';

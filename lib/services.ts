@@ -2,8 +2,9 @@
  * The services of the product and the environment variables each reads.
  * `docker-compose.yml` is checked against this table by a test.
  */
-export const SUBGRAPH_NAMES = ['identity', 'encounters', 'labs', 'imaging', 'public-health'] as const;
-export type SubgraphName = (typeof SUBGRAPH_NAMES)[number];
+import type { SubgraphName } from './subgraph-names.js';
+
+export { isSubgraphName, SUBGRAPH_NAMES, type SubgraphName } from './subgraph-names.js';
 
 export interface ServiceInfo {
   name: SubgraphName | 'gateway';
@@ -32,8 +33,6 @@ export const SUBGRAPHS: Record<SubgraphName, ServiceInfo> = {
  * throughput. A deployment with a different memory limit may raise it.
  */
 export const NODE_HEAP_OPTIONS = '--max-old-space-size=128';
-
-export const isSubgraphName = (name: string): name is SubgraphName => (SUBGRAPH_NAMES as readonly string[]).includes(name);
 
 /** Port the service listens on. */
 export const servicePort = (service: ServiceInfo, env = process.env) => Number(env[`${service.envPrefix}_PORT`] ?? service.defaultPort);

@@ -14,10 +14,9 @@ import type { GraphQLResolverMap } from '@apollo/subgraph';
 import DataLoader from 'dataloader';
 import { GraphQLError, parse, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
-import type { Actor } from './actor.js';
 import { ConsentAccess, remoteConsentSources, RequestFactsCache, type ConsentSources, type IdentityFacts } from './consent/access.js';
 import { DEFAULT_INTERNAL_TIMEOUT_MS, INTERNAL_APIS, InternalApiError, internalCaller, internalRoute, type InternalCaller, type InternalRequest, type InternalRouteDeps } from './internal-api.js';
-import { ownerTimeline, parseTimelineRequest, type TimelineSource } from './timeline.js';
+import { ownerTimeline, parseTimelineRequest, timelineSources } from './timeline.js';
 import { withConsent, type ConsentRules } from './consent/shield.js';
 import { migrate, openDatabase, type Database } from './db.js';
 import { badInput, ErrorCode, productError, serviceUnavailable } from './errors.js';
@@ -29,6 +28,7 @@ import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, createInternalAuth, InternalT
 import { scalarResolvers } from './scalars.js';
 import { SUBGRAPHS, type SubgraphName } from './services.js';
 import { telemetryFor } from './telemetry.js';
+import type { SubgraphContext } from './subgraph-context.js';
 
 /**
  * The package root (the nearest directory above this module with a
@@ -44,22 +44,6 @@ function packageRoot(from: string): string {
   }
 }
 
-export interface SubgraphContext {
-  actor: Actor;
-  requestId: string;
-  /** This request's log line (lib/http.ts). */
-  log: RequestLog;
-  db: Database;
-  /** Other services' internal APIs, called on behalf of this request. */
-  internal: InternalCaller;
-  /** The consent policy for this request's actor, and what was disclosed. */
-  consent: ConsentAccess;
-  /** Identity: a facts token of the consent facts this request loaded, for the gateway to relay (lib/internal-token.ts). */
-  relayFacts?: () => string | undefined;
-  /** Per-request DataLoaders, created on first use by name. */
-  loader<K, V>(name: string, batch: (keys: readonly K[]) => Promise<(V | Error)[]>, cacheKey?: (key: K) => unknown): DataLoader<K, V>;
-}
-
 /** What a subgraph's internal API routes are built with. */
 export interface SubgraphRouteDeps extends InternalRouteDeps {
   db: Database;
@@ -72,10 +56,34 @@ export interface SubgraphModule {
   internalRoutes?: (deps: SubgraphRouteDeps) => Route[];
   /** Field-level consent rules (graphql-shield) for every object type. */
   consentRules: ConsentRules;
-  /** Replaces the remote consent sources with this subgraph's own data where it owns it. */
-  consentSources?: (db: Database, remote: ConsentSources) => ConsentSources;
-  /** The kinds of timeline entries this subgraph owns, served at `/internal/timeline` (see lib/timeline.ts). */
-  timeline?: TimelineSource[];
+  /**
+   * The consent facts this subgraph keeps in its own database and answers
+   * itself (identity: registrations and directives; public-health: programme
+   * enrolments); the others come over their owners' internal APIs. The
+   * keeper of identity's facts also signs the facts a request loaded, for the
+   * gateway to relay to the next subgraphs of that request.
+   */
+  ownConsentFacts?: (db: Database) => Partial<ConsentSources>;
+}
+
+/** What a consent access is made from, for one call (see ConsentInjection). */
+export interface ConsentAccessInputs {
+  call: VerifiedCall;
+  /** Other services' internal APIs, on behalf of this call. */
+  internal: InternalCaller;
+  /** Where this subgraph gets the consent facts (its own database for those it keeps). */
+  sources: ConsentSources;
+}
+
+/**
+ * Tests and benchmarks only, refused in production: replaces how each
+ * call's consent access is made and how the schema is wrapped. The
+ * benchmark measures what consent costs this way (scripts/bench-service.ts);
+ * nothing of it lives in the consent code.
+ */
+export interface ConsentInjection {
+  access: (inputs: ConsentAccessInputs) => ConsentAccess;
+  schema?: (module: SubgraphModule) => GraphQLSchema;
 }
 
 /** Where a subgraph reaches the other subgraphs: their GraphQL URL (internal APIs sit beside it). */
@@ -94,8 +102,8 @@ export interface SubgraphOptions {
   peers: PeerUrls;
   /** Deadline of each internal API call (INTERNAL_API_TIMEOUT_MS). */
   internalTimeoutMs?: number;
-  /** Benchmarks only: false serves the schema without consent rules. Refused in production. */
-  enforceConsent?: boolean;
+  /** Tests and benchmarks only (refused in production): another consent access and schema (see ConsentInjection). */
+  consentInjection?: ConsentInjection;
   /** Where the service logs (default: a pino logger named after it). */
   logger?: Logger;
   /** Serves Prometheus `/metrics` on this port (0: any free one); none when absent (lib/telemetry.ts). */
@@ -115,6 +123,20 @@ export interface RunningSubgraph {
 
 export const subgraphSdl = (name: SubgraphName) => readFileSync(path.join(ROOT, 'schema', `${name}.graphql`), 'utf8');
 export const migrationsDirectory = (name: SubgraphName) => path.join(ROOT, 'subgraphs', name, 'migrations');
+/**
+ * The publishing protocol's own migrations (lib/ingest/participant.ts: the
+ * staging tables, reservations, business identifiers), applied to every
+ * subgraph, since every subgraph takes part in publishing. Recorded as
+ * `publishing/<file>`. Until this release each subgraph created the same
+ * tables with a migration of its own (`*_ingest.sql`); databases that applied
+ * those keep them, and the protocol's migrations find the tables there.
+ */
+export const PUBLISHING_MIGRATIONS = path.join(ROOT, 'lib', 'ingest', 'migrations');
+
+/** Brings a subgraph's database up to date: the publishing protocol's migrations, then its own. */
+export async function migrateSubgraph(db: Database, name: SubgraphName): Promise<string[]> {
+  return [...await migrate(db, PUBLISHING_MIGRATIONS, 'publishing/'), ...await migrate(db, migrationsDirectory(name))];
+}
 
 /** The subgraph schema with its resolvers, before the consent rules wrap it. */
 export function buildBaseSchema(module: SubgraphModule): GraphQLSchema {
@@ -135,7 +157,7 @@ export async function openSubgraphStore(name: SubgraphName, url: string): Promis
   const db = await openDatabase(url);
   try {
     const [state] = await db.query<{ fresh: boolean }>("SELECT to_regclass('schema_migrations') IS NULL AS fresh");
-    await migrate(db, migrationsDirectory(name));
+    await migrateSubgraph(db, name);
     return { db, fresh: Boolean(state?.fresh) };
   } catch (error) {
     await db.close().catch(() => undefined);
@@ -169,41 +191,49 @@ export function formatErrorFor(production: boolean) {
 
 export async function startSubgraph(module: SubgraphModule, options: SubgraphOptions): Promise<RunningSubgraph> {
   const db = options.database ?? (await openSubgraphDatabase(module.name, options.databaseUrl));
-  const enforceConsent = options.enforceConsent ?? true;
-  if (!enforceConsent && options.production) throw new Error('Consent enforcement cannot be switched off in production');
+  if (options.consentInjection && options.production) throw new Error('The consent policy cannot be replaced in production');
   const logger = options.logger ?? createLogger(module.name);
   const auth = createInternalAuth(options.keyring);
   if (auth.self !== module.name) throw new Error(`the keyring given to ${module.name} is ${auth.self}'s`);
   const telemetry = telemetryFor(module.name);
   const untrackDatabase = db.instrument(telemetry);
   const routeDeps: SubgraphRouteDeps = { db, auth, url: options.peers, timeoutMs: options.internalTimeoutMs ?? DEFAULT_INTERNAL_TIMEOUT_MS, telemetry };
-  const remote = remoteConsentSources();
-  const consentSources = module.consentSources ? module.consentSources(db, remote) : remote;
+  const own = module.ownConsentFacts?.(db) ?? {};
+  const sources: ConsentSources = { ...remoteConsentSources(), ...own };
+  // The keeper of identity's facts signs those a request loaded; every other subgraph relays what it was given.
+  const signsIdentityFacts = Boolean(own.identityFacts);
   const factsCache = new RequestFactsCache();
-  // The consent policy for one request's actor; its calls here share the facts fetched for it.
-  const consentFor = (call: VerifiedCall, internal: InternalCaller) => enforceConsent
-    ? new ConsentAccess(call.actor, internal, consentSources, { cache: factsCache, requestId: call.requestId, decisions: telemetry.metrics.consentDecisions })
-    : ConsentAccess.unenforced(call.actor);
+  const newAccess = options.consentInjection?.access
+    ?? (({ call, internal }: ConsentAccessInputs) => new ConsentAccess(call.actor, internal, sources, { cache: factsCache, requestId: call.requestId, decisions: telemetry.metrics.consentDecisions }));
+  /**
+   * The consent policy for one call's actor (its calls here share the facts
+   * fetched for it), seeded with identity's facts relayed with the call:
+   * facts tokens identity signed for this very request; a forged one fails
+   * the call (InternalTokenError).
+   */
+  const consentFor = (call: VerifiedCall, internal: InternalCaller, relayed: string | undefined): ConsentAccess => {
+    const consent = newAccess({ call, internal, sources });
+    for (const token of relayed?.split(' ') ?? []) consent.useRelayedFacts(auth.verifyFactsToken(token, call.requestId) as IdentityFacts);
+    return consent;
+  };
   /**
    * The consent policy of one request and the caller of other services'
-   * internal APIs on its behalf: seeded with identity's facts relayed with
-   * the request (facts tokens; a forged one fails the request), and relaying
-   * them onward. Identity relays the facts it loaded itself.
+   * internal APIs on its behalf, relaying identity's facts onward: those it
+   * was given, or (the keeper of identity's facts) those it loaded.
    */
   const accessFor = (call: VerifiedCall, via: string, relayed: string | undefined, traceparent: string | undefined) => {
     let consent: ConsentAccess | undefined;
-    const ownFacts = () => {
+    const loadedFacts = () => {
       const facts = consent?.loadedIdentityFacts();
       return facts ? auth.signFactsToken(call.requestId, facts) : relayed;
     };
     const internal = internalCaller({ auth, url: options.peers, requestId: call.requestId, via, timeoutMs: routeDeps.timeoutMs,
-      consentFacts: module.name === 'identity' ? ownFacts : () => relayed, telemetry, traceparent });
-    consent = consentFor(call, internal);
-    if (relayed && enforceConsent) for (const token of relayed.split(' ')) consent.useRelayedFacts(auth.verifyFactsToken(token, call.requestId) as IdentityFacts);
-    return { consent, internal, relayFacts: module.name === 'identity' ? ownFacts : () => undefined };
+      consentFacts: signsIdentityFacts ? loadedFacts : () => relayed, telemetry, traceparent });
+    consent = consentFor(call, internal, relayed);
+    return { consent, internal, relayFacts: signsIdentityFacts ? loadedFacts : () => undefined };
   };
   const apollo = new ApolloServer<SubgraphContext>({
-    schema: enforceConsent ? buildSchemaFor(module) : buildBaseSchema(module),
+    schema: (options.consentInjection?.schema ?? buildSchemaFor)(module),
     includeStacktraceInErrorResponses: !options.production,
     formatError: formatErrorFor(options.production),
     // Subgraphs are reached only by the gateway; no landing page, no batching.
@@ -216,14 +246,13 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
     stopOnTerminationSignals: false,
   });
   const routes = module.internalRoutes?.(routeDeps) ?? [];
-  if (module.timeline) {
-    const sources = module.timeline;
+  // The kinds of timeline entries this subgraph keeps (the catalogue's record types it owns), served at /internal/timeline.
+  const timeline = timelineSources(module.name);
+  if (timeline.length) {
     routes.push(internalRoute(INTERNAL_APIS.timeline, routeDeps, async (body, call: InternalRequest) => {
       const request = parseTimelineRequest(body);
       if (!request) throw badInput('Malformed timeline request');
-      const consent = consentFor(call, call.internal);
-      if (call.consentFacts && enforceConsent) for (const token of call.consentFacts.split(' ')) consent.useRelayedFacts(auth.verifyFactsToken(token, call.requestId) as IdentityFacts);
-      return ownerTimeline(db, consent, sources, request);
+      return ownerTimeline(db, consentFor(call, call.internal, call.consentFacts), timeline, request);
     }));
   }
   const service = await startHttpService<SubgraphContext>({

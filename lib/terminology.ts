@@ -13,6 +13,10 @@ export const SYSTEM = {
   dicom: 'http://dicom.nema.org/resources/ontology/DCM',
   snomed: 'http://snomed.info/sct',
   dischargeDisposition: 'http://terminology.hl7.org/CodeSystem/discharge-disposition',
+  /** Observation.category (laboratory, vital-signs…). */
+  observationCategory: 'http://terminology.hl7.org/CodeSystem/observation-category',
+  /** HL7 v2 table 0074, diagnostic service sections: DiagnosticReport.category (LAB, RAD, EC, PAT…). */
+  diagnosticServiceSection: 'http://terminology.hl7.org/CodeSystem/v2-0074',
   healthCard: 'https://fhir.alliance.example.org/sid/health-card',
   /** One medical record number system per organisation: append the organisation id. */
   mrnPrefix: 'https://fhir.alliance.example.org/sid/mrn/',

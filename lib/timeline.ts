@@ -17,38 +17,31 @@
  * arrive. Times are kept to the millisecond, the precision of the cursor.
  */
 import { isStaff, type Actor } from './actor.js';
-import { decideRow } from './consent/shield.js';
+import { decideRow } from './consent/record-access.js';
 import { recordFilterSql } from './consent/filter.js';
 import type { ConsentAccess } from './consent/access.js';
-import { isUuid, normalisePageArgs, selectPatientPages, type NormalisedPageArgs, type PatientListSpec } from './connection.js';
+import { isUuid, normalisePageArgs, patientList, selectPatientPages, type NormalisedPageArgs, type PatientListSpec } from './connection.js';
 import type { Queryable } from './db.js';
 import { parseScopes, scopesAllow, type Category } from './scopes.js';
-import type { SubgraphName } from './services.js';
+import { RECORD_TYPES, type TimelineKind } from './record-types.js';
+import type { SubgraphName } from './subgraph-names.js';
 
-export const TIMELINE_KINDS = [
-  'ENCOUNTER', 'DIAGNOSIS', 'REFERRAL', 'LAB_RESULT', 'DIAGNOSTIC_REPORT', 'IMAGING_STUDY',
-  'IMMUNIZATION', 'PROGRAM_ENROLLMENT', 'FOLLOW_UP_TASK', 'HOME_MEASUREMENT',
-] as const;
-export type TimelineKind = (typeof TIMELINE_KINDS)[number];
+/** The kinds of entries, one per record type of the catalogue (lib/record-types.ts), in its order. */
+export const TIMELINE_KINDS: readonly TimelineKind[] = RECORD_TYPES.map((row) => row.kind);
+export type { TimelineKind };
 
 /** Which subgraph owns each kind of entry, and the GraphQL type of its nodes. */
-export const TIMELINE_KIND_TYPES: Record<TimelineKind, { owner: SubgraphName; typename: string }> = {
-  ENCOUNTER: { owner: 'encounters', typename: 'Encounter' },
-  DIAGNOSIS: { owner: 'encounters', typename: 'Condition' },
-  REFERRAL: { owner: 'encounters', typename: 'Referral' },
-  LAB_RESULT: { owner: 'labs', typename: 'Observation' },
-  DIAGNOSTIC_REPORT: { owner: 'labs', typename: 'DiagnosticReport' },
-  IMAGING_STUDY: { owner: 'imaging', typename: 'ImagingStudy' },
-  IMMUNIZATION: { owner: 'public-health', typename: 'Immunization' },
-  PROGRAM_ENROLLMENT: { owner: 'public-health', typename: 'ProgramEnrollment' },
-  FOLLOW_UP_TASK: { owner: 'public-health', typename: 'FollowUpTask' },
-  HOME_MEASUREMENT: { owner: 'public-health', typename: 'HomeMeasurement' },
-};
+export const TIMELINE_KIND_TYPES = Object.fromEntries(RECORD_TYPES.map((row) => [row.kind, { owner: row.owner, typename: row.graphqlType }])) as
+  Record<TimelineKind, { owner: SubgraphName; typename: string }>;
 
 /** One kind of entry a subgraph contributes: a patient list. */
 export interface TimelineSource extends Omit<PatientListSpec, 'where' | 'params'> {
   kind: TimelineKind;
 }
+
+/** The kinds of entries an owner serves at `/internal/timeline`: the record types it keeps (lib/record-types.ts). */
+export const timelineSources = (owner: SubgraphName): TimelineSource[] =>
+  RECORD_TYPES.filter((row) => row.owner === owner).map((row) => ({ kind: row.kind, ...patientList(row.graphqlType) }));
 
 /** An entry's key, as owners return it and identity merges it. */
 export interface TimelineEntryKey {
@@ -161,7 +154,7 @@ async function countWithheld(db: Queryable, consent: ConsentAccess, sources: Tim
     const filters = await consent.filters(source.category, patientIds, source.resourceType);
     const t = source.timeColumn;
     const rows = await db.query<{ id: string; n: number }>(
-      `SELECT p.id, count(*)::int AS n FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, orgs text[], pairs text[], bg_orgs text[], open_all boolean)
+      `SELECT p.id, count(*)::int AS n FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, orgs text[], pairs text[], bg_orgs text[])
        JOIN ${source.table} r ON r.patient_id = p.id
        WHERE r.sensitivity_labels = '{}'
          AND ($2::timestamptz IS NULL OR r.${t} >= $2::timestamptz)

@@ -297,9 +297,11 @@ try {
     stacks[mode] = await startProcessStack({
       patients: values.large ? undefined : 500,
       databaseUrls: values.large ? largeUrls : undefined,
+      // Consent off: the benchmark's own entry replaces the policy (scripts/bench-service.ts), which only development mode accepts.
       development: mode === 'off',
+      serviceScript: mode === 'off' ? 'bench-service' : 'service',
       env: {
-        LOG_LEVEL: mode === 'silent' ? 'silent' : values['log-level'], ...(mode === 'off' ? { BENCH_WITHOUT_CONSENT: '1' } : {}),
+        LOG_LEVEL: mode === 'silent' ? 'silent' : values['log-level'],
         ...(mode === 'traced' ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink!.url, ...metricsEnv } : {}),
         ...(values.profile && mode === 'on' ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(values.profile)}` } : {}),
       },

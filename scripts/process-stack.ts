@@ -38,6 +38,8 @@ export interface ProcessStackOptions {
   development?: boolean;
   /** Run the compiled JavaScript in this directory (`npm run build` output) instead of TypeScript through tsx. */
   compiledDir?: string;
+  /** The script every service runs (scripts/<name>.ts, or <name>.js under compiledDir): default `service`; the benchmark's consent-off stack runs `bench-service`. */
+  serviceScript?: 'service' | 'bench-service';
   /** Where service output goes: kept in memory (default), or dropped (long benchmarks). */
   output?: 'keep' | 'drop';
 }
@@ -149,7 +151,8 @@ export async function startProcessStack(options: ProcessStackOptions = {}): Prom
     let output = '';
     // Only what a service needs from this environment; never the test runner's own settings.
     const { PATH, HOME, TMPDIR } = process.env;
-    const entry = options.compiledDir ? [path.join(options.compiledDir, 'scripts', 'service.js')] : ['--import', 'tsx', path.join(ROOT, 'scripts', 'service.ts')];
+    const script = options.serviceScript ?? 'service';
+    const entry = options.compiledDir ? [path.join(options.compiledDir, 'scripts', `${script}.js`)] : ['--import', 'tsx', path.join(ROOT, 'scripts', `${script}.ts`)];
     const child = spawn(process.execPath, [...entry, name], {
       cwd: ROOT,
       // The heap cap the image runs with (Dockerfile), before any options the caller adds (a CPU profiler).

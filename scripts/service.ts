@@ -26,6 +26,7 @@ import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, databaseUrl, isSubgraphName, servic
 import { startSubgraph } from '../lib/subgraph.js';
 import { markSingleServiceProcess, metricsPortFromEnv } from '../lib/telemetry.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
+import { serviceExtras } from './service-extras.js';
 
 const name = process.argv[2] ?? '';
 const production = process.env.NODE_ENV === 'production';
@@ -94,8 +95,8 @@ try {
       peers: (peer) => serviceUrl(SUBGRAPHS[peer]),
       internalTimeoutMs: millisecondsFromEnv('INTERNAL_API_TIMEOUT_MS', DEFAULT_INTERNAL_TIMEOUT_MS),
       logger,
-      // Benchmarks only (npm run bench measures what consent costs); refused in production.
-      enforceConsent: process.env.BENCH_WITHOUT_CONSENT === '1' ? false : undefined,
+      // Another entry point's consent policy (the benchmark's: scripts/bench-service.ts); refused in production.
+      consentInjection: serviceExtras.consentInjection,
       metricsPort: metricsPortFromEnv(info.envPrefix),
     });
     logger.info({ url: subgraph.url, database: subgraph.db.engine, production }, `${name} listening`);

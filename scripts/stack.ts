@@ -11,7 +11,7 @@ import type { Database } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import { DEFAULT_AUDIENCE, DEV_ISSUER, keyringOf, type DevKeys } from '../lib/keys.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
-import { openSubgraphStore, startSubgraph, type RunningSubgraph } from '../lib/subgraph.js';
+import { openSubgraphStore, startSubgraph, type ConsentInjection, type RunningSubgraph } from '../lib/subgraph.js';
 import { StartupError, startupError } from '../lib/lifecycle.js';
 import { GATEWAY, SUBGRAPHS } from '../lib/services.js';
 import type { Anchor } from '../lib/synthetic/generator.js';
@@ -32,8 +32,8 @@ export interface StackOptions {
   /** Ports: gateway then subgraphs in SUBGRAPH_NAMES order; 0 picks free ports. */
   ports?: { gateway: number; subgraphs: Record<SubgraphName, number> };
   production?: boolean;
-  /** Benchmarks only: serve without consent rules (refused in production). */
-  enforceConsent?: boolean;
+  /** Tests and benchmarks only (refused in production): another consent access for every subgraph (lib/subgraph.ts). */
+  consentInjection?: ConsentInjection;
   /** Origins browser apps may call the gateway from (default: CORS_ALLOWED_ORIGINS). */
   corsAllowedOrigins?: string[];
   /** How often publishing's recovery runs on the gateway (default INGEST_RECOVERY_INTERVAL_MS or 15 s; 0: only when asked). */
@@ -112,7 +112,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         keyring: keyringOf(options.keys.internal, name),
         production,
         peers,
-        enforceConsent: options.enforceConsent,
+        consentInjection: options.consentInjection,
         metricsPort: options.metricsPorts?.[name],
         logger: options.loggers?.(name),
       }).catch((error: unknown) => { throw startupError(name, error, portsOf(options)); });

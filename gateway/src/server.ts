@@ -31,7 +31,6 @@ import { scalarResolvers } from '../../lib/scalars.js';
 import { parseScopes } from '../../lib/scopes.js';
 import { GATEWAY, SUBGRAPH_NAMES, type SubgraphName } from '../../lib/services.js';
 import { formatErrorFor } from '../../lib/subgraph.js';
-import type { Disclosure } from '../../lib/consent/access.js';
 import { parseAllowedOrigins } from '../../lib/cors.js';
 import { AuditBatcher, auditPlugin, collectDisclosures } from './audit.js';
 import { developmentRoutes, type DevelopmentOptions } from './dev-routes.js';
@@ -43,30 +42,22 @@ import { sensitiveCodeTable } from '../../lib/consent/sensitive-codes.js';
 import { hl7v2Route } from './fhir/ingest/hl7v2.js';
 import { INGEST_MAX_BODY_BYTES, ingestService, type IngestService } from './fhir/ingest/route.js';
 import { readSupergraph } from './supergraph.js';
+import type { GatewayContext } from './context.js';
 import { telemetryFor, type Telemetry } from '../../lib/telemetry.js';
 
-export interface GatewayContext {
-  actor: Actor;
-  requestId: string;
-  /** This request's log line (lib/http.ts). */
-  log?: RequestLog;
-  /** What the subgraphs disclosed during this request (written to the audit trail before responding). */
-  disclosures: Disclosure[];
-  /** Identity's consent facts for this request (facts tokens it signed), relayed to the subgraphs called next. */
-  consentFacts?: string[];
-}
-
 /**
- * Query limits, tuned so the product's own front-end queries (the
- * longitudinal patient view, 50-patient lists, the timeline) pass with room
- * to spare while alias and depth bombs do not.
+ * Query limits, tuned so the product's own queries (the longitudinal patient
+ * view, 50-patient lists, the timeline, and the FHIR export's operation: a
+ * page of 100 of every record type, the largest) pass with room to spare
+ * while alias and depth bombs do not. The cost grows with each record type
+ * the export reads: test/record-types.test.ts checks that it still fits.
  */
 export const QUERY_LIMITS = {
   maxDepth: 12,
   maxAliases: 20,
   maxDirectives: 20,
   maxTokens: 3000,
-  maxCost: 200_000,
+  maxCost: 300_000,
 };
 
 export interface GatewayOptions {

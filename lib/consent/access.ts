@@ -13,7 +13,7 @@ import DataLoader from 'dataloader';
 import type { Actor } from '../actor.js';
 import type { Database } from '../db.js';
 import { INTERNAL_APIS, type InternalCaller } from '../internal-api.js';
-import type { Category } from '../scopes.js';
+import type { Category } from '../categories.js';
 import { recordFilter, type PatientRecordFilter } from './filter.js';
 import { decide, mayReachPatient, reachWithoutFacts, type ConsentDirective, type Decision, type PatientFacts, type RecordFacts } from './policy.js';
 
@@ -88,17 +88,6 @@ export class RequestFactsCache {
 }
 
 export class ConsentAccess {
-  /**
-   * Benchmarks only (never in production): skip the policy to measure what it
-   * costs. Every record is allowed and no facts are fetched.
-   */
-  static unenforced(actor: Actor): ConsentAccess {
-    const access = new ConsentAccess(actor, { call: async () => { throw new Error('unenforced'); } }, { identityFacts: async () => ({ organizationIds: [], patients: [] }), programmeOrganizations: async () => ({}) });
-    access.enforced = false;
-    return access;
-  }
-
-  private enforced = true;
   /** One instant per request, so every decision in a response agrees. */
   readonly now = new Date();
   private organizationIds: Promise<string[]> | undefined;
@@ -172,7 +161,6 @@ export class ConsentAccess {
 
   /** Whether the actor may reach the patient at all (see mayReachPatient). */
   async mayReachPatient(patientId: string): Promise<boolean> {
-    if (!this.enforced) return true;
     // Patients and bound tokens need no facts (no statement, no call to identity).
     const known = reachWithoutFacts(this.actor, patientId);
     if (known !== undefined) return known;
@@ -183,7 +171,6 @@ export class ConsentAccess {
   private readonly decisions = new Map<string, Decision>();
 
   async decide(record: RecordFacts): Promise<Decision> {
-    if (!this.enforced) return { allow: true, breakGlass: false, rule: 'unenforced' };
     const key = `${record.patientId}|${record.category}|${record.resourceType ?? ''}|${record.organizationId}|${record.sensitivityLabels.join(',')}`;
     const known = this.decisions.get(key);
     if (known) return known;
@@ -195,7 +182,6 @@ export class ConsentAccess {
 
   /** The SQL filter rows for a list of `category` (records of `resourceType`, where given) over these patients. */
   async filters(category: Category, patientIds: readonly string[], resourceType?: string): Promise<PatientRecordFilter[]> {
-    if (!this.enforced) return patientIds.map((id) => ({ id, orgs: [], pairs: [], bg_orgs: [], open_all: true }));
     const facts = await this.factsLoader.loadMany([...patientIds]);
     const organizationIds = await (this.organizationIds ?? Promise.resolve([]));
     return facts.map((f, i) => (f instanceof Error ? { id: patientIds[i]!, orgs: [], pairs: [], bg_orgs: [] } : recordFilter(this.actor, category, f, organizationIds, this.now, resourceType)));

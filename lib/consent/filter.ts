@@ -16,8 +16,8 @@
  * not carry V. A page of results is then exactly what the policy allows, and
  * full.
  */
-import type { Actor } from '../actor.js';
-import type { Category } from '../scopes.js';
+import { breaksGlass, type Actor } from '../actor.js';
+import type { Category } from '../categories.js';
 import { SENSITIVITY_LABELS } from '../terminology.js';
 import { decide, VERY_RESTRICTED, type PatientFacts } from './policy.js';
 
@@ -29,14 +29,10 @@ export interface PatientRecordFilter {
   pairs: string[];
   /** Organisations whose records break-glass opens, unless labelled V. */
   bg_orgs: string[];
-  /** Every record passes (benchmarks measuring the cost of consent only; never in production). */
-  open_all?: boolean;
 }
 
-const isBreakGlass = (actor: Actor) => (actor.role === 'clinician' || actor.role === 'nurse') && actor.purposeOfUse === 'ETREAT' && Boolean(actor.breakGlassReason);
-
 export function recordFilter(actor: Actor, category: Category, facts: PatientFacts, organizationIds: string[], now: Date, resourceType?: string): PatientRecordFilter {
-  const breakGlass = isBreakGlass(actor);
+  const breakGlass = breaksGlass(actor);
   const standard: Actor = breakGlass ? { ...actor, breakGlassReason: null } : actor;
   const orgs: string[] = [];
   const pairs: string[] = [];
@@ -55,7 +51,7 @@ export function recordFilter(actor: Actor, category: Category, facts: PatientFac
 }
 
 /** Whether a filter lets anything through at all. */
-export const filterOpensAnything = (filter: PatientRecordFilter) => filter.open_all === true || filter.orgs.length > 0 || filter.bg_orgs.length > 0;
+export const filterOpensAnything = (filter: PatientRecordFilter) => filter.orgs.length > 0 || filter.bg_orgs.length > 0;
 
 /** The SQL condition for a per-patient filter row `p` (see recordFilter), with the producing organisation given as an SQL expression. */
 const organizationFilterSql = (organization: string) => `(
@@ -76,6 +72,6 @@ const organizationFilterSql = (organization: string) => `(
  */
 export const recordFilterSql = (organizationColumn = 'organization_id', addresseesColumn?: string) => {
   const producer = organizationFilterSql(`r.${organizationColumn}`);
-  if (!addresseesColumn) return `(p.open_all IS TRUE OR ${producer})`;
-  return `(p.open_all IS TRUE OR ${producer} OR EXISTS (SELECT 1 FROM unnest(r.${addresseesColumn}) AS a(org) WHERE ${organizationFilterSql('a.org')}))`;
+  if (!addresseesColumn) return producer;
+  return `(${producer} OR EXISTS (SELECT 1 FROM unnest(r.${addresseesColumn}) AS a(org) WHERE ${organizationFilterSql('a.org')}))`;
 };

@@ -37,7 +37,7 @@
  * role, to that patient: `patient/` scopes mean the patient in context, and
  * a claim never widens what the role may see.
  */
-import { readsAsStaff, type Actor, type PurposeOfUse } from '../actor.js';
+import { breaksGlass, readsAsStaff, type Actor, type PurposeOfUse } from '../actor.js';
 import { parseScopes, scopesAllow, type Category, type ParsedScopes } from '../scopes.js';
 
 export interface ConsentDirective {
@@ -173,7 +173,7 @@ export function decide(actor: Actor, record: RecordFacts, facts: PatientFacts, n
       const standard = staffDecision(actor, record, facts, active);
       if (standard.allow) return standard;
       // 5. Break-glass opens what rule 4 closes, except very restricted records.
-      if (actor.purposeOfUse === 'ETREAT' && actor.breakGlassReason) {
+      if (breaksGlass(actor)) {
         if (record.sensitivityLabels.includes(VERY_RESTRICTED)) return consentDenied('Very restricted (V) records are closed even in an emergency');
         return allow('break-glass', true);
       }

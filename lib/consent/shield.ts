@@ -17,72 +17,53 @@
 import { GraphQLError, isObjectType, type GraphQLSchema } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
 import { allow, rule, shield, type IRules } from 'graphql-shield';
-import type { Category } from '../scopes.js';
-import type { SubgraphContext } from '../subgraph.js';
-import type { ConsentAccess } from './access.js';
-import type { Decision, RecordFacts } from './policy.js';
+import type { Category } from '../categories.js';
+import { ALL_RECORD_TYPES } from '../record-types.js';
+import type { SubgraphName } from '../subgraph-names.js';
+import type { SubgraphContext } from '../subgraph-context.js';
+import { accessOfRow, decideRow, type RecordAccess } from './record-access.js';
 
 type Row = Record<string, any>;
 
-export interface RecordTypeRule {
-  category: Category;
-  /** Column holding the producing organisation (default organization_id); null for the Patient record. */
-  organizationColumn?: string | null;
-  /**
-   * The producing organisation when it is no plain column (a Patient row is the patient's record, null, or
-   * an organisation's registration of them; a directive is its recorder's): overrides organizationColumn.
-   */
-  organization?: (row: Row) => string | null;
-  /**
-   * Column (text[]) of organisations the record is addressed to besides its
-   * producer (a referral's receiving organisation, the organisations taking
-   * part in a remote consultation): their staff see it as the producer's do.
-   */
-  addresseesColumn?: string;
-  /** FHIR resource type, where the category spans several (see RecordFacts.resourceType); applies to the record's own category. */
-  resourceType?: string;
+/** The field rules of a record type, besides its record access: fields open to whoever sees the record, fields of another category. */
+export interface FieldRules {
   /** Fields open to whoever may see the record: lists whose every entry its owner checks (the timeline). */
   openFields?: string[];
-  /** Fields of another category than the record's. */
+  /** Fields of another category than the record's (besides the catalogue's parts: an imaging study's report). */
   fieldCategories?: Record<string, Category>;
-  /** How to read the patient id from the parent (default row.patient_id). */
-  patientId?: (row: Row) => string;
 }
 
+/** A record type's rule: how the policy sees its rows, and its field rules. */
+export type RecordRule = RecordAccess & FieldRules;
+
 export interface ConsentRules {
-  records: Record<string, RecordTypeRule>;
+  records: Record<string, RecordRule>;
   /** Types whose every field is open (values, registries, connections, federation internals). */
   open: string[];
 }
 
-export function recordFacts(spec: RecordTypeRule, row: Row, category: Category): RecordFacts {
-  const organizationColumn = spec.organizationColumn === undefined ? 'organization_id' : spec.organizationColumn;
-  return {
-    patientId: spec.patientId ? spec.patientId(row) : row.patient_id,
-    category,
-    organizationId: spec.organization ? spec.organization(row) : organizationColumn === null ? null : row[organizationColumn] ?? '',
-    sensitivityLabels: row.sensitivity_labels ?? [],
-    // A field of another category (an imaging study's report) is another resource.
-    ...(spec.resourceType && category === spec.category ? { resourceType: spec.resourceType } : {}),
-  };
-}
-
 /**
- * The policy's decision for one row: as its producer's record, or, when that
- * is denied, as the record of any organisation it is addressed to.
+ * The rules of every record type an owner keeps, from the catalogue
+ * (lib/record-types.ts): each row it owns (and each view of one) under its
+ * record access, with the fields of the rows held inside it (a study's
+ * report) under theirs, and the field rules the owner adds.
  */
-export async function decideRow(consent: ConsentAccess, spec: RecordTypeRule, row: Row, category: Category): Promise<{ facts: RecordFacts; decision: Decision }> {
-  const facts = recordFacts(spec, row, category);
-  const decision = await consent.decide(facts);
-  if (decision.allow || !spec.addresseesColumn) return { facts, decision };
-  for (const organizationId of (row[spec.addresseesColumn] as string[] | null) ?? []) {
-    const asAddressee = await consent.decide({ ...facts, organizationId });
-    if (asAddressee.allow) return { facts, decision: asAddressee };
+export function ownedRecordRules(owner: SubgraphName, fieldRules: Record<string, FieldRules & Pick<RecordAccess, 'organization'>> = {}): Record<string, RecordRule> {
+  const rules: Record<string, RecordRule> = {};
+  for (const row of ALL_RECORD_TYPES.filter((r) => r.owner === owner && !r.partOf)) {
+    const parts = Object.fromEntries(ALL_RECORD_TYPES.filter((part) => part.partOf?.graphqlType === row.graphqlType).map((part) => [part.partOf!.field, part.category]));
+    for (const typeName of [row.graphqlType, ...(row.views ?? [])]) {
+      const extra = fieldRules[typeName] ?? {};
+      const fieldCategories = { ...parts, ...extra.fieldCategories };
+      rules[typeName] = { ...accessOfRow(row), ...extra, ...(Object.keys(fieldCategories).length ? { fieldCategories } : {}) };
+    }
   }
-  return { facts, decision };
+  const unknown = Object.keys(fieldRules).filter((name) => !rules[name]);
+  if (unknown.length) throw new Error(`field rules for ${unknown.join(', ')}: not a record type ${owner} owns in lib/record-types.ts`);
+  return rules;
 }
 
-function consentRule(typeName: string, spec: RecordTypeRule, category: Category, identifying = false) {
+function consentRule(typeName: string, spec: RecordRule, category: Category, identifying = false) {
   return rule(`consent:${typeName}:${category}${identifying ? ':id' : ''}`, { cache: 'no_cache' })(async (parent: Row, _args, context: SubgraphContext) => {
     const { facts, decision } = await decideRow(context.consent, spec, parent, category);
     if (decision.allow) {
@@ -105,7 +86,7 @@ export function buildRuleTree(schema: GraphQLSchema, rules: ConsentRules): IRule
   const open = new Set(rules.open);
   // graphql-shield wants one rule object per name.
   const ruleCache = new Map<string, ReturnType<typeof consentRule>>();
-  const ruleFor = (typeName: string, spec: RecordTypeRule, category: Category, identifying: boolean) => {
+  const ruleFor = (typeName: string, spec: RecordRule, category: Category, identifying: boolean) => {
     const key = `${typeName}:${category}:${identifying}`;
     if (!ruleCache.has(key)) ruleCache.set(key, consentRule(typeName, spec, category, identifying));
     return ruleCache.get(key)!;

@@ -187,7 +187,7 @@ export async function stageIn(tx: Queryable, handlers: KindHandlers, organizatio
         continue;
       }
       if (String(row.patient_id) !== entry.patientId) {
-        issues.push(issue(entry, 422, 'business-rule', 'An update cannot move a record to another patient', entry.resourceType === 'Immunization' ? 'patient' : 'subject'));
+        issues.push(issue(entry, 422, 'business-rule', 'An update cannot move a record to another patient', entry.patientElement ?? 'subject'));
         continue;
       }
       finalId.set(entry.index, entry.id);

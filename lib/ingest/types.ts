@@ -6,8 +6,9 @@
  * to other entries of the same request kept symbolic until the owner knows
  * which records they are (a retried Bundle finds records it created before).
  */
-import type { Category } from '../scopes.js';
-import type { SubgraphName } from '../services.js';
+import type { Category } from '../categories.js';
+import { OTHER_RECORD_TYPES, RECORD_TYPES, type RecordTypeFacts } from '../record-types.js';
+import type { SubgraphName } from '../subgraph-names.js';
 
 /** A business identifier (FHIR Identifier.system and value). */
 export interface BusinessIdentifier {
@@ -36,6 +37,8 @@ export interface StageEntry {
   id: string;
   /** The patient (resolved by identity before the other owners are asked); identity's own entries: their patient id. */
   patientId: string;
+  /** The element naming the patient, below the resource (`subject`, or `patient` for an Immunization or an AllergyIntolerance), for issues. */
+  patientElement?: string;
   /** The consent category of the record (the audit event counts per category). */
   category: Category;
   /** Conditional create: the record is not created when one of the organisation's records of this type has one of these identifiers. */
@@ -138,18 +141,14 @@ export interface UndeliveredDecision {
   actor: unknown;
 }
 
-/** The owner of each FHIR resource type the product accepts (DiagnosticReport: labs, RAD reports imaging). */
-export const RESOURCE_OWNERS: Record<string, SubgraphName> = {
-  Patient: 'identity',
-  Encounter: 'encounters',
-  Condition: 'encounters',
-  ServiceRequest: 'encounters',
-  Observation: 'labs',
-  DiagnosticReport: 'labs',
-  ImagingStudy: 'imaging',
-  Immunization: 'public-health',
-  EpisodeOfCare: 'public-health',
-};
+/**
+ * The owner of each FHIR resource type the product accepts, from the
+ * catalogue's published record types (lib/record-types.ts); a record held
+ * inside another goes to its parent's owner (DiagnosticReport: labs, a RAD
+ * report its study's, imaging).
+ */
+export const RESOURCE_OWNERS: Record<string, SubgraphName> = Object.fromEntries([...OTHER_RECORD_TYPES, ...RECORD_TYPES]
+  .filter((row: RecordTypeFacts) => row.published && !row.partOf).map((row) => [row.fhir.resourceType, row.owner]));
 
 /** The patient id a relabel entry carries before its owner names the record's own (a relabel names no patient). */
 export const UNKNOWN_PATIENT = '00000000-0000-0000-0000-000000000000';

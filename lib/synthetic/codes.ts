@@ -182,3 +182,43 @@ export const FAMILY_NAMES = ['Wang', 'Li', 'Zhang', 'Liu', 'Chen', 'Yang', 'Huan
 export const GIVEN_NAMES_FEMALE = ['Fang', 'Min', 'Jing', 'Li', 'Xiu Ying', 'Yan', 'Hui', 'Ling', 'Na', 'Mei', 'Xia', 'Juan'];
 export const GIVEN_NAMES_MALE = ['Wei', 'Qiang', 'Lei', 'Jun', 'Yong', 'Jie', 'Tao', 'Ming', 'Chao', 'Hao', 'Peng', 'Bin'];
 export const STREETS = ['Renmin Road', 'Jiefang Street', 'Zhongshan Road', 'Xinhua Street', 'Heping Lane', 'Chaoyang Road'];
+
+/** RxNorm (a medication allergen's second coding, as hospital systems send it beside SNOMED CT). */
+export const RXNORM = 'http://www.nlm.nih.gov/research/umls/rxnorm';
+
+export interface Allergen {
+  /** SNOMED CT substance; null for a substance the clinician wrote as free text. */
+  snomed: { code: string; display: string } | null;
+  rxnorm?: { code: string; display: string };
+  text: string;
+  category: 'food' | 'medication' | 'environment' | 'biologic';
+  type: 'allergy' | 'intolerance';
+}
+
+/** Substances patients react to (SNOMED CT substances, Verhoeff check digits valid). */
+export const ALLERGENS: Allergen[] = [
+  { snomed: { code: '764146007', display: 'Penicillin (substance)' }, text: 'Penicillin', category: 'medication', type: 'allergy' },
+  { snomed: { code: '372687004', display: 'Amoxicillin (substance)' }, rxnorm: { code: '723', display: 'amoxicillin' }, text: 'Amoxicillin', category: 'medication', type: 'allergy' },
+  { snomed: { code: '387458008', display: 'Aspirin (substance)' }, rxnorm: { code: '1191', display: 'aspirin' }, text: 'Aspirin', category: 'medication', type: 'intolerance' },
+  { snomed: { code: '387207008', display: 'Ibuprofen (substance)' }, rxnorm: { code: '5640', display: 'ibuprofen' }, text: 'Ibuprofen', category: 'medication', type: 'intolerance' },
+  { snomed: { code: '762952008', display: 'Peanut (substance)' }, text: 'Peanuts', category: 'food', type: 'allergy' },
+  { snomed: { code: '227493005', display: 'Cashew nut (substance)' }, text: 'Cashew nuts', category: 'food', type: 'allergy' },
+  { snomed: { code: '102263004', display: 'Eggs (edible) (substance)' }, text: 'Eggs', category: 'food', type: 'allergy' },
+  { snomed: { code: '3718001', display: 'Cow\'s milk (substance)' }, text: 'Cow\'s milk', category: 'food', type: 'intolerance' },
+  { snomed: { code: '256259004', display: 'Pollen (substance)' }, text: 'Pollen', category: 'environment', type: 'allergy' },
+  { snomed: { code: '264287008', display: 'Animal dander (substance)' }, text: 'Animal dander', category: 'environment', type: 'allergy' },
+  { snomed: { code: '111088007', display: 'Latex (substance)' }, text: 'Latex', category: 'environment', type: 'allergy' },
+  // Written as the clinician heard it: no code for it.
+  { snomed: null, text: 'Herbal decoction (unnamed, from a township clinic)', category: 'medication', type: 'intolerance' },
+];
+
+/** What is seen on exposure (SNOMED CT clinical findings), and how severe it usually is. */
+export const REACTIONS: { code: string; display: string; severity: 'mild' | 'moderate' | 'severe' }[] = [
+  { code: '126485001', display: 'Urticaria (disorder)', severity: 'mild' },
+  { code: '418290006', display: 'Itching (finding)', severity: 'mild' },
+  { code: '271807003', display: 'Eruption of skin (disorder)', severity: 'moderate' },
+  { code: '422587007', display: 'Nausea (finding)', severity: 'mild' },
+  { code: '62315008', display: 'Diarrhea (finding)', severity: 'moderate' },
+  { code: '267036007', display: 'Dyspnea (finding)', severity: 'severe' },
+  { code: '39579001', display: 'Anaphylaxis (disorder)', severity: 'severe' },
+];

@@ -71,6 +71,23 @@ export function institutionBundles(patient: PatientBundle): { organizationId: st
       encounter: { reference: `urn:uuid:${c.encounterId}` }, recordedDate: c.recordedDate.toISOString(),
     });
   }
+  for (const a of patient.allergies) {
+    const concept = (c: { coding: { system: string; code: string; display: string | null }[]; text: string | null }) => ({
+      coding: c.coding.map((x) => ({ system: x.system, code: x.code, ...(x.display ? { display: x.display } : {}) })), ...(c.text ? { text: c.text } : {}),
+    });
+    post(a.organizationId, 'AllergyIntolerance', a.id, {
+      meta: security(a.sensitivityLabels),
+      clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', code: a.clinicalStatus }] },
+      verificationStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-verification', code: a.verificationStatus }] },
+      type: a.type, category: a.categories, criticality: a.criticality, code: concept(a.code), patient: subject(a.organizationId),
+      ...(a.onsetDateTime ? { onsetDateTime: a.onsetDateTime.toISOString() } : { onsetString: a.onsetString }),
+      recordedDate: a.recordedDate.toISOString(), recorder: { reference: `Practitioner/${a.recorderId}` },
+      reaction: a.reactions.map((r) => ({
+        ...(r.substance ? { substance: concept(r.substance) } : {}), manifestation: r.manifestations.map(concept), severity: r.severity,
+        ...(r.onset ? { onset: r.onset.toISOString() } : {}), ...(r.description ? { description: r.description } : {}),
+      })),
+    });
+  }
   for (const r of patient.referrals) {
     post(r.requesterOrganizationId, 'ServiceRequest', r.id, {
       status: ({ requested: 'active', accepted: 'active', completed: 'completed', declined: 'revoked', cancelled: 'revoked' } as Record<string, string>)[r.status],

@@ -11,9 +11,9 @@
  * blood-pressure and glucose readings for chronic-disease programmes.
  */
 import {
-  ASSAULT_EXAMINATION, CHILDHOOD_SCHEDULE, DEPRESSION, DIABETES, DIAGNOSES, ECG_CONCLUSIONS, ECG_REPORT, GENETIC_REPORT, GENETIC_RESULT, HIV_DISEASE, HIV_TEST,
+  ALLERGENS, ASSAULT_EXAMINATION, CHILDHOOD_SCHEDULE, DEPRESSION, DIABETES, DIAGNOSES, ECG_CONCLUSIONS, ECG_REPORT, GENETIC_REPORT, GENETIC_RESULT, HIV_DISEASE, HIV_TEST,
   HOME_MEASUREMENT_CODES, HYPERTENSION, IMAGING_FINDINGS, IMAGING_KINDS, LAB_PANELS, PATHOLOGY_CONCLUSIONS,
-  PATHOLOGY_REPORT, STREETS, SYSTEM, VACCINES, type Diagnosis, type HomeMeasurementKind, type SensitivityLabel,
+  PATHOLOGY_REPORT, REACTIONS, RXNORM, STREETS, SYSTEM, VACCINES, type Diagnosis, type HomeMeasurementKind, type SensitivityLabel,
 } from './codes.js';
 import { Random } from './random.js';
 import { ORGANIZATIONS, PROGRAMS, TOWNSHIP_CENTRES, generatePractitioners, type Practitioner } from './registry.js';
@@ -119,10 +119,26 @@ export interface HomeMeasurementRecord {
   effective: Date; source: 'patient' | 'app';
 }
 
+/** A FHIR CodeableConcept as the product keeps it: every coding with its system, and the text. */
+export interface CodeableConceptValue {
+  coding: { system: string; code: string; display: string | null }[];
+  text: string | null;
+}
+
+export interface AllergyIntoleranceRecord {
+  id: string; patientId: string; organizationId: string; recorderId: string;
+  code: CodeableConceptValue; clinicalStatus: 'active' | 'resolved'; verificationStatus: 'confirmed' | 'unconfirmed';
+  type: 'allergy' | 'intolerance'; categories: string[]; criticality: 'low' | 'high' | 'unable-to-assess';
+  onsetDateTime: Date | null; onsetString: string | null; recordedDate: Date;
+  reactions: { substance: CodeableConceptValue | null; manifestations: CodeableConceptValue[]; severity: 'mild' | 'moderate' | 'severe'; onset: Date | null; description: string | null }[];
+  sensitivityLabels: SensitivityLabel[];
+}
+
 export interface PatientBundle {
   patient: PatientRecord;
   encounters: EncounterRecord[];
   conditions: ConditionRecord[];
+  allergies: AllergyIntoleranceRecord[];
   referrals: ReferralRecord[];
   observations: ObservationRecord[];
   diagnosticReports: DiagnosticReportRecord[];
@@ -182,7 +198,7 @@ export function generatePatient(seed: number, index: number, anchor: Anchor = TE
       address: { line: `${r.int(1, 299)} ${r.pick(STREETS)}`, city: township.city, postalCode: `350${r.digits(3)}` },
       identifiers,
     },
-    encounters: [], conditions: [], referrals: [], observations: [], diagnosticReports: [], imagingStudies: [],
+    encounters: [], conditions: [], allergies: [], referrals: [], observations: [], diagnosticReports: [], imagingStudies: [],
     enrollments: [], immunizations: [], followUpTasks: [], homeMeasurements: [],
   };
 
@@ -377,7 +393,56 @@ export function generatePatient(seed: number, index: number, anchor: Anchor = TE
     nurseTask('org-maternal-child', enrollment.programId, 'Antenatal visit', anchoredAt + r.int(-20, 40) * DAY);
   }
   if (adult) addVeryRestrictedRecords(bundle, seed, index, county, historyStart, span);
+  addAllergies(bundle, seed, index, birth, historyStart, span);
   return bundle;
+}
+
+/**
+ * Allergies and intolerances (about a third of patients): medication, food
+ * and environmental substances in SNOMED CT (medications also in RxNorm),
+ * now and then one written as free text, with their reactions. Drawn from a
+ * stream of their own, so adding them left every other record of a patient
+ * unchanged. Recorded by a clinician of an organisation that registered the
+ * patient (the township centre, or the county hospital).
+ */
+function addAllergies(bundle: PatientBundle, seed: number, index: number, birth: number, historyStart: number, span: number): void {
+  const r = new Random(seed, index + 0x20000000);
+  if (!r.bool(0.33)) return;
+  const patientId = bundle.patient.id;
+  const registrations = bundle.patient.identifiers.filter((i) => i.type === 'MR').map((i) => i.assignerOrganizationId!);
+  const concept = (code: { code: string; display: string }): CodeableConceptValue => ({ coding: [{ system: SYSTEM.snomed, code: code.code, display: code.display }], text: null });
+  const chosen = new Set<number>();
+  for (let n = r.int(1, 2); n > 0; n--) {
+    const which = r.int(0, ALLERGENS.length - 1);
+    if (chosen.has(which)) continue;
+    chosen.add(which);
+    const allergen = ALLERGENS[which]!;
+    const organizationId = r.pick(registrations);
+    const recorded = historyStart + Math.floor(r.next() * span);
+    const reactions = Array.from({ length: r.int(1, 2) }, () => r.pick(REACTIONS));
+    const severest = reactions.some((x) => x.severity === 'severe') ? 'severe' : reactions.some((x) => x.severity === 'moderate') ? 'moderate' : 'mild';
+    const onsetKnown = r.bool(0.6);
+    const onset = Math.max(birth, recorded - r.int(0, 10 * 365) * DAY);
+    bundle.allergies.push({
+      id: r.uuid(), patientId, organizationId, recorderId: r.pick(practitionersOf(seed, organizationId, 'clinician')).id,
+      code: {
+        coding: [
+          ...(allergen.snomed ? [{ system: SYSTEM.snomed, code: allergen.snomed.code, display: allergen.snomed.display }] : []),
+          ...(allergen.rxnorm ? [{ system: RXNORM, code: allergen.rxnorm.code, display: allergen.rxnorm.display }] : []),
+        ],
+        text: allergen.text,
+      },
+      clinicalStatus: r.bool(0.9) ? 'active' : 'resolved', verificationStatus: r.bool(0.8) ? 'confirmed' : 'unconfirmed',
+      type: allergen.type, categories: [allergen.category], criticality: severest === 'severe' ? 'high' : r.bool(0.1) ? 'unable-to-assess' : 'low',
+      onsetDateTime: onsetKnown ? new Date(onset) : null, onsetString: onsetKnown ? null : r.pick(['In childhood', 'Several years ago', 'Since adolescence']),
+      recordedDate: new Date(recorded),
+      reactions: reactions.map((reaction) => ({
+        substance: allergen.snomed ? concept(allergen.snomed) : null, manifestations: [concept(reaction)], severity: reaction.severity,
+        onset: onsetKnown ? new Date(onset) : null, description: `${allergen.text}: ${reaction.display.replace(/ \((disorder|finding)\)$/, '').toLowerCase()}`,
+      })),
+      sensitivityLabels: [],
+    });
+  }
 }
 
 /**

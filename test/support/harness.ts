@@ -101,7 +101,7 @@ async function createPostgresDatabases(): Promise<{ urls: Record<SubgraphName, s
 export async function startTestStack(
   backend: Backend,
   options: { patients?: number; production?: boolean; corsAllowedOrigins?: string[]; anchor?: Anchor; /** Keep the services' log lines (logLines()). */ logs?: boolean }
-    & Pick<StackOptions, 'loggers' | 'metricsPorts' | 'upstream' | 'publicUrl'> = {},
+    & Pick<StackOptions, 'loggers' | 'metricsPorts' | 'upstream' | 'publicUrl' | 'consentInjection'> = {},
 ): Promise<TestStack> {
   const keys = await generateDevKeys('test-');
   const postgres = backend === 'postgres' ? await createPostgresDatabases() : null;
@@ -118,6 +118,7 @@ export async function startTestStack(
     metricsPorts: options.metricsPorts,
     upstream: options.upstream,
     publicUrl: options.publicUrl,
+    consentInjection: options.consentInjection,
   });
   const url = stack.gateway.url;
   return {

@@ -5,6 +5,8 @@
  * same records made in different stacks, whose ids differ), and row counts
  * of every owner's tables (to prove that nothing was written).
  */
+import { RESOURCE_OWNERS } from '../../lib/ingest/types.js';
+import { ALL_RECORD_TYPES } from '../../lib/record-types.js';
 import { SYSTEM } from '../../lib/terminology.js';
 import { recordIdSystem } from '../../lib/synthetic/fhir-bundles.js';
 import type { Database } from '../../lib/db.js';
@@ -45,8 +47,8 @@ export function fhirSender(base: () => string) {
 
 const REGISTRY = /^(Organization|Practitioner)\//;
 
-/** Types an institution publishes (home measurements and follow-up tasks are not its publications). */
-export const PUBLISHED_TYPES = ['Patient', 'Encounter', 'Condition', 'ServiceRequest', 'Observation', 'DiagnosticReport', 'ImagingStudy', 'Immunization', 'EpisodeOfCare'];
+/** Types an institution publishes (the catalogue's: home measurements and follow-up tasks are not its publications). */
+export const PUBLISHED_TYPES = Object.keys(RESOURCE_OWNERS);
 
 /** Whether an exported resource is one `organizationId` produced and may publish. */
 function publishable(resource: Json, organizationId: string): boolean {
@@ -128,13 +130,17 @@ export function clinicalContent(exported: FhirBundle, types = PUBLISHED_TYPES, k
   return content;
 }
 
-/** The tables of every owner that publishing writes, with the staging tables. */
+/** The tables of every owner that publishing writes (its published record types' and a few of its own), with the staging tables. */
+const published = (owner: SubgraphName, ...others: string[]) => [
+  ...ALL_RECORD_TYPES.filter((row) => row.owner === owner && row.published).map((row) => row.table), ...others,
+  ...(owner === 'identity' ? [] : ['record_identifier']), 'ingest_staged', 'ingest_reservation',
+];
 export const OWNER_TABLES: Record<SubgraphName, string[]> = {
-  identity: ['patient', 'patient_identifier', 'patient_registration', 'patient_match_candidate', 'ingest_staged', 'ingest_reservation'],
-  encounters: ['encounter', 'condition', 'referral', 'record_identifier', 'ingest_staged', 'ingest_reservation'],
-  labs: ['observation', 'diagnostic_report', 'hl7v2_message', 'record_identifier', 'ingest_staged', 'ingest_reservation'],
-  imaging: ['imaging_study', 'imaging_report', 'record_identifier', 'ingest_staged', 'ingest_reservation'],
-  'public-health': ['program_enrollment', 'immunization', 'record_identifier', 'ingest_staged', 'ingest_reservation'],
+  identity: published('identity', 'patient_identifier', 'patient_registration', 'patient_match_candidate'),
+  encounters: published('encounters'),
+  labs: published('labs', 'hl7v2_message'),
+  imaging: published('imaging'),
+  'public-health': published('public-health'),
 };
 
 /** Row counts of every owner's tables, `owner.table` → rows. */

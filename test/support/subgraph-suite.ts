@@ -5,9 +5,8 @@
  * the audit trail relies on.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../../lib/db.js';
 import type { SubgraphName } from '../../lib/services.js';
-import { migrationsDirectory } from '../../lib/subgraph.js';
+import { migrateSubgraph } from '../../lib/subgraph.js';
 import { DEFAULT_SEED, generatePatient, type PatientBundle } from '../../lib/synthetic/generator.js';
 import { postGraphQL } from './harness.js';
 import { patientActor, startSubgraphUnderTest, type SubgraphUnderTest } from './subgraph-harness.js';
@@ -33,8 +32,10 @@ export function subgraphSuite(name: SubgraphName, expectation: SubgraphExpectati
     });
     afterAll(async () => under?.close());
 
-    it('applies its migrations once (a second run changes nothing)', async () => {
-      expect(await migrate(under.subgraph.db, migrationsDirectory(name))).toEqual([]);
+    it('applies its migrations and the publishing protocol\'s once (a second run changes nothing)', async () => {
+      expect(await migrateSubgraph(under.subgraph.db, name)).toEqual([]);
+      const versions = (await under.subgraph.db.query<{ version: string }>('SELECT version FROM schema_migrations')).map((r) => r.version);
+      expect(versions).toContain('publishing/001_publishing.sql');
     });
 
     it('reports liveness and readiness', async () => {

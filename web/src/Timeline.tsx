@@ -117,6 +117,10 @@ function NodeDetails({ node, at }: { node: Node; at: (...path: (string | number)
       return <dl className="details"><Field label="Visit" error={at('class')}>{node.class?.toLowerCase()} · {node.status}</Field><Field label="Reason" error={at('reason')}>{node.reason?.display ?? node.reason?.code}</Field><Field label="Where" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
     case 'Condition':
       return <dl className="details"><Field label="Diagnosis" error={at('code')}>{node.code ? `${node.code.code} ${node.code.display ?? ''}` : null}</Field><Field label="Status" error={at('clinicalStatus')}>{node.clinicalStatus}</Field><Field label="Recorded by" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
+    case 'AllergyIntolerance': {
+      const seen = (node.reactions ?? []).map((r) => [r.manifestations?.map((m) => m.text ?? m.coding[0]?.display).join(', '), r.severity].filter(Boolean).join(' · ')).join('; ');
+      return <dl className="details"><Field label="Allergy" error={at('substance')}>{node.substance?.text ?? node.substance?.coding[0]?.display}{node.allergyCategory?.length ? ` (${node.allergyCategory.join(', ')})` : ''}</Field><Field label="Reactions" error={at('reactions')}>{seen}</Field><Field label="Status" error={at('clinicalStatus') ?? at('criticality')}>{node.clinicalStatus} · {node.verificationStatus}{node.criticality ? ` · ${node.criticality} criticality` : ''}</Field><Field label="Recorded by" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
+    }
     case 'Referral':
       return <dl className="details"><Field label="Referral" error={at('referralStatus')}>{node.referralStatus?.toLowerCase()}</Field><Field label="Reason" error={at('reason')}>{node.reason?.display ?? node.reason?.code}</Field><Field label="From → to" error={at('requester') ?? at('performer')}>{node.requester?.name} → {node.performer?.name}</Field></dl>;
     case 'Observation':

@@ -1,36 +1,18 @@
-/** Display labels of API enums. */
+/**
+ * Display labels of API enums. The timeline kinds and the consent categories
+ * come from the product's catalogue (lib/record-types.ts, lib/categories.ts:
+ * Node-free modules the client bundles), so a record type added there shows
+ * here; the generated API types check that every kind is one the API has.
+ */
+import { CATEGORIES as CATEGORY_NAMES, CATEGORY_LABELS, categoryToEnum } from '../../lib/categories.js';
+import { RECORD_TYPES } from '../../lib/record-types.js';
 import type { ConsentActorType, DataCategory, TimelineKind } from './gql/graphql';
 
-export const TIMELINE_KINDS: { kind: TimelineKind; label: string }[] = [
-  { kind: 'ENCOUNTER', label: 'Encounters' },
-  { kind: 'DIAGNOSIS', label: 'Diagnoses' },
-  { kind: 'REFERRAL', label: 'Referrals' },
-  { kind: 'LAB_RESULT', label: 'Lab results' },
-  { kind: 'DIAGNOSTIC_REPORT', label: 'Reports' },
-  { kind: 'IMAGING_STUDY', label: 'Imaging' },
-  { kind: 'IMMUNIZATION', label: 'Immunisations' },
-  { kind: 'PROGRAM_ENROLLMENT', label: 'Programmes' },
-  { kind: 'FOLLOW_UP_TASK', label: 'Follow-up tasks' },
-  { kind: 'HOME_MEASUREMENT', label: 'Home measurements' },
-];
+export const TIMELINE_KINDS: { kind: TimelineKind; label: string }[] = RECORD_TYPES.map((row) => ({ kind: row.kind, label: row.label }));
 
 export const kindLabel = (kind: TimelineKind) => TIMELINE_KINDS.find((k) => k.kind === kind)?.label ?? kind;
 
-export const CATEGORIES: { category: DataCategory; label: string }[] = [
-  { category: 'DEMOGRAPHICS', label: 'Name, birth date, contact' },
-  { category: 'IDENTIFIERS', label: 'Record numbers' },
-  { category: 'ENCOUNTERS', label: 'Visits' },
-  { category: 'DIAGNOSES', label: 'Diagnoses' },
-  { category: 'REFERRALS', label: 'Referrals' },
-  { category: 'LABS', label: 'Lab results' },
-  { category: 'IMAGING', label: 'Imaging' },
-  { category: 'IMAGING_REPORTS', label: 'Radiology reports' },
-  { category: 'IMMUNIZATIONS', label: 'Vaccinations' },
-  { category: 'PROGRAMS', label: 'Programmes' },
-  { category: 'FOLLOW_UPS', label: 'Follow-up tasks' },
-  { category: 'HOME_MEASUREMENTS', label: 'Home measurements' },
-  { category: 'CONSENTS', label: 'Consents' },
-];
+export const CATEGORIES: { category: DataCategory; label: string }[] = CATEGORY_NAMES.map((category) => ({ category: categoryToEnum(category) as DataCategory, label: CATEGORY_LABELS[category] }));
 
 export const ACTOR_TYPES: { type: ConsentActorType; label: string }[] = [
   { type: 'ORGANIZATION', label: 'An organisation' },

@@ -57,6 +57,10 @@ export const PatientTimelineQuery = graphql(`
             __typename
             ... on Encounter { id class status organization { name } reason { code display } sensitivityLabels }
             ... on Condition { id code { code display } clinicalStatus organization { name } sensitivityLabels }
+            ... on AllergyIntolerance {
+              id substance: code { coding { system code display } text } clinicalStatus verificationStatus criticality allergyCategory: category
+              reactions { manifestations { coding { display } text } severity } organization { name } sensitivityLabels
+            }
             ... on Referral { id referralStatus: status reason { code display } requester { name } performer { name } }
             ... on Observation { id code { code display } valueQuantity { value unit } valueString interpretation { code } organization { name } sensitivityLabels }
             ... on DiagnosticReport { id category code { display } conclusion organization { name } sensitivityLabels }

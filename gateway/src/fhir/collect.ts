@@ -21,7 +21,8 @@
  *   rather than return a bundle that silently lacks records.
  */
 import type { GraphQLFormattedError } from 'graphql';
-import type { GqlNodes, GqlPatient } from './graphql-types.js';
+import type { GqlPatient } from './resources/patient.js';
+import { Masks } from './masks.js';
 import { errors, FhirError } from './outcome.js';
 import type { ExportPlan } from './plan.js';
 import { buildOperation, CONNECTION_NAMES, type ConnectionName, type Cursors } from './queries.js';
@@ -40,30 +41,10 @@ const WITHHELD_CODES = new Set(['CONSENT_DENIED', 'FORBIDDEN']);
 /** A safety stop: 1,000 operations of 100 records per connection. */
 const MAX_OPERATIONS = 1000;
 
-/** Which fields of which result objects were withheld by consent (an error at that path). */
-export class Masks {
-  private readonly fields = new WeakMap<object, Set<string>>();
-
-  mark(parent: object, field: string): void {
-    const set = this.fields.get(parent) ?? new Set<string>();
-    set.add(field);
-    this.fields.set(parent, set);
-  }
-
-  /** Whether `field` of `parent` was withheld (as opposed to absent). */
-  has(parent: object | null | undefined, field: string): boolean {
-    return Boolean(parent && this.fields.get(parent)?.has(field));
-  }
-
-  /** Whether any field of `parent` was withheld. */
-  any(parent: object | null | undefined): boolean {
-    return Boolean(parent && this.fields.get(parent)?.size);
-  }
-}
-
 export interface Collected {
   patient: GqlPatient;
-  nodes: GqlNodes;
+  /** The records of each exported connection, as the resource modules' selections read them. */
+  nodes: Record<ConnectionName, unknown[]>;
   masks: Masks;
   /** Some element or record was withheld by consent somewhere in the export. */
   withheld: boolean;
@@ -116,7 +97,7 @@ interface ConnectionPage {
 
 export async function collectPatient(execute: Executor, patientId: string, plan: ExportPlan): Promise<Collected> {
   const masks = new Masks();
-  const nodes = Object.fromEntries(CONNECTION_NAMES.map((name) => [name, []])) as unknown as GqlNodes;
+  const nodes = Object.fromEntries(CONNECTION_NAMES.map((name) => [name, []])) as unknown as Record<ConnectionName, unknown[]>;
   const seen = new Set<string>();
   let patient: GqlPatient | null = null;
   let withheld = false;
@@ -127,7 +108,7 @@ export async function collectPatient(execute: Executor, patientId: string, plan:
   // The first operation always runs (it finds the patient, or not); later ones only while pages remain.
   while (patient === null || Object.keys(cursors).length > 0) {
     if (++operations > MAX_OPERATIONS) throw new FhirError(422, 'too-costly', 'The record is too large to export in one bundle');
-    const operation = buildOperation({ patientFields: patient === null && plan.patient, radiologyReports: plan.radiologyReports, reportLinks: plan.reportLinks }, cursors);
+    const operation = buildOperation({ patientFields: patient === null && plan.patient, plan }, cursors);
     const result = await execute({ query: operation.query, variables: { id: patientId, ...operation.variables } });
     withheld = interpret(result, masks).withheld || withheld;
     const page = result.data?.patient as (GqlPatient & Record<string, unknown>) | null | undefined;
@@ -147,7 +128,7 @@ export async function collectPatient(execute: Executor, patientId: string, plan:
         const key = `${name}/${edge.node.id}`;
         if (seen.has(key)) continue;
         seen.add(key);
-        (nodes[name] as unknown[]).push(edge.node);
+        nodes[name].push(edge.node);
       }
       if (connection.pageInfo.hasNextPage) {
         const cursor = connection.pageInfo.endCursor;

@@ -17,7 +17,7 @@
  */
 import type { Actor } from '../../../lib/actor.js';
 import { parseScopes, type Category } from '../../../lib/scopes.js';
-import type { ConnectionName } from './queries.js';
+import { RECORD_TYPES, type ConnectionName } from '../../../lib/record-types.js';
 
 export interface ExportPlan {
   /** Ask for the patient's own fields (demographics, identifiers) and emit the Patient resource. */
@@ -32,19 +32,9 @@ export interface ExportPlan {
   registry: boolean;
 }
 
-/** Each connection: the FHIR resource type it becomes and its consent category. */
-export const CONNECTION_RESOURCES: Record<ConnectionName, { resourceType: string; category: Category }> = {
-  encounters: { resourceType: 'Encounter', category: 'encounters' },
-  conditions: { resourceType: 'Condition', category: 'diagnoses' },
-  referrals: { resourceType: 'ServiceRequest', category: 'referrals' },
-  observations: { resourceType: 'Observation', category: 'labs' },
-  homeMeasurements: { resourceType: 'Observation', category: 'home-measurements' },
-  diagnosticReports: { resourceType: 'DiagnosticReport', category: 'labs' },
-  imagingStudies: { resourceType: 'ImagingStudy', category: 'imaging' },
-  immunizations: { resourceType: 'Immunization', category: 'immunizations' },
-  programEnrollments: { resourceType: 'EpisodeOfCare', category: 'programs' },
-  followUpTasks: { resourceType: 'Task', category: 'follow-ups' },
-};
+/** Each connection: the FHIR resource type it becomes and its consent category (the catalogue's, lib/record-types.ts). */
+export const CONNECTION_RESOURCES = Object.fromEntries(RECORD_TYPES.map((row) => [row.connection, { resourceType: row.fhir.resourceType, category: row.category }])) as
+  Record<ConnectionName, { resourceType: string; category: Category }>;
 
 export function exportPlan(actor: Actor): ExportPlan {
   const scopes = parseScopes(actor.scope).clinical.filter((s) => s.read);

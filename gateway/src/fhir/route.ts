@@ -24,7 +24,7 @@ import { isUuid } from '../../../lib/connection.js';
 import type { HttpRequestInfo, RequestLog, Route } from '../../../lib/http.js';
 import type { Logger } from '../../../lib/logger.js';
 import type { TokenVerifier } from '../auth.js';
-import type { GatewayContext } from '../server.js';
+import type { GatewayContext } from '../context.js';
 import { collectPatient, type Executor, type OperationResult } from './collect.js';
 import { toBundle } from './mapping.js';
 import { exportPlan } from './plan.js';

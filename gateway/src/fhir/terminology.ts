@@ -1,5 +1,5 @@
 /**
- * Code systems and value maps of the FHIR R4 export.
+ * Code systems of the FHIR R4 export and publishing, and the security labels.
  *
  * The subgraphs already return FHIR Codings for clinical codes (LOINC, ICD-10,
  * CVX, DICOM, SNOMED CT: the design's "naming follows FHIR" rule), so those
@@ -7,7 +7,9 @@
  * expresses as enums or plain strings, and the systems FHIR expects for them:
  * encounter class (v3 ActCode), sensitivity labels (v3 ActCode /
  * Confidentiality), diagnostic service sections (v2-0074), and so on. Keeping
- * them in one table makes the mapping reviewable against the specification.
+ * them in one table makes the mapping reviewable against the specification;
+ * the value sets of one resource (its statuses, its classes) live in its
+ * module (resources/).
  */
 
 import { SYSTEM } from '../../../lib/terminology.js';
@@ -29,10 +31,12 @@ export const SYSTEMS = {
   dataAbsentReason: 'http://terminology.hl7.org/CodeSystem/data-absent-reason',
   dataAbsentReasonExtension: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason',
   identifierType: 'http://terminology.hl7.org/CodeSystem/v2-0203',
-  diagnosticServiceSection: 'http://terminology.hl7.org/CodeSystem/v2-0074',
-  observationCategory: 'http://terminology.hl7.org/CodeSystem/observation-category',
+  diagnosticServiceSection: SYSTEM.diagnosticServiceSection,
+  observationCategory: SYSTEM.observationCategory,
   conditionClinical: 'http://terminology.hl7.org/CodeSystem/condition-clinical',
   conditionCategory: 'http://terminology.hl7.org/CodeSystem/condition-category',
+  allergyClinical: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical',
+  allergyVerification: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-verification',
   practitionerRole: 'http://terminology.hl7.org/CodeSystem/practitioner-role',
   /** DICOM UIDs as identifiers: system urn:dicom:uid, value urn:oid:<uid> (FHIR R4 ImagingStudy). */
   dicomUid: 'urn:dicom:uid',
@@ -40,65 +44,6 @@ export const SYSTEMS = {
   program: 'https://fhir.alliance.example.org/CodeSystem/program',
   programRule: 'https://fhir.alliance.example.org/CodeSystem/program-rule',
 } as const;
-
-/** GraphQL EncounterClass → HL7 v3 ActCode (the R4 Encounter.class value set). */
-export const ENCOUNTER_CLASS: Record<string, { code: string; display: string }> = {
-  OUTPATIENT: { code: 'AMB', display: 'ambulatory' },
-  INPATIENT: { code: 'IMP', display: 'inpatient encounter' },
-  EMERGENCY: { code: 'EMER', display: 'emergency' },
-  VIRTUAL: { code: 'VR', display: 'virtual' },
-};
-
-/** R4 encounter-status codes; anything else the store might hold becomes `unknown`. */
-export const ENCOUNTER_STATUS = new Set(['planned', 'arrived', 'triaged', 'in-progress', 'onleave', 'finished', 'cancelled', 'entered-in-error', 'unknown']);
-export const OBSERVATION_STATUS = new Set(['registered', 'preliminary', 'final', 'amended', 'corrected', 'cancelled', 'entered-in-error', 'unknown']);
-export const REPORT_STATUS = new Set(['registered', 'partial', 'preliminary', 'final', 'amended', 'corrected', 'appended', 'cancelled', 'entered-in-error', 'unknown']);
-export const IMMUNIZATION_STATUS = new Set(['completed', 'entered-in-error', 'not-done']);
-export const EPISODE_STATUS = new Set(['planned', 'waitlist', 'active', 'onhold', 'finished', 'cancelled', 'entered-in-error']);
-
-/**
- * GraphQL ReferralStatus → FHIR request-status (ServiceRequest.status).
- * FHIR has no "declined" for the request itself: the receiver's refusal ends
- * the request, like a withdrawal, so both become `revoked`. Requested and
- * accepted referrals are both still `active` (the appointment time, when set,
- * is the occurrence).
- */
-export const REFERRAL_STATUS: Record<string, string> = {
-  REQUESTED: 'active',
-  ACCEPTED: 'active',
-  DECLINED: 'revoked',
-  COMPLETED: 'completed',
-  CANCELLED: 'revoked',
-};
-
-/** GraphQL TaskStatus → FHIR task-status (the product uses a subset with the same names). */
-export const TASK_STATUS: Record<string, string> = { REQUESTED: 'requested', COMPLETED: 'completed', CANCELLED: 'cancelled' };
-
-/** DiagnosticReportCategory → v2-0074 diagnostic service section (as in the SMART scope map, lib/scopes.ts). */
-export const REPORT_CATEGORY: Record<string, { code: string; display: string }> = {
-  LAB: { code: 'LAB', display: 'Laboratory' },
-  ECG: { code: 'EC', display: 'Electrocardiac (e.g., EKG, EEC, Holter)' },
-  PATHOLOGY: { code: 'PAT', display: 'Pathology (gross & histopath, not surgical)' },
-  RAD: { code: 'RAD', display: 'Radiology' },
-};
-
-/** LOINC code for a radiology report: the GraphQL ImagingReport carries no code of its own. */
-export const IMAGING_REPORT_CODE = { system: SYSTEMS.loinc, code: '18748-4', display: 'Diagnostic imaging study' };
-
-/** SNOMED CT category of a referral (as US Core uses for ServiceRequest). */
-export const REFERRAL_CATEGORY = { system: SYSTEMS.snomed, code: '3457005', display: 'Patient referral' };
-
-/** Home blood pressure is a panel (85354-9) with two components, as in the FHIR vital-signs profile. */
-export const BLOOD_PRESSURE_COMPONENTS = {
-  systolic: { system: SYSTEMS.loinc, code: '8480-6', display: 'Systolic blood pressure' },
-  diastolic: { system: SYSTEMS.loinc, code: '8462-4', display: 'Diastolic blood pressure' },
-};
-
-/** A task's assigned role → practitioner-role code (the product's "clinician" is FHIR's "doctor"). */
-export const PERFORMER_TYPE: Record<string, { code: string; display: string }> = {
-  nurse: { code: 'nurse', display: 'Nurse' },
-  clinician: { code: 'doctor', display: 'Doctor' },
-};
 
 /** Display texts of the HL7 v3 InformationSensitivityPolicy codes the consent policy uses. */
 const SENSITIVITY_DISPLAY: Record<string, string> = {

@@ -9,6 +9,7 @@ const CATEGORY_WORDS: Record<Category, string> = {
   identifiers: 'medical record and health card numbers',
   encounters: 'visits and hospital stays',
   diagnoses: 'diagnoses',
+  allergies: 'allergies and intolerances',
   referrals: 'referrals between hospitals and clinics',
   labs: 'laboratory results and reports',
   imaging: 'imaging studies (X-ray, CT, MRI, ultrasound)',

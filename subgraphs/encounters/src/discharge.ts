@@ -14,7 +14,7 @@ import type { Queryable } from '../../../lib/db.js';
 import { requireRegistered } from '../../../lib/registry.js';
 import type { Row } from '../../../lib/records.js';
 import { parseScopes, scopesAllow } from '../../../lib/scopes.js';
-import type { SubgraphContext } from '../../../lib/subgraph.js';
+import type { SubgraphContext } from '../../../lib/subgraph-context.js';
 import { ENCOUNTER } from './access.js';
 
 /**

@@ -3,20 +3,19 @@ import type { SubgraphModule } from '../../../lib/subgraph.js';
 import { consentRules } from './access.js';
 import { INTERNAL_APIS, internalRoute } from '../../../lib/internal-api.js';
 import { participantRoutes, patientLinkRoute } from '../../../lib/ingest/participant.js';
+import { historyTablesOf } from '../../../lib/record-types.js';
 import { ingestHandlers } from './ingest.js';
 import { inpatientStay } from './discharge.js';
 import { resolvers } from './resolvers.js';
-import { timeline } from './timeline.js';
 
 export const encounters: SubgraphModule = {
   name: 'encounters',
   resolvers,
   consentRules,
-  timeline,
   internalRoutes: (deps) => [
     internalRoute(INTERNAL_APIS.inpatientStay, deps, async (body, call) => inpatientStay(deps.db, call.actor, body)),
     // Publishing (FHIR writes), and the master patient index's links.
     ...participantRoutes(deps, ingestHandlers),
-    patientLinkRoute(deps, ['encounter', 'condition', 'referral']),
+    patientLinkRoute(deps, historyTablesOf('encounters')),
   ],
 };

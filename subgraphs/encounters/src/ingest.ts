@@ -1,7 +1,8 @@
 /**
  * Publishing into the encounters subgraph (lib/ingest/participant.ts): the
- * encounters, diagnoses (Condition) and referrals (ServiceRequest) an
- * institution publishes, stored as its own records. Referrals are produced by
+ * encounters, diagnoses (Condition), allergies (AllergyIntolerance) and
+ * referrals (ServiceRequest) an institution publishes, stored as its own
+ * records. Referrals are produced by
  * the referring organisation (the publisher) and addressed to the performer.
  */
 import type { KindHandlers } from '../../../lib/ingest/participant.js';
@@ -24,6 +25,13 @@ export const ingestHandlers: KindHandlers = {
     addresseesColumn: 'addressee_organization_ids',
     columns: ['practitioner_id', 'class', 'status', 'period_start', 'period_end', 'reason_code', 'reason_display', 'sensitivity_labels'],
     order: 2,
+  },
+  allergy: {
+    table: 'allergy_intolerance',
+    category: 'allergies',
+    columns: ['recorder_id', 'code', 'clinical_status', 'verification_status', 'type', 'categories', 'criticality', 'onset_date_time', 'onset_string',
+      'recorded_date', 'reactions', 'sensitivity_labels'],
+    order: 4,
   },
   condition: {
     table: 'condition',

@@ -23,7 +23,7 @@ import type { Queryable } from '../../../lib/db.js';
 import { requireRegistered } from '../../../lib/registry.js';
 import type { Row } from '../../../lib/records.js';
 import { categoryFromEnum, categoryToEnum, parseScopes, scopesAllow, type Category } from '../../../lib/scopes.js';
-import type { SubgraphContext } from '../../../lib/subgraph.js';
+import type { SubgraphContext } from '../../../lib/subgraph-context.js';
 import { REFERRAL } from './access.js';
 
 export type ReferralStatus = 'requested' | 'accepted' | 'declined' | 'completed' | 'cancelled';

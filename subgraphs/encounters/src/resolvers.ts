@@ -1,10 +1,10 @@
 /** Encounters resolvers: Encounter, Condition (ICD-10) and Referral, and their lists on Patient. */
 import type { GraphQLResolverMap } from '@apollo/subgraph';
-import { loadById, loadReference, loadChildren, loadPatientPage, type PageArgs } from '../../../lib/connection.js';
+import { loadById, loadReference, loadChildren, loadPatientPage, type PageArgs, patientList } from '../../../lib/connection.js';
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records.js';
 import { SYSTEM } from '../../../lib/terminology.js';
-import type { SubgraphContext } from '../../../lib/subgraph.js';
-import { CONDITION, ENCOUNTER, REFERRAL } from './access.js';
+import type { SubgraphContext } from '../../../lib/subgraph-context.js';
+import { ALLERGY, CONDITION, ENCOUNTER, REFERRAL } from './access.js';
 import { DISCHARGE_DISPOSITIONS, recordDischarge, type DischargeInput } from './discharge.js';
 import {
   changeReferralStatus, consentRequestOf, createReferral, incomingReferrals, participantsOf, scheduleRemoteConsultation,
@@ -34,13 +34,15 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Patient: {
     encounters: (patient: { id: string }, args: PageArgs & { class?: keyof typeof ENCOUNTER_CLASS }, context: SubgraphContext) =>
       loadPatientPage(context, 'encounters', {
-        ...ENCOUNTER, table: 'encounter', timeColumn: 'period_start',
+        ...patientList('Encounter'),
         ...(args.class ? { where: 'r.class = $7', params: [ENCOUNTER_CLASS[args.class]] } : {}),
       }, patient.id, args),
     conditions: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
-      loadPatientPage(context, 'conditions', { ...CONDITION, table: 'condition', timeColumn: 'recorded_date' }, patient.id, args),
+      loadPatientPage(context, 'conditions', patientList('Condition'), patient.id, args),
+    allergies: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
+      loadPatientPage(context, 'allergies', patientList('AllergyIntolerance'), patient.id, args),
     referrals: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
-      loadPatientPage(context, 'referrals', { ...REFERRAL, table: 'referral', timeColumn: 'authored_on' }, patient.id, args),
+      loadPatientPage(context, 'referrals', patientList('Referral'), patient.id, args),
   },
   Encounter: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'encounter', reference.id, ENCOUNTER),
@@ -66,6 +68,22 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     clinicalStatus: (row: Row) => row.clinical_status,
     recordedDate: (row: Row) => row.recorded_date,
     encounter: (row: Row, _: unknown, context: SubgraphContext) => (row.encounter_id ? loadReference(context, 'encounter', row.encounter_id, ENCOUNTER) : null),
+  },
+  AllergyIntolerance: {
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'allergy_intolerance', reference.id, ALLERGY),
+    ...recordFields,
+    // The substance and the reactions are kept as sent (jsonb in the shape of the schema's CodeableConcept and AllergyReaction).
+    code: (row: Row) => row.code,
+    clinicalStatus: (row: Row) => row.clinical_status,
+    verificationStatus: (row: Row) => row.verification_status,
+    type: (row: Row) => row.type,
+    category: (row: Row) => row.categories,
+    criticality: (row: Row) => row.criticality,
+    onsetDateTime: (row: Row) => row.onset_date_time,
+    onsetString: (row: Row) => row.onset_string,
+    recordedDate: (row: Row) => row.recorded_date,
+    recorder: (row: Row) => entityRef(row.recorder_id),
+    reactions: (row: Row) => row.reactions,
   },
   Referral: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'referral', reference.id, REFERRAL),

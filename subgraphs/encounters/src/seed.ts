@@ -1,4 +1,5 @@
 /** Encounters' part of the synthetic data. */
+import { JsonValue } from '../../../lib/db.js';
 import { tableRows, type Seeder } from '../../../lib/seed-types.js';
 
 export const seeder: Seeder = {
@@ -13,6 +14,12 @@ export const seeder: Seeder = {
       id: (c) => c.id, patient_id: (c) => c.patientId, encounter_id: (c) => c.encounterId, organization_id: (c) => c.organizationId,
       code: (c) => c.code, display: (c) => c.display, clinical_status: (c) => c.clinicalStatus, recorded_date: (c) => c.recordedDate,
       sensitivity_labels: (c) => c.sensitivityLabels,
+    }),
+    tableRows('allergy_intolerance', bundles.flatMap((b) => b.allergies), {
+      id: (a) => a.id, patient_id: (a) => a.patientId, organization_id: (a) => a.organizationId, recorder_id: (a) => a.recorderId,
+      code: (a) => new JsonValue(a.code), clinical_status: (a) => a.clinicalStatus, verification_status: (a) => a.verificationStatus, type: (a) => a.type,
+      categories: (a) => a.categories, criticality: (a) => a.criticality, onset_date_time: (a) => a.onsetDateTime, onset_string: (a) => a.onsetString,
+      recorded_date: (a) => a.recordedDate, reactions: (a) => new JsonValue(a.reactions), sensitivity_labels: (a) => a.sensitivityLabels,
     }),
     tableRows('referral', bundles.flatMap((b) => b.referrals), {
       id: (r) => r.id, patient_id: (r) => r.patientId, requester_organization_id: (r) => r.requesterOrganizationId,

@@ -17,7 +17,7 @@ import { badInput, ErrorCode, forbidden, productError } from '../../../lib/error
 import { type Row } from '../../../lib/records.js';
 import { CATEGORIES, categoryFromEnum, categoryToEnum, parseScopes, scopesAllow, type Category } from '../../../lib/scopes.js';
 import { SENSITIVITY_LABELS } from '../../../lib/terminology.js';
-import type { SubgraphContext } from '../../../lib/subgraph.js';
+import type { SubgraphContext } from '../../../lib/subgraph-context.js';
 
 
 export interface ConsentProvisionInput {

@@ -1,7 +1,7 @@
 /** The identity subgraph: owner of Patient, identifiers, consent directives and the alliance registry. */
 import { identityFactsFromDatabase } from '../../../lib/consent/access.js';
 import { INTERNAL_APIS, internalRoute, patientIdsOf } from '../../../lib/internal-api.js';
-import type { ConsentRules } from '../../../lib/consent/shield.js';
+import { ownedRecordRules, type ConsentRules } from '../../../lib/consent/shield.js';
 import type { SubgraphModule } from '../../../lib/subgraph.js';
 import { appendRequestEvents, auditReportOf } from './audit.js';
 import { authorizationAccount, authorizationClient, authorizationStore, recordApproval } from './authorization.js';
@@ -9,21 +9,22 @@ import { birthDates } from './birth-dates.js';
 import { registryEntries } from './registry.js';
 import { decide, recovery, stagePatients } from './ingest.js';
 import { directiveOrganization, viewOrganization } from './registrations.js';
-import { PATIENT, resolvers } from './resolvers.js';
+import { resolvers } from './resolvers.js';
 import { TIMELINE_NODE_TYPES } from './timeline.js';
 
 const consentRules: ConsentRules = {
-  records: {
-    // A Patient row is the patient's record (null: nobody's own) or the caller's organisation's registration (registrations.ts).
+  // Patient (identifiers: a category of their own) and ConsentDirective, from the catalogue (lib/record-types.ts).
+  records: ownedRecordRules('identity', {
     Patient: {
-      ...PATIENT, organizationColumn: null, organization: viewOrganization, patientId: (row) => row.id,
-      fieldCategories: { identifiers: 'identifiers', consents: 'consents', accessLog: 'consents' },
+      // A Patient row is the patient's record (null: nobody's own) or the caller's organisation's registration (registrations.ts).
+      organization: viewOrganization,
+      fieldCategories: { consents: 'consents', accessLog: 'consents' },
       // Every entry of the timeline is filtered by its owner, with its own category.
       openFields: ['timeline'],
     },
     // The patient's directives are the patient's record; staff see as their own those their organisation recorded or that name them.
-    ConsentDirective: { category: 'consents', organizationColumn: null, organization: directiveOrganization },
-  },
+    ConsentDirective: { organization: directiveOrganization },
+  }),
   // Audit and match-candidate types are reached only through resolvers that check the actor (admin, or the patient); the registry is open.
   // App registrations are read by administrators (apps, app) and by whoever sees a directive naming the app.
   open: ['Query', 'Mutation', 'App', 'AppRegistration', 'HumanName', 'ContactPoint', 'Address', 'Identifier', 'Organization', 'Practitioner', 'AuditEvent', 'ConsentChange', 'LabelRemoval',
@@ -37,7 +38,7 @@ export const identity: SubgraphModule = {
   name: 'identity',
   resolvers,
   consentRules,
-  consentSources: (db, remote) => ({ ...remote, identityFacts: (patientIds) => identityFactsFromDatabase(db, patientIds) }),
+  ownConsentFacts: (db) => ({ identityFacts: (patientIds) => identityFactsFromDatabase(db, patientIds) }),
   internalRoutes: (deps) => [
     internalRoute(INTERNAL_APIS.consentFacts, deps, async (body) => identityFactsFromDatabase(deps.db, patientIdsOf(body))),
     internalRoute(INTERNAL_APIS.birthDates, deps, async (body, call) => birthDates(deps.db, call.actor, body)),

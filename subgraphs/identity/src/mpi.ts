@@ -30,7 +30,7 @@ import { badInput, ErrorCode, productError } from '../../../lib/errors.js';
 import { decodeKeyset, encodeKeyset, isIsoInstant } from '../../../lib/keyset.js';
 import type { Row } from '../../../lib/records.js';
 import type { SubgraphName } from '../../../lib/services.js';
-import type { SubgraphContext } from '../../../lib/subgraph.js';
+import type { SubgraphContext } from '../../../lib/subgraph-context.js';
 import { appendAuditEventsIn } from './audit.js';
 import { requireAdmin } from './consents.js';
 import { DEMOGRAPHICS, legacyIdentifiersSql } from './registrations.js';

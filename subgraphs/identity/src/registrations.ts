@@ -21,7 +21,7 @@
  * record.
  */
 import { readsAsStaff, type Actor } from '../../../lib/actor.js';
-import type { SubgraphContext } from '../../../lib/subgraph.js';
+import type { SubgraphContext } from '../../../lib/subgraph-context.js';
 
 type Row = Record<string, any>;
 

@@ -3,9 +3,10 @@
  * Every lookup goes through a per-request DataLoader (one statement per type).
  */
 import type { GraphQLResolverMap } from '@apollo/subgraph';
-import { isUuid, PATIENT_RECORD, type RecordAccess } from '../../../lib/connection.js';
+import { isUuid } from '../../../lib/connection.js';
+import { recordAccess } from '../../../lib/consent/record-access.js';
 import { badInput } from '../../../lib/errors.js';
-import type { SubgraphContext } from '../../../lib/subgraph.js';
+import type { SubgraphContext } from '../../../lib/subgraph-context.js';
 import type { PageArgs } from '../../../lib/connection.js';
 import { ErrorCode, forbidden, productError } from '../../../lib/errors.js';
 import {
@@ -28,8 +29,8 @@ type Row = Record<string, any>;
 
 const MAX_IDS = 100;
 
-/** The Patient record as the policy sees it (PATIENT_RECORD), on identity's rows, whose id is the patient's. */
-export const PATIENT: RecordAccess = { ...PATIENT_RECORD, patientColumn: 'id' };
+/** The Patient record as the policy sees it, on identity's rows, whose id is the patient's (lib/record-types.ts). */
+export const PATIENT = recordAccess('Patient');
 
 /**
  * A patient is found when the actor may reach them (see mayReachPatient: the

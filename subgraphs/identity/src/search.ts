@@ -25,10 +25,11 @@
  * event per patient) whatever fields the caller selects; the Patient fields
  * report themselves as in any lookup.
  */
+import { breaksGlass, isStaff } from '../../../lib/actor.js';
 import { isUuid, normalisePageArgs, type Page } from '../../../lib/connection.js';
 import { badInput, forbidden } from '../../../lib/errors.js';
 import { decodeKeyset, fillPage, isText, type KeyPart } from '../../../lib/keyset.js';
-import type { SubgraphContext } from '../../../lib/subgraph.js';
+import type { SubgraphContext } from '../../../lib/subgraph-context.js';
 import { asSeen } from './registrations.js';
 
 type Row = Record<string, any>;
@@ -64,10 +65,10 @@ export async function searchPatients(context: SubgraphContext, args: SearchPatie
   const criteria = searchCriteria(args);
   const { first } = normalisePageArgs({ first: args.first });
   const after = args.after ? decodeKeyset(args.after, [isText(), isText(), isUuid]) : null;
-  const breakGlass = actor.purposeOfUse === 'ETREAT' && Boolean(actor.breakGlassReason);
+  const breakGlass = breaksGlass(actor);
   // Identity's own facts narrow the candidates where they decide (clinicians and nurses
   // outside an emergency); public health's reach is checked on the consent facts below.
-  const narrowToOwnFacts = (actor.role === 'clinician' || actor.role === 'nurse') && !breakGlass;
+  const narrowToOwnFacts = isStaff(actor) && !breakGlass;
   const demographicsCriteria = Boolean(criteria.name || criteria.birthDate);
 
   // Each candidate is matched on what the caller may see of them (registrations.ts): staff of a registering

@@ -13,7 +13,7 @@ import { authorisedByPatient } from '../../../lib/consent/policy.js';
 import { INTERNAL_APIS } from '../../../lib/internal-api.js';
 import { encodeCursor } from '../../../lib/connection.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../../../lib/services.js';
-import type { SubgraphContext } from '../../../lib/subgraph.js';
+import type { SubgraphContext } from '../../../lib/subgraph-context.js';
 import {
   newestFirst, TIMELINE_KIND_TYPES, timelineRequest,
   type PatientTimeline, type TimelineAnswer, type TimelineEntryKey, type TimelineKind, type TimelineRequest,

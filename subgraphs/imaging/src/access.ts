@@ -1,13 +1,14 @@
-/** How the consent policy sees the imaging subgraph's records. */
-import type { RecordAccess } from '../../../lib/connection.js';
-import type { ConsentRules } from '../../../lib/consent/shield.js';
+/** How the consent policy sees the imaging subgraph's records (their facts: lib/record-types.ts). */
+import { recordAccess } from '../../../lib/consent/record-access.js';
+import { ownedRecordRules, type ConsentRules } from '../../../lib/consent/shield.js';
 
-export const IMAGING_STUDY: RecordAccess = { category: 'imaging' };
+export const IMAGING_STUDY = recordAccess('ImagingStudy');
 /** Report rows are read with their study's patient and organisation (joined in the loader). */
-export const IMAGING_REPORT: RecordAccess = { category: 'imaging-reports' };
+export const IMAGING_REPORT = recordAccess('ImagingReport');
 
 export const consentRules: ConsentRules = {
-  records: { ImagingStudy: { ...IMAGING_STUDY, fieldCategories: { report: 'imaging-reports' } } },
+  // ImagingStudy.report is the study's radiology report, of its own category (the catalogue holds it as part of the study).
+  records: ownedRecordRules('imaging'),
   // Result recognition is registry data, open like the organisations it names (the mutations check the actor).
   open: ['Query', 'Mutation', 'ImagingResultRecognition', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'ImagingReport',
     'ImagingStudyConnection', 'ImagingStudyEdge', '_Service'],

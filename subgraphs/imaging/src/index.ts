@@ -2,12 +2,12 @@
 import type { SubgraphModule } from '../../../lib/subgraph.js';
 import { consentRules } from './access.js';
 import { resolvers } from './resolvers.js';
-import { timeline } from './timeline.js';
 import { participantRoutes, patientLinkRoute } from '../../../lib/ingest/participant.js';
+import { historyTablesOf } from '../../../lib/record-types.js';
 import { ingestHandlers } from './ingest.js';
 
 export const imaging: SubgraphModule = {
-  name: 'imaging', resolvers, consentRules, timeline,
+  name: 'imaging', resolvers, consentRules,
   // Publishing (FHIR writes), and the master patient index's links.
-  internalRoutes: (deps) => [...participantRoutes(deps, ingestHandlers), patientLinkRoute(deps, ['imaging_study'])],
+  internalRoutes: (deps) => [...participantRoutes(deps, ingestHandlers), patientLinkRoute(deps, historyTablesOf('imaging'))],
 };

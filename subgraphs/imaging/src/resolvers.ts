@@ -1,11 +1,11 @@
 /** Imaging resolvers: ImagingStudy (DICOM) and its report, and the list on Patient. */
 import type { GraphQLResolverMap } from '@apollo/subgraph';
-import { loadById, loadReference, loadPatientPage, maySee, type PageArgs } from '../../../lib/connection.js';
-import { decideRow } from '../../../lib/consent/shield.js';
+import { loadById, loadReference, loadChildren, loadPatientPage, maySee, type PageArgs, patientList } from '../../../lib/connection.js';
+import { decideRow } from '../../../lib/consent/record-access.js';
 import { productError } from '../../../lib/errors.js';
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records.js';
 import { SYSTEM } from '../../../lib/terminology.js';
-import type { SubgraphContext } from '../../../lib/subgraph.js';
+import type { SubgraphContext } from '../../../lib/subgraph-context.js';
 import { IMAGING_REPORT, IMAGING_STUDY } from './access.js';
 import {
   addRecognitionEntry, endRecognitionEntry, listRecognitionEntries, recognitionEntryFields, recognized, windowStart,
@@ -41,7 +41,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Patient: {
     imagingStudies: (patient: { id: string }, args: PageArgs & { modality?: string }, context: SubgraphContext) =>
       loadPatientPage(context, 'imagingStudies', {
-        ...IMAGING_STUDY, table: 'imaging_study', timeColumn: 'started',
+        ...patientList('ImagingStudy'),
         ...(args.modality ? { where: 'r.modality = $7', params: [args.modality] } : {}),
       }, patient.id, args),
     // Result recognition: studies of one modality (and body site) within the window, from every organisation the actor may see.
@@ -54,7 +54,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       const bodySite = bodySiteCode(args.bodySite);
       const from = windowStart(context.consent.now, args.withinDays, DEFAULT_WITHIN_DAYS);
       return loadPatientPage(context, 'equivalentImagingStudies', {
-        ...IMAGING_STUDY, table: 'imaging_study', timeColumn: 'started',
+        ...patientList('ImagingStudy'),
         ...(bodySite ? { where: 'r.modality = $7 AND r.body_site = $8', params: [modality, bodySite] } : { where: 'r.modality = $7', params: [modality] }),
       }, patient.id, { first: args.first, after: args.after, from });
     },
@@ -76,7 +76,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
         })
         .load(String(row.id));
       if (!report) return null;
-      const { decision } = await decideRow(context.consent, { ...IMAGING_REPORT, patientId: (r) => String(r.patient_id) }, report, IMAGING_REPORT.category);
+      const { decision } = await decideRow(context.consent, IMAGING_REPORT, report, IMAGING_REPORT.category);
       if (!decision.allow) throw productError(decision.code, decision.code === 'FORBIDDEN' ? 'Your token does not reach this report' : 'The patient has not shared this report with you', { category: IMAGING_REPORT.category });
       context.consent.disclose(String(row.patient_id), IMAGING_REPORT.category, String(row.id), decision.breakGlass);
       return report;

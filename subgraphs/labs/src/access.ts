@@ -1,17 +1,18 @@
-/** How the consent policy sees the labs subgraph's records. */
-import type { RecordAccess } from '../../../lib/connection.js';
-import type { ConsentRules } from '../../../lib/consent/shield.js';
+/** How the consent policy sees the labs subgraph's records (their facts: lib/record-types.ts). */
+import { recordAccess } from '../../../lib/consent/record-access.js';
+import { ownedRecordRules, type ConsentRules } from '../../../lib/consent/shield.js';
 
 /**
  * Lab results and lab reports share the `labs` category but are different
  * FHIR resources: a token's scopes must name the resource type it reads
- * (`patient/Observation.rs` does not reach DiagnosticReports).
+ * (`patient/Observation.rs` does not reach DiagnosticReports). The catalogue
+ * says so: its access carries the resource type of each.
  */
-export const OBSERVATION: RecordAccess = { category: 'labs', resourceType: 'Observation' };
-export const DIAGNOSTIC_REPORT: RecordAccess = { category: 'labs', resourceType: 'DiagnosticReport' };
+export const OBSERVATION = recordAccess('Observation');
+export const DIAGNOSTIC_REPORT = recordAccess('DiagnosticReport');
 
 export const consentRules: ConsentRules = {
-  records: { Observation: OBSERVATION, DiagnosticReport: DIAGNOSTIC_REPORT },
+  records: ownedRecordRules('labs'),
   // Result recognition is registry data, open like the organisations it names (the mutations check the actor).
   open: ['Query', 'Mutation', 'LabResultRecognition', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'Quantity', 'ReferenceRange',
     'ObservationConnection', 'ObservationEdge', 'DiagnosticReportConnection', 'DiagnosticReportEdge', '_Service'],

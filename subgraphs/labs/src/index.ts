@@ -2,17 +2,17 @@
 import type { SubgraphModule } from '../../../lib/subgraph.js';
 import { consentRules } from './access.js';
 import { resolvers } from './resolvers.js';
-import { timeline } from './timeline.js';
 import { INTERNAL_APIS, internalRoute } from '../../../lib/internal-api.js';
 import { participantRoutes, patientLinkRoute, publishingOrganization } from '../../../lib/ingest/participant.js';
+import { historyTablesOf } from '../../../lib/record-types.js';
 import { ingestHandlers, storedAck } from './ingest.js';
 
 export const labs: SubgraphModule = {
-  name: 'labs', resolvers, consentRules, timeline,
+  name: 'labs', resolvers, consentRules,
   // Publishing (FHIR writes and HL7 v2 results), and the master patient index's links.
   internalRoutes: (deps) => [
     ...participantRoutes(deps, ingestHandlers),
     internalRoute(INTERNAL_APIS.hl7v2Ack, deps, async (body, call) => storedAck(deps.db, publishingOrganization(call), body)),
-    patientLinkRoute(deps, ['observation', 'diagnostic_report']),
+    patientLinkRoute(deps, historyTablesOf('labs')),
   ],
 };

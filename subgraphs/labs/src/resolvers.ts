@@ -1,9 +1,9 @@
 /** Labs resolvers: Observation (LOINC) and DiagnosticReport, and their lists on Patient. */
 import type { GraphQLResolverMap } from '@apollo/subgraph';
-import { loadById, loadReference, loadChildren, loadPatientPage, type PageArgs } from '../../../lib/connection.js';
+import { loadById, loadReference, loadChildren, loadPatientPage, type PageArgs, patientList } from '../../../lib/connection.js';
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records.js';
 import { SYSTEM } from '../../../lib/terminology.js';
-import type { SubgraphContext } from '../../../lib/subgraph.js';
+import type { SubgraphContext } from '../../../lib/subgraph-context.js';
 import { DIAGNOSTIC_REPORT, OBSERVATION } from './access.js';
 import {
   addRecognitionEntry, endRecognitionEntry, listRecognitionEntries, recognitionEntryFields, recognized, windowStart, type RecognitionFilter,
@@ -28,7 +28,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Patient: {
     observations: (patient: { id: string }, args: PageArgs & { code?: string }, context: SubgraphContext) =>
       loadPatientPage(context, 'observations', {
-        ...OBSERVATION, table: 'observation', timeColumn: 'effective',
+        ...patientList('Observation'),
         ...(args.code ? { where: 'r.code = $7', params: [args.code] } : {}),
       }, patient.id, args),
     // Result recognition: released results of one LOINC code within the window, from every organisation the actor may see.
@@ -36,13 +36,13 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       const code = loincCode(args.code);
       const from = windowStart(context.consent.now, args.withinDays, DEFAULT_WITHIN_DAYS);
       return loadPatientPage(context, 'equivalentLabResults', {
-        ...OBSERVATION, table: 'observation', timeColumn: 'effective',
+        ...patientList('Observation'),
         where: 'r.code = $7 AND r.status = ANY($8::text[])', params: [code, RELEASED_STATUSES],
       }, patient.id, { first: args.first, after: args.after, from });
     },
     diagnosticReports: (patient: { id: string }, args: PageArgs & { category?: string }, context: SubgraphContext) =>
       loadPatientPage(context, 'diagnosticReports', {
-        ...DIAGNOSTIC_REPORT, table: 'diagnostic_report', timeColumn: 'effective',
+        ...patientList('DiagnosticReport'),
         ...(args.category ? { where: 'r.category = $7', params: [args.category] } : {}),
       }, patient.id, args),
   },

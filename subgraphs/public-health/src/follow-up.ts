@@ -12,7 +12,7 @@ import { badInput, ErrorCode, forbidden, productError } from '../../../lib/error
 import type { Queryable } from '../../../lib/db.js';
 import type { Row } from '../../../lib/records.js';
 import { HOME_MEASUREMENT_CODES, type HomeMeasurementKind } from '../../../lib/terminology.js';
-import type { SubgraphContext } from '../../../lib/subgraph.js';
+import type { SubgraphContext } from '../../../lib/subgraph-context.js';
 import { FOLLOW_UP_TASK, HOME_MEASUREMENT } from './access.js';
 
 export interface FollowUpRule {

@@ -27,9 +27,10 @@
 import { isStaff } from '../../../lib/actor.js';
 import { fetchBirthDates } from '../../../lib/birth-dates.js';
 import { isUuid, maySee, normalisePageArgs, type Page } from '../../../lib/connection.js';
+import { PATIENT_RECORD } from '../../../lib/consent/record-access.js';
 import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
 import type { Row } from '../../../lib/records.js';
-import type { SubgraphContext } from '../../../lib/subgraph.js';
+import type { SubgraphContext } from '../../../lib/subgraph-context.js';
 import { ENROLLMENT, IMMUNIZATION } from './access.js';
 
 export type ImmunizationDueStatus = 'DUE' | 'OVERDUE';

@@ -5,8 +5,8 @@ import type { Database } from '../../../lib/db.js';
 import { consentRules } from './access.js';
 import { createDischargePlan } from './discharge.js';
 import { resolvers } from './resolvers.js';
-import { timeline } from './timeline.js';
 import { participantRoutes, patientLinkRoute } from '../../../lib/ingest/participant.js';
+import { historyTablesOf } from '../../../lib/record-types.js';
 import { ingestHandlers } from './ingest.js';
 
 /** Organisations running a programme each patient is actively enrolled in (consent rule 6). */
@@ -24,13 +24,12 @@ export const publicHealth: SubgraphModule = {
   name: 'public-health',
   resolvers,
   consentRules,
-  timeline,
-  consentSources: (db, remote) => ({ ...remote, programmeOrganizations: (patientIds) => programmeOrganizations(db, patientIds) }),
+  ownConsentFacts: (db) => ({ programmeOrganizations: (patientIds) => programmeOrganizations(db, patientIds) }),
   internalRoutes: (deps) => [
     internalRoute(INTERNAL_APIS.programmeOrganizations, deps, async (body) => programmeOrganizations(deps.db, patientIdsOf(body))),
     internalRoute(INTERNAL_APIS.dischargePlan, deps, async (body, call) => createDischargePlan(deps.db, call, body)),
     // Publishing (FHIR writes), and the master patient index's links.
     ...participantRoutes(deps, ingestHandlers),
-    patientLinkRoute(deps, ['program_enrollment', 'immunization', 'follow_up_task', 'home_measurement']),
+    patientLinkRoute(deps, historyTablesOf('public-health')),
   ],
 };

@@ -1,9 +1,9 @@
 /** Public-health resolvers: programmes, enrolments, immunisations (CVX), follow-up tasks, home measurements. */
 import type { GraphQLResolverMap } from '@apollo/subgraph';
-import { loadById, loadReference, loadPatientPage, type PageArgs } from '../../../lib/connection.js';
+import { loadById, loadReference, loadPatientPage, type PageArgs, patientList } from '../../../lib/connection.js';
 import { coding, entityRef, recordFields, patientOf, type Row } from '../../../lib/records.js';
 import { SYSTEM } from '../../../lib/terminology.js';
-import type { SubgraphContext } from '../../../lib/subgraph.js';
+import type { SubgraphContext } from '../../../lib/subgraph-context.js';
 import { ENROLLMENT, FOLLOW_UP_TASK, HOME_MEASUREMENT, IMMUNIZATION } from './access.js';
 import { completeFollowUpTask, openFollowUpTasks, submitHomeMeasurement, triggeringMeasurements, type HomeMeasurementInput } from './follow-up.js';
 import { immunizationsDue, scheduleOf, type ImmunizationsDueArgs } from './immunizations-due.js';
@@ -35,17 +35,17 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   },
   Patient: {
     programEnrollments: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
-      loadPatientPage(context, 'programEnrollments', { ...ENROLLMENT, table: 'program_enrollment', timeColumn: 'period_start' }, patient.id, args),
+      loadPatientPage(context, 'programEnrollments', patientList('ProgramEnrollment'), patient.id, args),
     immunizations: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
-      loadPatientPage(context, 'immunizations', { ...IMMUNIZATION, table: 'immunization', timeColumn: 'occurrence' }, patient.id, args),
+      loadPatientPage(context, 'immunizations', patientList('Immunization'), patient.id, args),
     followUpTasks: (patient: { id: string }, args: PageArgs & { status?: string }, context: SubgraphContext) =>
       loadPatientPage(context, 'followUpTasks', {
-        ...FOLLOW_UP_TASK, table: 'follow_up_task', timeColumn: 'authored_on',
+        ...patientList('FollowUpTask'),
         ...(args.status ? { where: 'r.status = $7', params: [args.status.toLowerCase()] } : {}),
       }, patient.id, args),
     homeMeasurements: (patient: { id: string }, args: PageArgs & { kind?: keyof typeof MEASUREMENT_KIND }, context: SubgraphContext) =>
       loadPatientPage(context, 'homeMeasurements', {
-        ...HOME_MEASUREMENT, table: 'home_measurement', timeColumn: 'effective',
+        ...patientList('HomeMeasurement'),
         ...(args.kind ? { where: 'r.kind = $7', params: [MEASUREMENT_KIND[args.kind]] } : {}),
       }, patient.id, args),
   },

@@ -248,6 +248,6 @@ export class Coordinator {
 function toStage(entry: MappedEntry, patientId: string): StageEntry {
   return {
     index: entry.index, path: entry.path, resourceType: entry.resourceType, kind: entry.kind, op: entry.op, id: entry.id, patientId,
-    category: entry.category, ifNoneExist: entry.ifNoneExist, identifiers: entry.identifiers, record: entry.record, refs: entry.refs,
+    ...(entry.patientElement ? { patientElement: entry.patientElement } : {}), category: entry.category, ifNoneExist: entry.ifNoneExist, identifiers: entry.identifiers, record: entry.record, refs: entry.refs,
   };
 }

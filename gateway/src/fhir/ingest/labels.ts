@@ -14,36 +14,44 @@
  * a record they see but did not produce, 403. The answer is the record's
  * `meta` afterwards, as a `Parameters` resource (`return`).
  */
-import { type Actor } from '../../../../lib/actor.js';
 import { UNKNOWN_PATIENT, isUuidText } from '../../../../lib/ingest/types.js';
-import type { HttpRequestInfo, Route } from '../../../../lib/http.js';
+import { ALL_RECORD_TYPES } from '../../../../lib/record-types.js';
+import type { Route } from '../../../../lib/http.js';
+import type { Logger } from '../../../../lib/logger.js';
+import type { TokenVerifier } from '../../auth.js';
 import { parseScopes, scopesAllowWrite, type Category } from '../../../../lib/scopes.js';
 import type { SubgraphName } from '../../../../lib/services.js';
 import { sensitivityLabelOf, type SensitivityLabel } from '../../../../lib/terminology.js';
-import { FHIR_JSON, type IssueType } from '../outcome.js';
+import { FHIR_JSON } from '../outcome.js';
 import { securityLabels } from '../terminology.js';
 import { statusOf, TransactionFailed, type Coordinator } from './coordinator.js';
 import type { Issue, MappedEntry } from './map.js';
+import { fhirWriteRoute, outcomeOf } from './write-route.js';
 
-/** Where each labelled type lives (a DiagnosticReport is a lab report at labs, or a radiology report at imaging). */
-const LABELLED: Record<string, { owner: SubgraphName; kind: string; category: Category }[]> = {
-  Encounter: [{ owner: 'encounters', kind: 'encounter', category: 'encounters' }],
-  Condition: [{ owner: 'encounters', kind: 'condition', category: 'diagnoses' }],
-  ServiceRequest: [{ owner: 'encounters', kind: 'referral', category: 'referrals' }],
-  Observation: [{ owner: 'labs', kind: 'observation', category: 'labs' }],
-  DiagnosticReport: [{ owner: 'labs', kind: 'diagnostic-report', category: 'labs' }, { owner: 'imaging', kind: 'imaging-report', category: 'imaging-reports' }],
-  ImagingStudy: [{ owner: 'imaging', kind: 'imaging-study', category: 'imaging' }],
-  Immunization: [{ owner: 'public-health', kind: 'immunization', category: 'immunizations' }],
-  EpisodeOfCare: [{ owner: 'public-health', kind: 'enrollment', category: 'programs' }],
+/** The owner's kind of record (its publishing handler, lib/ingest/participant.ts) of each labelled record type. */
+const HANDLER_KIND: Partial<Record<string, string>> = {
+  Encounter: 'encounter', Condition: 'condition', AllergyIntolerance: 'allergy', Referral: 'referral', Observation: 'observation',
+  DiagnosticReport: 'diagnostic-report', ImagingReport: 'imaging-report', ImagingStudy: 'imaging-study', Immunization: 'immunization',
+  ProgramEnrollment: 'enrollment',
 };
+
+/**
+ * Where each labelled FHIR resource type lives, from the catalogue (lib/record-types.ts): every published record
+ * type but the Patient (a DiagnosticReport is a lab report at labs, or a radiology report at imaging).
+ */
+const LABELLED: Record<string, { owner: SubgraphName; kind: string; category: Category }[]> = {};
+for (const row of ALL_RECORD_TYPES) {
+  const kind = HANDLER_KIND[row.graphqlType];
+  if (!row.published || !kind) continue;
+  (LABELLED[row.fhir.resourceType] ??= []).push({ owner: row.owner, kind, category: row.category });
+}
 
 const PATH = /^\/fhir\/([A-Za-z]+)\/([^/]+)\/\$meta-delete$/;
 
 export interface MetaDeleteOptions {
   coordinator: Coordinator;
-  /** The caller, if they may publish (route.ts), or the refusal to send. */
-  publisher: (request: HttpRequestInfo) => Promise<Actor | { status: number; code: IssueType; message: string }>;
-  outcomeOf: (issues: Issue[]) => unknown;
+  verifyToken: TokenVerifier;
+  logger?: Logger;
 }
 
 /** The labels a `$meta-delete` Parameters resource names, or the issue with it. */
@@ -64,27 +72,19 @@ function labelsToRemove(body: unknown): SensitivityLabel[] | Issue {
 }
 
 export function metaDeleteRoute(options: MetaDeleteOptions): Route {
-  return async (request) => {
+  const reply = (status: number, resource: unknown) => ({ status, body: JSON.stringify(resource), contentType: FHIR_JSON, headers: {} });
+  const fail = (status: number, code: Issue['code'], message: string, expression = '') => reply(status, outcomeOf([{ index: -1, status, code, message, expression }]));
+  return fhirWriteRoute(options, (request) => {
     const match = PATH.exec(request.url.pathname);
     if (!match) return undefined;
-    const reply = (status: number, resource: unknown) => ({ status, body: JSON.stringify(resource), contentType: FHIR_JSON, headers: {} });
-    const fail = (status: number, code: Issue['code'], message: string, expression = '') => reply(status, options.outcomeOf([{ index: -1, status, code, message, expression }]));
     if (request.method !== 'POST') return fail(405, 'not-supported', 'POST a Parameters resource to $meta-delete');
-    const [, type, rawId] = match as unknown as [string, string, string];
-    const places = LABELLED[type];
-    if (!places) return fail(404, 'not-supported', `${type} carries no sensitivity labels here (labelled types: ${Object.keys(LABELLED).join(', ')})`);
-    const caller = await options.publisher(request);
-    if (!('sub' in caller)) return fail(caller.status, caller.code as Issue['code'], caller.message);
-    request.log.operation = `FHIR $meta-delete ${type}`;
-    request.log.actor = { role: caller.role, org: caller.org, clientId: caller.clientId };
-    let body: unknown;
-    try {
-      body = JSON.parse(request.body);
-    } catch {
-      return fail(400, 'structure', 'The body is not JSON');
-    }
+    if (!LABELLED[match[1]!]) return fail(404, 'not-supported', `${match[1]} carries no sensitivity labels here (labelled types: ${Object.keys(LABELLED).join(', ')})`);
+    return `FHIR $meta-delete ${match[1]}`;
+  }, async ({ request, caller, body }) => {
+    const [, type, rawId] = PATH.exec(request.url.pathname) as unknown as [string, string, string];
+    const places = LABELLED[type]!;
     const labels = labelsToRemove(body);
-    if (!Array.isArray(labels)) return reply(labels.status, options.outcomeOf([labels]));
+    if (!Array.isArray(labels)) return reply(labels.status, outcomeOf([labels]));
     const id = decodeURIComponent(rawId).toLowerCase();
     if (!isUuidText(id)) return fail(400, 'invalid', `${type} ids are UUIDs`, `${type}.id`);
     const scopes = parseScopes(caller.scope);
@@ -107,6 +107,6 @@ export function metaDeleteRoute(options: MetaDeleteOptions): Route {
         if (error.status !== 404) break;
       }
     }
-    return reply(failure!.status, options.outcomeOf(failure!.issues.map((i) => ({ ...i, status: statusOf([i]) }))));
-  };
+    return reply(failure!.status, outcomeOf(failure!.issues.map((i) => ({ ...i, status: statusOf([i]) }))));
+  });
 }

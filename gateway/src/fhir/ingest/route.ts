@@ -16,14 +16,16 @@
  * several, 422 business rule, 503 an owner unavailable).
  */
 import { randomUUID } from 'node:crypto';
-import { mayPublish, type Actor } from '../../../../lib/actor.js';
-import { RESOURCE_OWNERS, type EntryResult } from '../../../../lib/ingest/types.js';
+import type { Actor } from '../../../../lib/actor.js';
+import type { EntryResult } from '../../../../lib/ingest/types.js';
 import type { HttpRequestInfo, Route } from '../../../../lib/http.js';
 import type { Logger } from '../../../../lib/logger.js';
 import type { TokenVerifier } from '../../auth.js';
 import { FHIR_JSON, type IssueType, type OperationOutcome } from '../outcome.js';
 import { Coordinator, statusOf, TransactionFailed, type CoordinatorOptions, type TransactionResult } from './coordinator.js';
 import { metaDeleteRoute } from './labels.js';
+import { failure, fhirWriteRoute, outcomeOf, reply, statusLine } from './write-route.js';
+export { publisher } from './write-route.js';
 import { mapEntries, SUPPORTED_TYPES, type BundleContext, type EntryRequest, type Issue } from './map.js';
 
 /** Largest Bundle accepted (the owners accept internal bodies up to 1 MB; a Bundle's entries for one owner stay below it). */
@@ -32,44 +34,6 @@ export const INGEST_MAX_BODY_BYTES = 1_000_000;
 export const MAX_ENTRIES = 1000;
 /** How often recovery delivers decisions owners have missed (RECOVERY_INTERVAL_MS). */
 export const RECOVERY_INTERVAL_MS = Number(process.env.INGEST_RECOVERY_INTERVAL_MS ?? 15_000);
-
-const STATUS_TEXT: Record<number, string> = {
-  200: 'OK', 201: 'Created', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  409: 'Conflict', 412: 'Precondition Failed', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 500: 'Internal Server Error', 503: 'Service Unavailable',
-};
-export const statusLine = (status: number) => `${status} ${STATUS_TEXT[status] ?? ''}`.trim();
-
-export function outcomeOf(issues: Issue[], severity: 'error' | 'warning' | 'information' = 'error'): OperationOutcome {
-  return {
-    resourceType: 'OperationOutcome',
-    issue: issues.map((i) => ({
-      severity, code: i.code as IssueType,
-      diagnostics: i.index >= 0 && i.expression.startsWith('Bundle.') ? `Entry ${i.index}: ${i.message}` : i.message,
-      ...(i.expression ? { expression: [i.expression] } : {}),
-    })),
-  };
-}
-
-const reply = (status: number, resource: unknown, headers: Record<string, string> = {}) => ({ status, body: JSON.stringify(resource), contentType: FHIR_JSON, headers });
-const failure = (status: number, code: IssueType, message: string, expression = '') => reply(status, outcomeOf([{ index: -1, status, code: code as Issue['code'], message, expression }]));
-
-const isJson = (contentType: unknown) => {
-  const type = String(contentType ?? '').split(';')[0]!.trim().toLowerCase();
-  return type === 'application/fhir+json' || type === 'application/json' || type === 'application/json+fhir';
-};
-
-/** The caller, if they may publish: a reply to send otherwise. */
-export async function publisher(verifyToken: TokenVerifier, request: HttpRequestInfo): Promise<Actor | { status: number; code: IssueType; message: string }> {
-  let actor: Actor;
-  try {
-    actor = await verifyToken(request.headers.authorization);
-  } catch (error) {
-    const code = (error as { extensions?: { code?: unknown } } | null)?.extensions?.code;
-    return { status: 401, code: 'login', message: code === 'UNAUTHENTICATED' && error instanceof Error ? error.message : 'Invalid or expired token' };
-  }
-  if (!mayPublish(actor)) return { status: 403, code: 'forbidden', message: 'Records are published by an institution\'s system (role system) or its clinical staff, for their organisation' };
-  return actor;
-}
 
 /** Notes and delivery warnings of one entry's result, as the entry response's outcome. */
 function entryOutcome(result: EntryResult, undelivered: string[], owner: string | undefined): OperationOutcome | undefined {
@@ -80,11 +44,9 @@ function entryOutcome(result: EntryResult, undelivered: string[], owner: string 
   return { resourceType: 'OperationOutcome', issue: issues.map((i) => ({ severity: late && i.code === 'transient' ? 'warning' : 'information', code: i.code as IssueType, diagnostics: i.message })) };
 }
 
-/** The subgraph that stores an entry (a radiology report is its study's, in imaging). */
-const ownerOf = (resourceType: string, kind?: string): string | undefined => (kind === 'imaging-report' ? 'imaging' : RESOURCE_OWNERS[resourceType]);
-
-const responseOf = (result: EntryResult, transaction: TransactionResult, kind?: string) => {
-  const outcome = entryOutcome(result, transaction.undelivered, ownerOf(result.resourceType, kind));
+/** An entry's response; `owner` is the subgraph that stores it (the catalogue's, as mapping found it: a radiology report is its study's, in imaging). */
+const responseOf = (result: EntryResult, transaction: TransactionResult, owner: string | undefined) => {
+  const outcome = entryOutcome(result, transaction.undelivered, owner);
   return { status: statusLine(result.outcome === 'created' ? 201 : 200), location: `${result.resourceType}/${result.id}`, ...(outcome ? { outcome } : {}) };
 };
 
@@ -129,19 +91,11 @@ export function ingestService(options: IngestOptions): IngestService {
     return { mapped, result: await coordinator.run(actor, requestId, mapped) };
   };
 
-  const bundleRoute: Route = async (request) => {
+  const bundleRoute = fhirWriteRoute(options, (request) => {
     if (request.url.pathname !== '/fhir' && request.url.pathname !== '/fhir/') return undefined;
-    if (request.method !== 'POST') return failure(405, 'not-supported', 'POST a transaction or batch Bundle to /fhir');
-    const caller = await publisher(options.verifyToken, request);
-    if (!('sub' in caller)) return failure(caller.status, caller.code, caller.message);
-    if (!isJson(request.headers['content-type'])) return failure(415, 'not-supported', 'Send FHIR JSON (Content-Type: application/fhir+json)');
-    request.log.operation = 'FHIR Bundle';
-    let bundle: { resourceType?: unknown; type?: unknown; entry?: unknown };
-    try {
-      bundle = JSON.parse(request.body);
-    } catch {
-      return failure(400, 'structure', 'The body is not JSON');
-    }
+    return request.method === 'POST' ? 'FHIR Bundle' : failure(405, 'not-supported', 'POST a transaction or batch Bundle to /fhir');
+  }, async ({ request, caller, body }) => {
+    const bundle = body as { resourceType?: unknown; type?: unknown; entry?: unknown } | null;
     if (bundle?.resourceType !== 'Bundle') return failure(400, 'structure', 'POST /fhir takes a Bundle', 'Bundle.resourceType');
     if (bundle.type !== 'transaction' && bundle.type !== 'batch') return failure(400, 'value', 'Bundle.type must be transaction or batch', 'Bundle.type');
     const entries = (Array.isArray(bundle.entry) ? bundle.entry : []) as BundleEntryIn[];
@@ -150,7 +104,6 @@ export function ingestService(options: IngestOptions): IngestService {
     // The request id of the response (x-request-id) is the requestId of the write's audit events.
     const requestId = request.requestId;
     const headers = {};
-    request.log.actor = { role: caller.role, org: caller.org, clientId: caller.clientId };
     const context: BundleContext = { actor: caller, organizationId: caller.org!, fullUrls: new Map(), independent: bundle.type === 'batch' };
 
     // Each entry's request, checked before anything else.
@@ -183,13 +136,13 @@ export function ingestService(options: IngestOptions): IngestService {
       try {
         const { mapped, result } = await transaction(caller, requestId, items, context);
         if (result.undelivered.length) request.log.errorCodes.add('INGEST_UNDELIVERED');
-        const kinds = new Map(mapped.map((m) => [m.index, m.kind]));
+        const owners = new Map(mapped.map((m) => [m.index, m.owner]));
         const byIndex = new Map(result.results.map((r) => [r.index, r]));
         return reply(200, {
           resourceType: 'Bundle', id: result.transactionId, type: 'transaction-response', timestamp: new Date().toISOString(),
           entry: items.map((item) => {
             const r = byIndex.get(item.index)!;
-            return { fullUrl: `urn:uuid:${r.id}`, response: responseOf(r, result, kinds.get(item.index)) };
+            return { fullUrl: `urn:uuid:${r.id}`, response: responseOf(r, result, owners.get(item.index)) };
           }),
         }, headers);
       } catch (error) {
@@ -209,17 +162,17 @@ export function ingestService(options: IngestOptions): IngestService {
       try {
         const { mapped, result } = await transaction(caller, requestId, [item], context);
         const r = result.results[0]!;
-        responses.push({ fullUrl: `urn:uuid:${r.id}`, response: responseOf(r, result, mapped[0]?.kind) });
+        responses.push({ fullUrl: `urn:uuid:${r.id}`, response: responseOf(r, result, mapped[0]?.owner) });
       } catch (error) {
         if (!(error instanceof TransactionFailed)) throw error;
         responses.push({ response: { status: statusLine(error.status), outcome: outcomeOf(error.issues) } });
       }
     }
     return reply(200, { resourceType: 'Bundle', id: randomUUID(), type: 'batch-response', timestamp: new Date().toISOString(), entry: responses }, headers);
-  };
+  });
 
   const TYPE_PATH = /^\/fhir\/([A-Za-z]+)(?:\/([^/]+))?$/;
-  const resourceRoute: Route = async (request) => {
+  const resourceRoute = fhirWriteRoute(options, (request) => {
     const match = TYPE_PATH.exec(request.url.pathname);
     if (!match || !(request.method === 'POST' || request.method === 'PUT')) return undefined;
     const [, type, id] = match as unknown as [string, string, string | undefined];
@@ -227,31 +180,24 @@ export function ingestService(options: IngestOptions): IngestService {
       return failure(405, 'not-supported', request.method === 'POST' ? 'Create with POST /fhir/{type}' : 'Update with PUT /fhir/{type}/{id}');
     }
     if (!SUPPORTED_TYPES.includes(type)) return failure(404, 'not-supported', `${type} cannot be published here (supported: ${SUPPORTED_TYPES.join(', ')})`);
-    const caller = await publisher(options.verifyToken, request);
-    if (!('sub' in caller)) return failure(caller.status, caller.code, caller.message);
-    if (!isJson(request.headers['content-type'])) return failure(415, 'not-supported', 'Send FHIR JSON (Content-Type: application/fhir+json)');
-    request.log.operation = `FHIR ${request.method === 'PUT' ? 'update' : 'create'} ${type}`;
-    let resource: { resourceType?: unknown };
-    try {
-      resource = JSON.parse(request.body);
-    } catch {
-      return failure(400, 'structure', 'The body is not JSON');
-    }
+    return `FHIR ${request.method === 'PUT' ? 'update' : 'create'} ${type}`;
+  }, async ({ request, caller, body }) => {
+    const [, type, id] = TYPE_PATH.exec(request.url.pathname) as unknown as [string, string, string | undefined];
+    const resource = body as { resourceType?: unknown } | null;
     if (resource?.resourceType !== type) return failure(400, 'invalid', `The body must be a ${type}`, `${type}.resourceType`);
     // The request id of the response (x-request-id) is the requestId of the write's audit events.
     const requestId = request.requestId;
     const headers = {};
-    request.log.actor = { role: caller.role, org: caller.org, clientId: caller.clientId };
     const ifNoneExist = request.headers['if-none-exist'];
     const entryRequest: EntryRequest = request.method === 'PUT'
       ? { method: 'PUT', id: decodeURIComponent(id!), expression: `${type}.id` }
       : { method: 'POST', ifNoneExist: typeof ifNoneExist === 'string' ? ifNoneExist : null, expression: 'If-None-Exist' };
     const context: BundleContext = { actor: caller, organizationId: caller.org!, fullUrls: new Map(), independent: true };
     try {
-      const { result } = await transaction(caller, requestId, [{ index: 0, base: type, resource, request: entryRequest }], context);
+      const { mapped, result } = await transaction(caller, requestId, [{ index: 0, base: type, resource, request: entryRequest }], context);
       const r = result.results[0]!;
       const status = r.outcome === 'created' ? 201 : 200;
-      const notes = entryOutcome(r, result.undelivered, ownerOf(type));
+      const notes = entryOutcome(r, result.undelivered, mapped[0]?.owner);
       const message = `${r.outcome === 'created' ? 'Created' : r.outcome === 'updated' ? 'Updated' : 'Matched an existing record (If-None-Exist); nothing created:'} ${type}/${r.id}`;
       return reply(status, { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', diagnostics: message }, ...(notes?.issue ?? [])] }, {
         ...headers, location: `${type}/${r.id}`,
@@ -260,24 +206,13 @@ export function ingestService(options: IngestOptions): IngestService {
       if (error instanceof TransactionFailed) return reply(error.status, outcomeOf(error.issues), headers);
       throw error;
     }
-  };
-
-  /** Never a bare 500: an unexpected failure is an OperationOutcome naming the request, and logged with it. */
-  const guarded = (route: Route): Route => async (request) => {
-    try {
-      return await route(request);
-    } catch (error) {
-      request.log.errorCodes.add('FHIR_EXCEPTION');
-      options.logger?.error({ rid: request.requestId, trace: request.log.traceId, err: error }, 'FHIR write failed');
-      return failure(500, 'exception', `The write failed (request ${request.requestId}); if it was a transaction, nothing was committed unless its response said so.`);
-    }
-  };
+  });
 
   // Removing sensitivity labels: an explicit, audited act of the producing organisation (labels.ts).
-  const metaDelete = metaDeleteRoute({ coordinator, publisher: (request) => publisher(options.verifyToken, request), outcomeOf });
+  const metaDelete = metaDeleteRoute({ coordinator, verifyToken: options.verifyToken, logger: options.logger });
 
   return {
-    routes: [guarded(bundleRoute), guarded(resourceRoute), guarded(metaDelete)],
+    routes: [bundleRoute, resourceRoute, metaDelete],
     coordinator,
     recover,
     stop: () => {

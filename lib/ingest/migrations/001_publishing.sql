@@ -1,8 +1,14 @@
--- Publishing records (FHIR writes, HL7 v2): this owner's side of the
--- all-or-nothing protocol (lib/ingest/participant.ts). Staged entries wait
--- here, invisible to every read, until the gateway delivers the decision that
--- identity recorded; reservations keep two transactions from staging the same
--- business identifier or updating the same record at once.
+-- The publishing protocol's staging tables (FHIR writes, HL7 v2): every
+-- participant's side of the all-or-nothing protocol (lib/ingest/participant.ts).
+-- Staged entries wait here, invisible to every read, until the gateway delivers
+-- the decision that identity recorded; reservations keep two transactions from
+-- staging the same business identifier or updating the same record at once.
+--
+-- Applied to every subgraph's database (lib/subgraph.ts, migrateSubgraph),
+-- recorded there as publishing/001_publishing.sql. Until this release each
+-- subgraph created these tables with an identical migration of its own
+-- (*_ingest.sql, from this line on the same text); databases that applied one
+-- already hold them, hence IF NOT EXISTS.
 CREATE TABLE IF NOT EXISTS ingest_transaction (
   id uuid PRIMARY KEY,
   state text NOT NULL CHECK (state IN ('staged', 'committed', 'aborted')),

@@ -1,0 +1,21 @@
+/**
+ * What the gateway's request pipeline carries for one request: the verified
+ * actor, the request id, and what the subgraphs disclosed (for the audit
+ * trail) and relayed (identity's consent facts). Built by server.ts, read by
+ * the audit plugin and the FHIR export; kept apart from the server so that
+ * neither imports the module that starts the gateway.
+ */
+import type { Actor } from '../../lib/actor.js';
+import type { Disclosure } from '../../lib/consent/access.js';
+import type { RequestLog } from '../../lib/http.js';
+
+export interface GatewayContext {
+  actor: Actor;
+  requestId: string;
+  /** This request's log line (lib/http.ts). */
+  log?: RequestLog;
+  /** What the subgraphs disclosed during this request (written to the audit trail before responding). */
+  disclosures: Disclosure[];
+  /** Identity's consent facts for this request (facts tokens it signed), relayed to the subgraphs called next. */
+  consentFacts?: string[];
+}

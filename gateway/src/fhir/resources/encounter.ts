@@ -1,0 +1,82 @@
+/**
+ * Encounter: a visit or stay (encounters). The class is HL7 v3 ActCode, the
+ * reason ICD-10; the diagnoses made during it are linked from the
+ * Conditions in the bundle (Encounter.diagnosis).
+ */
+import { SYSTEM, isIcd10Code } from '../../../../lib/terminology.js';
+import type { GqlCoding, GqlOrganization, GqlPeriod, GqlPractitioner } from '../graphql-types.js';
+import { maskedExtension, SYSTEMS } from '../terminology.js';
+import {
+  CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, PRACTITIONER_FIELDS, practitionerId, text, withDisplay,
+} from './elements.js';
+import type { FhirResourceModule, Mapped } from './module.js';
+
+/** GraphQL EncounterClass → HL7 v3 ActCode (the R4 Encounter.class value set). */
+export const ENCOUNTER_CLASS: Record<string, { code: string; display: string }> = {
+  OUTPATIENT: { code: 'AMB', display: 'ambulatory' },
+  INPATIENT: { code: 'IMP', display: 'inpatient encounter' },
+  EMERGENCY: { code: 'EMER', display: 'emergency' },
+  VIRTUAL: { code: 'VR', display: 'virtual' },
+};
+const CLASS_CODES = new Map(Object.values(ENCOUNTER_CLASS).map((c) => [c.code, c.code]));
+
+/** R4 encounter-status codes; anything else the store might hold becomes `unknown`. */
+export const ENCOUNTER_STATUS = new Set(['planned', 'arrived', 'triaged', 'in-progress', 'onleave', 'finished', 'cancelled', 'entered-in-error', 'unknown']);
+
+export interface GqlEncounter {
+  id: string; status: string | null; class: string | null; period: GqlPeriod | null;
+  organization: GqlOrganization | null; practitioner: GqlPractitioner | null; reason: GqlCoding | null;
+  sensitivityLabels: string[] | null;
+}
+
+export const encounter: FhirResourceModule = {
+  resourceType: 'Encounter',
+  exports: [{
+    from: 'encounters',
+    select: () => ({ encounters: `id status class period { start end } organization ${ORGANIZATION_FIELDS} practitioner ${PRACTITIONER_FIELDS} reason ${CODING_FIELDS} sensitivityLabels` }),
+    toFhir(e: GqlEncounter, x) {
+      const klass = e.class ? ENCOUNTER_CLASS[e.class] : undefined;
+      if (!e.status || !(klass || x.masks.has(e, 'class'))) return x.withheld();
+      return {
+        resourceType: 'Encounter',
+        id: e.id,
+        meta: x.meta(e, e.sensitivityLabels),
+        status: ENCOUNTER_STATUS.has(e.status) ? e.status : 'unknown',
+        class: klass ? { system: SYSTEMS.actCode, code: klass.code, display: klass.display } : maskedExtension(),
+        subject: x.patientRef,
+        participant: e.practitioner ? [{ individual: x.practitioner(e.practitioner) }] : undefined,
+        period: e.period ? { start: e.period.start, end: e.period.end } : undefined,
+        reasonCode: e.reason ? [concept(e.reason)] : undefined,
+        serviceProvider: x.org(e.organization),
+      };
+    },
+    /** Encounter.diagnosis, from the conditions' own encounter links (both ends in the bundle). */
+    complete(x) {
+      const conditions = x.resources('Condition');
+      for (const resource of x.resources('Encounter')) {
+        const diagnosis = conditions.filter((c) => (c.encounter as { reference?: string } | undefined)?.reference === `Encounter/${resource.id}`)
+          .map((c) => ({ condition: { reference: `Condition/${c.id}` } }));
+        if (diagnosis.length) resource.diagnosis = diagnosis;
+      }
+    },
+  }],
+  fromFhir(r, context, issues): Mapped {
+    ownOrganization(r.serviceProvider, context, issues, 'serviceProvider');
+    const klass = isObject(r.class) ? r.class : null;
+    if (!klass) issues.add(400, 'required', 'class is required', 'class');
+    else if (klass.system !== SYSTEMS.actCode || !CLASS_CODES.has(klass.code)) issues.add(400, 'code-invalid', `class must be one of ${[...CLASS_CODES.keys()].join(', ')} in ${SYSTEMS.actCode}`, 'class.code');
+    const status = text(r.status, issues, 'status', { required: true });
+    if (status && !ENCOUNTER_STATUS.has(status)) issues.add(400, 'code-invalid', 'status is not an encounter-status code', 'status');
+    const reason = Array.isArray(r.reasonCode) && r.reasonCode.length
+      ? withDisplay(codingOf(r.reasonCode[0], SYSTEM.icd10, issues, 'reasonCode[0]', { name: 'ICD-10', valid: isIcd10Code })) : null;
+    const participant = Array.isArray(r.participant) && isObject(r.participant[0]) ? r.participant[0].individual : undefined;
+    return {
+      recordType: 'Encounter', kind: 'encounter', refs: {}, patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject',
+      record: {
+        class: klass?.code, status, period_start: instant(r.period?.start, issues, 'period.start', true), period_end: instant(r.period?.end, issues, 'period.end'),
+        reason_code: reason?.code ?? null, reason_display: reason?.display ?? null,
+        practitioner_id: practitionerId(participant, issues, 'participant[0].individual'), sensitivity_labels: labelsOf(r, issues),
+      },
+    };
+  },
+};

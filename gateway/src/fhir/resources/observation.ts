@@ -1,0 +1,147 @@
+/**
+ * Observation: two record types of the catalogue share it. Lab results
+ * (labs, category `laboratory`, LOINC coded) are exported and published;
+ * home measurements (public-health, category `vital-signs`) are exported
+ * only: the patient submits them, institutions do not publish them.
+ */
+import { SYSTEM, isLoincCode, looksLikeLoinc } from '../../../../lib/terminology.js';
+import type { GqlCoding, GqlOrganization } from '../graphql-types.js';
+import { MASKED_REASON, SYSTEMS } from '../terminology.js';
+import { CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, number, ORGANIZATION_FIELDS, ownOrganization, patientLink, text, ucum, withDisplay } from './elements.js';
+import type { FhirResourceModule, Json, Mapped } from './module.js';
+
+export const OBSERVATION_STATUS = new Set(['registered', 'preliminary', 'final', 'amended', 'corrected', 'cancelled', 'entered-in-error', 'unknown']);
+const INTERPRETATIONS = new Set(['N', 'H', 'L', 'A', 'HH', 'LL', 'HU', 'LU', 'AA', 'POS', 'NEG', 'IND', 'DET', 'ND', 'R', 'S', 'I']);
+const INTERPRETATION_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation';
+
+/** Home blood pressure is a panel (85354-9) with two components, as in the FHIR vital-signs profile. */
+export const BLOOD_PRESSURE_COMPONENTS = {
+  systolic: { system: SYSTEMS.loinc, code: '8480-6', display: 'Systolic blood pressure' },
+  diastolic: { system: SYSTEMS.loinc, code: '8462-4', display: 'Diastolic blood pressure' },
+};
+
+export interface GqlObservation {
+  id: string; status: string | null; category: string | null; code: GqlCoding | null;
+  valueQuantity: { value: number; unit: string | null } | null; valueString: string | null;
+  referenceRange: { low: number | null; high: number | null; unit: string | null; text: string | null } | null;
+  interpretation: GqlCoding | null; effectiveDateTime: string | null; issued: string | null;
+  organization: GqlOrganization | null; report: { id: string } | null; sensitivityLabels: string[] | null;
+}
+
+export interface GqlHomeMeasurement {
+  id: string; kind: string | null; code: GqlCoding | null; systolic: number | null; diastolic: number | null; value: number | null;
+  unit: string | null; effectiveDateTime: string | null; source: string | null; organization: GqlOrganization | null; fasting: boolean | null;
+  sensitivityLabels: string[] | null;
+}
+
+export const observation: FhirResourceModule = {
+  resourceType: 'Observation',
+  exports: [
+    {
+      from: 'observations',
+      select: () => ({
+        observations: `id status category code ${CODING_FIELDS} valueQuantity { value unit } valueString referenceRange { low high unit text }
+    interpretation ${CODING_FIELDS} effectiveDateTime issued organization ${ORGANIZATION_FIELDS} sensitivityLabels`,
+      }),
+      toFhir(o: GqlObservation, x) {
+        const code = x.requiredConcept(o, 'code', o.code);
+        if (!o.status || !code) return x.withheld();
+        const hasValue = Boolean(o.valueQuantity || o.valueString);
+        const valueMasked = !hasValue && (x.masks.has(o, 'valueQuantity') || x.masks.has(o, 'valueString'));
+        const range = o.referenceRange;
+        return {
+          resourceType: 'Observation',
+          id: o.id,
+          meta: x.meta(o, o.sensitivityLabels),
+          status: OBSERVATION_STATUS.has(o.status) ? o.status : 'unknown',
+          category: [{ coding: [{ system: SYSTEMS.observationCategory, code: o.category ?? 'laboratory', display: o.category === 'vital-signs' ? 'Vital Signs' : 'Laboratory' }] }],
+          code,
+          subject: x.patientRef,
+          effectiveDateTime: o.effectiveDateTime,
+          issued: o.issued,
+          performer: o.organization ? [x.org(o.organization)] : undefined,
+          valueQuantity: o.valueQuantity ? ucum(o.valueQuantity.value, o.valueQuantity.unit) : undefined,
+          valueString: o.valueQuantity ? undefined : o.valueString,
+          // Observation has its own element for "why is there no value" (obs-6: only without a value).
+          dataAbsentReason: valueMasked ? MASKED_REASON : undefined,
+          interpretation: o.interpretation ? [concept(o.interpretation)] : undefined,
+          referenceRange: range && (range.low !== null || range.high !== null || range.text)
+            ? [{
+              low: range.low !== null ? ucum(range.low, range.unit) : undefined,
+              high: range.high !== null ? ucum(range.high, range.unit) : undefined,
+              text: range.text,
+            }]
+            : undefined,
+        };
+      },
+    },
+    {
+      from: 'homeMeasurements',
+      select: () => ({ homeMeasurements: `id kind code ${CODING_FIELDS} systolic diastolic value unit effectiveDateTime source organization ${ORGANIZATION_FIELDS} fasting sensitivityLabels` }),
+      /** A home measurement is an Observation of category vital-signs; blood pressure is a two-component panel. */
+      toFhir(m: GqlHomeMeasurement, x) {
+        const code = x.requiredConcept(m, 'code', m.code);
+        if (!code) return x.withheld();
+        const bloodPressure = m.kind === 'BLOOD_PRESSURE';
+        const component = (which: 'systolic' | 'diastolic') => {
+          const value = m[which];
+          return {
+            code: { coding: [BLOOD_PRESSURE_COMPONENTS[which]], text: BLOOD_PRESSURE_COMPONENTS[which].display },
+            valueQuantity: value !== null ? ucum(value, m.unit) : undefined,
+            dataAbsentReason: value === null && x.masks.has(m, which) ? MASKED_REASON : undefined,
+          };
+        };
+        return {
+          resourceType: 'Observation',
+          id: m.id,
+          meta: x.meta(m, m.sensitivityLabels),
+          status: 'final',
+          category: [{ coding: [{ system: SYSTEMS.observationCategory, code: 'vital-signs', display: 'Vital Signs' }] }],
+          code,
+          subject: x.patientRef,
+          effectiveDateTime: m.effectiveDateTime,
+          // The patient took the reading (themselves or through an app acting for them).
+          performer: [x.patientRef],
+          valueQuantity: !bloodPressure && m.value !== null ? ucum(m.value, m.unit) : undefined,
+          dataAbsentReason: !bloodPressure && m.value === null && x.masks.has(m, 'value') ? MASKED_REASON : undefined,
+          component: bloodPressure ? [component('systolic'), component('diastolic')] : undefined,
+          note: m.fasting ? [{ text: 'Fasting' }] : undefined,
+        };
+      },
+    },
+  ],
+  /** A laboratory result (home measurements are the patient's to submit). */
+  fromFhir(r, context, issues): Mapped {
+    const categories = Array.isArray(r.category) ? (r.category as Json[]).flatMap((c) => (Array.isArray(c?.coding) ? c.coding : [])) : [];
+    if (categories.some((c: Json) => c?.system === SYSTEMS.observationCategory && c.code !== 'laboratory')) {
+      issues.add(422, 'not-supported', 'Institutions publish laboratory Observations; home measurements are submitted by the patient', 'category');
+    }
+    const status = text(r.status, issues, 'status', { required: true });
+    if (status && !OBSERVATION_STATUS.has(status)) issues.add(400, 'code-invalid', 'status is not an observation-status code', 'status');
+    const code = withDisplay(codingOf(r.code, SYSTEM.loinc, issues, 'code', { name: 'LOINC', valid: isLoincCode, shape: looksLikeLoinc, required: true }));
+    (Array.isArray(r.performer) ? r.performer : []).forEach((p: unknown, n: number) => {
+      ownOrganization(p, context, issues, `performer[${n}]`, true);
+    });
+    const quantity = isObject(r.valueQuantity) ? r.valueQuantity : null;
+    const value = quantity ? number(quantity.value, issues, 'valueQuantity.value') : null;
+    if (quantity && value === null && quantity.value === undefined) issues.add(400, 'required', 'valueQuantity.value is required', 'valueQuantity.value');
+    const valueText = r.valueString !== undefined ? text(r.valueString, issues, 'valueString')
+      : isObject(r.valueCodeableConcept) ? (r.valueCodeableConcept.text ?? r.valueCodeableConcept.coding?.[0]?.display ?? r.valueCodeableConcept.coding?.[0]?.code ?? null) : null;
+    const range = Array.isArray(r.referenceRange) && isObject(r.referenceRange[0]) ? r.referenceRange[0] : null;
+    const interpretation = Array.isArray(r.interpretation) && isObject(r.interpretation[0]) ? r.interpretation[0].coding?.[0] : undefined;
+    if (interpretation !== undefined && (interpretation?.system !== INTERPRETATION_SYSTEM || !INTERPRETATIONS.has(interpretation.code))) {
+      issues.add(400, 'code-invalid', `interpretation must be a code of ${INTERPRETATION_SYSTEM} (N, H, L, A, POS, NEG…)`, 'interpretation[0].coding[0].code');
+    }
+    return {
+      recordType: 'Observation', kind: 'observation', refs: {}, patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject',
+      record: {
+        code: code?.code, display: code?.display, category: 'laboratory', status,
+        value_quantity: value, value_string: quantity ? null : valueText, unit: quantity?.unit ?? quantity?.code ?? range?.low?.unit ?? range?.high?.unit ?? null,
+        reference_low: range ? number(range.low?.value, issues, 'referenceRange[0].low.value') : null,
+        reference_high: range ? number(range.high?.value, issues, 'referenceRange[0].high.value') : null,
+        interpretation: interpretation?.code ?? null, effective: instant(r.effectiveDateTime, issues, 'effectiveDateTime', true), issued: instant(r.issued, issues, 'issued'),
+        sensitivity_labels: labelsOf(r, issues),
+      },
+    };
+  },
+};

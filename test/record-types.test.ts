@@ -1,0 +1,114 @@
+/**
+ * The catalogue of record types (lib/record-types.ts) is the one place a
+ * record type is described: every subgraph's SDL, consent rules and tables
+ * agree with it, and the tables that used to be kept by hand are what it
+ * derives.
+ */
+import { readFileSync } from 'node:fs';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import { buildSchema, parse, validate } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../lib/db.js';
+import { RESOURCE_OWNERS } from '../lib/ingest/types.js';
+import { OTHER_RECORD_TYPES, RECORD_TYPES, recordTypeOf, type ListedRecordType, type RecordTypeFacts } from '../lib/record-types.js';
+import { RESOURCE_CATEGORIES } from '../lib/scopes.js';
+import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
+import { openSubgraphDatabase, subgraphSdl } from '../lib/subgraph.js';
+import { TIMELINE_KIND_TYPES, TIMELINE_KINDS } from '../lib/timeline.js';
+import { CONNECTION_RESOURCES, exportPlan } from '../gateway/src/fhir/plan.js';
+import { buildOperation } from '../gateway/src/fhir/queries.js';
+import { QUERY_LIMITS } from '../gateway/src/server.js';
+import { API_SCHEMA_FILE } from '../gateway/src/supergraph.js';
+import { EXPORTED_RECORD_TYPES, PUBLISHED_TYPES, recordTypeOfExport, RESOURCE_MODULES } from '../gateway/src/fhir/resources/index.js';
+import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
+import { catalogueProblems, type SubgraphUnderCheck } from './support/catalogue.js';
+
+const subgraphs: SubgraphUnderCheck[] = SUBGRAPH_NAMES.map((name) => ({ name, sdl: subgraphSdl(name), consentRules: SUBGRAPH_MODULES[name].module.consentRules }));
+const catalogue = { listed: RECORD_TYPES, others: OTHER_RECORD_TYPES };
+
+describe('the catalogue of record types', () => {
+  it('names every SDL record type and consent rule, and nothing the SDL lacks', () => {
+    expect(catalogueProblems(catalogue, subgraphs)).toEqual([]);
+  });
+
+  it('fails when a record type, a consent rule or a kind is missing from it, or it names what the SDL lacks (the check can fail)', () => {
+    const labs = subgraphs.find((s) => s.name === 'labs')!;
+    const withSpecimen = { ...labs, sdl: `${labs.sdl}\n"A specimen."\ntype Specimen @key(fields: "id") {\n  "Id."\n  id: ID!\n  "The patient."\n  patient: Patient\n}\n` };
+    expect(catalogueProblems(catalogue, subgraphs.map((s) => (s === labs ? withSpecimen : s)))).toContain('labs: Specimen has a patient but is not in the catalogue');
+
+    const extraRule = { ...labs, consentRules: { ...labs.consentRules, records: { ...labs.consentRules.records, Specimen: { category: 'labs' as const } } } };
+    expect(catalogueProblems(catalogue, subgraphs.map((s) => (s === labs ? extraRule : s)))).toContain('labs: the consent rule of Specimen names no record type of the catalogue');
+
+    const withoutImmunization = { ...catalogue, listed: RECORD_TYPES.filter((row) => row.graphqlType !== 'Immunization') };
+    const problems = catalogueProblems(withoutImmunization, subgraphs);
+    expect(problems).toContain('public-health: Immunization has a patient but is not in the catalogue');
+    expect(problems.join('\n')).toMatch(/identity: TimelineKind is .*IMMUNIZATION/);
+
+    const ghost: ListedRecordType = { ...RECORD_TYPES[0], graphqlType: 'Ghost', kind: 'GHOST', connection: 'ghosts' };
+    const withGhost = catalogueProblems({ ...catalogue, listed: [...RECORD_TYPES, ghost] }, subgraphs);
+    expect(withGhost).toContain('encounters: the catalogue names Ghost, which this subgraph does not serve');
+    expect(withGhost).toContain('encounters: Patient.ghosts (the connection of Ghost) does not exist');
+  });
+
+  describe('tables', () => {
+    const databases = new Map<SubgraphName, Database>();
+    beforeAll(async () => {
+      for (const name of SUBGRAPH_NAMES) databases.set(name, await openSubgraphDatabase(name, 'memory://'));
+    });
+    afterAll(async () => Promise.all([...databases.values()].map((db) => db.close())));
+
+    it('are the owners\' tables, with the columns the catalogue names', async () => {
+      const missing: string[] = [];
+      for (const row of [...RECORD_TYPES, ...OTHER_RECORD_TYPES] as (RecordTypeFacts & Partial<ListedRecordType>)[]) {
+        const columns = new Set((await databases.get(row.owner)!.query<{ column_name: string }>(
+          'SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1', [row.table])).map((c) => c.column_name));
+        if (!columns.size) {
+          missing.push(`${row.owner}: no table ${row.table}`);
+          continue;
+        }
+        const organization = row.organizationColumn === undefined ? 'organization_id' : row.organizationColumn;
+        const needed = [row.patientColumn ?? 'patient_id', ...(organization ? [organization] : []), ...(row.addresseesColumn ? [row.addresseesColumn] : []),
+          ...(row.timeColumn ? [row.timeColumn, 'id', 'sensitivity_labels'] : [])];
+        for (const column of needed) if (!row.partOf && !columns.has(column)) missing.push(`${row.owner}: ${row.table}.${column}`);
+      }
+      expect(missing).toEqual([]);
+    });
+  });
+
+  it('derives the scope map, the timeline kinds, the publishing owners and the export connections', () => {
+    expect(TIMELINE_KINDS).toEqual(RECORD_TYPES.map((row) => row.kind));
+    for (const row of RECORD_TYPES) {
+      expect(TIMELINE_KIND_TYPES[row.kind]).toEqual({ owner: row.owner, typename: row.graphqlType });
+      expect(CONNECTION_RESOURCES[row.connection]).toEqual({ resourceType: row.fhir.resourceType, category: row.category });
+      expect(RESOURCE_CATEGORIES[row.fhir.resourceType]?.all).toContain(row.category);
+    }
+    // Granular categories: lab results and home measurements are both Observations, lab and radiology reports both DiagnosticReports.
+    expect(RESOURCE_CATEGORIES.Observation).toEqual({ all: ['labs', 'home-measurements'], granular: { laboratory: ['labs'], 'vital-signs': ['home-measurements'] } });
+    expect(RESOURCE_CATEGORIES.DiagnosticReport).toEqual({ all: ['labs', 'imaging-reports'], granular: { LAB: ['labs'], EC: ['labs'], PAT: ['labs'], RAD: ['imaging-reports'] } });
+    expect(RESOURCE_CATEGORIES.Patient).toEqual({ all: ['demographics', 'identifiers'] });
+    // Published types go to the owner of their record type; a record inside another (a RAD report) does not change the resource type's owner.
+    expect(RESOURCE_OWNERS).toMatchObject({ Patient: 'identity', Encounter: 'encounters', ServiceRequest: 'encounters', Observation: 'labs', DiagnosticReport: 'labs', ImagingStudy: 'imaging', EpisodeOfCare: 'public-health' });
+    expect(RESOURCE_OWNERS).not.toHaveProperty('Task');
+  });
+
+  it('has a FHIR resource module for each record type: an export for every one, publishing for the published ones', () => {
+    const rows = [...RECORD_TYPES, ...OTHER_RECORD_TYPES] as RecordTypeFacts[];
+    // The Patient is exported from the patient's own fields, the identifiers inside it (resources/patient.ts).
+    const exported = rows.filter((row) => row.graphqlType !== 'Patient' && row.partOf?.graphqlType !== 'Patient' && row.fhir.resourceType !== 'Consent').map((row) => row.graphqlType);
+    expect([...EXPORTED_RECORD_TYPES].sort()).toEqual(exported.sort());
+    expect([...PUBLISHED_TYPES].sort()).toEqual(Object.keys(RESOURCE_OWNERS).sort());
+    for (const module of RESOURCE_MODULES) for (const e of module.exports ?? []) expect(recordTypeOf(recordTypeOfExport(e))?.fhir.resourceType).toBe(module.resourceType);
+  });
+
+  it('exports every record type in one operation within the gateway\'s query limits (a page of 100 of each)', () => {
+    const everything = exportPlan({ sub: 'p', role: 'patient', org: null, scope: 'patient/*.rs', patient: 'p', purposeOfUse: 'TREAT', breakGlassReason: null, clientId: null });
+    expect(everything.connections).toEqual(RECORD_TYPES.map((row) => row.connection));
+    const operation = buildOperation({ patientFields: true, plan: { ...everything, reportLinks: true, radiologyReports: true } }, Object.fromEntries(everything.connections.map((c) => [c, null])));
+    const limits = (maxCost: number) => new ApolloArmor({ costLimit: { maxCost, exposeLimits: true }, maxDepth: { n: QUERY_LIMITS.maxDepth } }).protect().validationRules ?? [];
+    const schema = buildSchema(readFileSync(API_SCHEMA_FILE, 'utf8'));
+    const document = parse(operation.query, { maxTokens: QUERY_LIMITS.maxTokens });
+    expect(validate(schema, document, limits(QUERY_LIMITS.maxCost) as never).map((e) => e.message)).toEqual([]);
+    // The check sees the cost: under a tenth of the limit the same operation is refused.
+    expect(validate(schema, document, limits(QUERY_LIMITS.maxCost / 10) as never).map((e) => e.message).join()).toMatch(/Cost limit/);
+  });
+});
