@@ -14,6 +14,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 180_000,
     // Services log JSON lines (lib/logger.ts); tests that read logs pass their own stream.
+    // One fixed seed for every property test (PROPERTY_SEED to explore others).
+    setupFiles: ['test/support/property-seed.ts'],
     env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' },
   },
 });

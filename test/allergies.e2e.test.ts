@@ -203,7 +203,7 @@ describe.each(BACKENDS)('AllergyIntolerance on %s', (backend) => {
       expect(resource.reaction.map((r: Json) => r.manifestation[0].coding[0].code)).toEqual(allergy.reactions.map((r) => r.manifestations[0]!.coding[0]!.code));
     }
     // A stranger's export holds none; an app reading only Condition gets none either.
-    const app = await stack.token({ sub: 'app', role: 'app', patient: allergic.patient.id, client_id: 'diary', scope: 'patient/Condition.rs' });
+    const app = await stack.appToken({ sub: 'app', patient: allergic.patient.id, client_id: 'diary', scope: 'patient/Condition.rs' });
     expect(exported(await everything(app, allergic.patient.id))).toEqual([]);
   });
 
@@ -274,10 +274,11 @@ describe.each(BACKENDS)('AllergyIntolerance on %s', (backend) => {
       ['400 Bad Request', 'Bundle.entry[5].resource.code'],
     ]);
     expect(await count()).toBe(before + 1);
-    // Only the organisation that recorded an allergy updates it, even one that registered the patient too.
+    // Only the organisation that recorded an allergy updates it, even one that registered the patient too:
+    // another organisation's record answers as one that does not exist (it learns nothing of it).
     const theirs = allergic.allergies[0]!;
     const takeover = await send(`/fhir/AllergyIntolerance/${theirs.id}`, await system(COLLEAGUE), { ...allergyResource(patient, COLLEAGUE), id: theirs.id }, { method: 'PUT' });
-    expect(takeover.status, takeover.text).toBe(403);
+    expect(takeover.status, takeover.text).toBe(404);
     expect(takeover.body.issue[0].expression).toEqual(['AllergyIntolerance.id']);
     // Scopes are checked per resource type: a system allowed Conditions only publishes no allergy.
     const conditionsOnly = await send('/fhir/AllergyIntolerance', await system(org, 'system/Condition.cru'), allergyResource(patient, org));

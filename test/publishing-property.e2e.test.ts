@@ -144,11 +144,13 @@ function visible(reader: Reader, record: Published, directives: DirectiveSpec[])
   if (reader.role === 'patient') return true;
   const confirmed = directives.filter((d) => d.by === 'patient');
   const covers = (d: DirectiveSpec) => d.categories.length === 0 || d.categories.includes(record.category);
+  // README rule 4: a deny that names labels closes only the records carrying one of them.
+  const denies = (d: DirectiveSpec) => d.decision === 'deny' && covers(d) && (d.labels.length === 0 || record.readUnder.some((label) => d.labels.includes(label as Label)));
   const namesReader = (d: DirectiveSpec) => d.target === reader.org;
   let open: boolean;
-  if (confirmed.some((d) => d.decision === 'deny' && namesReader(d) && covers(d))) open = false;
+  if (confirmed.some((d) => denies(d) && namesReader(d))) open = false;
   else if (record.producer === reader.org) open = true;
-  else if (confirmed.some((d) => d.decision === 'deny' && d.target === 'alliance' && covers(d))) open = false;
+  else if (confirmed.some((d) => denies(d) && d.target === 'alliance')) open = false;
   else {
     const permits = confirmed.filter((d) => d.decision === 'permit' && (namesReader(d) || d.target === 'alliance') && covers(d));
     open = permits.length > 0 && record.readUnder.every((label) => permits.some((p) => p.labels.includes(label as Label)));
