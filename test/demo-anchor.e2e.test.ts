@@ -7,7 +7,7 @@
  * administrators run as written. Also: the anchor is recorded, and the data
  * is the generator's for that anchor.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../lib/subgraph.js';
@@ -17,21 +17,20 @@ import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
 
 /** npm start's default (DEMO_PATIENTS). */
 const DEMO_PATIENTS = 200;
-const README = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+/** The README and docs/: the examples a user reads, wherever they now live. */
+const DOCUMENTATION = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const README = DOCUMENTATION.map((file) => readFileSync(path.join(ROOT, file), 'utf8')).join('\n');
 
-/** A GraphQL example of the README, by its operation name, exactly as written there. */
+/** A GraphQL example of the documentation, by its operation name, exactly as written there. */
 function readmeOperation(name: string): string {
   const block = [...README.matchAll(/```graphql\n([\s\S]*?)```/g)].map((m) => m[1]!).find((text) => new RegExp(`^query ${name}\\b`).test(text.trim()));
-  expect(block, `README.md has a graphql example "query ${name}"`).toBeDefined();
+  expect(block, `the documentation has a graphql example "query ${name}"`).toBeDefined();
   return block!;
 }
 
-/** The GraphQL examples of a README section, in order. */
-function readmeExamples(section: string): string[] {
-  const start = README.indexOf(`\n## ${section}\n`);
-  expect(start, `README.md has a section "${section}"`).toBeGreaterThan(0);
-  const end = README.indexOf('\n## ', start + 1);
-  return [...README.slice(start, end).matchAll(/```graphql\n([\s\S]*?)```/g)].map((m) => m[1]!);
+/** The GraphQL examples of one document, in order. */
+function readmeExamples(file: string): string[] {
+  return [...readFileSync(path.join(ROOT, file), 'utf8').matchAll(/```graphql\n([\s\S]*?)```/g)].map((m) => m[1]!);
 }
 
 /** A field call the README quotes in its prose, e.g. `Patient.equivalentLabResults(code: "718-7", withinDays: 90)`. */
@@ -114,7 +113,7 @@ describe.each(BACKENDS)('a fresh demo set anchored on today on %s', (backend) =>
 
   it('runs the README\'s examples for administrators as written', async () => {
     const admin = await stack.token({ sub: 'admin-readme', role: 'admin' });
-    const examples = readmeExamples('For administrators');
+    const examples = readmeExamples('docs/administrators.md');
     expect(examples.length).toBeGreaterThanOrEqual(3);
     const answers = [];
     for (const example of examples) {

@@ -2,35 +2,10 @@
  * The consent policy: one pure function deciding whether an actor may see one
  * record of a patient, given the patient's consent directives. Every subgraph
  * uses it, for record filtering (in SQL, via `recordFilter`) and for field
- * rules (graphql-shield). Rules, in the order of docs/architecture.md:
- *
- * 1. admin: no clinical data, ever.
- * 2. patient: their own records, all categories.
- * 3. app: only the token's patient, and only under an active approval of
- *    that patient for the app's client_id (a permit naming the app: what the
- *    patient approved on the authorization server's approval screen, or
- *    granted themselves), for what both the token's scopes and the approval
- *    cover; sensitivity labels must be named by the approval too (as any
- *    permit's), and a deny naming the app overrides it.
- * 4. staff (clinician, nurse): records their own organisation produced,
- *    its registration of the patient included (the demographics and
- *    identifiers it sent: a record it produced); records from elsewhere,
- *    and the Patient record itself (organizationId null: the patient's
- *    demographics, identifiers and directives as the alliance holds them,
- *    which no single organisation produced), only under an active permit for their
- *    organisation, themselves or every alliance member covering the category
- *    and purpose; each sensitivity label must also be named by such a permit.
- *    A deny naming the practitioner or the organisation overrides everything
- *    in this rule, own organisation included; an alliance-wide deny closes
- *    sharing beyond the producing organisation.
- * 5. break-glass (ETREAT with a reason): staff may read what rule 4 denies,
- *    deny provisions included, except records labelled V; flagged.
- * 6. public_health: demographics, immunisations, programmes, follow-ups and
- *    home measurements of patients enrolled in a programme their organisation
- *    runs; nothing else.
- * 7. system (an institution's system, SMART backend services): reads as the
- *    staff of its organisation do under rule 4, and never breaks the glass
- *    (rule 5 is for a person in an emergency, not for a machine).
+ * rules (graphql-shield). The rules it implements are written out once, for
+ * users and for this code, in docs/security.md ("Consent"): 1 admin, 2 patient,
+ * 3 app, 4 staff, 5 break-glass, 6 public health, 7 institution systems; the
+ * functions below cite them by number.
  *
  * Scopes are a ceiling for every role: a token never reaches a category its
  * scopes do not cover. A `patient` claim binds every token, whatever its
