@@ -20,7 +20,7 @@ RUN npm run build
 FROM node:22-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
-# V8 would otherwise let the old space grow far past the live set before collecting (NODE_HEAP_OPTIONS in lib/services.ts).
+# V8 would otherwise let the old space grow far past the live set before collecting (NODE_HEAP_OPTIONS in lib/runtime/services.ts).
 ENV NODE_OPTIONS="--max-old-space-size=128"
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force

@@ -13,7 +13,7 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 180_000,
-    // Services log JSON lines (lib/logger.ts); tests that read logs pass their own stream.
+    // Services log JSON lines (lib/runtime/logger.ts); tests that read logs pass their own stream.
     // One fixed seed for every property test (PROPERTY_SEED to explore others).
     setupFiles: ['test/support/property-seed.ts'],
     env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' },

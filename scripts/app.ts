@@ -17,8 +17,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { mintDevToken } from '../lib/dev-token.js';
-import { ensureDevKeys } from '../lib/keys.js';
+import { mintDevToken } from '../lib/trust/dev-token.js';
+import { ensureDevKeys } from '../lib/trust/keys.js';
 
 const KINDS: Record<string, string> = { patient: 'PATIENT_APP', staff: 'STAFF_APP', backend: 'BACKEND_SERVICE' };
 const TYPES: Record<string, string> = { public: 'PUBLIC', symmetric: 'CONFIDENTIAL_SYMMETRIC', asymmetric: 'CONFIDENTIAL_ASYMMETRIC' };

@@ -3,8 +3,8 @@
  * database (IDENTITY_DATABASE_URL, or the embedded store of `npm start`) and
  * reports the first broken link. Exits 1 when the chain is broken.
  */
-import { SUBGRAPHS, databaseUrl } from '../lib/services.js';
-import { openSubgraphDatabase } from '../lib/subgraph.js';
+import { SUBGRAPHS, databaseUrl } from '../lib/runtime/services.js';
+import { openSubgraphDatabase } from '../lib/runtime/subgraph.js';
 import { verifyAuditChain } from '../subgraphs/identity/src/audit.js';
 
 const db = await openSubgraphDatabase('identity', databaseUrl(SUBGRAPHS.identity));

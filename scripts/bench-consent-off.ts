@@ -2,7 +2,7 @@
  * The benchmark's "consent off" policy: what `npm run bench` (mode `off`)
  * runs the subgraphs with to measure what consent and audit cost. It lives
  * here, with the benchmark, and reaches the services through the runtime's
- * injection point for tests and benchmarks (lib/subgraph.ts,
+ * injection point for tests and benchmarks (lib/runtime/subgraph.ts,
  * ConsentInjection), which a production service refuses: nothing of it is
  * in the consent code or its SQL. scripts/bench-service.ts is the entry that
  * starts a service with it.
@@ -16,9 +16,9 @@
 import { ConsentAccess, type ConsentSources } from '../lib/consent/access.js';
 import type { PatientRecordFilter } from '../lib/consent/filter.js';
 import type { Decision } from '../lib/consent/policy.js';
-import type { InternalCaller } from '../lib/internal-api.js';
-import { buildBaseSchema, type ConsentAccessInputs, type ConsentInjection } from '../lib/subgraph.js';
-import { SENSITIVITY_LABELS } from '../lib/terminology.js';
+import type { InternalCaller } from '../lib/runtime/internal-api.js';
+import { buildBaseSchema, type ConsentAccessInputs, type ConsentInjection } from '../lib/runtime/subgraph.js';
+import { SENSITIVITY_LABELS } from '../lib/records/terminology.js';
 
 /** The registry's organisations, asked once per process (the benchmark's registry does not change while it runs). */
 let organizations: Promise<string[]> | undefined;

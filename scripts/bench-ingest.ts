@@ -18,10 +18,10 @@
  */
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { mintDevToken } from '../lib/dev-token.js';
+import { mintDevToken } from '../lib/trust/dev-token.js';
 import { institutionBundles } from '../lib/synthetic/fhir-bundles.js';
-import { generateDevKeys } from '../lib/keys.js';
-import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
+import { generateDevKeys } from '../lib/trust/keys.js';
+import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/runtime/services.js';
 import { DEFAULT_SEED, generatePatients, todayAnchor } from '../lib/synthetic/generator.js';
 import { startStack } from './stack.js';
 

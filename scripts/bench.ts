@@ -34,8 +34,8 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, type SubgraphName } from '../lib/services.js';
-import { ROOT } from '../lib/subgraph.js';
+import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, type SubgraphName } from '../lib/runtime/services.js';
+import { ROOT } from '../lib/runtime/subgraph.js';
 import { DEFAULT_SEED, generatePatient, TEST_ANCHOR } from '../lib/synthetic/generator.js';
 import { startProcessStack, type ProcessStack, type ServiceName } from './process-stack.js';
 

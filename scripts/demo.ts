@@ -4,8 +4,8 @@
  * prints, chosen so that the README's queries (the chart, the timeline,
  * equivalent results within 90 and 180 days) have something to show them.
  */
-import type { Database } from '../lib/db.js';
-import type { SubgraphName } from '../lib/services.js';
+import type { Database } from '../lib/runtime/db.js';
+import type { SubgraphName } from '../lib/runtime/services.js';
 import { anchorTime, todayAnchor, type Anchor } from '../lib/synthetic/generator.js';
 
 /** The anchor of a demo set seeded now: DEMO_ANCHOR (YYYY-MM-DD) when set, today (UTC) otherwise. */

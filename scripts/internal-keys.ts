@@ -4,12 +4,12 @@
  * Each service gets its own private key (`<service>.private.jwk.json`, for
  * INTERNAL_TOKEN_PRIVATE_KEY_FILE) and every service the same
  * `internal-public-keys.json` (INTERNAL_TOKEN_PUBLIC_KEYS_FILE: service name →
- * public key). See lib/internal-token.ts.
+ * public key). See lib/trust/internal-token.ts.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { SERVICE_NAMES } from '../lib/internal-token.js';
-import { serviceKeyPairs } from '../lib/keys.js';
+import { SERVICE_NAMES } from '../lib/trust/internal-token.js';
+import { serviceKeyPairs } from '../lib/trust/keys.js';
 
 const directory = path.resolve(process.argv[2] ?? 'secrets');
 const stamp = `${new Date().toISOString().slice(0, 10)}-${Math.random().toString(36).slice(2, 8)}`;

@@ -17,11 +17,11 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { mintDevToken, type MintOptions, type TokenClaims } from '../lib/dev-token.js';
-import { DEFAULT_AUDIENCE, DEV_ISSUER, generateDevKeys, keyringOf, type DevKeys } from '../lib/keys.js';
-import { GATEWAY, NODE_HEAP_OPTIONS, SUBGRAPH_NAMES, SUBGRAPH_PEERS, SUBGRAPHS, type SubgraphName } from '../lib/services.js';
-import { openSubgraphDatabase, ROOT } from '../lib/subgraph.js';
-import type { Database } from '../lib/db.js';
+import { mintDevToken, type MintOptions, type TokenClaims } from '../lib/trust/dev-token.js';
+import { DEFAULT_AUDIENCE, DEV_ISSUER, generateDevKeys, keyringOf, type DevKeys } from '../lib/trust/keys.js';
+import { GATEWAY, NODE_HEAP_OPTIONS, SUBGRAPH_NAMES, SUBGRAPH_PEERS, SUBGRAPHS, type SubgraphName } from '../lib/runtime/services.js';
+import { openSubgraphDatabase, ROOT } from '../lib/runtime/subgraph.js';
+import type { Database } from '../lib/runtime/db.js';
 import { DEFAULT_SEED, TEST_ANCHOR } from '../lib/synthetic/generator.js';
 import { seedDemoData } from './seed-data.js';
 

@@ -5,8 +5,8 @@
  * `seedDemoData`, which records the seed and the anchor it used, so whatever
  * compares a database with the generator regenerates it with those.
  */
-import type { Database } from '../lib/db.js';
-import type { SubgraphName } from '../lib/services.js';
+import type { Database } from '../lib/runtime/db.js';
+import type { SubgraphName } from '../lib/runtime/services.js';
 import { anchorTime, generatePatients, type Anchor } from '../lib/synthetic/generator.js';
 import { SUBGRAPH_SEEDERS } from '../subgraphs/seeders.js';
 

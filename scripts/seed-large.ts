@@ -13,9 +13,9 @@
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import pg from 'pg';
-import type { Database } from '../lib/db.js';
-import { SUBGRAPH_NAMES, SUBGRAPHS, type SubgraphName } from '../lib/services.js';
-import { openSubgraphDatabase } from '../lib/subgraph.js';
+import type { Database } from '../lib/runtime/db.js';
+import { SUBGRAPH_NAMES, SUBGRAPHS, type SubgraphName } from '../lib/runtime/services.js';
+import { openSubgraphDatabase } from '../lib/runtime/subgraph.js';
 import { anchorTime, DEFAULT_SEED } from '../lib/synthetic/generator.js';
 import { demoAnchor } from './demo.js';
 import { hasPatients, seedDemoData } from './seed-data.js';

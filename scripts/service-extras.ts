@@ -5,6 +5,6 @@
  * costs. The production entry sets nothing, and the subgraph runtime refuses
  * a replaced policy in production anyway.
  */
-import type { ConsentInjection } from '../lib/subgraph.js';
+import type { ConsentInjection } from '../lib/runtime/subgraph.js';
 
 export const serviceExtras: { consentInjection?: ConsentInjection } = {};

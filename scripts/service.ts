@@ -12,19 +12,19 @@
  * SMART_SIGNING_KEY(_FILE), SMART_UPSTREAM_* (docs/apps.md).
  * Without key variables outside production, the development keys under .data/keys are used.
  */
-import { notifierFromEnvironment } from '../lib/notifier.js';
+import { notifierFromEnvironment } from '../lib/consent/notifier.js';
 import type { JSONWebKeySet, JWK } from 'jose';
 import { createTokenVerifier } from '../gateway/src/auth.js';
 import { DEFAULT_SUBGRAPH_TIMEOUT_MS, startGateway } from '../gateway/src/server.js';
-import { ConfigurationError, DEFAULT_AUDIENCE, DEV_ISSUER, ensureDevKeys, jsonFromEnv, keyringFromEnv, refuseDevKeyInProduction } from '../lib/keys.js';
+import { ConfigurationError, DEFAULT_AUDIENCE, DEV_ISSUER, ensureDevKeys, jsonFromEnv, keyringFromEnv, refuseDevKeyInProduction } from '../lib/trust/keys.js';
 import { upstreamFromEnv } from '../gateway/src/smart/upstream.js';
-import { millisecondsFromEnv } from '../lib/http.js';
-import { DEFAULT_INTERNAL_TIMEOUT_MS } from '../lib/internal-api.js';
-import { DEFAULT_SHUTDOWN_GRACE_MS, describeStartupError, drainOnSignals } from '../lib/lifecycle.js';
-import { createLogger } from '../lib/logger.js';
-import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, databaseUrl, isSubgraphName, servicePort, serviceUrl, type SubgraphName } from '../lib/services.js';
-import { startSubgraph } from '../lib/subgraph.js';
-import { markSingleServiceProcess, metricsPortFromEnv } from '../lib/telemetry.js';
+import { millisecondsFromEnv } from '../lib/runtime/http.js';
+import { DEFAULT_INTERNAL_TIMEOUT_MS } from '../lib/runtime/internal-api.js';
+import { DEFAULT_SHUTDOWN_GRACE_MS, describeStartupError, drainOnSignals } from '../lib/runtime/lifecycle.js';
+import { createLogger } from '../lib/runtime/logger.js';
+import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, databaseUrl, isSubgraphName, servicePort, serviceUrl, type SubgraphName } from '../lib/runtime/services.js';
+import { startSubgraph } from '../lib/runtime/subgraph.js';
+import { markSingleServiceProcess, metricsPortFromEnv } from '../lib/runtime/telemetry.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
 import { serviceExtras } from './service-extras.js';
 
@@ -38,7 +38,7 @@ if (name !== 'gateway' && !isSubgraphName(name)) {
   process.exit(2);
 }
 const logger = createLogger(name);
-// OTEL_SERVICE_NAME may name this process's one service (lib/telemetry.ts).
+// OTEL_SERVICE_NAME may name this process's one service (lib/runtime/telemetry.ts).
 markSingleServiceProcess();
 try {
   const graceMs = millisecondsFromEnv('SHUTDOWN_GRACE_MS', DEFAULT_SHUTDOWN_GRACE_MS);
@@ -75,11 +75,11 @@ try {
       metricsPort: metricsPortFromEnv(GATEWAY.envPrefix),
     });
     logger.info({ url: gateway.url, production }, 'gateway listening');
-    logger.flush(); // lines are buffered (lib/logger.ts): the start-up line goes out now
+    logger.flush(); // lines are buffered (lib/runtime/logger.ts): the start-up line goes out now
     drainOnSignals((ms) => gateway.drain(ms), logger, graceMs);
   } else {
     const info = SUBGRAPHS[name];
-    // Identity sends patients the one-time codes of staff-recorded consents (lib/notifier.ts): a bad notifier, or the
+    // Identity sends patients the one-time codes of staff-recorded consents (lib/consent/notifier.ts): a bad notifier, or the
     // development one in production, stops it; none configured in production is a warning (codes cannot be sent;
     // patients still confirm in their app, and paper consents are countersigned).
     if (name === 'identity') {
@@ -100,7 +100,7 @@ try {
       metricsPort: metricsPortFromEnv(info.envPrefix),
     });
     logger.info({ url: subgraph.url, database: subgraph.db.engine, production }, `${name} listening`);
-    logger.flush(); // lines are buffered (lib/logger.ts): the start-up line goes out now
+    logger.flush(); // lines are buffered (lib/runtime/logger.ts): the start-up line goes out now
     drainOnSignals((ms) => subgraph.drain(ms), logger, graceMs);
   }
 } catch (error) {

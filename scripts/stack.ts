@@ -7,13 +7,13 @@
 import type { JSONWebKeySet } from 'jose';
 import { createTokenVerifier } from '../gateway/src/auth.js';
 import { startGateway, type RunningGateway } from '../gateway/src/server.js';
-import type { Database } from '../lib/db.js';
-import type { Logger } from '../lib/logger.js';
-import { DEFAULT_AUDIENCE, DEV_ISSUER, keyringOf, type DevKeys } from '../lib/keys.js';
-import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
-import { openSubgraphStore, startSubgraph, type ConsentInjection, type RunningSubgraph } from '../lib/subgraph.js';
-import { StartupError, startupError } from '../lib/lifecycle.js';
-import { GATEWAY, SUBGRAPHS } from '../lib/services.js';
+import type { Database } from '../lib/runtime/db.js';
+import type { Logger } from '../lib/runtime/logger.js';
+import { DEFAULT_AUDIENCE, DEV_ISSUER, keyringOf, type DevKeys } from '../lib/trust/keys.js';
+import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/runtime/services.js';
+import { openSubgraphStore, startSubgraph, type ConsentInjection, type RunningSubgraph } from '../lib/runtime/subgraph.js';
+import { StartupError, startupError } from '../lib/runtime/lifecycle.js';
+import { GATEWAY, SUBGRAPHS } from '../lib/runtime/services.js';
 import type { Anchor } from '../lib/synthetic/generator.js';
 import type { UpstreamOptions } from '../gateway/src/smart/upstream.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
@@ -32,7 +32,7 @@ export interface StackOptions {
   /** Ports: gateway then subgraphs in SUBGRAPH_NAMES order; 0 picks free ports. */
   ports?: { gateway: number; subgraphs: Record<SubgraphName, number> };
   production?: boolean;
-  /** Tests and benchmarks only (refused in production): another consent access for every subgraph (lib/subgraph.ts). */
+  /** Tests and benchmarks only (refused in production): another consent access for every subgraph (lib/runtime/subgraph.ts). */
   consentInjection?: ConsentInjection;
   /** Origins browser apps may call the gateway from (default: CORS_ALLOWED_ORIGINS). */
   corsAllowedOrigins?: string[];

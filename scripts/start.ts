@@ -6,14 +6,14 @@
  * browser, a ready-to-use token and an example query.
  */
 import { upstreamFromEnv } from '../gateway/src/smart/upstream.js';
-import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, databaseUrl, servicePort, type SubgraphName } from '../lib/services.js';
-import { ensureDevKeys } from '../lib/keys.js';
-import { mintDevToken } from '../lib/dev-token.js';
+import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, databaseUrl, servicePort, type SubgraphName } from '../lib/runtime/services.js';
+import { ensureDevKeys } from '../lib/trust/keys.js';
+import { mintDevToken } from '../lib/trust/dev-token.js';
 import { DEFAULT_SEED } from '../lib/synthetic/generator.js';
-import { assertPortsFree, DEFAULT_SHUTDOWN_GRACE_MS, describeStartupError, drainOnSignals } from '../lib/lifecycle.js';
-import { createLogger } from '../lib/logger.js';
-import { millisecondsFromEnv } from '../lib/http.js';
-import { metricsPortFromEnv } from '../lib/telemetry.js';
+import { assertPortsFree, DEFAULT_SHUTDOWN_GRACE_MS, describeStartupError, drainOnSignals } from '../lib/runtime/lifecycle.js';
+import { createLogger } from '../lib/runtime/logger.js';
+import { millisecondsFromEnv } from '../lib/runtime/http.js';
+import { metricsPortFromEnv } from '../lib/runtime/telemetry.js';
 import { portsOf, startStack } from './stack.js';
 import { demoAnchor, demoClinicianClaims, demoExample } from './demo.js';
 import { ensureWebBuild } from './web-build.js';
@@ -38,7 +38,7 @@ const ports = {
   subgraphs: Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, servicePort(SUBGRAPHS[name])])) as Record<SubgraphName, number>,
 };
 const services = [GATEWAY, ...SUBGRAPH_NAMES.map((name) => SUBGRAPHS[name])];
-// Prometheus /metrics per service where <PREFIX>_METRICS_PORT is set (lib/telemetry.ts).
+// Prometheus /metrics per service where <PREFIX>_METRICS_PORT is set (lib/runtime/telemetry.ts).
 let metricsPorts: Partial<Record<SubgraphName | 'gateway', number>> = {};
 try {
   metricsPorts = Object.fromEntries(services.map((service) => [service.name, metricsPortFromEnv(service.envPrefix)]).filter(([, port]) => port !== undefined));

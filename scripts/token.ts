@@ -14,9 +14,9 @@
  * (default http://127.0.0.1:$GATEWAY_PORT/graphql); `--no-approval` skips it.
  */
 import { parseArgs } from 'node:util';
-import { ensureDevKeys } from '../lib/keys.js';
-import { defaultScope, mintDevToken, recordAppApproval } from '../lib/dev-token.js';
-import { ROLES } from '../lib/actor.js';
+import { ensureDevKeys } from '../lib/trust/keys.js';
+import { defaultScope, mintDevToken, recordAppApproval } from '../lib/trust/dev-token.js';
+import { ROLES } from '../lib/trust/actor.js';
 
 const { values } = parseArgs({
   options: {

@@ -3,7 +3,7 @@
  * with Vite into web/dist, when it is missing or stale: `npm run web:build`
  * (`--force` to rebuild anyway), and `npm start` before it serves it. A build
  * is stale when any file it is made from changed: web/ (but dist), the
- * product's modules the client bundles (lib/record-types.ts and its imports),
+ * product's modules the client bundles (lib/records/record-types.ts and its imports),
  * and the lockfile (dependency versions). The fingerprint of those files is kept in
  * web/dist/.build-fingerprint.
  */
@@ -12,7 +12,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ROOT } from '../lib/subgraph.js';
+import { ROOT } from '../lib/runtime/subgraph.js';
 
 export const WEB_ROOT = path.join(ROOT, 'web');
 export const WEB_DIST = path.join(WEB_ROOT, 'dist');

@@ -2,8 +2,8 @@
  * Every subgraph of the product, by name. Seeders live apart
  * (subgraphs/seeders.ts): a running service never loads the synthetic data.
  */
-import type { SubgraphName } from '../lib/services.js';
-import type { SubgraphModule } from '../lib/subgraph.js';
+import type { SubgraphName } from '../lib/runtime/services.js';
+import type { SubgraphModule } from '../lib/runtime/subgraph.js';
 import * as encounters from './encounters/src/index.js';
 import * as identity from './identity/src/index.js';
 import * as imaging from './imaging/src/index.js';

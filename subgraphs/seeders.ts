@@ -3,8 +3,8 @@
  * (scripts/seed-data.ts). Only the seeding commands load this, never a
  * running service (test/layout.test.ts checks it).
  */
-import type { Seeder } from '../lib/seed-types.js';
-import type { SubgraphName } from '../lib/services.js';
+import type { Seeder } from '../lib/synthetic/seed-types.js';
+import type { SubgraphName } from '../lib/runtime/services.js';
 import { seeder as encounters } from './encounters/src/seed.js';
 import { seeder as identity } from './identity/src/seed.js';
 import { seeder as imaging } from './imaging/src/seed.js';

@@ -14,7 +14,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../lib/subgraph.js';
+import { ROOT } from '../lib/runtime/subgraph.js';
 
 const require = createRequire(import.meta.url);
 
@@ -115,7 +115,7 @@ describe('compiled JavaScript (npm run build)', () => {
     const labs = await startCompiled(out, cwd, 'labs', labsPort, { LABS_DATABASE_URL: 'memory://', LABS_PORT: String(labsPort) });
     started.push(labs);
     // It composed its schema from schema/labs.graphql and migrated its database before listening.
-    // (Log lines leave a buffer: lib/logger.ts.)
+    // (Log lines leave a buffer: lib/runtime/logger.ts.)
     await expect.poll(() => labs.output(), { timeout: 5_000 }).toMatch(new RegExp(`"url":"http://127.0.0.1:${labsPort}/graphql".*"msg":"labs listening"`));
 
     // The gateway reads the supergraph from schema/ at start.
@@ -126,5 +126,6 @@ describe('compiled JavaScript (npm run build)', () => {
     });
     started.push(gateway);
     await expect.poll(() => gateway.output(), { timeout: 5_000 }).toContain('"msg":"gateway listening"');
-  });
+    // Two cold Node processes loading every module: on a busy two-core machine that alone takes a minute.
+  }, 180_000);
 });

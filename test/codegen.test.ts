@@ -10,7 +10,7 @@ import path from 'node:path';
 import { generate } from '@graphql-codegen/cli';
 import { describe, expect, it } from 'vitest';
 import config, { CODEGEN_OUTPUT } from '../codegen.js';
-import { ROOT } from '../lib/subgraph.js';
+import { ROOT } from '../lib/runtime/subgraph.js';
 
 describe('generated client types', () => {
   it('match the checked-in web/src/gql (run npm run codegen)', async () => {

@@ -19,7 +19,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SYSTEM } from '../lib/terminology.js';
+import { SYSTEM } from '../lib/records/terminology.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
 import { fhirSender } from './support/publish.js';
 

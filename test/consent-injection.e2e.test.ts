@@ -1,13 +1,13 @@
 /**
- * The runtime's injection point for tests and benchmarks (lib/subgraph.ts,
+ * The runtime's injection point for tests and benchmarks (lib/runtime/subgraph.ts,
  * ConsentInjection): the benchmark's "consent off" policy
  * (scripts/bench-consent-off.ts) reaches the services only through it, so
  * nothing of it is in the consent code or its SQL. Production refuses it;
  * in development it really opens every record, through the production SQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateDevKeys, keyringOf } from '../lib/keys.js';
-import { startSubgraph } from '../lib/subgraph.js';
+import { generateDevKeys, keyringOf } from '../lib/trust/keys.js';
+import { startSubgraph } from '../lib/runtime/subgraph.js';
 import { DEFAULT_SEED, generatePatient } from '../lib/synthetic/generator.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
 import { CONSENT_OFF } from '../scripts/bench-consent-off.js';

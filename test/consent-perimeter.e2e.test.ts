@@ -16,7 +16,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SEED, generatePatient, type PatientBundle } from '../lib/synthetic/generator.js';
-import { SYSTEM } from '../lib/terminology.js';
+import { SYSTEM } from '../lib/records/terminology.js';
 import { verifyAuditChain } from '../subgraphs/identity/src/audit.js';
 import { BACKENDS, startTestStack, type GraphQLResponse, type TestStack } from './support/harness.js';
 

@@ -12,9 +12,9 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Actor } from '../lib/actor.js';
+import type { Actor } from '../lib/trust/actor.js';
 import { decide, mayReachPatient, type ConsentDirective, type PatientFacts, type RecordFacts } from '../lib/consent/policy.js';
-import type { Category } from '../lib/scopes.js';
+import type { Category } from '../lib/trust/scopes.js';
 import { DEFAULT_SEED, generatePatient, type PatientBundle } from '../lib/synthetic/generator.js';
 import { ORGANIZATIONS, PROGRAMS } from '../lib/synthetic/registry.js';
 import { startTestStack, type TestStack } from './support/harness.js';

@@ -18,7 +18,7 @@
  *   element named) in every reference form.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SYSTEM } from '../lib/terminology.js';
+import { SYSTEM } from '../lib/records/terminology.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
 import { fhirSender, type FhirAnswer } from './support/publish.js';
 

@@ -6,8 +6,8 @@
 import { isObjectType } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { buildRuleTree } from '../lib/consent/shield.js';
-import { SUBGRAPH_NAMES } from '../lib/services.js';
-import { buildBaseSchema } from '../lib/subgraph.js';
+import { SUBGRAPH_NAMES } from '../lib/runtime/services.js';
+import { buildBaseSchema } from '../lib/runtime/subgraph.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
 
 describe.each(SUBGRAPH_NAMES)('consent rules of the %s subgraph', (name) => {

@@ -10,7 +10,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../lib/subgraph.js';
+import { ROOT } from '../lib/runtime/subgraph.js';
 import { DEFAULT_SEED, generatePatient, todayAnchor } from '../lib/synthetic/generator.js';
 import { demoClinicianClaims, demoExample, README_EXAMPLES, type DemoExample } from '../scripts/demo.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';

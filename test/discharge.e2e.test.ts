@@ -5,8 +5,8 @@
  * Both stores change or neither does.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Actor } from '../lib/actor.js';
-import { ACTOR_TOKEN_HEADER } from '../lib/internal-token.js';
+import type { Actor } from '../lib/trust/actor.js';
+import { ACTOR_TOKEN_HEADER } from '../lib/trust/internal-token.js';
 import { internalSigners } from './support/internal.js';
 import { DEFAULT_SEED, generatePatient } from '../lib/synthetic/generator.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';

@@ -10,8 +10,8 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { COMMON_ENV, GATEWAY, NODE_HEAP_OPTIONS, SUBGRAPH_NAMES, SUBGRAPH_PEERS, SUBGRAPHS, type ServiceInfo } from '../lib/services.js';
-import { ROOT } from '../lib/subgraph.js';
+import { COMMON_ENV, GATEWAY, NODE_HEAP_OPTIONS, SUBGRAPH_NAMES, SUBGRAPH_PEERS, SUBGRAPHS, type ServiceInfo } from '../lib/runtime/services.js';
+import { ROOT } from '../lib/runtime/subgraph.js';
 
 interface ComposeService {
   command?: string[];
@@ -122,7 +122,7 @@ describe('docker-compose.yml', () => {
     expect(runtime).not.toMatch(/^COPY (lib|gateway|scripts) /m);
     expect(runtime).toMatch(/^USER node$/m);
     expect(runtime).toContain('CMD ["node", "dist/scripts/service.js", "gateway"]');
-    // The heap cap the benchmark's processes run with too (lib/services.ts).
+    // The heap cap the benchmark's processes run with too (lib/runtime/services.ts).
     expect(runtime).toContain(`ENV NODE_OPTIONS="${NODE_HEAP_OPTIONS}"`);
   });
 

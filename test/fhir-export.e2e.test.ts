@@ -21,7 +21,7 @@
 import { randomUUID } from 'node:crypto';
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_AUDIENCE, DEV_ISSUER } from '../lib/keys.js';
+import { DEFAULT_AUDIENCE, DEV_ISSUER } from '../lib/trust/keys.js';
 import { DEFAULT_SEED, generatePatient, PROGRAMS, type PatientBundle } from '../lib/synthetic/generator.js';
 import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';

@@ -6,7 +6,7 @@
  * batched; bad input gets clear errors.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SUBGRAPH_NAMES } from '../lib/services.js';
+import { SUBGRAPH_NAMES } from '../lib/runtime/services.js';
 import { seedMissingReferenceData } from '../scripts/seed-data.js';
 import { DEFAULT_SEED, generatePatient, type PatientBundle } from '../lib/synthetic/generator.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';

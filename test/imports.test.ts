@@ -3,7 +3,7 @@
  * (the rule is `.dependency-cruiser.json`'s, the same `npm run lint:imports`
  * prints). A circle is where a module that reads a shape imports the module
  * that builds it: the request-context types live in modules of their own
- * (lib/subgraph-context.ts, gateway/src/context.ts) for that reason.
+ * (lib/runtime/subgraph-context.ts, gateway/src/context.ts) for that reason.
  *
  * dependency-cruiser resolves imports as the TypeScript compiler does (the
  * `.js` specifiers of NodeNext onto the `.ts` sources, with the project's
@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { cruise, type ICruiseResult, type IForbiddenRuleType } from 'dependency-cruiser';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../lib/subgraph.js';
+import { ROOT } from '../lib/runtime/subgraph.js';
 
 const config = JSON.parse(readFileSync(path.join(ROOT, '.dependency-cruiser.json'), 'utf8')) as {
   forbidden: IForbiddenRuleType[];

@@ -15,7 +15,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SEED, generatePatient } from '../lib/synthetic/generator.js';
-import { SYSTEM } from '../lib/terminology.js';
+import { SYSTEM } from '../lib/records/terminology.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
 import { fhirSender, rowCounts, type FhirBundle } from './support/publish.js';
 

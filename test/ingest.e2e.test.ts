@@ -17,8 +17,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SEED, generatePatient, type PatientBundle } from '../lib/synthetic/generator.js';
-import { SYSTEM } from '../lib/terminology.js';
-import { INTERNAL_APIS, internalCaller } from '../lib/internal-api.js';
+import { SYSTEM } from '../lib/records/terminology.js';
+import { INTERNAL_APIS, internalCaller } from '../lib/runtime/internal-api.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
 import { internalSigners } from './support/internal.js';
 import { clinicalContent, exportToTransaction, fhirSender, rowCounts, type FhirBundle } from './support/publish.js';

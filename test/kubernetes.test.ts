@@ -11,7 +11,7 @@
  * - the Secrets and ConfigMaps kustomize generates, as it will generate them
  *   (and, where kubectl is installed, `kubectl kustomize` renders the whole
  *   base, and every rendered object is validated too);
- * - against the code: every service present, ports as in lib/services.ts, only
+ * - against the code: every service present, ports as in lib/runtime/services.ts, only
  *   variables the code reads, probes on /health and /ready, one database URL
  *   Secret per subgraph, NetworkPolicies that match SUBGRAPH_PEERS.
  *
@@ -25,8 +25,8 @@ import path from 'node:path';
 import ts from 'typescript';
 import { parse, parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { COMMON_ENV, GATEWAY, SUBGRAPH_NAMES, SUBGRAPH_PEERS, SUBGRAPHS, type ServiceInfo, type SubgraphName } from '../lib/services.js';
-import { ROOT } from '../lib/subgraph.js';
+import { COMMON_ENV, GATEWAY, SUBGRAPH_NAMES, SUBGRAPH_PEERS, SUBGRAPHS, type ServiceInfo, type SubgraphName } from '../lib/runtime/services.js';
+import { ROOT } from '../lib/runtime/subgraph.js';
 
 const DIR = path.join(ROOT, 'deploy', 'kubernetes');
 const SERVICES: ServiceInfo[] = [GATEWAY, ...SUBGRAPH_NAMES.map((name) => SUBGRAPHS[name])];
@@ -159,7 +159,7 @@ function unknownFieldProblems(objects: Located[]): string[] {
 
 const withFileVariants = (names: readonly string[]) => names.flatMap((n) => [n, `${n}_FILE`]);
 
-/** Variables the service's code reads (lib/services.ts). */
+/** Variables the service's code reads (lib/runtime/services.ts). */
 function knownVariables(service: ServiceInfo): Set<string> {
   const own = [`${service.envPrefix}_PORT`, `${service.envPrefix}_METRICS_PORT`];
   if (service.name === 'gateway') {
@@ -229,7 +229,7 @@ function serviceProblems(service: ServiceInfo, objects: Located[]): string[] {
   check(JSON.stringify(sc.capabilities?.drop) === JSON.stringify(['ALL']), 'container drops all capabilities');
   for (const kind of ['requests', 'limits']) for (const resource of ['cpu', 'memory']) check(!!container.resources?.[kind]?.[resource], `resources.${kind}.${resource}`);
 
-  // Ports: the service's own and its metrics port, as in lib/services.ts, in the container, its variables and the Service.
+  // Ports: the service's own and its metrics port, as in lib/runtime/services.ts, in the container, its variables and the Service.
   const containerPort = (portName: string) => container.ports?.find((p: { name: string }) => p.name === portName)?.containerPort;
   check(containerPort('http') === service.defaultPort, `container port http = ${service.defaultPort}`);
   check(containerPort('metrics') === service.defaultMetricsPort, `container port metrics = ${service.defaultMetricsPort}`);

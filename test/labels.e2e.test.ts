@@ -18,7 +18,7 @@
  *   honoured.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SYSTEM } from '../lib/terminology.js';
+import { SYSTEM } from '../lib/records/terminology.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
 import { fhirSender } from './support/publish.js';
 

@@ -2,14 +2,14 @@
  * Layout rules the code base keeps: the running services never depend on the
  * synthetic data generator (its registry and value sets are demo data; a
  * deployment's registry lives in identity, administered at run time, and its
- * code systems in lib/terminology.ts). Only seeders, scripts and tests import
+ * code systems in lib/records/terminology.ts). Only seeders, scripts and tests import
  * lib/synthetic, and a service process never even loads it: neither directly
  * nor through any module it imports.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from '../lib/subgraph.js';
+import { ROOT } from '../lib/runtime/subgraph.js';
 
 function sourceFiles(directory: string): string[] {
   return readdirSync(directory).flatMap((name) => {

@@ -5,8 +5,8 @@
  * spans are made and no context manager runs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SUBGRAPH_NAMES } from '../lib/services.js';
-import { telemetryFor, tracingEnabled } from '../lib/telemetry.js';
+import { SUBGRAPH_NAMES } from '../lib/runtime/services.js';
+import { telemetryFor, tracingEnabled } from '../lib/runtime/telemetry.js';
 import { postGraphQL, startTestStack, type TestStack } from './support/harness.js';
 import { CHART_WITH_TIMELINE, chartPatient, clientTraceparent, COUNTY, PATIENTS } from './support/chart.js';
 

@@ -17,9 +17,9 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { migrate, openDatabase, type Database } from '../lib/db.js';
-import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
-import { migrateSubgraph, migrationsDirectory, PUBLISHING_MIGRATIONS } from '../lib/subgraph.js';
+import { migrate, openDatabase, type Database } from '../lib/runtime/db.js';
+import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/runtime/services.js';
+import { migrateSubgraph, migrationsDirectory, PUBLISHING_MIGRATIONS } from '../lib/runtime/subgraph.js';
 import { BACKENDS, type Backend } from './support/harness.js';
 
 /** The previous release's staging file: its comment, then the statements the protocol's migration keeps unchanged. */

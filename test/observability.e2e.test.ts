@@ -10,8 +10,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SUBGRAPH_NAMES } from '../lib/services.js';
-import { telemetryFor } from '../lib/telemetry.js';
+import { SUBGRAPH_NAMES } from '../lib/runtime/services.js';
+import { telemetryFor } from '../lib/runtime/telemetry.js';
 import { postGraphQL, startTestStack, type LogLine, type TestStack } from './support/harness.js';
 import { labelValues, parsePrometheusText, total } from './support/prometheus.js';
 import { CHART_WITH_TIMELINE, chartPatient, clientTraceparent, COUNTY, PATIENTS } from './support/chart.js';

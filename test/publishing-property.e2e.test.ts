@@ -37,7 +37,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SYSTEM } from '../lib/terminology.js';
+import { SYSTEM } from '../lib/records/terminology.js';
 import { hl7v2IdentifierSystem } from '../gateway/src/fhir/ingest/hl7v2.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
 import { fhirSender } from './support/publish.js';

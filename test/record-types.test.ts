@@ -1,5 +1,5 @@
 /**
- * The catalogue of record types (lib/record-types.ts) is the one place a
+ * The catalogue of record types (lib/records/record-types.ts) is the one place a
  * record type is described: every subgraph's SDL, consent rules and tables
  * agree with it, and the tables that used to be kept by hand are what it
  * derives.
@@ -8,13 +8,13 @@ import { readFileSync } from 'node:fs';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import { buildSchema, parse, validate } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '../lib/db.js';
+import type { Database } from '../lib/runtime/db.js';
 import { RESOURCE_OWNERS } from '../lib/ingest/types.js';
-import { OTHER_RECORD_TYPES, RECORD_TYPES, recordTypeOf, type ListedRecordType, type RecordTypeFacts } from '../lib/record-types.js';
-import { RESOURCE_CATEGORIES } from '../lib/scopes.js';
-import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
-import { openSubgraphDatabase, subgraphSdl } from '../lib/subgraph.js';
-import { TIMELINE_KIND_TYPES, TIMELINE_KINDS } from '../lib/timeline.js';
+import { OTHER_RECORD_TYPES, RECORD_TYPES, recordTypeOf, type ListedRecordType, type RecordTypeFacts } from '../lib/records/record-types.js';
+import { RESOURCE_CATEGORIES } from '../lib/trust/scopes.js';
+import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/runtime/services.js';
+import { openSubgraphDatabase, subgraphSdl } from '../lib/runtime/subgraph.js';
+import { TIMELINE_KIND_TYPES, TIMELINE_KINDS } from '../lib/records/timeline.js';
 import { CONNECTION_RESOURCES, exportPlan } from '../gateway/src/fhir/plan.js';
 import { buildOperation } from '../gateway/src/fhir/queries.js';
 import { QUERY_LIMITS } from '../gateway/src/server.js';

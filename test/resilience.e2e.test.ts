@@ -74,7 +74,7 @@ describe('failure behaviour, services as separate processes', () => {
   it('follows a request by its id through the gateway\'s and every subgraph\'s log, with no patient id in any line', async () => {
     const response = await chart();
     expect(response.errors).toBeUndefined();
-    // Log lines are written as responses close, and leave a service's buffer within 250 ms (lib/logger.ts).
+    // Log lines are written as responses close, and leave a service's buffer within 250 ms (lib/runtime/logger.ts).
     const linesOf = (name: keyof ProcessStack['services']) => stack.services[name].output().split('\n').filter((line) => line.includes(response.requestId!));
     for (const deadline = Date.now() + 5_000; Date.now() < deadline;) {
       if ((['gateway', 'identity', 'encounters', 'labs', 'imaging'] as const).every((name) => linesOf(name).length > 0)) break;

@@ -8,8 +8,8 @@ import { buildASTSchema, buildSchema, isEnumType, isInputObjectType, isObjectTyp
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { describe, expect, it } from 'vitest';
 import { API_SCHEMA_FILE, composeSupergraph, SUPERGRAPH_FILE } from '../gateway/src/supergraph.js';
-import { SUBGRAPH_NAMES } from '../lib/services.js';
-import { buildBaseSchema, subgraphSdl } from '../lib/subgraph.js';
+import { SUBGRAPH_NAMES } from '../lib/runtime/services.js';
+import { buildBaseSchema, subgraphSdl } from '../lib/runtime/subgraph.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
 import { nullabilityViolations } from './support/nullability.js';
 

@@ -5,12 +5,12 @@
  */
 import { SignJWT, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACTOR_TOKEN_HEADER } from '../lib/internal-token.js';
+import { ACTOR_TOKEN_HEADER } from '../lib/trust/internal-token.js';
 import { internalSigners, type InternalSigners } from './support/internal.js';
-import type { SubgraphName } from '../lib/services.js';
-import { SUBGRAPH_NAMES } from '../lib/services.js';
+import type { SubgraphName } from '../lib/runtime/services.js';
+import { SUBGRAPH_NAMES } from '../lib/runtime/services.js';
 import { DEFAULT_SEED, generatePatient } from '../lib/synthetic/generator.js';
-import { DEFAULT_AUDIENCE, DEV_ISSUER, generateDevKeys } from '../lib/keys.js';
+import { DEFAULT_AUDIENCE, DEV_ISSUER, generateDevKeys } from '../lib/trust/keys.js';
 import { postGraphQL, startTestStack, type GraphQLResponse, type TestStack } from './support/harness.js';
 
 const patient = generatePatient(DEFAULT_SEED, 3);

@@ -12,8 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../scripts/process-stack.js';
-import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS } from '../lib/services.js';
-import { ROOT } from '../lib/subgraph.js';
+import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS } from '../lib/runtime/services.js';
+import { ROOT } from '../lib/runtime/subgraph.js';
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'fpr-startup-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -8,10 +8,10 @@
  * and the owners' page queries use their (patient, time, id) indexes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeCursor, selectPatientPages } from '../lib/connection.js';
-import type { Database } from '../lib/db.js';
-import { SUBGRAPH_NAMES } from '../lib/services.js';
-import { RECORD_TYPES } from '../lib/record-types.js';
+import { encodeCursor, selectPatientPages } from '../lib/records/connection.js';
+import type { Database } from '../lib/runtime/db.js';
+import { SUBGRAPH_NAMES } from '../lib/runtime/services.js';
+import { RECORD_TYPES } from '../lib/records/record-types.js';
 import { DEFAULT_SEED, generatePatient } from '../lib/synthetic/generator.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
 

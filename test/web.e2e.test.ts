@@ -23,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from '../lib/subgraph.js';
+import { ROOT } from '../lib/runtime/subgraph.js';
 import { DEFAULT_SEED, generatePatient } from '../lib/synthetic/generator.js';
 import { ensureWebBuild } from '../scripts/web-build.js';
 import { startTestStack, type TestStack } from './support/harness.js';

@@ -7,10 +7,10 @@
  */
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { Disclosure } from '../../lib/consent/access.js';
-import { INTERNAL_APIS, internalCaller, type InternalCallerOptions } from '../../lib/internal-api.js';
-import type { Logger } from '../../lib/logger.js';
-import type { Actor, AuditActor } from '../../lib/actor.js';
-import type { Telemetry } from '../../lib/telemetry.js';
+import { INTERNAL_APIS, internalCaller, type InternalCallerOptions } from '../../lib/runtime/internal-api.js';
+import type { Logger } from '../../lib/runtime/logger.js';
+import type { Actor, AuditActor } from '../../lib/trust/actor.js';
+import type { Telemetry } from '../../lib/runtime/telemetry.js';
 import type { GatewayContext } from './context.js';
 
 export interface PatientDisclosure {

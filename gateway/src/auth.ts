@@ -9,9 +9,9 @@
  * an attacker nothing about which check failed.
  */
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
-import { actorFromClaims, ActorError, type Actor } from '../../lib/actor.js';
-import { productError, ErrorCode } from '../../lib/errors.js';
-import { ConfigurationError, isDevKey } from '../../lib/keys.js';
+import { actorFromClaims, ActorError, type Actor } from '../../lib/trust/actor.js';
+import { productError, ErrorCode } from '../../lib/runtime/errors.js';
+import { ConfigurationError, isDevKey } from '../../lib/trust/keys.js';
 
 export const ACCEPTED_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'];
 const CLOCK_SKEW_SECONDS = 30;

@@ -5,14 +5,14 @@
  * the audit plugin and the FHIR export; kept apart from the server so that
  * neither imports the module that starts the gateway.
  */
-import type { Actor } from '../../lib/actor.js';
+import type { Actor } from '../../lib/trust/actor.js';
 import type { Disclosure } from '../../lib/consent/access.js';
-import type { RequestLog } from '../../lib/http.js';
+import type { RequestLog } from '../../lib/runtime/http.js';
 
 export interface GatewayContext {
   actor: Actor;
   requestId: string;
-  /** This request's log line (lib/http.ts). */
+  /** This request's log line (lib/runtime/http.ts). */
   log?: RequestLog;
   /** What the subgraphs disclosed during this request (written to the audit trail before responding). */
   disclosures: Disclosure[];

@@ -7,15 +7,15 @@
  * there.
  */
 import type { JWK } from 'jose';
-import { actorFromClaims, ActorError, ROLES } from '../../lib/actor.js';
-import { mintDevToken, type TokenClaims } from '../../lib/dev-token.js';
-import { errorBody, ErrorCode } from '../../lib/errors.js';
-import type { Route } from '../../lib/http.js';
+import { actorFromClaims, ActorError, ROLES } from '../../lib/trust/actor.js';
+import { mintDevToken, type TokenClaims } from '../../lib/trust/dev-token.js';
+import { errorBody, ErrorCode } from '../../lib/runtime/errors.js';
+import type { Route } from '../../lib/runtime/http.js';
 import { EXPLORER_TOKEN_CLAIMS, explorerRoute } from './explorer.js';
 import { webAppRoute } from './web-assets.js';
 
 export interface DevelopmentOptions {
-  /** The development issuer's private key (lib/keys.ts), the one the gateway's verifier trusts outside production. */
+  /** The development issuer's private key (lib/trust/keys.ts), the one the gateway's verifier trusts outside production. */
   issuerPrivateKey: JWK;
   /** Where the built front end is (default web/dist). */
   webDist?: string;

@@ -8,7 +8,7 @@
  * the same consent rules as any other clinician's. Production gateways serve
  * no explorer.
  */
-import type { Route } from '../../lib/http.js';
+import type { Route } from '../../lib/runtime/http.js';
 import { htmlHeaders, notBuilt, readWebFile, WEB_DIST } from './web-assets.js';
 
 /** The token the explorer page is opened with: who it acts as. */

@@ -16,22 +16,22 @@ import { createRequire } from 'node:module';
 import { ApolloServer, type ApolloServerPlugin, type GraphQLRequestContext } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloGateway, type GraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
-import { postJson } from '../../lib/http-client.js';
+import { postJson } from '../../lib/runtime/http-client.js';
 import type { GatewayGraphQLResponse } from '@apollo/server-gateway-interface';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import { GraphQLScalarType, printSchema, visit, type DocumentNode } from 'graphql';
-import type { Actor } from '../../lib/actor.js';
-import { ErrorCode, errorBody, forbidden, serviceUnavailable } from '../../lib/errors.js';
-import { millisecondsFromEnv, startHttpService, type HttpRequestInfo, type Readiness, type RequestLog, type RunningHttpService } from '../../lib/http.js';
-import { createLogger, type Logger } from '../../lib/logger.js';
-import { httpStatusPlugin, requestLogPlugin } from '../../lib/request-plugins.js';
-import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, createInternalAuth, operationHash, type InternalAuth, type ServiceKeyring } from '../../lib/internal-token.js';
-import { scalarResolvers } from '../../lib/scalars.js';
-import { parseScopes } from '../../lib/scopes.js';
-import { GATEWAY, SUBGRAPH_NAMES, type SubgraphName } from '../../lib/services.js';
-import { formatErrorFor } from '../../lib/subgraph.js';
-import { parseAllowedOrigins } from '../../lib/cors.js';
+import type { Actor } from '../../lib/trust/actor.js';
+import { ErrorCode, errorBody, forbidden, serviceUnavailable } from '../../lib/runtime/errors.js';
+import { millisecondsFromEnv, startHttpService, type HttpRequestInfo, type Readiness, type RequestLog, type RunningHttpService } from '../../lib/runtime/http.js';
+import { createLogger, type Logger } from '../../lib/runtime/logger.js';
+import { httpStatusPlugin, requestLogPlugin } from '../../lib/runtime/request-plugins.js';
+import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, createInternalAuth, operationHash, type InternalAuth, type ServiceKeyring } from '../../lib/trust/internal-token.js';
+import { scalarResolvers } from '../../lib/runtime/scalars.js';
+import { parseScopes } from '../../lib/trust/scopes.js';
+import { GATEWAY, SUBGRAPH_NAMES, type SubgraphName } from '../../lib/runtime/services.js';
+import { formatErrorFor } from '../../lib/runtime/subgraph.js';
+import { parseAllowedOrigins } from '../../lib/runtime/cors.js';
 import { AuditBatcher, auditPlugin, collectDisclosures } from './audit.js';
 import { developmentRoutes, type DevelopmentOptions } from './dev-routes.js';
 import { createTokenVerifier, trustingAlso, type TokenVerifier } from './auth.js';
@@ -43,7 +43,7 @@ import { hl7v2Route } from './fhir/ingest/hl7v2.js';
 import { INGEST_MAX_BODY_BYTES, ingestService, type IngestService } from './fhir/ingest/route.js';
 import { readSupergraph } from './supergraph.js';
 import type { GatewayContext } from './context.js';
-import { telemetryFor, type Telemetry } from '../../lib/telemetry.js';
+import { telemetryFor, type Telemetry } from '../../lib/runtime/telemetry.js';
 
 /**
  * Query limits, tuned so the product's own queries (the longitudinal patient
@@ -69,7 +69,7 @@ export interface GatewayOptions {
   /** The gateway's own internal key and every service's public key. */
   keyring: ServiceKeyring;
   maxBodyBytes?: number;
-  /** Origins browser apps may call from (lib/cors.ts); default CORS_ALLOWED_ORIGINS. */
+  /** Origins browser apps may call from (lib/runtime/cors.ts); default CORS_ALLOWED_ORIGINS. */
   corsAllowedOrigins?: string[];
   /** Development only (refused in production): explorer, web client, demo tokens (dev-routes.ts). */
   development?: DevelopmentOptions;
@@ -78,7 +78,7 @@ export interface GatewayOptions {
   logger?: Logger;
   /** How often publishing's recovery runs (default INGEST_RECOVERY_INTERVAL_MS or 15 s; 0: only on demand). */
   ingestRecoveryIntervalMs?: number;
-  /** Serves Prometheus `/metrics` on this port (0: any free one); none when absent (lib/telemetry.ts). */
+  /** Serves Prometheus `/metrics` on this port (0: any free one); none when absent (lib/runtime/telemetry.ts). */
   metricsPort?: number;
   /**
    * The SMART App Launch authorization server (smart/authorization-server.ts), served on this port;
@@ -103,9 +103,9 @@ export interface RunningGateway extends RunningHttpService {
 }
 
 /**
- * How the gateway calls a subgraph: one JSON POST (lib/http-client.ts) with
+ * How the gateway calls a subgraph: one JSON POST (lib/runtime/http-client.ts) with
  * an actor token made for this subgraph and this exact operation
- * (lib/internal-token.ts), within the deadline. It replaces the stock data
+ * (lib/trust/internal-token.ts), within the deadline. It replaces the stock data
  * source's request path (fetch, Request objects, APQ and cache-control
  * handling this product does not use), which cost more than the call itself.
  */
@@ -224,7 +224,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     allowBatchedHttpRequests: false,
     // Parsed and validated operations, bounded: hostile clients send endless distinct ones.
     documentStore: new InMemoryLRUCache<DocumentNode>({ maxSize: 2 ** 20 * CACHE_MIB.documents }),
-    // Stopping is ours (lib/lifecycle.ts drains); Apollo's own handler would stop at once and re-raise the signal.
+    // Stopping is ours (lib/runtime/lifecycle.ts drains); Apollo's own handler would stop at once and re-raise the signal.
     stopOnTerminationSignals: false,
     parseOptions: { maxLexicalTokens: QUERY_LIMITS.maxTokens } as never,
     includeStacktraceInErrorResponses: !options.production,
@@ -337,7 +337,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
  * API refuses a registration of another version), so the gateway's provider
  * becomes the delegate of the proxy that tracer reads. Its spans nest under
  * the request's span: it reads the active context from the global context
- * manager ours registered (lib/telemetry.ts). The observability test checks
+ * manager ours registered (lib/runtime/telemetry.ts). The observability test checks
  * that they arrive.
  */
 function traceApolloGateway(provider: NonNullable<Telemetry['tracerProvider']>): void {

@@ -8,8 +8,8 @@ import path from 'node:path';
 import { composeServices } from '@apollo/composition';
 import { Supergraph } from '@apollo/federation-internals';
 import { parse, printSchema } from 'graphql';
-import { SUBGRAPH_NAMES, SUBGRAPHS, servicePort } from '../../lib/services.js';
-import { ROOT, subgraphSdl } from '../../lib/subgraph.js';
+import { SUBGRAPH_NAMES, SUBGRAPHS, servicePort } from '../../lib/runtime/services.js';
+import { ROOT, subgraphSdl } from '../../lib/runtime/subgraph.js';
 
 export const SUPERGRAPH_FILE = path.join(ROOT, 'schema', 'supergraph.graphql');
 /** The public API schema (what clients see: no federation directives or join types), for code generators. */

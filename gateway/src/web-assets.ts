@@ -5,8 +5,8 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { Route } from '../../lib/http.js';
-import { ROOT } from '../../lib/subgraph.js';
+import type { Route } from '../../lib/runtime/http.js';
+import { ROOT } from '../../lib/runtime/subgraph.js';
 
 export const WEB_DIST = path.join(ROOT, 'web', 'dist');
 /** Where the web client is mounted (Vite's `base`). */

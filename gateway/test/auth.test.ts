@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenVerifier } from '../src/auth.js';
-import { generateDevKeys, keyringOf } from '../../lib/keys.js';
+import { generateDevKeys, keyringOf } from '../../lib/trust/keys.js';
 
 const ISSUER = 'https://idp.example.org/realms/alliance';
 const AUDIENCE = 'fpr-gateway';

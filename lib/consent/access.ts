@@ -10,10 +10,10 @@
  * their own database.
  */
 import DataLoader from 'dataloader';
-import type { Actor } from '../actor.js';
-import type { Database } from '../db.js';
-import { INTERNAL_APIS, type InternalCaller } from '../internal-api.js';
-import type { Category } from '../categories.js';
+import type { Actor } from '../trust/actor.js';
+import type { Database } from '../runtime/db.js';
+import { INTERNAL_APIS, type InternalCaller } from '../runtime/internal-api.js';
+import type { Category } from './categories.js';
 import { recordFilter, type PatientRecordFilter } from './filter.js';
 import { decide, mayReachPatient, reachWithoutFacts, type ConsentDirective, type Decision, type PatientFacts, type RecordFacts } from './policy.js';
 
@@ -21,7 +21,7 @@ export interface IdentityFacts {
   /**
    * Every organisation of identity's registry, deactivated ones included (their
    * records stay visible): the producers the record filter evaluates. Input
-   * naming an organisation is checked through lib/registry.ts instead.
+   * naming an organisation is checked through lib/records/registry.ts instead.
    */
   organizationIds: string[];
   patients: { patientId: string; registeredOrganizationIds: string[]; directives: ConsentDirective[] }[];
@@ -101,7 +101,7 @@ export class ConsentAccess {
     private readonly shared?: {
       cache: RequestFactsCache;
       requestId: string;
-      /** Counts each decision by category and outcome (lib/telemetry.ts). */
+      /** Counts each decision by category and outcome (lib/runtime/telemetry.ts). */
       decisions?: { inc(labels: { category: string; outcome: string }): void };
     },
   ) {

@@ -16,9 +16,9 @@
  * not carry V. A page of results is then exactly what the policy allows, and
  * full.
  */
-import { breaksGlass, type Actor } from '../actor.js';
-import type { Category } from '../categories.js';
-import { SENSITIVITY_LABELS } from '../terminology.js';
+import { breaksGlass, type Actor } from '../trust/actor.js';
+import type { Category } from './categories.js';
+import { SENSITIVITY_LABELS } from '../records/terminology.js';
 import { decide, VERY_RESTRICTED, type PatientFacts } from './policy.js';
 
 export interface PatientRecordFilter {

@@ -12,8 +12,8 @@
  * role, to that patient: `patient/` scopes mean the patient in context, and
  * a claim never widens what the role may see.
  */
-import { breaksGlass, readsAsStaff, type Actor, type PurposeOfUse } from '../actor.js';
-import { parseScopes, scopesAllow, type Category, type ParsedScopes } from '../scopes.js';
+import { breaksGlass, readsAsStaff, type Actor, type PurposeOfUse } from '../trust/actor.js';
+import { parseScopes, scopesAllow, type Category, type ParsedScopes } from '../trust/scopes.js';
 
 export interface ConsentDirective {
   id: string;

@@ -3,12 +3,12 @@
  * where a row keeps the facts the policy decides on (the producing
  * organisation, the organisations it is addressed to, the patient). One
  * description serves every way a record is read: lists filtered in SQL
- * (lib/connection.ts, lib/timeline.ts), lookups and references, and the
+ * (lib/records/connection.ts, lib/records/timeline.ts), lookups and references, and the
  * field rules (shield.ts). The facts come from the catalogue of record types
- * (lib/record-types.ts).
+ * (lib/records/record-types.ts).
  */
-import type { Category } from '../categories.js';
-import { ALL_RECORD_TYPES, recordTypeOf, type RecordTypeFacts } from '../record-types.js';
+import type { Category } from './categories.js';
+import { ALL_RECORD_TYPES, recordTypeOf, type RecordTypeFacts } from '../records/record-types.js';
 import type { ConsentAccess } from './access.js';
 import type { Decision, RecordFacts } from './policy.js';
 
@@ -50,7 +50,7 @@ export function accessOfRow(row: RecordTypeFacts): RecordAccess {
 /** The access of a record type, by its GraphQL type (a catalogue row or a view of one). */
 export function recordAccess(graphqlType: string): RecordAccess {
   const row = recordTypeOf(graphqlType);
-  if (!row) throw new Error(`${graphqlType} is not in the catalogue of record types (lib/record-types.ts)`);
+  if (!row) throw new Error(`${graphqlType} is not in the catalogue of record types (lib/records/record-types.ts)`);
   return accessOfRow(row);
 }
 

@@ -23,7 +23,7 @@
  * digit, known labels): a gateway with a bad table refuses to start.
  */
 import { readFileSync } from 'node:fs';
-import { isIcd10Code, isLoincCode, isSnomedCtId, SENSITIVITY_LABELS, SYSTEM, type SensitivityLabel } from '../terminology.js';
+import { isIcd10Code, isLoincCode, isSnomedCtId, SENSITIVITY_LABELS, SYSTEM, type SensitivityLabel } from '../records/terminology.js';
 
 export interface SensitiveCode {
   system: string;

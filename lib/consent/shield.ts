@@ -17,10 +17,10 @@
 import { GraphQLError, isObjectType, type GraphQLSchema } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
 import { allow, rule, shield, type IRules } from 'graphql-shield';
-import type { Category } from '../categories.js';
-import { ALL_RECORD_TYPES } from '../record-types.js';
-import type { SubgraphName } from '../subgraph-names.js';
-import type { SubgraphContext } from '../subgraph-context.js';
+import type { Category } from './categories.js';
+import { ALL_RECORD_TYPES } from '../records/record-types.js';
+import type { SubgraphName } from '../runtime/subgraph-names.js';
+import type { SubgraphContext } from '../runtime/subgraph-context.js';
 import { accessOfRow, decideRow, type RecordAccess } from './record-access.js';
 
 type Row = Record<string, any>;
@@ -44,7 +44,7 @@ export interface ConsentRules {
 
 /**
  * The rules of every record type an owner keeps, from the catalogue
- * (lib/record-types.ts): each row it owns (and each view of one) under its
+ * (lib/records/record-types.ts): each row it owns (and each view of one) under its
  * record access, with the fields of the rows held inside it (a study's
  * report) under theirs, and the field rules the owner adds.
  */
@@ -59,7 +59,7 @@ export function ownedRecordRules(owner: SubgraphName, fieldRules: Record<string,
     }
   }
   const unknown = Object.keys(fieldRules).filter((name) => !rules[name]);
-  if (unknown.length) throw new Error(`field rules for ${unknown.join(', ')}: not a record type ${owner} owns in lib/record-types.ts`);
+  if (unknown.length) throw new Error(`field rules for ${unknown.join(', ')}: not a record type ${owner} owns in lib/records/record-types.ts`);
   return rules;
 }
 

@@ -24,14 +24,14 @@
  * token: the producing organisation is always that actor's organisation.
  */
 import { GraphQLError } from 'graphql';
-import { mayPublish } from '../actor.js';
+import { mayPublish } from '../trust/actor.js';
 import { ConsentAccess, remoteConsentSources } from '../consent/access.js';
 import type { RecordFacts } from '../consent/policy.js';
-import type { Category } from '../scopes.js';
-import type { Database, Queryable } from '../db.js';
-import { badInput, forbidden } from '../errors.js';
-import { INTERNAL_APIS, internalRoute, type InternalRequest, type InternalRouteDeps } from '../internal-api.js';
-import type { Route } from '../http.js';
+import type { Category } from '../trust/scopes.js';
+import type { Database, Queryable } from '../runtime/db.js';
+import { badInput, forbidden } from '../runtime/errors.js';
+import { INTERNAL_APIS, internalRoute, type InternalRequest, type InternalRouteDeps } from '../runtime/internal-api.js';
+import type { Route } from '../runtime/http.js';
 import type { BusinessIdentifier, EntryIssue, EntryResult, StageAnswer, StageEntry, StageRequest } from './types.js';
 import { isUuidText } from './types.js';
 

@@ -1,14 +1,14 @@
 /**
  * What the gateway sends the owners of published records, and what they
- * answer (the internal ingest APIs of lib/internal-api.ts). The gateway turns
+ * answer (the internal ingest APIs of lib/runtime/internal-api.ts). The gateway turns
  * each FHIR resource (or HL7 v2 result) into one entry for its owner: the
  * owner's own column values, already validated and coded, with references
  * to other entries of the same request kept symbolic until the owner knows
  * which records they are (a retried Bundle finds records it created before).
  */
-import type { Category } from '../categories.js';
-import { OTHER_RECORD_TYPES, RECORD_TYPES, type RecordTypeFacts } from '../record-types.js';
-import type { SubgraphName } from '../subgraph-names.js';
+import type { Category } from '../consent/categories.js';
+import { OTHER_RECORD_TYPES, RECORD_TYPES, type RecordTypeFacts } from '../records/record-types.js';
+import type { SubgraphName } from '../runtime/subgraph-names.js';
 
 /** A business identifier (FHIR Identifier.system and value). */
 export interface BusinessIdentifier {
@@ -143,7 +143,7 @@ export interface UndeliveredDecision {
 
 /**
  * The owner of each FHIR resource type the product accepts, from the
- * catalogue's published record types (lib/record-types.ts); a record held
+ * catalogue's published record types (lib/records/record-types.ts); a record held
  * inside another goes to its parent's owner (DiagnosticReport: labs, a RAD
  * report its study's, imaging).
  */

@@ -3,9 +3,9 @@
  * Codes are real: LOINC for observations and reports, ICD-10 for diagnoses,
  * CVX for vaccines, DICOM for modalities, SNOMED CT for body sites.
  */
-import type { SensitivityLabel } from '../terminology.js';
+import type { SensitivityLabel } from '../records/terminology.js';
 
-export { SYSTEM, SENSITIVITY_LABELS, HOME_MEASUREMENT_CODES, type SensitivityLabel, type HomeMeasurementKind } from '../terminology.js';
+export { SYSTEM, SENSITIVITY_LABELS, HOME_MEASUREMENT_CODES, type SensitivityLabel, type HomeMeasurementKind } from '../records/terminology.js';
 
 export interface LabTest {
   loinc: string;

@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PatientBundle } from './generator.js';
 import { PROGRAMS } from './registry.js';
-import { SYSTEM } from '../terminology.js';
+import { SYSTEM } from '../records/terminology.js';
 
 type Json = Record<string, any>;
 

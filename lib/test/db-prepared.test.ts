@@ -1,5 +1,5 @@
 /**
- * Named prepared statements on PostgreSQL (lib/db.ts): a data statement with
+ * Named prepared statements on PostgreSQL (lib/runtime/db.ts): a data statement with
  * parameters is prepared once per connection; a schema change under a
  * running service (a migration adding a column) does not break its prepared
  * `SELECT *`; statements that cannot be prepared still run. Needs the
@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../db.js';
+import { openDatabase, type Database } from '../runtime/db.js';
 
 const adminUrl = process.env.TEST_DATABASE_URL;
 

@@ -1,14 +1,14 @@
 /**
- * Service-to-service tokens (lib/internal-token.ts) and the table of internal
- * APIs (lib/internal-api.ts): each token is good for one purpose, from one
+ * Service-to-service tokens (lib/trust/internal-token.ts) and the table of internal
+ * APIs (lib/runtime/internal-api.ts): each token is good for one purpose, from one
  * service, once.
  */
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Actor } from '../actor.js';
-import { INTERNAL_APIS } from '../internal-api.js';
-import { createInternalAuth, operationHash, TOKEN_TTL_SECONDS, type InternalAuth, type ServiceName } from '../internal-token.js';
-import { generateDevKeys, keyringOf, type DevKeys } from '../keys.js';
-import { SUBGRAPH_NAMES, SUBGRAPH_PEERS } from '../services.js';
+import type { Actor } from '../trust/actor.js';
+import { INTERNAL_APIS } from '../runtime/internal-api.js';
+import { createInternalAuth, operationHash, TOKEN_TTL_SECONDS, type InternalAuth, type ServiceName } from '../trust/internal-token.js';
+import { generateDevKeys, keyringOf, type DevKeys } from '../trust/keys.js';
+import { SUBGRAPH_NAMES, SUBGRAPH_PEERS } from '../runtime/services.js';
 
 const actor: Actor = { sub: 'dr-a', role: 'clinician', org: 'org-county-north', scope: 'user/*.rs', patient: null, purposeOfUse: 'TREAT', breakGlassReason: null, clientId: null };
 const OPERATION = operationHash('{ patient(id: "x") { id } }', {});

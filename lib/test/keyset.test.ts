@@ -1,11 +1,11 @@
 /**
- * Keyset paging with a per-row check (lib/keyset.ts): pages are full past
+ * Keyset paging with a per-row check (lib/trust/keyset.ts): pages are full past
  * the rows the check leaves out, cursors continue strictly after the last row
  * returned, and malformed cursors are refused.
  */
 import { describe, expect, it } from 'vitest';
-import { decodeKeyset, encodeKeyset, fillPage, isText, type KeyPart } from '../keyset.js';
-import { isUuid, type Page } from '../connection.js';
+import { decodeKeyset, encodeKeyset, fillPage, isText, type KeyPart } from '../trust/keyset.js';
+import { isUuid, type Page } from '../records/connection.js';
 
 const uuid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 /** 250 rows ordered by (name, id); every third one fails the check. */

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Actor, PurposeOfUse, Role } from '../actor.js';
+import type { Actor, PurposeOfUse, Role } from '../trust/actor.js';
 import { recordFilter } from '../consent/filter.js';
 import {
   decide,
@@ -18,7 +18,7 @@ import {
   type PatientFacts,
   type RecordFacts,
 } from '../consent/policy.js';
-import { CATEGORIES, type Category } from '../scopes.js';
+import { CATEGORIES, type Category } from '../trust/scopes.js';
 
 const NOW = new Date('2026-06-30T12:00:00Z');
 const PAST = '2026-01-01T00:00:00Z';

@@ -1,7 +1,7 @@
 /** SMART App Launch scope parsing (v2, granular, v1) and the actor rules. */
 import { describe, expect, it } from 'vitest';
-import { actorFromClaims } from '../actor.js';
-import { CATEGORIES, categoriesOfScopes, narrowScopes, parseScopes, scopesAllow } from '../scopes.js';
+import { actorFromClaims } from '../trust/actor.js';
+import { CATEGORIES, categoriesOfScopes, narrowScopes, parseScopes, scopesAllow } from '../trust/scopes.js';
 
 describe('SMART scopes', () => {
   it.each([

@@ -1,6 +1,6 @@
 /**
  * The table of sensitive codes (lib/consent/sensitive-codes.ts) and the
- * notifier configuration (lib/notifier.ts): the default table is valid code by
+ * notifier configuration (lib/consent/notifier.ts): the default table is valid code by
  * code, lookups follow ICD-10's hierarchy, a configuration file extends or
  * replaces it and is refused whole when anything in it is wrong; production
  * refuses the development notifier.
@@ -12,9 +12,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   DEFAULT_SENSITIVE_CODES, labelsForResource, parseSensitiveCodes, SensitiveCodesError, SensitiveCodeTable, sensitiveCodeTable,
 } from '../consent/sensitive-codes.js';
-import { createLogger } from '../logger.js';
-import { NotifierConfigError, notifierFromEnvironment } from '../notifier.js';
-import { isIcd10Code, isLoincCode, isSnomedCtId, SYSTEM } from '../terminology.js';
+import { createLogger } from '../runtime/logger.js';
+import { NotifierConfigError, notifierFromEnvironment } from '../consent/notifier.js';
+import { isIcd10Code, isLoincCode, isSnomedCtId, SYSTEM } from '../records/terminology.js';
 
 const table = new SensitiveCodeTable(DEFAULT_SENSITIVE_CODES);
 

@@ -1,13 +1,13 @@
 /**
  * The `system` role (an institution's system publishing its organisation's
  * records), write scopes per interaction, and the shared code validators of
- * lib/terminology.ts.
+ * lib/records/terminology.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { actorFromClaims, mayPublish, type Actor } from '../actor.js';
+import { actorFromClaims, mayPublish, type Actor } from '../trust/actor.js';
 import { decide, mayReachPatient, type PatientFacts } from '../consent/policy.js';
-import { parseScopes, scopesAllowWrite } from '../scopes.js';
-import { isCvxCode, isDicomModality, isIcd10Code, isLoincCode, isSnomedCtId, sensitivityLabelOf } from '../terminology.js';
+import { parseScopes, scopesAllowWrite } from '../trust/scopes.js';
+import { isCvxCode, isDicomModality, isIcd10Code, isLoincCode, isSnomedCtId, sensitivityLabelOf } from '../records/terminology.js';
 
 const NOW = new Date('2026-06-30T12:00:00Z');
 const system = (overrides: Partial<Actor> = {}): Actor => ({

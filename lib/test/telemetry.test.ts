@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { boundedLabel, metricsPortFromEnv, requestOutcome, samplerFromEnv, tracingEnabled, validTraceparent } from '../telemetry.js';
+import { boundedLabel, metricsPortFromEnv, requestOutcome, samplerFromEnv, tracingEnabled, validTraceparent } from '../runtime/telemetry.js';
 
 describe('telemetry settings', () => {
   it('traces only when an OTLP endpoint is set and the SDK is not disabled', () => {

@@ -1,5 +1,5 @@
 /**
- * Holds the catalogue of record types (lib/record-types.ts) against the
+ * Holds the catalogue of record types (lib/records/record-types.ts) against the
  * subgraphs' SDL and consent rules. Returns the problems found, one line each:
  *
  * - an SDL record type (a type its subgraph serves with a `patient` field)
@@ -13,10 +13,10 @@
  *   category no row has.
  */
 import { parse, type DefinitionNode, type FieldDefinitionNode, type ObjectTypeDefinitionNode } from 'graphql';
-import { CATEGORIES, categoryToEnum } from '../../lib/categories.js';
+import { CATEGORIES, categoryToEnum } from '../../lib/consent/categories.js';
 import type { ConsentRules } from '../../lib/consent/shield.js';
-import type { ListedRecordType, RecordTypeFacts } from '../../lib/record-types.js';
-import type { SubgraphName } from '../../lib/services.js';
+import type { ListedRecordType, RecordTypeFacts } from '../../lib/records/record-types.js';
+import type { SubgraphName } from '../../lib/runtime/services.js';
 
 export interface CatalogueUnderCheck {
   listed: readonly ListedRecordType[];

@@ -7,11 +7,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { defaultScope, mintDevToken, recordAppApproval, type MintOptions, type TokenClaims } from '../../lib/dev-token.js';
-import { generateDevKeys, type DevKeys } from '../../lib/keys.js';
-import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/services.js';
+import { defaultScope, mintDevToken, recordAppApproval, type MintOptions, type TokenClaims } from '../../lib/trust/dev-token.js';
+import { generateDevKeys, type DevKeys } from '../../lib/trust/keys.js';
+import { SUBGRAPH_NAMES, type SubgraphName } from '../../lib/runtime/services.js';
 import { DEFAULT_SEED, TEST_ANCHOR, type Anchor } from '../../lib/synthetic/generator.js';
-import { createLogger } from '../../lib/logger.js';
+import { createLogger } from '../../lib/runtime/logger.js';
 import { startStack, type Stack, type StackOptions } from '../../scripts/stack.js';
 
 export type Backend = 'pglite' | 'postgres';

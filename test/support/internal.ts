@@ -2,9 +2,9 @@
  * Internal tokens as the services sign them, from a stack's real keys: what
  * an attacker holding a captured token, or a service key, could send.
  */
-import type { Actor } from '../../lib/actor.js';
-import { createInternalAuth, operationHash, type InternalAuth, type ServiceName } from '../../lib/internal-token.js';
-import { keyringOf, type DevKeys } from '../../lib/keys.js';
+import type { Actor } from '../../lib/trust/actor.js';
+import { createInternalAuth, operationHash, type InternalAuth, type ServiceName } from '../../lib/trust/internal-token.js';
+import { keyringOf, type DevKeys } from '../../lib/trust/keys.js';
 
 export interface InternalSigners {
   /** The service's own signer (its private key). */

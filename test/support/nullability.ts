@@ -17,7 +17,7 @@
  * Returns the fields that break a rule, as `subgraph: Type.field (rule n)`.
  */
 import { getNamedType, isListType, isNonNullType, isObjectType, parse, type GraphQLField, type GraphQLSchema, type GraphQLType } from 'graphql';
-import type { SubgraphName } from '../../lib/services.js';
+import type { SubgraphName } from '../../lib/runtime/services.js';
 import type { ConsentRules } from '../../lib/consent/shield.js';
 
 interface SubgraphUnderCheck {

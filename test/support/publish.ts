@@ -6,11 +6,11 @@
  * of every owner's tables (to prove that nothing was written).
  */
 import { RESOURCE_OWNERS } from '../../lib/ingest/types.js';
-import { ALL_RECORD_TYPES } from '../../lib/record-types.js';
-import { SYSTEM } from '../../lib/terminology.js';
+import { ALL_RECORD_TYPES } from '../../lib/records/record-types.js';
+import { SYSTEM } from '../../lib/records/terminology.js';
 import { recordIdSystem } from '../../lib/synthetic/fhir-bundles.js';
-import type { Database } from '../../lib/db.js';
-import type { SubgraphName } from '../../lib/services.js';
+import type { Database } from '../../lib/runtime/db.js';
+import type { SubgraphName } from '../../lib/runtime/services.js';
 
 type Json = Record<string, any>;
 export interface FhirBundle { resourceType: string; id: string; type: string; entry: { fullUrl: string; resource: Json; search?: { mode: string } }[] }

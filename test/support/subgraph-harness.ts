@@ -4,13 +4,13 @@
  * patients, called directly over HTTP the way the gateway calls it, with a
  * gateway-signed actor token.
  */
-import type { Actor } from '../../lib/actor.js';
-import { generateDevKeys, type DevKeys } from '../../lib/keys.js';
-import { ACTOR_TOKEN_HEADER } from '../../lib/internal-token.js';
-import { keyringOf } from '../../lib/keys.js';
+import type { Actor } from '../../lib/trust/actor.js';
+import { generateDevKeys, type DevKeys } from '../../lib/trust/keys.js';
+import { ACTOR_TOKEN_HEADER } from '../../lib/trust/internal-token.js';
+import { keyringOf } from '../../lib/trust/keys.js';
 import { internalSigners } from './internal.js';
-import type { SubgraphName } from '../../lib/services.js';
-import { openSubgraphDatabase, startSubgraph, type RunningSubgraph } from '../../lib/subgraph.js';
+import type { SubgraphName } from '../../lib/runtime/services.js';
+import { openSubgraphDatabase, startSubgraph, type RunningSubgraph } from '../../lib/runtime/subgraph.js';
 import { DEFAULT_SEED, TEST_ANCHOR } from '../../lib/synthetic/generator.js';
 import { seedPatients, seedReferenceData } from '../../scripts/seed-data.js';
 import { SUBGRAPH_MODULES } from '../../subgraphs/index.js';

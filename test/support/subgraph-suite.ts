@@ -5,8 +5,8 @@
  * the audit trail relies on.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SubgraphName } from '../../lib/services.js';
-import { migrateSubgraph } from '../../lib/subgraph.js';
+import type { SubgraphName } from '../../lib/runtime/services.js';
+import { migrateSubgraph } from '../../lib/runtime/subgraph.js';
 import { DEFAULT_SEED, generatePatient, type PatientBundle } from '../../lib/synthetic/generator.js';
 import { postGraphQL } from './harness.js';
 import { patientActor, startSubgraphUnderTest, type SubgraphUnderTest } from './subgraph-harness.js';

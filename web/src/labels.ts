@@ -1,11 +1,11 @@
 /**
  * Display labels of API enums. The timeline kinds and the consent categories
- * come from the product's catalogue (lib/record-types.ts, lib/categories.ts:
+ * come from the product's catalogue (lib/records/record-types.ts, lib/consent/categories.ts:
  * Node-free modules the client bundles), so a record type added there shows
  * here; the generated API types check that every kind is one the API has.
  */
-import { CATEGORIES as CATEGORY_NAMES, CATEGORY_LABELS, categoryToEnum } from '../../lib/categories.js';
-import { RECORD_TYPES } from '../../lib/record-types.js';
+import { CATEGORIES as CATEGORY_NAMES, CATEGORY_LABELS, categoryToEnum } from '../../lib/consent/categories.js';
+import { RECORD_TYPES } from '../../lib/records/record-types.js';
 import type { ConsentActorType, DataCategory, TimelineKind } from './gql/graphql';
 
 export const TIMELINE_KINDS: { kind: TimelineKind; label: string }[] = RECORD_TYPES.map((row) => ({ kind: row.kind, label: row.label }));

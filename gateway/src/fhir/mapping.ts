@@ -23,7 +23,7 @@
  *   CT) pass through; enum values are mapped to their FHIR code systems.
  */
 import { randomUUID } from 'node:crypto';
-import type { ConnectionName } from '../../../lib/record-types.js';
+import type { ConnectionName } from '../../../lib/records/record-types.js';
 import type { Collected } from './collect.js';
 import type { GqlCoding, GqlOrganization, GqlPractitioner } from './graphql-types.js';
 import type { Masks } from './masks.js';

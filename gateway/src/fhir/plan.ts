@@ -15,9 +15,9 @@
  * point at) are included only for wildcard (`*`) tokens: there is no scope for
  * those types in this product, and references keep their display names anyway.
  */
-import type { Actor } from '../../../lib/actor.js';
-import { parseScopes, type Category } from '../../../lib/scopes.js';
-import { RECORD_TYPES, type ConnectionName } from '../../../lib/record-types.js';
+import type { Actor } from '../../../lib/trust/actor.js';
+import { parseScopes, type Category } from '../../../lib/trust/scopes.js';
+import { RECORD_TYPES, type ConnectionName } from '../../../lib/records/record-types.js';
 
 export interface ExportPlan {
   /** Ask for the patient's own fields (demographics, identifiers) and emit the Patient resource. */
@@ -32,7 +32,7 @@ export interface ExportPlan {
   registry: boolean;
 }
 
-/** Each connection: the FHIR resource type it becomes and its consent category (the catalogue's, lib/record-types.ts). */
+/** Each connection: the FHIR resource type it becomes and its consent category (the catalogue's, lib/records/record-types.ts). */
 export const CONNECTION_RESOURCES = Object.fromEntries(RECORD_TYPES.map((row) => [row.connection, { resourceType: row.fhir.resourceType, category: row.category }])) as
   Record<ConnectionName, { resourceType: string; category: Category }>;
 

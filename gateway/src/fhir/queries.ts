@@ -17,7 +17,7 @@
  * fields it maps. Links between records (a condition's encounter, an
  * observation's report) are read as ids on one side only.
  */
-import { RECORD_TYPES, type ConnectionName } from '../../../lib/record-types.js';
+import { RECORD_TYPES, type ConnectionName } from '../../../lib/records/record-types.js';
 import type { ExportPlan } from './plan.js';
 import { exportSelections } from './resources/index.js';
 import { PATIENT_FIELDS } from './resources/patient.js';
@@ -25,7 +25,7 @@ import { PATIENT_FIELDS } from './resources/patient.js';
 /** Page size: the largest `first` the connections accept. */
 export const PAGE_SIZE = 100;
 
-export type { ConnectionName } from '../../../lib/record-types.js';
+export type { ConnectionName } from '../../../lib/records/record-types.js';
 
 /** The Patient connections, in the catalogue's order. */
 export const CONNECTION_NAMES: ConnectionName[] = RECORD_TYPES.map((row) => row.connection);

@@ -19,10 +19,10 @@
  * answer for a patient who does not exist and one the caller may not see.
  */
 import type { ApolloServer } from '@apollo/server';
-import type { Actor } from '../../../lib/actor.js';
-import { isUuid } from '../../../lib/connection.js';
-import type { HttpRequestInfo, RequestLog, Route } from '../../../lib/http.js';
-import type { Logger } from '../../../lib/logger.js';
+import type { Actor } from '../../../lib/trust/actor.js';
+import { isUuid } from '../../../lib/records/connection.js';
+import type { HttpRequestInfo, RequestLog, Route } from '../../../lib/runtime/http.js';
+import type { Logger } from '../../../lib/runtime/logger.js';
 import type { TokenVerifier } from '../auth.js';
 import type { GatewayContext } from '../context.js';
 import { collectPatient, type Executor, type OperationResult } from './collect.js';

@@ -12,7 +12,7 @@
  * module (resources/).
  */
 
-import { SYSTEM } from '../../../lib/terminology.js';
+import { SYSTEM } from '../../../lib/records/terminology.js';
 
 export const SYSTEMS = {
   // The clinical code systems the subgraphs use, from the one table that names them.

@@ -24,11 +24,11 @@
 import { createHash, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { importJWK, jwtVerify, type JWK, type JSONWebKeySet } from 'jose';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import { actorFromClaims } from '../../../lib/actor.js';
-import type { Logger } from '../../../lib/logger.js';
-import { RESPONSE_SENT, type HttpRequestInfo, type Route } from '../../../lib/http.js';
-import { categoriesOfScopes, isClinicalScope, narrowScopes } from '../../../lib/scopes.js';
-import { CONTEXT_SCOPES, KIND_CONTEXT, type AppKind, type SignInAccount } from '../../../lib/smart-apps.js';
+import { actorFromClaims } from '../../../lib/trust/actor.js';
+import type { Logger } from '../../../lib/runtime/logger.js';
+import { RESPONSE_SENT, type HttpRequestInfo, type Route } from '../../../lib/runtime/http.js';
+import { categoriesOfScopes, isClinicalScope, narrowScopes } from '../../../lib/trust/scopes.js';
+import { CONTEXT_SCOPES, KIND_CONTEXT, type AppKind, type SignInAccount } from '../../../lib/trust/smart-apps.js';
 import type { IdentityClient } from './identity-client.js';
 import { approvalPage, errorPage, PAGE_HEADERS, signInPage, type AppOnPage } from './pages.js';
 import { CONTEXT_SCOPE_WORDS, scopeInWords } from './scope-words.js';
@@ -161,7 +161,7 @@ export async function authorizationServer(options: AuthorizationServerOptions): 
         },
       },
     } as never,
-    // The claims the gateway reads (gateway/src/auth.ts, lib/actor.ts): who, in which role, for which patient or organisation.
+    // The claims the gateway reads (gateway/src/auth.ts, lib/trust/actor.ts): who, in which role, for which patient or organisation.
     extraTokenClaims: async (ctx: KoaContextWithOIDC, token: { kind: string; accountId?: string }) => {
       const client = ctx.oidc.client as unknown as { [key: string]: unknown } | undefined;
       if (token.kind === 'ClientCredentials') return { role: 'system', org: client?.fpr_organization };

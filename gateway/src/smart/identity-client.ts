@@ -7,12 +7,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
-import type { Actor } from '../../../lib/actor.js';
-import { INTERNAL_APIS, internalCaller, type InternalApi } from '../../../lib/internal-api.js';
-import type { InternalAuth } from '../../../lib/internal-token.js';
-import type { SubgraphName } from '../../../lib/services.js';
-import { AUTHORIZATION_SERVER_ACTOR, type AccountRequest, type ApprovalRequest, type RegisteredApp, type SignInAccount } from '../../../lib/smart-apps.js';
-import type { Telemetry } from '../../../lib/telemetry.js';
+import type { Actor } from '../../../lib/trust/actor.js';
+import { INTERNAL_APIS, internalCaller, type InternalApi } from '../../../lib/runtime/internal-api.js';
+import type { InternalAuth } from '../../../lib/trust/internal-token.js';
+import type { SubgraphName } from '../../../lib/runtime/services.js';
+import { AUTHORIZATION_SERVER_ACTOR, type AccountRequest, type ApprovalRequest, type RegisteredApp, type SignInAccount } from '../../../lib/trust/smart-apps.js';
+import type { Telemetry } from '../../../lib/runtime/telemetry.js';
 
 export interface IdentityClientOptions {
   auth: InternalAuth;

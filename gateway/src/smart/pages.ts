@@ -5,7 +5,7 @@
  * refused (an approval screen inside another site's frame would be
  * clickjacking bait).
  */
-import type { SignInAccount } from '../../../lib/smart-apps.js';
+import type { SignInAccount } from '../../../lib/trust/smart-apps.js';
 import type { ScopeWords } from './scope-words.js';
 
 const escape = (value: unknown) => String(value ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);

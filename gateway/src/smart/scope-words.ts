@@ -2,7 +2,7 @@
  * SMART scopes in plain words, for the approval screen: which kinds of
  * record, and whether the app may only see them or also add and change them.
  */
-import { parseScopes, type Category } from '../../../lib/scopes.js';
+import { parseScopes, type Category } from '../../../lib/trust/scopes.js';
 
 const CATEGORY_WORDS: Record<Category, string> = {
   demographics: 'name, date of birth and contact details',

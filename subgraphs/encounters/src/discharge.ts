@@ -6,15 +6,15 @@
  * was made, a retry gets the same tasks back (public-health keeps one task per
  * plan step and encounter), so the two stores end up agreeing.
  */
-import { isStaff, type Actor } from '../../../lib/actor.js';
-import { INTERNAL_APIS } from '../../../lib/internal-api.js';
-import { isUuid, maySee } from '../../../lib/connection.js';
-import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
-import type { Queryable } from '../../../lib/db.js';
-import { requireRegistered } from '../../../lib/registry.js';
-import type { Row } from '../../../lib/records.js';
-import { parseScopes, scopesAllow } from '../../../lib/scopes.js';
-import type { SubgraphContext } from '../../../lib/subgraph-context.js';
+import { isStaff, type Actor } from '../../../lib/trust/actor.js';
+import { INTERNAL_APIS } from '../../../lib/runtime/internal-api.js';
+import { isUuid, maySee } from '../../../lib/records/connection.js';
+import { badInput, ErrorCode, forbidden, productError } from '../../../lib/runtime/errors.js';
+import type { Queryable } from '../../../lib/runtime/db.js';
+import { requireRegistered } from '../../../lib/records/registry.js';
+import type { Row } from '../../../lib/records/records.js';
+import { parseScopes, scopesAllow } from '../../../lib/trust/scopes.js';
+import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
 import { ENCOUNTER } from './access.js';
 
 /**

@@ -1,9 +1,9 @@
 /** The encounters subgraph: visits, ICD-10 diagnoses and referrals between organisations. */
-import type { SubgraphModule } from '../../../lib/subgraph.js';
+import type { SubgraphModule } from '../../../lib/runtime/subgraph.js';
 import { consentRules } from './access.js';
-import { INTERNAL_APIS, internalRoute } from '../../../lib/internal-api.js';
+import { INTERNAL_APIS, internalRoute } from '../../../lib/runtime/internal-api.js';
 import { participantRoutes, patientLinkRoute } from '../../../lib/ingest/participant.js';
-import { historyTablesOf } from '../../../lib/record-types.js';
+import { historyTablesOf } from '../../../lib/records/record-types.js';
 import { ingestHandlers } from './ingest.js';
 import { inpatientStay } from './discharge.js';
 import { resolvers } from './resolvers.js';

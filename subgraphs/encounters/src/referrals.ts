@@ -14,16 +14,16 @@
  * permit for the categories asked for (identity's `grantConsent`), and the
  * referral shows the request as APPROVED from the next request on.
  */
-import { isStaff, type Actor } from '../../../lib/actor.js';
+import { isStaff, type Actor } from '../../../lib/trust/actor.js';
 import { permitsOrganization } from '../../../lib/consent/policy.js';
-import { isUuid, maySee, normalisePageArgs, type Page } from '../../../lib/connection.js';
-import { decodeKeyset, fillPage, isIsoInstant } from '../../../lib/keyset.js';
-import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
-import type { Queryable } from '../../../lib/db.js';
-import { requireRegistered } from '../../../lib/registry.js';
-import type { Row } from '../../../lib/records.js';
-import { categoryFromEnum, categoryToEnum, parseScopes, scopesAllow, type Category } from '../../../lib/scopes.js';
-import type { SubgraphContext } from '../../../lib/subgraph-context.js';
+import { isUuid, maySee, normalisePageArgs, type Page } from '../../../lib/records/connection.js';
+import { decodeKeyset, fillPage, isIsoInstant } from '../../../lib/trust/keyset.js';
+import { badInput, ErrorCode, forbidden, productError } from '../../../lib/runtime/errors.js';
+import type { Queryable } from '../../../lib/runtime/db.js';
+import { requireRegistered } from '../../../lib/records/registry.js';
+import type { Row } from '../../../lib/records/records.js';
+import { categoryFromEnum, categoryToEnum, parseScopes, scopesAllow, type Category } from '../../../lib/trust/scopes.js';
+import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
 import { REFERRAL } from './access.js';
 
 export type ReferralStatus = 'requested' | 'accepted' | 'declined' | 'completed' | 'cancelled';

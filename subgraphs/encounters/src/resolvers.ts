@@ -1,9 +1,9 @@
 /** Encounters resolvers: Encounter, Condition (ICD-10) and Referral, and their lists on Patient. */
 import type { GraphQLResolverMap } from '@apollo/subgraph';
-import { loadById, loadReference, loadChildren, loadPatientPage, type PageArgs, patientList } from '../../../lib/connection.js';
-import { coding, entityRef, recordFields, type Row } from '../../../lib/records.js';
-import { SYSTEM } from '../../../lib/terminology.js';
-import type { SubgraphContext } from '../../../lib/subgraph-context.js';
+import { loadById, loadReference, loadChildren, loadPatientPage, type PageArgs, patientList } from '../../../lib/records/connection.js';
+import { coding, entityRef, recordFields, type Row } from '../../../lib/records/records.js';
+import { SYSTEM } from '../../../lib/records/terminology.js';
+import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
 import { ALLERGY, CONDITION, ENCOUNTER, REFERRAL } from './access.js';
 import { DISCHARGE_DISPOSITIONS, recordDischarge, type DischargeInput } from './discharge.js';
 import {

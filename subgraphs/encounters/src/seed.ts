@@ -1,6 +1,6 @@
 /** Encounters' part of the synthetic data. */
-import { JsonValue } from '../../../lib/db.js';
-import { tableRows, type Seeder } from '../../../lib/seed-types.js';
+import { JsonValue } from '../../../lib/runtime/db.js';
+import { tableRows, type Seeder } from '../../../lib/synthetic/seed-types.js';
 
 export const seeder: Seeder = {
   reference: () => [],

@@ -7,11 +7,11 @@
  * would add nothing).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Database, Queryable } from '../../../lib/db.js';
-import { badInput, ErrorCode, productError } from '../../../lib/errors.js';
-import type { Row } from '../../../lib/records.js';
-import { isClinicalScope, parseScopes } from '../../../lib/scopes.js';
-import { APP_KINDS, CLIENT_TYPES, CONTEXT_SCOPES, KIND_CONTEXT, type AppKind, type ClientType, type RegisteredApp } from '../../../lib/smart-apps.js';
+import type { Database, Queryable } from '../../../lib/runtime/db.js';
+import { badInput, ErrorCode, productError } from '../../../lib/runtime/errors.js';
+import type { Row } from '../../../lib/records/records.js';
+import { isClinicalScope, parseScopes } from '../../../lib/trust/scopes.js';
+import { APP_KINDS, CLIENT_TYPES, CONTEXT_SCOPES, KIND_CONTEXT, type AppKind, type ClientType, type RegisteredApp } from '../../../lib/trust/smart-apps.js';
 import { changeAction, oneOf, recordChange, sameEntry, text, type RegistryAuthor } from './registry.js';
 
 export interface AppInput {

@@ -10,11 +10,11 @@
  * gateways extend one chain.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { PURPOSES, ROLES, type AuditActor } from '../../../lib/actor.js';
-import { isUuid } from '../../../lib/connection.js';
-import type { Database, Queryable } from '../../../lib/db.js';
-import { badInput } from '../../../lib/errors.js';
-import { CATEGORIES } from '../../../lib/scopes.js';
+import { PURPOSES, ROLES, type AuditActor } from '../../../lib/trust/actor.js';
+import { isUuid } from '../../../lib/records/connection.js';
+import type { Database, Queryable } from '../../../lib/runtime/db.js';
+import { badInput } from '../../../lib/runtime/errors.js';
+import { CATEGORIES } from '../../../lib/trust/scopes.js';
 
 export const GENESIS_HASH = '0'.repeat(64);
 

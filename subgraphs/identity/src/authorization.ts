@@ -11,14 +11,14 @@
  *   app's client_id the categories of the approved scopes, audited like any
  *   consent change, linked to the grant its tokens come from.
  */
-import { isUuid } from '../../../lib/connection.js';
-import type { Actor } from '../../../lib/actor.js';
-import type { Database, Queryable } from '../../../lib/db.js';
-import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
-import type { Row } from '../../../lib/records.js';
-import { categoriesOfScopes } from '../../../lib/scopes.js';
-import type { AccountRequest, ApprovalRequest, SignInAccount } from '../../../lib/smart-apps.js';
-import { SYSTEM } from '../../../lib/terminology.js';
+import { isUuid } from '../../../lib/records/connection.js';
+import type { Actor } from '../../../lib/trust/actor.js';
+import type { Database, Queryable } from '../../../lib/runtime/db.js';
+import { badInput, ErrorCode, forbidden, productError } from '../../../lib/runtime/errors.js';
+import type { Row } from '../../../lib/records/records.js';
+import { categoriesOfScopes } from '../../../lib/trust/scopes.js';
+import type { AccountRequest, ApprovalRequest, SignInAccount } from '../../../lib/trust/smart-apps.js';
+import { SYSTEM } from '../../../lib/records/terminology.js';
 import { appendAuditEventsIn } from './audit.js';
 import { endGrantsOf, registeredApp } from './apps.js';
 

@@ -16,12 +16,12 @@
  * applies the role's category rule and the token's scopes. Patients left out
  * of the answer have no birth date or may not be seen.
  */
-import type { Actor } from '../../../lib/actor.js';
+import type { Actor } from '../../../lib/trust/actor.js';
 import { identityFactsFromDatabase, patientFacts } from '../../../lib/consent/access.js';
-import { patientIdsOf } from '../../../lib/internal-api.js';
+import { patientIdsOf } from '../../../lib/runtime/internal-api.js';
 import { decide, type PatientFacts } from '../../../lib/consent/policy.js';
-import { isUuid } from '../../../lib/connection.js';
-import type { Database } from '../../../lib/db.js';
+import { isUuid } from '../../../lib/records/connection.js';
+import type { Database } from '../../../lib/runtime/db.js';
 
 export async function birthDates(db: Database, actor: Actor, body: unknown): Promise<Record<string, string>> {
   const ids = [...new Set(patientIdsOf(body).filter(isUuid).map((id) => id.toLowerCase()))];

@@ -4,20 +4,20 @@
  * directive history and access log, and the administrators' audit search.
  */
 import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
-import { isStaff, PURPOSES, type Actor } from '../../../lib/actor.js';
-import { createLogger } from '../../../lib/logger.js';
-import { notifierFromEnvironment, type Contact, type Notifier } from '../../../lib/notifier.js';
+import { isStaff, PURPOSES, type Actor } from '../../../lib/trust/actor.js';
+import { createLogger } from '../../../lib/runtime/logger.js';
+import { notifierFromEnvironment, type Contact, type Notifier } from '../../../lib/consent/notifier.js';
 import { directiveConcernsStaff, isActive, type ConsentDirective } from '../../../lib/consent/policy.js';
 import { appendAuditEventsIn } from './audit.js';
 import { endAppGrantsOnRevocation } from './authorization.js';
 import { directiveAsSeen, directiveOrganization } from './registrations.js';
-import { isUuid, normalisePageArgs, type PageArgs } from '../../../lib/connection.js';
-import type { Queryable } from '../../../lib/db.js';
-import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
-import { type Row } from '../../../lib/records.js';
-import { CATEGORIES, categoryFromEnum, categoryToEnum, parseScopes, scopesAllow, type Category } from '../../../lib/scopes.js';
-import { SENSITIVITY_LABELS } from '../../../lib/terminology.js';
-import type { SubgraphContext } from '../../../lib/subgraph-context.js';
+import { isUuid, normalisePageArgs, type PageArgs } from '../../../lib/records/connection.js';
+import type { Queryable } from '../../../lib/runtime/db.js';
+import { badInput, ErrorCode, forbidden, productError } from '../../../lib/runtime/errors.js';
+import { type Row } from '../../../lib/records/records.js';
+import { CATEGORIES, categoryFromEnum, categoryToEnum, parseScopes, scopesAllow, type Category } from '../../../lib/trust/scopes.js';
+import { SENSITIVITY_LABELS } from '../../../lib/records/terminology.js';
+import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
 
 
 export interface ConsentProvisionInput {
@@ -233,7 +233,7 @@ export const CODE_TRIES = 5;
 const codeHash = (directiveId: string, code: string) => createHash('sha256').update(`${directiveId}:${code}`).digest('hex');
 
 let notifier: { key: string; value: Notifier } | undefined;
-/** The notifier the environment configures (lib/notifier.ts), made once per configuration. */
+/** The notifier the environment configures (lib/consent/notifier.ts), made once per configuration. */
 function patientNotifier(): Notifier {
   const key = ['CONSENT_NOTIFIER', 'CONSENT_NOTIFIER_SMTP_URL', 'CONSENT_NOTIFIER_FROM', 'CONSENT_NOTIFIER_SMS_URL', 'CONSENT_NOTIFIER_SMS_TOKEN', 'NODE_ENV'].map((k) => process.env[k] ?? '').join('|');
   if (notifier?.key !== key) notifier = { key, value: notifierFromEnvironment(process.env, createLogger('identity'), process.env.NODE_ENV === 'production') };

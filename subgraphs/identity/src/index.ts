@@ -1,8 +1,8 @@
 /** The identity subgraph: owner of Patient, identifiers, consent directives and the alliance registry. */
 import { identityFactsFromDatabase } from '../../../lib/consent/access.js';
-import { INTERNAL_APIS, internalRoute, patientIdsOf } from '../../../lib/internal-api.js';
+import { INTERNAL_APIS, internalRoute, patientIdsOf } from '../../../lib/runtime/internal-api.js';
 import { ownedRecordRules, type ConsentRules } from '../../../lib/consent/shield.js';
-import type { SubgraphModule } from '../../../lib/subgraph.js';
+import type { SubgraphModule } from '../../../lib/runtime/subgraph.js';
 import { appendRequestEvents, auditReportOf } from './audit.js';
 import { authorizationAccount, authorizationClient, authorizationStore, recordApproval } from './authorization.js';
 import { birthDates } from './birth-dates.js';
@@ -13,7 +13,7 @@ import { resolvers } from './resolvers.js';
 import { TIMELINE_NODE_TYPES } from './timeline.js';
 
 const consentRules: ConsentRules = {
-  // Patient (identifiers: a category of their own) and ConsentDirective, from the catalogue (lib/record-types.ts).
+  // Patient (identifiers: a category of their own) and ConsentDirective, from the catalogue (lib/records/record-types.ts).
   records: ownedRecordRules('identity', {
     Patient: {
       // A Patient row is the patient's record (null: nobody's own) or the caller's organisation's registration (registrations.ts).
@@ -42,7 +42,7 @@ export const identity: SubgraphModule = {
   internalRoutes: (deps) => [
     internalRoute(INTERNAL_APIS.consentFacts, deps, async (body) => identityFactsFromDatabase(deps.db, patientIdsOf(body))),
     internalRoute(INTERNAL_APIS.birthDates, deps, async (body, call) => birthDates(deps.db, call.actor, body)),
-    // The registry entries input names, for the subgraphs that check them (lib/registry.ts).
+    // The registry entries input names, for the subgraphs that check them (lib/records/registry.ts).
     internalRoute(INTERNAL_APIS.registry, deps, async (body) => registryEntries(deps.db, body)),
     // The gateway's audit writes (only the gateway may call), several requests per call: see auditReportOf.
     internalRoute(INTERNAL_APIS.auditEvents, deps, async (body) => ({ stored: await appendRequestEvents(deps.db, auditReportOf(body)) })),

@@ -30,18 +30,18 @@
  *   unknown patient.
  */
 import { randomUUID } from 'node:crypto';
-import type { Actor } from '../../../lib/actor.js';
-import type { Database, Queryable } from '../../../lib/db.js';
-import { badInput, ErrorCode, productError } from '../../../lib/errors.js';
+import type { Actor } from '../../../lib/trust/actor.js';
+import type { Database, Queryable } from '../../../lib/runtime/db.js';
+import { badInput, ErrorCode, productError } from '../../../lib/runtime/errors.js';
 import { publishingOrganization } from '../../../lib/ingest/participant.js';
 import type {
   DecideRequest, EntryIssue, EntryResult, IdentityStageAnswer, IdentityStageRequest, StageEntry, UndeliveredDecision, WriteAudit,
 } from '../../../lib/ingest/types.js';
 import { isUuidText } from '../../../lib/ingest/types.js';
-import type { InternalRequest } from '../../../lib/internal-api.js';
-import { CATEGORIES } from '../../../lib/scopes.js';
-import { SUBGRAPH_NAMES } from '../../../lib/services.js';
-import { SENSITIVITY_LABELS, SYSTEM } from '../../../lib/terminology.js';
+import type { InternalRequest } from '../../../lib/runtime/internal-api.js';
+import { CATEGORIES } from '../../../lib/trust/scopes.js';
+import { SUBGRAPH_NAMES } from '../../../lib/runtime/services.js';
+import { SENSITIVITY_LABELS, SYSTEM } from '../../../lib/records/terminology.js';
 import { appendAuditEventsIn } from './audit.js';
 import { DEMOGRAPHICS, legacyIdentifiersSql } from './registrations.js';
 

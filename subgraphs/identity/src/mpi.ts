@@ -24,13 +24,13 @@
  * Both decisions are audited in the same transaction as the change (one
  * event per patient concerned), like consent changes.
  */
-import { INTERNAL_APIS } from '../../../lib/internal-api.js';
-import { isUuid, normalisePageArgs, type PageArgs } from '../../../lib/connection.js';
-import { badInput, ErrorCode, productError } from '../../../lib/errors.js';
-import { decodeKeyset, encodeKeyset, isIsoInstant } from '../../../lib/keyset.js';
-import type { Row } from '../../../lib/records.js';
-import type { SubgraphName } from '../../../lib/services.js';
-import type { SubgraphContext } from '../../../lib/subgraph-context.js';
+import { INTERNAL_APIS } from '../../../lib/runtime/internal-api.js';
+import { isUuid, normalisePageArgs, type PageArgs } from '../../../lib/records/connection.js';
+import { badInput, ErrorCode, productError } from '../../../lib/runtime/errors.js';
+import { decodeKeyset, encodeKeyset, isIsoInstant } from '../../../lib/trust/keyset.js';
+import type { Row } from '../../../lib/records/records.js';
+import type { SubgraphName } from '../../../lib/runtime/services.js';
+import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
 import { appendAuditEventsIn } from './audit.js';
 import { requireAdmin } from './consents.js';
 import { DEMOGRAPHICS, legacyIdentifiersSql } from './registrations.js';

@@ -20,8 +20,8 @@
  * the identifier and directive fields read it), absent for the patient's
  * record.
  */
-import { readsAsStaff, type Actor } from '../../../lib/actor.js';
-import type { SubgraphContext } from '../../../lib/subgraph-context.js';
+import { readsAsStaff, type Actor } from '../../../lib/trust/actor.js';
+import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
 
 type Row = Record<string, any>;
 

@@ -12,13 +12,13 @@
  * check must not race another).
  *
  * The other subgraphs read the registry through `/internal/registry`
- * (lib/registry.ts), which `registryEntries` answers.
+ * (lib/records/registry.ts), which `registryEntries` answers.
  */
-import { normalisePageArgs, type PageArgs } from '../../../lib/connection.js';
-import type { Database, Queryable } from '../../../lib/db.js';
-import { badInput, ErrorCode, productError } from '../../../lib/errors.js';
-import type { Row } from '../../../lib/records.js';
-import { REGISTRY_ID, registryRequestOf, type RegistryAnswer } from '../../../lib/registry.js';
+import { normalisePageArgs, type PageArgs } from '../../../lib/records/connection.js';
+import type { Database, Queryable } from '../../../lib/runtime/db.js';
+import { badInput, ErrorCode, productError } from '../../../lib/runtime/errors.js';
+import type { Row } from '../../../lib/records/records.js';
+import { REGISTRY_ID, registryRequestOf, type RegistryAnswer } from '../../../lib/records/registry.js';
 
 const REGISTRY_LOCK = 727_002;
 

@@ -3,18 +3,18 @@
  * Every lookup goes through a per-request DataLoader (one statement per type).
  */
 import type { GraphQLResolverMap } from '@apollo/subgraph';
-import { isUuid } from '../../../lib/connection.js';
+import { isUuid } from '../../../lib/records/connection.js';
 import { recordAccess } from '../../../lib/consent/record-access.js';
-import { badInput } from '../../../lib/errors.js';
-import type { SubgraphContext } from '../../../lib/subgraph-context.js';
-import type { PageArgs } from '../../../lib/connection.js';
-import { ErrorCode, forbidden, productError } from '../../../lib/errors.js';
+import { badInput } from '../../../lib/runtime/errors.js';
+import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
+import type { PageArgs } from '../../../lib/records/connection.js';
+import { ErrorCode, forbidden, productError } from '../../../lib/runtime/errors.js';
 import {
   answerConsentRequest, auditEventFields, auditEventPage, confirmConsentWithCode, consentDirectiveFields, consentsOf, countersignConsent, grantConsent,
   requireAdmin, resendConsentCode, revokeConsent, STAFF_RECORDED_CONSENTS,
   type AuditFilter, type ConsentProvisionInput,
 } from './consents.js';
-import { requireRegistryAdmin } from '../../../lib/registry.js';
+import { requireRegistryAdmin } from '../../../lib/records/registry.js';
 import {
   deactivateOrganization, deactivatePractitioner, organizationTypeOf, practitionerRoleOf, registryChangeFields, registryChangePage, upsertOrganization,
   upsertPractitioner, type OrganizationInput, type PractitionerInput, type RegistryAuthor, type RegistryChangeFilter,
@@ -29,7 +29,7 @@ type Row = Record<string, any>;
 
 const MAX_IDS = 100;
 
-/** The Patient record as the policy sees it, on identity's rows, whose id is the patient's (lib/record-types.ts). */
+/** The Patient record as the policy sees it, on identity's rows, whose id is the patient's (lib/records/record-types.ts). */
 export const PATIENT = recordAccess('Patient');
 
 /**

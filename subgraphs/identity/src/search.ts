@@ -19,17 +19,17 @@
  *   disclose them). An identifier matches any patient the caller may reach
  *   through a permit (as `patientByIdentifier`); a registration finds its
  *   patient only by the identifiers it carries.
- * Pages are filled past the candidates the policy leaves out (lib/keyset.ts),
+ * Pages are filled past the candidates the policy leaves out (lib/trust/keyset.ts),
  * so a page is short only at the end. Every patient returned on the strength
  * of their demographics is recorded as disclosed (the audit trail gets one
  * event per patient) whatever fields the caller selects; the Patient fields
  * report themselves as in any lookup.
  */
-import { breaksGlass, isStaff } from '../../../lib/actor.js';
-import { isUuid, normalisePageArgs, type Page } from '../../../lib/connection.js';
-import { badInput, forbidden } from '../../../lib/errors.js';
-import { decodeKeyset, fillPage, isText, type KeyPart } from '../../../lib/keyset.js';
-import type { SubgraphContext } from '../../../lib/subgraph-context.js';
+import { breaksGlass, isStaff } from '../../../lib/trust/actor.js';
+import { isUuid, normalisePageArgs, type Page } from '../../../lib/records/connection.js';
+import { badInput, forbidden } from '../../../lib/runtime/errors.js';
+import { decodeKeyset, fillPage, isText, type KeyPart } from '../../../lib/trust/keyset.js';
+import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
 import { asSeen } from './registrations.js';
 
 type Row = Record<string, any>;

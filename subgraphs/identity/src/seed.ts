@@ -4,8 +4,8 @@
  * functions as the administrators' mutations (registry.ts), which validate
  * each one and record it in the registry change log under the seed's name.
  */
-import type { Database } from '../../../lib/db.js';
-import { tableRows, type Seeder } from '../../../lib/seed-types.js';
+import type { Database } from '../../../lib/runtime/db.js';
+import { tableRows, type Seeder } from '../../../lib/synthetic/seed-types.js';
 import { ORGANIZATIONS, generatePractitioners } from '../../../lib/synthetic/registry.js';
 import { upsertOrganization, upsertPractitioner, type RegistryAuthor } from './registry.js';
 

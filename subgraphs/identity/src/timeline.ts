@@ -1,6 +1,6 @@
 /**
  * `Patient.timeline`, served by identity because it owns Patient: it asks
- * each owner for the keys of the entries the actor may see (lib/timeline.ts),
+ * each owner for the keys of the entries the actor may see (lib/records/timeline.ts),
  * merges them newest first into one page, and returns references the gateway
  * resolves from the owners. Identity stores none of those records.
  *
@@ -10,14 +10,14 @@
  * gave, so the audit trail holds it even if the caller never asks for nodes.
  */
 import { authorisedByPatient } from '../../../lib/consent/policy.js';
-import { INTERNAL_APIS } from '../../../lib/internal-api.js';
-import { encodeCursor } from '../../../lib/connection.js';
-import { SUBGRAPH_NAMES, type SubgraphName } from '../../../lib/services.js';
-import type { SubgraphContext } from '../../../lib/subgraph-context.js';
+import { INTERNAL_APIS } from '../../../lib/runtime/internal-api.js';
+import { encodeCursor } from '../../../lib/records/connection.js';
+import { SUBGRAPH_NAMES, type SubgraphName } from '../../../lib/runtime/services.js';
+import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
 import {
   newestFirst, TIMELINE_KIND_TYPES, timelineRequest,
   type PatientTimeline, type TimelineAnswer, type TimelineEntryKey, type TimelineKind, type TimelineRequest,
-} from '../../../lib/timeline.js';
+} from '../../../lib/records/timeline.js';
 
 /** The types a timeline node can be (stubs in identity's schema, owned elsewhere). */
 export const TIMELINE_NODE_TYPES = Object.values(TIMELINE_KIND_TYPES).map((type) => type.typename);

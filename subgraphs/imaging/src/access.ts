@@ -1,4 +1,4 @@
-/** How the consent policy sees the imaging subgraph's records (their facts: lib/record-types.ts). */
+/** How the consent policy sees the imaging subgraph's records (their facts: lib/records/record-types.ts). */
 import { recordAccess } from '../../../lib/consent/record-access.js';
 import { ownedRecordRules, type ConsentRules } from '../../../lib/consent/shield.js';
 

@@ -1,9 +1,9 @@
 /** The imaging subgraph: DICOM imaging studies and radiology reports. */
-import type { SubgraphModule } from '../../../lib/subgraph.js';
+import type { SubgraphModule } from '../../../lib/runtime/subgraph.js';
 import { consentRules } from './access.js';
 import { resolvers } from './resolvers.js';
 import { participantRoutes, patientLinkRoute } from '../../../lib/ingest/participant.js';
-import { historyTablesOf } from '../../../lib/record-types.js';
+import { historyTablesOf } from '../../../lib/records/record-types.js';
 import { ingestHandlers } from './ingest.js';
 
 export const imaging: SubgraphModule = {

@@ -9,13 +9,13 @@
  * its studies count. Imaging keeps this table itself; administrators add and
  * end entries at run time (addImagingResultRecognition,
  * endImagingResultRecognition), for organisations of identity's registry
- * (checked through /internal/registry, lib/recognition.ts).
+ * (checked through /internal/registry, lib/records/recognition.ts).
  *
  * The demo alliance's entries come from lib/synthetic/recognition.ts (seeders only).
  */
-import { badInput } from '../../../lib/errors.js';
-import type { RecognitionTable } from '../../../lib/recognition.js';
-import { isDicomModality, isSnomedCtId, looksLikeSnomedCt } from '../../../lib/terminology.js';
+import { badInput } from '../../../lib/runtime/errors.js';
+import type { RecognitionTable } from '../../../lib/records/recognition.js';
+import { isDicomModality, isSnomedCtId, looksLikeSnomedCt } from '../../../lib/records/terminology.js';
 
 export const DEFAULT_WITHIN_DAYS = 180;
 

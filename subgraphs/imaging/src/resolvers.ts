@@ -1,15 +1,15 @@
 /** Imaging resolvers: ImagingStudy (DICOM) and its report, and the list on Patient. */
 import type { GraphQLResolverMap } from '@apollo/subgraph';
-import { loadById, loadReference, loadChildren, loadPatientPage, maySee, type PageArgs, patientList } from '../../../lib/connection.js';
+import { loadById, loadReference, loadChildren, loadPatientPage, maySee, type PageArgs, patientList } from '../../../lib/records/connection.js';
 import { decideRow } from '../../../lib/consent/record-access.js';
-import { productError } from '../../../lib/errors.js';
-import { coding, entityRef, recordFields, type Row } from '../../../lib/records.js';
-import { SYSTEM } from '../../../lib/terminology.js';
-import type { SubgraphContext } from '../../../lib/subgraph-context.js';
+import { productError } from '../../../lib/runtime/errors.js';
+import { coding, entityRef, recordFields, type Row } from '../../../lib/records/records.js';
+import { SYSTEM } from '../../../lib/records/terminology.js';
+import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
 import { IMAGING_REPORT, IMAGING_STUDY } from './access.js';
 import {
   addRecognitionEntry, endRecognitionEntry, listRecognitionEntries, recognitionEntryFields, recognized, windowStart,
-} from '../../../lib/recognition.js';
+} from '../../../lib/records/recognition.js';
 import { bodySiteCode, DEFAULT_WITHIN_DAYS, IMAGING_RECOGNITION, modalityCode } from './recognition.js';
 
 /**

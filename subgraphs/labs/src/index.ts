@@ -1,10 +1,10 @@
 /** The labs subgraph: laboratory observations and diagnostic reports (lab panels, ECG, pathology). */
-import type { SubgraphModule } from '../../../lib/subgraph.js';
+import type { SubgraphModule } from '../../../lib/runtime/subgraph.js';
 import { consentRules } from './access.js';
 import { resolvers } from './resolvers.js';
-import { INTERNAL_APIS, internalRoute } from '../../../lib/internal-api.js';
+import { INTERNAL_APIS, internalRoute } from '../../../lib/runtime/internal-api.js';
 import { participantRoutes, patientLinkRoute, publishingOrganization } from '../../../lib/ingest/participant.js';
-import { historyTablesOf } from '../../../lib/record-types.js';
+import { historyTablesOf } from '../../../lib/records/record-types.js';
 import { ingestHandlers, storedAck } from './ingest.js';
 
 export const labs: SubgraphModule = {

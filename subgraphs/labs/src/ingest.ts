@@ -5,7 +5,7 @@
  * and the log of those messages (organisation, MSH-10 → the acknowledgement
  * given), so a replayed message creates nothing and gets the same answer.
  */
-import type { Database, Queryable } from '../../../lib/db.js';
+import type { Database, Queryable } from '../../../lib/runtime/db.js';
 import type { KindHandlers, ResolvedEntry } from '../../../lib/ingest/participant.js';
 
 export const ingestHandlers: KindHandlers = {

@@ -8,13 +8,13 @@
  * every code) and the period during which its specimens count. Labs keeps this
  * table itself; administrators add and end entries at run time
  * (addLabResultRecognition, endLabResultRecognition), for organisations of
- * identity's registry (checked through /internal/registry, lib/recognition.ts).
+ * identity's registry (checked through /internal/registry, lib/records/recognition.ts).
  *
  * The demo alliance's entries come from lib/synthetic/recognition.ts (seeders only).
  */
-import { badInput } from '../../../lib/errors.js';
-import type { RecognitionTable } from '../../../lib/recognition.js';
-import { isLoincCode, looksLikeLoinc } from '../../../lib/terminology.js';
+import { badInput } from '../../../lib/runtime/errors.js';
+import type { RecognitionTable } from '../../../lib/records/recognition.js';
+import { isLoincCode, looksLikeLoinc } from '../../../lib/records/terminology.js';
 
 /** FHIR observation-status values of a released result (amended and corrected included). */
 export const RELEASED_STATUSES = ['final', 'amended', 'corrected'];

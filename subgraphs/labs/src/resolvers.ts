@@ -1,13 +1,13 @@
 /** Labs resolvers: Observation (LOINC) and DiagnosticReport, and their lists on Patient. */
 import type { GraphQLResolverMap } from '@apollo/subgraph';
-import { loadById, loadReference, loadChildren, loadPatientPage, type PageArgs, patientList } from '../../../lib/connection.js';
-import { coding, entityRef, recordFields, type Row } from '../../../lib/records.js';
-import { SYSTEM } from '../../../lib/terminology.js';
-import type { SubgraphContext } from '../../../lib/subgraph-context.js';
+import { loadById, loadReference, loadChildren, loadPatientPage, type PageArgs, patientList } from '../../../lib/records/connection.js';
+import { coding, entityRef, recordFields, type Row } from '../../../lib/records/records.js';
+import { SYSTEM } from '../../../lib/records/terminology.js';
+import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
 import { DIAGNOSTIC_REPORT, OBSERVATION } from './access.js';
 import {
   addRecognitionEntry, endRecognitionEntry, listRecognitionEntries, recognitionEntryFields, recognized, windowStart, type RecognitionFilter,
-} from '../../../lib/recognition.js';
+} from '../../../lib/records/recognition.js';
 import { DEFAULT_WITHIN_DAYS, LAB_RECOGNITION, loincCode, RELEASED_STATUSES } from './recognition.js';
 
 const INTERPRETATION_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation';

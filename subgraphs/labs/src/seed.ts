@@ -1,6 +1,6 @@
 /** Labs' part of the synthetic data, and the demo alliance's result-recognition entries. */
-import { insertRecognitionEntry, validRecognitionEntry } from '../../../lib/recognition.js';
-import { tableRows, type Seeder } from '../../../lib/seed-types.js';
+import { insertRecognitionEntry, validRecognitionEntry } from '../../../lib/records/recognition.js';
+import { tableRows, type Seeder } from '../../../lib/synthetic/seed-types.js';
 import { LAB_RECOGNITION_POLICY, recognitionEntries } from '../../../lib/synthetic/recognition.js';
 import { LAB_RECOGNITION } from './recognition.js';
 

@@ -11,13 +11,13 @@
  * disease or elderly care enrolment (the township health centre that follows
  * them at home).
  */
-import { isStaff } from '../../../lib/actor.js';
-import { INTERNAL_APIS, type InternalCaller, type InternalRequest } from '../../../lib/internal-api.js';
-import { isUuid } from '../../../lib/connection.js';
-import { badInput, ErrorCode, forbidden } from '../../../lib/errors.js';
-import type { Database } from '../../../lib/db.js';
-import type { Row } from '../../../lib/records.js';
-import { requireRegistered } from '../../../lib/registry.js';
+import { isStaff } from '../../../lib/trust/actor.js';
+import { INTERNAL_APIS, type InternalCaller, type InternalRequest } from '../../../lib/runtime/internal-api.js';
+import { isUuid } from '../../../lib/records/connection.js';
+import { badInput, ErrorCode, forbidden } from '../../../lib/runtime/errors.js';
+import type { Database } from '../../../lib/runtime/db.js';
+import type { Row } from '../../../lib/records/records.js';
+import { requireRegistered } from '../../../lib/records/registry.js';
 
 
 export interface DischargePlanRequest {

@@ -5,14 +5,14 @@
  * responsible for the patient in that programme, once: while a task from the
  * same rule is open, further high readings do not create another.
  */
-import { parseScopes, scopesAllow } from '../../../lib/scopes.js';
-import { isUuid, maySee, normalisePageArgs, type Page } from '../../../lib/connection.js';
-import { decodeKeyset, fillPage, isIsoDate, isIsoInstant } from '../../../lib/keyset.js';
-import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
-import type { Queryable } from '../../../lib/db.js';
-import type { Row } from '../../../lib/records.js';
-import { HOME_MEASUREMENT_CODES, type HomeMeasurementKind } from '../../../lib/terminology.js';
-import type { SubgraphContext } from '../../../lib/subgraph-context.js';
+import { parseScopes, scopesAllow } from '../../../lib/trust/scopes.js';
+import { isUuid, maySee, normalisePageArgs, type Page } from '../../../lib/records/connection.js';
+import { decodeKeyset, fillPage, isIsoDate, isIsoInstant } from '../../../lib/trust/keyset.js';
+import { badInput, ErrorCode, forbidden, productError } from '../../../lib/runtime/errors.js';
+import type { Queryable } from '../../../lib/runtime/db.js';
+import type { Row } from '../../../lib/records/records.js';
+import { HOME_MEASUREMENT_CODES, type HomeMeasurementKind } from '../../../lib/records/terminology.js';
+import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
 import { FOLLOW_UP_TASK, HOME_MEASUREMENT } from './access.js';
 
 export interface FollowUpRule {

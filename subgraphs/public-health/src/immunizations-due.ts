@@ -24,13 +24,13 @@
  * page, the supporting doses) and internal calls that grow with the children
  * in scope, not with their history.
  */
-import { isStaff } from '../../../lib/actor.js';
-import { fetchBirthDates } from '../../../lib/birth-dates.js';
-import { isUuid, maySee, normalisePageArgs, type Page } from '../../../lib/connection.js';
+import { isStaff } from '../../../lib/trust/actor.js';
+import { fetchBirthDates } from '../../../lib/records/birth-dates.js';
+import { isUuid, maySee, normalisePageArgs, type Page } from '../../../lib/records/connection.js';
 import { PATIENT_RECORD } from '../../../lib/consent/record-access.js';
-import { badInput, ErrorCode, forbidden, productError } from '../../../lib/errors.js';
-import type { Row } from '../../../lib/records.js';
-import type { SubgraphContext } from '../../../lib/subgraph-context.js';
+import { badInput, ErrorCode, forbidden, productError } from '../../../lib/runtime/errors.js';
+import type { Row } from '../../../lib/records/records.js';
+import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
 import { ENROLLMENT, IMMUNIZATION } from './access.js';
 
 export type ImmunizationDueStatus = 'DUE' | 'OVERDUE';

@@ -1,12 +1,12 @@
 /** The public-health subgraph: programmes, enrolments, immunisations, follow-up tasks, home measurements. */
-import type { SubgraphModule } from '../../../lib/subgraph.js';
-import { INTERNAL_APIS, internalRoute, patientIdsOf } from '../../../lib/internal-api.js';
-import type { Database } from '../../../lib/db.js';
+import type { SubgraphModule } from '../../../lib/runtime/subgraph.js';
+import { INTERNAL_APIS, internalRoute, patientIdsOf } from '../../../lib/runtime/internal-api.js';
+import type { Database } from '../../../lib/runtime/db.js';
 import { consentRules } from './access.js';
 import { createDischargePlan } from './discharge.js';
 import { resolvers } from './resolvers.js';
 import { participantRoutes, patientLinkRoute } from '../../../lib/ingest/participant.js';
-import { historyTablesOf } from '../../../lib/record-types.js';
+import { historyTablesOf } from '../../../lib/records/record-types.js';
 import { ingestHandlers } from './ingest.js';
 
 /** Organisations running a programme each patient is actively enrolled in (consent rule 6). */

@@ -4,7 +4,7 @@
  * immunisations (CVX; the programme, when given, by its code or name, as the
  * export writes it in protocolApplied.series).
  */
-import type { Queryable } from '../../../lib/db.js';
+import type { Queryable } from '../../../lib/runtime/db.js';
 import type { KindHandlers, ResolvedEntry } from '../../../lib/ingest/participant.js';
 
 async function programOf(tx: Queryable, key: unknown): Promise<string | null> {

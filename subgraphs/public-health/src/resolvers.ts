@@ -1,9 +1,9 @@
 /** Public-health resolvers: programmes, enrolments, immunisations (CVX), follow-up tasks, home measurements. */
 import type { GraphQLResolverMap } from '@apollo/subgraph';
-import { loadById, loadReference, loadPatientPage, type PageArgs, patientList } from '../../../lib/connection.js';
-import { coding, entityRef, recordFields, patientOf, type Row } from '../../../lib/records.js';
-import { SYSTEM } from '../../../lib/terminology.js';
-import type { SubgraphContext } from '../../../lib/subgraph-context.js';
+import { loadById, loadReference, loadPatientPage, type PageArgs, patientList } from '../../../lib/records/connection.js';
+import { coding, entityRef, recordFields, patientOf, type Row } from '../../../lib/records/records.js';
+import { SYSTEM } from '../../../lib/records/terminology.js';
+import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
 import { ENROLLMENT, FOLLOW_UP_TASK, HOME_MEASUREMENT, IMMUNIZATION } from './access.js';
 import { completeFollowUpTask, openFollowUpTasks, submitHomeMeasurement, triggeringMeasurements, type HomeMeasurementInput } from './follow-up.js';
 import { immunizationsDue, scheduleOf, type ImmunizationsDueArgs } from './immunizations-due.js';

@@ -1,5 +1,5 @@
 /** Public health's part of the synthetic data: programmes and each patient's programme records. */
-import { bulkReference, tableRows, type Seeder } from '../../../lib/seed-types.js';
+import { bulkReference, tableRows, type Seeder } from '../../../lib/synthetic/seed-types.js';
 import { PROGRAMS } from '../../../lib/synthetic/registry.js';
 
 export const seeder: Seeder = {

@@ -58,13 +58,13 @@
  * on its own.
  */
 import { randomUUID } from 'node:crypto';
-import type { Actor } from '../../../../lib/actor.js';
+import type { Actor } from '../../../../lib/trust/actor.js';
 import type {
   EntryResult, IdentityStageAnswer, IdentityStageRequest, PatientRef, StageAnswer, StageEntry, UndeliveredDecision, WriteAudit,
 } from '../../../../lib/ingest/types.js';
-import { INTERNAL_APIS, InternalApiError, internalCaller, type InternalCaller, type InternalCallerOptions } from '../../../../lib/internal-api.js';
+import { INTERNAL_APIS, InternalApiError, internalCaller, type InternalCaller, type InternalCallerOptions } from '../../../../lib/runtime/internal-api.js';
 import { UNKNOWN_PATIENT } from '../../../../lib/ingest/types.js';
-import { SUBGRAPH_NAMES, type SubgraphName } from '../../../../lib/services.js';
+import { SUBGRAPH_NAMES, type SubgraphName } from '../../../../lib/runtime/services.js';
 import type { Issue, MappedEntry } from './map.js';
 
 /** What a transaction gave: every entry's result, and the owners that have not confirmed the commit yet. */

@@ -17,7 +17,7 @@
  * carry the group's labels and the patient's.
  */
 import type { Hl7Segment } from '@medplum/core';
-import { SECURITY_LABEL_SYSTEMS, type SensitivityLabel } from '../../../../lib/terminology.js';
+import { SECURITY_LABEL_SYSTEMS, type SensitivityLabel } from '../../../../lib/records/terminology.js';
 
 const TABLE_0177: Record<string, SensitivityLabel> = { AID: 'HIV', HIV: 'HIV', PSY: 'PSY', ETH: 'ETH', UWM: 'SEX', V: 'V' };
 const TABLE_0717: Record<string, SensitivityLabel> = { HIV: 'HIV', PSY: 'PSY', STD: 'STD', DRG: 'ETH', SMD: 'V', ALL: 'V' };

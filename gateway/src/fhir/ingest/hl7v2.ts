@@ -36,10 +36,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Hl7Message, Hl7Segment } from '@medplum/core';
-import type { Actor } from '../../../../lib/actor.js';
-import type { HttpRequestInfo, Route } from '../../../../lib/http.js';
-import { INTERNAL_APIS, internalCaller } from '../../../../lib/internal-api.js';
-import { SYSTEM } from '../../../../lib/terminology.js';
+import type { Actor } from '../../../../lib/trust/actor.js';
+import type { HttpRequestInfo, Route } from '../../../../lib/runtime/http.js';
+import { INTERNAL_APIS, internalCaller } from '../../../../lib/runtime/internal-api.js';
+import { SYSTEM } from '../../../../lib/records/terminology.js';
 import type { TokenVerifier } from '../../auth.js';
 import { SYSTEMS } from '../terminology.js';
 import { statusOf, TransactionFailed, type Coordinator, type CoordinatorOptions } from './coordinator.js';

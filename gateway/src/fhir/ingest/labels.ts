@@ -15,13 +15,13 @@
  * `meta` afterwards, as a `Parameters` resource (`return`).
  */
 import { UNKNOWN_PATIENT, isUuidText } from '../../../../lib/ingest/types.js';
-import { ALL_RECORD_TYPES } from '../../../../lib/record-types.js';
-import type { Route } from '../../../../lib/http.js';
-import type { Logger } from '../../../../lib/logger.js';
+import { ALL_RECORD_TYPES } from '../../../../lib/records/record-types.js';
+import type { Route } from '../../../../lib/runtime/http.js';
+import type { Logger } from '../../../../lib/runtime/logger.js';
 import type { TokenVerifier } from '../../auth.js';
-import { parseScopes, scopesAllowWrite, type Category } from '../../../../lib/scopes.js';
-import type { SubgraphName } from '../../../../lib/services.js';
-import { sensitivityLabelOf, type SensitivityLabel } from '../../../../lib/terminology.js';
+import { parseScopes, scopesAllowWrite, type Category } from '../../../../lib/trust/scopes.js';
+import type { SubgraphName } from '../../../../lib/runtime/services.js';
+import { sensitivityLabelOf, type SensitivityLabel } from '../../../../lib/records/terminology.js';
 import { FHIR_JSON } from '../outcome.js';
 import { securityLabels } from '../terminology.js';
 import { statusOf, TransactionFailed, type Coordinator } from './coordinator.js';
@@ -36,7 +36,7 @@ const HANDLER_KIND: Partial<Record<string, string>> = {
 };
 
 /**
- * Where each labelled FHIR resource type lives, from the catalogue (lib/record-types.ts): every published record
+ * Where each labelled FHIR resource type lives, from the catalogue (lib/records/record-types.ts): every published record
  * type but the Patient (a DiagnosticReport is a lab report at labs, or a radiology report at imaging).
  */
 const LABELLED: Record<string, { owner: SubgraphName; kind: string; category: Category }[]> = {};

@@ -32,8 +32,8 @@ import { randomUUID } from 'node:crypto';
 import type { BusinessIdentifier, EntryRef } from '../../../../lib/ingest/types.js';
 import { isUuidText, RESOURCE_OWNERS } from '../../../../lib/ingest/types.js';
 import { labelsForResource } from '../../../../lib/consent/sensitive-codes.js';
-import { recordTypeOf } from '../../../../lib/record-types.js';
-import { parseScopes, RESOURCE_CATEGORIES, scopesAllowWrite } from '../../../../lib/scopes.js';
+import { recordTypeOf } from '../../../../lib/records/record-types.js';
+import { parseScopes, RESOURCE_CATEGORIES, scopesAllowWrite } from '../../../../lib/trust/scopes.js';
 import { isObject, text } from '../resources/elements.js';
 import { fromFhirOf } from '../resources/index.js';
 import { EntryIssues, type BundleContext, type Issue, type Json, type MappedEntry } from '../resources/module.js';
@@ -50,7 +50,7 @@ export interface EntryRequest {
   expression: string;
 }
 
-/** The resource types institutions publish: the catalogue's published record types (lib/record-types.ts). */
+/** The resource types institutions publish: the catalogue's published record types (lib/records/record-types.ts). */
 export const SUPPORTED_TYPES = Object.keys(RESOURCE_OWNERS);
 
 function identifiersOf(resource: Json, issues: EntryIssues): BusinessIdentifier[] {

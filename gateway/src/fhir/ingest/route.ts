@@ -16,10 +16,10 @@
  * several, 422 business rule, 503 an owner unavailable).
  */
 import { randomUUID } from 'node:crypto';
-import type { Actor } from '../../../../lib/actor.js';
+import type { Actor } from '../../../../lib/trust/actor.js';
 import type { EntryResult } from '../../../../lib/ingest/types.js';
-import type { HttpRequestInfo, Route } from '../../../../lib/http.js';
-import type { Logger } from '../../../../lib/logger.js';
+import type { HttpRequestInfo, Route } from '../../../../lib/runtime/http.js';
+import type { Logger } from '../../../../lib/runtime/logger.js';
 import type { TokenVerifier } from '../../auth.js';
 import { FHIR_JSON, type IssueType, type OperationOutcome } from '../outcome.js';
 import { Coordinator, statusOf, TransactionFailed, type CoordinatorOptions, type TransactionResult } from './coordinator.js';

@@ -3,9 +3,9 @@
  * labels.ts: `$meta-delete`): the preamble — who publishes, the body's
  * content type and JSON, the request log — and OperationOutcome answers.
  */
-import { mayPublish, type Actor } from '../../../../lib/actor.js';
-import type { HttpRequestInfo, Route } from '../../../../lib/http.js';
-import type { Logger } from '../../../../lib/logger.js';
+import { mayPublish, type Actor } from '../../../../lib/trust/actor.js';
+import type { HttpRequestInfo, Route } from '../../../../lib/runtime/http.js';
+import type { Logger } from '../../../../lib/runtime/logger.js';
 import type { TokenVerifier } from '../../auth.js';
 import { FHIR_JSON, type IssueType, type OperationOutcome } from '../outcome.js';
 import type { Issue } from './map.js';

@@ -6,7 +6,7 @@
  * each reaction is kept as sent, with its system (SNOMED CT codes checked,
  * Verhoeff digit included), and exported back as it came.
  */
-import { SYSTEM, isSnomedCtId, looksLikeSnomedCt } from '../../../../lib/terminology.js';
+import { SYSTEM, isSnomedCtId, looksLikeSnomedCt } from '../../../../lib/records/terminology.js';
 import type { GqlCoding, GqlPractitioner } from '../graphql-types.js';
 import { SYSTEMS } from '../terminology.js';
 import { CODING_FIELDS, coding, codingOf, codingsOf, instant, isObject, labelsOf, patientLink, PRACTITIONER_FIELDS, practitionerId, text, type CodeCheck } from './elements.js';

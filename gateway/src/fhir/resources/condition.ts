@@ -1,5 +1,5 @@
 /** Condition: a diagnosis, ICD-10 coded (encounters), linked to the encounter it was made in. */
-import { SYSTEM, isIcd10Code } from '../../../../lib/terminology.js';
+import { SYSTEM, isIcd10Code } from '../../../../lib/records/terminology.js';
 import type { GqlCoding, GqlOrganization } from '../graphql-types.js';
 import { SYSTEMS } from '../terminology.js';
 import { CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, ORGANIZATION_FIELDS, patientLink, recordRef, withDisplay } from './elements.js';

@@ -7,7 +7,7 @@
  * (imaging-reports is a category of its own).
  */
 import { Buffer } from 'node:buffer';
-import { SYSTEM, isLoincCode, looksLikeLoinc } from '../../../../lib/terminology.js';
+import { SYSTEM, isLoincCode, looksLikeLoinc } from '../../../../lib/records/terminology.js';
 import type { EntryRef } from '../../../../lib/ingest/types.js';
 import type { GqlCoding, GqlOrganization, GqlPractitioner } from '../graphql-types.js';
 import { SYSTEMS } from '../terminology.js';

@@ -13,7 +13,7 @@
  * mixes up its organisations finds out at once.
  */
 import { isUuidText, type EntryRef } from '../../../../lib/ingest/types.js';
-import { sensitivityLabelOf, SYSTEM, type SensitivityLabel } from '../../../../lib/terminology.js';
+import { sensitivityLabelOf, SYSTEM, type SensitivityLabel } from '../../../../lib/records/terminology.js';
 import type { GqlCoding, GqlHumanName } from '../graphql-types.js';
 import { SYSTEMS, type FhirCoding } from '../terminology.js';
 import type { BundleContext, EntryIssues, Json, PatientLink } from './module.js';

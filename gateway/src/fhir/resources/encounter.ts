@@ -3,7 +3,7 @@
  * reason ICD-10; the diagnoses made during it are linked from the
  * Conditions in the bundle (Encounter.diagnosis).
  */
-import { SYSTEM, isIcd10Code } from '../../../../lib/terminology.js';
+import { SYSTEM, isIcd10Code } from '../../../../lib/records/terminology.js';
 import type { GqlCoding, GqlOrganization, GqlPeriod, GqlPractitioner } from '../graphql-types.js';
 import { maskedExtension, SYSTEMS } from '../terminology.js';
 import {

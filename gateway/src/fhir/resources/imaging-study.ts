@@ -3,7 +3,7 @@
  * Instance UID, the modality a DICOM code. Its radiology report is a
  * DiagnosticReport (diagnostic-report.ts).
  */
-import { SYSTEM, isDicomModality, isSnomedCtId, looksLikeSnomedCt } from '../../../../lib/terminology.js';
+import { SYSTEM, isDicomModality, isSnomedCtId, looksLikeSnomedCt } from '../../../../lib/records/terminology.js';
 import type { GqlCoding, GqlOrganization, GqlPractitioner } from '../graphql-types.js';
 import { SYSTEMS } from '../terminology.js';
 import { CODING_FIELDS, coding, codingInList, instant, integer, isObject, labelsOf, ORGANIZATION_FIELDS, patientLink, text } from './elements.js';

@@ -1,5 +1,5 @@
 /** Immunization: a vaccine dose given (public-health), CVX coded, with its dose number in the programme's series. */
-import { SYSTEM, isCvxCode } from '../../../../lib/terminology.js';
+import { SYSTEM, isCvxCode } from '../../../../lib/records/terminology.js';
 import type { GqlCoding, GqlOrganization, GqlProgram } from '../graphql-types.js';
 import { CODING_FIELDS, codingOf, instant, integer, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, text, withDisplay } from './elements.js';
 import type { FhirResourceModule, Mapped } from './module.js';

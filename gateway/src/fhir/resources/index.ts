@@ -9,7 +9,7 @@
  * it lists, a Task after the EpisodeOfCare it serves). Records held inside
  * another (a study's radiology report) follow each parent.
  */
-import { RECORD_TYPES, type ConnectionName } from '../../../../lib/record-types.js';
+import { RECORD_TYPES, type ConnectionName } from '../../../../lib/records/record-types.js';
 import type { ExportPlan } from '../plan.js';
 import { allergyIntolerance } from './allergy-intolerance.js';
 import { condition } from './condition.js';

@@ -15,10 +15,10 @@
  * The two share the helpers of elements.ts (codings, references, dates,
  * provenance) and the code systems of ../terminology.ts.
  */
-import type { Actor } from '../../../../lib/actor.js';
+import type { Actor } from '../../../../lib/trust/actor.js';
 import type { BusinessIdentifier, EntryRef, IngestIssueType, StageEntry } from '../../../../lib/ingest/types.js';
-import type { AnyRecordTypeName, ConnectionName } from '../../../../lib/record-types.js';
-import type { SubgraphName } from '../../../../lib/services.js';
+import type { AnyRecordTypeName, ConnectionName } from '../../../../lib/records/record-types.js';
+import type { SubgraphName } from '../../../../lib/runtime/services.js';
 import type { Masks } from '../masks.js';
 import type { GqlCoding, GqlOrganization, GqlPractitioner } from '../graphql-types.js';
 import type { ExportPlan } from '../plan.js';
@@ -57,7 +57,7 @@ export interface ExportContext {
 export interface RecordExport<Node = any> {
   /** The Patient connection whose nodes it reads (a record held inside another reads its parent's). */
   from: ConnectionName;
-  /** The catalogue's record type (lib/record-types.ts) it exports: by default the one `from` lists. */
+  /** The catalogue's record type (lib/records/record-types.ts) it exports: by default the one `from` lists. */
   recordType?: AnyRecordTypeName;
   /** Whether it runs for this export (default: when `from` is exported). */
   runs?: (plan: ExportPlan) => boolean;

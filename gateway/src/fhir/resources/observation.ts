@@ -4,7 +4,7 @@
  * home measurements (public-health, category `vital-signs`) are exported
  * only: the patient submits them, institutions do not publish them.
  */
-import { SYSTEM, isLoincCode, looksLikeLoinc } from '../../../../lib/terminology.js';
+import { SYSTEM, isLoincCode, looksLikeLoinc } from '../../../../lib/records/terminology.js';
 import type { GqlCoding, GqlOrganization } from '../graphql-types.js';
 import { MASKED_REASON, SYSTEMS } from '../terminology.js';
 import { CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, number, ORGANIZATION_FIELDS, ownOrganization, patientLink, text, ucum, withDisplay } from './elements.js';

@@ -4,7 +4,7 @@
  * a patient: its own medical record number (and the regional health card),
  * matched by the master patient index.
  */
-import { SYSTEM } from '../../../../lib/terminology.js';
+import { SYSTEM } from '../../../../lib/records/terminology.js';
 import type { GqlHumanName, GqlOrganization } from '../graphql-types.js';
 import { SYSTEMS } from '../terminology.js';
 import { date, humanName, isObject, ORGANIZATION_FIELDS, ownOrganization, text } from './elements.js';

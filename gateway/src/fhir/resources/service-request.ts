@@ -2,7 +2,7 @@
  * ServiceRequest: a referral between organisations (encounters). Produced by
  * the referring organisation (the publisher), addressed to the performer.
  */
-import { SYSTEM, isIcd10Code } from '../../../../lib/terminology.js';
+import { SYSTEM, isIcd10Code } from '../../../../lib/records/terminology.js';
 import type { GqlCoding, GqlOrganization } from '../graphql-types.js';
 import { SYSTEMS } from '../terminology.js';
 import { CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, practitionerId, text, withDisplay } from './elements.js';

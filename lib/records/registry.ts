@@ -6,9 +6,9 @@
  * identity's registry of the moment, through `/internal/registry` — never
  * against a list of its own, never against the demo data.
  */
-import type { Actor } from './actor.js';
-import { badInput, forbidden } from './errors.js';
-import { INTERNAL_APIS, type InternalCaller } from './internal-api.js';
+import type { Actor } from '../trust/actor.js';
+import { badInput, forbidden } from '../runtime/errors.js';
+import { INTERNAL_APIS, type InternalCaller } from '../runtime/internal-api.js';
 
 /** An organisation as the registry API answers it. */
 export interface RegistryOrganization {

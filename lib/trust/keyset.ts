@@ -9,8 +9,8 @@
  * rows the check admits, until the page is full or the list is exhausted: a
  * page is short only at the end.
  */
-import { isUuid, type Page } from './connection.js';
-import { badInput } from './errors.js';
+import { isUuid, type Page } from '../records/connection.js';
+import { badInput } from '../runtime/errors.js';
 
 export type KeyPart = string | number;
 

@@ -19,7 +19,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { PGlite as PGliteType } from '@electric-sql/pglite';
-import { ConfigurationError } from './keys.js';
+import { ConfigurationError } from '../trust/keys.js';
 import { observeQuery, type Telemetry } from './telemetry.js';
 
 export interface Queryable {

@@ -16,17 +16,17 @@
  * lowercase hex), so a page never repeats or skips an entry when new ones
  * arrive. Times are kept to the millisecond, the precision of the cursor.
  */
-import { isStaff, type Actor } from './actor.js';
-import { decideRow } from './consent/record-access.js';
-import { recordFilterSql } from './consent/filter.js';
-import type { ConsentAccess } from './consent/access.js';
+import { isStaff, type Actor } from '../trust/actor.js';
+import { decideRow } from '../consent/record-access.js';
+import { recordFilterSql } from '../consent/filter.js';
+import type { ConsentAccess } from '../consent/access.js';
 import { isUuid, normalisePageArgs, patientList, selectPatientPages, type NormalisedPageArgs, type PatientListSpec } from './connection.js';
-import type { Queryable } from './db.js';
-import { parseScopes, scopesAllow, type Category } from './scopes.js';
+import type { Queryable } from '../runtime/db.js';
+import { parseScopes, scopesAllow, type Category } from '../trust/scopes.js';
 import { RECORD_TYPES, type TimelineKind } from './record-types.js';
-import type { SubgraphName } from './subgraph-names.js';
+import type { SubgraphName } from '../runtime/subgraph-names.js';
 
-/** The kinds of entries, one per record type of the catalogue (lib/record-types.ts), in its order. */
+/** The kinds of entries, one per record type of the catalogue (lib/records/record-types.ts), in its order. */
 export const TIMELINE_KINDS: readonly TimelineKind[] = RECORD_TYPES.map((row) => row.kind);
 export type { TimelineKind };
 
@@ -39,7 +39,7 @@ export interface TimelineSource extends Omit<PatientListSpec, 'where' | 'params'
   kind: TimelineKind;
 }
 
-/** The kinds of entries an owner serves at `/internal/timeline`: the record types it keeps (lib/record-types.ts). */
+/** The kinds of entries an owner serves at `/internal/timeline`: the record types it keeps (lib/records/record-types.ts). */
 export const timelineSources = (owner: SubgraphName): TimelineSource[] =>
   RECORD_TYPES.filter((row) => row.owner === owner).map((row) => ({ kind: row.kind, ...patientList(row.graphqlType) }));
 

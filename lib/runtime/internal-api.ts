@@ -3,14 +3,14 @@
  * gateway): one table naming, for each, its path, the subgraphs that serve it
  * and the only services allowed to call it. Owner and caller both read this
  * table, so they cannot disagree, and an owner refuses any other caller (see
- * lib/internal-token.ts for how the caller is proven).
+ * lib/trust/internal-token.ts for how the caller is proven).
  */
 import { GraphQLError } from 'graphql';
-import type { Actor } from './actor.js';
+import type { Actor } from '../trust/actor.js';
 import { ErrorCode, errorBody, productError, type ErrorCodeValue } from './errors.js';
 import type { Route } from './http.js';
 import { CallFailed, postJson, type JsonAnswer } from './http-client.js';
-import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, InternalTokenError, type InternalAuth, type ServiceName } from './internal-token.js';
+import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, InternalTokenError, type InternalAuth, type ServiceName } from '../trust/internal-token.js';
 import type { SubgraphName } from './services.js';
 import type { Telemetry } from './telemetry.js';
 
@@ -25,7 +25,7 @@ export interface InternalApi {
 export const INTERNAL_APIS = {
   /** Registrations and directives of the patients a request touches (every subgraph's consent facts). */
   consentFacts: { path: '/internal/consent-facts', owners: ['identity'], callers: ['encounters', 'labs', 'imaging', 'public-health'] },
-  /** The registry entries (organisations, practitioners) input names, checked by every subgraph that takes them (lib/registry.ts). */
+  /** The registry entries (organisations, practitioners) input names, checked by every subgraph that takes them (lib/records/registry.ts). */
   registry: { path: '/internal/registry', owners: ['identity'], callers: ['encounters', 'labs', 'imaging', 'public-health'] },
   /** Birth dates, for immunisation due dates. */
   birthDates: { path: '/internal/birth-dates', owners: ['identity'], callers: ['public-health'] },
@@ -101,7 +101,7 @@ export interface InternalCallerOptions {
   timeoutMs?: number;
   /** Identity's consent facts for this request (facts tokens) to relay to the owner called. */
   consentFacts?: () => string | undefined;
-  /** The calling service's metrics and tracer (lib/telemetry.ts). */
+  /** The calling service's metrics and tracer (lib/runtime/telemetry.ts). */
   telemetry?: Telemetry;
   /** The caller's `traceparent`, passed on when tracing is off. */
   traceparent?: string;

@@ -5,8 +5,8 @@
  * generate patients once and hand each subgraph only its own part of every
  * record.
  */
-import type { Database } from './db.js';
-import type { PatientBundle } from './synthetic/generator.js';
+import type { Database } from '../runtime/db.js';
+import type { PatientBundle } from './generator.js';
 
 export interface TableRows {
   table: string;

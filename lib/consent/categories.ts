@@ -1,7 +1,7 @@
 /**
  * The consent categories: the grain at which the policy decides, patients
  * share and SMART scopes reach (through the FHIR resource types each stands
- * for: lib/record-types.ts). Node-free: the web client reads the labels.
+ * for: lib/records/record-types.ts). Node-free: the web client reads the labels.
  */
 export const CATEGORIES = [
   'demographics', 'identifiers', 'encounters', 'diagnoses', 'allergies', 'referrals', 'labs', 'imaging', 'imaging-reports',

@@ -14,17 +14,17 @@ import type { GraphQLResolverMap } from '@apollo/subgraph';
 import DataLoader from 'dataloader';
 import { GraphQLError, parse, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
-import { ConsentAccess, remoteConsentSources, RequestFactsCache, type ConsentSources, type IdentityFacts } from './consent/access.js';
+import { ConsentAccess, remoteConsentSources, RequestFactsCache, type ConsentSources, type IdentityFacts } from '../consent/access.js';
 import { DEFAULT_INTERNAL_TIMEOUT_MS, INTERNAL_APIS, InternalApiError, internalCaller, internalRoute, type InternalCaller, type InternalRequest, type InternalRouteDeps } from './internal-api.js';
-import { ownerTimeline, parseTimelineRequest, timelineSources } from './timeline.js';
-import { withConsent, type ConsentRules } from './consent/shield.js';
+import { ownerTimeline, parseTimelineRequest, timelineSources } from '../records/timeline.js';
+import { withConsent, type ConsentRules } from '../consent/shield.js';
 import { migrate, openDatabase, type Database } from './db.js';
 import { badInput, ErrorCode, productError, serviceUnavailable } from './errors.js';
 import { requestErrorCode } from './request-plugins.js';
 import { startHttpService, type RequestLog, type Route } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { httpStatusPlugin, requestLogPlugin } from './request-plugins.js';
-import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, createInternalAuth, InternalTokenError, operationHash, type ServiceKeyring, type VerifiedCall } from './internal-token.js';
+import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, createInternalAuth, InternalTokenError, operationHash, type ServiceKeyring, type VerifiedCall } from '../trust/internal-token.js';
 import { scalarResolvers } from './scalars.js';
 import { SUBGRAPHS, type SubgraphName } from './services.js';
 import { telemetryFor } from './telemetry.js';
@@ -52,7 +52,7 @@ export interface SubgraphRouteDeps extends InternalRouteDeps {
 export interface SubgraphModule {
   name: SubgraphName;
   resolvers: GraphQLResolverMap<SubgraphContext>;
-  /** Internal HTTP APIs other services call (lib/internal-api.ts). */
+  /** Internal HTTP APIs other services call (lib/runtime/internal-api.ts). */
   internalRoutes?: (deps: SubgraphRouteDeps) => Route[];
   /** Field-level consent rules (graphql-shield) for every object type. */
   consentRules: ConsentRules;
@@ -93,7 +93,7 @@ export interface SubgraphOptions {
   databaseUrl: string;
   port: number;
   host: string;
-  /** This subgraph's own key and every service's public key (lib/internal-token.ts). */
+  /** This subgraph's own key and every service's public key (lib/trust/internal-token.ts). */
   keyring: ServiceKeyring;
   production: boolean;
   maxBodyBytes?: number;
@@ -106,7 +106,7 @@ export interface SubgraphOptions {
   consentInjection?: ConsentInjection;
   /** Where the service logs (default: a pino logger named after it). */
   logger?: Logger;
-  /** Serves Prometheus `/metrics` on this port (0: any free one); none when absent (lib/telemetry.ts). */
+  /** Serves Prometheus `/metrics` on this port (0: any free one); none when absent (lib/runtime/telemetry.ts). */
   metricsPort?: number;
 }
 
@@ -168,7 +168,7 @@ export async function openSubgraphStore(name: SubgraphName, url: string): Promis
 /**
  * Every error leaves with a code: a service that did not answer is
  * SUBGRAPH_UNAVAILABLE naming it; client mistakes graphql-js reports without
- * a code get theirs (lib/request-plugins.ts). In production, internal error
+ * a code get theirs (lib/runtime/request-plugins.ts). In production, internal error
  * messages and stack traces are hidden; product errors keep their message.
  */
 export function formatErrorFor(production: boolean) {
@@ -242,7 +242,7 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
     csrfPrevention: false,
     // The gateway sends a small, fixed set of operations; the cache stays small.
     documentStore: new InMemoryLRUCache<DocumentNode>({ maxSize: 2 ** 20 * 2 }),
-    // Stopping is ours (lib/lifecycle.ts drains); Apollo's own handler would stop at once and re-raise the signal.
+    // Stopping is ours (lib/runtime/lifecycle.ts drains); Apollo's own handler would stop at once and re-raise the signal.
     stopOnTerminationSignals: false,
   });
   const routes = module.internalRoutes?.(routeDeps) ?? [];

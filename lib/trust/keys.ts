@@ -7,7 +7,7 @@
  *   with it and the gateway trusts it only outside production;
  * - one internal key pair (X25519) per service: each service authenticates its
  *   internal tokens with its own private key and knows every service's
- *   public key (lib/internal-token.ts). In production they come from
+ *   public key (lib/trust/internal-token.ts). In production they come from
  *   INTERNAL_TOKEN_PRIVATE_KEY(_FILE) (the service's own) and
  *   INTERNAL_TOKEN_PUBLIC_KEYS(_FILE) (service name → public JWK), created by
  *   `npm run keys:internal`.
@@ -58,7 +58,7 @@ export async function generateDevKeys(prefix = DEV_KEY_PREFIX): Promise<DevKeys>
   return { issuerPrivate: issuer.privateJwk, issuerPublic: issuer.publicJwk, authorizationServerPrivate: authorizationServer.privateJwk, internal: await serviceKeyPairs(`${prefix}`, stamp) };
 }
 
-/** One X25519 pair per service (key agreement: see lib/internal-token.ts), kid `<prefix><service>-<stamp>`. */
+/** One X25519 pair per service (key agreement: see lib/trust/internal-token.ts), kid `<prefix><service>-<stamp>`. */
 export async function serviceKeyPairs(prefix: string, stamp: string): Promise<Record<ServiceName, KeyPair>> {
   return Object.fromEntries(SERVICE_NAMES.map((name) => {
     const { privateKey, publicKey } = generateKeyPairSync('x25519');

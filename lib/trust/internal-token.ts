@@ -49,7 +49,7 @@
 import { createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { Actor } from './actor.js';
-import { SUBGRAPH_NAMES } from './services.js';
+import { SUBGRAPH_NAMES } from '../runtime/services.js';
 
 export const ACTOR_TOKEN_HEADER = 'x-actor-token';
 /** Facts tokens identity signed for the request, relayed to the next services (space-separated). */

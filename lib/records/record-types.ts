@@ -4,9 +4,9 @@
  * that used to be kept by hand in several places are derived from it:
  *
  * - the SMART scope map (FHIR resource type, granular category → consent
- *   categories: `RESOURCE_CATEGORIES`, lib/scopes.ts);
+ *   categories: `RESOURCE_CATEGORIES`, lib/trust/scopes.ts);
  * - the timeline's kinds and who owns them (`TIMELINE_KINDS`,
- *   `TIMELINE_KIND_TYPES`, lib/timeline.ts);
+ *   `TIMELINE_KIND_TYPES`, lib/records/timeline.ts);
  * - the owner of each FHIR resource type publishing accepts
  *   (`RESOURCE_OWNERS`, lib/ingest/types.ts);
  * - the Patient connections the FHIR export pages through and what they
@@ -24,8 +24,8 @@
  *
  * To add a record type, follow docs/adding-a-record-type.md.
  */
-import type { Category } from './categories.js';
-import type { SubgraphName } from './subgraph-names.js';
+import type { Category } from '../consent/categories.js';
+import type { SubgraphName } from '../runtime/subgraph-names.js';
 import { SYSTEM } from './terminology.js';
 
 /** The FHIR resource a record type is exchanged as. */

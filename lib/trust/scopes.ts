@@ -9,10 +9,10 @@
  *   schema:read                                 product scope: introspection and SDL download
  */
 
-import { CATEGORIES, type Category } from './categories.js';
-import { resourceCategories } from './record-types.js';
+import { CATEGORIES, type Category } from '../consent/categories.js';
+import { resourceCategories } from '../records/record-types.js';
 
-export { CATEGORIES, categoryFromEnum, categoryToEnum, type Category } from './categories.js';
+export { CATEGORIES, categoryFromEnum, categoryToEnum, type Category } from '../consent/categories.js';
 
 /**
  * Which categories a FHIR resource type (optionally narrowed by a granular

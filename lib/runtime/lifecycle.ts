@@ -8,7 +8,7 @@
  *   databases close and the process exits 0. A second signal exits at once.
  */
 import net from 'node:net';
-import { ConfigurationError } from './keys.js';
+import { ConfigurationError } from '../trust/keys.js';
 import type { Logger } from './logger.js';
 
 export const DEFAULT_SHUTDOWN_GRACE_MS = 20_000;

@@ -13,11 +13,11 @@
  * so each table is its own history, every entry naming who recorded it and
  * who ended it.
  */
-import type { Queryable } from './db.js';
-import { badInput, ErrorCode, productError } from './errors.js';
+import type { Queryable } from '../runtime/db.js';
+import { badInput, ErrorCode, productError } from '../runtime/errors.js';
 import type { Row } from './records.js';
 import { REGISTRY_ID, requireRegistered, requireRegistryAdmin } from './registry.js';
-import type { SubgraphContext } from './subgraph-context.js';
+import type { SubgraphContext } from '../runtime/subgraph-context.js';
 
 export const MAX_WITHIN_DAYS = 3650;
 const DAY = 86_400_000;

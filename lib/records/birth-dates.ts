@@ -5,7 +5,7 @@
  * token, answered with `{ [patientId]: "YYYY-MM-DD" }` for the patients the
  * actor may see the demographics of.
  */
-import { INTERNAL_APIS, type InternalCaller } from './internal-api.js';
+import { INTERNAL_APIS, type InternalCaller } from '../runtime/internal-api.js';
 
 /** Most patient ids one call carries (identity reads at most this many). */
 export const BIRTH_DATES_BATCH = 1000;

@@ -1,5 +1,5 @@
 /**
- * Metrics and traces of every service (logs are lib/logger.ts).
+ * Metrics and traces of every service (logs are lib/runtime/logger.ts).
  *
  * Metrics: Prometheus (prom-client), one registry per service, served on a
  * port of its own (`<PREFIX>_METRICS_PORT`, see serveMetrics) so the public
@@ -35,7 +35,7 @@ import {
   type Sampler,
 } from '@opentelemetry/sdk-trace';
 import client from 'prom-client';
-import { ConfigurationError } from './keys.js';
+import { ConfigurationError } from '../trust/keys.js';
 
 /** The durations services measure are milliseconds to a few seconds (deadlines are 5–10 s). */
 const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

@@ -18,7 +18,7 @@
  * goes by SMS where SMS is configured, an e-mail address by e-mail.
  */
 import nodemailer from 'nodemailer';
-import type { Logger } from './logger.js';
+import type { Logger } from '../runtime/logger.js';
 
 export interface Contact {
   kind: 'sms' | 'email';

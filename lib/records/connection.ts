@@ -8,12 +8,12 @@
  * `(patient_id, time DESC, id DESC)` index), so cost follows page size, not
  * history length.
  */
-import { filterOpensAnything, recordFilterSql, type PatientRecordFilter } from './consent/filter.js';
-import { accessOfRow, decideRow, type RecordAccess } from './consent/record-access.js';
-import type { Queryable } from './db.js';
-import { badInput, productError } from './errors.js';
+import { filterOpensAnything, recordFilterSql, type PatientRecordFilter } from '../consent/filter.js';
+import { accessOfRow, decideRow, type RecordAccess } from '../consent/record-access.js';
+import type { Queryable } from '../runtime/db.js';
+import { badInput, productError } from '../runtime/errors.js';
 import { listedRecordType, type RecordTypeName } from './record-types.js';
-import type { SubgraphContext } from './subgraph-context.js';
+import type { SubgraphContext } from '../runtime/subgraph-context.js';
 
 export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 100;
@@ -84,7 +84,7 @@ export interface PatientListSpec extends RecordAccess {
   params?: unknown[];
 }
 
-/** The list of a record type of the catalogue (lib/record-types.ts): its access, table and time column. */
+/** The list of a record type of the catalogue (lib/records/record-types.ts): its access, table and time column. */
 export function patientList(graphqlType: RecordTypeName): PatientListSpec {
   const row = listedRecordType(graphqlType);
   return { ...accessOfRow(row), table: row.table, timeColumn: row.timeColumn };

@@ -26,7 +26,7 @@ export class CallFailed extends Error {
 /**
  * POSTs `body` (JSON text) to `url` and reads the whole answer, within
  * `timeoutMs` (connection, request and response together). With `call`, the
- * call is measured and traced (lib/telemetry.ts), its `traceparent` sent on.
+ * call is measured and traced (lib/runtime/telemetry.ts), its `traceparent` sent on.
  */
 export function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number, call?: OutgoingCall): Promise<JsonAnswer> {
   return new Promise((resolve, reject) => {

@@ -5,7 +5,7 @@
  * and extra routes a service registers (internal APIs, SDL download, FHIR).
  *
  * Every response carries `x-request-id`; every request leaves one log line
- * (lib/logger.ts) with that id, the trace id, the operation, the actor's
+ * (lib/runtime/logger.ts) with that id, the trace id, the operation, the actor's
  * role/organisation/app, the status, the duration and the error codes; every
  * server-side failure is logged with its stack. Request bodies are capped
  * before they are parsed.
@@ -28,7 +28,7 @@ import { boundedLabel, endSpan, requestOutcome, serveMetrics, startServerSpan, t
 export interface RequestLog {
   requestId: string;
   traceId?: string;
-  /** The caller's W3C `traceparent`, passed on to the services this request calls when tracing is off (lib/telemetry.ts). */
+  /** The caller's W3C `traceparent`, passed on to the services this request calls when tracing is off (lib/runtime/telemetry.ts). */
   traceparent?: string;
   /** The GraphQL operation name, or the route. */
   operation?: string;
@@ -73,7 +73,7 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
   /** Whether the service can serve: its database, the services it needs. */
   ready: () => Promise<Readiness>;
   maxBodyBytes: number;
-  /** Cross-origin access for browser apps (lib/cors.ts); none when absent. */
+  /** Cross-origin access for browser apps (lib/runtime/cors.ts); none when absent. */
   cors?: CorsPolicy;
   /** Paths whose routes answer cross-origin requests themselves (the authorization server's): the policy above is not applied to them. */
   ownCors?: (url: URL) => boolean;
@@ -82,7 +82,7 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
   /** Use the caller's `x-request-id` (subgraphs: the gateway's); otherwise every request gets a fresh one. */
   trustRequestId?: boolean;
   logger: Logger;
-  /** Request metrics and server spans (lib/telemetry.ts). */
+  /** Request metrics and server spans (lib/runtime/telemetry.ts). */
   telemetry?: Telemetry;
   /** Serve the telemetry's Prometheus `/metrics` on this port (0: any free one), named by `variable` in start-up errors; none when absent. */
   metrics?: { port: number; variable: string };
@@ -232,7 +232,7 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
   };
 
   const { telemetry } = options;
-  // Distinct label values kept per service (lib/telemetry.ts boundedLabel): clients choose operation names.
+  // Distinct label values kept per service (lib/runtime/telemetry.ts boundedLabel): clients choose operation names.
   const operationNames = new Set<string>();
   const errorCodeNames = new Set<string>();
   const server = http.createServer(async (request, response) => {
