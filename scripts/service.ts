@@ -24,6 +24,7 @@ import { DEFAULT_SHUTDOWN_GRACE_MS, describeStartupError, drainOnSignals } from 
 import { createLogger } from '../lib/runtime/logger.js';
 import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, databaseUrl, isSubgraphName, servicePort, serviceUrl, type SubgraphName } from '../lib/runtime/services.js';
 import { startSubgraph } from '../lib/runtime/subgraph.js';
+import { replayGuardFromEnv } from '../lib/trust/replay-guard.js';
 import { markSingleServiceProcess, metricsPortFromEnv } from '../lib/runtime/telemetry.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
 import { serviceExtras } from './service-extras.js';
@@ -92,6 +93,8 @@ try {
       port: servicePort(info),
       production,
       keyring: await keyringFromEnv(name, production, ensureDevKeys),
+      // Shared by every replica of this subgraph when REPLAY_GUARD_REDIS_URL is set (a replica refuses to start without it then).
+      replayGuard: await replayGuardFromEnv(name),
       peers: (peer) => serviceUrl(SUBGRAPHS[peer]),
       internalTimeoutMs: millisecondsFromEnv('INTERNAL_API_TIMEOUT_MS', DEFAULT_INTERNAL_TIMEOUT_MS),
       logger,

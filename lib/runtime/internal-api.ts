@@ -10,6 +10,7 @@ import type { Actor } from '../trust/actor.js';
 import { ErrorCode, errorBody, productError, type ErrorCodeValue } from './errors.js';
 import type { Route } from './http.js';
 import { CallFailed, postJson, type JsonAnswer } from './http-client.js';
+import { ReplayGuardUnavailable } from '../trust/replay-guard.js';
 import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, InternalTokenError, type InternalAuth, type ServiceName } from '../trust/internal-token.js';
 import type { SubgraphName } from './services.js';
 import type { Telemetry } from './telemetry.js';
@@ -165,8 +166,12 @@ export function internalRoute(api: InternalApi, deps: InternalRouteDeps, handle:
     const token = request.headers[ACTOR_TOKEN_HEADER];
     let verified;
     try {
-      verified = deps.auth.verifyCallToken(typeof token === 'string' ? token : undefined, api.path, request.body, api.callers);
+      verified = await deps.auth.verifyCallToken(typeof token === 'string' ? token : undefined, api.path, request.body, api.callers);
     } catch (error) {
+      if (error instanceof ReplayGuardUnavailable) {
+        request.log.errorCodes.add(ErrorCode.subgraphUnavailable);
+        return { status: 503, body: errorBody(ErrorCode.subgraphUnavailable, 'This service cannot check its internal tokens now (replay guard unavailable)') };
+      }
       if (!(error instanceof InternalTokenError)) throw error;
       request.log.errorCodes.add(ErrorCode.unauthenticated);
       return { status: 401, body: errorBody(ErrorCode.unauthenticated, 'This API accepts only its own callers, with a token issued for this call') };

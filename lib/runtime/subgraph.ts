@@ -24,6 +24,7 @@ import { requestErrorCode } from './request-plugins.js';
 import { startHttpService, type RequestLog, type Route } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { httpStatusPlugin, requestLogPlugin } from './request-plugins.js';
+import { ProcessReplayGuard, ReplayGuardUnavailable, type ReplayGuard } from '../trust/replay-guard.js';
 import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, createInternalAuth, InternalTokenError, operationHash, type ServiceKeyring, type VerifiedCall } from '../trust/internal-token.js';
 import { scalarResolvers } from './scalars.js';
 import { SUBGRAPHS, type SubgraphName } from './services.js';
@@ -108,6 +109,8 @@ export interface SubgraphOptions {
   logger?: Logger;
   /** Serves Prometheus `/metrics` on this port (0: any free one); none when absent (lib/runtime/telemetry.ts). */
   metricsPort?: number;
+  /** Remembers accepted internal tokens (default: this process alone; shared by replicas on Redis: lib/trust/replay-guard.ts); closed with the service. */
+  replayGuard?: ReplayGuard;
 }
 
 export interface RunningSubgraph {
@@ -193,7 +196,8 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
   const db = options.database ?? (await openSubgraphDatabase(module.name, options.databaseUrl));
   if (options.consentInjection && options.production) throw new Error('The consent policy cannot be replaced in production');
   const logger = options.logger ?? createLogger(module.name);
-  const auth = createInternalAuth(options.keyring);
+  const replayGuard = options.replayGuard ?? new ProcessReplayGuard();
+  const auth = createInternalAuth(options.keyring, replayGuard);
   if (auth.self !== module.name) throw new Error(`the keyring given to ${module.name} is ${auth.self}'s`);
   const telemetry = telemetryFor(module.name);
   const untrackDatabase = db.instrument(telemetry);
@@ -279,8 +283,13 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
       const operation = body as { query?: string; variables?: unknown } | undefined;
       let call: VerifiedCall;
       try {
-        call = auth.verifyActorToken(typeof token === 'string' ? token : undefined, operationHash(operation?.query, operation?.variables));
+        call = await auth.verifyActorToken(typeof token === 'string' ? token : undefined, operationHash(operation?.query, operation?.variables));
       } catch (error) {
+        if (error instanceof ReplayGuardUnavailable) {
+          // Fail closed, and say whose fault it is: the service's, not the caller's (the gateway reports it unavailable).
+          request.log.errorCodes.add(ErrorCode.subgraphUnavailable);
+          throw productError(ErrorCode.subgraphUnavailable, 'This service cannot check its internal tokens now (replay guard unavailable)', { service: module.name, http: { status: 503 } });
+        }
         if (!(error instanceof InternalTokenError)) throw error;
         request.log.errorCodes.add(ErrorCode.unauthenticated);
         throw productError(ErrorCode.unauthenticated, 'This service accepts only requests the gateway signed for it and for this operation');
@@ -321,6 +330,7 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
   });
   const stopped = async () => {
     untrackDatabase();
+    await replayGuard.close();
     await db.close();
   };
   return {

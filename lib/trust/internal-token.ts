@@ -38,10 +38,11 @@
  *   revocation still applies from the next request on: facts are never kept
  *   beyond the request they were loaded for.
  *
- * Each token is accepted once per receiving process (its `jti` is
- * remembered until it expires), so a captured token cannot be replayed to the
- * same replica; within its lifetime (TOKEN_TTL_SECONDS) it can only repeat,
- * at another replica, the exact call it was issued for.
+ * Each token is accepted once (its `jti` is remembered until it expires):
+ * by the receiving process alone, or by every replica of the service when
+ * they share a replay guard on Redis (lib/trust/replay-guard.ts,
+ * REPLAY_GUARD_REDIS_URL), so a captured token cannot be replayed at another
+ * replica either.
  *
  * Everything uses node:crypto directly and synchronously: the gateway makes one
  * token per subgraph call.
@@ -50,6 +51,7 @@ import { createHash, createHmac, createPrivateKey, createPublicKey, diffieHellma
 import type { JWK } from 'jose';
 import type { Actor } from './actor.js';
 import { SUBGRAPH_NAMES } from '../runtime/services.js';
+import { CLOCK_TOLERANCE_SECONDS, ProcessReplayGuard, type ReplayGuard } from './replay-guard.js';
 
 export const ACTOR_TOKEN_HEADER = 'x-actor-token';
 /** Facts tokens identity signed for the request, relayed to the next services (space-separated). */
@@ -60,7 +62,6 @@ export const isServiceName = (name: unknown): name is ServiceName => typeof name
 
 /** Lifetime of every internal token. */
 export const TOKEN_TTL_SECONDS = 30;
-const CLOCK_TOLERANCE_SECONDS = 5;
 /** How many hops a chain of call tokens may have (gateway → encounters → public-health → encounters). */
 const MAX_CHAIN = 4;
 
@@ -116,30 +117,6 @@ interface Claims {
   fct?: unknown;
 }
 
-/**
- * Remembers the ids of tokens already accepted until they expire, so each is
- * used once per process. Bounded: past the cap the oldest ids are forgotten
- * early (their tokens then expire within TOKEN_TTL_SECONDS anyway).
- */
-class ReplayGuard {
-  private readonly seen = new Map<string, number>();
-  constructor(private readonly cap = 200_000) {}
-
-  /** False when the id was seen before. */
-  accept(jti: string, exp: number): boolean {
-    if (this.seen.has(jti)) return false;
-    // Ids are inserted in (about) the order they expire: forget from the front
-    // what has expired, and past the cap the oldest too.
-    const now = Date.now() / 1000 - CLOCK_TOLERANCE_SECONDS;
-    for (const [id, expiry] of this.seen) {
-      if (expiry >= now && this.seen.size < this.cap) break;
-      this.seen.delete(id);
-    }
-    this.seen.set(jti, exp);
-    return true;
-  }
-}
-
 export interface InternalAuth {
   self: ServiceName;
   /** Gateway only: an actor token for one GraphQL call to `audience`. */
@@ -149,10 +126,13 @@ export interface InternalAuth {
    * the current work (absent only for the gateway, which names the actor).
    */
   signCallToken(options: { audience: ServiceName; path: string; body: string; requestId: string; actor?: Actor; via?: string }): string;
-  /** A subgraph's GraphQL endpoint: an actor token from the gateway, for this subgraph and this operation, not seen before. */
-  verifyActorToken(token: string | undefined, operation: string): VerifiedCall;
+  /**
+   * A subgraph's GraphQL endpoint: an actor token from the gateway, for this subgraph and this operation, not seen before
+   * (rejects with InternalTokenError, or ReplayGuardUnavailable when a shared guard cannot tell).
+   */
+  verifyActorToken(token: string | undefined, operation: string): Promise<VerifiedCall>;
   /** An internal API: a call token for this service, this path and this body, from one of `callers`, not seen before. */
-  verifyCallToken(token: string | undefined, path: string, body: string, callers: readonly ServiceName[]): VerifiedCall;
+  verifyCallToken(token: string | undefined, path: string, body: string, callers: readonly ServiceName[]): Promise<VerifiedCall>;
   /** Identity only: the consent facts it loaded for request `requestId`, for the other subgraphs of that request. */
   signFactsToken(requestId: string, facts: unknown): string;
   /** A subgraph: the facts identity signed for this very request, or an error. */
@@ -164,8 +144,12 @@ const ALGORITHM = 'HS256+X25519';
 /** Who checks tokens: the subgraphs (the gateway only makes them). */
 const VERIFIERS = SUBGRAPH_NAMES;
 
-/** Builds the signer and verifier of one service from its keyring. */
-export function createInternalAuth(keyring: ServiceKeyring): InternalAuth {
+/**
+ * Builds the signer and verifier of one service from its keyring; `replay`
+ * remembers the tokens it accepted (one process's memory unless a shared
+ * guard is given: lib/trust/replay-guard.ts).
+ */
+export function createInternalAuth(keyring: ServiceKeyring, replay: ReplayGuard = new ProcessReplayGuard()): InternalAuth {
   let privateKey: KeyObject;
   const publicKeys = new Map<ServiceName, KeyObject>();
   try {
@@ -192,7 +176,6 @@ export function createInternalAuth(keyring: ServiceKeyring): InternalAuth {
   }
   const mac = (key: Buffer, input: string) => createHmac('sha256', key).update(input).digest();
   const header = b64({ alg: ALGORITHM, typ: 'JWT', kid: keyring.privateJwk.kid });
-  const replay = new ReplayGuard();
 
   const sign = (claims: Omit<Claims, 'iss' | 'iat' | 'exp' | 'jti'>): string => {
     const now = Math.floor(Date.now() / 1000);
@@ -259,8 +242,8 @@ export function createInternalAuth(keyring: ServiceKeyring): InternalAuth {
     return actorOf(parent, depth + 1);
   };
 
-  const once = (claims: Claims) => {
-    if (!replay.accept(claims.jti, claims.exp)) throw new InternalTokenError('token already used');
+  const once = async (claims: Claims) => {
+    if (!(await replay.accept(claims.jti, claims.exp))) throw new InternalTokenError('token already used');
   };
 
   return {
@@ -268,11 +251,11 @@ export function createInternalAuth(keyring: ServiceKeyring): InternalAuth {
     signActorToken: (audience, actor, requestId, operation) => sign({ aud: audience, typ: ACTOR_TYPE, act: actor, rid: requestId, oph: operation }),
     signCallToken: ({ audience, path, body, requestId, actor, via }) =>
       sign({ aud: audience, typ: CALL_TYPE, rid: requestId, pth: path, bh: bodyHash(body), ...(keyring.self === 'gateway' ? { act: actor } : { via }) }),
-    verifyActorToken(token, operation) {
+    async verifyActorToken(token, operation) {
       const claims = open(token, keyring.self, ACTOR_TYPE);
       if (claims.iss !== 'gateway' || !claims.act) throw new InternalTokenError('actor tokens come from the gateway');
       if (claims.oph !== operation) throw new InternalTokenError('token issued for another operation');
-      once(claims);
+      await once(claims);
       return { actor: claims.act, requestId: claims.rid, caller: 'gateway' };
     },
     signFactsToken(requestId, facts) {
@@ -285,12 +268,12 @@ export function createInternalAuth(keyring: ServiceKeyring): InternalAuth {
       if (claims.rid !== requestId) throw new InternalTokenError('consent facts of another request');
       return claims.fct;
     },
-    verifyCallToken(token, path, body, callers) {
+    async verifyCallToken(token, path, body, callers) {
       const claims = open(token, keyring.self, CALL_TYPE);
       if (!callers.includes(claims.iss)) throw new InternalTokenError(`${claims.iss} may not call ${path}`);
       if (claims.pth !== path || claims.bh !== bodyHash(body)) throw new InternalTokenError('token issued for another call');
       const actor = actorOf(claims, 0);
-      once(claims);
+      await once(claims);
       return { actor, requestId: claims.rid, caller: claims.iss };
     },
   };
