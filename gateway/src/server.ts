@@ -26,6 +26,7 @@ import { ErrorCode, errorBody, forbidden, serviceUnavailable } from '../../lib/e
 import { millisecondsFromEnv, startHttpService, type HttpRequestInfo, type Readiness, type RequestLog, type RunningHttpService } from '../../lib/http.js';
 import { createLogger, type Logger } from '../../lib/logger.js';
 import { httpStatusPlugin, requestLogPlugin } from '../../lib/request-plugins.js';
+import { controlCharacterGuard } from '../../lib/control-characters.js';
 import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, createInternalAuth, operationHash, type InternalAuth, type ServiceKeyring } from '../../lib/internal-token.js';
 import { scalarResolvers } from '../../lib/scalars.js';
 import { parseScopes } from '../../lib/scopes.js';
@@ -222,6 +223,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     gateway,
     introspection: true, // guarded per actor by introspectionGuard
     allowBatchedHttpRequests: false,
+    // No persisted queries (docs/hardening.md): automatic ones let any caller fill a server-side cache with
+    // documents of its choosing and protect nothing; trusted documents need app review to register them, which
+    // does not exist yet. Every `extensions.persistedQuery` answers 400 PERSISTED_QUERY_NOT_SUPPORTED.
+    persistedQueries: false,
     // Parsed and validated operations, bounded: hostile clients send endless distinct ones.
     documentStore: new InMemoryLRUCache<DocumentNode>({ maxSize: 2 ** 20 * CACHE_MIB.documents }),
     // Stopping is ours (lib/lifecycle.ts drains); Apollo's own handler would stop at once and re-raise the signal.
@@ -233,6 +238,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     plugins: [
       ...(armor.plugins as unknown as ApolloServerPlugin<GatewayContext>[]), // armor is typed against the CJS build of @apollo/server
       introspectionGuard,
+      controlCharacterGuard as ApolloServerPlugin<GatewayContext>,
       auditPlugin(new AuditBatcher({ auth, url: (name) => options.subgraphUrls[name], timeoutMs, telemetry }), telemetry, logger),
       requestLogPlugin<GatewayContext>(logger),
       httpStatusPlugin,
