@@ -6,6 +6,7 @@
  * - persisted queries: the gateway supports none, so every
  *   `extensions.persistedQuery` (any version, a hash that matches or not, no
  *   query, a malformed one) answers 400 with a coded error, never a 500;
+ * - an operationName that picks no operation (the empty name included);
  * - NUL (and, in GraphQL arguments, the other C0 controls): refused with a
  *   client error on every way in (GraphQL variables and literals, FHIR reads,
  *   searches and writes, HL7 v2, the OAuth endpoints, a direct call to a
@@ -77,6 +78,15 @@ describe.each(BACKENDS)('client mistakes that were server errors (%s)', (backend
       expect(direct.status).toBeGreaterThanOrEqual(400);
       expect(direct.status).toBeLessThan(500);
     });
+  });
+
+  it.each([
+    ['an empty operationName', { query: '{ organizations { id } }', operationName: '' }],
+    ['an operationName naming no operation', { query: '{ organizations { id } }', operationName: 'Nope' }],
+    ['several operations and no operationName', { query: 'query A { __typename } query B { __typename }' }],
+  ])('an operation that cannot be picked out (%s) answers 400 OPERATION_RESOLUTION_FAILURE', async (_name, payload) => {
+    const answer = await graphql(payload);
+    expect({ status: answer.status, codes: codes(answer) }, answer.text).toEqual({ status: 400, codes: ['OPERATION_RESOLUTION_FAILURE'] });
   });
 
   describe('NUL and control characters', () => {

@@ -25,7 +25,7 @@ import type { Actor } from '../../lib/actor.js';
 import { ErrorCode, errorBody, forbidden, serviceUnavailable } from '../../lib/errors.js';
 import { millisecondsFromEnv, startHttpService, type HttpRequestInfo, type Readiness, type RequestLog, type RunningHttpService } from '../../lib/http.js';
 import { createLogger, type Logger } from '../../lib/logger.js';
-import { httpStatusPlugin, requestLogPlugin } from '../../lib/request-plugins.js';
+import { httpStatusPlugin, operationResolutionPlugin, requestLogPlugin } from '../../lib/request-plugins.js';
 import { controlCharacterGuard } from '../../lib/control-characters.js';
 import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, createInternalAuth, operationHash, type InternalAuth, type ServiceKeyring } from '../../lib/internal-token.js';
 import { scalarResolvers } from '../../lib/scalars.js';
@@ -237,6 +237,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     validationRules: armor.validationRules,
     plugins: [
       ...(armor.plugins as unknown as ApolloServerPlugin<GatewayContext>[]), // armor is typed against the CJS build of @apollo/server
+      operationResolutionPlugin,
       introspectionGuard,
       controlCharacterGuard as ApolloServerPlugin<GatewayContext>,
       auditPlugin(new AuditBatcher({ auth, url: (name) => options.subgraphUrls[name], timeoutMs, telemetry }), telemetry, logger),
