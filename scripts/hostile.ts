@@ -5,12 +5,21 @@
  * production mode (scripts/process-stack.ts), sends a generated corpus of
  * hostile and malformed requests (scripts/hostile-corpus.ts), and prints:
  * the statuses, the 5xx count (must be 0), responses leaking a stack trace
- * (must be 0), p50/p99, the slowest requests, and the gateway's resident
- * memory before and after. Then it freezes the imaging subgraph (SIGSTOP) and
+ * (must be 0), p50/p99, the slowest requests, and every service's resident
+ * memory before, right after, and 15 s after the run (each process runs with
+ * the image's heap cap, lib/runtime/services.ts NODE_HEAP_OPTIONS).
+ * `--heap-snapshots <dir>` also takes heap snapshots of the gateway and
+ * identity before and after (scripts/heap-snapshot.ts: an inspector on
+ * loopback that only this run opens) and prints what grew. Then it freezes the imaging subgraph (SIGSTOP) and
  * times the README's chart query, which must answer within the subgraph
  * deadline with the rest of the chart. Exit code 1 if any rule is broken.
  */
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { SUBGRAPH_NAMES } from '../lib/runtime/services.js';
+import { heapGrowth, summarizeHeapSnapshot, takeHeapSnapshot } from './heap-snapshot.js';
 import { DEFAULT_SEED, generatePatient } from '../lib/synthetic/generator.js';
 import { hostileCorpus, runCorpus } from './hostile-corpus.js';
 import { startProcessStack } from './process-stack.js';
@@ -22,6 +31,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '20261129' },
     backend: { type: 'string', default: process.env.TEST_DATABASE_URL ? 'postgres' : 'pglite' },
     timeout: { type: 'string', default: '3000' },
+    'heap-snapshots': { type: 'string' },
   },
 });
 const PATIENTS = 30;
@@ -29,8 +39,30 @@ const bundles = Array.from({ length: PATIENTS }, (_, i) => generatePatient(DEFAU
 const patient = bundles.find((b) => b.imagingStudies.length > 0 && b.patient.identifiers.some((i) => i.assignerOrganizationId?.startsWith('org-county-')))!;
 const org = patient.patient.identifiers.find((i) => i.assignerOrganizationId?.startsWith('org-county-'))!.assignerOrganizationId!;
 
+const freePort = () => new Promise<number>((resolve) => {
+  const server = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = server.address() as { port: number };
+    server.close(() => resolve(port));
+  });
+});
+const snapshotDir = values['heap-snapshots'];
+const inspected = snapshotDir ? { gateway: await freePort(), identity: await freePort() } : undefined;
+if (snapshotDir) mkdirSync(snapshotDir, { recursive: true });
+const heapInspect: Record<string, string> = inspected ? { HEAP_INSPECT: Object.entries(inspected).map(([name, port]) => `${name}:${port}`).join(',') } : {};
+
 console.log(`Starting six service processes (${values.backend}, production mode)...`);
-const stack = await startProcessStack({ patients: PATIENTS, backend: values.backend as 'pglite' | 'postgres', env: { SUBGRAPH_TIMEOUT_MS: values.timeout! } });
+const stack = await startProcessStack({ patients: PATIENTS, backend: values.backend as 'pglite' | 'postgres', env: { SUBGRAPH_TIMEOUT_MS: values.timeout!, ...heapInspect } });
+const SERVICES = ['gateway', ...SUBGRAPH_NAMES] as const;
+const rssOfAll = () => Object.fromEntries(SERVICES.map((name) => [name, stack.rssMb(name)])) as Record<(typeof SERVICES)[number], number>;
+const snapshots = async (label: string) => {
+  if (!inspected || !snapshotDir) return undefined;
+  const files: Record<string, string> = {};
+  for (const [name, port] of Object.entries(inspected)) {
+    files[name] = path.join(snapshotDir, `${name}-${values.backend}-${label}.heapsnapshot`);
+    await takeHeapSnapshot(port, files[name]!);
+  }
+  return files;
+};
 let failed = false;
 try {
   const clinician = await stack.token({ sub: 'dr-ops', role: 'clinician', org });
@@ -43,11 +75,19 @@ try {
   };
   const base = stack.url.replace(/\/graphql$/, '');
   const corpus = hostileCorpus(Number(values.requests), Number(values.seed), { tokens, patientId: patient.patient.id });
-  const before = stack.rssMb('gateway');
+  // Warm-up (a tenth of the corpus, not counted): what every process loads on its first requests is not growth.
+  await runCorpus(base, corpus.slice(0, Math.ceil(corpus.length / 10)), Number(values.concurrency));
+  const snapshotsBefore = await snapshots('before');
+  const rssBefore = rssOfAll();
+  const before = rssBefore.gateway;
   const started = performance.now();
   const run = await runCorpus(base, corpus, Number(values.concurrency));
   const seconds = (performance.now() - started) / 1000;
-  const after = stack.rssMb('gateway');
+  const rssAfter = rssOfAll();
+  const after = rssAfter.gateway;
+  await new Promise((resolve) => setTimeout(resolve, 15_000));
+  const rssSettled = rssOfAll();
+  const snapshotsAfter = await snapshots('after');
   console.log(`
 Hostile run: ${run.requests} requests in ${seconds.toFixed(1)} s (${(run.requests / seconds).toFixed(0)} req/s, ${values.concurrency} clients)
   statuses:            ${JSON.stringify(run.byStatus)}
@@ -55,7 +95,15 @@ Hostile run: ${run.requests} requests in ${seconds.toFixed(1)} s (${(run.request
   stack traces leaked: ${run.leaks.length}${run.leaks.length ? `  e.g. ${JSON.stringify(run.leaks.slice(0, 3))}` : ''}
   without x-request-id: ${run.missingRequestId}
   latency:             p50 ${run.p50.toFixed(1)} ms, p99 ${run.p99.toFixed(1)} ms; slowest ${JSON.stringify(run.slowest)}
-  gateway RSS:         ${before.toFixed(0)} MB before, ${after.toFixed(0)} MB after (${(after - before >= 0 ? '+' : '') + (after - before).toFixed(0)} MB)`);
+  gateway RSS:         ${before.toFixed(0)} MB before, ${after.toFixed(0)} MB after (${(after - before >= 0 ? '+' : '') + (after - before).toFixed(0)} MB)
+  RSS (MB) before / right after / 15 s after, each service (heap capped as in the image):
+${SERVICES.map((name) => `    ${name.padEnd(14)} ${rssBefore[name].toFixed(0).padStart(4)} / ${rssAfter[name].toFixed(0).padStart(4)} / ${rssSettled[name].toFixed(0).padStart(4)}`).join('\n')}`);
+  if (snapshotsBefore && snapshotsAfter) {
+    for (const name of Object.keys(snapshotsBefore)) {
+      const growth = heapGrowth(await summarizeHeapSnapshot(snapshotsBefore[name]!), await summarizeHeapSnapshot(snapshotsAfter[name]!));
+      console.log(`\n${name} heap snapshots (${snapshotsBefore[name]}, ${snapshotsAfter[name]}):\n  ${growth.join('\n  ')}`);
+    }
+  }
   failed ||= run.serverErrors.length > 0 || run.leaks.length > 0 || run.missingRequestId > 0;
 
   const chart = async () => {

@@ -11,6 +11,10 @@
  * AUTH_JWKS_URL or AUTH_PUBLIC_KEYS_FILE; the SMART authorization server: PUBLIC_URL,
  * SMART_SIGNING_KEY(_FILE), SMART_UPSTREAM_* (docs/apps.md).
  * Without key variables outside production, the development keys under .data/keys are used.
+ * HEAP_INSPECT=<service>:<port>,… opens the V8 inspector of the services named, on loopback only, so
+ * scripts/heap-snapshot.ts can take heap snapshots (npm run hostile -- --heap-snapshots; docs/hardening.md).
+ *
+ * The heap is capped as in the image (package.json: --max-old-space-size=128, lib/runtime/services.ts NODE_HEAP_OPTIONS).
  */
 import { notifierFromEnvironment } from '../lib/consent/notifier.js';
 import type { JSONWebKeySet, JWK } from 'jose';
@@ -28,6 +32,7 @@ import { replayGuardFromEnv } from '../lib/trust/replay-guard.js';
 import { markSingleServiceProcess, metricsPortFromEnv } from '../lib/runtime/telemetry.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
 import { serviceExtras } from './service-extras.js';
+import { openHeapInspector } from './heap-snapshot.js';
 
 const name = process.argv[2] ?? '';
 const production = process.env.NODE_ENV === 'production';
@@ -39,6 +44,7 @@ if (name !== 'gateway' && !isSubgraphName(name)) {
   process.exit(2);
 }
 const logger = createLogger(name);
+openHeapInspector(name, logger);
 // OTEL_SERVICE_NAME may name this process's one service (lib/runtime/telemetry.ts).
 markSingleServiceProcess();
 try {

@@ -124,6 +124,9 @@ describe('docker-compose.yml', () => {
     expect(runtime).toContain('CMD ["node", "dist/scripts/service.js", "gateway"]');
     // The heap cap the benchmark's processes run with too (lib/runtime/services.ts).
     expect(runtime).toContain(`ENV NODE_OPTIONS="${NODE_HEAP_OPTIONS}"`);
+    // And `npm run service`, the same processes run from source (docs/hardening.md).
+    const scripts = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.service).toContain(NODE_HEAP_OPTIONS);
   });
 
   const dockerCompose = ['/usr/bin/docker-compose', '/usr/local/bin/docker-compose'].find(existsSync);

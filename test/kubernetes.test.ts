@@ -25,7 +25,7 @@ import path from 'node:path';
 import ts from 'typescript';
 import { parse, parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { COMMON_ENV, GATEWAY, SUBGRAPH_NAMES, SUBGRAPH_PEERS, SUBGRAPHS, type ServiceInfo, type SubgraphName } from '../lib/runtime/services.js';
+import { COMMON_ENV, GATEWAY, NODE_HEAP_OPTIONS, SUBGRAPH_NAMES, SUBGRAPH_PEERS, SUBGRAPHS, type ServiceInfo, type SubgraphName } from '../lib/runtime/services.js';
 import { ROOT } from '../lib/runtime/subgraph.js';
 
 const DIR = path.join(ROOT, 'deploy', 'kubernetes');
@@ -247,6 +247,7 @@ function serviceProblems(service: ServiceInfo, objects: Located[]): string[] {
   check(container.envFrom === undefined, 'no envFrom: every variable is named');
   const value = (variable: string) => env.get(variable)?.value;
   check(value('NODE_ENV') === 'production' && value('HOST') === '0.0.0.0', 'NODE_ENV=production, HOST=0.0.0.0');
+  check(value('NODE_OPTIONS') === NODE_HEAP_OPTIONS, `NODE_OPTIONS=${NODE_HEAP_OPTIONS} (the image's heap cap)`);
   check(value(`${service.envPrefix}_PORT`) === String(service.defaultPort), `${service.envPrefix}_PORT=${service.defaultPort}`);
   check(value(`${service.envPrefix}_METRICS_PORT`) === String(service.defaultMetricsPort), `${service.envPrefix}_METRICS_PORT=${service.defaultMetricsPort}`);
   for (const [variable, { valueFrom }] of env) {

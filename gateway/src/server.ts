@@ -25,7 +25,8 @@ import type { Actor } from '../../lib/trust/actor.js';
 import { ErrorCode, errorBody, forbidden, serviceUnavailable } from '../../lib/runtime/errors.js';
 import { millisecondsFromEnv, startHttpService, type HttpRequestInfo, type Readiness, type RequestLog, type RunningHttpService } from '../../lib/runtime/http.js';
 import { createLogger, type Logger } from '../../lib/runtime/logger.js';
-import { httpStatusPlugin, requestLogPlugin } from '../../lib/runtime/request-plugins.js';
+import { httpStatusPlugin, operationResolutionPlugin, requestLogPlugin } from '../../lib/runtime/request-plugins.js';
+import { controlCharacterGuard } from '../../lib/runtime/control-characters.js';
 import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, createInternalAuth, operationHash, type InternalAuth, type ServiceKeyring } from '../../lib/trust/internal-token.js';
 import { scalarResolvers } from '../../lib/runtime/scalars.js';
 import { parseScopes } from '../../lib/trust/scopes.js';
@@ -222,6 +223,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     gateway,
     introspection: true, // guarded per actor by introspectionGuard
     allowBatchedHttpRequests: false,
+    // No persisted queries (docs/hardening.md): automatic ones let any caller fill a server-side cache with
+    // documents of its choosing and protect nothing; trusted documents need app review to register them, which
+    // does not exist yet. Every `extensions.persistedQuery` answers 400 PERSISTED_QUERY_NOT_SUPPORTED.
+    persistedQueries: false,
     // Parsed and validated operations, bounded: hostile clients send endless distinct ones.
     documentStore: new InMemoryLRUCache<DocumentNode>({ maxSize: 2 ** 20 * CACHE_MIB.documents }),
     // Stopping is ours (lib/runtime/lifecycle.ts drains); Apollo's own handler would stop at once and re-raise the signal.
@@ -232,7 +237,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     validationRules: armor.validationRules,
     plugins: [
       ...(armor.plugins as unknown as ApolloServerPlugin<GatewayContext>[]), // armor is typed against the CJS build of @apollo/server
+      operationResolutionPlugin,
       introspectionGuard,
+      controlCharacterGuard as ApolloServerPlugin<GatewayContext>,
       auditPlugin(new AuditBatcher({ auth, url: (name) => options.subgraphUrls[name], timeoutMs, telemetry }), telemetry, logger),
       requestLogPlugin<GatewayContext>(logger),
       httpStatusPlugin,

@@ -9,6 +9,9 @@
  *
  * Both run the same SQL and migrations. The adapter counts statements so tests
  * can prove that a query costs a bounded number of round trips (no N+1).
+ * A parameter holding a NUL, which PostgreSQL cannot store, is refused as the
+ * client's mistake (BAD_USER_INPUT) before the statement runs
+ * (lib/runtime/control-characters.ts).
  */
 import { createHash } from 'node:crypto';
 import { readFile, readdir, mkdir } from 'node:fs/promises';
@@ -19,6 +22,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { PGlite as PGliteType } from '@electric-sql/pglite';
+import { refuseNulParameters } from './control-characters.js';
 import { ConfigurationError } from '../trust/keys.js';
 import { observeQuery, type Telemetry } from './telemetry.js';
 
@@ -110,6 +114,7 @@ class PostgresDatabase implements Database {
   }
 
   async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    refuseNulParameters(params);
     this.statementCount++;
     const run = async () => (await runStatement(this.pool, sql, params, false)).rows as T[];
     return this.telemetry ? observeQuery(this.telemetry, sql, run) : run();
@@ -119,6 +124,7 @@ class PostgresDatabase implements Database {
     const client = await this.pool.connect();
     const tx: Queryable = {
       query: async <R>(sql: string, params: unknown[] = []) => {
+        refuseNulParameters(params);
         this.statementCount++;
         const run = async () => (await runStatement(client, sql, params, true)).rows as R[];
         return this.telemetry ? observeQuery(this.telemetry, sql, run) : run();
@@ -139,6 +145,7 @@ class PostgresDatabase implements Database {
 
   async bulkInsert(table: string, columns: string[], rows: unknown[][]): Promise<void> {
     if (rows.length === 0) return;
+    for (const row of rows) refuseNulParameters(row);
     const client = await this.pool.connect();
     try {
       this.statementCount++;
@@ -202,6 +209,7 @@ class PGliteDatabase implements Database {
   }
 
   async query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    refuseNulParameters(params);
     this.statementCount++;
     const run = async () => (await this.db.query<T>(sql, params as unknown[])).rows;
     return this.telemetry ? observeQuery(this.telemetry, sql, run) : run();
@@ -211,6 +219,7 @@ class PGliteDatabase implements Database {
     return this.db.transaction(async (inner) => {
       const tx: Queryable = {
         query: async <R>(sql: string, params: unknown[] = []) => {
+          refuseNulParameters(params);
           this.statementCount++;
           const run = async () => (await inner.query<R>(sql, params as unknown[])).rows;
           return this.telemetry ? observeQuery(this.telemetry, sql, run) : run();

@@ -19,6 +19,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import { context } from '@opentelemetry/api';
+import { requestCarriesNul, NUL_MESSAGE } from './control-characters.js';
 import { applyCors, type CorsPolicy } from './cors.js';
 import { errorBody, ErrorCode } from './errors.js';
 import type { Logger } from './logger.js';
@@ -182,6 +183,19 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
     let body = '';
     // PUT carries a body too (FHIR updates).
     if (method === 'POST' || method === 'PUT') body = await readBody(request, options.bodyLimit?.({ method, url }) ?? options.maxBodyBytes);
+    // A NUL anywhere in the URL or the body is refused here, once for every route (docs/hardening.md):
+    // PostgreSQL cannot store one, and it is never part of an identifier, a code, a search or a resource.
+    if (requestCarriesNul(request.url ?? '', body)) {
+      log.errorCodes.add(ErrorCode.badUserInput);
+      if (url.pathname.startsWith('/fhir')) {
+        send(response, 400, JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid', diagnostics: NUL_MESSAGE }] }), 'application/fhir+json; charset=utf-8');
+      } else if (url.pathname === '/hl7v2') {
+        send(response, 400, `${NUL_MESSAGE}\r`, 'text/plain; charset=utf-8');
+      } else {
+        send(response, 400, errorBody(ErrorCode.badUserInput, NUL_MESSAGE));
+      }
+      return;
+    }
     (request as http.IncomingMessage & { body?: string }).body = body;
     const info: HttpRequestInfo = { method, url, headers: request.headers, body, requestId: log.requestId, log, raw: { request, response } };
     for (const route of options.routes ?? []) {

@@ -12,7 +12,7 @@
  *   and the request id.
  */
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
-import type { GraphQLError } from 'graphql';
+import { GraphQLError } from 'graphql';
 import { ErrorCode } from './errors.js';
 import type { RequestLog } from './http.js';
 import type { Logger } from './logger.js';
@@ -62,6 +62,29 @@ export const httpStatusPlugin: ApolloServerPlugin<BaseContext> = {
         // A failure of ours decides the status; otherwise the client's mistake does (authentication first).
         const serverSide = statuses.filter((s) => s >= 500);
         response.http.status = serverSide.length ? Math.max(...serverSide) : statuses.includes(401) ? 401 : Math.max(...statuses);
+      },
+    };
+  },
+};
+
+/**
+ * A request whose operation cannot be picked out of its document (an
+ * operationName naming none of its operations, the empty name included;
+ * several operations and no name) is refused before execution: 400
+ * OPERATION_RESOLUTION_FAILURE. Apollo Server leaves that to execution, and
+ * the gateway's executor, which resolves the operation its own way (an empty
+ * name picks the only operation), then answers without the errors Apollo
+ * expects: a 500.
+ */
+export const operationResolutionPlugin: ApolloServerPlugin<BaseContext> = {
+  async requestDidStart() {
+    return {
+      async didResolveOperation({ operation, request }) {
+        if (operation) return;
+        const message = request.operationName != null
+          ? `Unknown operation named "${String(request.operationName).slice(0, 100)}".`
+          : 'Must provide operation name if query contains multiple operations.';
+        throw new GraphQLError(message, { extensions: { code: 'OPERATION_RESOLUTION_FAILURE', http: { status: 400 } } });
       },
     };
   },

@@ -31,6 +31,8 @@ export const SUBGRAPHS: Record<SubgraphName, ServiceInfo> = {
  * space held 170 MB for a live set of 42 MB (resident 270–330 MB). With this
  * cap it stays near its live set (resident about 175 MB) at the same
  * throughput. A deployment with a different memory limit may raise it.
+ * `npm run service` and the Kubernetes manifests set the same cap
+ * (docs/hardening.md).
  */
 export const NODE_HEAP_OPTIONS = '--max-old-space-size=128';
 
@@ -53,7 +55,7 @@ export const databaseUrl = (service: ServiceInfo, env = process.env) =>
  * `<NAME>` variable may also be given as a file, `<NAME>_FILE`.
  */
 const EVERY_SERVICE_ENV = [
-  'NODE_ENV', 'HOST', 'LOG_LEVEL', 'SHUTDOWN_GRACE_MS',
+  'NODE_ENV', 'NODE_OPTIONS', 'HOST', 'LOG_LEVEL', 'SHUTDOWN_GRACE_MS',
   'OTEL_SERVICE_NAME', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_PROTOCOL',
   'OTEL_RESOURCE_ATTRIBUTES', 'OTEL_TRACES_SAMPLER', 'OTEL_TRACES_SAMPLER_ARG', 'OTEL_SDK_DISABLED',
   'INTERNAL_TOKEN_PRIVATE_KEY', 'INTERNAL_TOKEN_PUBLIC_KEYS',

@@ -25,6 +25,7 @@ import { startHttpService, type RequestLog, type Route } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { httpStatusPlugin, requestLogPlugin } from './request-plugins.js';
 import { ProcessReplayGuard, ReplayGuardUnavailable, type ReplayGuard } from '../trust/replay-guard.js';
+import { controlCharacterGuard } from './control-characters.js';
 import { ACTOR_TOKEN_HEADER, CONSENT_FACTS_HEADER, createInternalAuth, InternalTokenError, operationHash, type ServiceKeyring, type VerifiedCall } from '../trust/internal-token.js';
 import { scalarResolvers } from './scalars.js';
 import { SUBGRAPHS, type SubgraphName } from './services.js';
@@ -174,6 +175,12 @@ export async function openSubgraphStore(name: SubgraphName, url: string): Promis
  * a code get theirs (lib/runtime/request-plugins.ts). In production, internal error
  * messages and stack traces are hidden; product errors keep their message.
  */
+function clientErrorWithoutCode(error: unknown): boolean {
+  const extensions = (error as GraphQLError | undefined)?.extensions as { code?: unknown; http?: { status?: unknown } } | undefined;
+  const status = extensions?.http?.status;
+  return extensions?.code === undefined && typeof status === 'number' && status >= 400 && status < 500;
+}
+
 export function formatErrorFor(production: boolean) {
   return (formatted: GraphQLFormattedError, error?: unknown): GraphQLFormattedError => {
     const original = (error as GraphQLError | undefined)?.originalError ?? error;
@@ -181,7 +188,9 @@ export function formatErrorFor(production: boolean) {
       const unavailable = serviceUnavailable(original.service);
       return { message: unavailable.message, path: formatted.path, locations: formatted.locations, extensions: unavailable.extensions };
     }
-    const code = requestErrorCode(formatted);
+    // Apollo raises some refusals of the request itself as 4xx errors without a code of their own (an unsupported
+    // persisted-query version, a hash that does not match): the client's mistake, BAD_REQUEST, never a 500.
+    const code = clientErrorWithoutCode(error) ? 'BAD_REQUEST' : requestErrorCode(formatted);
     const coded = code && code !== formatted.extensions?.code ? { ...formatted, extensions: { ...formatted.extensions, code } } : formatted;
     if (!production) return coded;
     const { stacktrace: _stacktrace, exception: _exception, ...extensions } = (coded.extensions ?? {}) as Record<string, unknown>;
@@ -242,8 +251,10 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
     formatError: formatErrorFor(options.production),
     // Subgraphs are reached only by the gateway; no landing page, no batching.
     plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), reportDisclosures,
-      requestLogPlugin<SubgraphContext>(logger), httpStatusPlugin],
+      requestLogPlugin<SubgraphContext>(logger), httpStatusPlugin, controlCharacterGuard],
     csrfPrevention: false,
+    // The gateway sends whole documents; no persisted-query cache to fill (docs/hardening.md).
+    persistedQueries: false,
     // The gateway sends a small, fixed set of operations; the cache stays small.
     documentStore: new InMemoryLRUCache<DocumentNode>({ maxSize: 2 ** 20 * 2 }),
     // Stopping is ours (lib/runtime/lifecycle.ts drains); Apollo's own handler would stop at once and re-raise the signal.
