@@ -314,7 +314,7 @@ export function oruToResources(message: Hl7Message, context: OruContext, issues:
     origins.set(index, { segment: 'OBX', sequence: obxCount, fields: OBX_FIELDS });
     const issue = (message: string, element: string, code: Issue['code'] = 'value') => issues.push({ index, status: 400, code, message, expression: `Bundle.entry[${index}].resource${element ? `.${element}` : ''}` });
     if (!report) {
-      issue('OBX before any OBR', '', 'structure');
+      issues.push({ index: -1, status: 400, code: 'structure', message: `OBX ${obxCount} comes before any OBR`, expression: 'OBX' });
       continue;
     }
     const setId = f.value(1) || String(obxCount);
@@ -354,6 +354,18 @@ export function oruToResources(message: Hl7Message, context: OruContext, issues:
     last = observation;
   }
   if (!obrCount) issues.push({ index: -1, status: 400, code: 'required', message: 'The message has no OBR segment', expression: 'OBR' });
+  // Times a sender left out: a report without OBR-7 takes its first result's time; whatever still has none, the message's (MSH-7).
+  const messageTime = hl7Time(new Fields(message.getSegment('MSH')!).value(7)) ?? undefined;
+  const byUrl = new Map(resources.map((r) => [r.fullUrl, r.resource]));
+  for (const { resource } of resources) {
+    if (resource.resourceType !== 'DiagnosticReport' || resource.effectiveDateTime) continue;
+    const first = resource.result.map((ref: Json) => byUrl.get(ref.reference)?.effectiveDateTime).find(Boolean);
+    resource.effectiveDateTime = first ?? messageTime;
+    for (const ref of resource.result) {
+      const result = byUrl.get(ref.reference);
+      if (result && !result.effectiveDateTime) result.effectiveDateTime = resource.effectiveDateTime;
+    }
+  }
   confidentiality.apply();
   return { resources, origins };
 }

@@ -88,7 +88,7 @@ export interface ProcessorOptions extends CoordinatorOptions {
 function errOf(issue: Issue, origins: Map<number, Origin>): Hl7Segment {
   const origin = origins.get(issue.index);
   const element = issue.expression.replace(/^Bundle\.entry\[\d+\]\.resource\.?/, '').split(/[.[]/)[0] ?? '';
-  const bare = /^(PID|OBR|MSH)$/.exec(issue.expression)?.[1];
+  const bare = /^(PID|OBR|OBX|MSH)$/.exec(issue.expression)?.[1];
   const location = origin ? `${origin.segment}^${origin.sequence}${origin.fields[element] ? `^${origin.fields[element]}` : ''}` : bare ? `${bare}^1` : '';
   const expression = issue.expression && !bare ? ` (${issue.expression})` : '';
   return errSegment(location, errorCode(issue), `${issue.message}${expression}`);

@@ -43,7 +43,7 @@ export const BLOOD_PRESSURE_COMPONENTS = {
 
 export interface GqlObservation {
   id: string; status: string | null; category: string | null; code: GqlCoding | null;
-  valueQuantity: { value: number; unit: string | null; comparator?: string | null } | null; valueString: string | null; localCode?: GqlCoding | null; note?: string | null;
+  valueQuantity: { value: number; unit: string | null } | null; valueComparator?: string | null; valueString: string | null; localCode?: GqlCoding | null; note?: string | null;
   referenceRange: { low: number | null; high: number | null; unit: string | null; text: string | null } | null;
   interpretation: GqlCoding | null; effectiveDateTime: string | null; issued: string | null;
   organization: GqlOrganization | null; report: { id: string } | null; sensitivityLabels: string[] | null;
@@ -61,7 +61,7 @@ export const observation: FhirResourceModule = {
     {
       from: 'observations',
       select: () => ({
-        observations: `id status category code ${CODING_FIELDS} localCode ${CODING_FIELDS} valueQuantity { value unit comparator } valueString referenceRange { low high unit text } note
+        observations: `id status category code ${CODING_FIELDS} localCode ${CODING_FIELDS} valueQuantity { value unit } valueComparator valueString referenceRange { low high unit text } note
     interpretation ${CODING_FIELDS} effectiveDateTime issued organization ${ORGANIZATION_FIELDS} sensitivityLabels`,
       }),
       toFhir(o: GqlObservation, x) {
@@ -83,7 +83,7 @@ export const observation: FhirResourceModule = {
           effectiveDateTime: o.effectiveDateTime,
           issued: o.issued,
           performer: o.organization ? [x.org(o.organization)] : undefined,
-          valueQuantity: o.valueQuantity ? { ...(o.valueQuantity.comparator ? { comparator: o.valueQuantity.comparator } : {}), ...ucum(o.valueQuantity.value, o.valueQuantity.unit) } : undefined,
+          valueQuantity: o.valueQuantity ? { ...(o.valueComparator ? { comparator: o.valueComparator } : {}), ...ucum(o.valueQuantity.value, o.valueQuantity.unit) } : undefined,
           valueString: o.valueQuantity ? undefined : o.valueString,
           note: o.note ? [{ text: o.note }] : undefined,
           // Observation has its own element for "why is there no value" (obs-6: only without a value).
