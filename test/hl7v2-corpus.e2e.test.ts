@@ -235,7 +235,7 @@ describe.each(BACKENDS)('HL7 v2 corpus on %s', (backend) => {
   let clinician: string;
 
   const post = async (body: string | Buffer, token: string | null = system, contentType = 'x-application/hl7-v2+er7') => {
-    const response = await fetch(`${base}/hl7v2`, { method: 'POST', headers: { 'content-type': contentType, ...(token ? { authorization: `Bearer ${token}` } : {}) }, body });
+    const response = await fetch(`${base}/hl7v2`, { method: 'POST', headers: { 'content-type': contentType, ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: typeof body === 'string' ? body : new Uint8Array(body) });
     return { status: response.status, text: await response.text() };
   };
   /** Each ACK's MSA-1 and its first ERR-2, in order. */
