@@ -60,6 +60,24 @@ function obr(options: { set?: number; order?: string; code?: string; section?: s
   return fields.join('|');
 }
 
+/** A PV1: patient class, visit number (PV1-19), admit time (PV1-44); trailing fields left out. */
+function pv1(patientClass: string, visit: string, admitted = '20260301070000'): string {
+  const fields = ['PV1', '1', patientClass, 'WARD^101^1', ...Array<string>(15).fill(''), visit];
+  while (fields.length < 44) fields.push('');
+  fields[44] = admitted;
+  return fields.join('|');
+}
+
+/** An ADT message of one event: EVN, PID, then the given segments (PV1, MRG). */
+function adt(hc: string, event: string, ...segments: (string | null | undefined)[]): { text: string; control: string } {
+  const control = unique('A');
+  return {
+    control,
+    text: [`MSH|^~\\&|HIS|NORTH|FPR|ALLIANCE|20260301083000||ADT^${event}^ADT_A01|${control}|P|2.5.1`, `EVN|${event}|20260301075000`,
+      `PID|1||${hc}^^^^HC~MR${hc}^^^${ORG}^MR||Zhang^San||19650412|M`, ...segments.filter((x): x is string => Boolean(x))].join('\r'),
+  };
+}
+
 /** What a case's accepted result must read back as (GraphQL node, and the FHIR Observation). */
 interface ResultCheck {
   graphql?: (nodes: Json[], reports: Json[]) => void;
@@ -212,7 +230,10 @@ function corpus(): Case[] {
   add('a PID naming another organisation\'s MRN', (hc) => ({ body: oru(hc, { pid: `PID|1||${hc}^^^^HC~${unique('MR')}^^^${OTHER_ORG}^MR||Zhang^San||19650412|M` }).text, ack: ['AE'], err: /^PID\^1/ }));
 
   // Rejected messages: AR (or a 4xx before any message is read).
-  add('ADT^A01 (not taken over HTTP yet)', (hc) => ({ body: oru(hc, { type: 'ADT^A01^ADT_A01' }).text, ack: ['AR'], err: /^MSH\^1\^9$/ }));
+  add('ADT^A02 (transfer: not taken)', (hc) => ({ body: adt(hc, 'A02', pv1('I', unique('V'))).text, ack: ['AR'], err: /^MSH\^1\^9$/ }));
+  add('ADT^A01 without PV1', (hc) => ({ body: adt(hc, 'A01', null).text, ack: ['AE'], err: /^PV1\^1$/ }));
+  add('ADT^A01 with an unknown patient class', (hc) => ({ body: adt(hc, 'A01', 'PV1|1|Q').text, ack: ['AE'], err: /^PV1\^1\^2$/ }));
+  add('ADT^A40 without MRG', (hc) => ({ body: adt(hc, 'A40', null).text, ack: ['AE'], err: /^MRG\^1$/ }));
   add('QRY^A19', (hc) => ({ body: oru(hc, { type: 'QRY^A19' }).text, ack: ['AR'], err: /^MSH\^1\^9$/ }));
   add('no message type', (hc) => ({ body: oru(hc, { type: '' }).text, ack: ['AR'], err: /^MSH\^1\^9$/ }));
   add('no control id', (hc) => ({ body: oru(hc, { control: '' }).text, ack: ['AR'], err: /^MSH\^1\^10$/ }));
@@ -354,6 +375,68 @@ describe.each(BACKENDS)('HL7 v2 corpus on %s', (backend) => {
     const after = (await read(hc))!;
     expect(after.id).toBe(before.id);
     expect(after.observations.edges).toHaveLength(1);
+  });
+
+  const encountersOf = async (hc: string) => {
+    const found = await stack.graphql(clinician, `query($hc: String!) { patientByIdentifier(system: "${HC}", value: $hc) { id name { family given }
+      encounters(first: 20) { edges { node { id class status period { start end } } } } } }`, { hc });
+    expect(found.errors, JSON.stringify(found.errors)).toBeUndefined();
+    return found.data.patientByIdentifier as Json | null;
+  };
+
+  it('ADT^A01 and A04 register (or match) the patient and record the visit once; A08 updates the demographics', async () => {
+    const hc = unique('HC');
+    const visit = unique('V');
+    const admit = await post(adt(hc, 'A01', pv1('I', visit)).text);
+    expect(acks(admit.text), admit.text).toEqual([{ code: 'AA' }]);
+    const again = await post(adt(hc, 'A01', pv1('I', visit)).text); // resent with a new control id: the same visit
+    expect(acks(again.text)[0]!.code).toBe('AA');
+    let patient = (await encountersOf(hc))!;
+    expect(patient.encounters.edges.map((e: Json) => e.node)).toMatchObject([{ class: 'INPATIENT', status: 'in-progress', period: { start: '2026-03-01T07:00:00.000Z', end: null } }]);
+
+    // An outpatient registration (A04) of the same patient: a second visit, arrived; the PV1 stops at the class (time from EVN-2).
+    const registered = await post(adt(hc, 'A04', `PV1|1|O|||||||||||||||||${unique('V')}`).text);
+    expect(acks(registered.text)[0]!.code).toBe('AA');
+    patient = (await encountersOf(hc))!;
+    expect(patient.encounters.edges.map((e: Json) => e.node.class).sort()).toEqual(['INPATIENT', 'OUTPATIENT']);
+    expect(patient.encounters.edges.find((e: Json) => e.node.class === 'OUTPATIENT').node).toMatchObject({ status: 'arrived', period: { start: '2026-03-01T07:50:00.000Z' } });
+
+    // A08: the new name is what the organisation's staff see.
+    const updated = await post(adt(hc, 'A08', pv1('I', visit)).text.replace('Zhang^San', 'Zhang^Sanfeng'));
+    expect(acks(updated.text)[0]!.code).toBe('AA');
+    const after = (await encountersOf(hc))!;
+    expect(after.id).toBe(patient.id);
+    expect(after.name[0].given).toEqual(['Sanfeng']);
+    expect(after.encounters.edges).toHaveLength(2);
+
+    // A result sent before the registration is the same patient's (the index matched on the card and MRN).
+    const lab = unique('HC');
+    expect(acks((await post(oru(lab).text)).text)[0]!.code).toBe('AA');
+    expect(acks((await post(adt(lab, 'A04', pv1('O', unique('V'))).text)).text)[0]!.code).toBe('AA');
+    const both = (await read(lab))!;
+    expect(both.observations.edges).toHaveLength(1);
+    expect((await encountersOf(lab))!.id).toBe(both.id);
+  });
+
+  it('ADT^A40 becomes a match candidate for administrators, never a silent merge', async () => {
+    const [first, second] = [unique('HC'), unique('HC')];
+    expect(acks((await post(adt(first, 'A04', pv1('O', unique('V'))).text)).text)[0]!.code).toBe('AA');
+    expect(acks((await post(adt(second, 'A04', pv1('O', unique('V'))).text.replace('Zhang^San', 'Zhang^Shan'))).text)[0]!.code).toBe('AA');
+    const survivor = (await encountersOf(first))!.id;
+    const prior = (await encountersOf(second))!.id;
+    const merge = await post(adt(first, 'A40', `MRG|MR${second}^^^${ORG}^MR`).text);
+    expect(acks(merge.text), merge.text).toEqual([{ code: 'AA' }]);
+    // Both patients are still there, apart.
+    expect((await encountersOf(first))!.id).toBe(survivor);
+    expect((await encountersOf(second))!.id).toBe(prior);
+    const admin = await stack.token({ sub: 'mpi-admin', role: 'admin' });
+    const candidates = await stack.graphql(admin, '{ matchCandidates(first: 100) { edges { node { patientId candidatePatientId reason status } } } }');
+    expect(candidates.errors).toBeUndefined();
+    const mine = candidates.data.matchCandidates.edges.map((e: Json) => e.node).filter((n: Json) => n.patientId === prior);
+    expect(mine).toEqual([{ patientId: prior, candidatePatientId: survivor, reason: expect.stringContaining('ADT^A40'), status: 'PENDING' }]);
+    // A merge naming an identifier the organisation never registered: AE on MRG-1.
+    const unknown = await post(adt(first, 'A40', `MRG|${unique('NOPE')}^^^${ORG}^MR`).text);
+    expect(acks(unknown.text)).toEqual([{ code: 'AE', err: 'MRG^1^1' }]);
   });
 
   it('answers an unauthenticated message with AR and 401', async () => {

@@ -202,6 +202,47 @@ export function resultKeys(message: Hl7Message): (string | null)[] {
   return keys;
 }
 
+/** The identifiers of PID-3 (or MRG-1): the health card (type HC) and the organisation's record numbers (MR, PI, or no type). */
+export function identifiersOf(pid: Fields, field: number, organizationId: string): Json[] {
+  const identifiers: Json[] = [];
+  for (let r = 0; r < pid.repetitions(field); r++) {
+    const value = pid.component(field, 1, r).trim();
+    const authority = pid.component(field, 4, r).trim();
+    const type = pid.component(field, 5, r).trim().toUpperCase();
+    if (!value) continue;
+    if (type === 'HC' || authority === 'HC') identifiers.push({ system: SYSTEM.healthCard, value, type: { coding: [{ system: SYSTEMS.identifierType, code: 'HC' }] } });
+    else if (type === 'MR' || type === 'PI' || type === '') {
+      // The sender's own record number; another organisation's is refused by the mapping, as on the FHIR path.
+      const assigner = authority || organizationId;
+      identifiers.push({ system: SYSTEM.mrnPrefix + assigner, value, type: { coding: [{ system: SYSTEMS.identifierType, code: 'MR' }] }, assigner: { reference: `Organization/${assigner}` } });
+    }
+  }
+  return identifiers;
+}
+
+export const PID_ORIGIN: Origin = { segment: 'PID', sequence: 1, fields: PID_FIELDS };
+
+/** PID → the Patient entry (index 0 of the message's resources); only PID-3 is required. */
+export function patientResource(pid: Fields, organizationId: string, patientUrl: string, issues: Issue[]): MappedResource {
+  const identifiers = identifiersOf(pid, 3, organizationId);
+  if (!identifiers.length) {
+    issues.push({ index: 0, status: 400, code: 'required', message: 'PID-3 (patient identifier list) needs a health card (HC) or a medical record number (MR)', expression: 'Bundle.entry[0].resource.identifier' });
+  }
+  const given = [pid.component(5, 2), pid.component(5, 3)].map((g) => g.trim()).filter(Boolean);
+  const family = pid.component(5, 1).trim();
+  const birthDate = hl7Date(pid.value(7));
+  if (birthDate === null) issues.push({ index: 0, status: 400, code: 'value', message: `PID-7 "${pid.value(7).slice(0, 30)}" is not an HL7 date (YYYYMMDD)`, expression: 'Bundle.entry[0].resource.birthDate' });
+  return {
+    fullUrl: patientUrl, request: { method: 'POST' },
+    resource: {
+      resourceType: 'Patient', identifier: identifiers,
+      ...(family || given.length ? { name: [{ ...(family ? { family } : {}), given }] } : {}),
+      ...(birthDate ? { birthDate } : {}),
+      gender: SEX[pid.value(8).toUpperCase()] ?? 'unknown',
+    },
+  };
+}
+
 /**
  * The FHIR resources of one ORU^R01 (see the module comment), in Bundle
  * order: the Patient, then each report followed by its results. Problems the
@@ -220,37 +261,8 @@ export function oruToResources(message: Hl7Message, context: OruContext, issues:
     issues.push({ index: -1, status: 400, code: 'required', message: 'The message has no PID segment', expression: 'PID' });
     return { resources, origins };
   }
-  const pid = new Fields(pidSegment);
-  const identifiers: Json[] = [];
-  for (let r = 0; r < pid.repetitions(3); r++) {
-    const value = pid.component(3, 1, r).trim();
-    const authority = pid.component(3, 4, r).trim();
-    const type = pid.component(3, 5, r).trim().toUpperCase();
-    if (!value) continue;
-    if (type === 'HC' || authority === 'HC') identifiers.push({ system: SYSTEM.healthCard, value, type: { coding: [{ system: SYSTEMS.identifierType, code: 'HC' }] } });
-    else if (type === 'MR' || type === 'PI' || type === '') {
-      // The laboratory's own record number; another organisation's is refused by the mapping, as on the FHIR path.
-      const assigner = authority || organizationId;
-      identifiers.push({ system: SYSTEM.mrnPrefix + assigner, value, type: { coding: [{ system: SYSTEMS.identifierType, code: 'MR' }] }, assigner: { reference: `Organization/${assigner}` } });
-    }
-  }
+  resources.push(patientResource(new Fields(pidSegment), organizationId, patientUrl, issues));
   origins.set(0, { segment: 'PID', sequence: 1, fields: PID_FIELDS });
-  if (!identifiers.length) {
-    issues.push({ index: 0, status: 400, code: 'required', message: 'PID-3 (patient identifier list) needs a health card (HC) or a medical record number (MR)', expression: 'Bundle.entry[0].resource.identifier' });
-  }
-  const given = [pid.component(5, 2), pid.component(5, 3)].map((g) => g.trim()).filter(Boolean);
-  const family = pid.component(5, 1).trim();
-  const birthDate = hl7Date(pid.value(7));
-  if (birthDate === null) issues.push({ index: 0, status: 400, code: 'value', message: `PID-7 "${pid.value(7).slice(0, 30)}" is not an HL7 date (YYYYMMDD)`, expression: 'Bundle.entry[0].resource.birthDate' });
-  resources.push({
-    fullUrl: patientUrl, request: { method: 'POST' },
-    resource: {
-      resourceType: 'Patient', identifier: identifiers,
-      ...(family || given.length ? { name: [{ ...(family ? { family } : {}), given }] } : {}),
-      ...(birthDate ? { birthDate } : {}),
-      gender: SEX[pid.value(8).toUpperCase()] ?? 'unknown',
-    },
-  });
 
   const keys = resultKeys(message);
   let report: MappedResource | null = null;

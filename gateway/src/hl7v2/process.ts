@@ -18,7 +18,8 @@ import { INTERNAL_APIS, internalCaller } from '../../../lib/internal-api.js';
 import { statusOf, TransactionFailed, type Coordinator, type CoordinatorOptions } from '../fhir/ingest/coordinator.js';
 import { mapEntries, type BundleContext, type Issue, type MappedEntry } from '../fhir/ingest/map.js';
 import { Fields, parseMessage, Unreadable } from './message.js';
-import { hl7v2ResultSystem, oruToResources, resultKeys, type Origin } from './oru.js';
+import { ADT_EVENTS, adtToResources, mergeOf } from './adt.js';
+import { hl7v2ResultSystem, oruToResources, resultKeys, type MappedResource, type Origin } from './oru.js';
 
 export type AckCode = 'AA' | 'AE' | 'AR';
 
@@ -88,7 +89,7 @@ export interface ProcessorOptions extends CoordinatorOptions {
 function errOf(issue: Issue, origins: Map<number, Origin>): Hl7Segment {
   const origin = origins.get(issue.index);
   const element = issue.expression.replace(/^Bundle\.entry\[\d+\]\.resource\.?/, '').split(/[.[]/)[0] ?? '';
-  const bare = /^(PID|OBR|OBX|MSH)$/.exec(issue.expression)?.[1];
+  const bare = /^(PID|PV1|MRG|OBR|OBX|MSH)$/.exec(issue.expression)?.[1];
   const location = origin ? `${origin.segment}^${origin.sequence}${origin.fields[element] ? `^${origin.fields[element]}` : ''}` : bare ? `${bare}^1` : '';
   const expression = issue.expression && !bare ? ` (${issue.expression})` : '';
   return errSegment(location, errorCode(issue), `${issue.message}${expression}`);
@@ -109,16 +110,19 @@ export async function processMessage(text: string, actor: Actor, requestId: stri
   }
   const answer = (status: number, code: AckCode, errors: Hl7Segment[] = []): Hl7Answer => ({ status, code, ack: buildAck(message, code, errors) });
   const msh = new Fields(message.getSegment('MSH')!);
-  const type = `${msh.component(9, 1)}^${msh.component(9, 2)}`;
-  if (type !== 'ORU^R01') {
-    return answer(400, 'AR', [errSegment('MSH^1^9', ['200', 'Unsupported message type'], `Message type ${safe(msh.component(9, 1)) || '(none)'}^${safe(msh.component(9, 2))} is not accepted here: send ORU^R01 results`)]);
+  const type = `${msh.component(9, 1).trim().toUpperCase()}^${msh.component(9, 2).trim().toUpperCase()}`;
+  const event = msh.component(9, 2).trim().toUpperCase();
+  const isAdt = type.startsWith('ADT^') && Boolean(ADT_EVENTS[event]);
+  if (type !== 'ORU^R01' && !isAdt) {
+    return answer(400, 'AR', [errSegment('MSH^1^9', ['200', 'Unsupported message type'],
+      `Message type ${safe(msh.component(9, 1)) || '(none)'}^${safe(msh.component(9, 2))} is not accepted: send ORU^R01, or ADT^${Object.keys(ADT_EVENTS).join('/')}`)]);
   }
   const controlId = msh.value(10);
   if (!controlId || controlId.length > 100) return answer(400, 'AR', [errSegment('MSH^1^10', ['101', 'Required field missing'], 'The message control id (MSH-10) is required, at most 100 characters')]);
   if (/\u0000/.test(text)) return answer(400, 'AR', [errSegment('MSH^1', ['102', 'Data type error'], 'The message contains a NUL character')]);
 
   const hash = contentHash(message);
-  const keys = resultKeys(message).filter((k): k is string => Boolean(k));
+  const keys = isAdt ? [] : resultKeys(message).filter((k): k is string => Boolean(k));
   const internal = internalCaller({ ...options, requestId, actor });
   let known: { ack: string | null; contentHash?: string | null; results?: Record<string, string> };
   try {
@@ -134,7 +138,22 @@ export async function processMessage(text: string, actor: Actor, requestId: stri
   }
 
   const issues: Issue[] = [];
-  const { resources, origins } = oruToResources(message, { actor, controlId, existingResults: new Map(Object.entries(known.results ?? {})) }, issues);
+  if (event === 'A40' && isAdt) return merge(message, actor, internal, answer, hash, controlId, requestId, options);
+  const { resources, origins }: { resources: MappedResource[]; origins: Map<number, Origin> } = isAdt
+    ? adtToResources(message, event, actor.org!, controlId, issues)
+    : oruToResources(message, { actor, controlId, existingResults: new Map(Object.entries(known.results ?? {})) }, issues);
+  if (event === 'A08' && isAdt && !issues.length && resources[0]?.resource.identifier?.length) {
+    // An update of a patient the organisation registered: its registration takes the demographics sent (else it is registered).
+    try {
+      const { patientId } = await internal.call<{ patientId: string | null }>(INTERNAL_APIS.hl7v2Merge, { find: resources[0].resource.identifier.map((i: { system: string; value: string }) => ({ system: i.system, value: i.value })) }, 'identity');
+      if (patientId) {
+        resources[0].request = { method: 'PUT', id: patientId };
+        resources[0].resource.id = patientId;
+      }
+    } catch {
+      return answer(503, 'AR', [errSegment('MSH^1', ['207', 'Application internal error'], 'The patient index is unavailable; resend later')]);
+    }
+  }
   const context: BundleContext = { actor, organizationId: actor.org!, fullUrls: new Map(), independent: false };
   resources.forEach((entry, index) => context.fullUrls.set(entry.fullUrl, { index, resourceType: entry.resource.resourceType }));
   const mapped = issues.length ? [] : mapEntries(resources.map((entry, index) => ({
@@ -164,4 +183,40 @@ export async function processMessage(text: string, actor: Actor, requestId: stri
     const code = error.status === 503 ? 'AR' : 'AE';
     return answer(error.status, code, errors(error.issues));
   }
+}
+
+/**
+ * ADT^A40: the two patients become a match candidate for administrators
+ * (identity, merge-request.ts), never merged here. AA once recorded (or
+ * already recorded); AE when the organisation registered no patient under one
+ * of the identifiers.
+ */
+async function merge(message: Hl7Message, actor: Actor, internal: ReturnType<typeof internalCaller>, answer: (status: number, code: AckCode, errors?: Hl7Segment[]) => Hl7Answer,
+  hash: string, controlId: string, requestId: string, options: ProcessorOptions): Promise<Hl7Answer> {
+  const { survivor, prior, problem } = mergeOf(message, actor.org!);
+  if (problem) return answer(400, 'AE', [errSegment(problem.location, ['101', 'Required field missing'], problem.text)]);
+  let outcome: string;
+  try {
+    ({ outcome } = await internal.call<{ outcome: string }>(INTERNAL_APIS.hl7v2Merge, { survivor, prior }, 'identity'));
+  } catch (error) {
+    const code = (error as { extensions?: { code?: string } })?.extensions?.code;
+    if (code === 'FORBIDDEN') return answer(403, 'AR', [errSegment('MSH^1', ['207', 'Application internal error'], 'This caller may not publish patients')]);
+    if (code === 'BAD_USER_INPUT') return answer(400, 'AE', [errSegment('MRG^1^1', ['102', 'Data type error'], 'The identifiers to merge are malformed')]);
+    return answer(503, 'AR', [errSegment('MSH^1', ['207', 'Application internal error'], 'The patient index is unavailable; resend later')]);
+  }
+  if (outcome === 'unknown-survivor') return answer(404, 'AE', [errSegment('PID^1^3', ['204', 'Unknown key identifier'], 'Your organisation registered no patient with the PID-3 identifier')]);
+  if (outcome === 'unknown-prior') return answer(404, 'AE', [errSegment('MRG^1^1', ['204', 'Unknown key identifier'], 'Your organisation registered no patient with the MRG-1 identifier')]);
+  // Recorded (or nothing to do): the ACK is kept like any other, so a replay gets it back.
+  const accepted = buildAck(message, 'AA');
+  const log: MappedEntry = {
+    index: 0, path: 'MessageHeader', resourceType: 'MessageHeader', kind: 'hl7v2-message', owner: 'labs', op: 'create', id: randomUUID(),
+    category: 'labs', ifNoneExist: null, identifiers: [], record: { control_id: controlId, ack: accepted, content_hash: hash }, refs: {},
+    patient: { identifier: { system: survivor[0]!.system, value: survivor[0]!.value } }, patientExpression: 'PID',
+  };
+  try {
+    await options.coordinator.run(actor, requestId, [log]);
+  } catch {
+    // The match candidate is recorded; only the replay log failed: a resend records nothing twice (the candidate is unique).
+  }
+  return { status: 200, code: 'AA', ack: accepted };
 }
