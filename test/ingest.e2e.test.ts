@@ -372,8 +372,8 @@ describe.each(BACKENDS)('publishing records on %s', (backend) => {
     expect(lines[1]).toMatch(/^MSA\|AE\|/);
     expect(lines[2]).toMatch(/^ERR\|\|OBX\^1\^3\|103\^Table value not found\^HL70357\|E\|/);
     expect(await rowCounts(target.databases)).toEqual(counts);
-    // Not an ORU^R01: AR.
-    const adt = await send('/hl7v2', token, message.replace('ORU^R01^ORU_R01', 'ADT^A01^ADT_A01'), { contentType: 'x-application/hl7-v2+er7' });
+    // A message type the product does not take (a transfer): AR.
+    const adt = await send('/hl7v2', token, message.replace('ORU^R01^ORU_R01', 'ADT^A02^ADT_A02'), { contentType: 'x-application/hl7-v2+er7' });
     expect(adt.text.split('\r')[1]).toMatch(/^MSA\|AR\|/);
     expect((await send('/hl7v2', null, message, { contentType: 'x-application/hl7-v2+er7' })).status).toBe(401);
   });

@@ -42,6 +42,8 @@ export interface HttpRequestInfo {
   url: URL;
   headers: http.IncomingHttpHeaders;
   body: string;
+  /** The body's bytes as received (HL7 v2 declares its own character set, MSH-18). */
+  bytes?: Buffer;
   /** The request id (x-request-id of the response, requestId of audit events). */
   requestId: string;
   log: RequestLog;
@@ -108,7 +110,7 @@ class BodyTooLarge extends Error {
   }
 }
 
-function readBody(request: http.IncomingMessage, limit: number): Promise<string> {
+function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(request.headers['content-length'] ?? 0);
     if (declared > limit) {
@@ -127,7 +129,7 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<string>
       }
       chunks.push(chunk);
     });
-    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    request.on('end', () => resolve(Buffer.concat(chunks)));
     request.on('error', reject);
   });
 }
@@ -180,11 +182,13 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
       send(response, readiness.ready ? 200 : 503, JSON.stringify({ status: readiness.ready ? 'ready' : 'unavailable', ...readiness }));
       return;
     }
-    let body = '';
+    let bytes: Buffer | undefined;
     // PUT carries a body too (FHIR updates).
-    if (method === 'POST' || method === 'PUT') body = await readBody(request, options.bodyLimit?.({ method, url }) ?? options.maxBodyBytes);
+    if (method === 'POST' || method === 'PUT') bytes = await readBody(request, options.bodyLimit?.({ method, url }) ?? options.maxBodyBytes);
+    const body = bytes ? bytes.toString('utf8') : '';
     // A NUL anywhere in the URL or the body is refused here, once for every route (docs/hardening.md):
     // PostgreSQL cannot store one, and it is never part of an identifier, a code, a search or a resource.
+    // (No character set HL7 v2 declares puts a 0x00 byte inside a character, so the decoded text tells.)
     if (requestCarriesNul(request.url ?? '', body)) {
       log.errorCodes.add(ErrorCode.badUserInput);
       if (url.pathname.startsWith('/fhir')) {
@@ -197,7 +201,7 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
       return;
     }
     (request as http.IncomingMessage & { body?: string }).body = body;
-    const info: HttpRequestInfo = { method, url, headers: request.headers, body, requestId: log.requestId, log, raw: { request, response } };
+    const info: HttpRequestInfo = { method, url, headers: request.headers, body, bytes, requestId: log.requestId, log, raw: { request, response } };
     for (const route of options.routes ?? []) {
       const handled = await route(info);
       if (handled === RESPONSE_SENT) {

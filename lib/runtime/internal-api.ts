@@ -52,6 +52,8 @@ export const INTERNAL_APIS = {
   ingestRecovery: { path: '/internal/ingest/recovery', owners: ['identity'], callers: ['gateway'] },
   /** HL7 v2: the acknowledgement already given to a message (organisation, MSH-10), for replays. */
   hl7v2Ack: { path: '/internal/hl7v2-ack', owners: ['labs'], callers: ['gateway'] },
+  /** HL7 v2 ADT^A40: two of the caller's patients a sending system asks to merge, recorded as a match candidate (never merged silently). */
+  hl7v2Merge: { path: '/internal/hl7v2-merge', owners: ['identity'], callers: ['gateway'] },
   /** The SMART authorization server's artifacts (interactions, sessions, codes, grants, refresh tokens), kept for every gateway replica. */
   authorizationStore: { path: '/internal/authorization/store', owners: ['identity'], callers: ['gateway'] },
   /** A registered app (client metadata) for the authorization server. */

@@ -9,6 +9,8 @@ import { birthDates } from './birth-dates.js';
 import { registryEntries } from './registry.js';
 import { decide, recovery, stagePatients } from './ingest.js';
 import { directiveOrganization, viewOrganization } from './registrations.js';
+import { publishingOrganization } from '../../../lib/ingest/participant.js';
+import { requestMerge } from './merge-request.js';
 import { resolvers } from './resolvers.js';
 import { TIMELINE_NODE_TYPES } from './timeline.js';
 
@@ -50,6 +52,8 @@ export const identity: SubgraphModule = {
     internalRoute(INTERNAL_APIS.ingestStage, deps, async (body, call) => stagePatients(deps.db, call, body)),
     internalRoute(INTERNAL_APIS.ingestDecide, deps, async (body, call) => decide(deps.db, call, body)),
     internalRoute(INTERNAL_APIS.ingestRecovery, deps, async (body) => recovery(deps.db, body)),
+    // HL7 v2 ADT^A40: a merge a sending system asks for becomes a match candidate (merge-request.ts).
+    internalRoute(INTERNAL_APIS.hl7v2Merge, deps, async (body, call) => requestMerge(deps.db, publishingOrganization(call), body)),
     // The SMART authorization server's state, apps, accounts and approvals (authorization.ts); the gateway alone calls.
     internalRoute(INTERNAL_APIS.authorizationStore, deps, async (body) => authorizationStore(deps.db, body)),
     internalRoute(INTERNAL_APIS.authorizationClient, deps, async (body) => ({ app: await authorizationClient(deps.db, body) })),

@@ -13,14 +13,15 @@ export const ingestHandlers: KindHandlers = {
     table: 'diagnostic_report',
     category: 'labs',
     resourceType: 'DiagnosticReport',
-    columns: ['code', 'display', 'category', 'status', 'effective', 'issued', 'conclusion', 'performer_id', 'sensitivity_labels'],
+    columns: ['code', 'display', 'category', 'status', 'effective', 'issued', 'conclusion', 'performer_id', 'sensitivity_labels', 'code_system', 'local_code', 'local_system', 'local_display'],
     order: 1,
   },
   observation: {
     table: 'observation',
     category: 'labs',
     resourceType: 'Observation',
-    columns: ['code', 'display', 'category', 'status', 'value_quantity', 'value_string', 'unit', 'reference_low', 'reference_high', 'interpretation', 'effective', 'issued', 'sensitivity_labels'],
+    columns: ['code', 'display', 'category', 'status', 'value_quantity', 'value_string', 'unit', 'reference_low', 'reference_high', 'interpretation', 'effective', 'issued', 'sensitivity_labels',
+      'value_comparator', 'reference_text', 'code_system', 'local_code', 'local_system', 'local_display', 'note'],
     refs: { report: { column: 'report_id', table: 'diagnostic_report', kinds: ['diagnostic-report'], expression: 'id' } },
     order: 2,
   },
@@ -28,23 +29,36 @@ export const ingestHandlers: KindHandlers = {
   'hl7v2-message': {
     table: 'hl7v2_message',
     category: 'labs',
-    columns: ['control_id', 'ack'],
+    columns: ['control_id', 'ack', 'content_hash'],
     order: 3,
     keys: (entry) => [`hl7v2|${String(entry.record.control_id)}`],
     insert: async (tx: Queryable, entries: ResolvedEntry[], organizationId: string) => {
       await tx.query(
-        `INSERT INTO hl7v2_message (organization_id, control_id, ack)
-         SELECT $1, m.control_id, m.ack FROM jsonb_to_recordset($2::jsonb) AS m(control_id text, ack text) ON CONFLICT DO NOTHING`,
+        `INSERT INTO hl7v2_message (organization_id, control_id, ack, content_hash)
+         SELECT $1, m.control_id, m.ack, m.content_hash FROM jsonb_to_recordset($2::jsonb) AS m(control_id text, ack text, content_hash text) ON CONFLICT DO NOTHING`,
         [organizationId, JSON.stringify(entries.map((e) => e.record))]);
     },
     update: async () => undefined,
   },
 };
 
-/** The acknowledgement already given to a message of this organisation, if any. */
-export async function storedAck(db: Database, organizationId: string, body: unknown): Promise<{ ack: string | null }> {
-  const controlId = (body as { controlId?: unknown } | null)?.controlId;
-  if (typeof controlId !== 'string' || controlId.length > 200) return { ack: null };
-  const [row] = await db.query<{ ack: string }>('SELECT ack FROM hl7v2_message WHERE organization_id = $1 AND control_id = $2', [organizationId, controlId]);
-  return { ack: row?.ack ?? null };
+/**
+ * What labs knows of an HL7 v2 message before it is published: the
+ * acknowledgement already given to its control id (with the digest of the
+ * content it acknowledged: a replay has the same, a reused id other content),
+ * and the results already stored under the message's order identifiers
+ * (a correction updates them).
+ */
+export async function storedAck(db: Database, organizationId: string, body: unknown): Promise<{ ack: string | null; contentHash: string | null; results: Record<string, string> }> {
+  const { controlId, resultSystem, resultValues } = (body ?? {}) as { controlId?: unknown; resultSystem?: unknown; resultValues?: unknown };
+  const results: Record<string, string> = {};
+  if (typeof resultSystem === 'string' && Array.isArray(resultValues) && resultValues.length && resultValues.length <= 10_000 && resultValues.every((v) => typeof v === 'string')) {
+    const rows = await db.query<{ value: string; record_id: string }>(
+      `SELECT value, record_id FROM record_identifier WHERE organization_id = $1 AND resource_type = 'Observation' AND system = $2 AND value = ANY($3::text[])`,
+      [organizationId, resultSystem, resultValues]);
+    for (const row of rows) results[row.value] = String(row.record_id);
+  }
+  if (typeof controlId !== 'string' || controlId.length > 200) return { ack: null, contentHash: null, results };
+  const [row] = await db.query<{ ack: string; content_hash: string | null }>('SELECT ack, content_hash FROM hl7v2_message WHERE organization_id = $1 AND control_id = $2', [organizationId, controlId]);
+  return { ack: row?.ack ?? null, contentHash: row?.content_hash ?? null, results };
 }

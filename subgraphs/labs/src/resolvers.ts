@@ -49,16 +49,20 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Observation: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'observation', reference.id, OBSERVATION),
     ...recordFields,
-    code: (row: Row) => coding(SYSTEM.loinc, row.code, row.display),
+    code: (row: Row) => coding(row.code_system ?? SYSTEM.loinc, row.code, row.display),
+    localCode: (row: Row) => (row.local_code ? coding(row.local_system, row.local_code, row.local_display) : null),
     valueQuantity: (row: Row) => (row.value_quantity === null ? null : { value: row.value_quantity, unit: row.unit }),
+    valueComparator: (row: Row) => (row.value_quantity === null ? null : row.value_comparator ?? null),
     valueString: (row: Row) => row.value_string,
+    note: (row: Row) => row.note ?? null,
+    // The range as the laboratory sent it when it did (`4.3 to 6.2`), else written from its limits.
     referenceRange: (row: Row) =>
-      row.reference_low === null && row.reference_high === null
+      row.reference_low === null && row.reference_high === null && !row.reference_text
         ? null
         : {
             low: row.reference_low, high: row.reference_high, unit: row.unit,
-            text: row.reference_low !== null && row.reference_high !== null ? `${row.reference_low}-${row.reference_high} ${row.unit}`
-              : row.reference_high !== null ? `<${row.reference_high} ${row.unit}` : `>${row.reference_low} ${row.unit}`,
+            text: row.reference_text ?? (row.reference_low !== null && row.reference_high !== null ? `${row.reference_low}-${row.reference_high} ${row.unit}`
+              : row.reference_high !== null ? `<${row.reference_high} ${row.unit}` : `>${row.reference_low} ${row.unit}`),
           },
     interpretation: (row: Row) => coding(INTERPRETATION_SYSTEM, row.interpretation, INTERPRETATION_DISPLAY[row.interpretation]),
     effectiveDateTime: (row: Row) => row.effective,
@@ -68,7 +72,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   DiagnosticReport: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'diagnostic_report', reference.id, DIAGNOSTIC_REPORT),
     ...recordFields,
-    code: (row: Row) => coding(SYSTEM.loinc, row.code, row.display),
+    code: (row: Row) => coding(row.code_system ?? SYSTEM.loinc, row.code, row.display),
     effectiveDateTime: (row: Row) => row.effective,
     results: (row: Row, _: unknown, context: SubgraphContext) => loadChildren(context, 'observation', 'report_id', row.id, 'code, id', OBSERVATION),
     performer: (row: Row) => entityRef(row.performer_id),

@@ -15,7 +15,7 @@ import {
   CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, PRACTITIONER_FIELDS, practitionerId, recordRef, text, withDisplay,
 } from './elements.js';
 import type { FhirResourceModule, Json, Mapped } from './module.js';
-import type { GqlObservation } from './observation.js';
+import { labCodeOf, type GqlObservation } from './observation.js';
 import type { GqlImagingStudy } from './imaging-study.js';
 
 export const REPORT_STATUS = new Set(['registered', 'partial', 'preliminary', 'final', 'amended', 'corrected', 'appended', 'cancelled', 'entered-in-error', 'unknown']);
@@ -103,7 +103,8 @@ export const diagnosticReport: FhirResourceModule = {
     const section = Array.isArray(r.category) ? (r.category as Json[]).flatMap((c) => (Array.isArray(c?.coding) ? c.coding : [])).find((c: Json) => c?.system === SYSTEMS.diagnosticServiceSection)?.code : undefined;
     const status = text(r.status, issues, 'status', { required: true });
     if (status && !REPORT_STATUS.has(status)) issues.add(400, 'code-invalid', 'status is not a diagnostic-report-status code', 'status');
-    const code = withDisplay(codingOf(r.code, SYSTEM.loinc, issues, 'code', { name: 'LOINC', valid: isLoincCode, shape: looksLikeLoinc, required: true }));
+    const labCode = section === 'RAD' ? null : labCodeOf(r.code, issues, 'code');
+    const code = section === 'RAD' ? withDisplay(codingOf(r.code, SYSTEM.loinc, issues, 'code', { name: 'LOINC', valid: isLoincCode, shape: looksLikeLoinc, required: true })) : labCode;
     let performerId: string | null = null;
     (Array.isArray(r.performer) ? r.performer : []).forEach((p: unknown, n: number) => {
       const ref = isObject(p) ? p.reference : undefined;
@@ -138,6 +139,7 @@ export const diagnosticReport: FhirResourceModule = {
         code: code?.code, display: code?.display, category: LAB_CATEGORY[section ?? 'LAB'] ?? 'LAB', status, effective: instant(r.effectiveDateTime, issues, 'effectiveDateTime', true),
         issued: instant(r.issued, issues, 'issued'), conclusion: r.conclusion === undefined ? null : text(r.conclusion, issues, 'conclusion', { max: 10_000 }),
         performer_id: performerId, sensitivity_labels: labels,
+        code_system: labCode?.system ?? null, local_code: labCode?.local?.code ?? null, local_system: labCode?.local?.system ?? null, local_display: labCode?.local?.display ?? null,
       },
     };
   },

@@ -8,7 +8,28 @@ import { SYSTEM, isLoincCode, looksLikeLoinc } from '../../../../lib/records/ter
 import type { GqlCoding, GqlOrganization } from '../graphql-types.js';
 import { MASKED_REASON, SYSTEMS } from '../terminology.js';
 import { CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, number, ORGANIZATION_FIELDS, ownOrganization, patientLink, text, ucum, withDisplay } from './elements.js';
-import type { FhirResourceModule, Json, Mapped } from './module.js';
+import type { EntryIssues, FhirResourceModule, Json, Mapped } from './module.js';
+
+/**
+ * A laboratory code (Observation.code, DiagnosticReport.code): LOINC when a
+ * LOINC coding is there (its check digit verified), else the first coding
+ * with a system (a laboratory's local code); a local coding beside a LOINC
+ * one is kept too, as sent. `system` is null for LOINC (the stores' default).
+ */
+export function labCodeOf(concept: unknown, issues: EntryIssues, element: string): { code: string; display: string; system: string | null; local: { code: string; system: string; display: string | null } | null } | null {
+  const codings = isObject(concept) && Array.isArray(concept.coding) ? (concept.coding as unknown[]).filter(isObject) as Json[] : [];
+  const others = codings.filter((c) => c.system !== SYSTEM.loinc && typeof c.system === 'string' && c.system.length > 0 && c.system.length <= 500 && typeof c.code === 'string' && c.code.trim().length > 0 && c.code.length <= 200);
+  const local = others[0] ? { code: String(others[0].code).trim(), system: String(others[0].system), display: typeof others[0].display === 'string' ? others[0].display.slice(0, 500) : null } : null;
+  if (codings.some((c) => c.system === SYSTEM.loinc) || !local) {
+    const loinc = withDisplay(codingOf(concept, SYSTEM.loinc, issues, element, { name: 'LOINC', valid: isLoincCode, shape: looksLikeLoinc, required: true }));
+    return loinc ? { ...loinc, system: null, local } : null;
+  }
+  const display = local.display ?? (isObject(concept) && typeof concept.text === 'string' ? concept.text.slice(0, 500) : null) ?? local.code;
+  return { code: local.code, display, system: local.system, local: null };
+}
+
+/** FHIR Quantity.comparator codes. */
+export const COMPARATORS = new Set(['<', '<=', '>=', '>']);
 
 export const OBSERVATION_STATUS = new Set(['registered', 'preliminary', 'final', 'amended', 'corrected', 'cancelled', 'entered-in-error', 'unknown']);
 const INTERPRETATIONS = new Set(['N', 'H', 'L', 'A', 'HH', 'LL', 'HU', 'LU', 'AA', 'POS', 'NEG', 'IND', 'DET', 'ND', 'R', 'S', 'I']);
@@ -22,7 +43,7 @@ export const BLOOD_PRESSURE_COMPONENTS = {
 
 export interface GqlObservation {
   id: string; status: string | null; category: string | null; code: GqlCoding | null;
-  valueQuantity: { value: number; unit: string | null } | null; valueString: string | null;
+  valueQuantity: { value: number; unit: string | null } | null; valueComparator?: string | null; valueString: string | null; localCode?: GqlCoding | null; note?: string | null;
   referenceRange: { low: number | null; high: number | null; unit: string | null; text: string | null } | null;
   interpretation: GqlCoding | null; effectiveDateTime: string | null; issued: string | null;
   organization: GqlOrganization | null; report: { id: string } | null; sensitivityLabels: string[] | null;
@@ -40,12 +61,14 @@ export const observation: FhirResourceModule = {
     {
       from: 'observations',
       select: () => ({
-        observations: `id status category code ${CODING_FIELDS} valueQuantity { value unit } valueString referenceRange { low high unit text }
+        observations: `id status category code ${CODING_FIELDS} localCode ${CODING_FIELDS} valueQuantity { value unit } valueComparator valueString referenceRange { low high unit text } note
     interpretation ${CODING_FIELDS} effectiveDateTime issued organization ${ORGANIZATION_FIELDS} sensitivityLabels`,
       }),
       toFhir(o: GqlObservation, x) {
-        const code = x.requiredConcept(o, 'code', o.code);
-        if (!o.status || !code) return x.withheld();
+        const primary = x.requiredConcept(o, 'code', o.code);
+        if (!o.status || !primary) return x.withheld();
+        // The laboratory's own code, as sent, beside the LOINC code.
+        const code = o.localCode ? { ...primary, coding: [...(primary.coding ?? []), { system: o.localCode.system, code: o.localCode.code, ...(o.localCode.display ? { display: o.localCode.display } : {}) }] } : primary;
         const hasValue = Boolean(o.valueQuantity || o.valueString);
         const valueMasked = !hasValue && (x.masks.has(o, 'valueQuantity') || x.masks.has(o, 'valueString'));
         const range = o.referenceRange;
@@ -60,8 +83,9 @@ export const observation: FhirResourceModule = {
           effectiveDateTime: o.effectiveDateTime,
           issued: o.issued,
           performer: o.organization ? [x.org(o.organization)] : undefined,
-          valueQuantity: o.valueQuantity ? ucum(o.valueQuantity.value, o.valueQuantity.unit) : undefined,
+          valueQuantity: o.valueQuantity ? { ...(o.valueComparator ? { comparator: o.valueComparator } : {}), ...ucum(o.valueQuantity.value, o.valueQuantity.unit) } : undefined,
           valueString: o.valueQuantity ? undefined : o.valueString,
+          note: o.note ? [{ text: o.note }] : undefined,
           // Observation has its own element for "why is there no value" (obs-6: only without a value).
           dataAbsentReason: valueMasked ? MASKED_REASON : undefined,
           interpretation: o.interpretation ? [concept(o.interpretation)] : undefined,
@@ -118,14 +142,17 @@ export const observation: FhirResourceModule = {
     }
     const status = text(r.status, issues, 'status', { required: true });
     if (status && !OBSERVATION_STATUS.has(status)) issues.add(400, 'code-invalid', 'status is not an observation-status code', 'status');
-    const code = withDisplay(codingOf(r.code, SYSTEM.loinc, issues, 'code', { name: 'LOINC', valid: isLoincCode, shape: looksLikeLoinc, required: true }));
+    const code = labCodeOf(r.code, issues, 'code');
     (Array.isArray(r.performer) ? r.performer : []).forEach((p: unknown, n: number) => {
       ownOrganization(p, context, issues, `performer[${n}]`, true);
     });
     const quantity = isObject(r.valueQuantity) ? r.valueQuantity : null;
     const value = quantity ? number(quantity.value, issues, 'valueQuantity.value') : null;
     if (quantity && value === null && quantity.value === undefined) issues.add(400, 'required', 'valueQuantity.value is required', 'valueQuantity.value');
-    const valueText = r.valueString !== undefined ? text(r.valueString, issues, 'valueString')
+    const comparator = quantity?.comparator;
+    if (comparator !== undefined && !COMPARATORS.has(comparator)) issues.add(400, 'code-invalid', 'valueQuantity.comparator is one of <, <=, >=, >', 'valueQuantity.comparator');
+    // Result texts (pathology, microbiology) run long: up to 100,000 characters.
+    const valueText = r.valueString !== undefined ? text(r.valueString, issues, 'valueString', { max: 100_000 })
       : isObject(r.valueCodeableConcept) ? (r.valueCodeableConcept.text ?? r.valueCodeableConcept.coding?.[0]?.display ?? r.valueCodeableConcept.coding?.[0]?.code ?? null) : null;
     const range = Array.isArray(r.referenceRange) && isObject(r.referenceRange[0]) ? r.referenceRange[0] : null;
     const interpretation = Array.isArray(r.interpretation) && isObject(r.interpretation[0]) ? r.interpretation[0].coding?.[0] : undefined;
@@ -139,6 +166,10 @@ export const observation: FhirResourceModule = {
         value_quantity: value, value_string: quantity ? null : valueText, unit: quantity?.unit ?? quantity?.code ?? range?.low?.unit ?? range?.high?.unit ?? null,
         reference_low: range ? number(range.low?.value, issues, 'referenceRange[0].low.value') : null,
         reference_high: range ? number(range.high?.value, issues, 'referenceRange[0].high.value') : null,
+        reference_text: range?.text !== undefined ? text(range.text, issues, 'referenceRange[0].text', { max: 500 }) : null,
+        value_comparator: quantity && COMPARATORS.has(comparator) ? comparator : null,
+        code_system: code?.system ?? null, local_code: code?.local?.code ?? null, local_system: code?.local?.system ?? null, local_display: code?.local?.display ?? null,
+        note: Array.isArray(r.note) ? r.note.map((n: unknown) => (isObject(n) && typeof n.text === 'string' ? n.text : '')).filter(Boolean).join('\n').slice(0, 100_000) || null : null,
         interpretation: interpretation?.code ?? null, effective: instant(r.effectiveDateTime, issues, 'effectiveDateTime', true), issued: instant(r.issued, issues, 'issued'),
         sensitivity_labels: labelsOf(r, issues),
       },
