@@ -20,6 +20,8 @@ import { internalSigners, staffActor } from './support/internal.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const QUERY = 'query { __typename }';
+/** Each test starts real services (migrations included): a busy two-core machine needs minutes, not seconds. */
+const STARTS_TWO_SERVICES = 240_000;
 
 /** A TCP proxy in front of Redis that the test can cut, as a network partition would. */
 async function cuttableProxy(target: { host: string; port: number }) {
@@ -71,7 +73,7 @@ describe('the shared replay guard of internal tokens (Redis)', () => {
     }
     // A fresh token is accepted at either.
     expect((await post(b!, internalSigners(keys).actorToken('labs', staffActor('org-county-north'), QUERY))).status).toBe(200);
-  });
+  }, STARTS_TWO_SERVICES);
 
   it('is what closes the replay: replicas that each remember alone accept the same token once each', async () => {
     const [a, b] = [await labs(new ProcessReplayGuard()), await labs(new ProcessReplayGuard())];
@@ -79,7 +81,7 @@ describe('the shared replay guard of internal tokens (Redis)', () => {
     expect((await post(a!, token)).status).toBe(200);
     expect((await post(b!, token)).status).toBe(200);
     expect((await post(a!, token)).status).toBe(401);
-  });
+  }, STARTS_TWO_SERVICES);
 
   it('fails closed: with Redis cut off no internal call is accepted (503 SUBGRAPH_UNAVAILABLE), and a service does not start without it', async () => {
     const proxy = await cuttableProxy({ host: new URL(REDIS_URL).hostname, port: Number(new URL(REDIS_URL).port || 6379) });
@@ -95,5 +97,5 @@ describe('the shared replay guard of internal tokens (Redis)', () => {
     await expect(replayGuardFromEnv('labs', { REPLAY_GUARD_REDIS_URL: 'http://127.0.0.1:6379' })).rejects.toThrow(/redis:\/\//);
     // Not configured: each process remembers alone (npm start, one replica per service).
     expect(await replayGuardFromEnv('labs', {})).toBeInstanceOf(ProcessReplayGuard);
-  });
+  }, STARTS_TWO_SERVICES);
 });
