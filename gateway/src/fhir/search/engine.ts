@@ -338,6 +338,16 @@ export async function search(ctx: SearchContext, parsed: ParsedSearch): Promise<
   });
   if (parsed.cursor && connections.some((c) => !(c in parsed.cursor!))) throw invalid('_cursor does not belong to this search: follow the next link as given');
 
+  /**
+   * The patient is not visible. For anyone else's patient: an empty
+   * searchset, as for one who does not exist. For the token's own patient (an
+   * app whose approval the patient revoked): a 403, since the caller knows the
+   * patient exists and must learn that its access ended.
+   */
+  const refusedOrEmpty = () => {
+    if (patientId === ctx.actor.patient && ctx.actor.role === 'app') throw errors.forbidden('The patient\'s approval of this app does not cover this read (revoked, expired or never given)');
+    return bundle(ctx, parsed, [], null, !parsed.cursor);
+  };
   let patient: GqlPatient | null = null;
   const matched: { connection: ConnectionName; node: Edge['node'] }[] = [];
   let operations = 0;
@@ -388,11 +398,11 @@ export async function search(ctx: SearchContext, parsed: ParsedSearch): Promise<
         interpret(result, masks);
       } catch (error) {
         // A token bound to another patient: the same answer as a patient who does not exist.
-        if (error instanceof FhirError && error.status === 403) return bundle(ctx, parsed, [], null, !parsed.cursor);
+        if (error instanceof FhirError && error.status === 403) return refusedOrEmpty();
         throw error;
       }
       const page = result.data?.patient as (Record<string, unknown> & GqlPatient) | null | undefined;
-      if (!page) return bundle(ctx, parsed, [], null, !parsed.cursor);
+      if (!page) return refusedOrEmpty();
       if (includePatient && patient === null) patient = page;
       for (const state of toLoad) {
         const connection = page[state.source.connection] as { edges: Edge[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } | null | undefined;
