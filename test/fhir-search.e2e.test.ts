@@ -113,7 +113,7 @@ describe.each(BACKENDS)('FHIR read and search on %s', (backend) => {
     expect(schemaErrors({ ...statement, fhirVersion: '4.0.0' })).toEqual([]);
     expect(schemaErrors({ ...statement, kind: 'everything' }).length).toBeGreaterThan(0);
     const resources = statement.rest[0].resource as { type: string; interaction: { code: string }[]; searchParam: { name: string; type: string; definition: string }[] }[];
-    for (const type of ['Patient', 'Encounter', 'Condition', 'Observation', 'DiagnosticReport', 'ImagingStudy', 'Immunization', 'ServiceRequest', 'EpisodeOfCare', 'Task', 'AllergyIntolerance']) {
+    for (const type of ['Patient', 'Encounter', 'Condition', 'Observation', 'DiagnosticReport', 'ImagingStudy', 'Immunization', 'ServiceRequest', 'EpisodeOfCare', 'Task', 'AllergyIntolerance', 'Consent']) {
       const entry = resources.find((r) => r.type === type);
       expect(entry, type).toBeDefined();
       expect(entry!.interaction.map((i) => i.code)).toEqual(expect.arrayContaining(['read', 'search-type']));
@@ -270,6 +270,35 @@ describe.each(BACKENDS)('FHIR read and search on %s', (backend) => {
     const strangerRead = await get(stranger, `/fhir/Observation/${rich.observations.find((o) => o.organizationId !== 'org-mental-health')!.id}`);
     expect(strangerRead.status).toBe(404);
     expect(strangerRead.body).toEqual(absent.body);
+  });
+
+  it('serves the patient\'s consent directives as Consent resources, searched and read', async () => {
+    const token = await patientToken(other);
+    const granted = await stack.graphql(token, 'mutation($input: ConsentProvisionInput!) { grantConsent(input: $input) { id } }', {
+      input: { patientId: other.patient.id, decision: 'PERMIT', actorType: 'ORGANIZATION', actorId: 'org-provincial', categories: ['LABS', 'IMAGING'] },
+    });
+    expect(granted.errors, JSON.stringify(granted.errors)).toBeUndefined();
+    const id = granted.data.grantConsent.id as string;
+    const revokedOne = await stack.graphql(token, 'mutation($input: ConsentProvisionInput!) { grantConsent(input: $input) { id } }', {
+      input: { patientId: other.patient.id, decision: 'DENY', actorType: 'ORGANIZATION', actorId: 'org-county-south', categories: ['ENCOUNTERS'] },
+    });
+    const revokedId = revokedOne.data.grantConsent.id as string;
+    await stack.graphql(token, 'mutation($id: ID!) { revokeConsent(id: $id) { id } }', { id: revokedId });
+    const { ids } = await all(token, '/fhir/Consent?_count=1');
+    expect(ids).toEqual(expect.arrayContaining([id, revokedId]));
+    const read = await get(token, `/fhir/Consent/${id}`);
+    expect(read.status).toBe(200);
+    expect(schemaErrors(read.body)).toEqual([]);
+    expect(read.body).toMatchObject({
+      resourceType: 'Consent', status: 'active', patient: { reference: `Patient/${other.patient.id}` },
+      provision: { type: 'permit', actor: [{ reference: { reference: 'Organization/org-provincial' } }] },
+    });
+    expect(read.body.provision.class.map((c: { code: string }) => c.code).sort()).toEqual(['imaging', 'labs']);
+    expect((await page(token, '/fhir/Consent?status=active')).entry!.map((e) => e.resource.id)).toContain(id);
+    expect(matchIds(await page(token, '/fhir/Consent?status=active'))).not.toContain(revokedId);
+    expect(matchIds(await page(token, '/fhir/Consent?status=inactive'))).toContain(revokedId);
+    // Not another patient's.
+    expect((await get(await patientToken(rich), `/fhir/Consent/${id}`)).status).toBe(404);
   });
 
   it('narrows by granular scopes: laboratory only means no vital signs and no encounters', async () => {

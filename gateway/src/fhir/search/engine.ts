@@ -40,11 +40,12 @@ import { parseScopes, type Category } from '../../../../lib/scopes.js';
 import { SYSTEM } from '../../../../lib/terminology.js';
 import type { GatewayContext } from '../../context.js';
 import { interpret, type Collected, type OperationResult } from '../collect.js';
-import { toResources, type BundleEntry, type Resource } from '../mapping.js';
+import { prune, toResources, type BundleEntry, type Resource } from '../mapping.js';
 import { Masks } from '../masks.js';
 import { errors, FhirError } from '../outcome.js';
 import type { ExportPlan } from '../plan.js';
 import { exportSelections } from '../resources/index.js';
+import { CONSENT_FIELDS, consentToFhir, type GqlConsentDirective } from '../resources/consent.js';
 import { PATIENT_FIELDS, type GqlPatient } from '../resources/patient.js';
 import { meets, parseCriterion, type Criterion, type DateValue } from './match.js';
 import { DEFAULT_COUNT, MAX_COUNT, RESULT_PARAMETERS, SEARCH_PARAMETERS, SEARCHABLE_TYPES } from './parameters.js';
@@ -308,12 +309,30 @@ function readsPatient(actor: Actor): boolean {
 
 /* ------------------------------------------------------------- search */
 
-export async function search(ctx: SearchContext, parsed: ParsedSearch): Promise<SearchBundle> {
-  if (parsed.resourceType === 'Patient') return searchPatients(ctx, parsed);
+/** The patient a search of records is about: its `patient` parameter, or the token's patient. */
+function searchedPatient(ctx: SearchContext, parsed: ParsedSearch): string {
   const patientCriterion = parsed.criteria.filter((c) => c.param.name === 'patient');
   if (patientCriterion.length > 1 || (patientCriterion[0] && patientCriterion[0].values.length > 1)) throw notSupported('Search one patient at a time (a single patient value)');
-  const patientId = patientCriterion[0]?.values[0] ?? ctx.actor.patient;
+  const patientId = (patientCriterion[0]?.type === 'reference' ? patientCriterion[0].values[0] : undefined) ?? ctx.actor.patient;
   if (!patientId) throw invalid(`Searching ${parsed.resourceType} needs the patient parameter (patient=<id> or Patient/<id>)`);
+  return patientId;
+}
+
+/**
+ * The patient is not visible. For anyone else's patient: an empty
+ * searchset, as for one who does not exist. For the token's own patient (an
+ * app whose approval the patient revoked): a 403, since the caller knows the
+ * patient exists and must learn that its access ended.
+ */
+function refusedOrEmpty_(ctx: SearchContext, parsed: ParsedSearch, patientId: string): SearchBundle {
+  if (patientId === ctx.actor.patient && ctx.actor.role === 'app') throw errors.forbidden('The patient\'s approval of this app does not cover this read (revoked, expired or never given)');
+  return bundle(ctx, parsed, [], null, !parsed.cursor);
+}
+
+export async function search(ctx: SearchContext, parsed: ParsedSearch): Promise<SearchBundle> {
+  if (parsed.resourceType === 'Patient') return searchPatients(ctx, parsed);
+  const patientId = searchedPatient(ctx, parsed);
+  if (parsed.resourceType === 'Consent') return searchConsents(ctx, parsed, patientId);
   const sources = usableSources(ctx.actor, parsed);
   if (!isUuid(patientId) || sources.length === 0) return bundle(ctx, parsed, [], null, true);
 
@@ -338,16 +357,7 @@ export async function search(ctx: SearchContext, parsed: ParsedSearch): Promise<
   });
   if (parsed.cursor && connections.some((c) => !(c in parsed.cursor!))) throw invalid('_cursor does not belong to this search: follow the next link as given');
 
-  /**
-   * The patient is not visible. For anyone else's patient: an empty
-   * searchset, as for one who does not exist. For the token's own patient (an
-   * app whose approval the patient revoked): a 403, since the caller knows the
-   * patient exists and must learn that its access ended.
-   */
-  const refusedOrEmpty = () => {
-    if (patientId === ctx.actor.patient && ctx.actor.role === 'app') throw errors.forbidden('The patient\'s approval of this app does not cover this read (revoked, expired or never given)');
-    return bundle(ctx, parsed, [], null, !parsed.cursor);
-  };
+  const refusedOrEmpty = () => refusedOrEmpty_(ctx, parsed, patientId);
   let patient: GqlPatient | null = null;
   const matched: { connection: ConnectionName; node: Edge['node'] }[] = [];
   let operations = 0;
@@ -472,6 +482,52 @@ function bundle(ctx: SearchContext, parsed: ParsedSearch, entries: BundleEntry[]
     ],
     entry: entries,
   };
+}
+
+/* ------------------------------------------------------------ Consent */
+
+/**
+ * Consent search: the patient's consent directives (GraphQL `consents`, a
+ * list, newest first), under the same rules as GraphQL (the patient sees
+ * theirs; staff those recorded for their organisation; apps with a Consent
+ * scope). The list comes whole from identity, so every page discloses (and
+ * audits) the directives the caller may see; pages are cut here, the cursor
+ * holding the (time, id) of the last directive given.
+ */
+async function searchConsents(ctx: SearchContext, parsed: ParsedSearch, patientId: string): Promise<SearchBundle> {
+  const scopes = parseScopes(ctx.actor.scope).clinical;
+  if (!scopes.some((s) => s.read && (s.resourceType === '*' || s.resourceType === 'Consent') && s.categories.includes('consents')) || !isUuid(patientId)) {
+    return bundle(ctx, parsed, [], null, true);
+  }
+  const includePatient = parsed.includePatient && readsPatient(ctx.actor);
+  const result = await pipeline(ctx)(`query FhirConsentSearch($id: ID!) { patient(id: $id) { id ${includePatient ? PATIENT_FIELDS : ''} consents { ${CONSENT_FIELDS} } } }`, { id: patientId });
+  const masks = new Masks();
+  try {
+    interpret(result, masks);
+  } catch (error) {
+    if (error instanceof FhirError && error.status === 403) return refusedOrEmpty_(ctx, parsed, patientId);
+    throw error;
+  }
+  const found = result.data?.patient as (GqlPatient & { consents?: GqlConsentDirective[] | null }) | null | undefined;
+  if (!found) return refusedOrEmpty_(ctx, parsed, patientId);
+  const key = (c: GqlConsentDirective) => `${c.createdAt ?? ''}|${c.id}`;
+  const criteria = parsed.criteria.filter((c) => c.param.name !== 'patient');
+  const all = (found.consents ?? []).slice().sort((a, b) => (key(a) < key(b) ? 1 : key(a) > key(b) ? -1 : 0));
+  const after = parsed.cursor?.consents;
+  if (after === false) return bundle(ctx, parsed, [], null, false);
+  const matching = all.filter((c) => !after || key(c) < after)
+    .map((c) => prune(consentToFhir(c, { reference: `Patient/${patientId}` })))
+    .filter((r) => criteriaHold(r, criteria));
+  const pageOf = matching.slice(0, parsed.count);
+  const last = pageOf[pageOf.length - 1];
+  const lastDirective = last ? all.find((c) => c.id === last.id) : undefined;
+  const next = matching.length > parsed.count && lastDirective ? encodeSearchCursor({ consents: key(lastDirective) }) : null;
+  const entries: BundleEntry[] = pageOf.map((resource) => ({ fullUrl: `${ctx.base}/Consent/${resource.id}`, resource, search: { mode: 'match' } }));
+  if (includePatient && pageOf.length) {
+    const plan: ExportPlan = { patient: true, connections: [], radiologyReports: false, reportLinks: false, registry: false };
+    entries.push(...buildResources(ctx, {}, patientId, masks, plan, found).filter((e) => e.resource.resourceType === 'Patient').map((e) => ({ ...e, search: { mode: 'include' as const } })));
+  }
+  return bundle(ctx, parsed, entries, next, !parsed.cursor);
 }
 
 /* ------------------------------------------------------------ Patient */

@@ -106,10 +106,15 @@ const SPECIFIC: Record<string, (t: string) => SearchParam[]> = {
     param(t, 'authored-on', 'date', 'Task-authored-on', ['authoredOn'], 'instant'),
     param(t, 'status', 'token', 'Task-status', ['status']),
   ],
+  Consent: (t) => [
+    param(t, 'date', 'date', 'clinical-date', ['dateTime'], 'instant'),
+    param(t, 'status', 'token', 'Consent-status', ['status']),
+    param(t, 'category', 'token', 'Consent-category', ['category']),
+  ],
 };
 
 /** Where a resource names its patient (Patient itself: no such parameter). */
-const PATIENT_ELEMENT: Record<string, string> = { Immunization: 'patient', EpisodeOfCare: 'patient', AllergyIntolerance: 'patient', Task: 'for' };
+const PATIENT_ELEMENT: Record<string, string> = { Immunization: 'patient', EpisodeOfCare: 'patient', AllergyIntolerance: 'patient', Consent: 'patient', Task: 'for' };
 
 /** The categories-by-code the catalogue gives (Observation, DiagnosticReport): searched with `category`. */
 const CATEGORISED = new Set(ALL_RECORD_TYPES.filter((row) => row.fhir.category).map((row) => row.fhir.resourceType));
@@ -126,9 +131,8 @@ function parametersOf(resourceType: string): SearchParam[] {
   return list;
 }
 
-/** The resource types searched and read: those of the catalogue's record types that have a FHIR module (engine.ts checks). */
-export const SEARCHABLE_TYPES: readonly string[] = [...new Set(ALL_RECORD_TYPES.map((row) => row.fhir.resourceType))]
-  .filter((type) => type !== 'Consent');
+/** The resource types searched and read: every one a record type of the catalogue is exchanged as. */
+export const SEARCHABLE_TYPES: readonly string[] = [...new Set(ALL_RECORD_TYPES.map((row) => row.fhir.resourceType))];
 
 /** The search parameters of each searchable resource type. */
 export const SEARCH_PARAMETERS: Readonly<Record<string, readonly SearchParam[]>> = Object.fromEntries(SEARCHABLE_TYPES.map((type) => [type, parametersOf(type)]));
