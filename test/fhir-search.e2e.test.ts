@@ -319,6 +319,7 @@ describe.each(BACKENDS)('FHIR read and search on %s', (backend) => {
     expect((await get(token, '/fhir/Observation?colour=blue', { prefer: 'handling=lenient' })).status).toBe(200);
     expect((await get(token, '/fhir/Observation?code:text=glucose')).status).toBe(400);
     expect((await get(token, '/fhir/Observation?_sort=code')).status).toBe(400);
+    expect((await get(token, '/fhir/Observation?_revinclude=Provenance:target')).status).toBe(400);
     expect((await get(token, '/fhir/Observation?_cursor=not-a-cursor')).status).toBe(400);
     expect((await get(token, '/fhir/Medication')).status).toBe(404);
     const anonymous = await get(null, '/fhir/Observation');

@@ -139,6 +139,10 @@ export function parseSearch(resourceType: string, pairs: [string, string][], len
           keep();
           break;
         }
+        case '_revinclude':
+          // Provenance is not served (a record's producer is its organisation element), so nothing can point back at a match.
+          ignoreOr(notSupported(`_revinclude=${value} is not supported: this server serves no Provenance`));
+          break;
         case '_cursor':
           parsed.cursor = decodeSearchCursor(value);
           break;
@@ -324,7 +328,7 @@ function searchedPatient(ctx: SearchContext, parsed: ParsedSearch): string {
  * app whose approval the patient revoked): a 403, since the caller knows the
  * patient exists and must learn that its access ended.
  */
-function refusedOrEmpty_(ctx: SearchContext, parsed: ParsedSearch, patientId: string): SearchBundle {
+function invisiblePatient(ctx: SearchContext, parsed: ParsedSearch, patientId: string): SearchBundle {
   if (patientId === ctx.actor.patient && ctx.actor.role === 'app') throw errors.forbidden('The patient\'s approval of this app does not cover this read (revoked, expired or never given)');
   return bundle(ctx, parsed, [], null, !parsed.cursor);
 }
@@ -357,7 +361,7 @@ export async function search(ctx: SearchContext, parsed: ParsedSearch): Promise<
   });
   if (parsed.cursor && connections.some((c) => !(c in parsed.cursor!))) throw invalid('_cursor does not belong to this search: follow the next link as given');
 
-  const refusedOrEmpty = () => refusedOrEmpty_(ctx, parsed, patientId);
+  const refusedOrEmpty = () => invisiblePatient(ctx, parsed, patientId);
   let patient: GqlPatient | null = null;
   const matched: { connection: ConnectionName; node: Edge['node'] }[] = [];
   let operations = 0;
@@ -505,11 +509,11 @@ async function searchConsents(ctx: SearchContext, parsed: ParsedSearch, patientI
   try {
     interpret(result, masks);
   } catch (error) {
-    if (error instanceof FhirError && error.status === 403) return refusedOrEmpty_(ctx, parsed, patientId);
+    if (error instanceof FhirError && error.status === 403) return invisiblePatient(ctx, parsed, patientId);
     throw error;
   }
   const found = result.data?.patient as (GqlPatient & { consents?: GqlConsentDirective[] | null }) | null | undefined;
-  if (!found) return refusedOrEmpty_(ctx, parsed, patientId);
+  if (!found) return invisiblePatient(ctx, parsed, patientId);
   const key = (c: GqlConsentDirective) => `${c.createdAt ?? ''}|${c.id}`;
   const criteria = parsed.criteria.filter((c) => c.param.name !== 'patient');
   const all = (found.consents ?? []).slice().sort((a, b) => (key(a) < key(b) ? 1 : key(a) > key(b) ? -1 : 0));
@@ -639,7 +643,7 @@ export async function read(ctx: SearchContext, resourceType: string, id: string)
     if (node?.patient?.id) {
       const resource = buildResources(ctx, { [direct.connection]: [node] }, node.patient.id, masks, plan)
         .find((e) => e.resource.resourceType === resourceType && e.resource.id === id)?.resource;
-      if (resource && (!granularCodes(ctx.actor.scope, resourceType) || usableSourcesMatch(ctx, resource))) return resource;
+      if (resource && (!granularCodes(ctx.actor.scope, resourceType) || passesGranularScope(ctx, resource))) return resource;
     }
     // Not there, or not visible: other sources of the type (a home measurement, a radiology report) are searched below when a patient is in context.
   }
@@ -649,13 +653,12 @@ export async function read(ctx: SearchContext, resourceType: string, id: string)
     if (resource) return resource;
     throw notFound();
   }
-  if (direct && sources.length === 1) throw notFound();
   if (direct) throw notFound();
   throw new FhirError(400, 'not-supported', `Reading a ${resourceType} by id needs a patient in context; search ${resourceType}?patient=<id>&_id=${id} instead`);
 }
 
 /** A directly read resource passes the granular scope's category filter. */
-function usableSourcesMatch(ctx: SearchContext, resource: Resource): boolean {
+function passesGranularScope(ctx: SearchContext, resource: Resource): boolean {
   const granular = granularCodes(ctx.actor.scope, resource.resourceType);
   if (!granular) return true;
   return meets(resource, { param: { name: 'category', type: 'token', definition: '', expression: '', paths: ['category'] }, type: 'token', values: [...granular].map((code) => ({ code })) });

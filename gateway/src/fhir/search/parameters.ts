@@ -138,7 +138,7 @@ export const SEARCHABLE_TYPES: readonly string[] = [...new Set(ALL_RECORD_TYPES.
 export const SEARCH_PARAMETERS: Readonly<Record<string, readonly SearchParam[]>> = Object.fromEntries(SEARCHABLE_TYPES.map((type) => [type, parametersOf(type)]));
 
 /** The result parameters every search takes (not matched against resources). */
-export const RESULT_PARAMETERS = ['_count', '_sort', '_include', '_cursor', '_format', '_total'] as const;
+export const RESULT_PARAMETERS = ['_count', '_sort', '_include', '_revinclude', '_cursor', '_format', '_total'] as const;
 
 /** The largest page (the GraphQL connections' own maximum). */
 export const MAX_COUNT = 100;
