@@ -15,6 +15,8 @@
  * layer costs: parsing, the cursor, mapping to FHIR resources and JSON.
  *
  *   --large                 the PostgreSQL set of `npm run seed:large` (fpr_<subgraph> databases); default: PGlite, 200 patients
+ *   --in-process            the six services in this one process (as the tests run them) instead of six processes:
+ *                           starts where a loaded machine keeps the processes from getting ready in time
  *   --patients 200          PGlite: how many generated patients
  *   --connections 8 --seconds 10 --rounds 3 --warmup 5
  *   --org org-county-north  the clinician's organisation (patients registered there)
@@ -24,7 +26,10 @@ import { parseArgs } from 'node:util';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/services.js';
 import { DEFAULT_SEED, generatePatient, TEST_ANCHOR } from '../lib/synthetic/generator.js';
 import { exportSelections } from '../gateway/src/fhir/resources/index.js';
+import { mintDevToken } from '../lib/dev-token.js';
+import { generateDevKeys } from '../lib/keys.js';
 import { startProcessStack, type ProcessStack } from './process-stack.js';
+import { startStack } from './stack.js';
 
 const { values } = parseArgs({
   options: {
@@ -35,8 +40,22 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '8' },
     warmup: { type: 'string', default: '5' },
     org: { type: 'string', default: 'org-county-north' },
+    'in-process': { type: 'boolean', default: false },
   },
 });
+
+/** What the benchmark needs of a running product: its /graphql URL, tokens, the identity database for --large. */
+interface Target { url: string; token: ProcessStack['token']; databaseUrls: Record<SubgraphName, string>; close(): Promise<void> }
+
+async function start(databaseUrls: Record<SubgraphName, string> | undefined): Promise<Target> {
+  if (!values['in-process']) return startProcessStack({ patients: values.large ? undefined : Number(values.patients), databaseUrls, env: { LOG_LEVEL: 'warn' } });
+  // The services log every request at info; in this process that would be the benchmark's own output.
+  process.env.LOG_LEVEL ??= 'warn';
+  const keys = await generateDevKeys('bench-');
+  const urls = databaseUrls ?? (Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, 'memory://'])) as Record<SubgraphName, string>);
+  const stack = await startStack({ databaseUrls: urls, keys, seedPatients: databaseUrls ? 0 : Number(values.patients), seed: DEFAULT_SEED, anchor: TEST_ANCHOR, production: true, corsAllowedOrigins: [], ingestRecoveryIntervalMs: 0 });
+  return { url: stack.gateway.url, token: (claims) => mintDevToken(keys.issuerPrivate, claims), databaseUrls: urls, close: () => stack.close() };
+}
 
 const PAGE = 50;
 const OBSERVATION_FIELDS = exportSelections({ patient: false, connections: ['observations'], radiologyReports: false, reportLinks: false, registry: false }).observations!;
@@ -51,7 +70,7 @@ const median = (xs: number[]) => {
 };
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 
-async function patientsOf(stack: ProcessStack): Promise<string[]> {
+async function patientsOf(stack: Target): Promise<string[]> {
   if (!values.large) {
     return Array.from({ length: Number(values.patients) }, (_, i) => generatePatient(DEFAULT_SEED, i, TEST_ANCHOR))
       .filter((b) => b.patient.identifiers.some((i) => i.assignerOrganizationId === values.org)).map((b) => b.patient.id);
@@ -64,7 +83,7 @@ async function patientsOf(stack: ProcessStack): Promise<string[]> {
   return rows.map((r) => r.patient_id);
 }
 
-async function run(stack: ProcessStack, mode: Mode, patients: string[], seconds: number): Promise<Round> {
+async function run(stack: Target, mode: Mode, patients: string[], seconds: number): Promise<Round> {
   const token = await stack.token({ sub: 'bench-clinician', role: 'clinician', org: values.org });
   const base = stack.url.replace(/\/graphql$/, '');
   const latencies: number[] = [];
@@ -92,14 +111,14 @@ async function run(stack: ProcessStack, mode: Mode, patients: string[], seconds:
   return { mode, rps: round(latencies.length / elapsed), p50: round(percentile(latencies, 50)), p95: round(percentile(latencies, 95)), p99: round(percentile(latencies, 99)), requests: latencies.length, errors };
 }
 
-console.log(`FHIR search vs GraphQL: ${values.large ? 'PostgreSQL large set' : `PGlite, ${values.patients} patients`}, clinician at ${values.org}, `
+console.log(`FHIR search vs GraphQL: ${values.large ? 'PostgreSQL large set' : `PGlite, ${values.patients} patients`}, ${values['in-process'] ? 'one process' : 'six processes'}, clinician at ${values.org}, `
   + `${values.connections} connections, ${values.seconds} s x ${values.rounds} rounds per mode, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown CPU'})`);
 const largeUrls = values.large ? Object.fromEntries(SUBGRAPH_NAMES.map((name) => {
   const url = new URL(process.env.SEED_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
   url.pathname = `/fpr_${name.replace('-', '_')}`;
   return [name, url.toString()];
 })) as Record<SubgraphName, string> : undefined;
-const stack = await startProcessStack({ patients: values.large ? undefined : Number(values.patients), databaseUrls: largeUrls, env: { LOG_LEVEL: 'warn' }, output: 'drop' });
+const stack = await start(largeUrls);
 try {
   const patients = await patientsOf(stack);
   if (!patients.length) throw new Error(`no patient registered at ${values.org}`);
