@@ -39,6 +39,7 @@ import { createTokenVerifier, trustingAlso, type TokenVerifier } from './auth.js
 import { authorizationServer as startAuthorizationServer, type AuthorizationServer, type AuthorizationServerOptions } from './smart/authorization-server.js';
 import { identityClient } from './smart/identity-client.js';
 import { fhirRoute } from './fhir/route.js';
+import { fhirSearchRoute } from './fhir/search/route.js';
 import { sensitiveCodeTable } from '../../lib/consent/sensitive-codes.js';
 import { hl7v2Route } from './fhir/ingest/hl7v2.js';
 import { INGEST_MAX_BODY_BYTES, ingestService, type IngestService } from './fhir/ingest/route.js';
@@ -291,6 +292,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         if (!maySeeSchema(actor)) return { status: 403, body: errorBody(ErrorCode.forbidden, 'Schema download is for administrators') };
         return { status: 200, body: printSchema(gateway.schema!), contentType: 'text/plain; charset=utf-8' };
       },
+      // FHIR read, search and metadata (fhir/search/): GraphQL through this server, as the export. Before the writes: POST /fhir/{type}/_search is a search.
+      fhirSearchRoute({ apollo, verifyToken: verifyToken, logger, oauthUris: () => smart?.oauthUris }),
       // FHIR writes and HL7 v2 results from institutions (fhir/ingest/).
       ...ingest.routes,
       hl7v2Route({ auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, verifyToken: verifyToken, coordinator: ingest.coordinator, telemetry }),

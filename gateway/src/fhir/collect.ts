@@ -59,7 +59,7 @@ const codeOf = (error: GraphQLFormattedError) => String(error.extensions?.code ?
  * Turns one operation's errors into an export failure, or into masks.
  * Throws FhirError when the export must stop.
  */
-function interpret(result: OperationResult, masks: Masks): { withheld: boolean } {
+export function interpret(result: OperationResult, masks: Masks): { withheld: boolean } {
   const errorList = result.errors ?? [];
   if (errorList.some((e) => codeOf(e) === 'AUDIT_UNAVAILABLE')) throw errors.auditUnavailable();
   // A service that did not answer: no partial bundle, a retry later.

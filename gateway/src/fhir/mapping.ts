@@ -174,6 +174,14 @@ class BundleBuilder implements ExportContext {
   }
 }
 
+/**
+ * The resources some collected records become, built by the same modules as
+ * the export (FHIR search and read, search/): the entries, without a Bundle.
+ */
+export function toResources(data: Collected, options: { base: string; plan: ExportPlan }): BundleEntry[] {
+  return new BundleBuilder(options.base, data, options.plan).build();
+}
+
 export interface BundleOptions {
   /** The export's request id: the bundle's id and the audit events' requestId. */
   requestId: string;

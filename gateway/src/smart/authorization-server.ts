@@ -53,6 +53,8 @@ export interface AuthorizationServer {
   fhirBaseUrl: string;
   /** The public keys the gateway checks this server's tokens with. */
   publicKeys: JSONWebKeySet;
+  /** Its endpoints, as the FHIR CapabilityStatement's SMART `oauth-uris` extension names them. */
+  oauthUris: { authorize: string; token: string; revoke: string; introspect: string };
   /** Its routes: discovery, /oauth/…, OpenID discovery (the gateway hands it only those paths). */
   routes: Route[];
 }
@@ -402,6 +404,7 @@ export async function authorizationServer(options: AuthorizationServerOptions): 
     issuer,
     fhirBaseUrl,
     publicKeys: { keys: [publicJwk] },
+    oauthUris: { authorize: `${issuer}${ROUTES.authorization}`, token: `${issuer}${ROUTES.token}`, revoke: `${issuer}${ROUTES.revocation}`, introspect: `${issuer}${ROUTES.introspection}` },
     routes: [
       async (request) => {
         const { pathname } = request.url;

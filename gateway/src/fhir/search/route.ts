@@ -1,0 +1,98 @@
+/**
+ * The FHIR read and search routes:
+ *
+ *   GET  /fhir/metadata                 CapabilityStatement (no token needed)
+ *   GET  /fhir/{type}/{id}              read
+ *   GET  /fhir/{type}?…                 search
+ *   POST /fhir/{type}/_search           search, parameters form-encoded in the body
+ *
+ * A thin HTTP shell over engine.ts, as the export's route is over collect.ts:
+ * the token is verified by the /graphql verifier, administrators are refused
+ * before any lookup (they never read clinical data), and every answer that
+ * is not a resource or a Bundle is an OperationOutcome. Unknown parameters
+ * are a 400 unless the client sends `Prefer: handling=lenient`.
+ */
+import type { ApolloServer } from '@apollo/server';
+import type { Actor } from '../../../../lib/trust/actor.js';
+import type { HttpRequestInfo, Route } from '../../../../lib/runtime/http.js';
+import type { Logger } from '../../../../lib/runtime/logger.js';
+import type { TokenVerifier } from '../../auth.js';
+import type { GatewayContext } from '../../context.js';
+import { errors, FHIR_JSON, FhirError, operationOutcome } from '../outcome.js';
+import { capabilityStatement, type OAuthUris } from './capability.js';
+import { parseSearch, read, search, type SearchContext } from './engine.js';
+import { SEARCHABLE_TYPES } from './parameters.js';
+
+export interface FhirSearchRouteOptions {
+  apollo: ApolloServer<GatewayContext>;
+  verifyToken: TokenVerifier;
+  logger: Logger;
+  /** The SMART authorization server's endpoints, when it runs (for the CapabilityStatement). */
+  oauthUris: () => OAuthUris | undefined;
+}
+
+const TYPE_PATH = /^\/fhir\/([A-Z][A-Za-z]+)(?:\/([^/]+))?\/?$/;
+const reply = (status: number, resource: unknown, headers?: Record<string, string>) => ({ status, body: JSON.stringify(resource), contentType: FHIR_JSON, ...(headers ? { headers } : {}) });
+
+/** The absolute FHIR base from the Host header (a plain host[:port] only, as the export's). */
+function baseUrl(request: HttpRequestInfo): string {
+  const host = String(request.headers.host ?? '');
+  const safeHost = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/.test(host) ? host : 'localhost';
+  const proto = String(request.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim() === 'https' ? 'https' : 'http';
+  return `${proto}://${safeHost}/fhir`;
+}
+
+const lenient = (request: HttpRequestInfo) => String(request.headers.prefer ?? '').split(/[;,]/).some((p) => p.trim().toLowerCase() === 'handling=lenient');
+
+export function fhirSearchRoute(options: FhirSearchRouteOptions): Route {
+  return async (request) => {
+    const path = request.url.pathname;
+    if (path === '/fhir/metadata') {
+      if (request.method !== 'GET') return reply(405, operationOutcome('error', 'not-supported', 'GET /fhir/metadata'));
+      return reply(200, capabilityStatement({ base: baseUrl(request), oauth: options.oauthUris(), software: { name: 'federated-patient-record', version: '0.1.0' } }),
+        { 'access-control-allow-origin': '*' });
+    }
+    const match = TYPE_PATH.exec(path);
+    if (!match) return undefined;
+    const [, type, second] = match as unknown as [string, string, string | undefined];
+    const isSearchPost = request.method === 'POST' && second === '_search';
+    // Writes (POST /fhir/{type}, PUT /fhir/{type}/{id}) are publishing's (../ingest).
+    if (!(request.method === 'GET' || isSearchPost) || (second && second.startsWith('$')) || second === '$everything') return undefined;
+    try {
+      if (request.method === 'GET' && second === '_search') throw new FhirError(405, 'not-supported', 'Search with GET /fhir/{type}?… or POST /fhir/{type}/_search');
+      if (!SEARCHABLE_TYPES.includes(type)) throw new FhirError(404, 'not-supported', `${type} is not served here (served: ${SEARCHABLE_TYPES.join(', ')})`);
+      let actor: Actor;
+      try {
+        actor = await options.verifyToken(request.headers.authorization);
+      } catch (error) {
+        const code = (error as { extensions?: { code?: unknown } } | null)?.extensions?.code;
+        throw errors.unauthenticated(code === 'UNAUTHENTICATED' && error instanceof Error ? error.message : 'Invalid or expired token');
+      }
+      if (actor.role === 'admin') throw errors.forbidden('Administrators do not read patient data');
+      request.log.actor = { role: actor.role, org: actor.org, clientId: actor.clientId };
+      const ctx: SearchContext = { apollo: options.apollo, actor, requestId: request.requestId, log: request.log, base: baseUrl(request) };
+      if (second && !isSearchPost) {
+        request.log.operation = `FHIR read ${type}`;
+        return reply(200, await read(ctx, type, decodeURIComponent(second)));
+      }
+      const pairs: [string, string][] = [...request.url.searchParams.entries()];
+      if (isSearchPost) {
+        const contentType = String(request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+        if (contentType !== 'application/x-www-form-urlencoded') throw new FhirError(415, 'not-supported', 'POST _search takes application/x-www-form-urlencoded parameters');
+        pairs.push(...new URLSearchParams(request.body).entries());
+      }
+      request.log.operation = `FHIR search ${type}`;
+      return reply(200, await search(ctx, parseSearch(type, pairs, lenient(request))));
+    } catch (error) {
+      if (error instanceof FhirError) {
+        request.log.errorCodes.add(`FHIR_${error.issue.toUpperCase()}`);
+        if (error.status >= 500) options.logger.error({ rid: request.requestId, trace: request.log.traceId, err: error.cause ?? error }, `FHIR search failed: ${error.message}`);
+        return reply(error.status, error.outcome());
+      }
+      if (error instanceof URIError) return reply(404, operationOutcome('error', 'not-found', 'No resource with this id is visible to you'));
+      request.log.errorCodes.add('FHIR_EXCEPTION');
+      options.logger.error({ rid: request.requestId, trace: request.log.traceId, err: error }, 'FHIR search failed');
+      return reply(500, operationOutcome('error', 'exception', `The search failed (request ${request.requestId}).`));
+    }
+  };
+}

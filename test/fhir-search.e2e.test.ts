@@ -1,0 +1,358 @@
+/**
+ * FHIR R4 read and search end to end: GET /fhir/{type}/{id},
+ * GET /fhir/{type}?…, POST /fhir/{type}/_search and GET /fhir/metadata on
+ * the gateway, over real HTTP, against the seeded generator data — the
+ * checks conformance suites make:
+ *
+ * - every search parameter, matched against an oracle computed here from the
+ *   generator's records (the code systems and the comparisons written out
+ *   independently of the server's), each date comparator;
+ * - paging only through the `next` links, several pages, never an offset,
+ *   no record twice, none missing;
+ * - GET and POST _search give the same results; patient=<id> and
+ *   patient=Patient/<id> the same;
+ * - granular scopes narrow, consent hides, hidden answers like absent (404,
+ *   empty searchset), errors are OperationOutcomes, unknown parameters a 400
+ *   unless the client asks for lenient handling;
+ * - every bundle and resource validates under the official R4 JSON schema;
+ * - each search leaves its audit events (request id = Bundle.id);
+ * - a page costs the same number of SQL statements whatever its size (no N+1).
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_SEED, generatePatient, type PatientBundle } from '../lib/synthetic/generator.js';
+import { SUBGRAPH_NAMES } from '../lib/runtime/subgraph-names.js';
+import { schemaErrors } from './support/fhir-schema.js';
+import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
+
+const LOINC = 'http://loinc.org';
+const OBSERVATION_CATEGORY = 'http://terminology.hl7.org/CodeSystem/observation-category';
+const ICD10 = 'http://hl7.org/fhir/sid/icd-10';
+
+const PATIENTS = 60;
+const bundles = Array.from({ length: PATIENTS }, (_, i) => generatePatient(DEFAULT_SEED, i));
+const find = (predicate: (b: PatientBundle) => boolean, except: PatientBundle[] = []) => {
+  const found = bundles.find((b) => predicate(b) && !except.includes(b));
+  if (!found) throw new Error('no generated patient fits this test');
+  return found;
+};
+/** Many results (several pages), home measurements, reports with results, conditions, encounters. */
+const rich = find((b) => b.observations.length > 25 && b.homeMeasurements.length > 0 && b.diagnosticReports.some((r) => b.observations.some((o) => o.reportId === r.id))
+  && b.conditions.length > 1 && b.encounters.length > 2 && b.immunizations.length > 0);
+const other = find((b) => b.observations.length > 0, [rich]);
+
+type Entry = { fullUrl: string; resource: Record<string, any>; search?: { mode: string } };
+type FhirBundle = { resourceType: string; id: string; type: string; total?: number; entry?: Entry[]; link: { relation: string; url: string }[] };
+
+const matchIds = (bundle: FhirBundle) => (bundle.entry ?? []).filter((e) => e.search?.mode === 'match').map((e) => e.resource.id as string);
+const sorted = (ids: string[]) => [...ids].sort();
+const day = (d: Date) => d.toISOString().slice(0, 10);
+
+describe.each(BACKENDS)('FHIR read and search on %s', (backend) => {
+  let stack: TestStack;
+  let base: string;
+
+  const get = async (token: string | null, path: string, headers: Record<string, string> = {}) => {
+    const response = await fetch(`${base}${path}`, { headers: { accept: 'application/fhir+json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers } });
+    const text = await response.text();
+    return { status: response.status, contentType: response.headers.get('content-type'), body: JSON.parse(text) };
+  };
+  const post = async (token: string, path: string, form: string) => {
+    const response = await fetch(`${base}${path}`, {
+      method: 'POST', body: form,
+      headers: { accept: 'application/fhir+json', authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    return { status: response.status, body: JSON.parse(await response.text()) };
+  };
+  /** One search page, checked: 200, FHIR JSON, a valid searchset. */
+  const page = async (token: string, path: string): Promise<FhirBundle> => {
+    const response = await get(token, path);
+    expect(response.status, JSON.stringify(response.body).slice(0, 400)).toBe(200);
+    expect(response.contentType).toMatch(/^application\/fhir\+json/);
+    expect(response.body.type).toBe('searchset');
+    expect(schemaErrors(response.body)).toEqual([]);
+    return response.body;
+  };
+  /** Every match of a search, following only the next links; checks no page repeats a record. */
+  const all = async (token: string, path: string): Promise<{ ids: string[]; pages: FhirBundle[] }> => {
+    const pages: FhirBundle[] = [];
+    let url: string | undefined = path;
+    while (url) {
+      const bundle = await page(token, url);
+      pages.push(bundle);
+      const next = bundle.link.find((l) => l.relation === 'next')?.url;
+      if (next) {
+        // Directly fetchable, and an opaque position: never an offset.
+        expect(next.startsWith(`${base}/fhir/`)).toBe(true);
+        expect(next).not.toMatch(/[?&](_offset|offset|_page|page|_skip)=/);
+      }
+      url = next?.slice(base.length);
+      expect(pages.length).toBeLessThan(50);
+    }
+    const ids = pages.flatMap(matchIds);
+    expect(new Set(ids).size, 'a record on two pages').toBe(ids.length);
+    return { ids, pages };
+  };
+  const patientToken = (b: PatientBundle) => stack.token({ sub: `patient-${b.patient.id.slice(0, 8)}`, role: 'patient', patient: b.patient.id });
+  /** Staff of the organisation that registered the patient and produced most of the records. */
+  const registrar = (b: PatientBundle) => b.patient.identifiers.find((i) => i.type === 'MR')!.assignerOrganizationId!;
+
+  beforeAll(async () => {
+    stack = await startTestStack(backend, { patients: PATIENTS });
+    base = stack.url.replace(/\/graphql$/, '');
+  });
+  afterAll(async () => stack?.close());
+
+  it('describes itself in a CapabilityStatement generated from what it serves', async () => {
+    const response = await get(null, '/fhir/metadata');
+    expect(response.status).toBe(200);
+    expect(response.contentType).toMatch(/^application\/fhir\+json/);
+    const statement = response.body;
+    expect(statement).toMatchObject({ resourceType: 'CapabilityStatement', status: 'active', kind: 'instance', fhirVersion: '4.0.1' });
+    // The validator ships the R4 schema of 4.0.0, whose fhirVersion enum stops there; R4's technical correction is 4.0.1.
+    expect(schemaErrors({ ...statement, fhirVersion: '4.0.0' })).toEqual([]);
+    expect(schemaErrors({ ...statement, kind: 'everything' }).length).toBeGreaterThan(0);
+    const resources = statement.rest[0].resource as { type: string; interaction: { code: string }[]; searchParam: { name: string; type: string; definition: string }[] }[];
+    for (const type of ['Patient', 'Encounter', 'Condition', 'Observation', 'DiagnosticReport', 'ImagingStudy', 'Immunization', 'ServiceRequest', 'EpisodeOfCare', 'Task', 'AllergyIntolerance', 'Consent']) {
+      const entry = resources.find((r) => r.type === type);
+      expect(entry, type).toBeDefined();
+      expect(entry!.interaction.map((i) => i.code)).toEqual(expect.arrayContaining(['read', 'search-type']));
+      expect(entry!.searchParam.map((p) => p.name)).toContain('_id');
+      for (const p of entry!.searchParam) expect(p.definition).toMatch(/^http:\/\/hl7\.org\/fhir\/SearchParameter\//);
+    }
+    const observation = resources.find((r) => r.type === 'Observation')!;
+    expect(Object.fromEntries(observation.searchParam.map((p) => [p.name, p.type]))).toMatchObject({ patient: 'reference', code: 'token', category: 'token', date: 'date', status: 'token' });
+    // SMART on FHIR: the security service and its oauth-uris, where the authorization server runs.
+    expect(statement.rest[0].security.service[0].coding[0].code).toBe('SMART-on-FHIR');
+    const discovery = await (await fetch(`${base}/fhir/.well-known/smart-configuration`)).json() as Record<string, string>;
+    const uris = statement.rest[0].security.extension.find((e: { url: string }) => e.url === 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris');
+    expect(Object.fromEntries(uris.extension.map((e: { url: string; valueUri: string }) => [e.url, e.valueUri]))).toEqual({
+      authorize: discovery.authorization_endpoint, token: discovery.token_endpoint, revoke: discovery.revocation_endpoint, introspect: discovery.introspection_endpoint,
+    });
+    const patient = resources.find((r) => r.type === 'Patient')!;
+    expect(patient.searchParam.map((p) => p.name)).toEqual(expect.arrayContaining(['identifier', 'name', 'family', 'given', 'birthdate', 'gender']));
+  });
+
+  it('searches a patient\'s observations page by page through next links, newest first, lab results and home measurements merged', async () => {
+    const token = await patientToken(rich);
+    const expected = [...rich.observations.map((o) => ({ id: o.id, t: o.effective })), ...rich.homeMeasurements.map((m) => ({ id: m.id, t: m.effective }))];
+    const { ids, pages } = await all(token, `/fhir/Observation?patient=${rich.patient.id}&_count=7&_sort=-date`);
+    expect(pages.length).toBeGreaterThanOrEqual(4);
+    expect(sorted(ids)).toEqual(sorted(expected.map((e) => e.id)));
+    for (const p of pages.slice(0, -1)) expect(matchIds(p)).toHaveLength(7);
+    // Newest first across both sources.
+    const times = ids.map((id) => expected.find((e) => e.id === id)!.t.getTime());
+    expect(times).toEqual([...times].sort((a, b) => b - a));
+    // Bundle.total only where it is known without counting unseen records: a single page.
+    expect(pages[0]!.total).toBeUndefined();
+    const single = await page(token, `/fhir/Observation?patient=${rich.patient.id}&_count=100`);
+    expect(single.total).toBe(expected.length);
+  });
+
+  it('gives the same results to GET and to POST _search, and to patient=<id> and patient=Patient/<id>', async () => {
+    const token = await stack.token({ sub: 'dr-search', role: 'clinician', org: registrar(rich) });
+    const query = `patient=${rich.patient.id}&category=laboratory&_count=100`;
+    const viaGet = await page(token, `/fhir/Observation?${query}`);
+    const viaPost = await post(token, '/fhir/Observation/_search', query);
+    expect(viaPost.status).toBe(200);
+    expect(sorted(matchIds(viaPost.body))).toEqual(sorted(matchIds(viaGet)));
+    expect(matchIds(viaGet).length).toBeGreaterThan(0);
+    const viaReference = await page(token, `/fhir/Observation?patient=Patient/${rich.patient.id}&category=laboratory&_count=100`);
+    expect(viaReference.total).toBe(viaGet.total);
+    expect(sorted(matchIds(viaReference))).toEqual(sorted(matchIds(viaGet)));
+    // And POST with parameters in the URL and the body together, paged.
+    const paged = await post(token, `/fhir/Observation/_search?patient=${rich.patient.id}`, '_count=5&category=laboratory');
+    expect(matchIds(paged.body)).toEqual(matchIds(viaGet).slice(0, 5));
+  });
+
+  it('matches each date comparator as FHIR defines it', async () => {
+    const token = await patientToken(rich);
+    const labs = rich.observations;
+    const pivot = labs[Math.floor(labs.length / 2)]!.effective;
+    const start = Date.parse(`${day(pivot)}T00:00:00Z`);
+    const end = start + 86_400_000;
+    const oracle: Record<string, (t: number) => boolean> = {
+      eq: (t) => t >= start && t < end, gt: (t) => t >= end, ge: (t) => t >= start, lt: (t) => t < start, le: (t) => t < end,
+    };
+    for (const [prefix, holds] of Object.entries(oracle)) {
+      const { ids } = await all(token, `/fhir/Observation?category=laboratory&date=${prefix}${day(pivot)}&_count=50`);
+      expect(sorted(ids), prefix).toEqual(sorted(labs.filter((o) => holds(o.effective.getTime())).map((o) => o.id)));
+    }
+    // Two bounds together, and a dateTime with its zone.
+    const instant = pivot.toISOString();
+    const { ids } = await all(token, `/fhir/Observation?category=laboratory&date=ge${day(pivot)}&date=lt${encodeURIComponent(instant)}&_count=50`);
+    expect(sorted(ids)).toEqual(sorted(labs.filter((o) => o.effective.getTime() >= start && o.effective.getTime() < pivot.getTime()).map((o) => o.id)));
+    const bad = await get(token, '/fhir/Observation?date=ge20240101');
+    expect(bad.status).toBe(400);
+    expect(bad.body.resourceType).toBe('OperationOutcome');
+  });
+
+  it('matches code (system|code and bare), category, status lists and _id', async () => {
+    const token = await patientToken(rich);
+    const code = rich.observations[0]!.code;
+    const withCode = rich.observations.filter((o) => o.code === code).map((o) => o.id);
+    expect(sorted((await all(token, `/fhir/Observation?code=${encodeURIComponent(`${LOINC}|${code}`)}`)).ids)).toEqual(sorted(withCode));
+    expect(sorted((await all(token, `/fhir/Observation?code=${code}`)).ids)).toEqual(sorted(withCode));
+    expect((await all(token, `/fhir/Observation?code=${encodeURIComponent(`http://snomed.info/sct|${code}`)}`)).ids).toEqual([]);
+    expect(sorted((await all(token, `/fhir/Observation?category=${encodeURIComponent(`${OBSERVATION_CATEGORY}|vital-signs`)}`)).ids)).toEqual(sorted(rich.homeMeasurements.map((m) => m.id)));
+    // A condition's ICD-10 code; two codes as alternatives.
+    const [c1, c2] = rich.conditions;
+    const either = rich.conditions.filter((c) => c.code === c1!.code || c.code === c2!.code).map((c) => c.id);
+    expect(sorted((await all(token, `/fhir/Condition?code=${encodeURIComponent(`${ICD10}|${c1!.code},${ICD10}|${c2!.code}`)}`)).ids)).toEqual(sorted(either));
+    // Status, comma-separated.
+    const finished = rich.encounters.filter((e) => e.status === 'finished').map((e) => e.id);
+    expect(sorted((await all(token, '/fhir/Encounter?status=finished')).ids)).toEqual(sorted(finished));
+    expect(sorted((await all(token, '/fhir/Encounter?status=finished,in-progress')).ids)).toEqual(sorted(rich.encounters.map((e) => e.id)));
+    expect((await all(token, '/fhir/Encounter?status=cancelled')).ids).toEqual([]);
+    // _id, one or several.
+    const two = rich.observations.slice(0, 2).map((o) => o.id);
+    expect(sorted((await all(token, `/fhir/Observation?_id=${two.join(',')}`)).ids)).toEqual(sorted(two));
+    // Immunizations by date; encounters by a period's date.
+    expect(sorted((await all(token, '/fhir/Immunization?status=completed')).ids)).toEqual(sorted(rich.immunizations.map((i) => i.id)));
+  });
+
+  it('includes the patient and a report\'s results when asked', async () => {
+    const token = await patientToken(rich);
+    const report = rich.diagnosticReports.find((r) => rich.observations.some((o) => o.reportId === r.id))!;
+    const bundle = await page(token, `/fhir/DiagnosticReport?_id=${report.id}&_include=DiagnosticReport:result&_include=DiagnosticReport:patient`);
+    expect(matchIds(bundle)).toEqual([report.id]);
+    const included = (bundle.entry ?? []).filter((e) => e.search?.mode === 'include');
+    const results = rich.observations.filter((o) => o.reportId === report.id).map((o) => o.id);
+    expect(sorted(included.filter((e) => e.resource.resourceType === 'Observation').map((e) => e.resource.id))).toEqual(sorted(results));
+    expect(included.filter((e) => e.resource.resourceType === 'Patient').map((e) => e.resource.id)).toEqual([rich.patient.id]);
+    const resource = bundle.entry!.find((e) => e.search?.mode === 'match')!.resource;
+    expect(sorted(resource.result.map((r: { reference: string }) => r.reference))).toEqual(sorted(results.map((id) => `Observation/${id}`)));
+  });
+
+  it('finds patients by identifier, name, family, given, birthdate and gender (staff), and only themselves (a patient)', async () => {
+    const token = await stack.token({ sub: 'dr-registry', role: 'clinician', org: registrar(rich) });
+    const p = rich.patient;
+    const mrn = p.identifiers.find((i) => i.type === 'MR')!;
+    const ok = (bundle: FhirBundle) => expect(matchIds(bundle)).toContain(p.id);
+    ok(await page(token, `/fhir/Patient?identifier=${encodeURIComponent(`${mrn.system}|${mrn.value}`)}`));
+    ok(await page(token, `/fhir/Patient?_id=${p.id}`));
+    ok(await page(token, `/fhir/Patient?family=${encodeURIComponent(p.family)}&_count=100`));
+    ok(await page(token, `/fhir/Patient?name=${encodeURIComponent(p.given[0]!)}&birthdate=${p.birthDate}`));
+    ok(await page(token, `/fhir/Patient?given=${encodeURIComponent(p.given[0]!)}&birthdate=${p.birthDate}&gender=${p.sex}`));
+    const wrongGender = await page(token, `/fhir/Patient?family=${encodeURIComponent(p.family)}&birthdate=${p.birthDate}&gender=${p.sex === 'female' ? 'male' : 'female'}`);
+    expect(matchIds(wrongGender)).not.toContain(p.id);
+    for (const e of (await page(token, `/fhir/Patient?family=${encodeURIComponent(p.family)}&_count=100`)).entry ?? []) {
+      expect(e.resource.name.some((n: { family: string }) => n.family.toLowerCase().startsWith(p.family.toLowerCase()))).toBe(true);
+    }
+    // A patient finds only themselves, whatever they ask.
+    const own = await patientToken(other);
+    expect(matchIds(await page(own, `/fhir/Patient?family=${encodeURIComponent(p.family)}`))).not.toContain(p.id);
+    expect(matchIds(await page(own, `/fhir/Patient?_id=${other.patient.id}`))).toEqual([other.patient.id]);
+    expect(matchIds(await page(own, `/fhir/Patient?_id=${p.id}`))).toEqual([]);
+  });
+
+  it('reads by id; a record the caller may not see answers exactly as one that does not exist', async () => {
+    const token = await patientToken(rich);
+    for (const [type, id] of [['Observation', rich.observations[0]!.id], ['Encounter', rich.encounters[0]!.id], ['Condition', rich.conditions[0]!.id],
+      ['Immunization', rich.immunizations[0]!.id], ['Observation', rich.homeMeasurements[0]!.id], ['Patient', rich.patient.id]] as const) {
+      const response = await get(token, `/fhir/${type}/${id}`);
+      expect(response.status, `${type}/${id}`).toBe(200);
+      expect(response.body).toMatchObject({ resourceType: type, id });
+      expect(schemaErrors(response.body)).toEqual([]);
+    }
+    const hidden = await get(token, `/fhir/Observation/${other.observations[0]!.id}`);
+    const absent = await get(token, `/fhir/Observation/${randomUUID()}`);
+    expect(hidden.status).toBe(404);
+    expect(hidden.body).toEqual(absent.body);
+    expect(absent.body.resourceType).toBe('OperationOutcome');
+    // Another patient's records by search: an empty searchset, as for a patient who does not exist.
+    const elsewhere = await page(token, `/fhir/Observation?patient=${other.patient.id}`);
+    const nobody = await page(token, `/fhir/Observation?patient=${randomUUID()}`);
+    expect(elsewhere.total).toBe(0);
+    expect(nobody.total).toBe(0);
+    // Staff of an organisation with no part in the patient's care: not found either.
+    const stranger = await stack.token({ sub: 'dr-stranger', role: 'clinician', org: 'org-mental-health' });
+    const strangerRead = await get(stranger, `/fhir/Observation/${rich.observations.find((o) => o.organizationId !== 'org-mental-health')!.id}`);
+    expect(strangerRead.status).toBe(404);
+    expect(strangerRead.body).toEqual(absent.body);
+  });
+
+  it('serves the patient\'s consent directives as Consent resources, searched and read', async () => {
+    const token = await patientToken(other);
+    const granted = await stack.graphql(token, 'mutation($input: ConsentProvisionInput!) { grantConsent(input: $input) { id } }', {
+      input: { patientId: other.patient.id, decision: 'PERMIT', actorType: 'ORGANIZATION', actorId: 'org-provincial', categories: ['LABS', 'IMAGING'] },
+    });
+    expect(granted.errors, JSON.stringify(granted.errors)).toBeUndefined();
+    const id = granted.data.grantConsent.id as string;
+    const revokedOne = await stack.graphql(token, 'mutation($input: ConsentProvisionInput!) { grantConsent(input: $input) { id } }', {
+      input: { patientId: other.patient.id, decision: 'DENY', actorType: 'ORGANIZATION', actorId: 'org-county-south', categories: ['ENCOUNTERS'] },
+    });
+    const revokedId = revokedOne.data.grantConsent.id as string;
+    await stack.graphql(token, 'mutation($id: ID!) { revokeConsent(id: $id) { id } }', { id: revokedId });
+    const { ids } = await all(token, '/fhir/Consent?_count=1');
+    expect(ids).toEqual(expect.arrayContaining([id, revokedId]));
+    const read = await get(token, `/fhir/Consent/${id}`);
+    expect(read.status).toBe(200);
+    expect(schemaErrors(read.body)).toEqual([]);
+    expect(read.body).toMatchObject({
+      resourceType: 'Consent', status: 'active', patient: { reference: `Patient/${other.patient.id}` },
+      provision: { type: 'permit', actor: [{ reference: { reference: 'Organization/org-provincial' } }] },
+    });
+    expect(read.body.provision.class.map((c: { code: string }) => c.code).sort()).toEqual(['imaging', 'labs']);
+    expect((await page(token, '/fhir/Consent?status=active')).entry!.map((e) => e.resource.id)).toContain(id);
+    expect(matchIds(await page(token, '/fhir/Consent?status=active'))).not.toContain(revokedId);
+    expect(matchIds(await page(token, '/fhir/Consent?status=inactive'))).toContain(revokedId);
+    // Not another patient's.
+    expect((await get(await patientToken(rich), `/fhir/Consent/${id}`)).status).toBe(404);
+  });
+
+  it('narrows by granular scopes: laboratory only means no vital signs and no encounters', async () => {
+    const lab = await stack.appToken({ sub: 'app-labs', client_id: 'lab-viewer', patient: rich.patient.id, scope: 'launch/patient patient/Observation.rs?category=laboratory' });
+    const { ids } = await all(lab, `/fhir/Observation?patient=${rich.patient.id}&_count=50`);
+    expect(sorted(ids)).toEqual(sorted(rich.observations.map((o) => o.id)));
+    expect((await page(lab, '/fhir/Encounter')).total).toBe(0);
+    expect((await get(lab, `/fhir/Observation/${rich.homeMeasurements[0]!.id}`)).status).toBe(404);
+    const wide = await stack.appToken({ sub: 'app-all-obs', client_id: 'obs-viewer', patient: rich.patient.id, scope: 'launch/patient patient/Observation.rs' });
+    expect((await all(wide, '/fhir/Observation?_count=100')).ids.length).toBe(rich.observations.length + rich.homeMeasurements.length);
+  });
+
+  it('refuses what it does not understand with OperationOutcomes (unless asked to be lenient) and no token with a 401', async () => {
+    const token = await patientToken(rich);
+    const unknown = await get(token, '/fhir/Observation?colour=blue');
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.resourceType).toBe('OperationOutcome');
+    expect((await get(token, '/fhir/Observation?colour=blue', { prefer: 'handling=lenient' })).status).toBe(200);
+    expect((await get(token, '/fhir/Observation?code:text=glucose')).status).toBe(400);
+    expect((await get(token, '/fhir/Observation?_sort=code')).status).toBe(400);
+    expect((await get(token, '/fhir/Observation?_revinclude=Provenance:target')).status).toBe(400);
+    expect((await get(token, '/fhir/Observation?_cursor=not-a-cursor')).status).toBe(400);
+    expect((await get(token, '/fhir/Medication')).status).toBe(404);
+    const anonymous = await get(null, '/fhir/Observation');
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.body.resourceType).toBe('OperationOutcome');
+    const admin = await stack.token({ sub: 'admin', role: 'admin' });
+    expect((await get(admin, `/fhir/Observation?patient=${rich.patient.id}`)).status).toBe(403);
+    const staff = await stack.token({ sub: 'dr-x', role: 'clinician', org: registrar(rich) });
+    expect((await get(staff, '/fhir/Observation')).status).toBe(400); // which patient?
+  });
+
+  it('audits every search under the Bundle id', async () => {
+    const token = await patientToken(rich);
+    const bundle = await page(token, `/fhir/Observation?category=laboratory&_count=3`);
+    const events = await stack.databases.identity.query<{ patient_id: string; record_counts: Record<string, number> }>(
+      'SELECT patient_id, record_counts FROM audit_event WHERE request_id = $1', [bundle.id]);
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.every((e) => e.patient_id === rich.patient.id)).toBe(true);
+  });
+
+  it('costs the same SQL statements for a page of 5 as for a page of 50 (no N+1)', async () => {
+    const token = await patientToken(rich);
+    const count = async (n: number) => {
+      const before = Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, stack.databases[name].statementCount]));
+      const bundle = await page(token, `/fhir/Observation?category=laboratory&_count=${n}`);
+      expect(matchIds(bundle)).toHaveLength(Math.min(n, rich.observations.length));
+      return Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, stack.databases[name].statementCount - before[name]!]));
+    };
+    const small = await count(5);
+    const large = await count(50);
+    if (process.env.PRINT_FIGURES) console.log('FHIR search statements', JSON.stringify({ small, large }));
+    expect(large.labs).toBe(small.labs);
+    expect(large.labs).toBeGreaterThan(0);
+    expect(large.identity).toBe(small.identity);
+  });
+});
