@@ -7,6 +7,9 @@
 import type { Database } from '../lib/db.js';
 import type { SubgraphName } from '../lib/services.js';
 import { anchorTime, todayAnchor, type Anchor } from '../lib/synthetic/generator.js';
+import { demoClinicianClaims, type DemoExample } from '../gateway/src/explorer.js';
+
+export { demoClinicianClaims, type DemoExample };
 
 /** The anchor of a demo set seeded now: DEMO_ANCHOR (YYYY-MM-DD) when set, today (UTC) otherwise. */
 export function demoAnchor(env: NodeJS.ProcessEnv = process.env, now: Date = new Date()): Anchor {
@@ -26,14 +29,6 @@ export const README_EXAMPLES = {
   imaging: { modality: 'CT', bodySite: '51185008', withinDays: 180 },
 } as const;
 
-/** The example npm start prints: a patient, and the county hospital that registered them (its clinician gets the token). */
-export interface DemoExample {
-  patientId: string;
-  organizationId: string;
-}
-
-/** The claims of the clinician token npm start prints (clinical scopes and schema:read, so the same token introspects). */
-export const demoClinicianClaims = (organizationId: string) => ({ sub: 'dr-demo', role: 'clinician', org: organizationId, scope: 'user/*.cruds schema:read' });
 
 const DAY = 86_400_000;
 const CANDIDATES = 500;

@@ -17,6 +17,7 @@ import { GATEWAY, SUBGRAPHS } from '../lib/services.js';
 import type { Anchor } from '../lib/synthetic/generator.js';
 import type { UpstreamOptions } from '../gateway/src/smart/upstream.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
+import { demoExample, type DemoExample } from './demo.js';
 import { demoDataset, hasPatients, seedDemoData, seedMissingReferenceData, seedReferenceData, type DemoDataset } from './seed-data.js';
 
 export interface StackOptions {
@@ -57,6 +58,8 @@ export interface Stack {
   drain(graceMs: number): Promise<void>;
   /** The demo set the databases hold (seeded now or before), with the anchor its dates are relative to. */
   demo: DemoDataset | null;
+  /** Development: the example patient and organisation npm start prints, the explorer and the sign-in default to (null without patients). */
+  example: DemoExample | null;
   close(): Promise<void>;
 }
 
@@ -123,6 +126,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     await closeDatabases();
     throw error;
   }
+  // The patient npm start prints, so the explorer and the web client act as the clinician it names.
+  const example = production ? null : await demoExample(databases).catch(() => null);
   const keySet: JSONWebKeySet = { keys: [options.keys.issuerPublic] };
   const gateway = await startGateway({
     host,
@@ -136,7 +141,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     metricsPort: options.metricsPorts?.gateway,
     logger: options.loggers?.('gateway'),
     // Development: explorer, web client and demo tokens signed with the development key.
-    development: production ? undefined : { issuerPrivateKey: options.keys.issuerPrivate },
+    development: production ? undefined : { issuerPrivateKey: options.keys.issuerPrivate, demo: example },
     // The SMART authorization server; demo sign-in only in development without an upstream provider.
     authorizationServer: {
       signingKey: options.keys.authorizationServerPrivate, upstream: options.upstream, demoSignIn: !production && !options.upstream, publicUrl: options.publicUrl,
@@ -155,6 +160,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       await Promise.all(SUBGRAPH_NAMES.map((name) => subgraphs[name].drain(graceMs)));
     },
     demo: await demoDataset(databases.identity),
+    example,
     close: async () => {
       await gateway.close();
       await Promise.all(SUBGRAPH_NAMES.map((name) => subgraphs[name].close()));

@@ -15,7 +15,7 @@ import { createLogger } from '../lib/logger.js';
 import { millisecondsFromEnv } from '../lib/http.js';
 import { metricsPortFromEnv } from '../lib/telemetry.js';
 import { portsOf, startStack } from './stack.js';
-import { demoAnchor, demoClinicianClaims, demoExample } from './demo.js';
+import { demoAnchor, demoClinicianClaims } from './demo.js';
 import { ensureWebBuild } from './web-build.js';
 
 // npm start is the development demo: development keys, printed tokens, the
@@ -76,9 +76,9 @@ const stack = await startStack({
 // Stop gracefully from now on (the banner below may be the last thing printed before a stop).
 drainOnSignals((graceMs) => stack.drain(graceMs), logger, millisecondsFromEnv('SHUTDOWN_GRACE_MS', DEFAULT_SHUTDOWN_GRACE_MS));
 
-// A patient the README's queries have something to show for, and a clinician of their county hospital.
-const found = await demoExample(stack.databases);
-const example = found ? { id: found.patientId, org: found.organizationId } : undefined;
+// A patient the README's queries have something to show for, and a clinician of their county hospital
+// (the explorer and the web client's sign-in act as the same clinician).
+const example = stack.example ? { id: stack.example.patientId, org: stack.example.organizationId } : undefined;
 const token = await mintDevToken(keys.issuerPrivate, demoClinicianClaims(example?.org ?? 'org-county-north'), { expiresIn: '8h' });
 const anchored = stack.demo ? `, dated relative to ${stack.demo.anchor}` : '';
 const readyMs = Date.now() - started;
@@ -96,7 +96,7 @@ Ready in ${(readyMs / 1000).toFixed(1)} s (${stack.seeded ? `seeded ${demoPatien
 A clinician token at ${example?.org ?? 'org-county-north'} (8 hours):
   export TOKEN=${token}
 
-More tokens:  npm run token -- --role clinician --org org-thc-baisha
+More tokens:  npm run token -- --role nurse --org ${example?.org ?? 'org-county-north'}
               npm run token -- --role patient --patient ${example?.id ?? '<patient-id>'}
               npm run token -- --role admin
 
