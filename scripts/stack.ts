@@ -83,8 +83,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const lost = SUBGRAPH_NAMES.filter((name, i) => name !== 'identity' && stores[i]!.fresh);
     if (lost.length) {
       await closeDatabases();
-      throw new StartupError(lost[0]!, `its store (${options.databaseUrls[lost[0]!]}) is new while identity holds the demo patients: it was deleted or moved. `
-        + 'Restore it, or delete every store (.data/pglite) to start over with fresh demo data.');
+      // Nothing is deleted or advised to be: the other stores hold data (maybe the only copy); the new one was just created empty.
+      throw new StartupError(lost[0]!, `its database (${options.databaseUrls[lost[0]!]}) is empty while identity's holds the demo patients: `
+        + `the five belong together. If ${SUBGRAPHS[lost[0]!].envPrefix}_DATABASE_URL (or PGLITE_DATA_DIR) points somewhere new, point it back at the existing store, or restore that store from a backup. `
+        + 'To start over with fresh demo data instead, move the whole data directory aside (keep it until you are sure) and start again.');
     }
   }
 
