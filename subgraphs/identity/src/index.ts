@@ -49,7 +49,12 @@ export const identity: SubgraphModule = {
     // Publishing: the coordinator's log, the master patient index and identity's own entries (ingest.ts).
     internalRoute(INTERNAL_APIS.ingestStage, deps, async (body, call) => stagePatients(deps.db, call, body)),
     internalRoute(INTERNAL_APIS.ingestDecide, deps, async (body, call) => decide(deps.db, call, body)),
-    internalRoute(INTERNAL_APIS.ingestRecovery, deps, async (body) => recovery(deps.db, body)),
+    internalRoute(INTERNAL_APIS.ingestRecovery, deps, async (body, request) => {
+      const result = await recovery(deps.db, body);
+      // The recovery poll (every 15 s) finding nothing undelivered is routine: no info line for it.
+      if ('decisions' in result && result.decisions.length === 0) request.routine();
+      return result;
+    }),
     // The SMART authorization server's state, apps, accounts and approvals (authorization.ts); the gateway alone calls.
     internalRoute(INTERNAL_APIS.authorizationStore, deps, async (body) => authorizationStore(deps.db, body)),
     internalRoute(INTERNAL_APIS.authorizationClient, deps, async (body) => ({ app: await authorizationClient(deps.db, body) })),
