@@ -35,7 +35,8 @@ const CANDIDATES = 500;
 
 /**
  * The example patient: among (the first few hundred) patients registered at a
- * county hospital, the first whose own hospital holds what the README's
+ * county hospital, adults first (a clinician trying the product recognises an
+ * adult's history; the demo's children are under seven), the first whose own hospital holds what the README's
  * examples ask for, in that hospital clinician's view: a result of the
  * example LOINC code within its window and an imaging study like the
  * example's within its window (both when one patient has them, else
@@ -46,7 +47,10 @@ export async function demoExample(databases: Record<SubgraphName, Database>, now
   const candidates = await databases.identity.query<{ patient_id: string; organization_id: string }>(
     `SELECT i.patient_id, i.assigner_organization_id AS organization_id FROM patient_identifier i
      JOIN organization o ON o.id = i.assigner_organization_id AND o.type = 'county-hospital'
-     WHERE i.type = 'MR' ORDER BY i.patient_id, i.assigner_organization_id LIMIT ${CANDIDATES}`);
+     JOIN patient p ON p.id = i.patient_id
+     WHERE i.type = 'MR'
+     ORDER BY (p.birth_date > ($1::timestamptz - interval '18 years')::date) NULLS LAST, i.patient_id, i.assigner_organization_id LIMIT ${CANDIDATES}`,
+    [now.toISOString()]);
   if (candidates.length === 0) return null;
   const ids = [...new Set(candidates.map((c) => c.patient_id))];
   const { lab, imaging } = README_EXAMPLES;
