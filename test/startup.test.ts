@@ -134,7 +134,7 @@ describe('npm start', () => {
       expect(existsSync(path.join(ROOT, url.split(':')[0]! + ':'))).toBe(false);
       expect(existsSync(path.join(scratch, 'foreign-url', 'pglite'))).toBe(false);
     }
-  });
+  }, 180_000);
 
   it.skipIf(!process.env.TEST_DATABASE_URL)('names a PostgreSQL database that does not exist in plain words, not a server code', async () => {
     const url = new URL(process.env.TEST_DATABASE_URL!);
