@@ -7,6 +7,9 @@
 import type { Database } from '../lib/runtime/db.js';
 import type { SubgraphName } from '../lib/runtime/services.js';
 import { anchorTime, todayAnchor, type Anchor } from '../lib/synthetic/generator.js';
+import { demoClinicianClaims, type DemoExample } from '../gateway/src/explorer.js';
+
+export { demoClinicianClaims, type DemoExample };
 
 /** The anchor of a demo set seeded now: DEMO_ANCHOR (YYYY-MM-DD) when set, today (UTC) otherwise. */
 export function demoAnchor(env: NodeJS.ProcessEnv = process.env, now: Date = new Date()): Anchor {
@@ -26,21 +29,14 @@ export const README_EXAMPLES = {
   imaging: { modality: 'CT', bodySite: '51185008', withinDays: 180 },
 } as const;
 
-/** The example npm start prints: a patient, and the county hospital that registered them (its clinician gets the token). */
-export interface DemoExample {
-  patientId: string;
-  organizationId: string;
-}
-
-/** The claims of the clinician token npm start prints (clinical scopes and schema:read, so the same token introspects). */
-export const demoClinicianClaims = (organizationId: string) => ({ sub: 'dr-demo', role: 'clinician', org: organizationId, scope: 'user/*.cruds schema:read' });
 
 const DAY = 86_400_000;
 const CANDIDATES = 500;
 
 /**
  * The example patient: among (the first few hundred) patients registered at a
- * county hospital, the first whose own hospital holds what the README's
+ * county hospital, adults first (a clinician trying the product recognises an
+ * adult's history; the demo's children are under seven), the first whose own hospital holds what the README's
  * examples ask for, in that hospital clinician's view: a result of the
  * example LOINC code within its window and an imaging study like the
  * example's within its window (both when one patient has them, else
@@ -51,7 +47,10 @@ export async function demoExample(databases: Record<SubgraphName, Database>, now
   const candidates = await databases.identity.query<{ patient_id: string; organization_id: string }>(
     `SELECT i.patient_id, i.assigner_organization_id AS organization_id FROM patient_identifier i
      JOIN organization o ON o.id = i.assigner_organization_id AND o.type = 'county-hospital'
-     WHERE i.type = 'MR' ORDER BY i.patient_id, i.assigner_organization_id LIMIT ${CANDIDATES}`);
+     JOIN patient p ON p.id = i.patient_id
+     WHERE i.type = 'MR'
+     ORDER BY (p.birth_date > ($1::timestamptz - interval '18 years')::date) NULLS LAST, i.patient_id, i.assigner_organization_id LIMIT ${CANDIDATES}`,
+    [now.toISOString()]);
   if (candidates.length === 0) return null;
   const ids = [...new Set(candidates.map((c) => c.patient_id))];
   const { lab, imaging } = README_EXAMPLES;

@@ -17,6 +17,7 @@ import { GATEWAY, SUBGRAPHS } from '../lib/runtime/services.js';
 import type { Anchor } from '../lib/synthetic/generator.js';
 import type { UpstreamOptions } from '../gateway/src/smart/upstream.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
+import { demoExample, type DemoExample } from './demo.js';
 import { demoDataset, hasPatients, seedDemoData, seedMissingReferenceData, seedReferenceData, type DemoDataset } from './seed-data.js';
 
 export interface StackOptions {
@@ -57,6 +58,8 @@ export interface Stack {
   drain(graceMs: number): Promise<void>;
   /** The demo set the databases hold (seeded now or before), with the anchor its dates are relative to. */
   demo: DemoDataset | null;
+  /** Development: the example patient and organisation npm start prints, the explorer and the sign-in default to (null without patients). */
+  example: DemoExample | null;
   close(): Promise<void>;
 }
 
@@ -80,8 +83,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const lost = SUBGRAPH_NAMES.filter((name, i) => name !== 'identity' && stores[i]!.fresh);
     if (lost.length) {
       await closeDatabases();
-      throw new StartupError(lost[0]!, `its store (${options.databaseUrls[lost[0]!]}) is new while identity holds the demo patients: it was deleted or moved. `
-        + 'Restore it, or delete every store (.data/pglite) to start over with fresh demo data.');
+      // Nothing is deleted or advised to be: the other stores hold data (maybe the only copy); the new one was just created empty.
+      throw new StartupError(lost[0]!, `its database (${options.databaseUrls[lost[0]!]}) is empty while identity's holds the demo patients: `
+        + `the five belong together. If ${SUBGRAPHS[lost[0]!].envPrefix}_DATABASE_URL (or PGLITE_DATA_DIR) points somewhere new, point it back at the existing store, or restore that store from a backup. `
+        + 'To start over with fresh demo data instead, move the whole data directory aside (keep it until you are sure) and start again.');
     }
   }
 
@@ -123,6 +128,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     await closeDatabases();
     throw error;
   }
+  // The patient npm start prints, so the explorer and the web client act as the clinician it names.
+  const example = production ? null : await demoExample(databases).catch(() => null);
   const keySet: JSONWebKeySet = { keys: [options.keys.issuerPublic] };
   const gateway = await startGateway({
     host,
@@ -136,7 +143,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     metricsPort: options.metricsPorts?.gateway,
     logger: options.loggers?.('gateway'),
     // Development: explorer, web client and demo tokens signed with the development key.
-    development: production ? undefined : { issuerPrivateKey: options.keys.issuerPrivate },
+    development: production ? undefined : { issuerPrivateKey: options.keys.issuerPrivate, demo: example },
     // The SMART authorization server; demo sign-in only in development without an upstream provider.
     authorizationServer: {
       signingKey: options.keys.authorizationServerPrivate, upstream: options.upstream, demoSignIn: !production && !options.upstream, publicUrl: options.publicUrl,
@@ -155,6 +162,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       await Promise.all(SUBGRAPH_NAMES.map((name) => subgraphs[name].drain(graceMs)));
     },
     demo: await demoDataset(databases.identity),
+    example,
     close: async () => {
       await gateway.close();
       await Promise.all(SUBGRAPH_NAMES.map((name) => subgraphs[name].close()));

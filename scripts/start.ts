@@ -8,6 +8,7 @@
 import { upstreamFromEnv } from '../gateway/src/smart/upstream.js';
 import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, databaseUrl, servicePort, type SubgraphName } from '../lib/runtime/services.js';
 import { ensureDevKeys } from '../lib/trust/keys.js';
+import { checkDatabaseUrl } from '../lib/runtime/db.js';
 import { mintDevToken } from '../lib/trust/dev-token.js';
 import { DEFAULT_SEED } from '../lib/synthetic/generator.js';
 import { assertPortsFree, DEFAULT_SHUTDOWN_GRACE_MS, describeStartupError, drainOnSignals } from '../lib/runtime/lifecycle.js';
@@ -15,7 +16,7 @@ import { createLogger } from '../lib/runtime/logger.js';
 import { millisecondsFromEnv } from '../lib/runtime/http.js';
 import { metricsPortFromEnv } from '../lib/runtime/telemetry.js';
 import { portsOf, startStack } from './stack.js';
-import { demoAnchor, demoClinicianClaims, demoExample } from './demo.js';
+import { demoAnchor, demoClinicianClaims } from './demo.js';
 import { ensureWebBuild } from './web-build.js';
 
 // npm start is the development demo: development keys, printed tokens, the
@@ -23,7 +24,7 @@ import { ensureWebBuild } from './web-build.js';
 if (process.env.NODE_ENV === 'production') {
   console.error('npm start runs the development demo (development keys, printed tokens, explorer), never production.\n'
     + 'In production, run each service with `npm run service -- <gateway|identity|encounters|labs|imaging|public-health>` '
-    + '(or the compiled `node dist/scripts/service.js <name>`, docker-compose.yml, deploy/kubernetes): see "Production" in README.md.');
+    + '(or the compiled `node dist/scripts/service.js <name>`, docker-compose.yml, deploy/kubernetes): see docs/production.md.');
   process.exit(1);
 }
 
@@ -48,6 +49,15 @@ try {
 const metricsPortChecks = Object.fromEntries(Object.entries(metricsPorts).map(([name, port]) => [`${name} metrics`, {
   port: port!, variable: `${services.find((s) => s.name === name)!.envPrefix}_METRICS_PORT`,
 }]));
+// Database URLs checked before anything is created: a mistyped scheme is one line, not a stray directory.
+const databaseUrls = Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, databaseUrl(SUBGRAPHS[name])])) as Record<SubgraphName, string>;
+for (const name of SUBGRAPH_NAMES) {
+  try {
+    checkDatabaseUrl(databaseUrls[name], `${SUBGRAPHS[name].envPrefix}_DATABASE_URL`);
+  } catch (error) {
+    fail(`${name}: ${(error as Error).message}`);
+  }
+}
 const started = Date.now();
 // Before anything is opened: a taken port is one clear line, and no embedded database is left half in use.
 await assertPortsFree(host, { ...portsOf({ ports }), ...metricsPortChecks }).catch((error: Error) => fail(error.message));
@@ -61,7 +71,7 @@ const web = await ensureWebBuild({ quiet: true }).catch((error: Error) => {
 if (web?.built) console.log(`Built the web client and the explorer (web/dist) in ${(web.ms / 1000).toFixed(1)} s.`);
 console.log('Starting the gateway and five subgraphs (first start creates and seeds the embedded databases)...');
 const stack = await startStack({
-  databaseUrls: Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, databaseUrl(SUBGRAPHS[name])])) as Record<SubgraphName, string>,
+  databaseUrls,
   keys,
   seedPatients: demoPatients,
   seed: Number(process.env.SEED ?? DEFAULT_SEED),
@@ -72,13 +82,16 @@ const stack = await startStack({
   // The SMART authorization server's sign-in: SMART_UPSTREAM_* names an OpenID Connect provider; without one, demo accounts.
   upstream: upstreamFromEnv(),
   publicUrl: process.env.PUBLIC_URL,
+  // On a terminal one request is one line: the gateway's. The subgraph calls behind it log warnings and
+  // errors only (LOG_LEVEL=info shows them too; output that is not a terminal keeps every JSON line).
+  loggers: process.stdout.isTTY && !process.env.LOG_LEVEL ? (name) => createLogger(name, { level: name === 'gateway' ? 'info' : 'warn' }) : undefined,
 }).catch((error: unknown) => fail(describeStartupError('npm start', error, portsOf({ ports }))));
 // Stop gracefully from now on (the banner below may be the last thing printed before a stop).
 drainOnSignals((graceMs) => stack.drain(graceMs), logger, millisecondsFromEnv('SHUTDOWN_GRACE_MS', DEFAULT_SHUTDOWN_GRACE_MS));
 
-// A patient the README's queries have something to show for, and a clinician of their county hospital.
-const found = await demoExample(stack.databases);
-const example = found ? { id: found.patientId, org: found.organizationId } : undefined;
+// A patient the README's queries have something to show for, and a clinician of their county hospital
+// (the explorer and the web client's sign-in act as the same clinician).
+const example = stack.example ? { id: stack.example.patientId, org: stack.example.organizationId } : undefined;
 const token = await mintDevToken(keys.issuerPrivate, demoClinicianClaims(example?.org ?? 'org-county-north'), { expiresIn: '8h' });
 const anchored = stack.demo ? `, dated relative to ${stack.demo.anchor}` : '';
 const readyMs = Date.now() - started;
@@ -96,7 +109,7 @@ Ready in ${(readyMs / 1000).toFixed(1)} s (${stack.seeded ? `seeded ${demoPatien
 A clinician token at ${example?.org ?? 'org-county-north'} (8 hours):
   export TOKEN=${token}
 
-More tokens:  npm run token -- --role clinician --org org-thc-baisha
+More tokens:  npm run token -- --role nurse --org ${example?.org ?? 'org-county-north'}
               npm run token -- --role patient --patient ${example?.id ?? '<patient-id>'}
               npm run token -- --role admin
 

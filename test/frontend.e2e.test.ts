@@ -150,6 +150,15 @@ describe.each(BACKENDS)('front-end features on %s', (backend) => {
       expect(introspection.data.__schema.queryType.name).toBe('Query');
       // The same token reads clinical data under the consent rules.
       expect((await stack.graphql(config.token, '{ searchPatients(name: "an", first: 1) { edges { cursor } } }')).errors).toBeUndefined();
+      // It acts as the clinician npm start prints, and the page opens on the README's chart query for the
+      // patient npm start prints: that query, with that token, shows the patient's name.
+      const demo = await (await fetch(`${origin}/dev/demo`)).json();
+      expect(config.patientId).toBe(demo.patientId);
+      expect(config.actor).toContain(demo.organizationId);
+      const chart = await stack.graphql(config.token, config.chartQuery, { id: config.patientId });
+      expect(chart.errors).toBeUndefined();
+      const expected = bundles.find((b) => b.patient.id === demo.patientId)!.patient;
+      expect(chart.data.patient.name[0].text).toBe(`${expected.family} ${expected.given.join(' ')}`);
     });
 
     it('keeps introspection guarded: a clinical token without schema:read is refused', async () => {

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SUBGRAPH_NAMES } from '../lib/runtime/services.js';
+import { terminalLine } from '../lib/runtime/logger.js';
 import { telemetryFor, tracingEnabled } from '../lib/runtime/telemetry.js';
 import { postGraphQL, startTestStack, type TestStack } from './support/harness.js';
 import { CHART_WITH_TIMELINE, chartPatient, clientTraceparent, COUNTY, PATIENTS } from './support/chart.js';
@@ -44,6 +45,9 @@ describe('request logs (tracing off)', () => {
       expect(typeof line.time).toBe('string');
     }
     expect(mine.find((line) => line.service === 'gateway')).toMatchObject({ op: 'ChartWithTimeline', method: 'POST', path: '/graphql' });
+    // On a terminal each of these is one short line (lib/runtime/logger.ts terminalLine, pino-pretty's message format).
+    const shown = terminalLine(mine.find((line) => line.service === 'gateway')!);
+    expect(shown).toMatch(new RegExp(`^gateway POST /graphql ChartWithTimeline → 200 \\d+ ms clinician@${COUNTY} app=county-timeline-app$`));
   });
 
   it('never logs a token, a patient id, a name or variables', async () => {
@@ -54,6 +58,18 @@ describe('request logs (tracing off)', () => {
     for (const secret of [token, chartPatient.patient.id, chartPatient.patient.family, chartPatient.patient.birthDate]) expect(text).not.toContain(secret);
     // The refused token is logged by its error code only.
     expect(stack.logLines().some((line) => line.service === 'gateway' && line.status === 401 && (line.codes as string[] | undefined)?.includes('UNAUTHENTICATED'))).toBe(true);
+  });
+
+  it('logs a recovery poll that found nothing to do at debug only: no info line every 15 s', async () => {
+    const before = stack.logLines().length;
+    expect(await stack.gateway.ingest.recover()).toEqual({ settled: 0, pending: 0 });
+    const lines = stack.logLines().slice(before).filter((line) => line.op === '/internal/ingest/recovery');
+    // The harness keeps info and above: the poll answered (200) and left no line.
+    expect(lines).toEqual([]);
+    // A refused call to the same API is no routine: it is logged.
+    const refused = await fetch(stack.subgraphs.identity.url.replace(/\/graphql$/, '/internal/ingest/recovery'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(refused.status).toBe(401);
+    expect(stack.logLines().slice(before).some((line) => line.service === 'identity' && line.status === 401 && line.path === '/internal/ingest/recovery')).toBe(true);
   });
 
   it('ignores a malformed traceparent rather than logging what a client wrote', async () => {

@@ -6,7 +6,7 @@
  * scratch folders and ports.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -73,6 +73,9 @@ describe('npm start', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/development demo.*never production/s);
     expect(run.stderr).toContain('npm run service --');
+    // It points at a document that exists.
+    const doc = /see (docs\/[\w-]+\.md)/.exec(run.stderr)?.[1];
+    expect(doc && existsSync(path.join(ROOT, doc))).toBe(true);
     noStack(run);
   });
 
@@ -114,7 +117,32 @@ describe('npm start', () => {
     rmSync(path.join(scratch, 'deleted', 'pglite', 'labs'), { recursive: true, force: true });
     const second = await npmStart('deleted');
     expect(second.code).toBe(1);
-    expect(second.stderr).toMatch(/labs: its store .* is new while identity holds the demo patients/);
+    expect(second.stderr).toMatch(/labs: its database .* is empty while identity's holds the demo patients/);
+    // Never advice that would wipe the stores that still hold data.
+    expect(second.stderr).not.toMatch(/delete|remove|rm -rf/i);
     noStack(second);
   }, 300_000);
+
+  it('refuses a database URL of another kind (mysql://) in one line, creating nothing', async () => {
+    for (const url of ['mysql://x@127.0.0.1/labs', 'postgress://postgres@127.0.0.1/labs', 'http://127.0.0.1/labs']) {
+      const run = await npmStart('foreign-url', { LABS_DATABASE_URL: url });
+      expect(run.code).toBe(1);
+      expect(run.stderr.trim().split('\n')).toHaveLength(1);
+      expect(run.stderr).toMatch(/labs: LABS_DATABASE_URL has the scheme \w+:\/\/ .*postgres:\/\/user@host:5432\/database/);
+      noStack(run);
+      // Nothing was taken for a directory: not inside the repository, not under the data directory.
+      expect(existsSync(path.join(ROOT, url.split(':')[0]! + ':'))).toBe(false);
+      expect(existsSync(path.join(scratch, 'foreign-url', 'pglite'))).toBe(false);
+    }
+  }, 180_000);
+
+  it.skipIf(!process.env.TEST_DATABASE_URL)('names a PostgreSQL database that does not exist in plain words, not a server code', async () => {
+    const url = new URL(process.env.TEST_DATABASE_URL!);
+    url.pathname = '/fpr_no_such_database';
+    const run = await npmStart('missing-database', { LABS_DATABASE_URL: url.toString() });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/labs: its PostgreSQL database does not exist \(database "fpr_no_such_database" does not exist\): create it .* or correct LABS_DATABASE_URL/);
+    expect(run.stderr).not.toMatch(/3D000/);
+    noStack(run);
+  }, 180_000);
 });

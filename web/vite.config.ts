@@ -11,7 +11,8 @@ import react from '@vitejs/plugin-react';
 import { defineConfig } from 'vite';
 
 const root = path.dirname(fileURLToPath(import.meta.url));
-const gateway = process.env.GATEWAY_ORIGIN ?? 'http://127.0.0.1:4000';
+// The gateway `npm start` runs: GATEWAY_ORIGIN when set, else loopback on GATEWAY_PORT (default 4000), like npm start.
+const gateway = process.env.GATEWAY_ORIGIN ?? `http://127.0.0.1:${process.env.GATEWAY_PORT ?? 4000}`;
 
 export default defineConfig({
   root,

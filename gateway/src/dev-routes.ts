@@ -11,7 +11,7 @@ import { actorFromClaims, ActorError, ROLES } from '../../lib/trust/actor.js';
 import { mintDevToken, type TokenClaims } from '../../lib/trust/dev-token.js';
 import { errorBody, ErrorCode } from '../../lib/runtime/errors.js';
 import type { Route } from '../../lib/runtime/http.js';
-import { EXPLORER_TOKEN_CLAIMS, explorerRoute } from './explorer.js';
+import { explorerRoute, explorerTokenClaims, FALLBACK_DEMO_ORGANIZATION, type DemoExample } from './explorer.js';
 import { webAppRoute } from './web-assets.js';
 
 export interface DevelopmentOptions {
@@ -19,9 +19,13 @@ export interface DevelopmentOptions {
   issuerPrivateKey: JWK;
   /** Where the built front end is (default web/dist). */
   webDist?: string;
+  /** The demo patient and their registering organisation (npm start's banner): the explorer's and the sign-in's defaults. */
+  demo?: DemoExample | null;
 }
 
 export const DEV_TOKEN_PATH = '/dev/token';
+/** `GET /dev/demo`: the demo example (the web client's sign-in defaults to it). */
+export const DEV_DEMO_PATH = '/dev/demo';
 export const DEV_TOKEN_LIFETIME = '8h';
 
 /** What `POST /dev/token` accepts (JSON). */
@@ -79,11 +83,21 @@ function devTokenRoute(issuerPrivateKey: JWK): Route {
   };
 }
 
+/** The demo example as JSON: the organisation whose clinician sees the printed patient, and that patient. */
+function demoRoute(demo: DemoExample | null | undefined): Route {
+  return async (request) => {
+    if (request.url.pathname !== DEV_DEMO_PATH) return undefined;
+    if (request.method !== 'GET') return { status: 405, body: errorBody(ErrorCode.badUserInput, 'GET only') };
+    return { status: 200, body: JSON.stringify({ organizationId: demo?.organizationId ?? FALLBACK_DEMO_ORGANIZATION, patientId: demo?.patientId ?? null }) };
+  };
+}
+
 /** Every development route, in the order the gateway tries them. */
 export function developmentRoutes(options: DevelopmentOptions): Route[] {
-  const mintExplorerToken = () => mintDevToken(options.issuerPrivateKey, { ...EXPLORER_TOKEN_CLAIMS }, { expiresIn: DEV_TOKEN_LIFETIME });
+  const mintExplorerToken = () => mintDevToken(options.issuerPrivateKey, explorerTokenClaims(options.demo), { expiresIn: DEV_TOKEN_LIFETIME });
   return [
-    explorerRoute({ mintToken: mintExplorerToken, dist: options.webDist }),
+    explorerRoute({ mintToken: mintExplorerToken, dist: options.webDist, demo: options.demo }),
+    demoRoute(options.demo),
     devTokenRoute(options.issuerPrivateKey),
     webAppRoute(options.webDist),
   ];

@@ -300,12 +300,49 @@ async function openPGlite(location: string): Promise<PGliteType> {
 }
 
 /**
+ * Checks a database URL before anything is opened or created: `postgres://`
+ * or `postgresql://` (a server, with a host and a database name),
+ * `memory://`, `pglite://<directory>`, or a bare directory path. Anything
+ * else that looks like a URL (`mysql://…`, `postgress://…`, `http://…`) is a
+ * mistake, refused in one sentence naming `variable`, rather than taken for
+ * a directory to create. Returns the URL as given.
+ */
+export function checkDatabaseUrl(url: string, variable = 'the database URL'): string {
+  const shown = url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(url)?.[1]?.toLowerCase();
+  if (!url.trim()) throw new ConfigurationError(`${variable} is empty: unset it for the embedded database, or set postgres://user@host:5432/database`);
+  if (scheme === 'postgres' || scheme === 'postgresql') {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new ConfigurationError(`${variable} is not a valid PostgreSQL URL (${shown}): write postgres://user[:password]@host[:port]/database`);
+    }
+    if (!parsed.hostname && !parsed.searchParams.get('host')) throw new ConfigurationError(`${variable} names no server (${shown}): write postgres://user[:password]@host[:port]/database`);
+    return url;
+  }
+  if (url === 'memory://') return url;
+  if (scheme === 'pglite') {
+    if (!url.slice('pglite://'.length).trim()) throw new ConfigurationError(`${variable} names no directory (${shown}): write pglite://<directory>, or unset it for .data/pglite`);
+    return url;
+  }
+  // A drive letter (C:\data) is a path; any other scheme is not a database this product speaks to.
+  if (scheme && !(scheme.length === 1 && /^[a-zA-Z]:[\\/]/.test(url))) {
+    throw new ConfigurationError(`${variable} has the scheme ${scheme}:// (${shown}), which is not a database this product uses: `
+      + 'set a PostgreSQL URL (postgres://user@host:5432/database), pglite://<directory> for an embedded one, or unset it for .data/pglite');
+  }
+  return url;
+}
+
+/**
  * Opens a database from a connection string:
  * `postgres://…` or `postgresql://…` for a server, `memory://` for an
- * in-memory PGlite, `pglite://<directory>` or a bare path for a persisted one.
+ * in-memory PGlite, `pglite://<directory>` or a bare path for a persisted one
+ * (checked first: checkDatabaseUrl).
  */
-export async function openDatabase(url: string): Promise<Database> {
-  if (/^postgres(ql)?:\/\//.test(url)) {
+export async function openDatabase(url: string, variable?: string): Promise<Database> {
+  checkDatabaseUrl(url, variable);
+  if (/^postgres(ql)?:\/\//i.test(url)) {
     const pool = new pg.Pool({ connectionString: url, max: Number(process.env.DATABASE_POOL_SIZE ?? 10) });
     pool.on('error', () => undefined); // idle client errors surface on the next query
     const database = new PostgresDatabase(pool);

@@ -35,6 +35,8 @@ export interface RequestLog {
   operation?: string;
   actor?: { role: string; org: string | null; clientId: string | null };
   errorCodes: Set<string>;
+  /** Routine background work that found nothing to do (a recovery poll): its line goes out at debug, not info. */
+  routine?: boolean;
 }
 
 export interface HttpRequestInfo {
@@ -293,6 +295,7 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
         ...(response.writableFinished ? {} : { aborted: true }),
       };
       if (line.path === '/health' || line.path === '/ready') logger.debug(line, 'probe');
+      else if (log.routine && response.statusCode < 400) logger.debug(line, 'request');
       else logger.info(line, 'request');
     });
     try {

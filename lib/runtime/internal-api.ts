@@ -149,6 +149,8 @@ export interface InternalRequest {
   internal: InternalCaller;
   /** Identity's consent facts relayed with this call (facts tokens, verified by whoever uses them). */
   consentFacts?: string;
+  /** Marks this call routine work that found nothing to do (a poll): its log line goes out at debug. */
+  routine: () => void;
 }
 
 export interface InternalRouteDeps {
@@ -192,7 +194,7 @@ export function internalRoute(api: InternalApi, deps: InternalRouteDeps, handle:
     const internal = internalCaller({ auth: deps.auth, url: deps.url, requestId: verified.requestId, via: token as string, timeoutMs: deps.timeoutMs, consentFacts: () => consentFacts,
       telemetry: deps.telemetry, traceparent: request.log.traceparent });
     try {
-      return { status: 200, body: JSON.stringify(await handle(body, { ...verified, internal, consentFacts })) };
+      return { status: 200, body: JSON.stringify(await handle(body, { ...verified, internal, consentFacts, routine: () => { request.log.routine = true; } })) };
     } catch (error) {
       // Product errors (bad input, refusals, conflicts) go back to the calling service, which passes them on.
       const code = error instanceof GraphQLError ? (error.extensions.code as ErrorCodeValue | undefined) : undefined;

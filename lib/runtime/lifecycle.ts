@@ -37,8 +37,18 @@ function startupDetail(service: string, error: unknown, ports: Record<string, { 
     return `port ${where?.port ?? (error as { port?: number }).port ?? '?'} is already in use: stop the process using it, or set ${where?.variable ?? 'its _PORT variable'} to a free port`;
   }
   if (code === 'EACCES') return `not allowed to listen on port ${where?.port ?? '?'}: use a port above 1024 (${where?.variable ?? '_PORT'})`;
-  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === '28P01' || code === '3D000') {
-    return `cannot reach its database (${code}): check ${service.toUpperCase().replace(/-/g, '_')}_DATABASE_URL and that the server is running`;
+  const variable = `${service.toUpperCase().replace(/-/g, '_')}_DATABASE_URL`;
+  const server = (error as { address?: string; port?: number } | null);
+  // PostgreSQL's answers in plain words (its SQLSTATE codes mean nothing to an operator), with what to do.
+  if (code === '3D000') {
+    return `its PostgreSQL database does not exist (${(error as Error).message}): create it (createdb <name>, or CREATE DATABASE) or correct ${variable}`;
+  }
+  if (code === '28P01' || code === '28000') {
+    return `the PostgreSQL server refused the user or password in ${variable} (${(error as Error).message}): correct them, or grant that user access`;
+  }
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ETIMEDOUT') {
+    const where = server?.address ? ` at ${server.address}${server.port ? `:${server.port}` : ''}` : '';
+    return `cannot reach its PostgreSQL server${where} (${code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'unknown host' : 'nothing answers there'}): check ${variable} and that the server is running`;
   }
   return `failed to start: ${error instanceof Error ? error.message : String(error)}`;
 }

@@ -10,10 +10,17 @@
  * and the error codes — enough to operate, nothing to disclose.
  *
  * `LOG_LEVEL` sets the level (default `info`; `silent` turns logging off, as
- * the test suite does). In development on a terminal the lines are printed
- * readably (pino-pretty); in production they stay JSON for the collector.
+ * the test suite does). In development on a terminal each line is printed as
+ * one short line (pino-pretty with its own message format: `12:04:31 gateway
+ * POST /graphql Chart → 200 41 ms clinician@org-county-south`), so a request
+ * is one line and the start-up banner stays in view; in production, or when
+ * the output is not a terminal, they stay JSON lines for the collector.
+ *
+ * Routine background work (publishing's recovery poll finding nothing to do)
+ * logs at debug: only work that did something reaches the info level.
  */
 import pino, { type Logger } from 'pino';
+import pinoPretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -42,7 +49,8 @@ export function createLogger(service: string, options: LoggerOptions = {}): Logg
   };
   if (options.destination) return pino(settings, options.destination);
   if (!production && process.stdout.isTTY && level !== 'silent') {
-    return pino({ ...settings, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
+    // In this thread (not a transport worker), so the message format can be a function; a terminal is a person reading.
+    return pino(settings, pinoPretty({ colorize: true, translateTime: 'SYS:HH:MM:ss', hideObject: true, messageFormat: terminalLine, sync: true }));
   }
   // Buffered, asynchronous writes: lines gather up to 4 KiB (about twenty
   // request lines) and go out in one system call, and at least every 250 ms.
@@ -50,4 +58,26 @@ export function createLogger(service: string, options: LoggerOptions = {}): Logg
   // each a trip through libuv's thread pool) cost about 13% of the chart's
   // throughput; pino flushes what is left on exit.
   return pino(settings, pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 250 }));
+}
+
+/** The keys of a request line (lib/runtime/http.ts) and of every line (pino's own). */
+const OWN_KEYS = new Set(['level', 'time', 'service', 'msg', 'pid', 'hostname', 'err']);
+
+/**
+ * One line for a person: a request as `service METHOD path operation → status
+ * ms actor [error codes]`, anything else as its message with its fields as
+ * key=value (an error's stack on the lines after, where it helps most).
+ */
+export function terminalLine(log: Record<string, unknown>): string {
+  const service = String(log.service ?? '');
+  if (log.msg === 'request' || log.msg === 'probe') {
+    const op = log.op && log.op !== log.path ? ` ${String(log.op)}` : '';
+    const who = log.role ? ` ${String(log.role)}${log.org ? `@${String(log.org)}` : ''}${log.app ? ` app=${String(log.app)}` : ''}` : '';
+    const codes = Array.isArray(log.codes) && log.codes.length ? ` [${log.codes.join(', ')}]` : '';
+    return `${service} ${String(log.method)} ${String(log.path)}${op} → ${String(log.status)} ${String(log.ms)} ms${who}${codes}${log.aborted ? ' (aborted)' : ''}`;
+  }
+  const fields = Object.entries(log).filter(([key]) => !OWN_KEYS.has(key))
+    .map(([key, value]) => `${key}=${typeof value === 'object' ? JSON.stringify(value) : String(value)}`).join(' ');
+  const err = log.err as { stack?: string; message?: string } | undefined;
+  return `${service} ${String(log.msg ?? '')}${fields ? ` ${fields}` : ''}${err ? `\n${err.stack ?? err.message ?? ''}` : ''}`;
 }

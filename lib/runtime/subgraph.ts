@@ -158,7 +158,7 @@ export async function openSubgraphDatabase(name: SubgraphName, url: string): Pro
 
 /** Opens the subgraph's database, applies its migrations, and tells whether the store was empty (never migrated) before. */
 export async function openSubgraphStore(name: SubgraphName, url: string): Promise<{ db: Database; fresh: boolean }> {
-  const db = await openDatabase(url);
+  const db = await openDatabase(url, `${name.toUpperCase().replace(/-/g, '_')}_DATABASE_URL`);
   try {
     const [state] = await db.query<{ fresh: boolean }>("SELECT to_regclass('schema_migrations') IS NULL AS fresh");
     await migrateSubgraph(db, name);

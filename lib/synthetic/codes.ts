@@ -97,6 +97,24 @@ export const DIAGNOSES: Diagnosis[] = [
   d('I25.1', 'Atherosclerotic heart disease', true),
   d('Z00.0', 'General adult medical examination'),
 ];
+/** What brings a young child (the demo's children are 0–6) to a clinic: no back pain, no heart disease. */
+export const CHILD_DIAGNOSES: Diagnosis[] = [
+  d('J06.9', 'Acute upper respiratory infection, unspecified'),
+  d('H66.9', 'Otitis media, unspecified'),
+  d('A09', 'Other gastroenteritis and colitis of infectious and unspecified origin'),
+  d('L20.9', 'Atopic dermatitis, unspecified'),
+  d('J18.9', 'Pneumonia, unspecified organism'),
+  d('Z00.1', 'Routine child health examination'),
+];
+/** Adult diagnoses given only from this age on (coronary disease in a twenty-year-old is not what a clinician expects). */
+export const MIN_AGE_OF_DIAGNOSIS: Record<string, number> = { 'I25.1': 40 };
+/** Lab panels a child gets (a blood count); metabolic and lipid panels are for adults. */
+export const CHILD_LAB_PANEL_CODES = ['58410-2'];
+/** Imaging a child gets: plain radiography and ultrasound (no CT, MRI or mammography). */
+export const CHILD_IMAGING_MODALITIES = ['DX', 'US'];
+/** Screening mammography: women from this age. */
+export const MAMMOGRAPHY_MIN_AGE = 40;
+
 export const HYPERTENSION = d('I10', 'Essential (primary) hypertension', true);
 export const DIABETES = d('E11.9', 'Type 2 diabetes mellitus without complications', true);
 export const DEPRESSION = d('F32.9', 'Depressive episode, unspecified', true, ['PSY']);

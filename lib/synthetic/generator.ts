@@ -11,7 +11,7 @@
  * blood-pressure and glucose readings for chronic-disease programmes.
  */
 import {
-  ALLERGENS, ASSAULT_EXAMINATION, CHILDHOOD_SCHEDULE, DEPRESSION, DIABETES, DIAGNOSES, ECG_CONCLUSIONS, ECG_REPORT, GENETIC_REPORT, GENETIC_RESULT, HIV_DISEASE, HIV_TEST,
+  ALLERGENS, ASSAULT_EXAMINATION, CHILD_DIAGNOSES, CHILD_IMAGING_MODALITIES, CHILD_LAB_PANEL_CODES, CHILDHOOD_SCHEDULE, MAMMOGRAPHY_MIN_AGE, MIN_AGE_OF_DIAGNOSIS, DEPRESSION, DIABETES, DIAGNOSES, ECG_CONCLUSIONS, ECG_REPORT, GENETIC_REPORT, GENETIC_RESULT, HIV_DISEASE, HIV_TEST,
   HOME_MEASUREMENT_CODES, HYPERTENSION, IMAGING_FINDINGS, IMAGING_KINDS, LAB_PANELS, PATHOLOGY_CONCLUSIONS,
   PATHOLOGY_REPORT, REACTIONS, RXNORM, STREETS, SYSTEM, VACCINES, type Diagnosis, type HomeMeasurementKind, type SensitivityLabel,
 } from './codes.js';
@@ -149,6 +149,9 @@ export interface PatientBundle {
   homeMeasurements: HomeMeasurementRecord[];
 }
 
+const CHILD_LAB_PANELS = LAB_PANELS.filter((panel) => CHILD_LAB_PANEL_CODES.includes(panel.loinc));
+const GENERAL_EXAMINATION = DIAGNOSES.find((diagnosis) => diagnosis.code === 'Z00.0')!;
+
 const practitionerCache = new Map<number, Map<string, Practitioner[]>>();
 function practitionersOf(seed: number, organizationId: string, role?: Practitioner['role']): Practitioner[] {
   let byOrg = practitionerCache.get(seed);
@@ -221,7 +224,9 @@ export function generatePatient(seed: number, index: number, anchor: Anchor = TE
     const start = historyStart + Math.floor(r.next() * span);
     const end = klass === 'IMP' ? start + r.int(2, 12) * DAY : start + r.int(15, 90) * 60_000;
     const practitioner = r.pick(practitionersOf(seed, organizationId, 'clinician'));
-    let diagnosis: Diagnosis = organizationId === 'org-mental-health' ? DEPRESSION : r.pick(DIAGNOSES);
+    // Diagnoses fit the age (a child's are a child's); the draws stay the same, so adults' records are unchanged.
+    let diagnosis: Diagnosis = organizationId === 'org-mental-health' ? DEPRESSION : r.pick(adult ? DIAGNOSES : CHILD_DIAGNOSES);
+    if (ageYears < (MIN_AGE_OF_DIAGNOSIS[diagnosis.code] ?? 0)) diagnosis = GENERAL_EXAMINATION;
     if (hypertensive && r.bool(0.4)) diagnosis = HYPERTENSION;
     else if (diabetic && r.bool(0.3)) diagnosis = DIABETES;
     else if (hivPositive && r.bool(0.3)) diagnosis = HIV_DISEASE;
@@ -239,7 +244,7 @@ export function generatePatient(seed: number, index: number, anchor: Anchor = TE
 
     const labCount = klass === 'IMP' ? 3 : r.bool(0.7) ? r.int(1, 2) : 0;
     for (let p = 0; p < labCount; p++) {
-      const panel = diabetic && r.bool(0.4) ? LAB_PANELS[3]! : r.pick(LAB_PANELS.slice(0, 3));
+      const panel = diabetic && r.bool(0.4) ? LAB_PANELS[3]! : r.pick(adult ? LAB_PANELS.slice(0, 3) : CHILD_LAB_PANELS);
       const effective = start + r.int(20, 120) * 60_000 + p * DAY;
       const issued = effective + r.int(1, 6) * 3_600_000;
       const report: DiagnosticReportRecord = {
@@ -278,7 +283,8 @@ export function generatePatient(seed: number, index: number, anchor: Anchor = TE
       });
     }
     if (organizationId !== township.id && r.bool(0.3)) {
-      const kind = r.pick(IMAGING_KINDS.filter((k) => k.modality !== 'MG' || sex === 'female'));
+      const kind = r.pick(IMAGING_KINDS.filter((k) => (adult || CHILD_IMAGING_MODALITIES.includes(k.modality))
+        && (k.modality !== 'MG' || (sex === 'female' && ageYears >= MAMMOGRAPHY_MIN_AGE))));
       const series = r.int(kind.series[0], kind.series[1]);
       const started = start + r.int(30, 240) * 60_000;
       const finding = r.pick(IMAGING_FINDINGS[kind.modality]!);
@@ -318,7 +324,8 @@ export function generatePatient(seed: number, index: number, anchor: Anchor = TE
     const to = upward ? county : 'org-provincial';
     const authored = historyStart + Math.floor(r.next() * span);
     const status = r.pick(['requested', 'accepted', 'completed', 'completed', 'declined'] as const);
-    const reason = hypertensive ? HYPERTENSION : r.pick(DIAGNOSES);
+    const drawn = hypertensive ? HYPERTENSION : r.pick(DIAGNOSES);
+    const reason = ageYears < (MIN_AGE_OF_DIAGNOSIS[drawn.code] ?? 0) ? GENERAL_EXAMINATION : drawn;
     bundle.referrals.push({
       id: r.uuid(), patientId, requesterOrganizationId: from, requesterPractitionerId: r.pick(practitionersOf(seed, from, 'clinician')).id,
       performerOrganizationId: to, status, reasonCode: reason.code, reasonDisplay: reason.display,

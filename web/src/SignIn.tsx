@@ -16,6 +16,12 @@ async function loadOrganizations(): Promise<Organization[]> {
   return result.data?.organizations ?? [];
 }
 
+/** The demo patient npm start prints and the organisation that registered them (GET /dev/demo), so the defaults see that patient. */
+async function loadDemo(): Promise<{ organizationId: string; patientId: string | null } | null> {
+  const response = await fetch('/dev/demo').catch(() => null);
+  return response?.ok ? ((await response.json()) as { organizationId: string; patientId: string | null }) : null;
+}
+
 export function SignIn({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
   const [role, setRole] = useState<Role>('clinician');
   const [org, setOrg] = useState('org-county-north');
@@ -26,6 +32,11 @@ export function SignIn({ onSignedIn }: { onSignedIn: (session: Session) => void 
 
   useEffect(() => {
     loadOrganizations().then(setOrganizations, (e: Error) => setError(e.message));
+    loadDemo().then((demo) => {
+      if (!demo) return;
+      setOrg(demo.organizationId);
+      if (demo.patientId) setPatient((current) => current || demo.patientId!);
+    }, () => undefined);
   }, []);
 
   const submit = async (event: FormEvent) => {

@@ -2,7 +2,9 @@
  * The GraphQL explorer page (GraphiQL, bundled from its npm package). The
  * gateway serves it at GET /graphql in development with a configuration in
  * `#explorer-config`: the endpoint and a development token with
- * `schema:read`, prefilled in the headers editor.
+ * `schema:read`, prefilled in the headers editor (the clinician `npm start`
+ * prints), and the demo patient, whose chart (the README's query) the page
+ * opens on.
  */
 import 'graphiql/setup-workers/vite';
 import 'graphiql/style.css';
@@ -15,16 +17,19 @@ interface ExplorerConfig {
   endpoint: string;
   token: string;
   actor: string;
+  patientId?: string;
+  chartQuery?: string;
 }
 
 const config = JSON.parse(document.getElementById('explorer-config')?.textContent ?? '{}') as Partial<ExplorerConfig>;
 const endpoint = config.endpoint ?? '/graphql';
 const headers = JSON.stringify({ Authorization: `Bearer ${config.token ?? '<paste a token>'}` }, null, 2);
 
-const EXAMPLE = `# Development explorer, signed in as ${config.actor ?? 'nobody (no token)'}.
+const HEADER = `# Development explorer, signed in as ${config.actor ?? 'nobody (no token)'}.
 # The token in the Headers tab may read the schema (schema:read); every
 # query runs under the same consent rules and audit trail as any other.
-query FindPatients($name: String) {
+`;
+const SEARCH = `${HEADER}query FindPatients($name: String) {
   searchPatients(name: $name, first: 5) {
     edges {
       cursor
@@ -34,6 +39,10 @@ query FindPatients($name: String) {
   }
 }
 `;
+// With demo data: the README's chart query for the patient npm start prints (press Run).
+const [initialQuery, initialVariables] = config.chartQuery && config.patientId
+  ? [`${HEADER}# The patient npm start printed; the same query as the README's "Run it".\n${config.chartQuery}\n`, JSON.stringify({ id: config.patientId }, null, 2)]
+  : [SEARCH, '{ "name": "an" }'];
 
 // The token also travels as the fetcher's default header: GraphiQL introspects before its
 // headers editor is ready. The Headers tab shows it and, edited, overrides it.
@@ -45,7 +54,7 @@ const fetcher = createGraphiQLFetcher({
 createRoot(document.getElementById('explorer')!).render(
   <StrictMode>
     <div style={{ height: '100vh' }}>
-      <GraphiQL fetcher={fetcher} initialQuery={EXAMPLE} initialVariables={'{ "name": "an" }'} initialHeaders={headers} defaultHeaders={headers} defaultEditorToolsVisibility="headers" shouldPersistHeaders={false} />
+      <GraphiQL fetcher={fetcher} initialQuery={initialQuery} initialVariables={initialVariables} initialHeaders={headers} defaultHeaders={headers} defaultEditorToolsVisibility="headers" shouldPersistHeaders={false} />
     </div>
   </StrictMode>,
 );

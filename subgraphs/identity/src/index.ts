@@ -51,7 +51,12 @@ export const identity: SubgraphModule = {
     // Publishing: the coordinator's log, the master patient index and identity's own entries (ingest.ts).
     internalRoute(INTERNAL_APIS.ingestStage, deps, async (body, call) => stagePatients(deps.db, call, body)),
     internalRoute(INTERNAL_APIS.ingestDecide, deps, async (body, call) => decide(deps.db, call, body)),
-    internalRoute(INTERNAL_APIS.ingestRecovery, deps, async (body) => recovery(deps.db, body)),
+    internalRoute(INTERNAL_APIS.ingestRecovery, deps, async (body, request) => {
+      const result = await recovery(deps.db, body);
+      // The recovery poll (every 15 s) finding nothing undelivered is routine: no info line for it.
+      if ('decisions' in result && result.decisions.length === 0) request.routine();
+      return result;
+    }),
     // HL7 v2 ADT^A40: a merge a sending system asks for becomes a match candidate (merge-request.ts).
     internalRoute(INTERNAL_APIS.hl7v2Merge, deps, async (body, call) => requestMerge(deps.db, publishingOrganization(call), body)),
     // The SMART authorization server's state, apps, accounts and approvals (authorization.ts); the gateway alone calls.
