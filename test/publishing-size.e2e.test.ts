@@ -88,7 +88,7 @@ describe.each(BACKENDS)('Publishing size on %s', (backend) => {
     expect(answer.body.issue[0].diagnostics).toContain(String(LIMIT));
   });
 
-  it('answers a chunked upload with 413 while it is still being sent, and the connection stays usable for the answer', async () => {
+  it('answers a chunked upload with 413 while it is still being sent, the client reading the answer rather than a reset', async () => {
     const token = await system();
     const chunk = Buffer.alloc(64 * 1024, 0x20);
     const planned = 8 * LIMIT;
