@@ -12,9 +12,17 @@
  * --database-url, default SEED_POSTGRES_URL or postgres://postgres@127.0.0.1:5432/postgres;
  * dropped afterwards unless --keep).
  *
+ * `--history [--bundle-mb 3]`: instead, each patient is a hospital's whole
+ * record as one transaction of about --bundle-mb MB
+ * (lib/synthetic/hospital-record.ts: years of visits, labs, imaging; about
+ * 1,000 entries per MB), published by the three hospitals in turn — the
+ * size an integrator migrating a hospital sends (issue 27, docs/records.md).
+ *
  * Prints resources per second, Bundles per second, p50/p95/p99 latency per
- * Bundle, failures (by status), and checks the rows the owners hold. The
- * services log warnings only (LOG_LEVEL=warn) unless LOG_LEVEL is set.
+ * Bundle, failures (by status), the peak memory of the process (resident and
+ * V8 heap, sampled every 20 ms: the gateway and the five subgraphs run in
+ * this one process, so it is their sum), and checks the rows the owners
+ * hold. The services log warnings only (LOG_LEVEL=warn) unless LOG_LEVEL is set.
  */
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -23,6 +31,7 @@ import { institutionBundles } from '../lib/synthetic/fhir-bundles.js';
 import { generateDevKeys } from '../lib/trust/keys.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/runtime/services.js';
 import { DEFAULT_SEED, generatePatients, todayAnchor } from '../lib/synthetic/generator.js';
+import { hospitalRecord } from '../lib/synthetic/hospital-record.js';
 import { startStack } from './stack.js';
 
 const { values } = parseArgs({
@@ -31,6 +40,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     'database-url': { type: 'string' },
     keep: { type: 'boolean', default: false },
+    history: { type: 'boolean', default: false },
+    'bundle-mb': { type: 'string', default: '3' },
   },
 });
 // One log line per request in every service would drown the figures (and measure the terminal): warnings only, unless LOG_LEVEL says otherwise.
@@ -72,11 +83,28 @@ const tokenFor = async (org: string) => {
 
 // Bundles in patient order; an institution's Bundles for one patient go in sequence (the first registers them).
 const work: { organizationId: string; bundle: unknown; resources: number }[][] = [];
-for (const patient of generatePatients(DEFAULT_SEED, 0, patients, anchor)) work.push(institutionBundles(patient));
+const HOSPITALS = ['org-county-north', 'org-county-south', 'org-provincial'];
+if (values.history) {
+  const targetBytes = Number(values['bundle-mb']) * 1_000_000;
+  for (let index = 0; index < patients; index++) {
+    const organizationId = HOSPITALS[index % HOSPITALS.length]!;
+    const record = hospitalRecord(DEFAULT_SEED, index, { organizationId, registrySeed: DEFAULT_SEED, targetBytes, run: `b${Date.now()}` });
+    work.push([{ organizationId, bundle: record.bundle, resources: record.resources }]);
+  }
+} else {
+  for (const patient of generatePatients(DEFAULT_SEED, 0, patients, anchor)) work.push(institutionBundles(patient));
+}
 const totalBundles = work.reduce((n, w) => n + w.length, 0);
 const totalResources = work.reduce((n, w) => n + w.reduce((m, b) => m + b.resources, 0), 0);
 console.log(`Publishing ${patients} patients: ${totalBundles} transaction Bundles, ${totalResources} resources, ${concurrency} concurrent clients, PostgreSQL at ${new URL(server).host}`);
 
+// Peak memory of the process (every service of the stack runs in it), sampled while publishing.
+const peak = { rss: 0, heap: 0 };
+const sampler = setInterval(() => {
+  const usage = process.memoryUsage();
+  peak.rss = Math.max(peak.rss, usage.rss);
+  peak.heap = Math.max(peak.heap, usage.heapUsed);
+}, 20);
 const latencies: number[] = [];
 const failures = new Map<string, number>();
 let published = 0;
@@ -105,6 +133,7 @@ await Promise.all(Array.from({ length: concurrency }, async () => {
   }
 }));
 const seconds = (performance.now() - started) / 1000;
+clearInterval(sampler);
 latencies.sort((a, b) => a - b);
 const pick = (q: number) => Number(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!.toFixed(1));
 
@@ -118,6 +147,7 @@ console.table([{
   patients, bundles: totalBundles, resources: totalResources, seconds: Number(seconds.toFixed(1)),
   'resources/s': Number((published / seconds).toFixed(1)), 'bundles/s': Number((totalBundles / seconds).toFixed(1)),
   'p50 ms': pick(0.5), 'p95 ms': pick(0.95), 'p99 ms': pick(0.99), failures: failed,
+  'peak RSS MB': Math.round(peak.rss / 1e6), 'peak heap MB': Math.round(peak.heap / 1e6),
 }]);
 if (failures.size) console.table([...failures].map(([reason, count]) => ({ reason, count })));
 console.log('Rows held by the owners:', rows);

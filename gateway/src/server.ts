@@ -42,7 +42,8 @@ import { fhirRoute } from './fhir/route.js';
 import { fhirSearchRoute } from './fhir/search/route.js';
 import { sensitiveCodeTable } from '../../lib/consent/sensitive-codes.js';
 import { hl7v2Route } from './fhir/ingest/hl7v2.js';
-import { INGEST_MAX_BODY_BYTES, ingestService, type IngestService } from './fhir/ingest/route.js';
+import { bundleTooLarge, ingestService, type IngestService } from './fhir/ingest/route.js';
+import { maxBundleBytes } from '../../lib/ingest/limits.js';
 import { readSupergraph } from './supergraph.js';
 import type { GatewayContext } from './context.js';
 import { telemetryFor, type Telemetry } from '../../lib/runtime/telemetry.js';
@@ -178,6 +179,9 @@ const introspectionGuard: ApolloServerPlugin<GatewayContext> = {
   },
 };
 
+/** The paths of FHIR writes: Bundles, creates, updates. */
+const FHIR_WRITE_PATH = /^\/fhir(\/[A-Za-z]+(\/[^/]+)?)?\/?$/;
+
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   // @apollo/gateway otherwise reports usage metrics to Apollo's servers; a
   // patient-record gateway sends nothing anywhere unless configured to.
@@ -254,12 +258,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const ingest = ingestService({
     auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, verifyToken: verifyToken, recoveryIntervalMs: options.ingestRecoveryIntervalMs, logger, telemetry,
   });
+  // Publishing bodies up to FHIR_MAX_BUNDLE_BYTES (lib/ingest/limits.ts); GraphQL keeps maxBodyBytes.
+  const bundleBytes = maxBundleBytes();
   const service = await startHttpService<GatewayContext>({
     apollo,
     host: options.host,
     port: options.port,
     maxBodyBytes: options.maxBodyBytes ?? 100_000,
-    bodyLimit: ({ url }) => (url.pathname === '/hl7v2' || /^\/fhir(\/[A-Za-z]+(\/[^/]+)?)?\/?$/.test(url.pathname) ? INGEST_MAX_BODY_BYTES : undefined),
+    bodyLimit: ({ url }) => (url.pathname === '/hl7v2' || FHIR_WRITE_PATH.test(url.pathname) ? bundleBytes : undefined),
+    // Past it, FHIR writes are answered with an OperationOutcome (HL7 v2 and GraphQL with the usual error body).
+    tooLarge: ({ url }, limit) => (FHIR_WRITE_PATH.test(url.pathname) ? bundleTooLarge(limit) : undefined),
     cors: { allowedOrigins: options.corsAllowedOrigins ?? parseAllowedOrigins(process.env.CORS_ALLOWED_ORIGINS) },
     // The authorization server answers cross-origin requests itself (discovery: any origin; token: the app's registered origins).
     ownCors: (url) => Boolean(options.authorizationServer) && isAuthorizationServerPath(url),

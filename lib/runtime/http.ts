@@ -84,6 +84,8 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
   ownCors?: (url: URL) => boolean;
   /** A different body cap for some requests (the gateway's FHIR writes and HL7 v2); maxBodyBytes otherwise. */
   bodyLimit?: (request: { method: string; url: URL }) => number | undefined;
+  /** The 413 answer of a request whose body passes its cap, where it is not the default error body (FHIR: an OperationOutcome). */
+  tooLarge?: (request: { method: string; url: URL }, limit: number) => { body: string; contentType: string } | undefined;
   /** Use the caller's `x-request-id` (subgraphs: the gateway's); otherwise every request gets a fresh one. */
   trustRequestId?: boolean;
   logger: Logger;
@@ -107,33 +109,45 @@ export interface RunningHttpService {
 }
 
 class BodyTooLarge extends Error {
-  constructor(readonly limit: number) {
+  constructor(readonly limit: number, readonly request: http.IncomingMessage) {
     super('body too large');
   }
 }
 
+/**
+ * The body, up to `limit` bytes. Past it (declared by Content-Length, or counted while a chunked upload
+ * arrives) BodyTooLarge, at once: the caller answers 413 before the body is read to the end, and the rest is
+ * discarded as it arrives (`discardRest`), never buffered, so the client reads the answer instead of a reset.
+ */
 function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(request.headers['content-length'] ?? 0);
     if (declared > limit) {
-      reject(new BodyTooLarge(limit));
-      request.resume();
+      reject(new BodyTooLarge(limit, request));
       return;
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    request.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        reject(new BodyTooLarge(limit));
-        request.destroy();
+        request.off('data', onData);
+        chunks.length = 0;
+        reject(new BodyTooLarge(limit, request));
         return;
       }
       chunks.push(chunk);
-    });
+    };
+    request.on('data', onData);
     request.on('end', () => resolve(Buffer.concat(chunks)));
     request.on('error', reject);
   });
+}
+
+/** After a 413: the rest of the body is read and dropped (bounded by the server's request timeout), then the connection closes. */
+function discardRest(request: http.IncomingMessage): void {
+  request.on('data', () => {});
+  request.resume();
 }
 
 /** RFC 6750: a 401 tells the client how to authenticate. */
@@ -304,7 +318,11 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
     } catch (error) {
       if (error instanceof BodyTooLarge) {
         log.errorCodes.add(ErrorCode.payloadTooLarge);
-        if (!response.headersSent) send(response, 413, errorBody(ErrorCode.payloadTooLarge, `Request body larger than ${error.limit} bytes`));
+        if (!response.headersSent) {
+          const custom = options.tooLarge?.({ method: request.method ?? 'GET', url: new URL(request.url ?? '/', 'http://localhost') }, error.limit);
+          send(response, 413, custom?.body ?? errorBody(ErrorCode.payloadTooLarge, `Request body larger than ${error.limit} bytes`), custom?.contentType);
+        }
+        discardRest(error.request);
         return;
       }
       log.errorCodes.add(ErrorCode.internal);

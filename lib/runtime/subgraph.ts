@@ -31,6 +31,7 @@ import { scalarResolvers } from './scalars.js';
 import { SUBGRAPHS, type SubgraphName } from './services.js';
 import { telemetryFor } from './telemetry.js';
 import type { SubgraphContext } from './subgraph-context.js';
+import { isOwnerIngestPath, ownerIngestMaxBytes } from '../ingest/limits.js';
 
 /**
  * The package root (the nearest directory above this module with a
@@ -270,11 +271,14 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
       return ownerTimeline(db, consentFor(call, call.internal, call.consentFacts), timeline, request);
     }));
   }
+  const ownerIngestBytes = ownerIngestMaxBytes();
   const service = await startHttpService<SubgraphContext>({
     apollo,
     host: options.host,
     port: options.port,
     maxBodyBytes: options.maxBodyBytes ?? 1_000_000,
+    // The gateway's publishing calls carry a whole Bundle's records for this owner (lib/ingest/limits.ts).
+    bodyLimit: ({ url }) => (isOwnerIngestPath(url.pathname) ? ownerIngestBytes : undefined),
     routes,
     logger,
     telemetry,

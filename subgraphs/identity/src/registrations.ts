@@ -26,7 +26,9 @@ import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
 type Row = Record<string, any>;
 
 /** The demographics columns a patient row and a registration share. */
-export const DEMOGRAPHICS = ['family', 'given', 'birth_date', 'gender', 'phone', 'email', 'address_line', 'address_city', 'address_postal_code'];
+export const DEMOGRAPHICS = ['family', 'given', 'birth_date', 'gender', 'phone', 'email', 'address_line', 'address_city', 'address_postal_code',
+  // As sent (migration 009): every name, contact point and address, the death, the extensions.
+  'names', 'telecoms', 'addresses', 'deceased', 'extensions'];
 
 /**
  * SQL: the identifiers a registration made before registrations were recorded reads as (its organisation's own

@@ -105,6 +105,8 @@ const appByClientId = (context: SubgraphContext, clientId: string) =>
     .load(clientId);
 
 const humanName = (family: string, given: string[]) => ({ family, given, text: `${family} ${given.join(' ')}`, use: 'official' });
+/** A name as sent (FHIR HumanName): its own text and use where it gave them. */
+const sentName = (n: Row) => ({ ...humanName(n.family ?? '', n.given ?? []), ...n, text: n.text ?? `${n.family ?? ''} ${(n.given ?? []).join(' ')}`.trim(), use: n.use ?? 'official' });
 
 /** The administrator changing the registry in this request (anyone else is refused). */
 function registryAuthor(context: SubgraphContext): RegistryAuthor {
@@ -217,14 +219,19 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   },
   Patient: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => referencedPatient(context, reference.id),
-    name: (row: Row) => [humanName(row.family, row.given)],
+    // The lists as the institution sent them (migration 009); rows recorded before read from the first name, phone, e-mail and address.
+    name: (row: Row) => (Array.isArray(row.names) ? row.names.map(sentName) : [humanName(row.family, row.given)]),
     birthDate: (row: Row) => row.birth_date,
     gender: (row: Row) => String(row.gender).toUpperCase(),
-    telecom: (row: Row) => [
-      ...(row.phone ? [{ system: 'phone', value: row.phone, use: 'mobile' }] : []),
-      ...(row.email ? [{ system: 'email', value: row.email, use: 'home' }] : []),
-    ],
-    address: (row: Row) => (row.address_line ? [{ line: [row.address_line], city: row.address_city, postalCode: row.address_postal_code, country: 'CN' }] : []),
+    telecom: (row: Row) => (Array.isArray(row.telecoms) ? row.telecoms : [
+      ...(row.phone ? [{ system: 'phone', value: row.phone, use: null }] : []),
+      ...(row.email ? [{ system: 'email', value: row.email, use: null }] : []),
+    ]),
+    address: (row: Row) => (Array.isArray(row.addresses) ? row.addresses.map((a: Row) => ({ ...a, line: a.line ?? [] }))
+      : row.address_line ? [{ line: [row.address_line], city: row.address_city, postalCode: row.address_postal_code, country: null }] : []),
+    deceasedDateTime: (row: Row) => (typeof row.deceased?.dateTime === 'string' ? row.deceased.dateTime : null),
+    deceasedBoolean: (row: Row) => (typeof row.deceased?.boolean === 'boolean' ? row.deceased.boolean : null),
+    extensionJson: (row: Row) => (Array.isArray(row.extensions) ? JSON.stringify(row.extensions) : null),
     // A registration shows the identifiers its organisation sent; the patient's record, every one.
     identifiers: (row: Row, _: unknown, context: SubgraphContext) => (row.registration_org ? registrationIdentifiers(row) : identifiersOf(context, row.id)),
     // The directives the caller may see (see directiveAsSeen): the policy decides each.

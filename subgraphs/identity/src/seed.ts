@@ -4,7 +4,7 @@
  * functions as the administrators' mutations (registry.ts), which validate
  * each one and record it in the registry change log under the seed's name.
  */
-import type { Database } from '../../../lib/runtime/db.js';
+import { JsonValue, type Database } from '../../../lib/runtime/db.js';
 import { tableRows, type Seeder } from '../../../lib/synthetic/seed-types.js';
 import { ORGANIZATIONS, generatePractitioners } from '../../../lib/synthetic/registry.js';
 import { upsertOrganization, upsertPractitioner, type RegistryAuthor } from './registry.js';
@@ -36,6 +36,9 @@ export const seeder: Seeder = {
     tableRows('patient', bundles.map((b) => b.patient), {
       id: (p) => p.id, family: (p) => p.family, given: (p) => p.given, birth_date: (p) => p.birthDate, gender: (p) => p.sex,
       phone: (p) => p.phone, email: (p) => p.email, address_line: (p) => p.address.line, address_city: (p) => p.address.city, address_postal_code: (p) => p.address.postalCode,
+      // The demo's patients live in the alliance's province (China): their lists say so, as an institution would send them.
+      telecoms: (p) => new JsonValue([{ system: 'phone', value: p.phone, use: 'mobile' }, ...(p.email ? [{ system: 'email', value: p.email, use: 'home' }] : [])]),
+      addresses: (p) => new JsonValue([{ line: [p.address.line], city: p.address.city, postalCode: p.address.postalCode, country: 'CN' }]),
     }),
     tableRows('patient_identifier', bundles.flatMap((b) => b.patient.identifiers.map((i) => ({ ...i, patientId: b.patient.id }))), {
       patient_id: (i) => i.patientId, system: (i) => i.system, value: (i) => i.value, type: (i) => i.type, assigner_organization_id: (i) => i.assignerOrganizationId,

@@ -10,6 +10,6 @@ export const consentRules: ConsentRules = {
   // ImagingStudy.report is the study's radiology report, of its own category (the catalogue holds it as part of the study).
   records: ownedRecordRules('imaging'),
   // Result recognition is registry data, open like the organisations it names (the mutations check the actor).
-  open: ['Query', 'Mutation', 'ImagingResultRecognition', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'ImagingReport',
+  open: ['Query', 'Mutation', 'ImagingResultRecognition', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'ImagingReport', 'ImagingSeries',
     'ImagingStudyConnection', 'ImagingStudyEdge', '_Service'],
 };

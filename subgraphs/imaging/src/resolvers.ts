@@ -20,6 +20,9 @@ const REPORTS_WITH_STUDY = `(SELECT rep.*, rep.sensitivity_labels AS own_labels,
     ARRAY(SELECT DISTINCT l FROM unnest(s.sensitivity_labels || rep.sensitivity_labels) AS l ORDER BY l) AS sensitivity_labels
   FROM imaging_report rep JOIN imaging_study s ON s.id = rep.study_id) AS imaging_report`;
 
+/** The one series a study keeps, as sent (migration 005). */
+const isSeries = (value: unknown): value is Row => typeof value === 'object' && value !== null && !Array.isArray(value);
+
 export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
     imagingStudy: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'imaging_study', id, IMAGING_STUDY),
@@ -67,6 +70,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     bodySite: (row: Row) => coding(SYSTEM.snomed, row.body_site, row.body_site_display),
     numberOfSeries: (row: Row) => row.number_of_series,
     numberOfInstances: (row: Row) => row.number_of_instances,
+    series: (row: Row) => (isSeries(row.series) ? [row.series] : []),
     // The study's report, under its own labels as well as the study's: refused with the policy's code, never silently.
     report: async (row: Row, _: unknown, context: SubgraphContext) => {
       const report = await context

@@ -117,11 +117,20 @@ export function auditOf(results: EntryResult[]): WriteAudit[] {
   return [...events.values()];
 }
 
+/** How much longer an owner's call may take per entry it carries (see Coordinator.caller). */
+const PER_ENTRY_MS = 20;
+
 export class Coordinator {
   constructor(private readonly options: CoordinatorOptions) {}
 
-  private caller(actor: Actor, requestId: string): InternalCaller {
-    return internalCaller({ ...this.options, requestId, actor });
+  /**
+   * The owners' calls of one request. Their deadline grows with the records they carry (PER_ENTRY_MS each): a
+   * hospital's 3,000-entry history is staged and committed in one call per owner, which a fixed deadline made for
+   * a handful of records would cut short on a busy machine (a 503 for a request that would have succeeded).
+   */
+  private caller(actor: Actor, requestId: string, entries = 0): InternalCaller {
+    const timeoutMs = this.options.timeoutMs === undefined ? undefined : this.options.timeoutMs + entries * PER_ENTRY_MS;
+    return internalCaller({ ...this.options, requestId, actor, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
   }
 
   /**
@@ -129,7 +138,7 @@ export class Coordinator {
    * Throws TransactionFailed when nothing was written.
    */
   async run(actor: Actor, requestId: string, entries: MappedEntry[]): Promise<TransactionResult> {
-    const caller = this.caller(actor, requestId);
+    const caller = this.caller(actor, requestId, entries.length);
     const transactionId = randomUUID();
     const patientEntries = entries.filter((e) => e.owner === 'identity');
     const others = entries.filter((e) => e.owner !== 'identity');

@@ -34,8 +34,8 @@ import { isUuidText, RESOURCE_OWNERS } from '../../../../lib/ingest/types.js';
 import { labelsForResource } from '../../../../lib/consent/sensitive-codes.js';
 import { recordTypeOf } from '../../../../lib/records/record-types.js';
 import { parseScopes, RESOURCE_CATEGORIES, scopesAllowWrite } from '../../../../lib/trust/scopes.js';
-import { isObject, text } from '../resources/elements.js';
-import { fromFhirOf } from '../resources/index.js';
+import { isObject, RESOURCE_BOOKKEEPING, text, unkeptElements } from '../resources/elements.js';
+import { fromFhirOf, moduleOf } from '../resources/index.js';
 import { EntryIssues, type BundleContext, type Issue, type Json, type MappedEntry } from '../resources/module.js';
 
 export type { BundleContext, Issue, MappedEntry, PatientLink } from '../resources/module.js';
@@ -116,6 +116,10 @@ export function mapEntries(
       continue;
     }
     const result = mapper(resource, context, entryIssues, item.index);
+    // Nothing accepted is lost: an element the module does not store is refused, named (elements.ts, unkeptElements);
+    // checked once what it reads is valid, so a bad code is named as such, not also as one coding too many.
+    const keeps = moduleOf(resource.resourceType)?.keeps;
+    if (keeps && issues.length === before) unkeptElements(resource, { ...RESOURCE_BOOKKEEPING, ...keeps }, entryIssues);
     // The alliance's table of sensitive codes adds the labels the record's codes call for, on every way in.
     if (Array.isArray(result.record.sensitivity_labels)) result.record.sensitivity_labels = [...new Set([...result.record.sensitivity_labels, ...labelsForResource(resource)])];
     // Its owner and consent category: the catalogue's, for the record type the module read.

@@ -26,12 +26,17 @@ import { Coordinator, statusOf, TransactionFailed, type CoordinatorOptions, type
 import { metaDeleteRoute } from './labels.js';
 import { failure, fhirWriteRoute, outcomeOf, reply, statusLine } from './write-route.js';
 export { publisher } from './write-route.js';
+import { maxBundleEntries } from '../../../../lib/ingest/limits.js';
 import { mapEntries, SUPPORTED_TYPES, type BundleContext, type EntryRequest, type Issue } from './map.js';
 
-/** Largest Bundle accepted (the owners accept internal bodies up to 1 MB; a Bundle's entries for one owner stay below it). */
-export const INGEST_MAX_BODY_BYTES = 1_000_000;
-/** Most entries in one Bundle. */
-export const MAX_ENTRIES = 1000;
+/** Most entries in one Bundle (FHIR_MAX_BUNDLE_ENTRIES; the body's size cap, FHIR_MAX_BUNDLE_BYTES, is the HTTP service's: lib/ingest/limits.ts). */
+const MAX_ENTRIES = maxBundleEntries();
+
+/** The 413 of a publishing body past FHIR_MAX_BUNDLE_BYTES: an OperationOutcome, sent before the body is read to the end. */
+export const bundleTooLarge = (limit: number) => ({
+  contentType: FHIR_JSON,
+  body: JSON.stringify(outcomeOf([{ index: -1, status: 413, code: 'too-costly' as Issue['code'], message: `The request body is larger than ${limit} bytes (FHIR_MAX_BUNDLE_BYTES): split the patient's history into several transactions`, expression: '' }])),
+});
 /** How often recovery delivers decisions owners have missed (RECOVERY_INTERVAL_MS). */
 export const RECOVERY_INTERVAL_MS = Number(process.env.INGEST_RECOVERY_INTERVAL_MS ?? 15_000);
 

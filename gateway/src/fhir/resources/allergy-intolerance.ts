@@ -9,7 +9,9 @@
 import { SYSTEM, isSnomedCtId, looksLikeSnomedCt } from '../../../../lib/records/terminology.js';
 import type { GqlCoding, GqlPractitioner } from '../graphql-types.js';
 import { SYSTEMS } from '../terminology.js';
-import { CODING_FIELDS, coding, codingOf, codingsOf, instant, isObject, labelsOf, patientLink, PRACTITIONER_FIELDS, practitionerId, text, type CodeCheck } from './elements.js';
+import {
+  CODING_FIELDS, coding, codingOf, codingsOf, instant, isObject, labelsOf, patientLink, PRACTITIONER_FIELDS, practitionerId, text, type CodeCheck, ONE_CODING, EVERY_CODING, REFERENCE,
+} from './elements.js';
 import type { EntryIssues, FhirResourceModule, Json, Mapped } from './module.js';
 
 const CLINICAL = new Set(['active', 'inactive', 'resolved']);
@@ -55,6 +57,11 @@ function codeIn(value: unknown, allowed: Set<string>, issues: EntryIssues, eleme
 
 export const allergyIntolerance: FhirResourceModule = {
   resourceType: 'AllergyIntolerance',
+  keeps: {
+    identifier: { system: true, value: true }, clinicalStatus: ONE_CODING, verificationStatus: ONE_CODING, type: true, category: true, criticality: true, code: EVERY_CODING,
+    patient: REFERENCE, onsetDateTime: true, onsetString: true, recordedDate: true, recorder: REFERENCE,
+    reaction: { substance: EVERY_CODING, manifestation: EVERY_CODING, severity: true, onset: true, description: true },
+  },
   exports: [{
     from: 'allergies',
     select: () => ({

@@ -2,7 +2,9 @@
 import { SYSTEM, isIcd10Code } from '../../../../lib/records/terminology.js';
 import type { GqlCoding, GqlOrganization } from '../graphql-types.js';
 import { SYSTEMS } from '../terminology.js';
-import { CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, ORGANIZATION_FIELDS, patientLink, recordRef, withDisplay } from './elements.js';
+import {
+  CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, ORGANIZATION_FIELDS, patientLink, recordRef, withDisplay, ONE_CODING, REFERENCE,
+} from './elements.js';
 import type { FhirResourceModule, Mapped } from './module.js';
 
 const CONDITION_CLINICAL = new Set(['active', 'recurrence', 'relapse', 'inactive', 'remission', 'resolved']);
@@ -14,6 +16,12 @@ export interface GqlCondition {
 
 export const condition: FhirResourceModule = {
   resourceType: 'Condition',
+  keeps: {
+    identifier: { system: true, value: true },
+    clinicalStatus: { coding: { $max: 1, system: true, code: true } },
+    category: { $max: 1, coding: { $max: 1, system: true, code: true, display: true } },
+    code: ONE_CODING, subject: REFERENCE, encounter: { reference: true }, recordedDate: true, onsetDateTime: true,
+  },
   exports: [{
     from: 'conditions',
     select: () => ({ conditions: `id code ${CODING_FIELDS} clinicalStatus recordedDate encounter { id } organization ${ORGANIZATION_FIELDS} sensitivityLabels` }),
@@ -34,6 +42,14 @@ export const condition: FhirResourceModule = {
     const clinical = isObject(r.clinicalStatus) && Array.isArray(r.clinicalStatus.coding) ? r.clinicalStatus.coding[0]?.code : undefined;
     if (!CONDITION_CLINICAL.has(clinical)) issues.add(400, 'code-invalid', 'clinicalStatus needs a condition-clinical code (active, resolved…)', 'clinicalStatus');
     const encounter = recordRef(r.encounter, ['Encounter'], context, issues, 'encounter');
+    // What the export gives back: an encounter diagnosis, filed at its recorded date (the onset stands in for it when absent).
+    const category = Array.isArray(r.category) && isObject(r.category[0]) && Array.isArray(r.category[0].coding) ? r.category[0].coding[0] : undefined;
+    if (category !== undefined && (category?.system !== SYSTEMS.conditionCategory || category?.code !== 'encounter-diagnosis')) {
+      issues.add(422, 'not-supported', `category is kept only as encounter-diagnosis (${SYSTEMS.conditionCategory}): another would be lost`, 'category[0].coding[0]');
+    }
+    if (r.onsetDateTime !== undefined && r.recordedDate !== undefined && r.onsetDateTime !== r.recordedDate) {
+      issues.add(422, 'not-supported', 'onsetDateTime is kept only where it is the recorded date (send recordedDate, or the onset alone)', 'onsetDateTime');
+    }
     return {
       recordType: 'Condition', kind: 'condition', refs: encounter ? { encounter } : {},
       patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject',

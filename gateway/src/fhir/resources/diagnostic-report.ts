@@ -12,7 +12,7 @@ import type { EntryRef } from '../../../../lib/ingest/types.js';
 import type { GqlCoding, GqlOrganization, GqlPractitioner } from '../graphql-types.js';
 import { SYSTEMS } from '../terminology.js';
 import {
-  CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, PRACTITIONER_FIELDS, practitionerId, recordRef, text, withDisplay,
+  CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, PRACTITIONER_FIELDS, practitionerId, recordRef, text, withDisplay, ONE_CODING, REFERENCE,
 } from './elements.js';
 import type { FhirResourceModule, Json, Mapped } from './module.js';
 import { labCodeOf, type GqlObservation } from './observation.js';
@@ -41,6 +41,11 @@ export interface GqlDiagnosticReport {
 
 export const diagnosticReport: FhirResourceModule = {
   resourceType: 'DiagnosticReport',
+  keeps: {
+    identifier: { system: true, value: true }, status: true, category: { coding: { system: true, code: true, display: true } }, code: ONE_CODING, subject: REFERENCE,
+    effectiveDateTime: true, issued: true, performer: REFERENCE, result: { reference: true }, conclusion: true,
+    imagingStudy: { $max: 1, reference: true }, presentedForm: { $max: 1, contentType: true, title: true, data: true }, resultsInterpreter: { $max: 1, ...REFERENCE },
+  },
   exports: [
     {
       from: 'diagnosticReports',

@@ -7,7 +7,7 @@ import { SYSTEM, isIcd10Code } from '../../../../lib/records/terminology.js';
 import type { GqlCoding, GqlOrganization, GqlPeriod, GqlPractitioner } from '../graphql-types.js';
 import { maskedExtension, SYSTEMS } from '../terminology.js';
 import {
-  CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, PRACTITIONER_FIELDS, practitionerId, text, withDisplay,
+  CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, PRACTITIONER_FIELDS, practitionerId, text, withDisplay, ONE_CODING, REFERENCE,
 } from './elements.js';
 import type { FhirResourceModule, Mapped } from './module.js';
 
@@ -31,6 +31,10 @@ export interface GqlEncounter {
 
 export const encounter: FhirResourceModule = {
   resourceType: 'Encounter',
+  keeps: {
+    identifier: { system: true, value: true }, status: true, class: { system: true, code: true, display: true }, subject: REFERENCE,
+    participant: { $max: 1, individual: REFERENCE }, period: { start: true, end: true }, reasonCode: { $max: 1, ...ONE_CODING }, serviceProvider: REFERENCE,
+  },
   exports: [{
     from: 'encounters',
     select: () => ({ encounters: `id status class period { start end } organization ${ORGANIZATION_FIELDS} practitioner ${PRACTITIONER_FIELDS} reason ${CODING_FIELDS} sensitivityLabels` }),

@@ -1,7 +1,9 @@
 /** EpisodeOfCare: a patient's enrolment in a public-health programme (public-health), the programme a product-local code. */
 import type { GqlOrganization, GqlPeriod, GqlProgram } from '../graphql-types.js';
 import { SYSTEMS } from '../terminology.js';
-import { codingOf, instant, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, text } from './elements.js';
+import {
+  codingOf, instant, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, text, ONE_CODING, REFERENCE,
+} from './elements.js';
 import type { FhirResourceModule, Mapped } from './module.js';
 
 export const EPISODE_STATUS = new Set(['planned', 'waitlist', 'active', 'onhold', 'finished', 'cancelled', 'entered-in-error']);
@@ -13,6 +15,9 @@ export interface GqlEnrollment {
 
 export const episodeOfCare: FhirResourceModule = {
   resourceType: 'EpisodeOfCare',
+  keeps: {
+    identifier: { system: true, value: true }, status: true, type: { $max: 1, ...ONE_CODING }, patient: REFERENCE, managingOrganization: REFERENCE, period: { start: true, end: true },
+  },
   exports: [{
     from: 'programEnrollments',
     select: () => ({ programEnrollments: `id status period { start end } program { id code name } organization ${ORGANIZATION_FIELDS} sensitivityLabels` }),

@@ -1,7 +1,9 @@
 /** Immunization: a vaccine dose given (public-health), CVX coded, with its dose number in the programme's series. */
 import { SYSTEM, isCvxCode } from '../../../../lib/records/terminology.js';
 import type { GqlCoding, GqlOrganization, GqlProgram } from '../graphql-types.js';
-import { CODING_FIELDS, codingOf, instant, integer, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, text, withDisplay } from './elements.js';
+import {
+  CODING_FIELDS, codingOf, instant, integer, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, text, withDisplay, ONE_CODING, REFERENCE,
+} from './elements.js';
 import type { FhirResourceModule, Mapped } from './module.js';
 
 export const IMMUNIZATION_STATUS = new Set(['completed', 'entered-in-error', 'not-done']);
@@ -14,6 +16,10 @@ export interface GqlImmunization {
 
 export const immunization: FhirResourceModule = {
   resourceType: 'Immunization',
+  keeps: {
+    identifier: { system: true, value: true }, status: true, vaccineCode: ONE_CODING, patient: REFERENCE, occurrenceDateTime: true, primarySource: true, lotNumber: true,
+    performer: { actor: REFERENCE }, protocolApplied: { $max: 1, series: true, doseNumberPositiveInt: true, doseNumberString: true },
+  },
   exports: [{
     from: 'immunizations',
     select: () => ({ immunizations: `id vaccineCode ${CODING_FIELDS} doseNumber lotNumber occurrenceDateTime status organization ${ORGANIZATION_FIELDS} program { id code name } sensitivityLabels` }),
@@ -40,6 +46,7 @@ export const immunization: FhirResourceModule = {
   }],
   fromFhir(r, context, issues): Mapped {
     const status = text(r.status, issues, 'status', { required: true });
+    if (r.primarySource !== undefined && r.primarySource !== true) issues.add(422, 'not-supported', 'Only primary-source immunizations are kept (primarySource true): the organisation that gave the dose publishes it', 'primarySource');
     if (status && !IMMUNIZATION_STATUS.has(status)) issues.add(400, 'code-invalid', 'status is not an immunization-status code', 'status');
     const vaccine = withDisplay(codingOf(r.vaccineCode, SYSTEM.cvx, issues, 'vaccineCode', { name: 'CVX', valid: isCvxCode, required: true }));
     (Array.isArray(r.performer) ? r.performer : []).forEach((p: unknown, n: number) => ownOrganization(isObject(p) ? p.actor : undefined, context, issues, `performer[${n}].actor`, true));

@@ -32,6 +32,8 @@ const ALL_EXPORTS = RESOURCE_MODULES.flatMap((module) => module.exports ?? []);
 
 /** The module that reads a published resource type (undefined: not accepted). */
 export const fromFhirOf = (resourceType: string): FromFhir | undefined => RESOURCE_MODULES.find((m) => m.resourceType === resourceType)?.fromFhir;
+/** The module of a resource type (what it keeps, for publishing's check that nothing is lost). */
+export const moduleOf = (resourceType: string): FhirResourceModule | undefined => RESOURCE_MODULES.find((m) => m.resourceType === resourceType);
 
 /** The resource types institutions may publish. */
 export const PUBLISHED_TYPES = RESOURCE_MODULES.filter((m) => m.fromFhir).map((m) => m.resourceType);

@@ -128,12 +128,21 @@ export interface Mapped {
 /** Reads one published resource: its owner's entry, or issues. */
 export type FromFhir = (resource: Json, context: BundleContext, issues: EntryIssues, index: number) => Mapped;
 
+/** What a module keeps of a published resource (elements.ts, unkeptElements): `true` the element whole, an object its kept children, `$max` the items of a list kept. */
+export type KeptObject = { [element: string]: KeptElements | number | undefined; $max?: number };
+export type KeptElements = true | KeptObject;
+
 /** One FHIR resource type: its export and its publishing, side by side. */
 export interface FhirResourceModule {
   resourceType: string;
   exports?: RecordExport[];
   /** Absent: the product does not accept this resource type from institutions (a Task is created by programme rules). */
   fromFhir?: FromFhir;
+  /**
+   * The elements `fromFhir` stores and the export gives back (elements.ts, KeptElements; the bookkeeping every
+   * resource may carry is added). Any other element of a published resource is refused, named: nothing accepted is lost.
+   */
+  keeps?: { [element: string]: KeptElements };
 }
 
 /** An entry ready for its owner, but for the patient id. */

@@ -7,7 +7,9 @@
 import { SYSTEM, isLoincCode, looksLikeLoinc } from '../../../../lib/records/terminology.js';
 import type { GqlCoding, GqlOrganization } from '../graphql-types.js';
 import { MASKED_REASON, SYSTEMS } from '../terminology.js';
-import { CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, number, ORGANIZATION_FIELDS, ownOrganization, patientLink, text, ucum, withDisplay } from './elements.js';
+import {
+  CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, number, ORGANIZATION_FIELDS, ownOrganization, patientLink, text, ucum, withDisplay, ONE_CODING, REFERENCE, QUANTITY,
+} from './elements.js';
 import type { EntryIssues, FhirResourceModule, Json, Mapped } from './module.js';
 
 /**
@@ -57,6 +59,11 @@ export interface GqlHomeMeasurement {
 
 export const observation: FhirResourceModule = {
   resourceType: 'Observation',
+  keeps: {
+    identifier: { system: true, value: true }, status: true, category: { coding: { system: true, code: true, display: true } }, code: ONE_CODING, subject: REFERENCE,
+    performer: REFERENCE, valueQuantity: QUANTITY, valueString: true, referenceRange: { $max: 1, low: QUANTITY, high: QUANTITY },
+    interpretation: { $max: 1, coding: { $max: 1, system: true, code: true, display: true }, text: true }, effectiveDateTime: true, issued: true,
+  },
   exports: [
     {
       from: 'observations',

@@ -5,7 +5,9 @@
 import { SYSTEM, isIcd10Code } from '../../../../lib/records/terminology.js';
 import type { GqlCoding, GqlOrganization } from '../graphql-types.js';
 import { SYSTEMS } from '../terminology.js';
-import { CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, practitionerId, text, withDisplay } from './elements.js';
+import {
+  CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, practitionerId, text, withDisplay, ONE_CODING, REFERENCE,
+} from './elements.js';
 import type { FhirResourceModule, Mapped } from './module.js';
 
 /**
@@ -37,6 +39,10 @@ export interface GqlReferral {
 
 export const serviceRequest: FhirResourceModule = {
   resourceType: 'ServiceRequest',
+  keeps: {
+    identifier: { system: true, value: true }, status: true, intent: true, category: { $max: 1, coding: { $max: 1, system: true, code: true, display: true }, text: true }, subject: REFERENCE,
+    occurrenceDateTime: true, authoredOn: true, requester: REFERENCE, performer: { $max: 1, reference: true, display: true }, reasonCode: { $max: 1, ...ONE_CODING }, note: { $max: 1, text: true },
+  },
   exports: [{
     from: 'referrals',
     select: () => ({ referrals: `id status reason ${CODING_FIELDS} note authoredOn requester ${ORGANIZATION_FIELDS} performer ${ORGANIZATION_FIELDS} appointmentTime sensitivityLabels` }),
@@ -69,6 +75,7 @@ export const serviceRequest: FhirResourceModule = {
     const performerMatch = typeof performer === 'string' ? /^Organization\/([A-Za-z0-9\-.]{1,64})$/.exec(performer) : null;
     if (!performerMatch) issues.add(400, 'required', 'performer[0] must reference the Organization the patient is referred to', 'performer[0]');
     const status = text(r.status, issues, 'status', { required: true });
+    if (r.intent !== undefined && r.intent !== 'order') issues.add(422, 'not-supported', 'A referral is kept as an order (intent order)', 'intent');
     const appointment = instant(r.occurrenceDateTime, issues, 'occurrenceDateTime');
     if (status && !REFERRAL_STATUS_IN[status]) issues.add(422, 'business-rule', 'A published referral is active, completed or revoked', 'status');
     const reason = Array.isArray(r.reasonCode) && r.reasonCode.length

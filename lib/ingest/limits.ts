@@ -1,0 +1,35 @@
+/**
+ * How much one publishing request may carry (issue 27): a patient's record
+ * with a few years of history is 1–5 MB of FHIR JSON, a long one tens of MB.
+ *
+ * - FHIR_MAX_BUNDLE_BYTES: the largest body of a FHIR write or HL7 v2 batch
+ *   the gateway reads (default 50 MiB). A larger one is answered 413 with an
+ *   OperationOutcome as soon as the size is known: from Content-Length before
+ *   a byte of the body is read, or, for a chunked upload, the moment the
+ *   count passes the limit — the rest is discarded unread, never buffered.
+ * - FHIR_MAX_BUNDLE_ENTRIES: the most entries in one Bundle (default 20 000).
+ *
+ * The owners' internal publishing calls carry the same records, so they
+ * accept what the gateway accepts (`ownerIngestMaxBytes`), while every other
+ * request to a subgraph keeps its 1 MB cap, and GraphQL at the gateway its
+ * 100 kB one.
+ */
+export const DEFAULT_MAX_BUNDLE_BYTES = 50 * 1024 * 1024;
+export const DEFAULT_MAX_BUNDLE_ENTRIES = 20_000;
+
+function positiveInteger(name: string, fallback: number, env: NodeJS.ProcessEnv): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`${name} must be a positive whole number (got ${JSON.stringify(raw)})`);
+  return value;
+}
+
+/** The largest publishing body the gateway reads (FHIR_MAX_BUNDLE_BYTES). */
+export const maxBundleBytes = (env: NodeJS.ProcessEnv = process.env) => positiveInteger('FHIR_MAX_BUNDLE_BYTES', DEFAULT_MAX_BUNDLE_BYTES, env);
+/** The most entries of one Bundle (FHIR_MAX_BUNDLE_ENTRIES). */
+export const maxBundleEntries = (env: NodeJS.ProcessEnv = process.env) => positiveInteger('FHIR_MAX_BUNDLE_ENTRIES', DEFAULT_MAX_BUNDLE_ENTRIES, env);
+/** What an owner's internal publishing calls may carry: a Bundle's records for it, with the protocol's own fields (twice the Bundle's cap). */
+export const ownerIngestMaxBytes = (env: NodeJS.ProcessEnv = process.env) => 2 * maxBundleBytes(env);
+/** The internal publishing paths of an owner (lib/runtime/internal-api.ts: /internal/ingest/…). */
+export const isOwnerIngestPath = (pathname: string) => pathname.startsWith('/internal/ingest/');

@@ -1,0 +1,55 @@
+/**
+ * The round trip of issue 27 ("nothing comes out changed"): every element an
+ * institution sent must come back from `$everything` as it was sent. The
+ * comparison is element by element, written independently of the product's
+ * mappings: each leaf of the sent resource is looked up at the same path in
+ * the exported one. Allowed differences are only those FHIR itself treats as
+ * the same value:
+ * - a reference to another entry of the transaction (urn:uuid:…) comes back
+ *   as the record's Type/id (`resolve` maps them), and a logical reference by
+ *   identifier to the patient comes back literal;
+ * - an instant comes back in its UTC form (2026-03-01T09:30:00+01:00 and
+ *   2026-03-01T08:30:00.000Z are one instant);
+ * - what the server manages (id, meta other than the labels, the narrative)
+ *   and the business identifiers (kept by the publishing protocol for retries
+ *   and conditional creates, not part of the export yet: docs/records.md).
+ * The exported resource may hold more (derived elements: a display, a UCUM
+ * system): only what was sent is compared.
+ */
+type Json = Record<string, any>;
+
+const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** The paths (FHIRPath-like) of the sent elements the export lost or changed: empty when it came back whole. */
+export function lostElements(sent: unknown, exported: unknown, resolve: (reference: string) => string | undefined, path = ''): string[] {
+  if (Array.isArray(sent)) {
+    // FHIR has no empty lists: an empty one sent is the element absent.
+    if (!sent.length) return [];
+    if (!Array.isArray(exported)) return [`${path} (sent a list of ${sent.length}, got ${JSON.stringify(exported)})`];
+    // Items keep their order, except where the export orders a list itself: then each sent item must match one exported item.
+    return sent.flatMap((item, n) => {
+      const same = lostElements(item, exported[n], resolve, `${path}[${n}]`);
+      if (!same.length) return [];
+      return exported.some((other) => !lostElements(item, other, resolve, '').length) ? [] : same;
+    });
+  }
+  if (sent !== null && typeof sent === 'object') {
+    if (exported === null || typeof exported !== 'object' || Array.isArray(exported)) return [`${path} (missing)`];
+    return Object.entries(sent as Json).filter(([, value]) => value !== undefined).flatMap(([key, value]) => {
+      const at = path ? `${path}.${key}` : key;
+      if (!path && (key === 'id' || key === 'text' || key === 'identifier')) return [];
+      if (!path && key === 'meta') return value?.security === undefined ? [] : lostElements({ security: value.security }, (exported as Json).meta ?? {}, resolve, at);
+      if (key === 'reference' && typeof value === 'string') {
+        const expected = resolve(value) ?? value;
+        return (exported as Json).reference === expected ? [] : [`${at} (sent ${value}, expected ${expected}, got ${String((exported as Json).reference)})`];
+      }
+      // A logical reference to the patient by identifier comes back as the literal reference.
+      if (key === 'identifier' && typeof (exported as Json).reference === 'string' && (exported as Json).identifier === undefined && /^Patient\//.test((exported as Json).reference)) return [];
+      return lostElements(value, (exported as Json)[key], resolve, at);
+    });
+  }
+  if (typeof sent === 'string' && typeof exported === 'string' && INSTANT.test(sent) && INSTANT.test(exported)) {
+    return Date.parse(sent) === Date.parse(exported) ? [] : [`${path} (sent ${sent}, got ${exported})`];
+  }
+  return Object.is(sent, exported) ? [] : [`${path} (sent ${JSON.stringify(sent)}, got ${JSON.stringify(exported)})`];
+}
