@@ -460,7 +460,7 @@ describe.each(BACKENDS)('FHIR R4 export on %s', (backend) => {
       ['a patient nobody has', async () => everything(await stack.token(claims), randomUUID()), 404, 'not-found'],
       ['POST', async () => everything(await patientToken(rich), rich.patient.id, { method: 'POST' }), 405, 'not-supported'],
       ['XML', async () => everything(await patientToken(rich), rich.patient.id, { headers: { accept: 'application/fhir+xml' } }), 406, 'not-supported'],
-      ['another FHIR interaction', async () => everything(await patientToken(rich), rich.patient.id, { path: `/fhir/Patient/${rich.patient.id}` }), 404, 'not-supported'],
+      ['an interaction not served (history)', async () => everything(await patientToken(rich), rich.patient.id, { path: `/fhir/Patient/${rich.patient.id}/_history` }), 404, 'not-supported'],
     ];
     for (const [name, request, status, code] of cases) {
       const response = await request();

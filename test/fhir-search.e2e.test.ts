@@ -211,6 +211,16 @@ describe.each(BACKENDS)('FHIR read and search on %s', (backend) => {
     expect(sorted((await all(token, '/fhir/Immunization?status=completed')).ids)).toEqual(sorted(rich.immunizations.map((i) => i.id)));
   });
 
+  it('finds radiology reports through their imaging studies, and lab reports by section', async () => {
+    const imaged = find((b) => b.imagingStudies.some((s) => s.report) && b.diagnosticReports.length > 0);
+    const token = await patientToken(imaged);
+    const rad = imaged.imagingStudies.filter((s) => s.report).map((s) => s.report!.id);
+    expect(sorted((await all(token, '/fhir/DiagnosticReport?category=RAD')).ids)).toEqual(sorted(rad));
+    expect(sorted((await all(token, '/fhir/DiagnosticReport?category=LAB')).ids)).toEqual(sorted(imaged.diagnosticReports.filter((r) => r.category === 'LAB').map((r) => r.id)));
+    expect(sorted((await all(token, '/fhir/DiagnosticReport?_count=3')).ids)).toEqual(sorted([...rad, ...imaged.diagnosticReports.map((r) => r.id)]));
+    expect(sorted((await all(token, '/fhir/ImagingStudy')).ids)).toEqual(sorted(imaged.imagingStudies.map((s) => s.id)));
+  });
+
   it('includes the patient and a report\'s results when asked', async () => {
     const token = await patientToken(rich);
     const report = rich.diagnosticReports.find((r) => rich.observations.some((o) => o.reportId === r.id))!;

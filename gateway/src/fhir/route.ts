@@ -81,7 +81,7 @@ export function fhirRoute(options: FhirRouteOptions): Route {
     if (path !== '/fhir' && !path.startsWith('/fhir/')) return undefined;
     try {
       const match = EVERYTHING.exec(path);
-      if (!match) throw new FhirError(404, 'not-supported', 'This FHIR endpoint serves GET /fhir/Patient/{id}/$everything only');
+      if (!match) throw new FhirError(404, 'not-supported', 'Not an interaction this server supports: GET /fhir/metadata lists them');
       if (request.method !== 'GET') throw new FhirError(405, 'not-supported', 'Use GET for $everything');
       if (!acceptsJson(request.headers.accept, request.url.searchParams.get('_format'))) {
         throw new FhirError(406, 'not-supported', 'Only FHIR JSON (application/fhir+json) is served');

@@ -363,15 +363,17 @@ export async function search(ctx: SearchContext, parsed: ParsedSearch): Promise<
 
   const refusedOrEmpty = () => invisiblePatient(ctx, parsed, patientId);
   let patient: GqlPatient | null = null;
-  const matched: { connection: ConnectionName; node: Edge['node'] }[] = [];
+  /** The page's matches: the record read (a study, for its radiology report) and the id of the resource it became. */
+  const matched: { connection: ConnectionName; node: Edge['node']; resourceId: string }[] = [];
   let operations = 0;
   let stoppedShort = false;
-  const matches = (connection: ConnectionName, node: Edge['node']): boolean => {
+  /** The id of the resource of the searched type a record becomes, when it meets every criterion. */
+  const matching = (connection: ConnectionName, node: Edge['node']): string | null => {
     const resource = buildResources(ctx, { [connection]: [node] }, patientId, masks, { ...plan, patient: false, reportLinks: false })
       .find((e) => e.resource.resourceType === parsed.resourceType)?.resource;
-    if (!resource) return false;
-    if (granular && !criteriaHold(resource, [{ param: { name: 'category', type: 'token', definition: '', expression: '', paths: ['category'] }, type: 'token', values: [...granular].map((code) => ({ code })) }])) return false;
-    return criteriaHold(resource, criteria);
+    if (!resource) return null;
+    if (granular && !passesGranularScope(ctx, resource)) return null;
+    return criteriaHold(resource, criteria) ? resource.id! : null;
   };
 
   while (matched.length < parsed.count) {
@@ -434,7 +436,8 @@ export async function search(ctx: SearchContext, parsed: ParsedSearch): Promise<
     const edge = pick.buffer.shift()!;
     pick.after = edge.cursor;
     if (pick.buffer.length === 0 && !pick.hasNext) pick.done = true;
-    if (matches(pick.source.connection, edge.node)) matched.push({ connection: pick.source.connection, node: edge.node });
+    const resourceId = matching(pick.source.connection, edge.node);
+    if (resourceId) matched.push({ connection: pick.source.connection, node: edge.node, resourceId });
   }
 
   const more = stoppedShort || states.some((s) => !s.done && (s.buffer.length > 0 || s.hasNext));
@@ -447,7 +450,7 @@ export async function search(ctx: SearchContext, parsed: ParsedSearch): Promise<
     nodes.observations = (nodes.diagnosticReports ?? []).flatMap((r) => ((r as { results?: Record<string, unknown>[] | null }).results ?? []).map((o) => ({ ...o, report: { id: (r as { id: string }).id } })));
   }
   const entries = buildResources(ctx, nodes, patientId, masks, { ...plan, patient: includePatient && patient !== null }, patient ?? undefined);
-  const order = new Map(matched.map((m, i) => [m.node.id, i]));
+  const order = new Map(matched.map((m, i) => [m.resourceId, i]));
   const matchEntries = entries.filter((e) => e.resource.resourceType === parsed.resourceType && order.has(e.resource.id!))
     .sort((a, b) => order.get(a.resource.id!)! - order.get(b.resource.id!)!);
   const includes = entries.filter((e) => !matchEntries.includes(e) && (e.resource.resourceType === 'Patient' || (parsed.includeResults && e.resource.resourceType === 'Observation')))
