@@ -44,6 +44,9 @@ import { sensitiveCodeTable } from '../../lib/consent/sensitive-codes.js';
 import { hl7v2Route } from './fhir/ingest/hl7v2.js';
 import { bundleTooLarge, ingestService, type IngestService } from './fhir/ingest/route.js';
 import { maxBundleBytes } from '../../lib/ingest/limits.js';
+
+/** The largest HL7 v2 message or batch POST /hl7v2 accepts (413 past it). */
+const HL7V2_MAX_BYTES = 1024 * 1024;
 import { readSupergraph } from './supergraph.js';
 import type { GatewayContext } from './context.js';
 import { telemetryFor, type Telemetry } from '../../lib/runtime/telemetry.js';
@@ -265,7 +268,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     host: options.host,
     port: options.port,
     maxBodyBytes: options.maxBodyBytes ?? 100_000,
-    bodyLimit: ({ url }) => (url.pathname === '/hl7v2' || FHIR_WRITE_PATH.test(url.pathname) ? bundleBytes : undefined),
+    // One HL7 v2 message (or batch file) stays within 1 MiB: results carry references to documents (ED), not their bytes (docs/hl7v2.md).
+    bodyLimit: ({ url }) => (url.pathname === '/hl7v2' ? HL7V2_MAX_BYTES : FHIR_WRITE_PATH.test(url.pathname) ? bundleBytes : undefined),
     // Past it, FHIR writes are answered with an OperationOutcome (HL7 v2 and GraphQL with the usual error body).
     tooLarge: ({ url }, limit) => (FHIR_WRITE_PATH.test(url.pathname) ? bundleTooLarge(limit) : undefined),
     cors: { allowedOrigins: options.corsAllowedOrigins ?? parseAllowedOrigins(process.env.CORS_ALLOWED_ORIGINS) },

@@ -60,8 +60,9 @@ export interface GqlHomeMeasurement {
 export const observation: FhirResourceModule = {
   resourceType: 'Observation',
   keeps: {
-    identifier: { system: true, value: true }, status: true, category: { coding: { system: true, code: true, display: true } }, code: ONE_CODING, subject: REFERENCE,
-    performer: REFERENCE, valueQuantity: QUANTITY, valueString: true, referenceRange: { $max: 1, low: QUANTITY, high: QUANTITY },
+    // The code: its LOINC coding and one laboratory code beside it, as sent (labCodeOf); a range's text as sent ("4.3 to 6.2"); notes (HL7 v2 NTE).
+    identifier: { system: true, value: true }, status: true, category: { coding: { system: true, code: true, display: true } }, code: { ...ONE_CODING, coding: { $max: 2, system: true, code: true, display: true } }, subject: REFERENCE,
+    performer: REFERENCE, valueQuantity: { ...QUANTITY, comparator: true }, valueString: true, referenceRange: { $max: 1, low: QUANTITY, high: QUANTITY, text: true }, note: { text: true },
     interpretation: { $max: 1, coding: { $max: 1, system: true, code: true, display: true }, text: true }, effectiveDateTime: true, issued: true,
   },
   exports: [
