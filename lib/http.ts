@@ -185,7 +185,10 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
     if (method === 'POST' || method === 'PUT') body = await readBody(request, options.bodyLimit?.({ method, url }) ?? options.maxBodyBytes);
     // A NUL anywhere in the URL or the body is refused here, once for every route (docs/hardening.md):
     // PostgreSQL cannot store one, and it is never part of an identifier, a code, a search or a resource.
-    if (requestCarriesNul(request.url ?? '', body)) {
+    // GraphQL bodies are left to GraphQL, which answers with its own codes: a NUL in the document is a
+    // parse error, one in a variable BAD_USER_INPUT (lib/control-characters.ts controlCharacterGuard).
+    const graphqlBody = url.pathname === '/graphql' || url.pathname === '/';
+    if (requestCarriesNul(request.url ?? '', graphqlBody ? '' : body)) {
       log.errorCodes.add(ErrorCode.badUserInput);
       if (url.pathname.startsWith('/fhir')) {
         send(response, 400, JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid', diagnostics: NUL_MESSAGE }] }), 'application/fhir+json; charset=utf-8');
