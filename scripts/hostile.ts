@@ -77,8 +77,10 @@ try {
   const corpus = hostileCorpus(Number(values.requests), Number(values.seed), { tokens, patientId: patient.patient.id });
   // Warm-up (a tenth of the corpus, not counted): what every process loads on its first requests is not growth.
   await runCorpus(base, corpus.slice(0, Math.ceil(corpus.length / 10)), Number(values.concurrency));
-  const snapshotsBefore = await snapshots('before');
+  // Resident memory before the snapshot: taking one costs the process memory of its own (RSS figures for a
+  // process snapshotted are higher for it; measure RSS in a run without --heap-snapshots).
   const rssBefore = rssOfAll();
+  const snapshotsBefore = await snapshots('before');
   const before = rssBefore.gateway;
   const started = performance.now();
   const run = await runCorpus(base, corpus, Number(values.concurrency));

@@ -162,7 +162,7 @@ export async function startProcessStack(options: ProcessStackOptions = {}): Prom
     child.stdout?.on('data', (chunk) => { output += chunk; });
     child.stderr!.on('data', (chunk) => { output += chunk; });
     services[name] = { name, port: ports[name], url: urlOf(name), child, output: () => output };
-    const deadline = Date.now() + 90_000;
+    const deadline = Date.now() + 180_000; // six processes starting at once on a busy 2-core machine
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${output}`);
       const status = await fetch(urlOf(name).replace(/graphql$/, 'ready'), { signal: AbortSignal.timeout(3000) }).then((r) => r.status, () => 0);
@@ -170,7 +170,7 @@ export async function startProcessStack(options: ProcessStackOptions = {}): Prom
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     child.kill('SIGKILL');
-    throw new Error(`${name} was not ready within 90 s:\n${output}`);
+    throw new Error(`${name} was not ready within 180 s:\n${output}`);
   };
 
   try {

@@ -204,9 +204,11 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
     const body = bytes ? bytes.toString('utf8') : '';
     // A NUL anywhere in the URL or the body is refused here, once for every route (docs/hardening.md):
     // PostgreSQL cannot store one, and it is never part of an identifier, a code, a search or a resource.
-    // (No character set HL7 v2 declares puts a 0x00 byte inside a character, so the decoded text tells.)
     // HL7 v2 answers with its own ACK (AR), as a sending system expects: its route refuses a NUL itself.
-    if (url.pathname !== '/hl7v2' && requestCarriesNul(request.url ?? '', body)) {
+    // GraphQL bodies are left to GraphQL, which answers with its own codes: a NUL in the document is a
+    // parse error, one in a variable BAD_USER_INPUT (lib/runtime/control-characters.ts controlCharacterGuard).
+    const graphqlBody = url.pathname === '/graphql' || url.pathname === '/';
+    if (url.pathname !== '/hl7v2' && requestCarriesNul(request.url ?? '', graphqlBody ? '' : body)) {
       log.errorCodes.add(ErrorCode.badUserInput);
       if (url.pathname.startsWith('/fhir')) {
         send(response, 400, JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid', diagnostics: NUL_MESSAGE }] }), 'application/fhir+json; charset=utf-8');

@@ -170,18 +170,19 @@ export async function openSubgraphStore(name: SubgraphName, url: string): Promis
   }
 }
 
-/**
- * Every error leaves with a code: a service that did not answer is
- * SUBGRAPH_UNAVAILABLE naming it; client mistakes graphql-js reports without
- * a code get theirs (lib/runtime/request-plugins.ts). In production, internal error
- * messages and stack traces are hidden; product errors keep their message.
- */
+/** Whether Apollo raised `error` as a 4xx of its own (extensions.http) without giving it a code. */
 function clientErrorWithoutCode(error: unknown): boolean {
   const extensions = (error as GraphQLError | undefined)?.extensions as { code?: unknown; http?: { status?: unknown } } | undefined;
   const status = extensions?.http?.status;
   return extensions?.code === undefined && typeof status === 'number' && status >= 400 && status < 500;
 }
 
+/**
+ * Every error leaves with a code: a service that did not answer is
+ * SUBGRAPH_UNAVAILABLE naming it; client mistakes graphql-js reports without
+ * a code get theirs (lib/runtime/request-plugins.ts). In production, internal error
+ * messages and stack traces are hidden; product errors keep their message.
+ */
 export function formatErrorFor(production: boolean) {
   return (formatted: GraphQLFormattedError, error?: unknown): GraphQLFormattedError => {
     const original = (error as GraphQLError | undefined)?.originalError ?? error;
