@@ -40,6 +40,8 @@ import { identityClient } from './smart/identity-client.js';
 import { fhirRoute } from './fhir/route.js';
 import { sensitiveCodeTable } from '../../lib/consent/sensitive-codes.js';
 import { hl7v2Route } from './fhir/ingest/hl7v2.js';
+import { startMllpListener, type MllpConfig, type RunningMllp } from './hl7v2/mllp.js';
+import type { ProcessorOptions } from './hl7v2/process.js';
 import { INGEST_MAX_BODY_BYTES, ingestService, type IngestService } from './fhir/ingest/route.js';
 import { readSupergraph } from './supergraph.js';
 import type { GatewayContext } from './context.js';
@@ -61,6 +63,8 @@ export const QUERY_LIMITS = {
 };
 
 export interface GatewayOptions {
+  /** The MLLP listener for HL7 v2 (off when absent): gateway/src/hl7v2/mllp.ts. */
+  mllp?: MllpConfig | null;
   host: string;
   port: number;
   production: boolean;
@@ -100,6 +104,10 @@ export interface RunningGateway extends RunningHttpService {
   gateway: ApolloGateway;
   /** Publishing (FHIR writes, HL7 v2): its recovery can also be run on demand. */
   ingest: IngestService;
+  /** How HL7 v2 messages are answered (POST /hl7v2 and MLLP). */
+  hl7v2: ProcessorOptions;
+  /** The MLLP listener, when configured. */
+  mllp: RunningMllp | null;
 }
 
 /**
@@ -246,6 +254,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const ingest = ingestService({
     auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, verifyToken: verifyToken, recoveryIntervalMs: options.ingestRecoveryIntervalMs, logger, telemetry,
   });
+  const hl7v2: ProcessorOptions = { auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, coordinator: ingest.coordinator, telemetry };
   const service = await startHttpService<GatewayContext>({
     apollo,
     host: options.host,
@@ -286,7 +295,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       },
       // FHIR writes and HL7 v2 results from institutions (fhir/ingest/).
       ...ingest.routes,
-      hl7v2Route({ auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, verifyToken: verifyToken, coordinator: ingest.coordinator, telemetry }),
+      hl7v2Route({ ...hl7v2, verifyToken }),
       // FHIR R4 export (GET /fhir/Patient/{id}/$everything): runs GraphQL
       // operations through this same server, so consent and audit apply as on /graphql.
       fhirRoute({ apollo, verifyToken: verifyToken, logger }),
@@ -318,12 +327,24 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       throw error;
     }
   }
+  let mllp: RunningMllp | null = null;
+  if (options.mllp) {
+    try {
+      mllp = await startMllpListener(hl7v2, options.mllp);
+    } catch (error) {
+      await service.close();
+      throw error;
+    }
+  }
   return {
     ...service,
     gateway,
     ingest,
+    hl7v2,
+    mllp,
     close: async () => {
       ingest.stop();
+      await mllp?.close();
       await service.close();
     },
   };
