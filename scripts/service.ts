@@ -16,6 +16,7 @@
  *
  * The heap is capped as in the image (package.json: --max-old-space-size=128, lib/runtime/services.ts NODE_HEAP_OPTIONS).
  */
+import { mllpConfigFromEnv } from '../gateway/src/hl7v2/mllp.js';
 import { notifierFromEnvironment } from '../lib/consent/notifier.js';
 import type { JSONWebKeySet, JWK } from 'jose';
 import { createTokenVerifier } from '../gateway/src/auth.js';
@@ -75,6 +76,8 @@ try {
       }),
       keyring: await keyringFromEnv('gateway', production, ensureDevKeys),
       maxBodyBytes: process.env.MAX_BODY_BYTES ? Number(process.env.MAX_BODY_BYTES) : undefined,
+      // HL7 v2 over MLLP when MLLP_PORT is set (with TLS in production): docs/hl7v2.md.
+      mllp: await mllpConfigFromEnv(process.env, { production, warn: (message) => logger.warn(message) }),
       subgraphTimeoutMs: millisecondsFromEnv('SUBGRAPH_TIMEOUT_MS', DEFAULT_SUBGRAPH_TIMEOUT_MS),
       // Development with the development issuer: explorer, web client, demo tokens (gateway/src/dev-routes.ts).
       development: production || jwksUrl || keySet ? undefined : { issuerPrivateKey: (await ensureDevKeys()).issuerPrivate },

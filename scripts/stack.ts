@@ -4,6 +4,7 @@
  * `npm start` and by the end-to-end tests. (Each service can also run alone:
  * scripts/service.ts.)
  */
+import type { MllpConfig } from '../gateway/src/hl7v2/mllp.js';
 import type { JSONWebKeySet } from 'jose';
 import { createTokenVerifier } from '../gateway/src/auth.js';
 import { startGateway, type RunningGateway } from '../gateway/src/server.js';
@@ -47,6 +48,8 @@ export interface StackOptions {
   upstream?: UpstreamOptions;
   /** The product's public URL (the authorization server's issuer); default the gateway's own address. */
   publicUrl?: string;
+  /** The HL7 v2 MLLP listener (gateway/src/hl7v2/mllp.ts); off when absent. */
+  mllp?: MllpConfig | null;
 }
 
 export interface Stack {
@@ -140,6 +143,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     keyring: keyringOf(options.keys.internal, 'gateway'),
     corsAllowedOrigins: options.corsAllowedOrigins,
     ingestRecoveryIntervalMs: options.ingestRecoveryIntervalMs,
+    mllp: options.mllp,
     metricsPort: options.metricsPorts?.gateway,
     logger: options.loggers?.('gateway'),
     // Development: explorer, web client and demo tokens signed with the development key.

@@ -16,7 +16,11 @@ import { createLogger } from '../lib/runtime/logger.js';
 import { millisecondsFromEnv } from '../lib/runtime/http.js';
 import { metricsPortFromEnv } from '../lib/runtime/telemetry.js';
 import { portsOf, startStack } from './stack.js';
-import { demoAnchor, demoClinicianClaims } from './demo.js';
+import { mllpConfigFromEnv, type MllpClient } from '../gateway/src/hl7v2/mllp.js';
+
+/** npm start's MLLP sender when MLLP_CLIENTS is unset: the county laboratory, with a development shared secret. */
+const DEV_MLLP_CLIENTS: MllpClient[] = [{ clientId: 'org-county-north-lis', organizationId: 'org-county-north', sharedSecret: 'dev-mllp-secret' }];
+import { demoAnchor, demoClinicianClaims, demoExample } from './demo.js';
 import { ensureWebBuild } from './web-build.js';
 
 // npm start is the development demo: development keys, printed tokens, the
@@ -82,9 +86,8 @@ const stack = await startStack({
   // The SMART authorization server's sign-in: SMART_UPSTREAM_* names an OpenID Connect provider; without one, demo accounts.
   upstream: upstreamFromEnv(),
   publicUrl: process.env.PUBLIC_URL,
-  // On a terminal one request is one line: the gateway's. The subgraph calls behind it log warnings and
-  // errors only (LOG_LEVEL=info shows them too; output that is not a terminal keeps every JSON line).
-  loggers: process.stdout.isTTY && !process.env.LOG_LEVEL ? (name) => createLogger(name, { level: name === 'gateway' ? 'info' : 'warn' }) : undefined,
+  // HL7 v2 over MLLP (docs/hl7v2.md): on, port MLLP_PORT (default 2575); in development a shared secret (MSH-8) for the county laboratory.
+  mllp: await mllpConfigFromEnv({ MLLP_PORT: '2575', MLLP_CLIENTS: JSON.stringify(DEV_MLLP_CLIENTS), ...process.env }),
 }).catch((error: unknown) => fail(describeStartupError('npm start', error, portsOf({ ports }))));
 // Stop gracefully from now on (the banner below may be the last thing printed before a stop).
 drainOnSignals((graceMs) => stack.drain(graceMs), logger, millisecondsFromEnv('SHUTDOWN_GRACE_MS', DEFAULT_SHUTDOWN_GRACE_MS));
@@ -103,6 +106,7 @@ Ready in ${(readyMs / 1000).toFixed(1)} s (${stack.seeded ? `seeded ${demoPatien
   GraphQL endpoint:  ${stack.gateway.url}    (open it in a browser for the GraphiQL explorer, token prefilled)
   Web client:        ${stack.gateway.url.replace(/graphql$/, 'app/')}    (sign in as a demo role)
   Health:            ${stack.gateway.url.replace(/graphql$/, 'health')}
+  HL7 v2 over MLLP:  ${stack.gateway.mllp ? `port ${stack.gateway.mllp.port}${process.env.MLLP_CLIENTS ? '' : ` (development: MSH-8 "${DEV_MLLP_CLIENTS[0]!.sharedSecret}" publishes as ${DEV_MLLP_CLIENTS[0]!.organizationId})`}` : 'off'}    (docs/hl7v2.md)
   SMART discovery:   ${process.env.PUBLIC_URL ?? stack.gateway.url.replace(/\/graphql$/, '')}/.well-known/smart-configuration    (apps: docs/apps.md)
   Subgraphs:         ${SUBGRAPH_NAMES.map((name) => `${name} ${stack.subgraphs[name].url}`).join('\n                     ')}
 

@@ -42,6 +42,8 @@ import { fhirRoute } from './fhir/route.js';
 import { fhirSearchRoute } from './fhir/search/route.js';
 import { sensitiveCodeTable } from '../../lib/consent/sensitive-codes.js';
 import { hl7v2Route } from './fhir/ingest/hl7v2.js';
+import { startMllpListener, type MllpConfig, type RunningMllp } from './hl7v2/mllp.js';
+import type { ProcessorOptions } from './hl7v2/process.js';
 import { bundleTooLarge, ingestService, type IngestService } from './fhir/ingest/route.js';
 import { maxBundleBytes } from '../../lib/ingest/limits.js';
 
@@ -67,6 +69,8 @@ export const QUERY_LIMITS = {
 };
 
 export interface GatewayOptions {
+  /** The MLLP listener for HL7 v2 (off when absent): gateway/src/hl7v2/mllp.ts. */
+  mllp?: MllpConfig | null;
   host: string;
   port: number;
   production: boolean;
@@ -106,6 +110,10 @@ export interface RunningGateway extends RunningHttpService {
   gateway: ApolloGateway;
   /** Publishing (FHIR writes, HL7 v2): its recovery can also be run on demand. */
   ingest: IngestService;
+  /** How HL7 v2 messages are answered (POST /hl7v2 and MLLP). */
+  hl7v2: ProcessorOptions;
+  /** The MLLP listener, when configured. */
+  mllp: RunningMllp | null;
 }
 
 /**
@@ -263,6 +271,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
   // Publishing bodies up to FHIR_MAX_BUNDLE_BYTES (lib/ingest/limits.ts); GraphQL keeps maxBodyBytes.
   const bundleBytes = maxBundleBytes();
+  const hl7v2: ProcessorOptions = { auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, coordinator: ingest.coordinator, telemetry };
   const service = await startHttpService<GatewayContext>({
     apollo,
     host: options.host,
@@ -308,7 +317,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       fhirSearchRoute({ apollo, verifyToken: verifyToken, logger, oauthUris: () => smart?.oauthUris }),
       // FHIR writes and HL7 v2 results from institutions (fhir/ingest/).
       ...ingest.routes,
-      hl7v2Route({ auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, verifyToken: verifyToken, coordinator: ingest.coordinator, telemetry }),
+      hl7v2Route({ ...hl7v2, verifyToken }),
       // FHIR R4 export (GET /fhir/Patient/{id}/$everything): runs GraphQL
       // operations through this same server, so consent and audit apply as on /graphql.
       fhirRoute({ apollo, verifyToken: verifyToken, logger }),
@@ -340,12 +349,24 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       throw error;
     }
   }
+  let mllp: RunningMllp | null = null;
+  if (options.mllp) {
+    try {
+      mllp = await startMllpListener(hl7v2, options.mllp);
+    } catch (error) {
+      await service.close();
+      throw error;
+    }
+  }
   return {
     ...service,
     gateway,
     ingest,
+    hl7v2,
+    mllp,
     close: async () => {
       ingest.stop();
+      await mllp?.close();
       await service.close();
     },
   };

@@ -101,6 +101,15 @@ function errOf(issue: Issue, origins: Map<number, Origin>): Hl7Segment {
  * in ../fhir/ingest/map.ts).
  */
 export async function processMessage(text: string, actor: Actor, requestId: string, options: ProcessorOptions): Promise<Hl7Answer> {
+  try {
+    return await answerMessage(text, actor, requestId, options);
+  } catch {
+    // A message the mapping could not follow (a shape no rule foresaw): refused as a whole, never a 5xx, nothing stored.
+    return { status: 400, code: 'AR', ack: buildAck(null, 'AR', [errSegment('MSH^1', ['207', 'Application internal error'], 'The message could not be read; nothing was stored')]) };
+  }
+}
+
+async function answerMessage(text: string, actor: Actor, requestId: string, options: ProcessorOptions): Promise<Hl7Answer> {
   let message: Hl7Message | null = null;
   try {
     message = parseMessage(text);
