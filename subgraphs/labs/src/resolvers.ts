@@ -52,6 +52,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     code: (row: Row) => coding(SYSTEM.loinc, row.code, row.display),
     valueQuantity: (row: Row) => (row.value_quantity === null ? null : { value: row.value_quantity, unit: row.unit }),
     valueString: (row: Row) => row.value_string,
+    valueCodeableConcept: (row: Row) => (row.value_concept ? { coding: row.value_concept.coding ?? [], text: row.value_concept.text ?? null } : null),
     referenceRange: (row: Row) =>
       row.reference_low === null && row.reference_high === null
         ? null
