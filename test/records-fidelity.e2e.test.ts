@@ -75,6 +75,12 @@ function everyElement(card: string, mrn: string): Json {
         interpretation: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', code: 'L' }] }],
         referenceRange: [{ low: { value: 12, unit: 'g/dL' }, high: { value: 16, unit: 'g/dL' } }],
       }),
+      entry('urn:uuid:6a0c3c0e-0000-4000-8000-00000000000b', {
+        resourceType: 'Observation', status: 'final', category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' }] }],
+        code: { coding: [{ system: SYSTEM.loinc, code: '882-1', display: 'ABO and Rh group [Type] in Blood' }] }, subject,
+        effectiveDateTime: '2025-12-01T09:10:00+02:00', issued: '2025-12-01T11:00:00+02:00',
+        valueCodeableConcept: { coding: [{ system: SYSTEM.snomed, code: '278149003', display: 'Blood group A Rh(D) positive' }, { system: 'https://lab.county-north.example.org/codes', code: 'A+' }], text: 'A positive' },
+      }),
       entry('urn:uuid:6a0c3c0e-0000-4000-8000-000000000006', {
         resourceType: 'DiagnosticReport', status: 'final', category: [{ coding: [{ system: V2_0074, code: 'LAB' }] }],
         code: { coding: [{ system: SYSTEM.loinc, code: '58410-2', display: 'CBC panel - Blood by Automated count' }] }, subject,
@@ -164,7 +170,7 @@ describe.each(BACKENDS)('What is published comes back unchanged on %s', (backend
     expect(lostElements({ at: '2026-01-03T04:05:06+02:00' }, { at: '2026-01-03T02:05:06.000Z' }, () => undefined)).toEqual([]);
   });
 
-  it('gives back every element of every published type as sent: the Patient\'s prefix, state, country, extensions, home phone and death; the series\' body site', async () => {
+  it('gives back every element of every published type as sent: the Patient\'s prefix, state, country, extensions, home phone and death; a coded result; the series\' body site', async () => {
     const bundle = everyElement(`HC-RT-${backend}`, `MRN-RT-${backend}`);
     const locations = await publish(ORG, bundle);
     const patientId = locations.get(bundle.entry[0].fullUrl)!.split('/')[1]!;
@@ -193,14 +199,14 @@ describe.each(BACKENDS)('What is published comes back unchanged on %s', (backend
     bundle.entry[0].resource.address[0].extension = [{ url: 'http://hl7.org/fhir/StructureDefinition/geolocation' }];
     bundle.entry[1].resource.type = [{ coding: [{ system: SYSTEM.snomed, code: '185349003' }] }];
     bundle.entry[3].resource.encounter = { reference: 'urn:uuid:6a0c3c0e-0000-4000-8000-000000000002' };
-    bundle.entry[5].resource.series.push({ ...bundle.entry[5].resource.series[0], uid: `${bundle.entry[5].resource.series[0].uid}9` });
+    bundle.entry[6].resource.series.push({ ...bundle.entry[6].resource.series[0], uid: `${bundle.entry[6].resource.series[0].uid}9` });
     const answer = await send('/fhir', await system(ORG), bundle);
     expect(answer.status).toBe(422);
     expect(answer.body.resourceType).toBe('OperationOutcome');
     const named = answer.body.issue.flatMap((i: Json) => i.expression ?? []);
     expect(named).toEqual(expect.arrayContaining([
       'Bundle.entry[0].resource.maritalStatus', 'Bundle.entry[0].resource.address[0].extension', 'Bundle.entry[1].resource.type',
-      'Bundle.entry[3].resource.encounter', 'Bundle.entry[5].resource.series[1]',
+      'Bundle.entry[3].resource.encounter', 'Bundle.entry[6].resource.series[1]',
     ]));
     // Nothing of it was written: the same transaction without those elements creates every record (a patient or
     // record left behind would come back matched, 200, not created).

@@ -23,6 +23,7 @@
  * Only the gateway calls these APIs, with the publishing actor in its call
  * token: the producing organisation is always that actor's organisation.
  */
+import { maxBundleEntries } from './limits.js';
 import { GraphQLError } from 'graphql';
 import { mayPublish } from '../trust/actor.js';
 import { ConsentAccess, remoteConsentSources } from '../consent/access.js';
@@ -111,7 +112,7 @@ const recordKey = (table: string, id: string) => `record|${table}|${id}`;
 /** Checks the shape of a stage request (the gateway built it; an owner still refuses nonsense). */
 export function parseStageRequest(body: unknown): StageRequest {
   const request = body as Partial<StageRequest> | null;
-  if (!request || !isUuidText(request.transactionId) || !Array.isArray(request.entries) || request.entries.length > 10_000) throw badInput('Malformed stage request');
+  if (!request || !isUuidText(request.transactionId) || !Array.isArray(request.entries) || request.entries.length > maxBundleEntries()) throw badInput('Malformed stage request');
   for (const entry of request.entries) {
     if (!entry || typeof entry.kind !== 'string' || !isUuidText(entry.id) || !isUuidText(entry.patientId) || !['create', 'update', 'relabel'].includes(entry.op)
       || typeof entry.record !== 'object' || !Number.isInteger(entry.index) || typeof entry.path !== 'string') throw badInput('Malformed stage entry');

@@ -14,6 +14,6 @@ export const DIAGNOSTIC_REPORT = recordAccess('DiagnosticReport');
 export const consentRules: ConsentRules = {
   records: ownedRecordRules('labs'),
   // Result recognition is registry data, open like the organisations it names (the mutations check the actor).
-  open: ['Query', 'Mutation', 'LabResultRecognition', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'Quantity', 'ReferenceRange',
+  open: ['Query', 'Mutation', 'LabResultRecognition', 'Patient', 'Organization', 'Practitioner', 'Coding', 'CodeableConcept', 'Period', 'PageInfo', 'Quantity', 'ReferenceRange',
     'ObservationConnection', 'ObservationEdge', 'DiagnosticReportConnection', 'DiagnosticReportEdge', '_Service'],
 };

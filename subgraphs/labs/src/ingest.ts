@@ -20,7 +20,7 @@ export const ingestHandlers: KindHandlers = {
     table: 'observation',
     category: 'labs',
     resourceType: 'Observation',
-    columns: ['code', 'display', 'category', 'status', 'value_quantity', 'value_string', 'unit', 'reference_low', 'reference_high', 'interpretation', 'effective', 'issued', 'sensitivity_labels',
+    columns: ['code', 'display', 'category', 'status', 'value_quantity', 'value_string', 'value_concept', 'unit', 'reference_low', 'reference_high', 'interpretation', 'effective', 'issued', 'sensitivity_labels',
       'value_comparator', 'reference_text', 'code_system', 'local_code', 'local_system', 'local_display', 'note'],
     refs: { report: { column: 'report_id', table: 'diagnostic_report', kinds: ['diagnostic-report'], expression: 'id' } },
     order: 2,

@@ -54,6 +54,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     valueQuantity: (row: Row) => (row.value_quantity === null ? null : { value: row.value_quantity, unit: row.unit }),
     valueComparator: (row: Row) => (row.value_quantity === null ? null : row.value_comparator ?? null),
     valueString: (row: Row) => row.value_string,
+    valueCodeableConcept: (row: Row) => (row.value_concept ? { coding: row.value_concept.coding ?? [], text: row.value_concept.text ?? null } : null),
     note: (row: Row) => row.note ?? null,
     // The range as the laboratory sent it when it did (`4.3 to 6.2`), else written from its limits.
     referenceRange: (row: Row) =>

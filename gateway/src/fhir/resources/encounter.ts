@@ -34,6 +34,8 @@ export const encounter: FhirResourceModule = {
   keeps: {
     identifier: { system: true, value: true }, status: true, class: { system: true, code: true, display: true }, subject: REFERENCE,
     participant: { $max: 1, individual: REFERENCE }, period: { start: true, end: true }, reasonCode: { $max: 1, ...ONE_CODING }, serviceProvider: REFERENCE,
+    // Derived, as the export writes it: the Conditions that name this encounter (their own link is what is kept).
+    diagnosis: { condition: { reference: true } },
   },
   exports: [{
     from: 'encounters',
@@ -73,6 +75,12 @@ export const encounter: FhirResourceModule = {
     if (status && !ENCOUNTER_STATUS.has(status)) issues.add(400, 'code-invalid', 'status is not an encounter-status code', 'status');
     const reason = Array.isArray(r.reasonCode) && r.reasonCode.length
       ? withDisplay(codingOf(r.reasonCode[0], SYSTEM.icd10, issues, 'reasonCode[0]', { name: 'ICD-10', valid: isIcd10Code })) : null;
+    // Encounter.diagnosis is the export's view of the Conditions' own encounter links: only Conditions, kept through them.
+    (Array.isArray(r.diagnosis) ? r.diagnosis : []).forEach((d: unknown, n: number) => {
+      const ref = isObject(d) && isObject(d.condition) ? d.condition.reference : undefined;
+      const target = typeof ref === 'string' ? context.fullUrls.get(ref)?.resourceType ?? /^([A-Za-z]+)\//.exec(ref)?.[1] : undefined;
+      if (target !== 'Condition') issues.add(400, 'invalid', `diagnosis[${n}].condition must reference a Condition (its encounter element is what is kept)`, `diagnosis[${n}].condition`);
+    });
     const participant = Array.isArray(r.participant) && isObject(r.participant[0]) ? r.participant[0].individual : undefined;
     return {
       recordType: 'Encounter', kind: 'encounter', refs: {}, patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject',

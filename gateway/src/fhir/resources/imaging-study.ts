@@ -7,7 +7,7 @@ import { SYSTEM, isDicomModality, isSnomedCtId, looksLikeSnomedCt } from '../../
 import type { GqlCoding, GqlOrganization, GqlPractitioner } from '../graphql-types.js';
 import { SYSTEMS } from '../terminology.js';
 import {
-  CODING_FIELDS, coding, codingInList, instant, integer, isObject, labelsOf, ORGANIZATION_FIELDS, patientLink, text, REFERENCE,
+  CODING_FIELDS, coding, codingInList, instant, integer, isObject, labelsOf, ORGANIZATION_FIELDS, patientLink, text, REFERENCE, practitionerId,
 } from './elements.js';
 import type { FhirResourceModule, Json, Mapped } from './module.js';
 
@@ -30,6 +30,8 @@ export const imagingStudy: FhirResourceModule = {
   keeps: {
     identifier: { system: true, value: true }, status: true, modality: { system: true, code: true, display: true }, subject: REFERENCE, started: true,
     numberOfSeries: true, numberOfInstances: true, description: true,
+    // Derived, as the export writes it: the radiologist of the study's report (kept on the report, resultsInterpreter).
+    interpreter: { $max: 1, reference: true, display: true },
     series: { $max: 1, uid: true, number: true, modality: { system: true, code: true, display: true }, bodySite: { system: true, code: true, display: true }, description: true, numberOfInstances: true },
   },
   exports: [{
@@ -69,6 +71,7 @@ export const imagingStudy: FhirResourceModule = {
     const bodySite = series?.bodySite ? codingInList([series.bodySite], SYSTEM.snomed, issues, 'series[0].bodySite', { name: 'SNOMED CT', valid: isSnomedCtId, shape: looksLikeSnomedCt }, true) : null;
     if (r.status !== undefined && !['registered', 'available', 'cancelled', 'entered-in-error', 'unknown'].includes(r.status)) issues.add(400, 'code-invalid', 'status is not an imagingstudy-status code', 'status');
     else if (r.status !== undefined && r.status !== 'available') issues.add(422, 'not-supported', 'A published study is kept as available (its images exist): another status would be lost', 'status');
+    (Array.isArray(r.interpreter) ? r.interpreter : []).forEach((p: unknown, n: number) => practitionerId(p, issues, `interpreter[${n}]`));
     // The series as sent (one per study; imaging migration 005): its UID a DICOM UID, its modality DICOM, its site SNOMED CT.
     const seriesUid = series?.uid === undefined ? undefined : typeof series.uid === 'string' && DICOM_UID.test(series.uid) && series.uid.length <= 64 ? series.uid
       : issues.add(400, 'value', 'series[0].uid must be a DICOM UID (digits and dots, at most 64 characters)', 'series[0].uid');

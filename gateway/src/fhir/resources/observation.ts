@@ -4,11 +4,11 @@
  * home measurements (public-health, category `vital-signs`) are exported
  * only: the patient submits them, institutions do not publish them.
  */
-import { SYSTEM, isLoincCode, looksLikeLoinc } from '../../../../lib/records/terminology.js';
+import { SYSTEM, isLoincCode, isSnomedCtId, looksLikeLoinc, looksLikeSnomedCt } from '../../../../lib/records/terminology.js';
 import type { GqlCoding, GqlOrganization } from '../graphql-types.js';
 import { MASKED_REASON, SYSTEMS } from '../terminology.js';
 import {
-  CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, number, ORGANIZATION_FIELDS, ownOrganization, patientLink, text, ucum, withDisplay, ONE_CODING, REFERENCE, QUANTITY,
+  CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, number, ORGANIZATION_FIELDS, ownOrganization, patientLink, text, ucum, withDisplay, ONE_CODING, REFERENCE, QUANTITY, codingsOf, coding, EVERY_CODING, type CodeCheck,
 } from './elements.js';
 import type { EntryIssues, FhirResourceModule, Json, Mapped } from './module.js';
 
@@ -46,6 +46,7 @@ export const BLOOD_PRESSURE_COMPONENTS = {
 export interface GqlObservation {
   id: string; status: string | null; category: string | null; code: GqlCoding | null;
   valueQuantity: { value: number; unit: string | null } | null; valueComparator?: string | null; valueString: string | null; localCode?: GqlCoding | null; note?: string | null;
+  valueCodeableConcept?: { coding: GqlCoding[]; text: string | null } | null;
   referenceRange: { low: number | null; high: number | null; unit: string | null; text: string | null } | null;
   interpretation: GqlCoding | null; effectiveDateTime: string | null; issued: string | null;
   organization: GqlOrganization | null; report: { id: string } | null; sensitivityLabels: string[] | null;
@@ -57,19 +58,22 @@ export interface GqlHomeMeasurement {
   sensitivityLabels: string[] | null;
 }
 
+/** SNOMED CT codes of a coded result are checked (their Verhoeff digit); codes of other systems are kept as sent. */
+const SNOMED_CHECK: Record<string, CodeCheck> = { [SYSTEM.snomed]: { name: 'SNOMED CT', valid: isSnomedCtId, shape: looksLikeSnomedCt } };
+
 export const observation: FhirResourceModule = {
   resourceType: 'Observation',
   keeps: {
     // The code: its LOINC coding and one laboratory code beside it, as sent (labCodeOf); a range's text as sent ("4.3 to 6.2"); notes (HL7 v2 NTE).
     identifier: { system: true, value: true }, status: true, category: { coding: { system: true, code: true, display: true } }, code: { ...ONE_CODING, coding: { $max: 2, system: true, code: true, display: true } }, subject: REFERENCE,
-    performer: REFERENCE, valueQuantity: { ...QUANTITY, comparator: true }, valueString: true, referenceRange: { $max: 1, low: QUANTITY, high: QUANTITY, text: true }, note: { text: true },
+    performer: REFERENCE, valueQuantity: { ...QUANTITY, comparator: true }, valueString: true, valueCodeableConcept: EVERY_CODING, referenceRange: { $max: 1, low: QUANTITY, high: QUANTITY, text: true }, note: { text: true },
     interpretation: { $max: 1, coding: { $max: 1, system: true, code: true, display: true }, text: true }, effectiveDateTime: true, issued: true,
   },
   exports: [
     {
       from: 'observations',
       select: () => ({
-        observations: `id status category code ${CODING_FIELDS} localCode ${CODING_FIELDS} valueQuantity { value unit } valueComparator valueString referenceRange { low high unit text } note
+        observations: `id status category code ${CODING_FIELDS} localCode ${CODING_FIELDS} valueQuantity { value unit } valueComparator valueString valueCodeableConcept { coding ${CODING_FIELDS} text } referenceRange { low high unit text } note
     interpretation ${CODING_FIELDS} effectiveDateTime issued organization ${ORGANIZATION_FIELDS} sensitivityLabels`,
       }),
       toFhir(o: GqlObservation, x) {
@@ -77,8 +81,8 @@ export const observation: FhirResourceModule = {
         if (!o.status || !primary) return x.withheld();
         // The laboratory's own code, as sent, beside the LOINC code.
         const code = o.localCode ? { ...primary, coding: [...(primary.coding ?? []), { system: o.localCode.system, code: o.localCode.code, ...(o.localCode.display ? { display: o.localCode.display } : {}) }] } : primary;
-        const hasValue = Boolean(o.valueQuantity || o.valueString);
-        const valueMasked = !hasValue && (x.masks.has(o, 'valueQuantity') || x.masks.has(o, 'valueString'));
+        const hasValue = Boolean(o.valueQuantity || o.valueString || o.valueCodeableConcept);
+        const valueMasked = !hasValue && (x.masks.has(o, 'valueQuantity') || x.masks.has(o, 'valueString') || x.masks.has(o, 'valueCodeableConcept'));
         const range = o.referenceRange;
         return {
           resourceType: 'Observation',
@@ -92,7 +96,9 @@ export const observation: FhirResourceModule = {
           issued: o.issued,
           performer: o.organization ? [x.org(o.organization)] : undefined,
           valueQuantity: o.valueQuantity ? { ...(o.valueComparator ? { comparator: o.valueComparator } : {}), ...ucum(o.valueQuantity.value, o.valueQuantity.unit) } : undefined,
-          valueString: o.valueQuantity ? undefined : o.valueString,
+          valueString: o.valueQuantity ? undefined : o.valueString ?? undefined,
+          valueCodeableConcept: o.valueCodeableConcept && !o.valueQuantity
+            ? { coding: o.valueCodeableConcept.coding.map(coding), ...(o.valueCodeableConcept.text ? { text: o.valueCodeableConcept.text } : {}) } : undefined,
           note: o.note ? [{ text: o.note }] : undefined,
           // Observation has its own element for "why is there no value" (obs-6: only without a value).
           dataAbsentReason: valueMasked ? MASKED_REASON : undefined,
@@ -160,9 +166,22 @@ export const observation: FhirResourceModule = {
     const comparator = quantity?.comparator;
     if (comparator !== undefined && !COMPARATORS.has(comparator)) issues.add(400, 'code-invalid', 'valueQuantity.comparator is one of <, <=, >=, >', 'valueQuantity.comparator');
     // Result texts (pathology, microbiology) run long: up to 100,000 characters.
-    const valueText = r.valueString !== undefined ? text(r.valueString, issues, 'valueString', { max: 100_000 })
-      : isObject(r.valueCodeableConcept) ? (r.valueCodeableConcept.text ?? r.valueCodeableConcept.coding?.[0]?.display ?? r.valueCodeableConcept.coding?.[0]?.code ?? null) : null;
+    const valueText = r.valueString !== undefined ? text(r.valueString, issues, 'valueString', { max: 100_000 }) : null;
+    // A coded result is kept coded (every coding, the text), not turned into text (labs migration 005).
+    const valueCodings = r.valueCodeableConcept === undefined ? [] : codingsOf(r.valueCodeableConcept, issues, 'valueCodeableConcept', SNOMED_CHECK);
+    const valueConcept = r.valueCodeableConcept === undefined ? null : {
+      coding: valueCodings, text: isObject(r.valueCodeableConcept) && r.valueCodeableConcept.text !== undefined ? text(r.valueCodeableConcept.text, issues, 'valueCodeableConcept.text', { max: 500 }) : null,
+    };
+    if ([r.valueQuantity, r.valueString, r.valueCodeableConcept].filter((v) => v !== undefined).length > 1) issues.add(400, 'invalid', 'value[x] is one element: send valueQuantity, valueString or valueCodeableConcept', 'value');
     const range = Array.isArray(r.referenceRange) && isObject(r.referenceRange[0]) ? r.referenceRange[0] : null;
+    // The range's text is derived from its bounds (labs' resolver): accepted where it says the same, as the export writes it.
+    if (range && range.text !== undefined) {
+      const unit = quantity?.unit ?? quantity?.code ?? range.low?.unit ?? range.high?.unit ?? null;
+      const low = range.low?.value ?? null;
+      const high = range.high?.value ?? null;
+      const derived = low !== null && high !== null ? `${low}-${high} ${unit}` : high !== null ? `<${high} ${unit}` : low !== null ? `>${low} ${unit}` : null;
+      if (range.text !== derived) issues.add(422, 'not-supported', `referenceRange[0].text is kept only as its bounds say it (${derived ?? 'no bounds'}): send low and high`, 'referenceRange[0].text');
+    }
     const interpretation = Array.isArray(r.interpretation) && isObject(r.interpretation[0]) ? r.interpretation[0].coding?.[0] : undefined;
     if (interpretation !== undefined && (interpretation?.system !== INTERPRETATION_SYSTEM || !INTERPRETATIONS.has(interpretation.code))) {
       issues.add(400, 'code-invalid', `interpretation must be a code of ${INTERPRETATION_SYSTEM} (N, H, L, A, POS, NEG…)`, 'interpretation[0].coding[0].code');
@@ -171,7 +190,7 @@ export const observation: FhirResourceModule = {
       recordType: 'Observation', kind: 'observation', refs: {}, patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject',
       record: {
         code: code?.code, display: code?.display, category: 'laboratory', status,
-        value_quantity: value, value_string: quantity ? null : valueText, unit: quantity?.unit ?? quantity?.code ?? range?.low?.unit ?? range?.high?.unit ?? null,
+        value_quantity: value, value_string: quantity ? null : valueText, value_concept: valueConcept, unit: quantity?.unit ?? quantity?.code ?? range?.low?.unit ?? range?.high?.unit ?? null,
         reference_low: range ? number(range.low?.value, issues, 'referenceRange[0].low.value') : null,
         reference_high: range ? number(range.high?.value, issues, 'referenceRange[0].high.value') : null,
         reference_text: range?.text !== undefined ? text(range.text, issues, 'referenceRange[0].text', { max: 500 }) : null,
