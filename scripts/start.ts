@@ -68,7 +68,8 @@ await assertPortsFree(host, { ...portsOf({ ports }), ...metricsPortChecks }).cat
 const keys = await ensureDevKeys().catch((error: Error) => fail(describeStartupError('keys', error)));
 const demoPatients = Number(process.env.DEMO_PATIENTS ?? 200);
 // The web client and the explorer the development gateway serves (web/dist), built when missing or stale.
-const web = await ensureWebBuild({ quiet: true }).catch((error: Error) => {
+// In a child process: the bundler's memory leaves with it rather than staying resident in the running product.
+const web = await ensureWebBuild({ quiet: true, separateProcess: true }).catch((error: Error) => {
   console.warn(`The web client could not be built (${error.message}); /app/ and the explorer answer 503 until \`npm run web:build\` succeeds.`);
   return null;
 });

@@ -76,6 +76,10 @@ describe.each(BACKENDS)('a fresh demo set anchored on today on %s', (backend) =>
       `SELECT 1 FROM patient_identifier i JOIN organization o ON o.id = i.assigner_organization_id
        WHERE i.patient_id = $1 AND i.assigner_organization_id = $2 AND i.type = 'MR' AND o.type = 'county-hospital'`, [example.patientId, example.organizationId]);
     expect(registration).toBeDefined();
+    // An adult: a clinician trying the product recognises an adult's history (the demo's children are under seven).
+    const [person] = await stack.databases.identity.query<{ adult: boolean }>(
+      `SELECT birth_date <= (now() - interval '18 years')::date AS adult FROM patient WHERE id = $1`, [example.patientId]);
+    expect(person!.adult).toBe(true);
     expect(demoClinicianClaims(example.organizationId)).toMatchObject({ role: 'clinician', org: example.organizationId, scope: 'user/*.cruds schema:read' });
   });
 

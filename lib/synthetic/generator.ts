@@ -400,6 +400,7 @@ export function generatePatient(seed: number, index: number, anchor: Anchor = TE
     nurseTask('org-maternal-child', enrollment.programId, 'Antenatal visit', anchoredAt + r.int(-20, 40) * DAY);
   }
   if (adult) addVeryRestrictedRecords(bundle, seed, index, county, historyStart, span);
+  if (adult) addRecentWorkup(bundle, seed, index, county, anchoredAt, ageYears);
   addAllergies(bundle, seed, index, birth, historyStart, span);
   return bundle;
 }
@@ -491,6 +492,63 @@ function addVeryRestrictedRecords(bundle: PatientBundle, seed: number, index: nu
       interpretation: positive ? 'POS' : 'NEG', effective: new Date(effective), issued: new Date(effective + 14 * DAY), sensitivityLabels: [...GENETIC_REPORT.labels],
     });
   }
+}
+
+/**
+ * A recent work-up at the county hospital (about one adult in ten): an
+ * outpatient visit for a chest complaint in the last two months, with a
+ * blood count and a chest CT, the kind of recent history the README's
+ * examples (a haemoglobin within 90 days, a chest CT within 180) show and a
+ * clinician recognises. Drawn from a stream of its own, so adding it left
+ * every other record of a patient unchanged.
+ */
+function addRecentWorkup(bundle: PatientBundle, seed: number, index: number, county: string, anchoredAt: number, ageYears: number): void {
+  const r = new Random(seed, index + 0x60000000);
+  if (!r.bool(0.1)) return;
+  const patientId = bundle.patient.id;
+  if (!bundle.patient.identifiers.some((i) => i.assignerOrganizationId === county)) {
+    bundle.patient.identifiers.push({ system: SYSTEM.mrnPrefix + county, value: `${county.slice(4).replace(/-/g, '').toUpperCase().slice(0, 8)}-${String(index).padStart(7, '0')}${r.digits(2)}`, type: 'MR', assignerOrganizationId: county });
+  }
+  const start = anchoredAt - r.int(3, 60) * DAY - r.int(8 * 3600, 16 * 3600) * 1000;
+  const practitioner = r.pick(practitionersOf(seed, county, 'clinician'));
+  const diagnosis = r.pick(DIAGNOSES.filter((d) => ['J18.9', 'J06.9'].includes(d.code) || (d.code === 'I25.1' && ageYears >= 40)));
+  const encounter: EncounterRecord = {
+    id: r.uuid(), patientId, organizationId: county, practitionerId: practitioner.id, class: 'AMB', status: 'finished',
+    periodStart: new Date(start), periodEnd: new Date(start + r.int(20, 60) * 60_000), reasonCode: diagnosis.code, reasonDisplay: diagnosis.display, sensitivityLabels: [],
+  };
+  bundle.encounters.push(encounter);
+  bundle.conditions.push({
+    id: r.uuid(), patientId, encounterId: encounter.id, organizationId: county, code: diagnosis.code, display: diagnosis.display,
+    clinicalStatus: diagnosis.chronic ? 'active' : 'resolved', recordedDate: new Date(start + 10 * 60_000), sensitivityLabels: [],
+  });
+  const panel = LAB_PANELS[0]!;
+  const effective = start + r.int(20, 60) * 60_000;
+  const issued = effective + r.int(1, 4) * 3_600_000;
+  const report: DiagnosticReportRecord = {
+    id: r.uuid(), patientId, organizationId: county, code: panel.loinc, display: panel.display, category: 'LAB', status: 'final',
+    effective: new Date(effective), issued: new Date(issued), conclusion: null, performerId: practitioner.id, sensitivityLabels: [],
+  };
+  bundle.diagnosticReports.push(report);
+  for (const test of panel.tests) {
+    const value = round(r.normal(test.mean, test.sd), test.decimals);
+    bundle.observations.push({
+      id: r.uuid(), patientId, organizationId: county, reportId: report.id, code: test.loinc, display: test.display, category: 'laboratory',
+      valueQuantity: value, valueString: null, unit: test.unit, referenceLow: test.low, referenceHigh: test.high,
+      interpretation: test.high !== null && value > test.high ? 'H' : test.low !== null && value < test.low ? 'L' : 'N',
+      effective: new Date(effective), issued: new Date(issued), sensitivityLabels: [],
+    });
+  }
+  const kind = IMAGING_KINDS.find((k) => k.modality === 'CT' && k.bodySite === '51185008')!;
+  const series = r.int(kind.series[0], kind.series[1]);
+  const started = start + r.int(30, 120) * 60_000;
+  const finding = r.pick(IMAGING_FINDINGS.CT!);
+  const radiologist = practitionersOf(seed, county, 'radiologist')[0];
+  bundle.imagingStudies.push({
+    id: r.uuid(), patientId, organizationId: county, studyInstanceUid: dicomUid(r.uuid()), modality: kind.modality, modalityDisplay: kind.modalityDisplay,
+    bodySite: kind.bodySite, bodySiteDisplay: kind.bodySiteDisplay, description: kind.description, numberOfSeries: series,
+    numberOfInstances: series * r.int(kind.instancesPerSeries[0], kind.instancesPerSeries[1]), started: new Date(started), sensitivityLabels: [],
+    report: radiologist ? { id: r.uuid(), status: 'final', findings: finding.findings, impression: finding.impression, radiologistId: radiologist.id, issued: new Date(started + r.int(2, 24) * 3_600_000) } : null,
+  });
 }
 
 /** A DICOM UID derived from a UUID (the `2.25.` root, DICOM PS3.5 B.2). */
