@@ -63,8 +63,16 @@ function expectService(name: string, info: ServiceInfo) {
 
 describe('docker-compose.yml', () => {
   it('runs the gateway, the five subgraphs and one PostgreSQL database per subgraph', () => {
-    expect(Object.keys(services).sort()).toEqual(['gateway', ...SUBGRAPH_NAMES, ...SUBGRAPH_NAMES.map((name) => `${name}-db`)].sort());
+    expect(Object.keys(services).sort()).toEqual(['gateway', ...SUBGRAPH_NAMES, ...SUBGRAPH_NAMES.map((name) => `${name}-db`), 'redis'].sort());
     for (const name of SUBGRAPH_NAMES) expect(services[`${name}-db`]!.image).toMatch(/^postgres:/);
+  });
+
+  it('gives every subgraph the replay guard its replicas share (Redis), and starts it once Redis answers', () => {
+    expect(services.redis!.image).toMatch(/^redis:/);
+    for (const name of SUBGRAPH_NAMES) {
+      expect(services[name]!.environment!.REPLAY_GUARD_REDIS_URL, name).toBe('redis://redis:6379');
+      expect((services[name]!.depends_on as Record<string, { condition: string }>).redis, name).toEqual({ condition: 'service_healthy' });
+    }
   });
 
   it.each(SUBGRAPH_NAMES)('configures the %s subgraph with the variables the code reads', (name) => {
