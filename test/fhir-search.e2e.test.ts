@@ -316,10 +316,15 @@ describe.each(BACKENDS)('FHIR read and search on %s', (backend) => {
 
     const absent = await get(stranger, `/fhir/Condition/${randomUUID()}`);
     expect(absent.status).toBe(404);
+    const statements: Record<string, Record<string, number>> = {};
     for (const c of cases) {
       const label = `${c.type}/${c.id} of ${c.org}`;
       const staff = await stack.token({ sub: `dr-${c.org}`, role: 'clinician', org: c.org });
+      const before = Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, stack.databases[name].statementCount]));
       const response = await get(staff, `/fhir/${c.type}/${c.id}`);
+      statements[label] = Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, stack.databases[name].statementCount - before[name]!]));
+      // A fixed handful of statements per read (measured, PRINT_FIGURES=1: 1 to 3 in the owners, 5 or 6 in identity with the audit append).
+      for (const [name, n] of Object.entries(statements[label]!)) expect(n, `${label}: statements in ${name}`).toBeLessThanOrEqual(name === 'identity' ? 6 : 3);
       expect(response.status, `${label}: ${JSON.stringify(response.body).slice(0, 300)}`).toBe(200);
       expect(response.body).toMatchObject({ resourceType: c.type, id: c.id });
       expect(JSON.stringify(response.body.subject ?? response.body.patient ?? response.body.for), label).toContain(`Patient/${c.patient.patient.id}`);
@@ -333,6 +338,7 @@ describe.each(BACKENDS)('FHIR read and search on %s', (backend) => {
       expect(strangerRead.status, label).toBe(404);
       expect(strangerRead.body, label).toEqual({ ...absent.body, issue: absent.body.issue.map((i: { diagnostics?: string }) => ({ ...i, diagnostics: i.diagnostics?.replace('Condition', c.type) })) });
     }
+    if (process.env.PRINT_FIGURES) console.log('FHIR read statements', JSON.stringify(statements));
   });
 
   it('serves the patient\'s consent directives as Consent resources, searched and read', async () => {
