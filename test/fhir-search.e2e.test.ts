@@ -378,6 +378,19 @@ describe.each(BACKENDS)('FHIR read and search on %s', (backend) => {
     expect((await get(lab, `/fhir/Observation/${rich.homeMeasurements[0]!.id}`)).status).toBe(404);
     const wide = await stack.appToken({ sub: 'app-all-obs', client_id: 'obs-viewer', patient: rich.patient.id, scope: 'launch/patient patient/Observation.rs' });
     expect((await all(wide, '/fhir/Observation?_count=100')).ids.length).toBe(rich.observations.length + rich.homeMeasurements.length);
+    // Once the patient revokes the app's approval, its reads by id and its searches are refused (403), not answered 404.
+    const own = await patientToken(rich);
+    const directives = (await stack.graphql(own, 'query($id: ID!) { patient(id: $id) { consents { id active actorType actorId } } }', { id: rich.patient.id })).data.patient.consents as { id: string; active: boolean; actorType: string; actorId: string }[];
+    const approval = directives.find((d) => d.actorType === 'APP' && d.actorId === 'obs-viewer' && d.active)!;
+    expect(approval).toBeDefined();
+    expect((await get(wide, `/fhir/Observation/${rich.homeMeasurements[0]!.id}`)).status).toBe(200);
+    expect((await stack.graphql(own, 'mutation($id: ID!) { revokeConsent(id: $id) { active } }', { id: approval.id })).data.revokeConsent.active).toBe(false);
+    const refused = await get(wide, `/fhir/Observation/${rich.homeMeasurements[0]!.id}`);
+    expect(refused.status).toBe(403);
+    expect(refused.body.resourceType).toBe('OperationOutcome');
+    expect((await get(wide, '/fhir/Observation')).status).toBe(403);
+    // The lab-only app, still approved, reads as before.
+    expect((await get(lab, `/fhir/Observation/${rich.observations[0]!.id}`)).status).toBe(200);
   });
 
   it('refuses what it does not understand with OperationOutcomes (unless asked to be lenient) and no token with a 401', async () => {

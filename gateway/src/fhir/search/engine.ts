@@ -650,16 +650,18 @@ export async function read(ctx: SearchContext, resourceType: string, id: string)
   });
   if (lookups.length === 0) throw notFound();
   const fields = lookups.map((l) => l.field);
-  const query = `query FhirRead($id: ID!) {\n${lookups.map((l) => `  ${l.field}(${l.argument}: $id) { patient { id } ${selections[l.source.connection] ?? 'id'} }`).join('\n')}\n}`;
-  const result = await pipeline(ctx)(query, { id });
+  const ownPatient = ownPatientProbe(ctx);
+  const query = `query FhirRead($id: ID!${ownPatient.declaration}) {\n${lookups.map((l) => `  ${l.field}(${l.argument}: $id) { patient { id } ${selections[l.source.connection] ?? 'id'} }`).join('\n')}${ownPatient.field}\n}`;
+  const result = await pipeline(ctx)(query, { id, ...ownPatient.variables });
   const masks = new Masks();
   try {
     // A lookup answers null when the record is not there or not visible; a refusal at the root is the same answer.
-    interpret({ ...result, errors: result.errors?.filter((e) => !(e.path?.length === 1 && fields.includes(String(e.path[0])) && ['CONSENT_DENIED', 'FORBIDDEN', 'NOT_FOUND'].includes(String(e.extensions?.code)))) }, masks);
+    interpret({ ...result, errors: result.errors?.filter((e) => !(e.path?.length === 1 && [...fields, OWN_PATIENT].includes(String(e.path[0])) && ['CONSENT_DENIED', 'FORBIDDEN', 'NOT_FOUND'].includes(String(e.extensions?.code)))) }, masks);
   } catch (error) {
     if (error instanceof FhirError && error.status === 403) throw notFound();
     throw error;
   }
+  ownPatient.check(result.data);
   for (const lookup of lookups) {
     const node = result.data?.[lookup.field] as (Edge['node'] & { patient?: { id: string } | null }) | null | undefined;
     if (!node?.patient?.id) continue;
@@ -670,17 +672,39 @@ export async function read(ctx: SearchContext, resourceType: string, id: string)
   throw notFound();
 }
 
+const OWN_PATIENT = 'ownPatient';
+
+/**
+ * For an app, the read also asks for its own patient (the patient of its
+ * token), in the same operation: when the patient revoked the app's
+ * approval, the app learns that its access ended (403, as for a search),
+ * rather than a 404 that would read as a missing record.
+ */
+function ownPatientProbe(ctx: SearchContext) {
+  const asks = ctx.actor.role === 'app' && Boolean(ctx.actor.patient);
+  return {
+    declaration: asks ? ', $ownPatient: ID!' : '',
+    field: asks ? `\n  ${OWN_PATIENT}: patient(id: $ownPatient) { id }` : '',
+    variables: asks ? { ownPatient: ctx.actor.patient } : {},
+    check(data: Record<string, unknown> | null | undefined) {
+      if (asks && !data?.[OWN_PATIENT]) throw errors.forbidden('The patient\'s approval of this app does not cover this read (revoked, expired or never given)');
+    },
+  };
+}
+
 /** A Consent by id: identity's `consentDirective` lookup, under the same rule and scope check as the Consent search. */
 async function readConsent(ctx: SearchContext, id: string, notFound: () => FhirError): Promise<Resource> {
   const scopes = parseScopes(ctx.actor.scope).clinical;
   if (!scopes.some((s) => s.read && (s.resourceType === '*' || s.resourceType === 'Consent') && s.categories.includes('consents'))) throw notFound();
-  const result = await pipeline(ctx)(`query FhirConsentRead($id: ID!) { consentDirective(id: $id) { patientId ${CONSENT_FIELDS} } }`, { id });
+  const ownPatient = ownPatientProbe(ctx);
+  const result = await pipeline(ctx)(`query FhirConsentRead($id: ID!${ownPatient.declaration}) { consentDirective(id: $id) { patientId ${CONSENT_FIELDS} }${ownPatient.field} }`, { id, ...ownPatient.variables });
   try {
-    interpret({ ...result, errors: result.errors?.filter((e) => !(e.path?.length === 1 && e.path[0] === 'consentDirective' && ['CONSENT_DENIED', 'FORBIDDEN', 'NOT_FOUND'].includes(String(e.extensions?.code)))) }, new Masks());
+    interpret({ ...result, errors: result.errors?.filter((e) => !(e.path?.length === 1 && ['consentDirective', OWN_PATIENT].includes(String(e.path[0])) && ['CONSENT_DENIED', 'FORBIDDEN', 'NOT_FOUND'].includes(String(e.extensions?.code)))) }, new Masks());
   } catch (error) {
     if (error instanceof FhirError && error.status === 403) throw notFound();
     throw error;
   }
+  ownPatient.check(result.data);
   const directive = result.data?.consentDirective as (GqlConsentDirective & { patientId?: string | null }) | null | undefined;
   if (!directive?.patientId) throw notFound();
   return prune(consentToFhir(directive, { reference: `Patient/${directive.patientId}` }));
