@@ -55,7 +55,7 @@ describe.each(BACKENDS)('FHIR read and search on %s', (backend) => {
   const get = async (token: string | null, path: string, headers: Record<string, string> = {}) => {
     const response = await fetch(`${base}${path}`, { headers: { accept: 'application/fhir+json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers } });
     const text = await response.text();
-    return { status: response.status, contentType: response.headers.get('content-type'), body: JSON.parse(text) };
+    return { status: response.status, contentType: response.headers.get('content-type'), requestId: response.headers.get('x-request-id'), body: JSON.parse(text) };
   };
   const post = async (token: string, path: string, form: string) => {
     const response = await fetch(`${base}${path}`, {
@@ -282,6 +282,65 @@ describe.each(BACKENDS)('FHIR read and search on %s', (backend) => {
     expect(strangerRead.body).toEqual(absent.body);
   });
 
+  it('reads every served type by id for staff of the producing organisation, 404 for a stranger, audited', async () => {
+    const STRANGER_ORG = 'org-mental-health';
+    const stranger = await stack.token({ sub: 'dr-stranger', role: 'clinician', org: STRANGER_ORG });
+    const outsider = (b: PatientBundle) => !b.patient.identifiers.some((i) => i.assignerOrganizationId === STRANGER_ORG);
+    /** A generated record of each type (and its patient), produced by an organisation other than the stranger's. */
+    const pick = <R extends { id: string; organizationId: string }>(records: (b: PatientBundle) => R[]) => {
+      for (const b of bundles.filter(outsider)) {
+        const record = records(b).find((r) => r.organizationId !== STRANGER_ORG);
+        if (record) return { patient: b, id: record.id, org: record.organizationId };
+      }
+      throw new Error('no generated record fits this test');
+    };
+    const cases: { type: string; patient: PatientBundle; id: string; org: string }[] = [
+      { type: 'Condition', ...pick((b) => b.conditions) },
+      { type: 'AllergyIntolerance', ...pick((b) => b.allergies) },
+      { type: 'EpisodeOfCare', ...pick((b) => b.enrollments) },
+      { type: 'Task', ...pick((b) => b.followUpTasks) },
+      { type: 'Observation', ...pick((b) => b.homeMeasurements) },
+      { type: 'DiagnosticReport', ...pick((b) => b.imagingStudies.filter((s) => s.report).map((s) => ({ ...s, id: s.report!.id }))) },
+      // The types read by id before: still one operation each.
+      { type: 'Encounter', ...pick((b) => b.encounters) },
+      { type: 'Observation', ...pick((b) => b.observations) },
+    ];
+    // A consent directive staff recorded on the patient's behalf (their organisation's, waiting for the patient).
+    const consentPatient = bundles.filter(outsider).find((b) => b !== rich)!;
+    const consentOrg = registrar(consentPatient);
+    const recorder = await stack.token({ sub: `dr-recorder-${consentOrg}`, role: 'clinician', org: consentOrg });
+    const recorded = await stack.graphql(recorder, 'mutation($input: ConsentProvisionInput!) { grantConsent(input: $input) { id } }',
+      { input: { patientId: consentPatient.patient.id, decision: 'PERMIT', actorType: 'ORGANIZATION', actorId: consentOrg, categories: ['DIAGNOSES'], confirmation: 'PATIENT_APP' } });
+    expect(recorded.errors, JSON.stringify(recorded.errors)).toBeUndefined();
+    cases.push({ type: 'Consent', patient: consentPatient, id: recorded.data.grantConsent.id, org: consentOrg });
+
+    const absent = await get(stranger, `/fhir/Condition/${randomUUID()}`);
+    expect(absent.status).toBe(404);
+    const statements: Record<string, Record<string, number>> = {};
+    for (const c of cases) {
+      const label = `${c.type}/${c.id} of ${c.org}`;
+      const staff = await stack.token({ sub: `dr-${c.org}`, role: 'clinician', org: c.org });
+      const before = Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, stack.databases[name].statementCount]));
+      const response = await get(staff, `/fhir/${c.type}/${c.id}`);
+      statements[label] = Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, stack.databases[name].statementCount - before[name]!]));
+      // A fixed handful of statements per read (measured, PRINT_FIGURES=1: 1 to 3 in the owners, 5 or 6 in identity with the audit append).
+      for (const [name, n] of Object.entries(statements[label]!)) expect(n, `${label}: statements in ${name}`).toBeLessThanOrEqual(name === 'identity' ? 6 : 3);
+      expect(response.status, `${label}: ${JSON.stringify(response.body).slice(0, 300)}`).toBe(200);
+      expect(response.body).toMatchObject({ resourceType: c.type, id: c.id });
+      expect(JSON.stringify(response.body.subject ?? response.body.patient ?? response.body.for), label).toContain(`Patient/${c.patient.patient.id}`);
+      expect(schemaErrors(response.body), label).toEqual([]);
+      // The read is audited under its request id, for the record's patient.
+      const events = await stack.databases.identity.query<{ patient_id: string; actor_sub: string }>(
+        'SELECT patient_id, actor_sub FROM audit_event WHERE request_id = $1', [response.requestId]);
+      expect(events, label).toEqual([{ patient_id: c.patient.patient.id, actor_sub: `dr-${c.org}` }]);
+      // A stranger (staff with no part in the patient's care): exactly the answer for an id that does not exist.
+      const strangerRead = await get(stranger, `/fhir/${c.type}/${c.id}`);
+      expect(strangerRead.status, label).toBe(404);
+      expect(strangerRead.body, label).toEqual({ ...absent.body, issue: absent.body.issue.map((i: { diagnostics?: string }) => ({ ...i, diagnostics: i.diagnostics?.replace('Condition', c.type) })) });
+    }
+    if (process.env.PRINT_FIGURES) console.log('FHIR read statements', JSON.stringify(statements));
+  });
+
   it('serves the patient\'s consent directives as Consent resources, searched and read', async () => {
     const token = await patientToken(other);
     const granted = await stack.graphql(token, 'mutation($input: ConsentProvisionInput!) { grantConsent(input: $input) { id } }', {
@@ -319,6 +378,19 @@ describe.each(BACKENDS)('FHIR read and search on %s', (backend) => {
     expect((await get(lab, `/fhir/Observation/${rich.homeMeasurements[0]!.id}`)).status).toBe(404);
     const wide = await stack.appToken({ sub: 'app-all-obs', client_id: 'obs-viewer', patient: rich.patient.id, scope: 'launch/patient patient/Observation.rs' });
     expect((await all(wide, '/fhir/Observation?_count=100')).ids.length).toBe(rich.observations.length + rich.homeMeasurements.length);
+    // Once the patient revokes the app's approval, its reads by id and its searches are refused (403), not answered 404.
+    const own = await patientToken(rich);
+    const directives = (await stack.graphql(own, 'query($id: ID!) { patient(id: $id) { consents { id active actorType actorId } } }', { id: rich.patient.id })).data.patient.consents as { id: string; active: boolean; actorType: string; actorId: string }[];
+    const approval = directives.find((d) => d.actorType === 'APP' && d.actorId === 'obs-viewer' && d.active)!;
+    expect(approval).toBeDefined();
+    expect((await get(wide, `/fhir/Observation/${rich.homeMeasurements[0]!.id}`)).status).toBe(200);
+    expect((await stack.graphql(own, 'mutation($id: ID!) { revokeConsent(id: $id) { active } }', { id: approval.id })).data.revokeConsent.active).toBe(false);
+    const refused = await get(wide, `/fhir/Observation/${rich.homeMeasurements[0]!.id}`);
+    expect(refused.status).toBe(403);
+    expect(refused.body.resourceType).toBe('OperationOutcome');
+    expect((await get(wide, '/fhir/Observation')).status).toBe(403);
+    // The lab-only app, still approved, reads as before.
+    expect((await get(lab, `/fhir/Observation/${rich.observations[0]!.id}`)).status).toBe(200);
   });
 
   it('refuses what it does not understand with OperationOutcomes (unless asked to be lenient) and no token with a 401', async () => {

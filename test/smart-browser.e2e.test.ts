@@ -13,9 +13,10 @@
  * 5. the app searches the patient's lab Observations through FHIR search
  *    (following next links) and finds exactly the generator's lab results,
  *    and finds no encounters;
- * 6. the patient revokes the approval (GraphQL revokeConsent, as the web
- *    client does), and the app's next read, with the token it still holds,
- *    is refused.
+ * 6. the patient signs in to the reference web client (/app/, in another
+ *    browser context), finds the app's approval among their consent
+ *    directives under "My consents" and clicks Revoke; the app's next read,
+ *    with the token it still holds, is refused.
  *
  * The app's two pages are served from another origin (a small HTTP server
  * here), as a third-party app would be: CORS and the registered redirect URI
@@ -29,6 +30,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SEED, generatePatient } from '../lib/synthetic/generator.js';
+import { ensureWebBuild } from '../scripts/web-build.js';
 import { startTestStack, type TestStack } from './support/harness.js';
 import { registerApp } from './support/smart.js';
 
@@ -84,6 +86,7 @@ describe.skipIf(SKIP)('a SMART app (fhirclient) in Chromium: standalone patient 
         response.end();
       }
     });
+    await ensureWebBuild({ quiet: true });
     await new Promise<void>((resolve) => appServer.listen(0, '127.0.0.1', () => resolve()));
     appOrigin = `http://127.0.0.1:${(appServer.address() as AddressInfo).port}`;
     stack = await startTestStack('pglite', { patients: PATIENTS, production: false, corsAllowedOrigins: [appOrigin] });
@@ -132,13 +135,33 @@ describe.skipIf(SKIP)('a SMART app (fhirclient) in Chromium: standalone patient 
     expect(labs.map((o) => o.id).sort()).toEqual(patient.observations.map((o) => o.id).sort());
     expect(app.encounters).toEqual([]);
 
-    // The patient revokes the app's approval (their consent directive for this client id).
+    // The patient revokes the app's approval in the reference web client (their consent directive for this client id),
+    // signed in there in a browser context of its own, as they would on another tab or device.
+    const webContext = await browser.newContext();
+    const web = await webContext.newPage();
+    web.setDefaultTimeout(20_000);
+    await web.goto(stack.url.replace(/\/graphql$/, '/app/'));
+    await web.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await web.getByLabel('Role').selectOption('patient');
+    await web.getByLabel('Patient id').fill(patient.patient.id);
+    await web.getByRole('button', { name: 'Sign in' }).click();
+    await web.getByRole('tab', { name: 'My consents' }).click();
+    const approval = web.getByTestId('consent').filter({ hasText: 'Lab Results Viewer' });
+    await expect.poll(() => approval.count(), { timeout: 20_000 }).toBe(1);
+    expect(await approval.getAttribute('data-active')).toBe('true');
+    // What the patient approved (laboratory results only) is what the directive shows.
+    expect(await approval.textContent()).toContain('patient/Observation.rs?category=laboratory');
+    expect(await approval.textContent()).not.toContain('patient/Encounter.rs');
+    await approval.getByRole('button', { name: 'Revoke the approval of Lab Results Viewer' }).click();
+    await web.getByRole('status').filter({ hasText: 'Consent revoked.' }).waitFor();
+    await expect.poll(() => approval.getAttribute('data-active')).toBe('false');
+    await approval.getByText('revoked', { exact: true }).waitFor();
+    await webContext.close();
+    // The API agrees: the directive for this client id is inactive.
     const patientToken = await stack.token({ sub: `patient-${patient.patient.id}`, role: 'patient', patient: patient.patient.id });
-    const consents = await stack.graphql(patientToken, 'query($id: ID!) { patient(id: $id) { consents { id active app { clientId } } } }', { id: patient.patient.id });
-    const approval = (consents.data.patient.consents as { id: string; active: boolean; app: { clientId: string } | null }[]).find((c) => c.app?.clientId === CLIENT_ID && c.active);
-    expect(approval, 'the approval is recorded as a consent directive').toBeDefined();
-    const revoked = await stack.graphql(patientToken, 'mutation($id: ID!) { revokeConsent(id: $id) { active } }', { id: approval!.id });
-    expect(revoked.data?.revokeConsent?.active).toBe(false);
+    const consents = await stack.graphql(patientToken, 'query($id: ID!) { patient(id: $id) { consents { active app { clientId } } } }', { id: patient.patient.id });
+    expect((consents.data.patient.consents as { active: boolean; app: { clientId: string } | null }[]).filter((c) => c.app?.clientId === CLIENT_ID))
+      .toEqual([{ active: false, app: { clientId: CLIENT_ID } }]);
 
     // The app's next read, with the token it still holds, is refused.
     const after = await page.evaluate(async () => {

@@ -130,7 +130,7 @@ function Consents({ patientId }: { patientId: string }) {
             {c.categories?.length ? c.categories.map((x) => x.toLowerCase().replace('_', ' ')).join(', ') : 'everything'}
             {c.approvedScope ? <span className="muted small"> · approved in the app's sign-in ({c.approvedScope})</span> : null}
             <span className="muted small"> · since {formatDateTime(c.createdAt)}{c.revokedAt ? ` · revoked ${formatDateTime(c.revokedAt)}` : ''}{c.status === 'DECLINED' ? ' · declined' : ''}</span>
-            {c.active ? <button type="button" className="secondary" onClick={() => void onRevoke(c.id)} aria-label={`Revoke consent for ${c.actorId ?? 'the alliance'}`}>Revoke</button> : <span className="badge">revoked</span>}
+            {c.active ? <button type="button" className="secondary" onClick={() => void onRevoke(c.id)} aria-label={c.app ? `Revoke the approval of ${c.app.name}` : `Revoke consent for ${c.actorId ?? 'the alliance'}`}>Revoke</button> : <span className="badge">revoked</span>}
           </li>
         ))}
       </ul>

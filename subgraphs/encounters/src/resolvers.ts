@@ -18,6 +18,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
     encounter: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'encounter', id, ENCOUNTER),
     referral: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'referral', id, REFERRAL),
+    condition: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'condition', id, CONDITION),
+    allergyIntolerance: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'allergy_intolerance', id, ALLERGY),
     incomingReferrals: (_: unknown, args: { status?: string | null; first?: number | null; after?: string | null }, context: SubgraphContext) =>
       incomingReferrals(context, args),
   },

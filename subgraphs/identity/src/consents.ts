@@ -387,6 +387,7 @@ export async function countersignConsent(context: SubgraphContext, id: string): 
 }
 
 export const consentDirectiveFields = {
+  patientId: (row: Row) => row.patient_id,
   decision: (row: Row) => String(row.decision).toUpperCase(),
   actorType: (row: Row) => String(row.actor_type).toUpperCase(),
   actorId: (row: Row) => row.actor_id,

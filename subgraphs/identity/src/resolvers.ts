@@ -117,6 +117,15 @@ function registryAuthor(context: SubgraphContext): RegistryAuthor {
 export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
     patient: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadPatient(context, id),
+    // As Patient.consents sees it: the patient reachable, then the policy decides the directive (null otherwise, no oracle).
+    consentDirective: async (_: unknown, { id }: { id: string }, context: SubgraphContext) => {
+      if (!isUuid(id)) return null;
+      const [row] = await context.db.query<Row>('SELECT * FROM consent_directive WHERE id = $1', [id]);
+      if (!row || !(await context.consent.mayReachPatient(String(row.patient_id)))) return null;
+      const directive = directiveAsSeen(context.actor, row);
+      const { allow } = await context.consent.decide({ patientId: String(row.patient_id), category: 'consents', organizationId: directiveOrganization(directive), sensitivityLabels: [] });
+      return allow ? directive : null;
+    },
     // An identifier of a patient the caller may not reach answers like an unknown one (null): no existence oracle.
     // Staff who see only their registration find the patient by the identifiers it carries, never by another's.
     patientByIdentifier: async (_: unknown, { system, value }: { system: string; value: string }, context: SubgraphContext) => {

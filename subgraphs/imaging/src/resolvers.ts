@@ -1,6 +1,6 @@
 /** Imaging resolvers: ImagingStudy (DICOM) and its report, and the list on Patient. */
 import type { GraphQLResolverMap } from '@apollo/subgraph';
-import { loadById, loadReference, loadChildren, loadPatientPage, maySee, type PageArgs, patientList } from '../../../lib/records/connection.js';
+import { isUuid, loadById, loadReference, loadChildren, loadPatientPage, maySee, type PageArgs, patientList } from '../../../lib/records/connection.js';
 import { decideRow } from '../../../lib/consent/record-access.js';
 import { productError } from '../../../lib/runtime/errors.js';
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records/records.js';
@@ -26,6 +26,11 @@ const isSeries = (value: unknown): value is Row => typeof value === 'object' && 
 export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
     imagingStudy: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'imaging_study', id, IMAGING_STUDY),
+    imagingStudyOfReport: async (_: unknown, { reportId }: { reportId: string }, context: SubgraphContext) => {
+      if (!isUuid(reportId)) return null;
+      const [report] = await context.db.query<Row>('SELECT study_id FROM imaging_report WHERE id = $1', [reportId]);
+      return report ? loadById(context, 'imaging_study', report.study_id, IMAGING_STUDY) : null;
+    },
     imagingStudyByUid: async (_: unknown, { studyInstanceUid }: { studyInstanceUid: string }, context: SubgraphContext) => {
       const [row] = await context.db.query<Row>('SELECT * FROM imaging_study WHERE study_instance_uid = $1', [studyInstanceUid]);
       return row && (await maySee(context, IMAGING_STUDY, row)) ? row : null;

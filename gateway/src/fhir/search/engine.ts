@@ -604,17 +604,29 @@ async function searchPatients(ctx: SearchContext, parsed: ParsedSearch): Promise
 
 /* --------------------------------------------------------------- read */
 
-/** Root fields that find one record by id (and its patient), per connection. */
-const BY_ID: Partial<Record<ConnectionName, string>> = {
-  encounters: 'encounter', referrals: 'referral', observations: 'observation', diagnosticReports: 'diagnosticReport', imagingStudies: 'imagingStudy', immunizations: 'immunization',
+/**
+ * Root fields that find one record by id (and its patient), per connection;
+ * for a record type held inside another's records (a study's radiology
+ * report), the root field finding the parent by the nested record's id.
+ * Every source of every served type has one, so any caller who may see a
+ * record reads it by id, with or without a patient in context.
+ */
+const BY_ID: Record<ConnectionName, string> = {
+  encounters: 'encounter', conditions: 'condition', allergies: 'allergyIntolerance', referrals: 'referral',
+  observations: 'observation', diagnosticReports: 'diagnosticReport', imagingStudies: 'imagingStudy', immunizations: 'immunization',
+  programEnrollments: 'programEnrollment', followUpTasks: 'followUpTask', homeMeasurements: 'homeMeasurement',
+};
+const NESTED_BY_ID: Partial<Record<ConnectionName, { field: string; argument: string }>> = {
+  imagingStudies: { field: 'imagingStudyOfReport', argument: 'reportId' },
 };
 
 /**
  * GET /fhir/{type}/{id}: the resource, or 404 — the same 404 whether it does
- * not exist or the caller may not see it. Where the supergraph finds the
- * record by id (BY_ID), one operation asks for it; otherwise the search of
- * the patient in context (`_id`) finds it. Staff without a patient in
- * context read those types through search (patient and _id).
+ * not exist or the caller may not see it. One operation asks every source of
+ * the type for the id at once (lab results and home measurements for an
+ * Observation; lab and radiology reports for a DiagnosticReport), through
+ * the owners' consent-filtered lookups: one audit event, one statement per
+ * source in its owner, whoever the caller (a patient, an app, staff).
  */
 export async function read(ctx: SearchContext, resourceType: string, id: string): Promise<Resource> {
   if (!SEARCHABLE_TYPES.includes(resourceType)) throw new FhirError(404, 'not-supported', `${resourceType} is not a resource type this server serves`);
@@ -626,38 +638,76 @@ export async function read(ctx: SearchContext, resourceType: string, id: string)
     if (!resource) throw notFound();
     return resource;
   }
+  if (resourceType === 'Consent') return readConsent(ctx, id, notFound);
   const probe = parseSearch(resourceType, [['_id', id]], false);
   const sources = usableSources(ctx.actor, probe);
-  const direct = sources.find((s) => !s.nested && BY_ID[s.connection]);
-  if (direct) {
-    const plan = planFor(probe, sources, false);
-    const selection = exportSelections(plan)[direct.connection] ?? 'id';
-    const field = BY_ID[direct.connection]!;
-    const execute = pipeline(ctx);
-    const result = await execute(`query FhirRead($id: ID!) { ${field}(id: $id) { patient { id } ${selection} } }`, { id });
-    const masks = new Masks();
-    try {
-      interpret({ ...result, errors: result.errors?.filter((e) => !(e.path?.length === 1 && e.path[0] === field && ['CONSENT_DENIED', 'FORBIDDEN', 'NOT_FOUND'].includes(String(e.extensions?.code)))) }, masks);
-    } catch (error) {
-      if (error instanceof FhirError && error.status === 403) throw notFound();
-      throw error;
-    }
-    const node = result.data?.[field] as (Edge['node'] & { patient?: { id: string } | null }) | null | undefined;
-    if (node?.patient?.id) {
-      const resource = buildResources(ctx, { [direct.connection]: [node] }, node.patient.id, masks, plan)
-        .find((e) => e.resource.resourceType === resourceType && e.resource.id === id)?.resource;
-      if (resource && (!granularCodes(ctx.actor.scope, resourceType) || passesGranularScope(ctx, resource))) return resource;
-    }
-    // Not there, or not visible: other sources of the type (a home measurement, a radiology report) are searched below when a patient is in context.
+  if (sources.length === 0) throw notFound();
+  const plan = planFor(probe, sources, false);
+  const selections = exportSelections(plan);
+  const lookups = sources.flatMap((source) => {
+    const lookup = source.nested ? NESTED_BY_ID[source.connection] : { field: BY_ID[source.connection], argument: 'id' };
+    return lookup ? [{ source, ...lookup }] : [];
+  });
+  if (lookups.length === 0) throw notFound();
+  const fields = lookups.map((l) => l.field);
+  const ownPatient = ownPatientProbe(ctx);
+  const query = `query FhirRead($id: ID!${ownPatient.declaration}) {\n${lookups.map((l) => `  ${l.field}(${l.argument}: $id) { patient { id } ${selections[l.source.connection] ?? 'id'} }`).join('\n')}${ownPatient.field}\n}`;
+  const result = await pipeline(ctx)(query, { id, ...ownPatient.variables });
+  const masks = new Masks();
+  try {
+    // A lookup answers null when the record is not there or not visible; a refusal at the root is the same answer.
+    interpret({ ...result, errors: result.errors?.filter((e) => !(e.path?.length === 1 && [...fields, OWN_PATIENT].includes(String(e.path[0])) && ['CONSENT_DENIED', 'FORBIDDEN', 'NOT_FOUND'].includes(String(e.extensions?.code)))) }, masks);
+  } catch (error) {
+    if (error instanceof FhirError && error.status === 403) throw notFound();
+    throw error;
   }
-  if (ctx.actor.patient) {
-    const found = await search(ctx, { ...probe, count: 1 });
-    const resource = found.entry.find((e) => e.search.mode === 'match')?.resource;
-    if (resource) return resource;
-    throw notFound();
+  ownPatient.check(result.data);
+  for (const lookup of lookups) {
+    const node = result.data?.[lookup.field] as (Edge['node'] & { patient?: { id: string } | null }) | null | undefined;
+    if (!node?.patient?.id) continue;
+    const resource = buildResources(ctx, { [lookup.source.connection]: [node] }, node.patient.id, masks, plan)
+      .find((e) => e.resource.resourceType === resourceType && e.resource.id === id)?.resource;
+    if (resource && (!granularCodes(ctx.actor.scope, resourceType) || passesGranularScope(ctx, resource))) return resource;
   }
-  if (direct) throw notFound();
-  throw new FhirError(400, 'not-supported', `Reading a ${resourceType} by id needs a patient in context; search ${resourceType}?patient=<id>&_id=${id} instead`);
+  throw notFound();
+}
+
+const OWN_PATIENT = 'ownPatient';
+
+/**
+ * For an app, the read also asks for its own patient (the patient of its
+ * token), in the same operation: when the patient revoked the app's
+ * approval, the app learns that its access ended (403, as for a search),
+ * rather than a 404 that would read as a missing record.
+ */
+function ownPatientProbe(ctx: SearchContext) {
+  const asks = ctx.actor.role === 'app' && Boolean(ctx.actor.patient);
+  return {
+    declaration: asks ? ', $ownPatient: ID!' : '',
+    field: asks ? `\n  ${OWN_PATIENT}: patient(id: $ownPatient) { id }` : '',
+    variables: asks ? { ownPatient: ctx.actor.patient } : {},
+    check(data: Record<string, unknown> | null | undefined) {
+      if (asks && !data?.[OWN_PATIENT]) throw errors.forbidden('The patient\'s approval of this app does not cover this read (revoked, expired or never given)');
+    },
+  };
+}
+
+/** A Consent by id: identity's `consentDirective` lookup, under the same rule and scope check as the Consent search. */
+async function readConsent(ctx: SearchContext, id: string, notFound: () => FhirError): Promise<Resource> {
+  const scopes = parseScopes(ctx.actor.scope).clinical;
+  if (!scopes.some((s) => s.read && (s.resourceType === '*' || s.resourceType === 'Consent') && s.categories.includes('consents'))) throw notFound();
+  const ownPatient = ownPatientProbe(ctx);
+  const result = await pipeline(ctx)(`query FhirConsentRead($id: ID!${ownPatient.declaration}) { consentDirective(id: $id) { patientId ${CONSENT_FIELDS} }${ownPatient.field} }`, { id, ...ownPatient.variables });
+  try {
+    interpret({ ...result, errors: result.errors?.filter((e) => !(e.path?.length === 1 && ['consentDirective', OWN_PATIENT].includes(String(e.path[0])) && ['CONSENT_DENIED', 'FORBIDDEN', 'NOT_FOUND'].includes(String(e.extensions?.code)))) }, new Masks());
+  } catch (error) {
+    if (error instanceof FhirError && error.status === 403) throw notFound();
+    throw error;
+  }
+  ownPatient.check(result.data);
+  const directive = result.data?.consentDirective as (GqlConsentDirective & { patientId?: string | null }) | null | undefined;
+  if (!directive?.patientId) throw notFound();
+  return prune(consentToFhir(directive, { reference: `Patient/${directive.patientId}` }));
 }
 
 /** A directly read resource passes the granular scope's category filter. */
