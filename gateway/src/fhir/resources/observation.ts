@@ -174,14 +174,7 @@ export const observation: FhirResourceModule = {
     };
     if ([r.valueQuantity, r.valueString, r.valueCodeableConcept].filter((v) => v !== undefined).length > 1) issues.add(400, 'invalid', 'value[x] is one element: send valueQuantity, valueString or valueCodeableConcept', 'value');
     const range = Array.isArray(r.referenceRange) && isObject(r.referenceRange[0]) ? r.referenceRange[0] : null;
-    // The range's text is derived from its bounds (labs' resolver): accepted where it says the same, as the export writes it.
-    if (range && range.text !== undefined) {
-      const unit = quantity?.unit ?? quantity?.code ?? range.low?.unit ?? range.high?.unit ?? null;
-      const low = range.low?.value ?? null;
-      const high = range.high?.value ?? null;
-      const derived = low !== null && high !== null ? `${low}-${high} ${unit}` : high !== null ? `<${high} ${unit}` : low !== null ? `>${low} ${unit}` : null;
-      if (range.text !== derived) issues.add(422, 'not-supported', `referenceRange[0].text is kept only as its bounds say it (${derived ?? 'no bounds'}): send low and high`, 'referenceRange[0].text');
-    }
+    // A range's text is kept as sent ("4.3 to 6.2", HL7 v2 OBX-7), beside its bounds (labs migration 004).
     const interpretation = Array.isArray(r.interpretation) && isObject(r.interpretation[0]) ? r.interpretation[0].coding?.[0] : undefined;
     if (interpretation !== undefined && (interpretation?.system !== INTERPRETATION_SYSTEM || !INTERPRETATIONS.has(interpretation.code))) {
       issues.add(400, 'code-invalid', `interpretation must be a code of ${INTERPRETATION_SYSTEM} (N, H, L, A, POS, NEG…)`, 'interpretation[0].coding[0].code');
