@@ -5,8 +5,8 @@
  * for a patient two institutions registered (the second by the health card),
  * under random directives (the patient's permits and denies, and permits
  * staff recorded that the patient never confirmed); then every read path
- * (READ_PATHS below: GraphQL lists, lookups, the timeline, `$everything`, and
- * the timeline's withheld count) must show each record to exactly those whom
+ * (READ_PATHS below: GraphQL lists, lookups, the timeline, `$everything`, FHIR
+ * search by patient over every page, and the timeline's withheld count) must show each record to exactly those whom
  * the README's rules allow, with its labels as stored.
  *
  * The oracle (`visible`, `storedLabels`, `withheldFor`) is written from the
@@ -29,9 +29,6 @@
  * - the withheld count is told to clinical staff the patient authorised (any
  *   active permit for them or the alliance), and counts the unlabelled records
  *   they may not see.
- *
- * FHIR search will be another read path: add an entry to READ_PATHS (what it
- * covers, and how to read the ids and labels it returns).
  *
  * PUBLISHING_PROPERTY_CASES sets the number of cases per backend (default 5).
  */
@@ -246,11 +243,36 @@ const READ_PATHS: ReadPath[] = [
       const response = await fetch(`${stack.url.replace(/\/graphql$/, '')}/fhir/Patient/${patientId}/$everything`, { headers: { authorization: `Bearer ${token}` } });
       if (response.status !== 200) return new Map();
       const bundle = await response.json();
-      const labels = (resource: Json) => sorted((resource.meta?.security ?? []).filter((c: Json) => (c.system === ACT || (c.system === CONF && c.code === 'V')) && c.code !== 'REDACTED').map((c: Json) => c.code));
-      return new Map(bundle.entry.filter((e: Json) => e.search?.mode === 'match' && e.resource.resourceType !== 'Patient').map((e: Json) => [e.resource.id, labels(e.resource)]));
+      return new Map(bundle.entry.filter((e: Json) => e.search?.mode === 'match' && e.resource.resourceType !== 'Patient').map((e: Json) => [e.resource.id, fhirLabels(e.resource)]));
+    },
+  },
+  {
+    // FHIR search by patient, every type a case publishes, every page (a radiology report is a DiagnosticReport there).
+    name: 'FHIR search',
+    covers: () => true,
+    read: async (stack, token, patientId) => {
+      const seen: Seen = new Map();
+      for (const type of ['Observation', 'DiagnosticReport', 'Condition', 'Encounter', 'Immunization', 'ImagingStudy']) {
+        let url: string | undefined = `${stack.url.replace(/\/graphql$/, '')}/fhir/${type}?patient=${patientId}&_count=100`;
+        while (url) {
+          const response: Response = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+          // A patient the reader may not reach answers like one that does not exist; anything else is a failure of the path.
+          expect([200, 403, 404], `FHIR search ${type}: ${response.status}`).toContain(response.status);
+          if (response.status !== 200) break;
+          const bundle = (await response.json()) as Json;
+          for (const e of bundle.entry ?? []) if (e.search?.mode === 'match') seen.set(e.resource.id, fhirLabels(e.resource));
+          url = bundle.link?.find((l: Json) => l.relation === 'next')?.url;
+        }
+      }
+      return seen;
     },
   },
 ];
+
+/** The sensitivity labels of an exported FHIR resource (meta.security: v3 ActCode, and V of the confidentiality codes). */
+function fhirLabels(resource: Json): string[] {
+  return sorted((resource.meta?.security ?? []).filter((c: Json) => (c.system === ACT || (c.system === CONF && c.code === 'V')) && c.code !== 'REDACTED').map((c: Json) => c.code));
+}
 
 // ---------------------------------------------------------------- publishing a case
 

@@ -6,6 +6,8 @@
  * not exist and for one the caller may not see, so the response does not
  * reveal whether the patient exists.
  */
+import type { Actor } from '../../../lib/trust/actor.js';
+import type { TokenVerifier } from '../auth.js';
 
 /** FHIR IssueType codes used by the export and by publishing (http://hl7.org/fhir/issue-type). */
 export type IssueType = 'login' | 'forbidden' | 'not-found' | 'invalid' | 'not-supported' | 'transient' | 'exception' | 'too-costly' | 'suppressed' | 'informational'
@@ -48,3 +50,16 @@ export const errors = {
   unavailable: (service: string) => new FhirError(503, 'transient', `The ${service} service did not answer; no bundle was produced. Try again shortly.`),
   internal: (cause?: unknown) => new FhirError(500, 'exception', 'The export failed; no bundle was produced.', cause),
 };
+
+/**
+ * The caller of a FHIR read or search, or a 401 OperationOutcome with the
+ * verifier's message: the one /graphql gives, which never says which check failed.
+ */
+export async function fhirCaller(verifyToken: TokenVerifier, authorization: string | undefined): Promise<Actor> {
+  try {
+    return await verifyToken(authorization);
+  } catch (error) {
+    const code = (error as { extensions?: { code?: unknown } } | null)?.extensions?.code;
+    throw errors.unauthenticated(code === 'UNAUTHENTICATED' && error instanceof Error ? error.message : 'Invalid or expired token');
+  }
+}

@@ -28,7 +28,7 @@ import type { GatewayContext } from '../context.js';
 import { collectPatient, type Executor, type OperationResult } from './collect.js';
 import { toBundle } from './mapping.js';
 import { exportPlan } from './plan.js';
-import { errors, FHIR_JSON, FhirError, operationOutcome } from './outcome.js';
+import { errors, FHIR_JSON, FhirError, fhirCaller, operationOutcome } from './outcome.js';
 
 export interface FhirRouteOptions {
   /** The gateway's Apollo server: the export runs its operations through it. */
@@ -86,14 +86,7 @@ export function fhirRoute(options: FhirRouteOptions): Route {
       if (!acceptsJson(request.headers.accept, request.url.searchParams.get('_format'))) {
         throw new FhirError(406, 'not-supported', 'Only FHIR JSON (application/fhir+json) is served');
       }
-      let actor: Actor;
-      try {
-        actor = await options.verifyToken(request.headers.authorization);
-      } catch (error) {
-        // The verifier's messages are the ones /graphql gives (they never say which check failed).
-        const code = (error as { extensions?: { code?: unknown } } | null)?.extensions?.code;
-        throw errors.unauthenticated(code === 'UNAUTHENTICATED' && error instanceof Error ? error.message : 'Invalid or expired token');
-      }
+      const actor = await fhirCaller(options.verifyToken, request.headers.authorization);
       const id = decodeURIComponent(match[1]!);
       if (!isUuid(id)) throw errors.badId();
       // Administrators never read clinical data (the policy's rule 1). Refused

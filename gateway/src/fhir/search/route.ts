@@ -18,7 +18,7 @@ import type { HttpRequestInfo, Route } from '../../../../lib/runtime/http.js';
 import type { Logger } from '../../../../lib/runtime/logger.js';
 import type { TokenVerifier } from '../../auth.js';
 import type { GatewayContext } from '../../context.js';
-import { errors, FHIR_JSON, FhirError, operationOutcome } from '../outcome.js';
+import { errors, FHIR_JSON, FhirError, fhirCaller, operationOutcome } from '../outcome.js';
 import { capabilityStatement, type OAuthUris } from './capability.js';
 import { parseSearch, read, search, type SearchContext } from './engine.js';
 import { SEARCHABLE_TYPES } from './parameters.js';
@@ -61,13 +61,7 @@ export function fhirSearchRoute(options: FhirSearchRouteOptions): Route {
     try {
       if (request.method === 'GET' && second === '_search') throw new FhirError(405, 'not-supported', 'Search with GET /fhir/{type}?… or POST /fhir/{type}/_search');
       if (!SEARCHABLE_TYPES.includes(type)) throw new FhirError(404, 'not-supported', `${type} is not served here (served: ${SEARCHABLE_TYPES.join(', ')})`);
-      let actor: Actor;
-      try {
-        actor = await options.verifyToken(request.headers.authorization);
-      } catch (error) {
-        const code = (error as { extensions?: { code?: unknown } } | null)?.extensions?.code;
-        throw errors.unauthenticated(code === 'UNAUTHENTICATED' && error instanceof Error ? error.message : 'Invalid or expired token');
-      }
+      const actor = await fhirCaller(options.verifyToken, request.headers.authorization);
       if (actor.role === 'admin') throw errors.forbidden('Administrators do not read patient data');
       request.log.actor = { role: actor.role, org: actor.org, clientId: actor.clientId };
       const ctx: SearchContext = { apollo: options.apollo, actor, requestId: request.requestId, log: request.log, base: baseUrl(request) };
