@@ -320,9 +320,12 @@ describe.each(BACKENDS)('publishing property on %s: every read path shows each r
     const ok = (status: number, text: string, expected = 200) => expect(status, `${spec.way} ${spec.kind}: ${text}`).toBe(expected);
     if (spec.way === 'hl7v2') {
       const control = unique('CTL');
-      const orc = ['ORC', 'RE', 'P1', 'F1', ...Array<string>(24).fill(''), spec.labels.map((l) => `${l}^label^HL70177`).join('~')].join('|');
+      // Each message its own order (placer and filler numbers): a laboratory never reuses one for another patient, and a
+      // result sent again under the same order is a correction of the first (HL7 v2 OBX-11), which may not change its patient.
+      const [placer, filler] = [`${control}-P`, `${control}-F`];
+      const orc = ['ORC', 'RE', placer, filler, ...Array<string>(24).fill(''), spec.labels.map((l) => `${l}^label^HL70177`).join('~')].join('|');
       const message = `MSH|^~\\&|LIS|LAB|FPR|ALLIANCE|20260301083000||ORU^R01^ORU_R01|${control}|P|2.5.1\rPID|1||${card}^^^^HC~${mrn[spec.producer]}^^^${spec.producer}^MR||Lin^Tao||19900102|M\r`
-        + `${orc}\rOBR|1|P1|F1|58410-2^CBC panel^LN|||20260301080000|||||||||||||||20260301083000|||F\r`
+        + `${orc}\rOBR|1|${placer}|${filler}|58410-2^CBC panel^LN|||20260301080000|||||||||||||||20260301083000|||F\r`
         + `OBX|1|ST|${spec.sensitiveCode ? '56888-1' : '718-7'}^Test^LN||Negative||||||F|||20260301080000`;
       const response = await send('/hl7v2', token, message, { contentType: 'x-application/hl7-v2+er7' });
       expect(response.text.split('\r')[1], response.text).toMatch(/^MSA\|AA\|/);
