@@ -96,7 +96,8 @@ describe.each(BACKENDS)('knowing an identifier opens nothing, on %s', (backend) 
     expect(cardOnlyKnown.status).toBe(422);
     expect(shape(cardOnlyKnown)).toEqual(shape(cardOnlyFresh));
     // HL7 v2: the same acknowledgement.
-    const oru = (hc: string, control: string) => `MSH|^~\\&|LIS|LAB|FPR|ALLIANCE|20260301083000||ORU^R01^ORU_R01|${control}|P|2.5.1\rPID|1||${hc}^^^^HC~${unique('M')}^^^org-mental-health^MR||Kuo^May||19800506|F\rOBR|1|P1|F1|58410-2^CBC panel^LN|||20260301080000|||||||||||||||20260301083000|||F\rOBX|1|NM|718-7^Hemoglobin^LN||13.2|g/dL|12.0-17.5|N|||F|||20260301080000`;
+    const oru = (hc: string, control: string) => `MSH|^~\\&|LIS|LAB|FPR|ALLIANCE|20260301083000||ORU^R01^ORU_R01|${control}|P|2.5.1\rPID|1||${hc}^^^^HC~${unique('M')}^^^org-mental-health^MR||Kuo^May||19800506|F\rOBR|1|${control}-P|${control}-F|58410-2^CBC panel^LN|||20260301080000|||||||||||||||20260301083000|||F\rOBX|1|NM|718-7^Hemoglobin^LN||13.2|g/dL|12.0-17.5|N|||F|||20260301080000`;
+    // (each message its own order: a result sent again under an order is a correction, which may not change its patient)
     const v2 = async (hc: string) => {
       const response = await send('/hl7v2', await system('org-mental-health'), oru(hc, unique('CTL')), { contentType: 'x-application/hl7-v2+er7' });
       return { status: response.status, msa: response.text.split('\r').find((l) => l.startsWith('MSA'))!.split('|')[1] };
