@@ -278,7 +278,7 @@ function serviceProblems(service: ServiceInfo, objects: Located[]): string[] {
   check(mounts.every((m: { readOnly?: boolean; mountPath: string }) => m.readOnly === true || m.mountPath === '/tmp'), 'key volumes are mounted read-only');
 
   // Service URLs: where a Service of that name exposes that port.
-  const urls = [...env.keys()].filter((variable) => variable.endsWith('_URL') && !variable.endsWith('DATABASE_URL') && !variable.startsWith('AUTH_'));
+  const urls = [...env.keys()].filter((variable) => variable.endsWith('_URL') && !variable.endsWith('DATABASE_URL') && !variable.startsWith('AUTH_') && variable !== 'REPLAY_GUARD_REDIS_URL');
   const expectedUrls = name === 'gateway' ? SUBGRAPH_NAMES : SUBGRAPH_PEERS[name as SubgraphName];
   check(JSON.stringify(urls.sort()) === JSON.stringify(expectedUrls.map((n) => `${SUBGRAPHS[n].envPrefix}_URL`).sort()), `the URLs of ${expectedUrls.join(', ')}`);
   for (const peer of expectedUrls) {
@@ -289,6 +289,9 @@ function serviceProblems(service: ServiceInfo, objects: Located[]): string[] {
   if (name !== 'gateway') {
     const database = env.get(`${service.envPrefix}_DATABASE_URL`)?.valueFrom?.secretKeyRef;
     check(database?.name === `${name}-database` && database?.key === 'url', `${service.envPrefix}_DATABASE_URL from its own Secret ${name}-database (key url)`);
+    // Replicas (the HPA runs several) share one replay guard of internal tokens.
+    const guard = env.get('REPLAY_GUARD_REDIS_URL')?.valueFrom?.secretKeyRef;
+    check(guard?.name === 'replay-guard-redis' && guard?.key === 'url', 'REPLAY_GUARD_REDIS_URL from the Secret replay-guard-redis (key url)');
   } else {
     for (const variable of ['AUTH_ISSUER', 'AUTH_AUDIENCE']) check(env.has(variable), variable);
     check(env.has('AUTH_JWKS_URL') || env.has('AUTH_PUBLIC_KEYS_FILE'), 'AUTH_JWKS_URL or AUTH_PUBLIC_KEYS_FILE');
@@ -440,6 +443,7 @@ describe('deploy/kubernetes', () => {
         for (const s of SERVICES) writeFileSync(path.join(copy, 'secrets', `${s.name}.private.jwk.json`), '{"kty":"OKP","crv":"Ed25519"}');
         writeFileSync(path.join(copy, 'secrets', 'internal-public-keys.json'), '{}');
         for (const n of SUBGRAPH_NAMES) writeFileSync(path.join(copy, 'secrets', `${n}-database.env`), `url=postgres://fpr:secret@${n}-db:5432/${n}\n`);
+        writeFileSync(path.join(copy, 'secrets', 'replay-guard-redis.env'), 'url=rediss://:secret@redis.example.org:6380\n');
         const output = execFileSync(kubectl!, ['kustomize', copy], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
         rendered = parseAllDocuments(output).map((d, i) => {
           const object = d.toJS() as K8sObject;
