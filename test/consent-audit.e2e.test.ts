@@ -7,19 +7,15 @@
  * data is withheld.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_SEED, generatePatient, type PatientBundle } from '../lib/synthetic/generator.js';
+import type { PatientBundle } from '../lib/synthetic/generator.js';
 import { verifyAuditChain } from '../subgraphs/identity/src/audit.js';
 import { AuditBatcher } from '../gateway/src/audit.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
 import { internalSigners, staffActor } from './support/internal.js';
+import { generatedPatients } from './support/generated.js';
 
 const PATIENTS = 60;
-const bundles = Array.from({ length: PATIENTS }, (_, i) => generatePatient(DEFAULT_SEED, i));
-const find = (predicate: (b: PatientBundle) => boolean) => {
-  const found = bundles.find(predicate);
-  if (!found) throw new Error('no generated patient fits this test');
-  return found;
-};
+const { bundles, find } = generatedPatients(PATIENTS);
 /** A patient with an HIV-labelled result from their county hospital. */
 const hivPatient = find((b) => b.observations.some((o) => o.sensitivityLabels.includes('HIV')) && b.observations.some((o) => o.sensitivityLabels.length === 0 && o.organizationId === b.observations.find((x) => x.sensitivityLabels.includes('HIV'))!.organizationId));
 const hivOrg = hivPatient.observations.find((o) => o.sensitivityLabels.includes('HIV'))!.organizationId;

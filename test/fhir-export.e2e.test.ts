@@ -22,9 +22,10 @@ import { randomUUID } from 'node:crypto';
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_AUDIENCE, DEV_ISSUER } from '../lib/trust/keys.js';
-import { DEFAULT_SEED, generatePatient, PROGRAMS, type PatientBundle } from '../lib/synthetic/generator.js';
+import { PROGRAMS, type PatientBundle } from '../lib/synthetic/generator.js';
 import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
+import { generatedPatients } from './support/generated.js';
 
 const SYS = {
   loinc: 'http://loinc.org',
@@ -40,12 +41,7 @@ const SYS = {
 };
 
 const PATIENTS = 60;
-const bundles = Array.from({ length: PATIENTS }, (_, i) => generatePatient(DEFAULT_SEED, i));
-const find = (predicate: (b: PatientBundle) => boolean, except: PatientBundle[] = []) => {
-  const found = bundles.find((b) => predicate(b) && !except.includes(b));
-  if (!found) throw new Error('no generated patient fits this test');
-  return found;
-};
+const { bundles, find } = generatedPatients(PATIENTS);
 /** Records in every domain, a read imaging study, more than 20 results. */
 const rich = find((b) => b.imagingStudies.some((s) => s.report) && b.referrals.length > 0 && b.homeMeasurements.length > 0 && b.immunizations.length > 0
   && b.enrollments.length > 0 && b.followUpTasks.length > 0 && b.observations.length > 20 && b.diagnosticReports.some((r) => r.category !== 'LAB'));

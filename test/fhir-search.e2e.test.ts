@@ -20,22 +20,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_SEED, generatePatient, type PatientBundle } from '../lib/synthetic/generator.js';
+import type { PatientBundle } from '../lib/synthetic/generator.js';
 import { SUBGRAPH_NAMES } from '../lib/runtime/subgraph-names.js';
 import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
+import { generatedPatients } from './support/generated.js';
 
 const LOINC = 'http://loinc.org';
 const OBSERVATION_CATEGORY = 'http://terminology.hl7.org/CodeSystem/observation-category';
 const ICD10 = 'http://hl7.org/fhir/sid/icd-10';
 
 const PATIENTS = 60;
-const bundles = Array.from({ length: PATIENTS }, (_, i) => generatePatient(DEFAULT_SEED, i));
-const find = (predicate: (b: PatientBundle) => boolean, except: PatientBundle[] = []) => {
-  const found = bundles.find((b) => predicate(b) && !except.includes(b));
-  if (!found) throw new Error('no generated patient fits this test');
-  return found;
-};
+const { bundles, find } = generatedPatients(PATIENTS);
 /** Many results (several pages), home measurements, reports with results, conditions, encounters. */
 const rich = find((b) => b.observations.length > 25 && b.homeMeasurements.length > 0 && b.diagnosticReports.some((r) => b.observations.some((o) => o.reportId === r.id))
   && b.conditions.length > 1 && b.encounters.length > 2 && b.immunizations.length > 0);
