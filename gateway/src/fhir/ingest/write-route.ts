@@ -7,7 +7,7 @@ import { mayPublish, type Actor } from '../../../../lib/trust/actor.js';
 import type { HttpRequestInfo, Route } from '../../../../lib/runtime/http.js';
 import type { Logger } from '../../../../lib/runtime/logger.js';
 import type { TokenVerifier } from '../../auth.js';
-import { FHIR_JSON, type IssueType, type OperationOutcome } from '../outcome.js';
+import { FHIR_JSON, FhirError, fhirCaller, type IssueType, type OperationOutcome } from '../outcome.js';
 import type { Issue } from './map.js';
 
 const STATUS_TEXT: Record<number, string> = {
@@ -39,10 +39,10 @@ const isJson = (contentType: unknown) => {
 export async function publisher(verifyToken: TokenVerifier, request: HttpRequestInfo): Promise<Actor | { status: number; code: IssueType; message: string }> {
   let actor: Actor;
   try {
-    actor = await verifyToken(request.headers.authorization);
+    actor = await fhirCaller(verifyToken, request.headers.authorization);
   } catch (error) {
-    const code = (error as { extensions?: { code?: unknown } } | null)?.extensions?.code;
-    return { status: 401, code: 'login', message: code === 'UNAUTHENTICATED' && error instanceof Error ? error.message : 'Invalid or expired token' };
+    if (!(error instanceof FhirError)) throw error;
+    return { status: error.status, code: error.issue, message: error.message };
   }
   if (!mayPublish(actor)) return { status: 403, code: 'forbidden', message: 'Records are published by an institution\'s system (role system) or its clinical staff, for their organisation' };
   return actor;
