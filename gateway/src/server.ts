@@ -284,6 +284,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     cors: { allowedOrigins: options.corsAllowedOrigins ?? parseAllowedOrigins(process.env.CORS_ALLOWED_ORIGINS) },
     // The authorization server answers cross-origin requests itself (discovery: any origin; token: the app's registered origins).
     ownCors: (url) => Boolean(options.authorizationServer) && isAuthorizationServerPath(url),
+    // HL7 v2 answers a NUL with an AR ACK, as a sending system expects (gateway/src/hl7v2/process.ts).
+    ownNulCheck: (url) => url.pathname === '/hl7v2',
     logger,
     telemetry,
     metrics: options.metricsPort === undefined ? undefined : { port: options.metricsPort, variable: `${GATEWAY.envPrefix}_METRICS_PORT` },

@@ -82,6 +82,8 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
   cors?: CorsPolicy;
   /** Paths whose routes answer cross-origin requests themselves (the authorization server's): the policy above is not applied to them. */
   ownCors?: (url: URL) => boolean;
+  /** Routes that refuse a NUL themselves, in their own protocol (the gateway's HL7 v2 answers an AR ACK); the rest get the 400 below. */
+  ownNulCheck?: (url: URL) => boolean;
   /** A different body cap for some requests (the gateway's FHIR writes and HL7 v2); maxBodyBytes otherwise. */
   bodyLimit?: (request: { method: string; url: URL }) => number | undefined;
   /** The 413 answer of a request whose body passes its cap, where it is not the default error body (FHIR: an OperationOutcome). */
@@ -204,11 +206,11 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
     const body = bytes ? bytes.toString('utf8') : '';
     // A NUL anywhere in the URL or the body is refused here, once for every route (docs/hardening.md):
     // PostgreSQL cannot store one, and it is never part of an identifier, a code, a search or a resource.
-    // HL7 v2 answers with its own ACK (AR), as a sending system expects: its route refuses a NUL itself.
+    // Routes that answer in their own protocol refuse it themselves (ownNulCheck).
     // GraphQL bodies are left to GraphQL, which answers with its own codes: a NUL in the document is a
     // parse error, one in a variable BAD_USER_INPUT (lib/runtime/control-characters.ts controlCharacterGuard).
     const graphqlBody = url.pathname === '/graphql' || url.pathname === '/';
-    if (url.pathname !== '/hl7v2' && requestCarriesNul(request.url ?? '', graphqlBody ? '' : body)) {
+    if (!options.ownNulCheck?.(url) && requestCarriesNul(request.url ?? '', graphqlBody ? '' : body)) {
       log.errorCodes.add(ErrorCode.badUserInput);
       if (url.pathname.startsWith('/fhir')) {
         send(response, 400, JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid', diagnostics: NUL_MESSAGE }] }), 'application/fhir+json; charset=utf-8');
