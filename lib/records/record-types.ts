@@ -102,6 +102,11 @@ export const RECORD_TYPES = [
     owner: 'encounters', table: 'allergy_intolerance', timeColumn: 'recorded_date', connection: 'allergies', published: true,
   },
   {
+    // Performed and recorded during an encounter, by its clinicians: the encounter's owner keeps it.
+    kind: 'PROCEDURE', graphqlType: 'Procedure', label: 'Procedures', fhir: { resourceType: 'Procedure' }, category: 'procedures',
+    owner: 'encounters', table: 'procedure', timeColumn: 'performed_at', connection: 'procedures', published: true,
+  },
+  {
     kind: 'REFERRAL', graphqlType: 'Referral', label: 'Referrals', fhir: { resourceType: 'ServiceRequest' }, category: 'referrals',
     owner: 'encounters', table: 'referral', timeColumn: 'authored_on', connection: 'referrals', published: true,
     // Produced by the referring organisation, addressed to the receiving one.

@@ -21,11 +21,14 @@ import { immunization } from './immunization.js';
 import type { FhirResourceModule, FromFhir, RecordExport } from './module.js';
 import { observation } from './observation.js';
 import { patient } from './patient.js';
+import { procedure } from './procedure.js';
 import { serviceRequest } from './service-request.js';
 import { task } from './task.js';
 
 export const RESOURCE_MODULES: readonly FhirResourceModule[] = [
   patient, encounter, condition, serviceRequest, observation, diagnosticReport, imagingStudy, immunization, episodeOfCare, task, allergyIntolerance,
+  // After the Encounters and Conditions a procedure names.
+  procedure,
 ];
 
 const ALL_EXPORTS = RESOURCE_MODULES.flatMap((module) => module.exports ?? []);
