@@ -18,6 +18,7 @@
  * (seed, index, `run`).
  */
 import { IMAGING_FINDINGS, IMAGING_KINDS, LAB_PANELS, VACCINES, ALLERGENS, REACTIONS, DIAGNOSES } from './codes.js';
+import { CPT, ICD10_PCS, PROCEDURE_KINDS, SURGEON } from './codes.js';
 import { Random } from './random.js';
 import { generatePractitioners } from './registry.js';
 import { SYSTEM } from '../records/terminology.js';
@@ -162,6 +163,23 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
         effectiveDateTime: at(60), issued: at(240), performer: [{ reference: `Organization/${org}` }],
         resultsInterpreter: [{ reference: `Practitioner/${pick(practitioners)}` }], imagingStudy: [{ reference: study }],
         conclusion: finding.impression, presentedForm: [{ contentType: 'text/plain', title: 'Findings', data: Buffer.from(finding.findings, 'utf8').toString('base64') }],
+      });
+    }
+    if (visit % 12 === 5) {
+      // A procedure during the visit: SNOMED CT with ICD-10-PCS and CPT beside it, the surgeon, the room as a logical reference.
+      const kind = pick(PROCEDURE_KINDS.filter((k) => k.snomed));
+      add({
+        resourceType: 'Procedure', status: 'completed',
+        code: { coding: [
+          { system: SYSTEM.snomed, code: kind.snomed!.code, display: kind.snomed!.display },
+          ...(kind.pcs ? [{ system: ICD10_PCS, code: kind.pcs.code, display: kind.pcs.display }] : []),
+          ...(kind.cpt ? [{ system: CPT, code: kind.cpt.code, display: kind.cpt.display }] : []),
+        ], text: kind.text },
+        subject, encounter: { reference: encounter }, performedPeriod: { start: at(15), end: at(15 + kind.minutes) },
+        performer: [{ function: { coding: [{ system: SYSTEM.snomed, code: SURGEON.code, display: SURGEON.display }] }, actor: { reference: `Practitioner/${pick(practitioners)}` } }],
+        location: { identifier: { system: `https://${org}.example.org/sid/location`, value: 'OR-1' }, display: 'Operating room 1' },
+        reasonCode: [{ coding: [{ system: SYSTEM.icd10, code: kind.reason.code, display: kind.reason.display }] }],
+        ...(kind.bodySite ? { bodySite: [{ coding: [{ system: SYSTEM.snomed, code: kind.bodySite.code, display: kind.bodySite.display }] }] } : {}),
       });
     }
     if (visit % 40 === 7) {

@@ -61,6 +61,11 @@ export const PatientTimelineQuery = graphql(`
               id substance: code { coding { system code display } text } clinicalStatus verificationStatus criticality allergyCategory: category
               reactions { manifestations { coding { display } text } severity } organization { name } sensitivityLabels
             }
+            ... on Procedure {
+              id procedureCode: code { coding { system code display } text } procedureStatus: status performedPeriod { start end }
+              procedureBodySite: bodySite { coding { display } text } procedureOutcome: outcome { coding { display } text }
+              procedureLocation: location { display } organization { name } sensitivityLabels
+            }
             ... on Referral { id referralStatus: status reason { code display } requester { name } performer { name } }
             ... on Observation { id code { code display } valueQuantity { value unit } valueString interpretation { code } organization { name } sensitivityLabels }
             ... on DiagnosticReport { id category code { display } conclusion organization { name } sensitivityLabels }
