@@ -167,7 +167,8 @@ export const procedure: FhirResourceModule = {
     if (start && end && end < start) issues.add(400, 'invalid', 'performedPeriod.end is before its start (per-1)', 'performedPeriod.end');
     // Its place on the timeline and in its list: when it was performed (or began).
     const performedAt = performedDateTime ?? start;
-    if (!performedAt && r.performedDateTime === undefined && !period?.start) {
+    const otherForm = OTHER_PERFORMED.some((element) => r[element] !== undefined);
+    if (!performedAt && !otherForm && r.performedDateTime === undefined && !period?.start) {
       issues.add(400, 'required', 'performedDateTime or performedPeriod.start is required: when the procedure was performed (or began)', r.performedPeriod === undefined ? 'performedDateTime' : 'performedPeriod.start');
     }
     const encounter = recordRef(r.encounter, ['Encounter'], context, issues, 'encounter');
