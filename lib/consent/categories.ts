@@ -6,7 +6,7 @@
 export const CATEGORIES = [
   'demographics', 'identifiers', 'encounters', 'diagnoses', 'allergies', 'referrals', 'labs', 'imaging', 'imaging-reports',
   'immunizations', 'programs', 'follow-ups', 'home-measurements', 'consents',
-  'procedures',
+  'procedures', 'care-plans',
 ] as const;
 export type Category = (typeof CATEGORIES)[number];
 
@@ -31,4 +31,5 @@ export const CATEGORY_LABELS: Record<Category, string> = {
   'home-measurements': 'Home measurements',
   consents: 'Consents',
   procedures: 'Procedures and operations',
+  'care-plans': 'Care plans and care teams',
 };

@@ -140,6 +140,16 @@ export const RECORD_TYPES = [
     owner: 'public-health', table: 'follow_up_task', timeColumn: 'authored_on', connection: 'followUpTasks',
   },
   {
+    // Care and follow-up plans are public-health's domain (its programmes, its follow-up tasks): it keeps the plans
+    // institutions publish, and the teams that carry them out.
+    kind: 'CARE_PLAN', graphqlType: 'CarePlan', label: 'Care plans', fhir: { resourceType: 'CarePlan' }, category: 'care-plans',
+    owner: 'public-health', table: 'care_plan', timeColumn: 'period_start', connection: 'carePlans', published: true,
+  },
+  {
+    kind: 'CARE_TEAM', graphqlType: 'CareTeam', label: 'Care teams', fhir: { resourceType: 'CareTeam' }, category: 'care-plans',
+    owner: 'public-health', table: 'care_team', timeColumn: 'period_start', connection: 'careTeams', published: true,
+  },
+  {
     kind: 'HOME_MEASUREMENT', graphqlType: 'HomeMeasurement', label: 'Home measurements',
     fhir: { resourceType: 'Observation', category: { system: OBSERVATION_CATEGORY, codes: ['vital-signs'] } },
     category: 'home-measurements', owner: 'public-health', table: 'home_measurement', timeColumn: 'effective', connection: 'homeMeasurements',

@@ -20,6 +20,7 @@ const CATEGORY_WORDS: Record<Category, string> = {
   'home-measurements': 'measurements taken at home (blood pressure, glucose…)',
   consents: 'consent choices (who may see what)',
   procedures: 'procedures and operations',
+  'care-plans': 'care plans and the care teams that carry them out',
 };
 
 export interface ScopeWords {

@@ -12,6 +12,8 @@
 import { RECORD_TYPES, type ConnectionName } from '../../../../lib/records/record-types.js';
 import type { ExportPlan } from '../plan.js';
 import { allergyIntolerance } from './allergy-intolerance.js';
+import { carePlan } from './care-plan.js';
+import { careTeam } from './care-team.js';
 import { condition } from './condition.js';
 import { diagnosticReport } from './diagnostic-report.js';
 import { encounter } from './encounter.js';
@@ -29,6 +31,8 @@ export const RESOURCE_MODULES: readonly FhirResourceModule[] = [
   patient, encounter, condition, serviceRequest, observation, diagnosticReport, imagingStudy, immunization, episodeOfCare, task, allergyIntolerance,
   // After the Encounters and Conditions a procedure names.
   procedure,
+  // A care plan links to its care team and the Conditions it addresses: after them.
+  careTeam, carePlan,
 ];
 
 const ALL_EXPORTS = RESOURCE_MODULES.flatMap((module) => module.exports ?? []);

@@ -616,6 +616,7 @@ const BY_ID: Record<ConnectionName, string> = {
   observations: 'observation', diagnosticReports: 'diagnosticReport', imagingStudies: 'imagingStudy', immunizations: 'immunization',
   programEnrollments: 'programEnrollment', followUpTasks: 'followUpTask', homeMeasurements: 'homeMeasurement',
   procedures: 'procedure',
+  carePlans: 'carePlan', careTeams: 'careTeam',
 };
 const NESTED_BY_ID: Partial<Record<ConnectionName, { field: string; argument: string }>> = {
   imagingStudies: { field: 'imagingStudyOfReport', argument: 'reportId' },
