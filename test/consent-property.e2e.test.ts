@@ -180,6 +180,8 @@ function timelineEntries(bundle: PatientBundle) {
     ...bundle.immunizations.map((r) => entry('IMMUNIZATION', r.id, r.occurrence, 'immunizations', [r.organizationId])),
     ...bundle.enrollments.map((r) => entry('PROGRAM_ENROLLMENT', r.id, new Date(`${r.periodStart}T00:00:00Z`), 'programs', [r.organizationId])),
     ...bundle.followUpTasks.map((r) => entry('FOLLOW_UP_TASK', r.id, r.createdAt, 'follow-ups', [r.organizationId])),
+    ...bundle.carePlans.map((r) => entry('CARE_PLAN', r.id, r.periodStart, 'care-plans', [r.organizationId], r.sensitivityLabels)),
+    ...bundle.careTeams.map((r) => entry('CARE_TEAM', r.id, r.periodStart, 'care-plans', [r.organizationId], r.sensitivityLabels)),
     ...bundle.homeMeasurements.map((r) => entry('HOME_MEASUREMENT', r.id, r.effective, 'home-measurements', [r.organizationId])),
   ];
 }
@@ -211,7 +213,7 @@ function mayRevoke(actor: Actor, bundle: PatientBundle, directive: DirectiveCase
 
 const TIMELINE_QUERY = `query($id: ID!) { patient(id: $id) { id timeline(first: 100) { edges { kind node {
   ... on Encounter { id } ... on Condition { id } ... on AllergyIntolerance { id } ... on Procedure { id } ... on Referral { id } ... on Observation { id } ... on DiagnosticReport { id }
-  ... on ImagingStudy { id } ... on Immunization { id } ... on ProgramEnrollment { id } ... on FollowUpTask { id } ... on HomeMeasurement { id } } } } } }`;
+  ... on ImagingStudy { id } ... on Immunization { id } ... on ProgramEnrollment { id } ... on FollowUpTask { id } ... on CarePlan { id } ... on CareTeam { id } ... on HomeMeasurement { id } } } } } }`;
 
 const LIST_SELECTION = `
   id name { text }

@@ -77,6 +77,7 @@ const REQUIRED: Record<string, string[]> = {
   Immunization: ['status', 'vaccineCode', 'patient', 'occurrenceDateTime'], EpisodeOfCare: ['status', 'patient'], Task: ['status', 'intent'],
   AllergyIntolerance: ['patient'],
   Procedure: ['status', 'subject'],
+  CarePlan: ['status', 'intent', 'subject'], CareTeam: [],
   Organization: [], Practitioner: [], OperationOutcome: ['issue'],
 };
 

@@ -300,3 +300,22 @@ export const PROCEDURE_OUTCOMES = [
   { code: '385669000', display: 'Successful (qualifier value)' },
   { code: '385671000', display: 'Unsuccessful (qualifier value)' },
 ];
+
+/** Care plans for a chronic disease (SNOMED CT, Verhoeff check digits valid): the plan's category, its activities, the team's roles. */
+export const CARE_PLAN_KINDS: { diagnosis: string; reason: { code: string; display: string }; category: { code: string; display: string }; activities: { code: string; display: string }[] }[] = [
+  {
+    diagnosis: 'I10', reason: { code: '38341003', display: 'Hypertensive disorder, systemic arterial (disorder)' },
+    category: { code: '443402002', display: 'Lifestyle education regarding hypertension (procedure)' },
+    activities: [{ code: '386463000', display: 'Prescribed activity/exercise education (procedure)' }, { code: '229065009', display: 'Exercise therapy (regime/therapy)' }],
+  },
+  {
+    diagnosis: 'E11.9', reason: { code: '44054006', display: 'Diabetes mellitus type 2 (disorder)' },
+    category: { code: '698360004', display: 'Diabetes self management plan (record artifact)' },
+    activities: [{ code: '160670007', display: 'Diabetic diet (finding)' }, { code: '229065009', display: 'Exercise therapy (regime/therapy)' }],
+  },
+];
+export const CARE_TEAM_ROLES = {
+  physician: { code: '158965000', display: 'Medical practitioner (occupation)' },
+  nurse: { code: '224535009', display: 'Registered nurse (occupation)' },
+  professional: { code: '223366009', display: 'Healthcare professional (occupation)' },
+};

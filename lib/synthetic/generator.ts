@@ -16,6 +16,7 @@ import {
   PATHOLOGY_REPORT, REACTIONS, RXNORM, STREETS, SYSTEM, VACCINES, type Diagnosis, type HomeMeasurementKind, type SensitivityLabel,
 } from './codes.js';
 import { ANAESTHETIST, CPT, ICD10_PCS, LOCAL_PROCEDURES, PROCEDURE_KINDS, PROCEDURE_OUTCOMES, SURGEON } from './codes.js';
+import { CARE_PLAN_KINDS, CARE_TEAM_ROLES } from './codes.js';
 import { Random } from './random.js';
 import { ORGANIZATIONS, PROGRAMS, TOWNSHIP_CENTRES, generatePractitioners, type Practitioner } from './registry.js';
 
@@ -149,6 +150,21 @@ export interface ProcedureRecord {
   sensitivityLabels: SensitivityLabel[];
 }
 
+export interface CareTeamRecord {
+  id: string; patientId: string; organizationId: string; status: 'active' | 'inactive';
+  periodStart: Date; periodEnd: Date | null;
+  participants: { role: CodeableConceptValue[]; member: ReferenceValue }[]; reasonCodes: CodeableConceptValue[]; managedByProducer: boolean;
+  sensitivityLabels: SensitivityLabel[];
+}
+
+export interface CarePlanRecord {
+  id: string; patientId: string; organizationId: string; status: 'active' | 'completed'; intent: 'plan';
+  categories: CodeableConceptValue[]; periodStart: Date; periodEnd: Date | null;
+  activities: { code: CodeableConceptValue | null; status: string; location: ReferenceValue | null }[];
+  addressesConditionIds: string[]; careTeamId: string | null;
+  sensitivityLabels: SensitivityLabel[];
+}
+
 export interface PatientBundle {
   patient: PatientRecord;
   encounters: EncounterRecord[];
@@ -163,6 +179,8 @@ export interface PatientBundle {
   immunizations: ImmunizationRecord[];
   followUpTasks: FollowUpTaskRecord[];
   homeMeasurements: HomeMeasurementRecord[];
+  carePlans: CarePlanRecord[];
+  careTeams: CareTeamRecord[];
 }
 
 const CHILD_LAB_PANELS = LAB_PANELS.filter((panel) => CHILD_LAB_PANEL_CODES.includes(panel.loinc));
@@ -218,7 +236,7 @@ export function generatePatient(seed: number, index: number, anchor: Anchor = TE
       identifiers,
     },
     encounters: [], conditions: [], allergies: [], procedures: [], referrals: [], observations: [], diagnosticReports: [], imagingStudies: [],
-    enrollments: [], immunizations: [], followUpTasks: [], homeMeasurements: [],
+    enrollments: [], immunizations: [], followUpTasks: [], homeMeasurements: [], carePlans: [], careTeams: [],
   };
 
   const adult = ageYears >= 18;
@@ -419,7 +437,51 @@ export function generatePatient(seed: number, index: number, anchor: Anchor = TE
   if (adult) addRecentWorkup(bundle, seed, index, county, anchoredAt, ageYears);
   addAllergies(bundle, seed, index, birth, historyStart, span);
   addProcedures(bundle, seed, index);
+  addCarePlans(bundle, seed, index, anchoredAt);
   return bundle;
+}
+
+/**
+ * Care plans for a chronic disease (about half of the patients diagnosed
+ * with hypertension or type 2 diabetes): the plan (SNOMED CT category,
+ * activities, the diagnosis it addresses) and the care team that carries it
+ * out (the diagnosing clinician from the registry, a nurse known only by the
+ * organisation's staff identifier, the organisation itself), recorded by
+ * the organisation that made the diagnosis. Drawn from a stream of their
+ * own, so adding them left every other record of a patient unchanged.
+ */
+function addCarePlans(bundle: PatientBundle, seed: number, index: number, anchoredAt: number): void {
+  const r = new Random(seed, index + 0x38000000);
+  const chronic = bundle.conditions.filter((c) => !c.sensitivityLabels.length && CARE_PLAN_KINDS.some((k) => k.diagnosis === c.code));
+  if (!chronic.length || !r.bool(0.5)) return;
+  const diagnosis = chronic[0]!;
+  const kind = CARE_PLAN_KINDS.find((k) => k.diagnosis === diagnosis.code)!;
+  const encounter = bundle.encounters.find((e) => e.id === diagnosis.encounterId);
+  const org = diagnosis.organizationId;
+  const snomed = (c: { code: string; display: string }): CodeableConceptValue => ({ coding: [{ system: SYSTEM.snomed, code: c.code, display: c.display }], text: null });
+  const start = diagnosis.recordedDate.getTime() + r.int(1, 14) * DAY;
+  const finished = r.bool(0.2) && start + 180 * DAY < anchoredAt;
+  const end = finished ? new Date(start + r.int(90, 180) * DAY) : null;
+  const team: CareTeamRecord = {
+    id: r.uuid(), patientId: bundle.patient.id, organizationId: org, status: finished ? 'inactive' : 'active',
+    periodStart: new Date(start), periodEnd: end,
+    participants: [
+      ...(encounter ? [{ role: [snomed(CARE_TEAM_ROLES.physician)], member: { reference: `Practitioner/${encounter.practitionerId}`, type: null, identifier: null, display: null } }] : []),
+      { role: [snomed(CARE_TEAM_ROLES.nurse)], member: { reference: null, type: 'Practitioner', identifier: { system: `https://${org}.example.org/sid/staff`, value: `N${r.digits(5)}` }, display: `Nurse ${r.personName('female').family}` } },
+      { role: [snomed(CARE_TEAM_ROLES.professional)], member: { reference: `Organization/${org}`, type: null, identifier: null, display: null } },
+    ],
+    reasonCodes: [snomed(kind.reason)], managedByProducer: true, sensitivityLabels: [],
+  };
+  bundle.careTeams.push(team);
+  bundle.carePlans.push({
+    id: r.uuid(), patientId: bundle.patient.id, organizationId: org, status: finished ? 'completed' : 'active', intent: 'plan',
+    categories: [snomed(kind.category)], periodStart: new Date(start), periodEnd: end,
+    activities: kind.activities.map((activity) => ({
+      code: snomed(activity), status: finished ? 'completed' : r.pick(['scheduled', 'in-progress']),
+      location: r.bool(0.5) ? { reference: null, type: 'Location', identifier: { system: `https://${org}.example.org/sid/location`, value: 'CLINIC-1' }, display: 'Chronic disease clinic' } : null,
+    })),
+    addressesConditionIds: [diagnosis.id], careTeamId: team.id, sensitivityLabels: [],
+  });
 }
 
 /**

@@ -18,7 +18,7 @@
  * (seed, index, `run`).
  */
 import { IMAGING_FINDINGS, IMAGING_KINDS, LAB_PANELS, VACCINES, ALLERGENS, REACTIONS, DIAGNOSES } from './codes.js';
-import { CPT, ICD10_PCS, PROCEDURE_KINDS, SURGEON } from './codes.js';
+import { CARE_PLAN_KINDS, CARE_TEAM_ROLES, CPT, ICD10_PCS, PROCEDURE_KINDS, SURGEON } from './codes.js';
 import { Random } from './random.js';
 import { generatePractitioners } from './registry.js';
 import { SYSTEM } from '../records/terminology.js';
@@ -103,6 +103,23 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
       reaction: [{ manifestation: [{ coding: [{ system: SYSTEM.snomed, code: reaction.code, display: reaction.display }] }], severity: reaction.severity }],
     });
   }
+
+  // The chronic-disease care plan and the team that carries it out (the diagnosis is an entry of this Bundle: not named, docs/records.md).
+  const plan = pick(CARE_PLAN_KINDS);
+  const snomed = (c: { code: string; display: string }) => ({ coding: [{ system: SYSTEM.snomed, code: c.code, display: c.display }] });
+  const team = add({
+    resourceType: 'CareTeam', status: 'active', subject, period: { start: '2020-01-06T01:00:00Z' },
+    participant: [
+      { role: [snomed(CARE_TEAM_ROLES.physician)], member: { reference: `Practitioner/${pick(practitioners)}` } },
+      { role: [snomed(CARE_TEAM_ROLES.nurse)], member: { type: 'Practitioner', identifier: { system: `https://${org}.example.org/sid/staff`, value: `N${r.int(10000, 99999)}` }, display: 'Nurse Lin' } },
+    ],
+    reasonCode: [snomed(plan.reason)], managingOrganization: [{ reference: `Organization/${org}` }],
+  });
+  add({
+    resourceType: 'CarePlan', status: 'active', intent: 'plan', category: [snomed(plan.category)], subject, period: { start: '2020-01-06T01:00:00Z' },
+    careTeam: [{ reference: team }],
+    activity: plan.activities.map((a) => ({ detail: { code: snomed(a), status: 'in-progress', location: { identifier: { system: `https://${org}.example.org/sid/location`, value: 'CLINIC-1' }, display: 'Chronic disease clinic' } } })),
+  });
 
   // Visits, newest last, every 3–10 days back from `until`, until the Bundle is large enough.
   const until = (options.until ?? new Date('2026-06-01T00:00:00Z')).getTime();

@@ -73,6 +73,14 @@ export const PatientTimelineQuery = graphql(`
             ... on Immunization { id vaccineCode { code display } doseNumber organization { name } }
             ... on ProgramEnrollment { id status program { name } organization { name } }
             ... on FollowUpTask { id taskDescription: description taskStatus: status dueDate organization { name } }
+            ... on CarePlan {
+              id carePlanStatus: status intent carePlanCategory: category { coding { display } text } carePlanPeriod: period { start end }
+              activity { code { coding { display } text } status } organization { name } sensitivityLabels
+            }
+            ... on CareTeam {
+              id careTeamStatus: status participant { role { coding { display } text } member { reference display identifier { value } } }
+              careTeamReason: reasonCode { coding { display } text } organization { name } sensitivityLabels
+            }
             ... on HomeMeasurement { id kind systolic diastolic value unit }
           }
         }
