@@ -11,6 +11,7 @@
  * provenance, scopes) with a round trip compared element by element.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { institutionBundles } from '../lib/synthetic/fhir-bundles.js';
 import { DEFAULT_SEED, generatePatient, type CarePlanRecord, type CareTeamRecord, type PatientBundle } from '../lib/synthetic/generator.js';
 import { SYSTEM } from '../lib/records/terminology.js';
 import { schemaErrors } from './support/fhir-schema.js';
@@ -301,6 +302,31 @@ describe.each(BACKENDS)('CarePlan and CareTeam on %s', (backend) => {
     const updated = of(await everything(token, patientId), 'CarePlan')[0]!;
     expect(updated.status).toBe('completed');
     expect(lostElements(completed, updated, (ref) => ref)).toEqual([]);
+  });
+
+  it('gives back a synthetic patient\'s institution bundles (procedures, care teams and plans as the demo publishes them) element by element', async () => {
+    // Not one of the seeded patients: published here for the first time, by every institution that recorded something.
+    const generated = generatePatient(DEFAULT_SEED, 202);
+    expect(generated.procedures.length && generated.carePlans.length && generated.careTeams.length).toBeGreaterThan(0);
+    const sent: { bundle: Json; locations: Map<string, string> }[] = [];
+    for (const { organizationId, bundle } of institutionBundles(generated)) {
+      const answer = await send('/fhir', await system(organizationId), bundle);
+      expect(answer.status, answer.text.slice(0, 2000)).toBe(200);
+      sent.push({ bundle, locations: new Map(bundle.entry.map((e: Json, n: number) => [e.fullUrl as string, answer.body.entry[n].response.location as string])) });
+    }
+    const patientId = sent[0]!.locations.get(sent[0]!.bundle.entry[0].fullUrl)!.split('/')[1]!;
+    const exported = await everything(await stack.token({ sub: 'patient-202', role: 'patient', patient: patientId, scope: 'patient/*.rs' }), patientId);
+    const byLocation = new Map(exported.entry.map((e) => [`${e.resource.resourceType}/${e.resource.id}`, e.resource]));
+    const types = new Set<string>();
+    const lost = sent.flatMap(({ bundle, locations }) => (bundle.entry as Json[])
+      .filter((e) => ['Procedure', 'CarePlan', 'CareTeam'].includes(e.resource.resourceType))
+      .flatMap((e) => {
+        types.add(e.resource.resourceType);
+        const back = byLocation.get(locations.get(e.fullUrl)!);
+        return back ? lostElements(e.resource, back, (ref) => locations.get(ref)).map((path) => `${e.resource.resourceType} ${path}`) : [`${e.fullUrl}: not in $everything`];
+      }));
+    expect(types).toEqual(new Set(['Procedure', 'CarePlan', 'CareTeam']));
+    expect(lost).toEqual([]);
   });
 
   it('refuses what it cannot keep, naming the element, entry by entry in a batch, and writes nothing for it', async () => {
