@@ -104,7 +104,7 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
     });
   }
 
-  // The chronic-disease care plan and the team that carries it out (the diagnosis is an entry of this Bundle: not named, docs/records.md).
+  // The chronic-disease care plan and the team that carries it out.
   const plan = pick(CARE_PLAN_KINDS);
   const snomed = (c: { code: string; display: string }) => ({ coding: [{ system: SYSTEM.snomed, code: c.code, display: c.display }] });
   const team = add({
