@@ -17,7 +17,10 @@
  *   2. stage       every other owner, in parallel (lib/ingest/participant.ts):
  *                  conditional-create matching, business rules, reservations
  *                  of identifiers; the entries wait in `ingest_staged`,
- *                  invisible to every read.
+ *                  invisible to every read. An owner whose entries link to
+ *                  another owner's entries of the Bundle (a care plan's
+ *                  Conditions: `foreignLinks`) stages after the others, with
+ *                  the record ids they staged.
  *   3. decide      identity, in ONE local transaction: the decision
  *                  (`committed`), the transaction's audit events (one per
  *                  patient and action, counts per category: no write without
