@@ -6,6 +6,9 @@ export const ENCOUNTER = recordAccess('Encounter');
 export const CONDITION = recordAccess('Condition');
 export const ALLERGY = recordAccess('AllergyIntolerance');
 export const REFERRAL = recordAccess('Referral');
+export const MEDICATION_REQUEST = recordAccess('MedicationRequest');
+export const MEDICATION_ADMINISTRATION = recordAccess('MedicationAdministration');
+export const MEDICATION_STATEMENT = recordAccess('MedicationStatement');
 
 export const consentRules: ConsentRules = {
   records: ownedRecordRules('encounters', {
@@ -16,5 +19,9 @@ export const consentRules: ConsentRules = {
   open: ['Query', 'Mutation', 'Discharge', 'FollowUpTask', 'EncounterParticipant', 'ReferralConsentRequest', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'EncounterConnection', 'EncounterEdge',
     'ConditionConnection', 'ConditionEdge', 'ReferralConnection', 'ReferralEdge', '_Service',
     // An allergy's parts, reached only through its checked fields.
-    'CodeableConcept', 'AllergyReaction', 'AllergyIntoleranceConnection', 'AllergyIntoleranceEdge'],
+    'CodeableConcept', 'AllergyReaction', 'AllergyIntoleranceConnection', 'AllergyIntoleranceEdge',
+    // A medication record's parts, reached only through its checked fields.
+    'MedicationRequestConnection', 'MedicationRequestEdge', 'MedicationAdministrationConnection', 'MedicationAdministrationEdge',
+    'MedicationStatementConnection', 'MedicationStatementEdge', 'Medication', 'MedicationIngredient', 'MedicationBatch', 'Ratio', 'SimpleQuantity',
+    'Dosage', 'DoseAndRate', 'Timing', 'TimingRepeat', 'TextPeriod', 'AdministrationDosage', 'MedicationPerformer'],
 };

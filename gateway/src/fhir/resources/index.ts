@@ -17,6 +17,10 @@ import { diagnosticReport } from './diagnostic-report.js';
 import { encounter } from './encounter.js';
 import { episodeOfCare } from './episode-of-care.js';
 import { imagingStudy } from './imaging-study.js';
+import { medication } from './medication.js';
+import { medicationAdministration } from './medication-administration.js';
+import { medicationRequest } from './medication-request.js';
+import { medicationStatement } from './medication-statement.js';
 import { immunization } from './immunization.js';
 import type { FhirResourceModule, FromFhir, RecordExport } from './module.js';
 import { observation } from './observation.js';
@@ -26,6 +30,8 @@ import { task } from './task.js';
 
 export const RESOURCE_MODULES: readonly FhirResourceModule[] = [
   patient, encounter, condition, serviceRequest, observation, diagnosticReport, imagingStudy, immunization, episodeOfCare, task, allergyIntolerance,
+  // After the encounters and diagnoses they name; an administration after the prescription it carries out.
+  medicationRequest, medicationAdministration, medicationStatement, medication,
 ];
 
 const ALL_EXPORTS = RESOURCE_MODULES.flatMap((module) => module.exports ?? []);
