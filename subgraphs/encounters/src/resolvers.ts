@@ -142,6 +142,10 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     informationSource: (row: Row) => entityRef(row.information_source_id),
     dosage: (row: Row) => row.dosages,
   },
+  // The FHIR JSON of the parts the export gives back whole (kept in FHIR's shape: the stored value itself).
+  Dosage: { fhirJson: (dosage: object) => JSON.stringify(dosage) },
+  AdministrationDosage: { fhirJson: (dosage: object) => JSON.stringify(dosage) },
+  Medication: { fhirJson: ({ id: _id, contained: _contained, ...elements }: { id: string; contained: boolean }) => JSON.stringify(elements) },
   Referral: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'referral', reference.id, REFERRAL),
     patient: recordFields.patient,

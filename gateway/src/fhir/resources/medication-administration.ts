@@ -9,7 +9,7 @@
 import type { GqlPractitioner } from '../graphql-types.js';
 import { EVERY_CODING, instant, isObject, labelsOf, patientLink, practitionerId, PRACTITIONER_FIELDS, recordRef, REFERENCE, QUANTITY } from './elements.js';
 import {
-  codeIn, concept, CONCEPT_FIELDS, concepts, MEDICATION_ELEMENTS, MEDICATION_FIELDS, medicationOf, medicationToFhir, quantity, QUANTITY_FIELDS, type GqlMedicationParts,
+  codeIn, concept, CONCEPT_FIELDS, concepts, MEDICATION_ELEMENTS, MEDICATION_FIELDS, fromFhirJson, medicationOf, medicationToFhir, quantity, type GqlMedicationParts,
 } from './medication.js';
 import type { EntryIssues, FhirResourceModule, Json, Mapped } from './module.js';
 
@@ -19,7 +19,7 @@ export interface GqlMedicationAdministration extends GqlMedicationParts {
   id: string; status: string | null; statusReason: Json[] | null; category: Json | null; encounter: { id: string } | null;
   effectiveDateTime: string | null; effectivePeriod: { start: string | null; end: string | null } | null;
   performer: { function: Json | null; actor: GqlPractitioner | null }[] | null; reasonCode: Json[] | null; reasonReference: { id: string } | null;
-  request: { id: string } | null; dosage: Json | null; sensitivityLabels: string[] | null;
+  request: { id: string } | null; dosage: { fhirJson: string | null } | null; sensitivityLabels: string[] | null;
 }
 
 /** effective[x] of an administration or a statement: an instant or a period (its start required for an administration). */
@@ -52,7 +52,7 @@ export const medicationAdministration: FhirResourceModule = {
     select: () => ({
       medicationAdministrations: `id status statusReason ${CONCEPT_FIELDS} category ${CONCEPT_FIELDS} ${MEDICATION_FIELDS} encounter { id }
     effectiveDateTime effectivePeriod { start end } performer { function ${CONCEPT_FIELDS} actor ${PRACTITIONER_FIELDS} } reasonCode ${CONCEPT_FIELDS} reasonReference { id }
-    request { id } dosage { text site ${CONCEPT_FIELDS} route ${CONCEPT_FIELDS} method ${CONCEPT_FIELDS} dose ${QUANTITY_FIELDS} rateQuantity ${QUANTITY_FIELDS} } sensitivityLabels`,
+    request { id } dosage { fhirJson } sensitivityLabels`,
     }),
     toFhir(m: GqlMedicationAdministration, x) {
       if (!m.status || (!m.medication && !m.medicationReference) || (!m.effectiveDateTime && !m.effectivePeriod)) return x.withheld();
@@ -72,7 +72,7 @@ export const medicationAdministration: FhirResourceModule = {
         reasonCode: m.reasonCode,
         reasonReference: m.reasonReference ? [x.link('Condition', m.reasonReference.id)] : undefined,
         request: x.link('MedicationRequest', m.request?.id),
-        dosage: m.dosage,
+        dosage: fromFhirJson(m.dosage),
       };
     },
   }],

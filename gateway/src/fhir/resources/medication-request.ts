@@ -8,7 +8,7 @@
 import type { GqlPractitioner } from '../graphql-types.js';
 import { EVERY_CODING, instant, isObject, labelsOf, patientLink, practitionerId, PRACTITIONER_FIELDS, recordRef, REFERENCE } from './elements.js';
 import {
-  codeIn, concept, CONCEPT_FIELDS, concepts, DOSAGE, DOSAGE_FIELDS, dosages, MEDICATION_ELEMENTS, MEDICATION_FIELDS, medicationOf, medicationToFhir,
+  codeIn, concept, CONCEPT_FIELDS, concepts, DOSAGE, DOSAGE_FIELDS, dosages, fromFhirJson, MEDICATION_ELEMENTS, MEDICATION_FIELDS, medicationOf, medicationToFhir,
   type GqlMedicationParts,
 } from './medication.js';
 import type { FhirResourceModule, Json, Mapped } from './module.js';
@@ -20,7 +20,7 @@ const PRIORITY = ['routine', 'urgent', 'asap', 'stat'];
 export interface GqlMedicationRequest extends GqlMedicationParts {
   id: string; status: string | null; statusReason: Json | null; intent: string | null; category: Json[] | null; priority: string | null;
   authoredOn: string | null; requester: GqlPractitioner | null; encounter: { id: string } | null; reasonCode: Json[] | null; reasonReference: { id: string } | null;
-  dosageInstruction: Json[] | null; sensitivityLabels: string[] | null;
+  dosageInstruction: { fhirJson: string | null }[] | null; sensitivityLabels: string[] | null;
 }
 
 export const medicationRequest: FhirResourceModule = {
@@ -55,7 +55,7 @@ export const medicationRequest: FhirResourceModule = {
         requester: x.practitioner(m.requester),
         reasonCode: m.reasonCode,
         reasonReference: m.reasonReference ? [x.link('Condition', m.reasonReference.id)] : undefined,
-        dosageInstruction: m.dosageInstruction,
+        dosageInstruction: m.dosageInstruction?.map(fromFhirJson),
       };
     },
   }],

@@ -9,7 +9,7 @@ import type { GqlPractitioner } from '../graphql-types.js';
 import { EVERY_CODING, instant, isObject, labelsOf, patientLink, practitionerId, PRACTITIONER_FIELDS, recordRef, REFERENCE } from './elements.js';
 import { effectiveOf } from './medication-administration.js';
 import {
-  codeIn, concept, CONCEPT_FIELDS, concepts, DOSAGE, DOSAGE_FIELDS, dosages, MEDICATION_ELEMENTS, MEDICATION_FIELDS, medicationOf, medicationToFhir, type GqlMedicationParts,
+  codeIn, concept, CONCEPT_FIELDS, concepts, DOSAGE, DOSAGE_FIELDS, dosages, fromFhirJson, MEDICATION_ELEMENTS, MEDICATION_FIELDS, medicationOf, medicationToFhir, type GqlMedicationParts,
 } from './medication.js';
 import type { FhirResourceModule, Json, Mapped } from './module.js';
 
@@ -18,7 +18,7 @@ export const STATEMENT_STATUS = ['active', 'completed', 'entered-in-error', 'int
 export interface GqlMedicationStatement extends GqlMedicationParts {
   id: string; status: string | null; statusReason: Json[] | null; category: Json | null; encounter: { id: string } | null;
   effectiveDateTime: string | null; effectivePeriod: { start: string | null; end: string | null } | null; dateAsserted: string | null;
-  informationSource: GqlPractitioner | null; reasonCode: Json[] | null; reasonReference: { id: string } | null; dosage: Json[] | null; sensitivityLabels: string[] | null;
+  informationSource: GqlPractitioner | null; reasonCode: Json[] | null; reasonReference: { id: string } | null; dosage: { fhirJson: string | null }[] | null; sensitivityLabels: string[] | null;
 }
 
 export const medicationStatement: FhirResourceModule = {
@@ -53,7 +53,7 @@ export const medicationStatement: FhirResourceModule = {
         informationSource: x.practitioner(m.informationSource),
         reasonCode: m.reasonCode,
         reasonReference: m.reasonReference ? [x.link('Condition', m.reasonReference.id)] : undefined,
-        dosage: m.dosage,
+        dosage: m.dosage?.map(fromFhirJson),
       };
     },
   }],
