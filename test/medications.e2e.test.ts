@@ -143,6 +143,8 @@ describe.each(BACKENDS)('Medications on %s', (backend) => {
   let record: ReturnType<typeof hospitalRecord>;
   /** fullUrl key → the id the transaction gave. */
   let id: Record<string, string>;
+  /** Prescriptions published for the patient after the transaction (a labelled one). */
+  const later: string[] = [];
   const send = fhirSender(() => base);
   const clinician = (org: string, extra: Record<string, unknown> = {}) => stack.token({ sub: `dr-${org}`, role: 'clinician', org, scope: 'user/*.rs', ...extra });
   const system = (org: string, scope = 'system/*.cru') => stack.token({ sub: `${org}-his`, role: 'system', org, client_id: `${org}-his`, scope });
@@ -247,6 +249,7 @@ describe.each(BACKENDS)('Medications on %s', (backend) => {
     });
     expect(labelled.status, labelled.text).toBe(201);
     const labelledId = String(labelled.headers.get('location')).split('/')[1]!;
+    later.push(labelledId);
     const stranger = STRANGERS[1]!;
     const token = await clinician(stranger);
     const plain = await grant({ actorId: stranger, categories: ['MEDICATIONS'] });
@@ -309,12 +312,14 @@ describe.each(BACKENDS)('Medications on %s', (backend) => {
       return (response.body.entry ?? []).filter((e: Json) => e.search?.mode === 'match').map((e: Json) => e.resource.id).sort();
     };
     const patient = `patient=Patient/${id.patient}`;
-    expect(await found(`MedicationRequest?${patient}`)).toEqual([id.request, id.contained].sort());
-    expect(await found(`MedicationRequest?${patient}&status=active&intent=order`)).toEqual([id.request, id.contained].sort());
+    // The labelled prescription (contained paracetamol, authored with the second) is its organisation's to see too.
+    expect(await found(`MedicationRequest?${patient}`)).toEqual([id.request, id.contained, ...later].sort());
+    expect(await found(`MedicationRequest?${patient}&status=active&intent=order`)).toEqual([id.request, id.contained, ...later].sort());
     expect(await found(`MedicationRequest?${patient}&status=stopped`)).toEqual([]);
-    expect(await found(`MedicationRequest?${patient}&code=${ATC}|N02BE01`)).toEqual([id.contained]);
-    expect(await found(`MedicationRequest?${patient}&authoredon=ge2026-02-01T10:01:00Z`)).toEqual([id.contained]);
-    expect(await found(`MedicationRequest?_id=${id.request}`)).toEqual([id.request]);
+    expect(await found(`MedicationRequest?${patient}&code=${ATC}|N02BE01`)).toEqual([id.contained, ...later].sort());
+    expect(await found(`MedicationRequest?${patient}&code=${RXNORM}|308191`)).toEqual([]);
+    expect(await found(`MedicationRequest?${patient}&authoredon=lt2026-02-01T10:01:00Z`)).toEqual([id.request]);
+    expect(await found(`MedicationRequest?${patient}&_id=${id.request}`)).toEqual([id.request]);
     expect(await found(`MedicationAdministration?${patient}&code=${RXNORM}|308191&status=completed`)).toEqual([id.administration]);
     expect(await found(`MedicationAdministration?${patient}&effective-time=lt2026-01-01`)).toEqual([]);
     expect(await found(`MedicationStatement?${patient}&code=C09AA02&effective=ge2025-01-01`)).toEqual([id.statement]);
@@ -381,7 +386,7 @@ describe.each(BACKENDS)('Medications on %s', (backend) => {
     const back = (await everything(patientToken, id.patient)).entry.find((e) => e.resource.id === id.contained)!.resource;
     expect([back.status, back.statusReason]).toEqual(['stopped', { text: 'Fever gone' }]);
     expect(back.contained).toEqual(record.resources.contained.contained);
-    const retry = await send('/fhir/MedicationRequest', token, { ...record.resources.contained, subject }, { headers: { 'if-none-exist': `identifier=${identifier[0]!.system}|${identifier[0]!.value}` } });
+    const retry = await send('/fhir/MedicationRequest', token, { ...record.resources.contained, subject, encounter: { reference: `Encounter/${id.encounter}` } }, { headers: { 'if-none-exist': `identifier=${identifier[0]!.system}|${identifier[0]!.value}` } });
     expect(retry.status, retry.text).toBe(200);
     expect(retry.headers.get('location')).toBe(`MedicationRequest/${id.contained}`);
     const takeover = await send(`/fhir/MedicationRequest/${id.contained}`, await system(STRANGERS[0]!), { ...stopped, status: 'active' }, { method: 'PUT' });
