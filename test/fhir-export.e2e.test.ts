@@ -76,6 +76,7 @@ const REQUIRED: Record<string, string[]> = {
   Observation: ['status', 'code', 'subject'], DiagnosticReport: ['status', 'code', 'subject'], ImagingStudy: ['status', 'subject'],
   Immunization: ['status', 'vaccineCode', 'patient', 'occurrenceDateTime'], EpisodeOfCare: ['status', 'patient'], Task: ['status', 'intent'],
   AllergyIntolerance: ['patient'],
+  MedicationRequest: ['status', 'intent', 'subject'], MedicationAdministration: ['status', 'subject'], MedicationStatement: ['status', 'subject'], Medication: [],
   Organization: [], Practitioner: [], OperationOutcome: ['issue'],
 };
 
