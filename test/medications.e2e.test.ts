@@ -16,6 +16,7 @@ import { SYSTEM } from '../lib/records/terminology.js';
 import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type GraphQLResponse, type TestStack } from './support/harness.js';
 import { fhirSender, type FhirBundle } from './support/publish.js';
+import { generatedPatients } from './support/generated.js';
 
 type Json = Record<string, any>;
 const SNOMED = SYSTEM.snomed;
@@ -54,6 +55,10 @@ const REVOKE = 'mutation($id: ID!) { revokeConsent(id: $id) { id } }';
 const requestIds = (r: GraphQLResponse<any>) => (r.data?.patient?.medicationRequests?.edges ?? []).map((e: Json) => e.node.id).sort();
 const allIds = (r: GraphQLResponse<any>) => ['medicationRequests', 'medicationAdministrations', 'medicationStatements']
   .flatMap((c) => (r.data?.patient?.[c]?.edges ?? []).map((e: Json) => e.node.id)).sort();
+/** The demo patients the stack is seeded with: one has a prescription, a dose given and a statement. */
+const PATIENTS = 16;
+const generated = generatedPatients(PATIENTS);
+const demo = generated.find((b) => b.medicationRequests.length > 0 && b.medicationAdministrations.length > 0 && b.medicationStatements.length > 0);
 const urn = () => `urn:uuid:${crypto.randomUUID()}`;
 
 /** A hospital's medication record of one stay: every element the product keeps, codes of every kind. */
@@ -167,7 +172,7 @@ describe.each(BACKENDS)('Medications on %s', (backend) => {
     [table, (await stack.databases.encounters.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`))[0]!.n])));
 
   beforeAll(async () => {
-    stack = await startTestStack(backend, { patients: 10 });
+    stack = await startTestStack(backend, { patients: PATIENTS });
     base = stack.url.replace(/\/graphql$/, '');
     record = hospitalRecord(ORG);
     const response = await send('/fhir', await system(ORG), record.bundle);
@@ -214,6 +219,32 @@ describe.each(BACKENDS)('Medications on %s', (backend) => {
       id: id.statement, status: 'active', effectivePeriod: { start: '2024-05-01T00:00:00.000Z', end: null }, dateAsserted: '2026-02-01T09:15:00.000Z',
       informationSource: { id: 'prac-county-north-1' }, medication: { coding: [{ system: ATC, code: 'C09AA02' }, { system: NDC, code: '0093-0027-01' }] },
     });
+  });
+
+  it('reads a demo patient\'s seeded medications as generated, and exports them as valid FHIR', async () => {
+    const token = await stack.token({ sub: 'patient-demo', role: 'patient', patient: demo.patient.id, scope: 'patient/*.rs' });
+    const response = await stack.graphql(token, MEDICATIONS, { id: demo.patient.id });
+    expect(response.errors).toBeUndefined();
+    const nodes = (connection: string) => response.data.patient[connection].edges.map((e: Json) => e.node);
+    const newest = <T extends { id: string }>(list: T[], time: (r: T) => Date) => [...list].sort((a, b) => time(b).getTime() - time(a).getTime() || (b.id < a.id ? -1 : 1));
+    const concept = (c: { coding: Json[]; text: string | null }) => ({ coding: c.coding, text: c.text });
+    expect(nodes('medicationRequests').map((n: Json) => ({
+      id: n.id, status: n.status, intent: n.intent, authoredOn: n.authoredOn, medication: n.medication, encounter: n.encounter?.id ?? null,
+      reason: n.reasonReference?.id ?? null, requester: n.requester.id, dosage: n.dosageInstruction.map((d: Json) => [d.text, d.route.coding[0].code, d.doseAndRate[0].doseQuantity.value]),
+    }))).toEqual(newest(demo.medicationRequests, (m) => m.authoredOn).map((m) => ({
+      id: m.id, status: m.status, intent: m.intent, authoredOn: m.authoredOn.toISOString(), medication: concept(m.medication), encounter: m.encounterId,
+      reason: m.reasonConditionId, requester: m.requesterId, dosage: m.dosageInstruction.map((d: Json) => [d.text, d.route.coding[0].code, d.doseAndRate[0].doseQuantity.value]),
+    })));
+    expect(nodes('medicationAdministrations').map((n: Json) => [n.id, n.status, n.effectiveDateTime, n.request.id, n.performer[0].actor.id, n.dosage.dose.value]))
+      .toEqual(newest(demo.medicationAdministrations, (m) => m.effectiveDateTime).map((m) => [m.id, m.status, m.effectiveDateTime.toISOString(), m.requestId, m.performerId, (m.dosage.dose as Json).value]));
+    expect(nodes('medicationStatements').map((n: Json) => [n.id, n.status, n.effectivePeriod.start, n.effectivePeriod.end, n.dateAsserted, n.informationSource.id]))
+      .toEqual(newest(demo.medicationStatements, (m) => m.effectiveStart).map((m) => [m.id, m.status, m.effectiveStart.toISOString(), m.effectiveEnd?.toISOString() ?? null, m.dateAsserted.toISOString(), m.informationSourceId]));
+    const bundle = await everything(token, demo.patient.id);
+    expect(schemaErrors(bundle)).toEqual([]);
+    const exported = new Map(bundle.entry.map((e) => [e.resource.id, e.resource]));
+    for (const m of [...demo.medicationRequests, ...demo.medicationAdministrations, ...demo.medicationStatements]) {
+      expect(exported.get(m.id)?.medicationCodeableConcept?.coding).toEqual(m.medication.coding);
+    }
   });
 
   it('shows the prescribing organisation\'s staff its medications, others none without a permit; a permit for medications opens them, not the encounter or diagnosis they name', async () => {
