@@ -93,7 +93,10 @@ export function codeIn(value: unknown, allowed: readonly string[], issues: Entry
 
 const num = (value: unknown, issues: EntryIssues, element: string, integer = false): number | null => {
   if (value === undefined || value === null) return null;
-  if (typeof value !== 'number' || !Number.isFinite(value) || (integer && !Number.isInteger(value))) return issues.add(400, 'value', `${element} must be ${integer ? 'an integer' : 'a number'}`, element) ?? null;
+  // Integers within FHIR's integer (32 bits, as GraphQL's Int).
+  if (typeof value !== 'number' || !Number.isFinite(value) || (integer && !(Number.isInteger(value) && Math.abs(value) <= 2_147_483_647))) {
+    return issues.add(400, 'value', `${element} must be ${integer ? 'an integer (32 bits)' : 'a number'}`, element) ?? null;
+  }
   return value;
 };
 const bool = (value: unknown, issues: EntryIssues, element: string): boolean | null => {
