@@ -407,7 +407,7 @@ describe.each(BACKENDS)('Medications on %s', (backend) => {
     expect(await counts()).toEqual({ ...before, medication_request: before.medication_request! + 1 });
   });
 
-  it('updates a prescription by its organisation only (PUT), and a retry with its identifier creates nothing twice', async () => {
+  it('updates a prescription by its organisation only (PUT), a retry with its identifier creates nothing twice, and labels follow the sensitive-code table', async () => {
     const token = await system(ORG);
     const subject = { reference: `Patient/${id.patient}` };
     const { identifier } = record.resources.contained;
@@ -422,5 +422,14 @@ describe.each(BACKENDS)('Medications on %s', (backend) => {
     expect(retry.headers.get('location')).toBe(`MedicationRequest/${id.contained}`);
     const takeover = await send(`/fhir/MedicationRequest/${id.contained}`, await system(STRANGERS[0]!), { ...stopped, status: 'active' }, { method: 'PUT' });
     expect(takeover.status, takeover.text).toBe(404);
+    // The alliance's table of sensitive codes labels a medication record by its reason as any other record: HIV disease (B20) → HIV.
+    const treated = await send('/fhir/MedicationStatement', await system(ORG), {
+      ...record.resources.statement, identifier: undefined, subject: { reference: `Patient/${id.patient}` }, context: undefined,
+      reasonCode: [{ coding: [{ system: ICD10, code: 'B20', display: 'Human immunodeficiency virus [HIV] disease' }] }],
+    });
+    expect(treated.status, treated.text).toBe(201);
+    const treatedId = String(treated.headers.get('location')).split('/')[1]!;
+    const labels = await stack.graphql(await clinician(ORG), 'query($id: ID!) { medicationStatement(id: $id) { sensitivityLabels } }', { id: treatedId });
+    expect(labels.data.medicationStatement.sensitivityLabels).toEqual(['HIV']);
   });
 });
