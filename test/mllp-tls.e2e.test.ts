@@ -12,48 +12,19 @@
  *   right CA naming no registered client: refused (no ACK, the connection
  *   closed), nothing stored.
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import forge from 'node-forge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mllpConfigFromEnv, startMllpListener, type RunningMllp } from '../gateway/src/hl7v2/mllp.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
+import { issue, type Issued } from './support/certificates.js';
 
 const ORG = 'org-county-north';
 const CLIENT = `${ORG}-lis`;
 let sequence = 0;
 const unique = (prefix: string) => `${prefix}${Date.now().toString(36)}${++sequence}`.toUpperCase();
-
-interface Issued {
-  key: string;
-  cert: string;
-}
-
-/** A key pair (node:crypto) and a certificate for `cn`, signed by `issuer` (or self-signed: a CA). */
-function issue(cn: string, issuer: Issued | null, usage: 'ca' | 'server' | 'client'): Issued {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
-  cert.serialNumber = `01${randomBytes(8).toString('hex')}`;
-  cert.validity.notBefore = new Date(Date.now() - 60_000);
-  cert.validity.notAfter = new Date(Date.now() + 86_400_000);
-  const subject = [{ name: 'commonName', value: cn }, { name: 'organizationName', value: 'Test alliance' }];
-  cert.setSubject(subject);
-  const signer = issuer ? forge.pki.certificateFromPem(issuer.cert) : null;
-  cert.setIssuer(signer ? signer.subject.attributes : subject);
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: usage === 'ca' },
-    usage === 'ca' ? { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true } : { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
-    ...(usage === 'ca' ? [] : [{ name: 'extKeyUsage', serverAuth: usage === 'server', clientAuth: usage === 'client' }]),
-    ...(usage === 'server' ? [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] }] : []),
-  ]);
-  cert.sign(forge.pki.privateKeyFromPem(issuer ? issuer.key : keyPem), forge.md.sha256.create());
-  return { key: keyPem, cert: forge.pki.certificateToPem(cert) };
-}
 
 const frame = (text: string) => Buffer.concat([Buffer.from([0x0b]), Buffer.from(text, 'utf8'), Buffer.from([0x1c, 0x0d])]);
 const msa = (ack: string) => ack.split('\r').find((line) => line.startsWith('MSA|'))!.split('|');

@@ -189,9 +189,11 @@ async function answerMessage(text: string, actor: Actor, requestId: string, opti
     if (!(error instanceof TransactionFailed)) {
       return answer(503, 'AR', [errSegment('MSH^1', ['207', 'Application internal error'], 'The message could not be stored now; nothing was written. Resend later.')]);
     }
-    // A concurrent message with the same control id won the race: tell this one as a duplicate.
-    const code = error.status === 503 ? 'AR' : 'AE';
-    return answer(error.status, code, errors(error.issues));
+    // Another publication of the same records is still in progress (a concurrent message with the same control id or
+    // order, or one left unfinished by a gateway that died until recovery settles it): nothing is wrong with this
+    // message, so an AR (resend later), never an AE a sender would not resend. Else: refused as the issues say.
+    const transient = error.status === 503 || (error.issues.length > 0 && error.issues.every((i) => i.code === 'conflict' || i.status === 503));
+    return answer(error.status, transient ? 'AR' : 'AE', errors(error.issues));
   }
 }
 
