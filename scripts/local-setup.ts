@@ -27,7 +27,15 @@ import { demoAnchor } from './demo.js';
 
 const directory = path.resolve(process.argv[2] ?? '/secrets');
 const NODE_UID = 1000;
-const exists = (file: string) => stat(path.join(directory, file)).then(() => true, () => false);
+const exists = async (file: string) => {
+  const found = await stat(path.join(directory, file)).catch(() => null);
+  // `docker compose up` before local-setup makes Docker create a directory where each missing secret file should be.
+  if (found?.isDirectory()) {
+    console.error(`local-setup: ${path.join(directory, file)} is a directory (compose made it for a secret file that did not exist yet): remove the secrets directory's contents and run local-setup before up`);
+    process.exit(1);
+  }
+  return Boolean(found);
+};
 const write = async (file: string, text: string) => {
   const at = path.join(directory, file);
   await writeFile(at, text, { mode: 0o600 });

@@ -7,7 +7,7 @@
  * verifier accepts in production mode, and refuses claims the gateway would.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -40,6 +40,13 @@ describe('the local profile\'s services', () => {
     const before = Object.fromEntries(files.map((f) => [f, readFileSync(path.join(secrets, f), 'utf8')]));
     await setup({ DEMO_PATIENTS: '0' });
     expect(Object.fromEntries(files.map((f) => [f, readFileSync(path.join(secrets, f), 'utf8')]))).toEqual(before);
+    // A directory where a key file belongs (compose up before local-setup): said in one line, exit 1, nothing else written.
+    const broken = path.join(scratch, 'broken');
+    mkdirSync(path.join(broken, 'internal-public-keys.json'), { recursive: true });
+    const refused = await run(process.execPath, [...script('local-setup'), broken], { cwd: ROOT, env: { ...process.env, DEMO_PATIENTS: '0' } }).catch((error: { code: number; stderr: string }) => error);
+    expect(refused).toMatchObject({ code: 1 });
+    expect((refused as { stderr: string }).stderr).toMatch(/is a directory.*run local-setup before up/);
+    expect(readdirSync(broken)).toEqual(['internal-public-keys.json']);
     // The file names are those docker-compose.yml's secrets name.
     const compose = readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8');
     for (const file of files.filter((f) => !f.startsWith('local-'))) expect(compose).toContain(`./secrets/${file}`);
