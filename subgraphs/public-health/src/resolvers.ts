@@ -7,6 +7,7 @@ import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
 import { ENROLLMENT, FOLLOW_UP_TASK, HOME_MEASUREMENT, IMMUNIZATION } from './access.js';
 import { completeFollowUpTask, openFollowUpTasks, submitHomeMeasurement, triggeringMeasurements, type HomeMeasurementInput } from './follow-up.js';
 import { immunizationsDue, scheduleOf, type ImmunizationsDueArgs } from './immunizations-due.js';
+import { cohortPrograms, programCohort, type ProgramCohortArgs } from './cohort.js';
 
 const programLoader = (context: SubgraphContext, id: string | null) =>
   id
@@ -31,6 +32,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     homeMeasurement: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'home_measurement', id, HOME_MEASUREMENT),
     openFollowUpTasks: (_: unknown, args: { first?: number | null; after?: string | null }, context: SubgraphContext) => openFollowUpTasks(context, args),
     immunizationsDue: (_: unknown, args: ImmunizationsDueArgs, context: SubgraphContext) => immunizationsDue(context, args),
+    programCohort: (_: unknown, args: ProgramCohortArgs, context: SubgraphContext) => programCohort(context, args),
+    cohortPrograms: (_: unknown, __: unknown, context: SubgraphContext) => cohortPrograms(context),
   },
   Mutation: {
     submitHomeMeasurement: (_: unknown, { input }: { input: HomeMeasurementInput }, context: SubgraphContext) => submitHomeMeasurement(context, input),
