@@ -8,7 +8,7 @@
  * organisation, and every exported patient's audit event is stored before
  * the files can be downloaded.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -18,6 +18,8 @@ import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
 
 const PATIENTS = 60;
 const PRINT = process.env.PRINT_FIGURES === '1';
+/** Every type FHIR search serves with records of a patient (Consent aside: directives are not exported). */
+const SEARCHED = ['Patient', 'Encounter', 'Condition', 'Observation', 'DiagnosticReport', 'ImagingStudy', 'Immunization', 'ServiceRequest', 'EpisodeOfCare', 'Task', 'AllergyIntolerance'];
 const PROGRAM = 'prog-htn';
 const bundles = Array.from({ length: PATIENTS }, (_, i) => generatePatient(DEFAULT_SEED, i));
 const cohort = bundles.filter((b) => b.enrollments.some((e) => e.programId === PROGRAM && e.status === 'active'));
@@ -30,12 +32,12 @@ describe.each(BACKENDS)('FHIR Bulk Data export (%s)', (backend) => {
   let exportDb: string | null = null;
   let cdc: string;
 
-  const fhir = (token: string | null, pathOrUrl: string, init: RequestInit & { headers?: Record<string, string> } = {}) =>
+  const fhir = (token: string | null, pathOrUrl: string, init: Omit<RequestInit, 'headers'> & { headers?: Record<string, string> } = {}) =>
     fetch(pathOrUrl.startsWith('http') ? pathOrUrl : `${stack.url.replace(/\/graphql$/, '')}${pathOrUrl}`, {
       ...init, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...init.headers },
     });
 
-  const kickOff = async (token: string, pathAndQuery: string, init: RequestInit & { headers?: Record<string, string> } = {}) =>
+  const kickOff = async (token: string, pathAndQuery: string, init: Omit<RequestInit, 'headers'> & { headers?: Record<string, string> } = {}) =>
     fhir(token, pathAndQuery, { ...init, headers: { prefer: 'respond-async', accept: 'application/fhir+json', ...init.headers } });
 
   /** Polls the status URL (respecting Retry-After) until the manifest arrives. */
@@ -67,7 +69,7 @@ describe.each(BACKENDS)('FHIR Bulk Data export (%s)', (backend) => {
     return resources;
   }
 
-  async function runExport(token: string, pathAndQuery: string, init: RequestInit & { headers?: Record<string, string> } = {}) {
+  async function runExport(token: string, pathAndQuery: string, init: Omit<RequestInit, 'headers'> & { headers?: Record<string, string> } = {}) {
     const kicked = await kickOff(token, pathAndQuery, init);
     expect(kicked.status, await kicked.clone().text()).toBe(202);
     const statusUrl = kicked.headers.get('content-location')!;
@@ -163,12 +165,10 @@ describe.each(BACKENDS)('FHIR Bulk Data export (%s)', (backend) => {
     expect(types).toContain('EpisodeOfCare');
 
     // Compare per patient, resource by resource, with FHIR search by the same caller.
-    const searchable = ['Patient', 'Encounter', 'Condition', 'Observation', 'DiagnosticReport', 'ImagingStudy', 'Immunization', 'ServiceRequest', 'EpisodeOfCare', 'Task', 'AllergyIntolerance']
-      .filter((t) => manifest.output.some((f) => f.type === t) || true);
     const exportedPatients = new Set(exported.filter((r) => r.resourceType === 'Patient').map((r) => r.id));
     expect([...exportedPatients].sort()).toEqual(cohort.map((b) => b.patient.id).sort());
     const expected: Resource[] = [];
-    for (const b of cohort) expected.push(...await searchAll(cdc, b.patient.id, searchable));
+    for (const b of cohort) expected.push(...await searchAll(cdc, b.patient.id, SEARCHED));
     // Registry entries (wildcard scopes) are not patient records: every one the records name is there, once.
     const registry = exported.filter((r) => r.resourceType === 'Organization' || r.resourceType === 'Practitioner');
     expect(new Set(registry.map(key)).size).toBe(registry.length);
@@ -323,5 +323,75 @@ describe.each(BACKENDS)('FHIR Bulk Data export (%s)', (backend) => {
     expect((await fhir(cdc, result.statusUrl)).status).toBe(404);
     for (let i = 0; i < 100 && (await readdir(path.join(storageDir, result.id)).catch(() => null)) !== null; i++) await new Promise((r) => setTimeout(r, 100));
     await expect(readdir(path.join(storageDir, result.id))).rejects.toThrow();
+  });
+
+  it('serves an institution\'s system (SMART Backend Services, system/ scopes) what search gives it, for the cohorts its organisation is responsible for', async () => {
+    const township = cohort[0]!.enrollments.find((e) => e.programId === PROGRAM)!.organizationId;
+    const system = await stack.token({ sub: 'his-bulk', role: 'system', org: township, scope: 'system/*.rs', client_id: 'his-bulk' });
+    const groups = await (await fhir(system, '/fhir/Group')).json() as { entry: { resource: Resource }[] };
+    expect(groups.entry.map((e) => e.resource.id)).toContain(PROGRAM);
+    const { resources } = await runExport(system, '/fhir/$export?_type=Patient,EpisodeOfCare,Encounter,Condition,Observation,Immunization,Task');
+    const responsible = new Set(bundles.filter((b) => b.enrollments.some((e) => e.organizationId === township && e.status === 'active')).map((b) => b.patient.id));
+    const records = resources.filter((r) => r.resourceType !== 'Organization' && r.resourceType !== 'Practitioner');
+    expect(records.length).toBeGreaterThan(0);
+    for (const r of records) expect(responsible.has(patientOf(r)!), key(r)).toBe(true);
+    const expected: Resource[] = [];
+    for (const id of responsible) expected.push(...await searchAll(system, id, ['Patient', 'EpisodeOfCare', 'Encounter', 'Condition', 'Observation', 'Immunization', 'Task']));
+    expect(records.map(key).sort()).toEqual(expected.map(key).sort());
+    // A system client without a read scope cannot export.
+    const writer = await stack.token({ sub: 'his-writer', role: 'system', org: township, scope: 'system/Observation.cu', client_id: 'his-writer' });
+    expect((await kickOff(writer, '/fhir/$export')).status).toBe(403);
+  });
+
+  it('recovers a job a stopped gateway left running: run again from the start, never listing its half-written files', async () => {
+    const bulk = stack.gateway.bulkExport!;
+    await bulk.worker.stop();
+    try {
+      const kicked = await kickOff(cdc, `/fhir/Group/${PROGRAM}/$export?_type=Patient`);
+      expect(kicked.status).toBe(202);
+      const url = kicked.headers.get('content-location')!;
+      const id = url.split('/').pop()!;
+      const queued = await fhir(cdc, url);
+      expect(queued.status).toBe(202);
+      expect(queued.headers.get('x-progress')).toBe('queued');
+      // What a gateway killed mid-export leaves: the job running with an old beat, a finished part and a half-written one.
+      await bulk.store.db.query("UPDATE bulk_export_job SET status = 'running', attempts = 1, patients_done = 3, heartbeat_at = now() - interval '1 hour' WHERE id = $1", [id]);
+      await mkdir(path.join(storageDir, id), { recursive: true });
+      await writeFile(path.join(storageDir, id, 'Patient-1.ndjson'), '{"resourceType":"Patient","id":"left-over"}\n');
+      await writeFile(path.join(storageDir, id, 'Patient-2.ndjson.partial'), '{"resourceType":"Pat');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const meanwhile = await fhir(cdc, url);
+      expect(meanwhile.status).toBe(202);
+      expect(meanwhile.headers.get('x-progress')).toMatch(/^3 patients exported/);
+      // The gateway starts again.
+      bulk.worker.start();
+      const { manifest } = await waitFor(cdc, url);
+      const resources = await download(cdc, manifest);
+      expect(resources.map((r) => r.id).sort()).toEqual(cohort.map((b) => b.patient.id).sort());
+      expect((await readdir(path.join(storageDir, id))).filter((f) => f.endsWith('.partial'))).toEqual([]);
+      const [row] = await bulk.store.db.query<{ attempts: number }>('SELECT attempts FROM bulk_export_job WHERE id = $1', [id]);
+      expect(Number(row!.attempts)).toBe(2);
+
+      // Interrupted too often: failed cleanly (an OperationOutcome), its files deleted.
+      await bulk.worker.stop();
+      const again = await kickOff(cdc, `/fhir/Group/${PROGRAM}/$export?_type=Patient`);
+      const failedUrl = again.headers.get('content-location')!;
+      const failedId = failedUrl.split('/').pop()!;
+      await bulk.store.db.query("UPDATE bulk_export_job SET status = 'running', attempts = $2, heartbeat_at = now() - interval '1 hour' WHERE id = $1", [failedId, bulk.settings.maxAttempts]);
+      await mkdir(path.join(storageDir, failedId), { recursive: true });
+      await writeFile(path.join(storageDir, failedId, 'Patient-1.ndjson.partial'), '{');
+      bulk.worker.start();
+      let failed: Response | null = null;
+      for (let i = 0; i < 300; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        failed = await fhir(cdc, failedUrl);
+        if (failed.status !== 202 && failed.status !== 429) break;
+      }
+      expect(failed!.status).toBe(500);
+      expect(await failed!.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ diagnostics: expect.stringMatching(/interrupted/) }] });
+      await expect(readdir(path.join(storageDir, failedId))).rejects.toThrow();
+    } finally {
+      bulk.worker.start();
+    }
   });
 });

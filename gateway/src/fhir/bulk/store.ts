@@ -166,9 +166,10 @@ export class JobStore {
    * queued again, or failed after `maxAttempts`. Their partial parts are the
    * caller's to delete (returned).
    */
-  async recover(staleSeconds: number, maxAttempts: number): Promise<{ requeued: string[]; failed: string[] }> {
+  async recover(staleSeconds: number, maxAttempts: number, runningHere: string[]): Promise<{ requeued: string[]; failed: string[] }> {
     const stale = await this.db.query<{ id: string; attempts: number }>(
-      `SELECT id, attempts FROM bulk_export_job WHERE status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $1::double precision))`, [staleSeconds]);
+      `SELECT id, attempts FROM bulk_export_job WHERE status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $1::double precision))
+         AND NOT (id = ANY($2::uuid[]))`, [staleSeconds, runningHere]);
     const requeued: string[] = [];
     const failed: string[] = [];
     for (const job of stale) {

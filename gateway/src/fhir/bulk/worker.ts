@@ -132,6 +132,7 @@ class TypeOutput {
 }
 
 class Cancelled extends Error {}
+class Abandoned extends Error {}
 
 export class ExportWorker {
   private running = new Map<string, Promise<void>>();
@@ -143,6 +144,7 @@ export class ExportWorker {
     private readonly settings: BulkExportSettings, private readonly logger: Logger) {}
 
   start(): void {
+    this.stopped = false;
     const loop = () => {
       if (this.stopped) return;
       this.ticking = this.tick().catch((error: unknown) => this.logger.error({ err: error }, 'bulk export worker tick failed')).finally(() => {
@@ -161,11 +163,22 @@ export class ExportWorker {
     this.start();
   }
 
-  /** Stops taking work; jobs in flight are abandoned as a crash would (recovered at the next start). */
+  /** Exports running in this gateway now. */
+  get active(): string[] {
+    return [...this.running.keys()];
+  }
+
+  /**
+   * Stops taking work. Jobs in flight are abandoned at their next patient as
+   * a crash would leave them (still `running` in the store, parts on disk):
+   * the next start, here or in another gateway, recovers them once their beat
+   * is stale — nothing depends on a clean stop.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.ticking?.catch(() => undefined);
+    await this.idle();
   }
 
   /** Jobs in flight finish (tests, graceful drain). */
@@ -174,7 +187,7 @@ export class ExportWorker {
   }
 
   private async tick(): Promise<void> {
-    const recovered = await this.store.recover(this.settings.staleAfterSeconds, this.settings.maxAttempts);
+    const recovered = await this.store.recover(this.settings.staleAfterSeconds, this.settings.maxAttempts, this.active);
     for (const id of [...recovered.requeued, ...recovered.failed]) {
       if (this.running.has(id)) continue;
       await this.storage.removeJob(id);
@@ -244,6 +257,8 @@ export class ExportWorker {
 
       let done = 0;
       let lastBeat = Date.now();
+      // Beats well within the time after which another gateway would take the job for abandoned.
+      const beatMs = Math.min(1000, (this.settings.staleAfterSeconds * 1000) / 4);
       for await (const patientId of patientsOf(job, execute)) {
         let resources: Resource[] = [];
         try {
@@ -255,7 +270,8 @@ export class ExportWorker {
         }
         for (const resource of resources) if (wanted(resource)) await output(resource.resourceType).write(resource);
         done++;
-        if (Date.now() - lastBeat > 1000 || done % 50 === 0) {
+        if (this.stopped) throw new Abandoned();
+        if (Date.now() - lastBeat > beatMs || done % 50 === 0) {
           lastBeat = Date.now();
           const status = await this.store.progress(job.id, done, job.patients?.length ?? null);
           if (status !== 'running') throw new Cancelled();
@@ -268,6 +284,11 @@ export class ExportWorker {
       if (!completed) throw new Cancelled();
       this.logger.info({ exportId: job.id, patients: done, files: files.length, resources: files.reduce((n, f) => n + f.count, 0) }, 'bulk export complete');
     } catch (error) {
+      if (error instanceof Abandoned) {
+        // As a crash: the store still says running, the parts stay; recovery deletes them and starts again.
+        this.logger.warn({ exportId: job.id }, 'bulk export abandoned: the gateway is stopping');
+        return;
+      }
       for (const o of outputs.values()) await o.abort().catch(() => undefined);
       await this.storage.removeJob(job.id).catch(() => undefined);
       if (error instanceof Cancelled) {
