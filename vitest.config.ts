@@ -1,5 +1,3 @@
-import os from 'node:os';
-import path from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 // Test files each boot their own stack (five embedded PGlite instances or five
@@ -18,7 +16,7 @@ export default defineConfig({
     // Services log JSON lines (lib/runtime/logger.ts); tests that read logs pass their own stream.
     // One fixed seed for every property test (PROPERTY_SEED to explore others).
     setupFiles: ['test/support/property-seed.ts'],
-    // The gateway's bulk export store: in memory, files under the system's temporary directory (test/bulk-export.e2e.test.ts sets its own).
-    env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent', EXPORT_DATABASE_URL: process.env.EXPORT_DATABASE_URL ?? 'memory://', EXPORT_STORAGE_DIR: process.env.EXPORT_STORAGE_DIR ?? path.join(os.tmpdir(), 'fpr-bulk-export-test') },
+    // The gateway's bulk export is off (no store of its own) except where a test turns it on (test/bulk-export.e2e.test.ts).
+    env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent', EXPORT_DATABASE_URL: process.env.EXPORT_DATABASE_URL ?? 'off' },
   },
 });

@@ -278,7 +278,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // Publishing bodies up to FHIR_MAX_BUNDLE_BYTES (lib/ingest/limits.ts); GraphQL keeps maxBodyBytes.
   const bundleBytes = maxBundleBytes();
   // Bulk Data export: its own job store (EXPORT_DATABASE_URL, else PGlite under the data directory) and a background worker.
-  const bulkExport = options.bulkExport === false ? null : await startBulkExport({ apollo, verifyToken, logger, settings: options.bulkExport ?? {} });
+  const bulkExport = options.bulkExport === false ? null : await startBulkExport({ apollo, verifyToken, logger, settings: options.bulkExport ?? {}, production: options.production });
   const hl7v2: ProcessorOptions = { auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, coordinator: ingest.coordinator, telemetry };
   const service = await startHttpService<GatewayContext>({
     apollo,

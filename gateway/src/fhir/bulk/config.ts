@@ -15,7 +15,7 @@ export interface S3Settings {
 }
 
 export interface BulkExportSettings {
-  /** The job store: postgres://… or pglite://<dir> or memory:// (tests). */
+  /** The job store: postgres://…, pglite://<dir>, memory:// (tests), or off. */
   databaseUrl: string;
   /** Where parts are written (local disk; also the staging area of S3 uploads). */
   storageDir: string;

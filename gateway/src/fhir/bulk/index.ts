@@ -22,8 +22,18 @@ export interface BulkExport {
   close(): Promise<void>;
 }
 
-export async function startBulkExport(options: { apollo: ApolloServer<GatewayContext>; verifyToken: TokenVerifier; logger: Logger; settings: Partial<BulkExportSettings> }): Promise<BulkExport> {
+/**
+ * Starts the export, or answers null when it is off: EXPORT_DATABASE_URL=off,
+ * or production without EXPORT_DATABASE_URL (a production gateway keeps no
+ * state on its own disk unless told where: docs/bulk-export.md).
+ */
+export async function startBulkExport(options: { apollo: ApolloServer<GatewayContext>; verifyToken: TokenVerifier; logger: Logger; settings: Partial<BulkExportSettings>; production: boolean }): Promise<BulkExport | null> {
   const settings = bulkExportSettings(process.env, options.settings);
+  if (settings.databaseUrl === 'off') return null;
+  if (options.production && !process.env.EXPORT_DATABASE_URL && !options.settings.databaseUrl) {
+    options.logger.info('FHIR Bulk Data export is off: set EXPORT_DATABASE_URL (and EXPORT_STORAGE_DIR or EXPORT_S3_BUCKET) to turn it on');
+    return null;
+  }
   const store = await JobStore.open(settings.databaseUrl);
   let storage: ExportStorage;
   try {
