@@ -14,6 +14,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SEED, generatePatient } from '../lib/synthetic/generator.js';
+import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
 
 const PATIENTS = 60;
@@ -169,6 +170,8 @@ describe.each(BACKENDS)('FHIR Bulk Data export (%s)', (backend) => {
     expect([...exportedPatients].sort()).toEqual(cohort.map((b) => b.patient.id).sort());
     const expected: Resource[] = [];
     for (const b of cohort) expected.push(...await searchAll(cdc, b.patient.id, SEARCHED));
+    // Every resource valid under the FHIR R4 schema the $everything export passes.
+    for (const r of exported) expect(schemaErrors(r), key(r)).toEqual([]);
     // Registry entries (wildcard scopes) are not patient records: every one the records name is there, once.
     const registry = exported.filter((r) => r.resourceType === 'Organization' || r.resourceType === 'Practitioner');
     expect(new Set(registry.map(key)).size).toBe(registry.length);
