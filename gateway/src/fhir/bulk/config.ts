@@ -27,6 +27,8 @@ export interface BulkExportSettings {
   expirySeconds: number;
   /** Exports running at once in this gateway (the rest queue). */
   concurrency: number;
+  /** Patients one export reads at once (each an operation through the pipeline). */
+  patientsInFlight: number;
   /** Exports one caller may have queued or running at once (429 beyond). */
   maxActivePerCaller: number;
   /** A caller polling one status URL more often than this gets 429 (Retry-After). */
@@ -63,6 +65,7 @@ export function bulkExportSettings(env: NodeJS.ProcessEnv = process.env, overrid
     maxResourcesPerFile: num(env, 'EXPORT_MAX_RESOURCES_PER_FILE', 10_000, 1),
     expirySeconds: num(env, 'EXPORT_EXPIRY_SECONDS', 24 * 3600, 1),
     concurrency: num(env, 'EXPORT_CONCURRENCY', 1, 1),
+    patientsInFlight: num(env, 'EXPORT_PATIENTS_IN_FLIGHT', 2, 1),
     maxActivePerCaller: num(env, 'EXPORT_MAX_ACTIVE_PER_CALLER', 2, 1),
     minPollSeconds: num(env, 'EXPORT_MIN_POLL_SECONDS', 2, 0),
     staleAfterSeconds: num(env, 'EXPORT_STALE_AFTER_SECONDS', 60, 1),

@@ -259,25 +259,38 @@ export class ExportWorker {
       let lastBeat = Date.now();
       // Beats well within the time after which another gateway would take the job for abandoned.
       const beatMs = Math.min(1000, (this.settings.staleAfterSeconds * 1000) / 4);
-      for await (const patientId of patientsOf(job, execute)) {
-        let resources: Resource[] = [];
+      const read = async (patientId: string): Promise<Resource[]> => {
         try {
           const collected = await collectPatient(execute, patientId, plan);
-          resources = toResources(collected, { base: job.baseUrl, plan }).map((e) => e.resource);
+          return toResources(collected, { base: job.baseUrl, plan }).map((e) => e.resource);
         } catch (error) {
           // Not visible (consent, no longer enrolled, a token bound elsewhere): nothing of the patient, as a read would answer.
-          if (!(error instanceof FhirError && (error.status === 404 || error.status === 403))) throw error;
+          if (error instanceof FhirError && (error.status === 404 || error.status === 403)) return [];
+          throw error;
         }
-        for (const resource of resources) if (wanted(resource)) await output(resource.resourceType).write(resource);
-        done++;
+      };
+      // A few patients read at once (EXPORT_PATIENTS_IN_FLIGHT), written one after the other.
+      const flush = async (batch: string[]) => {
+        const results = await Promise.all(batch.map(read));
+        for (const resources of results) for (const resource of resources) if (wanted(resource)) await output(resource.resourceType).write(resource);
+        done += batch.length;
         if (this.stopped) throw new Abandoned();
-        if (Date.now() - lastBeat > beatMs || done % 50 === 0) {
+        if (Date.now() - lastBeat > beatMs || done % 50 < batch.length) {
           lastBeat = Date.now();
           const status = await this.store.progress(job.id, done, job.patients?.length ?? null);
           if (status !== 'running') throw new Cancelled();
         }
         await yieldToEventLoop();
+      };
+      let batch: string[] = [];
+      for await (const patientId of patientsOf(job, execute)) {
+        batch.push(patientId);
+        if (batch.length >= this.settings.patientsInFlight) {
+          await flush(batch);
+          batch = [];
+        }
       }
+      if (batch.length) await flush(batch);
       for (const o of outputs.values()) await o.close();
       const files = [...outputs.values()].flatMap((o) => o.finished).sort((a, b) => a.seq - b.seq);
       const completed = await this.store.complete(job.id, files, new Date(Date.now() + this.settings.expirySeconds * 1000), done);
