@@ -180,7 +180,7 @@ export function bulkExportRoute(options: BulkExportRouteOptions): Route {
       return { status: 202, body: '', contentType: FHIR_JSON, headers: { 'x-progress': progress, 'retry-after': retryAfter } };
     }
     if (job.status === 'failed') {
-      return reply(500, operationOutcome('error', 'exception', `The export failed: ${job.error ?? 'unknown error'}. Start it again.`));
+      return reply(500, operationOutcome('error', 'exception', `The export failed: ${(job.error ?? 'unknown error').replace(/\.$/, '')}. Start it again.`));
     }
     const files = await store.files(id);
     const fileUrl = (seq: number) => `${job.baseUrl}/$export-file/${id}/${seq}`;

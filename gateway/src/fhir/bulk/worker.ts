@@ -50,22 +50,49 @@ export function pipelineExecutor(apollo: ApolloServer<GatewayContext>, actor: Ac
 
 /** The programmes (FHIR Groups) the actor may export. */
 export async function exportableGroups(execute: Executor): Promise<{ id: string; name: string; organization: { id: string; name: string | null } | null }[]> {
-  const result = await execute({ query: 'query BulkExportGroups { cohortPrograms { id name organization { id name } } }', variables: {} });
-  interpret(result, new Masks());
+  const result = await retrying(async () => {
+    const answer = await execute({ query: 'query BulkExportGroups { cohortPrograms { id name organization { id name } } }', variables: {} });
+    interpret(answer, new Masks());
+    return answer;
+  });
   return (result.data?.cohortPrograms ?? []) as { id: string; name: string; organization: { id: string; name: string | null } | null }[];
 }
 
 const COHORT_PAGE = 500;
 
+/** Delays before the retries of a read a service did not answer (SUBGRAPH_UNAVAILABLE, AUDIT_UNAVAILABLE: 502/503). */
+const RETRY_DELAYS_MS = [500, 2000, 5000];
+
+/**
+ * Runs a read again when a service behind the gateway did not answer (a
+ * subgraph restarting, a timeout under load): an export is hours of work
+ * that one missed call should not throw away. Other failures, and the last
+ * retry's, go to the caller.
+ */
+export async function retrying<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      const transient = error instanceof FhirError && (error.status === 502 || error.status === 503);
+      if (!transient || attempt >= RETRY_DELAYS_MS.length) throw error;
+      await new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[attempt]));
+    }
+  }
+}
+
 /** The patient ids of a programme's cohort, page by page (each page audited as a disclosure of the enrolments). */
 async function* cohort(execute: Executor, programId: string): AsyncGenerator<string[]> {
   let after: string | null = null;
   for (;;) {
-    const result = await execute({
-      query: 'query BulkExportCohort($programId: ID!, $first: Int, $after: String) { programCohort(programId: $programId, first: $first, after: $after) { edges { node { id patient { id } } } pageInfo { hasNextPage endCursor } } }',
-      variables: { programId, first: COHORT_PAGE, after },
+    const result = await retrying(async () => {
+      const answer = await execute({
+        query: 'query BulkExportCohort($programId: ID!, $first: Int, $after: String) { programCohort(programId: $programId, first: $first, after: $after) { edges { node { id patient { id } } } pageInfo { hasNextPage endCursor } } }',
+        variables: { programId, first: COHORT_PAGE, after },
+      });
+      interpret(answer, new Masks());
+      return answer;
     });
-    interpret(result, new Masks());
     const page = result.data?.programCohort as { edges: { node: { patient: { id: string } | null } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } | null | undefined;
     if (!page) throw errors.upstream(result.errors);
     yield page.edges.flatMap((e) => (e.node.patient?.id ? [e.node.patient.id] : []));
@@ -261,7 +288,7 @@ export class ExportWorker {
       const beatMs = Math.min(1000, (this.settings.staleAfterSeconds * 1000) / 4);
       const read = async (patientId: string): Promise<Resource[]> => {
         try {
-          const collected = await collectPatient(execute, patientId, plan);
+          const collected = await retrying(() => collectPatient(execute, patientId, plan));
           return toResources(collected, { base: job.baseUrl, plan }).map((e) => e.resource);
         } catch (error) {
           // Not visible (consent, no longer enrolled, a token bound elsewhere): nothing of the patient, as a read would answer.
