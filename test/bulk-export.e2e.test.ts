@@ -134,6 +134,13 @@ describe.each(BACKENDS)('FHIR Bulk Data export (%s)', (backend) => {
     }
   });
 
+  it('says so in the CapabilityStatement', async () => {
+    const metadata = await (await fhir(null, '/fhir/metadata')).json() as { instantiates?: string[]; rest: { operation?: { name: string }[]; resource: { type: string; operation?: { name: string }[] }[] }[] };
+    expect(metadata.instantiates).toContain('http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data');
+    expect(metadata.rest[0]!.operation?.map((o) => o.name)).toContain('export');
+    for (const type of ['Patient', 'Group']) expect(metadata.rest[0]!.resource.find((r) => r.type === type)?.operation?.map((o) => o.name), type).toContain('export');
+  });
+
   it('lists the programmes the caller may export as Groups', async () => {
     const response = await fhir(cdc, '/fhir/Group');
     expect(response.status).toBe(200);

@@ -326,7 +326,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       // FHIR Bulk Data export (fhir/bulk/): before search (GET /fhir/Group) and the writes (POST /fhir/Patient/$export).
       ...(bulkExport ? [bulkExport.route] : []),
       // FHIR read, search and metadata (fhir/search/): GraphQL through this server, as the export. Before the writes: POST /fhir/{type}/_search is a search.
-      fhirSearchRoute({ apollo, verifyToken: verifyToken, logger, oauthUris: () => smart?.oauthUris }),
+      fhirSearchRoute({ apollo, verifyToken: verifyToken, logger, oauthUris: () => smart?.oauthUris, bulkExport: Boolean(bulkExport) }),
       // FHIR writes and HL7 v2 results from institutions (fhir/ingest/).
       ...ingest.routes,
       hl7v2Route({ ...hl7v2, verifyToken }),
