@@ -6,6 +6,7 @@
 export const CATEGORIES = [
   'demographics', 'identifiers', 'encounters', 'diagnoses', 'allergies', 'referrals', 'labs', 'imaging', 'imaging-reports',
   'immunizations', 'programs', 'follow-ups', 'home-measurements', 'consents',
+  'observations',
 ] as const;
 export type Category = (typeof CATEGORIES)[number];
 
@@ -29,4 +30,5 @@ export const CATEGORY_LABELS: Record<Category, string> = {
   'follow-ups': 'Follow-up tasks',
   'home-measurements': 'Home measurements',
   consents: 'Consents',
+  observations: 'Vital signs and clinical observations (social history included)',
 };

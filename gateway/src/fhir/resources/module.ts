@@ -123,6 +123,8 @@ export interface Mapped {
   patientElement: string;
   /** A report: the results it lists (each result gets the link to its report). */
   results?: EntryRef[];
+  /** What this entry keeps, where it differs from the module's `keeps` (one resource type, several record types: a clinical Observation keeps more than a lab result). */
+  keeps?: { [element: string]: KeptElements };
 }
 
 /** Reads one published resource: its owner's entry, or issues. */
