@@ -172,6 +172,7 @@ function timelineEntries(bundle: PatientBundle) {
     ...bundle.encounters.map((r) => entry('ENCOUNTER', r.id, r.periodStart, 'encounters', [r.organizationId], r.sensitivityLabels)),
     ...bundle.conditions.map((r) => entry('DIAGNOSIS', r.id, r.recordedDate, 'diagnoses', [r.organizationId], r.sensitivityLabels)),
     ...bundle.allergies.map((r) => entry('ALLERGY', r.id, r.recordedDate, 'allergies', [r.organizationId], r.sensitivityLabels)),
+    ...bundle.clinicalObservations.map((r) => entry('CLINICAL_OBSERVATION', r.id, r.effective, 'observations', [r.organizationId], r.sensitivityLabels)),
     ...bundle.referrals.map((r) => entry('REFERRAL', r.id, r.authoredOn, 'referrals', [r.requesterOrganizationId, r.performerOrganizationId])),
     ...bundle.observations.map((r) => entry('LAB_RESULT', r.id, r.effective, 'labs', [r.organizationId], r.sensitivityLabels, 'Observation')),
     ...bundle.diagnosticReports.map((r) => entry('DIAGNOSTIC_REPORT', r.id, r.effective, 'labs', [r.organizationId], r.sensitivityLabels, 'DiagnosticReport')),
@@ -209,7 +210,7 @@ function mayRevoke(actor: Actor, bundle: PatientBundle, directive: DirectiveCase
 }
 
 const TIMELINE_QUERY = `query($id: ID!) { patient(id: $id) { id timeline(first: 100) { edges { kind node {
-  ... on Encounter { id } ... on Condition { id } ... on AllergyIntolerance { id } ... on Referral { id } ... on Observation { id } ... on DiagnosticReport { id }
+  ... on Encounter { id } ... on Condition { id } ... on AllergyIntolerance { id } ... on ClinicalObservation { id } ... on Referral { id } ... on Observation { id } ... on DiagnosticReport { id }
   ... on ImagingStudy { id } ... on Immunization { id } ... on ProgramEnrollment { id } ... on FollowUpTask { id } ... on HomeMeasurement { id } } } } } }`;
 
 const LIST_SELECTION = `
