@@ -45,7 +45,7 @@ import { hl7v2Route } from './fhir/ingest/hl7v2.js';
 import { startMllpListener, type MllpConfig, type RunningMllp } from './hl7v2/mllp.js';
 import type { ProcessorOptions } from './hl7v2/process.js';
 import { bundleTooLarge, ingestService, type IngestService } from './fhir/ingest/route.js';
-import { maxBundleBytes } from '../../lib/ingest/limits.js';
+import { admittedBundleBytes, maxBundleBytes } from '../../lib/ingest/limits.js';
 
 /** The largest HL7 v2 message or batch POST /hl7v2 accepts (413 past it). */
 const HL7V2_MAX_BYTES = 1024 * 1024;
@@ -271,7 +271,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const ingest = ingestService({
     auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, verifyToken: verifyToken, recoveryIntervalMs: options.ingestRecoveryIntervalMs, logger, telemetry,
   });
-  // Publishing bodies up to FHIR_MAX_BUNDLE_BYTES (lib/ingest/limits.ts); GraphQL keeps maxBodyBytes.
+  // Publishing bodies up to FHIR_MAX_BUNDLE_BYTES, or what the free heap can hold (lib/ingest/limits.ts); GraphQL keeps maxBodyBytes.
   const bundleBytes = maxBundleBytes();
   const hl7v2: ProcessorOptions = { auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, coordinator: ingest.coordinator, telemetry };
   const service = await startHttpService<GatewayContext>({
@@ -280,7 +280,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     port: options.port,
     maxBodyBytes: options.maxBodyBytes ?? 100_000,
     // One HL7 v2 message (or batch file) stays within 1 MiB: results carry references to documents (ED), not their bytes (docs/hl7v2.md).
-    bodyLimit: ({ url }) => (url.pathname === '/hl7v2' ? HL7V2_MAX_BYTES : FHIR_WRITE_PATH.test(url.pathname) ? bundleBytes : undefined),
+    bodyLimit: ({ url }) => (url.pathname === '/hl7v2' ? HL7V2_MAX_BYTES : FHIR_WRITE_PATH.test(url.pathname) ? admittedBundleBytes(bundleBytes) : undefined),
     // Past it, FHIR writes are answered with an OperationOutcome (HL7 v2 and GraphQL with the usual error body).
     tooLarge: ({ url }, limit) => (FHIR_WRITE_PATH.test(url.pathname) ? bundleTooLarge(limit) : undefined),
     cors: { allowedOrigins: options.corsAllowedOrigins ?? parseAllowedOrigins(process.env.CORS_ALLOWED_ORIGINS) },
