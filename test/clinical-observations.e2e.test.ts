@@ -199,6 +199,13 @@ describe.each(BACKENDS)('clinical observations on %s', (backend) => {
     expect(idsOf((await get(socialOnly, `/fhir/Observation?patient=${patientId}`)).body)).toEqual([ids.smoking]);
     const vitalOnly = await stack.appToken({ sub: 'app-vital', patient: patientId, client_id: 'vital-app', scope: 'patient/Observation.rs?category=vital-signs' });
     expect(idsOf((await get(vitalOnly, `/fhir/Observation?patient=${patientId}&_count=100`)).body)).toEqual(idsOf(vital.body));
+    // Through GraphQL too: the vital-signs app lists and reads the vital signs only, not the social history of the same consent category.
+    const listed = await stack.graphql(vitalOnly, 'query($id: ID!) { patient(id: $id) { clinicalObservations(first: 100) { edges { node { id } } } } }', { id: patientId });
+    expect(listed.errors).toBeUndefined();
+    expect(listed.data.patient.clinicalObservations.edges.map((e: Json) => e.node.id).sort()).toEqual(idsOf(vital.body));
+    const byId = await stack.graphql(vitalOnly, 'query($a: ID!, $b: ID!) { smoking: clinicalObservation(id: $a) { id } bp: clinicalObservation(id: $b) { id } }', { a: ids.smoking, b: ids.bp });
+    expect(byId.data).toEqual({ smoking: null, bp: { id: ids.bp } });
+    expect((await get(socialOnly, `/fhir/Observation/${ids.bp}`)).status).toBe(404);
   });
 
   it('reads them through GraphQL and on the timeline, filtered by code and category; another organisation without a permit sees none', async () => {

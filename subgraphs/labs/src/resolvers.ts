@@ -3,7 +3,9 @@ import type { GraphQLResolverMap } from '@apollo/subgraph';
 import { loadById, loadReference, loadChildren, loadPatientPage, type PageArgs, patientList } from '../../../lib/records/connection.js';
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records/records.js';
 import { SYSTEM } from '../../../lib/records/terminology.js';
+import { ErrorCode, productError } from '../../../lib/runtime/errors.js';
 import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
+import { granularReadCodes } from '../../../lib/trust/scopes.js';
 import { CLINICAL_OBSERVATION, DIAGNOSTIC_REPORT, OBSERVATION } from './access.js';
 import {
   addRecognitionEntry, endRecognitionEntry, listRecognitionEntries, recognitionEntryFields, recognized, windowStart, type RecognitionFilter,
@@ -17,7 +19,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
     observation: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'observation', id, OBSERVATION),
     diagnosticReport: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'diagnostic_report', id, DIAGNOSTIC_REPORT),
-    clinicalObservation: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'clinical_observation', id, CLINICAL_OBSERVATION),
+    clinicalObservation: async (_: unknown, { id }: { id: string }, context: SubgraphContext) => withinGranular(context, await loadById<Row>(context, 'clinical_observation', id, CLINICAL_OBSERVATION)),
     labResultRecognitions: (_: unknown, args: RecognitionFilter, context: SubgraphContext) => listRecognitionEntries(context, LAB_RECOGNITION, args),
   },
   Mutation: {
@@ -51,6 +53,9 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       const params: unknown[] = [];
       if (args.code) where.push(`$${7 + params.push(args.code) - 1} = ANY(r.codes)`);
       if (args.category) where.push(`$${7 + params.push(args.category) - 1} = ANY(r.category_codes)`);
+      // A granular scope (Observation.rs?category=vital-signs) reaches only its codes, not the rest of the category.
+      const granular = granularReadCodes(context.actor.scope ?? '', 'Observation');
+      if (granular) where.push(`r.category_codes && $${7 + params.push(granular) - 1}::text[]`);
       return loadPatientPage(context, 'clinicalObservations', { ...patientList('ClinicalObservation'), ...(where.length ? { where: where.join(' AND '), params } : {}) }, patient.id, args);
     },
   },
@@ -80,7 +85,11 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   },
   // Kept as sent: the jsonb columns are in the shape of the schema's CodeableConcept, ObservationValue and ObservationComponent.
   ClinicalObservation: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'clinical_observation', reference.id, CLINICAL_OBSERVATION),
+    __resolveReference: async (reference: { id: string }, context: SubgraphContext) => {
+      const row = await loadReference<Row>(context, 'clinical_observation', reference.id, CLINICAL_OBSERVATION);
+      if (row && !withinGranular(context, row)) throw productError(ErrorCode.forbidden, 'Your token does not reach this record', { category: 'observations' });
+      return row;
+    },
     ...recordFields,
     status: (row: Row) => row.status,
     categories: (row: Row) => row.categories,
@@ -111,6 +120,12 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
 
 /** The linked clinical observations the caller may see (others are left out, not named). */
 async function linkedObservations(context: SubgraphContext, ids: string[] | null): Promise<Row[]> {
-  const rows = await Promise.all((ids ?? []).map((id) => loadById<Row>(context, 'clinical_observation', id, CLINICAL_OBSERVATION)));
+  const rows = await Promise.all((ids ?? []).map(async (id) => withinGranular(context, await loadById<Row>(context, 'clinical_observation', id, CLINICAL_OBSERVATION))));
   return rows.filter((row): row is Row => row !== null);
+}
+
+/** A clinical observation within the token's granular Observation scopes (its category codes), else null. */
+function withinGranular(context: SubgraphContext, row: Row | null): Row | null {
+  const granular = granularReadCodes(context.actor.scope ?? '', 'Observation');
+  return !row || !granular || (row.category_codes as string[]).some((code) => granular.includes(code)) ? row : null;
 }
