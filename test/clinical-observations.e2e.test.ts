@@ -211,7 +211,7 @@ describe.each(BACKENDS)('clinical observations on %s', (backend) => {
   it('reads them through GraphQL and on the timeline, filtered by code and category; another organisation without a permit sees none', async () => {
     const QUERY = `query($id: ID!, $code: String, $category: String) { patient(id: $id) { clinicalObservations(first: 100, code: $code, category: $category) { edges { node {
       id status code { coding { system code display } text } categories { coding { code } } value { quantity { value comparator unit system code } codeableConcept { coding { system code } text } boolean integer }
-      components { code { coding { code } } value { quantity { value unit } } } bodySite { coding { code } } performers { identifierSystem identifierValue reference display }
+      components { code { coding { code } } value { quantity { value unit } } } bodySite { coding { code } } performers { identifier { system value } reference display }
       hasMember { id } derivedFrom { id } effectiveDateTime organization { id } } } } } }`;
     const bp = await stack.graphql(patientToken, QUERY, { id: patientId, code: '85354-9' });
     expect(bp.errors).toBeUndefined();
@@ -220,7 +220,7 @@ describe.each(BACKENDS)('clinical observations on %s', (backend) => {
       id: ids.bp, status: 'final', categories: [{ coding: [{ code: 'vital-signs' }] }], value: null,
       components: [{ code: { coding: [{ code: '8480-6' }] }, value: { quantity: { value: 142, unit: 'mm[Hg]' } } }, { code: { coding: [{ code: '8462-4' }] }, value: { quantity: { value: 91, unit: 'mm[Hg]' } } }],
       bodySite: { coding: [{ code: '368209003' }] }, organization: { id: ORG },
-      performers: [{ identifierSystem: NPI, identifierValue: '1234567893', reference: null, display: 'Dr. Li Wen' }, { reference: 'Location/triage-2', display: 'Triage room 2', identifierSystem: null, identifierValue: null }],
+      performers: [{ identifier: { system: NPI, value: '1234567893' }, reference: null, display: 'Dr. Li Wen' }, { reference: 'Location/triage-2', display: 'Triage room 2', identifier: null }],
     });
     const social = await stack.graphql(patientToken, QUERY, { id: patientId, category: 'social-history' });
     expect(social.data.patient.clinicalObservations.edges.map((e: Json) => e.node.value.codeableConcept.coding[0].code)).toEqual(['449868002']);

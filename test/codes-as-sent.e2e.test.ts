@@ -138,12 +138,12 @@ describe.each(BACKENDS)('codes as sent and logical references on %s', (backend) 
     expect(back.participant).toEqual(participant);
     expect(back.location).toEqual(location);
     const gql = await stack.graphql(patientToken, `query($id: ID!) { patient(id: $id) { encounters(first: 50) { edges { node { id practitioner { id }
-      practitionerReference { identifierSystem identifierValue display reference type } locations { reference identifierValue display } } } } } }`, { id: patientId });
+      practitionerReference { identifier { system value } display reference type } locations { reference identifier { value } display } } } } } }`, { id: patientId });
     expect(gql.errors).toBeUndefined();
     const node = gql.data.patient.encounters.edges.map((e: Json) => e.node).find((n: Json) => n.id === id);
     expect(node).toEqual({
-      id, practitioner: null, practitionerReference: { identifierSystem: NPI, identifierValue: '9999963692', display: 'Dr. Ana Ruiz', reference: null, type: null },
-      locations: [{ reference: null, identifierValue: 'OPD-3', display: 'Outpatient clinic 3' }, { reference: 'Location/ward-7', identifierValue: null, display: 'Ward 7' }],
+      id, practitioner: null, practitionerReference: { identifier: { system: NPI, value: '9999963692' }, display: 'Dr. Ana Ruiz', reference: null, type: null },
+      locations: [{ reference: null, identifier: { value: 'OPD-3' }, display: 'Outpatient clinic 3' }, { reference: 'Location/ward-7', identifier: null, display: 'Ward 7' }],
     });
     // A registry practitioner stays the registry's.
     const registry = await send('/fhir/Encounter', await system(), encounter({ participant: [{ individual: { reference: 'Practitioner/prac-county-north-1' } }] }));

@@ -16,5 +16,5 @@ export const consentRules: ConsentRules = {
   open: ['Query', 'Mutation', 'Discharge', 'FollowUpTask', 'EncounterParticipant', 'ReferralConsentRequest', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'EncounterConnection', 'EncounterEdge',
     'ConditionConnection', 'ConditionEdge', 'ReferralConnection', 'ReferralEdge', '_Service',
     // An allergy's parts, reached only through its checked fields.
-    'CodeableConcept', 'AllergyReaction', 'LogicalReference', 'AllergyIntoleranceConnection', 'AllergyIntoleranceEdge'],
+    'CodeableConcept', 'AllergyReaction', 'LogicalReference', 'ReferenceIdentifier', 'AllergyIntoleranceConnection', 'AllergyIntoleranceEdge'],
 };

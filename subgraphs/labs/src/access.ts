@@ -20,5 +20,5 @@ export const consentRules: ConsentRules = {
     'ObservationConnection', 'ObservationEdge', 'DiagnosticReportConnection', 'DiagnosticReportEdge', '_Service',
     // A clinical observation's parts, reached only through its checked fields.
     'ClinicalObservationConnection', 'ClinicalObservationEdge', 'ObservationValue', 'ObservationQuantity', 'ObservationRange', 'ObservationRatio', 'ObservationPeriod',
-    'ObservationComponent', 'LogicalReference'],
+    'ObservationComponent', 'LogicalReference', 'ReferenceIdentifier'],
 };

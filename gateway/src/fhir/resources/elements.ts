@@ -272,12 +272,12 @@ export const QUANTITY: KeptObject = { value: true, unit: true, system: true, cod
 
 /* ------------------------------------------------- logical references */
 
-/** A reference kept as sent (issue 27): what the registry may not know, a practitioner by identifier or a Location, with its display. */
+/** A reference kept as sent (issue 27): what the registry may not know, a practitioner by identifier or a Location, with its display (GraphQL LogicalReference). */
 export interface LogicalRef {
   reference?: string;
   type?: string;
-  identifierSystem?: string;
-  identifierValue?: string;
+  /** The business identifier, as sent (FHIR Identifier: system, value). */
+  identifier?: { system?: string; value?: string };
   display?: string;
 }
 
@@ -321,14 +321,13 @@ export function logicalReference(reference: unknown, context: BundleContext, iss
     if (!isObject(identifier)) return issues.add(400, 'structure', `${element}.identifier must be an Identifier`, `${element}.identifier`) ?? null;
     const system = text(identifier.system, issues, `${element}.identifier.system`, { required: true, max: 500 });
     const value = text(identifier.value, issues, `${element}.identifier.value`, { required: true, max: 200 });
-    if (system) out.identifierSystem = system;
-    if (value) out.identifierValue = value;
+    if (system || value) out.identifier = { ...(system ? { system } : {}), ...(value ? { value } : {}) };
   }
   if (display !== undefined) {
     const words = text(display, issues, `${element}.display`, { max: 500 });
     if (words) out.display = words;
   }
-  if (!out.reference && !out.identifierValue && !out.display) return issues.add(400, 'invalid', `${element} needs a reference, an identifier or a display`, element) ?? null;
+  if (!out.reference && !out.identifier?.value && !out.display) return issues.add(400, 'invalid', `${element} needs a reference, an identifier or a display`, element) ?? null;
   return out;
 }
 
@@ -337,10 +336,10 @@ export function fhirReferenceOf(ref: LogicalRef): Json {
   return {
     ...(ref.reference ? { reference: ref.reference } : {}),
     ...(ref.type ? { type: ref.type } : {}),
-    ...(ref.identifierSystem || ref.identifierValue ? { identifier: { ...(ref.identifierSystem ? { system: ref.identifierSystem } : {}), ...(ref.identifierValue ? { value: ref.identifierValue } : {}) } } : {}),
+    ...(ref.identifier?.system || ref.identifier?.value ? { identifier: { ...(ref.identifier.system ? { system: ref.identifier.system } : {}), ...(ref.identifier.value ? { value: ref.identifier.value } : {}) } } : {}),
     ...(ref.display ? { display: ref.display } : {}),
   };
 }
 
 /** GraphQL selection of a LogicalReference. */
-export const LOGICAL_REFERENCE_FIELDS = '{ reference type identifierSystem identifierValue display }';
+export const LOGICAL_REFERENCE_FIELDS = '{ reference type identifier { system value } display }';
