@@ -6,6 +6,8 @@
 export const CATEGORIES = [
   'demographics', 'identifiers', 'encounters', 'diagnoses', 'allergies', 'referrals', 'labs', 'imaging', 'imaging-reports',
   'immunizations', 'programs', 'follow-ups', 'home-measurements', 'consents',
+  'procedures', 'care-plans',
+  'medications',
   'observations',
 ] as const;
 export type Category = (typeof CATEGORIES)[number];
@@ -30,5 +32,8 @@ export const CATEGORY_LABELS: Record<Category, string> = {
   'follow-ups': 'Follow-up tasks',
   'home-measurements': 'Home measurements',
   consents: 'Consents',
+  procedures: 'Procedures and operations',
+  'care-plans': 'Care plans and care teams',
+  medications: 'Medications',
   observations: 'Vital signs and clinical observations (social history included)',
 };

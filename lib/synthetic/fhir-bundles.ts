@@ -32,6 +32,13 @@ const security = (labels: readonly string[]) => (labels.length
   ? { security: labels.map((label) => (label === 'V' ? { system: CONFIDENTIALITY, code: 'V' } : { system: ACT_CODE, code: label })) }
   : undefined);
 
+/** A value without its null elements (FHIR JSON has none). */
+function compact<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(compact) as T;
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => [k, compact(v)])) as T;
+  return value;
+}
+
 /** One transaction Bundle per organisation that produced records of the patient (and registered them). */
 export function institutionBundles(patient: PatientBundle): { organizationId: string; bundle: Json; resources: number }[] {
   const p = patient.patient;
@@ -100,6 +107,50 @@ export function institutionBundles(patient: PatientBundle): { organizationId: st
       })),
     });
   }
+  for (const x of patient.procedures) {
+    const concept = (c: { coding: { system: string; code: string; display: string | null }[]; text: string | null }) => ({
+      coding: c.coding.map((k) => ({ system: k.system, code: k.code, ...(k.display ? { display: k.display } : {}) })), ...(c.text ? { text: c.text } : {}),
+    });
+    const reference = (ref: { reference: string | null; type: string | null; identifier: { system: string | null; value: string | null } | null; display: string | null }) => ({
+      ...(ref.reference ? { reference: ref.reference } : {}), ...(ref.type ? { type: ref.type } : {}),
+      ...(ref.identifier ? { identifier: { system: ref.identifier.system, value: ref.identifier.value } } : {}), ...(ref.display ? { display: ref.display } : {}),
+    });
+    post(x.organizationId, 'Procedure', x.id, {
+      meta: security(x.sensitivityLabels), status: x.status, code: concept(x.code), subject: subject(x.organizationId),
+      encounter: { reference: `urn:uuid:${x.encounterId}` },
+      ...(x.performedPeriod ? { performedPeriod: { start: x.performedPeriod.start.toISOString(), end: x.performedPeriod.end.toISOString() } } : { performedDateTime: x.performedAt.toISOString() }),
+      performer: x.performers.map((f) => ({ ...(f.function ? { function: concept(f.function) } : {}), actor: reference(f.actor) })),
+      ...(x.location ? { location: reference(x.location) } : {}),
+      reasonCode: x.reasonCodes.map(concept),
+      ...(x.reasonConditionId ? { reasonReference: [{ reference: `urn:uuid:${x.reasonConditionId}` }] } : {}),
+      ...(x.bodySites.length ? { bodySite: x.bodySites.map(concept) } : {}),
+      ...(x.outcome ? { outcome: concept(x.outcome) } : {}),
+    });
+  }
+  for (const t of patient.careTeams) {
+    const concept = (c: { coding: { system: string; code: string; display: string | null }[]; text: string | null }) => ({
+      coding: c.coding.map((k) => ({ system: k.system, code: k.code, ...(k.display ? { display: k.display } : {}) })), ...(c.text ? { text: c.text } : {}),
+    });
+    const reference = (ref: { reference: string | null; type: string | null; identifier: { system: string | null; value: string | null } | null; display: string | null }) => ({
+      ...(ref.reference ? { reference: ref.reference } : {}), ...(ref.type ? { type: ref.type } : {}),
+      ...(ref.identifier ? { identifier: { system: ref.identifier.system, value: ref.identifier.value } } : {}), ...(ref.display ? { display: ref.display } : {}),
+    });
+    post(t.organizationId, 'CareTeam', t.id, {
+      meta: security(t.sensitivityLabels), status: t.status, subject: subject(t.organizationId),
+      period: { start: t.periodStart.toISOString(), ...(t.periodEnd ? { end: t.periodEnd.toISOString() } : {}) },
+      participant: t.participants.map((p) => ({ role: p.role.map(concept), member: reference(p.member) })),
+      reasonCode: t.reasonCodes.map(concept), ...(t.managedByProducer ? { managingOrganization: [{ reference: `Organization/${t.organizationId}` }] } : {}),
+    });
+    for (const c of patient.carePlans.filter((plan) => plan.careTeamId === t.id)) {
+      // addresses is left out: the Condition is an entry of this Bundle, which public-health cannot resolve (docs/records.md).
+      post(c.organizationId, 'CarePlan', c.id, {
+        meta: security(c.sensitivityLabels), status: c.status, intent: c.intent, category: c.categories.map(concept), subject: subject(c.organizationId),
+        period: { start: c.periodStart.toISOString(), ...(c.periodEnd ? { end: c.periodEnd.toISOString() } : {}) },
+        careTeam: [{ reference: `urn:uuid:${t.id}` }],
+        activity: c.activities.map((a) => ({ detail: { ...(a.code ? { code: concept(a.code) } : {}), status: a.status, ...(a.location ? { location: reference(a.location) } : {}) } })),
+      });
+    }
+  }
   for (const r of patient.referrals) {
     post(r.requesterOrganizationId, 'ServiceRequest', r.id, {
       status: ({ requested: 'active', accepted: 'active', completed: 'completed', declined: 'revoked', cancelled: 'revoked' } as Record<string, string>)[r.status],
@@ -107,6 +158,31 @@ export function institutionBundles(patient: PatientBundle): { organizationId: st
       ...(r.appointmentTime ? { occurrenceDateTime: r.appointmentTime.toISOString() } : {}),
       requester: { reference: `Organization/${r.requesterOrganizationId}` }, performer: [{ reference: `Organization/${r.performerOrganizationId}` }],
       reasonCode: [{ coding: [{ system: SYSTEM.icd10, code: r.reasonCode, display: r.reasonDisplay }] }], note: [{ text: r.note }],
+    });
+  }
+  // Medications, as the FHIR export gives them (nulls of the kept shapes left out).
+  const medicationConcept = (c: { coding: { system: string; code: string; display: string | null }[]; text: string | null }) => compact(c);
+  for (const m of patient.medicationRequests) {
+    post(m.organizationId, 'MedicationRequest', m.id, {
+      meta: security(m.sensitivityLabels), status: m.status, intent: m.intent, medicationCodeableConcept: medicationConcept(m.medication), subject: subject(m.organizationId),
+      ...(m.encounterId ? { encounter: { reference: `urn:uuid:${m.encounterId}` } } : {}), authoredOn: m.authoredOn.toISOString(),
+      requester: { reference: `Practitioner/${m.requesterId}` }, ...(m.reasonConditionId ? { reasonReference: [{ reference: `urn:uuid:${m.reasonConditionId}` }] } : {}),
+      dosageInstruction: compact(m.dosageInstruction),
+    });
+  }
+  for (const m of patient.medicationAdministrations) {
+    post(m.organizationId, 'MedicationAdministration', m.id, {
+      meta: security(m.sensitivityLabels), status: m.status, medicationCodeableConcept: medicationConcept(m.medication), subject: subject(m.organizationId),
+      context: { reference: `urn:uuid:${m.encounterId}` }, effectiveDateTime: m.effectiveDateTime.toISOString(),
+      performer: [{ actor: { reference: `Practitioner/${m.performerId}` } }], request: { reference: `urn:uuid:${m.requestId}` }, dosage: compact(m.dosage),
+    });
+  }
+  for (const m of patient.medicationStatements) {
+    post(m.organizationId, 'MedicationStatement', m.id, {
+      meta: security(m.sensitivityLabels), status: m.status, medicationCodeableConcept: medicationConcept(m.medication), subject: subject(m.organizationId),
+      effectivePeriod: { start: m.effectiveStart.toISOString(), ...(m.effectiveEnd ? { end: m.effectiveEnd.toISOString() } : {}) }, dateAsserted: m.dateAsserted.toISOString(),
+      informationSource: { reference: `Practitioner/${m.informationSourceId}` }, ...(m.reasonConditionId ? { reasonReference: [{ reference: `urn:uuid:${m.reasonConditionId}` }] } : {}),
+      dosage: compact(m.dosage),
     });
   }
   for (const d of patient.diagnosticReports) {

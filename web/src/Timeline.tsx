@@ -110,6 +110,13 @@ function TimelineEntry({ edge, errors }: { edge: Edge; errors: FieldError[] }) {
   );
 }
 
+type Concept = { coding: { display?: string | null; code: string }[]; text?: string | null } | null | undefined;
+/** A medication's name: its text, else its first coding's display or code (a concept, or the referenced Medication's code). */
+function medicationName(node: { medication?: Concept; medicationReference?: { code?: Concept } | null }): string | null {
+  const concept = node.medication ?? node.medicationReference?.code;
+  return concept ? concept.text ?? concept.coding[0]?.display ?? concept.coding[0]?.code ?? null : null;
+}
+
 function NodeDetails({ node, at }: { node: Node; at: (...path: (string | number)[]) => FieldError | undefined }) {
   const labels = 'sensitivityLabels' in node && node.sensitivityLabels?.length ? <span className="labels">{node.sensitivityLabels.join(', ')}</span> : null;
   switch (node.__typename) {
@@ -128,6 +135,22 @@ function NodeDetails({ node, at }: { node: Node; at: (...path: (string | number)
       const seen = (node.reactions ?? []).map((r) => [r.manifestations?.map((m) => m.text ?? m.coding[0]?.display).join(', '), r.severity].filter(Boolean).join(' · ')).join('; ');
       return <dl className="details"><Field label="Allergy" error={at('substance')}>{node.substance?.text ?? node.substance?.coding[0]?.display}{node.allergyCategory?.length ? ` (${node.allergyCategory.join(', ')})` : ''}</Field><Field label="Reactions" error={at('reactions')}>{seen}</Field><Field label="Status" error={at('clinicalStatus') ?? at('criticality')}>{node.clinicalStatus} · {node.verificationStatus}{node.criticality ? ` · ${node.criticality} criticality` : ''}</Field><Field label="Recorded by" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
     }
+    case 'Procedure': {
+      const words = (c: { coding: { display?: string | null }[]; text?: string | null } | null | undefined) => c?.text ?? c?.coding[0]?.display;
+      const until = node.performedPeriod?.end ? ` until ${formatDateTime(node.performedPeriod.end)}` : '';
+      return <dl className="details"><Field label="Procedure" error={at('procedureCode')}>{words(node.procedureCode)}{node.procedureBodySite?.length ? ` (${node.procedureBodySite.map(words).join(', ')})` : ''}</Field><Field label="Status" error={at('procedureStatus') ?? at('procedureOutcome')}>{node.procedureStatus}{node.procedureOutcome ? ` · ${words(node.procedureOutcome)}` : ''}{until}</Field><Field label="Where" error={at('organization') ?? at('procedureLocation')}>{node.organization?.name}{node.procedureLocation?.display ? ` · ${node.procedureLocation.display}` : ''}</Field>{labels}</dl>;
+    }
+    case 'CarePlan': {
+      const words = (c: { coding: { display?: string | null }[]; text?: string | null } | null | undefined) => c?.text ?? c?.coding[0]?.display;
+      const activities = (node.activity ?? []).map((a) => [words(a.code), a.status].filter(Boolean).join(' · ')).join('; ');
+      const until = node.carePlanPeriod?.end ? ` until ${formatDateTime(node.carePlanPeriod.end)}` : '';
+      return <dl className="details"><Field label="Care plan" error={at('carePlanCategory')}>{(node.carePlanCategory ?? []).map(words).join(', ')}</Field><Field label="Activities" error={at('activity')}>{activities}</Field><Field label="Status" error={at('carePlanStatus') ?? at('intent')}>{node.carePlanStatus} · {node.intent}{until}</Field><Field label="By" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
+    }
+    case 'CareTeam': {
+      const words = (c: { coding: { display?: string | null }[]; text?: string | null } | null | undefined) => c?.text ?? c?.coding[0]?.display;
+      const members = (node.participant ?? []).map((p) => [p.member?.display ?? p.member?.reference ?? p.member?.identifier?.value, (p.role ?? []).map(words).join(', ')].filter(Boolean).join(': ')).join('; ');
+      return <dl className="details"><Field label="Care team" error={at('careTeamReason')}>{(node.careTeamReason ?? []).map(words).join(', ')}</Field><Field label="Members" error={at('participant')}>{members}</Field><Field label="Status" error={at('careTeamStatus')}>{node.careTeamStatus}</Field><Field label="By" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
+    }
     case 'Referral':
       return <dl className="details"><Field label="Referral" error={at('referralStatus')}>{node.referralStatus?.toLowerCase()}</Field><Field label="Reason" error={at('reason')}>{node.reason?.display ?? node.reason?.code}</Field><Field label="From → to" error={at('requester') ?? at('performer')}>{node.requester?.name} → {node.performer?.name}</Field></dl>;
     case 'Observation':
@@ -142,6 +165,12 @@ function NodeDetails({ node, at }: { node: Node; at: (...path: (string | number)
       return <dl className="details"><Field label="Programme" error={at('program')}>{node.program?.name} · {node.status}</Field><Field label="Responsible" error={at('organization')}>{node.organization?.name}</Field></dl>;
     case 'FollowUpTask':
       return <dl className="details"><Field label="Task" error={at('taskDescription')}>{node.taskDescription}</Field><Field label="Due" error={at('dueDate')}>{formatDate(node.dueDate)} · {node.taskStatus?.toLowerCase()}</Field><Field label="For" error={at('organization')}>{node.organization?.name}</Field></dl>;
+    case 'MedicationRequest':
+      return <dl className="details"><Field label="Prescription" error={at('medication') ?? at('medicationReference')}>{medicationName(node)}</Field><Field label="Dosage" error={at('dosageInstruction')}>{node.dosageInstruction?.map((d) => d.text).filter(Boolean).join('; ')}</Field><Field label="Status" error={at('status')}>{node.status} · {node.intent}</Field><Field label="Prescribed by" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
+    case 'MedicationAdministration':
+      return <dl className="details"><Field label="Given" error={at('medication') ?? at('medicationReference')}>{medicationName(node)}</Field><Field label="Dose" error={at('givenDose')}>{node.givenDose?.text ?? (node.givenDose?.dose ? `${node.givenDose.dose.value} ${node.givenDose.dose.unit ?? ''}` : null)}</Field><Field label="Status" error={at('status')}>{node.status}</Field><Field label="Where" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
+    case 'MedicationStatement':
+      return <dl className="details"><Field label="Takes" error={at('medication') ?? at('medicationReference')}>{medicationName(node)}</Field><Field label="Dosage" error={at('takenDosage')}>{node.takenDosage?.map((d) => d.text).filter(Boolean).join('; ')}</Field><Field label="Status" error={at('status')}>{node.status}</Field><Field label="Recorded by" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
     case 'HomeMeasurement':
       return <dl className="details"><Field label="Measured at home" error={at('kind') ?? at('value') ?? at('systolic')}>{node.kind?.toLowerCase().replace('_', ' ')}: {node.systolic != null ? `${node.systolic}/${node.diastolic}` : node.value} {node.unit}</Field></dl>;
     default:

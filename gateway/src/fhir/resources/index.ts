@@ -12,20 +12,33 @@
 import { RECORD_TYPES, type ConnectionName } from '../../../../lib/records/record-types.js';
 import type { ExportPlan } from '../plan.js';
 import { allergyIntolerance } from './allergy-intolerance.js';
+import { carePlan } from './care-plan.js';
+import { careTeam } from './care-team.js';
 import { condition } from './condition.js';
 import { diagnosticReport } from './diagnostic-report.js';
 import { encounter } from './encounter.js';
 import { episodeOfCare } from './episode-of-care.js';
 import { imagingStudy } from './imaging-study.js';
+import { medication } from './medication.js';
+import { medicationAdministration } from './medication-administration.js';
+import { medicationRequest } from './medication-request.js';
+import { medicationStatement } from './medication-statement.js';
 import { immunization } from './immunization.js';
 import type { FhirResourceModule, FromFhir, RecordExport } from './module.js';
 import { observation } from './observation.js';
 import { patient } from './patient.js';
+import { procedure } from './procedure.js';
 import { serviceRequest } from './service-request.js';
 import { task } from './task.js';
 
 export const RESOURCE_MODULES: readonly FhirResourceModule[] = [
   patient, encounter, condition, serviceRequest, observation, diagnosticReport, imagingStudy, immunization, episodeOfCare, task, allergyIntolerance,
+  // After the Encounters and Conditions a procedure names.
+  procedure,
+  // A care plan links to its care team and the Conditions it addresses: after them.
+  careTeam, carePlan,
+  // After the encounters and diagnoses they name; an administration after the prescription it carries out.
+  medicationRequest, medicationAdministration, medicationStatement, medication,
 ];
 
 const ALL_EXPORTS = RESOURCE_MODULES.flatMap((module) => module.exports ?? []);

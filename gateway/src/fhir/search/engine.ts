@@ -616,6 +616,9 @@ const BY_ID: Record<ConnectionName, string> = {
   observations: 'observation', diagnosticReports: 'diagnosticReport', imagingStudies: 'imagingStudy', immunizations: 'immunization',
   programEnrollments: 'programEnrollment', followUpTasks: 'followUpTask', homeMeasurements: 'homeMeasurement',
   clinicalObservations: 'clinicalObservation',
+  procedures: 'procedure',
+  carePlans: 'carePlan', careTeams: 'careTeam',
+  medicationRequests: 'medicationRequest', medicationAdministrations: 'medicationAdministration', medicationStatements: 'medicationStatement',
 };
 const NESTED_BY_ID: Partial<Record<ConnectionName, { field: string; argument: string }>> = {
   imagingStudies: { field: 'imagingStudyOfReport', argument: 'reportId' },

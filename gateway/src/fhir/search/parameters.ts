@@ -81,6 +81,22 @@ const SPECIFIC: Record<string, (t: string) => SearchParam[]> = {
     param(t, 'clinical-status', 'token', 'AllergyIntolerance-clinical-status', ['clinicalStatus']),
     param(t, 'category', 'token', 'AllergyIntolerance-category', ['category']),
   ],
+  Procedure: (t) => [
+    // Filed under performedDateTime or performedPeriod.start: only upper bounds narrow the fetch.
+    param(t, 'date', 'date', 'clinical-date', ['performedDateTime', 'performedPeriod'], 'start'),
+    param(t, 'code', 'token', 'clinical-code', ['code']),
+    param(t, 'status', 'token', 'Procedure-status', ['status']),
+  ],
+  CarePlan: (t) => [
+    param(t, 'date', 'date', 'clinical-date', ['period'], 'start'),
+    param(t, 'category', 'token', 'CarePlan-category', ['category']),
+    param(t, 'status', 'token', 'CarePlan-status', ['status']),
+    param(t, 'intent', 'token', 'CarePlan-intent', ['intent']),
+  ],
+  CareTeam: (t) => [
+    param(t, 'date', 'date', 'clinical-date', ['period'], 'start'),
+    param(t, 'status', 'token', 'CareTeam-status', ['status']),
+  ],
   ServiceRequest: (t) => [
     param(t, 'authored', 'date', 'ServiceRequest-authored', ['authoredOn'], 'instant'),
     param(t, 'status', 'token', 'ServiceRequest-status', ['status']),
@@ -105,6 +121,23 @@ const SPECIFIC: Record<string, (t: string) => SearchParam[]> = {
   Task: (t) => [
     param(t, 'authored-on', 'date', 'Task-authored-on', ['authoredOn'], 'instant'),
     param(t, 'status', 'token', 'Task-status', ['status']),
+  ],
+  // Medications: `code` matches the medication as a concept or a contained Medication's code (not a Medication entry of its own).
+  MedicationRequest: (t) => [
+    param(t, 'authoredon', 'date', 'MedicationRequest-authoredon', ['authoredOn'], 'instant'),
+    param(t, 'code', 'token', 'medications-code', ['medicationCodeableConcept', 'contained.code']),
+    param(t, 'status', 'token', 'medications-status', ['status']),
+    param(t, 'intent', 'token', 'MedicationRequest-intent', ['intent']),
+  ],
+  MedicationAdministration: (t) => [
+    param(t, 'effective-time', 'date', 'MedicationAdministration-effective-time', ['effectiveDateTime', 'effectivePeriod'], 'start'),
+    param(t, 'code', 'token', 'medications-code', ['medicationCodeableConcept', 'contained.code']),
+    param(t, 'status', 'token', 'medications-status', ['status']),
+  ],
+  MedicationStatement: (t) => [
+    param(t, 'effective', 'date', 'MedicationStatement-effective', ['effectiveDateTime', 'effectivePeriod']),
+    param(t, 'code', 'token', 'medications-code', ['medicationCodeableConcept', 'contained.code']),
+    param(t, 'status', 'token', 'medications-status', ['status']),
   ],
   Consent: (t) => [
     param(t, 'date', 'date', 'clinical-date', ['dateTime'], 'instant'),
