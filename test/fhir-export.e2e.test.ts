@@ -163,7 +163,7 @@ describe.each(BACKENDS)('FHIR R4 export on %s', (backend) => {
     expect(idsOf(bundle, 'Encounter')).toEqual(ids(rich.encounters));
     expect(idsOf(bundle, 'Condition')).toEqual(ids(rich.conditions));
     expect(idsOf(bundle, 'ServiceRequest')).toEqual(ids(rich.referrals));
-    expect(idsOf(bundle, 'Observation')).toEqual(ids([...rich.observations, ...rich.homeMeasurements]));
+    expect(idsOf(bundle, 'Observation')).toEqual(ids([...rich.observations, ...rich.homeMeasurements, ...rich.clinicalObservations]));
     expect(idsOf(bundle, 'DiagnosticReport')).toEqual(ids([...rich.diagnosticReports, ...radiologyReports]));
     expect(idsOf(bundle, 'ImagingStudy')).toEqual(ids(rich.imagingStudies));
     expect(idsOf(bundle, 'Immunization')).toEqual(ids(rich.immunizations));
@@ -288,6 +288,7 @@ describe.each(BACKENDS)('FHIR R4 export on %s', (backend) => {
       programs: rich.enrollments.length,
       'follow-ups': rich.followUpTasks.length,
       'home-measurements': rich.homeMeasurements.length,
+      ...(rich.clinicalObservations.length ? { observations: rich.clinicalObservations.length } : {}),
     });
   });
 
@@ -300,7 +301,7 @@ describe.each(BACKENDS)('FHIR R4 export on %s', (backend) => {
     expect(idsOf(bundle, 'Encounter')).toEqual(own(rich.encounters));
     expect(idsOf(bundle, 'Condition')).toEqual(own(rich.conditions));
     expect(idsOf(bundle, 'ServiceRequest')).toEqual(ids(rich.referrals.filter((r) => r.requesterOrganizationId === org)));
-    expect(idsOf(bundle, 'Observation')).toEqual(ids([...rich.observations, ...rich.homeMeasurements].filter((r) => r.organizationId === org)));
+    expect(idsOf(bundle, 'Observation')).toEqual(ids([...rich.observations, ...rich.homeMeasurements, ...rich.clinicalObservations].filter((r) => r.organizationId === org)));
     expect(idsOf(bundle, 'ImagingStudy')).toEqual(own(rich.imagingStudies));
     expect(idsOf(bundle, 'Immunization')).toEqual(own(rich.immunizations));
     expect(idsOf(bundle, 'EpisodeOfCare')).toEqual(own(rich.enrollments));
@@ -373,15 +374,16 @@ describe.each(BACKENDS)('FHIR R4 export on %s', (backend) => {
     const bundle = await exportAs(app, rich.patient.id);
     expect(typesOf(bundle)).toEqual(['Observation']);
     expect(typesOf(bundle, 'include')).toEqual([]);
-    expect(idsOf(bundle, 'Observation')).toEqual(ids([...rich.observations, ...rich.homeMeasurements]));
+    expect(idsOf(bundle, 'Observation')).toEqual(ids([...rich.observations, ...rich.homeMeasurements, ...rich.clinicalObservations]));
     const events = await auditEvents(bundle.id);
-    expect(Object.keys(events[0]!.record_counts).sort()).toEqual(['home-measurements', 'labs']);
+    expect(Object.keys(events[0]!.record_counts).sort()).toEqual(['home-measurements', 'labs', ...(rich.clinicalObservations.length ? ['observations'] : [])]);
     expect(events[0]!.record_counts.labs).toBe(rich.observations.length);
 
     const diary = await stack.appToken({ sub: 'app-user', client_id: 'bp-diary', patient: rich.patient.id, scope: 'patient/Observation.rs?category=vital-signs' });
     const vitals = await exportAs(diary, rich.patient.id);
     expect(typesOf(vitals)).toEqual(['Observation']);
-    expect(idsOf(vitals, 'Observation')).toEqual(ids(rich.homeMeasurements));
+    // Vital signs are the home measurements and the clinics' vital signs (not their social history).
+    expect(idsOf(vitals, 'Observation')).toEqual(ids([...rich.homeMeasurements, ...rich.clinicalObservations.filter((o) => o.categoryCode === 'vital-signs')]));
   });
 
   it('gives public-health staff only programme data of an enrolled patient', async () => {
@@ -400,7 +402,7 @@ describe.each(BACKENDS)('FHIR R4 export on %s', (backend) => {
     const reason = 'Unconscious patient in the emergency room';
     const emergency = await stack.token({ sub: 'dr-er', role: 'clinician', org, purpose_of_use: 'ETREAT', break_glass_reason: reason });
     const bundle = await exportAs(emergency, hiv.patient.id);
-    expect(idsOf(bundle, 'Observation')).toEqual(ids([...hiv.observations, ...hiv.homeMeasurements]));
+    expect(idsOf(bundle, 'Observation')).toEqual(ids([...hiv.observations, ...hiv.homeMeasurements, ...hiv.clinicalObservations]));
     expect(outcomes(bundle).some((o) => o.issue[0].severity === 'warning' && /break-glass/i.test(o.issue[0].diagnostics))).toBe(true);
     const events = await auditEvents(bundle.id);
     expect(events).toHaveLength(1);
@@ -490,8 +492,8 @@ describe.each(BACKENDS)('FHIR R4 export on %s', (backend) => {
        FROM generate_series(1, ${extra}) AS g`, [paged.patient.id, org]);
     const bundle = await exportAs(await patientToken(paged), paged.patient.id);
     const observations = idsOf(bundle, 'Observation');
-    expect(observations).toHaveLength(paged.observations.length + paged.homeMeasurements.length + extra);
-    expect(observations).toEqual(expect.arrayContaining(ids([...paged.observations, ...paged.homeMeasurements])));
+    expect(observations).toHaveLength(paged.observations.length + paged.homeMeasurements.length + paged.clinicalObservations.length + extra);
+    expect(observations).toEqual(expect.arrayContaining(ids([...paged.observations, ...paged.homeMeasurements, ...paged.clinicalObservations])));
     expect(idsOf(bundle, 'Encounter')).toEqual(ids(paged.encounters));
     const events = await auditEvents(bundle.id);
     const pages = Math.ceil((paged.observations.length + extra) / 100);

@@ -131,7 +131,8 @@ describe.each(BACKENDS)('FHIR read and search on %s', (backend) => {
 
   it('searches a patient\'s observations page by page through next links, newest first, lab results and home measurements merged', async () => {
     const token = await patientToken(rich);
-    const expected = [...rich.observations.map((o) => ({ id: o.id, t: o.effective })), ...rich.homeMeasurements.map((m) => ({ id: m.id, t: m.effective }))];
+    const expected = [...rich.observations.map((o) => ({ id: o.id, t: o.effective })), ...rich.homeMeasurements.map((m) => ({ id: m.id, t: m.effective })),
+      ...rich.clinicalObservations.map((m) => ({ id: m.id, t: m.effective }))];
     const { ids, pages } = await all(token, `/fhir/Observation?patient=${rich.patient.id}&_count=7&_sort=-date`);
     expect(pages.length).toBeGreaterThanOrEqual(4);
     expect(sorted(ids)).toEqual(sorted(expected.map((e) => e.id)));
@@ -190,7 +191,7 @@ describe.each(BACKENDS)('FHIR read and search on %s', (backend) => {
     expect(sorted((await all(token, `/fhir/Observation?code=${encodeURIComponent(`${LOINC}|${code}`)}`)).ids)).toEqual(sorted(withCode));
     expect(sorted((await all(token, `/fhir/Observation?code=${code}`)).ids)).toEqual(sorted(withCode));
     expect((await all(token, `/fhir/Observation?code=${encodeURIComponent(`http://snomed.info/sct|${code}`)}`)).ids).toEqual([]);
-    expect(sorted((await all(token, `/fhir/Observation?category=${encodeURIComponent(`${OBSERVATION_CATEGORY}|vital-signs`)}`)).ids)).toEqual(sorted(rich.homeMeasurements.map((m) => m.id)));
+    expect(sorted((await all(token, `/fhir/Observation?category=${encodeURIComponent(`${OBSERVATION_CATEGORY}|vital-signs`)}`)).ids)).toEqual(sorted([...rich.homeMeasurements, ...rich.clinicalObservations.filter((o) => o.categoryCode === 'vital-signs')].map((m) => m.id)));
     // A condition's ICD-10 code; two codes as alternatives.
     const [c1, c2] = rich.conditions;
     const either = rich.conditions.filter((c) => c.code === c1!.code || c.code === c2!.code).map((c) => c.id);
@@ -373,7 +374,7 @@ describe.each(BACKENDS)('FHIR read and search on %s', (backend) => {
     expect((await page(lab, '/fhir/Encounter')).total).toBe(0);
     expect((await get(lab, `/fhir/Observation/${rich.homeMeasurements[0]!.id}`)).status).toBe(404);
     const wide = await stack.appToken({ sub: 'app-all-obs', client_id: 'obs-viewer', patient: rich.patient.id, scope: 'launch/patient patient/Observation.rs' });
-    expect((await all(wide, '/fhir/Observation?_count=100')).ids.length).toBe(rich.observations.length + rich.homeMeasurements.length);
+    expect((await all(wide, '/fhir/Observation?_count=100')).ids.length).toBe(rich.observations.length + rich.homeMeasurements.length + rich.clinicalObservations.length);
     // Once the patient revokes the app's approval, its reads by id and its searches are refused (403), not answered 404.
     const own = await patientToken(rich);
     const directives = (await stack.graphql(own, 'query($id: ID!) { patient(id: $id) { consents { id active actorType actorId } } }', { id: rich.patient.id })).data.patient.consents as { id: string; active: boolean; actorType: string; actorId: string }[];

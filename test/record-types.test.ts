@@ -83,7 +83,14 @@ describe('the catalogue of record types', () => {
       expect(RESOURCE_CATEGORIES[row.fhir.resourceType]?.all).toContain(row.category);
     }
     // Granular categories: lab results and home measurements are both Observations, lab and radiology reports both DiagnosticReports.
-    expect(RESOURCE_CATEGORIES.Observation).toEqual({ all: ['labs', 'home-measurements'], granular: { laboratory: ['labs'], 'vital-signs': ['home-measurements'] } });
+    // Clinical observations (vital signs, social history…) share vital-signs with home measurements: a granular scope on it covers both.
+    expect(RESOURCE_CATEGORIES.Observation).toEqual({
+      all: ['labs', 'home-measurements', 'observations'],
+      granular: {
+        laboratory: ['labs'], 'vital-signs': ['home-measurements', 'observations'], 'social-history': ['observations'], survey: ['observations'], exam: ['observations'],
+        imaging: ['observations'], procedure: ['observations'], therapy: ['observations'], activity: ['observations'],
+      },
+    });
     expect(RESOURCE_CATEGORIES.DiagnosticReport).toEqual({ all: ['labs', 'imaging-reports'], granular: { LAB: ['labs'], EC: ['labs'], PAT: ['labs'], RAD: ['imaging-reports'] } });
     expect(RESOURCE_CATEGORIES.Patient).toEqual({ all: ['demographics', 'identifiers'] });
     // Published types go to the owner of their record type; a record inside another (a RAD report) does not change the resource type's owner.

@@ -119,6 +119,35 @@ function everyElement(card: string, mrn: string): Json {
         onsetDateTime: '1990-05-01T00:00:00Z', recordedDate: '2025-12-01T09:20:00+02:00', recorder: { reference: 'Practitioner/prac-county-north-1' },
         reaction: [{ manifestation: [{ coding: [{ system: SYSTEM.snomed, code: '271807003', display: 'Eruption of skin' }] }], severity: 'moderate' }],
       }),
+      // Issue 27: clinical observations (a blood pressure panel with components, a coded social history), a Condition
+      // coded only in SNOMED CT, an Encounter naming its practitioner by identifier and its Location: all as sent.
+      entry('urn:uuid:6a0c3c0e-0000-4000-8000-00000000000c', {
+        resourceType: 'Observation', status: 'final', category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs', display: 'Vital Signs' }] }],
+        code: { coding: [{ system: SYSTEM.loinc, code: '85354-9', display: 'Blood pressure panel with all children optional' }], text: 'Blood pressure' }, subject,
+        effectiveDateTime: '2025-12-01T09:05:00+02:00', performer: [{ reference: `Organization/${ORG}` }, { identifier: { system: 'http://hl7.org/fhir/sid/us-npi', value: '1234567893' }, display: 'Nurse Zanele Khumalo' }],
+        bodySite: { coding: [{ system: SYSTEM.snomed, code: '368209003', display: 'Right arm' }] },
+        interpretation: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', code: 'H' }] }],
+        component: [
+          { code: { coding: [{ system: SYSTEM.loinc, code: '8480-6', display: 'Systolic blood pressure' }] }, valueQuantity: { value: 151, unit: 'mm[Hg]', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' } },
+          { code: { coding: [{ system: SYSTEM.loinc, code: '8462-4', display: 'Diastolic blood pressure' }] }, valueQuantity: { value: 94, unit: 'mm[Hg]', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' } },
+        ],
+      }),
+      entry('urn:uuid:6a0c3c0e-0000-4000-8000-00000000000d', {
+        resourceType: 'Observation', status: 'final', category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'social-history', display: 'Social History' }] }],
+        code: { coding: [{ system: SYSTEM.loinc, code: '72166-2', display: 'Tobacco smoking status' }] }, subject, effectiveDateTime: '2025-12-01T09:06:00+02:00',
+        valueCodeableConcept: { coding: [{ system: SYSTEM.snomed, code: '8517006', display: 'Ex-smoker' }], text: 'Stopped in 2010' },
+      }),
+      entry('urn:uuid:6a0c3c0e-0000-4000-8000-00000000000e', {
+        resourceType: 'Condition', clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
+        code: { coding: [{ system: SYSTEM.snomed, code: '38341003', display: 'Hypertensive disorder' }], text: 'Hypertension' }, subject, recordedDate: '2025-12-01T09:31:00+02:00',
+      }),
+      entry('urn:uuid:6a0c3c0e-0000-4000-8000-00000000000f', {
+        resourceType: 'Encounter', status: 'finished', class: { system: ACT_CODE, code: 'AMB', display: 'ambulatory' }, subject,
+        participant: [{ type: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'PPRF', display: 'primary performer' }] }], individual: { identifier: { system: 'http://hl7.org/fhir/sid/us-npi', value: '9999963692' }, display: 'Dr. Sipho Ndlovu' } }],
+        location: [{ location: { identifier: { system: `https://${ORG}.example.org/locations`, value: 'OPD-2' }, display: 'Outpatient clinic 2' } }],
+        period: { start: '2025-12-08T09:00:00+02:00', end: '2025-12-08T09:20:00+02:00' },
+        serviceProvider: { reference: `Organization/${ORG}` },
+      }),
       entry('urn:uuid:6a0c3c0e-0000-4000-8000-000000000271', {
         resourceType: 'Procedure', status: 'completed',
         code: { coding: [{ system: SYSTEM.snomed, code: '73761001', display: 'Colonoscopy (procedure)' }, { system: 'http://www.ama-assn.org/go/cpt', code: '45378' }], text: 'Colonoscopy' },

@@ -46,7 +46,7 @@ import { BOOTSTRAP_PATH, bootstrapRoute } from './admin/bootstrap.js';
 import { startMllpListener, type MllpConfig, type RunningMllp } from './hl7v2/mllp.js';
 import type { ProcessorOptions } from './hl7v2/process.js';
 import { bundleTooLarge, ingestService, type IngestService } from './fhir/ingest/route.js';
-import { maxBundleBytes } from '../../lib/ingest/limits.js';
+import { admittedBundleBytes, maxBundleBytes } from '../../lib/ingest/limits.js';
 import { startBulkExport, type BulkExport } from './fhir/bulk/index.js';
 import type { BulkExportSettings } from './fhir/bulk/config.js';
 
@@ -72,7 +72,9 @@ export const QUERY_LIMITS = {
   // operation (graphql-armor's cost of buildOperation's query, as test/record-types.test.ts computes it):
   // procedures about 20,000, care plans and care teams about 77,000, the medications (MedicationRequest,
   // MedicationAdministration, MedicationStatement, their dosages and Medications read as FHIR JSON) about 119,000.
-  maxCost: 600_000,
+  // Clinical observations (value[x] of every type, components, links) add about 223,000: with all of these the
+  // export's operation costs about 863,000.
+  maxCost: 1_000_000,
 };
 
 export interface GatewayOptions {
@@ -280,7 +282,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const ingest = ingestService({
     auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, verifyToken: verifyToken, recoveryIntervalMs: options.ingestRecoveryIntervalMs, logger, telemetry,
   });
-  // Publishing bodies up to FHIR_MAX_BUNDLE_BYTES (lib/ingest/limits.ts); GraphQL keeps maxBodyBytes.
+  // Publishing bodies up to FHIR_MAX_BUNDLE_BYTES, or what the free heap can hold (lib/ingest/limits.ts); GraphQL keeps maxBodyBytes.
   const bundleBytes = maxBundleBytes();
   // Bulk Data export: its own job store (EXPORT_DATABASE_URL, else PGlite under the data directory) and a background worker.
   const bulkExport = options.bulkExport === false ? null : await startBulkExport({ apollo, verifyToken, logger, settings: options.bulkExport ?? {}, production: options.production });
@@ -291,7 +293,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     port: options.port,
     maxBodyBytes: options.maxBodyBytes ?? 100_000,
     // One HL7 v2 message (or batch file) stays within 1 MiB: results carry references to documents (ED), not their bytes (docs/hl7v2.md).
-    bodyLimit: ({ url }) => (url.pathname === '/hl7v2' ? HL7V2_MAX_BYTES : FHIR_WRITE_PATH.test(url.pathname) || url.pathname === BOOTSTRAP_PATH ? bundleBytes : undefined),
+    bodyLimit: ({ url }) => (url.pathname === '/hl7v2' ? HL7V2_MAX_BYTES : FHIR_WRITE_PATH.test(url.pathname) || url.pathname === BOOTSTRAP_PATH ? admittedBundleBytes(bundleBytes) : undefined),
     // Past it, FHIR writes are answered with an OperationOutcome (HL7 v2 and GraphQL with the usual error body).
     tooLarge: ({ url }, limit) => (FHIR_WRITE_PATH.test(url.pathname) ? bundleTooLarge(limit) : undefined),
     cors: { allowedOrigins: options.corsAllowedOrigins ?? parseAllowedOrigins(process.env.CORS_ALLOWED_ORIGINS) },

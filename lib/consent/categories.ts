@@ -8,6 +8,7 @@ export const CATEGORIES = [
   'immunizations', 'programs', 'follow-ups', 'home-measurements', 'consents',
   'procedures', 'care-plans',
   'medications',
+  'observations',
 ] as const;
 export type Category = (typeof CATEGORIES)[number];
 
@@ -34,4 +35,5 @@ export const CATEGORY_LABELS: Record<Category, string> = {
   procedures: 'Procedures and operations',
   'care-plans': 'Care plans and care teams',
   medications: 'Medications',
+  observations: 'Vital signs and clinical observations (social history included)',
 };

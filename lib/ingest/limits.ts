@@ -9,11 +9,21 @@
  *   count passes the limit — the rest is discarded unread, never buffered.
  * - FHIR_MAX_BUNDLE_ENTRIES: the most entries in one Bundle (default 20 000).
  *
+ * - The memory the gateway has free: a Bundle is held whole while it is
+ *   checked (all or nothing), up to GATEWAY_HEAP_PER_BYTE times its size in
+ *   heap at peak (measured by scripts/bench-bundle-memory.ts), so a body larger than
+ *   the heap left divided by that is answered 413 the same way, before it is
+ *   read, rather than the process running out of memory mid-request (with the
+ *   images' 128 MB heap, a 40 MB Bundle crashed the gateway). Raise
+ *   NODE_OPTIONS=--max-old-space-size where Bundles of tens of MB are sent.
+ *
  * The owners' internal publishing calls carry the same records, so they
  * accept what the gateway accepts (`ownerIngestMaxBytes`), while every other
  * request to a subgraph keeps its 1 MB cap, and GraphQL at the gateway its
  * 100 kB one.
  */
+import { getHeapStatistics } from 'node:v8';
+
 export const DEFAULT_MAX_BUNDLE_BYTES = 50 * 1024 * 1024;
 export const DEFAULT_MAX_BUNDLE_ENTRIES = 20_000;
 
@@ -33,3 +43,20 @@ export const maxBundleEntries = (env: NodeJS.ProcessEnv = process.env) => positi
 export const ownerIngestMaxBytes = (env: NodeJS.ProcessEnv = process.env) => 2 * maxBundleBytes(env);
 /** The internal publishing paths of an owner (lib/runtime/internal-api.ts: /internal/ingest/…). */
 export const isOwnerIngestPath = (pathname: string) => pathname.startsWith('/internal/ingest/');
+
+/**
+ * Heap the gateway needs per byte of a publishing body at peak: the raw body, its text, the parsed Bundle, the
+ * mapped entries and the owners' requests (a 40 MB Bundle of 39,120 entries grew the gateway's resident memory by
+ * about 410 MB: scripts/bench-bundle-memory.ts), with the heap's own spikes (the owners' request text flattened):
+ * with a 128 MB heap, a 7 MB Bundle admitted at 10 bytes per byte still ran the gateway out of memory.
+ */
+export const GATEWAY_HEAP_PER_BYTE = 20;
+
+/** The largest body the heap left can take now (its limit less what is in use, over `perByte`). */
+export function heapAllowance(perByte: number = GATEWAY_HEAP_PER_BYTE): number {
+  const { heap_size_limit: limit, used_heap_size: used } = getHeapStatistics();
+  return Math.max(0, Math.floor((limit - used) / perByte));
+}
+
+/** The largest publishing body the gateway reads now: FHIR_MAX_BUNDLE_BYTES, or less when its free heap could not hold a larger one. */
+export const admittedBundleBytes = (configured: number) => Math.min(configured, heapAllowance());

@@ -167,6 +167,16 @@ export const RECORD_TYPES = [
     fhir: { resourceType: 'Observation', category: { system: OBSERVATION_CATEGORY, codes: ['vital-signs'] } },
     category: 'home-measurements', owner: 'public-health', table: 'home_measurement', timeColumn: 'effective', connection: 'homeMeasurements',
   },
+  {
+    // Clinical observations of every category but laboratory: clinic vital signs (blood pressure panels with their
+    // components, heart rate, BMI…), exams, surveys, social history (smoking, alcohol), imaging, procedure, therapy,
+    // activity. Owned by labs, which owns observations; a consent category of their own, so a patient can share lab
+    // results without their social history. `vital-signs` is also the home measurements' code: a granular scope
+    // `Observation.rs?category=vital-signs` covers both categories.
+    kind: 'CLINICAL_OBSERVATION', graphqlType: 'ClinicalObservation', label: 'Observations',
+    fhir: { resourceType: 'Observation', category: { system: OBSERVATION_CATEGORY, codes: ['vital-signs', 'social-history', 'survey', 'exam', 'imaging', 'procedure', 'therapy', 'activity'] } },
+    category: 'observations', owner: 'labs', table: 'clinical_observation', timeColumn: 'effective', connection: 'clinicalObservations', published: true,
+  },
 ] as const satisfies readonly ListedRecordType[];
 
 /**

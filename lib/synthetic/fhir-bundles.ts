@@ -12,7 +12,7 @@
  * publications and are left out.
  */
 import { randomUUID } from 'node:crypto';
-import type { PatientBundle } from './generator.js';
+import { clinicalObservationCategory, type PatientBundle } from './generator.js';
 import { PROGRAMS } from './registry.js';
 import { SYSTEM } from '../records/terminology.js';
 
@@ -76,6 +76,18 @@ export function institutionBundles(patient: PatientBundle): { organizationId: st
       meta: security(c.sensitivityLabels), clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: c.clinicalStatus }] },
       code: { coding: [{ system: SYSTEM.icd10, code: c.code, display: c.display }] }, subject: subject(c.organizationId),
       encounter: { reference: `urn:uuid:${c.encounterId}` }, recordedDate: c.recordedDate.toISOString(),
+    });
+  }
+  // Clinical observations (vital signs, smoking status): category, codes and values as the clinic's system sends them.
+  for (const o of patient.clinicalObservations) {
+    const concept = (c: { coding: { system: string; code: string; display: string | null }[]; text: string | null }) => ({
+      coding: c.coding.map((x) => ({ system: x.system, code: x.code, ...(x.display ? { display: x.display } : {}) })), ...(c.text ? { text: c.text } : {}),
+    });
+    const value = (v: { quantity: Json } | { codeableConcept: Json } | null) => (!v ? {} : 'quantity' in v ? { valueQuantity: v.quantity } : { valueCodeableConcept: concept(v.codeableConcept as never) });
+    post(o.organizationId, 'Observation', o.id, {
+      meta: security(o.sensitivityLabels), status: o.status, category: [concept(clinicalObservationCategory(o))], code: concept(o.code), subject: subject(o.organizationId),
+      effectiveDateTime: o.effective.toISOString(), ...value(o.value),
+      ...(o.components ? { component: o.components.map((c) => ({ code: concept(c.code), ...value(c.value) })) } : {}),
     });
   }
   for (const a of patient.allergies) {

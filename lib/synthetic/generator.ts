@@ -185,12 +185,27 @@ export interface MedicationStatementRecord {
   sensitivityLabels: SensitivityLabel[];
 }
 
+/** A FHIR Quantity as sent. */
+export interface QuantityValue { value: number; unit: string; system: string; code: string }
+
+/**
+ * A clinical observation an institution recorded (vital signs at a clinic visit, smoking status): FHIR Observation of
+ * a category other than laboratory, every coding as sent.
+ */
+export interface ClinicalObservationRecord {
+  id: string; patientId: string; organizationId: string; status: 'final'; categoryCode: 'vital-signs' | 'social-history';
+  code: CodeableConceptValue; value: { quantity: QuantityValue } | { codeableConcept: CodeableConceptValue } | null;
+  components: { code: CodeableConceptValue; value: { quantity: QuantityValue } }[] | null;
+  effective: Date; sensitivityLabels: SensitivityLabel[];
+}
+
 export interface PatientBundle {
   patient: PatientRecord;
   encounters: EncounterRecord[];
   conditions: ConditionRecord[];
   allergies: AllergyIntoleranceRecord[];
   procedures: ProcedureRecord[];
+  clinicalObservations: ClinicalObservationRecord[];
   referrals: ReferralRecord[];
   observations: ObservationRecord[];
   diagnosticReports: DiagnosticReportRecord[];
@@ -261,6 +276,7 @@ export function generatePatient(seed: number, index: number, anchor: Anchor = TE
     encounters: [], conditions: [], allergies: [], procedures: [], referrals: [], observations: [], diagnosticReports: [], imagingStudies: [],
     enrollments: [], immunizations: [], followUpTasks: [], homeMeasurements: [], carePlans: [], careTeams: [],
     medicationRequests: [], medicationAdministrations: [], medicationStatements: [],
+    clinicalObservations: [],
   };
 
   const adult = ageYears >= 18;
@@ -463,7 +479,60 @@ export function generatePatient(seed: number, index: number, anchor: Anchor = TE
   addProcedures(bundle, seed, index);
   addCarePlans(bundle, seed, index, anchoredAt);
   addMedications(bundle, seed, index, anchoredAt);
+  if (adult) addClinicalObservations(bundle, seed, index, historyStart, span);
   return bundle;
+}
+
+const UCUM = 'http://unitsofmeasure.org';
+const OBSERVATION_CATEGORY = 'http://terminology.hl7.org/CodeSystem/observation-category';
+const loincConcept = (code: string, display: string): CodeableConceptValue => ({ coding: [{ system: SYSTEM.loinc, code, display }], text: null });
+const ucumQuantity = (value: number, unit: string): QuantityValue => ({ value, unit, system: UCUM, code: unit });
+
+/**
+ * Clinic vital signs and smoking status (about half of the adults): one to
+ * three visits to an organisation that registered the patient, each with a
+ * blood pressure panel (85354-9, systolic 8480-6 and diastolic 8462-4
+ * components), heart rate and body weight; the smoking status (SNOMED CT)
+ * at the first. Drawn from a stream of their own, so every other record of
+ * a patient is unchanged.
+ */
+function addClinicalObservations(bundle: PatientBundle, seed: number, index: number, historyStart: number, span: number): void {
+  const r = new Random(seed, index + 0x3c000000);
+  if (!r.bool(0.5)) return;
+  const patientId = bundle.patient.id;
+  const registrations = bundle.patient.identifiers.filter((i) => i.type === 'MR').map((i) => i.assignerOrganizationId!);
+  const hypertensive = r.bool(0.3);
+  const visits = r.int(1, 3);
+  for (let v = 0; v < visits; v++) {
+    const organizationId = r.pick(registrations);
+    const effective = new Date(historyStart + Math.floor(r.next() * span));
+    const base = { patientId, organizationId, status: 'final' as const, effective, sensitivityLabels: [] as SensitivityLabel[] };
+    const systolic = hypertensive ? r.int(135, 175) : r.int(100, 134);
+    const diastolic = hypertensive ? r.int(85, 105) : r.int(60, 84);
+    bundle.clinicalObservations.push({
+      ...base, id: r.uuid(), categoryCode: 'vital-signs', code: loincConcept('85354-9', 'Blood pressure panel with all children optional'), value: null,
+      components: [
+        { code: loincConcept('8480-6', 'Systolic blood pressure'), value: { quantity: ucumQuantity(systolic, 'mm[Hg]') } },
+        { code: loincConcept('8462-4', 'Diastolic blood pressure'), value: { quantity: ucumQuantity(diastolic, 'mm[Hg]') } },
+      ],
+    });
+    bundle.clinicalObservations.push({ ...base, id: r.uuid(), categoryCode: 'vital-signs', code: loincConcept('8867-4', 'Heart rate'), value: { quantity: ucumQuantity(r.int(55, 100), '/min') }, components: null });
+    bundle.clinicalObservations.push({ ...base, id: r.uuid(), categoryCode: 'vital-signs', code: loincConcept('29463-7', 'Body weight'), value: { quantity: ucumQuantity(r.int(450, 950) / 10, 'kg') }, components: null });
+    if (v === 0) {
+      const status = r.pick([
+        { code: '266919005', display: 'Never smoked tobacco' }, { code: '8517006', display: 'Ex-smoker' }, { code: '449868002', display: 'Smokes tobacco daily' },
+      ]);
+      bundle.clinicalObservations.push({
+        ...base, id: r.uuid(), categoryCode: 'social-history', code: loincConcept('72166-2', 'Tobacco smoking status'),
+        value: { codeableConcept: { coding: [{ system: SYSTEM.snomed, code: status.code, display: status.display }], text: null } }, components: null,
+      });
+    }
+  }
+}
+
+/** The FHIR resource of a generated clinical observation, as its institution publishes it (fhir-bundles.ts), and the row labs keeps. */
+export function clinicalObservationCategory(o: ClinicalObservationRecord): CodeableConceptValue {
+  return { coding: [{ system: OBSERVATION_CATEGORY, code: o.categoryCode, display: o.categoryCode === 'vital-signs' ? 'Vital Signs' : 'Social History' }], text: null };
 }
 
 /** A medicine as a CodeableConcept: RxNorm and ATC, and its name as the prescriber wrote it. */

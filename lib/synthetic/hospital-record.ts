@@ -3,6 +3,7 @@
  * realistic size (issue 27): years of visits, each with its encounter, its
  * diagnosis, a laboratory panel and its report, now and then a CT or MR
  * study with the radiologist's report, a yearly influenza dose, the
+ * visit's vital signs (a blood pressure panel and the heart rate), the
  * patient's allergies and medications (prescriptions with a Medication entry,
  * a contained one or a coded concept, doses given on the ward, a statement), and the Patient as an EHR export sends it (title,
  * home phone, address with province and country, extensions). A few years
@@ -61,6 +62,8 @@ export interface HospitalRecord {
 
 export function hospitalRecord(seed: number, index: number, options: HospitalRecordOptions): HospitalRecord {
   const r = new Random(seed, STREAM + index);
+  /** The vital signs' own stream. */
+  const vitals = new Random(seed, STREAM + 500_000 + index);
   const org = options.organizationId;
   const run = options.run ?? 'r0';
   const tag = `${seed}-${index}-${run}`;
@@ -172,6 +175,24 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
       code: { coding: [{ system: SYSTEM.icd10, code: diagnosis.code, display: diagnosis.display }] }, subject, encounter: { reference: encounter }, recordedDate: at(10),
     });
     firstCondition ??= condition;
+    // The visit's vital signs, from a stream of their own (the other records of a hospital record are unchanged).
+    const bp = vitals.int(0, 1) ? [vitals.int(105, 165), vitals.int(65, 100)] : [vitals.int(110, 139), vitals.int(70, 89)];
+    const vitalSigns = [{ system: SYSTEM.observationCategory, code: 'vital-signs', display: 'Vital Signs' }];
+    add({
+      resourceType: 'Observation', status: 'final', category: [{ coding: vitalSigns }],
+      code: { coding: [{ system: SYSTEM.loinc, code: '85354-9', display: 'Blood pressure panel with all children optional' }], text: 'Blood pressure' }, subject,
+      effectiveDateTime: at(5), performer: [{ reference: `Organization/${org}` }],
+      bodySite: { coding: [{ system: SYSTEM.snomed, code: '368209003', display: 'Right arm' }] },
+      component: [
+        { code: { coding: [{ system: SYSTEM.loinc, code: '8480-6', display: 'Systolic blood pressure' }] }, valueQuantity: { value: bp[0], unit: 'mm[Hg]', system: UCUM, code: 'mm[Hg]' } },
+        { code: { coding: [{ system: SYSTEM.loinc, code: '8462-4', display: 'Diastolic blood pressure' }] }, valueQuantity: { value: bp[1], unit: 'mm[Hg]', system: UCUM, code: 'mm[Hg]' } },
+      ],
+    });
+    add({
+      resourceType: 'Observation', status: 'final', category: [{ coding: vitalSigns }],
+      code: { coding: [{ system: SYSTEM.loinc, code: '8867-4', display: 'Heart rate' }] }, subject, effectiveDateTime: at(5),
+      valueQuantity: { value: vitals.int(55, 100), unit: '/min', system: UCUM, code: '/min' },
+    });
     const panel = pick(LAB_PANELS);
     const results = panel.tests.map((test) => {
       const value = Number(r.normal(test.mean, test.sd).toFixed(test.decimals));

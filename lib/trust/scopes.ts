@@ -194,3 +194,23 @@ export function isClinicalScope(token: string): boolean {
   const parts = scopeParts(token);
   return parts !== null && (parts.resourceType === '*' || parts.resourceType in RESOURCE_CATEGORIES);
 }
+
+/**
+ * The category codes a token's granular read scopes restrict a resource type to (`Observation.rs?category=vital-signs`
+ * → ['vital-signs']); null when some read scope reaches the type unrestricted (or names no category). Where one
+ * consent category holds records of several codes (clinical observations: vital-signs and social-history), the owner
+ * narrows its records to these codes too.
+ */
+export function granularReadCodes(scope: string, resourceType: string): string[] | null {
+  const codes = new Set<string>();
+  for (const token of (scope ?? '').split(/\s+/)) {
+    const m = /^(?:patient|user|system)\/([A-Za-z]+|\*)\.([a-z*]+)(\?.*)?$/.exec(token);
+    if (!m || (m[1] !== '*' && m[1] !== resourceType)) continue;
+    const permissions = m[2]!;
+    if (!(permissions === 'read' || permissions === '*' || /r|s/.test(permissions))) continue;
+    const category = m[3] ? new URLSearchParams(m[3].slice(1)).get('category') : null;
+    if (!category) return null;
+    codes.add(category.includes('|') ? category.split('|')[1]! : category);
+  }
+  return codes.size ? [...codes] : null;
+}

@@ -57,6 +57,11 @@ export const PatientTimelineQuery = graphql(`
             __typename
             ... on Encounter { id class status organization { name } reason { code display } sensitivityLabels }
             ... on Condition { id code { code display } clinicalStatus organization { name } sensitivityLabels }
+            ... on ClinicalObservation {
+              id observationCode: code { coding { system code display } text } observationCategories: categories { coding { code display } }
+              observationValue: value { quantity { value comparator unit } codeableConcept { coding { display } text } string boolean integer }
+              components { code { coding { display } text } value { quantity { value unit } } } observationStatus: status organization { name } sensitivityLabels
+            }
             ... on AllergyIntolerance {
               id substance: code { coding { system code display } text } clinicalStatus verificationStatus criticality allergyCategory: category
               reactions { manifestations { coding { display } text } severity } organization { name } sensitivityLabels

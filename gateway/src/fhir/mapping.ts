@@ -28,7 +28,7 @@ import type { Collected } from './collect.js';
 import type { GqlCoding, GqlOrganization, GqlPractitioner } from './graphql-types.js';
 import type { Masks } from './masks.js';
 import { operationOutcome, type OperationOutcome } from './outcome.js';
-import type { ExportPlan } from './plan.js';
+import { withinGranularScope, type ExportPlan } from './plan.js';
 import { concept, humanName } from './resources/elements.js';
 import { exportGroups } from './resources/index.js';
 import type { ExportContext, Resource } from './resources/module.js';
@@ -162,7 +162,8 @@ class BundleBuilder implements ExportContext {
       for (const node of this.nodes[connection]) {
         for (const e of exports) {
           const resource = e.toFhir(node, this);
-          if (resource) this.add(resource);
+          // A granular scope reaches only the category codes it names (a vital-signs app: not the social history of the same consent category).
+          if (resource && (!this.plan.scope || withinGranularScope(this.plan.scope, resource))) this.add(resource);
         }
       }
     }

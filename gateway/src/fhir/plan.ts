@@ -30,6 +30,30 @@ export interface ExportPlan {
   reportLinks: boolean;
   /** Organization and Practitioner resources as `include` entries. */
   registry: boolean;
+  /**
+   * The token's scope, where granular scopes (`Observation.rs?category=vital-signs`) must also be checked per
+   * resource: one category code may stand for several consent categories, and one consent category hold several
+   * codes (clinical observations: vital-signs and social-history), so the export keeps only resources whose
+   * category the scope names (`withinGranularScope`).
+   */
+  scope?: string;
+}
+
+/** Whether a resource is within the token's granular read scopes for its type (true when a scope reads the type unrestricted). */
+export function withinGranularScope(scope: string, resource: { resourceType: string; category?: unknown }): boolean {
+  const codes = new Set<string>();
+  for (const token of scope.split(/\s+/)) {
+    const m = /^(?:patient|user|system)\/([A-Za-z]+|\*)\.([a-z*]+)(\?.*)?$/.exec(token);
+    if (!m || (m[1] !== '*' && m[1] !== resource.resourceType)) continue;
+    const permissions = m[2]!;
+    if (!(permissions === 'read' || permissions === '*' || /r|s/.test(permissions))) continue;
+    const category = m[3] ? new URLSearchParams(m[3].slice(1)).get('category') : null;
+    if (!category) return true;
+    codes.add(category.includes('|') ? category.split('|')[1]! : category);
+  }
+  if (!codes.size) return true;
+  const categories = Array.isArray(resource.category) ? resource.category : resource.category ? [resource.category] : [];
+  return categories.some((c: { coding?: { code?: string }[] }) => (c?.coding ?? []).some((k) => k.code !== undefined && codes.has(k.code)));
 }
 
 /** Each connection: the FHIR resource type it becomes and its consent category (the catalogue's, lib/records/record-types.ts). */
@@ -48,5 +72,6 @@ export function exportPlan(actor: Actor): ExportPlan {
     radiologyReports: connections.includes('imagingStudies') && reads('DiagnosticReport', 'imaging-reports'),
     reportLinks: connections.includes('observations') && connections.includes('diagnosticReports'),
     registry: scopes.some((s) => s.resourceType === '*'),
+    scope: actor.scope,
   };
 }

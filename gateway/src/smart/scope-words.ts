@@ -19,6 +19,7 @@ const CATEGORY_WORDS: Record<Category, string> = {
   'follow-ups': 'follow-up tasks of the care team',
   'home-measurements': 'measurements taken at home (blood pressure, glucose…)',
   consents: 'consent choices (who may see what)',
+  observations: 'vital signs, examinations, questionnaires and social history (smoking, alcohol) recorded by clinics',
   procedures: 'procedures and operations',
   'care-plans': 'care plans and the care teams that carry them out',
   medications: 'medicines prescribed, given and taken',

@@ -24,7 +24,7 @@ export const ingestHandlers: KindHandlers = {
     table: 'encounter',
     category: 'encounters',
     addresseesColumn: 'addressee_organization_ids',
-    columns: ['practitioner_id', 'class', 'status', 'period_start', 'period_end', 'reason_code', 'reason_display', 'sensitivity_labels'],
+    columns: ['practitioner_id', 'class', 'status', 'period_start', 'period_end', 'reason_code', 'reason_display', 'sensitivity_labels', 'participant', 'locations'],
     order: 2,
   },
   allergy: {
@@ -84,7 +84,7 @@ export const ingestHandlers: KindHandlers = {
   condition: {
     table: 'condition',
     category: 'diagnoses',
-    columns: ['code', 'display', 'clinical_status', 'recorded_date', 'sensitivity_labels'],
+    columns: ['code', 'display', 'clinical_status', 'recorded_date', 'sensitivity_labels', 'code_system', 'codings'],
     refs: { encounter: { column: 'encounter_id', table: 'encounter', kinds: ['encounter'], expression: 'encounter' } },
     order: 3,
   },

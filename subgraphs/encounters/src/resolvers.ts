@@ -81,6 +81,10 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     referral: (row: Row, _: unknown, context: SubgraphContext) => (row.referral_id ? loadReference(context, 'referral', row.referral_id, REFERRAL) : null),
     participants: (row: Row, _: unknown, context: SubgraphContext) => participantsOf(context, row.id),
     dischargeDisposition: (row: Row) => coding(SYSTEM.dischargeDisposition, row.discharge_disposition, DISCHARGE_DISPOSITIONS[row.discharge_disposition]),
+    // Logical references kept as sent (jsonb in the shape of LogicalReference).
+    practitionerReference: (row: Row) => row.participant?.individual ?? null,
+    practitionerTypes: (row: Row) => row.participant?.type ?? null,
+    locations: (row: Row) => row.locations ?? null,
   },
   EncounterParticipant: {
     practitioner: (row: Row) => entityRef(row.practitioner_id),
@@ -90,7 +94,9 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Condition: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'condition', reference.id, CONDITION),
     ...recordFields,
-    code: (row: Row) => coding(SYSTEM.icd10, row.code, row.display),
+    // The primary coding (ICD-10 where sent, else SNOMED CT…), and the concept as sent.
+    code: (row: Row) => coding(row.code_system ?? SYSTEM.icd10, row.code, row.display),
+    codeableConcept: (row: Row) => row.codings ?? { coding: [{ system: SYSTEM.icd10, code: row.code, display: row.display }], text: null },
     clinicalStatus: (row: Row) => row.clinical_status,
     recordedDate: (row: Row) => row.recorded_date,
     encounter: (row: Row, _: unknown, context: SubgraphContext) => (row.encounter_id ? loadReference(context, 'encounter', row.encounter_id, ENCOUNTER) : null),

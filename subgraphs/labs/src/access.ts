@@ -10,10 +10,15 @@ import { ownedRecordRules, type ConsentRules } from '../../../lib/consent/shield
  */
 export const OBSERVATION = recordAccess('Observation');
 export const DIAGNOSTIC_REPORT = recordAccess('DiagnosticReport');
+/** Clinical observations (vital signs, exam, survey, social history…): the `observations` category. */
+export const CLINICAL_OBSERVATION = recordAccess('ClinicalObservation');
 
 export const consentRules: ConsentRules = {
   records: ownedRecordRules('labs'),
   // Result recognition is registry data, open like the organisations it names (the mutations check the actor).
   open: ['Query', 'Mutation', 'LabResultRecognition', 'Patient', 'Organization', 'Practitioner', 'Coding', 'CodeableConcept', 'Period', 'PageInfo', 'Quantity', 'ReferenceRange',
-    'ObservationConnection', 'ObservationEdge', 'DiagnosticReportConnection', 'DiagnosticReportEdge', '_Service'],
+    'ObservationConnection', 'ObservationEdge', 'DiagnosticReportConnection', 'DiagnosticReportEdge', '_Service',
+    // A clinical observation's parts, reached only through its checked fields.
+    'ClinicalObservationConnection', 'ClinicalObservationEdge', 'ObservationValue', 'ObservationQuantity', 'ObservationRange', 'ObservationRatio', 'ObservationPeriod',
+    'ObservationComponent', 'LogicalReference', 'ReferenceIdentifier'],
 };

@@ -6,7 +6,26 @@
  * given), so a replayed message creates nothing and gets the same answer.
  */
 import type { Database, Queryable } from '../../../lib/runtime/db.js';
-import type { KindHandlers, ResolvedEntry } from '../../../lib/ingest/participant.js';
+import type { KindHandlers, RefSpec, ResolvedEntry } from '../../../lib/ingest/participant.js';
+
+/** hasMember / derivedFrom of a clinical observation: one reference field per position (`hasMember.0`…), gathered into the uuid[] columns on write. */
+const MAX_LINKS = 20;
+const linkRefs = (name: 'hasMember' | 'derivedFrom', column: string): Record<string, RefSpec> => Object.fromEntries(Array.from({ length: MAX_LINKS }, (_, n) => [
+  `${name}.${n}`, { column, table: 'clinical_observation', kinds: ['clinical-observation'], expression: `${name}[${n}]` },
+]));
+const CLINICAL_COLUMNS = ['status', 'category_codes', 'categories', 'codes', 'code', 'value', 'value_quantity', 'data_absent_reason', 'interpretation', 'body_site', 'method',
+  'components', 'notes', 'effective', 'effective_source', 'issued', 'performers', 'sensitivity_labels'];
+
+/** A clinical observation's row: its columns, the organisation and patient, and its links in the order sent. */
+function clinicalRow(entry: ResolvedEntry, organizationId: string): Record<string, unknown> {
+  const row: Record<string, unknown> = { id: entry.id, patient_id: entry.patientId, organization_id: organizationId };
+  for (const column of CLINICAL_COLUMNS) row[column] = entry.record[column] ?? null;
+  const gather = (name: string) => Array.from({ length: MAX_LINKS }, (_, n) => entry.resolved[`${name}.${n}`]).filter((id): id is string => Boolean(id));
+  row.has_member = gather('hasMember');
+  row.derived_from = gather('derivedFrom');
+  return row;
+}
+const CLINICAL_WRITTEN = ['id', 'patient_id', 'organization_id', ...CLINICAL_COLUMNS, 'has_member', 'derived_from'];
 
 export const ingestHandlers: KindHandlers = {
   'diagnostic-report': {
@@ -24,6 +43,28 @@ export const ingestHandlers: KindHandlers = {
       'value_comparator', 'reference_text', 'code_system', 'local_code', 'local_system', 'local_display', 'note'],
     refs: { report: { column: 'report_id', table: 'diagnostic_report', kinds: ['diagnostic-report'], expression: 'id' } },
     order: 2,
+  },
+  // Clinical observations (vital signs, exam, survey, social history…), linked to one another by hasMember / derivedFrom.
+  'clinical-observation': {
+    table: 'clinical_observation',
+    category: 'observations',
+    resourceType: 'Observation',
+    columns: CLINICAL_COLUMNS,
+    refs: { ...linkRefs('hasMember', 'has_member'), ...linkRefs('derivedFrom', 'derived_from') },
+    order: 4,
+    insert: async (tx: Queryable, entries: ResolvedEntry[], organizationId: string) => {
+      const columns = CLINICAL_WRITTEN.join(', ');
+      await tx.query(`INSERT INTO clinical_observation (${columns}) SELECT ${columns} FROM jsonb_populate_recordset(NULL::clinical_observation, $1::jsonb)`,
+        [JSON.stringify(entries.map((e) => clinicalRow(e, organizationId)))]);
+    },
+    // An update keeps the stored labels and adds the new ones (as every owner's generic update does).
+    update: async (tx: Queryable, entries: ResolvedEntry[], organizationId: string) => {
+      const set = CLINICAL_WRITTEN.filter((c) => c !== 'id').map((c) => (c === 'sensitivity_labels'
+        ? 'sensitivity_labels = ARRAY(SELECT l FROM unnest(t.sensitivity_labels || s.sensitivity_labels) WITH ORDINALITY AS u(l, n) GROUP BY l ORDER BY min(n))'
+        : `${c} = s.${c}`));
+      await tx.query(`UPDATE clinical_observation AS t SET ${set.join(', ')} FROM jsonb_populate_recordset(NULL::clinical_observation, $1::jsonb) AS s WHERE t.id = s.id`,
+        [JSON.stringify(entries.map((e) => clinicalRow(e, organizationId)))]);
+    },
   },
   // Not a clinical record: the acknowledgement of an HL7 v2 message, written with the results it carried.
   'hl7v2-message': {

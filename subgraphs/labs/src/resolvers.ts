@@ -3,8 +3,10 @@ import type { GraphQLResolverMap } from '@apollo/subgraph';
 import { loadById, loadReference, loadChildren, loadPatientPage, type PageArgs, patientList } from '../../../lib/records/connection.js';
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records/records.js';
 import { SYSTEM } from '../../../lib/records/terminology.js';
+import { ErrorCode, productError } from '../../../lib/runtime/errors.js';
 import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
-import { DIAGNOSTIC_REPORT, OBSERVATION } from './access.js';
+import { granularReadCodes } from '../../../lib/trust/scopes.js';
+import { CLINICAL_OBSERVATION, DIAGNOSTIC_REPORT, OBSERVATION } from './access.js';
 import {
   addRecognitionEntry, endRecognitionEntry, listRecognitionEntries, recognitionEntryFields, recognized, windowStart, type RecognitionFilter,
 } from '../../../lib/records/recognition.js';
@@ -17,6 +19,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
     observation: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'observation', id, OBSERVATION),
     diagnosticReport: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'diagnostic_report', id, DIAGNOSTIC_REPORT),
+    clinicalObservation: async (_: unknown, { id }: { id: string }, context: SubgraphContext) => withinGranular(context, await loadById<Row>(context, 'clinical_observation', id, CLINICAL_OBSERVATION)),
     labResultRecognitions: (_: unknown, args: RecognitionFilter, context: SubgraphContext) => listRecognitionEntries(context, LAB_RECOGNITION, args),
   },
   Mutation: {
@@ -45,6 +48,16 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
         ...patientList('DiagnosticReport'),
         ...(args.category ? { where: 'r.category = $7', params: [args.category] } : {}),
       }, patient.id, args),
+    clinicalObservations: (patient: { id: string }, args: PageArgs & { code?: string | null; category?: string | null }, context: SubgraphContext) => {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (args.code) where.push(`$${7 + params.push(args.code) - 1} = ANY(r.codes)`);
+      if (args.category) where.push(`$${7 + params.push(args.category) - 1} = ANY(r.category_codes)`);
+      // A granular scope (Observation.rs?category=vital-signs) reaches only its codes, not the rest of the category.
+      const granular = granularReadCodes(context.actor.scope ?? '', 'Observation');
+      if (granular) where.push(`r.category_codes && $${7 + params.push(granular) - 1}::text[]`);
+      return loadPatientPage(context, 'clinicalObservations', { ...patientList('ClinicalObservation'), ...(where.length ? { where: where.join(' AND '), params } : {}) }, patient.id, args);
+    },
   },
   Observation: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'observation', reference.id, OBSERVATION),
@@ -70,6 +83,31 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     report: (row: Row, _: unknown, context: SubgraphContext) => (row.report_id ? loadReference(context, 'diagnostic_report', row.report_id, DIAGNOSTIC_REPORT) : null),
     recognizedAllianceWide: (row: Row, _: unknown, context: SubgraphContext) => recognized(context, LAB_RECOGNITION, row.organization_id, row.code, row.effective),
   },
+  // Kept as sent: the jsonb columns are in the shape of the schema's CodeableConcept, ObservationValue and ObservationComponent.
+  ClinicalObservation: {
+    __resolveReference: async (reference: { id: string }, context: SubgraphContext) => {
+      const row = await loadReference<Row>(context, 'clinical_observation', reference.id, CLINICAL_OBSERVATION);
+      if (row && !withinGranular(context, row)) throw productError(ErrorCode.forbidden, 'Your token does not reach this record', { category: 'observations' });
+      return row;
+    },
+    ...recordFields,
+    status: (row: Row) => row.status,
+    categories: (row: Row) => row.categories,
+    code: (row: Row) => row.code,
+    value: (row: Row) => row.value ?? null,
+    dataAbsentReason: (row: Row) => row.data_absent_reason ?? null,
+    interpretation: (row: Row) => row.interpretation ?? null,
+    bodySite: (row: Row) => row.body_site ?? null,
+    method: (row: Row) => row.method ?? null,
+    components: (row: Row) => row.components ?? null,
+    hasMember: (row: Row, _: unknown, context: SubgraphContext) => linkedObservations(context, row.has_member),
+    derivedFrom: (row: Row, _: unknown, context: SubgraphContext) => linkedObservations(context, row.derived_from),
+    notes: (row: Row) => row.notes ?? null,
+    effectiveDateTime: (row: Row) => row.effective,
+    effectivePeriod: (row: Row) => (row.effective_source?.period ? { start: row.effective_source.period.start ?? null, end: row.effective_source.period.end ?? null } : null),
+    issued: (row: Row) => row.issued,
+    performers: (row: Row) => row.performers ?? null,
+  },
   DiagnosticReport: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'diagnostic_report', reference.id, DIAGNOSTIC_REPORT),
     ...recordFields,
@@ -79,3 +117,15 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     performer: (row: Row) => entityRef(row.performer_id),
   },
 };
+
+/** The linked clinical observations the caller may see (others are left out, not named). */
+async function linkedObservations(context: SubgraphContext, ids: string[] | null): Promise<Row[]> {
+  const rows = await Promise.all((ids ?? []).map(async (id) => withinGranular(context, await loadById<Row>(context, 'clinical_observation', id, CLINICAL_OBSERVATION))));
+  return rows.filter((row): row is Row => row !== null);
+}
+
+/** A clinical observation within the token's granular Observation scopes (its category codes), else null. */
+function withinGranular(context: SubgraphContext, row: Row | null): Row | null {
+  const granular = granularReadCodes(context.actor.scope ?? '', 'Observation');
+  return !row || !granular || (row.category_codes as string[]).some((code) => granular.includes(code)) ? row : null;
+}

@@ -35,6 +35,7 @@ import { labelsForResource } from '../../../../lib/consent/sensitive-codes.js';
 import { recordTypeOf } from '../../../../lib/records/record-types.js';
 import { parseScopes, RESOURCE_CATEGORIES, scopesAllowWrite } from '../../../../lib/trust/scopes.js';
 import { isObject, RESOURCE_BOOKKEEPING, text, unkeptElements } from '../resources/elements.js';
+import { checkCodingPolicy, codingPolicy } from '../coding-policy.js';
 import { fromFhirOf, moduleOf } from '../resources/index.js';
 import { HELD_BY_RECORDS, medicationEntriesOf } from '../resources/medication.js';
 import { EntryIssues, type BundleContext, type Issue, type Json, type MappedEntry } from '../resources/module.js';
@@ -123,9 +124,13 @@ export function mapEntries(
       continue;
     }
     const result = mapper(resource, context, entryIssues, item.index);
+    // The alliance's coding policy (configuration: coding-policy.ts): what it requires beyond what the module stores.
+    const policy = codingPolicy();
+    if (policy instanceof Error) entryIssues.add(503, 'exception', `Publishing is unavailable: the coding policy is misconfigured (${policy.message})`);
+    else if (issues.length === before) checkCodingPolicy(resource, entryIssues, policy);
     // Nothing accepted is lost: an element the module does not store is refused, named (elements.ts, unkeptElements);
     // checked once what it reads is valid, so a bad code is named as such, not also as one coding too many.
-    const keeps = moduleOf(resource.resourceType)?.keeps;
+    const keeps = result.keeps ?? moduleOf(resource.resourceType)?.keeps;
     if (keeps && issues.length === before) unkeptElements(resource, { ...RESOURCE_BOOKKEEPING, ...keeps }, entryIssues);
     // The alliance's table of sensitive codes adds the labels the record's codes call for, on every way in.
     if (Array.isArray(result.record.sensitivity_labels)) result.record.sensitivity_labels = [...new Set([...result.record.sensitivity_labels, ...labelsForResource(resource)])];

@@ -36,7 +36,7 @@ const MAX_ENTRIES = maxBundleEntries();
 /** The 413 of a publishing body past FHIR_MAX_BUNDLE_BYTES: an OperationOutcome, sent before the body is read to the end. */
 export const bundleTooLarge = (limit: number) => ({
   contentType: FHIR_JSON,
-  body: JSON.stringify(outcomeOf([{ index: -1, status: 413, code: 'too-costly' as Issue['code'], message: `The request body is larger than ${limit} bytes (FHIR_MAX_BUNDLE_BYTES): split the patient's history into several transactions`, expression: '' }])),
+  body: JSON.stringify(outcomeOf([{ index: -1, status: 413, code: 'too-costly' as Issue['code'], message: `The request body is larger than ${limit} bytes, the most this gateway accepts now (FHIR_MAX_BUNDLE_BYTES, or less while its memory could not hold a larger Bundle: NODE_OPTIONS --max-old-space-size): split the patient's history into several transactions`, expression: '' }])),
 });
 /** How often recovery delivers decisions owners have missed (RECOVERY_INTERVAL_MS). */
 export const RECOVERY_INTERVAL_MS = Number(process.env.INGEST_RECOVERY_INTERVAL_MS ?? 15_000);

@@ -269,3 +269,77 @@ export function unkeptElements(value: unknown, kept: KeptElements, issues: Entry
 }
 /** A Quantity as stored (value and unit; UCUM system and code, exported back with the unit as the code). */
 export const QUANTITY: KeptObject = { value: true, unit: true, system: true, code: true };
+
+/* ------------------------------------------------- logical references */
+
+/** A reference kept as sent (issue 27): what the registry may not know, a practitioner by identifier or a Location, with its display (GraphQL LogicalReference). */
+export interface LogicalRef {
+  reference?: string;
+  type?: string;
+  /** The business identifier, as sent (FHIR Identifier: system, value). */
+  identifier?: { system?: string; value?: string };
+  display?: string;
+}
+
+/** The resource types a logical reference may name where a person or place took part (a performer, a recorder). */
+export const LOGICAL_REFERENCE_TYPES = ['Practitioner', 'PractitionerRole', 'Location', 'CareTeam', 'RelatedPerson'];
+
+/**
+ * A reference to someone or somewhere the registry need not know: kept as a
+ * logical reference (its literal reference, type, identifier and display, as
+ * sent), not refused. An organisation is still the producer's to name: the
+ * publisher itself (returns null: the record's own organisation stands for
+ * it), any other organisation refused (403) as by ownOrganization. A
+ * reference to an entry of the Bundle (urn:uuid) or of a type not in `types`
+ * is refused (400), named.
+ */
+export function logicalReference(reference: unknown, context: BundleContext, issues: EntryIssues, element: string, types: readonly string[] = LOGICAL_REFERENCE_TYPES): LogicalRef | null {
+  if (reference === undefined || reference === null) return null;
+  if (!isObject(reference)) return issues.add(400, 'invalid', `${element} must be a Reference`, element) ?? null;
+  const { reference: ref, identifier, type, display } = reference;
+  const match = typeof ref === 'string' ? LITERAL_REFERENCE.exec(ref) : null;
+  const organisation = type === 'Organization' || match?.[1] === 'Organization' || (isObject(identifier) && identifier.system === SYSTEM.organization);
+  if (organisation) {
+    ownOrganization(reference, context, issues, element);
+    return null;
+  }
+  const out: LogicalRef = {};
+  if (type !== undefined) {
+    if (typeof type !== 'string' || !types.includes(type)) return issues.add(400, 'invalid', `${element}.type must be one of ${types.join(', ')} (or the publishing Organization)`, `${element}.type`) ?? null;
+    out.type = type;
+  }
+  if (ref !== undefined) {
+    if (typeof ref !== 'string') return issues.add(400, 'invalid', `${element}.reference must be a string`, `${element}.reference`) ?? null;
+    if (!match || !types.includes(match[1]!)) {
+      return issues.add(400, 'invalid', `${element}.reference must name a ${types.join(', ')} (Type/id), or give an identifier; entries of the Bundle cannot be referenced here`, `${element}.reference`) ?? null;
+    }
+    if (type !== undefined && type !== match[1]) return issues.add(400, 'invalid', `${element}.type differs from the type of ${element}.reference`, `${element}.type`) ?? null;
+    if (ref.length > 500) return issues.add(400, 'value', `${element}.reference is longer than 500 characters`, `${element}.reference`) ?? null;
+    out.reference = ref;
+  }
+  if (identifier !== undefined) {
+    if (!isObject(identifier)) return issues.add(400, 'structure', `${element}.identifier must be an Identifier`, `${element}.identifier`) ?? null;
+    const system = text(identifier.system, issues, `${element}.identifier.system`, { required: true, max: 500 });
+    const value = text(identifier.value, issues, `${element}.identifier.value`, { required: true, max: 200 });
+    if (system || value) out.identifier = { ...(system ? { system } : {}), ...(value ? { value } : {}) };
+  }
+  if (display !== undefined) {
+    const words = text(display, issues, `${element}.display`, { max: 500 });
+    if (words) out.display = words;
+  }
+  if (!out.reference && !out.identifier?.value && !out.display) return issues.add(400, 'invalid', `${element} needs a reference, an identifier or a display`, element) ?? null;
+  return out;
+}
+
+/** A logical reference as FHIR sends it (the export: as it came). */
+export function fhirReferenceOf(ref: LogicalRef): Json {
+  return {
+    ...(ref.reference ? { reference: ref.reference } : {}),
+    ...(ref.type ? { type: ref.type } : {}),
+    ...(ref.identifier?.system || ref.identifier?.value ? { identifier: { ...(ref.identifier.system ? { system: ref.identifier.system } : {}), ...(ref.identifier.value ? { value: ref.identifier.value } : {}) } } : {}),
+    ...(ref.display ? { display: ref.display } : {}),
+  };
+}
+
+/** GraphQL selection of a LogicalReference. */
+export const LOGICAL_REFERENCE_FIELDS = '{ reference type identifier { system value } display }';

@@ -8,7 +8,9 @@ import type { GqlCoding, GqlOrganization, GqlPeriod, GqlPractitioner } from '../
 import { maskedExtension, SYSTEMS } from '../terminology.js';
 import {
   CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, PRACTITIONER_FIELDS, practitionerId, text, withDisplay, ONE_CODING, REFERENCE,
+  EVERY_CODING, fhirReferenceOf, logicalReference, LOGICAL_REFERENCE_FIELDS, type LogicalRef,
 } from './elements.js';
+import { conceptOf, fhirConcept } from './clinical-observation.js';
 import type { FhirResourceModule, Mapped } from './module.js';
 
 /** GraphQL EncounterClass → HL7 v3 ActCode (the R4 Encounter.class value set). */
@@ -27,19 +29,27 @@ export interface GqlEncounter {
   id: string; status: string | null; class: string | null; period: GqlPeriod | null;
   organization: GqlOrganization | null; practitioner: GqlPractitioner | null; reason: GqlCoding | null;
   sensitivityLabels: string[] | null;
+  practitionerReference?: LogicalRef | null; practitionerTypes?: { coding: GqlCoding[]; text: string | null }[] | null; locations?: LogicalRef[] | null;
 }
+
+/** A registry practitioner's literal reference (Practitioner/{registry id}): kept as the registry's practitioner; any other person, logically. */
+const REGISTRY_PRACTITIONER = /^Practitioner\/[A-Za-z0-9\-.]{1,64}$/;
+const MAX_LOCATIONS = 10;
+/** Nulls (GraphQL's absent) out of a logical reference. */
+const present = (ref: LogicalRef): LogicalRef => Object.fromEntries(Object.entries(ref).filter(([, v]) => v !== null && v !== undefined)) as LogicalRef;
 
 export const encounter: FhirResourceModule = {
   resourceType: 'Encounter',
   keeps: {
     identifier: { system: true, value: true }, status: true, class: { system: true, code: true, display: true }, subject: REFERENCE,
-    participant: { $max: 1, individual: REFERENCE }, period: { start: true, end: true }, reasonCode: { $max: 1, ...ONE_CODING }, serviceProvider: REFERENCE,
+    participant: { $max: 1, individual: REFERENCE, type: EVERY_CODING }, location: { $max: MAX_LOCATIONS, location: REFERENCE }, period: { start: true, end: true }, reasonCode: { $max: 1, ...ONE_CODING }, serviceProvider: REFERENCE,
     // Derived, as the export writes it: the Conditions that name this encounter (their own link is what is kept).
     diagnosis: { condition: { reference: true } },
   },
   exports: [{
     from: 'encounters',
-    select: () => ({ encounters: `id status class period { start end } organization ${ORGANIZATION_FIELDS} practitioner ${PRACTITIONER_FIELDS} reason ${CODING_FIELDS} sensitivityLabels` }),
+    select: () => ({ encounters: `id status class period { start end } organization ${ORGANIZATION_FIELDS} practitioner ${PRACTITIONER_FIELDS} reason ${CODING_FIELDS} sensitivityLabels
+    practitionerReference ${LOGICAL_REFERENCE_FIELDS} practitionerTypes { coding ${CODING_FIELDS} text } locations ${LOGICAL_REFERENCE_FIELDS}` }),
     toFhir(e: GqlEncounter, x) {
       const klass = e.class ? ENCOUNTER_CLASS[e.class] : undefined;
       if (!e.status || !(klass || x.masks.has(e, 'class'))) return x.withheld();
@@ -50,7 +60,13 @@ export const encounter: FhirResourceModule = {
         status: ENCOUNTER_STATUS.has(e.status) ? e.status : 'unknown',
         class: klass ? { system: SYSTEMS.actCode, code: klass.code, display: klass.display } : maskedExtension(),
         subject: x.patientRef,
-        participant: e.practitioner ? [{ individual: x.practitioner(e.practitioner) }] : undefined,
+        participant: e.practitioner || e.practitionerReference || e.practitionerTypes?.length
+          ? [{
+            ...(e.practitionerTypes?.length ? { type: e.practitionerTypes.map((t) => fhirConcept(t)!) } : {}),
+            ...(e.practitioner ? { individual: x.practitioner(e.practitioner) } : e.practitionerReference ? { individual: fhirReferenceOf(present(e.practitionerReference)) } : {}),
+          }]
+          : undefined,
+        location: e.locations?.length ? e.locations.map((l) => ({ location: fhirReferenceOf(present(l)) })) : undefined,
         period: e.period ? { start: e.period.start, end: e.period.end } : undefined,
         reasonCode: e.reason ? [concept(e.reason)] : undefined,
         serviceProvider: x.org(e.organization),
@@ -81,13 +97,26 @@ export const encounter: FhirResourceModule = {
       const target = typeof ref === 'string' ? context.fullUrls.get(ref)?.resourceType ?? /^([A-Za-z]+)\//.exec(ref)?.[1] : undefined;
       if (target !== 'Condition') issues.add(400, 'invalid', `diagnosis[${n}].condition must reference a Condition (its encounter element is what is kept)`, `diagnosis[${n}].condition`);
     });
-    const participant = Array.isArray(r.participant) && isObject(r.participant[0]) ? r.participant[0].individual : undefined;
+    const first = Array.isArray(r.participant) && isObject(r.participant[0]) ? r.participant[0] : undefined;
+    const participant = first?.individual;
+    // A registry practitioner (Practitioner/{id}) is the registry's; anyone else (by identifier, a display) is kept as sent, logically.
+    const registry = isObject(participant) && participant.reference !== undefined && typeof participant.reference === 'string' && REGISTRY_PRACTITIONER.test(participant.reference);
+    const logical = participant !== undefined && !registry ? logicalReference(participant, context, issues, 'participant[0].individual', ['Practitioner', 'PractitionerRole', 'RelatedPerson']) : null;
+    const types = first?.type === undefined ? [] : Array.isArray(first.type)
+      ? (first.type as unknown[]).map((t, n) => conceptOf(t, issues, `participant[0].type[${n}]`)).filter((t) => t !== null)
+      : issues.add(400, 'structure', 'participant[0].type must be a list of CodeableConcepts', 'participant[0].type') ?? [];
+    const locations = r.location === undefined ? [] : Array.isArray(r.location)
+      ? (r.location as unknown[]).slice(0, MAX_LOCATIONS).map((l, n) => (isObject(l) ? logicalReference(l.location, context, issues, `location[${n}].location`, ['Location'])
+        : issues.add(400, 'structure', `location[${n}] must be an EncounterLocation`, `location[${n}]`) ?? null)).filter((l): l is LogicalRef => l !== null)
+      : issues.add(400, 'structure', 'location must be a list', 'location') ?? [];
     return {
       recordType: 'Encounter', kind: 'encounter', refs: {}, patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject',
       record: {
         class: klass?.code, status, period_start: instant(r.period?.start, issues, 'period.start', true), period_end: instant(r.period?.end, issues, 'period.end'),
         reason_code: reason?.code ?? null, reason_display: reason?.display ?? null,
-        practitioner_id: practitionerId(participant, issues, 'participant[0].individual'), sensitivity_labels: labelsOf(r, issues),
+        practitioner_id: registry ? practitionerId(participant, issues, 'participant[0].individual') : null, sensitivity_labels: labelsOf(r, issues),
+        participant: logical || types.length ? { ...(logical ? { individual: logical } : {}), ...(types.length ? { type: types } : {}) } : null,
+        locations: locations.length ? locations : null,
       },
     };
   },

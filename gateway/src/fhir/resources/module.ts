@@ -131,6 +131,8 @@ export interface Mapped {
    * it (the id a conditional create matched, or the new one). `expression`: the element, for issues.
    */
   foreignLinks?: { column: string; expression: string }[];
+  /** What this entry keeps, where it differs from the module's `keeps` (one resource type, several record types: a clinical Observation keeps more than a lab result). */
+  keeps?: { [element: string]: KeptElements };
 }
 
 /** The placeholder of `Mapped.foreignLinks` for the record id of entry `index` of the Bundle. */

@@ -11,6 +11,7 @@ import {
   CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, number, ORGANIZATION_FIELDS, ownOrganization, patientLink, text, ucum, withDisplay, ONE_CODING, REFERENCE, QUANTITY, codingsOf, coding, EVERY_CODING, type CodeCheck,
 } from './elements.js';
 import type { EntryIssues, FhirResourceModule, Json, Mapped } from './module.js';
+import { CLINICAL_CATEGORIES, clinicalObservationExport, clinicalObservationFromFhir, observationCategoryCodes } from './clinical-observation.js';
 
 /**
  * A laboratory code (Observation.code, DiagnosticReport.code): LOINC when a
@@ -147,12 +148,21 @@ export const observation: FhirResourceModule = {
         };
       },
     },
+    // Clinical observations of every other category (vital signs, social history, exam…): clinical-observation.ts.
+    clinicalObservationExport,
   ],
-  /** A laboratory result (home measurements are the patient's to submit). */
+  /**
+   * A laboratory result (category laboratory, or none), or a clinical observation (vital-signs, social-history,
+   * survey, exam, imaging, procedure, therapy, activity: clinical-observation.ts). Home measurements are the patient's
+   * to submit: an institution's vital signs are clinical observations.
+   */
   fromFhir(r, context, issues): Mapped {
-    const categories = Array.isArray(r.category) ? (r.category as Json[]).flatMap((c) => (Array.isArray(c?.coding) ? c.coding : [])) : [];
-    if (categories.some((c: Json) => c?.system === SYSTEMS.observationCategory && c.code !== 'laboratory')) {
-      issues.add(422, 'not-supported', 'Institutions publish laboratory Observations; home measurements are submitted by the patient', 'category');
+    const categoryCodes = observationCategoryCodes(r);
+    const unknown = categoryCodes.filter((code) => code !== 'laboratory' && !CLINICAL_CATEGORIES.has(code));
+    if (unknown.length) issues.add(400, 'code-invalid', `${unknown.join(', ')} is not an observation-category code (laboratory, ${[...CLINICAL_CATEGORIES].join(', ')})`, 'category');
+    if (!categoryCodes.includes('laboratory') && categoryCodes.some((code) => CLINICAL_CATEGORIES.has(code))) return clinicalObservationFromFhir(r, context, issues, categoryCodes);
+    if (categoryCodes.some((code) => code !== 'laboratory')) {
+      issues.add(422, 'not-supported', 'A laboratory Observation has the laboratory category only: send other categories as observations of their own', 'category');
     }
     const status = text(r.status, issues, 'status', { required: true });
     if (status && !OBSERVATION_STATUS.has(status)) issues.add(400, 'code-invalid', 'status is not an observation-status code', 'status');

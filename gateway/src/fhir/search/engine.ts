@@ -615,6 +615,7 @@ const BY_ID: Record<ConnectionName, string> = {
   encounters: 'encounter', conditions: 'condition', allergies: 'allergyIntolerance', referrals: 'referral',
   observations: 'observation', diagnosticReports: 'diagnosticReport', imagingStudies: 'imagingStudy', immunizations: 'immunization',
   programEnrollments: 'programEnrollment', followUpTasks: 'followUpTask', homeMeasurements: 'homeMeasurement',
+  clinicalObservations: 'clinicalObservation',
   procedures: 'procedure',
   carePlans: 'carePlan', careTeams: 'careTeam',
   medicationRequests: 'medicationRequest', medicationAdministrations: 'medicationAdministration', medicationStatements: 'medicationStatement',
