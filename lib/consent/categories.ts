@@ -5,7 +5,7 @@
  */
 export const CATEGORIES = [
   'demographics', 'identifiers', 'encounters', 'diagnoses', 'allergies', 'referrals', 'labs', 'imaging', 'imaging-reports',
-  'immunizations', 'programs', 'follow-ups', 'home-measurements', 'consents',
+  'immunizations', 'programs', 'follow-ups', 'home-measurements', 'consents', 'notes',
 ] as const;
 export type Category = (typeof CATEGORIES)[number];
 
@@ -29,4 +29,5 @@ export const CATEGORY_LABELS: Record<Category, string> = {
   'follow-ups': 'Follow-up tasks',
   'home-measurements': 'Home measurements',
   consents: 'Consents',
+  notes: 'Clinical notes',
 };

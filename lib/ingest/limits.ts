@@ -33,3 +33,10 @@ export const maxBundleEntries = (env: NodeJS.ProcessEnv = process.env) => positi
 export const ownerIngestMaxBytes = (env: NodeJS.ProcessEnv = process.env) => 2 * maxBundleBytes(env);
 /** The internal publishing paths of an owner (lib/runtime/internal-api.ts: /internal/ingest/…). */
 export const isOwnerIngestPath = (pathname: string) => pathname.startsWith('/internal/ingest/');
+
+/**
+ * The largest attachment of a clinical note stored with it (NOTE_MAX_ATTACHMENT_BYTES, decoded bytes; default 5 MiB):
+ * a larger one is refused (422, naming the element); send it as a reference (`url`) with its size and hash instead.
+ */
+export const DEFAULT_MAX_NOTE_ATTACHMENT_BYTES = 5 * 1024 * 1024;
+export const maxNoteAttachmentBytes = (env: NodeJS.ProcessEnv = process.env) => positiveInteger('NOTE_MAX_ATTACHMENT_BYTES', DEFAULT_MAX_NOTE_ATTACHMENT_BYTES, env);

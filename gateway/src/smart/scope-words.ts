@@ -19,6 +19,7 @@ const CATEGORY_WORDS: Record<Category, string> = {
   'follow-ups': 'follow-up tasks of the care team',
   'home-measurements': 'measurements taken at home (blood pressure, glucose…)',
   consents: 'consent choices (who may see what)',
+  notes: 'clinical notes (what doctors and nurses wrote)',
 };
 
 export interface ScopeWords {

@@ -118,7 +118,8 @@ export function mapEntries(
     const result = mapper(resource, context, entryIssues, item.index);
     // Nothing accepted is lost: an element the module does not store is refused, named (elements.ts, unkeptElements);
     // checked once what it reads is valid, so a bad code is named as such, not also as one coding too many.
-    const keeps = moduleOf(resource.resourceType)?.keeps;
+    const module = moduleOf(resource.resourceType);
+    const keeps = module?.keepsFor?.(resource) ?? module?.keeps;
     if (keeps && issues.length === before) unkeptElements(resource, { ...RESOURCE_BOOKKEEPING, ...keeps }, entryIssues);
     // The alliance's table of sensitive codes adds the labels the record's codes call for, on every way in.
     if (Array.isArray(result.record.sensitivity_labels)) result.record.sensitivity_labels = [...new Set([...result.record.sensitivity_labels, ...labelsForResource(resource)])];

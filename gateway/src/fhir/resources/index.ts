@@ -14,6 +14,7 @@ import type { ExportPlan } from '../plan.js';
 import { allergyIntolerance } from './allergy-intolerance.js';
 import { condition } from './condition.js';
 import { diagnosticReport } from './diagnostic-report.js';
+import { documentReference } from './document-reference.js';
 import { encounter } from './encounter.js';
 import { episodeOfCare } from './episode-of-care.js';
 import { imagingStudy } from './imaging-study.js';
@@ -26,6 +27,7 @@ import { task } from './task.js';
 
 export const RESOURCE_MODULES: readonly FhirResourceModule[] = [
   patient, encounter, condition, serviceRequest, observation, diagnosticReport, imagingStudy, immunization, episodeOfCare, task, allergyIntolerance,
+  documentReference,
 ];
 
 const ALL_EXPORTS = RESOURCE_MODULES.flatMap((module) => module.exports ?? []);
