@@ -137,6 +137,9 @@ function NodeDetails({ node, at }: { node: Node; at: (...path: (string | number)
       return <dl className="details"><Field label="Task" error={at('taskDescription')}>{node.taskDescription}</Field><Field label="Due" error={at('dueDate')}>{formatDate(node.dueDate)} · {node.taskStatus?.toLowerCase()}</Field><Field label="For" error={at('organization')}>{node.organization?.name}</Field></dl>;
     case 'HomeMeasurement':
       return <dl className="details"><Field label="Measured at home" error={at('kind') ?? at('value') ?? at('systolic')}>{node.kind?.toLowerCase().replace('_', ' ')}: {node.systolic != null ? `${node.systolic}/${node.diastolic}` : node.value} {node.unit}</Field></dl>;
+    case 'ClinicalNote':
+      // The note's text is long and sensitive: behind an expander, opened on request.
+      return <dl className="details"><Field label="Note" error={at('noteTitle') ?? at('noteType')}>{node.noteTitle ?? node.noteType?.text ?? node.noteType?.coding[0]?.display}{node.noteType?.coding[0]?.display && node.noteType.coding[0].display !== node.noteTitle ? ` (${node.noteType.coding[0].display})` : ''}</Field><Field label="Written" error={at('noteDate')}>{formatDateTime(node.noteDate)}{node.author?.name?.text ? ` · ${node.author.name.text}` : ''}{node.noteStatus ? ` · ${node.noteStatus}` : ''}</Field><Field label="From" error={at('organization')}>{node.organization?.name}</Field><Field label="Text" error={at('noteText')}>{node.noteText ? <details className="note-text"><summary>Show the note</summary><pre>{node.noteText}</pre></details> : null}</Field>{labels}</dl>;
     default:
       return null;
   }

@@ -69,6 +69,10 @@ export const PatientTimelineQuery = graphql(`
             ... on ProgramEnrollment { id status program { name } organization { name } }
             ... on FollowUpTask { id taskDescription: description taskStatus: status dueDate organization { name } }
             ... on HomeMeasurement { id kind systolic diastolic value unit }
+            ... on ClinicalNote {
+              id noteTitle: title noteType: type { coding { system code display } text } noteStatus: status noteDate: date
+              author { name { text } } organization { name } noteText: text sensitivityLabels
+            }
           }
         }
         pageInfo { hasNextPage endCursor }
