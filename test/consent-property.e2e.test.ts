@@ -180,6 +180,7 @@ function timelineEntries(bundle: PatientBundle) {
     ...bundle.enrollments.map((r) => entry('PROGRAM_ENROLLMENT', r.id, new Date(`${r.periodStart}T00:00:00Z`), 'programs', [r.organizationId])),
     ...bundle.followUpTasks.map((r) => entry('FOLLOW_UP_TASK', r.id, r.createdAt, 'follow-ups', [r.organizationId])),
     ...bundle.homeMeasurements.map((r) => entry('HOME_MEASUREMENT', r.id, r.effective, 'home-measurements', [r.organizationId])),
+    ...bundle.clinicalNotes.map((r) => entry('CLINICAL_NOTE', r.id, r.date, 'notes', [r.organizationId], r.sensitivityLabels)),
   ];
 }
 
@@ -210,7 +211,7 @@ function mayRevoke(actor: Actor, bundle: PatientBundle, directive: DirectiveCase
 
 const TIMELINE_QUERY = `query($id: ID!) { patient(id: $id) { id timeline(first: 100) { edges { kind node {
   ... on Encounter { id } ... on Condition { id } ... on AllergyIntolerance { id } ... on Referral { id } ... on Observation { id } ... on DiagnosticReport { id }
-  ... on ImagingStudy { id } ... on Immunization { id } ... on ProgramEnrollment { id } ... on FollowUpTask { id } ... on HomeMeasurement { id } } } } } }`;
+  ... on ImagingStudy { id } ... on Immunization { id } ... on ProgramEnrollment { id } ... on FollowUpTask { id } ... on HomeMeasurement { id } ... on ClinicalNote { id } } } } } }`;
 
 const LIST_SELECTION = `
   id name { text }

@@ -76,6 +76,7 @@ const REQUIRED: Record<string, string[]> = {
   Observation: ['status', 'code', 'subject'], DiagnosticReport: ['status', 'code', 'subject'], ImagingStudy: ['status', 'subject'],
   Immunization: ['status', 'vaccineCode', 'patient', 'occurrenceDateTime'], EpisodeOfCare: ['status', 'patient'], Task: ['status', 'intent'],
   AllergyIntolerance: ['patient'],
+  DocumentReference: ['status', 'content'],
   Organization: [], Practitioner: [], OperationOutcome: ['issue'],
 };
 

@@ -53,6 +53,7 @@ async function allEntries(stack: TestStack, patientId: string) {
     q(ph, "SELECT id, period_start AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'PROGRAM_ENROLLMENT' AS kind FROM program_enrollment WHERE patient_id = $1"),
     q(ph, "SELECT id, authored_on AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'FOLLOW_UP_TASK' AS kind FROM follow_up_task WHERE patient_id = $1"),
     q(ph, "SELECT id, effective AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'HOME_MEASUREMENT' AS kind FROM home_measurement WHERE patient_id = $1"),
+    q(imaging, "SELECT id, date AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'CLINICAL_NOTE' AS kind FROM clinical_note WHERE patient_id = $1"),
   ])).flat();
   return rows
     .map((r) => ({ id: r.id, time: new Date(r.time).toISOString(), kind: r.kind, orgs: [r.org, ...(r.orgs ?? [])], labels: r.labels }))
@@ -188,7 +189,7 @@ describe.each(BACKENDS)('the timeline on %s', (backend) => {
     const WITH_FIELDS = `query($id: ID!, $after: String) { patient(id: $id) { timeline(first: 50, after: $after) { edges { kind node {
       ... on Observation { code { code } } ... on HomeMeasurement { kind } ... on Encounter { status } ... on Condition { code { code } } ... on AllergyIntolerance { criticality }
       ... on Referral { referralStatus: status } ... on DiagnosticReport { status } ... on ImagingStudy { modality { code } } ... on Immunization { doseNumber }
-      ... on ProgramEnrollment { status } ... on FollowUpTask { taskStatus: status } } } } } }`;
+      ... on ProgramEnrollment { status } ... on FollowUpTask { taskStatus: status } ... on ClinicalNote { noteStatus: status } } } } } }`;
     const count = async (patientId: string, after: string | null) => {
       const token = await stack.token({ sub: `patient-${patientId}`, role: 'patient', patient: patientId });
       const before = Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, stack.databases[name].statementCount]));
@@ -238,7 +239,7 @@ describe.each(BACKENDS)('the timeline on %s', (backend) => {
     // Entries only (kind and time): identity reports them.
     const keys = await stack.graphql(clinician, 'query($id: ID!) { patient(id: $id) { timeline(first: 10) { edges { kind occurredAt } } } }', { id: heavy.patient.id });
     const kinds = keys.data.patient.timeline.edges.map((e: { kind: string }) => e.kind);
-    const categoryOf: Record<string, string> = { ALLERGY: 'allergies', LAB_RESULT: 'labs', DIAGNOSTIC_REPORT: 'labs', ENCOUNTER: 'encounters', HOME_MEASUREMENT: 'home-measurements', DIAGNOSIS: 'diagnoses', REFERRAL: 'referrals', IMAGING_STUDY: 'imaging', IMMUNIZATION: 'immunizations', PROGRAM_ENROLLMENT: 'programs', FOLLOW_UP_TASK: 'follow-ups' };
+    const categoryOf: Record<string, string> = { ALLERGY: 'allergies', LAB_RESULT: 'labs', DIAGNOSTIC_REPORT: 'labs', ENCOUNTER: 'encounters', HOME_MEASUREMENT: 'home-measurements', DIAGNOSIS: 'diagnoses', REFERRAL: 'referrals', IMAGING_STUDY: 'imaging', IMMUNIZATION: 'immunizations', PROGRAM_ENROLLMENT: 'programs', FOLLOW_UP_TASK: 'follow-ups', CLINICAL_NOTE: 'notes' };
     const expected: Record<string, number> = {};
     for (const kind of kinds) expected[categoryOf[kind]!] = (expected[categoryOf[kind]!] ?? 0) + 1;
     let event = await lastEvent();
