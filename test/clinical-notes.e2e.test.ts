@@ -372,13 +372,23 @@ describe.each(BACKENDS)('clinical notes on %s', (backend) => {
       expect(response.status, JSON.stringify(response.body).slice(0, 500)).toBe(200);
       return (response.body.entry ?? []).filter((e: Json) => e.search?.mode === 'match').map((e: Json) => e.resource);
     };
-    const docs = noted.clinicalNotes.filter((n) => n.resourceType === 'DocumentReference');
-    const reports = noted.clinicalNotes.filter((n) => n.resourceType === 'DiagnosticReport');
-    // Notes published by the tests above are current DocumentReferences dated 2026-02-03.
-    const published = (await search(`/fhir/DocumentReference?patient=${noted.patient.id}&date=ge2026-02-03&date=lt2026-02-04&_count=100`)).map((r: Json) => r.id);
+    const patient = `Patient/${noted.patient.id}`;
+    const published = await send('/fhir', await system(WRITER), { resourceType: 'Bundle', type: 'batch', entry: [
+      { request: { method: 'POST', url: 'DocumentReference' }, resource: { ...documentReference(patient, WRITER, { code: '11506-3' }), date: '2025-11-20T09:00:00.000Z' } },
+      { request: { method: 'POST', url: 'DiagnosticReport' }, resource: noteReport(patient, WRITER) },
+    ] });
+    expect(published.body.entry.map((e: Json) => e.response.status)).toEqual(['201 Created', '201 Created']);
+    const [progressNote, reportNote] = published.body.entry.map((e: Json) => String(e.response.location).split('/')[1]!);
+    // Every note of the patient, as stored (the writing organisation sees all of them).
+    const stored = async (type: string) => (await stack.databases.imaging.query<{ id: string }>('SELECT id FROM clinical_note WHERE patient_id = $1 AND resource_type = $2', [noted.patient.id, type]))
+      .map((r) => r.id).sort();
+    const docs = [...noted.clinicalNotes.filter((n) => n.resourceType === 'DocumentReference'), { id: progressNote, type: { coding: [{ code: '11506-3' }, { code: '51847-2' }] } }];
+    const reports = [...noted.clinicalNotes.filter((n) => n.resourceType === 'DiagnosticReport'), { id: reportNote, categories: noteReport(patient, WRITER).category }];
     const all = (await search(`/fhir/DocumentReference?patient=${noted.patient.id}&_count=100`)).map((r: Json) => r.id).sort();
-    expect(all).toEqual([...docs.map((n) => n.id), ...published].sort());
-    expect(published.length).toBeGreaterThan(0);
+    expect(all).toEqual(await stored('DocumentReference'));
+    expect(all).toEqual(expect.arrayContaining(docs.map((n) => n.id)));
+    expect((await search(`/fhir/DocumentReference?patient=${noted.patient.id}&date=ge2025-11-20&date=lt2025-11-21&_count=100`)).map((r: Json) => r.id))
+      .toEqual([...docs.filter((n) => !('date' in n) || (n as ClinicalNoteRecord).date.toISOString().startsWith('2025-11-20')).map((n) => n.id)]);
     expect((await search(`/fhir/DocumentReference?patient=${noted.patient.id}&category=${encodeURIComponent(`${NOTE_CATEGORY}|clinical-note`)}&_count=100`)).map((r: Json) => r.id).sort()).toEqual(all);
     expect(await search(`/fhir/DocumentReference?patient=${noted.patient.id}&status=entered-in-error`)).toEqual([]);
     if (docs.length) {
@@ -386,17 +396,23 @@ describe.each(BACKENDS)('clinical notes on %s', (backend) => {
       const code = first.type.coding[0]!.code;
       const byType = (await search(`/fhir/DocumentReference?patient=${noted.patient.id}&type=${encodeURIComponent(`${LOINC}|${code}`)}&_count=100`)).map((r: Json) => r.id);
       expect(byType).toContain(first.id);
-      expect(byType).toEqual(expect.not.arrayContaining(docs.filter((n) => n.type.coding[0]!.code !== code).map((n) => n.id)));
-      expect((await search(`/fhir/DocumentReference?_id=${first.id}`)).map((r: Json) => r.id)).toEqual([first.id]);
+      const otherTypes = docs.filter((n) => !n.type.coding.some((c) => c.code === code)).map((n) => n.id);
+      expect(byType.filter((id: string) => otherTypes.includes(id))).toEqual([]);
+      expect((await search(`/fhir/DocumentReference?patient=${noted.patient.id}&_id=${first.id}`)).map((r: Json) => r.id)).toEqual([first.id]);
       expect((await search(`/fhir/DocumentReference?patient=${noted.patient.id}&status=current&_count=100`)).map((r: Json) => r.id)).toContain(first.id);
     }
     // DiagnosticReports: the notes among them by their LOINC category, none with LAB.
     const noteReports = await search(`/fhir/DiagnosticReport?patient=${noted.patient.id}&category=${encodeURIComponent(`${LOINC}|34117-2`)}&_count=100`);
-    expect(noteReports.map((r: Json) => r.id).sort()).toEqual(reports.filter((n) => n.categories.some((c) => c.coding.some((k) => k.code === '34117-2'))).map((n) => n.id).sort());
+    expect(noteReports.map((r: Json) => r.id).sort()).toEqual(reports.filter((n) => n.categories.some((c: Json) => c.coding.some((k: Json) => k.code === '34117-2'))).map((n) => n.id).sort());
+    expect(noteReports.map((r: Json) => r.id)).toContain(reportNote);
+
     const labs = await search(`/fhir/DiagnosticReport?patient=${noted.patient.id}&category=LAB&_count=100`);
-    expect(labs.map((r: Json) => r.id)).toEqual(expect.not.arrayContaining(reports.map((n) => n.id)));
+    expect(labs.filter((r: Json) => reports.some((n) => n.id === r.id))).toEqual([]);
+    expect(labs.every((r: Json) => r.category[0].coding[0].code === 'LAB')).toBe(true);
+    // Without a category: lab reports and every note sent as a DiagnosticReport.
     const every = (await search(`/fhir/DiagnosticReport?patient=${noted.patient.id}&_count=100`)).map((r: Json) => r.id);
-    expect(every).toEqual(expect.arrayContaining(reports.map((n) => n.id)));
+    expect(every).toEqual(expect.arrayContaining(await stored('DiagnosticReport')));
+    expect(every).toEqual(expect.arrayContaining(labs.map((r: Json) => r.id)));
     // A stranger finds none.
     const stranger = await get(await clinician(strangers[5]!), `/fhir/DocumentReference?patient=${noted.patient.id}`);
     expect(stranger.body.entry ?? []).toEqual([]);
