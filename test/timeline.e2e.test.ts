@@ -31,7 +31,7 @@ const PAGE = `query($id: ID!, $first: Int, $after: String, $kinds: [TimelineKind
   patient(id: $id) { id timeline(first: $first, after: $after, kinds: $kinds, from: $from, to: $to) {
     edges { cursor kind occurredAt node { __typename ... on Observation { id } ... on HomeMeasurement { id } ... on Encounter { id }
       ... on Condition { id } ... on Referral { id } ... on DiagnosticReport { id } ... on ImagingStudy { id } ... on Immunization { id }
-      ... on ProgramEnrollment { id } ... on FollowUpTask { id } } }
+      ... on ProgramEnrollment { id } ... on FollowUpTask { id } ... on ClinicalNote { id } } }
     pageInfo { hasNextPage endCursor } } } }`;
 
 interface Entry { id: string; time: string; kind: string }
