@@ -166,6 +166,9 @@ describe.each(BACKENDS)('clinical notes on %s', (backend) => {
     const opened = await stack.graphql(token, NOTES, { id: noted.patient.id });
     expect(ids(opened)).toEqual(mine);
     expect(opened.data.patient.clinicalNotes.edges.every((e: Json) => typeof e.node.text === 'string' && e.node.text.length > 0)).toBe(true);
+    // What the notes disclosed (their text with them) is audited under the notes category, once per note, for this request.
+    const [event] = await stack.databases.identity.query<{ record_counts: Record<string, number> }>('SELECT record_counts FROM audit_event WHERE request_id = $1', [opened.requestId]);
+    expect(event!.record_counts).toMatchObject({ notes: mine.length });
     // A scope that names neither DocumentReference nor DiagnosticReport reaches none, permit or not.
     const conditionsOnly = await clinician(stranger, { scope: 'user/Condition.rs' });
     expect(ids(await stack.graphql(conditionsOnly, NOTES, { id: noted.patient.id }))).toEqual([]);
