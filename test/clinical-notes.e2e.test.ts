@@ -204,6 +204,14 @@ describe.each(BACKENDS)('clinical notes on %s', (backend) => {
     expect(ids(response)).not.toContain(restricted);
     expect(response.extensions?.emergencyAccess).toMatchObject({ breakGlass: true, patients: [noted.patient.id] });
     expect(ids(await stack.graphql(await clinician(WRITER), NOTES, { id: noted.patient.id }))).toEqual(expect.arrayContaining([labelled, restricted]));
+
+    // The writer removes the PSY label ($meta-delete): the note is then open to a plain permit for notes.
+    const removed = await send(`/fhir/DocumentReference/${labelled}/$meta-delete`, await system(WRITER),
+      { resourceType: 'Parameters', parameter: [{ name: 'meta', valueMeta: { security: [{ system: ACT_CODE, code: 'PSY' }] } }] });
+    expect(removed.status, removed.text).toBe(200);
+    const again = await grant({ actorId: stranger, categories: ['NOTES'] });
+    expect(ids(await stack.graphql(token, NOTES, { id: noted.patient.id }))).toEqual([...seen, labelled].sort());
+    await revoke(again);
   });
 
   it('puts notes on the timeline as CLINICAL_NOTE entries, filtered by kind and by consent', async () => {
