@@ -172,6 +172,7 @@ function timelineEntries(bundle: PatientBundle) {
     ...bundle.encounters.map((r) => entry('ENCOUNTER', r.id, r.periodStart, 'encounters', [r.organizationId], r.sensitivityLabels)),
     ...bundle.conditions.map((r) => entry('DIAGNOSIS', r.id, r.recordedDate, 'diagnoses', [r.organizationId], r.sensitivityLabels)),
     ...bundle.allergies.map((r) => entry('ALLERGY', r.id, r.recordedDate, 'allergies', [r.organizationId], r.sensitivityLabels)),
+    ...bundle.procedures.map((r) => entry('PROCEDURE', r.id, r.performedAt, 'procedures', [r.organizationId], r.sensitivityLabels)),
     ...bundle.referrals.map((r) => entry('REFERRAL', r.id, r.authoredOn, 'referrals', [r.requesterOrganizationId, r.performerOrganizationId])),
     ...bundle.observations.map((r) => entry('LAB_RESULT', r.id, r.effective, 'labs', [r.organizationId], r.sensitivityLabels, 'Observation')),
     ...bundle.diagnosticReports.map((r) => entry('DIAGNOSTIC_REPORT', r.id, r.effective, 'labs', [r.organizationId], r.sensitivityLabels, 'DiagnosticReport')),
@@ -179,6 +180,8 @@ function timelineEntries(bundle: PatientBundle) {
     ...bundle.immunizations.map((r) => entry('IMMUNIZATION', r.id, r.occurrence, 'immunizations', [r.organizationId])),
     ...bundle.enrollments.map((r) => entry('PROGRAM_ENROLLMENT', r.id, new Date(`${r.periodStart}T00:00:00Z`), 'programs', [r.organizationId])),
     ...bundle.followUpTasks.map((r) => entry('FOLLOW_UP_TASK', r.id, r.createdAt, 'follow-ups', [r.organizationId])),
+    ...bundle.carePlans.map((r) => entry('CARE_PLAN', r.id, r.periodStart, 'care-plans', [r.organizationId], r.sensitivityLabels)),
+    ...bundle.careTeams.map((r) => entry('CARE_TEAM', r.id, r.periodStart, 'care-plans', [r.organizationId], r.sensitivityLabels)),
     ...bundle.homeMeasurements.map((r) => entry('HOME_MEASUREMENT', r.id, r.effective, 'home-measurements', [r.organizationId])),
     ...bundle.clinicalNotes.map((r) => entry('CLINICAL_NOTE', r.id, r.date, 'notes', [r.organizationId], r.sensitivityLabels)),
   ];
@@ -210,8 +213,8 @@ function mayRevoke(actor: Actor, bundle: PatientBundle, directive: DirectiveCase
 }
 
 const TIMELINE_QUERY = `query($id: ID!) { patient(id: $id) { id timeline(first: 100) { edges { kind node {
-  ... on Encounter { id } ... on Condition { id } ... on AllergyIntolerance { id } ... on Referral { id } ... on Observation { id } ... on DiagnosticReport { id }
-  ... on ImagingStudy { id } ... on Immunization { id } ... on ProgramEnrollment { id } ... on FollowUpTask { id } ... on HomeMeasurement { id } ... on ClinicalNote { id } } } } } }`;
+  ... on Encounter { id } ... on Condition { id } ... on AllergyIntolerance { id } ... on Procedure { id } ... on Referral { id } ... on Observation { id } ... on DiagnosticReport { id }
+  ... on ImagingStudy { id } ... on Immunization { id } ... on ProgramEnrollment { id } ... on FollowUpTask { id } ... on CarePlan { id } ... on CareTeam { id } ... on HomeMeasurement { id } ... on ClinicalNote { id } } } } } }`;
 
 const LIST_SELECTION = `
   id name { text }

@@ -76,6 +76,8 @@ const REQUIRED: Record<string, string[]> = {
   Observation: ['status', 'code', 'subject'], DiagnosticReport: ['status', 'code', 'subject'], ImagingStudy: ['status', 'subject'],
   Immunization: ['status', 'vaccineCode', 'patient', 'occurrenceDateTime'], EpisodeOfCare: ['status', 'patient'], Task: ['status', 'intent'],
   AllergyIntolerance: ['patient'],
+  Procedure: ['status', 'subject'],
+  CarePlan: ['status', 'intent', 'subject'], CareTeam: [],
   DocumentReference: ['status', 'content'],
   Organization: [], Practitioner: [], OperationOutcome: ['issue'],
 };
@@ -271,8 +273,13 @@ describe.each(BACKENDS)('FHIR R4 export on %s', (backend) => {
     expect(event!.actor_sub).toBe(`patient-${rich.patient.id.slice(0, 8)}`);
     expect(event!.record_counts).toMatchObject({
       demographics: 1,
-      encounters: rich.encounters.length,
-      diagnoses: rich.conditions.length,
+      // A link to a record of another category is a disclosure of that category, counted under the linking record
+      // (a procedure's encounter and diagnosis, the diagnoses a care plan addresses: their field rules).
+      encounters: rich.encounters.length + rich.procedures.length,
+      diagnoses: rich.conditions.length + rich.procedures.length + rich.carePlans.length,
+      // (A category with nothing disclosed is not counted at all.)
+      ...(rich.procedures.length ? { procedures: rich.procedures.length } : {}),
+      ...(rich.carePlans.length + rich.careTeams.length ? { 'care-plans': rich.carePlans.length + rich.careTeams.length } : {}),
       referrals: rich.referrals.length,
       labs: rich.observations.length + rich.diagnosticReports.length,
       imaging: rich.imagingStudies.length,

@@ -119,6 +119,26 @@ function everyElement(card: string, mrn: string): Json {
         onsetDateTime: '1990-05-01T00:00:00Z', recordedDate: '2025-12-01T09:20:00+02:00', recorder: { reference: 'Practitioner/prac-county-north-1' },
         reaction: [{ manifestation: [{ coding: [{ system: SYSTEM.snomed, code: '271807003', display: 'Eruption of skin' }] }], severity: 'moderate' }],
       }),
+      entry('urn:uuid:6a0c3c0e-0000-4000-8000-000000000271', {
+        resourceType: 'Procedure', status: 'completed',
+        code: { coding: [{ system: SYSTEM.snomed, code: '73761001', display: 'Colonoscopy (procedure)' }, { system: 'http://www.ama-assn.org/go/cpt', code: '45378' }], text: 'Colonoscopy' },
+        subject, encounter: { reference: encounter }, performedPeriod: { start: '2025-12-01T09:05:00+02:00', end: '2025-12-01T09:35:00+02:00' },
+        performer: [{ function: { text: 'Endoscopist' }, actor: { reference: 'Practitioner/prac-county-north-1' } }, { actor: { type: 'Practitioner', identifier: { system: 'https://north.example.org/staff', value: 'S1' }, display: 'Dr Lin' } }],
+        location: { identifier: { system: 'https://north.example.org/location', value: 'ENDO-1' }, display: 'Endoscopy suite' },
+        reasonCode: [{ text: 'Screening' }], reasonReference: [{ reference: 'urn:uuid:6a0c3c0e-0000-4000-8000-000000000005' }],
+        bodySite: [{ coding: [{ system: SYSTEM.snomed, code: '71854001', display: 'Colon structure' }] }], outcome: { text: 'No polyps' },
+      }),
+      entry('urn:uuid:6a0c3c0e-0000-4000-8000-000000000272', {
+        resourceType: 'CareTeam', status: 'active', subject, period: { start: '2025-12-02T08:00:00+02:00' },
+        participant: [{ role: [{ coding: [{ system: SYSTEM.snomed, code: '224535009', display: 'Registered nurse' }] }], member: { reference: 'Practitioner/prac-county-north-1' } }],
+        reasonCode: [{ coding: [{ system: SYSTEM.snomed, code: '38341003' }] }], managingOrganization: [{ reference: `Organization/${ORG}` }],
+      }),
+      entry('urn:uuid:6a0c3c0e-0000-4000-8000-000000000273', {
+        resourceType: 'CarePlan', status: 'active', intent: 'plan', subject, period: { start: '2025-12-02T08:00:00+02:00', end: '2026-06-02T08:00:00+02:00' },
+        category: [{ coding: [{ system: SYSTEM.snomed, code: '443402002' }], text: 'Hypertension education' }],
+        careTeam: [{ reference: 'urn:uuid:6a0c3c0e-0000-4000-8000-000000000272' }],
+        activity: [{ detail: { code: { text: 'Home blood pressure twice a week' }, status: 'in-progress', location: { display: 'Home' } } }],
+      }),
       entry('urn:uuid:6a0c3c0e-0000-4000-8000-0000000000d1', {
         resourceType: 'DocumentReference', status: 'current', docStatus: 'final',
         type: { coding: [{ system: SYSTEM.loinc, code: '11506-3', display: 'Progress note' }], text: 'Progress note' },
@@ -199,7 +219,8 @@ describe.each(BACKENDS)('What is published comes back unchanged on %s', (backend
     const exported = await everything(patientId);
     expect(losses(bundle, locations, exported)).toEqual([]);
     // Every published type took part.
-    expect(new Set(bundle.entry.map((e: Json) => e.resource.resourceType))).toEqual(new Set(['Patient', 'Encounter', 'Condition', 'Observation', 'DiagnosticReport', 'ImagingStudy', 'Immunization', 'ServiceRequest', 'AllergyIntolerance', 'DocumentReference']));
+    expect(new Set(bundle.entry.map((e: Json) => e.resource.resourceType))).toEqual(new Set(['Patient', 'Encounter', 'Condition', 'Observation', 'DiagnosticReport', 'ImagingStudy', 'Immunization', 'ServiceRequest', 'AllergyIntolerance',
+      'Procedure', 'CareTeam', 'CarePlan', 'DocumentReference']));
   });
 
   it('gives back the synthetic patients\' institution bundles element by element, whichever institution sent them', async () => {

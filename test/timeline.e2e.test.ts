@@ -45,6 +45,7 @@ async function allEntries(stack: TestStack, patientId: string) {
     q(encounters, "SELECT id, period_start AS time, organization_id AS org, addressee_organization_ids AS orgs, sensitivity_labels AS labels, 'ENCOUNTER' AS kind FROM encounter WHERE patient_id = $1"),
     q(encounters, "SELECT id, recorded_date AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'DIAGNOSIS' AS kind FROM condition WHERE patient_id = $1"),
     q(encounters, "SELECT id, recorded_date AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'ALLERGY' AS kind FROM allergy_intolerance WHERE patient_id = $1"),
+    q(encounters, "SELECT id, performed_at AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'PROCEDURE' AS kind FROM procedure WHERE patient_id = $1"),
     q(encounters, "SELECT id, authored_on AS time, requester_organization_id AS org, addressee_organization_ids AS orgs, sensitivity_labels AS labels, 'REFERRAL' AS kind FROM referral WHERE patient_id = $1"),
     q(labs, "SELECT id, effective AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'LAB_RESULT' AS kind FROM observation WHERE patient_id = $1"),
     q(labs, "SELECT id, effective AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'DIAGNOSTIC_REPORT' AS kind FROM diagnostic_report WHERE patient_id = $1"),
@@ -52,6 +53,8 @@ async function allEntries(stack: TestStack, patientId: string) {
     q(ph, "SELECT id, occurrence AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'IMMUNIZATION' AS kind FROM immunization WHERE patient_id = $1"),
     q(ph, "SELECT id, period_start AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'PROGRAM_ENROLLMENT' AS kind FROM program_enrollment WHERE patient_id = $1"),
     q(ph, "SELECT id, authored_on AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'FOLLOW_UP_TASK' AS kind FROM follow_up_task WHERE patient_id = $1"),
+    q(ph, "SELECT id, period_start AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'CARE_PLAN' AS kind FROM care_plan WHERE patient_id = $1"),
+    q(ph, "SELECT id, period_start AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'CARE_TEAM' AS kind FROM care_team WHERE patient_id = $1"),
     q(ph, "SELECT id, effective AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'HOME_MEASUREMENT' AS kind FROM home_measurement WHERE patient_id = $1"),
     q(imaging, "SELECT id, date AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'CLINICAL_NOTE' AS kind FROM clinical_note WHERE patient_id = $1"),
   ])).flat();
@@ -187,7 +190,7 @@ describe.each(BACKENDS)('the timeline on %s', (backend) => {
   it('costs a bounded number of statements per subgraph for a page of 50, deep in ten thousand entries or not', async () => {
     // Nodes with fields their owners resolve, so entity lookups are counted too.
     const WITH_FIELDS = `query($id: ID!, $after: String) { patient(id: $id) { timeline(first: 50, after: $after) { edges { kind node {
-      ... on Observation { code { code } } ... on HomeMeasurement { kind } ... on Encounter { status } ... on Condition { code { code } } ... on AllergyIntolerance { criticality }
+      ... on Observation { code { code } } ... on HomeMeasurement { kind } ... on Encounter { status } ... on Condition { code { code } } ... on AllergyIntolerance { criticality } ... on Procedure { procedureStatus: status } ... on CarePlan { intent } ... on CareTeam { careTeamStatus: status }
       ... on Referral { referralStatus: status } ... on DiagnosticReport { status } ... on ImagingStudy { modality { code } } ... on Immunization { doseNumber }
       ... on ProgramEnrollment { status } ... on FollowUpTask { taskStatus: status } ... on ClinicalNote { noteStatus: status } } } } } }`;
     const count = async (patientId: string, after: string | null) => {
@@ -239,7 +242,7 @@ describe.each(BACKENDS)('the timeline on %s', (backend) => {
     // Entries only (kind and time): identity reports them.
     const keys = await stack.graphql(clinician, 'query($id: ID!) { patient(id: $id) { timeline(first: 10) { edges { kind occurredAt } } } }', { id: heavy.patient.id });
     const kinds = keys.data.patient.timeline.edges.map((e: { kind: string }) => e.kind);
-    const categoryOf: Record<string, string> = { ALLERGY: 'allergies', LAB_RESULT: 'labs', DIAGNOSTIC_REPORT: 'labs', ENCOUNTER: 'encounters', HOME_MEASUREMENT: 'home-measurements', DIAGNOSIS: 'diagnoses', REFERRAL: 'referrals', IMAGING_STUDY: 'imaging', IMMUNIZATION: 'immunizations', PROGRAM_ENROLLMENT: 'programs', FOLLOW_UP_TASK: 'follow-ups', CLINICAL_NOTE: 'notes' };
+    const categoryOf: Record<string, string> = { ALLERGY: 'allergies', PROCEDURE: 'procedures', CARE_PLAN: 'care-plans', CARE_TEAM: 'care-plans', LAB_RESULT: 'labs', DIAGNOSTIC_REPORT: 'labs', ENCOUNTER: 'encounters', HOME_MEASUREMENT: 'home-measurements', DIAGNOSIS: 'diagnoses', REFERRAL: 'referrals', IMAGING_STUDY: 'imaging', IMMUNIZATION: 'immunizations', PROGRAM_ENROLLMENT: 'programs', FOLLOW_UP_TASK: 'follow-ups', CLINICAL_NOTE: 'notes' };
     const expected: Record<string, number> = {};
     for (const kind of kinds) expected[categoryOf[kind]!] = (expected[categoryOf[kind]!] ?? 0) + 1;
     let event = await lastEvent();

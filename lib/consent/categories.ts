@@ -5,7 +5,9 @@
  */
 export const CATEGORIES = [
   'demographics', 'identifiers', 'encounters', 'diagnoses', 'allergies', 'referrals', 'labs', 'imaging', 'imaging-reports',
-  'immunizations', 'programs', 'follow-ups', 'home-measurements', 'consents', 'notes',
+  'immunizations', 'programs', 'follow-ups', 'home-measurements', 'consents',
+  'procedures', 'care-plans',
+  'notes',
 ] as const;
 export type Category = (typeof CATEGORIES)[number];
 
@@ -29,5 +31,7 @@ export const CATEGORY_LABELS: Record<Category, string> = {
   'follow-ups': 'Follow-up tasks',
   'home-measurements': 'Home measurements',
   consents: 'Consents',
+  procedures: 'Procedures and operations',
+  'care-plans': 'Care plans and care teams',
   notes: 'Clinical notes',
 };

@@ -129,6 +129,11 @@ export const RECORD_TYPES = [
     owner: 'encounters', table: 'allergy_intolerance', timeColumn: 'recorded_date', connection: 'allergies', published: true,
   },
   {
+    // Performed and recorded during an encounter, by its clinicians: the encounter's owner keeps it.
+    kind: 'PROCEDURE', graphqlType: 'Procedure', label: 'Procedures', fhir: { resourceType: 'Procedure' }, category: 'procedures',
+    owner: 'encounters', table: 'procedure', timeColumn: 'performed_at', connection: 'procedures', published: true,
+  },
+  {
     kind: 'REFERRAL', graphqlType: 'Referral', label: 'Referrals', fhir: { resourceType: 'ServiceRequest' }, category: 'referrals',
     owner: 'encounters', table: 'referral', timeColumn: 'authored_on', connection: 'referrals', published: true,
     // Produced by the referring organisation, addressed to the receiving one.
@@ -160,6 +165,16 @@ export const RECORD_TYPES = [
   {
     kind: 'FOLLOW_UP_TASK', graphqlType: 'FollowUpTask', label: 'Follow-up tasks', fhir: { resourceType: 'Task' }, category: 'follow-ups',
     owner: 'public-health', table: 'follow_up_task', timeColumn: 'authored_on', connection: 'followUpTasks',
+  },
+  {
+    // Care and follow-up plans are public-health's domain (its programmes, its follow-up tasks): it keeps the plans
+    // institutions publish, and the teams that carry them out.
+    kind: 'CARE_PLAN', graphqlType: 'CarePlan', label: 'Care plans', fhir: { resourceType: 'CarePlan' }, category: 'care-plans',
+    owner: 'public-health', table: 'care_plan', timeColumn: 'period_start', connection: 'carePlans', published: true,
+  },
+  {
+    kind: 'CARE_TEAM', graphqlType: 'CareTeam', label: 'Care teams', fhir: { resourceType: 'CareTeam' }, category: 'care-plans',
+    owner: 'public-health', table: 'care_team', timeColumn: 'period_start', connection: 'careTeams', published: true,
   },
   {
     kind: 'HOME_MEASUREMENT', graphqlType: 'HomeMeasurement', label: 'Home measurements',

@@ -240,3 +240,82 @@ export const REACTIONS: { code: string; display: string; severity: 'mild' | 'mod
   { code: '267036007', display: 'Dyspnea (finding)', severity: 'severe' },
   { code: '39579001', display: 'Anaphylaxis (disorder)', severity: 'severe' },
 ];
+
+/** Procedure code systems besides SNOMED CT: ICD-10-PCS and CPT (as hospital systems send them beside SNOMED CT), and a local one. */
+export const ICD10_PCS = 'http://www.cms.gov/Medicare/Coding/ICD10';
+export const CPT = 'http://www.ama-assn.org/go/cpt';
+export const LOCAL_PROCEDURES = 'https://fhir.alliance.example.org/CodeSystem/tcm-procedure';
+
+export interface ProcedureKind {
+  /** SNOMED CT procedure; null for a procedure only the local code system names. */
+  snomed: { code: string; display: string } | null;
+  pcs?: { code: string; display: string };
+  cpt?: { code: string; display: string };
+  local?: { code: string; display: string };
+  text: string;
+  bodySite: { code: string; display: string } | null;
+  /** Why it is done (ICD-10). */
+  reason: { code: string; display: string };
+  /** Minutes it takes: more than 30, and it is recorded as a period. */
+  minutes: number;
+}
+
+/** Procedures performed during encounters (SNOMED CT codes, Verhoeff check digits valid). */
+export const PROCEDURE_KINDS: ProcedureKind[] = [
+  {
+    snomed: { code: '80146002', display: 'Appendectomy (procedure)' }, pcs: { code: '0DTJ4ZZ', display: 'Resection of Appendix, Percutaneous Endoscopic Approach' },
+    cpt: { code: '44970', display: 'Laparoscopy, surgical, appendectomy' }, text: 'Laparoscopic appendectomy',
+    bodySite: { code: '66754008', display: 'Appendix structure (body structure)' }, reason: { code: 'K35.8', display: 'Acute appendicitis, other and unspecified' }, minutes: 70,
+  },
+  {
+    snomed: { code: '45595009', display: 'Laparoscopic cholecystectomy (procedure)' }, pcs: { code: '0FT44ZZ', display: 'Resection of Gallbladder, Percutaneous Endoscopic Approach' },
+    cpt: { code: '47562', display: 'Laparoscopy, surgical; cholecystectomy' }, text: 'Laparoscopic cholecystectomy',
+    bodySite: { code: '28231008', display: 'Gallbladder structure (body structure)' }, reason: { code: 'K80.2', display: 'Calculus of gallbladder without cholecystitis' }, minutes: 90,
+  },
+  {
+    snomed: { code: '73761001', display: 'Colonoscopy (procedure)' }, pcs: { code: '0DJD8ZZ', display: 'Inspection of Lower Intestinal Tract, Via Natural or Artificial Opening Endoscopic' },
+    cpt: { code: '45378', display: 'Colonoscopy, flexible; diagnostic' }, text: 'Colonoscopy',
+    bodySite: { code: '71854001', display: 'Colon structure (body structure)' }, reason: { code: 'Z12.1', display: 'Encounter for screening for malignant neoplasm of intestinal tract' }, minutes: 40,
+  },
+  {
+    snomed: { code: '302497006', display: 'Hemodialysis (procedure)' }, pcs: { code: '5A1D70Z', display: 'Performance of Urinary Filtration, Intermittent, Less than 6 Hours Per Day' },
+    cpt: { code: '90935', display: 'Hemodialysis procedure with single evaluation' }, text: 'Haemodialysis session',
+    bodySite: null, reason: { code: 'N18.5', display: 'Chronic kidney disease, stage 5' }, minutes: 240,
+  },
+  {
+    snomed: { code: '399208008', display: 'Plain chest X-ray (procedure)' }, cpt: { code: '71045', display: 'Radiologic examination, chest; single view' }, text: 'Chest X-ray',
+    bodySite: { code: '39607008', display: 'Lung structure (body structure)' }, reason: { code: 'R05', display: 'Cough' }, minutes: 10,
+  },
+  {
+    // Traditional Chinese medicine in a township clinic: the clinic's own code system only.
+    snomed: null, local: { code: 'TCM-ACU-01', display: 'Acupuncture, body points' }, text: 'Acupuncture',
+    bodySite: null, reason: { code: 'M54.5', display: 'Low back pain' }, minutes: 25,
+  },
+];
+
+/** SNOMED CT: what the performer did (occupations) and the outcome. */
+export const SURGEON = { code: '304292004', display: 'Surgeon (occupation)' };
+export const ANAESTHETIST = { code: '158970007', display: 'Anesthetist (occupation)' };
+export const PROCEDURE_OUTCOMES = [
+  { code: '385669000', display: 'Successful (qualifier value)' },
+  { code: '385671000', display: 'Unsuccessful (qualifier value)' },
+];
+
+/** Care plans for a chronic disease (SNOMED CT, Verhoeff check digits valid): the plan's category, its activities, the team's roles. */
+export const CARE_PLAN_KINDS: { diagnosis: string; reason: { code: string; display: string }; category: { code: string; display: string }; activities: { code: string; display: string }[] }[] = [
+  {
+    diagnosis: 'I10', reason: { code: '38341003', display: 'Hypertensive disorder, systemic arterial (disorder)' },
+    category: { code: '443402002', display: 'Lifestyle education regarding hypertension (procedure)' },
+    activities: [{ code: '386463000', display: 'Prescribed activity/exercise education (procedure)' }, { code: '229065009', display: 'Exercise therapy (regime/therapy)' }],
+  },
+  {
+    diagnosis: 'E11.9', reason: { code: '44054006', display: 'Diabetes mellitus type 2 (disorder)' },
+    category: { code: '698360004', display: 'Diabetes self management plan (record artifact)' },
+    activities: [{ code: '160670007', display: 'Diabetic diet (finding)' }, { code: '229065009', display: 'Exercise therapy (regime/therapy)' }],
+  },
+];
+export const CARE_TEAM_ROLES = {
+  physician: { code: '158965000', display: 'Medical practitioner (occupation)' },
+  nurse: { code: '224535009', display: 'Registered nurse (occupation)' },
+  professional: { code: '223366009', display: 'Healthcare professional (occupation)' },
+};

@@ -105,6 +105,50 @@ export function institutionBundles(patient: PatientBundle): { organizationId: st
       })),
     });
   }
+  for (const x of patient.procedures) {
+    const concept = (c: { coding: { system: string; code: string; display: string | null }[]; text: string | null }) => ({
+      coding: c.coding.map((k) => ({ system: k.system, code: k.code, ...(k.display ? { display: k.display } : {}) })), ...(c.text ? { text: c.text } : {}),
+    });
+    const reference = (ref: { reference: string | null; type: string | null; identifier: { system: string | null; value: string | null } | null; display: string | null }) => ({
+      ...(ref.reference ? { reference: ref.reference } : {}), ...(ref.type ? { type: ref.type } : {}),
+      ...(ref.identifier ? { identifier: { system: ref.identifier.system, value: ref.identifier.value } } : {}), ...(ref.display ? { display: ref.display } : {}),
+    });
+    post(x.organizationId, 'Procedure', x.id, {
+      meta: security(x.sensitivityLabels), status: x.status, code: concept(x.code), subject: subject(x.organizationId),
+      encounter: { reference: `urn:uuid:${x.encounterId}` },
+      ...(x.performedPeriod ? { performedPeriod: { start: x.performedPeriod.start.toISOString(), end: x.performedPeriod.end.toISOString() } } : { performedDateTime: x.performedAt.toISOString() }),
+      performer: x.performers.map((f) => ({ ...(f.function ? { function: concept(f.function) } : {}), actor: reference(f.actor) })),
+      ...(x.location ? { location: reference(x.location) } : {}),
+      reasonCode: x.reasonCodes.map(concept),
+      ...(x.reasonConditionId ? { reasonReference: [{ reference: `urn:uuid:${x.reasonConditionId}` }] } : {}),
+      ...(x.bodySites.length ? { bodySite: x.bodySites.map(concept) } : {}),
+      ...(x.outcome ? { outcome: concept(x.outcome) } : {}),
+    });
+  }
+  for (const t of patient.careTeams) {
+    const concept = (c: { coding: { system: string; code: string; display: string | null }[]; text: string | null }) => ({
+      coding: c.coding.map((k) => ({ system: k.system, code: k.code, ...(k.display ? { display: k.display } : {}) })), ...(c.text ? { text: c.text } : {}),
+    });
+    const reference = (ref: { reference: string | null; type: string | null; identifier: { system: string | null; value: string | null } | null; display: string | null }) => ({
+      ...(ref.reference ? { reference: ref.reference } : {}), ...(ref.type ? { type: ref.type } : {}),
+      ...(ref.identifier ? { identifier: { system: ref.identifier.system, value: ref.identifier.value } } : {}), ...(ref.display ? { display: ref.display } : {}),
+    });
+    post(t.organizationId, 'CareTeam', t.id, {
+      meta: security(t.sensitivityLabels), status: t.status, subject: subject(t.organizationId),
+      period: { start: t.periodStart.toISOString(), ...(t.periodEnd ? { end: t.periodEnd.toISOString() } : {}) },
+      participant: t.participants.map((p) => ({ role: p.role.map(concept), member: reference(p.member) })),
+      reasonCode: t.reasonCodes.map(concept), ...(t.managedByProducer ? { managingOrganization: [{ reference: `Organization/${t.organizationId}` }] } : {}),
+    });
+    for (const c of patient.carePlans.filter((plan) => plan.careTeamId === t.id)) {
+      // addresses is left out: the Condition is an entry of this Bundle, which public-health cannot resolve (docs/records.md).
+      post(c.organizationId, 'CarePlan', c.id, {
+        meta: security(c.sensitivityLabels), status: c.status, intent: c.intent, category: c.categories.map(concept), subject: subject(c.organizationId),
+        period: { start: c.periodStart.toISOString(), ...(c.periodEnd ? { end: c.periodEnd.toISOString() } : {}) },
+        careTeam: [{ reference: `urn:uuid:${t.id}` }],
+        activity: c.activities.map((a) => ({ detail: { ...(a.code ? { code: concept(a.code) } : {}), status: a.status, ...(a.location ? { location: reference(a.location) } : {}) } })),
+      });
+    }
+  }
   for (const r of patient.referrals) {
     post(r.requesterOrganizationId, 'ServiceRequest', r.id, {
       status: ({ requested: 'active', accepted: 'active', completed: 'completed', declined: 'revoked', cancelled: 'revoked' } as Record<string, string>)[r.status],

@@ -15,6 +15,8 @@ import {
   HOME_MEASUREMENT_CODES, HYPERTENSION, IMAGING_FINDINGS, IMAGING_KINDS, LAB_PANELS, PATHOLOGY_CONCLUSIONS,
   PATHOLOGY_REPORT, REACTIONS, RXNORM, STREETS, SYSTEM, VACCINES, type Diagnosis, type HomeMeasurementKind, type SensitivityLabel,
 } from './codes.js';
+import { ANAESTHETIST, CPT, ICD10_PCS, LOCAL_PROCEDURES, PROCEDURE_KINDS, PROCEDURE_OUTCOMES, SURGEON } from './codes.js';
+import { CARE_PLAN_KINDS, CARE_TEAM_ROLES } from './codes.js';
 import { Random } from './random.js';
 import { ORGANIZATIONS, PROGRAMS, TOWNSHIP_CENTRES, generatePractitioners, type Practitioner } from './registry.js';
 
@@ -134,6 +136,35 @@ export interface AllergyIntoleranceRecord {
   sensitivityLabels: SensitivityLabel[];
 }
 
+/** A FHIR Reference kept as sent (a location, a practitioner known by identifier). */
+export interface ReferenceValue {
+  reference: string | null; type: string | null; identifier: { system: string | null; value: string | null } | null; display: string | null;
+}
+
+export interface ProcedureRecord {
+  id: string; patientId: string; organizationId: string; encounterId: string;
+  status: 'completed' | 'stopped'; code: CodeableConceptValue;
+  performedDateTime: Date | null; performedPeriod: { start: Date; end: Date } | null; performedAt: Date;
+  reasonCodes: CodeableConceptValue[]; reasonConditionId: string | null; bodySites: CodeableConceptValue[]; outcome: CodeableConceptValue | null;
+  performers: { function: CodeableConceptValue | null; actor: ReferenceValue }[]; location: ReferenceValue | null;
+  sensitivityLabels: SensitivityLabel[];
+}
+
+export interface CareTeamRecord {
+  id: string; patientId: string; organizationId: string; status: 'active' | 'inactive';
+  periodStart: Date; periodEnd: Date | null;
+  participants: { role: CodeableConceptValue[]; member: ReferenceValue }[]; reasonCodes: CodeableConceptValue[]; managedByProducer: boolean;
+  sensitivityLabels: SensitivityLabel[];
+}
+
+export interface CarePlanRecord {
+  id: string; patientId: string; organizationId: string; status: 'active' | 'completed'; intent: 'plan';
+  categories: CodeableConceptValue[]; periodStart: Date; periodEnd: Date | null;
+  activities: { code: CodeableConceptValue | null; status: string; location: ReferenceValue | null }[];
+  addressesConditionIds: string[]; careTeamId: string | null;
+  sensitivityLabels: SensitivityLabel[];
+}
+
 /**
  * A clinical note written at an encounter: published as a DocumentReference
  * (category clinical-note) or, as EHR exports such as Synthea send them, as a
@@ -152,6 +183,7 @@ export interface PatientBundle {
   encounters: EncounterRecord[];
   conditions: ConditionRecord[];
   allergies: AllergyIntoleranceRecord[];
+  procedures: ProcedureRecord[];
   referrals: ReferralRecord[];
   observations: ObservationRecord[];
   diagnosticReports: DiagnosticReportRecord[];
@@ -160,6 +192,8 @@ export interface PatientBundle {
   immunizations: ImmunizationRecord[];
   followUpTasks: FollowUpTaskRecord[];
   homeMeasurements: HomeMeasurementRecord[];
+  carePlans: CarePlanRecord[];
+  careTeams: CareTeamRecord[];
   clinicalNotes: ClinicalNoteRecord[];
 }
 
@@ -215,8 +249,8 @@ export function generatePatient(seed: number, index: number, anchor: Anchor = TE
       address: { line: `${r.int(1, 299)} ${r.pick(STREETS)}`, city: township.city, postalCode: `350${r.digits(3)}` },
       identifiers,
     },
-    encounters: [], conditions: [], allergies: [], referrals: [], observations: [], diagnosticReports: [], imagingStudies: [],
-    enrollments: [], immunizations: [], followUpTasks: [], homeMeasurements: [], clinicalNotes: [],
+    encounters: [], conditions: [], allergies: [], procedures: [], referrals: [], observations: [], diagnosticReports: [], imagingStudies: [],
+    enrollments: [], immunizations: [], followUpTasks: [], homeMeasurements: [], carePlans: [], careTeams: [], clinicalNotes: [],
   };
 
   const adult = ageYears >= 18;
@@ -416,6 +450,8 @@ export function generatePatient(seed: number, index: number, anchor: Anchor = TE
   if (adult) addVeryRestrictedRecords(bundle, seed, index, county, historyStart, span);
   if (adult) addRecentWorkup(bundle, seed, index, county, anchoredAt, ageYears);
   addAllergies(bundle, seed, index, birth, historyStart, span);
+  addProcedures(bundle, seed, index);
+  addCarePlans(bundle, seed, index, anchoredAt);
   addClinicalNotes(bundle, seed, index);
   return bundle;
 }
@@ -457,6 +493,107 @@ function addClinicalNotes(bundle: PatientBundle, seed: number, index: number): v
       date: new Date(visit.periodStart.getTime() + 30 * 60_000), description: asReport ? null : `${kind.display}: ${visit.reasonDisplay}`,
       text: `${kind.display}\nReason for visit: ${visit.reasonDisplay} (ICD-10 ${visit.reasonCode}).\nAssessment: ${r.pick(['stable', 'improving', 'symptoms persist', 'new findings'])}.\nPlan: ${plan}`,
       sensitivityLabels: [...visit.sensitivityLabels],
+    });
+  }
+}
+
+/**
+ * Care plans for a chronic disease (about half of the patients diagnosed
+ * with hypertension or type 2 diabetes): the plan (SNOMED CT category,
+ * activities, the diagnosis it addresses) and the care team that carries it
+ * out (the diagnosing clinician from the registry, a nurse known only by the
+ * organisation's staff identifier, the organisation itself), recorded by
+ * the organisation that made the diagnosis. Drawn from a stream of their
+ * own, so adding them left every other record of a patient unchanged.
+ */
+function addCarePlans(bundle: PatientBundle, seed: number, index: number, anchoredAt: number): void {
+  const r = new Random(seed, index + 0x38000000);
+  const chronic = bundle.conditions.filter((c) => !c.sensitivityLabels.length && CARE_PLAN_KINDS.some((k) => k.diagnosis === c.code));
+  if (!chronic.length || !r.bool(0.5)) return;
+  const diagnosis = chronic[0]!;
+  const kind = CARE_PLAN_KINDS.find((k) => k.diagnosis === diagnosis.code)!;
+  const encounter = bundle.encounters.find((e) => e.id === diagnosis.encounterId);
+  const org = diagnosis.organizationId;
+  const snomed = (c: { code: string; display: string }): CodeableConceptValue => ({ coding: [{ system: SYSTEM.snomed, code: c.code, display: c.display }], text: null });
+  const start = diagnosis.recordedDate.getTime() + r.int(1, 14) * DAY;
+  const finished = r.bool(0.2) && start + 180 * DAY < anchoredAt;
+  const end = finished ? new Date(start + r.int(90, 180) * DAY) : null;
+  const team: CareTeamRecord = {
+    id: r.uuid(), patientId: bundle.patient.id, organizationId: org, status: finished ? 'inactive' : 'active',
+    periodStart: new Date(start), periodEnd: end,
+    participants: [
+      ...(encounter ? [{ role: [snomed(CARE_TEAM_ROLES.physician)], member: { reference: `Practitioner/${encounter.practitionerId}`, type: null, identifier: null, display: null } }] : []),
+      { role: [snomed(CARE_TEAM_ROLES.nurse)], member: { reference: null, type: 'Practitioner', identifier: { system: `https://${org}.example.org/sid/staff`, value: `N${r.digits(5)}` }, display: `Nurse ${r.personName('female').family}` } },
+      { role: [snomed(CARE_TEAM_ROLES.professional)], member: { reference: `Organization/${org}`, type: null, identifier: null, display: null } },
+    ],
+    reasonCodes: [snomed(kind.reason)], managedByProducer: true, sensitivityLabels: [],
+  };
+  bundle.careTeams.push(team);
+  bundle.carePlans.push({
+    id: r.uuid(), patientId: bundle.patient.id, organizationId: org, status: finished ? 'completed' : 'active', intent: 'plan',
+    categories: [snomed(kind.category)], periodStart: new Date(start), periodEnd: end,
+    activities: kind.activities.map((activity) => ({
+      code: snomed(activity), status: finished ? 'completed' : r.pick(['scheduled', 'in-progress']),
+      location: r.bool(0.5) ? { reference: null, type: 'Location', identifier: { system: `https://${org}.example.org/sid/location`, value: 'CLINIC-1' }, display: 'Chronic disease clinic' } : null,
+    })),
+    addressesConditionIds: [diagnosis.id], careTeamId: team.id, sensitivityLabels: [],
+  });
+}
+
+/**
+ * Procedures (about a quarter of adults): performed during one of the
+ * patient's unlabelled encounters by its organisation, coded in SNOMED CT
+ * with ICD-10-PCS and CPT beside it (or in a clinic's local code system
+ * only), for a reason (ICD-10, and the encounter's diagnosis where it has
+ * one), with the surgeon from the registry, now and then an anaesthetist
+ * known only by the hospital's staff identifier, and the room as a logical
+ * Location reference. Drawn from a stream of their own, so adding them left
+ * every other record of a patient unchanged.
+ */
+function addProcedures(bundle: PatientBundle, seed: number, index: number): void {
+  const r = new Random(seed, index + 0x30000000);
+  const candidates = bundle.encounters.filter((e) => !e.sensitivityLabels.length && e.class !== 'VR' && e.periodEnd);
+  if (!candidates.length || !r.bool(0.25)) return;
+  const snomed = (c: { code: string; display: string }): CodeableConceptValue => ({ coding: [{ system: SYSTEM.snomed, code: c.code, display: c.display }], text: null });
+  for (let n = r.int(1, 2); n > 0; n--) {
+    const encounter = r.pick(candidates);
+    const kind = r.pick(PROCEDURE_KINDS);
+    const org = encounter.organizationId;
+    const start = encounter.periodStart.getTime() + r.int(5, 30) * 60_000;
+    const long = kind.minutes > 30;
+    const diagnosis = bundle.conditions.find((c) => c.encounterId === encounter.id && !c.sensitivityLabels.length);
+    const room = r.int(1, 6);
+    const performers: ProcedureRecord['performers'] = [{
+      function: snomed(SURGEON), actor: { reference: `Practitioner/${encounter.practitionerId}`, type: null, identifier: null, display: null },
+    }];
+    if (long && r.bool(0.5)) {
+      performers.push({
+        function: snomed(ANAESTHETIST),
+        actor: { reference: null, type: 'Practitioner', identifier: { system: `https://${org}.example.org/sid/staff`, value: `S${r.digits(5)}` }, display: `Dr ${r.personName(r.bool(0.5) ? 'female' : 'male').family}` },
+      });
+    }
+    bundle.procedures.push({
+      id: r.uuid(), patientId: bundle.patient.id, organizationId: org, encounterId: encounter.id,
+      status: r.bool(0.95) ? 'completed' : 'stopped',
+      code: {
+        coding: [
+          ...(kind.snomed ? [{ system: SYSTEM.snomed, code: kind.snomed.code, display: kind.snomed.display }] : []),
+          ...(kind.pcs ? [{ system: ICD10_PCS, code: kind.pcs.code, display: kind.pcs.display }] : []),
+          ...(kind.cpt ? [{ system: CPT, code: kind.cpt.code, display: kind.cpt.display }] : []),
+          ...(kind.local ? [{ system: LOCAL_PROCEDURES, code: kind.local.code, display: kind.local.display }] : []),
+        ],
+        text: kind.text,
+      },
+      performedDateTime: long ? null : new Date(start),
+      performedPeriod: long ? { start: new Date(start), end: new Date(start + kind.minutes * 60_000) } : null,
+      performedAt: new Date(start),
+      reasonCodes: [{ coding: [{ system: SYSTEM.icd10, code: kind.reason.code, display: kind.reason.display }], text: null }],
+      reasonConditionId: diagnosis && r.bool(0.5) ? diagnosis.id : null,
+      bodySites: kind.bodySite ? [snomed(kind.bodySite)] : [],
+      outcome: r.bool(0.7) ? snomed(r.bool(0.95) ? PROCEDURE_OUTCOMES[0]! : PROCEDURE_OUTCOMES[1]!) : null,
+      performers,
+      location: long ? { reference: null, type: 'Location', identifier: { system: `https://${org}.example.org/sid/location`, value: `OR-${room}` }, display: `Operating room ${room}` } : null,
+      sensitivityLabels: [],
     });
   }
 }

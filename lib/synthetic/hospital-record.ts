@@ -19,6 +19,7 @@
  * (seed, index, `run`).
  */
 import { IMAGING_FINDINGS, IMAGING_KINDS, LAB_PANELS, VACCINES, ALLERGENS, REACTIONS, DIAGNOSES } from './codes.js';
+import { CARE_PLAN_KINDS, CARE_TEAM_ROLES, CPT, ICD10_PCS, PROCEDURE_KINDS, SURGEON } from './codes.js';
 import { Random } from './random.js';
 import { generatePractitioners } from './registry.js';
 import { SYSTEM } from '../records/terminology.js';
@@ -105,6 +106,23 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
     });
   }
 
+  // The chronic-disease care plan and the team that carries it out (the diagnosis is an entry of this Bundle: not named, docs/records.md).
+  const plan = pick(CARE_PLAN_KINDS);
+  const snomed = (c: { code: string; display: string }) => ({ coding: [{ system: SYSTEM.snomed, code: c.code, display: c.display }] });
+  const team = add({
+    resourceType: 'CareTeam', status: 'active', subject, period: { start: '2020-01-06T01:00:00Z' },
+    participant: [
+      { role: [snomed(CARE_TEAM_ROLES.physician)], member: { reference: `Practitioner/${pick(practitioners)}` } },
+      { role: [snomed(CARE_TEAM_ROLES.nurse)], member: { type: 'Practitioner', identifier: { system: `https://${org}.example.org/sid/staff`, value: `N${r.int(10000, 99999)}` }, display: 'Nurse Lin' } },
+    ],
+    reasonCode: [snomed(plan.reason)], managingOrganization: [{ reference: `Organization/${org}` }],
+  });
+  add({
+    resourceType: 'CarePlan', status: 'active', intent: 'plan', category: [snomed(plan.category)], subject, period: { start: '2020-01-06T01:00:00Z' },
+    careTeam: [{ reference: team }],
+    activity: plan.activities.map((a) => ({ detail: { code: snomed(a), status: 'in-progress', location: { identifier: { system: `https://${org}.example.org/sid/location`, value: 'CLINIC-1' }, display: 'Chronic disease clinic' } } })),
+  });
+
   // Visits, newest last, every 3–10 days back from `until`, until the Bundle is large enough.
   // The notes draw from a stream of their own: adding them left every other resource of a record unchanged.
   const notes = new Random(seed, NOTES_STREAM + index);
@@ -166,6 +184,23 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
         effectiveDateTime: at(60), issued: at(240), performer: [{ reference: `Organization/${org}` }],
         resultsInterpreter: [{ reference: `Practitioner/${pick(practitioners)}` }], imagingStudy: [{ reference: study }],
         conclusion: finding.impression, presentedForm: [{ contentType: 'text/plain', title: 'Findings', data: Buffer.from(finding.findings, 'utf8').toString('base64') }],
+      });
+    }
+    if (visit % 12 === 5) {
+      // A procedure during the visit: SNOMED CT with ICD-10-PCS and CPT beside it, the surgeon, the room as a logical reference.
+      const kind = pick(PROCEDURE_KINDS.filter((k) => k.snomed));
+      add({
+        resourceType: 'Procedure', status: 'completed',
+        code: { coding: [
+          { system: SYSTEM.snomed, code: kind.snomed!.code, display: kind.snomed!.display },
+          ...(kind.pcs ? [{ system: ICD10_PCS, code: kind.pcs.code, display: kind.pcs.display }] : []),
+          ...(kind.cpt ? [{ system: CPT, code: kind.cpt.code, display: kind.cpt.display }] : []),
+        ], text: kind.text },
+        subject, encounter: { reference: encounter }, performedPeriod: { start: at(15), end: at(15 + kind.minutes) },
+        performer: [{ function: { coding: [{ system: SYSTEM.snomed, code: SURGEON.code, display: SURGEON.display }] }, actor: { reference: `Practitioner/${pick(practitioners)}` } }],
+        location: { identifier: { system: `https://${org}.example.org/sid/location`, value: 'OR-1' }, display: 'Operating room 1' },
+        reasonCode: [{ coding: [{ system: SYSTEM.icd10, code: kind.reason.code, display: kind.reason.display }] }],
+        ...(kind.bodySite ? { bodySite: [{ coding: [{ system: SYSTEM.snomed, code: kind.bodySite.code, display: kind.bodySite.display }] }] } : {}),
       });
     }
     if (visit % 3 === 1) {

@@ -121,6 +121,22 @@ function NodeDetails({ node, at }: { node: Node; at: (...path: (string | number)
       const seen = (node.reactions ?? []).map((r) => [r.manifestations?.map((m) => m.text ?? m.coding[0]?.display).join(', '), r.severity].filter(Boolean).join(' · ')).join('; ');
       return <dl className="details"><Field label="Allergy" error={at('substance')}>{node.substance?.text ?? node.substance?.coding[0]?.display}{node.allergyCategory?.length ? ` (${node.allergyCategory.join(', ')})` : ''}</Field><Field label="Reactions" error={at('reactions')}>{seen}</Field><Field label="Status" error={at('clinicalStatus') ?? at('criticality')}>{node.clinicalStatus} · {node.verificationStatus}{node.criticality ? ` · ${node.criticality} criticality` : ''}</Field><Field label="Recorded by" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
     }
+    case 'Procedure': {
+      const words = (c: { coding: { display?: string | null }[]; text?: string | null } | null | undefined) => c?.text ?? c?.coding[0]?.display;
+      const until = node.performedPeriod?.end ? ` until ${formatDateTime(node.performedPeriod.end)}` : '';
+      return <dl className="details"><Field label="Procedure" error={at('procedureCode')}>{words(node.procedureCode)}{node.procedureBodySite?.length ? ` (${node.procedureBodySite.map(words).join(', ')})` : ''}</Field><Field label="Status" error={at('procedureStatus') ?? at('procedureOutcome')}>{node.procedureStatus}{node.procedureOutcome ? ` · ${words(node.procedureOutcome)}` : ''}{until}</Field><Field label="Where" error={at('organization') ?? at('procedureLocation')}>{node.organization?.name}{node.procedureLocation?.display ? ` · ${node.procedureLocation.display}` : ''}</Field>{labels}</dl>;
+    }
+    case 'CarePlan': {
+      const words = (c: { coding: { display?: string | null }[]; text?: string | null } | null | undefined) => c?.text ?? c?.coding[0]?.display;
+      const activities = (node.activity ?? []).map((a) => [words(a.code), a.status].filter(Boolean).join(' · ')).join('; ');
+      const until = node.carePlanPeriod?.end ? ` until ${formatDateTime(node.carePlanPeriod.end)}` : '';
+      return <dl className="details"><Field label="Care plan" error={at('carePlanCategory')}>{(node.carePlanCategory ?? []).map(words).join(', ')}</Field><Field label="Activities" error={at('activity')}>{activities}</Field><Field label="Status" error={at('carePlanStatus') ?? at('intent')}>{node.carePlanStatus} · {node.intent}{until}</Field><Field label="By" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
+    }
+    case 'CareTeam': {
+      const words = (c: { coding: { display?: string | null }[]; text?: string | null } | null | undefined) => c?.text ?? c?.coding[0]?.display;
+      const members = (node.participant ?? []).map((p) => [p.member?.display ?? p.member?.reference ?? p.member?.identifier?.value, (p.role ?? []).map(words).join(', ')].filter(Boolean).join(': ')).join('; ');
+      return <dl className="details"><Field label="Care team" error={at('careTeamReason')}>{(node.careTeamReason ?? []).map(words).join(', ')}</Field><Field label="Members" error={at('participant')}>{members}</Field><Field label="Status" error={at('careTeamStatus')}>{node.careTeamStatus}</Field><Field label="By" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
+    }
     case 'Referral':
       return <dl className="details"><Field label="Referral" error={at('referralStatus')}>{node.referralStatus?.toLowerCase()}</Field><Field label="Reason" error={at('reason')}>{node.reason?.display ?? node.reason?.code}</Field><Field label="From → to" error={at('requester') ?? at('performer')}>{node.requester?.name} → {node.performer?.name}</Field></dl>;
     case 'Observation':

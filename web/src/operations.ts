@@ -61,6 +61,11 @@ export const PatientTimelineQuery = graphql(`
               id substance: code { coding { system code display } text } clinicalStatus verificationStatus criticality allergyCategory: category
               reactions { manifestations { coding { display } text } severity } organization { name } sensitivityLabels
             }
+            ... on Procedure {
+              id procedureCode: code { coding { system code display } text } procedureStatus: status performedPeriod { start end }
+              procedureBodySite: bodySite { coding { display } text } procedureOutcome: outcome { coding { display } text }
+              procedureLocation: location { display } organization { name } sensitivityLabels
+            }
             ... on Referral { id referralStatus: status reason { code display } requester { name } performer { name } }
             ... on Observation { id code { code display } valueQuantity { value unit } valueString interpretation { code } organization { name } sensitivityLabels }
             ... on DiagnosticReport { id category code { display } conclusion organization { name } sensitivityLabels }
@@ -68,6 +73,14 @@ export const PatientTimelineQuery = graphql(`
             ... on Immunization { id vaccineCode { code display } doseNumber organization { name } }
             ... on ProgramEnrollment { id status program { name } organization { name } }
             ... on FollowUpTask { id taskDescription: description taskStatus: status dueDate organization { name } }
+            ... on CarePlan {
+              id carePlanStatus: status intent carePlanCategory: category { coding { display } text } carePlanPeriod: period { start end }
+              activity { code { coding { display } text } status } organization { name } sensitivityLabels
+            }
+            ... on CareTeam {
+              id careTeamStatus: status participant { role { coding { display } text } member { reference display identifier { value } } }
+              careTeamReason: reasonCode { coding { display } text } organization { name } sensitivityLabels
+            }
             ... on HomeMeasurement { id kind systolic diastolic value unit }
             ... on ClinicalNote {
               id noteTitle: title noteType: type { coding { system code display } text } noteStatus: status noteDate: date

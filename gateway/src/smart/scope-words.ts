@@ -19,6 +19,8 @@ const CATEGORY_WORDS: Record<Category, string> = {
   'follow-ups': 'follow-up tasks of the care team',
   'home-measurements': 'measurements taken at home (blood pressure, glucose…)',
   consents: 'consent choices (who may see what)',
+  procedures: 'procedures and operations',
+  'care-plans': 'care plans and the care teams that carry them out',
   notes: 'clinical notes (what doctors and nurses wrote)',
 };
 

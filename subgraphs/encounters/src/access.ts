@@ -5,16 +5,21 @@ import { ownedRecordRules, type ConsentRules } from '../../../lib/consent/shield
 export const ENCOUNTER = recordAccess('Encounter');
 export const CONDITION = recordAccess('Condition');
 export const ALLERGY = recordAccess('AllergyIntolerance');
+export const PROCEDURE = recordAccess('Procedure');
 export const REFERRAL = recordAccess('Referral');
 
 export const consentRules: ConsentRules = {
   records: ownedRecordRules('encounters', {
     Encounter: { fieldCategories: { diagnoses: 'diagnoses', referral: 'referrals' } },
     Referral: { fieldCategories: { consultations: 'encounters' } },
+    // A procedure's encounter and the diagnosis it was for are records of their own categories.
+    Procedure: { fieldCategories: { encounter: 'encounters', reasonReference: 'diagnoses' } },
   }),
   // A discharge result holds the finished encounter and references (the owners check their fields).
   open: ['Query', 'Mutation', 'Discharge', 'FollowUpTask', 'EncounterParticipant', 'ReferralConsentRequest', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'EncounterConnection', 'EncounterEdge',
     'ConditionConnection', 'ConditionEdge', 'ReferralConnection', 'ReferralEdge', '_Service',
     // An allergy's parts, reached only through its checked fields.
-    'CodeableConcept', 'AllergyReaction', 'AllergyIntoleranceConnection', 'AllergyIntoleranceEdge'],
+    'CodeableConcept', 'AllergyReaction', 'AllergyIntoleranceConnection', 'AllergyIntoleranceEdge',
+    // A procedure's parts, reached only through its checked fields.
+    'ProcedurePerformer', 'LogicalReference', 'ReferenceIdentifier', 'ProcedureConnection', 'ProcedureEdge'],
 };

@@ -1,6 +1,6 @@
 /**
  * Publishing into the encounters subgraph (lib/ingest/participant.ts): the
- * encounters, diagnoses (Condition), allergies (AllergyIntolerance) and
+ * encounters, diagnoses (Condition), allergies (AllergyIntolerance), procedures and
  * referrals (ServiceRequest) an institution publishes, stored as its own
  * records. Referrals are produced by
  * the referring organisation (the publisher) and addressed to the performer.
@@ -32,6 +32,18 @@ export const ingestHandlers: KindHandlers = {
     columns: ['recorder_id', 'code', 'clinical_status', 'verification_status', 'type', 'categories', 'criticality', 'onset_date_time', 'onset_string',
       'recorded_date', 'reactions', 'sensitivity_labels'],
     order: 4,
+  },
+  procedure: {
+    table: 'procedure',
+    category: 'procedures',
+    columns: ['status', 'code', 'performed_date_time', 'performed_period_start', 'performed_period_end', 'performed_at', 'reason_codes', 'body_sites',
+      'outcome', 'performers', 'location', 'sensitivity_labels'],
+    refs: {
+      encounter: { column: 'encounter_id', table: 'encounter', kinds: ['encounter'], expression: 'encounter' },
+      reason: { column: 'reason_condition_id', table: 'condition', kinds: ['condition'], expression: 'reasonReference[0]' },
+    },
+    // After the encounters and the diagnoses it names.
+    order: 5,
   },
   condition: {
     table: 'condition',

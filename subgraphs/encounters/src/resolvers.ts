@@ -4,7 +4,7 @@ import { loadById, loadReference, loadChildren, loadPatientPage, type PageArgs, 
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records/records.js';
 import { SYSTEM } from '../../../lib/records/terminology.js';
 import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
-import { ALLERGY, CONDITION, ENCOUNTER, REFERRAL } from './access.js';
+import { ALLERGY, CONDITION, ENCOUNTER, PROCEDURE, REFERRAL } from './access.js';
 import { DISCHARGE_DISPOSITIONS, recordDischarge, type DischargeInput } from './discharge.js';
 import {
   changeReferralStatus, consentRequestOf, createReferral, incomingReferrals, participantsOf, scheduleRemoteConsultation,
@@ -20,6 +20,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     referral: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'referral', id, REFERRAL),
     condition: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'condition', id, CONDITION),
     allergyIntolerance: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'allergy_intolerance', id, ALLERGY),
+    procedure: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'procedure', id, PROCEDURE),
     incomingReferrals: (_: unknown, args: { status?: string | null; first?: number | null; after?: string | null }, context: SubgraphContext) =>
       incomingReferrals(context, args),
   },
@@ -43,6 +44,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       loadPatientPage(context, 'conditions', patientList('Condition'), patient.id, args),
     allergies: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
       loadPatientPage(context, 'allergies', patientList('AllergyIntolerance'), patient.id, args),
+    procedures: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
+      loadPatientPage(context, 'procedures', patientList('Procedure'), patient.id, args),
     referrals: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
       loadPatientPage(context, 'referrals', patientList('Referral'), patient.id, args),
   },
@@ -86,6 +89,27 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     recordedDate: (row: Row) => row.recorded_date,
     recorder: (row: Row) => entityRef(row.recorder_id),
     reactions: (row: Row) => row.reactions,
+  },
+  Procedure: {
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'procedure', reference.id, PROCEDURE),
+    ...recordFields,
+    // Concepts and references are kept as sent (jsonb in the shape of the schema's CodeableConcept, ProcedurePerformer and LogicalReference).
+    status: (row: Row) => row.status,
+    code: (row: Row) => row.code,
+    performedDateTime: (row: Row) => row.performed_date_time,
+    performedPeriod: (row: Row) => (row.performed_period_start || row.performed_period_end ? { start: row.performed_period_start, end: row.performed_period_end } : null),
+    performedAt: (row: Row) => row.performed_at,
+    reasonCode: (row: Row) => row.reason_codes,
+    reasonReference: async (row: Row, _: unknown, context: SubgraphContext) => {
+      if (!row.reason_condition_id) return [];
+      const condition = await loadReference(context, 'condition', row.reason_condition_id, CONDITION);
+      return condition ? [condition] : [];
+    },
+    bodySite: (row: Row) => row.body_sites,
+    outcome: (row: Row) => row.outcome,
+    performer: (row: Row) => row.performers,
+    location: (row: Row) => row.location,
+    encounter: (row: Row, _: unknown, context: SubgraphContext) => (row.encounter_id ? loadReference(context, 'encounter', row.encounter_id, ENCOUNTER) : null),
   },
   Referral: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'referral', reference.id, REFERRAL),

@@ -21,6 +21,13 @@ export const seeder: Seeder = {
       categories: (a) => a.categories, criticality: (a) => a.criticality, onset_date_time: (a) => a.onsetDateTime, onset_string: (a) => a.onsetString,
       recorded_date: (a) => a.recordedDate, reactions: (a) => new JsonValue(a.reactions), sensitivity_labels: (a) => a.sensitivityLabels,
     }),
+    tableRows('procedure', bundles.flatMap((b) => b.procedures), {
+      id: (p) => p.id, patient_id: (p) => p.patientId, organization_id: (p) => p.organizationId, encounter_id: (p) => p.encounterId, status: (p) => p.status,
+      code: (p) => new JsonValue(p.code), performed_date_time: (p) => p.performedDateTime, performed_period_start: (p) => p.performedPeriod?.start ?? null,
+      performed_period_end: (p) => p.performedPeriod?.end ?? null, performed_at: (p) => p.performedAt, reason_codes: (p) => new JsonValue(p.reasonCodes),
+      reason_condition_id: (p) => p.reasonConditionId, body_sites: (p) => new JsonValue(p.bodySites), outcome: (p) => (p.outcome ? new JsonValue(p.outcome) : null),
+      performers: (p) => new JsonValue(p.performers), location: (p) => (p.location ? new JsonValue(p.location) : null), sensitivity_labels: (p) => p.sensitivityLabels,
+    }),
     tableRows('referral', bundles.flatMap((b) => b.referrals), {
       id: (r) => r.id, patient_id: (r) => r.patientId, requester_organization_id: (r) => r.requesterOrganizationId,
       requester_practitioner_id: (r) => r.requesterPractitionerId, performer_organization_id: (r) => r.performerOrganizationId,

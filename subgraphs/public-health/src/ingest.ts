@@ -2,7 +2,7 @@
  * Publishing into the public-health subgraph (lib/ingest/participant.ts):
  * programme enrolments (EpisodeOfCare, the programme by its code) and
  * immunisations (CVX; the programme, when given, by its code or name, as the
- * export writes it in protocolApplied.series).
+ * export writes it in protocolApplied.series), care plans and care teams.
  */
 import type { Queryable } from '../../../lib/runtime/db.js';
 import type { KindHandlers, ResolvedEntry } from '../../../lib/ingest/participant.js';
@@ -14,6 +14,20 @@ async function programOf(tx: Queryable, key: unknown): Promise<string | null> {
 }
 
 export const ingestHandlers: KindHandlers = {
+  careTeam: {
+    table: 'care_team',
+    category: 'care-plans',
+    columns: ['status', 'period_start', 'period_end', 'participants', 'reason_codes', 'managed_by_producer', 'sensitivity_labels'],
+    order: 3,
+  },
+  carePlan: {
+    table: 'care_plan',
+    category: 'care-plans',
+    columns: ['status', 'intent', 'categories', 'period_start', 'period_end', 'activities', 'addresses_condition_ids', 'sensitivity_labels'],
+    refs: { careTeam: { column: 'care_team_id', table: 'care_team', kinds: ['careTeam'], expression: 'careTeam[0]' } },
+    // After the care team it names.
+    order: 4,
+  },
   enrollment: {
     table: 'program_enrollment',
     category: 'programs',

@@ -4,7 +4,7 @@ import { loadById, loadReference, loadPatientPage, type PageArgs, patientList } 
 import { coding, entityRef, recordFields, patientOf, type Row } from '../../../lib/records/records.js';
 import { SYSTEM } from '../../../lib/records/terminology.js';
 import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
-import { ENROLLMENT, FOLLOW_UP_TASK, HOME_MEASUREMENT, IMMUNIZATION } from './access.js';
+import { CARE_PLAN, CARE_TEAM, ENROLLMENT, FOLLOW_UP_TASK, HOME_MEASUREMENT, IMMUNIZATION } from './access.js';
 import { completeFollowUpTask, openFollowUpTasks, submitHomeMeasurement, triggeringMeasurements, type HomeMeasurementInput } from './follow-up.js';
 import { immunizationsDue, scheduleOf, type ImmunizationsDueArgs } from './immunizations-due.js';
 
@@ -28,6 +28,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     immunization: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'immunization', id, IMMUNIZATION),
     programEnrollment: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'program_enrollment', id, ENROLLMENT),
     followUpTask: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'follow_up_task', id, FOLLOW_UP_TASK),
+    carePlan: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'care_plan', id, CARE_PLAN),
+    careTeam: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'care_team', id, CARE_TEAM),
     homeMeasurement: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'home_measurement', id, HOME_MEASUREMENT),
     openFollowUpTasks: (_: unknown, args: { first?: number | null; after?: string | null }, context: SubgraphContext) => openFollowUpTasks(context, args),
     immunizationsDue: (_: unknown, args: ImmunizationsDueArgs, context: SubgraphContext) => immunizationsDue(context, args),
@@ -51,6 +53,36 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
         ...patientList('HomeMeasurement'),
         ...(args.kind ? { where: 'r.kind = $7', params: [MEASUREMENT_KIND[args.kind]] } : {}),
       }, patient.id, args),
+    carePlans: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
+      loadPatientPage(context, 'carePlans', patientList('CarePlan'), patient.id, args),
+    careTeams: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
+      loadPatientPage(context, 'careTeams', patientList('CareTeam'), patient.id, args),
+  },
+  CarePlan: {
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'care_plan', reference.id, CARE_PLAN),
+    ...recordFields,
+    // Concepts, activities and references are kept as sent (jsonb in the shape of the schema's types).
+    status: (row: Row) => row.status,
+    intent: (row: Row) => row.intent,
+    category: (row: Row) => row.categories,
+    period: (row: Row) => ({ start: row.period_start, end: row.period_end }),
+    activity: (row: Row) => row.activities,
+    // The diagnoses are encounters' records: entity references its own consent rule resolves.
+    addresses: (row: Row) => ((row.addresses_condition_ids as string[] | null) ?? []).map((id) => ({ id })),
+    careTeam: async (row: Row, _: unknown, context: SubgraphContext) => {
+      if (!row.care_team_id) return [];
+      const team = await loadReference(context, 'care_team', row.care_team_id, CARE_TEAM);
+      return team ? [team] : [];
+    },
+  },
+  CareTeam: {
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'care_team', reference.id, CARE_TEAM),
+    ...recordFields,
+    status: (row: Row) => row.status,
+    period: (row: Row) => ({ start: row.period_start, end: row.period_end }),
+    participant: (row: Row) => row.participants,
+    reasonCode: (row: Row) => row.reason_codes,
+    managingOrganization: (row: Row) => (row.managed_by_producer ? entityRef(row.organization_id) : null),
   },
   Program: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => programLoader(context, reference.id),

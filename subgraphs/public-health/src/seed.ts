@@ -1,4 +1,5 @@
 /** Public health's part of the synthetic data: programmes and each patient's programme records. */
+import { JsonValue } from '../../../lib/runtime/db.js';
 import { bulkReference, tableRows, type Seeder } from '../../../lib/synthetic/seed-types.js';
 import { PROGRAMS } from '../../../lib/synthetic/registry.js';
 
@@ -25,6 +26,17 @@ export const seeder: Seeder = {
       id: (m) => m.id, patient_id: (m) => m.patientId, organization_id: (m) => m.organizationId, kind: (m) => m.kind, code: (m) => m.code, display: (m) => m.display,
       systolic: (m) => m.systolic, diastolic: (m) => m.diastolic, value: (m) => m.value, unit: (m) => m.unit,
       effective: (m) => m.effective, source: (m) => m.source,
+    }),
+    tableRows('care_team', bundles.flatMap((b) => b.careTeams), {
+      id: (t) => t.id, patient_id: (t) => t.patientId, organization_id: (t) => t.organizationId, status: (t) => t.status,
+      period_start: (t) => t.periodStart, period_end: (t) => t.periodEnd, participants: (t) => new JsonValue(t.participants),
+      reason_codes: (t) => new JsonValue(t.reasonCodes), managed_by_producer: (t) => t.managedByProducer, sensitivity_labels: (t) => t.sensitivityLabels,
+    }),
+    tableRows('care_plan', bundles.flatMap((b) => b.carePlans), {
+      id: (p) => p.id, patient_id: (p) => p.patientId, organization_id: (p) => p.organizationId, status: (p) => p.status, intent: (p) => p.intent,
+      categories: (p) => new JsonValue(p.categories), period_start: (p) => p.periodStart, period_end: (p) => p.periodEnd,
+      activities: (p) => new JsonValue(p.activities), addresses_condition_ids: (p) => p.addressesConditionIds, care_team_id: (p) => p.careTeamId,
+      sensitivity_labels: (p) => p.sensitivityLabels,
     }),
   ],
 };

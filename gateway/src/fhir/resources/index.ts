@@ -12,6 +12,8 @@
 import { RECORD_TYPES, type ConnectionName } from '../../../../lib/records/record-types.js';
 import type { ExportPlan } from '../plan.js';
 import { allergyIntolerance } from './allergy-intolerance.js';
+import { carePlan } from './care-plan.js';
+import { careTeam } from './care-team.js';
 import { condition } from './condition.js';
 import { diagnosticReport } from './diagnostic-report.js';
 import { documentReference } from './document-reference.js';
@@ -22,11 +24,16 @@ import { immunization } from './immunization.js';
 import type { FhirResourceModule, FromFhir, RecordExport } from './module.js';
 import { observation } from './observation.js';
 import { patient } from './patient.js';
+import { procedure } from './procedure.js';
 import { serviceRequest } from './service-request.js';
 import { task } from './task.js';
 
 export const RESOURCE_MODULES: readonly FhirResourceModule[] = [
   patient, encounter, condition, serviceRequest, observation, diagnosticReport, imagingStudy, immunization, episodeOfCare, task, allergyIntolerance,
+  // After the Encounters and Conditions a procedure names.
+  procedure,
+  // A care plan links to its care team and the Conditions it addresses: after them.
+  careTeam, carePlan,
   documentReference,
 ];
 

@@ -618,6 +618,8 @@ const BY_ID: Record<ConnectionName, string> = {
   encounters: 'encounter', conditions: 'condition', allergies: 'allergyIntolerance', referrals: 'referral',
   observations: 'observation', diagnosticReports: 'diagnosticReport', imagingStudies: 'imagingStudy', immunizations: 'immunization',
   programEnrollments: 'programEnrollment', followUpTasks: 'followUpTask', homeMeasurements: 'homeMeasurement',
+  procedures: 'procedure',
+  carePlans: 'carePlan', careTeams: 'careTeam',
   clinicalNotes: 'clinicalNote',
 };
 const NESTED_BY_ID: Partial<Record<ConnectionName, { field: string; argument: string }>> = {

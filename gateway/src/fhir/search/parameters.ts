@@ -81,6 +81,22 @@ const SPECIFIC: Record<string, (t: string) => SearchParam[]> = {
     param(t, 'clinical-status', 'token', 'AllergyIntolerance-clinical-status', ['clinicalStatus']),
     param(t, 'category', 'token', 'AllergyIntolerance-category', ['category']),
   ],
+  Procedure: (t) => [
+    // Filed under performedDateTime or performedPeriod.start: only upper bounds narrow the fetch.
+    param(t, 'date', 'date', 'clinical-date', ['performedDateTime', 'performedPeriod'], 'start'),
+    param(t, 'code', 'token', 'clinical-code', ['code']),
+    param(t, 'status', 'token', 'Procedure-status', ['status']),
+  ],
+  CarePlan: (t) => [
+    param(t, 'date', 'date', 'clinical-date', ['period'], 'start'),
+    param(t, 'category', 'token', 'CarePlan-category', ['category']),
+    param(t, 'status', 'token', 'CarePlan-status', ['status']),
+    param(t, 'intent', 'token', 'CarePlan-intent', ['intent']),
+  ],
+  CareTeam: (t) => [
+    param(t, 'date', 'date', 'clinical-date', ['period'], 'start'),
+    param(t, 'status', 'token', 'CareTeam-status', ['status']),
+  ],
   ServiceRequest: (t) => [
     param(t, 'authored', 'date', 'ServiceRequest-authored', ['authoredOn'], 'instant'),
     param(t, 'status', 'token', 'ServiceRequest-status', ['status']),
