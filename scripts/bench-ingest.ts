@@ -138,7 +138,8 @@ latencies.sort((a, b) => a - b);
 const pick = (q: number) => Number(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!.toFixed(1));
 
 const rows: Record<string, number> = {};
-for (const [owner, table] of [['identity', 'patient'], ['encounters', 'encounter'], ['encounters', 'condition'], ['labs', 'observation'], ['labs', 'diagnostic_report'], ['imaging', 'imaging_study'], ['public-health', 'immunization']] as [SubgraphName, string][]) {
+for (const [owner, table] of [['identity', 'patient'], ['encounters', 'encounter'], ['encounters', 'condition'], ['labs', 'observation'], ['labs', 'diagnostic_report'], ['imaging', 'imaging_study'], ['public-health', 'immunization'],
+  ['encounters', 'medication_request'], ['encounters', 'medication_administration'], ['encounters', 'medication_statement']] as [SubgraphName, string][]) {
   rows[`${owner}.${table}`] = Number((await stack.databases[owner].query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`))[0]!.n);
 }
 const failed = [...failures.values()].reduce((a, b) => a + b, 0);

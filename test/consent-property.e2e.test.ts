@@ -173,6 +173,9 @@ function timelineEntries(bundle: PatientBundle) {
     ...bundle.conditions.map((r) => entry('DIAGNOSIS', r.id, r.recordedDate, 'diagnoses', [r.organizationId], r.sensitivityLabels)),
     ...bundle.allergies.map((r) => entry('ALLERGY', r.id, r.recordedDate, 'allergies', [r.organizationId], r.sensitivityLabels)),
     ...bundle.procedures.map((r) => entry('PROCEDURE', r.id, r.performedAt, 'procedures', [r.organizationId], r.sensitivityLabels)),
+    ...bundle.medicationRequests.map((r) => entry('MEDICATION_REQUEST', r.id, r.authoredOn, 'medications', [r.organizationId], r.sensitivityLabels)),
+    ...bundle.medicationAdministrations.map((r) => entry('MEDICATION_ADMINISTRATION', r.id, r.effectiveDateTime, 'medications', [r.organizationId], r.sensitivityLabels)),
+    ...bundle.medicationStatements.map((r) => entry('MEDICATION_STATEMENT', r.id, r.effectiveStart, 'medications', [r.organizationId], r.sensitivityLabels)),
     ...bundle.referrals.map((r) => entry('REFERRAL', r.id, r.authoredOn, 'referrals', [r.requesterOrganizationId, r.performerOrganizationId])),
     ...bundle.observations.map((r) => entry('LAB_RESULT', r.id, r.effective, 'labs', [r.organizationId], r.sensitivityLabels, 'Observation')),
     ...bundle.diagnosticReports.map((r) => entry('DIAGNOSTIC_REPORT', r.id, r.effective, 'labs', [r.organizationId], r.sensitivityLabels, 'DiagnosticReport')),
@@ -214,7 +217,8 @@ function mayRevoke(actor: Actor, bundle: PatientBundle, directive: DirectiveCase
 
 const TIMELINE_QUERY = `query($id: ID!) { patient(id: $id) { id timeline(first: 100) { edges { kind node {
   ... on Encounter { id } ... on Condition { id } ... on AllergyIntolerance { id } ... on Procedure { id } ... on Referral { id } ... on Observation { id } ... on DiagnosticReport { id }
-  ... on ImagingStudy { id } ... on Immunization { id } ... on ProgramEnrollment { id } ... on FollowUpTask { id } ... on CarePlan { id } ... on CareTeam { id } ... on HomeMeasurement { id } ... on ClinicalNote { id } } } } } }`;
+  ... on ImagingStudy { id } ... on Immunization { id } ... on ProgramEnrollment { id } ... on FollowUpTask { id } ... on CarePlan { id } ... on CareTeam { id } ... on HomeMeasurement { id }
+  ... on MedicationRequest { id } ... on MedicationAdministration { id } ... on MedicationStatement { id } ... on ClinicalNote { id } } } } } }`;
 
 const LIST_SELECTION = `
   id name { text }

@@ -168,4 +168,18 @@ describe.each(BACKENDS)('discharge on %s', (backend) => {
     expect(await stayStatus(stayId)).toBe('in-progress');
     expect(await planTasks(stayId)).toBe(0);
   });
+
+  it('is recorded by the hospital\'s own system (as HL7 v2 ADT^A03 does), never by another organisation\'s or without a write scope', async () => {
+    const stayId = await admit(followed.patient.id);
+    const system = (org: string, scope = 'system/*.cru') => stack.token({ sub: `${org}-his`, role: 'system', org, client_id: `${org}-his`, scope });
+    const code = async (token: string) => (await stack.graphql(token, DISCHARGE, { input: { encounterId: stayId } })).errors?.[0]?.extensions?.code;
+    expect(await code(await system('org-county-north'))).toMatch(/NOT_FOUND|FORBIDDEN/);
+    expect(await code(await system(HOSPITAL, 'system/*.rs'))).toBe('FORBIDDEN');
+    expect(await planTasks(stayId)).toBe(0);
+    const response = await stack.graphql(await system(HOSPITAL), DISCHARGE, { input: { encounterId: stayId } });
+    expect(response.errors, JSON.stringify(response.errors)).toBeUndefined();
+    expect(response.data.recordDischarge.encounter).toMatchObject({ id: stayId, status: 'finished' });
+    expect(response.data.recordDischarge.primaryCareOrganization).toEqual({ id: primaryCare });
+    expect(await planTasks(stayId)).toBe(2);
+  });
 });

@@ -14,6 +14,10 @@ import { COMMON_ENV, GATEWAY, NODE_HEAP_OPTIONS, SUBGRAPH_NAMES, SUBGRAPH_PEERS,
 import { ROOT } from '../lib/runtime/subgraph.js';
 
 interface ComposeService {
+  profiles?: string[];
+  user?: string;
+  ports?: string[];
+  volumes?: string[];
   command?: string[];
   healthcheck?: { test: string[] };
   stop_grace_period?: string;
@@ -63,7 +67,8 @@ function expectService(name: string, info: ServiceInfo) {
 
 describe('docker-compose.yml', () => {
   it('runs the gateway, the five subgraphs and one PostgreSQL database per subgraph', () => {
-    expect(Object.keys(services).sort()).toEqual(['gateway', ...SUBGRAPH_NAMES, ...SUBGRAPH_NAMES.map((name) => `${name}-db`), 'redis'].sort());
+    const production = Object.keys(services).filter((name) => !services[name]!.profiles);
+    expect(production.sort()).toEqual(['gateway', ...SUBGRAPH_NAMES, ...SUBGRAPH_NAMES.map((name) => `${name}-db`), 'redis'].sort());
     for (const name of SUBGRAPH_NAMES) expect(services[`${name}-db`]!.image).toMatch(/^postgres:/);
   });
 
@@ -137,6 +142,36 @@ describe('docker-compose.yml', () => {
     expect(scripts.service).toContain(NODE_HEAP_OPTIONS);
   });
 
+  it('has a local profile: the keys and demo data once (local-setup), a development identity provider (local-idp) the gateway trusts unless told otherwise', () => {
+    const local = Object.keys(services).filter((name) => services[name]!.profiles);
+    expect(local.sort()).toEqual(['local-idp', 'local-setup']);
+    for (const name of local) expect(services[name]!.profiles).toEqual(['local']);
+    // local-setup: the scripts the image compiles, writing ./secrets (the files the production services' secrets name), seeding on request.
+    const setup = services['local-setup']!;
+    expect(setup.command).toEqual(['node', 'dist/scripts/local-setup.js', '/secrets']);
+    expect(setup.volumes).toEqual(['./secrets:/secrets']);
+    expect(setup.environment!.DEMO_PATIENTS).toBe('${DEMO_PATIENTS:-0}');
+    for (const name of SUBGRAPH_NAMES) {
+      const variable = `${SUBGRAPHS[name].envPrefix}_DATABASE_URL`;
+      expect(setup.environment![variable], variable).toBe(services[name]!.environment![variable]);
+      expect(setup.depends_on?.[`${name}-db`]).toEqual({ condition: 'service_healthy' });
+    }
+    for (const file of Object.values(compose.secrets)) expect(file.file.startsWith('./secrets/')).toBe(true);
+    // local-idp: on loopback only, after local-setup, and the gateway's default issuer and key set.
+    const idp = services['local-idp']!;
+    expect(idp.command).toEqual(['node', 'dist/scripts/local-idp.js']);
+    expect(idp.ports).toEqual(['127.0.0.1:4010:4010']);
+    expect(idp.depends_on).toEqual({ 'local-setup': { condition: 'service_completed_successfully' } });
+    expect(services.gateway!.environment!.AUTH_ISSUER).toBe(`\${AUTH_ISSUER:-${idp.environment!.LOCAL_IDP_ISSUER}}`);
+    expect(services.gateway!.environment!.AUTH_JWKS_URL).toBe(`\${AUTH_JWKS_URL:-${idp.environment!.LOCAL_IDP_ISSUER}/jwks.json}`);
+    // The scripts exist (compiled into dist/scripts by the image's build).
+    for (const script of ['local-setup', 'local-idp']) expect(existsSync(path.join(ROOT, 'scripts', `${script}.ts`))).toBe(true);
+    // No production service waits on the local profile (it would not start without it).
+    for (const name of Object.keys(services).filter((n) => !services[n]!.profiles)) {
+      expect(Object.keys(services[name]!.depends_on ?? {}).filter((d) => local.includes(d)), name).toEqual([]);
+    }
+  });
+
   const dockerCompose = ['/usr/bin/docker-compose', '/usr/local/bin/docker-compose'].find(existsSync);
   it.runIf(dockerCompose)('passes docker-compose config', () => {
     const output = execFileSync(dockerCompose!, ['-f', path.join(ROOT, 'docker-compose.yml'), 'config', '-q'], {
@@ -146,5 +181,17 @@ describe('docker-compose.yml', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     expect(output).toBe('');
+  });
+
+  it.runIf(dockerCompose)('passes docker-compose config with the local profile, without any identity provider set', () => {
+    const { AUTH_ISSUER: _issuer, AUTH_JWKS_URL: _jwks, ...env } = process.env;
+    const output = execFileSync(dockerCompose!, ['-f', path.join(ROOT, 'docker-compose.yml'), '--profile', 'local', 'config'], { env, cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const resolved = parse(output) as { services: Record<string, ComposeService> };
+    expect(Object.keys(resolved.services)).toEqual(expect.arrayContaining(['gateway', 'local-setup', 'local-idp']));
+    expect(resolved.services.gateway!.environment!.AUTH_JWKS_URL).toBe('http://local-idp:4010/jwks.json');
+    expect(resolved.services.gateway!.environment!.NODE_ENV).toBe('production');
+    expect(resolved.services['local-setup']!.environment!.DEMO_PATIENTS).toBe('0');
+    const demo = parse(execFileSync(dockerCompose!, ['-f', path.join(ROOT, 'docker-compose.yml'), '--profile', 'local', 'config'], { env: { ...env, DEMO_PATIENTS: '200' }, cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as { services: Record<string, ComposeService> };
+    expect(demo.services['local-setup']!.environment!.DEMO_PATIENTS).toBe('200');
   });
 });

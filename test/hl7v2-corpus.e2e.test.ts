@@ -233,6 +233,9 @@ function corpus(): Case[] {
   add('ADT^A02 (transfer: not taken)', (hc) => ({ body: adt(hc, 'A02', pv1('I', unique('V'))).text, ack: ['AR'], err: /^MSH\^1\^9$/ }));
   add('ADT^A01 without PV1', (hc) => ({ body: adt(hc, 'A01', null).text, ack: ['AE'], err: /^PV1\^1$/ }));
   add('ADT^A01 with an unknown patient class', (hc) => ({ body: adt(hc, 'A01', 'PV1|1|Q').text, ack: ['AE'], err: /^PV1\^1\^2$/ }));
+  add('ADT^A03 without PV1', (hc) => ({ body: adt(hc, 'A03', null).text, ack: ['AE'], err: /^PV1\^1$/ }));
+  add('ADT^A03 without a visit number (PV1-19)', (hc) => ({ body: adt(hc, 'A03', 'PV1|1|I').text, ack: ['AE'], err: /^PV1\^1\^19$/ }));
+  add('ADT^A03 of a patient never registered', (hc) => ({ body: adt(hc, 'A03', pv1('I', unique('V'))).text, ack: ['AE'], err: /^PID\^1\^3$/ }));
   add('ADT^A40 without MRG', (hc) => ({ body: adt(hc, 'A40', null).text, ack: ['AE'], err: /^MRG\^1$/ }));
   add('QRY^A19', (hc) => ({ body: oru(hc, { type: 'QRY^A19' }).text, ack: ['AR'], err: /^MSH\^1\^9$/ }));
   add('no message type', (hc) => ({ body: oru(hc, { type: '' }).text, ack: ['AR'], err: /^MSH\^1\^9$/ }));
@@ -437,6 +440,87 @@ describe.each(BACKENDS)('HL7 v2 corpus on %s', (backend) => {
     // A merge naming an identifier the organisation never registered: AE on MRG-1.
     const unknown = await post(adt(first, 'A40', `MRG|${unique('NOPE')}^^^${ORG}^MR`).text);
     expect(acks(unknown.text)).toEqual([{ code: 'AE', err: 'MRG^1^1' }]);
+  });
+
+  it('ADT^A03 discharges the stay with the follow-up plan of recordDischarge; a resend is the same discharge', async () => {
+    const hc = unique('HC');
+    const visit = unique('V');
+    expect(acks((await post(adt(hc, 'A01', pv1('I', visit)).text)).text)).toEqual([{ code: 'AA' }]);
+    const stayId = (await encountersOf(hc))!.encounters.edges[0].node.id;
+    const tasks = async () => (await stack.databases['public-health'].query<{ rule_code: string; organization_id: string; due_date: unknown; description: string; patient_id: string }>(
+      'SELECT rule_code, organization_id, due_date::text AS due_date, description, patient_id FROM follow_up_task WHERE based_on_encounter_id = $1 ORDER BY rule_code', [stayId]));
+    /** A PV1 of the visit discharged: PV1-36 disposition, PV1-45 discharge time. */
+    const discharged = (at: string, disposition = '01', patientClass = 'I', number = visit) => {
+      const fields = pv1(patientClass, number).split('|');
+      while (fields.length < 46) fields.push('');
+      fields[36] = disposition;
+      fields[45] = at;
+      return fields.join('|');
+    };
+    const PD1 = 'PD1|||Gaiyang Township Health Centre^^^^^^^^^org-thc-gaiyang';
+
+    // No primary-care organisation named and no programme that names one: refused (AE on PD1-3), the stay stays open.
+    const unplanned = await post(adt(hc, 'A03', discharged('20260302100000')).text);
+    expect(acks(unplanned.text), unplanned.text).toEqual([{ code: 'AE', err: 'PD1^1^3' }]);
+    expect(unplanned.text).toMatch(/primary-care organisation/);
+    expect(await tasks()).toEqual([]);
+    expect((await encountersOf(hc))!.encounters.edges[0].node.status).toBe('in-progress');
+
+    // Another organisation's system cannot discharge this hospital's stay: the visit and the patient are the sender's own.
+    const south = await stack.token({ sub: `${OTHER_ORG}-his`, role: 'system', org: OTHER_ORG, client_id: `${OTHER_ORG}-his`, scope: 'system/*.cru' });
+    const foreign = await post(adt(hc, 'A03', PD1, discharged('20260302100000')).text.replace(`^^^${ORG}^MR`, `^^^${OTHER_ORG}^MR`), south);
+    expect(acks(foreign.text)[0]!.code).toBe('AE');
+    expect((await encountersOf(hc))!.encounters.edges[0].node.status).toBe('in-progress');
+
+    // Discharged home on 2 March at 10:00, followed up by the township health centre named in PD1-3.
+    const message = adt(hc, 'A03', PD1, discharged('20260302100000'));
+    const discharge = await post(message.text);
+    expect(acks(discharge.text), discharge.text).toEqual([{ code: 'AA' }]);
+    const stay = await stack.graphql(clinician, `query($id: ID!) { encounter(id: $id) { id status class period { start end } dischargeDisposition { system code } } }`, { id: stayId });
+    expect(stay.errors).toBeUndefined();
+    expect(stay.data.encounter).toEqual({ id: stayId, status: 'finished', class: 'INPATIENT', period: { start: '2026-03-01T07:00:00.000Z', end: '2026-03-02T10:00:00.000Z' },
+      dischargeDisposition: { system: 'http://terminology.hl7.org/CodeSystem/discharge-disposition', code: 'home' } });
+    // The same plan as recordDischarge: the nurses' visit within 7 days, the clinicians' medication review within 14, for the patient, from this stay.
+    const plan = await tasks();
+    const patientId = (await encountersOf(hc))!.id;
+    expect(plan).toEqual([
+      { rule_code: 'DISCHARGE-MEDREC', organization_id: 'org-thc-gaiyang', due_date: '2026-03-16', description: expect.stringContaining(`after discharge from ${ORG}`), patient_id: patientId },
+      { rule_code: 'DISCHARGE-VISIT', organization_id: 'org-thc-gaiyang', due_date: '2026-03-09', description: expect.stringContaining(`after discharge from ${ORG}`), patient_id: patientId },
+    ]);
+    // The township's nurses and clinicians see them in their work lists, as after recordDischarge.
+    const OPEN = '{ openFollowUpTasks(first: 100) { edges { node { id ruleCode dueDate patient { id } basedOnEncounter { id } } } } }';
+    for (const [role, rule] of [['nurse', 'DISCHARGE-VISIT'], ['clinician', 'DISCHARGE-MEDREC']] as const) {
+      const token = await stack.token({ sub: `${role}-gaiyang`, role, org: 'org-thc-gaiyang' });
+      const open = await stack.graphql(token, OPEN);
+      expect(open.errors, JSON.stringify(open.errors)).toBeUndefined();
+      const mine = open.data.openFollowUpTasks.edges.map((e: Json) => e.node).filter((t: Json) => t.basedOnEncounter?.id === stayId);
+      expect(mine.map((t: Json) => t.ruleCode)).toEqual([rule]);
+    }
+
+    // The same message again: the same ACK. The same discharge under a new control id: AA, nothing created twice.
+    expect((await post(message.text)).text).toBe(discharge.text);
+    const resent = await post(adt(hc, 'A03', PD1, discharged('20260302100000')).text);
+    expect(acks(resent.text)).toEqual([{ code: 'AA' }]);
+    expect(await tasks()).toHaveLength(2);
+    // Another discharge of the ended stay: AE, the stay as it was.
+    const again = await post(adt(hc, 'A03', PD1, discharged('20260303100000')).text);
+    expect(acks(again.text)).toEqual([{ code: 'AE', err: 'PV1^1^19' }]);
+    expect((await encountersOf(hc))!.encounters.edges[0].node.period.end).toBe('2026-03-02T10:00:00.000Z');
+
+    // A visit never admitted, an outpatient visit, a discharge before the admission: AE naming the field.
+    expect(acks((await post(adt(hc, 'A03', discharged('20260302100000', '01', 'I', unique('V')), PD1).text)).text)).toEqual([{ code: 'AE', err: 'PV1^1^19' }]);
+    const outpatient = unique('V');
+    expect(acks((await post(adt(hc, 'A04', pv1('O', outpatient)).text)).text)[0]!.code).toBe('AA');
+    expect(acks((await post(adt(hc, 'A03', PD1, discharged('20260302100000', '01', 'O', outpatient)).text)).text)).toEqual([{ code: 'AE', err: 'PV1^1^2' }]);
+    const early = unique('V');
+    expect(acks((await post(adt(hc, 'A01', pv1('I', early)).text)).text)[0]!.code).toBe('AA');
+    expect(acks((await post(adt(hc, 'A03', PD1, discharged('20260228100000', '01', 'I', early)).text)).text)).toEqual([{ code: 'AE', err: 'PV1^1^45' }]);
+    // HL7 table 0112: 07 left against medical advice.
+    expect(acks((await post(adt(hc, 'A03', PD1, discharged('20260302120000', '07', 'I', early)).text)).text)).toEqual([{ code: 'AA' }]);
+    const left = (await encountersOf(hc))!.encounters.edges.map((e: Json) => e.node).find((n: Json) => n.period.end === '2026-03-02T12:00:00.000Z');
+    expect(left).toBeTruthy();
+    const disposition = await stack.graphql(clinician, 'query($id: ID!) { encounter(id: $id) { dischargeDisposition { code } } }', { id: left.id });
+    expect(disposition.data.encounter.dischargeDisposition.code).toBe('aadvice');
   });
 
   it('answers an unauthenticated message with AR and 401', async () => {

@@ -132,6 +132,27 @@ describe.each(BACKENDS)('MLLP listener on %s', (backend) => {
     expect(await stored(controls)).toEqual({ messages: 1000, results: 1000 });
   });
 
+  it('admits and discharges over one connection (ADT^A01, ADT^A03): the stay ends and its follow-up plan is made', { timeout: 120_000 }, async () => {
+    const client = await MllpClient.connect(listener.port);
+    const hc = unique('HC');
+    const visit = unique('V');
+    const header = (event: string, control: string) => `MSH|^~\\&|HIS|NORTH|FPR|ALLIANCE|20260301083000|${SECRET}|ADT^${event}^ADT_A01|${control}|P|2.5.1`;
+    const pid = `PID|1||${hc}^^^^HC~MR${hc}^^^${ORG}^MR||Wang^Fang||19480211|F`;
+    const pv1 = (extra: string) => `PV1|1|I|WARD^3^1||||||||||||||||${visit}${extra}`;
+    const [admit, discharge] = [unique('A'), unique('D')];
+    client.send([header('A01', admit), 'EVN|A01|20260301070000', pid, pv1('')].join('\r'));
+    client.send([header('A03', discharge), 'EVN|A03|20260304090000', pid, 'PD1|||Gaiyang THC^^^^^^^^^org-thc-gaiyang', pv1('|'.repeat(17) + '01' + '|'.repeat(9) + '20260304090000')].join('\r'));
+    const acks = await client.until(2);
+    client.close();
+    expect(acks.map((ack) => msa(ack).slice(1, 3)), acks.join('\n')).toEqual([['AA', admit], ['AA', discharge]]);
+    const [stay] = await stack.databases.encounters.query<{ id: string; status: string; period_end: Date; discharge_disposition: string }>(
+      `SELECT e.id, e.status, e.period_end, e.discharge_disposition FROM encounter e JOIN record_identifier r ON r.record_id = e.id WHERE r.resource_type = 'Encounter' AND r.value = $1`, [visit]);
+    expect(stay).toMatchObject({ status: 'finished', discharge_disposition: 'home' });
+    expect(new Date(stay!.period_end).toISOString()).toBe('2026-03-04T09:00:00.000Z');
+    const tasks = await stack.databases['public-health'].query<{ rule_code: string }>('SELECT rule_code FROM follow_up_task WHERE based_on_encounter_id = $1 ORDER BY rule_code', [stay!.id]);
+    expect(tasks.map((t) => t.rule_code)).toEqual(['DISCHARGE-MEDREC', 'DISCHARGE-VISIT']);
+  });
+
   it('answers a frame that is not HL7 with an AR and goes on with the next message on the same connection', async () => {
     const client = await MllpClient.connect(listener.port);
     const control = unique('G');

@@ -46,6 +46,9 @@ async function allEntries(stack: TestStack, patientId: string) {
     q(encounters, "SELECT id, recorded_date AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'DIAGNOSIS' AS kind FROM condition WHERE patient_id = $1"),
     q(encounters, "SELECT id, recorded_date AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'ALLERGY' AS kind FROM allergy_intolerance WHERE patient_id = $1"),
     q(encounters, "SELECT id, performed_at AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'PROCEDURE' AS kind FROM procedure WHERE patient_id = $1"),
+    q(encounters, "SELECT id, authored_on AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'MEDICATION_REQUEST' AS kind FROM medication_request WHERE patient_id = $1"),
+    q(encounters, "SELECT id, effective_start AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'MEDICATION_ADMINISTRATION' AS kind FROM medication_administration WHERE patient_id = $1"),
+    q(encounters, "SELECT id, effective_start AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'MEDICATION_STATEMENT' AS kind FROM medication_statement WHERE patient_id = $1"),
     q(encounters, "SELECT id, authored_on AS time, requester_organization_id AS org, addressee_organization_ids AS orgs, sensitivity_labels AS labels, 'REFERRAL' AS kind FROM referral WHERE patient_id = $1"),
     q(labs, "SELECT id, effective AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'LAB_RESULT' AS kind FROM observation WHERE patient_id = $1"),
     q(labs, "SELECT id, effective AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'DIAGNOSTIC_REPORT' AS kind FROM diagnostic_report WHERE patient_id = $1"),
@@ -192,7 +195,8 @@ describe.each(BACKENDS)('the timeline on %s', (backend) => {
     const WITH_FIELDS = `query($id: ID!, $after: String) { patient(id: $id) { timeline(first: 50, after: $after) { edges { kind node {
       ... on Observation { code { code } } ... on HomeMeasurement { kind } ... on Encounter { status } ... on Condition { code { code } } ... on AllergyIntolerance { criticality } ... on Procedure { procedureStatus: status } ... on CarePlan { intent } ... on CareTeam { careTeamStatus: status }
       ... on Referral { referralStatus: status } ... on DiagnosticReport { status } ... on ImagingStudy { modality { code } } ... on Immunization { doseNumber }
-      ... on ProgramEnrollment { status } ... on FollowUpTask { taskStatus: status } ... on ClinicalNote { noteStatus: status } } } } } }`;
+      ... on ProgramEnrollment { status } ... on FollowUpTask { taskStatus: status }
+      ... on MedicationRequest { medicationStatus: status } ... on MedicationAdministration { administrationStatus: status } ... on MedicationStatement { statementStatus: status } ... on ClinicalNote { noteStatus: status } } } } } }`;
     const count = async (patientId: string, after: string | null) => {
       const token = await stack.token({ sub: `patient-${patientId}`, role: 'patient', patient: patientId });
       const before = Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, stack.databases[name].statementCount]));
@@ -242,7 +246,8 @@ describe.each(BACKENDS)('the timeline on %s', (backend) => {
     // Entries only (kind and time): identity reports them.
     const keys = await stack.graphql(clinician, 'query($id: ID!) { patient(id: $id) { timeline(first: 10) { edges { kind occurredAt } } } }', { id: heavy.patient.id });
     const kinds = keys.data.patient.timeline.edges.map((e: { kind: string }) => e.kind);
-    const categoryOf: Record<string, string> = { ALLERGY: 'allergies', PROCEDURE: 'procedures', CARE_PLAN: 'care-plans', CARE_TEAM: 'care-plans', LAB_RESULT: 'labs', DIAGNOSTIC_REPORT: 'labs', ENCOUNTER: 'encounters', HOME_MEASUREMENT: 'home-measurements', DIAGNOSIS: 'diagnoses', REFERRAL: 'referrals', IMAGING_STUDY: 'imaging', IMMUNIZATION: 'immunizations', PROGRAM_ENROLLMENT: 'programs', FOLLOW_UP_TASK: 'follow-ups', CLINICAL_NOTE: 'notes' };
+    const categoryOf: Record<string, string> = { ALLERGY: 'allergies', PROCEDURE: 'procedures', CARE_PLAN: 'care-plans', CARE_TEAM: 'care-plans', LAB_RESULT: 'labs', DIAGNOSTIC_REPORT: 'labs', ENCOUNTER: 'encounters', HOME_MEASUREMENT: 'home-measurements', DIAGNOSIS: 'diagnoses', REFERRAL: 'referrals', IMAGING_STUDY: 'imaging', IMMUNIZATION: 'immunizations', PROGRAM_ENROLLMENT: 'programs', FOLLOW_UP_TASK: 'follow-ups',
+      MEDICATION_REQUEST: 'medications', MEDICATION_ADMINISTRATION: 'medications', MEDICATION_STATEMENT: 'medications', CLINICAL_NOTE: 'notes' };
     const expected: Record<string, number> = {};
     for (const kind of kinds) expected[categoryOf[kind]!] = (expected[categoryOf[kind]!] ?? 0) + 1;
     let event = await lastEvent();

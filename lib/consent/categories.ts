@@ -7,6 +7,7 @@ export const CATEGORIES = [
   'demographics', 'identifiers', 'encounters', 'diagnoses', 'allergies', 'referrals', 'labs', 'imaging', 'imaging-reports',
   'immunizations', 'programs', 'follow-ups', 'home-measurements', 'consents',
   'procedures', 'care-plans',
+  'medications',
   'notes',
 ] as const;
 export type Category = (typeof CATEGORIES)[number];
@@ -33,5 +34,6 @@ export const CATEGORY_LABELS: Record<Category, string> = {
   consents: 'Consents',
   procedures: 'Procedures and operations',
   'care-plans': 'Care plans and care teams',
+  medications: 'Medications',
   notes: 'Clinical notes',
 };

@@ -187,7 +187,7 @@ export function sensitiveCodeTable(): SensitiveCodeTable {
 }
 
 /** Elements of a FHIR resource whose codes say what the record is about. */
-const CODED_ELEMENTS = ['code', 'reasonCode', 'valueCodeableConcept', 'conclusionCode'];
+const CODED_ELEMENTS = ['code', 'reasonCode', 'valueCodeableConcept', 'conclusionCode', 'medicationCodeableConcept'];
 
 /**
  * The labels the table gives a FHIR resource: every coding of its code,

@@ -128,6 +128,19 @@ export const RECORD_TYPES = [
     kind: 'ALLERGY', graphqlType: 'AllergyIntolerance', label: 'Allergies', fhir: { resourceType: 'AllergyIntolerance' }, category: 'allergies',
     owner: 'encounters', table: 'allergy_intolerance', timeColumn: 'recorded_date', connection: 'allergies', published: true,
   },
+  // Medications: prescribed, given and reported by clinicians during encounters, so the encounters subgraph owns them.
+  {
+    kind: 'MEDICATION_REQUEST', graphqlType: 'MedicationRequest', label: 'Prescriptions', fhir: { resourceType: 'MedicationRequest' }, category: 'medications',
+    owner: 'encounters', table: 'medication_request', timeColumn: 'authored_on', connection: 'medicationRequests', published: true,
+  },
+  {
+    kind: 'MEDICATION_ADMINISTRATION', graphqlType: 'MedicationAdministration', label: 'Medications given', fhir: { resourceType: 'MedicationAdministration' },
+    category: 'medications', owner: 'encounters', table: 'medication_administration', timeColumn: 'effective_start', connection: 'medicationAdministrations', published: true,
+  },
+  {
+    kind: 'MEDICATION_STATEMENT', graphqlType: 'MedicationStatement', label: 'Medications taken', fhir: { resourceType: 'MedicationStatement' },
+    category: 'medications', owner: 'encounters', table: 'medication_statement', timeColumn: 'effective_start', connection: 'medicationStatements', published: true,
+  },
   {
     // Performed and recorded during an encounter, by its clinicians: the encounter's owner keeps it.
     kind: 'PROCEDURE', graphqlType: 'Procedure', label: 'Procedures', fhir: { resourceType: 'Procedure' }, category: 'procedures',

@@ -54,6 +54,8 @@ export const INTERNAL_APIS = {
   hl7v2Ack: { path: '/internal/hl7v2-ack', owners: ['labs'], callers: ['gateway'] },
   /** HL7 v2 ADT^A40: two of the caller's patients a sending system asks to merge, recorded as a match candidate (never merged silently). */
   hl7v2Merge: { path: '/internal/hl7v2-merge', owners: ['identity'], callers: ['gateway'] },
+  /** HL7 v2 ADT^A03: the sending hospital discharges its stay of this visit number, with recordDischarge's follow-up plan. */
+  hl7v2Discharge: { path: '/internal/hl7v2-discharge', owners: ['encounters'], callers: ['gateway'] },
   /** The SMART authorization server's artifacts (interactions, sessions, codes, grants, refresh tokens), kept for every gateway replica. */
   authorizationStore: { path: '/internal/authorization/store', owners: ['identity'], callers: ['gateway'] },
   /** A registered app (client metadata) for the authorization server. */

@@ -319,3 +319,38 @@ export const CARE_TEAM_ROLES = {
   nurse: { code: '224535009', display: 'Registered nurse (occupation)' },
   professional: { code: '223366009', display: 'Healthcare professional (occupation)' },
 };
+
+/** ATC (the WHO's Anatomical Therapeutic Chemical classification), a medication's second coding beside RxNorm. */
+export const ATC = 'http://www.whocc.no/atc';
+
+/** A medicine as prescribed: RxNorm (clinical drug) and ATC codings, its dose and how often a day. */
+export interface Drug {
+  rxnorm: { code: string; display: string };
+  atc: { code: string; display: string };
+  text: string;
+  dose: { value: number; unit: string };
+  timesADay: number;
+  route: 'oral' | 'intravenous';
+}
+
+/** Routes in SNOMED CT (Verhoeff check digits valid). */
+export const ROUTES = {
+  oral: { code: '26643006', display: 'Oral route' },
+  intravenous: { code: '47625008', display: 'Intravenous route' },
+} as const;
+
+/** What a chronic diagnosis (ICD-10) is treated with, prescribed when it is first recorded. */
+export const CHRONIC_DRUGS: Record<string, Drug> = {
+  I10: { rxnorm: { code: '197361', display: 'amlodipine 5 MG Oral Tablet' }, atc: { code: 'C08CA01', display: 'amlodipine' }, text: 'Amlodipine 5 mg tablet', dose: { value: 5, unit: 'mg' }, timesADay: 1, route: 'oral' },
+  'E11.9': {
+    rxnorm: { code: '860975', display: '24 HR metformin hydrochloride 500 MG Extended Release Oral Tablet' }, atc: { code: 'A10BA02', display: 'metformin' },
+    text: 'Metformin 500 mg extended-release tablet', dose: { value: 500, unit: 'mg' }, timesADay: 2, route: 'oral',
+  },
+  'F32.9': { rxnorm: { code: '312938', display: 'sertraline 50 MG Oral Tablet' }, atc: { code: 'N06AB06', display: 'sertraline' }, text: 'Sertraline 50 mg tablet', dose: { value: 50, unit: 'mg' }, timesADay: 1, route: 'oral' },
+};
+
+/** Medicines given on the ward during an inpatient stay. */
+export const INPATIENT_DRUGS: Drug[] = [
+  { rxnorm: { code: '1665021', display: 'ceftriaxone 1000 MG Injection' }, atc: { code: 'J01DD04', display: 'ceftriaxone' }, text: 'Ceftriaxone 1 g injection', dose: { value: 1, unit: 'g' }, timesADay: 1, route: 'intravenous' },
+  { rxnorm: { code: '313782', display: 'acetaminophen 325 MG Oral Tablet' }, atc: { code: 'N02BE01', display: 'paracetamol' }, text: 'Paracetamol 325 mg tablet', dose: { value: 650, unit: 'mg' }, timesADay: 4, route: 'oral' },
+];

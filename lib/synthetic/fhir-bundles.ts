@@ -33,6 +33,13 @@ const security = (labels: readonly string[]) => (labels.length
   ? { security: labels.map((label) => (label === 'V' ? { system: CONFIDENTIALITY, code: 'V' } : { system: ACT_CODE, code: label })) }
   : undefined);
 
+/** A value without its null elements (FHIR JSON has none). */
+function compact<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(compact) as T;
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => [k, compact(v)])) as T;
+  return value;
+}
+
 /** One transaction Bundle per organisation that produced records of the patient (and registered them). */
 export function institutionBundles(patient: PatientBundle): { organizationId: string; bundle: Json; resources: number }[] {
   const p = patient.patient;
@@ -156,6 +163,31 @@ export function institutionBundles(patient: PatientBundle): { organizationId: st
       ...(r.appointmentTime ? { occurrenceDateTime: r.appointmentTime.toISOString() } : {}),
       requester: { reference: `Organization/${r.requesterOrganizationId}` }, performer: [{ reference: `Organization/${r.performerOrganizationId}` }],
       reasonCode: [{ coding: [{ system: SYSTEM.icd10, code: r.reasonCode, display: r.reasonDisplay }] }], note: [{ text: r.note }],
+    });
+  }
+  // Medications, as the FHIR export gives them (nulls of the kept shapes left out).
+  const medicationConcept = (c: { coding: { system: string; code: string; display: string | null }[]; text: string | null }) => compact(c);
+  for (const m of patient.medicationRequests) {
+    post(m.organizationId, 'MedicationRequest', m.id, {
+      meta: security(m.sensitivityLabels), status: m.status, intent: m.intent, medicationCodeableConcept: medicationConcept(m.medication), subject: subject(m.organizationId),
+      ...(m.encounterId ? { encounter: { reference: `urn:uuid:${m.encounterId}` } } : {}), authoredOn: m.authoredOn.toISOString(),
+      requester: { reference: `Practitioner/${m.requesterId}` }, ...(m.reasonConditionId ? { reasonReference: [{ reference: `urn:uuid:${m.reasonConditionId}` }] } : {}),
+      dosageInstruction: compact(m.dosageInstruction),
+    });
+  }
+  for (const m of patient.medicationAdministrations) {
+    post(m.organizationId, 'MedicationAdministration', m.id, {
+      meta: security(m.sensitivityLabels), status: m.status, medicationCodeableConcept: medicationConcept(m.medication), subject: subject(m.organizationId),
+      context: { reference: `urn:uuid:${m.encounterId}` }, effectiveDateTime: m.effectiveDateTime.toISOString(),
+      performer: [{ actor: { reference: `Practitioner/${m.performerId}` } }], request: { reference: `urn:uuid:${m.requestId}` }, dosage: compact(m.dosage),
+    });
+  }
+  for (const m of patient.medicationStatements) {
+    post(m.organizationId, 'MedicationStatement', m.id, {
+      meta: security(m.sensitivityLabels), status: m.status, medicationCodeableConcept: medicationConcept(m.medication), subject: subject(m.organizationId),
+      effectivePeriod: { start: m.effectiveStart.toISOString(), ...(m.effectiveEnd ? { end: m.effectiveEnd.toISOString() } : {}) }, dateAsserted: m.dateAsserted.toISOString(),
+      informationSource: { reference: `Practitioner/${m.informationSourceId}` }, ...(m.reasonConditionId ? { reasonReference: [{ reference: `urn:uuid:${m.reasonConditionId}` }] } : {}),
+      dosage: compact(m.dosage),
     });
   }
   for (const d of patient.diagnosticReports) {

@@ -13,7 +13,7 @@
 import {
   ALLERGENS, ASSAULT_EXAMINATION, CHILD_DIAGNOSES, CHILD_IMAGING_MODALITIES, CHILD_LAB_PANEL_CODES, CHILDHOOD_SCHEDULE, MAMMOGRAPHY_MIN_AGE, MIN_AGE_OF_DIAGNOSIS, DEPRESSION, DIABETES, DIAGNOSES, ECG_CONCLUSIONS, ECG_REPORT, GENETIC_REPORT, GENETIC_RESULT, HIV_DISEASE, HIV_TEST,
   HOME_MEASUREMENT_CODES, HYPERTENSION, IMAGING_FINDINGS, IMAGING_KINDS, LAB_PANELS, PATHOLOGY_CONCLUSIONS,
-  PATHOLOGY_REPORT, REACTIONS, RXNORM, STREETS, SYSTEM, VACCINES, type Diagnosis, type HomeMeasurementKind, type SensitivityLabel,
+  PATHOLOGY_REPORT, REACTIONS, RXNORM, ATC, CHRONIC_DRUGS, INPATIENT_DRUGS, ROUTES, type Drug, STREETS, SYSTEM, VACCINES, type Diagnosis, type HomeMeasurementKind, type SensitivityLabel,
 } from './codes.js';
 import { ANAESTHETIST, CPT, ICD10_PCS, LOCAL_PROCEDURES, PROCEDURE_KINDS, PROCEDURE_OUTCOMES, SURGEON } from './codes.js';
 import { CARE_PLAN_KINDS, CARE_TEAM_ROLES } from './codes.js';
@@ -165,6 +165,26 @@ export interface CarePlanRecord {
   sensitivityLabels: SensitivityLabel[];
 }
 
+/** A FHIR element kept in FHIR's own shape (a Dosage). */
+export type FhirJson = Record<string, unknown>;
+
+export interface MedicationRequestRecord {
+  id: string; patientId: string; organizationId: string; encounterId: string | null; reasonConditionId: string | null; requesterId: string;
+  status: 'active' | 'completed'; intent: 'order'; medication: CodeableConceptValue; authoredOn: Date; dosageInstruction: FhirJson[];
+  sensitivityLabels: SensitivityLabel[];
+}
+
+export interface MedicationAdministrationRecord {
+  id: string; patientId: string; organizationId: string; encounterId: string; requestId: string; performerId: string;
+  status: 'completed'; medication: CodeableConceptValue; effectiveDateTime: Date; dosage: FhirJson; sensitivityLabels: SensitivityLabel[];
+}
+
+export interface MedicationStatementRecord {
+  id: string; patientId: string; organizationId: string; informationSourceId: string; reasonConditionId: string | null;
+  status: 'active' | 'stopped'; medication: CodeableConceptValue; effectiveStart: Date; effectiveEnd: Date | null; dateAsserted: Date; dosage: FhirJson[];
+  sensitivityLabels: SensitivityLabel[];
+}
+
 /**
  * A clinical note written at an encounter: published as a DocumentReference
  * (category clinical-note) or, as EHR exports such as Synthea send them, as a
@@ -194,6 +214,9 @@ export interface PatientBundle {
   homeMeasurements: HomeMeasurementRecord[];
   carePlans: CarePlanRecord[];
   careTeams: CareTeamRecord[];
+  medicationRequests: MedicationRequestRecord[];
+  medicationAdministrations: MedicationAdministrationRecord[];
+  medicationStatements: MedicationStatementRecord[];
   clinicalNotes: ClinicalNoteRecord[];
 }
 
@@ -250,7 +273,8 @@ export function generatePatient(seed: number, index: number, anchor: Anchor = TE
       identifiers,
     },
     encounters: [], conditions: [], allergies: [], procedures: [], referrals: [], observations: [], diagnosticReports: [], imagingStudies: [],
-    enrollments: [], immunizations: [], followUpTasks: [], homeMeasurements: [], carePlans: [], careTeams: [], clinicalNotes: [],
+    enrollments: [], immunizations: [], followUpTasks: [], homeMeasurements: [], carePlans: [], careTeams: [],
+    medicationRequests: [], medicationAdministrations: [], medicationStatements: [], clinicalNotes: [],
   };
 
   const adult = ageYears >= 18;
@@ -452,8 +476,85 @@ export function generatePatient(seed: number, index: number, anchor: Anchor = TE
   addAllergies(bundle, seed, index, birth, historyStart, span);
   addProcedures(bundle, seed, index);
   addCarePlans(bundle, seed, index, anchoredAt);
+  addMedications(bundle, seed, index, anchoredAt);
   addClinicalNotes(bundle, seed, index);
   return bundle;
+}
+
+/** A medicine as a CodeableConcept: RxNorm and ATC, and its name as the prescriber wrote it. */
+const drugConcept = (drug: Drug): CodeableConceptValue => ({
+  coding: [{ system: RXNORM, code: drug.rxnorm.code, display: drug.rxnorm.display }, { system: ATC, code: drug.atc.code, display: drug.atc.display }],
+  text: drug.text,
+});
+
+/** A Dosage (FHIR's shape): the instruction in words, how often, the route in SNOMED CT, the dose in UCUM. */
+function dosageOf(drug: Drug, sequence: number): FhirJson {
+  const route = ROUTES[drug.route];
+  return {
+    sequence,
+    text: `${drug.dose.value} ${drug.dose.unit} ${drug.route === 'oral' ? 'by mouth' : 'intravenously'} ${drug.timesADay === 1 ? 'once' : drug.timesADay === 2 ? 'twice' : `${drug.timesADay} times`} a day`,
+    timing: { repeat: { frequency: drug.timesADay, period: 1, periodUnit: 'd' } },
+    route: { coding: [{ system: SYSTEM.snomed, code: route.code, display: route.display }], text: null },
+    doseAndRate: [{ doseQuantity: { value: drug.dose.value, unit: drug.dose.unit, system: 'http://unitsofmeasure.org', code: drug.dose.unit } }],
+  };
+}
+
+/**
+ * Medications: a prescription for each chronic diagnosis (hypertension,
+ * diabetes, depression) when it is first recorded, in that encounter, and
+ * often a statement later that the patient takes it; on inpatient stays, a
+ * ward order and the dose given. RxNorm and ATC coded, with their dosages.
+ * Drawn from a stream of their own, so adding them left every other record of
+ * a patient unchanged. A record takes the labels of the diagnosis it treats.
+ */
+function addMedications(bundle: PatientBundle, seed: number, index: number, anchoredAt: number): void {
+  const r = new Random(seed, index + 0x4d454400);
+  const patientId = bundle.patient.id;
+  const registrations = bundle.patient.identifiers.filter((i) => i.type === 'MR').map((i) => i.assignerOrganizationId!);
+  const MINUTE = 60_000;
+  for (const [code, drug] of Object.entries(CHRONIC_DRUGS)) {
+    const condition = bundle.conditions.filter((c) => c.code === code).sort((a, b) => a.recordedDate.getTime() - b.recordedDate.getTime())[0];
+    if (!condition || !r.bool(0.85)) continue;
+    const authoredOn = new Date(condition.recordedDate.getTime() + r.int(5, 30) * MINUTE);
+    const dosage = [dosageOf(drug, 1)];
+    bundle.medicationRequests.push({
+      id: r.uuid(), patientId, organizationId: condition.organizationId, encounterId: condition.encounterId, reasonConditionId: condition.id,
+      requesterId: r.pick(practitionersOf(seed, condition.organizationId, 'clinician')).id, status: 'active', intent: 'order',
+      medication: drugConcept(drug), authoredOn, dosageInstruction: dosage, sensitivityLabels: [...condition.sensitivityLabels],
+    });
+    if (!r.bool(0.6)) continue;
+    const organizationId = r.pick(registrations);
+    const asserted = Math.min(anchoredAt - DAY, authoredOn.getTime() + r.int(30, 400) * DAY);
+    if (asserted <= authoredOn.getTime()) continue;
+    const stopped = r.bool(0.15);
+    bundle.medicationStatements.push({
+      id: r.uuid(), patientId, organizationId, informationSourceId: r.pick(practitionersOf(seed, organizationId, 'clinician')).id,
+      // A statement recorded where the diagnosis was made names it; elsewhere the diagnosis may be out of reach.
+      reasonConditionId: organizationId === condition.organizationId ? condition.id : null,
+      status: stopped ? 'stopped' : 'active', medication: drugConcept(drug), effectiveStart: authoredOn,
+      effectiveEnd: stopped ? new Date(asserted - r.int(1, 20) * DAY) : null, dateAsserted: new Date(asserted), dosage, sensitivityLabels: [...condition.sensitivityLabels],
+    });
+  }
+  for (const encounter of bundle.encounters.filter((e) => e.class === 'IMP')) {
+    if (!r.bool(0.7)) continue;
+    const drug = r.pick(INPATIENT_DRUGS);
+    const organizationId = encounter.organizationId;
+    const requestId = r.uuid();
+    const authoredOn = new Date(encounter.periodStart.getTime() + r.int(30, 120) * MINUTE);
+    const dosage = dosageOf(drug, 1);
+    bundle.medicationRequests.push({
+      id: requestId, patientId, organizationId, encounterId: encounter.id, reasonConditionId: null, requesterId: encounter.practitionerId,
+      status: encounter.status === 'finished' ? 'completed' : 'active', intent: 'order', medication: drugConcept(drug), authoredOn, dosageInstruction: [dosage],
+      sensitivityLabels: [...encounter.sensitivityLabels],
+    });
+    const nurses = practitionersOf(seed, organizationId, 'nurse');
+    bundle.medicationAdministrations.push({
+      id: r.uuid(), patientId, organizationId, encounterId: encounter.id, requestId, performerId: r.pick(nurses.length ? nurses : practitionersOf(seed, organizationId)).id,
+      status: 'completed', medication: drugConcept(drug), effectiveDateTime: new Date(authoredOn.getTime() + r.int(15, 90) * MINUTE),
+      dosage: { text: `${drug.dose.value} ${drug.dose.unit}`, route: dosage.route, dose: { value: drug.dose.value, unit: drug.dose.unit, system: 'http://unitsofmeasure.org', code: drug.dose.unit } },
+      sensitivityLabels: [...encounter.sensitivityLabels],
+    });
+  }
 }
 
 /** The note kinds the demo writes (LOINC document codes; the catalogue's NOTE_REPORT_CODES). */

@@ -4,7 +4,8 @@
  * diagnosis, a laboratory panel and its report, now and then a CT or MR
  * study with the radiologist's report, a clinical note every third visit
  * (DocumentReference or, as Synthea sends them, DiagnosticReport), a yearly influenza dose, the
- * patient's allergies, and the Patient as an EHR export sends it (title,
+ * patient's allergies and medications (prescriptions with a Medication entry,
+ * a contained one or a coded concept, doses given on the ward, a statement), and the Patient as an EHR export sends it (title,
  * home phone, address with province and country, extensions). A few years
  * of history is 1–5 MB: the size an integrator migrating a hospital sends.
  *
@@ -20,6 +21,7 @@
  */
 import { IMAGING_FINDINGS, IMAGING_KINDS, LAB_PANELS, VACCINES, ALLERGENS, REACTIONS, DIAGNOSES } from './codes.js';
 import { CARE_PLAN_KINDS, CARE_TEAM_ROLES, CPT, ICD10_PCS, PROCEDURE_KINDS, SURGEON } from './codes.js';
+import { ATC, CHRONIC_DRUGS, INPATIENT_DRUGS, ROUTES, RXNORM, type Drug } from './codes.js';
 import { Random } from './random.js';
 import { generatePractitioners } from './registry.js';
 import { SYSTEM } from '../records/terminology.js';
@@ -32,6 +34,8 @@ const INTERPRETATION = 'http://terminology.hl7.org/CodeSystem/v3-ObservationInte
 const UCUM = 'http://unitsofmeasure.org';
 /** A stream of its own in Random (the demo generator's streams are patient indexes). */
 const STREAM = 7_000_000;
+/** The medications' stream (added after the rest: every other element of a record is drawn as before). */
+const MEDICATION_STREAM = 7_500_000;
 const NOTES_STREAM = 9_000_000;
 const DAY = 86_400_000;
 
@@ -70,7 +74,10 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
   let serial = 0;
   const add = (resource: Json): string => {
     const fullUrl = `urn:uuid:${uuidOf(tag, serial++)}`;
-    const entry = { fullUrl, resource: { ...resource, identifier: resource.identifier ?? [{ system: `https://${org}.example.org/sid/${resource.resourceType.toLowerCase()}`, value: `${tag}-${serial}` }] }, request: { method: 'POST', url: resource.resourceType } };
+    // A Medication has no business identifier of its own here: it is kept with the records that reference it.
+    const identified = resource.resourceType === 'Medication' ? resource
+      : { ...resource, identifier: resource.identifier ?? [{ system: `https://${org}.example.org/sid/${resource.resourceType.toLowerCase()}`, value: `${tag}-${serial}` }] };
+    const entry = { fullUrl, resource: identified, request: { method: 'POST', url: resource.resourceType } };
     entries.push(entry);
     bytes += JSON.stringify(entry).length + 1;
     return fullUrl;
@@ -123,6 +130,27 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
     activity: plan.activities.map((a) => ({ detail: { code: snomed(a), status: 'in-progress', location: { identifier: { system: `https://${org}.example.org/sid/location`, value: 'CLINIC-1' }, display: 'Chronic disease clinic' } } })),
   });
 
+  // Medications from a stream of their own (the other records of a record drawn before them are unchanged).
+  const rm = new Random(seed, MEDICATION_STREAM + index);
+  const drugs = [...Object.values(CHRONIC_DRUGS), ...INPATIENT_DRUGS];
+  const drugConcept = (drug: Drug) => ({
+    coding: [{ system: RXNORM, code: drug.rxnorm.code, display: drug.rxnorm.display }, { system: ATC, code: drug.atc.code, display: drug.atc.display }], text: drug.text,
+  });
+  const dosageOf = (drug: Drug) => ({
+    sequence: 1, text: `${drug.dose.value} ${drug.dose.unit} ${drug.timesADay} times a day`,
+    timing: { repeat: { frequency: drug.timesADay, period: 1, periodUnit: 'd' } },
+    route: { coding: [{ system: SYSTEM.snomed, code: ROUTES[drug.route].code, display: ROUTES[drug.route].display }] },
+    doseAndRate: [{ doseQuantity: { value: drug.dose.value, unit: drug.dose.unit, system: UCUM, code: drug.dose.unit } }],
+  });
+  {
+    const drug = drugs[rm.int(0, drugs.length - 1)]!;
+    add({
+      resourceType: 'MedicationStatement', status: 'active', medicationCodeableConcept: drugConcept(drug), subject,
+      effectivePeriod: { start: '2018-04-01T00:00:00Z' }, dateAsserted: '2019-03-04T02:00:00Z', informationSource: { reference: `Practitioner/${pick(practitioners)}` },
+      dosage: [dosageOf(drug)],
+    });
+  }
+
   // Visits, newest last, every 3–10 days back from `until`, until the Bundle is large enough.
   // The notes draw from a stream of their own: adding them left every other resource of a record unchanged.
   const notes = new Random(seed, NOTES_STREAM + index);
@@ -140,7 +168,7 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
       reasonCode: [{ coding: [{ system: SYSTEM.icd10, code: diagnosis.code, display: diagnosis.display }] }],
       serviceProvider: { reference: `Organization/${org}` },
     });
-    add({
+    const condition = add({
       resourceType: 'Condition', clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
       category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-category', code: 'encounter-diagnosis', display: 'Encounter Diagnosis' }] }],
       code: { coding: [{ system: SYSTEM.icd10, code: diagnosis.code, display: diagnosis.display }] }, subject, encounter: { reference: encounter }, recordedDate: at(10),
@@ -202,6 +230,26 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
         reasonCode: [{ coding: [{ system: SYSTEM.icd10, code: kind.reason.code, display: kind.reason.display }] }],
         ...(kind.bodySite ? { bodySite: [{ coding: [{ system: SYSTEM.snomed, code: kind.bodySite.code, display: kind.bodySite.display }] }] } : {}),
       });
+    }
+    if (rm.bool(0.3)) {
+      // A prescription: as a concept, or (one in four) a Medication entry of the Bundle, or (one in four) a contained one.
+      const drug = drugs[rm.int(0, drugs.length - 1)]!;
+      const how = rm.int(0, 3);
+      const medication = { code: drugConcept(drug), form: { coding: [{ system: SYSTEM.snomed, code: '385055001', display: 'Tablet (basic dose form)' }] } };
+      const prescription = add({
+        resourceType: 'MedicationRequest', status: 'completed', intent: 'order', subject, encounter: { reference: encounter }, authoredOn: at(25),
+        ...(how === 0 ? { medicationReference: { reference: add({ resourceType: 'Medication', ...medication }) } }
+          : how === 1 ? { contained: [{ resourceType: 'Medication', id: 'med', ...medication }], medicationReference: { reference: '#med' } }
+            : { medicationCodeableConcept: drugConcept(drug) }),
+        requester: { reference: `Practitioner/${pick(practitioners)}` }, reasonReference: [{ reference: condition }], dosageInstruction: [dosageOf(drug)],
+      });
+      if (inpatient) {
+        add({
+          resourceType: 'MedicationAdministration', status: 'completed', medicationCodeableConcept: drugConcept(drug), subject, context: { reference: encounter },
+          effectiveDateTime: at(90), performer: [{ actor: { reference: `Practitioner/${pick(practitioners)}` } }], request: { reference: prescription },
+          dosage: { route: dosageOf(drug).route, dose: { value: drug.dose.value, unit: drug.dose.unit, system: UCUM, code: drug.dose.unit } },
+        });
+      }
     }
     if (visit % 3 === 1) {
       // The clinician's note of the visit: every third one, alternately a DocumentReference (clinical-note) and, the Synthea way, a DiagnosticReport with its LOINC note category.

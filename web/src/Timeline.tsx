@@ -110,6 +110,13 @@ function TimelineEntry({ edge, errors }: { edge: Edge; errors: FieldError[] }) {
   );
 }
 
+type Concept = { coding: { display?: string | null; code: string }[]; text?: string | null } | null | undefined;
+/** A medication's name: its text, else its first coding's display or code (a concept, or the referenced Medication's code). */
+function medicationName(node: { medication?: Concept; medicationReference?: { code?: Concept } | null }): string | null {
+  const concept = node.medication ?? node.medicationReference?.code;
+  return concept ? concept.text ?? concept.coding[0]?.display ?? concept.coding[0]?.code ?? null : null;
+}
+
 function NodeDetails({ node, at }: { node: Node; at: (...path: (string | number)[]) => FieldError | undefined }) {
   const labels = 'sensitivityLabels' in node && node.sensitivityLabels?.length ? <span className="labels">{node.sensitivityLabels.join(', ')}</span> : null;
   switch (node.__typename) {
@@ -151,6 +158,12 @@ function NodeDetails({ node, at }: { node: Node; at: (...path: (string | number)
       return <dl className="details"><Field label="Programme" error={at('program')}>{node.program?.name} · {node.status}</Field><Field label="Responsible" error={at('organization')}>{node.organization?.name}</Field></dl>;
     case 'FollowUpTask':
       return <dl className="details"><Field label="Task" error={at('taskDescription')}>{node.taskDescription}</Field><Field label="Due" error={at('dueDate')}>{formatDate(node.dueDate)} · {node.taskStatus?.toLowerCase()}</Field><Field label="For" error={at('organization')}>{node.organization?.name}</Field></dl>;
+    case 'MedicationRequest':
+      return <dl className="details"><Field label="Prescription" error={at('medication') ?? at('medicationReference')}>{medicationName(node)}</Field><Field label="Dosage" error={at('dosageInstruction')}>{node.dosageInstruction?.map((d) => d.text).filter(Boolean).join('; ')}</Field><Field label="Status" error={at('status')}>{node.status} · {node.intent}</Field><Field label="Prescribed by" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
+    case 'MedicationAdministration':
+      return <dl className="details"><Field label="Given" error={at('medication') ?? at('medicationReference')}>{medicationName(node)}</Field><Field label="Dose" error={at('givenDose')}>{node.givenDose?.text ?? (node.givenDose?.dose ? `${node.givenDose.dose.value} ${node.givenDose.dose.unit ?? ''}` : null)}</Field><Field label="Status" error={at('status')}>{node.status}</Field><Field label="Where" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
+    case 'MedicationStatement':
+      return <dl className="details"><Field label="Takes" error={at('medication') ?? at('medicationReference')}>{medicationName(node)}</Field><Field label="Dosage" error={at('takenDosage')}>{node.takenDosage?.map((d) => d.text).filter(Boolean).join('; ')}</Field><Field label="Status" error={at('status')}>{node.status}</Field><Field label="Recorded by" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
     case 'HomeMeasurement':
       return <dl className="details"><Field label="Measured at home" error={at('kind') ?? at('value') ?? at('systolic')}>{node.kind?.toLowerCase().replace('_', ' ')}: {node.systolic != null ? `${node.systolic}/${node.diastolic}` : node.value} {node.unit}</Field></dl>;
     case 'ClinicalNote':

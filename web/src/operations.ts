@@ -82,6 +82,18 @@ export const PatientTimelineQuery = graphql(`
               careTeamReason: reasonCode { coding { display } text } organization { name } sensitivityLabels
             }
             ... on HomeMeasurement { id kind systolic diastolic value unit }
+            ... on MedicationRequest {
+              id status intent medication { coding { system code display } text } medicationReference { code { coding { system code display } text } }
+              dosageInstruction { text } organization { name } sensitivityLabels
+            }
+            ... on MedicationAdministration {
+              id status medication { coding { system code display } text } medicationReference { code { coding { system code display } text } }
+              givenDose: dosage { text dose { value unit } } organization { name } sensitivityLabels
+            }
+            ... on MedicationStatement {
+              id status medication { coding { system code display } text } medicationReference { code { coding { system code display } text } }
+              takenDosage: dosage { text } organization { name } sensitivityLabels
+            }
             ... on ClinicalNote {
               id noteTitle: title noteType: type { coding { system code display } text } noteStatus: status noteDate: date
               author { name { text } } organization { name } noteText: text sensitivityLabels

@@ -138,6 +138,10 @@ class BundleBuilder implements ExportContext {
     return null;
   }
 
+  include(resource: Resource): void {
+    if (!this.present.get(resource.resourceType)?.has(resource.id!)) this.add(resource, 'include');
+  }
+
   resources(resourceType: string): Resource[] {
     return this.entries.filter((e) => e.resource.resourceType === resourceType).map((e) => e.resource);
   }

@@ -18,7 +18,7 @@ import { INTERNAL_APIS, internalCaller } from '../../../lib/runtime/internal-api
 import { statusOf, TransactionFailed, type Coordinator, type CoordinatorOptions } from '../fhir/ingest/coordinator.js';
 import { mapEntries, type BundleContext, type Issue, type MappedEntry } from '../fhir/ingest/map.js';
 import { Fields, parseMessage, Unreadable } from './message.js';
-import { ADT_EVENTS, adtToResources, mergeOf } from './adt.js';
+import { ADT_EVENTS, adtToResources, dischargeOf, mergeOf } from './adt.js';
 import { hl7v2ResultSystem, oruToResources, resultKeys, type MappedResource, type Origin } from './oru.js';
 
 export type AckCode = 'AA' | 'AE' | 'AR';
@@ -148,6 +148,7 @@ async function answerMessage(text: string, actor: Actor, requestId: string, opti
 
   const issues: Issue[] = [];
   if (event === 'A40' && isAdt) return merge(message, actor, internal, answer, hash, controlId, requestId, options);
+  if (event === 'A03' && isAdt) return discharge(message, actor, internal, answer, hash, controlId, requestId, options);
   const { resources, origins }: { resources: MappedResource[]; origins: Map<number, Origin> } = isAdt
     ? adtToResources(message, event, actor.org!, controlId, issues)
     : oruToResources(message, { actor, controlId, existingResults: new Map(Object.entries(known.results ?? {})) }, issues);
@@ -188,9 +189,11 @@ async function answerMessage(text: string, actor: Actor, requestId: string, opti
     if (!(error instanceof TransactionFailed)) {
       return answer(503, 'AR', [errSegment('MSH^1', ['207', 'Application internal error'], 'The message could not be stored now; nothing was written. Resend later.')]);
     }
-    // A concurrent message with the same control id won the race: tell this one as a duplicate.
-    const code = error.status === 503 ? 'AR' : 'AE';
-    return answer(error.status, code, errors(error.issues));
+    // Another publication of the same records is still in progress (a concurrent message with the same control id or
+    // order, or one left unfinished by a gateway that died until recovery settles it): nothing is wrong with this
+    // message, so an AR (resend later), never an AE a sender would not resend. Else: refused as the issues say.
+    const transient = error.status === 503 || (error.issues.length > 0 && error.issues.every((i) => i.code === 'conflict' || i.status === 503));
+    return answer(error.status, transient ? 'AR' : 'AE', errors(error.issues));
   }
 }
 
@@ -226,6 +229,63 @@ async function merge(message: Hl7Message, actor: Actor, internal: ReturnType<typ
     await options.coordinator.run(actor, requestId, [log]);
   } catch {
     // The match candidate is recorded; only the replay log failed: a resend records nothing twice (the candidate is unique).
+  }
+  return { status: 200, code: 'AA', ack: accepted };
+}
+
+/**
+ * ADT^A03: the sender's inpatient stay of PV1-19, of the patient of PID-3, is
+ * discharged by the encounters subgraph exactly as the GraphQL
+ * `recordDischarge` does, follow-up plan included (both happen, or neither).
+ * AA once discharged (a resend of the same discharge too); AE naming the field
+ * when the visit, the patient or the plan does not fit.
+ */
+async function discharge(message: Hl7Message, actor: Actor, internal: ReturnType<typeof internalCaller>, answer: (status: number, code: AckCode, errors?: Hl7Segment[]) => Hl7Answer,
+  hash: string, controlId: string, requestId: string, options: ProcessorOptions): Promise<Hl7Answer> {
+  const { request, problem } = dischargeOf(message, actor.org!);
+  if (problem || !request) return answer(400, 'AE', [errSegment(problem!.location, problem!.code, problem!.text)]);
+  const unavailable = (what: string) => answer(503, 'AR', [errSegment('MSH^1', ['207', 'Application internal error'], `${what} is unavailable; nothing was recorded. Resend later.`)]);
+  let patientId: string | null;
+  try {
+    ({ patientId } = await internal.call<{ patientId: string | null }>(INTERNAL_APIS.hl7v2Merge, { find: request.patient }, 'identity'));
+  } catch (error) {
+    const code = (error as { extensions?: { code?: string } })?.extensions?.code;
+    if (code === 'FORBIDDEN') return answer(403, 'AR', [errSegment('MSH^1', ['207', 'Application internal error'], 'This caller may not publish patients')]);
+    if (code === 'BAD_USER_INPUT') return answer(400, 'AE', [errSegment('PID^1^3', ['102', 'Data type error'], 'The patient identifiers are malformed')]);
+    return unavailable('The patient index');
+  }
+  if (!patientId) return answer(404, 'AE', [errSegment('PID^1^3', ['204', 'Unknown key identifier'], 'Your organisation registered no patient with the PID-3 identifier')]);
+  let outcome: string;
+  try {
+    ({ outcome } = await internal.call<{ outcome: string }>(INTERNAL_APIS.hl7v2Discharge, {
+      visit: request.visit, patientId, dischargedAt: request.dischargedAt, disposition: request.disposition, primaryCareOrganizationId: request.primaryCareOrganizationId,
+    }, 'encounters'));
+  } catch (error) {
+    const failure = error as { message?: string; extensions?: { code?: string } };
+    const code = failure?.extensions?.code;
+    const reason = (failure.message ?? '').slice(0, 300);
+    if (code === 'CONFLICT') return answer(409, 'AE', [errSegment('PV1^1^19', ['206', 'Application record locked'], `The stay of visit ${request.visit.value} has already ended: ${reason}`)]);
+    if (code === 'BAD_USER_INPUT') {
+      const location = /primaryCareOrganizationId|primary-care/i.test(reason) ? 'PD1^1^3' : /admission|future|dischargedAt/.test(reason) ? 'PV1^1^45' : /inpatient/.test(reason) ? 'PV1^1^2' : 'PV1^1';
+      return answer(400, 'AE', [errSegment(location, ['207', 'Application internal error'], reason.replace(/dischargedAt/g, 'The discharge time').replace(/primaryCareOrganizationId/g, 'PD1-3'))]);
+    }
+    if (code === 'FORBIDDEN') return answer(403, 'AR', [errSegment('MSH^1', ['207', 'Application internal error'], reason || 'This caller may not record discharges')]);
+    if (code === 'NOT_FOUND') return answer(404, 'AE', [errSegment('PV1^1^19', ['204', 'Unknown key identifier'], reason)]);
+    return unavailable('The encounters or public-health service');
+  }
+  if (outcome === 'unknown-visit') return answer(404, 'AE', [errSegment('PV1^1^19', ['204', 'Unknown key identifier'], `Your organisation sent no admission (ADT^A01) for visit ${request.visit.value}`)]);
+  if (outcome === 'other-patient') return answer(409, 'AE', [errSegment('PID^1^3', ['205', 'Duplicate key identifier'], `Visit ${request.visit.value} is another patient's stay`)]);
+  // Discharged (or this very discharge was already recorded): the ACK is kept like any other, so a replay gets it back.
+  const accepted = buildAck(message, 'AA');
+  const log: MappedEntry = {
+    index: 0, path: 'MessageHeader', resourceType: 'MessageHeader', kind: 'hl7v2-message', owner: 'labs', op: 'create', id: randomUUID(),
+    category: 'labs', ifNoneExist: null, identifiers: [], record: { control_id: controlId, ack: accepted, content_hash: hash }, refs: {},
+    patient: { identifier: { system: request.patient[0]!.system, value: request.patient[0]!.value } }, patientExpression: 'PID',
+  };
+  try {
+    await options.coordinator.run(actor, requestId, [log]);
+  } catch {
+    // The discharge is recorded; only the replay log failed: a resend finds the stay discharged at the same time and answers AA again.
   }
   return { status: 200, code: 'AA', ack: accepted };
 }

@@ -7,6 +7,9 @@ export const CONDITION = recordAccess('Condition');
 export const ALLERGY = recordAccess('AllergyIntolerance');
 export const PROCEDURE = recordAccess('Procedure');
 export const REFERRAL = recordAccess('Referral');
+export const MEDICATION_REQUEST = recordAccess('MedicationRequest');
+export const MEDICATION_ADMINISTRATION = recordAccess('MedicationAdministration');
+export const MEDICATION_STATEMENT = recordAccess('MedicationStatement');
 
 export const consentRules: ConsentRules = {
   records: ownedRecordRules('encounters', {
@@ -21,5 +24,9 @@ export const consentRules: ConsentRules = {
     // An allergy's parts, reached only through its checked fields.
     'CodeableConcept', 'AllergyReaction', 'AllergyIntoleranceConnection', 'AllergyIntoleranceEdge',
     // A procedure's parts, reached only through its checked fields.
-    'ProcedurePerformer', 'LogicalReference', 'ReferenceIdentifier', 'ProcedureConnection', 'ProcedureEdge'],
+    'ProcedurePerformer', 'LogicalReference', 'ReferenceIdentifier', 'ProcedureConnection', 'ProcedureEdge',
+    // A medication record's parts, reached only through its checked fields.
+    'MedicationRequestConnection', 'MedicationRequestEdge', 'MedicationAdministrationConnection', 'MedicationAdministrationEdge',
+    'MedicationStatementConnection', 'MedicationStatementEdge', 'Medication', 'MedicationIngredient', 'MedicationBatch', 'Ratio', 'SimpleQuantity',
+    'Dosage', 'DoseAndRate', 'Timing', 'TimingRepeat', 'TextPeriod', 'AdministrationDosage', 'MedicationPerformer'],
 };

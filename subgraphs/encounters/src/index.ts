@@ -5,7 +5,7 @@ import { INTERNAL_APIS, internalRoute } from '../../../lib/runtime/internal-api.
 import { participantRoutes, patientLinkRoute } from '../../../lib/ingest/participant.js';
 import { historyTablesOf } from '../../../lib/records/record-types.js';
 import { ingestHandlers } from './ingest.js';
-import { inpatientStay } from './discharge.js';
+import { hl7v2Discharge, inpatientStay } from './discharge.js';
 import { resolvers } from './resolvers.js';
 
 export const encounters: SubgraphModule = {
@@ -14,6 +14,7 @@ export const encounters: SubgraphModule = {
   consentRules,
   internalRoutes: (deps) => [
     internalRoute(INTERNAL_APIS.inpatientStay, deps, async (body, call) => inpatientStay(deps.db, call.actor, body)),
+    internalRoute(INTERNAL_APIS.hl7v2Discharge, deps, async (body, call) => hl7v2Discharge(deps.db, call.internal, call.actor, body)),
     // Publishing (FHIR writes), and the master patient index's links.
     ...participantRoutes(deps, ingestHandlers),
     patientLinkRoute(deps, historyTablesOf('encounters')),

@@ -1,7 +1,8 @@
 /**
  * Publishing into the encounters subgraph (lib/ingest/participant.ts): the
- * encounters, diagnoses (Condition), allergies (AllergyIntolerance), procedures and
- * referrals (ServiceRequest) an institution publishes, stored as its own
+ * encounters, diagnoses (Condition), allergies (AllergyIntolerance),
+ * medications (MedicationRequest, MedicationAdministration,
+ * MedicationStatement), procedures and referrals (ServiceRequest) an institution publishes, stored as its own
  * records. Referrals are produced by
  * the referring organisation (the publisher) and addressed to the performer.
  */
@@ -44,6 +45,41 @@ export const ingestHandlers: KindHandlers = {
     },
     // After the encounters and the diagnoses it names.
     order: 5,
+  },
+  // Medications: after the encounters and diagnoses they name; an administration after the prescription it carries out.
+  medicationRequest: {
+    table: 'medication_request',
+    category: 'medications',
+    columns: ['requester_id', 'status', 'status_reason', 'intent', 'categories', 'priority', 'medication_code', 'medication', 'authored_on', 'reason_codes',
+      'dosage_instructions', 'sensitivity_labels'],
+    refs: {
+      encounter: { column: 'encounter_id', table: 'encounter', kinds: ['encounter'], expression: 'encounter' },
+      reason: { column: 'reason_condition_id', table: 'condition', kinds: ['condition'], expression: 'reasonReference[0]' },
+    },
+    order: 5,
+  },
+  medicationAdministration: {
+    table: 'medication_administration',
+    category: 'medications',
+    columns: ['status', 'status_reasons', 'category', 'medication_code', 'medication', 'effective_start', 'effective_end', 'effective_is_period', 'performers',
+      'reason_codes', 'dosage', 'sensitivity_labels'],
+    refs: {
+      encounter: { column: 'encounter_id', table: 'encounter', kinds: ['encounter'], expression: 'context' },
+      reason: { column: 'reason_condition_id', table: 'condition', kinds: ['condition'], expression: 'reasonReference[0]' },
+      request: { column: 'request_id', table: 'medication_request', kinds: ['medicationRequest'], expression: 'request' },
+    },
+    order: 6,
+  },
+  medicationStatement: {
+    table: 'medication_statement',
+    category: 'medications',
+    columns: ['information_source_id', 'status', 'status_reasons', 'category', 'medication_code', 'medication', 'effective_start', 'effective_date_time',
+      'effective_period_start', 'effective_period_end', 'date_asserted', 'reason_codes', 'dosages', 'sensitivity_labels'],
+    refs: {
+      encounter: { column: 'encounter_id', table: 'encounter', kinds: ['encounter'], expression: 'context' },
+      reason: { column: 'reason_condition_id', table: 'condition', kinds: ['condition'], expression: 'reasonReference[0]' },
+    },
+    order: 6,
   },
   condition: {
     table: 'condition',

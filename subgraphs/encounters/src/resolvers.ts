@@ -1,10 +1,10 @@
-/** Encounters resolvers: Encounter, Condition (ICD-10) and Referral, and their lists on Patient. */
+/** Encounters resolvers: Encounter, Condition (ICD-10), AllergyIntolerance, the medication records and Referral, and their lists on Patient. */
 import type { GraphQLResolverMap } from '@apollo/subgraph';
 import { loadById, loadReference, loadChildren, loadPatientPage, type PageArgs, patientList } from '../../../lib/records/connection.js';
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records/records.js';
 import { SYSTEM } from '../../../lib/records/terminology.js';
 import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
-import { ALLERGY, CONDITION, ENCOUNTER, PROCEDURE, REFERRAL } from './access.js';
+import { ALLERGY, CONDITION, ENCOUNTER, MEDICATION_ADMINISTRATION, MEDICATION_REQUEST, MEDICATION_STATEMENT, PROCEDURE, REFERRAL } from './access.js';
 import { DISCHARGE_DISPOSITIONS, recordDischarge, type DischargeInput } from './discharge.js';
 import {
   changeReferralStatus, consentRequestOf, createReferral, incomingReferrals, participantsOf, scheduleRemoteConsultation,
@@ -14,6 +14,18 @@ import {
 export const ENCOUNTER_CLASS = { OUTPATIENT: 'AMB', INPATIENT: 'IMP', EMERGENCY: 'EMER', VIRTUAL: 'VR' } as const;
 const CLASS_NAME = Object.fromEntries(Object.entries(ENCOUNTER_CLASS).map(([name, code]) => [code, name]));
 
+/** What the three medication record types share: status, the medication (concept or referenced resource), encounter, reasons. */
+const medicationFields = {
+  status: (row: Row) => row.status,
+  statusReason: (row: Row) => row.status_reason,
+  category: (row: Row) => row.category,
+  medication: (row: Row) => row.medication_code,
+  medicationReference: (row: Row) => row.medication,
+  encounter: (row: Row, _: unknown, context: SubgraphContext) => (row.encounter_id ? loadReference(context, 'encounter', row.encounter_id, ENCOUNTER) : null),
+  reasonCode: (row: Row) => row.reason_codes,
+  reasonReference: (row: Row, _: unknown, context: SubgraphContext) => (row.reason_condition_id ? loadReference(context, 'condition', row.reason_condition_id, CONDITION) : null),
+};
+
 export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
     encounter: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'encounter', id, ENCOUNTER),
@@ -21,6 +33,9 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     condition: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'condition', id, CONDITION),
     allergyIntolerance: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'allergy_intolerance', id, ALLERGY),
     procedure: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'procedure', id, PROCEDURE),
+    medicationRequest: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'medication_request', id, MEDICATION_REQUEST),
+    medicationAdministration: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'medication_administration', id, MEDICATION_ADMINISTRATION),
+    medicationStatement: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'medication_statement', id, MEDICATION_STATEMENT),
     incomingReferrals: (_: unknown, args: { status?: string | null; first?: number | null; after?: string | null }, context: SubgraphContext) =>
       incomingReferrals(context, args),
   },
@@ -46,6 +61,12 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       loadPatientPage(context, 'allergies', patientList('AllergyIntolerance'), patient.id, args),
     procedures: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
       loadPatientPage(context, 'procedures', patientList('Procedure'), patient.id, args),
+    medicationRequests: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
+      loadPatientPage(context, 'medicationRequests', patientList('MedicationRequest'), patient.id, args),
+    medicationAdministrations: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
+      loadPatientPage(context, 'medicationAdministrations', patientList('MedicationAdministration'), patient.id, args),
+    medicationStatements: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
+      loadPatientPage(context, 'medicationStatements', patientList('MedicationStatement'), patient.id, args),
     referrals: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
       loadPatientPage(context, 'referrals', patientList('Referral'), patient.id, args),
   },
@@ -111,6 +132,44 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     location: (row: Row) => row.location,
     encounter: (row: Row, _: unknown, context: SubgraphContext) => (row.encounter_id ? loadReference(context, 'encounter', row.encounter_id, ENCOUNTER) : null),
   },
+  // Medications: coded elements, the referenced Medication and dosages are kept in FHIR's shape (jsonb), which the schema's types mirror.
+  MedicationRequest: {
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'medication_request', reference.id, MEDICATION_REQUEST),
+    ...recordFields,
+    ...medicationFields,
+    intent: (row: Row) => row.intent,
+    category: (row: Row) => row.categories,
+    priority: (row: Row) => row.priority,
+    authoredOn: (row: Row) => row.authored_on,
+    requester: (row: Row) => entityRef(row.requester_id),
+    dosageInstruction: (row: Row) => row.dosage_instructions,
+  },
+  MedicationAdministration: {
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'medication_administration', reference.id, MEDICATION_ADMINISTRATION),
+    ...recordFields,
+    ...medicationFields,
+    statusReason: (row: Row) => row.status_reasons,
+    effectiveDateTime: (row: Row) => (row.effective_is_period ? null : row.effective_start),
+    effectivePeriod: (row: Row) => (row.effective_is_period ? { start: row.effective_start, end: row.effective_end } : null),
+    performer: (row: Row) => (row.performers as { function: unknown; actor: string | null }[]).map((p) => ({ function: p.function, actor: entityRef(p.actor) })),
+    request: (row: Row, _: unknown, context: SubgraphContext) => (row.request_id ? loadReference(context, 'medication_request', row.request_id, MEDICATION_REQUEST) : null),
+    dosage: (row: Row) => row.dosage,
+  },
+  MedicationStatement: {
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'medication_statement', reference.id, MEDICATION_STATEMENT),
+    ...recordFields,
+    ...medicationFields,
+    statusReason: (row: Row) => row.status_reasons,
+    effectiveDateTime: (row: Row) => row.effective_date_time,
+    effectivePeriod: (row: Row) => (row.effective_period_start || row.effective_period_end ? { start: row.effective_period_start, end: row.effective_period_end } : null),
+    dateAsserted: (row: Row) => row.date_asserted,
+    informationSource: (row: Row) => entityRef(row.information_source_id),
+    dosage: (row: Row) => row.dosages,
+  },
+  // The FHIR JSON of the parts the export gives back whole (kept in FHIR's shape: the stored value itself).
+  Dosage: { fhirJson: (dosage: object) => JSON.stringify(dosage) },
+  AdministrationDosage: { fhirJson: (dosage: object) => JSON.stringify(dosage) },
+  Medication: { fhirJson: ({ id: _id, contained: _contained, ...elements }: { id: string; contained: boolean }) => JSON.stringify(elements) },
   Referral: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'referral', reference.id, REFERRAL),
     patient: recordFields.patient,

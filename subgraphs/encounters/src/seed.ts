@@ -28,6 +28,23 @@ export const seeder: Seeder = {
       reason_condition_id: (p) => p.reasonConditionId, body_sites: (p) => new JsonValue(p.bodySites), outcome: (p) => (p.outcome ? new JsonValue(p.outcome) : null),
       performers: (p) => new JsonValue(p.performers), location: (p) => (p.location ? new JsonValue(p.location) : null), sensitivity_labels: (p) => p.sensitivityLabels,
     }),
+    tableRows('medication_request', bundles.flatMap((b) => b.medicationRequests), {
+      id: (m) => m.id, patient_id: (m) => m.patientId, organization_id: (m) => m.organizationId, encounter_id: (m) => m.encounterId,
+      reason_condition_id: (m) => m.reasonConditionId, requester_id: (m) => m.requesterId, status: (m) => m.status, intent: (m) => m.intent,
+      medication_code: (m) => new JsonValue(m.medication), authored_on: (m) => m.authoredOn, dosage_instructions: (m) => new JsonValue(m.dosageInstruction),
+      sensitivity_labels: (m) => m.sensitivityLabels,
+    }),
+    tableRows('medication_administration', bundles.flatMap((b) => b.medicationAdministrations), {
+      id: (m) => m.id, patient_id: (m) => m.patientId, organization_id: (m) => m.organizationId, encounter_id: (m) => m.encounterId, request_id: (m) => m.requestId,
+      status: (m) => m.status, medication_code: (m) => new JsonValue(m.medication), effective_start: (m) => m.effectiveDateTime,
+      performers: (m) => new JsonValue([{ function: null, actor: m.performerId }]), dosage: (m) => new JsonValue(m.dosage), sensitivity_labels: (m) => m.sensitivityLabels,
+    }),
+    tableRows('medication_statement', bundles.flatMap((b) => b.medicationStatements), {
+      id: (m) => m.id, patient_id: (m) => m.patientId, organization_id: (m) => m.organizationId, reason_condition_id: (m) => m.reasonConditionId,
+      information_source_id: (m) => m.informationSourceId, status: (m) => m.status, medication_code: (m) => new JsonValue(m.medication),
+      effective_start: (m) => m.effectiveStart, effective_period_start: (m) => m.effectiveStart, effective_period_end: (m) => m.effectiveEnd,
+      date_asserted: (m) => m.dateAsserted, dosages: (m) => new JsonValue(m.dosage), sensitivity_labels: (m) => m.sensitivityLabels,
+    }),
     tableRows('referral', bundles.flatMap((b) => b.referrals), {
       id: (r) => r.id, patient_id: (r) => r.patientId, requester_organization_id: (r) => r.requesterOrganizationId,
       requester_practitioner_id: (r) => r.requesterPractitionerId, performer_organization_id: (r) => r.performerOrganizationId,

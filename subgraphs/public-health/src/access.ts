@@ -17,7 +17,7 @@ export const consentRules: ConsentRules = {
     // The diagnoses a care plan addresses are records of their own category.
     CarePlan: { fieldCategories: { addresses: 'diagnoses' } },
   }),
-  open: ['Query', 'Mutation', 'Encounter', 'HomeMeasurementSubmission', 'Patient', 'Organization', 'Practitioner', 'Program', 'Coding', 'Period', 'PageInfo', 'ProgramEnrollmentConnection', 'ProgramEnrollmentEdge',
+  open: ['Query', 'Mutation', 'Encounter', 'HomeMeasurementSubmission', 'Patient', 'Organization', 'Practitioner', 'Program', 'ProgramChange', 'Coding', 'Period', 'PageInfo', 'ProgramEnrollmentConnection', 'ProgramEnrollmentEdge',
     'ImmunizationConnection', 'ImmunizationEdge', 'FollowUpTaskConnection', 'FollowUpTaskEdge', 'HomeMeasurementConnection',
     'HomeMeasurementEdge', 'ImmunizationScheduleDose', 'ImmunizationDueConnection', 'ImmunizationDueEdge', '_Service',
     // A care plan's and a care team's parts, reached only through their checked fields.

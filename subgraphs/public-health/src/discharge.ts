@@ -11,7 +11,7 @@
  * disease or elderly care enrolment (the township health centre that follows
  * them at home).
  */
-import { isStaff } from '../../../lib/trust/actor.js';
+import { mayPublish } from '../../../lib/trust/actor.js';
 import { INTERNAL_APIS, type InternalCaller, type InternalRequest } from '../../../lib/runtime/internal-api.js';
 import { isUuid } from '../../../lib/records/connection.js';
 import { badInput, ErrorCode, forbidden } from '../../../lib/runtime/errors.js';
@@ -57,8 +57,8 @@ async function confirmStay(internal: InternalCaller, request: DischargePlanReque
 
 export async function createDischargePlan(db: Database, call: InternalRequest, body: unknown): Promise<DischargePlan> {
   const { actor } = call;
-  // The discharging clinician's own token, as the gateway signed it.
-  if (!isStaff(actor) || !actor.org) throw forbidden('Discharges are recorded by clinical staff');
+  // The discharging clinician's own token (or the hospital system's, HL7 v2 ADT^A03), as the gateway signed it.
+  if (!mayPublish(actor)) throw forbidden('Discharges are recorded by clinical staff or the hospital\'s own system');
   const request = body as Partial<DischargePlanRequest>;
   if (!isUuid(request.encounterId) || !isUuid(request.patientId) || typeof request.dischargedAt !== 'string' || Number.isNaN(Date.parse(request.dischargedAt))) {
     throw badInput('Malformed discharge plan request');

@@ -7,6 +7,14 @@ import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
 import { CARE_PLAN, CARE_TEAM, ENROLLMENT, FOLLOW_UP_TASK, HOME_MEASUREMENT, IMMUNIZATION } from './access.js';
 import { completeFollowUpTask, openFollowUpTasks, submitHomeMeasurement, triggeringMeasurements, type HomeMeasurementInput } from './follow-up.js';
 import { immunizationsDue, scheduleOf, type ImmunizationsDueArgs } from './immunizations-due.js';
+import { requireRegistryAdmin } from '../../../lib/records/registry.js';
+import { deactivateProgram, programChanges, upsertProgram, type ProgramAuthor, type ProgramInput } from './programs.js';
+
+/** The administrator making a programme change (refused for anyone else). */
+function programAuthor(context: SubgraphContext): ProgramAuthor {
+  requireRegistryAdmin(context.actor);
+  return { sub: context.actor.sub, role: context.actor.role, requestId: context.requestId };
+}
 
 const programLoader = (context: SubgraphContext, id: string | null) =>
   id
@@ -23,7 +31,12 @@ const KIND_NAME = Object.fromEntries(Object.entries(MEASUREMENT_KIND).map(([name
 
 export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
-    programs: (_: unknown, __: unknown, context: SubgraphContext) => context.db.query('SELECT * FROM program ORDER BY id'),
+    programs: (_: unknown, args: { includeInactive?: boolean | null }, context: SubgraphContext) =>
+      context.db.query(`SELECT * FROM program ${args.includeInactive ? '' : 'WHERE active '}ORDER BY id`),
+    programChanges: (_: unknown, args: { programId?: string | null; first?: number | null }, context: SubgraphContext) => {
+      programAuthor(context);
+      return programChanges(context.db, args.programId, args.first);
+    },
     program: (_: unknown, { id }: { id: string }, context: SubgraphContext) => programLoader(context, id),
     immunization: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'immunization', id, IMMUNIZATION),
     programEnrollment: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'program_enrollment', id, ENROLLMENT),
@@ -37,6 +50,19 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Mutation: {
     submitHomeMeasurement: (_: unknown, { input }: { input: HomeMeasurementInput }, context: SubgraphContext) => submitHomeMeasurement(context, input),
     completeFollowUpTask: (_: unknown, { id }: { id: string }, context: SubgraphContext) => completeFollowUpTask(context, id),
+    upsertProgram: (_: unknown, { input }: { input: ProgramInput }, context: SubgraphContext) => upsertProgram(context.db, context.internal, programAuthor(context), input),
+    deactivateProgram: (_: unknown, { id }: { id: string }, context: SubgraphContext) => deactivateProgram(context.db, context.internal, programAuthor(context), id),
+  },
+  ProgramChange: {
+    sequence: (row: Row) => String(row.seq),
+    occurredAt: (row: Row) => row.occurred_at,
+    requestId: (row: Row) => row.request_id,
+    actorSub: (row: Row) => row.actor_sub,
+    actorRole: (row: Row) => row.actor_role,
+    programId: (row: Row) => row.program_id,
+    action: (row: Row) => String(row.action).toUpperCase(),
+    before: (row: Row) => (row.before ? JSON.stringify(row.before) : null),
+    after: (row: Row) => JSON.stringify(row.after),
   },
   Patient: {
     programEnrollments: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
@@ -87,6 +113,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Program: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => programLoader(context, reference.id),
     organization: recordFields.organization,
+    active: (row: Row) => row.active !== false,
     immunizationSchedule: (row: Row, _: unknown, context: SubgraphContext) => scheduleOf(context, row.id),
   },
   ImmunizationScheduleDose: {

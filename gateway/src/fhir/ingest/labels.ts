@@ -33,6 +33,7 @@ const HANDLER_KIND: Partial<Record<string, string>> = {
   Encounter: 'encounter', Condition: 'condition', AllergyIntolerance: 'allergy', Referral: 'referral', Observation: 'observation',
   DiagnosticReport: 'diagnostic-report', ImagingReport: 'imaging-report', ImagingStudy: 'imaging-study', Immunization: 'immunization',
   ProgramEnrollment: 'enrollment', ClinicalNote: 'clinical-note',
+  MedicationRequest: 'medicationRequest', MedicationAdministration: 'medicationAdministration', MedicationStatement: 'medicationStatement',
 };
 
 /**

@@ -36,6 +36,7 @@ import { recordTypeOf } from '../../../../lib/records/record-types.js';
 import { parseScopes, RESOURCE_CATEGORIES, scopesAllowWrite } from '../../../../lib/trust/scopes.js';
 import { isObject, RESOURCE_BOOKKEEPING, text, unkeptElements } from '../resources/elements.js';
 import { fromFhirOf, moduleOf } from '../resources/index.js';
+import { HELD_BY_RECORDS, medicationEntriesOf } from '../resources/medication.js';
 import { EntryIssues, type BundleContext, type Issue, type Json, type MappedEntry } from '../resources/module.js';
 
 export type { BundleContext, Issue, MappedEntry, PatientLink } from '../resources/module.js';
@@ -102,12 +103,18 @@ export function mapEntries(
 ): MappedEntry[] {
   const scopes = parseScopes(context.actor.scope);
   const mapped: (MappedEntry & { results?: EntryRef[] })[] = [];
+  // Resources kept only with the records that reference them (a Medication): read by those records' modules, checked below.
+  const held: typeof items = [];
   for (const item of items) {
     const entryIssues = new EntryIssues(issues, item.index, item.base);
     const before = issues.length;
     const resource = item.resource;
     if (!isObject(resource) || typeof resource.resourceType !== 'string') {
       entryIssues.add(400, 'structure', 'A FHIR resource (with resourceType) is required');
+      continue;
+    }
+    if (HELD_BY_RECORDS.includes(resource.resourceType)) {
+      held.push(item);
       continue;
     }
     const mapper = fromFhirOf(resource.resourceType);
@@ -145,6 +152,14 @@ export function mapEntries(
       ...(result.patientElement ? { patientElement: result.patientElement } : {}),
       ...(result.results ? { results: result.results } : {}),
     });
+  }
+  const absorbed = medicationEntriesOf(context);
+  for (const item of held) {
+    const entryIssues = new EntryIssues(issues, item.index, item.base);
+    if (item.request.method !== 'POST') entryIssues.add(400, 'not-supported', 'A Medication is created with the record that references it (POST in the same transaction), never updated on its own', item.request.expression);
+    else if (!absorbed.has(item.index)) {
+      entryIssues.add(422, 'not-supported', 'A Medication is kept only with the MedicationRequest, MedicationAdministration or MedicationStatement of this transaction that references it (medicationReference); none does');
+    }
   }
   // A report's results: each result gets the link to its report.
   const byIndex = new Map(mapped.map((m) => [m.index, m]));

@@ -28,6 +28,7 @@ import { failure, fhirWriteRoute, outcomeOf, reply, statusLine } from './write-r
 export { publisher } from './write-route.js';
 import { maxBundleEntries } from '../../../../lib/ingest/limits.js';
 import { mapEntries, SUPPORTED_TYPES, type BundleContext, type EntryRequest, type Issue } from './map.js';
+import { medicationEntriesOf } from '../resources/medication.js';
 
 /** Most entries in one Bundle (FHIR_MAX_BUNDLE_ENTRIES; the body's size cap, FHIR_MAX_BUNDLE_BYTES, is the HTTP service's: lib/ingest/limits.ts). */
 const MAX_ENTRIES = maxBundleEntries();
@@ -131,7 +132,7 @@ export function ingestService(options: IngestOptions): IngestService {
       }
       if (typeof entry?.fullUrl === 'string' && resource && typeof resource.resourceType === 'string') {
         if (context.fullUrls.has(entry.fullUrl)) issues.push({ index, status: 400, code: 'invalid', message: 'Two entries have the same fullUrl', expression: `${base}.fullUrl` });
-        context.fullUrls.set(entry.fullUrl, { index, resourceType: resource.resourceType });
+        context.fullUrls.set(entry.fullUrl, { index, resourceType: resource.resourceType, resource });
       }
       return { index, base: `${base}.resource`, resource, request: entryRequest };
     });
@@ -143,9 +144,13 @@ export function ingestService(options: IngestOptions): IngestService {
         if (result.undelivered.length) request.log.errorCodes.add('INGEST_UNDELIVERED');
         const owners = new Map(mapped.map((m) => [m.index, m.owner]));
         const byIndex = new Map(result.results.map((r) => [r.index, r]));
+        // A Medication entry is stored with the records that reference it, under the id given here.
+        const medications = medicationEntriesOf(context);
         return reply(200, {
           resourceType: 'Bundle', id: result.transactionId, type: 'transaction-response', timestamp: new Date().toISOString(),
           entry: items.map((item) => {
+            const medication = medications.get(item.index);
+            if (medication) return { fullUrl: `urn:uuid:${medication.id}`, response: { status: statusLine(201), location: `Medication/${medication.id}` } };
             const r = byIndex.get(item.index)!;
             return { fullUrl: `urn:uuid:${r.id}`, response: responseOf(r, result, owners.get(item.index)) };
           }),

@@ -20,6 +20,10 @@ import { documentReference } from './document-reference.js';
 import { encounter } from './encounter.js';
 import { episodeOfCare } from './episode-of-care.js';
 import { imagingStudy } from './imaging-study.js';
+import { medication } from './medication.js';
+import { medicationAdministration } from './medication-administration.js';
+import { medicationRequest } from './medication-request.js';
+import { medicationStatement } from './medication-statement.js';
 import { immunization } from './immunization.js';
 import type { FhirResourceModule, FromFhir, RecordExport } from './module.js';
 import { observation } from './observation.js';
@@ -34,6 +38,8 @@ export const RESOURCE_MODULES: readonly FhirResourceModule[] = [
   procedure,
   // A care plan links to its care team and the Conditions it addresses: after them.
   careTeam, carePlan,
+  // After the encounters and diagnoses they name; an administration after the prescription it carries out.
+  medicationRequest, medicationAdministration, medicationStatement, medication,
   documentReference,
 ];
 

@@ -49,6 +49,8 @@ export interface ExportContext {
   requiredConcept(node: object, field: string, value: GqlCoding | null | undefined): Json | undefined;
   /** Leaves a record (or element) out because consent withheld it: the bundle says something was withheld. Returns null for `return x.withheld()`. */
   withheld(): null;
+  /** Adds a resource a record references to the bundle, once (a Medication several prescriptions name), as an `include` entry. */
+  include(resource: Resource): void;
   /** The resources of a type added so far (a module's `complete` links them once every record is in). */
   resources(resourceType: string): Resource[];
 }
@@ -92,7 +94,7 @@ export interface BundleContext {
   actor: Actor;
   organizationId: string;
   /** fullUrl (urn:uuid:…, or Type/id) → entry index and resource type. */
-  fullUrls: Map<string, { index: number; resourceType: string }>;
+  fullUrls: Map<string, { index: number; resourceType: string; resource?: unknown }>;
   /** Batch: entries may not refer to one another. */
   independent: boolean;
 }

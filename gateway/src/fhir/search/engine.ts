@@ -620,6 +620,7 @@ const BY_ID: Record<ConnectionName, string> = {
   programEnrollments: 'programEnrollment', followUpTasks: 'followUpTask', homeMeasurements: 'homeMeasurement',
   procedures: 'procedure',
   carePlans: 'carePlan', careTeams: 'careTeam',
+  medicationRequests: 'medicationRequest', medicationAdministrations: 'medicationAdministration', medicationStatements: 'medicationStatement',
   clinicalNotes: 'clinicalNote',
 };
 const NESTED_BY_ID: Partial<Record<ConnectionName, { field: string; argument: string }>> = {

@@ -122,6 +122,23 @@ const SPECIFIC: Record<string, (t: string) => SearchParam[]> = {
     param(t, 'authored-on', 'date', 'Task-authored-on', ['authoredOn'], 'instant'),
     param(t, 'status', 'token', 'Task-status', ['status']),
   ],
+  // Medications: `code` matches the medication as a concept or a contained Medication's code (not a Medication entry of its own).
+  MedicationRequest: (t) => [
+    param(t, 'authoredon', 'date', 'MedicationRequest-authoredon', ['authoredOn'], 'instant'),
+    param(t, 'code', 'token', 'medications-code', ['medicationCodeableConcept', 'contained.code']),
+    param(t, 'status', 'token', 'medications-status', ['status']),
+    param(t, 'intent', 'token', 'MedicationRequest-intent', ['intent']),
+  ],
+  MedicationAdministration: (t) => [
+    param(t, 'effective-time', 'date', 'MedicationAdministration-effective-time', ['effectiveDateTime', 'effectivePeriod'], 'start'),
+    param(t, 'code', 'token', 'medications-code', ['medicationCodeableConcept', 'contained.code']),
+    param(t, 'status', 'token', 'medications-status', ['status']),
+  ],
+  MedicationStatement: (t) => [
+    param(t, 'effective', 'date', 'MedicationStatement-effective', ['effectiveDateTime', 'effectivePeriod']),
+    param(t, 'code', 'token', 'medications-code', ['medicationCodeableConcept', 'contained.code']),
+    param(t, 'status', 'token', 'medications-status', ['status']),
+  ],
   DocumentReference: (t) => [
     param(t, 'date', 'date', 'DocumentReference-date', ['date'], 'instant'),
     param(t, 'type', 'token', 'clinical-type', ['type']),
