@@ -95,7 +95,7 @@ export const PatientTimelineQuery = graphql(`
               takenDosage: dosage { text } organization { name } sensitivityLabels
             }
             ... on ClinicalNote {
-              id noteTitle: title noteType: type { coding { system code display } text } noteStatus: status noteDate: date
+              id title noteType: type { coding { system code display } text } status date
               author { name { text } } organization { name } noteText: text sensitivityLabels
             }
           }
