@@ -32,6 +32,7 @@ COPY subgraphs/labs/migrations ./subgraphs/labs/migrations
 COPY subgraphs/imaging/migrations ./subgraphs/imaging/migrations
 COPY subgraphs/public-health/migrations ./subgraphs/public-health/migrations
 COPY lib/ingest/migrations ./lib/ingest/migrations
+COPY gateway/migrations ./gateway/migrations
 USER node
 EXPOSE 4000 4001 4002 4003 4004 4005 9400 9401 9402 9403 9404 9405
 CMD ["node", "dist/scripts/service.js", "gateway"]

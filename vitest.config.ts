@@ -16,6 +16,7 @@ export default defineConfig({
     // Services log JSON lines (lib/runtime/logger.ts); tests that read logs pass their own stream.
     // One fixed seed for every property test (PROPERTY_SEED to explore others).
     setupFiles: ['test/support/property-seed.ts'],
-    env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent' },
+    // The gateway's bulk export is off (no store of its own) except where a test turns it on (test/bulk-export.e2e.test.ts).
+    env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent', EXPORT_DATABASE_URL: process.env.EXPORT_DATABASE_URL ?? 'off' },
   },
 });

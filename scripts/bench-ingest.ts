@@ -139,6 +139,7 @@ const pick = (q: number) => Number(latencies[Math.min(latencies.length - 1, Math
 
 const rows: Record<string, number> = {};
 for (const [owner, table] of [['identity', 'patient'], ['encounters', 'encounter'], ['encounters', 'condition'], ['labs', 'observation'], ['labs', 'diagnostic_report'], ['imaging', 'imaging_study'], ['public-health', 'immunization'],
+  ['encounters', 'procedure'], ['public-health', 'care_plan'], ['public-health', 'care_team'],
   ['encounters', 'medication_request'], ['encounters', 'medication_administration'], ['encounters', 'medication_statement']] as [SubgraphName, string][]) {
   rows[`${owner}.${table}`] = Number((await stack.databases[owner].query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`))[0]!.n);
 }

@@ -136,6 +136,8 @@ export async function startProcessStack(options: ProcessStackOptions = {}): Prom
         // The SMART authorization server, as a deployment configures it (docs/apps.md).
         SMART_SIGNING_KEY: JSON.stringify(keys.authorizationServerPrivate), PUBLIC_URL: `http://127.0.0.1:${ports.gateway}`,
         ...Object.fromEntries(SUBGRAPH_NAMES.map((peer) => [`${SUBGRAPHS[peer].envPrefix}_URL`, urlOf(peer)])),
+        // The bulk export's store and files, when on, in this stack's scratch directory (never the repository's .data).
+        EXPORT_DATABASE_URL: 'off', EXPORT_STORAGE_DIR: path.join(scratch, 'bulk-export'),
         ...options.env,
       };
     }

@@ -18,6 +18,7 @@ import { GATEWAY, SUBGRAPHS } from '../lib/runtime/services.js';
 import type { Anchor } from '../lib/synthetic/generator.js';
 import type { UpstreamOptions } from '../gateway/src/smart/upstream.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
+import type { BulkExportSettings } from '../gateway/src/fhir/bulk/config.js';
 import { demoExample, type DemoExample } from './demo.js';
 import { demoDataset, hasPatients, seedDemoData, seedMissingReferenceData, seedReferenceData, type DemoDataset } from './seed-data.js';
 
@@ -50,6 +51,8 @@ export interface StackOptions {
   publicUrl?: string;
   /** The HL7 v2 MLLP listener (gateway/src/hl7v2/mllp.ts); off when absent. */
   mllp?: MllpConfig | null;
+  /** The gateway's FHIR Bulk Data export settings (default: the EXPORT_* variables). */
+  bulkExport?: Partial<BulkExportSettings>;
 }
 
 export interface Stack {
@@ -145,6 +148,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     corsAllowedOrigins: options.corsAllowedOrigins,
     ingestRecoveryIntervalMs: options.ingestRecoveryIntervalMs,
     mllp: options.mllp,
+    bulkExport: options.bulkExport,
     metricsPort: options.metricsPorts?.gateway,
     logger: options.loggers?.('gateway'),
     // Development: explorer, web client and demo tokens signed with the development key.

@@ -368,24 +368,46 @@ describe.each(BACKENDS)('CarePlan and CareTeam on %s', (backend) => {
       ['400 Bad Request', 'Bundle.entry[10].resource.category[0].coding[0].code'],
     ]);
     expect({ plans: await count('care_plan'), teams: await count('care_team') }).toEqual({ plans: before.plans + 1, teams: before.teams + 1 });
-    // A Condition of the same transaction cannot be named (public-health cannot resolve another service's entries): refused by name, nothing written.
+    // A Condition of the same transaction (encounters' entry) is linked by the record id encounters gave it; in a batch, refused.
     const conditionUrl = `urn:uuid:${crypto.randomUUID()}`;
+    const condition = {
+      resourceType: 'Condition', clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
+      code: { coding: [{ system: SYSTEM.icd10, code: 'I10' }] }, subject: { reference: patient }, recordedDate: '2026-01-08T08:00:00.000Z',
+      identifier: [{ system: `https://${org}.example.org/conditions`, value: `c-${crypto.randomUUID()}` }],
+    };
+    const linked = carePlanResource(patient, org, { conditions: [conditionUrl] });
     const inBundle = await send('/fhir', token, { resourceType: 'Bundle', type: 'transaction', entry: [
-      { fullUrl: conditionUrl, request: { method: 'POST', url: 'Condition' }, resource: {
-        resourceType: 'Condition', clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
-        code: { coding: [{ system: SYSTEM.icd10, code: 'I10' }] }, subject: { reference: patient }, recordedDate: '2026-01-08T08:00:00.000Z',
-      } },
+      { fullUrl: conditionUrl, request: { method: 'POST', url: 'Condition', ifNoneExist: `identifier=${condition.identifier[0]!.system}|${condition.identifier[0]!.value}` }, resource: condition },
+      { request: { method: 'POST', url: 'CarePlan' }, resource: linked },
+    ] });
+    expect(inBundle.status, inBundle.text).toBe(200);
+    const conditionId = String(inBundle.body.entry[0].response.location).split('/')[1]!;
+    const linkedId = String(inBundle.body.entry[1].response.location).split('/')[1]!;
+    const [row] = await stack.databases['public-health'].query<{ ids: string[] }>('SELECT addresses_condition_ids AS ids FROM care_plan WHERE id = $1', [linkedId]);
+    expect(row!.ids).toEqual([conditionId]);
+    // Sent again (a retry): the Condition's conditional create matches, and the new plan names the existing Condition.
+    const retry = await send('/fhir', token, { resourceType: 'Bundle', type: 'transaction', entry: [
+      { fullUrl: conditionUrl, request: { method: 'POST', url: 'Condition', ifNoneExist: `identifier=${condition.identifier[0]!.system}|${condition.identifier[0]!.value}` }, resource: condition },
       { request: { method: 'POST', url: 'CarePlan' }, resource: carePlanResource(patient, org, { conditions: [conditionUrl] }) },
     ] });
-    expect(inBundle.status, inBundle.text).toBe(422);
-    expect(inBundle.body.issue.map((i: Json) => i.expression?.[0])).toContain('Bundle.entry[1].resource.addresses[0]');
-    expect(await count('care_plan')).toBe(before.plans + 1);
+    expect(retry.status, retry.text).toBe(200);
+    expect(retry.body.entry[0].response.location).toBe(`Condition/${conditionId}`);
+    const [again] = await stack.databases['public-health'].query<{ ids: string[] }>('SELECT addresses_condition_ids AS ids FROM care_plan WHERE id = $1', [String(retry.body.entry[1].response.location).split('/')[1]]);
+    expect(again!.ids).toEqual([conditionId]);
+    const batchLink = await send('/fhir', token, { resourceType: 'Bundle', type: 'batch', entry: [
+      { fullUrl: conditionUrl, request: { method: 'POST', url: 'Condition' }, resource: condition },
+      { request: { method: 'POST', url: 'CarePlan' }, resource: carePlanResource(patient, org, { conditions: [conditionUrl] }) },
+    ] });
+    expect(batchLink.body.entry[1].response.status).toBe('400 Bad Request');
+    expect(batchLink.body.entry[1].response.outcome.issue[0].expression).toEqual(['Bundle.entry[1].resource.addresses[0]']);
+    const plansNow = before.plans + 3;
+    expect(await count('care_plan')).toBe(plansNow);
     // Only the recording organisation updates its plan; scopes are per resource type.
     const theirs = planned.carePlans[0]!;
     const takeover = await send(`/fhir/CarePlan/${theirs.id}`, await system(COLLEAGUE), { ...carePlanResource(patient, COLLEAGUE), id: theirs.id }, { method: 'PUT' });
     expect(takeover.status, takeover.text).toBe(404);
     const teamsOnly = await send('/fhir/CarePlan', await system(org, 'system/CareTeam.cru'), plan());
     expect(teamsOnly.status).toBe(403);
-    expect(await count('care_plan')).toBe(before.plans + 1);
+    expect(await count('care_plan')).toBe(plansNow);
   });
 });

@@ -136,7 +136,7 @@ function everyElement(card: string, mrn: string): Json {
       entry('urn:uuid:6a0c3c0e-0000-4000-8000-000000000273', {
         resourceType: 'CarePlan', status: 'active', intent: 'plan', subject, period: { start: '2025-12-02T08:00:00+02:00', end: '2026-06-02T08:00:00+02:00' },
         category: [{ coding: [{ system: SYSTEM.snomed, code: '443402002' }], text: 'Hypertension education' }],
-        careTeam: [{ reference: 'urn:uuid:6a0c3c0e-0000-4000-8000-000000000272' }],
+        careTeam: [{ reference: 'urn:uuid:6a0c3c0e-0000-4000-8000-000000000272' }], addresses: [{ reference: 'urn:uuid:6a0c3c0e-0000-4000-8000-000000000005' }],
         activity: [{ detail: { code: { text: 'Home blood pressure twice a week' }, status: 'in-progress', location: { display: 'Home' } } }],
       }),
       entry('urn:uuid:6a0c3c0e-0000-4000-8000-0000000000d1', {

@@ -47,6 +47,8 @@ import { startMllpListener, type MllpConfig, type RunningMllp } from './hl7v2/ml
 import type { ProcessorOptions } from './hl7v2/process.js';
 import { bundleTooLarge, ingestService, type IngestService } from './fhir/ingest/route.js';
 import { maxBundleBytes } from '../../lib/ingest/limits.js';
+import { startBulkExport, type BulkExport } from './fhir/bulk/index.js';
+import type { BulkExportSettings } from './fhir/bulk/config.js';
 
 /** The largest HL7 v2 message or batch POST /hl7v2 accepts (413 past it). */
 const HL7V2_MAX_BYTES = 1024 * 1024;
@@ -101,6 +103,8 @@ export interface GatewayOptions {
    * its tokens are trusted beside `verifyToken`'s. `publicUrl` defaults to http://<host>:<port>.
    */
   authorizationServer?: Omit<AuthorizationServerOptions, 'identity' | 'logger' | 'publicUrl'> & { publicUrl?: string };
+  /** FHIR Bulk Data export (fhir/bulk/): settings over the EXPORT_* variables; false: off. */
+  bulkExport?: Partial<BulkExportSettings> | false;
 }
 
 export const DEFAULT_SUBGRAPH_TIMEOUT_MS = 10_000;
@@ -120,6 +124,8 @@ export interface RunningGateway extends RunningHttpService {
   hl7v2: ProcessorOptions;
   /** The MLLP listener, when configured. */
   mllp: RunningMllp | null;
+  /** The Bulk Data export's job store and worker (null when off). */
+  bulkExport: BulkExport | null;
 }
 
 /**
@@ -277,6 +283,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
   // Publishing bodies up to FHIR_MAX_BUNDLE_BYTES (lib/ingest/limits.ts); GraphQL keeps maxBodyBytes.
   const bundleBytes = maxBundleBytes();
+  // Bulk Data export: its own job store (EXPORT_DATABASE_URL, else PGlite under the data directory) and a background worker.
+  const bulkExport = options.bulkExport === false ? null : await startBulkExport({ apollo, verifyToken, logger, settings: options.bulkExport ?? {}, production: options.production });
   const hl7v2: ProcessorOptions = { auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, coordinator: ingest.coordinator, telemetry };
   const service = await startHttpService<GatewayContext>({
     apollo,
@@ -321,8 +329,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         if (!maySeeSchema(actor)) return { status: 403, body: errorBody(ErrorCode.forbidden, 'Schema download is for administrators') };
         return { status: 200, body: printSchema(gateway.schema!), contentType: 'text/plain; charset=utf-8' };
       },
+      // FHIR Bulk Data export (fhir/bulk/): before search (GET /fhir/Group) and the writes (POST /fhir/Patient/$export).
+      ...(bulkExport ? [bulkExport.route] : []),
       // FHIR read, search and metadata (fhir/search/): GraphQL through this server, as the export. Before the writes: POST /fhir/{type}/_search is a search.
-      fhirSearchRoute({ apollo, verifyToken: verifyToken, logger, oauthUris: () => smart?.oauthUris }),
+      fhirSearchRoute({ apollo, verifyToken: verifyToken, logger, oauthUris: () => smart?.oauthUris, bulkExport: Boolean(bulkExport) }),
       // FHIR writes and HL7 v2 results from institutions (fhir/ingest/).
       ...ingest.routes,
       hl7v2Route({ ...hl7v2, verifyToken }),
@@ -356,15 +366,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       smartVerifier = createTokenVerifier({ issuer: smart.issuer, audience: smart.fhirBaseUrl, keySet: smart.publicKeys, production: options.production });
     } catch (error) {
       await service.close();
+      await bulkExport?.close();
       throw error;
     }
   }
+  bulkExport?.worker.start();
   let mllp: RunningMllp | null = null;
   if (options.mllp) {
     try {
       mllp = await startMllpListener(hl7v2, options.mllp);
     } catch (error) {
       await service.close();
+      await bulkExport?.close();
       throw error;
     }
   }
@@ -374,10 +387,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     ingest,
     hl7v2,
     mllp,
+    bulkExport,
+    drain: async (graceMs: number) => {
+      await bulkExport?.worker.stop();
+      await service.drain(graceMs);
+      await bulkExport?.close();
+    },
     close: async () => {
       ingest.stop();
+      await bulkExport?.worker.stop();
       await mllp?.close();
       await service.close();
+      await bulkExport?.close();
     },
   };
 }

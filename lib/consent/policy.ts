@@ -139,6 +139,10 @@ export function decide(actor: Actor, record: RecordFacts, facts: PatientFacts, n
     // 6. Public health: programme categories of enrolled patients.
     case 'public_health': {
       if (!PUBLIC_HEALTH_CATEGORIES.includes(record.category)) return forbidden(`Public-health staff do not see ${record.category}`);
+      // A deny naming the staff member or their organisation closes the record to them, as it does for clinical staff (rule 4).
+      if (active.some((d) => d.decision === 'deny' && namesStaff(d, actor) && coversCategory(d, record.category) && coversPurpose(d, actor.purposeOfUse) && denyReaches(d, record))) {
+        return consentDenied('The patient has refused access to you or your organisation');
+      }
       return actor.org && facts.programmeOrganizationIds.includes(actor.org)
         ? allow('programme-enrolment')
         : consentDenied('The patient is not enrolled in a programme your organisation runs');

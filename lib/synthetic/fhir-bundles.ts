@@ -147,8 +147,10 @@ export function institutionBundles(patient: PatientBundle): { organizationId: st
       reasonCode: t.reasonCodes.map(concept), ...(t.managedByProducer ? { managingOrganization: [{ reference: `Organization/${t.organizationId}` }] } : {}),
     });
     for (const c of patient.carePlans.filter((plan) => plan.careTeamId === t.id)) {
-      // addresses is left out: the Condition is an entry of this Bundle, which public-health cannot resolve (docs/records.md).
+      // The diagnoses it addresses: entries of the same institution's Bundle.
+      const addresses = c.addressesConditionIds.filter((id) => patient.conditions.some((x) => x.id === id && x.organizationId === c.organizationId));
       post(c.organizationId, 'CarePlan', c.id, {
+        ...(addresses.length ? { addresses: addresses.map((id) => ({ reference: `urn:uuid:${id}` })) } : {}),
         meta: security(c.sensitivityLabels), status: c.status, intent: c.intent, category: c.categories.map(concept), subject: subject(c.organizationId),
         period: { start: c.periodStart.toISOString(), ...(c.periodEnd ? { end: c.periodEnd.toISOString() } : {}) },
         careTeam: [{ reference: `urn:uuid:${t.id}` }],

@@ -113,7 +113,7 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
     });
   }
 
-  // The chronic-disease care plan and the team that carries it out (the diagnosis is an entry of this Bundle: not named, docs/records.md).
+  // The chronic-disease care plan and the team that carries it out.
   const plan = pick(CARE_PLAN_KINDS);
   const snomed = (c: { code: string; display: string }) => ({ coding: [{ system: SYSTEM.snomed, code: c.code, display: c.display }] });
   const team = add({
@@ -124,6 +124,7 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
     ],
     reasonCode: [snomed(plan.reason)], managingOrganization: [{ reference: `Organization/${org}` }],
   });
+  const planEntry = entries.length;
   add({
     resourceType: 'CarePlan', status: 'active', intent: 'plan', category: [snomed(plan.category)], subject, period: { start: '2020-01-06T01:00:00Z' },
     careTeam: [{ reference: team }],
@@ -156,6 +157,7 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
   const notes = new Random(seed, NOTES_STREAM + index);
   const until = (options.until ?? new Date('2026-06-01T00:00:00Z')).getTime();
   const diagnosis = pick(DIAGNOSES.filter((d) => !d.labels.length));
+  let firstCondition: string | undefined;
   let visit = 0;
   for (let t = until; bytes < options.targetBytes; t -= r.int(3, 10) * DAY, visit++) {
     const start = new Date(t + r.int(7, 16) * 3_600_000);
@@ -173,6 +175,7 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
       category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-category', code: 'encounter-diagnosis', display: 'Encounter Diagnosis' }] }],
       code: { coding: [{ system: SYSTEM.icd10, code: diagnosis.code, display: diagnosis.display }] }, subject, encounter: { reference: encounter }, recordedDate: at(10),
     });
+    firstCondition ??= condition;
     const panel = pick(LAB_PANELS);
     const results = panel.tests.map((test) => {
       const value = Number(r.normal(test.mean, test.sd).toFixed(test.decimals));
@@ -273,6 +276,8 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
       });
     }
   }
+  // The plan addresses the diagnosis of the first visit: a Condition of this Bundle, another service's entry.
+  if (firstCondition) entries[planEntry].resource.addresses = [{ reference: firstCondition }];
   const bundle = { resourceType: 'Bundle', type: 'transaction', entry: entries };
   return { bundle, resources: entries.length, bytes: JSON.stringify(bundle).length, healthCard };
 }

@@ -101,7 +101,7 @@ async function createPostgresDatabases(): Promise<{ urls: Record<SubgraphName, s
 export async function startTestStack(
   backend: Backend,
   options: { patients?: number; production?: boolean; corsAllowedOrigins?: string[]; anchor?: Anchor; /** Keep the services' log lines (logLines()). */ logs?: boolean }
-    & Pick<StackOptions, 'loggers' | 'metricsPorts' | 'upstream' | 'publicUrl' | 'consentInjection'> = {},
+    & Pick<StackOptions, 'loggers' | 'metricsPorts' | 'upstream' | 'publicUrl' | 'consentInjection' | 'bulkExport'> = {},
 ): Promise<TestStack> {
   const keys = await generateDevKeys('test-');
   const postgres = backend === 'postgres' ? await createPostgresDatabases() : null;
@@ -119,6 +119,7 @@ export async function startTestStack(
     upstream: options.upstream,
     publicUrl: options.publicUrl,
     consentInjection: options.consentInjection,
+    bulkExport: options.bulkExport,
   });
   const url = stack.gateway.url;
   return {

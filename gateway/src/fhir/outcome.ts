@@ -11,7 +11,7 @@ import type { TokenVerifier } from '../auth.js';
 
 /** FHIR IssueType codes used by the export and by publishing (http://hl7.org/fhir/issue-type). */
 export type IssueType = 'login' | 'forbidden' | 'not-found' | 'invalid' | 'not-supported' | 'transient' | 'exception' | 'too-costly' | 'suppressed' | 'informational'
-  | 'structure' | 'required' | 'value' | 'code-invalid' | 'conflict' | 'duplicate' | 'multiple-matches' | 'business-rule' | 'processing' | 'security';
+  | 'structure' | 'required' | 'value' | 'code-invalid' | 'conflict' | 'duplicate' | 'multiple-matches' | 'business-rule' | 'processing' | 'security' | 'throttled';
 export type IssueSeverity = 'fatal' | 'error' | 'warning' | 'information';
 
 export interface OperationOutcome {

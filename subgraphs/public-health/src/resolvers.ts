@@ -9,6 +9,7 @@ import { completeFollowUpTask, openFollowUpTasks, submitHomeMeasurement, trigger
 import { immunizationsDue, scheduleOf, type ImmunizationsDueArgs } from './immunizations-due.js';
 import { requireRegistryAdmin } from '../../../lib/records/registry.js';
 import { deactivateProgram, programChanges, upsertProgram, type ProgramAuthor, type ProgramInput } from './programs.js';
+import { cohortPrograms, programCohort, type ProgramCohortArgs } from './cohort.js';
 
 /** The administrator making a programme change (refused for anyone else). */
 function programAuthor(context: SubgraphContext): ProgramAuthor {
@@ -46,6 +47,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     homeMeasurement: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'home_measurement', id, HOME_MEASUREMENT),
     openFollowUpTasks: (_: unknown, args: { first?: number | null; after?: string | null }, context: SubgraphContext) => openFollowUpTasks(context, args),
     immunizationsDue: (_: unknown, args: ImmunizationsDueArgs, context: SubgraphContext) => immunizationsDue(context, args),
+    programCohort: (_: unknown, args: ProgramCohortArgs, context: SubgraphContext) => programCohort(context, args),
+    cohortPrograms: (_: unknown, __: unknown, context: SubgraphContext) => cohortPrograms(context),
   },
   Mutation: {
     submitHomeMeasurement: (_: unknown, { input }: { input: HomeMeasurementInput }, context: SubgraphContext) => submitHomeMeasurement(context, input),

@@ -17,7 +17,10 @@
  *   2. stage       every other owner, in parallel (lib/ingest/participant.ts):
  *                  conditional-create matching, business rules, reservations
  *                  of identifiers; the entries wait in `ingest_staged`,
- *                  invisible to every read.
+ *                  invisible to every read. An owner whose entries link to
+ *                  another owner's entries of the Bundle (a care plan's
+ *                  Conditions: `foreignLinks`) stages after the others, with
+ *                  the record ids they staged.
  *   3. decide      identity, in ONE local transaction: the decision
  *                  (`committed`), the transaction's audit events (one per
  *                  patient and action, counts per category: no write without
@@ -181,16 +184,44 @@ export class Coordinator {
       return identity.patients![keyOf(entry)!]!;
     };
 
-    // 2. Every other owner stages its entries, in parallel.
-    const staged = await Promise.allSettled(participants.map((owner) =>
-      caller.call<StageAnswer>(INTERNAL_APIS.ingestStage, { transactionId, entries: others.filter((e) => e.owner === owner).map((e) => toStage(e, patientIdOf(e))) }, owner)));
+    // 2. Every other owner stages its entries, in parallel; an owner whose entries link to another owner's entries
+    //    of the Bundle (a care plan's Conditions) stages after the others, with the record ids they staged.
     const issues: Issue[] = [];
     const results: EntryResult[] = [...identity.results!];
-    staged.forEach((outcome, i) => {
-      if (outcome.status === 'rejected') issues.push(...issuesOfError(outcome.reason, participants[i]!));
-      else if (!outcome.value.ok) issues.push(...outcome.value.issues);
-      else results.push(...outcome.value.results);
-    });
+    const linking = new Set(others.filter((e) => e.foreignLinks?.length).map((e) => e.owner));
+    const stageWave = async (owners: SubgraphName[], prepare: (entry: MappedEntry) => StageEntry) => {
+      const requests = owners.map((owner) => others.filter((e) => e.owner === owner).map(prepare));
+      if (issues.length) return;
+      const staged = await Promise.allSettled(owners.map((owner, i) =>
+        caller.call<StageAnswer>(INTERNAL_APIS.ingestStage, { transactionId, entries: requests[i]! }, owner)));
+      staged.forEach((outcome, i) => {
+        if (outcome.status === 'rejected') issues.push(...issuesOfError(outcome.reason, owners[i]!));
+        else if (!outcome.value.ok) issues.push(...outcome.value.issues);
+        else results.push(...outcome.value.results);
+      });
+    };
+    await stageWave(participants.filter((owner) => !linking.has(owner)), (e) => toStage(e, patientIdOf(e)));
+    if (!issues.length && linking.size) {
+      const stagedIds = new Map(results.map((r) => [r.index, r]));
+      await stageWave(participants.filter((owner) => linking.has(owner)), (e) => {
+        const stage = toStage(e, patientIdOf(e));
+        if (!e.foreignLinks?.length) return stage;
+        const record = { ...stage.record };
+        for (const link of e.foreignLinks) {
+          record[link.column] = (record[link.column] as unknown[]).map((value, n) => {
+            const match = typeof value === 'string' ? /^entry:(\d+)$/.exec(value) : null;
+            if (!match) return value;
+            const target = stagedIds.get(Number(match[1]));
+            if (!target || target.patientId !== stage.patientId) {
+              issues.push({ index: e.index, status: target ? 422 : 400, code: target ? 'business-rule' : 'invalid',
+                message: target ? 'The reference points at a record of another patient' : 'The reference does not point at a record another service staged', expression: `${e.path}.${link.expression}[${n}]` });
+            }
+            return target?.id ?? null;
+          });
+        }
+        return { ...stage, record };
+      });
+    }
     if (issues.length) {
       await this.abort(caller, transactionId, participants);
       throw new TransactionFailed(statusOf(issues), issues);

@@ -151,6 +151,7 @@ export function mapEntries(
       patient: result.kind === 'patient' ? { entry: item.index } : result.patient, patientExpression: `${item.base}${result.patientElement ? `.${result.patientElement}` : ''}`,
       ...(result.patientElement ? { patientElement: result.patientElement } : {}),
       ...(result.results ? { results: result.results } : {}),
+      ...(result.foreignLinks?.length ? { foreignLinks: result.foreignLinks } : {}),
     });
   }
   const absorbed = medicationEntriesOf(context);

@@ -5,15 +5,15 @@
  * Location kept as sent), the diagnoses it addresses and the care team that
  * carries it out. Exported back as it came.
  *
- * The diagnoses are encounters' records, which public-health cannot look up
- * while it stores the plan: `addresses` names existing Conditions
- * (`Condition/<id>`); a Condition of the same Bundle is refused by name
- * (publish the Conditions first, then the plan). The care team is
- * public-health's own: an entry of the Bundle or an existing one.
+ * The diagnoses are encounters' records: `addresses` names existing
+ * Conditions (`Condition/<id>`, kept by id; the export links those the
+ * caller may see) or Conditions of the same transaction, whose record ids the
+ * coordinator puts in once encounters has staged them (`foreignLinks`). The
+ * care team is public-health's own: an entry of the Bundle or an existing one.
  */
 import { isUuidText } from '../../../../lib/ingest/types.js';
 import { instant, isObject, labelsOf, patientLink, recordRef, EVERY_CODING, REFERENCE } from './elements.js';
-import type { FhirResourceModule, Json, Mapped } from './module.js';
+import { entryLink, type FhirResourceModule, type Json, type Mapped } from './module.js';
 import { conceptOf, conceptsOf, conceptToFhir, CONCEPT_SELECTION, logicalReference, REFERENCE_SELECTION, referenceToFhir, type ConceptValue, type ReferenceValue } from './procedure.js';
 
 /** FHIR request-status, care-plan-intent and care-plan-activity-status (required bindings). */
@@ -82,8 +82,12 @@ export const carePlan: FhirResourceModule = {
     const addresses = list('addresses').map((reference, n) => {
       const at = `addresses[${n}]`;
       const ref = isObject(reference) ? reference.reference : undefined;
-      if (typeof ref === 'string' && context.fullUrls.has(ref)) {
-        return issues.add(422, 'not-supported', `${at} names a Condition of this Bundle: care plans are kept by public-health, which cannot resolve another service's entries; publish the Condition first and name it Condition/<id>`, at) ?? null;
+      const target = typeof ref === 'string' ? context.fullUrls.get(ref) : undefined;
+      if (target) {
+        // A Condition of this Bundle (encounters' entry): the coordinator puts in its record id once encounters staged it.
+        if (context.independent) return issues.add(400, 'invalid', 'Entries of a batch are independent: reference existing records, not other entries', at) ?? null;
+        if (target.resourceType !== 'Condition') return issues.add(400, 'invalid', `${at} must reference a Condition`, at) ?? null;
+        return entryLink(target.index);
       }
       const match = typeof ref === 'string' ? /^Condition\/([0-9a-fA-F-]{36})$/.exec(ref) : null;
       if (!match || !isUuidText(match[1])) return issues.add(400, 'invalid', `${at} must reference an existing Condition (Condition/<id>)`, at) ?? null;
@@ -92,7 +96,8 @@ export const carePlan: FhirResourceModule = {
     const teams = list('careTeam');
     const team = teams.length ? recordRef(teams[0], ['CareTeam'], context, issues, 'careTeam[0]') : null;
     return {
-      recordType: 'CarePlan', kind: 'carePlan', refs: team ? { careTeam: team } : {}, patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject',
+      recordType: 'CarePlan', kind: 'carePlan', refs: team ? { careTeam: team } : {},
+      ...(addresses.some((id) => id.startsWith('entry:')) ? { foreignLinks: [{ column: 'addresses_condition_ids', expression: 'addresses' }] } : {}), patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject',
       record: {
         status: codeIn(r.status, STATUS, issues, 'status'),
         intent: codeIn(r.intent, INTENT, issues, 'intent'),

@@ -44,7 +44,7 @@ export const medicationAdministration: FhirResourceModule = {
   keeps: {
     identifier: { system: true, value: true }, status: true, statusReason: EVERY_CODING, category: EVERY_CODING,
     ...MEDICATION_ELEMENTS, subject: REFERENCE, context: { reference: true }, effectiveDateTime: true, effectivePeriod: { start: true, end: true },
-    performer: { function: EVERY_CODING, actor: { reference: true } }, reasonCode: EVERY_CODING, reasonReference: { $max: 1, reference: true },
+    performer: { function: EVERY_CODING, actor: REFERENCE }, reasonCode: EVERY_CODING, reasonReference: { $max: 1, reference: true },
     request: { reference: true }, dosage: { text: true, site: EVERY_CODING, route: EVERY_CODING, method: EVERY_CODING, dose: QUANTITY, rateQuantity: QUANTITY },
   },
   exports: [{

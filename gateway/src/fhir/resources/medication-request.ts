@@ -27,7 +27,7 @@ export const medicationRequest: FhirResourceModule = {
   resourceType: 'MedicationRequest',
   keeps: {
     identifier: { system: true, value: true }, status: true, statusReason: EVERY_CODING, intent: true, category: EVERY_CODING, priority: true,
-    ...MEDICATION_ELEMENTS, subject: REFERENCE, encounter: { reference: true }, authoredOn: true, requester: { reference: true },
+    ...MEDICATION_ELEMENTS, subject: REFERENCE, encounter: { reference: true }, authoredOn: true, requester: REFERENCE,
     reasonCode: EVERY_CODING, reasonReference: { $max: 1, reference: true }, dosageInstruction: DOSAGE,
   },
   exports: [{

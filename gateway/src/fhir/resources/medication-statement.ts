@@ -26,7 +26,7 @@ export const medicationStatement: FhirResourceModule = {
   keeps: {
     identifier: { system: true, value: true }, status: true, statusReason: EVERY_CODING, category: EVERY_CODING,
     ...MEDICATION_ELEMENTS, subject: REFERENCE, context: { reference: true }, effectiveDateTime: true, effectivePeriod: { start: true, end: true },
-    dateAsserted: true, informationSource: { reference: true }, reasonCode: EVERY_CODING, reasonReference: { $max: 1, reference: true }, dosage: DOSAGE,
+    dateAsserted: true, informationSource: REFERENCE, reasonCode: EVERY_CODING, reasonReference: { $max: 1, reference: true }, dosage: DOSAGE,
   },
   exports: [{
     from: 'medicationStatements',

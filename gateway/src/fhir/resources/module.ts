@@ -125,7 +125,16 @@ export interface Mapped {
   patientElement: string;
   /** A report: the results it lists (each result gets the link to its report). */
   results?: EntryRef[];
+  /**
+   * Links to entries of this Bundle another subgraph owns (a care plan's Conditions): `record[column]` is a list in
+   * which `entryLink(n)` stands for entry n's record id, put in by the coordinator once that entry's owner has staged
+   * it (the id a conditional create matched, or the new one). `expression`: the element, for issues.
+   */
+  foreignLinks?: { column: string; expression: string }[];
 }
+
+/** The placeholder of `Mapped.foreignLinks` for the record id of entry `index` of the Bundle. */
+export const entryLink = (index: number) => `entry:${index}`;
 
 /** Reads one published resource: its owner's entry, or issues. */
 export type FromFhir = (resource: Json, context: BundleContext, issues: EntryIssues, index: number) => Mapped;
@@ -156,4 +165,6 @@ export interface MappedEntry extends Omit<StageEntry, 'patientId'> {
   patient: PatientLink;
   /** Where the patient reference is (for issues). */
   patientExpression: string;
+  /** Links to other owners' entries of the Bundle, resolved by the coordinator before this entry is staged. */
+  foreignLinks?: { column: string; expression: string }[];
 }

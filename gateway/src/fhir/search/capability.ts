@@ -13,7 +13,10 @@ export interface OAuthUris { authorize: string; token: string; revoke: string; i
 
 const SMART = 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris';
 
-export function capabilityStatement(options: { base: string; oauth?: OAuthUris; software: { name: string; version: string } }) {
+const BULK_DATA = 'http://hl7.org/fhir/uv/bulkdata';
+
+/** `bulkExport`: the Bulk Data export runs (docs/bulk-export.md): its operations and the Group resource are listed. */
+export function capabilityStatement(options: { base: string; oauth?: OAuthUris; software: { name: string; version: string }; bulkExport?: boolean }) {
   const now = new Date().toISOString();
   const resource = SEARCHABLE_TYPES.map((type) => ({
     type,
@@ -25,8 +28,15 @@ export function capabilityStatement(options: { base: string; oauth?: OAuthUris; 
     searchInclude: type === 'Patient' ? undefined
       : [`${type}:patient`, ...(SEARCH_PARAMETERS[type]!.find((p) => p.name === 'patient')!.paths[0] === 'subject' ? [`${type}:subject`] : []), ...(type === 'DiagnosticReport' ? ['DiagnosticReport:result'] : [])],
     searchParam: SEARCH_PARAMETERS[type]!.map((p) => ({ name: p.name, definition: p.definition, type: p.type, documentation: p.expression })),
-    ...(type === 'Patient' ? { operation: [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' }] } : {}),
+    ...(type === 'Patient' ? { operation: [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' },
+      ...(options.bulkExport ? [{ name: 'export', definition: `${BULK_DATA}/OperationDefinition/patient-export` }] : [])] } : {}),
   }));
+  if (options.bulkExport) {
+    (resource as Record<string, unknown>[]).push({
+      type: 'Group', interaction: [{ code: 'read' }, { code: 'search-type' }],
+      operation: [{ name: 'export', definition: `${BULK_DATA}/OperationDefinition/group-export` }],
+    });
+  }
   return {
     resourceType: 'CapabilityStatement',
     status: 'active',
@@ -34,6 +44,7 @@ export function capabilityStatement(options: { base: string; oauth?: OAuthUris; 
     kind: 'instance',
     software: options.software,
     implementation: { description: 'Federated patient record: FHIR R4 over the alliance supergraph', url: options.base },
+    ...(options.bulkExport ? { instantiates: [`${BULK_DATA}/CapabilityStatement/bulk-data`] } : {}),
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],
     rest: [{
@@ -57,6 +68,7 @@ export function capabilityStatement(options: { base: string; oauth?: OAuthUris; 
       },
       resource,
       interaction: PUBLISHED_TYPES.length ? [{ code: 'transaction' }, { code: 'batch' }] : [],
+      ...(options.bulkExport ? { operation: [{ name: 'export', definition: `${BULK_DATA}/OperationDefinition/export` }] } : {}),
     }],
   };
 }

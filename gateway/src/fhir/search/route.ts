@@ -29,6 +29,8 @@ export interface FhirSearchRouteOptions {
   logger: Logger;
   /** The SMART authorization server's endpoints, when it runs (for the CapabilityStatement). */
   oauthUris: () => OAuthUris | undefined;
+  /** The Bulk Data export runs (its operations are listed in the CapabilityStatement). */
+  bulkExport?: boolean;
 }
 
 const TYPE_PATH = /^\/fhir\/([A-Z][A-Za-z]+)(?:\/([^/]+))?\/?$/;
@@ -49,7 +51,7 @@ export function fhirSearchRoute(options: FhirSearchRouteOptions): Route {
     const path = request.url.pathname;
     if (path === '/fhir/metadata') {
       if (request.method !== 'GET') return reply(405, operationOutcome('error', 'not-supported', 'GET /fhir/metadata'));
-      return reply(200, capabilityStatement({ base: baseUrl(request), oauth: options.oauthUris(), software: { name: 'federated-patient-record', version: '0.1.0' } }),
+      return reply(200, capabilityStatement({ base: baseUrl(request), oauth: options.oauthUris(), software: { name: 'federated-patient-record', version: '0.1.0' }, bulkExport: options.bulkExport }),
         { 'access-control-allow-origin': '*' });
     }
     const match = TYPE_PATH.exec(path);

@@ -1,0 +1,346 @@
+/**
+ * Runs export jobs in the background, through the gateway's own GraphQL
+ * pipeline: for each patient, the operations of `$everything`
+ * (../collect.ts) executed by the same Apollo server as /graphql, as the
+ * caller who started the export (its actor, stored with the job). So the
+ * subgraphs apply exactly the consent rules of a single read to every
+ * record, the scope ceiling holds, and the audit plugin stores one event per
+ * patient and operation, under the export's id, before the result is used —
+ * long before the file holding the patient can be downloaded (files are
+ * listed only when the whole job completed).
+ *
+ * Resources are then narrowed as FHIR search narrows them (a granular scope's
+ * category), and by the kick-off: `_type`, `_since`, `_typeFilter` (matched
+ * by search's own matcher). Each type goes to its own NDJSON parts of at most
+ * `maxResourcesPerFile` resources; memory holds one patient's records and a
+ * page of cohort ids at a time.
+ *
+ * Interactive requests come first: at most `concurrency` exports run per
+ * gateway, one patient at a time each, yielding to the event loop between
+ * patients.
+ */
+import type { ApolloServer } from '@apollo/server';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { Actor } from '../../../../lib/trust/actor.js';
+import type { RequestLog } from '../../../../lib/runtime/http.js';
+import type { Logger } from '../../../../lib/runtime/logger.js';
+import type { GatewayContext } from '../../context.js';
+import { collectPatient, interpret, type Executor, type OperationResult } from '../collect.js';
+import { toResources, type Resource } from '../mapping.js';
+import { Masks } from '../masks.js';
+import { errors, FhirError } from '../outcome.js';
+import { CONNECTION_RESOURCES, exportPlan, type ExportPlan } from '../plan.js';
+import { granularCodes } from '../search/engine.js';
+import { meets, type Criterion } from '../search/match.js';
+import type { BulkExportSettings } from './config.js';
+import { REGISTRY_TYPES, sinceCriterion, typeFilterCriteria } from './parameters.js';
+import type { ExportStorage, PartWriter } from './storage.js';
+import type { ExportFile, ExportJob, JobStore } from './store.js';
+
+export function pipelineExecutor(apollo: ApolloServer<GatewayContext>, actor: Actor, requestId: string, log: RequestLog): Executor {
+  return async ({ query, variables }) => {
+    const contextValue: GatewayContext = { actor, requestId, log, disclosures: [] };
+    const response = await apollo.executeOperation({ query, variables }, { contextValue });
+    if (response.body.kind !== 'single') throw errors.internal();
+    const { data, errors: gqlErrors, extensions } = response.body.singleResult;
+    const result: OperationResult = { status: response.http.status ?? 200, data: data as Record<string, unknown> | null | undefined, errors: gqlErrors, extensions };
+    return result;
+  };
+}
+
+/** The programmes (FHIR Groups) the actor may export. */
+export async function exportableGroups(execute: Executor): Promise<{ id: string; name: string; organization: { id: string; name: string | null } | null }[]> {
+  const result = await retrying(async () => {
+    const answer = await execute({ query: 'query BulkExportGroups { cohortPrograms { id name organization { id name } } }', variables: {} });
+    interpret(answer, new Masks());
+    return answer;
+  });
+  return (result.data?.cohortPrograms ?? []) as { id: string; name: string; organization: { id: string; name: string | null } | null }[];
+}
+
+const COHORT_PAGE = 500;
+
+/** Delays before the retries of a read a service did not answer (SUBGRAPH_UNAVAILABLE, AUDIT_UNAVAILABLE: 502/503). */
+const RETRY_DELAYS_MS = [500, 2000, 5000];
+
+/**
+ * Runs a read again when a service behind the gateway did not answer (a
+ * subgraph restarting, a timeout under load): an export is hours of work
+ * that one missed call should not throw away. Other failures, and the last
+ * retry's, go to the caller.
+ */
+export async function retrying<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      const transient = error instanceof FhirError && (error.status === 502 || error.status === 503);
+      if (!transient || attempt >= RETRY_DELAYS_MS.length) throw error;
+      await new Promise((resolve) => setTimeout(resolve, RETRY_DELAYS_MS[attempt]));
+    }
+  }
+}
+
+/** The patient ids of a programme's cohort, page by page (each page audited as a disclosure of the enrolments). */
+async function* cohort(execute: Executor, programId: string): AsyncGenerator<string[]> {
+  let after: string | null = null;
+  for (;;) {
+    const result = await retrying(async () => {
+      const answer = await execute({
+        query: 'query BulkExportCohort($programId: ID!, $first: Int, $after: String) { programCohort(programId: $programId, first: $first, after: $after) { edges { node { id patient { id } } } pageInfo { hasNextPage endCursor } } }',
+        variables: { programId, first: COHORT_PAGE, after },
+      });
+      interpret(answer, new Masks());
+      return answer;
+    });
+    const page = result.data?.programCohort as { edges: { node: { patient: { id: string } | null } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } | null | undefined;
+    if (!page) throw errors.upstream(result.errors);
+    yield page.edges.flatMap((e) => (e.node.patient?.id ? [e.node.patient.id] : []));
+    if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor) return;
+    after = page.pageInfo.endCursor;
+  }
+}
+
+/** The patients of a job: explicit ones, a group's cohort, or every group's (deduplicated). */
+async function* patientsOf(job: ExportJob, execute: Executor): AsyncGenerator<string> {
+  const explicit = job.patients ? new Set(job.patients) : null;
+  if (job.level === 'group') {
+    for await (const ids of cohort(execute, job.groupId!)) for (const id of ids) if (!explicit || explicit.has(id)) yield id;
+    return;
+  }
+  if (explicit) {
+    yield* explicit;
+    return;
+  }
+  const seen = new Set<string>();
+  for (const group of await exportableGroups(execute)) {
+    for await (const ids of cohort(execute, group.id)) {
+      for (const id of ids) {
+        if (seen.has(id)) continue;
+        seen.add(id);
+        yield id;
+      }
+    }
+  }
+}
+
+/** A resource passes a granular scope's category restriction (as FHIR search and read apply it). */
+function passesGranularScope(scope: string, resource: Resource): boolean {
+  const granular = granularCodes(scope, resource.resourceType);
+  if (!granular) return true;
+  return meets(resource, { param: { name: 'category', type: 'token', definition: '', expression: '', paths: ['category'] }, type: 'token', values: [...granular].map((code) => ({ code })) });
+}
+
+class TypeOutput {
+  private writer: PartWriter | null = null;
+  private count = 0;
+  readonly finished: ExportFile[] = [];
+  constructor(private readonly storage: ExportStorage, private readonly jobId: string, readonly type: string, private readonly max: number, private readonly nextSeq: () => number) {}
+
+  async write(resource: Resource): Promise<void> {
+    if (!this.writer) this.writer = await this.storage.open(this.jobId, `${this.type}-${this.finished.length + 1}.ndjson`);
+    await this.writer.write(JSON.stringify(resource));
+    if (++this.count >= this.max) await this.close();
+  }
+
+  async close(): Promise<void> {
+    if (!this.writer) return;
+    const bytes = await this.writer.finish();
+    const name = `${this.type}-${this.finished.length + 1}.ndjson`;
+    this.finished.push({ seq: this.nextSeq(), resourceType: this.type, kind: 'output', count: this.count, bytes, storageKey: `${this.jobId}/${name}` });
+    this.writer = null;
+    this.count = 0;
+  }
+
+  async abort(): Promise<void> {
+    await this.writer?.abort();
+    this.writer = null;
+  }
+}
+
+class Cancelled extends Error {}
+class Abandoned extends Error {}
+
+export class ExportWorker {
+  private running = new Map<string, Promise<void>>();
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private ticking: Promise<void> | null = null;
+
+  constructor(private readonly store: JobStore, private readonly storage: ExportStorage, private readonly apollo: ApolloServer<GatewayContext>,
+    private readonly settings: BulkExportSettings, private readonly logger: Logger) {}
+
+  start(): void {
+    this.stopped = false;
+    const loop = () => {
+      if (this.stopped) return;
+      this.ticking = this.tick().catch((error: unknown) => this.logger.error({ err: error }, 'bulk export worker tick failed')).finally(() => {
+        this.ticking = null;
+        if (!this.stopped) this.timer = setTimeout(loop, this.settings.tickMs);
+      });
+    };
+    loop();
+  }
+
+  /** Wakes the worker now (a kick-off just queued a job). */
+  nudge(): void {
+    if (this.stopped || this.ticking) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.start();
+  }
+
+  /** Exports running in this gateway now. */
+  get active(): string[] {
+    return [...this.running.keys()];
+  }
+
+  /**
+   * Stops taking work. Jobs in flight are abandoned at their next patient as
+   * a crash would leave them (still `running` in the store, parts on disk):
+   * the next start, here or in another gateway, recovers them once their beat
+   * is stale — nothing depends on a clean stop.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.ticking?.catch(() => undefined);
+    await this.idle();
+  }
+
+  /** Jobs in flight finish (tests, graceful drain). */
+  async idle(): Promise<void> {
+    await Promise.allSettled([...this.running.values()]);
+  }
+
+  private async tick(): Promise<void> {
+    const recovered = await this.store.recover(this.settings.staleAfterSeconds, this.settings.maxAttempts, this.active);
+    for (const id of [...recovered.requeued, ...recovered.failed]) {
+      if (this.running.has(id)) continue;
+      await this.storage.removeJob(id);
+      this.logger.warn({ exportId: id, requeued: recovered.requeued.includes(id) }, 'bulk export interrupted by a gateway stop: its partial files were deleted');
+    }
+    for (const id of await this.store.expired()) {
+      if (this.running.has(id)) continue;
+      await this.storage.removeJob(id);
+      await this.store.remove(id);
+    }
+    while (!this.stopped && this.running.size < this.settings.concurrency) {
+      const job = await this.store.claim();
+      if (!job) break;
+      const work = this.run(job).finally(() => this.running.delete(job.id));
+      this.running.set(job.id, work);
+    }
+  }
+
+  private async run(job: ExportJob): Promise<void> {
+    const log: RequestLog = { requestId: job.id, errorCodes: new Set(), operation: 'FHIR bulk export', actor: { role: job.actor.role, org: job.actor.org, clientId: job.actor.clientId } };
+    const execute = pipelineExecutor(this.apollo, job.actor, job.id, log);
+    let seq = 0;
+    const outputs = new Map<string, TypeOutput>();
+    const output = (type: string) => {
+      let o = outputs.get(type);
+      if (!o) outputs.set(type, (o = new TypeOutput(this.storage, job.id, type, this.settings.maxResourcesPerFile, () => ++seq)));
+      return o;
+    };
+    try {
+      await this.storage.removeJob(job.id); // leftovers of an interrupted attempt
+      const types = new Set(job.types);
+      const fullPlan = exportPlan(job.actor);
+      const plan: ExportPlan = {
+        ...fullPlan,
+        patient: fullPlan.patient && types.has('Patient'),
+        connections: fullPlan.connections.filter((c) => {
+          const resourceType = (CONNECTION_TYPES as Record<string, string>)[c];
+          return (resourceType && types.has(resourceType)) || (c === 'imagingStudies' && fullPlan.radiologyReports && types.has('DiagnosticReport'));
+        }),
+        registry: fullPlan.registry && REGISTRY_TYPES.some((t) => types.has(t)),
+      };
+      plan.radiologyReports = fullPlan.radiologyReports && types.has('DiagnosticReport') && plan.connections.includes('imagingStudies');
+      plan.reportLinks = plan.connections.includes('observations') && plan.connections.includes('diagnosticReports');
+      const filters = new Map<string, Criterion[][]>();
+      for (const f of job.typeFilters) filters.set(f.type, [...(filters.get(f.type) ?? []), typeFilterCriteria(f)]);
+      const since = new Map<string, Criterion | null>();
+      const sinceOf = (type: string) => {
+        if (!job.since) return null;
+        if (!since.has(type)) since.set(type, sinceCriterion(type, job.since));
+        return since.get(type)!;
+      };
+      const registrySeen = new Set<string>();
+      const wanted = (resource: Resource) => {
+        if (!types.has(resource.resourceType)) return false;
+        if ((REGISTRY_TYPES as readonly string[]).includes(resource.resourceType)) {
+          const key = `${resource.resourceType}/${resource.id}`;
+          if (registrySeen.has(key)) return false;
+          registrySeen.add(key);
+          return true;
+        }
+        if (!passesGranularScope(job.actor.scope, resource)) return false;
+        const sinceCriterionOf = sinceOf(resource.resourceType);
+        if (sinceCriterionOf && !meets(resource, sinceCriterionOf)) return false;
+        const alternatives = filters.get(resource.resourceType);
+        return !alternatives || alternatives.some((criteria) => criteria.every((c) => meets(resource, c)));
+      };
+
+      let done = 0;
+      let lastBeat = Date.now();
+      // Beats well within the time after which another gateway would take the job for abandoned.
+      const beatMs = Math.min(1000, (this.settings.staleAfterSeconds * 1000) / 4);
+      const read = async (patientId: string): Promise<Resource[]> => {
+        try {
+          const collected = await retrying(() => collectPatient(execute, patientId, plan));
+          return toResources(collected, { base: job.baseUrl, plan }).map((e) => e.resource);
+        } catch (error) {
+          // Not visible (consent, no longer enrolled, a token bound elsewhere): nothing of the patient, as a read would answer.
+          if (error instanceof FhirError && (error.status === 404 || error.status === 403)) return [];
+          throw error;
+        }
+      };
+      // A few patients read at once (EXPORT_PATIENTS_IN_FLIGHT), written one after the other.
+      const flush = async (batch: string[]) => {
+        const results = await Promise.all(batch.map(read));
+        for (const resources of results) for (const resource of resources) if (wanted(resource)) await output(resource.resourceType).write(resource);
+        done += batch.length;
+        if (this.stopped) throw new Abandoned();
+        if (Date.now() - lastBeat > beatMs || done % 50 < batch.length) {
+          lastBeat = Date.now();
+          const status = await this.store.progress(job.id, done, job.patients?.length ?? null);
+          if (status !== 'running') throw new Cancelled();
+        }
+        await yieldToEventLoop();
+      };
+      let batch: string[] = [];
+      for await (const patientId of patientsOf(job, execute)) {
+        batch.push(patientId);
+        if (batch.length >= this.settings.patientsInFlight) {
+          await flush(batch);
+          batch = [];
+        }
+      }
+      if (batch.length) await flush(batch);
+      for (const o of outputs.values()) await o.close();
+      const files = [...outputs.values()].flatMap((o) => o.finished).sort((a, b) => a.seq - b.seq);
+      const completed = await this.store.complete(job.id, files, new Date(Date.now() + this.settings.expirySeconds * 1000), done);
+      if (!completed) throw new Cancelled();
+      this.logger.info({ exportId: job.id, patients: done, files: files.length, resources: files.reduce((n, f) => n + f.count, 0) }, 'bulk export complete');
+    } catch (error) {
+      if (error instanceof Abandoned) {
+        // As a crash: the store still says running, the parts stay; recovery deletes them and starts again.
+        this.logger.warn({ exportId: job.id }, 'bulk export abandoned: the gateway is stopping');
+        return;
+      }
+      for (const o of outputs.values()) await o.abort().catch(() => undefined);
+      await this.storage.removeJob(job.id).catch(() => undefined);
+      if (error instanceof Cancelled) {
+        await this.store.remove(job.id);
+        this.logger.info({ exportId: job.id }, 'bulk export cancelled');
+        return;
+      }
+      const message = error instanceof FhirError ? error.message : 'The export failed on the server';
+      this.logger.error({ exportId: job.id, err: error instanceof FhirError ? error.cause ?? error : error }, `bulk export failed: ${message}`);
+      await this.store.fail(job.id, message);
+    }
+  }
+}
+
+const CONNECTION_TYPES = Object.fromEntries(Object.entries(CONNECTION_RESOURCES).map(([c, v]) => [c, v.resourceType]));
