@@ -187,6 +187,7 @@ function timelineEntries(bundle: PatientBundle) {
     ...bundle.carePlans.map((r) => entry('CARE_PLAN', r.id, r.periodStart, 'care-plans', [r.organizationId], r.sensitivityLabels)),
     ...bundle.careTeams.map((r) => entry('CARE_TEAM', r.id, r.periodStart, 'care-plans', [r.organizationId], r.sensitivityLabels)),
     ...bundle.homeMeasurements.map((r) => entry('HOME_MEASUREMENT', r.id, r.effective, 'home-measurements', [r.organizationId])),
+    ...bundle.clinicalNotes.map((r) => entry('CLINICAL_NOTE', r.id, r.date, 'notes', [r.organizationId], r.sensitivityLabels)),
   ];
 }
 
@@ -218,7 +219,7 @@ function mayRevoke(actor: Actor, bundle: PatientBundle, directive: DirectiveCase
 const TIMELINE_QUERY = `query($id: ID!) { patient(id: $id) { id timeline(first: 100) { edges { kind node {
   ... on Encounter { id } ... on Condition { id } ... on AllergyIntolerance { id } ... on ClinicalObservation { id } ... on Procedure { id } ... on Referral { id } ... on Observation { id } ... on DiagnosticReport { id }
   ... on ImagingStudy { id } ... on Immunization { id } ... on ProgramEnrollment { id } ... on FollowUpTask { id } ... on CarePlan { id } ... on CareTeam { id } ... on HomeMeasurement { id }
-  ... on MedicationRequest { id } ... on MedicationAdministration { id } ... on MedicationStatement { id } } } } } }`;
+  ... on MedicationRequest { id } ... on MedicationAdministration { id } ... on MedicationStatement { id } ... on ClinicalNote { id } } } } } }`;
 
 const LIST_SELECTION = `
   id name { text }

@@ -79,6 +79,7 @@ const REQUIRED: Record<string, string[]> = {
   Procedure: ['status', 'subject'],
   CarePlan: ['status', 'intent', 'subject'], CareTeam: [],
   MedicationRequest: ['status', 'intent', 'subject'], MedicationAdministration: ['status', 'subject'], MedicationStatement: ['status', 'subject'], Medication: [],
+  DocumentReference: ['status', 'content'],
   Organization: [], Practitioner: [], OperationOutcome: ['issue'],
 };
 

@@ -91,10 +91,13 @@ describe('the catalogue of record types', () => {
         imaging: ['observations'], procedure: ['observations'], therapy: ['observations'], activity: ['observations'],
       },
     });
-    expect(RESOURCE_CATEGORIES.DiagnosticReport).toEqual({ all: ['labs', 'imaging-reports'], granular: { LAB: ['labs'], EC: ['labs'], PAT: ['labs'], RAD: ['imaging-reports'] } });
+    // Clinical notes sent as DiagnosticReports are told apart by their LOINC note category (and published as DocumentReferences besides).
+    const notes = Object.fromEntries(['34117-2', '51847-2', '11488-4', '18842-5', '11506-3', '28570-0', '34111-5', '57133-1', '34746-8', '34109-9'].map((code) => [code, ['notes']]));
+    expect(RESOURCE_CATEGORIES.DiagnosticReport).toEqual({ all: ['labs', 'notes', 'imaging-reports'], granular: { LAB: ['labs'], EC: ['labs'], PAT: ['labs'], RAD: ['imaging-reports'], ...notes } });
+    expect(RESOURCE_CATEGORIES.DocumentReference).toEqual({ all: ['notes'], granular: { 'clinical-note': ['notes'] } });
     expect(RESOURCE_CATEGORIES.Patient).toEqual({ all: ['demographics', 'identifiers'] });
     // Published types go to the owner of their record type; a record inside another (a RAD report) does not change the resource type's owner.
-    expect(RESOURCE_OWNERS).toMatchObject({ Patient: 'identity', Encounter: 'encounters', ServiceRequest: 'encounters', Observation: 'labs', DiagnosticReport: 'labs', ImagingStudy: 'imaging', EpisodeOfCare: 'public-health' });
+    expect(RESOURCE_OWNERS).toMatchObject({ Patient: 'identity', Encounter: 'encounters', ServiceRequest: 'encounters', Observation: 'labs', DiagnosticReport: 'labs', ImagingStudy: 'imaging', EpisodeOfCare: 'public-health', DocumentReference: 'imaging' });
     expect(RESOURCE_OWNERS).not.toHaveProperty('Task');
   });
 

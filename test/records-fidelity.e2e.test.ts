@@ -168,6 +168,28 @@ function everyElement(card: string, mrn: string): Json {
         careTeam: [{ reference: 'urn:uuid:6a0c3c0e-0000-4000-8000-000000000272' }], addresses: [{ reference: 'urn:uuid:6a0c3c0e-0000-4000-8000-000000000005' }],
         activity: [{ detail: { code: { text: 'Home blood pressure twice a week' }, status: 'in-progress', location: { display: 'Home' } } }],
       }),
+      entry('urn:uuid:6a0c3c0e-0000-4000-8000-0000000000d1', {
+        resourceType: 'DocumentReference', status: 'current', docStatus: 'final',
+        type: { coding: [{ system: SYSTEM.loinc, code: '11506-3', display: 'Progress note' }], text: 'Progress note' },
+        category: [{ coding: [{ system: 'http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category', code: 'clinical-note', display: 'Clinical Note' }] }],
+        subject, date: '2025-12-01T09:50:00+02:00', author: [{ reference: 'Practitioner/prac-county-north-1' }], custodian: { reference: `Organization/${ORG}` },
+        description: 'Hypertension follow-up',
+        content: [
+          { attachment: { contentType: 'text/plain; charset=utf-8', language: 'en', data: Buffer.from('BP 150/95. Increase amlodipine.', 'utf8').toString('base64'), title: 'Progress note', creation: '2025-12-01T09:45:00+02:00' },
+            format: { system: 'http://ihe.net/fhir/ValueSet/IHE.FormatCode.codesystem', code: 'urn:ihe:iti:xds:2017:mimeTypeSufficient', display: 'mimeType Sufficient' } },
+          { attachment: { contentType: 'application/pdf', url: 'https://docs.example.org/notes/77.pdf', size: 120000, hash: '2jmj7l5rSw0yVb/vlWAYkK/YBwk=', title: 'Scanned letter' } },
+        ],
+        context: { period: { start: '2025-12-01T09:30:00+02:00', end: '2025-12-01T10:00:00+02:00' } },
+      }),
+      entry('urn:uuid:6a0c3c0e-0000-4000-8000-0000000000d2', {
+        // A clinical note as Synthea sends it: a DiagnosticReport whose category and code are LOINC note codes.
+        resourceType: 'DiagnosticReport', status: 'final',
+        category: [{ coding: [{ system: SYSTEM.loinc, code: '34117-2', display: 'History and physical note' }, { system: SYSTEM.loinc, code: '51847-2', display: 'Evaluation + Plan note' }] }],
+        code: { coding: [{ system: SYSTEM.loinc, code: '34117-2', display: 'History and physical note' }, { system: SYSTEM.loinc, code: '51847-2', display: 'Evaluation + Plan note' }] },
+        subject, effectiveDateTime: '2025-12-01T09:40:00+02:00', issued: '2025-12-01T09:55:00+02:00',
+        performer: [{ reference: 'Practitioner/prac-county-north-1' }, { reference: `Organization/${ORG}` }],
+        presentedForm: [{ contentType: 'text/plain; charset=utf-8', data: Buffer.from('Hypertension, poorly controlled.', 'utf8').toString('base64') }],
+      }),
     ],
   };
 }
@@ -227,7 +249,7 @@ describe.each(BACKENDS)('What is published comes back unchanged on %s', (backend
     expect(losses(bundle, locations, exported)).toEqual([]);
     // Every published type took part.
     expect(new Set(bundle.entry.map((e: Json) => e.resource.resourceType))).toEqual(new Set(['Patient', 'Encounter', 'Condition', 'Observation', 'DiagnosticReport', 'ImagingStudy', 'Immunization', 'ServiceRequest', 'AllergyIntolerance',
-      'Procedure', 'CareTeam', 'CarePlan']));
+      'Procedure', 'CareTeam', 'CarePlan', 'DocumentReference']));
   });
 
   it('gives back the synthetic patients\' institution bundles element by element, whichever institution sent them', async () => {

@@ -31,7 +31,7 @@ const PAGE = `query($id: ID!, $first: Int, $after: String, $kinds: [TimelineKind
   patient(id: $id) { id timeline(first: $first, after: $after, kinds: $kinds, from: $from, to: $to) {
     edges { cursor kind occurredAt node { __typename ... on Observation { id } ... on HomeMeasurement { id } ... on Encounter { id }
       ... on Condition { id } ... on Referral { id } ... on DiagnosticReport { id } ... on ImagingStudy { id } ... on Immunization { id }
-      ... on ProgramEnrollment { id } ... on FollowUpTask { id } } }
+      ... on ProgramEnrollment { id } ... on FollowUpTask { id } ... on ClinicalNote { id } } }
     pageInfo { hasNextPage endCursor } } } }`;
 
 interface Entry { id: string; time: string; kind: string }
@@ -60,6 +60,7 @@ async function allEntries(stack: TestStack, patientId: string) {
     q(ph, "SELECT id, period_start AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'CARE_PLAN' AS kind FROM care_plan WHERE patient_id = $1"),
     q(ph, "SELECT id, period_start AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'CARE_TEAM' AS kind FROM care_team WHERE patient_id = $1"),
     q(ph, "SELECT id, effective AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'HOME_MEASUREMENT' AS kind FROM home_measurement WHERE patient_id = $1"),
+    q(imaging, "SELECT id, date AS time, organization_id AS org, NULL::text[] AS orgs, sensitivity_labels AS labels, 'CLINICAL_NOTE' AS kind FROM clinical_note WHERE patient_id = $1"),
   ])).flat();
   return rows
     .map((r) => ({ id: r.id, time: new Date(r.time).toISOString(), kind: r.kind, orgs: [r.org, ...(r.orgs ?? [])], labels: r.labels }))
@@ -196,7 +197,7 @@ describe.each(BACKENDS)('the timeline on %s', (backend) => {
       ... on Observation { code { code } } ... on HomeMeasurement { kind } ... on Encounter { status } ... on Condition { code { code } } ... on AllergyIntolerance { criticality } ... on ClinicalObservation { status } ... on Procedure { procedureStatus: status } ... on CarePlan { intent } ... on CareTeam { careTeamStatus: status }
       ... on Referral { referralStatus: status } ... on DiagnosticReport { status } ... on ImagingStudy { modality { code } } ... on Immunization { doseNumber }
       ... on ProgramEnrollment { status } ... on FollowUpTask { taskStatus: status }
-      ... on MedicationRequest { medicationStatus: status } ... on MedicationAdministration { administrationStatus: status } ... on MedicationStatement { statementStatus: status } } } } } }`;
+      ... on MedicationRequest { medicationStatus: status } ... on MedicationAdministration { administrationStatus: status } ... on MedicationStatement { statementStatus: status } ... on ClinicalNote { noteStatus: status } } } } } }`;
     const count = async (patientId: string, after: string | null) => {
       const token = await stack.token({ sub: `patient-${patientId}`, role: 'patient', patient: patientId });
       const before = Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, stack.databases[name].statementCount]));
@@ -247,7 +248,7 @@ describe.each(BACKENDS)('the timeline on %s', (backend) => {
     const keys = await stack.graphql(clinician, 'query($id: ID!) { patient(id: $id) { timeline(first: 10) { edges { kind occurredAt } } } }', { id: heavy.patient.id });
     const kinds = keys.data.patient.timeline.edges.map((e: { kind: string }) => e.kind);
     const categoryOf: Record<string, string> = { ALLERGY: 'allergies', CLINICAL_OBSERVATION: 'observations', PROCEDURE: 'procedures', CARE_PLAN: 'care-plans', CARE_TEAM: 'care-plans', LAB_RESULT: 'labs', DIAGNOSTIC_REPORT: 'labs', ENCOUNTER: 'encounters', HOME_MEASUREMENT: 'home-measurements', DIAGNOSIS: 'diagnoses', REFERRAL: 'referrals', IMAGING_STUDY: 'imaging', IMMUNIZATION: 'immunizations', PROGRAM_ENROLLMENT: 'programs', FOLLOW_UP_TASK: 'follow-ups',
-      MEDICATION_REQUEST: 'medications', MEDICATION_ADMINISTRATION: 'medications', MEDICATION_STATEMENT: 'medications' };
+      MEDICATION_REQUEST: 'medications', MEDICATION_ADMINISTRATION: 'medications', MEDICATION_STATEMENT: 'medications', CLINICAL_NOTE: 'notes' };
     const expected: Record<string, number> = {};
     for (const kind of kinds) expected[categoryOf[kind]!] = (expected[categoryOf[kind]!] ?? 0) + 1;
     let event = await lastEvent();

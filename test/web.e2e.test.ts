@@ -73,6 +73,12 @@ describe.skipIf(SKIP)('the reference web client in Chromium', () => {
        RETURNING id`, [id, ELSEWHERE]);
     await stack.databases.imaging.query(
       `INSERT INTO imaging_report (id, study_id, status, findings, impression, issued) VALUES (gen_random_uuid(), $1, 'final', 'No acute haemorrhage.', 'Normal CT of the head', now())`, [study!.id]);
+    // A clinical note of the clinician's organisation, its text behind an expander.
+    await stack.databases.imaging.query(
+      `INSERT INTO clinical_note (id, patient_id, organization_id, resource_type, status, type, categories, date, description, attachments)
+       VALUES (gen_random_uuid(), $1, $2, 'DocumentReference', 'current', $3, '[]', now() - interval '3 days', 'Admission history and physical', $4)`,
+      [id, ORG, JSON.stringify({ coding: [{ system: 'http://loinc.org', code: '34117-2', display: 'History and physical note' }], text: null }),
+        JSON.stringify([{ contentType: 'text/plain', data: Buffer.from('Chest pain on exertion for two weeks.', 'utf8').toString('base64') }])]);
     const patientToken = await stack.token({ sub: `patient-${id}`, role: 'patient', patient: id });
     const granted = await stack.graphql(patientToken, 'mutation($input: ConsentProvisionInput!) { grantConsent(input: $input) { id } }', {
       input: { patientId: id, decision: 'PERMIT', actorType: 'ORGANIZATION', actorId: ORG, categories: ['IMAGING'] },
@@ -143,6 +149,20 @@ describe.skipIf(SKIP)('the reference web client in Chromium', () => {
     expect(await withheld.getAttribute('data-code')).toBe('CONSENT_DENIED');
     expect(await withheld.textContent()).toMatch(/Report withheld: .*consent/i);
     await shot('03-clinician-withheld-report');
+
+    // Clinical notes: title and type shown, the text behind an expander until asked for.
+    await page.getByRole('checkbox', { name: 'Imaging' }).uncheck();
+    await page.getByRole('checkbox', { name: 'Clinical notes' }).check();
+    const note = entries().filter({ hasText: 'Admission history and physical' });
+    await note.waitFor();
+    expect(await note.textContent()).toContain('History and physical note');
+    const noteText = note.getByText('Chest pain on exertion for two weeks.');
+    expect(await noteText.isVisible()).toBe(false);
+    await note.getByText('Show the note').click();
+    await noteText.waitFor({ state: 'visible' });
+    await shot('03a-clinician-note');
+    await page.getByRole('checkbox', { name: 'Clinical notes' }).uncheck();
+    await page.getByRole('checkbox', { name: 'Imaging' }).check();
 
     // Entries the consent withholds (visits elsewhere) are counted: the number shown is the API's for this clinician and patient.
     await page.getByRole('checkbox', { name: 'Imaging' }).uncheck();

@@ -71,9 +71,9 @@ export const QUERY_LIMITS = {
   // 300,000 held the export with allergies. Each record type adds its page of 100 to the export's one
   // operation (graphql-armor's cost of buildOperation's query, as test/record-types.test.ts computes it):
   // procedures about 20,000, care plans and care teams about 77,000, the medications (MedicationRequest,
-  // MedicationAdministration, MedicationStatement, their dosages and Medications read as FHIR JSON) about 119,000.
-  // Clinical observations (value[x] of every type, components, links) add about 223,000: with all of these the
-  // export's operation costs about 863,000.
+  // MedicationAdministration, MedicationStatement, their dosages and Medications read as FHIR JSON) about 119,000,
+  // clinical notes (type, categories and every attachment element) about 45,000. Clinical observations (value[x]
+  // of every type, components, links) add about 223,000: with all of these the export's operation costs about 910,000.
   maxCost: 1_000_000,
 };
 

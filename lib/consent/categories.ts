@@ -9,6 +9,7 @@ export const CATEGORIES = [
   'procedures', 'care-plans',
   'medications',
   'observations',
+  'notes',
 ] as const;
 export type Category = (typeof CATEGORIES)[number];
 
@@ -36,4 +37,5 @@ export const CATEGORY_LABELS: Record<Category, string> = {
   'care-plans': 'Care plans and care teams',
   medications: 'Medications',
   observations: 'Vital signs and clinical observations (social history included)',
+  notes: 'Clinical notes',
 };

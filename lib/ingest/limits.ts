@@ -60,3 +60,10 @@ export function heapAllowance(perByte: number = GATEWAY_HEAP_PER_BYTE): number {
 
 /** The largest publishing body the gateway reads now: FHIR_MAX_BUNDLE_BYTES, or less when its free heap could not hold a larger one. */
 export const admittedBundleBytes = (configured: number) => Math.min(configured, heapAllowance());
+
+/**
+ * The largest attachment of a clinical note stored with it (NOTE_MAX_ATTACHMENT_BYTES, decoded bytes; default 5 MiB):
+ * a larger one is refused (422, naming the element); send it as a reference (`url`) with its size and hash instead.
+ */
+export const DEFAULT_MAX_NOTE_ATTACHMENT_BYTES = 5 * 1024 * 1024;
+export const maxNoteAttachmentBytes = (env: NodeJS.ProcessEnv = process.env) => positiveInteger('NOTE_MAX_ATTACHMENT_BYTES', DEFAULT_MAX_NOTE_ATTACHMENT_BYTES, env);

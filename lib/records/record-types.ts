@@ -66,6 +66,13 @@ export interface RecordTypeFacts {
   views?: readonly string[];
   /** Held inside another record type: reached only through that type's field (a radiology report through its study). */
   partOf?: { graphqlType: string; field: string };
+  /**
+   * Other FHIR shapes the same records are published and exported as, told
+   * apart by their category codes (a clinical note sent as a DiagnosticReport
+   * whose category is a LOINC note code). Each record keeps the resource type
+   * it came as; scopes naming either resource type reach it.
+   */
+  alsoAs?: readonly FhirShape[];
 }
 
 /** A record type of the patient's history: on the timeline and a Relay connection of Patient. */
@@ -80,6 +87,26 @@ export interface ListedRecordType extends RecordTypeFacts {
 
 const OBSERVATION_CATEGORY = SYSTEM.observationCategory;
 const DIAGNOSTIC_SECTION = SYSTEM.diagnosticServiceSection;
+
+/**
+ * The LOINC document codes that make a DiagnosticReport a clinical note
+ * (its category, as EHR exports such as Synthea send them): the note types
+ * of US Core's clinical-notes guidance and the note codes EHRs send besides.
+ * One list, read by publishing (which report is a note), scopes and search.
+ * A DiagnosticReport with a v2-0074 section (LAB, EC, PAT, RAD) is never a note.
+ */
+export const NOTE_REPORT_CODES = [
+  '34117-2', // History and physical note
+  '51847-2', // Evaluation + Plan note
+  '11488-4', // Consult note
+  '18842-5', // Discharge summary
+  '11506-3', // Progress note
+  '28570-0', // Procedure note
+  '34111-5', // Emergency department note
+  '57133-1', // Referral note
+  '34746-8', // Nurse note
+  '34109-9', // Note
+] as const;
 
 /**
  * The patient's clinical history, in the order of the timeline's kinds.
@@ -177,6 +204,15 @@ export const RECORD_TYPES = [
     fhir: { resourceType: 'Observation', category: { system: OBSERVATION_CATEGORY, codes: ['vital-signs', 'social-history', 'survey', 'exam', 'imaging', 'procedure', 'therapy', 'activity'] } },
     category: 'observations', owner: 'labs', table: 'clinical_observation', timeColumn: 'effective', connection: 'clinicalObservations', published: true,
   },
+  {
+    // Owned by imaging: the subgraph that already holds narrative reports (radiology findings) and references to large binaries
+    // (DICOM studies held elsewhere); a note is narrative with attachments stored or referenced, the same storage concerns.
+    kind: 'CLINICAL_NOTE', graphqlType: 'ClinicalNote', label: 'Clinical notes',
+    fhir: { resourceType: 'DocumentReference', category: { system: SYSTEM.documentReferenceCategory, codes: ['clinical-note'] } },
+    // Notes sent as DiagnosticReports (Synthea, many EHR exports), kept as such and exported back as DiagnosticReports.
+    alsoAs: [{ resourceType: 'DiagnosticReport', category: { system: SYSTEM.loinc, codes: NOTE_REPORT_CODES } }],
+    category: 'notes', owner: 'imaging', table: 'clinical_note', timeColumn: 'date', connection: 'clinicalNotes', published: true,
+  },
 ] as const satisfies readonly ListedRecordType[];
 
 /**
@@ -230,6 +266,12 @@ export function listedRecordType(graphqlType: RecordTypeName): RecordType {
   return row;
 }
 
+/** Every FHIR shape a record type is exchanged as: its own, then the others it is also published as. */
+export const fhirShapesOf = (row: RecordTypeFacts): readonly FhirShape[] => [row.fhir, ...(row.alsoAs ?? [])];
+
+/** The shape of a record type as a resource type (undefined: not exchanged as it). */
+export const fhirShapeAs = (row: RecordTypeFacts, resourceType: string): FhirShape | undefined => fhirShapesOf(row).find((shape) => shape.resourceType === resourceType);
+
 /** The tables of the record types an owner keeps in its history (a merge of two patients re-points their rows). */
 export const historyTablesOf = (owner: SubgraphName): string[] => RECORD_TYPES.filter((row) => row.owner === owner).map((row) => row.table);
 
@@ -240,12 +282,14 @@ export const historyTablesOf = (owner: SubgraphName): string[] => RECORD_TYPES.f
 export function resourceCategories(): Record<string, { all: Category[]; granular?: Record<string, Category[]> }> {
   const map: Record<string, { all: Category[]; granular?: Record<string, Category[]> }> = {};
   for (const row of ALL_RECORD_TYPES) {
-    const entry = (map[row.fhir.resourceType] ??= { all: [] });
-    if (!entry.all.includes(row.category)) entry.all.push(row.category);
-    for (const code of row.fhir.category?.codes ?? []) {
-      const granular = (entry.granular ??= {});
-      const categories = (granular[code] ??= []);
-      if (!categories.includes(row.category)) categories.push(row.category);
+    for (const shape of fhirShapesOf(row)) {
+      const entry = (map[shape.resourceType] ??= { all: [] });
+      if (!entry.all.includes(row.category)) entry.all.push(row.category);
+      for (const code of shape.category?.codes ?? []) {
+        const granular = (entry.granular ??= {});
+        const categories = (granular[code] ??= []);
+        if (!categories.includes(row.category)) categories.push(row.category);
+      }
     }
   }
   return map;

@@ -22,6 +22,8 @@ export const SYSTEM = {
   mrnPrefix: 'https://fhir.alliance.example.org/sid/mrn/',
   /** The alliance's organisations by their registry id (a logical Organization reference by identifier). */
   organization: 'https://fhir.alliance.example.org/sid/organization',
+  /** US Core DocumentReference.category (clinical-note). */
+  documentReferenceCategory: 'http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category',
 } as const;
 
 /** HL7 v3 ActCode confidentiality / sensitivity labels used by the consent policy. */

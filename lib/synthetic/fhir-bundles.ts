@@ -11,6 +11,7 @@
  * data (home measurements) and rule-generated tasks are not an institution's
  * publications and are left out.
  */
+import { Buffer } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { clinicalObservationCategory, type PatientBundle } from './generator.js';
 import { PROGRAMS } from './registry.js';
@@ -88,6 +89,22 @@ export function institutionBundles(patient: PatientBundle): { organizationId: st
       meta: security(o.sensitivityLabels), status: o.status, category: [concept(clinicalObservationCategory(o))], code: concept(o.code), subject: subject(o.organizationId),
       effectiveDateTime: o.effective.toISOString(), ...value(o.value),
       ...(o.components ? { component: o.components.map((c) => ({ code: concept(c.code), ...value(c.value) })) } : {}),
+    });
+  }
+  for (const n of patient.clinicalNotes) {
+    const concept = (c: { coding: { system: string; code: string; display: string | null }[]; text: string | null }) => ({
+      coding: c.coding.map((x) => ({ system: x.system, code: x.code, ...(x.display ? { display: x.display } : {}) })), ...(c.text ? { text: c.text } : {}),
+    });
+    const attachment = { contentType: 'text/plain; charset=utf-8', data: Buffer.from(n.text, 'utf8').toString('base64') };
+    // A note as the EHR sends it: a DocumentReference (clinical-note), or a DiagnosticReport whose category is its LOINC note code.
+    post(n.organizationId, n.resourceType, n.id, n.resourceType === 'DocumentReference' ? {
+      meta: security(n.sensitivityLabels), status: n.status, type: concept(n.type), category: n.categories.map(concept), subject: subject(n.organizationId),
+      date: n.date.toISOString(), author: [{ reference: `Practitioner/${n.authorId}` }], custodian: { reference: `Organization/${n.organizationId}` },
+      ...(n.description ? { description: n.description } : {}), content: [{ attachment }],
+    } : {
+      meta: security(n.sensitivityLabels), status: n.status, category: n.categories.map(concept), code: concept(n.type), subject: subject(n.organizationId),
+      effectiveDateTime: n.date.toISOString(), issued: n.date.toISOString(), performer: [{ reference: `Practitioner/${n.authorId}` }, { reference: `Organization/${n.organizationId}` }],
+      presentedForm: [attachment],
     });
   }
   for (const a of patient.allergies) {

@@ -199,6 +199,19 @@ export interface ClinicalObservationRecord {
   effective: Date; sensitivityLabels: SensitivityLabel[];
 }
 
+/**
+ * A clinical note written at an encounter: published as a DocumentReference
+ * (category clinical-note) or, as EHR exports such as Synthea send them, as a
+ * DiagnosticReport whose category is its LOINC note code; its text is a
+ * text/plain attachment.
+ */
+export interface ClinicalNoteRecord {
+  id: string; patientId: string; organizationId: string; authorId: string; encounterId: string;
+  resourceType: 'DocumentReference' | 'DiagnosticReport'; status: string;
+  type: CodeableConceptValue; categories: CodeableConceptValue[]; date: Date; description: string | null; text: string;
+  sensitivityLabels: SensitivityLabel[];
+}
+
 export interface PatientBundle {
   patient: PatientRecord;
   encounters: EncounterRecord[];
@@ -219,6 +232,7 @@ export interface PatientBundle {
   medicationRequests: MedicationRequestRecord[];
   medicationAdministrations: MedicationAdministrationRecord[];
   medicationStatements: MedicationStatementRecord[];
+  clinicalNotes: ClinicalNoteRecord[];
 }
 
 const CHILD_LAB_PANELS = LAB_PANELS.filter((panel) => CHILD_LAB_PANEL_CODES.includes(panel.loinc));
@@ -275,7 +289,7 @@ export function generatePatient(seed: number, index: number, anchor: Anchor = TE
     },
     encounters: [], conditions: [], allergies: [], procedures: [], referrals: [], observations: [], diagnosticReports: [], imagingStudies: [],
     enrollments: [], immunizations: [], followUpTasks: [], homeMeasurements: [], carePlans: [], careTeams: [],
-    medicationRequests: [], medicationAdministrations: [], medicationStatements: [],
+    medicationRequests: [], medicationAdministrations: [], medicationStatements: [], clinicalNotes: [],
     clinicalObservations: [],
   };
 
@@ -480,6 +494,7 @@ export function generatePatient(seed: number, index: number, anchor: Anchor = TE
   addCarePlans(bundle, seed, index, anchoredAt);
   addMedications(bundle, seed, index, anchoredAt);
   if (adult) addClinicalObservations(bundle, seed, index, historyStart, span);
+  addClinicalNotes(bundle, seed, index);
   return bundle;
 }
 
@@ -607,6 +622,47 @@ function addMedications(bundle: PatientBundle, seed: number, index: number, anch
       status: 'completed', medication: drugConcept(drug), effectiveDateTime: new Date(authoredOn.getTime() + r.int(15, 90) * MINUTE),
       dosage: { text: `${drug.dose.value} ${drug.dose.unit}`, route: dosage.route, dose: { value: drug.dose.value, unit: drug.dose.unit, system: 'http://unitsofmeasure.org', code: drug.dose.unit } },
       sensitivityLabels: [...encounter.sensitivityLabels],
+    });
+  }
+}
+
+/** The note kinds the demo writes (LOINC document codes; the catalogue's NOTE_REPORT_CODES). */
+const NOTE_KINDS = [
+  { code: '34117-2', display: 'History and physical note' },
+  { code: '11506-3', display: 'Progress note' },
+  { code: '51847-2', display: 'Evaluation + Plan note' },
+  { code: '11488-4', display: 'Consult note' },
+] as const;
+
+/**
+ * Clinical notes (about two patients in five): the clinician's note of one or
+ * two of the patient's visits, written half an hour after the visit began,
+ * under the visit's sensitivity labels (a psychiatric visit's note is PSY; V
+ * visits get none). Published as DocumentReferences, a third as
+ * DiagnosticReports (the Synthea way). Drawn from a stream of their own, so
+ * adding them left every other record of a patient unchanged.
+ */
+function addClinicalNotes(bundle: PatientBundle, seed: number, index: number): void {
+  const r = new Random(seed, index + 0x7a000000);
+  if (!r.bool(0.4)) return;
+  const visits = bundle.encounters.filter((e) => !e.sensitivityLabels.includes('V') && e.status === 'finished');
+  if (!visits.length) return;
+  const chosen = new Set<EncounterRecord>();
+  for (let n = r.int(1, 2); n > 0; n--) chosen.add(r.pick(visits));
+  for (const visit of chosen) {
+    const kind = r.pick(NOTE_KINDS);
+    const asReport = r.bool(0.33);
+    const type = { coding: [{ system: SYSTEM.loinc, code: kind.code, display: kind.display }], text: null };
+    const plan = r.pick(['Review in two weeks.', 'Continue current treatment; review in one month.', 'Refer for specialist opinion.', 'Repeat laboratory tests before next visit.']);
+    bundle.clinicalNotes.push({
+      id: r.uuid(), patientId: bundle.patient.id, organizationId: visit.organizationId, authorId: visit.practitionerId, encounterId: visit.id,
+      resourceType: asReport ? 'DiagnosticReport' : 'DocumentReference', status: asReport ? 'final' : 'current',
+      type,
+      // As published: clinical-note (US Core), or a DiagnosticReport's LOINC note code.
+      categories: asReport ? [type] : [{ coding: [{ system: SYSTEM.documentReferenceCategory, code: 'clinical-note', display: 'Clinical Note' }], text: null }],
+      date: new Date(visit.periodStart.getTime() + 30 * 60_000), description: asReport ? null : `${kind.display}: ${visit.reasonDisplay}`,
+      text: `${kind.display}\nReason for visit: ${visit.reasonDisplay} (ICD-10 ${visit.reasonCode}).\nAssessment: ${r.pick(['stable', 'improving', 'symptoms persist', 'new findings'])}.\nPlan: ${plan}`,
+      sensitivityLabels: [...visit.sensitivityLabels],
     });
   }
 }

@@ -2,7 +2,8 @@
  * A hospital's whole record of one patient, as one FHIR transaction of
  * realistic size (issue 27): years of visits, each with its encounter, its
  * diagnosis, a laboratory panel and its report, now and then a CT or MR
- * study with the radiologist's report, a yearly influenza dose, the
+ * study with the radiologist's report, a clinical note every third visit
+ * (DocumentReference or, as Synthea sends them, DiagnosticReport), a yearly influenza dose, the
  * visit's vital signs (a blood pressure panel and the heart rate), the
  * patient's allergies and medications (prescriptions with a Medication entry,
  * a contained one or a coded concept, doses given on the ward, a statement), and the Patient as an EHR export sends it (title,
@@ -36,6 +37,7 @@ const UCUM = 'http://unitsofmeasure.org';
 const STREAM = 7_000_000;
 /** The medications' stream (added after the rest: every other element of a record is drawn as before). */
 const MEDICATION_STREAM = 7_500_000;
+const NOTES_STREAM = 9_000_000;
 const DAY = 86_400_000;
 
 export interface HospitalRecordOptions {
@@ -154,6 +156,8 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
   }
 
   // Visits, newest last, every 3–10 days back from `until`, until the Bundle is large enough.
+  // The notes draw from a stream of their own: adding them left every other resource of a record unchanged.
+  const notes = new Random(seed, NOTES_STREAM + index);
   const until = (options.until ?? new Date('2026-06-01T00:00:00Z')).getTime();
   const diagnosis = pick(DIAGNOSES.filter((d) => !d.labels.length));
   let firstCondition: string | undefined;
@@ -270,6 +274,20 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
           dosage: { route: dosageOf(drug).route, dose: { value: drug.dose.value, unit: drug.dose.unit, system: UCUM, code: drug.dose.unit } },
         });
       }
+    }
+    if (visit % 3 === 1) {
+      // The clinician's note of the visit: every third one, alternately a DocumentReference (clinical-note) and, the Synthea way, a DiagnosticReport with its LOINC note category.
+      const note = { system: SYSTEM.loinc, code: visit % 2 ? '34117-2' : '11506-3', display: visit % 2 ? 'History and physical note' : 'Progress note' };
+      const words = `${note.display}\nReason for visit: ${diagnosis.display} (ICD-10 ${diagnosis.code}).\nAssessment: stable.\nPlan: review in ${notes.int(1, 6)} weeks.`;
+      const attachment = { contentType: 'text/plain; charset=utf-8', data: Buffer.from(words, 'utf8').toString('base64') };
+      add(visit % 2 ? {
+        resourceType: 'DocumentReference', status: 'current', type: { coding: [note] },
+        category: [{ coding: [{ system: SYSTEM.documentReferenceCategory, code: 'clinical-note', display: 'Clinical Note' }] }], subject, date: at(30),
+        author: [{ reference: `Practitioner/${notes.pick(practitioners)}` }], custodian: { reference: `Organization/${org}` }, content: [{ attachment }],
+      } : {
+        resourceType: 'DiagnosticReport', status: 'final', category: [{ coding: [note] }], code: { coding: [note] }, subject, effectiveDateTime: at(30), issued: at(45),
+        performer: [{ reference: `Practitioner/${notes.pick(practitioners)}` }, { reference: `Organization/${org}` }], presentedForm: [attachment],
+      });
     }
     if (visit % 40 === 7) {
       add({

@@ -173,6 +173,9 @@ function NodeDetails({ node, at }: { node: Node; at: (...path: (string | number)
       return <dl className="details"><Field label="Takes" error={at('medication') ?? at('medicationReference')}>{medicationName(node)}</Field><Field label="Dosage" error={at('takenDosage')}>{node.takenDosage?.map((d) => d.text).filter(Boolean).join('; ')}</Field><Field label="Status" error={at('status')}>{node.status}</Field><Field label="Recorded by" error={at('organization')}>{node.organization?.name}</Field>{labels}</dl>;
     case 'HomeMeasurement':
       return <dl className="details"><Field label="Measured at home" error={at('kind') ?? at('value') ?? at('systolic')}>{node.kind?.toLowerCase().replace('_', ' ')}: {node.systolic != null ? `${node.systolic}/${node.diastolic}` : node.value} {node.unit}</Field></dl>;
+    case 'ClinicalNote':
+      // The note's text is long and sensitive: behind an expander, opened on request.
+      return <dl className="details"><Field label="Note" error={at('title') ?? at('noteType')}>{node.title ?? node.noteType?.text ?? node.noteType?.coding[0]?.display}{node.noteType?.coding[0]?.display && node.noteType.coding[0].display !== node.title ? ` (${node.noteType.coding[0].display})` : ''}</Field><Field label="Written" error={at('date')}>{formatDateTime(node.date)}{node.author?.name?.text ? ` · ${node.author.name.text}` : ''}{node.status ? ` · ${node.status}` : ''}</Field><Field label="From" error={at('organization')}>{node.organization?.name}</Field><Field label="Text" error={at('noteText')}>{node.noteText ? <details className="note-text"><summary>Show the note</summary><pre>{node.noteText}</pre></details> : null}</Field>{labels}</dl>;
     default:
       return null;
   }

@@ -99,6 +99,10 @@ export const PatientTimelineQuery = graphql(`
               id status medication { coding { system code display } text } medicationReference { code { coding { system code display } text } }
               takenDosage: dosage { text } organization { name } sensitivityLabels
             }
+            ... on ClinicalNote {
+              id title noteType: type { coding { system code display } text } status date
+              author { name { text } } organization { name } noteText: text sensitivityLabels
+            }
           }
         }
         pageInfo { hasNextPage endCursor }

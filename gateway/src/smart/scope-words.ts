@@ -23,6 +23,7 @@ const CATEGORY_WORDS: Record<Category, string> = {
   procedures: 'procedures and operations',
   'care-plans': 'care plans and the care teams that carry them out',
   medications: 'medicines prescribed, given and taken',
+  notes: 'clinical notes (what doctors and nurses wrote)',
 };
 
 export interface ScopeWords {

@@ -5,11 +5,14 @@ import { ownedRecordRules, type ConsentRules } from '../../../lib/consent/shield
 export const IMAGING_STUDY = recordAccess('ImagingStudy');
 /** Report rows are read with their study's patient and organisation (joined in the loader). */
 export const IMAGING_REPORT = recordAccess('ImagingReport');
+export const CLINICAL_NOTE = recordAccess('ClinicalNote');
 
 export const consentRules: ConsentRules = {
   // ImagingStudy.report is the study's radiology report, of its own category (the catalogue holds it as part of the study).
   records: ownedRecordRules('imaging'),
   // Result recognition is registry data, open like the organisations it names (the mutations check the actor).
   open: ['Query', 'Mutation', 'ImagingResultRecognition', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'ImagingReport', 'ImagingSeries',
-    'ImagingStudyConnection', 'ImagingStudyEdge', '_Service'],
+    'ImagingStudyConnection', 'ImagingStudyEdge', '_Service',
+    // A note's parts, reached only through its checked fields.
+    'CodeableConcept', 'NoteAttachment', 'ClinicalNoteConnection', 'ClinicalNoteEdge'],
 };

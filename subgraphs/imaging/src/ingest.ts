@@ -2,7 +2,8 @@
  * Publishing into the imaging subgraph (lib/ingest/participant.ts): imaging
  * studies (identified alliance-wide by their DICOM Study Instance UID) and
  * their radiology reports (DiagnosticReport, category RAD), which carry no
- * patient or organisation of their own: they are their study's.
+ * patient or organisation of their own: they are their study's; and clinical
+ * notes (DocumentReference, and DiagnosticReports that are notes).
  */
 import type { KindHandlers } from '../../../lib/ingest/participant.js';
 
@@ -43,6 +44,21 @@ export const ingestHandlers: KindHandlers = {
         if (report) return { status: 409, code: 'duplicate', message: 'This imaging study already has a report (update it with PUT)', expression: `${entry.path}.imagingStudy[0]` };
       }
       return null;
+    },
+  },
+  // Clinical notes (DocumentReference, or a DiagnosticReport that is a note): the publisher's own records, kept as the resource type they came as.
+  'clinical-note': {
+    table: 'clinical_note',
+    category: 'notes',
+    columns: ['resource_type', 'status', 'doc_status', 'type', 'categories', 'date', 'issued', 'period_start', 'period_end', 'description', 'author_id', 'attachments', 'sensitivity_labels'],
+    order: 3,
+    // A note keeps the resource type it was published as: an update may not turn a DocumentReference into a DiagnosticReport.
+    check: async (tx, entry) => {
+      if (entry.op !== 'update') return null;
+      const [row] = await tx.query<{ resource_type: string }>('SELECT resource_type FROM clinical_note WHERE id = $1', [entry.id]);
+      return row && row.resource_type !== entry.record.resource_type
+        ? { status: 409, code: 'conflict', message: `This note was published as a ${row.resource_type}: update it as one`, expression: `${entry.path}.resourceType` }
+        : null;
     },
   },
 };

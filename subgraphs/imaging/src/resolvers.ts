@@ -6,7 +6,8 @@ import { productError } from '../../../lib/runtime/errors.js';
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records/records.js';
 import { SYSTEM } from '../../../lib/records/terminology.js';
 import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
-import { IMAGING_REPORT, IMAGING_STUDY } from './access.js';
+import { CLINICAL_NOTE, IMAGING_REPORT, IMAGING_STUDY } from './access.js';
+import { noteText, noteTitle } from './notes.js';
 import {
   addRecognitionEntry, endRecognitionEntry, listRecognitionEntries, recognitionEntryFields, recognized, windowStart,
 } from '../../../lib/records/recognition.js';
@@ -26,6 +27,7 @@ const isSeries = (value: unknown): value is Row => typeof value === 'object' && 
 export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
     imagingStudy: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'imaging_study', id, IMAGING_STUDY),
+    clinicalNote: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'clinical_note', id, CLINICAL_NOTE),
     imagingStudyOfReport: async (_: unknown, { reportId }: { reportId: string }, context: SubgraphContext) => {
       if (!isUuid(reportId)) return null;
       const [report] = await context.db.query<Row>('SELECT study_id FROM imaging_report WHERE id = $1', [reportId]);
@@ -47,6 +49,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   },
   ImagingResultRecognition: { ...recognitionEntryFields, modality: (row: Row) => row.modality },
   Patient: {
+    clinicalNotes: (patient: { id: string }, args: PageArgs, context: SubgraphContext) =>
+      loadPatientPage(context, 'clinicalNotes', patientList('ClinicalNote'), patient.id, args),
     imagingStudies: (patient: { id: string }, args: PageArgs & { modality?: string }, context: SubgraphContext) =>
       loadPatientPage(context, 'imagingStudies', {
         ...patientList('ImagingStudy'),
@@ -96,5 +100,23 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     radiologist: (row: Row) => entityRef(row.radiologist_id),
     // As stored on the report (the study's labels are the study's).
     sensitivityLabels: (row: Row) => row.own_labels ?? [],
+  },
+  ClinicalNote: {
+    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'clinical_note', reference.id, CLINICAL_NOTE),
+    ...recordFields,
+    // Codings, categories and attachments are kept as sent (jsonb in the shape of the schema's CodeableConcept and NoteAttachment).
+    resourceType: (row: Row) => row.resource_type,
+    status: (row: Row) => row.status,
+    docStatus: (row: Row) => row.doc_status,
+    type: (row: Row) => row.type,
+    category: (row: Row) => row.categories,
+    date: (row: Row) => row.date,
+    issued: (row: Row) => row.issued,
+    period: (row: Row) => (row.period_start || row.period_end ? { start: row.period_start, end: row.period_end } : null),
+    description: (row: Row) => row.description,
+    title: (row: Row) => noteTitle(row),
+    text: (row: Row) => noteText(row.attachments),
+    attachments: (row: Row) => row.attachments,
+    author: (row: Row) => entityRef(row.author_id),
   },
 };

@@ -1,4 +1,6 @@
 /** Imaging's part of the synthetic data, and the demo alliance's result-recognition entries. */
+import { Buffer } from 'node:buffer';
+import { JsonValue } from '../../../lib/runtime/db.js';
 import { insertRecognitionEntry, validRecognitionEntry } from '../../../lib/records/recognition.js';
 import { tableRows, type Seeder } from '../../../lib/synthetic/seed-types.js';
 import { IMAGING_RECOGNITION_POLICY, recognitionEntries } from '../../../lib/synthetic/recognition.js';
@@ -26,6 +28,13 @@ export const seeder: Seeder = {
         impression: (s) => s.report!.impression, radiologist_id: (s) => s.report!.radiologistId, issued: (s) => s.report!.issued,
         // The demo's reports carry their study's labels (a report on a PSY study is PSY).
         sensitivity_labels: (s) => s.sensitivityLabels,
+      }),
+      tableRows('clinical_note', bundles.flatMap((b) => b.clinicalNotes), {
+        id: (n) => n.id, patient_id: (n) => n.patientId, organization_id: (n) => n.organizationId, resource_type: (n) => n.resourceType, status: (n) => n.status,
+        type: (n) => new JsonValue(n.type), categories: (n) => new JsonValue(n.categories), date: (n) => n.date, issued: (n) => (n.resourceType === 'DiagnosticReport' ? n.date : null),
+        description: (n) => n.description, author_id: (n) => n.authorId,
+        attachments: (n) => new JsonValue([{ contentType: 'text/plain; charset=utf-8', data: Buffer.from(n.text, 'utf8').toString('base64') }]),
+        sensitivity_labels: (n) => n.sensitivityLabels,
       }),
     ];
   },

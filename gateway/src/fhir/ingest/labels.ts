@@ -15,7 +15,7 @@
  * `meta` afterwards, as a `Parameters` resource (`return`).
  */
 import { UNKNOWN_PATIENT, isUuidText } from '../../../../lib/ingest/types.js';
-import { ALL_RECORD_TYPES } from '../../../../lib/records/record-types.js';
+import { ALL_RECORD_TYPES, fhirShapesOf } from '../../../../lib/records/record-types.js';
 import type { Route } from '../../../../lib/runtime/http.js';
 import type { Logger } from '../../../../lib/runtime/logger.js';
 import type { TokenVerifier } from '../../auth.js';
@@ -32,7 +32,7 @@ import { fhirWriteRoute, outcomeOf } from './write-route.js';
 const HANDLER_KIND: Partial<Record<string, string>> = {
   Encounter: 'encounter', Condition: 'condition', AllergyIntolerance: 'allergy', Referral: 'referral', Observation: 'observation',
   DiagnosticReport: 'diagnostic-report', ImagingReport: 'imaging-report', ImagingStudy: 'imaging-study', Immunization: 'immunization',
-  ProgramEnrollment: 'enrollment',
+  ProgramEnrollment: 'enrollment', ClinicalNote: 'clinical-note',
   MedicationRequest: 'medicationRequest', MedicationAdministration: 'medicationAdministration', MedicationStatement: 'medicationStatement',
 };
 
@@ -44,7 +44,7 @@ const LABELLED: Record<string, { owner: SubgraphName; kind: string; category: Ca
 for (const row of ALL_RECORD_TYPES) {
   const kind = HANDLER_KIND[row.graphqlType];
   if (!row.published || !kind) continue;
-  (LABELLED[row.fhir.resourceType] ??= []).push({ owner: row.owner, kind, category: row.category });
+  for (const shape of fhirShapesOf(row)) (LABELLED[shape.resourceType] ??= []).push({ owner: row.owner, kind, category: row.category });
 }
 
 const PATH = /^\/fhir\/([A-Za-z]+)\/([^/]+)\/\$meta-delete$/;

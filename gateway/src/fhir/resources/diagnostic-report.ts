@@ -4,7 +4,9 @@
  * (LAB, EC, PAT) are the labs subgraph's, and list their results; a
  * radiology report (RAD) is part of its imaging study, in imaging, and is
  * exported from the study's `report` only when consent lets it through
- * (imaging-reports is a category of its own).
+ * (imaging-reports is a category of its own). A report whose category is a
+ * LOINC note code (and no section) is a clinical note: read, kept and
+ * exported by document-reference.ts (the notes record type, in imaging).
  */
 import { Buffer } from 'node:buffer';
 import { SYSTEM, isLoincCode, looksLikeLoinc } from '../../../../lib/records/terminology.js';
@@ -17,6 +19,7 @@ import {
 import type { FhirResourceModule, Json, Mapped } from './module.js';
 import { labCodeOf, type GqlObservation } from './observation.js';
 import type { GqlImagingStudy } from './imaging-study.js';
+import { isNoteReport, NOTE_REPORT_KEEPS, readNoteReport } from './document-reference.js';
 
 export const REPORT_STATUS = new Set(['registered', 'partial', 'preliminary', 'final', 'amended', 'corrected', 'appended', 'cancelled', 'entered-in-error', 'unknown']);
 
@@ -46,6 +49,8 @@ export const diagnosticReport: FhirResourceModule = {
     effectiveDateTime: true, issued: true, performer: REFERENCE, result: { reference: true }, conclusion: true,
     imagingStudy: { $max: 1, reference: true }, presentedForm: { $max: 1, contentType: true, title: true, data: true }, resultsInterpreter: { $max: 1, ...REFERENCE },
   },
+  // A clinical note keeps what a note has (its codings and categories whole, its attachments).
+  keepsFor: (resource) => (isNoteReport(resource) ? NOTE_REPORT_KEEPS : undefined),
   exports: [
     {
       from: 'diagnosticReports',
@@ -105,6 +110,7 @@ export const diagnosticReport: FhirResourceModule = {
     },
   ],
   fromFhir(r, context, issues): Mapped {
+    if (isNoteReport(r)) return readNoteReport(r, context, issues);
     const section = Array.isArray(r.category) ? (r.category as Json[]).flatMap((c) => (Array.isArray(c?.coding) ? c.coding : [])).find((c: Json) => c?.system === SYSTEMS.diagnosticServiceSection)?.code : undefined;
     const status = text(r.status, issues, 'status', { required: true });
     if (status && !REPORT_STATUS.has(status)) issues.add(400, 'code-invalid', 'status is not a diagnostic-report-status code', 'status');

@@ -16,6 +16,7 @@ import { carePlan } from './care-plan.js';
 import { careTeam } from './care-team.js';
 import { condition } from './condition.js';
 import { diagnosticReport } from './diagnostic-report.js';
+import { documentReference } from './document-reference.js';
 import { encounter } from './encounter.js';
 import { episodeOfCare } from './episode-of-care.js';
 import { imagingStudy } from './imaging-study.js';
@@ -39,6 +40,7 @@ export const RESOURCE_MODULES: readonly FhirResourceModule[] = [
   careTeam, carePlan,
   // After the encounters and diagnoses they name; an administration after the prescription it carries out.
   medicationRequest, medicationAdministration, medicationStatement, medication,
+  documentReference,
 ];
 
 const ALL_EXPORTS = RESOURCE_MODULES.flatMap((module) => module.exports ?? []);

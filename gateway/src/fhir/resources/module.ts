@@ -156,6 +156,8 @@ export interface FhirResourceModule {
    * resource may carry is added). Any other element of a published resource is refused, named: nothing accepted is lost.
    */
   keeps?: { [element: string]: KeptElements };
+  /** What a resource of another record type sharing this resource type keeps instead of `keeps` (a DiagnosticReport that is a clinical note); undefined: `keeps`. */
+  keepsFor?: (resource: Json) => { [element: string]: KeptElements } | undefined;
 }
 
 /** An entry ready for its owner, but for the patient id. */

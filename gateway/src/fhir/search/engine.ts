@@ -35,7 +35,7 @@ import type { ApolloServer } from '@apollo/server';
 import type { Actor } from '../../../../lib/trust/actor.js';
 import { decodeCursor, isUuid } from '../../../../lib/records/connection.js';
 import type { RequestLog } from '../../../../lib/runtime/http.js';
-import { ALL_RECORD_TYPES, RECORD_TYPES, type ConnectionName, type RecordTypeFacts } from '../../../../lib/records/record-types.js';
+import { ALL_RECORD_TYPES, fhirShapeAs, RECORD_TYPES, type ConnectionName, type FhirShape, type RecordTypeFacts } from '../../../../lib/records/record-types.js';
 import { parseScopes, type Category } from '../../../../lib/trust/scopes.js';
 import { SYSTEM } from '../../../../lib/records/terminology.js';
 import type { GatewayContext } from '../../context.js';
@@ -77,6 +77,8 @@ interface Source {
   row: RecordTypeFacts;
   /** The record type is held inside the connection's records (a study's radiology report). */
   nested: boolean;
+  /** The record type's shape as the searched resource type (its own, or one it is also exchanged as: a clinical note as a DiagnosticReport). */
+  shape: FhirShape;
 }
 
 /** Connection arguments a token parameter can be pushed down to (the rest is matched on the resources). */
@@ -201,12 +203,13 @@ export function granularCodes(scope: string, resourceType: string): Set<string> 
 export function sourcesOf(resourceType: string): Source[] {
   const sources: Source[] = [];
   for (const row of ALL_RECORD_TYPES) {
-    if (row.fhir.resourceType !== resourceType) continue;
+    const shape = fhirShapeAs(row, resourceType);
+    if (!shape) continue;
     const listed = RECORD_TYPES.find((r) => r.graphqlType === row.graphqlType);
-    if (listed) sources.push({ connection: listed.connection, row, nested: false });
+    if (listed) sources.push({ connection: listed.connection, row, nested: false, shape });
     else if (row.partOf) {
       const parent = RECORD_TYPES.find((r) => r.graphqlType === row.partOf!.graphqlType);
-      if (parent) sources.push({ connection: parent.connection, row, nested: true });
+      if (parent) sources.push({ connection: parent.connection, row, nested: true, shape });
     }
   }
   return sources;
@@ -218,19 +221,19 @@ function usableSources(actor: Actor, search: ParsedSearch): Source[] {
   const reads = (resourceType: string, category: Category) => scopes.some((s) => (s.resourceType === '*' || s.resourceType === resourceType) && s.categories.includes(category));
   const granular = granularCodes(actor.scope, search.resourceType);
   const categoryCriteria = search.criteria.filter((c) => c.param.name === 'category' && c.type === 'token');
-  return sourcesOf(search.resourceType).filter(({ row, nested }) => {
+  return sourcesOf(search.resourceType).filter(({ row, nested, shape }) => {
     if (!reads(search.resourceType, row.category)) return false;
     if (nested) {
       // Reached through its parent's records, which the subgraphs disclose under the parent's category.
       const parent = ALL_RECORD_TYPES.find((r) => r.graphqlType === row.partOf!.graphqlType)!;
       if (!reads(parent.fhir.resourceType, parent.category) && !reads(search.resourceType, parent.category)) return false;
     }
-    const codes = row.fhir.category?.codes;
+    const codes: readonly string[] | undefined = shape.category?.codes;
     if (!codes) return true;
     if (granular && !codes.some((code) => granular.has(code))) return false;
     // Every category criterion must be able to match one of this record type's codes.
     return categoryCriteria.every((criterion) => criterion.type === 'token' && criterion.values.some((q) =>
-      (q.system === undefined || q.system === row.fhir.category!.system) && (q.code === undefined || codes.includes(q.code))));
+      (q.system === undefined || q.system === shape.category!.system) && (q.code === undefined || codes.includes(q.code))));
   });
 }
 
@@ -349,7 +352,7 @@ export async function search(ctx: SearchContext, parsed: ParsedSearch): Promise<
   const granular = granularCodes(ctx.actor.scope, parsed.resourceType);
   const criteria = parsed.criteria.filter((c) => c.param.name !== 'patient');
   // Every criterion not wholly settled by the fetch itself is matched in memory, and pages are then fetched larger.
-  const coveredBy = (codes: (q: { system?: string; code?: string }) => boolean) => sources.every((s) => s.row.fhir.category?.codes.every((code) => codes({ system: s.row.fhir.category!.system, code })));
+  const coveredBy = (codes: (q: { system?: string; code?: string }) => boolean) => sources.every((s) => s.shape.category?.codes.every((code) => codes({ system: s.shape.category!.system, code })));
   const settled = (c: Criterion) => (c.type === 'date' && c.param.window === 'instant' && c.values.length === 1)
     || (c.param.name === 'category' && c.type === 'token' && coveredBy((k) => c.values.some((q) => (q.system === undefined || q.system === k.system) && q.code === k.code)))
     || sources.every((s) => Object.keys(tokenArguments(s.connection, [c])).length > 0);
@@ -619,6 +622,7 @@ const BY_ID: Record<ConnectionName, string> = {
   procedures: 'procedure',
   carePlans: 'carePlan', careTeams: 'careTeam',
   medicationRequests: 'medicationRequest', medicationAdministrations: 'medicationAdministration', medicationStatements: 'medicationStatement',
+  clinicalNotes: 'clinicalNote',
 };
 const NESTED_BY_ID: Partial<Record<ConnectionName, { field: string; argument: string }>> = {
   imagingStudies: { field: 'imagingStudyOfReport', argument: 'reportId' },

@@ -139,6 +139,12 @@ const SPECIFIC: Record<string, (t: string) => SearchParam[]> = {
     param(t, 'code', 'token', 'medications-code', ['medicationCodeableConcept', 'contained.code']),
     param(t, 'status', 'token', 'medications-status', ['status']),
   ],
+  DocumentReference: (t) => [
+    param(t, 'date', 'date', 'DocumentReference-date', ['date'], 'instant'),
+    param(t, 'type', 'token', 'clinical-type', ['type']),
+    param(t, 'status', 'token', 'DocumentReference-status', ['status']),
+    param(t, 'category', 'token', 'DocumentReference-category', ['category']),
+  ],
   Consent: (t) => [
     param(t, 'date', 'date', 'clinical-date', ['dateTime'], 'instant'),
     param(t, 'status', 'token', 'Consent-status', ['status']),
