@@ -252,21 +252,30 @@ describe.each(BACKENDS)('clinical notes on %s', (backend) => {
   it('publishes notes: a transaction of a DocumentReference and a Synthea-style DiagnosticReport, exported back element by element', async () => {
     const org = 'org-county-north';
     const patientUrl = `urn:uuid:${crypto.randomUUID()}`;
-    const doc = documentReference(patientUrl, org, { labels: ['ETH'] });
-    const report = noteReport(patientUrl, org);
+    const encounterUrl = `urn:uuid:${crypto.randomUUID()}`;
+    // Each note names the Encounter it was written in, an entry of the same transaction (encounters' record).
+    const plainDoc = documentReference(patientUrl, org, { labels: ['ETH'] });
+    const doc: Json = { ...plainDoc, context: { ...plainDoc.context, encounter: [{ reference: encounterUrl }] } };
+    const report: Json = { ...noteReport(patientUrl, org), encounter: { reference: encounterUrl } };
     const transaction = await send('/fhir', await system(org), {
       resourceType: 'Bundle', type: 'transaction', entry: [
         { fullUrl: patientUrl, request: { method: 'POST', url: 'Patient' }, resource: {
           resourceType: 'Patient', name: [{ family: 'Lin', given: ['Hua'] }], gender: 'female', birthDate: '1975-04-05',
           identifier: [{ system: SYSTEM.healthCard, value: `HC-${crypto.randomUUID()}` }, { system: SYSTEM.mrnPrefix + org, value: `MR-${crypto.randomUUID()}` }],
         } },
+        { fullUrl: encounterUrl, request: { method: 'POST', url: 'Encounter' }, resource: {
+          resourceType: 'Encounter', status: 'finished', class: { system: ACT_CODE, code: 'AMB' }, subject: { reference: patientUrl }, period: { start: '2026-02-03T09:00:00.000Z' },
+        } },
         { fullUrl: `urn:uuid:${crypto.randomUUID()}`, request: { method: 'POST', url: 'DocumentReference', ifNoneExist: `identifier=${doc.identifier[0].system}|${doc.identifier[0].value}` }, resource: doc },
         { fullUrl: `urn:uuid:${crypto.randomUUID()}`, request: { method: 'POST', url: 'DiagnosticReport' }, resource: report },
       ],
     });
     expect(transaction.status, transaction.text).toBe(200);
-    expect(transaction.body.entry.map((e: Json) => e.response.status)).toEqual(['201 Created', '201 Created', '201 Created']);
-    const [patientId, docId, reportId] = transaction.body.entry.map((e: Json) => String(e.response.location).split('/')[1]!);
+    expect(transaction.body.entry.map((e: Json) => e.response.status)).toEqual(['201 Created', '201 Created', '201 Created', '201 Created']);
+    const [patientId, encounterId, docId, reportId] = transaction.body.entry.map((e: Json) => String(e.response.location).split('/')[1]!);
+    // Imaging keeps the record id encounters gave the Encounter entry.
+    const stored = await stack.databases.imaging.query<{ id: string; encounter_id: string }>('SELECT id, encounter_id FROM clinical_note WHERE id = ANY($1::uuid[])', [[docId, reportId]]);
+    expect(stored.map((r) => r.encounter_id)).toEqual([encounterId, encounterId]);
     const token = await stack.token({ sub: 'patient-lin', role: 'patient', patient: patientId, scope: 'patient/*.rs' });
     const bundle = await everything(token, patientId!);
     expect(schemaErrors(bundle)).toEqual([]);
@@ -275,24 +284,41 @@ describe.each(BACKENDS)('clinical notes on %s', (backend) => {
     const registryDisplay = { display: expect.any(String) };
     // Every element as sent; the references the export writes (patient, registry displays) and the labels beside.
     const { identifier: _i1, meta: _m1, ...sentDoc } = doc;
+    const encounterRef = { reference: `Encounter/${encounterId}` };
     expect({ ...back.find((r) => r.id === docId), meta: undefined }).toEqual({
-      ...sentDoc, id: docId, meta: undefined, subject: { reference: `Patient/${patientId}` },
+      ...sentDoc, id: docId, meta: undefined, subject: { reference: `Patient/${patientId}` }, context: { ...sentDoc.context, encounter: [encounterRef] },
       author: [{ ...sentDoc.author[0], ...registryDisplay }], custodian: { ...sentDoc.custodian, ...registryDisplay },
     });
     expect(back.find((r) => r.id === docId)!.meta.security).toEqual(expect.arrayContaining([{ system: ACT_CODE, code: 'ETH', display: expect.any(String) }]));
     const { identifier: _i2, ...sentReport } = report;
     expect(back.find((r) => r.id === reportId)).toEqual({
-      ...sentReport, id: reportId, subject: { reference: `Patient/${patientId}` },
+      ...sentReport, id: reportId, subject: { reference: `Patient/${patientId}` }, encounter: encounterRef,
       performer: [{ ...sentReport.performer[0], ...registryDisplay }, { ...sentReport.performer[1], ...registryDisplay }],
     });
 
-    // Published again (a retry): the conditional create matches, nothing twice.
-    const again = await send('/fhir/DocumentReference', await system(org), { ...doc, subject: { reference: `Patient/${patientId}` } }, { headers: { 'if-none-exist': `identifier=${doc.identifier[0].system}|${doc.identifier[0].value}` } });
+    // GraphQL: the note's encounter, resolved by encounters.
+    const graph = await stack.graphql(token, 'query($id: ID!) { clinicalNote(id: $id) { encounter { id status } } }', { id: docId });
+    expect(graph.errors).toBeUndefined();
+    expect(graph.data.clinicalNote.encounter).toEqual({ id: encounterId, status: 'finished' });
+    // The encounter is a visit (consent category encounters): a permit for notes alone opens the note, not its encounter.
+    const stranger = HOSPITALS.find((o) => o !== org)!;
+    const lin = await stack.token({ sub: 'patient-lin', role: 'patient', patient: patientId, scope: 'patient/*.cruds' });
+    const permit = await stack.graphql(lin, GRANT, { input: { patientId, decision: 'PERMIT', actorType: 'ORGANIZATION', actorId: stranger, categories: ['NOTES'] } });
+    expect(permit.errors).toBeUndefined();
+    // (The report: the DocumentReference is labelled ETH, which a permit must name.)
+    const seen = await stack.graphql(await clinician(stranger), 'query($id: ID!) { clinicalNote(id: $id) { id encounter { id } } }', { id: reportId });
+    expect(seen.data.clinicalNote, JSON.stringify(seen)).toEqual({ id: reportId, encounter: null });
+    expect(seen.errors?.map((e) => [e.path?.join('.'), e.extensions?.code])).toEqual([['clinicalNote.encounter', 'CONSENT_DENIED']]);
+    await stack.graphql(lin, REVOKE, { id: permit.data.grantConsent.id });
+
+    // Published again (a retry, naming the Encounter that now exists): the conditional create matches, nothing twice.
+    const single = { ...doc, subject: { reference: `Patient/${patientId}` }, context: { ...doc.context, encounter: [encounterRef] } };
+    const again = await send('/fhir/DocumentReference', await system(org), single, { headers: { 'if-none-exist': `identifier=${doc.identifier[0].system}|${doc.identifier[0].value}` } });
     expect(again.status, again.text).toBe(200);
     expect(again.headers.get('location')).toBe(`DocumentReference/${docId}`);
 
     // Updated by its organisation (PUT): superseded.
-    const superseded = { ...doc, id: docId, subject: { reference: `Patient/${patientId}` }, status: 'superseded' };
+    const superseded = { ...single, id: docId, status: 'superseded' };
     const update = await send(`/fhir/DocumentReference/${docId}`, await system(org), superseded, { method: 'PUT' });
     expect(update.status, update.text).toBe(200);
     expect(notesOf(await everything(token, patientId!)).find((r) => r.id === docId)!.status).toBe('superseded');
@@ -301,9 +327,30 @@ describe.each(BACKENDS)('clinical notes on %s', (backend) => {
     expect(retyped.status, retyped.text).toBe(409);
     expect(retyped.body.issue[0].expression).toEqual(['DocumentReference.resourceType']);
     // Updated as a DiagnosticReport, it stays one.
-    const amended = await send(`/fhir/DiagnosticReport/${reportId}`, await system(org), { ...report, id: reportId, subject: { reference: `Patient/${patientId}` }, status: 'amended' }, { method: 'PUT' });
+    const amended = await send(`/fhir/DiagnosticReport/${reportId}`, await system(org), { ...report, id: reportId, subject: { reference: `Patient/${patientId}` }, encounter: encounterRef, status: 'amended' }, { method: 'PUT' });
     expect(amended.status, amended.text).toBe(200);
-    expect(notesOf(await everything(token, patientId!)).find((r) => r.id === reportId)).toMatchObject({ resourceType: 'DiagnosticReport', status: 'amended' });
+    const afterUpdates = notesOf(await everything(token, patientId!));
+    expect(afterUpdates.find((r) => r.id === reportId)).toMatchObject({ resourceType: 'DiagnosticReport', status: 'amended', encounter: encounterRef });
+    expect(afterUpdates.find((r) => r.id === docId)!.context.encounter).toEqual([encounterRef]);
+
+    // An Encounter of another patient in the same transaction is refused by name, nothing written.
+    const before = await count();
+    const otherPatient = `urn:uuid:${crypto.randomUUID()}`;
+    const crossed = await send('/fhir', await system(org), {
+      resourceType: 'Bundle', type: 'transaction', entry: [
+        { fullUrl: otherPatient, request: { method: 'POST', url: 'Patient' }, resource: {
+          resourceType: 'Patient', name: [{ family: 'Other', given: ['One'] }], gender: 'male', birthDate: '1980-01-01',
+          identifier: [{ system: SYSTEM.healthCard, value: `HC-${crypto.randomUUID()}` }, { system: SYSTEM.mrnPrefix + org, value: `MR-${crypto.randomUUID()}` }],
+        } },
+        { fullUrl: encounterUrl, request: { method: 'POST', url: 'Encounter' }, resource: {
+          resourceType: 'Encounter', status: 'finished', class: { system: ACT_CODE, code: 'AMB' }, subject: { reference: otherPatient }, period: { start: '2026-02-03T09:00:00.000Z' },
+        } },
+        { request: { method: 'POST', url: 'DiagnosticReport' }, resource: { ...report, subject: { reference: `Patient/${patientId}` } } },
+      ],
+    });
+    expect(crossed.status, crossed.text).toBe(422);
+    expect(crossed.body.issue.map((i: Json) => i.expression?.[0])).toContain('Bundle.entry[2].resource.encounter');
+    expect(await count()).toBe(before);
   });
 
   it('refuses what it cannot keep, naming the element, entry by entry in a batch, and writes nothing for it', async () => {
@@ -312,12 +359,13 @@ describe.each(BACKENDS)('clinical notes on %s', (backend) => {
     const patient = `Patient/${noted.patient.id}`;
     const before = await count();
     const plain = documentReference(patient, org);
+    const firstUrl = `urn:uuid:${crypto.randomUUID()}`;
     const batch = await send('/fhir', token, {
       resourceType: 'Bundle', type: 'batch', entry: [
-        { request: { method: 'POST', url: 'DocumentReference' }, resource: plain },
+        { fullUrl: firstUrl, request: { method: 'POST', url: 'DocumentReference' }, resource: plain },
         { request: { method: 'POST', url: 'DocumentReference' }, resource: documentReference(patient, org, { code: '34117-3' }) },
         { request: { method: 'POST', url: 'DocumentReference' }, resource: { ...plain, identifier: undefined, category: [{ coding: [{ system: 'http://loinc.org', code: '47420-5' }] }] } },
-        { request: { method: 'POST', url: 'DocumentReference' }, resource: { ...plain, identifier: undefined, context: { ...plain.context, encounter: [{ reference: 'Encounter/3f0e6a52-8f7a-4c0e-9d55-1b1d1b1d1b1d' }] } } },
+        { request: { method: 'POST', url: 'DocumentReference' }, resource: { ...plain, identifier: undefined, context: { ...plain.context, encounter: [{ reference: firstUrl }] } } },
         { request: { method: 'POST', url: 'DocumentReference' }, resource: { ...plain, identifier: undefined, content: [{ attachment: { ...plain.content[0].attachment, hash: sha1('something else') } }] } },
         { request: { method: 'POST', url: 'DocumentReference' }, resource: { ...plain, identifier: undefined, content: [{ attachment: { contentType: 'text/plain' } }] } },
         { request: { method: 'POST', url: 'DocumentReference' }, resource: { ...plain, identifier: undefined, custodian: { reference: 'Organization/org-provincial' } } },
@@ -329,7 +377,8 @@ describe.each(BACKENDS)('clinical notes on %s', (backend) => {
       ['201 Created', null],
       ['400 Bad Request', 'Bundle.entry[1].resource.type.coding[0].code'],
       ['422 Unprocessable Entity', 'Bundle.entry[2].resource.category'],
-      ['422 Unprocessable Entity', 'Bundle.entry[3].resource.context.encounter'],
+      // Entries of a batch are independent: a note's encounter is an existing one.
+      ['400 Bad Request', 'Bundle.entry[3].resource.context.encounter[0]'],
       ['400 Bad Request', 'Bundle.entry[4].resource.content[0].attachment.hash'],
       ['400 Bad Request', 'Bundle.entry[5].resource.content[0].attachment'],
       ['403 Forbidden', 'Bundle.entry[6].resource.custodian'],

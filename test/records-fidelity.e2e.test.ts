@@ -179,14 +179,14 @@ function everyElement(card: string, mrn: string): Json {
             format: { system: 'http://ihe.net/fhir/ValueSet/IHE.FormatCode.codesystem', code: 'urn:ihe:iti:xds:2017:mimeTypeSufficient', display: 'mimeType Sufficient' } },
           { attachment: { contentType: 'application/pdf', url: 'https://docs.example.org/notes/77.pdf', size: 120000, hash: '2jmj7l5rSw0yVb/vlWAYkK/YBwk=', title: 'Scanned letter' } },
         ],
-        context: { period: { start: '2025-12-01T09:30:00+02:00', end: '2025-12-01T10:00:00+02:00' } },
+        context: { period: { start: '2025-12-01T09:30:00+02:00', end: '2025-12-01T10:00:00+02:00' }, encounter: [{ reference: encounter }] },
       }),
       entry('urn:uuid:6a0c3c0e-0000-4000-8000-0000000000d2', {
         // A clinical note as Synthea sends it: a DiagnosticReport whose category and code are LOINC note codes.
         resourceType: 'DiagnosticReport', status: 'final',
         category: [{ coding: [{ system: SYSTEM.loinc, code: '34117-2', display: 'History and physical note' }, { system: SYSTEM.loinc, code: '51847-2', display: 'Evaluation + Plan note' }] }],
         code: { coding: [{ system: SYSTEM.loinc, code: '34117-2', display: 'History and physical note' }, { system: SYSTEM.loinc, code: '51847-2', display: 'Evaluation + Plan note' }] },
-        subject, effectiveDateTime: '2025-12-01T09:40:00+02:00', issued: '2025-12-01T09:55:00+02:00',
+        subject, encounter: { reference: encounter }, effectiveDateTime: '2025-12-01T09:40:00+02:00', issued: '2025-12-01T09:55:00+02:00',
         performer: [{ reference: 'Practitioner/prac-county-north-1' }, { reference: `Organization/${ORG}` }],
         presentedForm: [{ contentType: 'text/plain; charset=utf-8', data: Buffer.from('Hypertension, poorly controlled.', 'utf8').toString('base64') }],
       }),

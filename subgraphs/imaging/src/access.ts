@@ -9,10 +9,13 @@ export const CLINICAL_NOTE = recordAccess('ClinicalNote');
 
 export const consentRules: ConsentRules = {
   // ImagingStudy.report is the study's radiology report, of its own category (the catalogue holds it as part of the study).
-  records: ownedRecordRules('imaging'),
+  records: ownedRecordRules('imaging', {
+    // The encounter a note was written in is a record of its own category.
+    ClinicalNote: { fieldCategories: { encounter: 'encounters' } },
+  }),
   // Result recognition is registry data, open like the organisations it names (the mutations check the actor).
   open: ['Query', 'Mutation', 'ImagingResultRecognition', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'ImagingReport', 'ImagingSeries',
     'ImagingStudyConnection', 'ImagingStudyEdge', '_Service',
     // A note's parts, reached only through its checked fields.
-    'CodeableConcept', 'NoteAttachment', 'ClinicalNoteConnection', 'ClinicalNoteEdge'],
+    'CodeableConcept', 'NoteAttachment', 'ClinicalNoteConnection', 'ClinicalNoteEdge', 'Encounter'],
 };

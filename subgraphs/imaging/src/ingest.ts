@@ -50,7 +50,7 @@ export const ingestHandlers: KindHandlers = {
   'clinical-note': {
     table: 'clinical_note',
     category: 'notes',
-    columns: ['resource_type', 'status', 'doc_status', 'type', 'categories', 'date', 'issued', 'period_start', 'period_end', 'description', 'author_id', 'attachments', 'sensitivity_labels'],
+    columns: ['resource_type', 'status', 'doc_status', 'type', 'categories', 'date', 'issued', 'period_start', 'period_end', 'description', 'author_id', 'attachments', 'sensitivity_labels', 'encounter_id'],
     order: 3,
     // A note keeps the resource type it was published as: an update may not turn a DocumentReference into a DiagnosticReport.
     check: async (tx, entry) => {

@@ -118,5 +118,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     text: (row: Row) => noteText(row.attachments),
     attachments: (row: Row) => row.attachments,
     author: (row: Row) => entityRef(row.author_id),
+    // The encounters subgraph's Encounter, by id (migration 007).
+    encounter: (row: Row) => entityRef(row.encounter_id),
   },
 };

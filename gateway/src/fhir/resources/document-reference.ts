@@ -12,6 +12,11 @@
  * reports). The DiagnosticReport module hands those to `readNoteReport`. A
  * note keeps the resource type it came as and is exported back as it, every
  * element kept as sent.
+ *
+ * The encounter it was written in (DocumentReference.context.encounter,
+ * DiagnosticReport.encounter) is encounters' record: an existing
+ * `Encounter/<id>` is kept by id, an Encounter of the same transaction gets the
+ * record id encounters staged (`foreignLinks`, put in by the coordinator).
  */
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
@@ -20,10 +25,10 @@ import { listedRecordType, NOTE_REPORT_CODES, type FhirShape } from '../../../..
 import { SYSTEM, isLoincCode, looksLikeLoinc } from '../../../../lib/records/terminology.js';
 import type { GqlCoding, GqlOrganization, GqlPeriod, GqlPractitioner } from '../graphql-types.js';
 import {
-  CODING_FIELDS, coding, codingsOf, instant, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, PRACTITIONER_FIELDS, practitionerId, text,
+  CODING_FIELDS, coding, codingsOf, instant, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, PRACTITIONER_FIELDS, practitionerId, recordRef, text,
   type CodeCheck, EVERY_CODING, REFERENCE,
 } from './elements.js';
-import type { BundleContext, EntryIssues, ExportContext, FhirResourceModule, Json, KeptObject, Mapped, Resource } from './module.js';
+import { entryLink, type BundleContext, type EntryIssues, type ExportContext, type FhirResourceModule, type Json, type KeptObject, type Mapped, type Resource } from './module.js';
 
 /** FHIR document-reference-status and composition-status (docStatus). */
 const DOCUMENT_STATUS = new Set(['current', 'superseded', 'entered-in-error']);
@@ -46,7 +51,7 @@ interface GqlConcept { coding: GqlCoding[]; text: string | null }
 export interface GqlClinicalNote {
   id: string; resourceType: string | null; status: string | null; docStatus: string | null; type: GqlConcept | null; category: GqlConcept[] | null;
   date: string | null; issued: string | null; period: GqlPeriod | null; description: string | null; attachments: StoredAttachment[] | null;
-  author: GqlPractitioner | null; organization: GqlOrganization | null; sensitivityLabels: string[] | null;
+  author: GqlPractitioner | null; organization: GqlOrganization | null; encounter: { id: string } | null; sensitivityLabels: string[] | null;
 }
 
 /** An Attachment's elements, all kept. */
@@ -55,7 +60,7 @@ const ATTACHMENT: KeptObject = { contentType: true, language: true, data: true, 
 /** What a note sent as a DiagnosticReport keeps (the DiagnosticReport module's `keepsFor` gives it for notes). */
 export const NOTE_REPORT_KEEPS: { [element: string]: KeptObject | true } = {
   identifier: { system: true, value: true }, status: true, category: EVERY_CODING, code: EVERY_CODING, subject: REFERENCE,
-  effectiveDateTime: true, issued: true, performer: REFERENCE, presentedForm: { $max: MAX_ATTACHMENTS, ...ATTACHMENT },
+  effectiveDateTime: true, issued: true, performer: REFERENCE, presentedForm: { $max: MAX_ATTACHMENTS, ...ATTACHMENT }, encounter: { reference: true },
 };
 
 const CONCEPT_FIELDS = `{ coding ${CODING_FIELDS} text }`;
@@ -121,6 +126,17 @@ function attachmentOf(value: unknown, issues: EntryIssues, at: string): StoredAt
   return { contentType, language, data, url, size, hash, title, creation };
 }
 
+/**
+ * The encounter a note was written in (encounters' record): its id, or the placeholder of an Encounter entry of this
+ * transaction with the `foreignLinks` that has the coordinator put in its record id.
+ */
+function encounterOf(reference: unknown, context: BundleContext, issues: EntryIssues, element: string): { encounter_id: string | null; links: Mapped['foreignLinks'] } {
+  const ref = recordRef(reference, ['Encounter'], context, issues, element);
+  if (!ref) return { encounter_id: null, links: undefined };
+  if ('entry' in ref) return { encounter_id: entryLink(ref.entry), links: [{ column: 'encounter_id', expression: element }] };
+  return { encounter_id: ref.id, links: undefined };
+}
+
 /** The columns a note shares whichever resource type it came as. */
 function noteColumns(r: Json, issues: EntryIssues, resourceType: 'DocumentReference' | 'DiagnosticReport') {
   return { resource_type: resourceType, sensitivity_labels: labelsOf(r, issues) };
@@ -142,10 +158,12 @@ export function readNoteReport(r: Json, context: BundleContext, issues: EntryIss
   });
   const forms = listOf(r.presentedForm, issues, 'presentedForm');
   if (!forms.length) issues.add(400, 'required', 'A note sent as a DiagnosticReport carries its text in presentedForm', 'presentedForm');
+  const encounter = encounterOf(r.encounter, context, issues, 'encounter');
   return {
     recordType: 'ClinicalNote', kind: 'clinical-note', refs: {}, patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject',
+    ...(encounter.links ? { foreignLinks: encounter.links } : {}),
     record: {
-      ...noteColumns(r, issues, 'DiagnosticReport'),
+      ...noteColumns(r, issues, 'DiagnosticReport'), encounter_id: encounter.encounter_id,
       status, doc_status: null, type,
       categories: listOf(r.category, issues, 'category').map((c, n) => conceptOf(c, issues, `category[${n}]`)).filter(Boolean),
       date: instant(r.effectiveDateTime ?? r.issued, issues, r.effectiveDateTime === undefined && r.issued !== undefined ? 'issued' : 'effectiveDateTime', true),
@@ -165,6 +183,7 @@ function asReport(n: GqlClinicalNote, x: ExportContext): Resource {
     category: n.category?.map(concept),
     code: concept(n.type),
     subject: x.patientRef,
+    encounter: x.link('Encounter', n.encounter?.id),
     effectiveDateTime: n.date,
     issued: n.issued,
     performer: [x.practitioner(n.author), x.org(n.organization)],
@@ -178,18 +197,19 @@ export const documentReference: FhirResourceModule = {
     identifier: { system: true, value: true }, status: true, docStatus: true, type: EVERY_CODING, category: EVERY_CODING, subject: REFERENCE, date: true,
     author: { $max: 1, ...REFERENCE }, custodian: REFERENCE, description: true,
     content: { $max: MAX_ATTACHMENTS, attachment: ATTACHMENT, format: { system: true, code: true, display: true } },
-    context: { period: { start: true, end: true } },
+    context: { period: { start: true, end: true }, encounter: { $max: 1, reference: true } },
   },
   exports: [{
     from: 'clinicalNotes',
     select: () => ({
       clinicalNotes: `id resourceType status docStatus type ${CONCEPT_FIELDS} category ${CONCEPT_FIELDS} date issued period { start end } description
-    attachments { contentType language data url size hash title creation format ${CODING_FIELDS} } author ${PRACTITIONER_FIELDS} organization ${ORGANIZATION_FIELDS} sensitivityLabels`,
+    attachments { contentType language data url size hash title creation format ${CODING_FIELDS} } author ${PRACTITIONER_FIELDS} organization ${ORGANIZATION_FIELDS} encounter { id } sensitivityLabels`,
     }),
     toFhir(n: GqlClinicalNote, x) {
       // Status and content are required (1..1, 1..*): without them (withheld) the resource would not be valid.
       if (!n.status || !n.attachments?.length) return x.masks.has(n, 'status') || x.masks.has(n, 'attachments') ? x.withheld() : null;
       if (n.resourceType === 'DiagnosticReport') return n.type ? asReport(n, x) : x.withheld();
+      const encounter = x.link('Encounter', n.encounter?.id);
       return {
         resourceType: 'DocumentReference',
         id: n.id,
@@ -204,7 +224,10 @@ export const documentReference: FhirResourceModule = {
         custodian: x.org(n.organization),
         description: n.description,
         content: n.attachments.map((a) => ({ attachment: attachmentOut(a), format: a.format ? coding(a.format) : undefined })),
-        context: n.period ? { period: { start: n.period.start ?? undefined, end: n.period.end ?? undefined } } : undefined,
+        context: n.period || encounter ? {
+          encounter: encounter ? [encounter] : undefined,
+          period: n.period ? { start: n.period.start ?? undefined, end: n.period.end ?? undefined } : undefined,
+        } : undefined,
       };
     },
   }],
@@ -239,10 +262,13 @@ export const documentReference: FhirResourceModule = {
     const period = isObject(r.context) && isObject(r.context.period) ? r.context.period : null;
     const periodStart = period ? instant(period.start, issues, 'context.period.start') : null;
     const periodEnd = period ? instant(period.end, issues, 'context.period.end') : null;
+    const encounters = isObject(r.context) ? listOf(r.context.encounter, issues, 'context.encounter') : [];
+    const encounter = encounterOf(encounters[0], context, issues, 'context.encounter[0]');
     return {
       recordType: 'ClinicalNote', kind: 'clinical-note', refs: {}, patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject',
+      ...(encounter.links ? { foreignLinks: encounter.links } : {}),
       record: {
-        ...noteColumns(r, issues, 'DocumentReference'),
+        ...noteColumns(r, issues, 'DocumentReference'), encounter_id: encounter.encounter_id,
         status, doc_status: docStatus, type, categories: categories.filter(Boolean),
         // Its place on the timeline: when it was written (or, not given, the start of the care it is about).
         date: instant(r.date ?? period?.start, issues, r.date === undefined && period?.start !== undefined ? 'context.period.start' : 'date', true),
