@@ -9,6 +9,9 @@
  *   SNOMED-only Condition with an issue naming Condition.code and ICD-10, and
  *   accepts one carrying both; a misconfigured policy refuses publishing
  *   (503), never publishes unchecked;
+ * - an Encounter's reasonCode likewise: SNOMED CT only (as Synthea sends it)
+ *   accepted and given back as sent, every reason and coding; a policy for
+ *   Encounter.reasonCode refuses it by name;
  * - an Encounter naming its practitioner by identifier (as most systems send
  *   them) and its Locations is accepted, the references kept as logical ones
  *   and exported back as sent; an organisation other than the publisher is
@@ -116,6 +119,51 @@ describe.each(BACKENDS)('codes as sent and logical references on %s', (backend) 
     expect(broken.status, broken.text).toBe(503);
     expect(broken.body.issue[0].diagnostics).toMatch(/CODING_POLICY/);
     expect(await conditionCount()).toBe(before + 1);
+  });
+
+  it('accepts an Encounter whose reasonCode is SNOMED CT only and gives every reason back as sent; the coding policy decides what is required', async () => {
+    const visit = (reasonCode: Json[]): Json => ({
+      resourceType: 'Encounter', identifier: [{ system: `https://${ORG}.example.org/visits`, value: crypto.randomUUID() }], status: 'finished',
+      class: { system: ACT_CODE, code: 'AMB', display: 'ambulatory' }, subject: { reference: `Patient/${patientId}` },
+      period: { start: '2026-03-04T08:00:00.000Z', end: '2026-03-04T08:30:00.000Z' }, reasonCode,
+    });
+    // As Synthea sends it: one SNOMED CT reason, no ICD-10.
+    const snomedOnly = [{ coding: [{ system: SNOMED, code: '72892002', display: 'Normal pregnancy' }] }];
+    const created = await send('/fhir/Encounter', await system(), visit(snomedOnly));
+    expect(created.status, created.text).toBe(201);
+    const id = String(created.headers.get('location')).split('/')[1]!;
+    // Two reasons, a local coding beside ICD-10 and SNOMED CT, and a text: all kept in the order sent; ICD-10 is the one listed.
+    const several = [
+      { coding: [{ system: 'https://county-north.example.org/reasons', code: 'FU-BP' }, { system: SNOMED, code: '38341003', display: 'Hypertensive disorder' }, { system: ICD10, code: 'I10', display: 'Essential hypertension' }], text: 'BP follow-up' },
+      { text: 'Patient asked for a review' },
+    ];
+    const mixed = await send('/fhir/Encounter', await system(), visit(several));
+    expect(mixed.status, mixed.text).toBe(201);
+    const mixedId = String(mixed.headers.get('location')).split('/')[1]!;
+    const bundle = await everything();
+    expect(schemaErrors(bundle)).toEqual([]);
+    expect(bundle.entry.find((e) => e.resource.id === id)!.resource.reasonCode).toEqual(snomedOnly);
+    expect(bundle.entry.find((e) => e.resource.id === mixedId)!.resource.reasonCode).toEqual(several);
+    const gql = await stack.graphql(patientToken, `query($id: ID!) { patient(id: $id) { encounters(first: 50) { edges { node { id reason { system code display }
+      reasonCode { coding { system code display } text } } } } } }`, { id: patientId });
+    expect(gql.errors).toBeUndefined();
+    const nodes = gql.data.patient.encounters.edges.map((e: Json) => e.node);
+    expect(nodes.find((n: Json) => n.id === id)).toEqual({ id, reason: { system: SNOMED, code: '72892002', display: 'Normal pregnancy' }, reasonCode: [{ coding: snomedOnly[0]!.coding, text: null }] });
+    expect(nodes.find((n: Json) => n.id === mixedId).reason).toEqual({ system: ICD10, code: 'I10', display: 'Essential hypertension' });
+    // Recognised systems are still checked: a SNOMED CT code with a wrong check digit is refused, named.
+    const broken = await send('/fhir/Encounter', await system(), visit([{ coding: [{ system: SNOMED, code: '72892003' }] }]));
+    expect(broken.status, broken.text).toBe(400);
+    expect(broken.body.issue[0].expression).toEqual(['Encounter.reasonCode[0].coding[0].code']);
+    // An alliance that requires ICD-10 reasons says so in its coding policy: the SNOMED-only reason is refused, naming it; nothing written.
+    const count = async () => (await stack.databases.encounters.query<{ n: number }>('SELECT count(*)::int AS n FROM encounter'))[0]!.n;
+    const before = await count();
+    process.env.CODING_POLICY = JSON.stringify({ 'Encounter.reasonCode': { anyOf: [ICD10] } });
+    const refused = await send('/fhir/Encounter', await system(), visit(snomedOnly));
+    expect(refused.status, refused.text).toBe(422);
+    expect(refused.body.issue.map((i: Json) => i.expression[0])).toEqual(['Encounter.reasonCode[0]']);
+    expect(refused.body.issue[0].diagnostics).toMatch(/ICD-10/);
+    expect(await count()).toBe(before);
+    expect((await send('/fhir/Encounter', await system(), visit([several[0]!]))).status).toBe(201);
   });
 
   it('keeps a practitioner named by identifier and the Locations as logical references, exported as sent; another organisation is still refused', async () => {

@@ -58,7 +58,7 @@ function everyElement(card: string, mrn: string): Json {
         resourceType: 'Encounter', status: 'finished', class: { system: ACT_CODE, code: 'AMB', display: 'ambulatory' }, subject,
         participant: [{ individual: { reference: 'Practitioner/prac-county-north-1' } }],
         period: { start: '2025-12-01T09:00:00+02:00', end: '2025-12-01T09:40:00+02:00' },
-        reasonCode: [{ coding: [{ system: SYSTEM.icd10, code: 'I10', display: 'Essential (primary) hypertension' }] }],
+        reasonCode: [{ coding: [{ system: SYSTEM.icd10, code: 'I10', display: 'Essential (primary) hypertension' }, { system: SYSTEM.snomed, code: '38341003', display: 'Hypertensive disorder' }], text: 'Hypertension review' }],
         serviceProvider: { reference: `Organization/${ORG}` },
       }),
       entry('urn:uuid:6a0c3c0e-0000-4000-8000-000000000005', {

@@ -76,7 +76,9 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     class: (row: Row) => CLASS_NAME[row.class],
     period: (row: Row) => ({ start: row.period_start, end: row.period_end }),
     practitioner: (row: Row) => entityRef(row.practitioner_id),
-    reason: (row: Row) => coding(SYSTEM.icd10, row.reason_code, row.reason_display),
+    reason: (row: Row) => coding(row.reason_code_system ?? SYSTEM.icd10, row.reason_code, row.reason_display),
+    // Every reasonCode as sent (migration 012); null for encounters recorded before and those referrals create.
+    reasonCode: (row: Row) => row.reason_codes ?? null,
     diagnoses: (row: Row, _: unknown, context: SubgraphContext) => loadChildren(context, 'condition', 'encounter_id', row.id, 'recorded_date, id', CONDITION),
     referral: (row: Row, _: unknown, context: SubgraphContext) => (row.referral_id ? loadReference(context, 'referral', row.referral_id, REFERRAL) : null),
     participants: (row: Row, _: unknown, context: SubgraphContext) => participantsOf(context, row.id),

@@ -1,13 +1,18 @@
 /**
- * Encounter: a visit or stay (encounters). The class is HL7 v3 ActCode, the
- * reason ICD-10; the diagnoses made during it are linked from the
+ * Encounter: a visit or stay (encounters). The class is HL7 v3 ActCode; the
+ * reasons are kept as sent (issue 27), like a Condition's code: every
+ * reasonCode with every coding, in any recognised system (formats and check
+ * digits checked: code-systems.ts) or a local one with its system, and the
+ * text; what the alliance requires of them is the coding policy's
+ * (../coding-policy.ts). The diagnoses made during it are linked from the
  * Conditions in the bundle (Encounter.diagnosis).
  */
-import { SYSTEM, isIcd10Code } from '../../../../lib/records/terminology.js';
+import { SYSTEM } from '../../../../lib/records/terminology.js';
+import { ICD10_CM } from './code-systems.js';
 import type { GqlCoding, GqlOrganization, GqlPeriod, GqlPractitioner } from '../graphql-types.js';
 import { maskedExtension, SYSTEMS } from '../terminology.js';
 import {
-  CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, PRACTITIONER_FIELDS, practitionerId, text, withDisplay, ONE_CODING, REFERENCE,
+  CODING_FIELDS, concept, instant, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, PRACTITIONER_FIELDS, practitionerId, text, REFERENCE,
   EVERY_CODING, fhirReferenceOf, logicalReference, LOGICAL_REFERENCE_FIELDS, type LogicalRef,
 } from './elements.js';
 import { conceptOf, fhirConcept } from './clinical-observation.js';
@@ -30,11 +35,15 @@ export interface GqlEncounter {
   organization: GqlOrganization | null; practitioner: GqlPractitioner | null; reason: GqlCoding | null;
   sensitivityLabels: string[] | null;
   practitionerReference?: LogicalRef | null; practitionerTypes?: { coding: GqlCoding[]; text: string | null }[] | null; locations?: LogicalRef[] | null;
+  reasonCode?: { coding: GqlCoding[]; text: string | null }[] | null;
 }
 
 /** A registry practitioner's literal reference (Practitioner/{registry id}): kept as the registry's practitioner; any other person, logically. */
 const REGISTRY_PRACTITIONER = /^Practitioner\/[A-Za-z0-9\-.]{1,64}$/;
 const MAX_LOCATIONS = 10;
+const MAX_REASONS = 10;
+/** The coding an encounter's reason is listed under (GraphQL `reason`): ICD-10 where sent, else ICD-10-CM, else SNOMED CT, else the first. */
+const PRIMARY_SYSTEMS = [SYSTEM.icd10, ICD10_CM, SYSTEM.snomed];
 /** Nulls (GraphQL's absent) out of a logical reference. */
 const present = (ref: LogicalRef): LogicalRef => Object.fromEntries(Object.entries(ref).filter(([, v]) => v !== null && v !== undefined)) as LogicalRef;
 
@@ -42,14 +51,14 @@ export const encounter: FhirResourceModule = {
   resourceType: 'Encounter',
   keeps: {
     identifier: { system: true, value: true }, status: true, class: { system: true, code: true, display: true }, subject: REFERENCE,
-    participant: { $max: 1, individual: REFERENCE, type: EVERY_CODING }, location: { $max: MAX_LOCATIONS, location: REFERENCE }, period: { start: true, end: true }, reasonCode: { $max: 1, ...ONE_CODING }, serviceProvider: REFERENCE,
+    participant: { $max: 1, individual: REFERENCE, type: EVERY_CODING }, location: { $max: MAX_LOCATIONS, location: REFERENCE }, period: { start: true, end: true }, reasonCode: { $max: MAX_REASONS, ...EVERY_CODING }, serviceProvider: REFERENCE,
     // Derived, as the export writes it: the Conditions that name this encounter (their own link is what is kept).
     diagnosis: { condition: { reference: true } },
   },
   exports: [{
     from: 'encounters',
     select: () => ({ encounters: `id status class period { start end } organization ${ORGANIZATION_FIELDS} practitioner ${PRACTITIONER_FIELDS} reason ${CODING_FIELDS} sensitivityLabels
-    practitionerReference ${LOGICAL_REFERENCE_FIELDS} practitionerTypes { coding ${CODING_FIELDS} text } locations ${LOGICAL_REFERENCE_FIELDS}` }),
+    practitionerReference ${LOGICAL_REFERENCE_FIELDS} practitionerTypes { coding ${CODING_FIELDS} text } locations ${LOGICAL_REFERENCE_FIELDS} reasonCode { coding ${CODING_FIELDS} text }` }),
     toFhir(e: GqlEncounter, x) {
       const klass = e.class ? ENCOUNTER_CLASS[e.class] : undefined;
       if (!e.status || !(klass || x.masks.has(e, 'class'))) return x.withheld();
@@ -68,7 +77,8 @@ export const encounter: FhirResourceModule = {
           : undefined,
         location: e.locations?.length ? e.locations.map((l) => ({ location: fhirReferenceOf(present(l)) })) : undefined,
         period: e.period ? { start: e.period.start, end: e.period.end } : undefined,
-        reasonCode: e.reason ? [concept(e.reason)] : undefined,
+        // As sent (an encounter recorded before reasons were kept whole, or by a referral: its one ICD-10 reason).
+        reasonCode: e.reasonCode?.length ? e.reasonCode.map((c) => fhirConcept(c)!) : e.reason ? [concept(e.reason)] : undefined,
         serviceProvider: x.org(e.organization),
       };
     },
@@ -89,8 +99,13 @@ export const encounter: FhirResourceModule = {
     else if (klass.system !== SYSTEMS.actCode || !CLASS_CODES.has(klass.code)) issues.add(400, 'code-invalid', `class must be one of ${[...CLASS_CODES.keys()].join(', ')} in ${SYSTEMS.actCode}`, 'class.code');
     const status = text(r.status, issues, 'status', { required: true });
     if (status && !ENCOUNTER_STATUS.has(status)) issues.add(400, 'code-invalid', 'status is not an encounter-status code', 'status');
-    const reason = Array.isArray(r.reasonCode) && r.reasonCode.length
-      ? withDisplay(codingOf(r.reasonCode[0], SYSTEM.icd10, issues, 'reasonCode[0]', { name: 'ICD-10', valid: isIcd10Code })) : null;
+    // Every reason as sent, each coding of a recognised system checked; the primary coding is what GraphQL's `reason` shows.
+    const reasons = r.reasonCode === undefined ? [] : Array.isArray(r.reasonCode)
+      ? (r.reasonCode as unknown[]).slice(0, MAX_REASONS).map((c, n) => conceptOf(c, issues, `reasonCode[${n}]`)).filter((c) => c !== null)
+      : issues.add(400, 'structure', 'reasonCode must be a list of CodeableConcepts', 'reasonCode') ?? [];
+    const codings = reasons.flatMap((c) => c.coding);
+    const primary = PRIMARY_SYSTEMS.map((system) => codings.find((c) => c.system === system)).find(Boolean) ?? codings[0];
+    const reason = primary ? { code: primary.code, display: primary.display ?? reasons.find((c) => c.coding.includes(primary))?.text ?? primary.code, system: primary.system } : null;
     // Encounter.diagnosis is the export's view of the Conditions' own encounter links: only Conditions, kept through them.
     (Array.isArray(r.diagnosis) ? r.diagnosis : []).forEach((d: unknown, n: number) => {
       const ref = isObject(d) && isObject(d.condition) ? d.condition.reference : undefined;
@@ -113,7 +128,7 @@ export const encounter: FhirResourceModule = {
       recordType: 'Encounter', kind: 'encounter', refs: {}, patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject',
       record: {
         class: klass?.code, status, period_start: instant(r.period?.start, issues, 'period.start', true), period_end: instant(r.period?.end, issues, 'period.end'),
-        reason_code: reason?.code ?? null, reason_display: reason?.display ?? null,
+        reason_code: reason?.code ?? null, reason_display: reason?.display ?? null, reason_code_system: reason?.system ?? null, reason_codes: reasons.length ? reasons : null,
         practitioner_id: registry ? practitionerId(participant, issues, 'participant[0].individual') : null, sensitivity_labels: labelsOf(r, issues),
         participant: logical || types.length ? { ...(logical ? { individual: logical } : {}), ...(types.length ? { type: types } : {}) } : null,
         locations: locations.length ? locations : null,
