@@ -247,6 +247,48 @@ describe.each(BACKENDS)('AllergyIntolerance on %s', (backend) => {
     expect(exported(await everything(token, patientId))[0]!.clinicalStatus).toEqual({ coding: [{ system: CLINICAL, code: 'resolved' }] });
   });
 
+  it('keeps a recorder named by identifier and the asserter as logical references, exported and read as sent', async () => {
+    const org = RECORDER;
+    const NPI = 'http://hl7.org/fhir/sid/us-npi';
+    const recorder = { identifier: { system: NPI, value: '9999913473' }, display: 'Dr. Li Na' };
+    const asserter = { reference: 'RelatedPerson/mother-of-jiang', type: 'RelatedPerson', display: 'Her mother' };
+    const sent = { ...allergyResource(`Patient/${allergic.patient.id}`, org), recorder, asserter };
+    const created = await send('/fhir/AllergyIntolerance', await system(org), sent);
+    expect(created.status, created.text).toBe(201);
+    const id = String(created.headers.get('location')).split('/')[1]!;
+    const [row] = await stack.databases.encounters.query<{ recorder_id: string | null; recorder_reference: Json; asserter: Json }>(
+      'SELECT recorder_id, recorder_reference, asserter FROM allergy_intolerance WHERE id = $1', [id]);
+    expect(row).toEqual({ recorder_id: null, recorder_reference: recorder, asserter });
+    const bundle = await everything(patientToken, allergic.patient.id);
+    expect(schemaErrors(bundle)).toEqual([]);
+    const back = exported(bundle).find((r) => r.id === id)!;
+    expect({ recorder: back.recorder, asserter: back.asserter }).toEqual({ recorder, asserter });
+    const gql = await stack.graphql(patientToken, `query($id: ID!) { allergyIntolerance(id: $id) { recorder { id }
+      recorderReference { reference type identifier { system value } display } asserter { reference type identifier { system value } display } } }`, { id });
+    expect(gql.errors).toBeUndefined();
+    expect(gql.data.allergyIntolerance).toEqual({
+      recorder: null, recorderReference: { reference: null, type: null, identifier: { system: NPI, value: '9999913473' }, display: 'Dr. Li Na' },
+      asserter: { ...asserter, identifier: null },
+    });
+    // A registry practitioner stays the registry's (its display added), and the patient may assert it.
+    const registry = await send('/fhir/AllergyIntolerance', await system(org), { ...sent, identifier: undefined, recorder: { reference: 'Practitioner/prac-county-north-1' }, asserter: { reference: `Patient/${allergic.patient.id}` } });
+    expect(registry.status, registry.text).toBe(201);
+    const registryId = String(registry.headers.get('location')).split('/')[1]!;
+    const again = exported(await everything(patientToken, allergic.patient.id)).find((r) => r.id === registryId)!;
+    expect(again.recorder).toEqual({ reference: 'Practitioner/prac-county-north-1', display: expect.any(String) });
+    expect(again.asserter).toEqual({ reference: `Patient/${allergic.patient.id}` });
+    // An organisation is not a recorder or an asserter (refused, named, not dropped); nor is a reference into the Bundle.
+    const orgAsserter = await send('/fhir/AllergyIntolerance', await system(org), { ...sent, identifier: undefined, asserter: { reference: `Organization/${org}` } });
+    expect(orgAsserter.status, orgAsserter.text).toBe(400);
+    expect(orgAsserter.body.issue[0].expression).toEqual(['AllergyIntolerance.asserter']);
+    const byIdentifier = await send('/fhir/AllergyIntolerance', await system(org), { ...sent, identifier: undefined, recorder: { identifier: { system: SYSTEM.organization, value: org } } });
+    expect(byIdentifier.status, byIdentifier.text).toBe(400);
+    expect(byIdentifier.body.issue[0].expression).toEqual(['AllergyIntolerance.recorder']);
+    const empty = await send('/fhir/AllergyIntolerance', await system(org), { ...sent, identifier: undefined, recorder: { identifier: { system: NPI } } });
+    expect(empty.status, empty.text).toBe(400);
+    expect(empty.body.issue[0].expression).toEqual(['AllergyIntolerance.recorder.identifier.value']);
+  });
+
   it('refuses what it cannot keep, naming the element, entry by entry in a batch, and writes nothing for it', async () => {
     const org = RECORDER;
     const token = await system(org);

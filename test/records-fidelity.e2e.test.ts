@@ -116,7 +116,8 @@ function everyElement(card: string, mrn: string): Json {
         verificationStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-verification', code: 'confirmed' }] },
         type: 'allergy', category: ['medication'], criticality: 'high',
         code: { coding: [{ system: SYSTEM.snomed, code: '764146007', display: 'Penicillin (substance)' }], text: 'Penicillin' }, patient: subject,
-        onsetDateTime: '1990-05-01T00:00:00Z', recordedDate: '2025-12-01T09:20:00+02:00', recorder: { reference: 'Practitioner/prac-county-north-1' },
+        onsetDateTime: '1990-05-01T00:00:00Z', recordedDate: '2025-12-01T09:20:00+02:00', recorder: { identifier: { system: 'http://hl7.org/fhir/sid/us-npi', value: '9999913473' }, display: 'Dr. Li Na' },
+        asserter: { reference: 'RelatedPerson/rp-1', display: 'Her mother' },
         reaction: [{ manifestation: [{ coding: [{ system: SYSTEM.snomed, code: '271807003', display: 'Eruption of skin' }] }], severity: 'moderate' }],
       }),
       // Issue 27: clinical observations (a blood pressure panel with components, a coded social history), a Condition

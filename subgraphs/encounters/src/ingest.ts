@@ -31,7 +31,7 @@ export const ingestHandlers: KindHandlers = {
     table: 'allergy_intolerance',
     category: 'allergies',
     columns: ['recorder_id', 'code', 'clinical_status', 'verification_status', 'type', 'categories', 'criticality', 'onset_date_time', 'onset_string',
-      'recorded_date', 'reactions', 'sensitivity_labels'],
+      'recorded_date', 'reactions', 'sensitivity_labels', 'recorder_reference', 'asserter'],
     order: 4,
   },
   procedure: {

@@ -117,6 +117,9 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     onsetString: (row: Row) => row.onset_string,
     recordedDate: (row: Row) => row.recorded_date,
     recorder: (row: Row) => entityRef(row.recorder_id),
+    // Logical references kept as sent (migration 013).
+    recorderReference: (row: Row) => row.recorder_reference ?? null,
+    asserter: (row: Row) => row.asserter ?? null,
     reactions: (row: Row) => row.reactions,
   },
   Procedure: {
