@@ -3,7 +3,8 @@
  * realistic size (issue 27): years of visits, each with its encounter, its
  * diagnosis, a laboratory panel and its report, now and then a CT or MR
  * study with the radiologist's report, a yearly influenza dose, the
- * visit's vital signs (a blood pressure panel and the heart rate), the
+ * visit's vital signs (a blood pressure panel and the heart rate; these,
+ * the laboratory results and the lab report name the visit's Encounter), the
  * patient's allergies and medications (prescriptions with a Medication entry,
  * a contained one or a coded concept, doses given on the ward, a statement), and the Patient as an EHR export sends it (title,
  * home phone, address with province and country, extensions). A few years
