@@ -208,16 +208,19 @@ export class Coordinator {
         if (!e.foreignLinks?.length) return stage;
         const record = { ...stage.record };
         for (const link of e.foreignLinks) {
-          record[link.column] = (record[link.column] as unknown[]).map((value, n) => {
+          // A list column (a care plan's Conditions) or a single one (an observation's encounter).
+          const resolve = (value: unknown, expression: string) => {
             const match = typeof value === 'string' ? /^entry:(\d+)$/.exec(value) : null;
             if (!match) return value;
             const target = stagedIds.get(Number(match[1]));
             if (!target || target.patientId !== stage.patientId) {
               issues.push({ index: e.index, status: target ? 422 : 400, code: target ? 'business-rule' : 'invalid',
-                message: target ? 'The reference points at a record of another patient' : 'The reference does not point at a record another service staged', expression: `${e.path}.${link.expression}[${n}]` });
+                message: target ? 'The reference points at a record of another patient' : 'The reference does not point at a record another service staged', expression: `${e.path}.${expression}` });
             }
             return target?.id ?? null;
-          });
+          };
+          const value = record[link.column];
+          record[link.column] = Array.isArray(value) ? value.map((item, n) => resolve(item, `${link.expression}[${n}]`)) : resolve(value, link.expression);
         }
         return { ...stage, record };
       });

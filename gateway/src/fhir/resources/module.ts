@@ -126,8 +126,8 @@ export interface Mapped {
   /** A report: the results it lists (each result gets the link to its report). */
   results?: EntryRef[];
   /**
-   * Links to entries of this Bundle another subgraph owns (a care plan's Conditions): `record[column]` is a list in
-   * which `entryLink(n)` stands for entry n's record id, put in by the coordinator once that entry's owner has staged
+   * Links to entries of this Bundle another subgraph owns (a care plan's Conditions, an observation's Encounter):
+   * `record[column]` is a list, or a single value, in which `entryLink(n)` stands for entry n's record id, put in by the coordinator once that entry's owner has staged
    * it (the id a conditional create matched, or the new one). `expression`: the element, for issues.
    */
   foreignLinks?: { column: string; expression: string }[];
