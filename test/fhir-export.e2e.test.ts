@@ -275,8 +275,9 @@ describe.each(BACKENDS)('FHIR R4 export on %s', (backend) => {
     expect(event!.record_counts).toMatchObject({
       demographics: 1,
       // A link to a record of another category is a disclosure of that category, counted under the linking record
-      // (a procedure's encounter and diagnosis, the diagnoses a care plan addresses: their field rules).
-      encounters: rich.encounters.length + rich.procedures.length,
+      // (a procedure's encounter and diagnosis, the diagnoses a care plan addresses, the encounter of a lab result, a
+      // report or a clinical observation: their field rules, asked of every record whether or not it names one).
+      encounters: rich.encounters.length + rich.procedures.length + rich.observations.length + rich.diagnosticReports.length + rich.clinicalObservations.length,
       diagnoses: rich.conditions.length + rich.procedures.length + rich.carePlans.length,
       // (A category with nothing disclosed is not counted at all.)
       ...(rich.procedures.length ? { procedures: rich.procedures.length } : {}),
@@ -502,7 +503,7 @@ describe.each(BACKENDS)('FHIR R4 export on %s', (backend) => {
     expect(events.every((e) => e.patient_id === paged.patient.id)).toBe(true);
     // Each page's event counts the results it disclosed (a report linked from two pages counts on both).
     expect(events.reduce((sum, e) => sum + (e.record_counts.labs ?? 0), 0)).toBeGreaterThanOrEqual(paged.observations.length + extra + paged.diagnosticReports.length);
-    // Later pages ask only for the connection still paging (and the patient's id).
-    for (const event of events.slice(1)) expect(Object.keys(event.record_counts).sort()).toEqual(['demographics', 'labs']);
+    // Later pages ask only for the connection still paging (and the patient's id): the results and their encounter link.
+    for (const event of events.slice(1)) expect(Object.keys(event.record_counts).sort()).toEqual(['demographics', 'encounters', 'labs']);
   });
 });

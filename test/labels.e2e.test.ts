@@ -109,13 +109,42 @@ describe.each(BACKENDS)('labels on every path, on %s', (backend) => {
     await stack.graphql(patient, 'mutation($id: ID!) { revokeConsent(id: $id) { id } }', { id: psy });
   });
 
+  it('keeps a labelled immunisation closed to public-health staff of the programme, until a permit for their organisation names the label', async () => {
+    const PROGRAM = 'https://fhir.alliance.example.org/CodeSystem/program';
+    const enrol = await send('/fhir/EpisodeOfCare', await system(A), {
+      resourceType: 'EpisodeOfCare', status: 'active', type: [{ coding: [{ system: PROGRAM, code: 'HTN', display: 'Hypertension management' }] }],
+      patient: { reference: `Patient/${patientId}` }, managingOrganization: { reference: `Organization/${A}` }, period: { start: '2026-01-01T00:00:00Z' },
+    });
+    expect(enrol.status, enrol.text).toBe(201);
+    const plain = await send('/fhir/Immunization', await system(A), {
+      resourceType: 'Immunization', status: 'completed', patient: { reference: `Patient/${patientId}` },
+      vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: '141' }] }, occurrenceDateTime: '2026-01-12T10:00:00Z',
+    });
+    expect(plain.status, plain.text).toBe(201);
+    const plainId = plain.headers.get('location')!.split('/')[1]!;
+    // org-cdc runs the hypertension programme: its staff see the enrolled patient's immunisations, not the one labelled V.
+    const cdc = await stack.token({ sub: 'ph-labels', role: 'public_health', org: 'org-cdc' });
+    const IMMUNIZATIONS = 'query($id: ID!) { patient(id: $id) { immunizations(first: 20) { edges { node { id sensitivityLabels } } } } }';
+    const seen = await stack.graphql(cdc, IMMUNIZATIONS, { id: patientId });
+    expect(seen.errors, JSON.stringify(seen.errors)).toBeUndefined();
+    expect(seen.data.patient.immunizations.edges.map((e: Json) => e.node.id)).toEqual([plainId]);
+    const searched = await (await fetch(`${base()}/fhir/Immunization?patient=${patientId}`, { headers: { authorization: `Bearer ${cdc}` } })).json();
+    expect(searched.entry.map((e: Json) => e.resource.id)).toEqual([plainId]);
+    // A permit for the organisation naming V opens it.
+    const named = await grant(patientId, { actorType: 'ORGANIZATION', actorId: 'org-cdc', labels: ['V'] });
+    const opened = await stack.graphql(cdc, IMMUNIZATIONS, { id: patientId });
+    expect(opened.data.patient.immunizations.edges).toHaveLength(2);
+    const patient = await stack.token({ sub: 'p', role: 'patient', patient: patientId, scope: 'patient/*.cruds' });
+    await stack.graphql(patient, 'mutation($id: ID!) { revokeConsent(id: $id) { id } }', { id: named });
+  });
+
   it('exports labels as stored, for every type', async () => {
     const patient = await stack.token({ sub: 'p', role: 'patient', patient: patientId, scope: 'patient/*.rs' });
     const exported = await exportAs(patient, patientId);
     const byId = new Map<string, Json>(exported.entry.map((e: Json) => [e.resource.id, e.resource]));
     expect(labelsOf(byId.get(reportId))).toEqual(['PSY']);
     expect(labelsOf(byId.get(studyId))).toEqual([]);
-    const immunization = exported.entry.find((e: Json) => e.resource.resourceType === 'Immunization').resource;
+    const immunization = exported.entry.find((e: Json) => e.resource.resourceType === 'Immunization' && e.resource.vaccineCode.coding[0].code === '62').resource;
     expect(labelsOf(immunization)).toEqual(['V']);
     const referral = exported.entry.find((e: Json) => e.resource.resourceType === 'ServiceRequest').resource;
     expect(labelsOf(referral)).toEqual(['SEX']);

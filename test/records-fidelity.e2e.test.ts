@@ -69,7 +69,7 @@ function everyElement(card: string, mrn: string): Json {
       }),
       entry(observation, {
         resourceType: 'Observation', status: 'final', category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' }] }],
-        code: { coding: [{ system: SYSTEM.loinc, code: '718-7', display: 'Hemoglobin [Mass/volume] in Blood' }] }, subject,
+        code: { coding: [{ system: SYSTEM.loinc, code: '718-7', display: 'Hemoglobin [Mass/volume] in Blood' }] }, subject, encounter: { reference: encounter },
         effectiveDateTime: '2025-12-01T09:10:00+02:00', issued: '2025-12-01T11:00:00+02:00', performer: [{ reference: `Organization/${ORG}` }],
         valueQuantity: { value: 11.2, unit: 'g/dL', system: 'http://unitsofmeasure.org', code: 'g/dL' },
         interpretation: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', code: 'L' }] }],
@@ -83,7 +83,7 @@ function everyElement(card: string, mrn: string): Json {
       }),
       entry('urn:uuid:6a0c3c0e-0000-4000-8000-000000000006', {
         resourceType: 'DiagnosticReport', status: 'final', category: [{ coding: [{ system: V2_0074, code: 'LAB' }] }],
-        code: { coding: [{ system: SYSTEM.loinc, code: '58410-2', display: 'CBC panel - Blood by Automated count' }] }, subject,
+        code: { coding: [{ system: SYSTEM.loinc, code: '58410-2', display: 'CBC panel - Blood by Automated count' }] }, subject, encounter: { reference: encounter },
         effectiveDateTime: '2025-12-01T09:10:00+02:00', issued: '2025-12-01T11:00:00+02:00', performer: [{ reference: `Organization/${ORG}` }],
         result: [{ reference: observation }], conclusion: 'Mild anaemia.',
       }),
@@ -124,7 +124,7 @@ function everyElement(card: string, mrn: string): Json {
       // coded only in SNOMED CT, an Encounter naming its practitioner by identifier and its Location: all as sent.
       entry('urn:uuid:6a0c3c0e-0000-4000-8000-00000000000c', {
         resourceType: 'Observation', status: 'final', category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs', display: 'Vital Signs' }] }],
-        code: { coding: [{ system: SYSTEM.loinc, code: '85354-9', display: 'Blood pressure panel with all children optional' }], text: 'Blood pressure' }, subject,
+        code: { coding: [{ system: SYSTEM.loinc, code: '85354-9', display: 'Blood pressure panel with all children optional' }], text: 'Blood pressure' }, subject, encounter: { reference: encounter },
         effectiveDateTime: '2025-12-01T09:05:00+02:00', performer: [{ reference: `Organization/${ORG}` }, { identifier: { system: 'http://hl7.org/fhir/sid/us-npi', value: '1234567893' }, display: 'Nurse Zanele Khumalo' }],
         bodySite: { coding: [{ system: SYSTEM.snomed, code: '368209003', display: 'Right arm' }] },
         interpretation: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', code: 'H' }] }],
@@ -271,7 +271,7 @@ describe.each(BACKENDS)('What is published comes back unchanged on %s', (backend
     bundle.entry[0].resource.maritalStatus = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-MaritalStatus', code: 'M' }] };
     bundle.entry[0].resource.address[0].extension = [{ url: 'http://hl7.org/fhir/StructureDefinition/geolocation' }];
     bundle.entry[1].resource.type = [{ coding: [{ system: SYSTEM.snomed, code: '185349003' }] }];
-    bundle.entry[3].resource.encounter = { reference: 'urn:uuid:6a0c3c0e-0000-4000-8000-000000000002' };
+    bundle.entry[3].resource.specimen = { reference: 'Specimen/6a0c3c0e-0000-4000-8000-000000000002' };
     bundle.entry[6].resource.series.push({ ...bundle.entry[6].resource.series[0], uid: `${bundle.entry[6].resource.series[0].uid}9` });
     const answer = await send('/fhir', await system(ORG), bundle);
     expect(answer.status).toBe(422);
@@ -279,7 +279,7 @@ describe.each(BACKENDS)('What is published comes back unchanged on %s', (backend
     const named = answer.body.issue.flatMap((i: Json) => i.expression ?? []);
     expect(named).toEqual(expect.arrayContaining([
       'Bundle.entry[0].resource.maritalStatus', 'Bundle.entry[0].resource.address[0].extension', 'Bundle.entry[1].resource.type',
-      'Bundle.entry[3].resource.encounter', 'Bundle.entry[6].resource.series[1]',
+      'Bundle.entry[3].resource.specimen', 'Bundle.entry[6].resource.series[1]',
     ]));
     // Nothing of it was written: the same transaction without those elements creates every record (a patient or
     // record left behind would come back matched, 200, not created).

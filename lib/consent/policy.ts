@@ -136,16 +136,20 @@ export function decide(actor: Actor, record: RecordFacts, facts: PatientFacts, n
       if (unnamed.length) return consentDenied(`Sensitive record (${unnamed.join(', ')}): the patient's approval of this app does not name it`);
       return allow('app-approved');
     }
-    // 6. Public health: programme categories of enrolled patients.
+    // 6. Public health: programme categories of enrolled patients; denies and sensitivity labels honoured.
     case 'public_health': {
       if (!PUBLIC_HEALTH_CATEGORIES.includes(record.category)) return forbidden(`Public-health staff do not see ${record.category}`);
       // A deny naming the staff member or their organisation closes the record to them, as it does for clinical staff (rule 4).
       if (active.some((d) => d.decision === 'deny' && namesStaff(d, actor) && coversCategory(d, record.category) && coversPurpose(d, actor.purposeOfUse) && denyReaches(d, record))) {
         return consentDenied('The patient has refused access to you or your organisation');
       }
-      return actor.org && facts.programmeOrganizationIds.includes(actor.org)
-        ? allow('programme-enrolment')
-        : consentDenied('The patient is not enrolled in a programme your organisation runs');
+      if (!actor.org || !facts.programmeOrganizationIds.includes(actor.org)) return consentDenied('The patient is not enrolled in a programme your organisation runs');
+      // Sensitivity labels are honoured as for everyone beyond the producer (rule 4): a labelled record needs a
+      // permit for them or their organisation naming each of its labels (the programme rule alone does not).
+      const unnamed = record.sensitivityLabels.filter((label) => !active.some((d) => d.decision === 'permit' && namesStaff(d, actor)
+        && coversCategory(d, record.category) && coversPurpose(d, actor.purposeOfUse) && d.labels.includes(label)));
+      if (unnamed.length) return consentDenied(`Sensitive record (${unnamed.join(', ')}): the patient's consent does not name it`);
+      return allow('programme-enrolment');
     }
     case 'clinician':
     case 'nurse': {

@@ -4,7 +4,8 @@
  * diagnosis, a laboratory panel and its report, now and then a CT or MR
  * study with the radiologist's report, a clinical note every third visit
  * (DocumentReference or, as Synthea sends them, DiagnosticReport), a yearly influenza dose, the
- * visit's vital signs (a blood pressure panel and the heart rate), the
+ * visit's vital signs (a blood pressure panel and the heart rate; these,
+ * the laboratory results and the lab report name the visit's Encounter), the
  * patient's allergies and medications (prescriptions with a Medication entry,
  * a contained one or a coded concept, doses given on the ward, a statement), and the Patient as an EHR export sends it (title,
  * home phone, address with province and country, extensions). A few years
@@ -184,7 +185,7 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
     const vitalSigns = [{ system: SYSTEM.observationCategory, code: 'vital-signs', display: 'Vital Signs' }];
     add({
       resourceType: 'Observation', status: 'final', category: [{ coding: vitalSigns }],
-      code: { coding: [{ system: SYSTEM.loinc, code: '85354-9', display: 'Blood pressure panel with all children optional' }], text: 'Blood pressure' }, subject,
+      code: { coding: [{ system: SYSTEM.loinc, code: '85354-9', display: 'Blood pressure panel with all children optional' }], text: 'Blood pressure' }, subject, encounter: { reference: encounter },
       effectiveDateTime: at(5), performer: [{ reference: `Organization/${org}` }],
       bodySite: { coding: [{ system: SYSTEM.snomed, code: '368209003', display: 'Right arm' }] },
       component: [
@@ -194,7 +195,7 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
     });
     add({
       resourceType: 'Observation', status: 'final', category: [{ coding: vitalSigns }],
-      code: { coding: [{ system: SYSTEM.loinc, code: '8867-4', display: 'Heart rate' }] }, subject, effectiveDateTime: at(5),
+      code: { coding: [{ system: SYSTEM.loinc, code: '8867-4', display: 'Heart rate' }] }, subject, encounter: { reference: encounter }, effectiveDateTime: at(5),
       valueQuantity: { value: vitals.int(55, 100), unit: '/min', system: UCUM, code: '/min' },
     });
     const panel = pick(LAB_PANELS);
@@ -203,7 +204,7 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
       const flag = test.low !== null && value < test.low ? 'L' : test.high !== null && value > test.high ? 'H' : 'N';
       return add({
         resourceType: 'Observation', status: 'final', category: [{ coding: [{ system: SYSTEM.observationCategory, code: 'laboratory' }] }],
-        code: { coding: [{ system: SYSTEM.loinc, code: test.loinc, display: test.display }] }, subject,
+        code: { coding: [{ system: SYSTEM.loinc, code: test.loinc, display: test.display }] }, subject, encounter: { reference: encounter },
         effectiveDateTime: at(20), issued: at(140), performer: [{ reference: `Organization/${org}` }],
         valueQuantity: { value, unit: test.unit, system: UCUM, code: test.unit },
         interpretation: [{ coding: [{ system: INTERPRETATION, code: flag }] }],
@@ -215,7 +216,7 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
     });
     add({
       resourceType: 'DiagnosticReport', status: 'final', category: [{ coding: [{ system: V2_0074, code: 'LAB' }] }],
-      code: { coding: [{ system: SYSTEM.loinc, code: panel.loinc, display: panel.display }] }, subject,
+      code: { coding: [{ system: SYSTEM.loinc, code: panel.loinc, display: panel.display }] }, subject, encounter: { reference: encounter },
       effectiveDateTime: at(20), issued: at(140), performer: [{ reference: `Practitioner/${pick(practitioners)}` }, { reference: `Organization/${org}` }],
       result: results.map((reference) => ({ reference })),
     });

@@ -554,6 +554,23 @@ describe('rule 6: public_health', () => {
     expectDenied(run(makeActor('public_health'), rec(category, OWN_ORG), f), 'FORBIDDEN');
   });
 
+  it('a labelled record needs a permit naming the label for public_health too (the programme rule alone does not open it)', () => {
+    expectDenied(run(makeActor('public_health'), rec('immunizations', OTHER_ORG, ['HIV']), enrolled()), 'CONSENT_DENIED');
+    const named = facts([permit('organization', OWN_ORG, { labels: ['HIV'] })], { programmeOrganizationIds: [OWN_ORG] });
+    expectAllowed(run(makeActor('public_health'), rec('immunizations', OTHER_ORG, ['HIV']), named), 'programme-enrolment');
+    // A permit naming another label, or another organisation, does not.
+    const otherLabel = facts([permit('organization', OWN_ORG, { labels: ['PSY'] })], { programmeOrganizationIds: [OWN_ORG] });
+    expectDenied(run(makeActor('public_health'), rec('immunizations', OTHER_ORG, ['HIV']), otherLabel), 'CONSENT_DENIED');
+    const otherOrg = facts([permit('organization', OTHER_ORG, { labels: ['HIV'] })], { programmeOrganizationIds: [OWN_ORG] });
+    expectDenied(run(makeActor('public_health'), rec('immunizations', OTHER_ORG, ['HIV']), otherOrg), 'CONSENT_DENIED');
+  });
+
+  it('a deny naming public_health\'s organisation closes what it covers', () => {
+    const denied = facts([deny('organization', OWN_ORG, { categories: ['immunizations'] })], { programmeOrganizationIds: [OWN_ORG] });
+    expectDenied(run(makeActor('public_health'), rec('immunizations', OTHER_ORG), denied), 'CONSENT_DENIED');
+    expectAllowed(run(makeActor('public_health'), rec('programs', OTHER_ORG), denied), 'programme-enrolment');
+  });
+
   it('labs are FORBIDDEN to public_health', () => {
     expectDenied(run(makeActor('public_health'), rec('labs', OWN_ORG), enrolled()), 'FORBIDDEN');
   });

@@ -14,11 +14,18 @@ export const DIAGNOSTIC_REPORT = recordAccess('DiagnosticReport');
 export const CLINICAL_OBSERVATION = recordAccess('ClinicalObservation');
 
 export const consentRules: ConsentRules = {
-  records: ownedRecordRules('labs'),
+  records: ownedRecordRules('labs', {
+    // The encounter a result, an observation or a report was made in is a record of the encounters category.
+    Observation: { fieldCategories: { encounter: 'encounters' } },
+    ClinicalObservation: { fieldCategories: { encounter: 'encounters' } },
+    DiagnosticReport: { fieldCategories: { encounter: 'encounters' } },
+  }),
   // Result recognition is registry data, open like the organisations it names (the mutations check the actor).
   open: ['Query', 'Mutation', 'LabResultRecognition', 'Patient', 'Organization', 'Practitioner', 'Coding', 'CodeableConcept', 'Period', 'PageInfo', 'Quantity', 'ReferenceRange',
     'ObservationConnection', 'ObservationEdge', 'DiagnosticReportConnection', 'DiagnosticReportEdge', '_Service',
     // A clinical observation's parts, reached only through its checked fields.
     'ClinicalObservationConnection', 'ClinicalObservationEdge', 'ObservationValue', 'ObservationQuantity', 'ObservationRange', 'ObservationRatio', 'ObservationPeriod',
-    'ObservationComponent', 'LogicalReference', 'ReferenceIdentifier'],
+    'ObservationComponent', 'LogicalReference', 'ReferenceIdentifier',
+    // The encounters subgraph's record, by id only (reached through the checked `encounter` fields).
+    'Encounter'],
 };

@@ -81,6 +81,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     interpretation: (row: Row) => coding(INTERPRETATION_SYSTEM, row.interpretation, INTERPRETATION_DISPLAY[row.interpretation]),
     effectiveDateTime: (row: Row) => row.effective,
     report: (row: Row, _: unknown, context: SubgraphContext) => (row.report_id ? loadReference(context, 'diagnostic_report', row.report_id, DIAGNOSTIC_REPORT) : null),
+    // The encounter is the encounters subgraph's record: an entity reference its own consent rule resolves.
+    encounter: (row: Row) => entityRef(row.encounter_id),
     recognizedAllianceWide: (row: Row, _: unknown, context: SubgraphContext) => recognized(context, LAB_RECOGNITION, row.organization_id, row.code, row.effective),
   },
   // Kept as sent: the jsonb columns are in the shape of the schema's CodeableConcept, ObservationValue and ObservationComponent.
@@ -107,6 +109,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     effectivePeriod: (row: Row) => (row.effective_source?.period ? { start: row.effective_source.period.start ?? null, end: row.effective_source.period.end ?? null } : null),
     issued: (row: Row) => row.issued,
     performers: (row: Row) => row.performers ?? null,
+    encounter: (row: Row) => entityRef(row.encounter_id),
   },
   DiagnosticReport: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'diagnostic_report', reference.id, DIAGNOSTIC_REPORT),
@@ -115,6 +118,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     effectiveDateTime: (row: Row) => row.effective,
     results: (row: Row, _: unknown, context: SubgraphContext) => loadChildren(context, 'observation', 'report_id', row.id, 'code, id', OBSERVATION),
     performer: (row: Row) => entityRef(row.performer_id),
+    encounter: (row: Row) => entityRef(row.encounter_id),
   },
 };
 

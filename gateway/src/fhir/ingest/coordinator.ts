@@ -208,6 +208,7 @@ export class Coordinator {
         if (!e.foreignLinks?.length) return stage;
         const record = { ...stage.record };
         for (const link of e.foreignLinks) {
+          // A list column (a care plan's Conditions) or a single one (an observation's encounter).
           const resolve = (value: unknown, expression: string) => {
             const match = typeof value === 'string' ? /^entry:(\d+)$/.exec(value) : null;
             if (!match) return value;
@@ -218,9 +219,8 @@ export class Coordinator {
             }
             return target?.id ?? null;
           };
-          // A list column (a care plan's Conditions) or a single one (a note's encounter).
           const value = record[link.column];
-          record[link.column] = Array.isArray(value) ? value.map((v, n) => resolve(v, `${link.expression}[${n}]`)) : resolve(value, link.expression);
+          record[link.column] = Array.isArray(value) ? value.map((item, n) => resolve(item, `${link.expression}[${n}]`)) : resolve(value, link.expression);
         }
         return { ...stage, record };
       });

@@ -23,6 +23,7 @@ import {
   CODING_FIELDS, codingsOf, EVERY_CODING, fhirReferenceOf, instant, isObject, labelsOf, logicalReference, LOGICAL_REFERENCE_FIELDS, number, ORGANIZATION_FIELDS,
   patientLink, QUANTITY, recordRef, REFERENCE, text, type LogicalRef,
 } from './elements.js';
+import { encounterOf, ENCOUNTER_KEEPS, ENCOUNTER_SELECTION } from './encounter-link.js';
 import type { BundleContext, EntryIssues, Json, KeptElements, KeptObject, Mapped, RecordExport, Resource } from './module.js';
 
 /** The observation-category codes this record type holds (laboratory is the lab results'). */
@@ -57,7 +58,7 @@ export const CLINICAL_OBSERVATION_KEEPS: { [element: string]: KeptElements } = {
   identifier: { system: true, value: true }, status: true, category: EVERY_CODING, code: EVERY_CODING, subject: REFERENCE,
   effectiveDateTime: true, effectivePeriod: { start: true, end: true }, issued: true, performer: REFERENCE,
   ...VALUE_KEEPS, dataAbsentReason: EVERY_CODING, interpretation: EVERY_CODING, note: { text: true }, bodySite: EVERY_CODING, method: EVERY_CODING,
-  hasMember: { reference: true }, derivedFrom: { reference: true },
+  hasMember: { reference: true }, derivedFrom: { reference: true }, encounter: ENCOUNTER_KEEPS,
   component: { code: EVERY_CODING, ...VALUE_KEEPS, dataAbsentReason: EVERY_CODING, interpretation: EVERY_CODING },
 };
 
@@ -227,8 +228,10 @@ export function clinicalObservationFromFhir(r: Json, context: BundleContext, iss
     ? r.note.map((n: unknown, i: number) => text(isObject(n) ? n.text : undefined, issues, `note[${i}].text`, { required: true, max: 100_000 })).filter((t: string | null): t is string => t !== null)
     : issues.add(400, 'structure', 'note must be a list of Annotations', 'note') ?? null;
   const codes = code ? [...new Set(code.coding.map((c) => c.code))] : [];
+  const encounter = encounterOf(r, context, issues);
   return {
     recordType: 'ClinicalObservation', kind: 'clinical-observation', refs, patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject',
+    ...(encounter.foreignLinks ? { foreignLinks: encounter.foreignLinks } : {}),
     keeps: CLINICAL_OBSERVATION_KEEPS,
     record: {
       status, category_codes: categoryCodes, categories, codes, code, value,
@@ -254,6 +257,7 @@ export function clinicalObservationFromFhir(r: Json, context: BundleContext, iss
       issued: instant(r.issued, issues, 'issued'),
       performers: performers.length ? performers : null,
       sensitivity_labels: labelsOf(r, issues),
+      encounter_id: encounter.encounterId,
     },
   };
 }
@@ -270,7 +274,7 @@ export interface GqlClinicalObservation {
   interpretation: Concept[] | null; bodySite: Concept | null; method: Concept | null;
   components: { code: Concept | null; value: Value | null; dataAbsentReason: Concept | null; interpretation: Concept[] | null }[] | null;
   hasMember: { id: string }[] | null; derivedFrom: { id: string }[] | null; notes: string[] | null; effectiveDateTime: string | null;
-  effectivePeriod: { start: string | null; end: string | null } | null; issued: string | null; performers: LogicalRef[] | null;
+  effectivePeriod: { start: string | null; end: string | null } | null; issued: string | null; performers: LogicalRef[] | null; encounter: { id: string } | null;
   organization: GqlOrganization | null; sensitivityLabels: string[] | null;
 }
 
@@ -282,7 +286,7 @@ export const clinicalObservationExport: RecordExport<GqlClinicalObservation> = {
   select: () => ({
     clinicalObservations: `id status categories ${CONCEPT} code ${CONCEPT} value ${VALUE_FIELDS} dataAbsentReason ${CONCEPT} interpretation ${CONCEPT} bodySite ${CONCEPT}
   method ${CONCEPT} components { code ${CONCEPT} value ${VALUE_FIELDS} dataAbsentReason ${CONCEPT} interpretation ${CONCEPT} } hasMember { id } derivedFrom { id } notes
-  effectiveDateTime effectivePeriod { start end } issued performers ${LOGICAL_REFERENCE_FIELDS} organization ${ORGANIZATION_FIELDS} sensitivityLabels`,
+  effectiveDateTime effectivePeriod { start end } issued performers ${LOGICAL_REFERENCE_FIELDS} organization ${ORGANIZATION_FIELDS} ${ENCOUNTER_SELECTION} sensitivityLabels`,
   }),
   toFhir(o, x) {
     if (!o.status || !o.code) return x.withheld();
@@ -295,6 +299,7 @@ export const clinicalObservationExport: RecordExport<GqlClinicalObservation> = {
       category: o.categories?.length ? o.categories.map((c) => fhirConcept(c)!) : undefined,
       code: fhirConcept(o.code),
       subject: x.patientRef,
+      encounter: x.link('Encounter', o.encounter?.id),
       ...(o.effectivePeriod ? { effectivePeriod: compact(o.effectivePeriod) } : { effectiveDateTime: o.effectiveDateTime }),
       issued: o.issued ?? undefined,
       performer: [...(o.organization ? [x.org(o.organization)!] : []), ...(o.performers ?? []).map((p) => fhirReferenceOf(compact(p)))],

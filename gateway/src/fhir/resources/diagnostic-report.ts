@@ -17,6 +17,7 @@ import {
   CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, PRACTITIONER_FIELDS, practitionerId, recordRef, text, withDisplay, ONE_CODING, REFERENCE,
 } from './elements.js';
 import type { FhirResourceModule, Json, Mapped } from './module.js';
+import { encounterOf, ENCOUNTER_KEEPS, ENCOUNTER_SELECTION } from './encounter-link.js';
 import { labCodeOf, type GqlObservation } from './observation.js';
 import type { GqlImagingStudy } from './imaging-study.js';
 import { isNoteReport, NOTE_REPORT_KEEPS, readNoteReport } from './document-reference.js';
@@ -38,7 +39,7 @@ export const IMAGING_REPORT_CODE = { system: SYSTEMS.loinc, code: '18748-4', dis
 
 export interface GqlDiagnosticReport {
   id: string; category: string | null; code: GqlCoding | null; status: string | null; effectiveDateTime: string | null;
-  issued: string | null; conclusion: string | null; performer: GqlPractitioner | null; organization: GqlOrganization | null;
+  issued: string | null; conclusion: string | null; performer: GqlPractitioner | null; organization: GqlOrganization | null; encounter?: { id: string } | null;
   sensitivityLabels: string[] | null;
 }
 
@@ -48,6 +49,7 @@ export const diagnosticReport: FhirResourceModule = {
     identifier: { system: true, value: true }, status: true, category: { coding: { system: true, code: true, display: true } }, code: ONE_CODING, subject: REFERENCE,
     effectiveDateTime: true, issued: true, performer: REFERENCE, result: { reference: true }, conclusion: true,
     imagingStudy: { $max: 1, reference: true }, presentedForm: { $max: 1, contentType: true, title: true, data: true }, resultsInterpreter: { $max: 1, ...REFERENCE },
+    encounter: ENCOUNTER_KEEPS,
   },
   // A clinical note keeps what a note has (its codings and categories whole, its attachments).
   keepsFor: (resource) => (isNoteReport(resource) ? NOTE_REPORT_KEEPS : undefined),
@@ -56,7 +58,7 @@ export const diagnosticReport: FhirResourceModule = {
       from: 'diagnosticReports',
       // An observation's report, asked for only when results are exported too (plan.reportLinks): observations carry the link.
       select: (plan) => ({
-        diagnosticReports: `id category code ${CODING_FIELDS} status effectiveDateTime issued conclusion performer ${PRACTITIONER_FIELDS} organization ${ORGANIZATION_FIELDS} sensitivityLabels`,
+        diagnosticReports: `id category code ${CODING_FIELDS} status effectiveDateTime issued conclusion performer ${PRACTITIONER_FIELDS} organization ${ORGANIZATION_FIELDS} ${ENCOUNTER_SELECTION} sensitivityLabels`,
         ...(plan.reportLinks ? { observations: 'report { id }' } : {}),
       }),
       toFhir(r: GqlDiagnosticReport, x) {
@@ -71,6 +73,7 @@ export const diagnosticReport: FhirResourceModule = {
           category: category ? [{ coding: [{ system: SYSTEMS.diagnosticServiceSection, code: category.code, display: category.display }] }] : undefined,
           code,
           subject: x.patientRef,
+          encounter: x.link('Encounter', r.encounter?.id),
           effectiveDateTime: r.effectiveDateTime,
           issued: r.issued,
           performer: [x.practitioner(r.performer), x.org(r.organization)],
@@ -125,6 +128,8 @@ export const diagnosticReport: FhirResourceModule = {
     const patient = patientLink(r.subject, context, issues, 'subject');
     const labels = labelsOf(r, issues);
     if (section === 'RAD') {
+      // A radiology report is its imaging study's (imaging keeps no encounter of its own): refused by name, not dropped.
+      if (r.encounter !== undefined) issues.add(422, 'not-supported', 'A radiology report is kept with its imaging study, which holds no encounter: send the report without it', 'encounter');
       // A radiology report belongs to its imaging study (imaging subgraph).
       const study = recordRef(Array.isArray(r.imagingStudy) ? r.imagingStudy[0] : undefined, ['ImagingStudy'], context, issues, 'imagingStudy[0]');
       if (!study && !(Array.isArray(r.imagingStudy) && r.imagingStudy.length)) issues.add(400, 'required', 'A radiology report references its ImagingStudy', 'imagingStudy');
@@ -143,13 +148,15 @@ export const diagnosticReport: FhirResourceModule = {
     results.forEach((ref: EntryRef | null, n: number) => {
       if (ref && 'id' in ref) issues.add(422, 'not-supported', 'A report lists results published with it in the same Bundle', `result[${n}]`);
     });
+    const encounter = encounterOf(r, context, issues);
     return {
       recordType: 'DiagnosticReport', kind: 'diagnostic-report', refs: {}, patient, patientElement: 'subject',
+      ...(encounter.foreignLinks ? { foreignLinks: encounter.foreignLinks } : {}),
       results: results.filter((ref: EntryRef | null): ref is EntryRef => Boolean(ref)),
       record: {
         code: code?.code, display: code?.display, category: LAB_CATEGORY[section ?? 'LAB'] ?? 'LAB', status, effective: instant(r.effectiveDateTime, issues, 'effectiveDateTime', true),
         issued: instant(r.issued, issues, 'issued'), conclusion: r.conclusion === undefined ? null : text(r.conclusion, issues, 'conclusion', { max: 10_000 }),
-        performer_id: performerId, sensitivity_labels: labels,
+        performer_id: performerId, sensitivity_labels: labels, encounter_id: encounter.encounterId,
         code_system: labCode?.system ?? null, local_code: labCode?.local?.code ?? null, local_system: labCode?.local?.system ?? null, local_display: labCode?.local?.display ?? null,
       },
     };

@@ -126,10 +126,9 @@ export interface Mapped {
   /** A report: the results it lists (each result gets the link to its report). */
   results?: EntryRef[];
   /**
-   * Links to entries of this Bundle another subgraph owns (a care plan's Conditions, a note's Encounter): `record[column]`
-   * is a list in which `entryLink(n)` stands for entry n's record id, or that placeholder alone (a single reference),
-   * put in by the coordinator once that entry's owner has staged it (the id a conditional create matched, or the new
-   * one). `expression`: the element, for issues (a list's gets the position).
+   * Links to entries of this Bundle another subgraph owns (a care plan's Conditions, an observation's or a note's Encounter):
+   * `record[column]` is a list, or a single value, in which `entryLink(n)` stands for entry n's record id, put in by the coordinator once that entry's owner has staged
+   * it (the id a conditional create matched, or the new one). `expression`: the element, for issues.
    */
   foreignLinks?: { column: string; expression: string }[];
   /** What this entry keeps, where it differs from the module's `keeps` (one resource type, several record types: a clinical Observation keeps more than a lab result). */

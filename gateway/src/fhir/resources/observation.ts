@@ -11,6 +11,7 @@ import {
   CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, number, ORGANIZATION_FIELDS, ownOrganization, patientLink, text, ucum, withDisplay, ONE_CODING, REFERENCE, QUANTITY, codingsOf, coding, EVERY_CODING, type CodeCheck,
 } from './elements.js';
 import type { EntryIssues, FhirResourceModule, Json, Mapped } from './module.js';
+import { encounterOf, ENCOUNTER_KEEPS, ENCOUNTER_SELECTION } from './encounter-link.js';
 import { CLINICAL_CATEGORIES, clinicalObservationExport, clinicalObservationFromFhir, observationCategoryCodes } from './clinical-observation.js';
 
 /**
@@ -50,7 +51,7 @@ export interface GqlObservation {
   valueCodeableConcept?: { coding: GqlCoding[]; text: string | null } | null;
   referenceRange: { low: number | null; high: number | null; unit: string | null; text: string | null } | null;
   interpretation: GqlCoding | null; effectiveDateTime: string | null; issued: string | null;
-  organization: GqlOrganization | null; report: { id: string } | null; sensitivityLabels: string[] | null;
+  organization: GqlOrganization | null; report: { id: string } | null; encounter?: { id: string } | null; sensitivityLabels: string[] | null;
 }
 
 export interface GqlHomeMeasurement {
@@ -69,13 +70,14 @@ export const observation: FhirResourceModule = {
     identifier: { system: true, value: true }, status: true, category: { coding: { system: true, code: true, display: true } }, code: { ...ONE_CODING, coding: { $max: 2, system: true, code: true, display: true } }, subject: REFERENCE,
     performer: REFERENCE, valueQuantity: { ...QUANTITY, comparator: true }, valueString: true, valueCodeableConcept: EVERY_CODING, referenceRange: { $max: 1, low: QUANTITY, high: QUANTITY, text: true }, note: { text: true },
     interpretation: { $max: 1, coding: { $max: 1, system: true, code: true, display: true }, text: true }, effectiveDateTime: true, issued: true,
+    encounter: ENCOUNTER_KEEPS,
   },
   exports: [
     {
       from: 'observations',
       select: () => ({
         observations: `id status category code ${CODING_FIELDS} localCode ${CODING_FIELDS} valueQuantity { value unit } valueComparator valueString valueCodeableConcept { coding ${CODING_FIELDS} text } referenceRange { low high unit text } note
-    interpretation ${CODING_FIELDS} effectiveDateTime issued organization ${ORGANIZATION_FIELDS} sensitivityLabels`,
+    interpretation ${CODING_FIELDS} effectiveDateTime issued organization ${ORGANIZATION_FIELDS} ${ENCOUNTER_SELECTION} sensitivityLabels`,
       }),
       toFhir(o: GqlObservation, x) {
         const primary = x.requiredConcept(o, 'code', o.code);
@@ -93,6 +95,7 @@ export const observation: FhirResourceModule = {
           category: [{ coding: [{ system: SYSTEMS.observationCategory, code: o.category ?? 'laboratory', display: o.category === 'vital-signs' ? 'Vital Signs' : 'Laboratory' }] }],
           code,
           subject: x.patientRef,
+          encounter: x.link('Encounter', o.encounter?.id),
           effectiveDateTime: o.effectiveDateTime,
           issued: o.issued,
           performer: o.organization ? [x.org(o.organization)] : undefined,
@@ -189,8 +192,10 @@ export const observation: FhirResourceModule = {
     if (interpretation !== undefined && (interpretation?.system !== INTERPRETATION_SYSTEM || !INTERPRETATIONS.has(interpretation.code))) {
       issues.add(400, 'code-invalid', `interpretation must be a code of ${INTERPRETATION_SYSTEM} (N, H, L, A, POS, NEG…)`, 'interpretation[0].coding[0].code');
     }
+    const encounter = encounterOf(r, context, issues);
     return {
       recordType: 'Observation', kind: 'observation', refs: {}, patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject',
+      ...(encounter.foreignLinks ? { foreignLinks: encounter.foreignLinks } : {}),
       record: {
         code: code?.code, display: code?.display, category: 'laboratory', status,
         value_quantity: value, value_string: quantity ? null : valueText, value_concept: valueConcept, unit: quantity?.unit ?? quantity?.code ?? range?.low?.unit ?? range?.high?.unit ?? null,
@@ -201,7 +206,7 @@ export const observation: FhirResourceModule = {
         code_system: code?.system ?? null, local_code: code?.local?.code ?? null, local_system: code?.local?.system ?? null, local_display: code?.local?.display ?? null,
         note: Array.isArray(r.note) ? r.note.map((n: unknown) => (isObject(n) && typeof n.text === 'string' ? n.text : '')).filter(Boolean).join('\n').slice(0, 100_000) || null : null,
         interpretation: interpretation?.code ?? null, effective: instant(r.effectiveDateTime, issues, 'effectiveDateTime', true), issued: instant(r.issued, issues, 'issued'),
-        sensitivity_labels: labelsOf(r, issues),
+        sensitivity_labels: labelsOf(r, issues), encounter_id: encounter.encounterId,
       },
     };
   },
