@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import { buildSchema, parse, validate } from 'graphql';
+import { buildSchema, parse, validate, type DocumentNode } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../lib/runtime/db.js';
 import { RESOURCE_OWNERS } from '../lib/ingest/types.js';
@@ -108,6 +108,23 @@ describe('the catalogue of record types', () => {
     expect([...EXPORTED_RECORD_TYPES].sort()).toEqual(exported.sort());
     expect([...PUBLISHED_TYPES].sort()).toEqual(Object.keys(RESOURCE_OWNERS).sort());
     for (const module of RESOURCE_MODULES) for (const e of module.exports ?? []) expect(recordTypeOf(recordTypeOfExport(e))?.fhir.resourceType).toBe(module.resourceType);
+  });
+
+  it('keeps every operation of the web client within the gateway\'s query limits (its timeline names every record type)', () => {
+    const armor = new ApolloArmor({
+      costLimit: { maxCost: QUERY_LIMITS.maxCost }, maxDepth: { n: QUERY_LIMITS.maxDepth },
+      maxAliases: { n: QUERY_LIMITS.maxAliases }, maxDirectives: { n: QUERY_LIMITS.maxDirectives },
+    }).protect().validationRules ?? [];
+    const schema = buildSchema(readFileSync(API_SCHEMA_FILE, 'utf8'));
+    // The operations as web/src/operations.ts writes them (each a graphql(`…`) template), read as text: the
+    // web client is its own TypeScript project.
+    const source = readFileSync(new URL('../web/src/operations.ts', import.meta.url), 'utf8');
+    const documents = [...source.matchAll(/graphql\(`([^`]*)`\)/g)].map((m) => parse(m[1]!) as DocumentNode);
+    const names = documents.map((d) => (d.definitions[0] as { name?: { value: string } }).name?.value);
+    expect(names).toContain('PatientTimeline');
+    for (const [n, document] of documents.entries()) {
+      expect({ name: names[n], errors: validate(schema, document, armor as never).map((e) => e.message) }).toEqual({ name: names[n], errors: [] });
+    }
   });
 
   it('exports every record type in one operation within the gateway\'s query limits (a page of 100 of each)', () => {
