@@ -14,6 +14,7 @@ import { DEFAULT_SEED, generatePatient, type AllergyIntoleranceRecord, type Pati
 import { SYSTEM } from '../lib/records/terminology.js';
 import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type GraphQLResponse, type TestStack } from './support/harness.js';
+import { expectLabelsAndBreakGlass } from './support/record-consent.js';
 import { fhirSender, type FhirBundle } from './support/publish.js';
 
 type Json = Record<string, any>;
@@ -146,25 +147,11 @@ describe.each(BACKENDS)('AllergyIntolerance on %s', (backend) => {
   });
 
   it('keeps a labelled allergy from a permit that does not name the label, and a V one even from break-glass, which opens the others and is flagged', async () => {
-    const labelled = await publish(RECORDER, { labels: ['ETH'] });
-    const restricted = await publish(RECORDER, { labels: ['V'] });
-    const stranger = strangers[1]!;
-    const token = await clinician(stranger);
-    const plain = await grant({ actorId: stranger, categories: ['ALLERGIES'] });
-    const seen = ids(await stack.graphql(token, ALLERGIES, { id: allergic.patient.id }));
-    expect(seen).toEqual(allergic.allergies.map((a) => a.id).sort());
-    const naming = await grant({ actorId: stranger, categories: ['ALLERGIES'], labels: ['ETH'] });
-    expect(ids(await stack.graphql(token, ALLERGIES, { id: allergic.patient.id }))).toEqual([...seen, labelled].sort());
-    await revoke(plain);
-    await revoke(naming);
-
-    const emergency = await clinician(strangers[2]!, { purpose_of_use: 'ETREAT', break_glass_reason: 'Anaphylaxis in the emergency room' });
-    const response = await stack.graphql(emergency, ALLERGIES, { id: allergic.patient.id });
-    expect(ids(response)).toEqual([...allergic.allergies.map((a) => a.id), labelled].sort());
-    expect(ids(response)).not.toContain(restricted);
-    expect(response.extensions?.emergencyAccess).toMatchObject({ breakGlass: true, patients: [allergic.patient.id] });
-    // The recording organisation sees its own, labels or not.
-    expect(ids(await stack.graphql(await clinician(RECORDER), ALLERGIES, { id: allergic.patient.id }))).toEqual(expect.arrayContaining([labelled, restricted]));
+    await expectLabelsAndBreakGlass({
+      stack, query: ALLERGIES, patientId: allergic.patient.id, unlabelled: allergic.allergies.map((a) => a.id),
+      category: 'ALLERGIES', label: 'ETH', producer: RECORDER, strangers: [strangers[1]!, strangers[2]!],
+      emergencyReason: 'Anaphylaxis in the emergency room', publish, clinician, grant, revoke, ids,
+    });
   });
 
   it('puts allergies on the timeline as ALLERGY entries, filtered by kind and by consent', async () => {

@@ -19,6 +19,7 @@ import { DEFAULT_SEED, generatePatient, type ClinicalNoteRecord, type PatientBun
 import { SYSTEM } from '../lib/records/terminology.js';
 import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type GraphQLResponse, type TestStack } from './support/harness.js';
+import { expectLabelsAndBreakGlass } from './support/record-consent.js';
 import { fhirSender, type FhirBundle } from './support/publish.js';
 
 type Json = Record<string, any>;
@@ -186,32 +187,11 @@ describe.each(BACKENDS)('clinical notes on %s', (backend) => {
   });
 
   it('keeps a labelled note from a permit that does not name the label, and a V one even from break-glass, which opens the others and is flagged', async () => {
-    const labelled = await publish(WRITER, { labels: ['PSY'] });
-    const restricted = await publish(WRITER, { labels: ['V'] });
-    const stranger = strangers[2]!;
-    const token = await clinician(stranger);
-    const plain = await grant({ actorId: stranger, categories: ['NOTES'] });
-    const seen = ids(await stack.graphql(token, NOTES, { id: noted.patient.id }));
-    expect(seen).toEqual(noted.clinicalNotes.map((n) => n.id).sort());
-    const naming = await grant({ actorId: stranger, categories: ['NOTES'], labels: ['PSY'] });
-    expect(ids(await stack.graphql(token, NOTES, { id: noted.patient.id }))).toEqual([...seen, labelled].sort());
-    await revoke(plain);
-    await revoke(naming);
-
-    const emergency = await clinician(strangers[3]!, { purpose_of_use: 'ETREAT', break_glass_reason: 'Unconscious on arrival, history needed' });
-    const response = await stack.graphql(emergency, NOTES, { id: noted.patient.id });
-    expect(ids(response)).toEqual([...noted.clinicalNotes.map((n) => n.id), labelled].sort());
-    expect(ids(response)).not.toContain(restricted);
-    expect(response.extensions?.emergencyAccess).toMatchObject({ breakGlass: true, patients: [noted.patient.id] });
-    expect(ids(await stack.graphql(await clinician(WRITER), NOTES, { id: noted.patient.id }))).toEqual(expect.arrayContaining([labelled, restricted]));
-
-    // The writer removes the PSY label ($meta-delete): the note is then open to a plain permit for notes.
-    const removed = await send(`/fhir/DocumentReference/${labelled}/$meta-delete`, await system(WRITER),
-      { resourceType: 'Parameters', parameter: [{ name: 'meta', valueMeta: { security: [{ system: ACT_CODE, code: 'PSY' }] } }] });
-    expect(removed.status, removed.text).toBe(200);
-    const again = await grant({ actorId: stranger, categories: ['NOTES'] });
-    expect(ids(await stack.graphql(token, NOTES, { id: noted.patient.id }))).toEqual([...seen, labelled].sort());
-    await revoke(again);
+    await expectLabelsAndBreakGlass({
+      stack, query: NOTES, patientId: noted.patient.id, unlabelled: noted.clinicalNotes.map((n) => n.id),
+      category: 'NOTES', label: 'PSY', producer: WRITER, strangers: [strangers[2]!, strangers[3]!],
+      emergencyReason: 'Unconscious on arrival, history needed', publish, clinician, grant, revoke, ids,
+    });
   });
 
   it('puts notes on the timeline as CLINICAL_NOTE entries, filtered by kind and by consent', async () => {

@@ -16,6 +16,7 @@ import { DEFAULT_SEED, generatePatient, type PatientBundle, type ProcedureRecord
 import { SYSTEM } from '../lib/records/terminology.js';
 import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type GraphQLResponse, type TestStack } from './support/harness.js';
+import { expectLabelsAndBreakGlass } from './support/record-consent.js';
 import { fhirSender, type FhirBundle } from './support/publish.js';
 import { lostElements } from './support/round-trip.js';
 
@@ -170,24 +171,11 @@ describe.each(BACKENDS)('Procedure on %s', (backend) => {
   });
 
   it('keeps a labelled procedure from a permit that does not name the label, and a V one even from break-glass, which opens the others and is flagged', async () => {
-    const labelled = await publish(RECORDER, { labels: ['SEX'] });
-    const restricted = await publish(RECORDER, { labels: ['V'] });
-    const stranger = strangers[1]!;
-    const token = await clinician(stranger);
-    const plain = await grant({ actorId: stranger, categories: ['PROCEDURES'] });
-    const seen = ids(await stack.graphql(token, PROCEDURES, { id: operated.patient.id }));
-    expect(seen).toEqual(operated.procedures.map((p) => p.id).sort());
-    const naming = await grant({ actorId: stranger, categories: ['PROCEDURES'], labels: ['SEX'] });
-    expect(ids(await stack.graphql(token, PROCEDURES, { id: operated.patient.id }))).toEqual([...seen, labelled].sort());
-    await revoke(plain);
-    await revoke(naming);
-
-    const emergency = await clinician(strangers[2]!, { purpose_of_use: 'ETREAT', break_glass_reason: 'Post-operative bleeding in the emergency room' });
-    const response = await stack.graphql(emergency, PROCEDURES, { id: operated.patient.id });
-    expect(ids(response)).toEqual([...operated.procedures.map((p) => p.id), labelled].sort());
-    expect(ids(response)).not.toContain(restricted);
-    expect(response.extensions?.emergencyAccess).toMatchObject({ breakGlass: true, patients: [operated.patient.id] });
-    expect(ids(await stack.graphql(await clinician(RECORDER), PROCEDURES, { id: operated.patient.id }))).toEqual(expect.arrayContaining([labelled, restricted]));
+    await expectLabelsAndBreakGlass({
+      stack, query: PROCEDURES, patientId: operated.patient.id, unlabelled: operated.procedures.map((p) => p.id),
+      category: 'PROCEDURES', label: 'SEX', producer: RECORDER, strangers: [strangers[1]!, strangers[2]!],
+      emergencyReason: 'Post-operative bleeding in the emergency room', publish, clinician, grant, revoke, ids,
+    });
   });
 
   it('puts procedures on the timeline as PROCEDURE entries at their performed time, filtered by kind and by consent', async () => {
