@@ -110,6 +110,14 @@ function namesStaff(directive: ConsentDirective, actor: Actor): boolean {
   return (directive.actorType === 'organization' && directive.actorId === actor.org) || (directive.actorType === 'practitioner' && directive.actorId === actor.sub);
 }
 
+/** A deny naming this staff member or their organisation that covers the record: it closes the record to them (rules 4, 6, 7). */
+const personalDenyOf = (active: ConsentDirective[], actor: Actor, record: RecordFacts) =>
+  active.find((d) => d.decision === 'deny' && namesStaff(d, actor) && coversCategory(d, record.category) && coversPurpose(d, actor.purposeOfUse) && denyReaches(d, record));
+
+/** The record's sensitivity labels none of these permits names: each must be named for the record to open. */
+const unnamedLabels = (record: RecordFacts, permits: ConsentDirective[]) =>
+  record.sensitivityLabels.filter((label) => !permits.some((d) => d.labels.includes(label)));
+
 export function decide(actor: Actor, record: RecordFacts, facts: PatientFacts, now: Date): Decision {
   // 1. Administrators never read clinical data.
   if (actor.role === 'admin') return forbidden('Administrators do not read patient data');
@@ -132,7 +140,7 @@ export function decide(actor: Actor, record: RecordFacts, facts: PatientFacts, n
       if (aboutApp.some((d) => d.decision === 'deny' && denyReaches(d, record))) return consentDenied(`The patient has withdrawn ${record.category} from this app`);
       const approvals = aboutApp.filter((d) => d.decision === 'permit');
       if (approvals.length === 0) return consentDenied(`The patient has not approved this app for ${record.category}`);
-      const unnamed = record.sensitivityLabels.filter((label) => !approvals.some((d) => d.labels.includes(label)));
+      const unnamed = unnamedLabels(record, approvals);
       if (unnamed.length) return consentDenied(`Sensitive record (${unnamed.join(', ')}): the patient's approval of this app does not name it`);
       return allow('app-approved');
     }
@@ -140,14 +148,12 @@ export function decide(actor: Actor, record: RecordFacts, facts: PatientFacts, n
     case 'public_health': {
       if (!PUBLIC_HEALTH_CATEGORIES.includes(record.category)) return forbidden(`Public-health staff do not see ${record.category}`);
       // A deny naming the staff member or their organisation closes the record to them, as it does for clinical staff (rule 4).
-      if (active.some((d) => d.decision === 'deny' && namesStaff(d, actor) && coversCategory(d, record.category) && coversPurpose(d, actor.purposeOfUse) && denyReaches(d, record))) {
-        return consentDenied('The patient has refused access to you or your organisation');
-      }
+      if (personalDenyOf(active, actor, record)) return consentDenied('The patient has refused access to you or your organisation');
       if (!actor.org || !facts.programmeOrganizationIds.includes(actor.org)) return consentDenied('The patient is not enrolled in a programme your organisation runs');
       // Sensitivity labels are honoured as for everyone beyond the producer (rule 4): a labelled record needs a
       // permit for them or their organisation naming each of its labels (the programme rule alone does not).
-      const unnamed = record.sensitivityLabels.filter((label) => !active.some((d) => d.decision === 'permit' && namesStaff(d, actor)
-        && coversCategory(d, record.category) && coversPurpose(d, actor.purposeOfUse) && d.labels.includes(label)));
+      const ownPermits = active.filter((d) => d.decision === 'permit' && namesStaff(d, actor) && coversCategory(d, record.category) && coversPurpose(d, actor.purposeOfUse));
+      const unnamed = unnamedLabels(record, ownPermits);
       if (unnamed.length) return consentDenied(`Sensitive record (${unnamed.join(', ')}): the patient's consent does not name it`);
       return allow('programme-enrolment');
     }
@@ -243,8 +249,7 @@ export function permitsOrganization(facts: PatientFacts, organizationId: string,
 /** Rule 4: staff of the producing organisation, or a permit. */
 function staffDecision(actor: Actor, record: RecordFacts, facts: PatientFacts, active: ConsentDirective[]): Decision {
   const purpose = actor.purposeOfUse;
-  const personalDeny = active.find((d) => d.decision === 'deny' && namesStaff(d, actor) && coversCategory(d, record.category) && coversPurpose(d, purpose) && denyReaches(d, record));
-  if (personalDeny) return consentDenied('The patient has refused access to you or your organisation');
+  if (personalDenyOf(active, actor, record)) return consentDenied('The patient has refused access to you or your organisation');
   // The Patient record itself is nobody's own: knowing an identifier and registering the patient
   // gives an organisation its own registration (a record it produced), never what others recorded.
   if (record.organizationId !== null && record.organizationId === actor.org) return allow('own-organization');
@@ -253,7 +258,7 @@ function staffDecision(actor: Actor, record: RecordFacts, facts: PatientFacts, a
   if (applicable.some((d) => d.decision === 'deny' && denyReaches(d, record))) return consentDenied('The patient has not agreed to share this beyond the organisation that produced it');
   const permits = applicable.filter((d) => d.decision === 'permit');
   if (permits.length === 0) return consentDenied(`No consent covers ${record.category} from another organisation`);
-  const unnamed = record.sensitivityLabels.filter((label) => !permits.some((d) => d.labels.includes(label)));
+  const unnamed = unnamedLabels(record, permits);
   if (unnamed.length) return consentDenied(`Sensitive record (${unnamed.join(', ')}): the patient's consent does not name it`);
   return allow('permit');
 }
