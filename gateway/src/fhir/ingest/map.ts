@@ -130,10 +130,9 @@ export function mapEntries(
     else if (issues.length === before) checkCodingPolicy(resource, entryIssues, policy);
     // Nothing accepted is lost: an element the module does not store is refused, named (elements.ts, unkeptElements);
     // checked once what it reads is valid, so a bad code is named as such, not also as one coding too many.
-    // What this entry keeps: the mapping's own answer (a clinical Observation keeps more than a lab result),
-    // the module's per-resource one (a DiagnosticReport that is a clinical note), or the module's.
-    const module = moduleOf(resource.resourceType);
-    const keeps = result.keeps ?? module?.keepsFor?.(resource) ?? module?.keeps;
+    // What this entry keeps: the mapping's own answer where one resource type holds several record types
+    // (a clinical Observation, a DiagnosticReport that is a note), else the module's.
+    const keeps = result.keeps ?? moduleOf(resource.resourceType)?.keeps;
     if (keeps && issues.length === before) unkeptElements(resource, { ...RESOURCE_BOOKKEEPING, ...keeps }, entryIssues);
     // The alliance's table of sensitive codes adds the labels the record's codes call for, on every way in.
     if (Array.isArray(result.record.sensitivity_labels)) result.record.sensitivity_labels = [...new Set([...result.record.sensitivity_labels, ...labelsForResource(resource)])];

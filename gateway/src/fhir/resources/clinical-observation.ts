@@ -228,7 +228,7 @@ export function clinicalObservationFromFhir(r: Json, context: BundleContext, iss
     ? r.note.map((n: unknown, i: number) => text(isObject(n) ? n.text : undefined, issues, `note[${i}].text`, { required: true, max: 100_000 })).filter((t: string | null): t is string => t !== null)
     : issues.add(400, 'structure', 'note must be a list of Annotations', 'note') ?? null;
   const codes = code ? [...new Set(code.coding.map((c) => c.code))] : [];
-  const encounter = encounterOf(r, context, issues);
+  const encounter = encounterOf(r.encounter, context, issues);
   return {
     recordType: 'ClinicalObservation', kind: 'clinical-observation', refs, patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject',
     ...(encounter.foreignLinks ? { foreignLinks: encounter.foreignLinks } : {}),

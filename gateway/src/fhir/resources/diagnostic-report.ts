@@ -20,7 +20,7 @@ import type { FhirResourceModule, Json, Mapped } from './module.js';
 import { encounterOf, ENCOUNTER_KEEPS, ENCOUNTER_SELECTION } from './encounter-link.js';
 import { labCodeOf, type GqlObservation } from './observation.js';
 import type { GqlImagingStudy } from './imaging-study.js';
-import { isNoteReport, NOTE_REPORT_KEEPS, readNoteReport } from './document-reference.js';
+import { isNoteReport, readNoteReport } from './document-reference.js';
 
 export const REPORT_STATUS = new Set(['registered', 'partial', 'preliminary', 'final', 'amended', 'corrected', 'appended', 'cancelled', 'entered-in-error', 'unknown']);
 
@@ -51,8 +51,6 @@ export const diagnosticReport: FhirResourceModule = {
     imagingStudy: { $max: 1, reference: true }, presentedForm: { $max: 1, contentType: true, title: true, data: true }, resultsInterpreter: { $max: 1, ...REFERENCE },
     encounter: ENCOUNTER_KEEPS,
   },
-  // A clinical note keeps what a note has (its codings and categories whole, its attachments).
-  keepsFor: (resource) => (isNoteReport(resource) ? NOTE_REPORT_KEEPS : undefined),
   exports: [
     {
       from: 'diagnosticReports',
@@ -148,7 +146,7 @@ export const diagnosticReport: FhirResourceModule = {
     results.forEach((ref: EntryRef | null, n: number) => {
       if (ref && 'id' in ref) issues.add(422, 'not-supported', 'A report lists results published with it in the same Bundle', `result[${n}]`);
     });
-    const encounter = encounterOf(r, context, issues);
+    const encounter = encounterOf(r.encounter, context, issues);
     return {
       recordType: 'DiagnosticReport', kind: 'diagnostic-report', refs: {}, patient, patientElement: 'subject',
       ...(encounter.foreignLinks ? { foreignLinks: encounter.foreignLinks } : {}),

@@ -25,10 +25,11 @@ import { listedRecordType, NOTE_REPORT_CODES, type FhirShape } from '../../../..
 import { SYSTEM, isLoincCode, looksLikeLoinc } from '../../../../lib/records/terminology.js';
 import type { GqlCoding, GqlOrganization, GqlPeriod, GqlPractitioner } from '../graphql-types.js';
 import {
-  CODING_FIELDS, coding, codingsOf, instant, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, PRACTITIONER_FIELDS, practitionerId, recordRef, text,
+  CODING_FIELDS, coding, codingsOf, instant, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, PRACTITIONER_FIELDS, practitionerId, text,
   type CodeCheck, EVERY_CODING, REFERENCE,
 } from './elements.js';
-import { entryLink, type BundleContext, type EntryIssues, type ExportContext, type FhirResourceModule, type Json, type KeptObject, type Mapped, type Resource } from './module.js';
+import { encounterOf } from './encounter-link.js';
+import { type BundleContext, type EntryIssues, type ExportContext, type FhirResourceModule, type Json, type KeptObject, type Mapped, type Resource } from './module.js';
 
 /** FHIR document-reference-status and composition-status (docStatus). */
 const DOCUMENT_STATUS = new Set(['current', 'superseded', 'entered-in-error']);
@@ -57,7 +58,7 @@ export interface GqlClinicalNote {
 /** An Attachment's elements, all kept. */
 const ATTACHMENT: KeptObject = { contentType: true, language: true, data: true, url: true, size: true, hash: true, title: true, creation: true };
 
-/** What a note sent as a DiagnosticReport keeps (the DiagnosticReport module's `keepsFor` gives it for notes). */
+/** What a note sent as a DiagnosticReport keeps instead of a lab report's elements (readNoteReport's `keeps`). */
 export const NOTE_REPORT_KEEPS: { [element: string]: KeptObject | true } = {
   identifier: { system: true, value: true }, status: true, category: EVERY_CODING, code: EVERY_CODING, subject: REFERENCE,
   effectiveDateTime: true, issued: true, performer: REFERENCE, presentedForm: { $max: MAX_ATTACHMENTS, ...ATTACHMENT }, encounter: { reference: true },
@@ -126,17 +127,6 @@ function attachmentOf(value: unknown, issues: EntryIssues, at: string): StoredAt
   return { contentType, language, data, url, size, hash, title, creation };
 }
 
-/**
- * The encounter a note was written in (encounters' record): its id, or the placeholder of an Encounter entry of this
- * transaction with the `foreignLinks` that has the coordinator put in its record id.
- */
-function encounterOf(reference: unknown, context: BundleContext, issues: EntryIssues, element: string): { encounter_id: string | null; links: Mapped['foreignLinks'] } {
-  const ref = recordRef(reference, ['Encounter'], context, issues, element);
-  if (!ref) return { encounter_id: null, links: undefined };
-  if ('entry' in ref) return { encounter_id: entryLink(ref.entry), links: [{ column: 'encounter_id', expression: element }] };
-  return { encounter_id: ref.id, links: undefined };
-}
-
 /** The columns a note shares whichever resource type it came as. */
 function noteColumns(r: Json, issues: EntryIssues, resourceType: 'DocumentReference' | 'DiagnosticReport') {
   return { resource_type: resourceType, sensitivity_labels: labelsOf(r, issues) };
@@ -160,10 +150,10 @@ export function readNoteReport(r: Json, context: BundleContext, issues: EntryIss
   if (!forms.length) issues.add(400, 'required', 'A note sent as a DiagnosticReport carries its text in presentedForm', 'presentedForm');
   const encounter = encounterOf(r.encounter, context, issues, 'encounter');
   return {
-    recordType: 'ClinicalNote', kind: 'clinical-note', refs: {}, patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject',
-    ...(encounter.links ? { foreignLinks: encounter.links } : {}),
+    recordType: 'ClinicalNote', kind: 'clinical-note', refs: {}, patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject', keeps: NOTE_REPORT_KEEPS,
+    ...(encounter.foreignLinks ? { foreignLinks: encounter.foreignLinks } : {}),
     record: {
-      ...noteColumns(r, issues, 'DiagnosticReport'), encounter_id: encounter.encounter_id,
+      ...noteColumns(r, issues, 'DiagnosticReport'), encounter_id: encounter.encounterId,
       status, doc_status: null, type,
       categories: listOf(r.category, issues, 'category').map((c, n) => conceptOf(c, issues, `category[${n}]`)).filter(Boolean),
       date: instant(r.effectiveDateTime ?? r.issued, issues, r.effectiveDateTime === undefined && r.issued !== undefined ? 'issued' : 'effectiveDateTime', true),
@@ -266,9 +256,9 @@ export const documentReference: FhirResourceModule = {
     const encounter = encounterOf(encounters[0], context, issues, 'context.encounter[0]');
     return {
       recordType: 'ClinicalNote', kind: 'clinical-note', refs: {}, patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject',
-      ...(encounter.links ? { foreignLinks: encounter.links } : {}),
+      ...(encounter.foreignLinks ? { foreignLinks: encounter.foreignLinks } : {}),
       record: {
-        ...noteColumns(r, issues, 'DocumentReference'), encounter_id: encounter.encounter_id,
+        ...noteColumns(r, issues, 'DocumentReference'), encounter_id: encounter.encounterId,
         status, doc_status: docStatus, type, categories: categories.filter(Boolean),
         // Its place on the timeline: when it was written (or, not given, the start of the care it is about).
         date: instant(r.date ?? period?.start, issues, r.date === undefined && period?.start !== undefined ? 'context.period.start' : 'date', true),

@@ -131,7 +131,7 @@ export interface Mapped {
    * it (the id a conditional create matched, or the new one). `expression`: the element, for issues.
    */
   foreignLinks?: { column: string; expression: string }[];
-  /** What this entry keeps, where it differs from the module's `keeps` (one resource type, several record types: a clinical Observation keeps more than a lab result). */
+  /** What this entry keeps, where it differs from the module's `keeps` (one resource type, several record types: a clinical Observation keeps more than a lab result, a DiagnosticReport that is a note other elements than a lab report). */
   keeps?: { [element: string]: KeptElements };
 }
 
@@ -156,8 +156,6 @@ export interface FhirResourceModule {
    * resource may carry is added). Any other element of a published resource is refused, named: nothing accepted is lost.
    */
   keeps?: { [element: string]: KeptElements };
-  /** What a resource of another record type sharing this resource type keeps instead of `keeps` (a DiagnosticReport that is a clinical note); undefined: `keeps`. */
-  keepsFor?: (resource: Json) => { [element: string]: KeptElements } | undefined;
 }
 
 /** An entry ready for its owner, but for the patient id. */

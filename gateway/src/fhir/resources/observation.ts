@@ -192,7 +192,7 @@ export const observation: FhirResourceModule = {
     if (interpretation !== undefined && (interpretation?.system !== INTERPRETATION_SYSTEM || !INTERPRETATIONS.has(interpretation.code))) {
       issues.add(400, 'code-invalid', `interpretation must be a code of ${INTERPRETATION_SYSTEM} (N, H, L, A, POS, NEG…)`, 'interpretation[0].coding[0].code');
     }
-    const encounter = encounterOf(r, context, issues);
+    const encounter = encounterOf(r.encounter, context, issues);
     return {
       recordType: 'Observation', kind: 'observation', refs: {}, patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject',
       ...(encounter.foreignLinks ? { foreignLinks: encounter.foreignLinks } : {}),
