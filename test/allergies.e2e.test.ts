@@ -14,8 +14,8 @@ import { DEFAULT_SEED, generatePatient, type AllergyIntoleranceRecord, type Pati
 import { SYSTEM } from '../lib/records/terminology.js';
 import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type GraphQLResponse, type TestStack } from './support/harness.js';
-import { expectLabelsAndBreakGlass } from './support/record-consent.js';
-import { fhirSender, type FhirBundle } from './support/publish.js';
+import { expectLabelsAndBreakGlass, recordTypeCalls } from './support/record-consent.js';
+import type { FhirBundle } from './support/publish.js';
 
 type Json = Record<string, any>;
 const SNOMED = SYSTEM.snomed;
@@ -44,8 +44,6 @@ const ALLERGIES = `query Allergies($id: ID!) { patient(id: $id) { id allergies(f
   organization { id } sensitivityLabels } } } } }`;
 const TIMELINE = `query Timeline($id: ID!, $kinds: [TimelineKind!]) { patient(id: $id) { timeline(first: 100, kinds: $kinds) { edges { kind occurredAt node {
   __typename ... on AllergyIntolerance { id code { text } criticality } } } } } }`;
-const GRANT = 'mutation($input: ConsentProvisionInput!) { grantConsent(input: $input) { id } }';
-const REVOKE = 'mutation($id: ID!) { revokeConsent(id: $id) { id } }';
 
 const iso = (value: Date | null) => (value ? value.toISOString() : null);
 const ids = (response: GraphQLResponse<any>) => (response.data?.patient?.allergies?.edges ?? []).map((e: { node: { id: string } }) => e.node.id).sort();
@@ -85,21 +83,8 @@ describe.each(BACKENDS)('AllergyIntolerance on %s', (backend) => {
   let stack: TestStack;
   let base: string;
   let patientToken: string;
-  const send = fhirSender(() => base);
-  const clinician = (org: string, extra: Record<string, unknown> = {}) => stack.token({ sub: `dr-${org}`, role: 'clinician', org, scope: 'user/*.rs', ...extra });
-  const system = (org: string, scope = 'system/*.cru') => stack.token({ sub: `${org}-his`, role: 'system', org, client_id: `${org}-his`, scope });
-  const everything = async (token: string, id: string): Promise<FhirBundle> => {
-    const response = await fetch(`${base}/fhir/Patient/${id}/$everything`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
-    expect(response.status).toBe(200);
-    return (await response.json()) as FhirBundle;
-  };
+  const { send, clinician, system, everything, grant, revoke } = recordTypeCalls(() => stack, { id: () => allergic.patient.id, token: () => patientToken });
   const exported = (bundle: FhirBundle) => bundle.entry.filter((e) => e.resource.resourceType === 'AllergyIntolerance').map((e) => e.resource);
-  const grant = async (input: Json) => {
-    const response = await stack.graphql(patientToken, GRANT, { input: { patientId: allergic.patient.id, decision: 'PERMIT', actorType: 'ORGANIZATION', ...input } });
-    expect(response.errors).toBeUndefined();
-    return response.data.grantConsent.id as string;
-  };
-  const revoke = async (id: string) => expect((await stack.graphql(patientToken, REVOKE, { id })).errors).toBeUndefined();
   /** Publishes one allergy for the allergic patient as `org`'s system; its id. */
   const publish = async (org: string, options: { labels?: string[] } = {}) => {
     const created = await send('/fhir/AllergyIntolerance', await system(org), allergyResource(`Patient/${allergic.patient.id}`, org, options));

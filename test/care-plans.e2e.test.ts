@@ -16,7 +16,8 @@ import { DEFAULT_SEED, generatePatient, type CarePlanRecord, type CareTeamRecord
 import { SYSTEM } from '../lib/records/terminology.js';
 import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type GraphQLResponse, type TestStack } from './support/harness.js';
-import { fhirSender, type FhirBundle } from './support/publish.js';
+import { recordTypeCalls } from './support/record-consent.js';
+import type { FhirBundle } from './support/publish.js';
 import { lostElements } from './support/round-trip.js';
 
 type Json = Record<string, any>;
@@ -45,8 +46,6 @@ const TEAMS = `query Teams($id: ID!) { patient(id: $id) { id careTeams(first: 10
 const ADDRESSES = `query Addresses($id: ID!) { patient(id: $id) { carePlans(first: 100) { edges { node { id addresses { id } } } } } }`;
 const TIMELINE = `query Timeline($id: ID!, $kinds: [TimelineKind!]) { patient(id: $id) { timeline(first: 100, kinds: $kinds) { edges { kind occurredAt node {
   __typename ... on CarePlan { id intent } ... on CareTeam { id } } } } } }`;
-const GRANT = 'mutation($input: ConsentProvisionInput!) { grantConsent(input: $input) { id } }';
-const REVOKE = 'mutation($id: ID!) { revokeConsent(id: $id) { id } }';
 
 const iso = (value: Date | null | undefined) => (value ? value.toISOString() : null);
 const planIds = (response: GraphQLResponse<any>) => (response.data?.patient?.carePlans?.edges ?? []).map((e: { node: { id: string } }) => e.node.id).sort();
@@ -95,25 +94,8 @@ describe.each(BACKENDS)('CarePlan and CareTeam on %s', (backend) => {
   let stack: TestStack;
   let base: string;
   let patientToken: string;
-  const send = fhirSender(() => base);
-  const clinician = (org: string, extra: Record<string, unknown> = {}) => stack.token({ sub: `dr-${org}`, role: 'clinician', org, scope: 'user/*.rs', ...extra });
-  const system = (org: string, scope = 'system/*.cru') => stack.token({ sub: `${org}-his`, role: 'system', org, client_id: `${org}-his`, scope });
-  const get = async (token: string, path: string) => {
-    const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
-    return { status: response.status, body: (await response.json()) as Json };
-  };
-  const everything = async (token: string, id: string): Promise<FhirBundle> => {
-    const answer = await get(token, `/fhir/Patient/${id}/$everything`);
-    expect(answer.status).toBe(200);
-    return answer.body as FhirBundle;
-  };
+  const { send, clinician, system, get, everything, grant, revoke } = recordTypeCalls(() => stack, { id: () => planned.patient.id, token: () => patientToken });
   const of = (bundle: FhirBundle, type: string) => bundle.entry.filter((e) => e.resource.resourceType === type).map((e) => e.resource);
-  const grant = async (input: Json) => {
-    const response = await stack.graphql(patientToken, GRANT, { input: { patientId: planned.patient.id, decision: 'PERMIT', actorType: 'ORGANIZATION', ...input } });
-    expect(response.errors).toBeUndefined();
-    return response.data.grantConsent.id as string;
-  };
-  const revoke = async (id: string) => expect((await stack.graphql(patientToken, REVOKE, { id })).errors).toBeUndefined();
 
   beforeAll(async () => {
     stack = await startTestStack(backend, { patients: PATIENTS });

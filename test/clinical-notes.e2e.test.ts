@@ -19,8 +19,8 @@ import { DEFAULT_SEED, generatePatient, type ClinicalNoteRecord, type PatientBun
 import { SYSTEM } from '../lib/records/terminology.js';
 import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type GraphQLResponse, type TestStack } from './support/harness.js';
-import { expectLabelsAndBreakGlass } from './support/record-consent.js';
-import { fhirSender, type FhirBundle } from './support/publish.js';
+import { expectLabelsAndBreakGlass, recordTypeCalls } from './support/record-consent.js';
+import type { FhirBundle } from './support/publish.js';
 
 type Json = Record<string, any>;
 const LOINC = 'http://loinc.org';
@@ -104,27 +104,10 @@ describe.each(BACKENDS)('clinical notes on %s', (backend) => {
   let stack: TestStack;
   let base: string;
   let patientToken: string;
-  const send = fhirSender(() => base);
-  const clinician = (org: string, extra: Record<string, unknown> = {}) => stack.token({ sub: `dr-${org}`, role: 'clinician', org, scope: 'user/*.rs', ...extra });
-  const system = (org: string, scope = 'system/*.cru') => stack.token({ sub: `${org}-his`, role: 'system', org, client_id: `${org}-his`, scope });
-  const get = async (token: string, path: string) => {
-    const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
-    return { status: response.status, body: (await response.json()) as Json };
-  };
-  const everything = async (token: string, id: string): Promise<FhirBundle> => {
-    const response = await get(token, `/fhir/Patient/${id}/$everything`);
-    expect(response.status).toBe(200);
-    return response.body as FhirBundle;
-  };
+  const { send, clinician, system, get, everything, grant, revoke } = recordTypeCalls(() => stack, { id: () => noted.patient.id, token: () => patientToken });
   /** The notes of an export: DocumentReferences, and DiagnosticReports whose category is a LOINC note code. */
   const notesOf = (bundle: FhirBundle) => bundle.entry.map((e) => e.resource).filter((r) => r.resourceType === 'DocumentReference'
     || (r.resourceType === 'DiagnosticReport' && (r.category ?? []).some((c: Json) => c.coding?.some((k: Json) => k.system === LOINC))));
-  const grant = async (input: Json) => {
-    const response = await stack.graphql(patientToken, GRANT, { input: { patientId: noted.patient.id, decision: 'PERMIT', actorType: 'ORGANIZATION', ...input } });
-    expect(response.errors).toBeUndefined();
-    return response.data.grantConsent.id as string;
-  };
-  const revoke = async (id: string) => expect((await stack.graphql(patientToken, REVOKE, { id })).errors).toBeUndefined();
   const publish = async (org: string, options: { labels?: string[] } = {}) => {
     const created = await send('/fhir/DocumentReference', await system(org), documentReference(`Patient/${noted.patient.id}`, org, options));
     expect(created.status, created.text).toBe(201);

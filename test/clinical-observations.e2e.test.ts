@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYSTEM } from '../lib/records/terminology.js';
 import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
-import { fhirSender, type FhirBundle } from './support/publish.js';
+import { recordTypeCalls } from './support/record-consent.js';
+import type { FhirBundle } from './support/publish.js';
 
 type Json = Record<string, any>;
 const LOINC = SYSTEM.loinc;
@@ -120,12 +121,7 @@ function transaction(tag: string): { bundle: Json; names: string[]; sent: Record
 describe.each(BACKENDS)('clinical observations on %s', (backend) => {
   let stack: TestStack;
   let base: string;
-  const send = fhirSender(() => base);
-  const system = (org: string, scope = 'system/*.cru') => stack.token({ sub: `${org}-his`, role: 'system', org, client_id: `${org}-his`, scope });
-  const get = async (token: string, path: string) => {
-    const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
-    return { status: response.status, body: (await response.json()) as Json };
-  };
+  const { send, system, get } = recordTypeCalls(() => stack, { id: () => patientId, token: () => patientToken });
   const observationsOf = (bundle: FhirBundle) => bundle.entry.filter((e) => e.resource.resourceType === 'Observation').map((e) => e.resource);
   let patientId: string;
   let ids: Record<string, string>;

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYSTEM } from '../lib/records/terminology.js';
 import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type GraphQLResponse, type TestStack } from './support/harness.js';
-import { fhirSender, type FhirBundle } from './support/publish.js';
+import { recordTypeCalls } from './support/record-consent.js';
 import { generatedPatients } from './support/generated.js';
 
 type Json = Record<string, any>;
@@ -49,8 +49,6 @@ const MEDICATIONS = `query Medications($id: ID!) { patient(id: $id) { id
     dosage { text } } } } } }`;
 const TIMELINE = `query Timeline($id: ID!, $kinds: [TimelineKind!]) { patient(id: $id) { timeline(first: 100, kinds: $kinds) { edges { kind occurredAt node {
   __typename ... on MedicationRequest { id status } ... on MedicationAdministration { id status } ... on MedicationStatement { id status } } } } } }`;
-const GRANT = 'mutation($input: ConsentProvisionInput!) { grantConsent(input: $input) { id } }';
-const REVOKE = 'mutation($id: ID!) { revokeConsent(id: $id) { id } }';
 
 const requestIds = (r: GraphQLResponse<any>) => (r.data?.patient?.medicationRequests?.edges ?? []).map((e: Json) => e.node.id).sort();
 const allIds = (r: GraphQLResponse<any>) => ['medicationRequests', 'medicationAdministrations', 'medicationStatements']
@@ -150,24 +148,11 @@ describe.each(BACKENDS)('Medications on %s', (backend) => {
   let id: Record<string, string>;
   /** Prescriptions published for the patient after the transaction (a labelled one). */
   const later: string[] = [];
-  const send = fhirSender(() => base);
-  const clinician = (org: string, extra: Record<string, unknown> = {}) => stack.token({ sub: `dr-${org}`, role: 'clinician', org, scope: 'user/*.rs', ...extra });
-  const system = (org: string, scope = 'system/*.cru') => stack.token({ sub: `${org}-his`, role: 'system', org, client_id: `${org}-his`, scope });
-  const everything = async (token: string, patient: string): Promise<FhirBundle> => {
-    const response = await fetch(`${base}/fhir/Patient/${patient}/$everything`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
-    expect(response.status).toBe(200);
-    return (await response.json()) as FhirBundle;
-  };
+  const { send, clinician, system, everything, grant, revoke } = recordTypeCalls(() => stack, { id: () => id.patient, token: () => patientToken });
   const search = async (token: string, path: string) => {
     const response = await fetch(`${base}/fhir/${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
     return { status: response.status, body: await response.json() as Json };
   };
-  const grant = async (input: Json) => {
-    const response = await stack.graphql(patientToken, GRANT, { input: { patientId: id.patient, decision: 'PERMIT', actorType: 'ORGANIZATION', ...input } });
-    expect(response.errors).toBeUndefined();
-    return response.data.grantConsent.id as string;
-  };
-  const revoke = async (directive: string) => expect((await stack.graphql(patientToken, REVOKE, { id: directive })).errors).toBeUndefined();
   const counts = async () => Object.fromEntries(await Promise.all(['medication_request', 'medication_administration', 'medication_statement'].map(async (table) =>
     [table, (await stack.databases.encounters.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`))[0]!.n])));
 

@@ -16,8 +16,8 @@ import { DEFAULT_SEED, generatePatient, type PatientBundle, type ProcedureRecord
 import { SYSTEM } from '../lib/records/terminology.js';
 import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type GraphQLResponse, type TestStack } from './support/harness.js';
-import { expectLabelsAndBreakGlass } from './support/record-consent.js';
-import { fhirSender, type FhirBundle } from './support/publish.js';
+import { expectLabelsAndBreakGlass, recordTypeCalls } from './support/record-consent.js';
+import type { FhirBundle } from './support/publish.js';
 import { lostElements } from './support/round-trip.js';
 
 type Json = Record<string, any>;
@@ -47,8 +47,6 @@ const PROCEDURES = `query Procedures($id: ID!) { patient(id: $id) { id procedure
 const LINKS = `query ProcedureLinks($id: ID!) { patient(id: $id) { procedures(first: 100) { edges { node { id encounter { id } reasonReference { id } } } } } }`;
 const TIMELINE = `query Timeline($id: ID!, $kinds: [TimelineKind!]) { patient(id: $id) { timeline(first: 100, kinds: $kinds) { edges { kind occurredAt node {
   __typename ... on Procedure { id procedureCode: code { text } } } } } } }`;
-const GRANT = 'mutation($input: ConsentProvisionInput!) { grantConsent(input: $input) { id } }';
-const REVOKE = 'mutation($id: ID!) { revokeConsent(id: $id) { id } }';
 
 const iso = (value: Date | null | undefined) => (value ? value.toISOString() : null);
 const ids = (response: GraphQLResponse<any>) => (response.data?.patient?.procedures?.edges ?? []).map((e: { node: { id: string } }) => e.node.id).sort();
@@ -89,25 +87,8 @@ describe.each(BACKENDS)('Procedure on %s', (backend) => {
   let stack: TestStack;
   let base: string;
   let patientToken: string;
-  const send = fhirSender(() => base);
-  const clinician = (org: string, extra: Record<string, unknown> = {}) => stack.token({ sub: `dr-${org}`, role: 'clinician', org, scope: 'user/*.rs', ...extra });
-  const system = (org: string, scope = 'system/*.cru') => stack.token({ sub: `${org}-his`, role: 'system', org, client_id: `${org}-his`, scope });
-  const get = async (token: string, path: string) => {
-    const response = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
-    return { status: response.status, body: (await response.json()) as Json };
-  };
-  const everything = async (token: string, id: string): Promise<FhirBundle> => {
-    const answer = await get(token, `/fhir/Patient/${id}/$everything`);
-    expect(answer.status).toBe(200);
-    return answer.body as FhirBundle;
-  };
+  const { send, clinician, system, get, everything, grant, revoke } = recordTypeCalls(() => stack, { id: () => operated.patient.id, token: () => patientToken });
   const exported = (bundle: FhirBundle) => bundle.entry.filter((e) => e.resource.resourceType === 'Procedure').map((e) => e.resource);
-  const grant = async (input: Json) => {
-    const response = await stack.graphql(patientToken, GRANT, { input: { patientId: operated.patient.id, decision: 'PERMIT', actorType: 'ORGANIZATION', ...input } });
-    expect(response.errors).toBeUndefined();
-    return response.data.grantConsent.id as string;
-  };
-  const revoke = async (id: string) => expect((await stack.graphql(patientToken, REVOKE, { id })).errors).toBeUndefined();
   const publish = async (org: string, options: { labels?: string[] } = {}) => {
     const created = await send('/fhir/Procedure', await system(org), procedureResource(`Patient/${operated.patient.id}`, org, options));
     expect(created.status, created.text).toBe(201);

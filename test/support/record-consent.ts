@@ -5,6 +5,7 @@
  */
 import { expect } from 'vitest';
 import type { GraphQLResponse, TestStack } from './harness.js';
+import { fhirSender, type FhirBundle } from './publish.js';
 
 type Json = Record<string, unknown>;
 
@@ -60,3 +61,45 @@ export async function expectLabelsAndBreakGlass(c: LabelledRecordsCase): Promise
   // The recording organisation sees its own, labels or not.
   expect(await list(await c.clinician(c.producer))).toEqual(expect.arrayContaining([labelled, restricted]));
 }
+
+/**
+ * The calls every record type's end-to-end test makes through the gateway
+ * (docs/adding-a-record-type.md, step 8), written once: tokens for a
+ * clinician and a hospital system of an organisation, FHIR reads, the
+ * patient's `$everything`, and the patient's own permits. The stack and the
+ * patient are only known once the test's `beforeAll` has run, so they are
+ * given as functions.
+ */
+export function recordTypeCalls(stack: () => TestStack, patient: { id: () => string; token: () => string }) {
+  const base = () => stack().url.replace(/\/graphql$/, '');
+  const get = async (token: string, path: string) => {
+    const response = await fetch(`${base()}${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
+    return { status: response.status, body: (await response.json()) as Json & any };
+  };
+  return {
+    send: fhirSender(base),
+    /** A clinician of `org` with `user/*.rs`, claims overridable. */
+    clinician: (org: string, extra: Json = {}) => stack().token({ sub: `dr-${org}`, role: 'clinician', org, scope: 'user/*.rs', ...extra }),
+    /** `org`'s hospital information system (a registered backend client). */
+    system: (org: string, scope = 'system/*.cru') => stack().token({ sub: `${org}-his`, role: 'system', org, client_id: `${org}-his`, scope }),
+    /** A FHIR read: its status and parsed body. */
+    get,
+    /** The patient's `$everything` as `token` sees it (must answer 200). */
+    everything: async (token: string, id: string): Promise<FhirBundle> => {
+      const answer = await get(token, `/fhir/Patient/${id}/$everything`);
+      expect(answer.status).toBe(200);
+      return answer.body as FhirBundle;
+    },
+    /** Records a permit of the patient (an organisation, unless the input says otherwise); its id. */
+    grant: async (input: Json): Promise<string> => {
+      const response = await stack().graphql(patient.token(), GRANT, { input: { patientId: patient.id(), decision: 'PERMIT', actorType: 'ORGANIZATION', ...input } });
+      expect(response.errors).toBeUndefined();
+      return (response.data as any).grantConsent.id as string;
+    },
+    /** Revokes one of the patient's directives. */
+    revoke: async (id: string) => expect((await stack().graphql(patient.token(), REVOKE, { id })).errors).toBeUndefined(),
+  };
+}
+
+const GRANT = 'mutation($input: ConsentProvisionInput!) { grantConsent(input: $input) { id } }';
+const REVOKE = 'mutation($id: ID!) { revokeConsent(id: $id) { id } }';
