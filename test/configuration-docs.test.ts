@@ -12,6 +12,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS } from '../lib/runtime/services.js';
+import { serviceKeyPairs } from '../lib/trust/keys.js';
 import { ROOT } from '../lib/runtime/subgraph.js';
 
 const USER_SCRIPTS = ['start', 'service', 'token', 'bootstrap', 'internal-keys', 'app', 'demo', 'local-setup', 'local-idp', 'web-build', 'audit-verify'];
@@ -69,5 +70,14 @@ describe('the documentation of configuration', () => {
   it('names every one of them in the README or docs/', () => {
     const missing = [...readBy].filter(([name]) => !documented(name)).map(([name, where]) => `${name} (${[...where].join(', ')})`);
     expect(missing).toEqual([]);
+  });
+
+  it('names the internal keys by the curve the product makes them on (deploy/kubernetes spoke of Ed25519)', async () => {
+    const pairs = await serviceKeyPairs('internal-', 'docs-check');
+    const curves = new Set(Object.values(pairs).map((pair) => pair.privateJwk.crv));
+    expect([...curves]).toEqual(['X25519']);
+    const kustomization = readFileSync(path.join(ROOT, 'deploy', 'kubernetes', 'kustomization.yaml'), 'utf8');
+    expect(kustomization).toContain(`${[...curves][0]} private key`);
+    for (const [file, text] of [['deploy/kubernetes/kustomization.yaml', kustomization], ['docs and README', docs]]) expect(text, file).not.toMatch(/Ed25519/);
   });
 });
