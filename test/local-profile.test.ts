@@ -46,7 +46,7 @@ function onHostIn(keys: string, service: string, inside: string): string {
 }
 const script = (name: string) => ['--import', 'tsx', path.join(ROOT, 'scripts', `${name}.ts`)];
 
-describe('the local profile\'s services', () => {
+describe('docker-compose.local.yml\'s own services (local-setup, local-idp)', () => {
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'local-profile-'));
   const keys = path.join(scratch, 'keys');
   const databases = Object.fromEntries(SUBGRAPH_NAMES.map((name) => [`${SUBGRAPHS[name].envPrefix}_DATABASE_URL`, `pglite://${path.join(scratch, name)}`]));
