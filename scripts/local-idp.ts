@@ -1,5 +1,5 @@
 /**
- * The development identity provider of `docker compose --profile local up`
+ * The development identity provider of `docker compose -f docker-compose.local.yml up`
  * (docs/deployment.md, "Trying it locally with Docker Compose"): the gateway
  * trusts its tokens through AUTH_ISSUER / AUTH_JWKS_URL, exactly as it
  * trusts a real provider's. Never for production: it gives anyone who can
@@ -11,7 +11,7 @@
  *   GET /ready                           200 once it can sign
  *
  * Its key is written by local-setup (scripts/local-setup.ts) under
- * LOCAL_IDP_KEY_DIR (/secrets); issuer LOCAL_IDP_ISSUER, port LOCAL_IDP_PORT.
+ * LOCAL_IDP_KEY_DIR (/keys/local-idp, its own volume); issuer LOCAL_IDP_ISSUER, port LOCAL_IDP_PORT.
  */
 import http from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -21,7 +21,7 @@ import { actorFromClaims, ActorError } from '../lib/trust/actor.js';
 import { defaultScope, mintDevToken } from '../lib/trust/dev-token.js';
 import { DEFAULT_AUDIENCE } from '../lib/trust/keys.js';
 
-const directory = process.env.LOCAL_IDP_KEY_DIR ?? '/secrets';
+const directory = process.env.LOCAL_IDP_KEY_DIR ?? '/keys/local-idp';
 const issuer = process.env.LOCAL_IDP_ISSUER ?? 'http://local-idp:4010';
 const audience = process.env.AUTH_AUDIENCE ?? DEFAULT_AUDIENCE;
 const port = Number(process.env.LOCAL_IDP_PORT ?? 4010);

@@ -16,6 +16,7 @@ import { ROOT } from '../lib/runtime/subgraph.js';
 interface ComposeService {
   profiles?: string[];
   user?: string;
+  restart?: string;
   ports?: string[];
   volumes?: string[];
   command?: string[];
@@ -33,6 +34,7 @@ const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'
   secrets: Record<string, { file: string }>;
 };
 const services = compose.services;
+const dockerCompose = ['/usr/bin/docker-compose', '/usr/local/bin/docker-compose'].find(existsSync);
 
 const withFileVariants = (names: readonly string[]) => names.flatMap((n) => [n, `${n}_FILE`]);
 
@@ -142,37 +144,6 @@ describe('docker-compose.yml', () => {
     expect(scripts.service).toContain(NODE_HEAP_OPTIONS);
   });
 
-  it('has a local profile: the keys and demo data once (local-setup), a development identity provider (local-idp) the gateway trusts unless told otherwise', () => {
-    const local = Object.keys(services).filter((name) => services[name]!.profiles);
-    expect(local.sort()).toEqual(['local-idp', 'local-setup']);
-    for (const name of local) expect(services[name]!.profiles).toEqual(['local']);
-    // local-setup: the scripts the image compiles, writing ./secrets (the files the production services' secrets name), seeding on request.
-    const setup = services['local-setup']!;
-    expect(setup.command).toEqual(['node', 'dist/scripts/local-setup.js', '/secrets']);
-    expect(setup.volumes).toEqual(['./secrets:/secrets']);
-    expect(setup.environment!.DEMO_PATIENTS).toBe('${DEMO_PATIENTS:-0}');
-    for (const name of SUBGRAPH_NAMES) {
-      const variable = `${SUBGRAPHS[name].envPrefix}_DATABASE_URL`;
-      expect(setup.environment![variable], variable).toBe(services[name]!.environment![variable]);
-      expect(setup.depends_on?.[`${name}-db`]).toEqual({ condition: 'service_healthy' });
-    }
-    for (const file of Object.values(compose.secrets)) expect(file.file.startsWith('./secrets/')).toBe(true);
-    // local-idp: on loopback only, after local-setup, and the gateway's default issuer and key set.
-    const idp = services['local-idp']!;
-    expect(idp.command).toEqual(['node', 'dist/scripts/local-idp.js']);
-    expect(idp.ports).toEqual(['127.0.0.1:4010:4010']);
-    expect(idp.depends_on).toEqual({ 'local-setup': { condition: 'service_completed_successfully' } });
-    expect(services.gateway!.environment!.AUTH_ISSUER).toBe(`\${AUTH_ISSUER:-${idp.environment!.LOCAL_IDP_ISSUER}}`);
-    expect(services.gateway!.environment!.AUTH_JWKS_URL).toBe(`\${AUTH_JWKS_URL:-${idp.environment!.LOCAL_IDP_ISSUER}/jwks.json}`);
-    // The scripts exist (compiled into dist/scripts by the image's build).
-    for (const script of ['local-setup', 'local-idp']) expect(existsSync(path.join(ROOT, 'scripts', `${script}.ts`))).toBe(true);
-    // No production service waits on the local profile (it would not start without it).
-    for (const name of Object.keys(services).filter((n) => !services[n]!.profiles)) {
-      expect(Object.keys(services[name]!.depends_on ?? {}).filter((d) => local.includes(d)), name).toEqual([]);
-    }
-  });
-
-  const dockerCompose = ['/usr/bin/docker-compose', '/usr/local/bin/docker-compose'].find(existsSync);
   it.runIf(dockerCompose)('passes docker-compose config', () => {
     const output = execFileSync(dockerCompose!, ['-f', path.join(ROOT, 'docker-compose.yml'), 'config', '-q'], {
       env: { ...process.env, AUTH_ISSUER: 'https://idp.example.org', AUTH_JWKS_URL: 'https://idp.example.org/jwks' },
@@ -183,15 +154,158 @@ describe('docker-compose.yml', () => {
     expect(output).toBe('');
   });
 
-  it.runIf(dockerCompose)('passes docker-compose config with the local profile, without any identity provider set', () => {
+  it.runIf(dockerCompose)('refuses to start production without an identity provider, and says which variable is missing', () => {
     const { AUTH_ISSUER: _issuer, AUTH_JWKS_URL: _jwks, ...env } = process.env;
-    const output = execFileSync(dockerCompose!, ['-f', path.join(ROOT, 'docker-compose.yml'), '--profile', 'local', 'config'], { env, cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    const resolved = parse(output) as { services: Record<string, ComposeService> };
-    expect(Object.keys(resolved.services)).toEqual(expect.arrayContaining(['gateway', 'local-setup', 'local-idp']));
+    let refused: { status: number; stderr: string } | undefined;
+    try {
+      execFileSync(dockerCompose!, ['-f', path.join(ROOT, 'docker-compose.yml'), 'config', '-q'], { env, cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (error) {
+      refused = error as { status: number; stderr: string };
+    }
+    expect(refused?.status).not.toBe(0);
+    expect(refused?.stderr).toMatch(/set AUTH_(ISSUER|JWKS_URL) to your identity provider/);
+  });
+});
+
+/**
+ * docker-compose.local.yml: the whole product in one command on a fresh
+ * machine. Its services must be production's (same commands, health checks,
+ * environment) but for the keys, which local-setup writes into volumes before
+ * any service starts, and the identity provider (local-idp).
+ * test/local-profile.test.ts runs local-setup and local-idp and loads each
+ * service's keys from where these volumes put them.
+ */
+describe('docker-compose.local.yml', () => {
+  const local = parse(readFileSync(path.join(ROOT, 'docker-compose.local.yml'), 'utf8'), { merge: true }) as {
+    services: Record<string, ComposeService>;
+    volumes: Record<string, unknown>;
+    secrets?: unknown;
+  };
+  const localServices = local.services;
+  const APPLICATION = ['gateway', ...SUBGRAPH_NAMES] as const;
+  const KEY_VARIABLES = ['INTERNAL_TOKEN_PRIVATE_KEY_FILE', 'INTERNAL_TOKEN_PUBLIC_KEYS_FILE'];
+  const LOCAL_IDP = { AUTH_ISSUER: 'http://local-idp:4010', AUTH_AUDIENCE: 'fpr-gateway', AUTH_JWKS_URL: 'http://local-idp:4010/jwks.json' };
+  /** The volume mounted at the directory that holds `file` in `service`, and whether read-only. */
+  const volumeHolding = (service: ComposeService, file: string) => {
+    const mounts = (service.volumes ?? []).map((spec) => {
+      const [source, target, mode] = spec.split(':') as [string, string, string?];
+      return { source, target, readOnly: mode === 'ro' };
+    });
+    return mounts.find((mount) => path.posix.dirname(file) === mount.target);
+  };
+
+  it('runs every production service, local-setup and local-idp, and nothing of production needs a file made beforehand', () => {
+    expect(Object.keys(localServices).sort()).toEqual([...Object.keys(services), 'local-setup', 'local-idp'].sort());
+    // No compose secrets (files on the host that would have to exist before up), no bind mounts of the checkout.
+    expect(local.secrets).toBeUndefined();
+    for (const [name, service] of Object.entries(localServices)) {
+      expect(service.secrets, name).toBeUndefined();
+      for (const spec of service.volumes ?? []) expect(spec, name).toMatch(/^[a-z][a-z0-9-]*:\//);
+    }
+  });
+
+  it.each(['gateway', ...SUBGRAPH_NAMES, 'redis', ...SUBGRAPH_NAMES.map((name) => `${name}-db`)])('runs %s with production\'s image, command, health check and environment, but for the keys and the identity provider', (name) => {
+    const production = services[name]!;
+    const service = localServices[name]!;
+    for (const key of ['build', 'image', 'command', 'healthcheck', 'stop_grace_period', 'restart'] as const) expect(service[key], `${name}.${key}`).toEqual(production[key]);
+    const expected = { ...production.environment };
+    const actual = { ...service.environment };
+    for (const variable of KEY_VARIABLES) {
+      expect(actual[variable] === undefined, variable).toBe(expected[variable] === undefined);
+      delete actual[variable];
+      delete expected[variable];
+    }
+    if (name === 'gateway') {
+      // Production names the provider it is given (AUTH_*, required); here local-idp, and only it.
+      expect(actual).toMatchObject(LOCAL_IDP);
+      Object.assign(expected, LOCAL_IDP);
+    }
+    expect(actual).toEqual(expected);
+    if (name === 'gateway') expect(Object.keys(actual).filter((variable) => !gatewayVariables.has(variable))).toEqual([]);
+    // It waits for what production's waits for, and the application services for their keys (local-setup) too.
+    const waits = { ...production.depends_on };
+    if (name === 'gateway') waits['local-idp'] = { condition: 'service_healthy' };
+    else if ((APPLICATION as readonly string[]).includes(name)) waits['local-setup'] = { condition: 'service_completed_successfully' };
+    expect(service.depends_on ?? {}).toEqual(waits);
+    // Published on the loopback interface only: the identity provider gives a token to whoever asks.
+    expect(service.ports ?? [], name).toEqual((production.ports ?? []).map((port) => `127.0.0.1:${port}`));
+  });
+
+  it.each(APPLICATION)('%s reads its own private key and the public keys from volumes local-setup fills, read-only, and no other service\'s key', (name) => {
+    const service = localServices[name]!;
+    const env = service.environment!;
+    const setup = localServices['local-setup']!;
+    const own = volumeHolding(service, env.INTERNAL_TOKEN_PRIVATE_KEY_FILE!);
+    const shared = volumeHolding(service, env.INTERNAL_TOKEN_PUBLIC_KEYS_FILE!);
+    expect(own, name).toMatchObject({ readOnly: true });
+    expect(shared, name).toMatchObject({ source: 'public-keys', readOnly: true });
+    expect(Object.keys(local.volumes)).toContain(own!.source);
+    // The file names local-setup writes (scripts/local-setup.ts): <service>/<service>.private.jwk.json, public/internal-public-keys.json.
+    expect(env.INTERNAL_TOKEN_PRIVATE_KEY_FILE).toBe(`/keys/${name}/${name}.private.jwk.json`);
+    expect(env.INTERNAL_TOKEN_PUBLIC_KEYS_FILE).toBe('/keys/public/internal-public-keys.json');
+    // local-setup mounts the same volumes where it writes those files (its directory argument is /keys).
+    expect(setup.command).toEqual(['node', 'dist/scripts/local-setup.js', '/keys']);
+    expect(setup.volumes).toContain(`${own!.source}:${own!.target}`);
+    expect(setup.volumes).toContain(`public-keys:${shared!.target}`);
+    // A private key's volume is mounted by its service and local-setup only.
+    const holders = Object.keys(localServices).filter((other) => (localServices[other]!.volumes ?? []).some((spec) => spec.startsWith(`${own!.source}:`)));
+    expect(holders.sort()).toEqual([name, 'local-setup'].sort());
+  });
+
+  it('local-setup runs first with production settings and demo data on request; local-idp signs with the key it writes', () => {
+    const setup = localServices['local-setup']!;
+    expect(setup.restart).toBe('no');
+    expect(setup.user).toBe('root'); // to write the volumes, then hand each file to uid 1000 (the image's node user)
+    expect(setup.environment!.NODE_ENV).toBe('production');
+    expect(setup.environment!.DEMO_PATIENTS).toBe('${DEMO_PATIENTS:-0}');
+    for (const name of SUBGRAPH_NAMES) {
+      const variable = `${SUBGRAPHS[name].envPrefix}_DATABASE_URL`;
+      expect(setup.environment![variable], variable).toBe(localServices[name]!.environment![variable]);
+      expect(setup.depends_on?.[`${name}-db`]).toEqual({ condition: 'service_healthy' });
+    }
+    const idp = localServices['local-idp']!;
+    expect(idp.command).toEqual(['node', 'dist/scripts/local-idp.js']);
+    expect(idp.ports).toEqual(['127.0.0.1:4010:4010']);
+    expect(idp.depends_on).toEqual({ 'local-setup': { condition: 'service_completed_successfully' } });
+    expect(idp.environment!.LOCAL_IDP_ISSUER).toBe(LOCAL_IDP.AUTH_ISSUER);
+    expect(idp.environment!.AUTH_AUDIENCE).toBe(LOCAL_IDP.AUTH_AUDIENCE);
+    expect(idp.healthcheck!.test.join(' ')).toContain('http://127.0.0.1:4010/ready');
+    const keys = volumeHolding(idp, `${idp.environment!.LOCAL_IDP_KEY_DIR}/local-issuer.private.jwk.json`);
+    expect(keys).toMatchObject({ source: 'local-idp-key', readOnly: true });
+    expect(setup.volumes).toContain(`local-idp-key:${keys!.target}`);
+    for (const script of ['local-setup', 'local-idp']) expect(existsSync(path.join(ROOT, 'scripts', `${script}.ts`))).toBe(true);
+    // Its databases are its own volumes, never production's.
+    for (const name of SUBGRAPH_NAMES) expect(localServices[`${name}-db`]!.volumes).toEqual([`local-${name}-data:/var/lib/postgresql/data`]);
+  });
+
+  /** The README's Docker line (Run it): its variables, and the arguments after `docker compose`. */
+  const readmeCommand = () => {
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const line = readme.split('\n').find((l) => /^(\w+=\S+ )*docker compose /.test(l));
+    const words = line!.split(' ');
+    const at = words.indexOf('docker');
+    return { line: line!, env: Object.fromEntries(words.slice(0, at).map((w) => w.split('=') as [string, string])), args: words.slice(at + 2) };
+  };
+
+  it('is the one command the README gives', () => {
+    const { args, env } = readmeCommand();
+    expect(args).toEqual(['-f', 'docker-compose.local.yml', 'up']);
+    expect(Object.keys(env)).toEqual(['DEMO_PATIENTS']);
+  });
+
+  it.runIf(dockerCompose)('passes docker-compose config as the README runs it, without any identity provider or file set, demo data on request', () => {
+    const { AUTH_ISSUER: _issuer, AUTH_JWKS_URL: _jwks, DEMO_PATIENTS: _demo, ...env } = process.env;
+    const { args, env: readmeEnv } = readmeCommand();
+    const config = (extra: Record<string, string>) => parse(execFileSync(dockerCompose!, [...args.slice(0, -1), 'config'], {
+      env: { ...env, ...extra }, cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
+    })) as { services: Record<string, ComposeService> };
+    const resolved = config(readmeEnv);
+    expect(Object.keys(resolved.services).sort()).toEqual(Object.keys(localServices).sort());
     expect(resolved.services.gateway!.environment!.AUTH_JWKS_URL).toBe('http://local-idp:4010/jwks.json');
     expect(resolved.services.gateway!.environment!.NODE_ENV).toBe('production');
-    expect(resolved.services['local-setup']!.environment!.DEMO_PATIENTS).toBe('0');
-    const demo = parse(execFileSync(dockerCompose!, ['-f', path.join(ROOT, 'docker-compose.yml'), '--profile', 'local', 'config'], { env: { ...env, DEMO_PATIENTS: '200' }, cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as { services: Record<string, ComposeService> };
-    expect(demo.services['local-setup']!.environment!.DEMO_PATIENTS).toBe('200');
+    expect(resolved.services.identity!.depends_on!['local-setup']).toEqual({ condition: 'service_completed_successfully' });
+    expect(resolved.services['local-setup']!.environment!.DEMO_PATIENTS).toBe(readmeEnv.DEMO_PATIENTS);
+    // Without DEMO_PATIENTS: no demo data.
+    expect(config({}).services['local-setup']!.environment!.DEMO_PATIENTS).toBe('0');
   });
 });
