@@ -39,7 +39,7 @@ import type { ExportFile, ExportJob, JobStore } from './store.js';
 
 export function pipelineExecutor(apollo: ApolloServer<GatewayContext>, actor: Actor, requestId: string, log: RequestLog): Executor {
   return async ({ query, variables }) => {
-    const contextValue: GatewayContext = { actor, requestId, log, disclosures: [] };
+    const contextValue: GatewayContext = { actor, requestId, log, disclosures: [], generated: true };
     const response = await apollo.executeOperation({ query, variables }, { contextValue });
     if (response.body.kind !== 'single') throw errors.internal();
     const { data, errors: gqlErrors, extensions } = response.body.singleResult;
