@@ -33,6 +33,9 @@ COPY subgraphs/imaging/migrations ./subgraphs/imaging/migrations
 COPY subgraphs/public-health/migrations ./subgraphs/public-health/migrations
 COPY lib/ingest/migrations ./lib/ingest/migrations
 COPY gateway/migrations ./gateway/migrations
+# The one directory the gateway writes (the Bulk Data export's files, EXPORT_STORAGE_DIR): a volume mounted here
+# takes its owner from the image, so the unprivileged user can write it.
+RUN mkdir -p /var/lib/fpr/bulk-export && chown node:node /var/lib/fpr/bulk-export
 USER node
 EXPOSE 4000 4001 4002 4003 4004 4005 9400 9401 9402 9403 9404 9405
 CMD ["node", "dist/scripts/service.js", "gateway"]

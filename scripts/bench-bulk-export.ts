@@ -16,11 +16,16 @@
  * export (sampled every 200 ms from /proc) and the chart query's latency
  * percentiles with and without the export running.
  *
- *   --large                  the PostgreSQL set of `npm run seed:large` (fpr_<subgraph> databases); default: PGlite, --patients generated patients
+ *   --large                  the PostgreSQL set of `npm run seed:large` (fpr_<subgraph> databases; --database-prefix names others); default: PGlite, --patients generated patients
  *   --patients 300           PGlite: how many generated patients
  *   --program prog-htn       the programme (FHIR Group) exported; --org org-cdc its public-health organisation
  *   --clinician-org org-county-north   whose patients the chart loop opens
  *   --connections 4 --seconds 10
+ *
+ * The export's tuning variables of this shell (EXPORT_BATCH_PATIENTS,
+ * EXPORT_BATCH_BYTES, EXPORT_BATCHES_IN_FLIGHT, EXPORT_PATIENTS_IN_FLIGHT,
+ * EXPORT_CONCURRENCY) are passed to the gateway, and printed, so settings can
+ * be compared run against run.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -33,6 +38,7 @@ import { startProcessStack, type ProcessStack, type ServiceName } from './proces
 const { values } = parseArgs({
   options: {
     large: { type: 'boolean', default: false },
+    'database-prefix': { type: 'string', default: 'fpr_' },
     patients: { type: 'string', default: '300' },
     program: { type: 'string', default: 'prog-htn' },
     org: { type: 'string', default: 'org-cdc' },
@@ -95,16 +101,20 @@ const describe = (label: string, run: { latencies: number[]; errors: number }, s
 
 const largeUrls = values.large ? Object.fromEntries(SUBGRAPH_NAMES.map((name) => {
   const url = new URL(process.env.SEED_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
-  url.pathname = `/fpr_${name.replace('-', '_')}`;
+  url.pathname = `/${values['database-prefix']}${name.replace('-', '_')}`;
   return [name, url.toString()];
 })) as Record<SubgraphName, string> : undefined;
 
+const TUNING = ['EXPORT_BATCH_PATIENTS', 'EXPORT_BATCH_BYTES', 'EXPORT_BATCHES_IN_FLIGHT', 'EXPORT_PATIENTS_IN_FLIGHT', 'EXPORT_CONCURRENCY'];
+const tuning = Object.fromEntries(TUNING.flatMap((name) => (process.env[name] ? [[name, process.env[name]!]] : [])));
+
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'fpr-bench-bulk-'));
 console.log(`Bulk export of ${values.program}: ${values.large ? 'PostgreSQL large set' : `PGlite, ${values.patients} patients`}, six processes, `
-  + `chart loop of ${values.connections} connections, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown CPU'}), load average ${os.loadavg()[0]!.toFixed(1)}`);
+  + `chart loop of ${values.connections} connections, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, `
+  + `load average ${os.loadavg()[0]!.toFixed(1)}; export settings: ${Object.entries(tuning).map(([k, v]) => `${k}=${v}`).join(' ') || 'defaults'}`);
 const stack = await startProcessStack({
   patients: values.large ? undefined : Number(values.patients), databaseUrls: largeUrls,
-  env: { LOG_LEVEL: 'warn', EXPORT_DATABASE_URL: `pglite://${path.join(scratch, 'store')}`, EXPORT_STORAGE_DIR: path.join(scratch, 'files'), EXPORT_MIN_POLL_SECONDS: '1', EXPORT_MAX_RESOURCES_PER_FILE: '50000' },
+  env: { LOG_LEVEL: 'warn', EXPORT_DATABASE_URL: `pglite://${path.join(scratch, 'store')}`, EXPORT_STORAGE_DIR: path.join(scratch, 'files'), EXPORT_MIN_POLL_SECONDS: '1', EXPORT_MAX_RESOURCES_PER_FILE: '50000', ...tuning },
 });
 try {
   const patients = await chartPatients(stack);
@@ -149,6 +159,7 @@ try {
     + `${round(exportedPatients / exportSeconds)} patients/s, ${round(bytes / 1024 / 1024)} MB of NDJSON (${manifest.output.map((f) => `${f.type} ${f.count}`).join(', ')})`);
   console.log(describe('chart during export', during, exportSeconds));
   console.log(`peak resident memory during the export (MB): ${SERVICES.map((s) => `${s} ${Math.round(peak[s])}`).join(', ')}`);
+  console.log(`chart p99: ${round(percentile(during.latencies, 99))} ms during the export, ${round(percentile(baseline.latencies, 99))} ms without it; load average now ${os.loadavg()[0]!.toFixed(1)}`);
   const hwm = (s: ServiceName) => Math.round(Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${stack.services[s].child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
   console.log(`peak resident memory since start (VmHWM, MB): ${SERVICES.map((s) => `${s} ${hwm(s)}`).join(', ')}`);
 } catch (error) {

@@ -70,7 +70,8 @@ function expectService(name: string, info: ServiceInfo) {
 describe('docker-compose.yml', () => {
   it('runs the gateway, the five subgraphs and one PostgreSQL database per subgraph', () => {
     const production = Object.keys(services).filter((name) => !services[name]!.profiles);
-    expect(production.sort()).toEqual(['gateway', ...SUBGRAPH_NAMES, ...SUBGRAPH_NAMES.map((name) => `${name}-db`), 'redis'].sort());
+    // gateway-db: the Bulk Data export's job store (EXPORT_DATABASE_URL).
+    expect(production.sort()).toEqual(['gateway', 'gateway-db', ...SUBGRAPH_NAMES, ...SUBGRAPH_NAMES.map((name) => `${name}-db`), 'redis'].sort());
     for (const name of SUBGRAPH_NAMES) expect(services[`${name}-db`]!.image).toMatch(/^postgres:/);
   });
 
@@ -113,9 +114,30 @@ describe('docker-compose.yml', () => {
     for (const name of SUBGRAPH_NAMES) expect(env[`${SUBGRAPHS[name].envPrefix}_URL`]).toMatch(/^http:\/\/.+\/graphql$/);
     expect(env.AUTH_JWKS_URL).toBeTruthy();
     expect(env.AUTH_ISSUER).toBeTruthy();
-    // It starts once every subgraph is ready.
-    expect(gateway.depends_on).toEqual(Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, { condition: 'service_healthy' }])));
+    // It starts once every subgraph, and the export's job store, is ready.
+    expect(gateway.depends_on).toEqual(Object.fromEntries(['gateway-db', ...SUBGRAPH_NAMES].map((name) => [name, { condition: 'service_healthy' }])));
     expect(compose.secrets.internal_public_keys!.file).toBe('./secrets/internal-public-keys.json');
+  });
+
+  it('gives the Bulk Data export its job store (a PostgreSQL database of its own) and a volume for its files, writable by the image\'s user', () => {
+    const gateway = services.gateway!;
+    const env = gateway.environment!;
+    // Set, or the export is off in production (gateway/src/fhir/bulk/config.ts).
+    const store = new URL(env.EXPORT_DATABASE_URL!);
+    expect(store.protocol).toBe('postgres:');
+    expect(store.hostname).toBe('gateway-db');
+    const db = services['gateway-db']!;
+    expect(db.image).toMatch(/^postgres:/);
+    expect((db.environment as Record<string, string>).POSTGRES_DB).toBe(store.pathname.slice(1));
+    expect(db.volumes!.some((v) => v.endsWith(':/var/lib/postgresql/data'))).toBe(true);
+    // Its own database: no subgraph's.
+    for (const name of SUBGRAPH_NAMES) expect(store.hostname).not.toBe(`${name}-db`);
+    // The files on a named volume at EXPORT_STORAGE_DIR, which the Dockerfile creates for the `node` user.
+    const files = gateway.volumes!.find((v) => v.endsWith(`:${env.EXPORT_STORAGE_DIR}`));
+    expect(files, JSON.stringify(gateway.volumes)).toBeTruthy();
+    expect((compose as unknown as { volumes: Record<string, unknown> }).volumes).toHaveProperty(files!.split(':')[0]!);
+    const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+    expect(dockerfile).toContain(`chown node:node ${env.EXPORT_STORAGE_DIR}`);
   });
 
   it('has a multi-stage Dockerfile: compiled in a build stage, run as compiled JavaScript with production dependencies only', () => {

@@ -26,6 +26,8 @@ import { PROGRAMS, type PatientBundle } from '../lib/synthetic/generator.js';
 import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
 import { generatedPatients } from './support/generated.js';
+import { exportPlan } from '../gateway/src/fhir/plan.js';
+import { buildBatchOperation, buildOperation } from '../gateway/src/fhir/queries.js';
 
 const SYS = {
   loinc: 'http://loinc.org',
@@ -155,6 +157,27 @@ describe.each(BACKENDS)('FHIR R4 export on %s', (backend) => {
     const badDate = structuredClone(bundle);
     badDate.entry.find((e) => e.resource.resourceType === 'Encounter')!.resource.period.start = '20/11/2025';
     expect(schemaErrors(badDate).length).toBeGreaterThan(0);
+  });
+
+  it('runs its own operation, which a caller sending the same text to /graphql is refused (the public cost limit)', async () => {
+    // The export's operation for a patient token (patient/*.rs): the patient and a page of 100 of every record type.
+    const actor = { sub: 'p', role: 'patient', org: null, scope: 'patient/*.rs', patient: rich.patient.id, purposeOfUse: 'TREAT', breakGlassReason: null, clientId: null } as const;
+    const plan = exportPlan(actor);
+    const operation = buildOperation({ patientFields: true, plan }, Object.fromEntries(plan.connections.map((c) => [c, null])));
+    const token = await patientToken(rich);
+    const before = await auditCount();
+    for (const [query, variables] of [[operation.query, { id: rich.patient.id, ...operation.variables }], [buildBatchOperation(plan).query, { ids: [rich.patient.id] }]] as const) {
+      const refused = await stack.graphql(token, query, variables);
+      expect(refused.status).toBe(400);
+      expect(refused.data).toBeUndefined();
+      expect(refused.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+      expect(refused.errors?.[0]?.message).toMatch(/cost limit of 300000 exceeded/i);
+    }
+    // Nothing was read, so nothing was disclosed; the same operation run by $everything answers the whole record.
+    expect(await auditCount()).toBe(before);
+    const bundle = await exportAs(token, rich.patient.id);
+    expect(idsOf(bundle, 'Observation').length).toBeGreaterThan(0);
+    expect(await auditCount()).toBeGreaterThan(before);
   });
 
   it('gives the patient their whole record, record for record, with the right codes', async () => {

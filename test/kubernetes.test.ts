@@ -275,7 +275,9 @@ function serviceProblems(service: ServiceInfo, objects: Located[]): string[] {
     check(!!source && ref!.key in { ...source.data, ...source.stringData }, `${ref?.kind} ${ref?.name} has the key ${ref?.key}`);
   }
   const mounts = container.volumeMounts ?? [];
-  check(mounts.every((m: { readOnly?: boolean; mountPath: string }) => m.readOnly === true || m.mountPath === '/tmp'), 'key volumes are mounted read-only');
+  // Written: /tmp, and the gateway's Bulk Data export files (EXPORT_STORAGE_DIR).
+  const writable = ['/tmp', ...(name === 'gateway' ? [value('EXPORT_STORAGE_DIR')] : [])];
+  check(mounts.every((m: { readOnly?: boolean; mountPath: string }) => m.readOnly === true || writable.includes(m.mountPath)), 'key volumes are mounted read-only');
 
   // Service URLs: where a Service of that name exposes that port.
   const urls = [...env.keys()].filter((variable) => variable.endsWith('_URL') && !variable.endsWith('DATABASE_URL') && !variable.startsWith('AUTH_') && variable !== 'REPLAY_GUARD_REDIS_URL');
@@ -295,6 +297,14 @@ function serviceProblems(service: ServiceInfo, objects: Located[]): string[] {
   } else {
     for (const variable of ['AUTH_ISSUER', 'AUTH_AUDIENCE']) check(env.has(variable), variable);
     check(env.has('AUTH_JWKS_URL') || env.has('AUTH_PUBLIC_KEYS_FILE'), 'AUTH_JWKS_URL or AUTH_PUBLIC_KEYS_FILE');
+    // The Bulk Data export: its job store from a Secret of its own (no subgraph's database), its files on a claim
+    // every replica can mount (the HPA runs several; a download may reach any of them).
+    const store = env.get('EXPORT_DATABASE_URL')?.valueFrom?.secretKeyRef;
+    check(store?.name === 'bulk-export-store' && store?.key === 'url', 'EXPORT_DATABASE_URL from the Secret bulk-export-store (key url)');
+    const filesMount = mounts.find((m: { mountPath: string }) => m.mountPath === value('EXPORT_STORAGE_DIR'));
+    const claimName = filesMount && pod.spec.volumes?.find((v: { name: string }) => v.name === filesMount.name)?.persistentVolumeClaim?.claimName;
+    const claim = claimName && byName('PersistentVolumeClaim', claimName);
+    check(!!claim && (claim.spec.accessModes ?? []).includes('ReadWriteMany'), 'EXPORT_STORAGE_DIR is a mounted PersistentVolumeClaim, ReadWriteMany');
   }
 
   // Probes on the service port: alive = /health, ready = /ready.
@@ -357,7 +367,8 @@ describe('deploy/kubernetes', () => {
 
   it('parses every manifest, the same as YAML 1.1 and 1.2', () => {
     expect(loaded.flatMap((l) => l.problems)).toEqual([]);
-    expect(written.length).toBe(1 + SERVICES.length * 5);
+    // The namespace, five objects per service, and the Bulk Data export's files claim.
+    expect(written.length).toBe(1 + SERVICES.length * 5 + 1);
   });
 
   it('validates every object, written and generated, against the Kubernetes schemas', async () => {
@@ -417,6 +428,23 @@ describe('deploy/kubernetes', () => {
       expect(databaseSecretProblems(broken((d) => (d.spec.template.spec.containers[0].env.find((e: { name: string }) => e.name === 'LABS_DATABASE_URL').valueFrom.secretKeyRef.name = 'identity-database')))).not.toEqual([]);
     });
 
+    it('a gateway without the Bulk Data export\'s store or shared files volume', () => {
+      const gateway = all.find((o) => o.object.kind === 'Deployment' && o.object.metadata.name === 'gateway')!;
+      const brokenGateway = (change: (deployment: any) => void): Located[] => {
+        const copy = structuredClone(gateway);
+        change(copy.object);
+        return [...all.filter((o) => o !== gateway), copy];
+      };
+      expect(serviceProblems(GATEWAY, all)).toEqual([]);
+      const env = (d: any) => d.spec.template.spec.containers[0].env as { name: string; valueFrom?: any }[];
+      expect(serviceProblems(GATEWAY, brokenGateway((d) => (env(d).find((e) => e.name === 'EXPORT_DATABASE_URL')!.valueFrom.secretKeyRef.name = 'identity-database')))).not.toEqual([]);
+      expect(serviceProblems(GATEWAY, brokenGateway((d) => (d.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'bulk-export-files').persistentVolumeClaim.claimName = 'nothing')))).not.toEqual([]);
+      const claim = all.find((o) => o.object.kind === 'PersistentVolumeClaim')!;
+      const readWriteOnce = structuredClone(claim);
+      readWriteOnce.object.spec.accessModes = ['ReadWriteOnce'];
+      expect(serviceProblems(GATEWAY, [...all.filter((o) => o !== claim), readWriteOnce])).not.toEqual([]);
+    });
+
     it('a NetworkPolicy that lets in a subgraph SUBGRAPH_PEERS does not name, or opens the metrics port', () => {
       const policy = all.find((o) => o.object.kind === 'NetworkPolicy' && o.object.metadata.name === 'labs')!;
       const withPolicy = (change: (p: any) => void) => {
@@ -444,6 +472,7 @@ describe('deploy/kubernetes', () => {
         writeFileSync(path.join(copy, 'secrets', 'internal-public-keys.json'), '{}');
         for (const n of SUBGRAPH_NAMES) writeFileSync(path.join(copy, 'secrets', `${n}-database.env`), `url=postgres://fpr:secret@${n}-db:5432/${n}\n`);
         writeFileSync(path.join(copy, 'secrets', 'replay-guard-redis.env'), 'url=rediss://:secret@redis.example.org:6380\n');
+        writeFileSync(path.join(copy, 'secrets', 'bulk-export-store.env'), 'url=postgres://fpr:secret@gateway-db:5432/gateway_export\n');
         const output = execFileSync(kubectl!, ['kustomize', copy], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
         rendered = parseAllDocuments(output).map((d, i) => {
           const object = d.toJS() as K8sObject;
@@ -465,7 +494,7 @@ describe('deploy/kubernetes', () => {
       for (const { object } of rendered.filter((o) => o.object.kind === 'Deployment')) {
         const pod = object.spec.template.spec;
         expect(pod.containers[0].image).toMatch(/federated-patient-record:/);
-        for (const volume of pod.volumes) expect(names.has(volume.secret?.secretName ?? volume.configMap?.name ?? 'tmp') || volume.emptyDir).toBeTruthy();
+        for (const volume of pod.volumes) expect(names.has(volume.secret?.secretName ?? volume.configMap?.name ?? volume.persistentVolumeClaim?.claimName ?? 'tmp') || volume.emptyDir).toBeTruthy();
         for (const e of pod.containers[0].env) if (e.valueFrom) expect(names.has((e.valueFrom.secretKeyRef ?? e.valueFrom.configMapKeyRef).name)).toBe(true);
       }
     });

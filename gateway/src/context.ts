@@ -18,4 +18,10 @@ export interface GatewayContext {
   disclosures: Disclosure[];
   /** Identity's consent facts for this request (facts tokens it signed), relayed to the subgraphs called next. */
   consentFacts?: string[];
+  /**
+   * The operation is one the gateway built itself (FHIR `$everything`, search, Bulk Data export: fixed texts,
+   * the caller's values only in variables), never a caller's: held to QUERY_LIMITS.maxGeneratedCost instead
+   * of maxCost (query-cost.ts). Only those routes set it; /graphql never does.
+   */
+  generated?: boolean;
 }

@@ -34,6 +34,7 @@ import { GATEWAY, SUBGRAPH_NAMES, type SubgraphName } from '../../lib/runtime/se
 import { formatErrorFor } from '../../lib/runtime/subgraph.js';
 import { parseAllowedOrigins } from '../../lib/runtime/cors.js';
 import { AuditBatcher, auditPlugin, collectDisclosures } from './audit.js';
+import { queryCostLimits } from './query-cost.js';
 import { developmentRoutes, type DevelopmentOptions } from './dev-routes.js';
 import { createTokenVerifier, trustingAlso, type TokenVerifier } from './auth.js';
 import { authorizationServer as startAuthorizationServer, type AuthorizationServer, type AuthorizationServerOptions } from './smart/authorization-server.js';
@@ -62,6 +63,9 @@ import { telemetryFor, type Telemetry } from '../../lib/runtime/telemetry.js';
  * page of 100 of every record type, the largest) pass with room to spare
  * while alias and depth bombs do not. The cost grows with each record type
  * the export reads: test/record-types.test.ts checks that it still fits.
+ * The cost limit has two values (query-cost.ts): `maxCost` for operations
+ * callers send to /graphql, `maxGeneratedCost` for the fixed operations the
+ * gateway builds itself for FHIR (`$everything`, search, Bulk Data export).
  */
 export const QUERY_LIMITS = {
   maxDepth: 12,
@@ -77,7 +81,11 @@ export const QUERY_LIMITS = {
   // MedicationAdministration, MedicationStatement, their dosages and Medications read as FHIR JSON) about 119,000,
   // clinical notes (type, categories and every attachment element) about 45,000. Clinical observations (value[x]
   // of every type, components, links) add about 223,000: with all of these the export's operation costs about 910,000.
-  maxCost: 1_000_000,
+  // That is the gateway's own operation, not a caller's: callers keep 300,000 (the web client's largest, the
+  // timeline, costs far less), and the FHIR operations the gateway builds have their own limit (query-cost.ts).
+  maxCost: 300_000,
+  // The gateway's own FHIR operations (contexts marked `generated`): fixed texts, a page of 100 of each record type.
+  maxGeneratedCost: 1_000_000,
 };
 
 export interface GatewayOptions {
@@ -248,9 +256,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     // The token limit is graphql-js's own (parseOptions below): armor's version parses in a plugin
     // hook, where a syntax error escapes Apollo's handling and becomes a 500.
     maxTokens: { enabled: false },
-    costLimit: { maxCost: QUERY_LIMITS.maxCost },
+    // The cost limit depends on who built the operation (query-cost.ts): measured here, applied per request.
+    costLimit: { enabled: false },
     blockFieldSuggestion: { enabled: options.production },
   }).protect();
+  const cost = queryCostLimits(QUERY_LIMITS);
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
     introspection: true, // guarded per actor by introspectionGuard
@@ -266,10 +276,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     parseOptions: { maxLexicalTokens: QUERY_LIMITS.maxTokens } as never,
     includeStacktraceInErrorResponses: !options.production,
     formatError: formatErrorFor(options.production),
-    validationRules: armor.validationRules,
+    validationRules: [...(armor.validationRules ?? []), ...cost.validationRules],
     plugins: [
       ...(armor.plugins as unknown as ApolloServerPlugin<GatewayContext>[]), // armor is typed against the CJS build of @apollo/server
       operationResolutionPlugin,
+      cost.plugin,
       introspectionGuard,
       controlCharacterGuard as ApolloServerPlugin<GatewayContext>,
       auditPlugin(new AuditBatcher({ auth, url: (name) => options.subgraphUrls[name], timeoutMs, telemetry }), telemetry, logger),

@@ -25,7 +25,7 @@ import type { GqlPatient } from './resources/patient.js';
 import { Masks } from './masks.js';
 import { errors, FhirError } from './outcome.js';
 import type { ExportPlan } from './plan.js';
-import { buildOperation, CONNECTION_NAMES, type ConnectionName, type Cursors } from './queries.js';
+import { buildBatchOperation, buildOperation, CONNECTION_NAMES, MAX_BATCH_PATIENTS, type ConnectionName, type Cursors } from './queries.js';
 
 /** One executed operation, as the pipeline answered it. */
 export interface OperationResult {
@@ -95,48 +95,142 @@ interface ConnectionPage {
   pageInfo: { hasNextPage: boolean; endCursor: string | null };
 }
 
+/** What is known of one patient while its pages are read. */
+interface PatientState {
+  patient: GqlPatient | null;
+  nodes: Record<ConnectionName, unknown[]>;
+  masks: Masks;
+  seen: Set<string>;
+  withheld: boolean;
+  emergencyAccess: Collected['emergencyAccess'];
+  /** The connections with a page still to read, each from its cursor (null: the first page). */
+  cursors: Cursors;
+  operations: number;
+}
+
+const startState = (plan: ExportPlan): PatientState => ({
+  patient: null,
+  nodes: Object.fromEntries(CONNECTION_NAMES.map((name) => [name, []])) as unknown as Record<ConnectionName, unknown[]>,
+  masks: new Masks(),
+  seen: new Set<string>(),
+  withheld: false,
+  emergencyAccess: null,
+  cursors: Object.fromEntries(plan.connections.map((name) => [name, null])),
+  operations: 0,
+});
+
+/** Takes one answer about the patient (`data.patient`) into its state; throws as `interpret` does, or 404 when the patient is not there. */
+function absorb(state: PatientState, result: OperationResult): void {
+  state.withheld = interpret(result, state.masks).withheld || state.withheld;
+  const page = result.data?.patient as (GqlPatient & Record<string, unknown>) | null | undefined;
+  // Not visible (or not there): one answer for both. Also when consent was
+  // withdrawn between two pages: the export stops rather than return half.
+  if (!page) throw errors.notFound();
+  state.patient ??= page;
+  const emergency = result.extensions?.emergencyAccess as Collected['emergencyAccess'] | undefined;
+  if (emergency) state.emergencyAccess = emergency;
+
+  const next: Cursors = {};
+  for (const name of Object.keys(state.cursors) as ConnectionName[]) {
+    const connection = page[name] as ConnectionPage | null | undefined;
+    if (!connection) throw errors.upstream();
+    for (const edge of connection.edges) {
+      // Cursor paging never repeats a record; this only guards the bundle's uniqueness.
+      const key = `${name}/${edge.node.id}`;
+      if (state.seen.has(key)) continue;
+      state.seen.add(key);
+      state.nodes[name].push(edge.node);
+    }
+    if (connection.pageInfo.hasNextPage) {
+      const cursor = connection.pageInfo.endCursor;
+      if (!cursor || cursor === state.cursors[name]) throw errors.upstream();
+      next[name] = cursor;
+    }
+  }
+  state.cursors = next;
+}
+
+/** Reads the patient's remaining pages, one operation at a time (the first also finds the patient when not yet read). */
+async function readRest(execute: Executor, patientId: string, plan: ExportPlan, state: PatientState): Promise<Collected> {
+  while (state.patient === null || Object.keys(state.cursors).length > 0) {
+    if (++state.operations > MAX_OPERATIONS) throw new FhirError(422, 'too-costly', 'The record is too large to export in one bundle');
+    const operation = buildOperation({ patientFields: state.patient === null && plan.patient, plan }, state.cursors);
+    absorb(state, await execute({ query: operation.query, variables: { id: patientId, ...operation.variables } }));
+  }
+  const { patient, nodes, masks, withheld, emergencyAccess, operations } = state;
+  return { patient: patient!, nodes, masks, withheld, emergencyAccess, operations };
+}
+
 export async function collectPatient(execute: Executor, patientId: string, plan: ExportPlan): Promise<Collected> {
-  const masks = new Masks();
-  const nodes = Object.fromEntries(CONNECTION_NAMES.map((name) => [name, []])) as unknown as Record<ConnectionName, unknown[]>;
-  const seen = new Set<string>();
-  let patient: GqlPatient | null = null;
-  let withheld = false;
-  let emergencyAccess: Collected['emergencyAccess'] = null;
-  let cursors: Cursors = Object.fromEntries(plan.connections.map((name) => [name, null]));
-  let operations = 0;
-
   // The first operation always runs (it finds the patient, or not); later ones only while pages remain.
-  while (patient === null || Object.keys(cursors).length > 0) {
-    if (++operations > MAX_OPERATIONS) throw new FhirError(422, 'too-costly', 'The record is too large to export in one bundle');
-    const operation = buildOperation({ patientFields: patient === null && plan.patient, plan }, cursors);
-    const result = await execute({ query: operation.query, variables: { id: patientId, ...operation.variables } });
-    withheld = interpret(result, masks).withheld || withheld;
-    const page = result.data?.patient as (GqlPatient & Record<string, unknown>) | null | undefined;
-    // Not visible (or not there): one answer for both. Also when consent was
-    // withdrawn between two pages: the export stops rather than return half.
-    if (!page) throw errors.notFound();
-    patient ??= page;
-    const emergency = result.extensions?.emergencyAccess as Collected['emergencyAccess'] | undefined;
-    if (emergency) emergencyAccess = emergency;
+  return readRest(execute, patientId, plan, startState(plan));
+}
 
-    const next: Cursors = {};
-    for (const name of Object.keys(cursors) as ConnectionName[]) {
-      const connection = page[name] as ConnectionPage | null | undefined;
-      if (!connection) throw errors.upstream();
-      for (const edge of connection.edges) {
-        // Cursor paging never repeats a record; this only guards the bundle's uniqueness.
-        const key = `${name}/${edge.node.id}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        nodes[name].push(edge.node);
-      }
-      if (connection.pageInfo.hasNextPage) {
-        const cursor = connection.pageInfo.endCursor;
-        if (!cursor || cursor === cursors[name]) throw errors.upstream();
-        next[name] = cursor;
+/** Codes that stop a whole batch, wherever they appear (interpret's own first checks). */
+const BATCH_WIDE_CODES = new Set(['AUDIT_UNAVAILABLE', 'SUBGRAPH_UNAVAILABLE', 'UNAUTHENTICATED']);
+
+/**
+ * Cuts the answer of a batch operation (`patients(ids: …)`) into one answer
+ * per patient, shaped as the single-patient operation's (`data.patient`,
+ * error paths from `patient`), so that each is interpreted exactly as
+ * `collectPatient` interprets its own. What concerns the whole operation (no
+ * path, the list itself, an unavailable service or audit trail) throws, as
+ * `interpret` would for one patient.
+ */
+export function splitBatch(result: OperationResult, ids: readonly string[]): OperationResult[] {
+  const errorList = result.errors ?? [];
+  const ofPatient = (e: GraphQLFormattedError) => e.path !== undefined && e.path.length >= 2 && e.path[0] === 'patients' && typeof e.path[1] === 'number';
+  const batchWide = errorList.filter((e) => !ofPatient(e) || BATCH_WIDE_CODES.has(codeOf(e)));
+  if (batchWide.length) interpret({ ...result, errors: batchWide }, new Masks());
+  const list = result.data?.patients;
+  if (batchWide.length || !Array.isArray(list) || list.length !== ids.length) throw errors.upstream(errorList);
+  const emergency = result.extensions?.emergencyAccess as { patients?: string[] } | undefined;
+  return ids.map((id, i) => ({
+    status: result.status,
+    data: { patient: (list[i] ?? null) as unknown },
+    errors: errorList.filter((e) => e.path![1] === i).map((e) => ({ ...e, path: ['patient', ...e.path!.slice(2)] })),
+    extensions: emergency?.patients?.includes(id) ? { emergencyAccess: emergency } : undefined,
+  }));
+}
+
+/**
+ * Everything the actor may see of several patients: one operation for all of
+ * them (the first page of every connection, buildBatchOperation), then, only
+ * for a patient with more than a page of some record type, its remaining
+ * pages with its own operations (at most `inFlight` at once). Each patient's
+ * outcome is its own, as `collectPatient` would give it: its records, or the
+ * FhirError that would have stopped its export (404 not visible, 403, …).
+ * A failure of the batch operation as a whole throws.
+ */
+export async function collectPatients(execute: Executor, ids: readonly string[], plan: ExportPlan, inFlight = 4): Promise<(Collected | FhirError)[]> {
+  if (ids.length > MAX_BATCH_PATIENTS) throw new RangeError(`at most ${MAX_BATCH_PATIENTS} patients per batch`);
+  const answers = splitBatch(await execute({ query: buildBatchOperation(plan).query, variables: { ids } }), ids);
+  const states = answers.map(() => startState(plan));
+  const outcomes: (Collected | FhirError)[] = new Array(ids.length);
+  const rest: number[] = [];
+  answers.forEach((answer, i) => {
+    try {
+      states[i]!.operations = 1;
+      absorb(states[i]!, answer);
+      rest.push(i);
+    } catch (error) {
+      if (!(error instanceof FhirError)) throw error;
+      outcomes[i] = error;
+    }
+  });
+  // Patients whose first page was all there is finish at once; the others read on, a few at a time.
+  let next = 0;
+  const worker = async () => {
+    while (next < rest.length) {
+      const i = rest[next++]!;
+      try {
+        outcomes[i] = await readRest(execute, ids[i]!, plan, states[i]!);
+      } catch (error) {
+        if (!(error instanceof FhirError)) throw error;
+        outcomes[i] = error;
       }
     }
-    cursors = next;
-  }
-  return { patient: patient!, nodes, masks, withheld, emergencyAccess, operations };
+  };
+  await Promise.all(Array.from({ length: Math.max(1, inFlight) }, worker));
+  return outcomes;
 }

@@ -55,3 +55,23 @@ export function buildOperation(options: { patientFields: boolean; plan: ExportPl
   const query = `query FhirPatientEverything(${declarations.join(', ')}) {\n  patient(id: $id) {\n${selections.join('\n')}\n  }\n}`;
   return { query, variables };
 }
+
+/** The most patients one batch operation names (the `patients` field's own limit). */
+export const MAX_BATCH_PATIENTS = 100;
+
+/**
+ * The Bulk Data export's operation for several patients at once: the first
+ * page of every connection of the plan, and the patient's own fields, for
+ * each of `$ids` (Query.patients, one list field, so the subgraphs resolve
+ * each connection for all of them in one statement: lib/records/connection.ts).
+ * Later pages are asked per patient with buildOperation. The text depends only
+ * on the plan; the ids travel as a variable.
+ */
+export function buildBatchOperation(plan: ExportPlan): { query: string } {
+  const fields = exportSelections(plan);
+  const selections: string[] = plan.patient ? [PATIENT_FIELDS] : ['id'];
+  for (const name of CONNECTION_NAMES.filter((n) => plan.connections.includes(n))) {
+    selections.push(`${name}(first: ${PAGE_SIZE}) { edges { node { ${fields[name] ?? 'id'} } } pageInfo { hasNextPage endCursor } }`);
+  }
+  return { query: `query FhirPatientsEverything($ids: [ID!]!) {\n  patients(ids: $ids) {\n${selections.join('\n')}\n  }\n}` };
+}

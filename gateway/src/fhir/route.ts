@@ -66,7 +66,7 @@ function pipelineExecutor(apollo: ApolloServer<GatewayContext>, actor: Actor, re
   return async ({ query, variables }) => {
     // A fresh context per operation: the audit plugin stores the disclosures
     // collected during that operation, once; the request id ties them together.
-    const contextValue: GatewayContext = { actor, requestId, log, disclosures: [] };
+    const contextValue: GatewayContext = { actor, requestId, log, disclosures: [], generated: true };
     const response = await apollo.executeOperation({ query, variables }, { contextValue });
     if (response.body.kind !== 'single') throw errors.internal();
     const { data, errors: gqlErrors, extensions } = response.body.singleResult;

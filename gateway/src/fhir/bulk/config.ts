@@ -27,8 +27,14 @@ export interface BulkExportSettings {
   expirySeconds: number;
   /** Exports running at once in this gateway (the rest queue). */
   concurrency: number;
-  /** Patients one export reads at once (each an operation through the pipeline). */
+  /** Patients of a batch read at once with operations of their own (those with more than a page of some record type). */
   patientsInFlight: number;
+  /** At most this many patients in one operation of an export (Query.patients; at most 100). */
+  batchPatients: number;
+  /** Fewer patients per operation when their resources would pass this many bytes (estimated from the last batches). */
+  batchBytes: number;
+  /** Operations (batches) one export has in flight at once: the next ones are read while one is written. */
+  batchesInFlight: number;
   /** Exports one caller may have queued or running at once (429 beyond). */
   maxActivePerCaller: number;
   /** A caller polling one status URL more often than this gets 429 (Retry-After). */
@@ -66,6 +72,9 @@ export function bulkExportSettings(env: NodeJS.ProcessEnv = process.env, overrid
     expirySeconds: num(env, 'EXPORT_EXPIRY_SECONDS', 24 * 3600, 1),
     concurrency: num(env, 'EXPORT_CONCURRENCY', 1, 1),
     patientsInFlight: num(env, 'EXPORT_PATIENTS_IN_FLIGHT', 2, 1),
+    batchPatients: Math.min(100, num(env, 'EXPORT_BATCH_PATIENTS', 25, 1)),
+    batchBytes: num(env, 'EXPORT_BATCH_BYTES', 1024 * 1024, 1024),
+    batchesInFlight: num(env, 'EXPORT_BATCHES_IN_FLIGHT', 2, 1),
     maxActivePerCaller: num(env, 'EXPORT_MAX_ACTIVE_PER_CALLER', 2, 1),
     minPollSeconds: num(env, 'EXPORT_MIN_POLL_SECONDS', 2, 0),
     staleAfterSeconds: num(env, 'EXPORT_STALE_AFTER_SECONDS', 60, 1),

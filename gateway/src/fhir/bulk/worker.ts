@@ -1,23 +1,28 @@
 /**
  * Runs export jobs in the background, through the gateway's own GraphQL
- * pipeline: for each patient, the operations of `$everything`
- * (../collect.ts) executed by the same Apollo server as /graphql, as the
- * caller who started the export (its actor, stored with the job). So the
- * subgraphs apply exactly the consent rules of a single read to every
- * record, the scope ceiling holds, and the audit plugin stores one event per
- * patient and operation, under the export's id, before the result is used —
- * long before the file holding the patient can be downloaded (files are
- * listed only when the whole job completed).
+ * pipeline: the operations of `$everything` (../collect.ts) executed by the
+ * same Apollo server as /graphql, as the caller who started the export (its
+ * actor, stored with the job), for a batch of patients at once
+ * (`collectPatients`: one `patients(ids: …)` operation with the first page of
+ * every record type, then per patient only for the rest of a long record).
+ * So the subgraphs apply exactly the consent rules of a single read to every
+ * record (Query.patients resolves each patient as Query.patient does, and
+ * each connection for the whole batch in one SQL statement), the scope
+ * ceiling holds, and the audit plugin stores one event per patient and
+ * operation, under the export's id, before the result is used — long before
+ * the file holding the patient can be downloaded (files are listed only when
+ * the whole job completed).
  *
  * Resources are then narrowed as FHIR search narrows them (a granular scope's
  * category), and by the kick-off: `_type`, `_since`, `_typeFilter` (matched
  * by search's own matcher). Each type goes to its own NDJSON parts of at most
- * `maxResourcesPerFile` resources; memory holds one patient's records and a
- * page of cohort ids at a time.
+ * `maxResourcesPerFile` resources; memory holds the records of the batches
+ * in flight (`batchesInFlight`, each bounded by count and by bytes:
+ * batches.ts) and a page of cohort ids at a time.
  *
  * Interactive requests come first: at most `concurrency` exports run per
- * gateway, one patient at a time each, yielding to the event loop between
- * patients.
+ * gateway, a bounded number of operations in flight each, yielding to the
+ * event loop between batches.
  */
 import type { ApolloServer } from '@apollo/server';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
@@ -25,7 +30,7 @@ import type { Actor } from '../../../../lib/trust/actor.js';
 import type { RequestLog } from '../../../../lib/runtime/http.js';
 import type { Logger } from '../../../../lib/runtime/logger.js';
 import type { GatewayContext } from '../../context.js';
-import { collectPatient, interpret, type Executor, type OperationResult } from '../collect.js';
+import { collectPatient, collectPatients, interpret, type Collected, type Executor, type OperationResult } from '../collect.js';
 import { toResources, type Resource } from '../mapping.js';
 import { Masks } from '../masks.js';
 import { errors, FhirError } from '../outcome.js';
@@ -33,13 +38,14 @@ import { CONNECTION_RESOURCES, exportPlan, type ExportPlan } from '../plan.js';
 import { granularCodes } from '../search/engine.js';
 import { meets, type Criterion } from '../search/match.js';
 import type { BulkExportSettings } from './config.js';
+import { BatchSizer } from './batches.js';
 import { REGISTRY_TYPES, sinceCriterion, typeFilterCriteria } from './parameters.js';
 import type { ExportStorage, PartWriter } from './storage.js';
 import type { ExportFile, ExportJob, JobStore } from './store.js';
 
 export function pipelineExecutor(apollo: ApolloServer<GatewayContext>, actor: Actor, requestId: string, log: RequestLog): Executor {
   return async ({ query, variables }) => {
-    const contextValue: GatewayContext = { actor, requestId, log, disclosures: [] };
+    const contextValue: GatewayContext = { actor, requestId, log, disclosures: [], generated: true };
     const response = await apollo.executeOperation({ query, variables }, { contextValue });
     if (response.body.kind !== 'single') throw errors.internal();
     const { data, errors: gqlErrors, extensions } = response.body.singleResult;
@@ -137,10 +143,13 @@ class TypeOutput {
   readonly finished: ExportFile[] = [];
   constructor(private readonly storage: ExportStorage, private readonly jobId: string, readonly type: string, private readonly max: number, private readonly nextSeq: () => number) {}
 
-  async write(resource: Resource): Promise<void> {
+  /** Writes one resource; answers its size (characters of JSON). */
+  async write(resource: Resource): Promise<number> {
     if (!this.writer) this.writer = await this.storage.open(this.jobId, `${this.type}-${this.finished.length + 1}.ndjson`);
-    await this.writer.write(JSON.stringify(resource));
+    const line = JSON.stringify(resource);
+    await this.writer.write(line);
     if (++this.count >= this.max) await this.close();
+    return line.length;
   }
 
   async close(): Promise<void> {
@@ -286,38 +295,69 @@ export class ExportWorker {
       let lastBeat = Date.now();
       // Beats well within the time after which another gateway would take the job for abandoned.
       const beatMs = Math.min(1000, (this.settings.staleAfterSeconds * 1000) / 4);
-      const read = async (patientId: string): Promise<Resource[]> => {
+      // A patient's resources, from its outcome in a batch (collectPatients): not visible (consent, no longer
+      // enrolled, a token bound elsewhere) is nothing of the patient, as a read would answer; a service that did
+      // not answer for this patient's later pages reads the patient again on its own (retrying), as before.
+      const resourcesOf = async (patientId: string, outcome: Collected | FhirError): Promise<Resource[]> => {
+        let collected: Collected;
         try {
-          const collected = await retrying(() => collectPatient(execute, patientId, plan));
-          return toResources(collected, { base: job.baseUrl, plan }).map((e) => e.resource);
+          if (outcome instanceof FhirError) {
+            if (outcome.status !== 502 && outcome.status !== 503) throw outcome;
+            collected = await retrying(() => collectPatient(execute, patientId, plan));
+          } else collected = outcome;
         } catch (error) {
-          // Not visible (consent, no longer enrolled, a token bound elsewhere): nothing of the patient, as a read would answer.
           if (error instanceof FhirError && (error.status === 404 || error.status === 403)) return [];
           throw error;
         }
+        return toResources(collected, { base: job.baseUrl, plan }).map((e) => e.resource);
       };
-      // A few patients read at once (EXPORT_PATIENTS_IN_FLIGHT), written one after the other.
-      const flush = async (batch: string[]) => {
-        const results = await Promise.all(batch.map(read));
-        for (const resources of results) for (const resource of resources) if (wanted(resource)) await output(resource.resourceType).write(resource);
-        done += batch.length;
+      // Several patients per operation (EXPORT_BATCH_PATIENTS, fewer when their records are large: EXPORT_BATCH_BYTES),
+      // EXPORT_BATCHES_IN_FLIGHT operations at once: the next batches are read while one is written.
+      const batches = new BatchSizer(this.settings.batchPatients, this.settings.batchBytes);
+      const readBatch = async (ids: string[]) => {
+        const outcomes = await retrying(() => collectPatients(execute, ids, plan, this.settings.patientsInFlight));
+        // Mapped one patient at a time, yielding between them: interactive requests wait for one patient's mapping at most.
+        const results: Resource[][] = [];
+        for (const [i, id] of ids.entries()) {
+          results.push(await resourcesOf(id, outcomes[i]!));
+          await yieldToEventLoop();
+        }
+        return results;
+      };
+      const writeBatch = async (ids: string[], results: Resource[][]) => {
+        let bytes = 0;
+        for (const resources of results) for (const resource of resources) if (wanted(resource)) bytes += await output(resource.resourceType).write(resource);
+        batches.observe(ids.length, bytes);
+        done += ids.length;
         if (this.stopped) throw new Abandoned();
-        if (Date.now() - lastBeat > beatMs || done % 50 < batch.length) {
+        if (Date.now() - lastBeat > beatMs || done % 50 < ids.length) {
           lastBeat = Date.now();
           const status = await this.store.progress(job.id, done, job.patients?.length ?? null);
           if (status !== 'running') throw new Cancelled();
         }
         await yieldToEventLoop();
       };
+      const reading: { ids: string[]; results: Promise<Resource[][]> }[] = [];
+      const launch = (ids: string[]) => {
+        const results = readBatch(ids);
+        results.catch(() => undefined); // awaited in order below; a later batch's failure must not go unhandled meanwhile
+        reading.push({ ids, results });
+      };
+      const writeOldest = async () => {
+        const { ids, results } = reading.shift()!;
+        await writeBatch(ids, await results);
+      };
       let batch: string[] = [];
       for await (const patientId of patientsOf(job, execute)) {
         batch.push(patientId);
-        if (batch.length >= this.settings.patientsInFlight) {
-          await flush(batch);
+        if (batch.length >= batches.size) {
+          launch(batch);
           batch = [];
+          if (reading.length >= this.settings.batchesInFlight) await writeOldest();
         }
       }
-      if (batch.length) await flush(batch);
+      if (batch.length) launch(batch);
+      while (reading.length) await writeOldest();
       for (const o of outputs.values()) await o.close();
       const files = [...outputs.values()].flatMap((o) => o.finished).sort((a, b) => a.seq - b.seq);
       const completed = await this.store.complete(job.id, files, new Date(Date.now() + this.settings.expirySeconds * 1000), done);

@@ -242,7 +242,7 @@ function usableSources(actor: Actor, search: ParsedSearch): Source[] {
 function pipeline(ctx: SearchContext) {
   return async (query: string, variables: Record<string, unknown>): Promise<OperationResult> => {
     // A fresh context per operation, as the export's (the audit plugin stores each operation's disclosures once).
-    const contextValue: GatewayContext = { actor: ctx.actor, requestId: ctx.requestId, log: ctx.log, disclosures: [] };
+    const contextValue: GatewayContext = { actor: ctx.actor, requestId: ctx.requestId, log: ctx.log, disclosures: [], generated: true };
     const response = await ctx.apollo.executeOperation({ query, variables }, { contextValue });
     if (response.body.kind !== 'single') throw errors.internal();
     const { data, errors: gqlErrors, extensions } = response.body.singleResult;
