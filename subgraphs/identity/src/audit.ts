@@ -219,9 +219,11 @@ type StoredEvent = AuditEventRow & { shard: number | null; partition: string };
 export async function verifyAuditChain(db: Database, batchSize = 10_000): Promise<ChainReport> {
   return db.transaction(async (tx) => {
     await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-    const [segment] = await tx.query<{ head: string; last_seq: string | null }>('SELECT head, last_seq FROM audit_legacy_segment');
+    // A store not yet migrated to 030 has the one chain alone.
+    const [layout] = await tx.query<{ sharded: boolean }>("SELECT to_regclass('audit_legacy_segment') IS NOT NULL AS sharded");
+    const [segment] = layout?.sharded ? await tx.query<{ head: string; last_seq: string | null }>('SELECT head, last_seq FROM audit_legacy_segment') : [];
     const anchor = segment?.head ?? null;
-    const heads = await tx.query<{ shard: number; hash: string; last_seq: string | null }>('SELECT shard, hash, last_seq FROM audit_chain_head ORDER BY shard');
+    const heads = layout?.sharded ? await tx.query<{ shard: number; hash: string; last_seq: string | null }>('SELECT shard, hash, last_seq FROM audit_chain_head ORDER BY shard') : [];
     const knownShards = new Set(heads.map((h) => Number(h.shard)));
     let legacyHead = GENESIS_HASH;
     let sharded = false;
