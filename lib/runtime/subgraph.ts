@@ -67,7 +67,17 @@ export interface SubgraphModule {
    * gateway to relay to the next subgraphs of that request.
    */
   ownConsentFacts?: (db: Database) => Partial<ConsentSources>;
+  /**
+   * Upkeep of the subgraph's own store, run at start-up (before it serves)
+   * and daily while it runs (identity: the audit trail's coming months'
+   * partitions). A failure is logged, not fatal: what it prepares is also
+   * made on demand.
+   */
+  maintenance?: (db: Database) => Promise<void>;
 }
+
+/** How often a running subgraph repeats its maintenance. */
+const MAINTENANCE_INTERVAL_MS = 24 * 60 * 60 * 1000;
 
 /** What a consent access is made from, for one call (see ConsentInjection). */
 export interface ConsentAccessInputs {
@@ -212,6 +222,15 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
   if (auth.self !== module.name) throw new Error(`the keyring given to ${module.name} is ${auth.self}'s`);
   const telemetry = telemetryFor(module.name);
   const untrackDatabase = db.instrument(telemetry);
+  const maintain = async () => {
+    try {
+      await module.maintenance?.(db);
+    } catch (error) {
+      logger.warn({ err: error }, 'maintenance failed (retried tomorrow; what it prepares is also made on demand)');
+    }
+  };
+  await maintain();
+  const maintenance = module.maintenance ? setInterval(() => void maintain(), MAINTENANCE_INTERVAL_MS).unref() : undefined;
   const routeDeps: SubgraphRouteDeps = { db, auth, url: options.peers, timeoutMs: options.internalTimeoutMs ?? DEFAULT_INTERNAL_TIMEOUT_MS, telemetry };
   const own = module.ownConsentFacts?.(db) ?? {};
   const sources: ConsentSources = { ...remoteConsentSources(), ...own };
@@ -345,6 +364,7 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
     },
   });
   const stopped = async () => {
+    clearInterval(maintenance);
     untrackDatabase();
     await replayGuard.close();
     await db.close();

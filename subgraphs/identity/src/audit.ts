@@ -6,8 +6,11 @@
  *
  * Each event's hash is SHA-256 over the previous event's hash and the event's
  * own fields in a fixed order, so changing, removing or reordering any event
- * breaks every link after it. Appends take an advisory lock so concurrent
- * gateways extend one chain.
+ * breaks every link after it. The events written before migration 030 form
+ * one chain (shard null); since then the trail is partitioned by month and
+ * split into shard chains, each anchored on that first chain's last hash, so
+ * appends from several identity replicas proceed in parallel, one per shard
+ * (migration 030 says why; docs/security.md#audit).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { PURPOSES, ROLES, type AuditActor } from '../../../lib/trust/actor.js';
@@ -138,9 +141,10 @@ export function auditReportOf(body: unknown): RequestEvents[] {
 /**
  * Appends the events, inside the caller's transaction when given one (a
  * consent change and its event commit together). One round trip: the
- * database function `audit_append` (migration 007) takes the chain lock,
- * reads the head and links each event's canonical text (built here, the same
- * text verifyAuditChain checks) to the one before.
+ * database function `audit_append` (migrations 007, 030) makes the month's
+ * partition if it is missing, takes a free shard chain, reads its head and
+ * links each event's canonical text (built here, the same text
+ * verifyAuditChain checks) to the one before.
  */
 export async function appendAuditEventsIn(db: Queryable, actor: AuditActor, requestId: string, patients: AuditEntry[]): Promise<number> {
   return (await appendRequestEvents(db, [{ actor, requestId, patients }]))[0]!;
@@ -155,10 +159,10 @@ export interface RequestEvents {
 
 /**
  * Appends the events of several requests in one statement, in order, all or
- * none; answers how many each request got.
+ * none; answers how many each request got. `occurredAt` is now (tests pass
+ * another time to cross a month).
  */
-export async function appendRequestEvents(db: Queryable, requests: RequestEvents[]): Promise<number[]> {
-  const occurredAt = new Date();
+export async function appendRequestEvents(db: Queryable, requests: RequestEvents[], occurredAt = new Date()): Promise<number[]> {
   const events = requests.flatMap(({ actor, requestId, patients }) => patients.map((patient) => {
     const fields: EventFields = {
       id: randomUUID(), occurred_at: occurredAt, request_id: requestId, actor_sub: actor.sub, actor_role: actor.role,
@@ -178,25 +182,100 @@ export async function appendRequestEvents(db: Queryable, requests: RequestEvents
 
 export interface ChainReport {
   events: number;
-  /** The first event whose link does not hold, or null when the chain is intact. */
-  firstBroken: { seq: number; id: string; reason: string } | null;
+  /** The first event (in seq order) whose link does not hold, or null when the trail is intact. */
+  firstBroken: {
+    seq: number;
+    id: string;
+    reason: string;
+    /** Its chain: a shard, or null for the chain written before the trail was sharded. */
+    shard?: number | null;
+    /** The partition holding it. */
+    partition?: string;
+  } | null;
+  /** Events per chain ('legacy' or the shard number), up to the first broken link. */
+  chains?: Record<string, number>;
+  /** Events per partition, up to the first broken link. */
+  partitions?: Record<string, number>;
 }
 
-/** Walks the whole chain in order and reports the first broken link. */
+type StoredEvent = AuditEventRow & { shard: number | null; partition: string };
+
+/**
+ * Walks the whole trail in seq order, across its partitions and chains, and
+ * reports the first broken link. One snapshot (REPEATABLE READ): appends that
+ * commit meanwhile on other shards cannot show up as gaps. Checks:
+ *
+ * - every event links to the event before it in its own chain: the legacy
+ *   chain (shard null, from the genesis hash) or its shard's chain, whose
+ *   first event links to the legacy chain's last hash (the anchor recorded by
+ *   migration 030); and its hash covers it;
+ * - no legacy event after the first sharded one;
+ * - the legacy chain ends at the recorded anchor, and each shard's chain at
+ *   its recorded head (audit_chain_head): events removed from a chain's end.
+ *
+ * Within a shard, seq grows in chain order (an append draws its seq numbers
+ * while it holds the shard), so one pass in seq order suffices.
+ */
 export async function verifyAuditChain(db: Database, batchSize = 10_000): Promise<ChainReport> {
-  let prevHash = GENESIS_HASH;
-  let afterSeq = 0;
-  let events = 0;
-  for (;;) {
-    const rows = await db.query<AuditEventRow>('SELECT * FROM audit_event WHERE seq > $1 ORDER BY seq LIMIT $2', [afterSeq, batchSize]);
-    if (rows.length === 0) return { events, firstBroken: null };
-    for (const row of rows) {
-      const seq = Number(row.seq);
-      if (row.prev_hash !== prevHash) return { events, firstBroken: { seq, id: row.id, reason: 'previous hash does not match the event before it (an event was removed or reordered)' } };
-      if (eventHash(row.prev_hash, row) !== row.hash) return { events, firstBroken: { seq, id: row.id, reason: 'hash does not match the event (the event was changed)' } };
-      prevHash = row.hash;
-      afterSeq = seq;
-      events++;
+  return db.transaction(async (tx) => {
+    await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    // A store not yet migrated to 030 has the one chain alone.
+    const [layout] = await tx.query<{ sharded: boolean }>("SELECT to_regclass('audit_legacy_segment') IS NOT NULL AS sharded");
+    const [segment] = layout?.sharded ? await tx.query<{ head: string; last_seq: string | null }>('SELECT head, last_seq FROM audit_legacy_segment') : [];
+    const anchor = segment?.head ?? null;
+    const heads = layout?.sharded ? await tx.query<{ shard: number; hash: string; last_seq: string | null }>('SELECT shard, hash, last_seq FROM audit_chain_head ORDER BY shard') : [];
+    const knownShards = new Set(heads.map((h) => Number(h.shard)));
+    let legacyHead = GENESIS_HASH;
+    let sharded = false;
+    const shardHeads = new Map<number, string>();
+    const chains: Record<string, number> = {};
+    const partitions: Record<string, number> = {};
+    let afterSeq = 0;
+    let events = 0;
+    const report = (row: StoredEvent | { seq: string | number; id: string; shard: number | null; partition?: string }, reason: string): ChainReport => ({
+      events, chains, partitions,
+      firstBroken: { seq: Number(row.seq), id: row.id, reason, shard: row.shard, partition: row.partition },
+    });
+    const anchorMismatch = 'the chain written before the trail was sharded does not end at the hash its shards were anchored to (events were removed from or added to its end)';
+    for (;;) {
+      const rows = await tx.query<StoredEvent>('SELECT *, tableoid::regclass::text AS partition FROM audit_event WHERE seq > $1 ORDER BY seq LIMIT $2', [afterSeq, batchSize]);
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        const shard = row.shard === null || row.shard === undefined ? null : Number(row.shard);
+        let expected: string;
+        if (shard === null) {
+          if (sharded) return report(row, 'an event of the chain written before the trail was sharded comes after sharded events (an event was inserted)');
+          expected = legacyHead;
+        } else {
+          if (!knownShards.has(shard)) return report(row, `shard ${shard} is not one of the trail's shards (an event was inserted or moved)`);
+          if (!sharded) {
+            sharded = true;
+            if (anchor !== null && legacyHead !== anchor) return report(row, anchorMismatch);
+          }
+          expected = shardHeads.get(shard) ?? anchor ?? GENESIS_HASH;
+        }
+        if (row.prev_hash !== expected) return report(row, 'previous hash does not match the event before it in its chain (an event was removed, inserted or reordered)');
+        if (eventHash(row.prev_hash, row) !== row.hash) return report(row, 'hash does not match the event (the event was changed)');
+        if (shard === null) legacyHead = row.hash;
+        else shardHeads.set(shard, row.hash);
+        const chain = shard === null ? 'legacy' : String(shard);
+        chains[chain] = (chains[chain] ?? 0) + 1;
+        partitions[row.partition] = (partitions[row.partition] ?? 0) + 1;
+        afterSeq = Number(row.seq);
+        events++;
+      }
     }
-  }
+    if (anchor !== null && !sharded && legacyHead !== anchor) {
+      return { events, chains, partitions, firstBroken: { seq: Number(segment!.last_seq ?? 0), id: '', reason: anchorMismatch, shard: null } };
+    }
+    for (const head of heads) {
+      const shard = Number(head.shard);
+      const last = shardHeads.get(shard) ?? anchor ?? GENESIS_HASH;
+      if (head.hash !== last) {
+        return { events, chains, partitions, firstBroken: { seq: Number(head.last_seq ?? 0), id: '', shard,
+          reason: `shard ${shard} does not end at its recorded head (event #${head.last_seq}): events were removed from or added to its end` } };
+      }
+    }
+    return { events, chains, partitions, firstBroken: null };
+  });
 }

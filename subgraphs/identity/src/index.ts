@@ -41,6 +41,8 @@ export const identity: SubgraphModule = {
   resolvers,
   consentRules,
   ownConsentFacts: (db) => ({ identityFacts: (patientIds) => identityFactsFromDatabase(db, patientIds) }),
+  // The audit trail's partitions for this month and the next two, made ahead of the appends (migration 030).
+  maintenance: async (db) => { await db.query('SELECT audit_prepare_partitions(2)'); },
   internalRoutes: (deps) => [
     internalRoute(INTERNAL_APIS.consentFacts, deps, async (body) => identityFactsFromDatabase(deps.db, patientIdsOf(body))),
     internalRoute(INTERNAL_APIS.birthDates, deps, async (body, call) => birthDates(deps.db, call.actor, body)),
