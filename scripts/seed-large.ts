@@ -1,5 +1,5 @@
 /**
- * `npm run seed:large -- [--patients 100000] [--seed N] [--anchor YYYY-MM-DD] [--reset]`
+ * `npm run seed:large -- [--patients 100000] [--seed N] [--anchor YYYY-MM-DD] [--reset] [--workers N] [--batch-size 2000]`
  *
  * Seeds the benchmark set into real PostgreSQL: one database per subgraph,
  * from <SUBGRAPH>_DATABASE_URL, or by default `fpr_<subgraph>` databases on
@@ -9,6 +9,12 @@
  * as for npm start; `--anchor 2026-06-30` gives the tests' dates); rows go in
  * with COPY, with a progress bar and a summary of rows and time. The seed and
  * anchor are recorded in identity's demo_dataset, like npm start's.
+ *
+ * The rows are the ones seedDemoData writes (test/seed-large.e2e.test.ts
+ * compares the two); how they are loaded is scripts/seed-parallel.ts:
+ * generator threads (--workers, default one per core) hand chunks of
+ * --batch-size patients to one COPY writer per subgraph, with the patient
+ * tables' indexes and keys dropped during the load and built afterwards.
  */
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
@@ -18,7 +24,8 @@ import { SUBGRAPH_NAMES, SUBGRAPHS, type SubgraphName } from '../lib/runtime/ser
 import { openSubgraphDatabase } from '../lib/runtime/subgraph.js';
 import { anchorTime, DEFAULT_SEED } from '../lib/synthetic/generator.js';
 import { demoAnchor } from './demo.js';
-import { hasPatients, seedDemoData } from './seed-data.js';
+import { hasPatients, seedReferenceData } from './seed-data.js';
+import { deferConstraints, patientTables, restoreConstraints, seedPatientsParallel } from './seed-parallel.js';
 
 const { values } = parseArgs({
   options: {
@@ -26,7 +33,8 @@ const { values } = parseArgs({
     seed: { type: 'string', default: String(DEFAULT_SEED) },
     anchor: { type: 'string' },
     reset: { type: 'boolean', default: false },
-    'batch-size': { type: 'string', default: '1000' },
+    'batch-size': { type: 'string', default: '2000' },
+    workers: { type: 'string' },
   },
 });
 const patients = Number(values.patients);
@@ -53,7 +61,7 @@ async function ensureDatabase(name: SubgraphName): Promise<string> {
 }
 
 async function truncateAll(db: Database): Promise<void> {
-  const tables = await db.query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'`);
+  const tables = await db.query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT IN ('schema_migrations', 'seed_deferred_ddl')`);
   if (tables.length) await db.query(`TRUNCATE ${tables.map((t) => t.tablename).join(', ')} CASCADE`);
 }
 
@@ -63,26 +71,53 @@ const databases = Object.fromEntries(
   await Promise.all(SUBGRAPH_NAMES.map(async (name) => [name, await openSubgraphDatabase(name, urls[name])] as const)),
 ) as Record<SubgraphName, Database>;
 
-if (await hasPatients(databases.identity)) {
+// A load that was interrupted left its indexes and keys in seed_deferred_ddl, and part of its rows.
+const interrupted = (await Promise.all(SUBGRAPH_NAMES.map(async (name) => (await databases[name].query<{ present: boolean }>(
+  "SELECT to_regclass('seed_deferred_ddl') IS NOT NULL AS present"))[0]?.present))).some(Boolean);
+if (interrupted || await hasPatients(databases.identity)) {
   if (!values.reset) {
-    console.error('The databases already hold patients; pass --reset to replace them.');
+    console.error(interrupted
+      ? 'A previous seed:large was interrupted (its indexes are kept in seed_deferred_ddl); pass --reset to start again.'
+      : 'The databases already hold patients; pass --reset to replace them.');
     process.exit(1);
   }
   for (const db of Object.values(databases)) await truncateAll(db);
+  // Empty tables: building the deferred indexes and keys again is instant.
+  await restoreConstraints(urls);
 }
 
 console.log(`Seeding ${patients.toLocaleString()} patients (seed ${seed}, dated relative to ${anchor}) into:`);
 for (const name of SUBGRAPH_NAMES) console.log(`  ${name.padEnd(14)} ${urls[name].replace(/:[^:@/]*@/, ':***@')}`);
-const bar = new cliProgress.SingleBar({ format: '  {bar} {percentage}% | {value}/{total} patients | {rows} rows | {rate} rows/s | ETA {eta_formatted}' }, cliProgress.Presets.shades_classic);
+await seedReferenceData(databases, seed);
+let deferred = 0;
+for (const name of SUBGRAPH_NAMES) deferred += await deferConstraints(urls[name], patientTables(name));
+console.log(`  ${deferred} indexes and keys of the patient tables dropped for the load, built again after it`);
+// Without a terminal (a log file, CI) the bar is printed as a line every 10 s.
+const bar = new cliProgress.SingleBar({
+  format: '  {bar} {percentage}% | {value}/{total} patients | {rows} rows | {rate} rows/s | ETA {eta_formatted}',
+  noTTYOutput: true,
+  notTTYSchedule: 10_000,
+}, cliProgress.Presets.shades_classic);
 bar.start(patients, 0, { rows: 0, rate: 0 });
-const rows = await seedDemoData(databases, {
+const rows = await seedPatientsParallel(urls, {
   seed,
   anchor,
   patients,
-  batchSize: Number(values['batch-size']),
-  onBatch: (done, written) => bar.update(done, { rows: written.toLocaleString(), rate: Math.round(written / ((Date.now() - started) / 1000)).toLocaleString() }),
+  chunk: Number(values['batch-size']),
+  workers: values.workers ? Number(values.workers) : undefined,
+  onProgress: (done, written) => bar.update(done, { rows: written.toLocaleString(), rate: Math.round(written / ((Date.now() - started) / 1000)).toLocaleString() }),
 });
 bar.stop();
+const loaded = Date.now();
+console.log(`Loaded in ${((loaded - started) / 1000).toFixed(1)} s; building indexes and keys...`);
+await restoreConstraints(urls, {
+  onStep: (done, total, statement) => console.log(`  [${done}/${total}] ${((Date.now() - loaded) / 1000).toFixed(1)} s  ${statement.slice(0, 110)}`),
+});
+// The record of what was seeded, as seedDemoData writes it.
+await databases.identity.query(
+  `INSERT INTO demo_dataset (id, seed, anchor, patients) VALUES (1, $1, $2, $3)
+   ON CONFLICT (id) DO UPDATE SET seed = EXCLUDED.seed, anchor = EXCLUDED.anchor, patients = EXCLUDED.patients, seeded_at = now()`,
+  [seed, anchor, patients]);
 
 console.log('Analysing tables...');
 for (const db of Object.values(databases)) await db.query('ANALYZE');

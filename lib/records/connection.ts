@@ -123,11 +123,20 @@ export function loadPatientPage<Row extends Record<string, unknown>>(
  * JSON row, so the page holds only records the actor may see and is full.
  */
 export async function selectPatientPages<Row>(db: Queryable, spec: PatientListSpec, filters: PatientRecordFilter[], args: NormalisedPageArgs): Promise<Row[]> {
+  return db.query<Row>(`SELECT r.* ${patientPagesFrom(spec, '$1')}`, patientPagesParams(spec, filters, args));
+}
+
+/**
+ * The FROM clause of selectPatientPages: each patient's page of `spec`'s
+ * records, with the patients' filters in parameter `filtersParam` and the
+ * page's bounds in $2–$6 (patientPagesParams). `columns`: only those (the
+ * timeline reads keys and what consent decides on, not whole records).
+ */
+export function patientPagesFrom(spec: PatientListSpec, filtersParam: string, columns?: string[]): string {
   const t = spec.timeColumn;
-  return db.query<Row>(
-    `SELECT r.* FROM jsonb_to_recordset($1::jsonb) AS p(id uuid, orgs text[], pairs text[], bg_orgs text[])
+  return `FROM jsonb_to_recordset(${filtersParam}::jsonb) AS p(id uuid, orgs text[], pairs text[], bg_orgs text[])
      CROSS JOIN LATERAL (
-       SELECT * FROM ${spec.table} r
+       SELECT ${columns ? columns.map((c) => `r.${c}`).join(', ') : '*'} FROM ${spec.table} r
        WHERE r.patient_id = p.id
          AND ${recordFilterSql(spec.organizationColumn ?? 'organization_id', spec.addresseesColumn)}
          AND ($2::timestamptz IS NULL OR r.${t} >= $2::timestamptz)
@@ -136,10 +145,16 @@ export async function selectPatientPages<Row>(db: Queryable, spec: PatientListSp
          ${spec.where ? `AND (${spec.where})` : ''}
        ORDER BY r.${t} DESC, r.id DESC
        LIMIT $6
-     ) r`,
-    [JSON.stringify(filters.filter(filterOpensAnything)), args.from, args.to, args.after?.time ?? null, args.after && isUuid(args.after.id) ? args.after.id : args.after ? '00000000-0000-0000-0000-000000000000' : null, args.first + 1, ...(spec.params ?? [])],
-  );
+     ) r`;
 }
+
+/** The filters parameter ($1) of the patients who may see anything, and the page's bounds ($2–$6), then spec.params ($7…). */
+export function patientPagesParams(spec: PatientListSpec, filters: PatientRecordFilter[], args: NormalisedPageArgs): unknown[] {
+  return [patientFiltersParam(filters), args.from, args.to, args.after?.time ?? null, args.after && isUuid(args.after.id) ? args.after.id : args.after ? '00000000-0000-0000-0000-000000000000' : null, args.first + 1, ...(spec.params ?? [])];
+}
+
+/** Patients' consent filters as the JSON parameter patientPagesFrom reads (those who may see nothing left out). */
+export const patientFiltersParam = (filters: PatientRecordFilter[]) => JSON.stringify(filters.filter(filterOpensAnything));
 
 /** Whether the actor may see this row at all (record level). */
 export async function maySee(context: SubgraphContext, access: RecordAccess, row: Record<string, unknown>): Promise<boolean> {

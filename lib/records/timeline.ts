@@ -20,7 +20,8 @@ import { isStaff, type Actor } from '../trust/actor.js';
 import { decideRow } from '../consent/record-access.js';
 import { recordFilterSql } from '../consent/filter.js';
 import type { ConsentAccess } from '../consent/access.js';
-import { isUuid, normalisePageArgs, patientList, selectPatientPages, type NormalisedPageArgs, type PatientListSpec } from './connection.js';
+import { isUuid, normalisePageArgs, patientFiltersParam, patientList, patientPagesFrom, patientPagesParams, type NormalisedPageArgs, type PatientListSpec } from './connection.js';
+import type { PatientRecordFilter } from '../consent/filter.js';
 import type { Queryable } from '../runtime/db.js';
 import { parseScopes, scopesAllow, type Category } from '../trust/scopes.js';
 import { RECORD_TYPES, type TimelineKind } from './record-types.js';
@@ -101,6 +102,60 @@ export function timelineRequest(args: TimelineArgs): Omit<TimelineRequest, 'pati
   return { kinds, first: page.first, after: page.after, from: page.from, to: page.to };
 }
 
+/**
+ * The columns a timeline entry needs: its key (id, patient, time) and what the
+ * consent decision reads (producer, addressees, labels). Not the whole record:
+ * the gateway resolves the node from its owner anyway, and a page reads up to
+ * 51 rows per kind, so whole rows were most of the bytes an owner parsed.
+ */
+export function timelineColumns(source: TimelineSource): string[] {
+  const organization = source.organizationColumn === undefined ? 'organization_id' : source.organizationColumn;
+  return [...new Set(['id', 'patient_id', source.timeColumn, ...(organization ? [organization] : []), ...(source.addresseesColumn ? [source.addresseesColumn] : []), 'sensitivity_labels'])];
+}
+
+/** A row of timelineKeysSql: an entry's key and what consent decides on. */
+interface TimelineKeyRow {
+  kind: TimelineKind;
+  id: string;
+  patient_id: string;
+  time: Date;
+  organization: string | null;
+  addressees: string[] | null;
+  sensitivity_labels: string[];
+}
+
+/**
+ * One statement for the page of several kinds: per kind, the same page
+ * selectPatientPages reads (the kind's own consent filter, its
+ * (patient_id, time DESC, id DESC) index, its LIMIT), only the key columns,
+ * and the kinds joined by UNION ALL. Kind i's filters are parameter $1 for
+ * the first kind and $(6 + i) for the others; $2–$6 are the page's bounds.
+ */
+export function timelineKeysSql(sources: TimelineSource[]): string {
+  return sources.map((source, i) => {
+    const organization = source.organizationColumn === undefined ? 'organization_id' : source.organizationColumn;
+    return `SELECT '${source.kind}'::text AS kind, r.id, r.patient_id, r.${source.timeColumn} AS time,
+       ${organization ? `r.${organization}::text` : 'NULL::text'} AS organization,
+       ${source.addresseesColumn ? `r.${source.addresseesColumn}::text[]` : 'NULL::text[]'} AS addressees, r.sensitivity_labels
+     ${patientPagesFrom(source, i === 0 ? '$1' : `$${6 + i}`, timelineColumns(source))}`;
+  }).join('\n     UNION ALL\n     ');
+}
+
+function timelineKeysParams(sources: TimelineSource[], filters: PatientRecordFilter[][], page: NormalisedPageArgs): unknown[] {
+  const [first, ...rest] = filters;
+  return [...patientPagesParams(sources[0]!, first!, page), ...rest.map(patientFiltersParam)];
+}
+
+/** A key row in the shape of the kind's own table, for the consent decision (decideRow). */
+function timelineRow(source: TimelineSource, key: TimelineKeyRow): Record<string, unknown> {
+  const organization = source.organizationColumn === undefined ? 'organization_id' : source.organizationColumn;
+  return {
+    id: key.id, patient_id: key.patient_id, [source.timeColumn]: key.time, sensitivity_labels: key.sensitivity_labels,
+    ...(organization ? { [organization]: key.organization } : {}),
+    ...(source.addresseesColumn ? { [source.addresseesColumn]: key.addressees } : {}),
+  };
+}
+
 /** Reads a request body sent to an owner; null when anything is malformed. */
 export function parseTimelineRequest(body: unknown): TimelineRequest | null {
   const b = body as Partial<TimelineRequest> | null;
@@ -114,24 +169,27 @@ export function parseTimelineRequest(body: unknown): TimelineRequest | null {
 
 /**
  * The owner's side: for each patient, the visible entries of the requested
- * kinds (one statement per kind for all patients, a page per patient at most)
- * and, when asked, the withheld count.
+ * kinds and, when asked, the withheld count. One statement for all the kinds
+ * an owner serves (timelineKeysSql: each kind's page per patient, the kinds
+ * joined by UNION ALL), so a page costs each owner one round trip and one
+ * plan whatever the number of its kinds, rather than one per kind.
  */
 export async function ownerTimeline(db: Queryable, consent: ConsentAccess, sources: TimelineSource[], request: TimelineRequest): Promise<TimelineAnswer> {
   const wanted = sources.filter((source) => request.kinds.includes(source.kind));
   const page: NormalisedPageArgs = { first: request.first, after: request.after, from: request.from, to: request.to };
   const byPatient = new Map(request.patientIds.map((id) => [id, [] as TimelineEntryKey[]]));
-  await Promise.all(wanted.map(async (source) => {
-    const filters = await consent.filters(source.category, request.patientIds, source.resourceType);
-    const rows = await selectPatientPages<Record<string, any>>(db, source, filters, page);
-    for (const row of rows) {
-      const { decision } = await decideRow(consent, source, row, source.category);
-      byPatient.get(String(row.patient_id))?.push({
-        kind: source.kind, id: String(row.id), time: new Date(row[source.timeColumn]).toISOString(),
-        category: source.category, breakGlass: decision.allow && decision.breakGlass,
-      });
-    }
-  }));
+  const filters = await Promise.all(wanted.map((source) => consent.filters(source.category, request.patientIds, source.resourceType)));
+  const rows = wanted.length ? await db.query<TimelineKeyRow>(timelineKeysSql(wanted), timelineKeysParams(wanted, filters, page)) : [];
+  const byKind = new Map(wanted.map((source) => [source.kind, source]));
+  for (const key of rows) {
+    const source = byKind.get(key.kind)!;
+    const row = timelineRow(source, key);
+    const { decision } = await decideRow(consent, source, row, source.category);
+    byPatient.get(String(key.patient_id))?.push({
+      kind: source.kind, id: String(key.id), time: new Date(key.time).toISOString(),
+      category: source.category, breakGlass: decision.allow && decision.breakGlass,
+    });
+  }
   const withheld = request.countWithheld && mayKnowWithheld(consent.actor) ? await countWithheld(db, consent, wanted, request.patientIds, page) : null;
   return {
     patients: request.patientIds.map((patientId) => ({

@@ -169,6 +169,20 @@ export class JsonValue {
   constructor(readonly json: unknown) {}
 }
 
+/**
+ * Rows in PostgreSQL's COPY text format, as one string: what bulkInsert sends,
+ * for a writer that encodes in one thread and streams in another (seed:large's
+ * workers). NUL is refused as in bulkInsert.
+ */
+export function copyText(rows: unknown[][]): string {
+  let text = '';
+  for (const row of rows) {
+    refuseNulParameters(row);
+    text += row.map(copyValue).join('\t') + '\n';
+  }
+  return text;
+}
+
 /** Encodes rows in PostgreSQL's COPY text format, in chunks. */
 function* copyLines(rows: unknown[][]): Generator<string> {
   let chunk = '';

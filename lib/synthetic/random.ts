@@ -6,6 +6,9 @@
  */
 import { FAMILY_NAMES, GIVEN_NAMES_FEMALE, GIVEN_NAMES_MALE } from './codes.js';
 
+const HEX_DIGIT = '0123456789abcdef';
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 export class Random {
   private a: number;
   private b: number;
@@ -59,13 +62,23 @@ export class Random {
     return mean + sd * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
   }
 
-  /** A version-4-shaped UUID from this stream. */
+  /**
+   * A version-4-shaped UUID from this stream: four 32-bit draws written as hex,
+   * the version nibble set to 4 and the variant nibble to 8–b. Written with a
+   * byte table rather than toString/padStart/join/slice: it was 11% of the
+   * generator's time (seed:large at a million patients draws ~70 million).
+   */
   uuid(): string {
-    const hex: string[] = [];
-    for (let i = 0; i < 4; i++) hex.push(Math.floor(this.next() * 4294967296).toString(16).padStart(8, '0'));
-    const h = hex.join('');
-    const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+    const w0 = Math.floor(this.next() * 4294967296);
+    const w1 = Math.floor(this.next() * 4294967296);
+    const w2 = Math.floor(this.next() * 4294967296);
+    const w3 = Math.floor(this.next() * 4294967296);
+    return HEX_BYTE[w0 >>> 24]! + HEX_BYTE[(w0 >>> 16) & 0xff]! + HEX_BYTE[(w0 >>> 8) & 0xff]! + HEX_BYTE[w0 & 0xff]! + '-'
+      + HEX_BYTE[w1 >>> 24]! + HEX_BYTE[(w1 >>> 16) & 0xff]! + '-4'
+      + HEX_DIGIT[(w1 >>> 8) & 0xf]! + HEX_BYTE[w1 & 0xff]! + '-'
+      + HEX_DIGIT[((w2 >>> 28) & 0x3) | 0x8]! + HEX_DIGIT[(w2 >>> 24) & 0xf]! + HEX_BYTE[(w2 >>> 16) & 0xff]! + '-'
+      + HEX_BYTE[(w2 >>> 8) & 0xff]! + HEX_BYTE[w2 & 0xff]!
+      + HEX_BYTE[w3 >>> 24]! + HEX_BYTE[(w3 >>> 16) & 0xff]! + HEX_BYTE[(w3 >>> 8) & 0xff]! + HEX_BYTE[w3 & 0xff]!;
   }
 
   digits(count: number): string {

@@ -1,0 +1,281 @@
+/**
+ * seed:large at scale: the same rows seedPatients writes (scripts/seed-data.ts),
+ * loaded the way a bulk load is fast.
+ *
+ * - Generation runs in worker threads (scripts/seed-worker.ts), each given a
+ *   range of patients at a time; a patient's rows depend only on (seed, index),
+ *   so ranges are generated independently and the set is the same.
+ * - One writer per subgraph, each on its own connection, COPYs its tables for
+ *   a chunk while the workers generate the next ones: the five databases load
+ *   in parallel, and generation overlaps writing (the single-threaded loop
+ *   generated a batch, then waited for the slowest database, then generated).
+ * - Indexes and constraints of the patient tables are dropped before the load
+ *   and built after it (deferConstraints / restoreConstraints): maintaining
+ *   ten random-UUID btrees per row is what made the old load slow down as the
+ *   tables grew. What was dropped is kept in a table of the database itself
+ *   (seed_deferred_ddl), so a load that is interrupted is restored by the next
+ *   run rather than leaving a database without its keys.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/runtime/services.js';
+import type { Anchor } from '../lib/synthetic/generator.js';
+import { SUBGRAPH_SEEDERS } from '../subgraphs/seeders.js';
+import type { EncodedChunk, EncodedTable } from './seed-worker.js';
+
+export interface ParallelSeedOptions {
+  seed: number;
+  anchor: Anchor;
+  from?: number;
+  patients: number;
+  /** Patients per chunk handed to a worker. */
+  chunk?: number;
+  /** Generator threads (default: the machine's parallelism). */
+  workers?: number;
+  /** Called after every chunk all subgraphs have written: patients done, rows written. */
+  onProgress?: (patients: number, rows: number) => void;
+}
+
+/** The patient tables of a subgraph (what its seeder writes per patient). */
+export function patientTables(name: SubgraphName): string[] {
+  return SUBGRAPH_SEEDERS[name].patientRows([]).map((t) => t.table);
+}
+
+interface QueuedChunk {
+  start: number;
+  tables: EncodedTable[];
+}
+
+async function connect(url: string, settings: string[] = []): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  for (const setting of settings) await client.query(setting);
+  return client;
+}
+
+async function copyInto(client: pg.Client, table: EncodedTable): Promise<void> {
+  if (table.rows === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const stream = client.query(copyFrom(`COPY ${table.table} (${table.columns.join(', ')}) FROM STDIN`));
+    stream.on('finish', resolve);
+    stream.on('error', reject);
+    stream.end(table.text);
+  });
+}
+
+/**
+ * Writes patients [from, from + patients) into the subgraphs' PostgreSQL
+ * databases with generator threads and one COPY writer per subgraph. Returns
+ * the number of rows written.
+ */
+export async function seedPatientsParallel(urls: Record<SubgraphName, string>, options: ParallelSeedOptions): Promise<number> {
+  const from = options.from ?? 0;
+  const end = from + options.patients;
+  const chunkSize = Math.max(1, options.chunk ?? 2000);
+  const workerCount = Math.max(1, Math.min(options.workers ?? availableParallelism(), Math.ceil(options.patients / chunkSize)));
+  // Commits need not wait for the disk: a crashed seed is run again anyway.
+  const writers = Object.fromEntries(await Promise.all(SUBGRAPH_NAMES.map(async (name) => [name, await connect(urls[name], ['SET synchronous_commit = off'])] as const))) as Record<SubgraphName, pg.Client>;
+  const queues = Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, [] as QueuedChunk[]])) as Record<SubgraphName, QueuedChunk[]>;
+  const busy = new Set<SubgraphName>();
+  // Chunks waiting for some subgraph's writer: bounded so memory stays flat.
+  const maxQueued = workerCount + 1;
+  const remaining = new Map<number, number>(); // chunk start → subgraphs still to write it
+  const chunkPatients = new Map<number, number>();
+  let next = from;
+  let patientsDone = 0;
+  let rows = 0;
+  let received = 0;
+  const totalChunks = Math.ceil(options.patients / chunkSize);
+  const idle: Worker[] = [];
+  const workers: Worker[] = [];
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let failed = false;
+      const fail = (error: unknown) => {
+        if (failed) return;
+        failed = true;
+        reject(error);
+      };
+      const queued = () => Math.max(...SUBGRAPH_NAMES.map((name) => queues[name].length + (busy.has(name) ? 1 : 0)));
+      const dispatch = () => {
+        while (!failed && idle.length && next < end && queued() < maxQueued) {
+          const worker = idle.pop()!;
+          const to = Math.min(next + chunkSize, end);
+          worker.postMessage({ from: next, to });
+          next = to;
+        }
+        if (!failed && received === totalChunks && remaining.size === 0) resolve();
+      };
+      const write = (name: SubgraphName) => {
+        if (busy.has(name) || failed) return;
+        const item = queues[name].shift();
+        if (!item) return;
+        busy.add(name);
+        void (async () => {
+          for (const table of item.tables) {
+            await copyInto(writers[name], table);
+            rows += table.rows;
+          }
+        })().then(() => {
+          busy.delete(name);
+          written(item.start);
+          write(name);
+          dispatch();
+        }, fail);
+      };
+      const writeChunk = (chunk: EncodedChunk) => {
+        received++;
+        remaining.set(chunk.from, SUBGRAPH_NAMES.length);
+        chunkPatients.set(chunk.from, chunk.to - chunk.from);
+        for (const name of SUBGRAPH_NAMES) {
+          queues[name].push({ start: chunk.from, tables: chunk.parts[name] });
+          write(name);
+        }
+      };
+      // A subgraph has written a chunk; once all have, its patients are done.
+      const written = (start: number) => {
+        const left = remaining.get(start)! - 1;
+        if (left > 0) {
+          remaining.set(start, left);
+          return;
+        }
+        remaining.delete(start);
+        patientsDone += chunkPatients.get(start)!;
+        chunkPatients.delete(start);
+        options.onProgress?.(patientsDone, rows);
+      };
+      for (let i = 0; i < workerCount; i++) {
+        const worker = new Worker(new URL('./seed-worker.ts', import.meta.url), { workerData: { seed: options.seed, anchor: options.anchor } });
+        worker.on('message', (chunk: EncodedChunk) => {
+          idle.push(worker);
+          writeChunk(chunk);
+          dispatch();
+        });
+        worker.on('error', fail);
+        workers.push(worker);
+        // Two ranges in hand per worker: it generates the next while its last is written.
+        idle.push(worker, worker);
+      }
+      dispatch();
+    });
+  } finally {
+    await Promise.all(workers.map((worker) => worker.terminate()));
+    await Promise.all(Object.values(writers).map((client) => client.end().catch(() => undefined)));
+  }
+  return rows;
+}
+
+/** Where a database keeps the DDL a bulk load deferred, until it is built again. */
+const DEFERRED = 'seed_deferred_ddl';
+
+/**
+ * Drops the indexes and constraints (primary keys, unique, foreign keys) of
+ * `tables`, and the foreign keys of other tables pointing at them, keeping
+ * their definitions in seed_deferred_ddl in the same transaction. Check
+ * constraints and NOT NULL stay: they cost little per row and catch a bad row
+ * at once. Returns how many statements were deferred.
+ */
+export async function deferConstraints(url: string, tables: string[]): Promise<number> {
+  const client = await connect(url);
+  try {
+    await client.query('BEGIN');
+    await client.query(`CREATE TABLE IF NOT EXISTS ${DEFERRED} (ordinal int PRIMARY KEY, phase int NOT NULL, statement text NOT NULL)`);
+    const [{ n }] = (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${DEFERRED}`)).rows as [{ n: number }];
+    if (n > 0) throw new Error(`${DEFERRED} already holds deferred statements: restore them first`);
+    const oids = `(SELECT to_regclass(t)::oid FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NOT NULL)`;
+    // Phase 1: keys and indexes (independent of each other); phase 2: foreign keys (need the keys).
+    const { rows: constraints } = await client.query<{ relation: string; name: string; definition: string; type: string }>(
+      `SELECT conrelid::regclass::text AS relation, quote_ident(conname) AS name, pg_get_constraintdef(oid) AS definition, contype AS type
+         FROM pg_constraint
+        WHERE contype IN ('p', 'u', 'f', 'x') AND (conrelid IN ${oids} OR (contype = 'f' AND confrelid IN ${oids}))
+        ORDER BY contype = 'f' DESC, conrelid::regclass::text, conname`, [tables]);
+    const { rows: indexes } = await client.query<{ name: string; definition: string }>(
+      `SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS definition
+         FROM pg_index i
+        WHERE i.indrelid IN ${oids}
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x'))
+        ORDER BY 1`, [tables]);
+    const deferred: { phase: number; statement: string }[] = [];
+    // Foreign keys go first (ordered first above), so the keys they depend on can be dropped.
+    for (const c of constraints) {
+      await client.query(`ALTER TABLE ${c.relation} DROP CONSTRAINT ${c.name}`);
+      deferred.push({ phase: c.type === 'f' ? 2 : 1, statement: `ALTER TABLE ${c.relation} ADD CONSTRAINT ${c.name} ${c.definition}` });
+    }
+    for (const index of indexes) {
+      await client.query(`DROP INDEX ${index.name}`);
+      deferred.push({ phase: 1, statement: index.definition });
+    }
+    for (const [i, d] of deferred.entries()) await client.query(`INSERT INTO ${DEFERRED} (ordinal, phase, statement) VALUES ($1, $2, $3)`, [i, d.phase, d.statement]);
+    await client.query('COMMIT');
+    return deferred.length;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    await client.end();
+  }
+}
+
+/** The statements a database still has deferred (none when it has no seed_deferred_ddl). */
+async function deferredStatements(url: string): Promise<{ ordinal: number; phase: number; statement: string }[]> {
+  const client = await connect(url);
+  try {
+    const { rows: [exists] } = await client.query<{ present: boolean }>(`SELECT to_regclass('${DEFERRED}') IS NOT NULL AS present`);
+    if (!exists?.present) return [];
+    return (await client.query<{ ordinal: number; phase: number; statement: string }>(`SELECT ordinal, phase, statement FROM ${DEFERRED} ORDER BY ordinal`)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Builds what deferConstraints dropped, in every database given: keys and
+ * indexes first, `concurrency` at a time across all databases (each build
+ * sorts its table once; several keep both cores busy), then each database's
+ * foreign keys one after the other (two foreign keys between the same tables
+ * built at once could deadlock on their locks). Each statement is removed
+ * from seed_deferred_ddl as it commits; the table is dropped at the end.
+ */
+export async function restoreConstraints(urls: Record<string, string>, options: { concurrency?: number; onStep?: (done: number, total: number, statement: string) => void } = {}): Promise<number> {
+  const work = (await Promise.all(Object.values(urls).map(async (url) => (await deferredStatements(url)).map((s) => ({ ...s, url }))))).flat();
+  const total = work.length;
+  let done = 0;
+  const run = async (item: { url: string; ordinal: number; statement: string }) => {
+    const client = await connect(item.url, ["SET maintenance_work_mem = '512MB'"]);
+    try {
+      await client.query('BEGIN');
+      await client.query(item.statement);
+      await client.query(`DELETE FROM ${DEFERRED} WHERE ordinal = $1`, [item.ordinal]);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw new Error(`building ${item.statement}: ${error instanceof Error ? error.message : String(error)}`);
+    } finally {
+      await client.end();
+    }
+    done++;
+    options.onStep?.(done, total, item.statement);
+  };
+  // Largest tables first would be best; the statements are few, so simply in order with a pool of runners.
+  const phase1 = work.filter((w) => w.phase === 1);
+  const runners = Array.from({ length: Math.max(1, options.concurrency ?? availableParallelism()) }, async () => {
+    for (let item = phase1.shift(); item; item = phase1.shift()) await run(item);
+  });
+  await Promise.all(runners);
+  await Promise.all(Object.values(urls).map(async (url) => {
+    for (const item of work.filter((w) => w.url === url && w.phase === 2)) await run(item);
+  }));
+  await Promise.all(Object.values(urls).map(async (url) => {
+    const client = await connect(url);
+    try {
+      const { rows: [left] } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${DEFERRED}`).catch(() => ({ rows: [{ n: 0 }] }));
+      if (left && left.n === 0) await client.query(`DROP TABLE IF EXISTS ${DEFERRED}`);
+    } finally {
+      await client.end();
+    }
+  }));
+  return total;
+}
