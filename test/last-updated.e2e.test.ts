@@ -77,12 +77,12 @@ describe.each(BACKENDS)('last updated (%s)', (backend) => {
     return { status: response.status, body: (await response.json()) as Json };
   };
   const lastUpdatedOf = async (id: string): Promise<string> => {
-    const read = await get(system, `/fhir/Observation/${id}`);
+    const read = await get(system, `/Observation/${id}`);
     expect(read.status, JSON.stringify(read.body)).toBe(200);
     return read.body.meta?.lastUpdated;
   };
   const searchIds = async (query: string): Promise<string[]> => {
-    const answer = await get(system, `/fhir/Observation?patient=${patientId}&${query}`);
+    const answer = await get(system, `/Observation?patient=${patientId}&${query}`);
     expect(answer.status, JSON.stringify(answer.body)).toBe(200);
     return (answer.body.entry ?? []).filter((e: Json) => e.search.mode === 'match').map((e: Json) => e.resource.id).sort();
   };
@@ -200,10 +200,10 @@ describe.each(BACKENDS)('last updated (%s)', (backend) => {
     expect(await searchIds(`_lastUpdated=ge${encodeURIComponent(corrected)}`)).toEqual([ids.heart]);
     expect(await searchIds(`_lastUpdated=gt${encodeURIComponent(corrected)}`)).toEqual([]);
     expect(await searchIds(`_lastUpdated=gt2000-01-01&_lastUpdated=lt${encodeURIComponent(corrected)}`)).toEqual([ids.weight]);
-    const bad = await get(system, `/fhir/Observation?patient=${patientId}&_lastUpdated=gtyesterday`);
+    const bad = await get(system, `/Observation?patient=${patientId}&_lastUpdated=gtyesterday`);
     expect(bad.status).toBe(400);
     expect(bad.body.resourceType).toBe('OperationOutcome');
-    const metadata = (await get(system, '/fhir/metadata')).body;
+    const metadata = (await get(system, '/metadata')).body;
     const observation = metadata.rest[0].resource.find((r: Json) => r.type === 'Observation');
     expect(observation.searchParam.map((p: Json) => p.name)).toContain('_lastUpdated');
   });

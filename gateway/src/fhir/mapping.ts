@@ -198,9 +198,9 @@ class BundleBuilder implements ExportContext {
     for (const { exports } of groups) for (const e of exports) e.complete?.(this);
     if (this.plan.registry) {
       // Whether the registry still holds the entry as active (records keep naming deactivated ones).
-      for (const o of this.organizations.values()) this.add({ resourceType: 'Organization', id: o.id, active: o.active !== false, name: o.name }, 'include');
+      for (const o of this.organizations.values()) this.add(withLastUpdated({ resourceType: 'Organization', id: o.id, active: o.active !== false, name: o.name }, o.lastUpdated), 'include');
       for (const p of this.practitioners.values()) {
-        this.add({ resourceType: 'Practitioner', id: p.id, ...(typeof p.active === 'boolean' ? { active: p.active } : {}), name: p.name ? [humanName(p.name)] : undefined }, 'include');
+        this.add(withLastUpdated({ resourceType: 'Practitioner', id: p.id, ...(typeof p.active === 'boolean' ? { active: p.active } : {}), name: p.name ? [humanName(p.name)] : undefined }, p.lastUpdated), 'include');
       }
     }
     return this.entries;

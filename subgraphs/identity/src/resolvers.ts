@@ -281,6 +281,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     type: (row: Row) => organizationTypeOf(row.type),
     partOf: (row: Row, _: unknown, context: SubgraphContext) => (row.part_of ? textKeyLoader(context, 'organization', row.part_of) : null),
     active: (row: Row) => row.active !== false,
+    // Kept by the registry's writes (registry.ts sets updated_at on every upsert).
+    lastUpdated: (row: Row) => row.updated_at ?? null,
     practitioners: async (row: Row, { includeInactive }: { includeInactive?: boolean | null }, context: SubgraphContext) => {
       const all = await context
         .loader<string, Row[]>('practitionersByOrg', async (ids) => {
@@ -297,5 +299,6 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     role: (row: Row) => practitionerRoleOf(row.role),
     organization: (row: Row, _: unknown, context: SubgraphContext) => textKeyLoader(context, 'organization', row.organization_id),
     active: (row: Row) => row.active !== false,
+    lastUpdated: (row: Row) => row.updated_at ?? null,
   },
 };
