@@ -6,11 +6,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import { buildSchema, parse, validate, type DocumentNode } from 'graphql';
+import { buildSchema, parse, validate, type DocumentNode, type GraphQLObjectType } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../lib/runtime/db.js';
 import { RESOURCE_OWNERS } from '../lib/ingest/types.js';
 import { OTHER_RECORD_TYPES, RECORD_TYPES, recordTypeOf, type ListedRecordType, type RecordTypeFacts } from '../lib/records/record-types.js';
+import { ALL_RECORD_TYPES, lastUpdatedColumnOf } from '../lib/records/record-types.js';
 import { RESOURCE_CATEGORIES } from '../lib/trust/scopes.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/runtime/services.js';
 import { openSubgraphDatabase, subgraphSdl } from '../lib/runtime/subgraph.js';
@@ -73,6 +74,48 @@ describe('the catalogue of record types', () => {
       }
       expect(missing).toEqual([]);
     });
+
+    // Last updated (docs/last-updated.md): every record table keeps the catalogue's column, set by its database on
+    // insert (a default) and on every update that changes the row (a trigger), so no write path can forget it.
+    it('keep the catalogue\'s last-updated column, defaulted and kept by a trigger', async () => {
+      const missing: string[] = [];
+      for (const row of ALL_RECORD_TYPES) {
+        const db = databases.get(row.owner)!;
+        const column = lastUpdatedColumnOf(row);
+        const [found] = await db.query<{ data_type: string; is_nullable: string; column_default: string | null }>(
+          'SELECT data_type, is_nullable, column_default FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2',
+          [row.table, column]);
+        if (!found || found.data_type !== 'timestamp with time zone' || found.is_nullable !== 'NO' || !/now\(\)/.test(found.column_default ?? '')) {
+          missing.push(`${row.owner}: ${row.table}.${column} (timestamptz NOT NULL DEFAULT now())`);
+        }
+        const triggers = await db.query<{ tgname: string }>(
+          `SELECT t.tgname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid WHERE t.tgrelid = $1::regclass AND p.proname = 'record_last_updated' AND NOT t.tgisinternal`, [row.table]);
+        if (!triggers.length) missing.push(`${row.owner}: ${row.table} has no record_last_updated trigger`);
+      }
+      expect(missing).toEqual([]);
+    });
+  });
+
+  it('exposes lastUpdated on every record type and updatedSince on every Patient connection', () => {
+    const schema = buildSchema(readFileSync(API_SCHEMA_FILE, 'utf8'));
+    const patient = schema.getType('Patient') as GraphQLObjectType;
+    const missing: string[] = [];
+    for (const row of ALL_RECORD_TYPES) {
+      // An element of its parent's resource (a Patient's identifiers): its changes move the parent's time instead.
+      if (row.partOf && ALL_RECORD_TYPES.find((r) => r.graphqlType === row.partOf!.graphqlType)?.fhir.resourceType === row.fhir.resourceType) continue;
+      const type = schema.getType(row.graphqlType) as GraphQLObjectType | undefined;
+      if (!type?.getFields().lastUpdated?.description) missing.push(`${row.graphqlType}.lastUpdated`);
+    }
+    // Resolved by the owner from its column (a type that lists its fields one by one must name it: the default resolver reads nothing).
+    for (const row of RECORD_TYPES) {
+      const resolvers = SUBGRAPH_MODULES[row.owner].module.resolvers as Record<string, Record<string, unknown> | undefined>;
+      if (typeof resolvers[row.graphqlType]?.lastUpdated !== 'function') missing.push(`${row.owner}: resolver ${row.graphqlType}.lastUpdated`);
+    }
+    for (const row of RECORD_TYPES) {
+      const argument = patient.getFields()[row.connection]?.args.find((a) => a.name === 'updatedSince');
+      if (!argument?.description || String(argument.type) !== 'DateTime') missing.push(`Patient.${row.connection}(updatedSince: DateTime)`);
+    }
+    expect(missing).toEqual([]);
   });
 
   it('derives the scope map, the timeline kinds, the publishing owners and the export connections', () => {

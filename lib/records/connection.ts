@@ -12,7 +12,7 @@ import { filterOpensAnything, recordFilterSql, type PatientRecordFilter } from '
 import { accessOfRow, decideRow, type RecordAccess } from '../consent/record-access.js';
 import type { Queryable } from '../runtime/db.js';
 import { badInput, productError } from '../runtime/errors.js';
-import { listedRecordType, type RecordTypeName } from './record-types.js';
+import { lastUpdatedColumnOf, listedRecordType, type RecordTypeName } from './record-types.js';
 import type { SubgraphContext } from '../runtime/subgraph-context.js';
 
 export const DEFAULT_PAGE_SIZE = 20;
@@ -23,6 +23,8 @@ export interface PageArgs {
   after?: string | null;
   from?: Date | null;
   to?: Date | null;
+  /** Only records whose last change (the catalogue's last-updated column) is strictly after this instant. */
+  updatedSince?: Date | null;
 }
 
 export interface Page<Row> {
@@ -64,10 +66,12 @@ export function normalisePageArgs(args: PageArgs) {
     after,
     from: args.from ? args.from.toISOString() : null,
     to: args.to ? args.to.toISOString() : null,
+    updatedSince: args.updatedSince ? args.updatedSince.toISOString() : null,
   };
 }
 
-export type NormalisedPageArgs = ReturnType<typeof normalisePageArgs>;
+/** Normalised page arguments; `updatedSince` is optional for callers building them by hand (the timeline has none). */
+export type NormalisedPageArgs = Omit<ReturnType<typeof normalisePageArgs>, 'updatedSince'> & { updatedSince?: string | null };
 
 export function toPage<Row extends Record<string, unknown>>(rows: Row[], first: number, timeColumn: string): Page<Row> {
   const page = rows.slice(0, first);
@@ -79,6 +83,8 @@ export interface PatientListSpec extends RecordAccess {
   /** Table (or view) holding the records, with `id`, `patient_id`, `sensitivity_labels` and the time column. */
   table: string;
   timeColumn: string;
+  /** The last-updated column (`updatedSince`); lists without one refuse the argument. */
+  lastUpdatedColumn?: string;
   /** Extra SQL condition on alias `r`, with parameters numbered from `$7`. */
   where?: string;
   params?: unknown[];
@@ -87,7 +93,7 @@ export interface PatientListSpec extends RecordAccess {
 /** The list of a record type of the catalogue (lib/records/record-types.ts): its access, table and time column. */
 export function patientList(graphqlType: RecordTypeName): PatientListSpec {
   const row = listedRecordType(graphqlType);
-  return { ...accessOfRow(row), table: row.table, timeColumn: row.timeColumn };
+  return { ...accessOfRow(row), table: row.table, timeColumn: row.timeColumn, lastUpdatedColumn: lastUpdatedColumnOf(row) };
 }
 
 /**
@@ -123,7 +129,10 @@ export function loadPatientPage<Row extends Record<string, unknown>>(
  * JSON row, so the page holds only records the actor may see and is full.
  */
 export async function selectPatientPages<Row>(db: Queryable, spec: PatientListSpec, filters: PatientRecordFilter[], args: NormalisedPageArgs): Promise<Row[]> {
-  return db.query<Row>(`SELECT r.* ${patientPagesFrom(spec, '$1')}`, patientPagesParams(spec, filters, args));
+  const updated = args.updatedSince ?? null;
+  if (updated && !spec.lastUpdatedColumn) throw badInput('updatedSince is not available on this list');
+  const updatedParam = updated ? `$${7 + (spec.params?.length ?? 0)}` : undefined;
+  return db.query<Row>(`SELECT r.* ${patientPagesFrom(spec, '$1', undefined, updatedParam)}`, [...patientPagesParams(spec, filters, args), ...(updated ? [updated] : [])]);
 }
 
 /**
@@ -131,9 +140,13 @@ export async function selectPatientPages<Row>(db: Queryable, spec: PatientListSp
  * records, with the patients' filters in parameter `filtersParam` and the
  * page's bounds in $2–$6 (patientPagesParams). `columns`: only those (the
  * timeline reads keys and what consent decides on, not whole records).
+ * `updatedSinceParam`: the parameter holding updatedSince, when the page is
+ * narrowed to records updated after it.
  */
-export function patientPagesFrom(spec: PatientListSpec, filtersParam: string, columns?: string[]): string {
+export function patientPagesFrom(spec: PatientListSpec, filtersParam: string, columns?: string[], updatedSinceParam?: string): string {
   const t = spec.timeColumn;
+  // Last updated: kept to the microsecond, read (and shown: lastUpdated, meta.lastUpdated) to the millisecond. A record
+  // shown as updated at T is not "after T", so the bound is T + 1 ms on the column itself (its index stays usable).
   return `FROM jsonb_to_recordset(${filtersParam}::jsonb) AS p(id uuid, orgs text[], pairs text[], bg_orgs text[])
      CROSS JOIN LATERAL (
        SELECT ${columns ? columns.map((c) => `r.${c}`).join(', ') : '*'} FROM ${spec.table} r
@@ -143,6 +156,7 @@ export function patientPagesFrom(spec: PatientListSpec, filtersParam: string, co
          AND ($3::timestamptz IS NULL OR r.${t} < $3::timestamptz)
          AND ($4::timestamptz IS NULL OR (r.${t}, r.id) < ($4::timestamptz, $5::uuid))
          ${spec.where ? `AND (${spec.where})` : ''}
+         ${updatedSinceParam ? `AND r.${spec.lastUpdatedColumn} >= ${updatedSinceParam}::timestamptz + interval '1 millisecond'` : ''}
        ORDER BY r.${t} DESC, r.id DESC
        LIMIT $6
      ) r`;

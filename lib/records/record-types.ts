@@ -73,6 +73,12 @@ export interface RecordTypeFacts {
    * it came as; scopes naming either resource type reach it.
    */
   alsoAs?: readonly FhirShape[];
+  /**
+   * The column (timestamptz) of the time the record last changed, set by the database on insert and on every update
+   * that changes the row (migrations NNN_last_updated.sql): FHIR meta.lastUpdated, `_lastUpdated`, the export's
+   * `_since`, GraphQL `lastUpdated` and the connections' `updatedSince`. Default LAST_UPDATED_COLUMN.
+   */
+  lastUpdatedColumn?: string;
 }
 
 /** A record type of the patient's history: on the timeline and a Relay connection of Patient. */
@@ -294,3 +300,9 @@ export function resourceCategories(): Record<string, { all: Category[]; granular
   }
   return map;
 }
+
+/** The column every record table keeps its last-updated time in, unless its row names another (docs/last-updated.md). */
+export const LAST_UPDATED_COLUMN = 'last_updated';
+
+/** A record type's last-updated column. */
+export const lastUpdatedColumnOf = (row: RecordTypeFacts): string => row.lastUpdatedColumn ?? LAST_UPDATED_COLUMN;

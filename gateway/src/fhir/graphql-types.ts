@@ -7,8 +7,8 @@
  */
 
 export interface GqlCoding { system: string; code: string; display: string | null }
-export interface GqlOrganization { id: string; name: string | null; active?: boolean | null }
+export interface GqlOrganization { id: string; name: string | null; active?: boolean | null; lastUpdated?: string | null }
 export interface GqlHumanName { family: string; given: string[]; text: string; use?: string | null }
-export interface GqlPractitioner { id: string; name: GqlHumanName | null; active?: boolean | null }
+export interface GqlPractitioner { id: string; name: GqlHumanName | null; active?: boolean | null; lastUpdated?: string | null }
 export interface GqlPeriod { start: string | null; end: string | null }
 export interface GqlProgram { id: string; code: string; name: string }

@@ -23,7 +23,7 @@
  *   CT) pass through; enum values are mapped to their FHIR code systems.
  */
 import { randomUUID } from 'node:crypto';
-import type { ConnectionName } from '../../../lib/records/record-types.js';
+import { recordTypeOf, type ConnectionName } from '../../../lib/records/record-types.js';
 import type { Collected } from './collect.js';
 import type { GqlCoding, GqlOrganization, GqlPractitioner } from './graphql-types.js';
 import type { Masks } from './masks.js';
@@ -31,7 +31,7 @@ import { operationOutcome, type OperationOutcome } from './outcome.js';
 import { withinGranularScope, type ExportPlan } from './plan.js';
 import { concept, humanName } from './resources/elements.js';
 import { exportGroups } from './resources/index.js';
-import type { ExportContext, Resource } from './resources/module.js';
+import type { ExportContext, RecordExport, Resource } from './resources/module.js';
 import { patientToFhir } from './resources/patient.js';
 import { maskedExtension, REDACTED, securityLabels } from './terminology.js';
 
@@ -81,6 +81,24 @@ function isEmpty(value: unknown): boolean {
 }
 
 /**
+ * meta.lastUpdated: when the record the resource was built from last changed, as its owner's database keeps it (the
+ * GraphQL `lastUpdated` every record type has, lib/records/record-types.ts LAST_UPDATED_COLUMN). A FHIR instant; left
+ * out only when the record did not say (never invented: `_since` and `_lastUpdated` read it).
+ */
+export function withLastUpdated(resource: Resource, lastUpdated: string | null | undefined): Resource {
+  if (!lastUpdated || Number.isNaN(Date.parse(lastUpdated))) return resource;
+  const { resourceType, id, meta, ...rest } = resource as Resource & { meta?: Record<string, unknown> };
+  return { resourceType, id, meta: { ...(meta ?? {}), lastUpdated: new Date(lastUpdated).toISOString() }, ...rest };
+}
+
+/** The record an export builds its resource from: the node, or the part of it the export is of (a study's report). */
+function lastUpdatedOfExport(e: RecordExport, node: unknown): string | null {
+  const row = e.recordType ? recordTypeOf(e.recordType) : undefined;
+  const source = (row?.partOf ? (node as Record<string, unknown> | null)?.[row.partOf.field] : node) as { lastUpdated?: string | null } | null | undefined;
+  return source?.lastUpdated ?? null;
+}
+
+/**
  * Builds every resource of one export with the resource modules
  * (resources/), and keeps the registry entries their references need: the
  * modules' ExportContext.
@@ -93,6 +111,8 @@ class BundleBuilder implements ExportContext {
   private readonly present = new Map<string, Set<string>>();
   /** A record or element was left out because consent withheld it. */
   withheldAny: boolean;
+  /** The last-updated time of the record being built (a Medication it includes is as recent as the latest record naming it). */
+  private current: string | null = null;
   readonly masks: Masks;
   readonly nodes: Readonly<Record<ConnectionName, readonly unknown[]>>;
 
@@ -139,7 +159,13 @@ class BundleBuilder implements ExportContext {
   }
 
   include(resource: Resource): void {
-    if (!this.present.get(resource.resourceType)?.has(resource.id!)) this.add(resource, 'include');
+    if (!this.present.get(resource.resourceType)?.has(resource.id!)) {
+      this.add(withLastUpdated(resource, this.current), 'include');
+      return;
+    }
+    const held = this.entries.find((e) => e.resource.resourceType === resource.resourceType && e.resource.id === resource.id);
+    const heldAt = (held?.resource.meta as { lastUpdated?: string } | undefined)?.lastUpdated;
+    if (held && this.current && (!heldAt || Date.parse(heldAt) < Date.parse(this.current))) held.resource = withLastUpdated(held.resource, this.current);
   }
 
   resources(resourceType: string): Resource[] {
@@ -155,24 +181,26 @@ class BundleBuilder implements ExportContext {
   }
 
   build(): BundleEntry[] {
-    if (this.plan.patient) this.add(patientToFhir(this.data.patient, this));
+    if (this.plan.patient) this.add(withLastUpdated(patientToFhir(this.data.patient, this), this.data.patient.lastUpdated));
     // Module by module (resources/index.ts): link targets are added before the resources pointing at them.
     const groups = exportGroups(this.plan);
     for (const { connection, exports } of groups) {
       for (const node of this.nodes[connection]) {
         for (const e of exports) {
+          this.current = lastUpdatedOfExport(e, node);
           const resource = e.toFhir(node, this);
           // A granular scope reaches only the category codes it names (a vital-signs app: not the social history of the same consent category).
-          if (resource && (!this.plan.scope || withinGranularScope(this.plan.scope, resource))) this.add(resource);
+          if (resource && (!this.plan.scope || withinGranularScope(this.plan.scope, resource))) this.add(withLastUpdated(resource, this.current));
         }
+        this.current = null;
       }
     }
     for (const { exports } of groups) for (const e of exports) e.complete?.(this);
     if (this.plan.registry) {
       // Whether the registry still holds the entry as active (records keep naming deactivated ones).
-      for (const o of this.organizations.values()) this.add({ resourceType: 'Organization', id: o.id, active: o.active !== false, name: o.name }, 'include');
+      for (const o of this.organizations.values()) this.add(withLastUpdated({ resourceType: 'Organization', id: o.id, active: o.active !== false, name: o.name }, o.lastUpdated), 'include');
       for (const p of this.practitioners.values()) {
-        this.add({ resourceType: 'Practitioner', id: p.id, ...(typeof p.active === 'boolean' ? { active: p.active } : {}), name: p.name ? [humanName(p.name)] : undefined }, 'include');
+        this.add(withLastUpdated({ resourceType: 'Practitioner', id: p.id, ...(typeof p.active === 'boolean' ? { active: p.active } : {}), name: p.name ? [humanName(p.name)] : undefined }, p.lastUpdated), 'include');
       }
     }
     return this.entries;

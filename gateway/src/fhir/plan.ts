@@ -37,6 +37,11 @@ export interface ExportPlan {
    * category the scope names (`withinGranularScope`).
    */
   scope?: string;
+  /**
+   * Only records that changed after this instant (the Bulk Data export's `_since`): every connection is read with
+   * `updatedSince`, so the subgraphs return only records whose lastUpdated is later.
+   */
+  updatedSince?: string;
 }
 
 /** Whether a resource is within the token's granular read scopes for its type (true when a scope reads the type unrestricted). */

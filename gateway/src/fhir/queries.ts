@@ -46,11 +46,17 @@ export function buildOperation(options: { patientFields: boolean; plan: ExportPl
   const variables: Record<string, unknown> = {};
   const declarations = ['$id: ID!'];
   const selections: string[] = options.patientFields ? [PATIENT_FIELDS] : ['id'];
+  // `_since` (bulk export): one variable every connection reads, so the operation text stays one of the fixed set.
+  const since = options.plan.updatedSince && names.length ? ', updatedSince: $updatedSince' : '';
+  if (since) {
+    declarations.push('$updatedSince: DateTime');
+    variables.updatedSince = options.plan.updatedSince;
+  }
   for (const name of names) {
     const variable = `after_${name}`;
     declarations.push(`$${variable}: String`);
     variables[variable] = cursors[name] ?? null;
-    selections.push(`${name}(first: ${PAGE_SIZE}, after: $${variable}) { edges { node { ${fields[name] ?? 'id'} } } pageInfo { hasNextPage endCursor } }`);
+    selections.push(`${name}(first: ${PAGE_SIZE}, after: $${variable}${since}) { edges { node { ${fields[name] ?? 'id'} } } pageInfo { hasNextPage endCursor } }`);
   }
   const query = `query FhirPatientEverything(${declarations.join(', ')}) {\n  patient(id: $id) {\n${selections.join('\n')}\n  }\n}`;
   return { query, variables };

@@ -184,6 +184,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Referral: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'referral', reference.id, REFERRAL),
     patient: recordFields.patient,
+    lastUpdated: recordFields.lastUpdated,
     status: (row: Row) => String(row.status).toUpperCase(),
     reason: (row: Row) => coding(SYSTEM.icd10, row.reason_code, row.reason_display),
     authoredOn: (row: Row) => row.authored_on,

@@ -14,7 +14,7 @@ import { directiveAsSeen, directiveOrganization } from './registrations.js';
 import { isUuid, normalisePageArgs, type PageArgs } from '../../../lib/records/connection.js';
 import type { Queryable } from '../../../lib/runtime/db.js';
 import { badInput, ErrorCode, forbidden, productError } from '../../../lib/runtime/errors.js';
-import { type Row } from '../../../lib/records/records.js';
+import { lastUpdatedOf, type Row } from '../../../lib/records/records.js';
 import { CATEGORIES, categoryFromEnum, categoryToEnum, parseScopes, scopesAllow, type Category } from '../../../lib/trust/scopes.js';
 import { SENSITIVITY_LABELS } from '../../../lib/records/terminology.js';
 import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
@@ -388,6 +388,7 @@ export async function countersignConsent(context: SubgraphContext, id: string): 
 
 export const consentDirectiveFields = {
   patientId: (row: Row) => row.patient_id,
+  lastUpdated: lastUpdatedOf,
   decision: (row: Row) => String(row.decision).toUpperCase(),
   actorType: (row: Row) => String(row.actor_type).toUpperCase(),
   actorId: (row: Row) => row.actor_id,

@@ -56,7 +56,7 @@ export function registrationOf(context: SubgraphContext, patientId: string): Pro
       const rows = await context.db.query<Row>(
         `SELECT p.id AS patient_id, r.patient_id IS NOT NULL AS recorded,
            ${DEMOGRAPHICS.map((c) => `CASE WHEN r.patient_id IS NULL THEN p.${c} ELSE r.${c} END AS ${c}`).join(', ')},
-           COALESCE(r.identifiers, ${legacyIdentifiersSql('p.id', '$2')}) AS identifiers
+           COALESCE(r.identifiers, ${legacyIdentifiersSql('p.id', '$2')}) AS identifiers, COALESCE(r.updated_at, p.last_updated) AS last_updated
          FROM patient p LEFT JOIN patient_registration r ON r.patient_id = p.id AND r.organization_id = $2
          WHERE p.id = ANY($1::uuid[])
            AND EXISTS (SELECT 1 FROM patient_identifier m WHERE m.patient_id = p.id AND m.type = 'MR' AND m.assigner_organization_id = $2)`,
@@ -79,6 +79,8 @@ export async function asSeen(context: SubgraphContext, row: Row | null): Promise
   if (!registration) return row;
   const view: Row = { ...row, registration_org: context.actor.org, registration_identifiers: registration.identifiers };
   for (const column of DEMOGRAPHICS) view[column] = registration[column];
+  // When this registration changed, not the patient's record (whose changes the caller may not see).
+  view.last_updated = registration.last_updated;
   return view;
 }
 

@@ -8,6 +8,7 @@ import { recordAccess } from '../../../lib/consent/record-access.js';
 import { badInput } from '../../../lib/runtime/errors.js';
 import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
 import type { PageArgs } from '../../../lib/records/connection.js';
+import { lastUpdatedOf } from '../../../lib/records/records.js';
 import { ErrorCode, forbidden, productError } from '../../../lib/runtime/errors.js';
 import {
   answerConsentRequest, auditEventFields, auditEventPage, confirmConsentWithCode, consentDirectiveFields, consentsOf, countersignConsent, grantConsent,
@@ -231,6 +232,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     // The lists as the institution sent them (migration 009); rows recorded before read from the first name, phone, e-mail and address.
     name: (row: Row) => (Array.isArray(row.names) ? row.names.map(sentName) : [humanName(row.family, row.given)]),
     birthDate: (row: Row) => row.birth_date,
+    // The patient's record: its row's time (moved too by its identifiers and registrations); a registration: that registration's.
+    lastUpdated: lastUpdatedOf,
     gender: (row: Row) => String(row.gender).toUpperCase(),
     telecom: (row: Row) => (Array.isArray(row.telecoms) ? row.telecoms : [
       ...(row.phone ? [{ system: 'phone', value: row.phone, use: null }] : []),
@@ -278,6 +281,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     type: (row: Row) => organizationTypeOf(row.type),
     partOf: (row: Row, _: unknown, context: SubgraphContext) => (row.part_of ? textKeyLoader(context, 'organization', row.part_of) : null),
     active: (row: Row) => row.active !== false,
+    // Kept by the registry's writes (registry.ts sets updated_at on every upsert).
+    lastUpdated: (row: Row) => row.updated_at ?? null,
     practitioners: async (row: Row, { includeInactive }: { includeInactive?: boolean | null }, context: SubgraphContext) => {
       const all = await context
         .loader<string, Row[]>('practitionersByOrg', async (ids) => {
@@ -294,5 +299,6 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     role: (row: Row) => practitionerRoleOf(row.role),
     organization: (row: Row, _: unknown, context: SubgraphContext) => textKeyLoader(context, 'organization', row.organization_id),
     active: (row: Row) => row.active !== false,
+    lastUpdated: (row: Row) => row.updated_at ?? null,
   },
 };

@@ -3,7 +3,7 @@ import type { GraphQLResolverMap } from '@apollo/subgraph';
 import { isUuid, loadById, loadReference, loadChildren, loadPatientPage, maySee, type PageArgs, patientList } from '../../../lib/records/connection.js';
 import { decideRow } from '../../../lib/consent/record-access.js';
 import { productError } from '../../../lib/runtime/errors.js';
-import { coding, entityRef, recordFields, type Row } from '../../../lib/records/records.js';
+import { coding, entityRef, lastUpdatedOf, recordFields, type Row } from '../../../lib/records/records.js';
 import { SYSTEM } from '../../../lib/records/terminology.js';
 import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
 import { CLINICAL_NOTE, IMAGING_REPORT, IMAGING_STUDY } from './access.js';
@@ -100,6 +100,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     radiologist: (row: Row) => entityRef(row.radiologist_id),
     // As stored on the report (the study's labels are the study's).
     sensitivityLabels: (row: Row) => row.own_labels ?? [],
+    lastUpdated: lastUpdatedOf,
   },
   ClinicalNote: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'clinical_note', reference.id, CLINICAL_NOTE),

@@ -139,6 +139,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   ProgramEnrollment: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'program_enrollment', reference.id, ENROLLMENT),
     patient: patientOf,
+    lastUpdated: recordFields.lastUpdated,
     sensitivityLabels: recordFields.sensitivityLabels,
     organization: recordFields.organization,
     program: (row: Row, _: unknown, context: SubgraphContext) => programLoader(context, row.program_id),
@@ -147,6 +148,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Immunization: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'immunization', reference.id, IMMUNIZATION),
     patient: patientOf,
+    lastUpdated: recordFields.lastUpdated,
     sensitivityLabels: recordFields.sensitivityLabels,
     organization: recordFields.organization,
     vaccineCode: (row: Row) => coding(SYSTEM.cvx, row.vaccine_code, row.vaccine_display),
@@ -158,6 +160,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   FollowUpTask: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'follow_up_task', reference.id, FOLLOW_UP_TASK),
     patient: patientOf,
+    lastUpdated: recordFields.lastUpdated,
     sensitivityLabels: recordFields.sensitivityLabels,
     organization: recordFields.organization,
     dueDate: (row: Row) => row.due_date,
@@ -172,6 +175,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   HomeMeasurement: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'home_measurement', reference.id, HOME_MEASUREMENT),
     patient: patientOf,
+    lastUpdated: recordFields.lastUpdated,
     sensitivityLabels: recordFields.sensitivityLabels,
     organization: recordFields.organization,
     kind: (row: Row) => KIND_NAME[row.kind],

@@ -14,7 +14,7 @@ import { isUuid } from '../../../../lib/records/connection.js';
 import { FhirError } from '../outcome.js';
 import { parseSearch, sourcesOf } from '../search/engine.js';
 import { parseCriterion, type Criterion } from '../search/match.js';
-import { RESULT_PARAMETERS, SEARCH_PARAMETERS, SEARCHABLE_TYPES } from '../search/parameters.js';
+import { LAST_UPDATED_PARAMETER, RESULT_PARAMETERS, SEARCH_PARAMETERS, SEARCHABLE_TYPES } from '../search/parameters.js';
 import type { TypeFilter } from './store.js';
 
 /** Registry resources: in an export when the scopes are wildcards (plan.ts). */
@@ -47,10 +47,15 @@ export function typeFilterCriteria(filter: TypeFilter): Criterion[] {
   return parseSearch(filter.type, pairs, false).criteria;
 }
 
-/** The `ge<since>` criterion on a type's own record time, when it has one (search parameter with a connection window). */
+/**
+ * `_since` (Bulk Data IG: resources whose state changed after it): the `_lastUpdated=gt<since>` criterion of FHIR
+ * search, on meta.lastUpdated. The records are already read with `updatedSince` (worker.ts, the plan); this keeps
+ * out what their records bring along (the Patient resource when the patient's record did not change). Null for the
+ * registry types, which carry no last-updated time (included with the records that name them).
+ */
 export function sinceCriterion(type: string, since: Date): Criterion | null {
-  const definition = SEARCH_PARAMETERS[type]?.find((d) => d.type === 'date' && d.window);
-  return definition ? parseCriterion(definition, `ge${since.toISOString()}`, type) : null;
+  const definition = SEARCH_PARAMETERS[type]?.find((d) => d.name === LAST_UPDATED_PARAMETER);
+  return definition ? parseCriterion(definition, `gt${since.toISOString()}`, type) : null;
 }
 
 /**

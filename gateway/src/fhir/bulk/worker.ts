@@ -264,6 +264,8 @@ export class ExportWorker {
           return (resourceType && types.has(resourceType)) || (c === 'imagingStudies' && fullPlan.radiologyReports && types.has('DiagnosticReport'));
         }),
         registry: fullPlan.registry && REGISTRY_TYPES.some((t) => types.has(t)),
+        // `_since`: the subgraphs return only records changed after it (their last-updated time), see sinceCriterion.
+        ...(job.since ? { updatedSince: job.since.toISOString() } : {}),
       };
       plan.radiologyReports = fullPlan.radiologyReports && types.has('DiagnosticReport') && plan.connections.includes('imagingStudies');
       plan.reportLinks = plan.connections.includes('observations') && plan.connections.includes('diagnosticReports');

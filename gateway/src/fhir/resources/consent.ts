@@ -18,12 +18,12 @@ import type { FhirResourceModule, Resource } from './module.js';
 export interface GqlConsentDirective {
   id: string; decision: 'PERMIT' | 'DENY' | null; actorType: 'ORGANIZATION' | 'PRACTITIONER' | 'APP' | 'ALLIANCE' | null; actorId: string | null;
   categories: string[] | null; labels: string[] | null; purposes: string[] | null; periodStart: string | null; periodEnd: string | null;
-  createdAt: string | null; revokedAt: string | null; status: 'PENDING' | 'ACTIVE' | 'DECLINED' | null; active: boolean | null;
+  createdAt: string | null; revokedAt: string | null; lastUpdated?: string | null; status: 'PENDING' | 'ACTIVE' | 'DECLINED' | null; active: boolean | null;
   recordedAtOrganization: GqlOrganization | null; app: { clientId: string; name: string } | null;
 }
 
 /** The directive's fields the FHIR Consent is built from. */
-export const CONSENT_FIELDS = `id decision actorType actorId categories labels purposes periodStart periodEnd createdAt revokedAt status active
+export const CONSENT_FIELDS = `id lastUpdated decision actorType actorId categories labels purposes periodStart periodEnd createdAt revokedAt status active
   recordedAtOrganization ${ORGANIZATION_FIELDS} app { clientId name }`;
 
 const CONSENT_SCOPE = { system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy', display: 'Privacy Consent' };
@@ -63,6 +63,8 @@ export function consentToFhir(c: GqlConsentDirective, patientRef: { reference: s
   return {
     resourceType: 'Consent',
     id: c.id,
+    // When the directive last changed (confirmed, revoked): its owner's time, as every exported record's.
+    meta: c.lastUpdated ? { lastUpdated: new Date(c.lastUpdated).toISOString() } : undefined,
     status: stateOf(c),
     scope: { coding: [CONSENT_SCOPE] },
     category: [{ coding: [CONSENT_CATEGORY] }],

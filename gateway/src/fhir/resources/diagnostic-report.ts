@@ -86,7 +86,7 @@ export const diagnosticReport: FhirResourceModule = {
       from: 'imagingStudies',
       // Only when the export may carry it: the token reads DiagnosticReports of imaging-reports.
       runs: (plan) => plan.radiologyReports,
-      select: () => ({ imagingStudies: `report { id status findings impression issued radiologist ${PRACTITIONER_FIELDS} sensitivityLabels }` }),
+      select: () => ({ imagingStudies: `report { id lastUpdated status findings impression issued radiologist ${PRACTITIONER_FIELDS} sensitivityLabels }` }),
       /** The radiology report: a DiagnosticReport (RAD) of its own, only when consent let it through. */
       toFhir(s: GqlImagingStudy, x) {
         const report = s.report;

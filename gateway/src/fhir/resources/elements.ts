@@ -22,8 +22,8 @@ import type { BundleContext, EntryIssues, Json, KeptElements, KeptObject, Patien
 
 /** GraphQL selections of the value types the exports read. */
 export const CODING_FIELDS = '{ system code display }';
-export const ORGANIZATION_FIELDS = '{ id name active }';
-export const PRACTITIONER_FIELDS = '{ id name { family given text } active }';
+export const ORGANIZATION_FIELDS = '{ id name active lastUpdated }';
+export const PRACTITIONER_FIELDS = '{ id name { family given text } active lastUpdated }';
 
 export const coding = (c: GqlCoding | FhirCoding): FhirCoding => ({ system: c.system, code: c.code, ...(c.display ? { display: c.display } : {}) });
 export const concept = (c: GqlCoding | FhirCoding | null | undefined) => (c ? { coding: [coding(c)], ...(c.display ? { text: c.display } : {}) } : undefined);

@@ -81,7 +81,8 @@ export function exportSelections(plan: ExportPlan): Partial<Record<ConnectionNam
       for (const [connection, selection] of Object.entries(e.select(plan)) as [ConnectionName, string][]) (fields[connection] ??= []).push(selection);
     }
   }
-  return Object.fromEntries(Object.entries(fields).map(([connection, list]) => [connection, list!.join(' ')]));
+  // Every record's last-updated time (meta.lastUpdated, mapping.ts): asked once per connection, whatever its modules map.
+  return Object.fromEntries(Object.entries(fields).map(([connection, list]) => [connection, ['lastUpdated', ...list!].join(' ')]));
 }
 
 /** Whether an export is of the record type its connection lists (not of a record held inside it). */

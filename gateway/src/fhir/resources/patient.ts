@@ -12,6 +12,8 @@ import type { EntryIssues, ExportContext, FhirResourceModule, Json, Mapped, Reso
 
 export interface GqlPatient {
   id: string;
+  /** When the patient's record last changed (meta.lastUpdated). */
+  lastUpdated?: string | null;
   name?: (GqlHumanName & { prefix?: string[] | null; suffix?: string[] | null })[] | null;
   deceasedDateTime?: string | null;
   deceasedBoolean?: boolean | null;
@@ -26,6 +28,7 @@ export interface GqlPatient {
 /** The patient's own fields the export asks for. */
 export const PATIENT_FIELDS = `
   id
+  lastUpdated
   name { family given text use prefix suffix }
   birthDate
   gender

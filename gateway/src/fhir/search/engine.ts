@@ -48,7 +48,7 @@ import { exportSelections } from '../resources/index.js';
 import { CONSENT_FIELDS, consentToFhir, type GqlConsentDirective } from '../resources/consent.js';
 import { PATIENT_FIELDS, type GqlPatient } from '../resources/patient.js';
 import { meets, parseCriterion, type Criterion, type DateValue } from './match.js';
-import { DEFAULT_COUNT, MAX_COUNT, RESULT_PARAMETERS, SEARCH_PARAMETERS, SEARCHABLE_TYPES } from './parameters.js';
+import { DEFAULT_COUNT, LAST_UPDATED_PARAMETER, MAX_COUNT, RESULT_PARAMETERS, SEARCH_PARAMETERS, SEARCHABLE_TYPES } from './parameters.js';
 
 export interface SearchContext {
   apollo: ApolloServer<GatewayContext>;
@@ -268,6 +268,22 @@ function windowOf(criteria: Criterion[]): { from?: string; to?: string } {
   return { ...(from > -Infinity ? { from: iso(from) } : {}), ...(to < Infinity ? { to: iso(to) } : {}) };
 }
 
+/**
+ * The `updatedSince` a connection may be narrowed to: the latest lower bound of the `_lastUpdated` criteria (gt, ge)
+ * with one value. `updatedSince` keeps records whose lastUpdated (to the millisecond) is strictly later, so the bound
+ * is the last millisecond a match may not have. Undefined: no such bound.
+ */
+export function updatedSinceOf(criteria: Criterion[]): string | undefined {
+  let since = -Infinity;
+  for (const c of criteria) {
+    if (c.type !== 'date' || c.param.name !== LAST_UPDATED_PARAMETER || c.values.length !== 1) continue;
+    const q: DateValue = c.values[0]!;
+    if (q.prefix === 'gt') since = Math.max(since, q.high - 1);
+    if (q.prefix === 'ge') since = Math.max(since, q.low - 1);
+  }
+  return since > -Infinity ? new Date(Math.max(since, Date.UTC(1, 0, 1))).toISOString() : undefined;
+}
+
 /** The connection arguments a criterion pushes down, per connection. */
 function tokenArguments(connection: ConnectionName, criteria: Criterion[]): Record<string, string> {
   const args: Record<string, string> = {};
@@ -348,12 +364,15 @@ export async function search(ctx: SearchContext, parsed: ParsedSearch): Promise<
   const selections = exportSelections(plan);
   const execute = pipeline(ctx);
   const masks = new Masks();
-  const window = windowOf(parsed.criteria);
+  const window: Record<string, string> = windowOf(parsed.criteria);
+  const updatedSince = updatedSinceOf(parsed.criteria);
+  if (updatedSince) window.updatedSince = updatedSince;
   const granular = granularCodes(ctx.actor.scope, parsed.resourceType);
   const criteria = parsed.criteria.filter((c) => c.param.name !== 'patient');
   // Every criterion not wholly settled by the fetch itself is matched in memory, and pages are then fetched larger.
   const coveredBy = (codes: (q: { system?: string; code?: string }) => boolean) => sources.every((s) => s.shape.category?.codes.every((code) => codes({ system: s.shape.category!.system, code })));
   const settled = (c: Criterion) => (c.type === 'date' && c.param.window === 'instant' && c.values.length === 1)
+    || (c.type === 'date' && c.param.name === LAST_UPDATED_PARAMETER && c.values.length === 1 && (c.values[0]!.prefix === 'gt' || c.values[0]!.prefix === 'ge'))
     || (c.param.name === 'category' && c.type === 'token' && coveredBy((k) => c.values.some((q) => (q.system === undefined || q.system === k.system) && q.code === k.code)))
     || sources.every((s) => Object.keys(tokenArguments(s.connection, [c])).length > 0);
   const residual = criteria.some((c) => !settled(c)) || Boolean(granular && !coveredBy((k) => granular.has(k.code!)));

@@ -155,11 +155,16 @@ const SPECIFIC: Record<string, (t: string) => SearchParam[]> = {
 /** Where a resource names its patient (Patient itself: no such parameter). */
 const PATIENT_ELEMENT: Record<string, string> = { Immunization: 'patient', EpisodeOfCare: 'patient', AllergyIntolerance: 'patient', Consent: 'patient', Task: 'for' };
 
+/** `_lastUpdated`: matched on meta.lastUpdated; its lower bounds (gt, ge) narrow the fetch (the connections' `updatedSince`). */
+export const LAST_UPDATED_PARAMETER = '_lastUpdated';
+
 /** The categories-by-code the catalogue gives (Observation, DiagnosticReport): searched with `category`. */
 const CATEGORISED = new Set(ALL_RECORD_TYPES.filter((row) => row.fhir.category).map((row) => row.fhir.resourceType));
 
 function parametersOf(resourceType: string): SearchParam[] {
   const list: SearchParam[] = [param(resourceType, '_id', 'token', 'Resource-id', ['id'])];
+  // When the record last changed (meta.lastUpdated, its owner's last-updated column): every type has it.
+  list.push(param(resourceType, LAST_UPDATED_PARAMETER, 'date', 'Resource-lastUpdated', ['meta.lastUpdated']));
   if (resourceType !== 'Patient') {
     const element = PATIENT_ELEMENT[resourceType] ?? 'subject';
     list.push(param(resourceType, 'patient', 'reference', resourceType === 'Task' ? 'Task-patient' : 'clinical-patient', [element]));
