@@ -297,6 +297,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     maxBodyBytes: options.maxBodyBytes ?? 100_000,
     // One HL7 v2 message (or batch file) stays within 1 MiB: results carry references to documents (ED), not their bytes (docs/hl7v2.md).
     bodyLimit: ({ url }) => (url.pathname === '/hl7v2' ? HL7V2_MAX_BYTES : FHIR_WRITE_PATH.test(url.pathname) || url.pathname === BOOTSTRAP_PATH ? admittedBundleBytes(bundleBytes) : undefined),
+    // A Bundle (POST /fhir) is read as it arrives, never whole (fhir/ingest/bundle-stream.ts): tens of MB in bounded memory.
+    streamBody: ({ method, url }) => method === 'POST' && (url.pathname === '/fhir' || url.pathname === '/fhir/'),
     // Past it, FHIR writes are answered with an OperationOutcome (HL7 v2 and GraphQL with the usual error body).
     tooLarge: ({ url }, limit) => (FHIR_WRITE_PATH.test(url.pathname) ? bundleTooLarge(limit) : undefined),
     cors: { allowedOrigins: options.corsAllowedOrigins ?? parseAllowedOrigins(process.env.CORS_ALLOWED_ORIGINS) },
