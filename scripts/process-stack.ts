@@ -42,6 +42,8 @@ export interface ProcessStackOptions {
   serviceScript?: 'service' | 'bench-service';
   /** Where service output goes: kept in memory (default), or dropped (long benchmarks). */
   output?: 'keep' | 'drop';
+  /** How long each service may take to answer /ready (default 180 s; a benchmark on a machine loaded by other work may need longer). */
+  readyTimeoutMs?: number;
 }
 
 export interface ServiceProcess {
@@ -164,7 +166,7 @@ export async function startProcessStack(options: ProcessStackOptions = {}): Prom
     child.stdout?.on('data', (chunk) => { output += chunk; });
     child.stderr!.on('data', (chunk) => { output += chunk; });
     services[name] = { name, port: ports[name], url: urlOf(name), child, output: () => output };
-    const deadline = Date.now() + 180_000; // six processes starting at once on a busy 2-core machine
+    const deadline = Date.now() + (options.readyTimeoutMs ?? 180_000); // six processes starting at once on a busy 2-core machine
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${output}`);
       const status = await fetch(urlOf(name).replace(/graphql$/, 'ready'), { signal: AbortSignal.timeout(3000) }).then((r) => r.status, () => 0);
@@ -172,7 +174,7 @@ export async function startProcessStack(options: ProcessStackOptions = {}): Prom
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
     child.kill('SIGKILL');
-    throw new Error(`${name} was not ready within 180 s:\n${output}`);
+    throw new Error(`${name} was not ready within ${Math.round((options.readyTimeoutMs ?? 180_000) / 1000)} s:\n${output}`);
   };
 
   try {

@@ -47,7 +47,7 @@ import { BOOTSTRAP_PATH, bootstrapRoute } from './admin/bootstrap.js';
 import { startMllpListener, type MllpConfig, type RunningMllp } from './hl7v2/mllp.js';
 import type { ProcessorOptions } from './hl7v2/process.js';
 import { bundleTooLarge, ingestService, type IngestService } from './fhir/ingest/route.js';
-import { admittedBundleBytes, maxBundleBytes } from '../../lib/ingest/limits.js';
+import { admittedBundleBytes, heapPerByte, maxBundleBytes } from '../../lib/ingest/limits.js';
 import { startBulkExport, type BulkExport } from './fhir/bulk/index.js';
 import type { BulkExportSettings } from './fhir/bulk/config.js';
 
@@ -216,6 +216,8 @@ const introspectionGuard: ApolloServerPlugin<GatewayContext> = {
 
 /** The paths of FHIR writes: Bundles, creates, updates. */
 const FHIR_WRITE_PATH = /^\/fhir(\/[A-Za-z]+(\/[^/]+)?)?\/?$/;
+/** A transaction or batch Bundle: read as a stream (fhir/ingest/bundle-stream.ts), never whole. */
+const isStreamedBundle = (method: string, url: URL) => method === 'POST' && (url.pathname === '/fhir' || url.pathname === '/fhir/');
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   // @apollo/gateway otherwise reports usage metrics to Apollo's servers; a
@@ -298,6 +300,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
   // Publishing bodies up to FHIR_MAX_BUNDLE_BYTES, or what the free heap can hold (lib/ingest/limits.ts); GraphQL keeps maxBodyBytes.
   const bundleBytes = maxBundleBytes();
+  // Heap per byte of body admitted (GATEWAY_HEAP_PER_BYTE, GATEWAY_STREAM_HEAP_PER_BYTE): read now, so a bad value stops the gateway here.
+  const heapFactors = heapPerByte();
   // Bulk Data export: its own job store (EXPORT_DATABASE_URL, else PGlite under the data directory) and a background worker.
   const bulkExport = options.bulkExport === false ? null : await startBulkExport({ apollo, verifyToken, logger, settings: options.bulkExport ?? {}, production: options.production });
   const hl7v2: ProcessorOptions = { auth, url: (name) => options.subgraphUrls[name], timeoutMs: 2 * timeoutMs, coordinator: ingest.coordinator, telemetry };
@@ -307,7 +311,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     port: options.port,
     maxBodyBytes: options.maxBodyBytes ?? 100_000,
     // One HL7 v2 message (or batch file) stays within 1 MiB: results carry references to documents (ED), not their bytes (docs/hl7v2.md).
-    bodyLimit: ({ url }) => (url.pathname === '/hl7v2' ? HL7V2_MAX_BYTES : FHIR_WRITE_PATH.test(url.pathname) || url.pathname === BOOTSTRAP_PATH ? admittedBundleBytes(bundleBytes) : undefined),
+    bodyLimit: ({ method, url }) => (url.pathname === '/hl7v2' ? HL7V2_MAX_BYTES
+      // A Bundle read as a stream needs less heap per byte than a body read whole (lib/ingest/limits.ts).
+      : isStreamedBundle(method, url) ? admittedBundleBytes(bundleBytes, heapFactors.streamed)
+      : FHIR_WRITE_PATH.test(url.pathname) || url.pathname === BOOTSTRAP_PATH ? admittedBundleBytes(bundleBytes, heapFactors.whole) : undefined),
+    // A Bundle (POST /fhir) is read as it arrives, never whole (fhir/ingest/bundle-stream.ts): tens of MB in bounded memory.
+    streamBody: ({ method, url }) => isStreamedBundle(method, url),
     // Past it, FHIR writes are answered with an OperationOutcome (HL7 v2 and GraphQL with the usual error body).
     tooLarge: ({ url }, limit) => (FHIR_WRITE_PATH.test(url.pathname) ? bundleTooLarge(limit) : undefined),
     cors: { allowedOrigins: options.corsAllowedOrigins ?? parseAllowedOrigins(process.env.CORS_ALLOWED_ORIGINS) },

@@ -9,9 +9,10 @@
  *   count passes the limit — the rest is discarded unread, never buffered.
  * - FHIR_MAX_BUNDLE_ENTRIES: the most entries in one Bundle (default 20 000).
  *
- * - The memory the gateway has free: a Bundle is held whole while it is
- *   checked (all or nothing), up to GATEWAY_HEAP_PER_BYTE times its size in
- *   heap at peak (measured by scripts/bench-bundle-memory.ts), so a body larger than
+ * - The memory the gateway has free: a body read whole (a single resource) is
+ *   held while it is checked, up to GATEWAY_HEAP_PER_BYTE times its size in
+ *   heap at peak; a Bundle (POST /fhir) is read as a stream and needs
+ *   STREAMED_HEAP_PER_BYTE (measured by scripts/bench-bundle-memory.ts), so a body larger than
  *   the heap left divided by that is answered 413 the same way, before it is
  *   read, rather than the process running out of memory mid-request (with the
  *   images' 128 MB heap, a 40 MB Bundle crashed the gateway). Raise
@@ -52,6 +53,22 @@ export const isOwnerIngestPath = (pathname: string) => pathname.startsWith('/int
  */
 export const GATEWAY_HEAP_PER_BYTE = 20;
 
+/**
+ * Heap the gateway needs per byte of a Bundle read as a stream (POST /fhir: gateway/src/fhir/ingest/bundle-stream.ts):
+ * neither the raw body nor its text nor the whole parsed Bundle is held, only each entry's mapped record, the owners'
+ * requests and a batch of parsed entries at a time. Measured (scripts/bench-bundle-heap.ts: the smallest heap that
+ * parses and maps a hospital record and writes its owners' requests is 3.5 bytes per byte streamed against 5.5 read
+ * whole at 10 MB, 3.4 against 5.0 at 40 MB) and kept with the same margin over that as GATEWAY_HEAP_PER_BYTE has over
+ * the whole-body path (20 × 3.5 / 5.5 ≈ 12).
+ */
+export const STREAMED_HEAP_PER_BYTE = 12;
+
+/** The factors in force: GATEWAY_HEAP_PER_BYTE (bodies read whole) and GATEWAY_STREAM_HEAP_PER_BYTE (Bundles read as a stream). */
+export const heapPerByte = (env: NodeJS.ProcessEnv = process.env) => ({
+  whole: positiveInteger('GATEWAY_HEAP_PER_BYTE', GATEWAY_HEAP_PER_BYTE, env),
+  streamed: positiveInteger('GATEWAY_STREAM_HEAP_PER_BYTE', STREAMED_HEAP_PER_BYTE, env),
+});
+
 /** The largest body the heap left can take now (its limit less what is in use, over `perByte`). */
 export function heapAllowance(perByte: number = GATEWAY_HEAP_PER_BYTE): number {
   const { heap_size_limit: limit, used_heap_size: used } = getHeapStatistics();
@@ -59,7 +76,7 @@ export function heapAllowance(perByte: number = GATEWAY_HEAP_PER_BYTE): number {
 }
 
 /** The largest publishing body the gateway reads now: FHIR_MAX_BUNDLE_BYTES, or less when its free heap could not hold a larger one. */
-export const admittedBundleBytes = (configured: number) => Math.min(configured, heapAllowance());
+export const admittedBundleBytes = (configured: number, perByte: number = GATEWAY_HEAP_PER_BYTE) => Math.min(configured, heapAllowance(perByte));
 
 /**
  * The largest attachment of a clinical note stored with it (NOTE_MAX_ATTACHMENT_BYTES, decoded bytes; default 5 MiB):

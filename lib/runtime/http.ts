@@ -46,6 +46,12 @@ export interface HttpRequestInfo {
   body: string;
   /** The body's bytes as received (HL7 v2 declares its own character set, MSH-18). */
   bytes?: Buffer;
+  /**
+   * The body, unread, for a request the service streams (`streamBody`: the gateway's FHIR Bundles): `body` is empty
+   * and the route reads this as it goes, never holding the body whole. Reading past the cap throws BodyTooLarge (the
+   * server answers 413 at once); a client that goes away mid-upload, BodyAborted.
+   */
+  stream?: BodyStream;
   /** The request id (x-request-id of the response, requestId of audit events). */
   requestId: string;
   log: RequestLog;
@@ -86,6 +92,12 @@ export interface HttpServiceOptions<TContext extends BaseContext> {
   ownNulCheck?: (url: URL) => boolean;
   /** A different body cap for some requests (the gateway's FHIR writes and HL7 v2); maxBodyBytes otherwise. */
   bodyLimit?: (request: { method: string; url: URL }) => number | undefined;
+  /**
+   * Requests whose body the route reads as a stream (HttpRequestInfo.stream) instead of the server reading it whole
+   * first: the gateway's FHIR Bundles, tens of MB (lib/ingest/limits.ts). The cap (bodyLimit) still applies: from
+   * Content-Length before the route runs, else counted as the route reads.
+   */
+  streamBody?: (request: { method: string; url: URL }) => boolean;
   /** The 413 answer of a request whose body passes its cap, where it is not the default error body (FHIR: an OperationOutcome). */
   tooLarge?: (request: { method: string; url: URL }, limit: number) => { body: string; contentType: string } | undefined;
   /** Use the caller's `x-request-id` (subgraphs: the gateway's); otherwise every request gets a fresh one. */
@@ -110,10 +122,76 @@ export interface RunningHttpService {
   close(): Promise<void>;
 }
 
-class BodyTooLarge extends Error {
+/** Reading a request's body failed for a reason of the request itself (not the route's): the server answers it. */
+export class RequestBodyError extends Error {}
+
+export class BodyTooLarge extends RequestBodyError {
   constructor(readonly limit: number, readonly request: http.IncomingMessage) {
     super('body too large');
   }
+}
+
+/** The client went away before its body ended: there is no one to answer, and nothing may be done with half a body. */
+export class BodyAborted extends RequestBodyError {
+  constructor() {
+    super('the client closed the connection before the request body ended');
+  }
+}
+
+/** A request body read as it arrives (HttpRequestInfo.stream): its chunks, counted against the cap. */
+export interface BodyStream extends AsyncIterable<Buffer> {
+  /** Bytes read so far. */
+  readonly received: number;
+}
+
+/**
+ * The chunks of a body as the route asks for them (back-pressure: nothing is read ahead of the route), up to `limit`
+ * bytes, then BodyTooLarge. Read with read()/'readable' rather than the stream's own async iterator, which destroys
+ * the socket when the reader stops early (a parse error, the cap): the server answers and discards the rest instead
+ * (discardRest), so the client reads the answer rather than a reset.
+ */
+function bodyStream(request: http.IncomingMessage, limit: number): BodyStream {
+  let received = 0;
+  const next = () => new Promise<void>((resolve, reject) => {
+    const done = () => {
+      cleanup();
+      resolve();
+    };
+    const failed = () => {
+      cleanup();
+      reject(new BodyAborted());
+    };
+    const closed = () => (request.readableEnded ? done() : failed());
+    const cleanup = () => {
+      request.off('readable', done);
+      request.off('end', done);
+      request.off('error', failed);
+      request.off('close', closed);
+    };
+    request.on('readable', done);
+    request.on('end', done);
+    request.on('error', failed);
+    request.on('close', closed);
+  });
+  return {
+    get received() {
+      return received;
+    },
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        if (request.readableAborted || request.errored) throw new BodyAborted();
+        const chunk = request.read() as Buffer | null;
+        if (chunk !== null) {
+          received += chunk.length;
+          if (received > limit) throw new BodyTooLarge(limit, request);
+          yield chunk;
+          continue;
+        }
+        if (request.readableEnded) return;
+        await next();
+      }
+    },
+  };
 }
 
 /**
@@ -201,8 +279,22 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
       return;
     }
     let bytes: Buffer | undefined;
+    let stream: BodyStream | undefined;
     // PUT carries a body too (FHIR updates).
-    if (method === 'POST' || method === 'PUT') bytes = await readBody(request, options.bodyLimit?.({ method, url }) ?? options.maxBodyBytes);
+    if (method === 'POST' || method === 'PUT') {
+      const limit = options.bodyLimit?.({ method, url }) ?? options.maxBodyBytes;
+      if (options.streamBody?.({ method, url })) {
+        // Declared too large: refused before a byte is read, as readBody does.
+        if (Number(request.headers['content-length'] ?? 0) > limit) throw new BodyTooLarge(limit, request);
+        stream = bodyStream(request, limit);
+        // Whatever the route leaves unread (it answered early: a bad token, a parse error) is discarded once the answer is sent.
+        response.once('finish', () => {
+          if (!request.readableEnded && !request.destroyed) discardRest(request);
+        });
+      } else {
+        bytes = await readBody(request, limit);
+      }
+    }
     const body = bytes ? bytes.toString('utf8') : '';
     // A NUL anywhere in the URL or the body is refused here, once for every route (docs/hardening.md):
     // PostgreSQL cannot store one, and it is never part of an identifier, a code, a search or a resource.
@@ -220,7 +312,7 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
       return;
     }
     (request as http.IncomingMessage & { body?: string }).body = body;
-    const info: HttpRequestInfo = { method, url, headers: request.headers, body, bytes, requestId: log.requestId, log, raw: { request, response } };
+    const info: HttpRequestInfo = { method, url, headers: request.headers, body, bytes, ...(stream ? { stream } : {}), requestId: log.requestId, log, raw: { request, response } };
     for (const route of options.routes ?? []) {
       const handled = await route(info);
       if (handled === RESPONSE_SENT) {
@@ -326,6 +418,12 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
           send(response, 413, custom?.body ?? errorBody(ErrorCode.payloadTooLarge, `Request body larger than ${error.limit} bytes`), custom?.contentType);
         }
         discardRest(error.request);
+        return;
+      }
+      if (error instanceof BodyAborted) {
+        // Nothing to answer: the connection is gone. Logged as the client's doing, not a server failure.
+        log.errorCodes.add('CLIENT_ABORTED');
+        if (!response.headersSent && !response.destroyed) send(response, 400, errorBody(ErrorCode.badUserInput, error.message));
         return;
       }
       log.errorCodes.add(ErrorCode.internal);

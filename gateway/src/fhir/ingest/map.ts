@@ -98,14 +98,30 @@ const SPANS_CATEGORIES = (resourceType: string) => Boolean(RESOURCE_CATEGORIES[r
  * report (the labs subgraph keeps the link on the result).
  */
 export function mapEntries(
-  items: { index: number; base: string; resource: unknown; request: EntryRequest }[],
+  items: MapItem[],
   context: BundleContext,
   issues: Issue[],
 ): MappedEntry[] {
+  const { mapped, held } = mapEach(items, context, issues);
+  checkHeld(held, context, issues);
+  return linkResults(mapped, issues);
+}
+
+/** One entry to map: its index, the FHIRPath of its resource, the resource and the entry's request. */
+export interface MapItem { index: number; base: string; resource: unknown; request: EntryRequest }
+/** A mapped entry before its report's results are linked (linkResults). */
+export type UnlinkedEntry = MappedEntry & { results?: EntryRef[] };
+
+/**
+ * Maps each entry on its own (the first part of mapEntries): a Bundle read as a stream maps its entries in batches as
+ * they arrive (route.ts), then checks the held resources and links the reports once, over all of them.
+ * Returns the mapped entries, and the resources kept only with the records that reference them (a Medication), unmapped.
+ */
+export function mapEach(items: MapItem[], context: BundleContext, issues: Issue[]): { mapped: UnlinkedEntry[]; held: MapItem[] } {
   const scopes = parseScopes(context.actor.scope);
-  const mapped: (MappedEntry & { results?: EntryRef[] })[] = [];
+  const mapped: UnlinkedEntry[] = [];
   // Resources kept only with the records that reference them (a Medication): read by those records' modules, checked below.
-  const held: typeof items = [];
+  const held: MapItem[] = [];
   for (const item of items) {
     const entryIssues = new EntryIssues(issues, item.index, item.base);
     const before = issues.length;
@@ -160,6 +176,11 @@ export function mapEntries(
       ...(result.foreignLinks?.length ? { foreignLinks: result.foreignLinks } : {}),
     });
   }
+  return { mapped, held };
+}
+
+/** The held resources (a Medication): each must be taken in by a record of the Bundle that references it. Once every entry is mapped. */
+export function checkHeld(held: MapItem[], context: BundleContext, issues: Issue[]): void {
   const absorbed = medicationEntriesOf(context);
   for (const item of held) {
     const entryIssues = new EntryIssues(issues, item.index, item.base);
@@ -168,7 +189,10 @@ export function mapEntries(
       entryIssues.add(422, 'not-supported', 'A Medication is kept only with the MedicationRequest, MedicationAdministration or MedicationStatement of this transaction that references it (medicationReference); none does');
     }
   }
-  // A report's results: each result gets the link to its report.
+}
+
+/** A report's results: each result gets the link to its report. Once, over every mapped entry of the Bundle. */
+export function linkResults(mapped: UnlinkedEntry[], issues: Issue[]): MappedEntry[] {
   const byIndex = new Map(mapped.map((m) => [m.index, m]));
   for (const report of mapped) {
     for (const ref of report.results ?? []) {

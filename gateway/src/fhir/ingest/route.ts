@@ -28,6 +28,8 @@ import { failure, fhirWriteRoute, outcomeOf, reply, statusLine } from './write-r
 export { publisher } from './write-route.js';
 import { maxBundleEntries } from '../../../../lib/ingest/limits.js';
 import { mapEntries, SUPPORTED_TYPES, type BundleContext, type EntryRequest, type Issue } from './map.js';
+import { BundleBodyError, bundleParts } from './bundle-stream.js';
+import { BundleReader } from './bundle-reader.js';
 import { medicationEntriesOf } from '../resources/medication.js';
 
 /** Most entries in one Bundle (FHIR_MAX_BUNDLE_ENTRIES; the body's size cap, FHIR_MAX_BUNDLE_BYTES, is the HTTP service's: lib/ingest/limits.ts). */
@@ -71,12 +73,6 @@ export interface IngestOptions extends CoordinatorOptions {
   recoveryIntervalMs?: number;
 }
 
-interface BundleEntryIn {
-  fullUrl?: unknown;
-  resource?: unknown;
-  request?: { method?: unknown; url?: unknown; ifNoneExist?: unknown };
-}
-
 export function ingestService(options: IngestOptions): IngestService {
   const coordinator = new Coordinator(options);
   const interval = options.recoveryIntervalMs ?? RECOVERY_INTERVAL_MS;
@@ -100,47 +96,32 @@ export function ingestService(options: IngestOptions): IngestService {
   const bundleRoute = fhirWriteRoute(options, (request) => {
     if (request.url.pathname !== '/fhir' && request.url.pathname !== '/fhir/') return undefined;
     return request.method === 'POST' ? 'FHIR Bundle' : failure(405, 'not-supported', 'POST a transaction or batch Bundle to /fhir');
-  }, async ({ request, caller, body }) => {
-    const bundle = body as { resourceType?: unknown; type?: unknown; entry?: unknown } | null;
-    if (bundle?.resourceType !== 'Bundle') return failure(400, 'structure', 'POST /fhir takes a Bundle', 'Bundle.resourceType');
-    if (bundle.type !== 'transaction' && bundle.type !== 'batch') return failure(400, 'value', 'Bundle.type must be transaction or batch', 'Bundle.type');
-    const entries = (Array.isArray(bundle.entry) ? bundle.entry : []) as BundleEntryIn[];
-    if (!entries.length) return failure(400, 'required', 'The Bundle has no entries', 'Bundle.entry');
-    if (entries.length > MAX_ENTRIES) return failure(400, 'too-costly' as IssueType, `At most ${MAX_ENTRIES} entries per Bundle`, 'Bundle.entry');
+  }, async ({ request, caller }) => {
     // The request id of the response (x-request-id) is the requestId of the write's audit events.
     const requestId = request.requestId;
     const headers = {};
-    const context: BundleContext = { actor: caller, organizationId: caller.org!, fullUrls: new Map(), independent: bundle.type === 'batch' };
-
-    // Each entry's request, checked before anything else.
-    const issues: Issue[] = [];
-    const items = entries.map((entry, index) => {
-      const base = `Bundle.entry[${index}]`;
-      const resource = entry?.resource as { resourceType?: unknown; id?: unknown } | undefined;
-      const method = entry?.request?.method;
-      const url = typeof entry?.request?.url === 'string' ? entry.request.url : '';
-      let entryRequest: EntryRequest = { method: 'POST', expression: `${base}.request.url`, ifNoneExist: null };
-      if (method === 'POST') {
-        if (url.replace(/^\//, '') !== resource?.resourceType) issues.push({ index, status: 400, code: 'invalid', message: 'A POST entry\'s request.url is the resource type', expression: `${base}.request.url` });
-        entryRequest = { method: 'POST', expression: `${base}.request.url`, ifNoneExist: typeof entry.request?.ifNoneExist === 'string' ? entry.request.ifNoneExist : null };
-      } else if (method === 'PUT') {
-        const match = /^\/?([A-Za-z]+)\/([^/?]+)$/.exec(url);
-        if (!match || match[1] !== resource?.resourceType) issues.push({ index, status: 400, code: 'invalid', message: 'A PUT entry\'s request.url is Type/id', expression: `${base}.request.url` });
-        entryRequest = { method: 'PUT', id: match?.[2], expression: `${base}.request.url` };
-      } else {
-        issues.push({ index, status: 400, code: 'not-supported', message: 'Entries are POST (create) or PUT (update)', expression: `${base}.request.method` });
+    // Read as it arrives (the HTTP service's streamBody): the body is never held whole (bundle-stream.ts, reader below).
+    const reader = new BundleReader(caller, MAX_ENTRIES);
+    try {
+      for await (const part of bundleParts(request.stream ?? [Buffer.from(request.body)])) {
+        const refused = reader.take(part);
+        if (refused) return reply(refused.status, outcomeOf([refused]), headers);
       }
-      if (typeof entry?.fullUrl === 'string' && resource && typeof resource.resourceType === 'string') {
-        if (context.fullUrls.has(entry.fullUrl)) issues.push({ index, status: 400, code: 'invalid', message: 'Two entries have the same fullUrl', expression: `${base}.fullUrl` });
-        context.fullUrls.set(entry.fullUrl, { index, resourceType: resource.resourceType, resource });
-      }
-      return { index, base: `${base}.resource`, resource, request: entryRequest };
-    });
+    } catch (error) {
+      if (error instanceof BundleBodyError) return failure(error.status, error.code, error.message, error.expression);
+      throw error;
+    }
+    const bundle = reader.finish();
+    if ('status' in bundle) return reply(bundle.status, outcomeOf([bundle]), headers);
+    const { context, count, items } = bundle;
 
     if (bundle.type === 'transaction') {
+      const issues = reader.requestIssues;
       if (issues.length) return reply(statusOf(issues), outcomeOf(issues), headers);
       try {
-        const { mapped, result } = await transaction(caller, requestId, items, context);
+        const mapped = reader.mapped();
+        if (reader.mapIssues.length) throw new TransactionFailed(statusOf(reader.mapIssues), reader.mapIssues);
+        const result = await coordinator.run(caller, requestId, mapped);
         if (result.undelivered.length) request.log.errorCodes.add('INGEST_UNDELIVERED');
         const owners = new Map(mapped.map((m) => [m.index, m.owner]));
         const byIndex = new Map(result.results.map((r) => [r.index, r]));
@@ -148,11 +129,11 @@ export function ingestService(options: IngestOptions): IngestService {
         const medications = medicationEntriesOf(context);
         return reply(200, {
           resourceType: 'Bundle', id: result.transactionId, type: 'transaction-response', timestamp: new Date().toISOString(),
-          entry: items.map((item) => {
-            const medication = medications.get(item.index);
+          entry: Array.from({ length: count }, (_, index) => {
+            const medication = medications.get(index);
             if (medication) return { fullUrl: `urn:uuid:${medication.id}`, response: { status: statusLine(201), location: `Medication/${medication.id}` } };
-            const r = byIndex.get(item.index)!;
-            return { fullUrl: `urn:uuid:${r.id}`, response: responseOf(r, result, owners.get(item.index)) };
+            const r = byIndex.get(index)!;
+            return { fullUrl: `urn:uuid:${r.id}`, response: responseOf(r, result, owners.get(index)) };
           }),
         }, headers);
       } catch (error) {
@@ -160,6 +141,7 @@ export function ingestService(options: IngestOptions): IngestService {
         throw error;
       }
     }
+    const issues = reader.requestIssues;
 
     // batch: every entry on its own, in order.
     const responses = [];

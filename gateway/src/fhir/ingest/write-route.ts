@@ -4,7 +4,7 @@
  * content type and JSON, the request log — and OperationOutcome answers.
  */
 import { mayPublish, type Actor } from '../../../../lib/trust/actor.js';
-import type { HttpRequestInfo, Route } from '../../../../lib/runtime/http.js';
+import { RequestBodyError, type HttpRequestInfo, type Route } from '../../../../lib/runtime/http.js';
 import type { Logger } from '../../../../lib/runtime/logger.js';
 import type { TokenVerifier } from '../../auth.js';
 import { FHIR_JSON, FhirError, fhirCaller, type IssueType, type OperationOutcome } from '../outcome.js';
@@ -50,7 +50,7 @@ export async function publisher(verifyToken: TokenVerifier, request: HttpRequest
 
 type Reply = ReturnType<typeof reply>;
 
-/** A FHIR write that passed the preamble: who publishes, and the parsed body. */
+/** A FHIR write that passed the preamble: who publishes, and the parsed body (undefined where the route reads `request.stream` itself). */
 export interface FhirWrite {
   request: HttpRequestInfo;
   caller: Actor;
@@ -80,6 +80,8 @@ export function fhirWriteRoute(
       if (!isJson(request.headers['content-type'])) return failure(415, 'not-supported', 'Send FHIR JSON (Content-Type: application/fhir+json)');
       request.log.operation = operation;
       request.log.actor = { role: caller.role, org: caller.org, clientId: caller.clientId };
+      // A streamed body (the server's streamBody: POST /fhir) is the route's to read as it arrives.
+      if (request.stream) return await write({ request, caller, body: undefined });
       let body: unknown;
       try {
         body = JSON.parse(request.body);
@@ -88,6 +90,8 @@ export function fhirWriteRoute(
       }
       return await write({ request, caller, body });
     } catch (error) {
+      // Past the cap while streaming, or the client gone: the HTTP service answers (413 OperationOutcome, or nothing).
+      if (error instanceof RequestBodyError) throw error;
       request.log.errorCodes.add('FHIR_EXCEPTION');
       options.logger?.error({ rid: request.requestId, trace: request.log.traceId, err: error }, 'FHIR write failed');
       return failure(500, 'exception', `The write failed (request ${request.requestId}); if it was a transaction, nothing was committed unless its response said so.`);
