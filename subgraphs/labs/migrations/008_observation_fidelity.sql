@@ -1,6 +1,6 @@
 -- Observation fidelity (issue 27: nothing accepted is lost).
 -- A laboratory result's performers other than the publishing organisation
--- (a practitioner by registry id or by identifier, a Location): logical
+-- (a practitioner by registry id or by identifier, a display alone): logical
 -- references as sent ({reference, type, identifier: {system, value}, display}),
 -- as clinical observations keep theirs. Before, a practitioner performer was
 -- accepted and dropped.

@@ -8,7 +8,7 @@ import { SYSTEM, isLoincCode, isSnomedCtId, looksLikeLoinc, looksLikeSnomedCt } 
 import type { GqlCoding, GqlOrganization } from '../graphql-types.js';
 import { MASKED_REASON, SYSTEMS } from '../terminology.js';
 import {
-  CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, number, ORGANIZATION_FIELDS, patientLink, fhirReferenceOf, logicalReference, LOGICAL_REFERENCE_FIELDS, type LogicalRef, text, ucum, withDisplay, ONE_CODING, REFERENCE, QUANTITY, codingsOf, coding, EVERY_CODING, type CodeCheck,
+  CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, number, ORGANIZATION_FIELDS, ownOrganization, patientLink, fhirReferenceOf, logicalReference, LOGICAL_REFERENCE_FIELDS, type LogicalRef, text, ucum, withDisplay, ONE_CODING, REFERENCE, QUANTITY, codingsOf, coding, EVERY_CODING, type CodeCheck,
 } from './elements.js';
 import type { EntryIssues, FhirResourceModule, Json, Mapped } from './module.js';
 import { encounterOf, ENCOUNTER_KEEPS, ENCOUNTER_SELECTION } from './encounter-link.js';
@@ -179,7 +179,15 @@ export const observation: FhirResourceModule = {
     // The publisher stands for itself (the record's organisation); a practitioner (by registry id or by identifier) or a
     // location is kept as the logical reference sent, as clinical observations keep theirs (labs migration 008).
     if (r.performer !== undefined && !Array.isArray(r.performer)) issues.add(400, 'structure', 'performer must be a list of References', 'performer');
-    const performers = (Array.isArray(r.performer) ? r.performer : []).map((p: unknown, n: number) => logicalReference(p, context, issues, `performer[${n}]`)).filter((p: LogicalRef | null): p is LogicalRef => p !== null);
+    // Anything else names a producer: the publisher itself, or refused (403), as before.
+    const performers = (Array.isArray(r.performer) ? r.performer : []).map((p: unknown, n: number) => {
+      const at = `performer[${n}]`;
+      const practitioner = isObject(p) && (p.type === 'Practitioner' || (typeof p.reference === 'string' && /^Practitioner[/?]/.test(p.reference)));
+      const displayOnly = isObject(p) && p.display !== undefined && p.reference === undefined && p.identifier === undefined && p.type === undefined;
+      if (practitioner || displayOnly) return logicalReference(p, context, issues, at, ['Practitioner']);
+      ownOrganization(p, context, issues, at, true);
+      return null;
+    }).filter((p: LogicalRef | null): p is LogicalRef => p !== null);
     const quantity = isObject(r.valueQuantity) ? r.valueQuantity : null;
     const value = quantity ? number(quantity.value, issues, 'valueQuantity.value') : null;
     if (quantity && value === null && quantity.value === undefined) issues.add(400, 'required', 'valueQuantity.value is required', 'valueQuantity.value');
