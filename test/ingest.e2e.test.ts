@@ -192,7 +192,8 @@ describe.each(BACKENDS)('publishing records on %s', (backend) => {
     expect(foreign.status).toBe(403);
     expect(foreign.body.issue[0].expression).toEqual(['Bundle.entry[0].resource.identifier[2].system']);
     const vitals = smallBundle(org);
-    (vitals.entry[2]!.resource as Json).category = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] }];
+    // A category mixing laboratory with another code is refused (422): a vital-signs observation alone is now a clinical observation, kept with its reference range.
+    (vitals.entry[2]!.resource as Json).category = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }, { system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' }] }];
     expect((await send('/fhir', token, vitals)).status).toBe(422);
     expect(await rowCounts(target.databases)).toEqual(before);
 

@@ -305,7 +305,7 @@ export function hospitalRecord(seed: number, index: number, options: HospitalRec
 }
 
 /** A UUID (version 4 layout) derived from a tag and a serial: the same Bundle each time for the same inputs. */
-function uuidOf(tag: string, serial: number): string {
+export function uuidOf(tag: string, serial: number): string {
   let h1 = 0x811c9dc5;
   let h2 = 0x01000193;
   for (const c of `${tag}:${serial}`) {

@@ -53,3 +53,24 @@ export function lostElements(sent: unknown, exported: unknown, resolve: (referen
   }
   return Object.is(sent, exported) ? [] : [`${path} (sent ${JSON.stringify(sent)}, got ${JSON.stringify(exported)})`];
 }
+
+/**
+ * Every sent resource of a transaction (but those `skip` leaves out) against the resource of the same
+ * location among `returned` (an export's or a searchset's resources): the elements lost, each prefixed by the
+ * record's location. `locations`: each fullUrl → the location the transaction-response gave it. A record
+ * absent from `returned` is reported unless `partial` (a search of some types only).
+ */
+export function lostResources(sent: Json, locations: Map<string, string>, returned: Json[],
+  options: { skip?: (resource: Json) => boolean; partial?: boolean } = {}): string[] {
+  const byLocation = new Map(returned.map((r) => [`${r.resourceType}/${r.id}`, r]));
+  const lost: string[] = [];
+  for (const item of sent.entry as { fullUrl: string; resource: Json }[]) {
+    if (options.skip?.(item.resource)) continue;
+    const location = locations.get(item.fullUrl)!;
+    const back = byLocation.get(location);
+    if (!back) {
+      if (!options.partial) lost.push(`${location}: not returned`);
+    } else lost.push(...lostElements(item.resource, back, (ref) => locations.get(ref)).map((path) => `${location} ${path}`));
+  }
+  return lost;
+}

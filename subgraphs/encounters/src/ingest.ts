@@ -38,7 +38,7 @@ export const ingestHandlers: KindHandlers = {
     table: 'procedure',
     category: 'procedures',
     columns: ['status', 'code', 'performed_date_time', 'performed_period_start', 'performed_period_end', 'performed_at', 'reason_codes', 'body_sites',
-      'outcome', 'performers', 'location', 'sensitivity_labels'],
+      'outcome', 'performers', 'location', 'sensitivity_labels', 'performed_string', 'performed_age', 'performed_range'],
     refs: {
       encounter: { column: 'encounter_id', table: 'encounter', kinds: ['encounter'], expression: 'encounter' },
       reason: { column: 'reason_condition_id', table: 'condition', kinds: ['condition'], expression: 'reasonReference[0]' },
@@ -84,7 +84,7 @@ export const ingestHandlers: KindHandlers = {
   condition: {
     table: 'condition',
     category: 'diagnoses',
-    columns: ['code', 'display', 'clinical_status', 'recorded_date', 'sensitivity_labels', 'code_system', 'codings'],
+    columns: ['code', 'display', 'clinical_status', 'recorded_date', 'sensitivity_labels', 'code_system', 'codings', 'onset_date_time', 'abatement_date_time', 'verification_status'],
     refs: { encounter: { column: 'encounter_id', table: 'encounter', kinds: ['encounter'], expression: 'encounter' } },
     order: 3,
   },

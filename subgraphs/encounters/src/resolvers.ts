@@ -101,6 +101,9 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     codeableConcept: (row: Row) => row.codings ?? { coding: [{ system: SYSTEM.icd10, code: row.code, display: row.display }], text: null },
     clinicalStatus: (row: Row) => row.clinical_status,
     recordedDate: (row: Row) => row.recorded_date,
+    onsetDateTime: (row: Row) => row.onset_date_time ?? null,
+    abatementDateTime: (row: Row) => row.abatement_date_time ?? null,
+    verificationStatus: (row: Row) => row.verification_status ?? null,
     encounter: (row: Row, _: unknown, context: SubgraphContext) => (row.encounter_id ? loadReference(context, 'encounter', row.encounter_id, ENCOUNTER) : null),
   },
   AllergyIntolerance: {
@@ -131,6 +134,9 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     performedDateTime: (row: Row) => row.performed_date_time,
     performedPeriod: (row: Row) => (row.performed_period_start || row.performed_period_end ? { start: row.performed_period_start, end: row.performed_period_end } : null),
     performedAt: (row: Row) => row.performed_at,
+    performedString: (row: Row) => row.performed_string ?? null,
+    performedAge: (row: Row) => row.performed_age ?? null,
+    performedRange: (row: Row) => row.performed_range ?? null,
     reasonCode: (row: Row) => row.reason_codes,
     reasonReference: async (row: Row, _: unknown, context: SubgraphContext) => {
       if (!row.reason_condition_id) return [];

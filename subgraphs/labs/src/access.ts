@@ -25,7 +25,7 @@ export const consentRules: ConsentRules = {
     'ObservationConnection', 'ObservationEdge', 'DiagnosticReportConnection', 'DiagnosticReportEdge', '_Service',
     // A clinical observation's parts, reached only through its checked fields.
     'ClinicalObservationConnection', 'ClinicalObservationEdge', 'ObservationValue', 'ObservationQuantity', 'ObservationRange', 'ObservationRatio', 'ObservationPeriod',
-    'ObservationComponent', 'LogicalReference', 'ReferenceIdentifier',
+    'ObservationComponent', 'LogicalReference', 'ReferenceIdentifier', 'ObservationReferenceRange',
     // The encounters subgraph's record, by id only (reached through the checked `encounter` fields).
     'Encounter'],
 };

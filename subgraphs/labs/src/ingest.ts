@@ -14,7 +14,7 @@ const linkRefs = (name: 'hasMember' | 'derivedFrom', column: string): Record<str
   `${name}.${n}`, { column, table: 'clinical_observation', kinds: ['clinical-observation'], expression: `${name}[${n}]` },
 ]));
 const CLINICAL_COLUMNS = ['status', 'category_codes', 'categories', 'codes', 'code', 'value', 'value_quantity', 'data_absent_reason', 'interpretation', 'body_site', 'method',
-  'components', 'notes', 'effective', 'effective_source', 'issued', 'performers', 'sensitivity_labels', 'encounter_id'];
+  'components', 'notes', 'effective', 'effective_source', 'issued', 'performers', 'sensitivity_labels', 'encounter_id', 'reference_ranges', 'specimen'];
 
 /** A clinical observation's row: its columns, the organisation and patient, and its links in the order sent. */
 function clinicalRow(entry: ResolvedEntry, organizationId: string): Record<string, unknown> {
@@ -40,7 +40,7 @@ export const ingestHandlers: KindHandlers = {
     category: 'labs',
     resourceType: 'Observation',
     columns: ['code', 'display', 'category', 'status', 'value_quantity', 'value_string', 'value_concept', 'unit', 'reference_low', 'reference_high', 'interpretation', 'effective', 'issued', 'sensitivity_labels',
-      'value_comparator', 'reference_text', 'code_system', 'local_code', 'local_system', 'local_display', 'note', 'encounter_id'],
+      'value_comparator', 'reference_text', 'code_system', 'local_code', 'local_system', 'local_display', 'note', 'encounter_id', 'performers', 'categories'],
     refs: { report: { column: 'report_id', table: 'diagnostic_report', kinds: ['diagnostic-report'], expression: 'id' } },
     order: 2,
   },

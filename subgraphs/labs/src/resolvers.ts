@@ -83,6 +83,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     report: (row: Row, _: unknown, context: SubgraphContext) => (row.report_id ? loadReference(context, 'diagnostic_report', row.report_id, DIAGNOSTIC_REPORT) : null),
     // The encounter is the encounters subgraph's record: an entity reference its own consent rule resolves.
     encounter: (row: Row) => entityRef(row.encounter_id),
+    performers: (row: Row) => row.performers ?? null,
+    categories: (row: Row) => row.categories ?? null,
     recognizedAllianceWide: (row: Row, _: unknown, context: SubgraphContext) => recognized(context, LAB_RECOGNITION, row.organization_id, row.code, row.effective),
   },
   // Kept as sent: the jsonb columns are in the shape of the schema's CodeableConcept, ObservationValue and ObservationComponent.
@@ -109,8 +111,11 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     effectivePeriod: (row: Row) => (row.effective_source?.period ? { start: row.effective_source.period.start ?? null, end: row.effective_source.period.end ?? null } : null),
     issued: (row: Row) => row.issued,
     performers: (row: Row) => row.performers ?? null,
+    referenceRanges: (row: Row) => row.reference_ranges ?? null,
+    specimen: (row: Row) => row.specimen ?? null,
     encounter: (row: Row) => entityRef(row.encounter_id),
   },
+  ObservationReferenceRange: { fhirJson: (range: object) => JSON.stringify(range) },
   DiagnosticReport: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'diagnostic_report', reference.id, DIAGNOSTIC_REPORT),
     ...recordFields,

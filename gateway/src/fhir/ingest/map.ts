@@ -149,7 +149,9 @@ export function mapEach(items: MapItem[], context: BundleContext, issues: Issue[
     // What this entry keeps: the mapping's own answer where one resource type holds several record types
     // (a clinical Observation, a DiagnosticReport that is a note), else the module's.
     const keeps = result.keeps ?? moduleOf(resource.resourceType)?.keeps;
-    if (keeps && issues.length === before) unkeptElements(resource, { ...RESOURCE_BOOKKEEPING, ...keeps }, entryIssues);
+    // An element refused as not kept (422 not-supported) is no invalid value: the others not kept are named with it, all at once.
+    const invalid = issues.slice(before).some((issue) => issue.code !== 'not-supported');
+    if (keeps && !invalid) unkeptElements(resource, { ...RESOURCE_BOOKKEEPING, ...keeps }, entryIssues);
     // The alliance's table of sensitive codes adds the labels the record's codes call for, on every way in.
     if (Array.isArray(result.record.sensitivity_labels)) result.record.sensitivity_labels = [...new Set([...result.record.sensitivity_labels, ...labelsForResource(resource)])];
     // Its owner and consent category: the catalogue's, for the record type the module read.

@@ -38,10 +38,16 @@ const COMPARATORS = new Set(['<', '<=', '>=', '>']);
 /** hasMember and derivedFrom: at most this many each (a panel's members). */
 export const MAX_LINKS = 20;
 const MAX_COMPONENTS = 50;
+/** referenceRange: at most this many (a range per population, say). */
+const MAX_RANGES = 10;
+/** What Observation.specimen may name: a Specimen (not a record of its own: kept as a logical reference). */
+const SPECIMEN_TYPES = ['Specimen'];
 
 type Concept = { coding: { system: string; code: string; display: string | null }[]; text: string | null };
 type Quantity = { value?: number; comparator?: string; unit?: string; system?: string; code?: string };
 /** value[x] as stored: one key, named after the FHIR type. */
+/** A reference range as stored (FHIR's shape, what was sent). */
+export type ReferenceRange = { low?: Quantity; high?: Quantity; type?: Concept; appliesTo?: Concept[]; age?: { low?: Quantity; high?: Quantity }; text?: string };
 export type Value = { quantity?: Quantity; codeableConcept?: Concept; string?: string; boolean?: boolean; integer?: number; range?: { low?: Quantity; high?: Quantity };
   ratio?: { numerator?: Quantity; denominator?: Quantity }; dateTime?: string; period?: { start?: string; end?: string } };
 
@@ -59,6 +65,8 @@ export const CLINICAL_OBSERVATION_KEEPS: { [element: string]: KeptElements } = {
   effectiveDateTime: true, effectivePeriod: { start: true, end: true }, issued: true, performer: REFERENCE,
   ...VALUE_KEEPS, dataAbsentReason: EVERY_CODING, interpretation: EVERY_CODING, note: { text: true }, bodySite: EVERY_CODING, method: EVERY_CODING,
   hasMember: { reference: true }, derivedFrom: { reference: true }, encounter: ENCOUNTER_KEEPS,
+  referenceRange: { $max: MAX_RANGES, low: SIMPLE_QUANTITY, high: SIMPLE_QUANTITY, type: EVERY_CODING, appliesTo: EVERY_CODING, age: { low: SIMPLE_QUANTITY, high: SIMPLE_QUANTITY }, text: true },
+  specimen: REFERENCE,
   component: { code: EVERY_CODING, ...VALUE_KEEPS, dataAbsentReason: EVERY_CODING, interpretation: EVERY_CODING },
 };
 
@@ -199,6 +207,37 @@ function links(value: unknown, name: 'hasMember' | 'derivedFrom', context: Bundl
   });
 }
 
+/** Observation.referenceRange, every element as sent (ObservationReferenceRange: low, high, type, appliesTo, age, text; obs-3: a bound or a text). */
+function referenceRangesOf(value: unknown, issues: EntryIssues): ReferenceRange[] | null {
+  if (value === undefined || value === null) return null;
+  if (!Array.isArray(value)) return issues.add(400, 'structure', 'referenceRange must be a list', 'referenceRange') ?? null;
+  return value.slice(0, MAX_RANGES).flatMap((item: unknown, n: number) => {
+    const at = `referenceRange[${n}]`;
+    if (!isObject(item)) return issues.add(400, 'structure', `${at} must be a reference range`, at) ?? [];
+    const range: ReferenceRange = {};
+    const low = quantityOf(item.low, issues, `${at}.low`, false);
+    const high = quantityOf(item.high, issues, `${at}.high`, false);
+    if (low) range.low = low;
+    if (high) range.high = high;
+    const type = conceptOf(item.type, issues, `${at}.type`);
+    if (type) range.type = type;
+    const appliesTo = concepts(item.appliesTo, issues, `${at}.appliesTo`);
+    if (appliesTo?.length) range.appliesTo = appliesTo;
+    if (item.age !== undefined) {
+      if (!isObject(item.age)) issues.add(400, 'structure', `${at}.age must be a Range`, `${at}.age`);
+      else {
+        const ageLow = quantityOf(item.age.low, issues, `${at}.age.low`, false);
+        const ageHigh = quantityOf(item.age.high, issues, `${at}.age.high`, false);
+        range.age = { ...(ageLow ? { low: ageLow } : {}), ...(ageHigh ? { high: ageHigh } : {}) };
+      }
+    }
+    const words = item.text === undefined ? null : text(item.text, issues, `${at}.text`, { max: 2000 });
+    if (words) range.text = words;
+    if (!range.low && !range.high && !range.text) issues.add(400, 'required', `${at} needs a low, a high or a text (obs-3)`, at);
+    return [range];
+  });
+}
+
 /** Reads a published clinical observation (the caller checked its category). */
 export function clinicalObservationFromFhir(r: Json, context: BundleContext, issues: EntryIssues, categoryCodes: string[]): Mapped {
   const status = text(r.status, issues, 'status', { required: true });
@@ -258,6 +297,8 @@ export function clinicalObservationFromFhir(r: Json, context: BundleContext, iss
       performers: performers.length ? performers : null,
       sensitivity_labels: labelsOf(r, issues),
       encounter_id: encounter.encounterId,
+      reference_ranges: referenceRangesOf(r.referenceRange, issues),
+      specimen: logicalReference(r.specimen, context, issues, 'specimen', SPECIMEN_TYPES),
     },
   };
 }
@@ -275,6 +316,7 @@ export interface GqlClinicalObservation {
   components: { code: Concept | null; value: Value | null; dataAbsentReason: Concept | null; interpretation: Concept[] | null }[] | null;
   hasMember: { id: string }[] | null; derivedFrom: { id: string }[] | null; notes: string[] | null; effectiveDateTime: string | null;
   effectivePeriod: { start: string | null; end: string | null } | null; issued: string | null; performers: LogicalRef[] | null; encounter: { id: string } | null;
+  referenceRanges: { fhirJson: string | null }[] | null; specimen: LogicalRef | null;
   organization: GqlOrganization | null; sensitivityLabels: string[] | null;
 }
 
@@ -286,7 +328,8 @@ export const clinicalObservationExport: RecordExport<GqlClinicalObservation> = {
   select: () => ({
     clinicalObservations: `id status categories ${CONCEPT} code ${CONCEPT} value ${VALUE_FIELDS} dataAbsentReason ${CONCEPT} interpretation ${CONCEPT} bodySite ${CONCEPT}
   method ${CONCEPT} components { code ${CONCEPT} value ${VALUE_FIELDS} dataAbsentReason ${CONCEPT} interpretation ${CONCEPT} } hasMember { id } derivedFrom { id } notes
-  effectiveDateTime effectivePeriod { start end } issued performers ${LOGICAL_REFERENCE_FIELDS} organization ${ORGANIZATION_FIELDS} ${ENCOUNTER_SELECTION} sensitivityLabels`,
+  effectiveDateTime effectivePeriod { start end } issued performers ${LOGICAL_REFERENCE_FIELDS}
+  referenceRanges { fhirJson } specimen ${LOGICAL_REFERENCE_FIELDS} organization ${ORGANIZATION_FIELDS} ${ENCOUNTER_SELECTION} sensitivityLabels`,
   }),
   toFhir(o, x) {
     if (!o.status || !o.code) return x.withheld();
@@ -308,6 +351,9 @@ export const clinicalObservationExport: RecordExport<GqlClinicalObservation> = {
       interpretation: o.interpretation?.map((c) => fhirConcept(c)!),
       note: o.notes?.map((t) => ({ text: t })),
       bodySite: fhirConcept(o.bodySite),
+      specimen: o.specimen ? fhirReferenceOf(compact(o.specimen)) : undefined,
+      // Read as the FHIR JSON kept (one field: the export's operation stays within the gateway's query cost).
+      referenceRange: o.referenceRanges?.map((range) => JSON.parse(range.fhirJson ?? '{}') as ReferenceRange),
       method: fhirConcept(o.method),
       component: o.components?.map((c) => ({
         code: fhirConcept(c.code),

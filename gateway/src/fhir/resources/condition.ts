@@ -23,7 +23,12 @@ const PRIMARY_SYSTEMS = [SYSTEM.icd10, ICD10_CM, SYSTEM.snomed];
 export interface GqlCondition {
   id: string; code: GqlCoding | null; codeableConcept?: { coding: GqlCoding[]; text: string | null } | null; clinicalStatus: string | null; recordedDate: string | null;
   encounter: { id: string } | null; organization: GqlOrganization | null; sensitivityLabels: string[] | null;
+  onsetDateTime?: string | null; abatementDateTime?: string | null; verificationStatus?: string | null;
 }
+
+/** FHIR condition-ver-status (Condition.verificationStatus, a required binding). */
+const VERIFICATION_SYSTEM = 'http://terminology.hl7.org/CodeSystem/condition-ver-status';
+const VERIFICATION = new Set(['unconfirmed', 'provisional', 'differential', 'confirmed', 'refuted', 'entered-in-error']);
 
 export const condition: FhirResourceModule = {
   resourceType: 'Condition',
@@ -31,11 +36,12 @@ export const condition: FhirResourceModule = {
     identifier: { system: true, value: true },
     clinicalStatus: { coding: { $max: 1, system: true, code: true } },
     category: { $max: 1, coding: { $max: 1, system: true, code: true, display: true } },
-    code: EVERY_CODING, subject: REFERENCE, encounter: { reference: true }, recordedDate: true, onsetDateTime: true,
+    code: EVERY_CODING, subject: REFERENCE, encounter: { reference: true }, recordedDate: true, onsetDateTime: true, abatementDateTime: true,
+    verificationStatus: { coding: { $max: 1, system: true, code: true } },
   },
   exports: [{
     from: 'conditions',
-    select: () => ({ conditions: `id code ${CODING_FIELDS} codeableConcept { coding ${CODING_FIELDS} text } clinicalStatus recordedDate encounter { id } organization ${ORGANIZATION_FIELDS} sensitivityLabels` }),
+    select: () => ({ conditions: `id code ${CODING_FIELDS} codeableConcept { coding ${CODING_FIELDS} text } clinicalStatus recordedDate onsetDateTime abatementDateTime verificationStatus encounter { id } organization ${ORGANIZATION_FIELDS} sensitivityLabels` }),
     toFhir: (c: GqlCondition, x) => ({
       resourceType: 'Condition',
       id: c.id,
@@ -49,6 +55,9 @@ export const condition: FhirResourceModule = {
       subject: x.patientRef,
       encounter: x.link('Encounter', c.encounter?.id),
       recordedDate: c.recordedDate,
+      onsetDateTime: c.onsetDateTime ?? undefined,
+      abatementDateTime: c.abatementDateTime ?? undefined,
+      verificationStatus: c.verificationStatus ? { coding: [{ system: VERIFICATION_SYSTEM, code: c.verificationStatus }] } : undefined,
     }),
   }],
   fromFhir(r, context, issues): Mapped {
@@ -67,8 +76,14 @@ export const condition: FhirResourceModule = {
     if (category !== undefined && (category?.system !== SYSTEMS.conditionCategory || category?.code !== 'encounter-diagnosis')) {
       issues.add(422, 'not-supported', `category is kept only as encounter-diagnosis (${SYSTEMS.conditionCategory}): another would be lost`, 'category[0].coding[0]');
     }
-    if (r.onsetDateTime !== undefined && r.recordedDate !== undefined && r.onsetDateTime !== r.recordedDate) {
-      issues.add(422, 'not-supported', 'onsetDateTime is kept only where it is the recorded date (send recordedDate, or the onset alone)', 'onsetDateTime');
+    // Onset and abatement as sent (their precision and zone), checked as dateTimes (encounters migration 014).
+    const onset = instant(r.onsetDateTime, issues, 'onsetDateTime') === null ? null : r.onsetDateTime as string;
+    const abatement = instant(r.abatementDateTime, issues, 'abatementDateTime') === null ? null : r.abatementDateTime as string;
+    if (onset && abatement && Date.parse(abatement) < Date.parse(onset)) issues.add(400, 'invalid', 'abatementDateTime is before onsetDateTime', 'abatementDateTime');
+    const verification = r.verificationStatus === undefined ? undefined
+      : isObject(r.verificationStatus) && Array.isArray(r.verificationStatus.coding) ? r.verificationStatus.coding[0] : null;
+    if (verification !== undefined && (!isObject(verification) || verification.system !== VERIFICATION_SYSTEM || !VERIFICATION.has(String(verification.code)))) {
+      issues.add(400, 'code-invalid', `verificationStatus needs a code of ${VERIFICATION_SYSTEM} (${[...VERIFICATION].join(', ')})`, 'verificationStatus');
     }
     return {
       recordType: 'Condition', kind: 'condition', refs: encounter ? { encounter } : {},
@@ -77,6 +92,7 @@ export const condition: FhirResourceModule = {
         code: code?.code, display: code?.display, code_system: code?.system ?? null, codings: { coding: codings, text: codeText }, clinical_status: clinical,
         recorded_date: instant(r.recordedDate ?? r.onsetDateTime, issues, r.recordedDate === undefined && r.onsetDateTime !== undefined ? 'onsetDateTime' : 'recordedDate', true),
         sensitivity_labels: labelsOf(r, issues),
+        onset_date_time: onset, abatement_date_time: abatement, verification_status: isObject(verification) ? String(verification.code) : null,
       },
     };
   },

@@ -131,6 +131,9 @@ export function labelsOf(resource: Json, issues: EntryIssues): SensitivityLabel[
   return [...labels];
 }
 
+/** A conditional reference by identifier (`Type?identifier=system|value`): its type. */
+const CONDITIONAL_REFERENCE = /^([A-Z][A-Za-z]+)\?identifier=([^&|\s]*\|)?[^&\s]+$/;
+
 /** A literal reference, relative or absolute (any base, with or without _history): its type and id. */
 const LITERAL_REFERENCE = /^(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/[^?#]*\/)?([A-Z][A-Za-z]+)\/([^/?#]+)(?:\/_history\/[^/?#]+)?$/;
 
@@ -194,6 +197,8 @@ export function recordRef(reference: unknown, types: string[], context: BundleCo
 /** The patient an entry is about: a Patient entry, Patient/{id}, or a logical reference by identifier. */
 export function patientLink(reference: unknown, context: BundleContext, issues: EntryIssues, element: string): PatientLink | null {
   if (!isObject(reference)) return issues.add(400, 'required', `${element} is required: the Patient the record is about`, element) ?? null;
+  // The export names the patient by reference alone: a display sent beside it would be lost (issue 27), so it is refused by name.
+  if (reference.display !== undefined) issues.add(422, 'not-supported', `${element}.display is not kept: the patient is named by the reference (remove the display)`, `${element}.display`);
   if (reference.reference === undefined && isObject(reference.identifier)) {
     const system = text(reference.identifier.system, issues, `${element}.identifier.system`, { required: true, max: 500 });
     const value = text(reference.identifier.value, issues, `${element}.identifier.value`, { required: true, max: 200 });
@@ -297,7 +302,8 @@ export function logicalReference(reference: unknown, context: BundleContext, iss
   if (reference === undefined || reference === null) return null;
   if (!isObject(reference)) return issues.add(400, 'invalid', `${element} must be a Reference`, element) ?? null;
   const { reference: ref, identifier, type, display } = reference;
-  const match = typeof ref === 'string' ? LITERAL_REFERENCE.exec(ref) : null;
+  // A conditional reference (`Practitioner?identifier=system|value`, as EHR exports such as Synthea write them) names its type as a literal one does.
+  const match = typeof ref === 'string' ? LITERAL_REFERENCE.exec(ref) ?? CONDITIONAL_REFERENCE.exec(ref) : null;
   const organisation = type === 'Organization' || match?.[1] === 'Organization' || (isObject(identifier) && identifier.system === SYSTEM.organization);
   if (organisation) {
     ownOrganization(reference, context, issues, element);
@@ -311,7 +317,7 @@ export function logicalReference(reference: unknown, context: BundleContext, iss
   if (ref !== undefined) {
     if (typeof ref !== 'string') return issues.add(400, 'invalid', `${element}.reference must be a string`, `${element}.reference`) ?? null;
     if (!match || !types.includes(match[1]!)) {
-      return issues.add(400, 'invalid', `${element}.reference must name a ${types.join(', ')} (Type/id), or give an identifier; entries of the Bundle cannot be referenced here`, `${element}.reference`) ?? null;
+      return issues.add(400, 'invalid', `${element}.reference must name a ${types.join(', ')} (Type/id or Type?identifier=system|value), or give an identifier; entries of the Bundle cannot be referenced here`, `${element}.reference`) ?? null;
     }
     if (type !== undefined && type !== match[1]) return issues.add(400, 'invalid', `${element}.type differs from the type of ${element}.reference`, `${element}.type`) ?? null;
     if (ref.length > 500) return issues.add(400, 'value', `${element}.reference is longer than 500 characters`, `${element}.reference`) ?? null;

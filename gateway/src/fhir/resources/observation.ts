@@ -8,7 +8,7 @@ import { SYSTEM, isLoincCode, isSnomedCtId, looksLikeLoinc, looksLikeSnomedCt } 
 import type { GqlCoding, GqlOrganization } from '../graphql-types.js';
 import { MASKED_REASON, SYSTEMS } from '../terminology.js';
 import {
-  CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, number, ORGANIZATION_FIELDS, ownOrganization, patientLink, text, ucum, withDisplay, ONE_CODING, REFERENCE, QUANTITY, codingsOf, coding, EVERY_CODING, type CodeCheck,
+  CODING_FIELDS, codingOf, concept, instant, isObject, labelsOf, number, ORGANIZATION_FIELDS, ownOrganization, patientLink, fhirReferenceOf, logicalReference, LOGICAL_REFERENCE_FIELDS, type LogicalRef, text, ucum, withDisplay, ONE_CODING, REFERENCE, QUANTITY, codingsOf, coding, EVERY_CODING, type CodeCheck,
 } from './elements.js';
 import type { EntryIssues, FhirResourceModule, Json, Mapped } from './module.js';
 import { encounterOf, ENCOUNTER_KEEPS, ENCOUNTER_SELECTION } from './encounter-link.js';
@@ -52,7 +52,11 @@ export interface GqlObservation {
   referenceRange: { low: number | null; high: number | null; unit: string | null; text: string | null } | null;
   interpretation: GqlCoding | null; effectiveDateTime: string | null; issued: string | null;
   organization: GqlOrganization | null; report: { id: string } | null; encounter?: { id: string } | null; sensitivityLabels: string[] | null;
+  performers?: LogicalRef[] | null; categories?: { coding: GqlCoding[]; text: string | null }[] | null;
 }
+
+/** A logical reference read back from GraphQL (its nulls are absent elements). */
+const compactReference = (ref: LogicalRef): LogicalRef => JSON.parse(JSON.stringify(ref, (_k, v) => (v === null ? undefined : v)));
 
 export interface GqlHomeMeasurement {
   id: string; kind: string | null; code: GqlCoding | null; systolic: number | null; diastolic: number | null; value: number | null;
@@ -67,7 +71,7 @@ export const observation: FhirResourceModule = {
   resourceType: 'Observation',
   keeps: {
     // The code: its LOINC coding and one laboratory code beside it, as sent (labCodeOf); a range's text as sent ("4.3 to 6.2"); notes (HL7 v2 NTE).
-    identifier: { system: true, value: true }, status: true, category: { coding: { system: true, code: true, display: true } }, code: { ...ONE_CODING, coding: { $max: 2, system: true, code: true, display: true } }, subject: REFERENCE,
+    identifier: { system: true, value: true }, status: true, category: EVERY_CODING, code: { ...ONE_CODING, coding: { $max: 2, system: true, code: true, display: true } }, subject: REFERENCE,
     performer: REFERENCE, valueQuantity: { ...QUANTITY, comparator: true }, valueString: true, valueCodeableConcept: EVERY_CODING, referenceRange: { $max: 1, low: QUANTITY, high: QUANTITY, text: true }, note: { text: true },
     interpretation: { $max: 1, coding: { $max: 1, system: true, code: true, display: true }, text: true }, effectiveDateTime: true, issued: true,
     encounter: ENCOUNTER_KEEPS,
@@ -77,7 +81,7 @@ export const observation: FhirResourceModule = {
       from: 'observations',
       select: () => ({
         observations: `id status category code ${CODING_FIELDS} localCode ${CODING_FIELDS} valueQuantity { value unit } valueComparator valueString valueCodeableConcept { coding ${CODING_FIELDS} text } referenceRange { low high unit text } note
-    interpretation ${CODING_FIELDS} effectiveDateTime issued organization ${ORGANIZATION_FIELDS} ${ENCOUNTER_SELECTION} sensitivityLabels`,
+    interpretation ${CODING_FIELDS} effectiveDateTime issued organization ${ORGANIZATION_FIELDS} ${ENCOUNTER_SELECTION} performers ${LOGICAL_REFERENCE_FIELDS} categories { coding ${CODING_FIELDS} text } sensitivityLabels`,
       }),
       toFhir(o: GqlObservation, x) {
         const primary = x.requiredConcept(o, 'code', o.code);
@@ -92,13 +96,15 @@ export const observation: FhirResourceModule = {
           id: o.id,
           meta: x.meta(o, o.sensitivityLabels),
           status: OBSERVATION_STATUS.has(o.status) ? o.status : 'unknown',
-          category: [{ coding: [{ system: SYSTEMS.observationCategory, code: o.category ?? 'laboratory', display: o.category === 'vital-signs' ? 'Vital Signs' : 'Laboratory' }] }],
+          // As sent (labs migration 008); a result stored before: its one category.
+          category: o.categories?.length ? o.categories.map((c) => ({ coding: c.coding.map(coding), ...(c.text ? { text: c.text } : {}) }))
+            : [{ coding: [{ system: SYSTEMS.observationCategory, code: o.category ?? 'laboratory', display: o.category === 'vital-signs' ? 'Vital Signs' : 'Laboratory' }] }],
           code,
           subject: x.patientRef,
           encounter: x.link('Encounter', o.encounter?.id),
           effectiveDateTime: o.effectiveDateTime,
           issued: o.issued,
-          performer: o.organization ? [x.org(o.organization)] : undefined,
+          performer: [...(o.organization ? [x.org(o.organization)!] : []), ...(o.performers ?? []).map((p) => fhirReferenceOf(compactReference(p)))],
           valueQuantity: o.valueQuantity ? { ...(o.valueComparator ? { comparator: o.valueComparator } : {}), ...ucum(o.valueQuantity.value, o.valueQuantity.unit) } : undefined,
           valueString: o.valueQuantity ? undefined : o.valueString ?? undefined,
           valueCodeableConcept: o.valueCodeableConcept && !o.valueQuantity
@@ -170,9 +176,18 @@ export const observation: FhirResourceModule = {
     const status = text(r.status, issues, 'status', { required: true });
     if (status && !OBSERVATION_STATUS.has(status)) issues.add(400, 'code-invalid', 'status is not an observation-status code', 'status');
     const code = labCodeOf(r.code, issues, 'code');
-    (Array.isArray(r.performer) ? r.performer : []).forEach((p: unknown, n: number) => {
-      ownOrganization(p, context, issues, `performer[${n}]`, true);
-    });
+    // The publisher stands for itself (the record's organisation); a practitioner (by registry id or by identifier) or a
+    // location is kept as the logical reference sent, as clinical observations keep theirs (labs migration 008).
+    if (r.performer !== undefined && !Array.isArray(r.performer)) issues.add(400, 'structure', 'performer must be a list of References', 'performer');
+    // Anything else names a producer: the publisher itself, or refused (403), as before.
+    const performers = (Array.isArray(r.performer) ? r.performer : []).map((p: unknown, n: number) => {
+      const at = `performer[${n}]`;
+      const practitioner = isObject(p) && (p.type === 'Practitioner' || (typeof p.reference === 'string' && /^Practitioner[/?]/.test(p.reference)));
+      const displayOnly = isObject(p) && p.display !== undefined && p.reference === undefined && p.identifier === undefined && p.type === undefined;
+      if (practitioner || displayOnly) return logicalReference(p, context, issues, at, ['Practitioner']);
+      ownOrganization(p, context, issues, at, true);
+      return null;
+    }).filter((p: LogicalRef | null): p is LogicalRef => p !== null);
     const quantity = isObject(r.valueQuantity) ? r.valueQuantity : null;
     const value = quantity ? number(quantity.value, issues, 'valueQuantity.value') : null;
     if (quantity && value === null && quantity.value === undefined) issues.add(400, 'required', 'valueQuantity.value is required', 'valueQuantity.value');
@@ -206,7 +221,11 @@ export const observation: FhirResourceModule = {
         code_system: code?.system ?? null, local_code: code?.local?.code ?? null, local_system: code?.local?.system ?? null, local_display: code?.local?.display ?? null,
         note: Array.isArray(r.note) ? r.note.map((n: unknown) => (isObject(n) && typeof n.text === 'string' ? n.text : '')).filter(Boolean).join('\n').slice(0, 100_000) || null : null,
         interpretation: interpretation?.code ?? null, effective: instant(r.effectiveDateTime, issues, 'effectiveDateTime', true), issued: instant(r.issued, issues, 'issued'),
-        sensitivity_labels: labelsOf(r, issues), encounter_id: encounter.encounterId,
+        sensitivity_labels: labelsOf(r, issues), encounter_id: encounter.encounterId, performers: performers.length ? performers : null,
+        categories: Array.isArray(r.category) && r.category.length ? (r.category as unknown[]).map((c, n) => ({
+          coding: codingsOf(c, issues, `category[${n}]`),
+          text: isObject(c) && c.text !== undefined ? text(c.text, issues, `category[${n}].text`, { max: 500 }) : null,
+        })) : null,
       },
     };
   },

@@ -15,8 +15,29 @@ import type { BundleContext, EntryIssues, FhirResourceModule, Json, Mapped } fro
 
 /** FHIR event-status (Procedure.status, a required binding). */
 const STATUS = new Set(['preparation', 'in-progress', 'not-done', 'on-hold', 'stopped', 'completed', 'entered-in-error', 'unknown']);
-/** performed[x] forms the product does not store: refused by name rather than dropped. */
+/** performed[x] forms without an instant of their own: kept as sent, the procedure placed on the timeline when published (encounters migration 014). */
 const OTHER_PERFORMED = ['performedString', 'performedAge', 'performedRange'];
+/** An Age or a Range's bound (SimpleQuantity: no comparator kept). */
+const AGE = { value: true, unit: true, system: true, code: true } as const;
+type Quantity = { value?: number; unit?: string; system?: string; code?: string };
+
+/** An Age (or a Range's bound) as sent: value, unit, system, code. */
+function quantityOf(value: unknown, issues: EntryIssues, element: string): Quantity | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isObject(value)) return issues.add(400, 'structure', `${element} must be a Quantity`, element);
+  const out: Quantity = {};
+  if (value.value !== undefined) {
+    if (typeof value.value !== 'number' || !Number.isFinite(value.value) || value.value < 0) issues.add(400, 'value', `${element}.value must be a non-negative number`, `${element}.value`);
+    else out.value = value.value;
+  }
+  for (const key of ['unit', 'system', 'code'] as const) {
+    if (value[key] === undefined) continue;
+    const t = text(value[key], issues, `${element}.${key}`, { max: 200 });
+    if (t) out[key] = t;
+  }
+  if (out.code !== undefined && out.system === undefined) issues.add(400, 'required', `${element}.system is required with a code (qty-3)`, `${element}.system`);
+  return out;
+}
 const MAX_LIST = 20;
 
 /** Procedure code systems checked where a coding claims them; every other system is kept as a local code with its system. */
@@ -39,12 +60,16 @@ export interface ReferenceValue { reference: string | null; type: string | null;
 
 export interface GqlProcedure {
   id: string; status: string | null; code: ConceptValue | null; performedDateTime: string | null; performedPeriod: { start: string | null; end: string | null } | null;
+  performedString?: string | null; performedAge?: Quantity | null; performedRange?: { low: Quantity | null; high: Quantity | null } | null;
   reasonCode: ConceptValue[] | null; reasonReference: { id: string }[] | null; bodySite: ConceptValue[] | null; outcome: ConceptValue | null;
   performer: { function: ConceptValue | null; actor: ReferenceValue | null }[] | null; location: ReferenceValue | null; encounter: { id: string } | null;
   sensitivityLabels: string[] | null;
 }
 
 export const CONCEPT_SELECTION = `{ coding ${CODING_FIELDS} text }`;
+const QUANTITY_SELECTION = '{ value unit system code }';
+/** A stored quantity (or range) back as sent: GraphQL's nulls are absent elements. */
+const compact = <T>(value: T | null | undefined): T | undefined => (value === null || value === undefined ? undefined : JSON.parse(JSON.stringify(value, (_k, v) => (v === null ? undefined : v))));
 export const REFERENCE_SELECTION = '{ reference type identifier { system value } display }';
 
 /** A CodeableConcept back to FHIR (nulls dropped by the export's cleaning). */
@@ -119,7 +144,7 @@ export const procedure: FhirResourceModule = {
   resourceType: 'Procedure',
   keeps: {
     identifier: { system: true, value: true }, status: true, code: EVERY_CODING, subject: REFERENCE, encounter: { reference: true },
-    performedDateTime: true, performedPeriod: { start: true, end: true },
+    performedDateTime: true, performedPeriod: { start: true, end: true }, performedString: true, performedAge: AGE, performedRange: { low: AGE, high: AGE },
     reasonCode: EVERY_CODING, reasonReference: { $max: 1, reference: true },
     bodySite: EVERY_CODING, outcome: EVERY_CODING,
     performer: { function: EVERY_CODING, actor: REFERENCE },
@@ -128,7 +153,8 @@ export const procedure: FhirResourceModule = {
   exports: [{
     from: 'procedures',
     select: () => ({
-      procedures: `id status code ${CONCEPT_SELECTION} performedDateTime performedPeriod { start end } reasonCode ${CONCEPT_SELECTION} reasonReference { id }
+      procedures: `id status code ${CONCEPT_SELECTION} performedDateTime performedPeriod { start end } performedString performedAge ${QUANTITY_SELECTION}
+    performedRange { low ${QUANTITY_SELECTION} high ${QUANTITY_SELECTION} } reasonCode ${CONCEPT_SELECTION} reasonReference { id }
     bodySite ${CONCEPT_SELECTION} outcome ${CONCEPT_SELECTION} performer { function ${CONCEPT_SELECTION} actor ${REFERENCE_SELECTION} } location ${REFERENCE_SELECTION}
     encounter { id } sensitivityLabels`,
     }),
@@ -146,6 +172,9 @@ export const procedure: FhirResourceModule = {
         encounter: x.link('Encounter', p.encounter?.id),
         performedDateTime: p.performedDateTime,
         performedPeriod: p.performedPeriod ? { start: p.performedPeriod.start, end: p.performedPeriod.end } : undefined,
+        performedString: p.performedString ?? undefined,
+        performedAge: compact(p.performedAge),
+        performedRange: compact(p.performedRange),
         performer: p.performer?.map((f) => ({ function: conceptToFhir(f.function), actor: referenceToFhir(f.actor) })),
         location: referenceToFhir(p.location),
         reasonCode: p.reasonCode?.map(conceptToFhir),
@@ -158,7 +187,14 @@ export const procedure: FhirResourceModule = {
   fromFhir(r, context, issues): Mapped {
     const status = typeof r.status === 'string' && STATUS.has(r.status) ? r.status
       : issues.add(400, r.status === undefined ? 'required' : 'code-invalid', `status is required, one of ${[...STATUS].join(', ')}`, 'status') ?? null;
-    for (const element of OTHER_PERFORMED) if (r[element] !== undefined) issues.add(422, 'not-supported', `${element} is not kept: send performedDateTime or performedPeriod`, element);
+    const otherForms = OTHER_PERFORMED.filter((element) => r[element] !== undefined);
+    if (otherForms.length && [...otherForms, ...['performedDateTime', 'performedPeriod'].filter((e) => r[e] !== undefined)].length > 1) {
+      issues.add(400, 'invalid', 'performed[x] is one element: send one of performedDateTime, performedPeriod, performedString, performedAge, performedRange', otherForms[otherForms.length - 1] ?? 'performedPeriod');
+    }
+    const performedString = text(r.performedString, issues, 'performedString', { max: 500 });
+    const performedAge = quantityOf(r.performedAge, issues, 'performedAge');
+    const rangeSent = r.performedRange === undefined ? undefined : isObject(r.performedRange) ? r.performedRange : issues.add(400, 'structure', 'performedRange must be a Range', 'performedRange');
+    const performedRange = rangeSent ? { low: quantityOf(rangeSent.low, issues, 'performedRange.low'), high: quantityOf(rangeSent.high, issues, 'performedRange.high') } : undefined;
     const performedDateTime = instant(r.performedDateTime, issues, 'performedDateTime');
     const period = r.performedPeriod === undefined ? null : isObject(r.performedPeriod) ? r.performedPeriod : issues.add(400, 'structure', 'performedPeriod must be a Period', 'performedPeriod') ?? null;
     const start = period ? instant(period.start, issues, 'performedPeriod.start') : null;
@@ -166,8 +202,9 @@ export const procedure: FhirResourceModule = {
     if (r.performedDateTime !== undefined && r.performedPeriod !== undefined) issues.add(400, 'invalid', 'Only one performed[x]: performedDateTime or performedPeriod', 'performedPeriod');
     if (start && end && end < start) issues.add(400, 'invalid', 'performedPeriod.end is before its start (per-1)', 'performedPeriod.end');
     // Its place on the timeline and in its list: when it was performed (or began).
-    const performedAt = performedDateTime ?? start;
-    const otherForm = OTHER_PERFORMED.some((element) => r[element] !== undefined);
+    // A procedure known by a text or an age has no instant: it is placed on the timeline when it is published.
+    const otherForm = otherForms.length > 0;
+    const performedAt = performedDateTime ?? start ?? (otherForm ? new Date().toISOString() : null);
     if (!performedAt && !otherForm && r.performedDateTime === undefined && !period?.start) {
       issues.add(400, 'required', 'performedDateTime or performedPeriod.start is required: when the procedure was performed (or began)', r.performedPeriod === undefined ? 'performedDateTime' : 'performedPeriod.start');
     }
@@ -186,6 +223,9 @@ export const procedure: FhirResourceModule = {
         performed_period_start: start,
         performed_period_end: end,
         performed_at: performedAt,
+        performed_string: performedString,
+        performed_age: performedAge ?? null,
+        performed_range: performedRange ?? null,
         reason_codes: conceptsOf(r.reasonCode, issues, 'reasonCode'),
         body_sites: conceptsOf(r.bodySite, issues, 'bodySite'),
         outcome: conceptOf(r.outcome, issues, 'outcome'),
