@@ -116,7 +116,7 @@ class BundleBuilder implements ExportContext {
   readonly masks: Masks;
   readonly nodes: Readonly<Record<ConnectionName, readonly unknown[]>>;
 
-  constructor(private readonly base: string, private readonly data: Collected, private readonly plan: ExportPlan) {
+  constructor(private readonly base: string, private readonly data: Collected, private readonly plan: ExportPlan, private readonly links: LinkOptions = {}) {
     this.masks = data.masks;
     this.withheldAny = data.withheld;
     this.nodes = data.nodes;
@@ -139,7 +139,15 @@ class BundleBuilder implements ExportContext {
   }
 
   link(type: string, id: string | null | undefined) {
-    return id && this.present.get(type)?.has(id) ? { reference: `${type}/${id}` } : undefined;
+    if (!id) return undefined;
+    if (this.present.get(type)?.has(id) || this.links.visible?.get(type)?.has(id)) return { reference: `${type}/${id}` };
+    // Asked for, and not known to be visible: left out, and noted for a caller who can find out (FHIR search).
+    if (this.links.missed) {
+      const ids = this.links.missed.get(type) ?? new Set<string>();
+      ids.add(id);
+      this.links.missed.set(type, ids);
+    }
+    return undefined;
   }
 
   meta(node: object | null | undefined, labels: readonly string[] | null | undefined, ...alsoMasked: (object | null | undefined)[]) {
@@ -208,11 +216,25 @@ class BundleBuilder implements ExportContext {
 }
 
 /**
+ * Links beyond the bundle, for FHIR search (search/engine.ts): a searchset holds
+ * only the page's matches, while `$everything` links a record to any other the
+ * caller may see. Search notes the links it could not make (`missed`), asks the
+ * owners which of those records the caller may see, and builds again with them
+ * (`visible`); the export itself passes neither.
+ */
+export interface LinkOptions {
+  /** Records, by resource type, known to be visible to the caller though not in the bundle. */
+  visible?: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Filled with the links left out because their record was neither in the bundle nor in `visible`. */
+  missed?: Map<string, Set<string>>;
+}
+
+/**
  * The resources some collected records become, built by the same modules as
  * the export (FHIR search and read, search/): the entries, without a Bundle.
  */
-export function toResources(data: Collected, options: { base: string; plan: ExportPlan }): BundleEntry[] {
-  return new BundleBuilder(options.base, data, options.plan).build();
+export function toResources(data: Collected, options: { base: string; plan: ExportPlan; links?: LinkOptions }): BundleEntry[] {
+  return new BundleBuilder(options.base, data, options.plan, options.links).build();
 }
 
 export interface BundleOptions {

@@ -27,6 +27,6 @@ export const consentRules: ConsentRules = {
     'ProcedurePerformer', 'LogicalReference', 'ReferenceIdentifier', 'ProcedureConnection', 'ProcedureEdge',
     // A medication record's parts, reached only through its checked fields.
     'MedicationRequestConnection', 'MedicationRequestEdge', 'MedicationAdministrationConnection', 'MedicationAdministrationEdge',
-    'MedicationStatementConnection', 'MedicationStatementEdge', 'Medication', 'MedicationIngredient', 'MedicationBatch', 'Ratio', 'SimpleQuantity', 'QuantityRange',
+    'MedicationStatementConnection', 'MedicationStatementEdge', 'MedicationUses', 'Medication', 'MedicationIngredient', 'MedicationBatch', 'Ratio', 'SimpleQuantity', 'QuantityRange',
     'Dosage', 'DoseAndRate', 'Timing', 'TimingRepeat', 'TextPeriod', 'AdministrationDosage', 'MedicationPerformer'],
 };

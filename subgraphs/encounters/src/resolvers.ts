@@ -1,6 +1,7 @@
 /** Encounters resolvers: Encounter, Condition (ICD-10), AllergyIntolerance, the medication records and Referral, and their lists on Patient. */
 import type { GraphQLResolverMap } from '@apollo/subgraph';
-import { loadById, loadReference, loadChildren, loadPatientPage, type PageArgs, patientList } from '../../../lib/records/connection.js';
+import { isUuid, loadById, loadReference, loadChildren, loadPatientPage, maySee, type PageArgs, patientList } from '../../../lib/records/connection.js';
+import type { RecordAccess } from '../../../lib/consent/record-access.js';
 import { coding, entityRef, recordFields, type Row } from '../../../lib/records/records.js';
 import { SYSTEM } from '../../../lib/records/terminology.js';
 import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
@@ -26,6 +27,29 @@ const medicationFields = {
   reasonReference: (row: Row, _: unknown, context: SubgraphContext) => (row.reason_condition_id ? loadReference(context, 'condition', row.reason_condition_id, CONDITION) : null),
 };
 
+/** How many records naming one Medication are read per type (a Medication entry is named by the few records of its Bundle). */
+const MEDICATION_USES = 100;
+
+/**
+ * The records naming a Medication resource (`medication` holds it with the id the transaction-response gave it; a
+ * contained one only has its local id), each kept only when the caller may see it, as `loadById` keeps a record.
+ */
+async function medicationUses(context: SubgraphContext, medicationId: string) {
+  if (!isUuid(medicationId)) return { requests: [], administrations: [], statements: [] };
+  const naming = async (table: string, access: RecordAccess) => {
+    const rows = await context.db.query<Row>(
+      `SELECT * FROM ${table} WHERE medication->>'id' = $1 AND COALESCE((medication->>'contained')::boolean, false) = false ORDER BY last_updated DESC, id DESC LIMIT ${MEDICATION_USES}`,
+      [medicationId],
+    );
+    const visible = await Promise.all(rows.map((row) => maySee(context, access, row)));
+    return rows.filter((_, i) => visible[i]);
+  };
+  const [requests, administrations, statements] = await Promise.all([
+    naming('medication_request', MEDICATION_REQUEST), naming('medication_administration', MEDICATION_ADMINISTRATION), naming('medication_statement', MEDICATION_STATEMENT),
+  ]);
+  return { requests, administrations, statements };
+}
+
 export const resolvers: GraphQLResolverMap<SubgraphContext> = {
   Query: {
     encounter: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'encounter', id, ENCOUNTER),
@@ -36,6 +60,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     medicationRequest: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'medication_request', id, MEDICATION_REQUEST),
     medicationAdministration: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'medication_administration', id, MEDICATION_ADMINISTRATION),
     medicationStatement: (_: unknown, { id }: { id: string }, context: SubgraphContext) => loadById(context, 'medication_statement', id, MEDICATION_STATEMENT),
+    medicationUses: (_: unknown, { medicationId }: { medicationId: string }, context: SubgraphContext) => medicationUses(context, medicationId),
     incomingReferrals: (_: unknown, args: { status?: string | null; first?: number | null; after?: string | null }, context: SubgraphContext) =>
       incomingReferrals(context, args),
   },

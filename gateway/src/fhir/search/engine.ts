@@ -40,7 +40,8 @@ import { parseScopes, type Category } from '../../../../lib/trust/scopes.js';
 import { SYSTEM } from '../../../../lib/records/terminology.js';
 import type { GatewayContext } from '../../context.js';
 import { interpret, type Collected, type OperationResult } from '../collect.js';
-import { prune, toResources, type BundleEntry, type Resource } from '../mapping.js';
+import { prune, toResources, withLastUpdated, type BundleEntry, type LinkOptions, type Resource } from '../mapping.js';
+import { fromFhirJson, type GqlMedicationParts } from '../resources/medication.js';
 import { Masks } from '../masks.js';
 import { errors, FhirError } from '../outcome.js';
 import type { ExportPlan } from '../plan.js';
@@ -383,6 +384,9 @@ export async function search(ctx: SearchContext, parsed: ParsedSearch): Promise<
   });
   if (parsed.cursor && connections.some((c) => !(c in parsed.cursor!))) throw invalid('_cursor does not belong to this search: follow the next link as given');
 
+  // A lab report names its results (DiagnosticReport.result) when the caller reads Observations, as in `$everything`.
+  const linksResults = parsed.resourceType === 'DiagnosticReport' && !parsed.includeResults && connections.includes('diagnosticReports')
+    && usableSources(ctx.actor, { ...parsed, resourceType: 'Observation', criteria: [] }).some((s) => s.connection === 'observations');
   const refusedOrEmpty = () => invisiblePatient(ctx, parsed, patientId);
   let patient: GqlPatient | null = null;
   /** The page's matches: the record read (a study, for its radiology report) and the id of the resource it became. */
@@ -428,6 +432,7 @@ export async function search(ctx: SearchContext, parsed: ParsedSearch): Promise<
         }
         let selection = selections[name] ?? 'id';
         if (name === 'diagnosticReports' && parsed.includeResults && selections.observations) selection += ` results { ${selections.observations} }`;
+        else if (name === 'diagnosticReports' && linksResults) selection += ' results { id }';
         fields.push(`${name}(${args.join(', ')}) { edges { cursor node { ${selection} } } pageInfo { hasNextPage endCursor } }`);
       }
       const query = `query FhirSearch(${declarations.join(', ')}) {\n  patient(id: $id) {\n${fields.join('\n')}\n  }\n}`;
@@ -471,7 +476,18 @@ export async function search(ctx: SearchContext, parsed: ParsedSearch): Promise<
   if (parsed.includeResults) {
     nodes.observations = (nodes.diagnosticReports ?? []).flatMap((r) => ((r as { results?: Record<string, unknown>[] | null }).results ?? []).map((o) => ({ ...o, report: { id: (r as { id: string }).id } })));
   }
-  const entries = buildResources(ctx, nodes, patientId, masks, { ...plan, patient: includePatient && patient !== null }, patient ?? undefined);
+  if (linksResults) {
+    // The reports' results, as `$everything` has them (each Observation names its report): references, found visible below.
+    nodes.observations = (nodes.diagnosticReports ?? []).flatMap((r) => ((r as { results?: { id: string }[] | null }).results ?? []).map((o) => ({ id: o.id, report: { id: (r as { id: string }).id } })));
+  }
+  // Links to records outside the page: those the caller may see (asked of their owners) are made, as in `$everything`.
+  const pagePlan = { ...plan, patient: includePatient && patient !== null };
+  const missed = new Map<string, Set<string>>();
+  let entries = buildResources(ctx, nodes, patientId, masks, pagePlan, patient ?? undefined, { missed });
+  if (missed.size > 0) {
+    const visible = await visibleLinks(ctx, missed, patientId);
+    if (visible.size > 0) entries = buildResources(ctx, nodes, patientId, masks, pagePlan, patient ?? undefined, { visible });
+  }
   const order = new Map(matched.map((m, i) => [m.resourceId, i]));
   const matchEntries = entries.filter((e) => e.resource.resourceType === parsed.resourceType && order.has(e.resource.id!))
     .sort((a, b) => order.get(a.resource.id!)! - order.get(b.resource.id!)!);
@@ -484,10 +500,64 @@ function criteriaHold(resource: Resource, criteria: Criterion[]): boolean {
   return criteria.every((c) => meets(resource, c));
 }
 
-function buildResources(ctx: SearchContext, nodes: Partial<Record<ConnectionName, unknown[]>>, patientId: string, masks: Masks, plan: ExportPlan, patient?: GqlPatient): BundleEntry[] {
+function buildResources(ctx: SearchContext, nodes: Partial<Record<ConnectionName, unknown[]>>, patientId: string, masks: Masks, plan: ExportPlan, patient?: GqlPatient, links?: LinkOptions): BundleEntry[] {
   const all = Object.fromEntries(RECORD_TYPES.map((row) => [row.connection, nodes[row.connection] ?? []])) as Record<ConnectionName, unknown[]>;
   const collected: Collected = { patient: patient ?? { id: patientId }, nodes: all, masks, withheld: false, emergencyAccess: null, operations: 0 };
-  return toResources(collected, { base: ctx.base, plan });
+  return toResources(collected, { base: ctx.base, plan, links });
+}
+
+/** Lookups per link operation: within the gateway's alias limit (server.ts QUERY_LIMITS.maxAliases, 30); a page of 100 matches naming 100 encounters takes four. */
+const LINK_LOOKUPS_PER_OPERATION = 25;
+
+/**
+ * Which of the records a page's matches link to, outside the page, the caller may see: the same question `$everything`
+ * answers by holding every record the caller may see in its bundle. Each is asked of its owner by id (the root
+ * lookups of a read, BY_ID), so the owner's consent rules decide, record by record; nothing is decided here but the
+ * resource-type scopes, as for a read. A lookup asks only for the record's id and patient (that is all a reference
+ * discloses, and all the audit event records), unless a granular scope or a record held inside another (a study's
+ * report) needs the resource built to know whether it is within reach. A linked record of another patient is not linked.
+ */
+async function visibleLinks(ctx: SearchContext, missed: Map<string, Set<string>>, patientId: string): Promise<Map<string, Set<string>>> {
+  const visible = new Map<string, Set<string>>();
+  interface Pending { alias: string; resourceType: string; id: string; source: Source; field: string; argument: string; plan: ExportPlan; full: boolean }
+  const pending: Pending[] = [];
+  for (const [resourceType, ids] of missed) {
+    const probe: ParsedSearch = { resourceType, criteria: [], count: 1, includePatient: false, includeResults: false, cursor: null, kept: [] };
+    const sources = usableSources(ctx.actor, probe);
+    if (sources.length === 0) continue;
+    const plan = planFor(probe, sources, false);
+    const granular = granularCodes(ctx.actor.scope, resourceType) !== null;
+    for (const id of ids) {
+      if (!isUuid(id)) continue;
+      for (const source of sources) {
+        const lookup = source.nested ? NESTED_BY_ID[source.connection] : { field: BY_ID[source.connection], argument: 'id' };
+        if (lookup) pending.push({ alias: `l${pending.length}`, resourceType, id, source, ...lookup, plan, full: granular || source.nested });
+      }
+    }
+  }
+  for (let start = 0; start < pending.length; start += LINK_LOOKUPS_PER_OPERATION) {
+    const batch = pending.slice(start, start + LINK_LOOKUPS_PER_OPERATION);
+    const selections = new Map(batch.map((p) => [p, p.full ? exportSelections(p.plan)[p.source.connection] ?? 'id' : 'id']));
+    const query = `query FhirSearchLinks(${batch.map((p) => `$${p.alias}: ID!`).join(', ')}) {\n${batch.map((p) => `  ${p.alias}: ${p.field}(${p.argument}: $${p.alias}) { patient { id } ${selections.get(p)} }`).join('\n')}\n}`;
+    const result = await pipeline(ctx)(query, Object.fromEntries(batch.map((p) => [p.alias, p.id])));
+    const aliases = new Set(batch.map((p) => p.alias));
+    const masks = new Masks();
+    // A lookup answers null when the record is not there or not visible; a refusal at its root is the same answer.
+    interpret({ ...result, errors: result.errors?.filter((e) => !(e.path?.length === 1 && aliases.has(String(e.path[0])) && ['CONSENT_DENIED', 'FORBIDDEN', 'NOT_FOUND'].includes(String(e.extensions?.code)))) }, masks);
+    for (const p of batch) {
+      const node = result.data?.[p.alias] as (Edge['node'] & { patient?: { id: string } | null }) | null | undefined;
+      if (!node || node.patient?.id !== patientId) continue;
+      if (p.full) {
+        const resource = buildResources(ctx, { [p.source.connection]: [node] }, patientId, masks, p.plan)
+          .find((e) => e.resource.resourceType === p.resourceType && e.resource.id === p.id)?.resource;
+        if (!resource || !passesGranularScope(ctx, resource)) continue;
+      } else if (node.id !== p.id) continue;
+      const ids = visible.get(p.resourceType) ?? new Set<string>();
+      ids.add(p.id);
+      visible.set(p.resourceType, ids);
+    }
+  }
+  return visible;
 }
 
 function bundle(ctx: SearchContext, parsed: ParsedSearch, entries: BundleEntry[], next: string | null, firstPage: boolean): SearchBundle {
@@ -656,7 +726,7 @@ const NESTED_BY_ID: Partial<Record<ConnectionName, { field: string; argument: st
  * source in its owner, whoever the caller (a patient, an app, staff).
  */
 export async function read(ctx: SearchContext, resourceType: string, id: string): Promise<Resource> {
-  if (!SEARCHABLE_TYPES.includes(resourceType)) throw new FhirError(404, 'not-supported', `${resourceType} is not a resource type this server serves`);
+  if (!SEARCHABLE_TYPES.includes(resourceType) && !HELD_TYPES.includes(resourceType)) throw new FhirError(404, 'not-supported', `${resourceType} is not a resource type this server serves`);
   const notFound = () => new FhirError(404, 'not-found', `No ${resourceType} with this id is visible to you`);
   if (!isUuid(id)) throw notFound();
   if (resourceType === 'Patient') {
@@ -666,6 +736,7 @@ export async function read(ctx: SearchContext, resourceType: string, id: string)
     return resource;
   }
   if (resourceType === 'Consent') return readConsent(ctx, id, notFound);
+  if (resourceType === 'Medication') return readMedication(ctx, id, notFound);
   const probe = parseSearch(resourceType, [['_id', id]], false);
   const sources = usableSources(ctx.actor, probe);
   if (sources.length === 0) throw notFound();
@@ -735,6 +806,82 @@ async function readConsent(ctx: SearchContext, id: string, notFound: () => FhirE
   const directive = result.data?.consentDirective as (GqlConsentDirective & { patientId?: string | null }) | null | undefined;
   if (!directive?.patientId) throw notFound();
   return prune(consentToFhir(directive, { reference: `Patient/${directive.patientId}` }));
+}
+
+/* --------------------------------------------------------- Medication */
+
+/**
+ * Resource types that are no records of their own but are held with the records naming them, read by id (and
+ * `_id` search) only: a Medication entry of the Bundle a prescription, administration or statement came in
+ * (resources/medication.ts). A contained Medication or a concept is part of its record, not addressable.
+ */
+export const HELD_TYPES: readonly string[] = ['Medication'];
+
+const MEDICATION_USES: Record<string, { list: string; connection: ConnectionName }> = {
+  MedicationRequest: { list: 'requests', connection: 'medicationRequests' },
+  MedicationAdministration: { list: 'administrations', connection: 'medicationAdministrations' },
+  MedicationStatement: { list: 'statements', connection: 'medicationStatements' },
+};
+
+/**
+ * A Medication by id: found through the records that name it (encounters' `medicationUses`, each record under its
+ * own consent rule, as its lookup by id), among the medication record types the caller's scopes read. Visible when
+ * the caller may see one of them; otherwise 404, as for an id that names nothing. The operation runs through the
+ * pipeline, so the records it reads are audited as any read's; the Medication is as recent as the latest of them.
+ */
+async function readMedication(ctx: SearchContext, id: string, notFound: () => FhirError): Promise<Resource> {
+  const types = Object.keys(MEDICATION_USES).filter((type) =>
+    usableSources(ctx.actor, { resourceType: type, criteria: [], count: 1, includePatient: false, includeResults: false, cursor: null, kept: [] })
+      .some((s) => s.connection === MEDICATION_USES[type]!.connection));
+  if (types.length === 0) throw notFound();
+  const ownPatient = ownPatientProbe(ctx);
+  const lists = types.map((type) => `${MEDICATION_USES[type]!.list} { id lastUpdated medicationReference { id contained fhirJson } }`).join(' ');
+  const result = await pipeline(ctx)(`query FhirMedicationRead($id: ID!${ownPatient.declaration}) { medicationUses(medicationId: $id) { ${lists} }${ownPatient.field} }`, { id, ...ownPatient.variables });
+  try {
+    interpret({ ...result, errors: result.errors?.filter((e) => !(e.path?.length === 1 && ['medicationUses', OWN_PATIENT].includes(String(e.path[0])) && ['CONSENT_DENIED', 'FORBIDDEN', 'NOT_FOUND'].includes(String(e.extensions?.code)))) }, new Masks());
+  } catch (error) {
+    if (error instanceof FhirError && error.status === 403) throw notFound();
+    throw error;
+  }
+  ownPatient.check(result.data);
+  const uses = result.data?.medicationUses as Record<string, ({ lastUpdated?: string | null } & GqlMedicationParts)[] | undefined> | null | undefined;
+  // A record whose medication consent withheld (null) names nothing the caller may see.
+  const naming = types.flatMap((type) => uses?.[MEDICATION_USES[type]!.list] ?? [])
+    .filter((r) => r.medicationReference?.id === id && !r.medicationReference.contained);
+  const first = naming[0];
+  if (!first) throw notFound();
+  const latest = naming.map((r) => r.lastUpdated).filter((t): t is string => Boolean(t) && !Number.isNaN(Date.parse(t!)))
+    .sort((a, b) => Date.parse(b) - Date.parse(a))[0];
+  return withLastUpdated(prune({ resourceType: 'Medication', id, ...fromFhirJson(first.medicationReference) }), latest);
+}
+
+/**
+ * Search of a held type: `_id` only (they have no patient and no other search parameter here). Each id is read as
+ * GET /fhir/Medication/{id} reads it; those the caller may not see are simply not in the searchset.
+ */
+export async function searchHeld(ctx: SearchContext, resourceType: string, pairs: [string, string][]): Promise<SearchBundle> {
+  const ids: string[] = [];
+  const kept: [string, string][] = [];
+  for (const [name, value] of pairs) {
+    if (name === '_id') {
+      ids.push(...value.split(',').map((v) => v.trim()).filter(Boolean));
+      kept.push([name, value]);
+    } else if (name === '_count' || name === '_format') kept.push([name, value]);
+    else throw invalid(`${resourceType} is searched by _id only (it is held with the records that name it)`);
+  }
+  if (ids.length === 0) throw invalid(`Searching ${resourceType} needs _id`);
+  if (ids.length > MAX_COUNT) throw invalid(`At most ${MAX_COUNT} ids`);
+  const entries: BundleEntry[] = [];
+  for (const id of [...new Set(ids)]) {
+    try {
+      const resource = await read(ctx, resourceType, id);
+      entries.push({ fullUrl: `${ctx.base}/${resourceType}/${id}`, resource, search: { mode: 'match' } });
+    } catch (error) {
+      if (!(error instanceof FhirError && error.status === 404)) throw error;
+    }
+  }
+  const parsed: ParsedSearch = { resourceType, criteria: [], count: MAX_COUNT, includePatient: false, includeResults: false, cursor: null, kept };
+  return bundle(ctx, parsed, entries, null, true);
 }
 
 /** A directly read resource passes the granular scope's category filter. */

@@ -20,7 +20,7 @@ import type { TokenVerifier } from '../../auth.js';
 import type { GatewayContext } from '../../context.js';
 import { errors, FHIR_JSON, FhirError, fhirCaller, operationOutcome } from '../outcome.js';
 import { capabilityStatement, type OAuthUris } from './capability.js';
-import { parseSearch, read, search, type SearchContext } from './engine.js';
+import { HELD_TYPES, parseSearch, read, search, searchHeld, type SearchContext } from './engine.js';
 import { SEARCHABLE_TYPES } from './parameters.js';
 
 export interface FhirSearchRouteOptions {
@@ -62,7 +62,7 @@ export function fhirSearchRoute(options: FhirSearchRouteOptions): Route {
     if (!(request.method === 'GET' || isSearchPost) || (second && second.startsWith('$')) || second === '$everything') return undefined;
     try {
       if (request.method === 'GET' && second === '_search') throw new FhirError(405, 'not-supported', 'Search with GET /fhir/{type}?… or POST /fhir/{type}/_search');
-      if (!SEARCHABLE_TYPES.includes(type)) throw new FhirError(404, 'not-supported', `${type} is not served here (served: ${SEARCHABLE_TYPES.join(', ')})`);
+      if (!SEARCHABLE_TYPES.includes(type) && !HELD_TYPES.includes(type)) throw new FhirError(404, 'not-supported', `${type} is not served here (served: ${SEARCHABLE_TYPES.join(', ')})`);
       const actor = await fhirCaller(options.verifyToken, request.headers.authorization);
       if (actor.role === 'admin') throw errors.forbidden('Administrators do not read patient data');
       request.log.actor = { role: actor.role, org: actor.org, clientId: actor.clientId };
@@ -78,6 +78,7 @@ export function fhirSearchRoute(options: FhirSearchRouteOptions): Route {
         pairs.push(...new URLSearchParams(request.body).entries());
       }
       request.log.operation = `FHIR search ${type}`;
+      if (HELD_TYPES.includes(type)) return reply(200, await searchHeld(ctx, type, pairs));
       return reply(200, await search(ctx, parseSearch(type, pairs, lenient(request))));
     } catch (error) {
       if (error instanceof FhirError) {
