@@ -405,7 +405,9 @@ describe.each(BACKENDS)('FHIR read and search on %s', (backend) => {
     expect((await get(token, '/fhir/Observation?_sort=code')).status).toBe(400);
     expect((await get(token, '/fhir/Observation?_revinclude=Provenance:target')).status).toBe(400);
     expect((await get(token, '/fhir/Observation?_cursor=not-a-cursor')).status).toBe(400);
-    expect((await get(token, '/fhir/Medication')).status).toBe(404);
+    expect((await get(token, '/fhir/Claim')).status).toBe(404);
+    // A Medication is read by id (or _id) only: it is held with the records naming it.
+    expect((await get(token, '/fhir/Medication')).status).toBe(400);
     const anonymous = await get(null, '/fhir/Observation');
     expect(anonymous.status).toBe(401);
     expect(anonymous.body.resourceType).toBe('OperationOutcome');

@@ -299,7 +299,8 @@ describe.each(BACKENDS)('Medications on %s', (backend) => {
     const strip = ({ identifier: _identifier, ...rest }: Json) => rest;
     const subject = { reference: `Patient/${id.patient}` };
     const encounter = { reference: `Encounter/${id.encounter}` };
-    expect(byId('Medication', id.medication)).toEqual({ ...sent.medication, id: id.medication });
+    // As recent as the latest record naming it (meta.lastUpdated, mapping.ts include).
+    expect(byId('Medication', id.medication)).toEqual({ ...sent.medication, id: id.medication, meta: { lastUpdated: expect.any(String) } });
     expect(byId('MedicationRequest', id.request)).toEqual({
       ...strip(sent.request), id: id.request, subject, encounter, medicationReference: { reference: `Medication/${id.medication}` },
       requester: practitioner(sent.request.requester), reasonReference: [{ reference: `Condition/${id.condition}` }],
@@ -343,6 +344,118 @@ describe.each(BACKENDS)('Medications on %s', (backend) => {
     const read = await search(token, `MedicationStatement/${id.statement}`);
     expect([read.status, read.body.id]).toEqual([200, id.statement]);
     expect((await search(await clinician(STRANGERS[3]!), `MedicationStatement/${id.statement}`)).status).toBe(404);
+  });
+
+  it('links search results to records outside the searchset exactly as $everything links them, never naming one the caller may not see', async () => {
+    // A lab result taken in the encounter: a search for Observations holds no Encounter, yet names it as $everything does.
+    const lab = await send('/fhir/Observation', await system(ORG), {
+      resourceType: 'Observation', status: 'final',
+      category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' }] }],
+      code: { coding: [{ system: 'http://loinc.org', code: '2345-7', display: 'Glucose [Mass/volume] in Serum or Plasma' }] },
+      subject: { reference: `Patient/${id.patient}` }, encounter: { reference: `Encounter/${id.encounter}` }, effectiveDateTime: '2026-02-02T08:00:00.000Z',
+      valueQuantity: { value: 5.4, unit: 'mmol/L', system: UCUM, code: 'mmol/L' },
+    });
+    expect(lab.status, lab.text).toBe(201);
+    const labId = String(lab.headers.get('location')).split('/')[1]!;
+    const encounter = { reference: `Encounter/${id.encounter}` };
+    const matches = async (token: string, path: string) => {
+      const response = await search(token, path);
+      expect(response.status, JSON.stringify(response.body).slice(0, 400)).toBe(200);
+      expect(schemaErrors(response.body)).toEqual([]);
+      const entries = (response.body.entry ?? []) as Json[];
+      expect(entries.filter((e) => e.resource.resourceType === 'Encounter' || e.resource.resourceType === 'Condition')).toEqual([]);
+      return entries.filter((e) => e.search?.mode === 'match').map((e) => e.resource);
+    };
+    /** Each searched resource is the one $everything gives the same caller, links included. */
+    const asEverything = async (token: string, found: Json[]) => {
+      const bundle = await everything(token, id.patient);
+      for (const resource of found) {
+        expect(resource, `${resource.resourceType}/${resource.id}`).toEqual(bundle.entry.find((e) => e.resource.resourceType === resource.resourceType && e.resource.id === resource.id)?.resource);
+      }
+    };
+    const staff = await clinician(ORG);
+    const [observation] = await matches(staff, `Observation?patient=${id.patient}&_id=${labId}`);
+    expect(observation!.encounter).toEqual(encounter);
+    const requests = await matches(staff, `MedicationRequest?patient=${id.patient}&_id=${id.request}`);
+    expect(requests[0]).toMatchObject({ encounter, reasonReference: [{ reference: `Condition/${id.condition}` }] });
+    const administrations = await matches(staff, `MedicationAdministration?patient=${id.patient}`);
+    expect(administrations[0]).toMatchObject({ context: encounter, request: { reference: `MedicationRequest/${id.request}` } });
+    await asEverything(staff, [observation!, ...requests, ...administrations]);
+
+    // Staff of another organisation permitted labs and medications, not encounters nor diagnoses: no link names those records.
+    const stranger = STRANGERS[2]!;
+    const token = await clinician(stranger);
+    const permits = [await grant({ actorId: stranger, categories: ['LABS', 'MEDICATIONS'] })];
+    try {
+      const found = [
+        ...await matches(token, `Observation?patient=${id.patient}&_id=${labId}`),
+        ...await matches(token, `MedicationRequest?patient=${id.patient}&_id=${id.request}`),
+        ...await matches(token, `MedicationAdministration?patient=${id.patient}`),
+      ];
+      expect(found.map((r) => r.id).sort()).toEqual([labId, id.request, id.administration].sort());
+      for (const resource of found) {
+        expect(JSON.stringify(resource)).not.toContain(id.encounter);
+        expect(JSON.stringify(resource)).not.toContain(id.condition);
+      }
+      // The administration still names the prescription, which this caller may see.
+      expect(found.find((r) => r.id === id.administration)!.request).toEqual({ reference: `MedicationRequest/${id.request}` });
+      await asEverything(token, found);
+      // Encounters permitted too: the links come back.
+      permits.push(await grant({ actorId: stranger, categories: ['ENCOUNTERS'] }));
+      const [linked] = await matches(token, `Observation?patient=${id.patient}&_id=${labId}`);
+      expect(linked!.encounter).toEqual(encounter);
+      await asEverything(token, [linked!]);
+    } finally {
+      for (const permit of permits) await revoke(permit);
+    }
+    // An app the patient approved for lab results only: the encounter is beyond its scopes, in search as in $everything.
+    const app = await stack.appToken({ sub: 'app', patient: id.patient, client_id: 'diary', scope: 'patient/Observation.rs' });
+    const [own] = await matches(app, `Observation?_id=${labId}`);
+    expect(own!.encounter).toBeUndefined();
+    await asEverything(app, [own!]);
+  });
+
+  it('reads the Medication entry by id and by _id search, under the consent of the records naming it, audited; 404 where none of them is visible', async () => {
+    const staff = await clinician(ORG);
+    const exported = (await everything(staff, id.patient)).entry.find((e) => e.resource.resourceType === 'Medication' && e.resource.id === id.medication)!.resource;
+    const read = await search(staff, `Medication/${id.medication}`);
+    expect(read.status, JSON.stringify(read.body).slice(0, 400)).toBe(200);
+    expect(schemaErrors(read.body)).toEqual([]);
+    // As $everything gives it, and as it was sent.
+    expect(read.body).toEqual(exported);
+    const { meta: _meta, ...sent } = read.body;
+    expect(sent).toEqual({ ...record.resources.medication, id: id.medication });
+    // Audited like every read, for the patient whose records named it.
+    const response = await fetch(`${base}/fhir/Medication/${id.medication}`, { headers: { authorization: `Bearer ${staff}` } });
+    expect(response.status).toBe(200);
+    const events = await stack.databases.identity.query<{ patient_id: string; actor_sub: string }>(
+      'SELECT patient_id, actor_sub FROM audit_event WHERE request_id = $1', [response.headers.get('x-request-id')]);
+    expect(events).toEqual([{ patient_id: id.patient, actor_sub: `dr-${ORG}` }]);
+    const searched = await search(staff, `Medication?_id=${id.medication}`);
+    expect(searched.status).toBe(200);
+    expect(searched.body.entry.map((e: Json) => e.resource)).toEqual([exported]);
+    expect(searched.body.total).toBe(1);
+
+    // Nobody else's: the answer for an id that names nothing.
+    const absent = await search(staff, `Medication/${crypto.randomUUID()}`);
+    expect(absent.status).toBe(404);
+    const stranger = STRANGERS[1]!;
+    const token = await clinician(stranger);
+    const hidden = await search(token, `Medication/${id.medication}`);
+    expect([hidden.status, hidden.body]).toEqual([404, absent.body]);
+    expect((await search(token, `Medication?_id=${id.medication}`)).body.entry ?? []).toEqual([]);
+    // A permit for medications opens it, as it opens the records naming it; revoked, it is gone again.
+    const permit = await grant({ actorId: stranger, categories: ['MEDICATIONS'] });
+    expect((await search(token, `Medication/${id.medication}`)).body).toEqual(exported);
+    await revoke(permit);
+    expect((await search(token, `Medication/${id.medication}`)).status).toBe(404);
+    // Scopes that name no medication record type reach none; the patient reads their own.
+    const conditionsOnly = await clinician(ORG, { scope: 'user/Condition.rs' });
+    expect((await search(conditionsOnly, `Medication/${id.medication}`)).status).toBe(404);
+    expect((await search(patientToken, `Medication/${id.medication}`)).status).toBe(200);
+    // A contained Medication is part of its record: no resource of its own.
+    const containedId = record.resources.contained.contained[0].id as string;
+    expect((await search(staff, `Medication/${containedId}`)).status).toBe(404);
   });
 
   it('refuses what it cannot keep, naming the element, and writes nothing for it', async () => {
