@@ -116,6 +116,8 @@ describe.each(BACKENDS)('FHIR read and search on %s', (backend) => {
       expect(entry!.searchParam.map((p) => p.name)).toContain('_id');
       for (const p of entry!.searchParam) expect(p.definition).toMatch(/^http:\/\/hl7\.org\/fhir\/SearchParameter\//);
     }
+    // A Medication (held with the records naming it): read and _id search.
+    expect(resources.find((r) => r.type === 'Medication')).toMatchObject({ interaction: [{ code: 'read' }, { code: 'search-type' }], searchParam: [{ name: '_id', type: 'token' }] });
     const observation = resources.find((r) => r.type === 'Observation')!;
     expect(Object.fromEntries(observation.searchParam.map((p) => [p.name, p.type]))).toMatchObject({ patient: 'reference', code: 'token', category: 'token', date: 'date', status: 'token' });
     // SMART on FHIR: the security service and its oauth-uris, where the authorization server runs.

@@ -8,6 +8,7 @@
  */
 import { PUBLISHED_TYPES } from '../resources/index.js';
 import { SEARCH_PARAMETERS, SEARCHABLE_TYPES } from './parameters.js';
+import { HELD_TYPES } from './engine.js';
 
 export interface OAuthUris { authorize: string; token: string; revoke: string; introspect: string }
 
@@ -31,6 +32,13 @@ export function capabilityStatement(options: { base: string; oauth?: OAuthUris; 
     ...(type === 'Patient' ? { operation: [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' },
       ...(options.bulkExport ? [{ name: 'export', definition: `${BULK_DATA}/OperationDefinition/patient-export` }] : [])] } : {}),
   }));
+  // Held with the records naming them (a Medication entry): read by id, searched by _id only (engine.ts HELD_TYPES).
+  for (const type of HELD_TYPES) {
+    (resource as Record<string, unknown>[]).push({
+      type, interaction: [{ code: 'read' }, { code: 'search-type' }],
+      searchParam: [{ name: '_id', definition: 'http://hl7.org/fhir/SearchParameter/Resource-id', type: 'token', documentation: `${type}.id` }],
+    });
+  }
   if (options.bulkExport) {
     (resource as Record<string, unknown>[]).push({
       type: 'Group', interaction: [{ code: 'read' }, { code: 'search-type' }],
