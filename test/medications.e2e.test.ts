@@ -16,6 +16,7 @@ import { SYSTEM } from '../lib/records/terminology.js';
 import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type GraphQLResponse, type TestStack } from './support/harness.js';
 import { recordTypeCalls } from './support/record-consent.js';
+import { withoutLastUpdated } from './support/publish.js';
 import { generatedPatients } from './support/generated.js';
 
 type Json = Record<string, any>;
@@ -293,7 +294,12 @@ describe.each(BACKENDS)('Medications on %s', (backend) => {
   it('gives back in $everything, as valid FHIR R4, every element sent, the Medication entry and the contained one the way they came', async () => {
     const bundle = await everything(patientToken, id.patient);
     expect(schemaErrors(bundle)).toEqual([]);
-    const byId = (type: string, value: string) => bundle.entry.find((e) => e.resource.resourceType === type && e.resource.id === value)?.resource;
+    // Each as sent, with the time the store wrote it (meta.lastUpdated) besides.
+    const byId = (type: string, value: string) => {
+      const resource = bundle.entry.find((e) => e.resource.resourceType === type && e.resource.id === value)?.resource;
+      expect(Date.parse(resource?.meta?.lastUpdated)).not.toBeNaN();
+      return withoutLastUpdated(resource);
+    };
     const sent = record.resources;
     const practitioner = (reference: Json) => ({ ...reference, display: expect.any(String) });
     const strip = ({ identifier: _identifier, ...rest }: Json) => rest;
