@@ -107,6 +107,18 @@ const sortedKeys = (value: unknown): unknown => {
  * without its id, with references to the patient's records reduced to their
  * type (ids differ between stacks; registry references stay), as sorted JSON.
  */
+/**
+ * A resource as sent, for comparing with what was stored: without
+ * `meta.lastUpdated`, which the store sets (docs/last-updated.md); `meta`
+ * goes too when nothing else was in it.
+ */
+export function withoutLastUpdated<T extends Json | undefined>(resource: T): T {
+  if (!resource?.meta) return resource;
+  const { lastUpdated: _lastUpdated, ...meta } = resource.meta as Json;
+  const { meta: _meta, ...rest } = resource as Json;
+  return (Object.keys(meta).length ? { ...rest, meta } : rest) as T;
+}
+
 export function clinicalContent(exported: FhirBundle, types = PUBLISHED_TYPES, keep: (resource: Json) => boolean = () => true): Record<string, string[]> {
   const strip = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(strip);
@@ -114,7 +126,11 @@ export function clinicalContent(exported: FhirBundle, types = PUBLISHED_TYPES, k
       const out: Json = {};
       for (const [key, v] of Object.entries(value)) {
         if (key === 'reference' && typeof v === 'string' && !REGISTRY.test(v)) out[key] = v.split('/')[0];
-        else out[key] = strip(v);
+        else if (key === 'meta' && v && typeof v === 'object' && !Array.isArray(v)) {
+          // meta.lastUpdated is the store's (when this copy was written), not clinical content.
+          const { lastUpdated: _lastUpdated, ...meta } = v as Json;
+          if (Object.keys(meta).length) out[key] = strip(meta);
+        } else out[key] = strip(v);
       }
       return out;
     }
