@@ -24,7 +24,7 @@ export const ingestHandlers: KindHandlers = {
     table: 'encounter',
     category: 'encounters',
     addresseesColumn: 'addressee_organization_ids',
-    columns: ['practitioner_id', 'class', 'status', 'period_start', 'period_end', 'reason_code', 'reason_display', 'sensitivity_labels', 'participant', 'locations', 'reason_code_system', 'reason_codes'],
+    columns: ['practitioner_id', 'class', 'status', 'period_start', 'period_end', 'reason_code', 'reason_display', 'sensitivity_labels', 'participant', 'locations', 'reason_code_system', 'reason_codes', 'types'],
     order: 2,
   },
   allergy: {

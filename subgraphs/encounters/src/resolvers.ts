@@ -87,6 +87,9 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     practitionerReference: (row: Row) => row.participant?.individual ?? null,
     practitionerTypes: (row: Row) => row.participant?.type ?? null,
     locations: (row: Row) => row.locations ?? null,
+    // Kept as sent (migration 015): the kinds of visit, and the responsible participant's period.
+    type: (row: Row) => row.types ?? null,
+    practitionerPeriod: (row: Row) => row.participant?.period ?? null,
   },
   EncounterParticipant: {
     practitioner: (row: Row) => entityRef(row.practitioner_id),
