@@ -356,7 +356,6 @@ export const KNOWN_GAPS: Record<string, string[]> = {
   Encounter: ['subject.display'],
   // A display beside a reference to another entry of the transaction: the export writes the record itself.
   DiagnosticReport: ['result.display'],
-  Procedure: ['reasonReference.display'],
 };
 /** Resource types the product does not hold (step 7: left out, billing first). */
 export const NOT_HELD = ['Claim', 'ExplanationOfBenefit', 'Provenance'];

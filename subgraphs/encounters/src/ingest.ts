@@ -38,7 +38,7 @@ export const ingestHandlers: KindHandlers = {
     table: 'procedure',
     category: 'procedures',
     columns: ['status', 'code', 'performed_date_time', 'performed_period_start', 'performed_period_end', 'performed_at', 'reason_codes', 'body_sites',
-      'outcome', 'performers', 'location', 'sensitivity_labels', 'performed_string', 'performed_age', 'performed_range'],
+      'outcome', 'performers', 'location', 'sensitivity_labels', 'performed_string', 'performed_age', 'performed_range', 'reason_reference_display'],
     refs: {
       encounter: { column: 'encounter_id', table: 'encounter', kinds: ['encounter'], expression: 'encounter' },
       reason: { column: 'reason_condition_id', table: 'condition', kinds: ['condition'], expression: 'reasonReference[0]' },

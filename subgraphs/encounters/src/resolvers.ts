@@ -141,6 +141,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     performedAge: (row: Row) => row.performed_age ?? null,
     performedRange: (row: Row) => row.performed_range ?? null,
     reasonCode: (row: Row) => row.reason_codes,
+    // The display sent beside the diagnosis link (migration 015), under the diagnoses category like the link (access.ts).
+    reasonReferenceDisplay: (row: Row) => (row.reason_condition_id ? row.reason_reference_display ?? null : null),
     reasonReference: async (row: Row, _: unknown, context: SubgraphContext) => {
       if (!row.reason_condition_id) return [];
       const condition = await loadReference(context, 'condition', row.reason_condition_id, CONDITION);
