@@ -300,7 +300,9 @@ describe.each(BACKENDS)('FHIR R4 export on %s', (backend) => {
       // A link to a record of another category is a disclosure of that category, counted under the linking record
       // (a procedure's encounter and diagnosis, the diagnoses a care plan addresses, the encounter of a lab result, a
       // report or a clinical observation: their field rules, asked of every record whether or not it names one).
-      encounters: rich.encounters.length + rich.procedures.length + rich.observations.length + rich.diagnosticReports.length + rich.clinicalObservations.length,
+      encounters: rich.encounters.length + rich.procedures.length + rich.observations.length + rich.diagnosticReports.length + rich.clinicalObservations.length
+        // (and of an immunization, a care plan, a care team and an imaging study: public-health and imaging migrations 008)
+        + rich.immunizations.length + rich.carePlans.length + rich.careTeams.length + rich.imagingStudies.length,
       diagnoses: rich.conditions.length + rich.procedures.length + rich.carePlans.length,
       // (A category with nothing disclosed is not counted at all.)
       ...(rich.procedures.length ? { procedures: rich.procedures.length } : {}),

@@ -52,11 +52,18 @@ function everyElement(card: string, mrn: string): Json {
         ],
         telecom: [{ system: 'phone', value: '+27 31 555 0101', use: 'home' }, { system: 'email', value: 'thandiwe@example.org', use: 'work' }],
         gender: 'female', birthDate: '1948-02-17', deceasedDateTime: '2026-01-03T04:05:06+02:00',
-        address: [{ use: 'home', type: 'both', line: ['12 Florida Road', 'Flat 3'], city: 'Durban', district: 'eThekwini', state: 'KwaZulu-Natal', postalCode: '4001', country: 'ZA' }],
+        address: [{
+          use: 'home', type: 'both', line: ['12 Florida Road', 'Flat 3'], city: 'Durban', district: 'eThekwini', state: 'KwaZulu-Natal', postalCode: '4001', country: 'ZA',
+          extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/geolocation', extension: [{ url: 'latitude', valueDecimal: -29.8419 }, { url: 'longitude', valueDecimal: 31.0229 }] }],
+        }],
+        maritalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-MaritalStatus', code: 'W', display: 'Widowed' }], text: 'Widowed' },
+        multipleBirthInteger: 2,
+        communication: [{ language: { coding: [{ system: 'urn:ietf:bcp:47', code: 'zu', display: 'Zulu' }], text: 'isiZulu' }, preferred: true }, { language: { coding: [{ system: 'urn:ietf:bcp:47', code: 'en' }] } }],
       }),
       entry(encounter, {
         resourceType: 'Encounter', status: 'finished', class: { system: ACT_CODE, code: 'AMB', display: 'ambulatory' }, subject,
-        participant: [{ individual: { reference: 'Practitioner/prac-county-north-1' } }],
+        type: [{ coding: [{ system: SYSTEM.snomed, code: '185349003', display: 'Encounter for check up (procedure)' }], text: 'Check up' }],
+        participant: [{ individual: { reference: 'Practitioner/prac-county-north-1' }, period: { start: '2025-12-01T09:00:00+02:00', end: '2025-12-01T09:40:00+02:00' } }],
         period: { start: '2025-12-01T09:00:00+02:00', end: '2025-12-01T09:40:00+02:00' },
         reasonCode: [{ coding: [{ system: SYSTEM.icd10, code: 'I10', display: 'Essential (primary) hypertension' }, { system: SYSTEM.snomed, code: '38341003', display: 'Hypertensive disorder' }], text: 'Hypertension review' }],
         serviceProvider: { reference: `Organization/${ORG}` },
@@ -90,8 +97,17 @@ function everyElement(card: string, mrn: string): Json {
       entry(study, {
         resourceType: 'ImagingStudy', identifier: [{ system: 'urn:dicom:uid', value: `urn:oid:${uid}` }], status: 'available',
         modality: [{ system: SYSTEM.dicom, code: 'CT', display: 'Computed Tomography' }], subject, started: '2025-12-01T10:00:00+02:00',
-        numberOfSeries: 1, numberOfInstances: 120, description: 'CT chest without contrast',
-        series: [{ uid: `${uid}.1`, number: 1, modality: { system: SYSTEM.dicom, code: 'CT' }, bodySite: { system: SYSTEM.snomed, code: '51185008', display: 'Thoracic structure' }, description: 'Axial 1 mm', numberOfInstances: 120 }],
+        numberOfSeries: 1, numberOfInstances: 120, description: 'CT chest without contrast', encounter: { reference: encounter },
+        procedureCode: [{ coding: [{ system: SYSTEM.snomed, code: '169069000', display: 'Computed tomography of chest' }] }],
+        location: { reference: 'Location?identifier=https://county-north.example.org/location|radiology', display: 'Radiology' },
+        series: [{
+          uid: `${uid}.1`, number: 1, modality: { system: SYSTEM.dicom, code: 'CT' }, bodySite: { system: SYSTEM.snomed, code: '51185008', display: 'Thoracic structure' }, description: 'Axial 1 mm', numberOfInstances: 120,
+          started: '2025-12-01T10:01:00+02:00',
+          instance: [
+            { uid: `${uid}.1.1`, sopClass: { system: 'urn:ietf:rfc:3986', code: 'urn:oid:1.2.840.10008.5.1.4.1.1.2' }, number: 1, title: 'Axial 1' },
+            { uid: `${uid}.1.2`, sopClass: { system: 'urn:ietf:rfc:3986', code: 'urn:oid:1.2.840.10008.5.1.4.1.1.2' }, number: 2 },
+          ],
+        }],
       }),
       entry('urn:uuid:6a0c3c0e-0000-4000-8000-000000000007', {
         resourceType: 'DiagnosticReport', status: 'final', category: [{ coding: [{ system: V2_0074, code: 'RAD' }] }],
@@ -102,7 +118,7 @@ function everyElement(card: string, mrn: string): Json {
       }),
       entry('urn:uuid:6a0c3c0e-0000-4000-8000-000000000008', {
         resourceType: 'Immunization', status: 'completed', vaccineCode: { coding: [{ system: SYSTEM.cvx, code: '140', display: 'Influenza, seasonal, injectable, preservative free' }] },
-        patient: subject, occurrenceDateTime: '2025-12-01T09:35:00+02:00', primarySource: true, lotNumber: 'FLU-2025-77',
+        patient: subject, encounter: { reference: encounter }, location: { display: 'Vaccination room 2' }, occurrenceDateTime: '2025-12-01T09:35:00+02:00', primarySource: true, lotNumber: 'FLU-2025-77',
         performer: [{ actor: { reference: `Organization/${ORG}` } }], protocolApplied: [{ doseNumberPositiveInt: 1 }],
       }),
       entry('urn:uuid:6a0c3c0e-0000-4000-8000-000000000009', {
@@ -155,16 +171,16 @@ function everyElement(card: string, mrn: string): Json {
         subject, encounter: { reference: encounter }, performedPeriod: { start: '2025-12-01T09:05:00+02:00', end: '2025-12-01T09:35:00+02:00' },
         performer: [{ function: { text: 'Endoscopist' }, actor: { reference: 'Practitioner/prac-county-north-1' } }, { actor: { type: 'Practitioner', identifier: { system: 'https://north.example.org/staff', value: 'S1' }, display: 'Dr Lin' } }],
         location: { identifier: { system: 'https://north.example.org/location', value: 'ENDO-1' }, display: 'Endoscopy suite' },
-        reasonCode: [{ text: 'Screening' }], reasonReference: [{ reference: 'urn:uuid:6a0c3c0e-0000-4000-8000-000000000005' }],
+        reasonCode: [{ text: 'Screening' }], reasonReference: [{ reference: 'urn:uuid:6a0c3c0e-0000-4000-8000-000000000005', display: 'Essential hypertension' }],
         bodySite: [{ coding: [{ system: SYSTEM.snomed, code: '71854001', display: 'Colon structure' }] }], outcome: { text: 'No polyps' },
       }),
       entry('urn:uuid:6a0c3c0e-0000-4000-8000-000000000272', {
-        resourceType: 'CareTeam', status: 'active', subject, period: { start: '2025-12-02T08:00:00+02:00' },
+        resourceType: 'CareTeam', status: 'active', subject, encounter: { reference: encounter }, period: { start: '2025-12-02T08:00:00+02:00' },
         participant: [{ role: [{ coding: [{ system: SYSTEM.snomed, code: '224535009', display: 'Registered nurse' }] }], member: { reference: 'Practitioner/prac-county-north-1' } }],
         reasonCode: [{ coding: [{ system: SYSTEM.snomed, code: '38341003' }] }], managingOrganization: [{ reference: `Organization/${ORG}` }],
       }),
       entry('urn:uuid:6a0c3c0e-0000-4000-8000-000000000273', {
-        resourceType: 'CarePlan', status: 'active', intent: 'plan', subject, period: { start: '2025-12-02T08:00:00+02:00', end: '2026-06-02T08:00:00+02:00' },
+        resourceType: 'CarePlan', status: 'active', intent: 'plan', subject, encounter: { reference: encounter }, period: { start: '2025-12-02T08:00:00+02:00', end: '2026-06-02T08:00:00+02:00' },
         category: [{ coding: [{ system: SYSTEM.snomed, code: '443402002' }], text: 'Hypertension education' }],
         careTeam: [{ reference: 'urn:uuid:6a0c3c0e-0000-4000-8000-000000000272' }], addresses: [{ reference: 'urn:uuid:6a0c3c0e-0000-4000-8000-000000000005' }],
         activity: [{ detail: { code: { text: 'Home blood pressure twice a week' }, status: 'in-progress', location: { display: 'Home' } } }],
@@ -268,9 +284,9 @@ describe.each(BACKENDS)('What is published comes back unchanged on %s', (backend
 
   it('refuses an element it would not keep, naming it, and writes nothing of the transaction', async () => {
     const bundle = everyElement(`HC-RF-${backend}`, `MRN-RF-${backend}`);
-    bundle.entry[0].resource.maritalStatus = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-MaritalStatus', code: 'M' }] };
-    bundle.entry[0].resource.address[0].extension = [{ url: 'http://hl7.org/fhir/StructureDefinition/geolocation' }];
-    bundle.entry[1].resource.type = [{ coding: [{ system: SYSTEM.snomed, code: '185349003' }] }];
+    bundle.entry[0].resource.contact = [{ name: { family: 'Mkhize' } }];
+    bundle.entry[0].resource.address[0].period = { start: '2020-01-01' };
+    bundle.entry[1].resource.priority = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActPriority', code: 'R' }] };
     bundle.entry[3].resource.specimen = { reference: 'Specimen/6a0c3c0e-0000-4000-8000-000000000002' };
     bundle.entry[6].resource.series.push({ ...bundle.entry[6].resource.series[0], uid: `${bundle.entry[6].resource.series[0].uid}9` });
     const answer = await send('/fhir', await system(ORG), bundle);
@@ -278,7 +294,7 @@ describe.each(BACKENDS)('What is published comes back unchanged on %s', (backend
     expect(answer.body.resourceType).toBe('OperationOutcome');
     const named = answer.body.issue.flatMap((i: Json) => i.expression ?? []);
     expect(named).toEqual(expect.arrayContaining([
-      'Bundle.entry[0].resource.maritalStatus', 'Bundle.entry[0].resource.address[0].extension', 'Bundle.entry[1].resource.type',
+      'Bundle.entry[0].resource.contact', 'Bundle.entry[0].resource.address[0].period', 'Bundle.entry[1].resource.priority',
       'Bundle.entry[3].resource.specimen', 'Bundle.entry[6].resource.series[1]',
     ]));
     // Nothing of it was written: the same transaction without those elements creates every record (a patient or

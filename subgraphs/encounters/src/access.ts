@@ -16,7 +16,7 @@ export const consentRules: ConsentRules = {
     Encounter: { fieldCategories: { diagnoses: 'diagnoses', referral: 'referrals' } },
     Referral: { fieldCategories: { consultations: 'encounters' } },
     // A procedure's encounter and the diagnosis it was for are records of their own categories.
-    Procedure: { fieldCategories: { encounter: 'encounters', reasonReference: 'diagnoses' } },
+    Procedure: { fieldCategories: { encounter: 'encounters', reasonReference: 'diagnoses', reasonReferenceDisplay: 'diagnoses' } },
   }),
   // A discharge result holds the finished encounter and references (the owners check their fields).
   open: ['Query', 'Mutation', 'Discharge', 'FollowUpTask', 'EncounterParticipant', 'ReferralConsentRequest', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'EncounterConnection', 'EncounterEdge',

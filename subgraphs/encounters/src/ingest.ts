@@ -24,7 +24,7 @@ export const ingestHandlers: KindHandlers = {
     table: 'encounter',
     category: 'encounters',
     addresseesColumn: 'addressee_organization_ids',
-    columns: ['practitioner_id', 'class', 'status', 'period_start', 'period_end', 'reason_code', 'reason_display', 'sensitivity_labels', 'participant', 'locations', 'reason_code_system', 'reason_codes'],
+    columns: ['practitioner_id', 'class', 'status', 'period_start', 'period_end', 'reason_code', 'reason_display', 'sensitivity_labels', 'participant', 'locations', 'reason_code_system', 'reason_codes', 'types'],
     order: 2,
   },
   allergy: {
@@ -38,7 +38,7 @@ export const ingestHandlers: KindHandlers = {
     table: 'procedure',
     category: 'procedures',
     columns: ['status', 'code', 'performed_date_time', 'performed_period_start', 'performed_period_end', 'performed_at', 'reason_codes', 'body_sites',
-      'outcome', 'performers', 'location', 'sensitivity_labels', 'performed_string', 'performed_age', 'performed_range'],
+      'outcome', 'performers', 'location', 'sensitivity_labels', 'performed_string', 'performed_age', 'performed_range', 'reason_reference_display'],
     refs: {
       encounter: { column: 'encounter_id', table: 'encounter', kinds: ['encounter'], expression: 'encounter' },
       reason: { column: 'reason_condition_id', table: 'condition', kinds: ['condition'], expression: 'reasonReference[0]' },

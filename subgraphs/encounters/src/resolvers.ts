@@ -112,6 +112,9 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     practitionerReference: (row: Row) => row.participant?.individual ?? null,
     practitionerTypes: (row: Row) => row.participant?.type ?? null,
     locations: (row: Row) => row.locations ?? null,
+    // Kept as sent (migration 015): the kinds of visit, and the responsible participant's period.
+    type: (row: Row) => row.types ?? null,
+    practitionerPeriod: (row: Row) => row.participant?.period ?? null,
   },
   EncounterParticipant: {
     practitioner: (row: Row) => entityRef(row.practitioner_id),
@@ -163,6 +166,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     performedAge: (row: Row) => row.performed_age ?? null,
     performedRange: (row: Row) => row.performed_range ?? null,
     reasonCode: (row: Row) => row.reason_codes,
+    // The display sent beside the diagnosis link (migration 015), under the diagnoses category like the link (access.ts).
+    reasonReferenceDisplay: (row: Row) => (row.reason_condition_id ? row.reason_reference_display ?? null : null),
     reasonReference: async (row: Row, _: unknown, context: SubgraphContext) => {
       if (!row.reason_condition_id) return [];
       const condition = await loadReference(context, 'condition', row.reason_condition_id, CONDITION);

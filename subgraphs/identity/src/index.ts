@@ -29,7 +29,7 @@ const consentRules: ConsentRules = {
   }),
   // Audit and match-candidate types are reached only through resolvers that check the actor (admin, or the patient); the registry is open.
   // App registrations are read by administrators (apps, app) and by whoever sees a directive naming the app.
-  open: ['Query', 'Mutation', 'App', 'AppRegistration', 'HumanName', 'ContactPoint', 'Address', 'Identifier', 'Organization', 'Practitioner', 'AuditEvent', 'ConsentChange', 'LabelRemoval',
+  open: ['Query', 'Mutation', 'App', 'AppRegistration', 'HumanName', 'ContactPoint', 'Address', 'PatientCommunication', 'CodeableConcept', 'Coding', 'Identifier', 'Organization', 'Practitioner', 'AuditEvent', 'ConsentChange', 'LabelRemoval',
     'RegistryChange', 'RegistryChangeConnection', 'RegistryChangeEdge',
     'AuditEventConnection', 'AuditEventEdge', 'MatchCandidate', 'MatchCandidateConnection', 'MatchCandidateEdge', 'PageInfo', 'PatientConnection', 'PatientEdge', '_Service', 'TimelineConnection', 'TimelineEdge',
     // References to other subgraphs' records on the timeline: their owners check every field.

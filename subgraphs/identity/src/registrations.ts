@@ -28,7 +28,9 @@ type Row = Record<string, any>;
 /** The demographics columns a patient row and a registration share. */
 export const DEMOGRAPHICS = ['family', 'given', 'birth_date', 'gender', 'phone', 'email', 'address_line', 'address_city', 'address_postal_code',
   // As sent (migration 009): every name, contact point and address, the death, the extensions.
-  'names', 'telecoms', 'addresses', 'deceased', 'extensions'];
+  'names', 'telecoms', 'addresses', 'deceased', 'extensions',
+  // As sent (migration 011): the marital status, multiple birth and languages.
+  'marital_status', 'multiple_birth', 'communications'];
 
 /**
  * SQL: the identifiers a registration made before registrations were recorded reads as (its organisation's own

@@ -239,11 +239,16 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
       ...(row.phone ? [{ system: 'phone', value: row.phone, use: null }] : []),
       ...(row.email ? [{ system: 'email', value: row.email, use: null }] : []),
     ]),
-    address: (row: Row) => (Array.isArray(row.addresses) ? row.addresses.map((a: Row) => ({ ...a, line: a.line ?? [] }))
+    address: (row: Row) => (Array.isArray(row.addresses) ? row.addresses.map((a: Row) => ({ ...a, line: a.line ?? [], extensionJson: Array.isArray(a.extension) ? JSON.stringify(a.extension) : null }))
       : row.address_line ? [{ line: [row.address_line], city: row.address_city, postalCode: row.address_postal_code, country: null }] : []),
     deceasedDateTime: (row: Row) => (typeof row.deceased?.dateTime === 'string' ? row.deceased.dateTime : null),
     deceasedBoolean: (row: Row) => (typeof row.deceased?.boolean === 'boolean' ? row.deceased.boolean : null),
     extensionJson: (row: Row) => (Array.isArray(row.extensions) ? JSON.stringify(row.extensions) : null),
+    // As sent (migration 011); null where none was sent.
+    maritalStatus: (row: Row) => row.marital_status ?? null,
+    multipleBirthBoolean: (row: Row) => (typeof row.multiple_birth?.boolean === 'boolean' ? row.multiple_birth.boolean : null),
+    multipleBirthInteger: (row: Row) => (Number.isInteger(row.multiple_birth?.integer) ? row.multiple_birth.integer : null),
+    communication: (row: Row) => row.communications ?? null,
     // A registration shows the identifiers its organisation sent; the patient's record, every one.
     identifiers: (row: Row, _: unknown, context: SubgraphContext) => (row.registration_org ? registrationIdentifiers(row) : identifiersOf(context, row.id)),
     // The directives the caller may see (see directiveAsSeen): the policy decides each.

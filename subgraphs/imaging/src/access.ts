@@ -12,10 +12,14 @@ export const consentRules: ConsentRules = {
   records: ownedRecordRules('imaging', {
     // The encounter a note was written in is a record of its own category.
     ClinicalNote: { fieldCategories: { encounter: 'encounters' } },
+    // The encounter a study was made in, likewise.
+    ImagingStudy: { fieldCategories: { encounter: 'encounters' } },
   }),
   // Result recognition is registry data, open like the organisations it names (the mutations check the actor).
   open: ['Query', 'Mutation', 'ImagingResultRecognition', 'Patient', 'Organization', 'Practitioner', 'Coding', 'Period', 'PageInfo', 'ImagingReport', 'ImagingSeries',
     'ImagingStudyConnection', 'ImagingStudyEdge', '_Service',
     // A note's parts, reached only through its checked fields.
-    'CodeableConcept', 'NoteAttachment', 'ClinicalNoteConnection', 'ClinicalNoteEdge', 'Encounter'],
+    'CodeableConcept', 'NoteAttachment', 'ClinicalNoteConnection', 'ClinicalNoteEdge', 'Encounter',
+    // A study's parts, reached only through its checked fields.
+    'ImagingInstance', 'LogicalReference', 'ReferenceIdentifier'],
 };

@@ -11,7 +11,8 @@ export const ingestHandlers: KindHandlers = {
   'imaging-study': {
     table: 'imaging_study',
     category: 'imaging',
-    columns: ['study_instance_uid', 'modality', 'modality_display', 'body_site', 'body_site_display', 'description', 'number_of_series', 'number_of_instances', 'series', 'started', 'sensitivity_labels'],
+    columns: ['study_instance_uid', 'modality', 'modality_display', 'body_site', 'body_site_display', 'description', 'number_of_series', 'number_of_instances', 'series', 'started', 'sensitivity_labels',
+      'encounter_id', 'procedure_codes', 'location'],
     order: 1,
     keys: (entry) => [`dicom-study|${String(entry.record.study_instance_uid)}`],
     // A Study Instance UID names one study in the world: one record, whoever publishes it.

@@ -80,6 +80,10 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     numberOfSeries: (row: Row) => row.number_of_series,
     numberOfInstances: (row: Row) => row.number_of_instances,
     series: (row: Row) => (isSeries(row.series) ? [row.series] : []),
+    // Kept as sent (migration 008): the encounter (the encounters subgraph's record, its consent rule: access.ts), the procedures and the location.
+    encounter: (row: Row) => entityRef(row.encounter_id),
+    procedureCode: (row: Row) => row.procedure_codes ?? null,
+    location: (row: Row) => row.location ?? null,
     // The study's report, under its own labels as well as the study's: refused with the policy's code, never silently.
     report: async (row: Row, _: unknown, context: SubgraphContext) => {
       const report = await context

@@ -15,7 +15,10 @@ export const consentRules: ConsentRules = {
   // view of Immunization in the catalogue and shares its rule.
   records: ownedRecordRules('public-health', {
     // The diagnoses a care plan addresses are records of their own category.
-    CarePlan: { fieldCategories: { addresses: 'diagnoses' } },
+    // The encounter an immunisation was given in, a plan or a team made in, is a record of the encounters category.
+    CarePlan: { fieldCategories: { addresses: 'diagnoses', encounter: 'encounters' } },
+    CareTeam: { fieldCategories: { encounter: 'encounters' } },
+    Immunization: { fieldCategories: { encounter: 'encounters' } },
   }),
   open: ['Query', 'Mutation', 'Encounter', 'HomeMeasurementSubmission', 'Patient', 'Organization', 'Practitioner', 'Program', 'ProgramChange', 'Coding', 'Period', 'PageInfo', 'ProgramEnrollmentConnection', 'ProgramEnrollmentEdge',
     'ImmunizationConnection', 'ImmunizationEdge', 'FollowUpTaskConnection', 'FollowUpTaskEdge', 'HomeMeasurementConnection',

@@ -17,13 +17,13 @@ export const ingestHandlers: KindHandlers = {
   careTeam: {
     table: 'care_team',
     category: 'care-plans',
-    columns: ['status', 'period_start', 'period_end', 'participants', 'reason_codes', 'managed_by_producer', 'sensitivity_labels'],
+    columns: ['status', 'period_start', 'period_end', 'participants', 'reason_codes', 'managed_by_producer', 'sensitivity_labels', 'encounter_id'],
     order: 3,
   },
   carePlan: {
     table: 'care_plan',
     category: 'care-plans',
-    columns: ['status', 'intent', 'categories', 'period_start', 'period_end', 'activities', 'addresses_condition_ids', 'sensitivity_labels'],
+    columns: ['status', 'intent', 'categories', 'period_start', 'period_end', 'activities', 'addresses_condition_ids', 'sensitivity_labels', 'encounter_id'],
     refs: { careTeam: { column: 'care_team_id', table: 'care_team', kinds: ['careTeam'], expression: 'careTeam[0]' } },
     // After the care team it names.
     order: 4,
@@ -43,7 +43,7 @@ export const ingestHandlers: KindHandlers = {
   immunization: {
     table: 'immunization',
     category: 'immunizations',
-    columns: ['program_id', 'vaccine_code', 'vaccine_display', 'dose_number', 'lot_number', 'occurrence', 'status', 'sensitivity_labels'],
+    columns: ['program_id', 'vaccine_code', 'vaccine_display', 'dose_number', 'lot_number', 'occurrence', 'status', 'sensitivity_labels', 'encounter_id', 'location'],
     order: 2,
     check: async (tx, entry: ResolvedEntry) => {
       if (entry.record.program === undefined || entry.record.program === null) return null;

@@ -98,6 +98,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     activity: (row: Row) => row.activities,
     // The diagnoses are encounters' records: entity references its own consent rule resolves.
     addresses: (row: Row) => ((row.addresses_condition_ids as string[] | null) ?? []).map((id) => ({ id })),
+    // The encounter is the encounters subgraph's record: an entity reference its own consent rule resolves.
+    encounter: (row: Row) => entityRef(row.encounter_id),
     careTeam: async (row: Row, _: unknown, context: SubgraphContext) => {
       if (!row.care_team_id) return [];
       const team = await loadReference(context, 'care_team', row.care_team_id, CARE_TEAM);
@@ -112,6 +114,7 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     participant: (row: Row) => row.participants,
     reasonCode: (row: Row) => row.reason_codes,
     managingOrganization: (row: Row) => (row.managed_by_producer ? entityRef(row.organization_id) : null),
+    encounter: (row: Row) => entityRef(row.encounter_id),
   },
   Program: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => programLoader(context, reference.id),
@@ -156,6 +159,9 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     lotNumber: (row: Row) => row.lot_number,
     occurrenceDateTime: (row: Row) => row.occurrence,
     program: (row: Row, _: unknown, context: SubgraphContext) => programLoader(context, row.program_id),
+    // The encounter is the encounters subgraph's record (its consent rule: access.ts); the location a logical reference as sent.
+    encounter: (row: Row) => entityRef(row.encounter_id),
+    location: (row: Row) => row.location ?? null,
   },
   FollowUpTask: {
     __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'follow_up_task', reference.id, FOLLOW_UP_TASK),

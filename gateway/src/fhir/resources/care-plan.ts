@@ -14,6 +14,7 @@
 import { isUuidText } from '../../../../lib/ingest/types.js';
 import { instant, isObject, labelsOf, patientLink, recordRef, EVERY_CODING, REFERENCE } from './elements.js';
 import { entryLink, type FhirResourceModule, type Json, type Mapped } from './module.js';
+import { encounterOf, ENCOUNTER_KEEPS, ENCOUNTER_SELECTION } from './encounter-link.js';
 import { conceptOf, conceptsOf, conceptToFhir, CONCEPT_SELECTION, logicalReference, REFERENCE_SELECTION, referenceToFhir, type ConceptValue, type ReferenceValue } from './procedure.js';
 
 /** FHIR request-status, care-plan-intent and care-plan-activity-status (required bindings). */
@@ -25,7 +26,7 @@ const MAX_LIST = 50;
 export interface GqlCarePlan {
   id: string; status: string | null; intent: string | null; category: ConceptValue[] | null; period: { start: string | null; end: string | null } | null;
   activity: { code: ConceptValue | null; status: string | null; location: ReferenceValue | null }[] | null;
-  addresses: ({ id: string } | null)[] | null; careTeam: { id: string }[] | null; sensitivityLabels: string[] | null;
+  addresses: ({ id: string } | null)[] | null; careTeam: { id: string }[] | null; sensitivityLabels: string[] | null; encounter?: { id: string } | null;
 }
 
 const codeIn = (value: unknown, allowed: Set<string>, issues: Parameters<NonNullable<FhirResourceModule['fromFhir']>>[2], element: string): string | null =>
@@ -39,12 +40,13 @@ export const carePlan: FhirResourceModule = {
     activity: { detail: { code: EVERY_CODING, status: true, location: REFERENCE } },
     addresses: { reference: true },
     careTeam: { $max: 1, reference: true },
+    encounter: ENCOUNTER_KEEPS,
   },
   exports: [{
     from: 'carePlans',
     select: () => ({
       carePlans: `id status intent category ${CONCEPT_SELECTION} period { start end } activity { code ${CONCEPT_SELECTION} status location ${REFERENCE_SELECTION} }
-    addresses { id } careTeam { id } sensitivityLabels`,
+    addresses { id } careTeam { id } sensitivityLabels ${ENCOUNTER_SELECTION}`,
     }),
     toFhir(p: GqlCarePlan, x) {
       // status and intent are required: without them (withheld) the resource would not be valid.
@@ -59,6 +61,8 @@ export const carePlan: FhirResourceModule = {
         intent: p.intent,
         category: p.category?.map(conceptToFhir),
         subject: x.patientRef,
+        // Linked only where the caller may see the encounter (it is then in the export).
+        encounter: x.link('Encounter', p.encounter?.id),
         period: p.period ? { start: p.period.start, end: p.period.end } : undefined,
         careTeam: teams.length ? teams : undefined,
         addresses: addresses.length ? addresses : undefined,
@@ -95,9 +99,12 @@ export const carePlan: FhirResourceModule = {
     }).filter((id): id is string => Boolean(id));
     const teams = list('careTeam');
     const team = teams.length ? recordRef(teams[0], ['CareTeam'], context, issues, 'careTeam[0]') : null;
+    // The encounter (encounters' record): an existing one by id, one of this Bundle through the coordinator (encounter-link.ts).
+    const encounter = encounterOf(r.encounter, context, issues);
+    const foreignLinks = [...(addresses.some((id) => id.startsWith('entry:')) ? [{ column: 'addresses_condition_ids', expression: 'addresses' }] : []), ...(encounter.foreignLinks ?? [])];
     return {
       recordType: 'CarePlan', kind: 'carePlan', refs: team ? { careTeam: team } : {},
-      ...(addresses.some((id) => id.startsWith('entry:')) ? { foreignLinks: [{ column: 'addresses_condition_ids', expression: 'addresses' }] } : {}), patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject',
+      ...(foreignLinks.length ? { foreignLinks } : {}), patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject',
       record: {
         status: codeIn(r.status, STATUS, issues, 'status'),
         intent: codeIn(r.intent, INTENT, issues, 'intent'),
@@ -115,6 +122,7 @@ export const carePlan: FhirResourceModule = {
           };
         }),
         addresses_condition_ids: addresses,
+        encounter_id: encounter.encounterId,
         sensitivity_labels: labelsOf(r, issues),
       },
     };

@@ -9,6 +9,7 @@
 import { instant, isObject, labelsOf, ownOrganization, patientLink, EVERY_CODING, ORGANIZATION_FIELDS, REFERENCE } from './elements.js';
 import type { GqlOrganization } from '../graphql-types.js';
 import type { FhirResourceModule, Json, Mapped } from './module.js';
+import { encounterOf, ENCOUNTER_KEEPS, ENCOUNTER_SELECTION } from './encounter-link.js';
 import { actorOf, conceptsOf, conceptToFhir, CONCEPT_SELECTION, REFERENCE_SELECTION, referenceToFhir, type ConceptValue, type ReferenceValue } from './procedure.js';
 
 /** FHIR care-team-status (a required binding). */
@@ -18,7 +19,7 @@ const MAX_PARTICIPANTS = 50;
 export interface GqlCareTeam {
   id: string; status: string | null; period: { start: string | null; end: string | null } | null;
   participant: { role: ConceptValue[] | null; member: ReferenceValue | null }[] | null; reasonCode: ConceptValue[] | null;
-  managingOrganization: GqlOrganization | null; sensitivityLabels: string[] | null;
+  managingOrganization: GqlOrganization | null; sensitivityLabels: string[] | null; encounter?: { id: string } | null;
 }
 
 export const careTeam: FhirResourceModule = {
@@ -28,12 +29,13 @@ export const careTeam: FhirResourceModule = {
     participant: { role: EVERY_CODING, member: REFERENCE }, reasonCode: EVERY_CODING,
     // Only the publisher may manage it, named literally (Organization/<own id>): the export writes it so.
     managingOrganization: { $max: 1, reference: true },
+    encounter: ENCOUNTER_KEEPS,
   },
   exports: [{
     from: 'careTeams',
     select: () => ({
       careTeams: `id status period { start end } participant { role ${CONCEPT_SELECTION} member ${REFERENCE_SELECTION} } reasonCode ${CONCEPT_SELECTION}
-    managingOrganization ${ORGANIZATION_FIELDS} sensitivityLabels`,
+    managingOrganization ${ORGANIZATION_FIELDS} sensitivityLabels ${ENCOUNTER_SELECTION}`,
     }),
     toFhir(t: GqlCareTeam, x) {
       const managing = x.org(t.managingOrganization);
@@ -43,6 +45,8 @@ export const careTeam: FhirResourceModule = {
         meta: x.meta(t, t.sensitivityLabels),
         status: t.status,
         subject: x.patientRef,
+        // Linked only where the caller may see the encounter (it is then in the export).
+        encounter: x.link('Encounter', t.encounter?.id),
         period: t.period ? { start: t.period.start, end: t.period.end } : undefined,
         participant: t.participant?.map((p) => ({ role: p.role?.map(conceptToFhir), member: referenceToFhir(p.member) })),
         reasonCode: t.reasonCode?.map(conceptToFhir),
@@ -63,7 +67,10 @@ export const careTeam: FhirResourceModule = {
     const managing = r.managingOrganization === undefined ? [] : Array.isArray(r.managingOrganization) ? (r.managingOrganization as unknown[])
       : issues.add(400, 'structure', 'managingOrganization must be a list', 'managingOrganization') ?? [];
     managing.forEach((reference, n) => ownOrganization(reference, context, issues, `managingOrganization[${n}]`));
+    // The encounter (encounters' record): an existing one by id, one of this Bundle through the coordinator (encounter-link.ts).
+    const encounter = encounterOf(r.encounter, context, issues);
     return {
+      ...(encounter.foreignLinks ? { foreignLinks: encounter.foreignLinks } : {}),
       recordType: 'CareTeam', kind: 'careTeam', refs: {}, patient: patientLink(r.subject, context, issues, 'subject'), patientElement: 'subject',
       record: {
         status,
@@ -77,6 +84,7 @@ export const careTeam: FhirResourceModule = {
         }),
         reason_codes: conceptsOf(r.reasonCode, issues, 'reasonCode'),
         managed_by_producer: managing.length > 0,
+        encounter_id: encounter.encounterId,
         sensitivity_labels: labelsOf(r, issues),
       },
     };

@@ -36,14 +36,18 @@ export interface GqlEncounter {
   sensitivityLabels: string[] | null;
   practitionerReference?: LogicalRef | null; practitionerTypes?: { coding: GqlCoding[]; text: string | null }[] | null; locations?: LogicalRef[] | null;
   reasonCode?: { coding: GqlCoding[]; text: string | null }[] | null;
+  type?: { coding: GqlCoding[]; text: string | null }[] | null; practitionerPeriod?: GqlPeriod | null;
 }
 
 /** A registry practitioner's literal reference (Practitioner/{registry id}): kept as the registry's practitioner; any other person, logically. */
 const REGISTRY_PRACTITIONER = /^Practitioner\/[A-Za-z0-9\-.]{1,64}$/;
 const MAX_LOCATIONS = 10;
 const MAX_REASONS = 10;
+const MAX_TYPES = 10;
 /** The coding an encounter's reason is listed under (GraphQL `reason`): ICD-10 where sent, else ICD-10-CM, else SNOMED CT, else the first. */
 const PRIMARY_SYSTEMS = [SYSTEM.icd10, ICD10_CM, SYSTEM.snomed];
+/** A period as the export writes it: the ends that were sent. */
+const periodOf = (p: GqlPeriod) => Object.fromEntries(Object.entries({ start: p.start, end: p.end }).filter(([, v]) => v !== null && v !== undefined));
 /** Nulls (GraphQL's absent) out of a logical reference. */
 const present = (ref: LogicalRef): LogicalRef => Object.fromEntries(Object.entries(ref).filter(([, v]) => v !== null && v !== undefined)) as LogicalRef;
 
@@ -51,14 +55,16 @@ export const encounter: FhirResourceModule = {
   resourceType: 'Encounter',
   keeps: {
     identifier: { system: true, value: true }, status: true, class: { system: true, code: true, display: true }, subject: REFERENCE,
-    participant: { $max: 1, individual: REFERENCE, type: EVERY_CODING }, location: { $max: MAX_LOCATIONS, location: REFERENCE }, period: { start: true, end: true }, reasonCode: { $max: MAX_REASONS, ...EVERY_CODING }, serviceProvider: REFERENCE,
+    type: { $max: MAX_TYPES, ...EVERY_CODING },
+    participant: { $max: 1, individual: REFERENCE, type: EVERY_CODING, period: { start: true, end: true } }, location: { $max: MAX_LOCATIONS, location: REFERENCE }, period: { start: true, end: true }, reasonCode: { $max: MAX_REASONS, ...EVERY_CODING }, serviceProvider: REFERENCE,
     // Derived, as the export writes it: the Conditions that name this encounter (their own link is what is kept).
     diagnosis: { condition: { reference: true } },
   },
   exports: [{
     from: 'encounters',
     select: () => ({ encounters: `id status class period { start end } organization ${ORGANIZATION_FIELDS} practitioner ${PRACTITIONER_FIELDS} reason ${CODING_FIELDS} sensitivityLabels
-    practitionerReference ${LOGICAL_REFERENCE_FIELDS} practitionerTypes { coding ${CODING_FIELDS} text } locations ${LOGICAL_REFERENCE_FIELDS} reasonCode { coding ${CODING_FIELDS} text }` }),
+    practitionerReference ${LOGICAL_REFERENCE_FIELDS} practitionerTypes { coding ${CODING_FIELDS} text } locations ${LOGICAL_REFERENCE_FIELDS} reasonCode { coding ${CODING_FIELDS} text }
+    type { coding ${CODING_FIELDS} text } practitionerPeriod { start end }` }),
     toFhir(e: GqlEncounter, x) {
       const klass = e.class ? ENCOUNTER_CLASS[e.class] : undefined;
       if (!e.status || !(klass || x.masks.has(e, 'class'))) return x.withheld();
@@ -68,10 +74,12 @@ export const encounter: FhirResourceModule = {
         meta: x.meta(e, e.sensitivityLabels),
         status: ENCOUNTER_STATUS.has(e.status) ? e.status : 'unknown',
         class: klass ? { system: SYSTEMS.actCode, code: klass.code, display: klass.display } : maskedExtension(),
+        type: e.type?.length ? e.type.map((t) => fhirConcept(t)!) : undefined,
         subject: x.patientRef,
-        participant: e.practitioner || e.practitionerReference || e.practitionerTypes?.length
+        participant: e.practitioner || e.practitionerReference || e.practitionerTypes?.length || e.practitionerPeriod
           ? [{
             ...(e.practitionerTypes?.length ? { type: e.practitionerTypes.map((t) => fhirConcept(t)!) } : {}),
+            ...(e.practitionerPeriod ? { period: periodOf(e.practitionerPeriod) } : {}),
             ...(e.practitioner ? { individual: x.practitioner(e.practitioner) } : e.practitionerReference ? { individual: fhirReferenceOf(present(e.practitionerReference)) } : {}),
           }]
           : undefined,
@@ -120,6 +128,14 @@ export const encounter: FhirResourceModule = {
     const types = first?.type === undefined ? [] : Array.isArray(first.type)
       ? (first.type as unknown[]).map((t, n) => conceptOf(t, issues, `participant[0].type[${n}]`)).filter((t) => t !== null)
       : issues.add(400, 'structure', 'participant[0].type must be a list of CodeableConcepts', 'participant[0].type') ?? [];
+    // The participant's period as sent (its start required of a period, its end after it).
+    const participantPeriod = first?.period === undefined ? null : isObject(first.period)
+      ? { start: instant(first.period.start, issues, 'participant[0].period.start'), end: instant(first.period.end, issues, 'participant[0].period.end') }
+      : issues.add(400, 'structure', 'participant[0].period must be a Period', 'participant[0].period') ?? null;
+    // The kinds of visit as sent (Encounter.type: SNOMED CT, local codes), each coding of a recognised system checked.
+    const kinds = r.type === undefined ? [] : Array.isArray(r.type)
+      ? (r.type as unknown[]).slice(0, MAX_TYPES).map((c, n) => conceptOf(c, issues, `type[${n}]`)).filter((c) => c !== null)
+      : issues.add(400, 'structure', 'type must be a list of CodeableConcepts', 'type') ?? [];
     const locations = r.location === undefined ? [] : Array.isArray(r.location)
       ? (r.location as unknown[]).slice(0, MAX_LOCATIONS).map((l, n) => (isObject(l) ? logicalReference(l.location, context, issues, `location[${n}].location`, ['Location'])
         : issues.add(400, 'structure', `location[${n}] must be an EncounterLocation`, `location[${n}]`) ?? null)).filter((l): l is LogicalRef => l !== null)
@@ -130,7 +146,9 @@ export const encounter: FhirResourceModule = {
         class: klass?.code, status, period_start: instant(r.period?.start, issues, 'period.start', true), period_end: instant(r.period?.end, issues, 'period.end'),
         reason_code: reason?.code ?? null, reason_display: reason?.display ?? null, reason_code_system: reason?.system ?? null, reason_codes: reasons.length ? reasons : null,
         practitioner_id: registry ? practitionerId(participant, issues, 'participant[0].individual') : null, sensitivity_labels: labelsOf(r, issues),
-        participant: logical || types.length ? { ...(logical ? { individual: logical } : {}), ...(types.length ? { type: types } : {}) } : null,
+        participant: logical || types.length || participantPeriod
+          ? { ...(logical ? { individual: logical } : {}), ...(types.length ? { type: types } : {}), ...(participantPeriod ? { period: participantPeriod } : {}) } : null,
+        types: kinds.length ? kinds : null,
         locations: locations.length ? locations : null,
       },
     };

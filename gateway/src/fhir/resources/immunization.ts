@@ -5,24 +5,27 @@ import {
   CODING_FIELDS, codingOf, instant, integer, isObject, labelsOf, ORGANIZATION_FIELDS, ownOrganization, patientLink, text, withDisplay, ONE_CODING, REFERENCE,
 } from './elements.js';
 import type { FhirResourceModule, Mapped } from './module.js';
+import { encounterOf, ENCOUNTER_KEEPS, ENCOUNTER_SELECTION } from './encounter-link.js';
+import { logicalReference, REFERENCE_SELECTION, referenceToFhir, type ReferenceValue } from './procedure.js';
 
 export const IMMUNIZATION_STATUS = new Set(['completed', 'entered-in-error', 'not-done']);
 
 export interface GqlImmunization {
   id: string; vaccineCode: GqlCoding | null; doseNumber: number | null; lotNumber: string | null; occurrenceDateTime: string | null;
   status: string | null; organization: GqlOrganization | null; program: GqlProgram | null;
-  sensitivityLabels: string[] | null;
+  sensitivityLabels: string[] | null; encounter?: { id: string } | null; location?: ReferenceValue | null;
 }
 
 export const immunization: FhirResourceModule = {
   resourceType: 'Immunization',
   keeps: {
     identifier: { system: true, value: true }, status: true, vaccineCode: ONE_CODING, patient: REFERENCE, occurrenceDateTime: true, primarySource: true, lotNumber: true,
-    performer: { actor: REFERENCE }, protocolApplied: { $max: 1, series: true, doseNumberPositiveInt: true, doseNumberString: true },
+    performer: { actor: REFERENCE }, encounter: ENCOUNTER_KEEPS, location: REFERENCE, protocolApplied: { $max: 1, series: true, doseNumberPositiveInt: true, doseNumberString: true },
   },
   exports: [{
     from: 'immunizations',
-    select: () => ({ immunizations: `id vaccineCode ${CODING_FIELDS} doseNumber lotNumber occurrenceDateTime status organization ${ORGANIZATION_FIELDS} program { id code name } sensitivityLabels` }),
+    select: () => ({ immunizations: `id vaccineCode ${CODING_FIELDS} doseNumber lotNumber occurrenceDateTime status organization ${ORGANIZATION_FIELDS} program { id code name } sensitivityLabels
+    ${ENCOUNTER_SELECTION} location ${REFERENCE_SELECTION}` }),
     toFhir(i: GqlImmunization, x) {
       const vaccineCode = x.requiredConcept(i, 'vaccineCode', i.vaccineCode);
       if (!i.status || !IMMUNIZATION_STATUS.has(i.status) || !vaccineCode || !i.occurrenceDateTime) return x.withheld();
@@ -33,9 +36,12 @@ export const immunization: FhirResourceModule = {
         status: i.status,
         vaccineCode,
         patient: x.patientRef,
+        // Linked only where the caller may see the encounter (it is then in the export).
+        encounter: x.link('Encounter', i.encounter?.id),
         occurrenceDateTime: i.occurrenceDateTime,
         // Recorded by the organisation that gave the dose.
         primarySource: true,
+        location: referenceToFhir(i.location),
         lotNumber: i.lotNumber,
         performer: i.organization ? [{ actor: x.org(i.organization) }] : undefined,
         protocolApplied: i.doseNumber !== null
@@ -52,12 +58,16 @@ export const immunization: FhirResourceModule = {
     (Array.isArray(r.performer) ? r.performer : []).forEach((p: unknown, n: number) => ownOrganization(isObject(p) ? p.actor : undefined, context, issues, `performer[${n}].actor`, true));
     const protocol = Array.isArray(r.protocolApplied) && isObject(r.protocolApplied[0]) ? r.protocolApplied[0] : null;
     const dose = protocol?.doseNumberPositiveInt ?? (typeof protocol?.doseNumberString === 'string' && /^\d+$/.test(protocol.doseNumberString) ? Number(protocol.doseNumberString) : undefined);
+    // The encounter (encounters' record): an existing one by id, one of this Bundle through the coordinator (encounter-link.ts).
+    const encounter = encounterOf(r.encounter, context, issues);
     return {
+      ...(encounter.foreignLinks ? { foreignLinks: encounter.foreignLinks } : {}),
       recordType: 'Immunization', kind: 'immunization', refs: {}, patient: patientLink(r.patient, context, issues, 'patient'), patientElement: 'patient',
       record: {
         vaccine_code: vaccine?.code, vaccine_display: vaccine?.display, dose_number: integer(dose, issues, 'protocolApplied[0].doseNumberPositiveInt', 1),
         lot_number: r.lotNumber === undefined ? null : text(r.lotNumber, issues, 'lotNumber', { max: 100 }), occurrence: instant(r.occurrenceDateTime, issues, 'occurrenceDateTime', true),
         status, program: typeof protocol?.series === 'string' ? protocol.series : null, sensitivity_labels: labelsOf(r, issues),
+        encounter_id: encounter.encounterId, location: logicalReference(r.location, ['Location'], issues, 'location'),
       },
     };
   },

@@ -7,8 +7,10 @@
 import { SYSTEM } from '../../../../lib/records/terminology.js';
 import type { GqlHumanName, GqlOrganization } from '../graphql-types.js';
 import { SYSTEMS } from '../terminology.js';
-import { date, humanName, instant, isObject, ORGANIZATION_FIELDS, ownOrganization, REFERENCE, text } from './elements.js';
+import { date, EVERY_CODING, humanName, instant, isObject, ORGANIZATION_FIELDS, ownOrganization, REFERENCE, text } from './elements.js';
 import type { EntryIssues, ExportContext, FhirResourceModule, Json, Mapped, Resource } from './module.js';
+import { conceptOf, fhirConcept } from './clinical-observation.js';
+import type { Concept } from './medication.js';
 
 export interface GqlPatient {
   id: string;
@@ -21,7 +23,14 @@ export interface GqlPatient {
   birthDate?: string | null;
   gender?: 'FEMALE' | 'MALE' | 'OTHER' | 'UNKNOWN' | null;
   telecom?: { system: string; value: string; use: string | null }[] | null;
-  address?: { line: string[]; city: string | null; postalCode: string | null; country: string | null; state?: string | null; district?: string | null; use?: string | null; type?: string | null }[] | null;
+  address?: {
+    line: string[]; city: string | null; postalCode: string | null; country: string | null; state?: string | null; district?: string | null; use?: string | null; type?: string | null;
+    extensionJson?: string | null;
+  }[] | null;
+  maritalStatus?: Concept | null;
+  multipleBirthBoolean?: boolean | null;
+  multipleBirthInteger?: number | null;
+  communication?: { language: Concept; preferred: boolean | null }[] | null;
   identifiers?: { system: string; value: string; type: 'MR' | 'HC'; assigner: GqlOrganization | null }[] | null;
 }
 
@@ -36,7 +45,11 @@ export const PATIENT_FIELDS = `
   deceasedBoolean
   extensionJson
   telecom { system value use }
-  address { line city district state postalCode country use type }
+  address { line city district state postalCode country use type extensionJson }
+  maritalStatus { coding { system code display } text }
+  multipleBirthBoolean
+  multipleBirthInteger
+  communication { language { coding { system code display } text } preferred }
   identifiers { system value type assigner ${ORGANIZATION_FIELDS} }`;
 
 export function patientToFhir(p: GqlPatient, x: ExportContext): Resource {
@@ -61,7 +74,12 @@ export function patientToFhir(p: GqlPatient, x: ExportContext): Resource {
     birthDate: p.birthDate,
     deceasedDateTime: p.deceasedDateTime ?? undefined,
     deceasedBoolean: p.deceasedBoolean ?? undefined,
+    maritalStatus: fhirConcept(p.maritalStatus),
+    multipleBirthBoolean: p.multipleBirthBoolean ?? undefined,
+    multipleBirthInteger: p.multipleBirthInteger ?? undefined,
+    communication: p.communication?.length ? p.communication.map((c) => ({ language: fhirConcept(c.language), ...(typeof c.preferred === 'boolean' ? { preferred: c.preferred } : {}) })) : undefined,
     address: (p.address ?? []).map((a) => ({
+      extension: a.extensionJson ? (JSON.parse(a.extensionJson) as Json[]) : undefined,
       use: a.use ?? undefined, type: a.type ?? undefined, line: a.line.length ? a.line : undefined, city: a.city ?? undefined, district: a.district ?? undefined,
       state: a.state ?? undefined, postalCode: a.postalCode ?? undefined, country: a.country ?? undefined,
     })),
@@ -93,6 +111,11 @@ const codeIn = (value: unknown, codes: Set<string>, issues: EntryIssues, element
   if (typeof value !== 'string' || !codes.has(value)) return issues.add(400, 'code-invalid', `${element} must be one of ${[...codes].join(', ')}`, element);
   return value;
 };
+/** A list of FHIR Extensions, each with its url (kept as sent); undefined (the issue added) if it is not one. */
+const extensionsOf = (value: unknown, issues: EntryIssues, element: string): Json[] | undefined => {
+  if (Array.isArray(value) && value.every((e: unknown) => isObject(e) && typeof e.url === 'string')) return value as Json[];
+  return issues.add(400, 'structure', `${element} must be a list of Extensions, each with its url`, element);
+};
 /** Drops the undefined members (JSON keeps the element as sent, nothing more). */
 const compact = (o: Json) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== null));
 
@@ -105,7 +128,9 @@ export const patient: FhirResourceModule = {
     name: { use: true, text: true, family: true, given: true, prefix: true, suffix: true },
     telecom: { system: true, value: true, use: true },
     gender: true, birthDate: true, deceasedDateTime: true, deceasedBoolean: true,
-    address: { use: true, type: true, line: true, city: true, district: true, state: true, postalCode: true, country: true },
+    address: { use: true, type: true, line: true, city: true, district: true, state: true, postalCode: true, country: true, extension: true },
+    // As sent (identity migration 011).
+    maritalStatus: EVERY_CODING, multipleBirthBoolean: true, multipleBirthInteger: true, communication: { $max: 20, language: EVERY_CODING, preferred: true },
   },
   fromFhir(r, context, issues, index): Mapped {
     const names = listOf(r.name, issues, 'name', (n, at) => compact({
@@ -126,14 +151,23 @@ export const patient: FhirResourceModule = {
     const addresses = listOf(r.address, issues, 'address', (a, at) => compact({
       use: codeIn(a.use, ADDRESS_USE, issues, `${at}.use`), type: codeIn(a.type, ADDRESS_TYPE, issues, `${at}.type`),
       line: strings(a.line, issues, `${at}.line`),
+      // Its extensions (a geolocation, say) as sent, each with its url.
+      extension: a.extension === undefined ? undefined : extensionsOf(a.extension, issues, `${at}.extension`),
       ...Object.fromEntries(['city', 'district', 'state', 'postalCode', 'country'].map((k) => [k, a[k] === undefined ? undefined : text(a[k], issues, `${at}.${k}`, { max: 200 })])),
     }));
     if (r.deceasedDateTime !== undefined && r.deceasedBoolean !== undefined) issues.add(400, 'invalid', 'deceased[x] is one element: send deceasedDateTime or deceasedBoolean', 'deceasedBoolean');
     if (r.deceasedDateTime !== undefined) instant(r.deceasedDateTime, issues, 'deceasedDateTime');
     if (r.deceasedBoolean !== undefined && typeof r.deceasedBoolean !== 'boolean') issues.add(400, 'value', 'deceasedBoolean must be true or false', 'deceasedBoolean');
-    if (r.extension !== undefined && (!Array.isArray(r.extension) || r.extension.some((e: unknown) => !isObject(e) || typeof e.url !== 'string'))) {
-      issues.add(400, 'structure', 'extension must be a list of Extensions, each with its url', 'extension');
-    }
+    if (r.extension !== undefined) extensionsOf(r.extension, issues, 'extension');
+    if (r.multipleBirthBoolean !== undefined && r.multipleBirthInteger !== undefined) issues.add(400, 'invalid', 'multipleBirth[x] is one element: send multipleBirthBoolean or multipleBirthInteger', 'multipleBirthInteger');
+    if (r.multipleBirthBoolean !== undefined && typeof r.multipleBirthBoolean !== 'boolean') issues.add(400, 'value', 'multipleBirthBoolean must be true or false', 'multipleBirthBoolean');
+    if (r.multipleBirthInteger !== undefined && !(Number.isInteger(r.multipleBirthInteger) && r.multipleBirthInteger >= 1)) issues.add(400, 'value', 'multipleBirthInteger must be a positive integer', 'multipleBirthInteger');
+    const maritalStatus = conceptOf(r.maritalStatus, issues, 'maritalStatus');
+    const communications = listOf(r.communication, issues, 'communication', (c, at) => {
+      const language = conceptOf(c.language, issues, `${at}.language`, true);
+      if (c.preferred !== undefined && typeof c.preferred !== 'boolean') issues.add(400, 'value', `${at}.preferred must be true or false`, `${at}.preferred`);
+      return language ? compact({ language, preferred: typeof c.preferred === 'boolean' ? c.preferred : undefined }) : null;
+    });
     const address = (addresses ?? []).find((a) => a.use === 'home') ?? addresses?.[0];
     (Array.isArray(r.identifier) ? r.identifier : []).forEach((identifier: unknown, n: number) => {
       if (!isObject(identifier)) return;
@@ -155,6 +189,9 @@ export const patient: FhirResourceModule = {
         names, telecoms, addresses,
         deceased: r.deceasedDateTime !== undefined ? { dateTime: r.deceasedDateTime } : typeof r.deceasedBoolean === 'boolean' ? { boolean: r.deceasedBoolean } : null,
         extensions: Array.isArray(r.extension) ? r.extension : null,
+        marital_status: maritalStatus,
+        multiple_birth: typeof r.multipleBirthBoolean === 'boolean' ? { boolean: r.multipleBirthBoolean } : Number.isInteger(r.multipleBirthInteger) ? { integer: r.multipleBirthInteger } : null,
+        communications: communications?.length ? communications : null,
       },
     };
   },

@@ -61,7 +61,7 @@ export interface ReferenceValue { reference: string | null; type: string | null;
 export interface GqlProcedure {
   id: string; status: string | null; code: ConceptValue | null; performedDateTime: string | null; performedPeriod: { start: string | null; end: string | null } | null;
   performedString?: string | null; performedAge?: Quantity | null; performedRange?: { low: Quantity | null; high: Quantity | null } | null;
-  reasonCode: ConceptValue[] | null; reasonReference: { id: string }[] | null; bodySite: ConceptValue[] | null; outcome: ConceptValue | null;
+  reasonCode: ConceptValue[] | null; reasonReference: { id: string }[] | null; reasonReferenceDisplay?: string | null; bodySite: ConceptValue[] | null; outcome: ConceptValue | null;
   performer: { function: ConceptValue | null; actor: ReferenceValue | null }[] | null; location: ReferenceValue | null; encounter: { id: string } | null;
   sensitivityLabels: string[] | null;
 }
@@ -145,7 +145,7 @@ export const procedure: FhirResourceModule = {
   keeps: {
     identifier: { system: true, value: true }, status: true, code: EVERY_CODING, subject: REFERENCE, encounter: { reference: true },
     performedDateTime: true, performedPeriod: { start: true, end: true }, performedString: true, performedAge: AGE, performedRange: { low: AGE, high: AGE },
-    reasonCode: EVERY_CODING, reasonReference: { $max: 1, reference: true },
+    reasonCode: EVERY_CODING, reasonReference: { $max: 1, reference: true, display: true },
     bodySite: EVERY_CODING, outcome: EVERY_CODING,
     performer: { function: EVERY_CODING, actor: REFERENCE },
     location: REFERENCE,
@@ -154,14 +154,16 @@ export const procedure: FhirResourceModule = {
     from: 'procedures',
     select: () => ({
       procedures: `id status code ${CONCEPT_SELECTION} performedDateTime performedPeriod { start end } performedString performedAge ${QUANTITY_SELECTION}
-    performedRange { low ${QUANTITY_SELECTION} high ${QUANTITY_SELECTION} } reasonCode ${CONCEPT_SELECTION} reasonReference { id }
+    performedRange { low ${QUANTITY_SELECTION} high ${QUANTITY_SELECTION} } reasonCode ${CONCEPT_SELECTION} reasonReference { id } reasonReferenceDisplay
     bodySite ${CONCEPT_SELECTION} outcome ${CONCEPT_SELECTION} performer { function ${CONCEPT_SELECTION} actor ${REFERENCE_SELECTION} } location ${REFERENCE_SELECTION}
     encounter { id } sensitivityLabels`,
     }),
     toFhir(p: GqlProcedure, x) {
       // status and code are required: without them (withheld) the resource would not be valid.
       if (!p.status || !p.code) return x.withheld();
-      const reasons = (p.reasonReference ?? []).map((c) => x.link('Condition', c.id)).filter(Boolean);
+      // The display as sent, beside the link only (written when the caller may see the Condition: it is then in the export).
+      const reasons = (p.reasonReference ?? []).map((c) => x.link('Condition', c.id)).filter(Boolean)
+        .map((link) => (p.reasonReferenceDisplay ? { ...link, display: p.reasonReferenceDisplay } : link));
       return {
         resourceType: 'Procedure',
         id: p.id,
@@ -237,6 +239,8 @@ export const procedure: FhirResourceModule = {
         }),
         location: logicalReference(r.location, ['Location'], issues, 'location'),
         sensitivity_labels: labelsOf(r, issues),
+        reason_reference_display: reasonRefs.length && isObject(reasonRefs[0]) && reasonRefs[0].display !== undefined
+          ? text(reasonRefs[0].display, issues, 'reasonReference[0].display', { max: 1000 }) : null,
       },
     };
   },
