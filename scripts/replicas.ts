@@ -249,9 +249,13 @@ export async function startReplicas(options: ReplicasOptions = {}): Promise<Repl
     };
     const stacks: [ProcessStack, ProcessStack] = [a, b];
     // Both replicas of everything in rotation before anyone is told where to point.
-    for (const deadline = Date.now() + 60_000; Date.now() < deadline;) {
+    for (const deadline = Date.now() + 60_000; ;) {
       const states = await Promise.all(SERVICE_NAMES.flatMap((name) => [serverStatus(name, 1), serverStatus(name, 2)]));
       if (states.every((s) => s === 'UP')) break;
+      if (Date.now() > deadline) {
+        await b.close();
+        throw new Error(`HAProxy does not have every replica up after 60 s (${SERVICE_NAMES.map((name, i) => `${name}: ${states[2 * i]}, ${states[2 * i + 1]}`).join('; ')}):\n${haproxyLog}`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
     return {

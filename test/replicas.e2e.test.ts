@@ -135,7 +135,7 @@ describe.runIf(process.env.TEST_DATABASE_URL)('two replicas of everything behind
       if (answer.status === 200 && answer.errors) expect(answer.errors.every((e) => e.extensions?.code)).toBe(true);
     }
     expect(after.filter((a) => !complete(a))).toEqual([]);
-    console.log(`labs-2 killed: ${answers.length} charts, ${answers.filter(complete).length} in full, ${answers.filter((a) => a.status === 200 && a.errors).length} partial, ${answers.filter((a) => a.status !== 200).length} not 200`);
+    console.log(`labs-2 killed: ${answers.length} charts, ${answers.filter(complete).length} in full, ${answers.filter((a) => a.status === 200 && a.errors).length} partial (${[...new Set(answers.flatMap((a) => (a.status === 200 && a.errors ? a.errors.map((e) => `${e.extensions?.code} ${(e.extensions as { service?: string } | undefined)?.service ?? ''}`) : [])))].join(', ')}), ${answers.filter((a) => a.status !== 200).length} not 200`);
     await replicas.replicas[1].restart('labs');
     await waitFor('labs', 2, /^UP/);
   }, 300_000);
