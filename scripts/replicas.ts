@@ -13,7 +13,9 @@
  * Creates, migrates and seeds fresh databases on the PostgreSQL server
  * (TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres),
  * prints where to point clients and a clinician's token, and on Ctrl-C stops
- * every process and drops the databases.
+ * every process and drops the databases. (`npm run replicas` runs it with
+ * `node --import tsx`, not the tsx CLI, which SIGKILLs a child that is still
+ * stopping shortly after Ctrl-C: the databases would be left behind.)
  *
  * The same HAProxy configuration, written for Docker's DNS, is
  * deploy/haproxy/haproxy.cfg, used by docker-compose.replicas.yml; both
@@ -323,8 +325,14 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     if (stopping) return;
     stopping = true;
     console.log('\nStopping…');
-    await replicas.close();
-    process.exit(0);
+    try {
+      await replicas.close();
+      console.log('Stopped, databases dropped.');
+      process.exit(0);
+    } catch (error) {
+      console.error('Stopping failed:', error);
+      process.exit(1);
+    }
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
