@@ -44,6 +44,14 @@ export interface ProcessStackOptions {
   output?: 'keep' | 'drop';
   /** How long each service may take to answer /ready (default 180 s; a benchmark on a machine loaded by other work may need longer). */
   readyTimeoutMs?: number;
+  /** The keys to sign with (default: fresh ones): replicas of one product share them (scripts/replicas.ts). */
+  keys?: DevKeys;
+  /** The port of each service (default: free ones): a load balancer configured before the services start knows them. */
+  ports?: Partial<Record<ServiceName, number>>;
+  /** The URL every service calls a subgraph at (default: that subgraph's own process): a load balancer in front of its replicas. */
+  peerUrls?: Partial<Record<SubgraphName, string>>;
+  /** The PostgreSQL server whose databases are created (backend postgres; default TEST_DATABASE_URL). */
+  adminDatabaseUrl?: string;
 }
 
 export interface ServiceProcess {
@@ -82,14 +90,14 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-async function createDatabases(backend: 'pglite' | 'postgres', scratch: string): Promise<{ urls: Record<SubgraphName, string>; drop(): Promise<void> }> {
+async function createDatabases(backend: 'pglite' | 'postgres', scratch: string, adminDatabaseUrl?: string): Promise<{ urls: Record<SubgraphName, string>; drop(): Promise<void> }> {
   if (backend === 'pglite') {
     return {
       urls: Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, `pglite://${path.join(scratch, name)}`])) as Record<SubgraphName, string>,
       drop: async () => undefined,
     };
   }
-  const adminUrl = process.env.TEST_DATABASE_URL!;
+  const adminUrl = adminDatabaseUrl ?? process.env.TEST_DATABASE_URL!;
   const prefix = `fpr_proc_${Math.random().toString(36).slice(2, 8)}`;
   const names = SUBGRAPH_NAMES.map((name) => `${prefix}_${name.replace('-', '_')}`);
   const admin = new pg.Client({ connectionString: adminUrl });
@@ -113,16 +121,17 @@ async function createDatabases(backend: 'pglite' | 'postgres', scratch: string):
 
 export async function startProcessStack(options: ProcessStackOptions = {}): Promise<ProcessStack> {
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'fpr-processes-'));
-  const keys = await generateDevKeys('proc-');
-  const databases = options.databaseUrls ? { urls: options.databaseUrls, drop: async () => undefined } : await createDatabases(options.backend ?? 'pglite', scratch);
+  const keys = options.keys ?? await generateDevKeys('proc-');
+  const databases = options.databaseUrls ? { urls: options.databaseUrls, drop: async () => undefined } : await createDatabases(options.backend ?? 'pglite', scratch, options.adminDatabaseUrl);
   if (!options.databaseUrls) {
     // Seed every store here (dated from TEST_ANCHOR, like the generator the tests compare with), then close them: each service opens its own.
     const stores = Object.fromEntries(await Promise.all(SUBGRAPH_NAMES.map(async (name) => [name, await openSubgraphDatabase(name, databases.urls[name])] as const))) as Record<SubgraphName, Database>;
     await seedDemoData(stores, { seed: DEFAULT_SEED, anchor: TEST_ANCHOR, patients: options.patients ?? 0 });
     await Promise.all(Object.values(stores).map((db) => db.close()));
   }
-  const ports = Object.fromEntries(await Promise.all((['gateway', ...SUBGRAPH_NAMES] as ServiceName[]).map(async (name) => [name, await freePort()] as const))) as Record<ServiceName, number>;
+  const ports = Object.fromEntries(await Promise.all((['gateway', ...SUBGRAPH_NAMES] as ServiceName[]).map(async (name) => [name, options.ports?.[name] ?? await freePort()] as const))) as Record<ServiceName, number>;
   const urlOf = (name: ServiceName) => `http://127.0.0.1:${ports[name]}/graphql`;
+  const peerUrlOf = (name: SubgraphName) => options.peerUrls?.[name] ?? urlOf(name);
   const prefixOf = (name: ServiceName) => (name === 'gateway' ? GATEWAY : SUBGRAPHS[name]).envPrefix;
 
   const envFor = (name: ServiceName): Record<string, string> => {
@@ -137,7 +146,7 @@ export async function startProcessStack(options: ProcessStackOptions = {}): Prom
         ...common, AUTH_ISSUER: DEV_ISSUER, AUTH_AUDIENCE: DEFAULT_AUDIENCE, AUTH_PUBLIC_KEYS: JSON.stringify({ keys: [keys.issuerPublic] }),
         // The SMART authorization server, as a deployment configures it (docs/apps.md).
         SMART_SIGNING_KEY: JSON.stringify(keys.authorizationServerPrivate), PUBLIC_URL: `http://127.0.0.1:${ports.gateway}`,
-        ...Object.fromEntries(SUBGRAPH_NAMES.map((peer) => [`${SUBGRAPHS[peer].envPrefix}_URL`, urlOf(peer)])),
+        ...Object.fromEntries(SUBGRAPH_NAMES.map((peer) => [`${SUBGRAPHS[peer].envPrefix}_URL`, peerUrlOf(peer)])),
         // The bulk export's store and files, when on, in this stack's scratch directory (never the repository's .data).
         EXPORT_DATABASE_URL: 'off', EXPORT_STORAGE_DIR: path.join(scratch, 'bulk-export'),
         ...options.env,
@@ -145,7 +154,7 @@ export async function startProcessStack(options: ProcessStackOptions = {}): Prom
     }
     return {
       ...common, [`${prefixOf(name)}_DATABASE_URL`]: databases.urls[name], DATABASE_POOL_SIZE: '5',
-      ...Object.fromEntries(SUBGRAPH_PEERS[name].map((peer) => [`${SUBGRAPHS[peer].envPrefix}_URL`, urlOf(peer)])),
+      ...Object.fromEntries(SUBGRAPH_PEERS[name].map((peer) => [`${SUBGRAPHS[peer].envPrefix}_URL`, peerUrlOf(peer)])),
       ...options.env,
     };
   };

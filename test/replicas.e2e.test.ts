@@ -1,0 +1,203 @@
+/**
+ * Two replicas of everything (scripts/replicas.ts): the gateway and each
+ * subgraph twice, as separate processes in production mode, behind HAProxy,
+ * on PostgreSQL, with the replay guard shared on Redis. Every request below
+ * goes to the gateway's balancer, and every call the services make to a
+ * subgraph goes through that subgraph's balancer.
+ *
+ * - A captured actor token, accepted at one replica of labs, is refused at
+ *   the other.
+ * - A labs replica SIGKILLed during a steady stream of charts: every chart
+ *   answered in full is the right chart, an incomplete one says so (errors),
+ *   and once HAProxy has the replica out every chart is answered in full.
+ * - An encounters replica frozen (SIGSTOP): routed around once its health
+ *   check fails, every chart answered in full; then SIGCONT, back in.
+ * - Audit under load through both gateways and both identity replicas: the
+ *   trail verifies as one, with exactly one event per patient disclosed per
+ *   request answered: nothing lost, nothing duplicated.
+ *
+ * PostgreSQL only (the replicas share their databases). The machine has two
+ * cores for ~12 processes: the load is two requests at a time, and nothing
+ * is timed; the waits are for HAProxy's own view of its servers.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startReplicas, type Replicas } from '../scripts/replicas.js';
+import type { ServiceName } from '../scripts/process-stack.js';
+import { openSubgraphDatabase } from '../lib/runtime/subgraph.js';
+import { verifyAuditChain } from '../subgraphs/identity/src/audit.js';
+import { ACTOR_TOKEN_HEADER } from '../lib/trust/internal-token.js';
+import { bundles, chartPatient, COUNTY, PATIENTS } from './support/chart.js';
+import { internalSigners, staffActor } from './support/internal.js';
+
+const CHART = `query Chart($id: ID!) { patient(id: $id) {
+  name { text } birthDate gender
+  encounters(first: 10) { edges { node { class period { start } organization { name } } } }
+  observations(first: 20) { edges { node { code { display } valueQuantity { value unit } } } }
+  immunizations { edges { node { vaccineCode { code } } } } } }`;
+/** Several patients in one request: one audit event each. */
+const PATIENTS_READ = 'query($ids: [ID!]!) { patients(ids: $ids) { id name { text } } }';
+const countyPatients = bundles.filter((b) => b.patient.identifiers.some((i) => i.assignerOrganizationId === COUNTY)).map((b) => b.patient.id);
+
+interface Answer { started: number; status: number; requestId: string | null; data?: any; errors?: Array<{ message: string; extensions?: { code?: string } }> }
+
+describe.runIf(process.env.TEST_DATABASE_URL)('two replicas of everything behind HAProxy (PostgreSQL, Redis)', () => {
+  let replicas: Replicas;
+  let clinician: string;
+  let baseline: unknown;
+
+  const post = async (query: string, variables: Record<string, unknown>): Promise<Answer> => {
+    const started = Date.now();
+    try {
+      const response = await fetch(replicas.url, {
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${clinician}` },
+        body: JSON.stringify({ query, variables }), signal: AbortSignal.timeout(60_000),
+      });
+      const text = await response.text();
+      let body: Omit<Answer, 'started' | 'status' | 'requestId'> = {};
+      try { body = JSON.parse(text); } catch { body = { errors: [{ message: text.slice(0, 200) }] }; }
+      return { started, status: response.status, requestId: response.headers.get('x-request-id'), ...body };
+    } catch (error) {
+      return { started, status: 0, requestId: null, errors: [{ message: String(error) }] };
+    }
+  };
+  const chart = () => post(CHART, { id: chartPatient.patient.id });
+  const complete = (answer: Answer) => answer.status === 200 && !answer.errors && isDeepStrictEqual(answer.data, baseline);
+
+  /** Two clients sending charts one after another until stopped. */
+  const stream = () => {
+    const answers: Answer[] = [];
+    let running = true;
+    const clients = Promise.all([0, 1].map(async () => { while (running) answers.push(await chart()); }));
+    return { answers, stop: async () => { running = false; await clients; return answers; } };
+  };
+  const waitFor = async (service: ServiceName, replica: 1 | 2, state: RegExp) => {
+    for (const deadline = Date.now() + 120_000; Date.now() < deadline;) {
+      if (state.test(await replicas.serverStatus(service, replica))) return;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    throw new Error(`${service}-${replica} never became ${state} in HAProxy's view:\n${replicas.haproxyOutput()}`);
+  };
+  /** The first `count` answers to requests sent after `since` (ms epoch). */
+  const next = async (answers: Answer[], count: number, since = Date.now()) => {
+    const sentSince = () => answers.filter((a) => a.started >= since);
+    while (sentSince().length < count) await new Promise((resolve) => setTimeout(resolve, 100));
+    return sentSince().slice(0, count);
+  };
+
+  beforeAll(async () => {
+    expect(chartPatient).toBeDefined();
+    replicas = await startReplicas({ patients: PATIENTS, env: { SUBGRAPH_TIMEOUT_MS: '3000', INTERNAL_API_TIMEOUT_MS: '2000' } });
+    clinician = await replicas.replicas[0].token({ sub: 'dr-replicas', role: 'clinician', org: COUNTY });
+    const first = await chart();
+    expect(first.errors).toBeUndefined();
+    expect(first.data.patient.observations.edges.length).toBeGreaterThan(0);
+    baseline = first.data;
+  }, 600_000);
+  afterAll(async () => replicas?.close(), 120_000);
+
+  it('runs every service twice behind the balancer, and every subgraph URL a service uses is the balancer\'s', async () => {
+    for (const name of ['gateway', 'identity', 'encounters', 'labs', 'imaging', 'public-health'] as ServiceName[]) {
+      expect([await replicas.serverStatus(name, 1), await replicas.serverStatus(name, 2)]).toEqual(['UP', 'UP']);
+    }
+    // Both gateways answer the same chart through the balancer.
+    const answers = await Promise.all(Array.from({ length: 6 }, chart));
+    expect(answers.every(complete)).toBe(true);
+    expect(replicas.haproxyConfig).toMatch(/retry-on conn-failure/);
+  }, 120_000);
+
+  it('refuses at the other replica of a subgraph an actor token one replica accepted (the replay guard on Redis)', async () => {
+    const query = 'query { __typename }';
+    const token = internalSigners(replicas.replicas[0].keys).actorToken('labs', staffActor(COUNTY), query);
+    const send = async (url: string) => {
+      const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', [ACTOR_TOKEN_HEADER]: token }, body: JSON.stringify({ query }) });
+      return { status: response.status, body: await response.json() as { data?: unknown; errors?: Array<{ extensions: { code: string } }> } };
+    };
+    const [one, other] = replicas.replicas.map((stack) => stack.services.labs.url);
+    expect(await send(one!)).toMatchObject({ status: 200, body: { data: { __typename: 'Query' } } });
+    const replayed = await send(other!);
+    expect(replayed.status).toBe(401);
+    expect(replayed.body.errors?.[0]?.extensions.code).toBe('UNAUTHENTICATED');
+    // And through the balancer, whichever replica it picks.
+    expect((await send(replicas.balancers.labs)).status).toBe(401);
+  }, 60_000);
+
+  it('a labs replica killed during a stream of charts: no chart answered wrongly, and all answered in full once it is out', async () => {
+    const load = stream();
+    await next(load.answers, 6);
+    replicas.replicas[1].signal('labs', 'SIGKILL');
+    await waitFor('labs', 2, /DOWN/);
+    const after = await next(load.answers, 12);
+    const answers = await load.stop();
+    // Every 200 without errors is the right chart; an incomplete one names what is missing.
+    for (const answer of answers) {
+      if (answer.status === 200 && !answer.errors) expect(answer.data).toEqual(baseline);
+      if (answer.status === 200 && answer.errors) expect(answer.errors.every((e) => e.extensions?.code)).toBe(true);
+    }
+    expect(after.filter((a) => !complete(a))).toEqual([]);
+    console.log(`labs-2 killed: ${answers.length} charts, ${answers.filter(complete).length} in full, ${answers.filter((a) => a.status === 200 && a.errors).length} partial (${[...new Set(answers.flatMap((a) => (a.status === 200 && a.errors ? a.errors.map((e) => `${e.extensions?.code} ${(e.extensions as { service?: string } | undefined)?.service ?? ''}`) : [])))].join(', ')}), ${answers.filter((a) => a.status !== 200).length} not 200`);
+    await replicas.replicas[1].restart('labs');
+    await waitFor('labs', 2, /^UP/);
+  }, 300_000);
+
+  it('a frozen encounters replica is routed around once its health check fails, and taken back after SIGCONT', async () => {
+    const load = stream();
+    await next(load.answers, 6);
+    replicas.replicas[0].signal('encounters', 'SIGSTOP');
+    try {
+      await waitFor('encounters', 1, /DOWN/);
+      // Requests already sent to it wait for the gateway's deadline; those sent from here on are whole.
+      const after = await next(load.answers, 12);
+      expect(after.filter((a) => !complete(a))).toEqual([]);
+    } finally {
+      replicas.replicas[0].signal('encounters', 'SIGCONT');
+    }
+    await waitFor('encounters', 1, /^UP/);
+    const answers = await load.stop();
+    for (const answer of answers) if (answer.status === 200 && !answer.errors) expect(answer.data).toEqual(baseline);
+    console.log(`encounters-1 frozen: ${answers.length} charts, ${answers.filter(complete).length} in full, ${answers.filter((a) => !complete(a)).length} not`);
+    // Back in rotation and answering.
+    expect((await Promise.all(Array.from({ length: 4 }, chart))).every(complete)).toBe(true);
+  }, 300_000);
+
+  it('audit events written through both gateways and both identity replicas under load verify as one trail, none lost or duplicated', async () => {
+    const identity = await openSubgraphDatabase('identity', replicas.replicas[0].databaseUrls.identity);
+    try {
+      const [before] = await identity.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_event');
+      // Each identity replica logs every internal call it answers, by path.
+      const appendsLogged = () => replicas.replicas.map((stack) => stack.services.identity.output().split('\n').filter((line) => line.includes('"/internal/audit-events"')).length);
+      const appendsBefore = appendsLogged();
+      const ids = countyPatients.slice(0, 3);
+      expect(ids).toHaveLength(3);
+      const sent: Array<{ answer: Answer; patients: number }> = [];
+      const until = Date.now() + 30_000;
+      await Promise.all([0, 1].map(async (client) => {
+        for (let i = 0; Date.now() < until; i++) {
+          // Alternately a chart (one patient disclosed) and three patients at once.
+          const many = (client + i) % 2 === 1;
+          sent.push({ answer: await (many ? post(PATIENTS_READ, { ids }) : chart()), patients: many ? 3 : 1 });
+        }
+      }));
+      const failed = sent.filter(({ answer }) => answer.status !== 200 || answer.errors);
+      expect(failed.map(({ answer }) => ({ status: answer.status, errors: answer.errors }))).toEqual([]);
+      const requestIds = sent.map(({ answer }) => answer.requestId!);
+      expect(new Set(requestIds).size).toBe(sent.length);
+      const rows = await identity.query<{ request_id: string; n: number; patients: number }>(
+        'SELECT request_id, count(*)::int AS n, count(DISTINCT patient_id)::int AS patients FROM audit_event WHERE request_id = ANY($1::text[]) GROUP BY request_id', [requestIds]);
+      const byRequest = new Map(rows.map((r) => [r.request_id, r]));
+      // Exactly one event per patient disclosed per request: none lost, none duplicated.
+      for (const { answer, patients } of sent) expect(byRequest.get(answer.requestId!)).toMatchObject({ n: patients, patients });
+      const [after] = await identity.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_event');
+      expect(after!.n - before!.n).toBe(sent.reduce((sum, s) => sum + s.patients, 0));
+      const report = await verifyAuditChain(identity);
+      expect(report.firstBroken).toBeNull();
+      // Both identity replicas appended (log lines leave a service's buffer within 250 ms: lib/runtime/logger.ts).
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline && !appendsLogged().every((n, i) => n > appendsBefore[i]!);) await new Promise((resolve) => setTimeout(resolve, 250));
+      const appends = appendsLogged().map((n, i) => n - appendsBefore[i]!);
+      expect(appends.every((n) => n > 0)).toBe(true);
+      console.log(`audit under load: ${sent.length} requests, ${after!.n - before!.n} events (appends: ${appends.join(' and ')} calls at the two identity replicas), trail of ${report.events} events in ${Object.keys(report.chains ?? {}).length} chains verified`);
+    } finally {
+      await identity.close();
+    }
+  }, 300_000);
+});
