@@ -5,8 +5,8 @@
  * reports, imaging studies with their series and radiology reports,
  * immunizations, allergies, the Patient as an EHR export sends it — published
  * through the gateway over HTTP by three hospitals, on every backend. Each
- * is accepted whole, and every resource comes back from `$everything`
- * element by element (test/support/round-trip.ts).
+ * is accepted whole, and every resource comes back from `$everything` and
+ * from FHIR search element by element (test/support/round-trip.ts).
  *
  * Kept to three patients so the file runs in a couple of minutes per
  * backend; `npm run bench:ingest -- --history` publishes as many as asked.
@@ -15,8 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SEED } from '../lib/synthetic/generator.js';
 import { hospitalRecord } from '../lib/synthetic/hospital-record.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
-import { fhirSender, type FhirBundle } from './support/publish.js';
-import { lostElements } from './support/round-trip.js';
+import { fhirReader, fhirSender, type FhirBundle } from './support/publish.js';
+import { lostElements, lostResources, SEARCHED_TYPES, searchedResources } from './support/round-trip.js';
 
 type Json = Record<string, any>;
 const HOSPITALS = ['org-county-north', 'org-county-south', 'org-provincial'];
@@ -25,6 +25,7 @@ describe.each(BACKENDS)('A population of hospital records on %s', (backend) => {
   let stack: TestStack;
   let base = '';
   const send = fhirSender(() => base);
+  const read = fhirReader(() => base);
 
   beforeAll(async () => {
     stack = await startTestStack(backend, { patients: 1 });
@@ -32,7 +33,7 @@ describe.each(BACKENDS)('A population of hospital records on %s', (backend) => {
   });
   afterAll(async () => stack?.close());
 
-  it('accepts each multi-MB transaction whole and gives back every resource element by element', async () => {
+  it('accepts each multi-MB transaction whole and gives back every resource element by element, from $everything and from search', async () => {
     for (const [index, org] of HOSPITALS.entries()) {
       const record = hospitalRecord(DEFAULT_SEED, index, { organizationId: org, registrySeed: DEFAULT_SEED, targetBytes: 3_000_000, run: backend });
       expect(record.bytes).toBeGreaterThan(2_900_000);
@@ -45,9 +46,7 @@ describe.each(BACKENDS)('A population of hospital records on %s', (backend) => {
 
       const patientId = locations.get(record.bundle.entry[0].fullUrl)!.split('/')[1]!;
       const patientToken = await stack.token({ sub: `patient-${patientId}`, role: 'patient', patient: patientId, scope: 'patient/*.rs' });
-      const response = await fetch(`${base}/fhir/Patient/${patientId}/$everything`, { headers: { authorization: `Bearer ${patientToken}`, accept: 'application/fhir+json' } });
-      expect(response.status).toBe(200);
-      const exported = (await response.json()) as FhirBundle;
+      const exported = (await read(patientToken, `/fhir/Patient/${patientId}/$everything`)) as FhirBundle;
       const byLocation = new Map(exported.entry.map((e) => [`${e.resource.resourceType}/${e.resource.id}`, e.resource]));
       const lost: string[] = [];
       for (const entry of record.bundle.entry as Json[]) {
@@ -60,6 +59,11 @@ describe.each(BACKENDS)('A population of hospital records on %s', (backend) => {
       // Each published record once in the export.
       const published = new Set(locations.values());
       expect(exported.entry.filter((e) => published.has(`${e.resource.resourceType}/${e.resource.id}`))).toHaveLength(record.resources);
+
+      // FHIR search gives back the same elements, links to other records included, every page followed.
+      const found = await searchedResources((path) => read(patientToken, path), patientId);
+      expect(lostResources(record.bundle, locations, found, { skip: (r) => !SEARCHED_TYPES.includes(r.resourceType) }).slice(0, 20)).toEqual([]);
     }
-  });
+    // Three 3 MB transactions, each read back whole and searched page by page: minutes on a busy 2-core machine.
+  }, 900_000);
 });

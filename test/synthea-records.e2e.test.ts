@@ -19,13 +19,13 @@ import { DEFAULT_SEED } from '../lib/synthetic/generator.js';
 import { generatePractitioners } from '../lib/synthetic/registry.js';
 import { integratorChanges, KNOWN_GAPS, NOT_HELD, syntheaPatientBundle, type SyntheaExport } from '../lib/synthetic/synthea-bundle.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
-import { fhirSender, type FhirBundle } from './support/publish.js';
-import { lostResources } from './support/round-trip.js';
+import { fhirReader, fhirSender, type FhirBundle } from './support/publish.js';
+import { lostResources, SEARCHED_TYPES, searchedResources } from './support/round-trip.js';
 
 type Json = Record<string, any>;
 const ORG = 'org-county-south';
 /** The types FHIR search serves (docs/fhir.md) that a Synthea file carries. */
-const SEARCHED = ['Patient', 'Encounter', 'Condition', 'Observation', 'DiagnosticReport', 'DocumentReference', 'AllergyIntolerance', 'MedicationRequest', 'ImagingStudy', 'Immunization'];
+const SEARCHED = SEARCHED_TYPES;
 
 describe.each(BACKENDS)('Synthea-shaped patient files on %s', (backend) => {
   let stack: TestStack;
@@ -42,20 +42,7 @@ describe.each(BACKENDS)('Synthea-shaped patient files on %s', (backend) => {
   });
   afterAll(async () => stack?.close());
 
-  const read = async (token: string, path: string): Promise<Json> => {
-    // A 503 `transient` (a service behind the gateway missed its deadline on this busy machine) is retried, as its
-    // OperationOutcome asks a client to; any other answer counts.
-    let response: Response;
-    let body: string;
-    for (let attempt = 1; ; attempt++) {
-      response = await fetch(path.startsWith('http') ? path : `${base}${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
-      body = await response.text();
-      if (response.status !== 503 || !body.includes('"transient"') || attempt === 4) break;
-      await new Promise((resolve) => setTimeout(resolve, 2000 * attempt));
-    }
-    expect(response.status, `${path}: ${body.slice(0, 2000)}`).toBe(200);
-    return JSON.parse(body) as Json;
-  };
+  const read = fhirReader(() => base);
 
   it('accepts each file whole after the documented changes, and every element comes back from $everything and search', async () => {
     for (const index of [0, 1]) {
@@ -80,15 +67,7 @@ describe.each(BACKENDS)('Synthea-shaped patient files on %s', (backend) => {
       expect(everything.entry.filter((e) => published.has(`${e.resource.resourceType}/${e.resource.id}`))).toHaveLength(bundle.entry.length);
 
       // FHIR search gives back the same elements, every page followed.
-      const found: Json[] = [];
-      for (const type of SEARCHED) {
-        let next: string | undefined = type === 'Patient' ? `/fhir/Patient?_id=${patientId}` : `/fhir/${type}?patient=${patientId}&_count=100`;
-        while (next) {
-          const page: Json = await read(token, next);
-          found.push(...(page.entry ?? []).filter((e: Json) => e.search?.mode !== 'include').map((e: Json) => e.resource));
-          next = page.link?.find((l: Json) => l.relation === 'next')?.url;
-        }
-      }
+      const found = await searchedResources((path) => read(token, path), patientId);
       // Every element as sent, links to other records included (its encounter, a report's results…), wherever those records are.
       expect(lostResources(bundle, locations, found, { skip: (r) => !SEARCHED.includes(r.resourceType) }).slice(0, 30)).toEqual([]);
     }

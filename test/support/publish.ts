@@ -5,6 +5,7 @@
  * same records made in different stacks, whose ids differ), and row counts
  * of every owner's tables (to prove that nothing was written).
  */
+import { expect } from 'vitest';
 import { RESOURCE_OWNERS } from '../../lib/ingest/types.js';
 import { ALL_RECORD_TYPES } from '../../lib/records/record-types.js';
 import { SYSTEM } from '../../lib/records/terminology.js';
@@ -27,6 +28,28 @@ export interface FhirAnswer {
  * institution's client would: FHIR JSON unless told otherwise; the answer's
  * JSON body, or null when it is not JSON.
  */
+/**
+ * A FHIR read as a client should make it: GET `path` (relative to the
+ * gateway, or a link's absolute URL) as `token`, its JSON, which must come
+ * with 200. A 503 `transient` (a service behind the gateway missed its
+ * deadline on a busy machine) is retried, as its OperationOutcome asks a
+ * client to; any other answer counts.
+ */
+export function fhirReader(base: () => string) {
+  return async (token: string, path: string): Promise<Json> => {
+    let response: Response;
+    let body: string;
+    for (let attempt = 1; ; attempt++) {
+      response = await fetch(path.startsWith('http') ? path : `${base()}${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
+      body = await response.text();
+      if (response.status !== 503 || !body.includes('"transient"') || attempt === 4) break;
+      await new Promise((resolve) => setTimeout(resolve, 2000 * attempt));
+    }
+    expect(response.status, `${path}: ${body.slice(0, 2000)}`).toBe(200);
+    return JSON.parse(body) as Json;
+  };
+}
+
 export function fhirSender(base: () => string) {
   return async (path: string, token: string | null, body: unknown, init: { method?: string; headers?: Record<string, string>; contentType?: string } = {}): Promise<FhirAnswer> => {
     const response = await fetch(`${base()}${path}`, {

@@ -74,3 +74,25 @@ export function lostResources(sent: Json, locations: Map<string, string>, return
   }
   return lost;
 }
+
+/** The FHIR resource types a patient's records are searched by (`patient=`), besides Patient by `_id`. */
+export const SEARCHED_TYPES = ['Patient', 'Encounter', 'Condition', 'Observation', 'DiagnosticReport', 'DocumentReference', 'AllergyIntolerance', 'MedicationRequest',
+  'MedicationAdministration', 'MedicationStatement', 'Procedure', 'CarePlan', 'CareTeam', 'ImagingStudy', 'Immunization'];
+
+/**
+ * Every resource FHIR search gives back for a patient, type by type, every
+ * page followed (includes left out): what `read` (a GET of a path, its JSON)
+ * answers as the caller it reads for.
+ */
+export async function searchedResources(read: (path: string) => Promise<Json>, patientId: string, types = SEARCHED_TYPES): Promise<Json[]> {
+  const found: Json[] = [];
+  for (const type of types) {
+    let next: string | undefined = type === 'Patient' ? `/fhir/Patient?_id=${patientId}` : `/fhir/${type}?patient=${patientId}&_count=100`;
+    while (next) {
+      const page: Json = await read(next);
+      found.push(...(page.entry ?? []).filter((e: Json) => e.search?.mode !== 'include').map((e: Json) => e.resource));
+      next = page.link?.find((l: Json) => l.relation === 'next')?.url;
+    }
+  }
+  return found;
+}
