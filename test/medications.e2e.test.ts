@@ -16,7 +16,7 @@ import { SYSTEM } from '../lib/records/terminology.js';
 import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type GraphQLResponse, type TestStack } from './support/harness.js';
 import { recordTypeCalls } from './support/record-consent.js';
-import { withoutLastUpdated } from './support/publish.js';
+import { newFullUrl as urn, withoutLastUpdated } from './support/publish.js';
 import { generatedPatients } from './support/generated.js';
 
 type Json = Record<string, any>;
@@ -58,7 +58,6 @@ const allIds = (r: GraphQLResponse<any>) => ['medicationRequests', 'medicationAd
 const PATIENTS = 16;
 const generated = generatedPatients(PATIENTS);
 const demo = generated.find((b) => b.medicationRequests.length > 0 && b.medicationAdministrations.length > 0 && b.medicationStatements.length > 0);
-const urn = () => `urn:uuid:${crypto.randomUUID()}`;
 
 /** A hospital's medication record of one stay: every element the product keeps, codes of every kind. */
 function hospitalRecord(org: string) {

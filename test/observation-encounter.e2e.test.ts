@@ -14,7 +14,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYSTEM } from '../lib/records/terminology.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
-import { fhirSender, type FhirBundle } from './support/publish.js';
+import { fhirSender, newFullUrl as urn, postEntry as entry, transactionBundle as transaction, type FhirBundle } from './support/publish.js';
 import { lostElements } from './support/round-trip.js';
 
 type Json = Record<string, any>;
@@ -25,9 +25,6 @@ const V2_0074 = 'http://terminology.hl7.org/CodeSystem/v2-0074';
 const CATEGORY = 'http://terminology.hl7.org/CodeSystem/observation-category';
 const UCUM = 'http://unitsofmeasure.org';
 
-const urn = () => `urn:uuid:${crypto.randomUUID()}`;
-const entry = (fullUrl: string, resource: Json) => ({ fullUrl, resource, request: { method: 'POST', url: resource.resourceType } });
-const transaction = (...entries: Json[]) => ({ resourceType: 'Bundle', type: 'transaction', entry: entries });
 
 const encounterResource = (subject: string, start: string) => ({
   resourceType: 'Encounter', status: 'finished', class: { system: ACT_CODE, code: 'AMB', display: 'ambulatory' }, subject: { reference: subject },

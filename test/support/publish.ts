@@ -35,6 +35,13 @@ export interface FhirAnswer {
  * deadline on a busy machine) is retried, as its OperationOutcome asks a
  * client to; any other answer counts.
  */
+/** A new `urn:uuid:` fullUrl, for an entry other entries of a transaction reference. */
+export const newFullUrl = () => `urn:uuid:${crypto.randomUUID()}`;
+/** A transaction entry creating `resource` (POST to its type) under `fullUrl`. */
+export const postEntry = (fullUrl: string, resource: Json) => ({ fullUrl, resource, request: { method: 'POST', url: resource.resourceType } });
+/** A transaction Bundle of these entries. */
+export const transactionBundle = (...entries: Json[]) => ({ resourceType: 'Bundle', type: 'transaction', entry: entries });
+
 export function fhirReader(base: () => string) {
   return async (token: string, path: string): Promise<Json> => {
     let response: Response;
