@@ -15,14 +15,12 @@
  * scripts/heap-snapshot.ts can take heap snapshots (npm run hostile -- --heap-snapshots; docs/hardening.md).
  *
  * The heap is capped as in the image (package.json: --max-old-space-size=128, lib/runtime/services.ts NODE_HEAP_OPTIONS).
+ * So a process loads only the code of the service it runs (the gateway's, or one subgraph's: subgraphs/load.ts):
+ * with every service's code loaded, each process held about 20 MB more of a 128 MB heap, and the gateway spent
+ * 40% of its CPU collecting garbage under load (docs/performance.md).
  */
-import { mllpConfigFromEnv } from '../gateway/src/hl7v2/mllp.js';
-import { notifierFromEnvironment } from '../lib/consent/notifier.js';
 import type { JSONWebKeySet, JWK } from 'jose';
-import { createTokenVerifier } from '../gateway/src/auth.js';
-import { DEFAULT_SUBGRAPH_TIMEOUT_MS, startGateway } from '../gateway/src/server.js';
 import { ConfigurationError, DEFAULT_AUDIENCE, DEV_ISSUER, ensureDevKeys, jsonFromEnv, keyringFromEnv, refuseDevKeyInProduction } from '../lib/trust/keys.js';
-import { upstreamFromEnv } from '../gateway/src/smart/upstream.js';
 import { millisecondsFromEnv } from '../lib/runtime/http.js';
 import { DEFAULT_INTERNAL_TIMEOUT_MS } from '../lib/runtime/internal-api.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, describeStartupError, drainOnSignals } from '../lib/runtime/lifecycle.js';
@@ -31,7 +29,7 @@ import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, databaseUrl, isSubgraphName, servic
 import { startSubgraph } from '../lib/runtime/subgraph.js';
 import { replayGuardFromEnv } from '../lib/trust/replay-guard.js';
 import { markSingleServiceProcess, metricsPortFromEnv } from '../lib/runtime/telemetry.js';
-import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
+import { loadSubgraphModule } from '../subgraphs/load.js';
 import { serviceExtras } from './service-extras.js';
 import { openHeapInspector } from './heap-snapshot.js';
 
@@ -51,6 +49,9 @@ markSingleServiceProcess();
 try {
   const graceMs = millisecondsFromEnv('SHUTDOWN_GRACE_MS', DEFAULT_SHUTDOWN_GRACE_MS);
   if (name === 'gateway') {
+    const [{ createTokenVerifier }, { DEFAULT_SUBGRAPH_TIMEOUT_MS, startGateway }, { mllpConfigFromEnv }, { upstreamFromEnv }] = await Promise.all([
+      import('../gateway/src/auth.js'), import('../gateway/src/server.js'), import('../gateway/src/hl7v2/mllp.js'), import('../gateway/src/smart/upstream.js'),
+    ]);
     const keySet = await jsonFromEnv<JSONWebKeySet>('AUTH_PUBLIC_KEYS');
     const jwksUrl = process.env.AUTH_JWKS_URL;
     if (production && !jwksUrl && !keySet) throw new ConfigurationError('Set AUTH_JWKS_URL (or AUTH_PUBLIC_KEYS_FILE) in production');
@@ -94,9 +95,9 @@ try {
     // patients still confirm in their app, and paper consents are countersigned).
     if (name === 'identity') {
       if (production && !process.env.CONSENT_NOTIFIER) logger.warn('CONSENT_NOTIFIER is not set: one-time consent codes cannot be sent to patients');
-      else notifierFromEnvironment(process.env, logger, production);
+      else (await import('../lib/consent/notifier.js')).notifierFromEnvironment(process.env, logger, production);
     }
-    const subgraph = await startSubgraph(SUBGRAPH_MODULES[name].module, {
+    const subgraph = await startSubgraph(await loadSubgraphModule(name), {
       databaseUrl: databaseUrl(info),
       host,
       port: servicePort(info),

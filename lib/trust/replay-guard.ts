@@ -17,19 +17,22 @@
  * Configured by `REPLAY_GUARD_REDIS_URL` (docs/deployment.md); without it each
  * process keeps its own memory, right for `npm start` and one replica each.
  */
-import { createClient } from 'redis';
+import type { createClient } from 'redis';
 
 /**
  * The client as the guard uses it: commands fail at once while disconnected
  * (no offline queue); after the first connection it reconnects for ever,
  * backing off to 2 s; the first connection is not retried (`connect` fails).
+ * The Redis client is loaded only when a shared guard is configured: a
+ * service without one need not hold its code (several MB) in a capped heap.
  */
-const newClient = (url: string, connected: () => boolean) => createClient({
+const clientOptions = (url: string, connected: () => boolean) => ({
   url,
   disableOfflineQueue: true,
   socket: { connectTimeout: 2_000, reconnectStrategy: (retries: number, cause: Error) => (connected() ? Math.min(100 * 2 ** retries, 2_000) : cause) },
 });
-type Client = ReturnType<typeof newClient>;
+type Client = ReturnType<typeof createClient<Record<never, never>, Record<never, never>, Record<never, never>, 2>>;
+const newClient = async (url: string, connected: () => boolean): Promise<Client> => (await import('redis')).createClient(clientOptions(url, connected));
 
 export interface ReplayGuard {
   /** True the first time `jti` is offered; false when it was accepted before (by any replica sharing the guard). */
@@ -88,7 +91,7 @@ export class RedisReplayGuard implements ReplayGuard {
   /** Connects (and waits for the first connection: a service does not start with a guard it cannot use). */
   static async connect(url: string, service: string): Promise<RedisReplayGuard> {
     let connected = false;
-    const client = newClient(url, () => connected);
+    const client = await newClient(url, () => connected);
     // Errors while reconnecting are reported by each refused call; the client
     // must have a listener or Node treats them as unhandled.
     client.on('error', () => {});
