@@ -19,6 +19,7 @@ import { DEFAULT_INTERNAL_TIMEOUT_MS, INTERNAL_APIS, InternalApiError, internalC
 import { ownerTimeline, parseTimelineRequest, timelineSources } from '../records/timeline.js';
 import { withConsent, type ConsentRules } from '../consent/shield.js';
 import { migrate, openDatabase, type Database } from './db.js';
+import { keepLastUpdated } from '../records/last-updated.js';
 import { badInput, ErrorCode, productError, serviceUnavailable } from './errors.js';
 import { requestErrorCode } from './request-plugins.js';
 import { startHttpService, type RequestLog, type Route } from './http.js';
@@ -148,9 +149,25 @@ export const migrationsDirectory = (name: SubgraphName) => path.join(ROOT, 'subg
  */
 export const PUBLISHING_MIGRATIONS = path.join(ROOT, 'lib', 'ingest', 'migrations');
 
-/** Brings a subgraph's database up to date: the publishing protocol's migrations, then its own. */
+/**
+ * The record tables' last-updated functions (lib/records/last-updated.ts), applied to every subgraph before its own
+ * migrations and recorded as `records/<file>`. Until this release each subgraph created them in its own
+ * `020_last_updated.sql`, with its tables' column, index and trigger, now derived from the catalogue.
+ */
+export const RECORDS_MIGRATIONS = path.join(ROOT, 'lib', 'records', 'migrations');
+
+/**
+ * Brings a subgraph's database up to date: the publishing protocol's migrations, the record tables' functions, its own
+ * migrations, then what its record tables miss of their last-updated column, index and triggers (derived from the
+ * catalogue). Returns the versions applied and the derived statements run: nothing on a database already up to date.
+ */
 export async function migrateSubgraph(db: Database, name: SubgraphName): Promise<string[]> {
-  return [...await migrate(db, PUBLISHING_MIGRATIONS, 'publishing/'), ...await migrate(db, migrationsDirectory(name))];
+  return [
+    ...await migrate(db, PUBLISHING_MIGRATIONS, 'publishing/'),
+    ...await migrate(db, RECORDS_MIGRATIONS, 'records/'),
+    ...await migrate(db, migrationsDirectory(name)),
+    ...await keepLastUpdated(db, name),
+  ];
 }
 
 /** The subgraph schema with its resolvers, before the consent rules wrap it. */
