@@ -4,7 +4,7 @@
  * DataLoaders), `/health`, and refusal of any request without a valid
  * gateway-signed actor token.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
@@ -137,7 +137,26 @@ export interface RunningSubgraph {
   metricsPort?: number;
 }
 
-export const subgraphSdl = (name: SubgraphName) => readFileSync(path.join(ROOT, 'schema', `${name}.graphql`), 'utf8');
+/**
+ * SDL several subgraphs serve alike (schema/shared: types each declares @shareable), written once: each file, with
+ * the names of the types it declares, read once.
+ */
+const SHARED_SDL_DIRECTORY = path.join(ROOT, 'schema', 'shared');
+let sharedSdl: { sdl: string; types: string[] }[] | undefined;
+const sharedSdlFiles = () => sharedSdl ??= readdirSync(SHARED_SDL_DIRECTORY).filter((file) => file.endsWith('.graphql')).sort().map((file) => {
+  const sdl = readFileSync(path.join(SHARED_SDL_DIRECTORY, file), 'utf8');
+  return { sdl, types: [...sdl.matchAll(/^type (\w+)/gm)].map((m) => m[1]!) };
+});
+
+/**
+ * A subgraph's SDL: its own file (schema/<name>.graphql), and every shared file (schema/shared) naming a type the own
+ * file uses, so a subgraph serves exactly the shared types it refers to.
+ */
+export function subgraphSdl(name: SubgraphName): string {
+  const own = readFileSync(path.join(ROOT, 'schema', `${name}.graphql`), 'utf8');
+  const shared = sharedSdlFiles().filter((file) => file.types.some((type) => new RegExp(`\\b${type}\\b`).test(own)));
+  return [own, ...shared.map((file) => file.sdl)].join('\n');
+}
 export const migrationsDirectory = (name: SubgraphName) => path.join(ROOT, 'subgraphs', name, 'migrations');
 /**
  * The publishing protocol's own migrations (lib/ingest/participant.ts: the
