@@ -19,13 +19,12 @@
  * answer for a patient who does not exist and one the caller may not see.
  */
 import type { ApolloServer } from '@apollo/server';
-import type { Actor } from '../../../lib/trust/actor.js';
 import { isUuid } from '../../../lib/records/connection.js';
-import type { HttpRequestInfo, RequestLog, Route } from '../../../lib/runtime/http.js';
+import type { HttpRequestInfo, Route } from '../../../lib/runtime/http.js';
 import type { Logger } from '../../../lib/runtime/logger.js';
 import type { TokenVerifier } from '../auth.js';
 import type { GatewayContext } from '../context.js';
-import { collectPatient, type Executor, type OperationResult } from './collect.js';
+import { collectPatient, pipelineExecutor } from './collect.js';
 import { toBundle } from './mapping.js';
 import { exportPlan } from './plan.js';
 import { errors, FHIR_JSON, FhirError, fhirCaller, operationOutcome } from './outcome.js';
@@ -59,20 +58,6 @@ function baseUrl(request: HttpRequestInfo): string {
   const safeHost = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/.test(host) ? host : 'localhost';
   const proto = String(request.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim() === 'https' ? 'https' : 'http';
   return `${proto}://${safeHost}/fhir`;
-}
-
-/** Runs one operation through the gateway pipeline with this export's context. */
-function pipelineExecutor(apollo: ApolloServer<GatewayContext>, actor: Actor, requestId: string, log: RequestLog): Executor {
-  return async ({ query, variables }) => {
-    // A fresh context per operation: the audit plugin stores the disclosures
-    // collected during that operation, once; the request id ties them together.
-    const contextValue: GatewayContext = { actor, requestId, log, disclosures: [], generated: true };
-    const response = await apollo.executeOperation({ query, variables }, { contextValue });
-    if (response.body.kind !== 'single') throw errors.internal();
-    const { data, errors: gqlErrors, extensions } = response.body.singleResult;
-    const result: OperationResult = { status: response.http.status ?? 200, data: data as Record<string, unknown> | null | undefined, errors: gqlErrors, extensions };
-    return result;
-  };
 }
 
 export function fhirRoute(options: FhirRouteOptions): Route {

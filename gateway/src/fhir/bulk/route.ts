@@ -27,7 +27,8 @@ import type { BulkExportSettings } from './config.js';
 import { parametersResource, parseKickoff } from './parameters.js';
 import type { ExportStorage } from './storage.js';
 import type { ExportJob, ExportLevel, JobStore } from './store.js';
-import { exportableGroups, pipelineExecutor, type ExportWorker } from './worker.js';
+import { pipelineExecutor } from '../collect.js';
+import { exportableGroups, type ExportWorker } from './worker.js';
 
 export interface BulkExportRouteOptions {
   apollo: ApolloServer<GatewayContext>;
