@@ -14,7 +14,7 @@ RUN npm run build
 
 # Runtime stage: production dependencies, the compiled JavaScript, and the files
 # the services read at run time from the package root (schemas, the supergraph,
-# each subgraph's migrations and the publishing protocol's). Owned by root, run as the unprivileged `node`
+# each subgraph's migrations, the publishing protocol's and the record tables'). Owned by root, run as the unprivileged `node`
 # user, so the application cannot change its own code (and the root filesystem
 # can be mounted read-only: nothing is written under /app in production).
 FROM node:22-bookworm-slim
@@ -32,6 +32,7 @@ COPY subgraphs/labs/migrations ./subgraphs/labs/migrations
 COPY subgraphs/imaging/migrations ./subgraphs/imaging/migrations
 COPY subgraphs/public-health/migrations ./subgraphs/public-health/migrations
 COPY lib/ingest/migrations ./lib/ingest/migrations
+COPY lib/records/migrations ./lib/records/migrations
 COPY gateway/migrations ./gateway/migrations
 # The one directory the gateway writes (the Bulk Data export's files, EXPORT_STORAGE_DIR): a volume mounted here
 # takes its owner from the image, so the unprivileged user can write it.

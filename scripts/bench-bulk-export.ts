@@ -32,7 +32,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/runtime/services.js';
-import { DEFAULT_SEED, generatePatient, TEST_ANCHOR } from '../lib/synthetic/generator.js';
+import { CHART_QUERY, patientsOf } from './bench-chart.js';
 import { startProcessStack, type ProcessStack, type ServiceName } from './process-stack.js';
 
 const { values } = parseArgs({
@@ -48,32 +48,10 @@ const { values } = parseArgs({
   },
 });
 
-const CHART_QUERY = `query Chart($id: ID!) { patient(id: $id) {
-  id name { text } birthDate gender identifiers { system value }
-  encounters(first: 20) { edges { node { id class period { start end } organization { id } reason { code display } diagnoses { code { code display } } } } }
-  observations(first: 50) { edges { node { id code { code display } valueQuantity { value unit } interpretation { code } effectiveDateTime } } }
-  imagingStudies(first: 10) { edges { node { id studyInstanceUid modality { code } report { impression } } } }
-  immunizations(first: 20) { edges { node { id vaccineCode { code } occurrenceDateTime } } }
-  homeMeasurements(first: 20) { edges { node { id kind systolic diastolic value } } }
-} }`;
 
 const SERVICES: ServiceName[] = ['gateway', ...SUBGRAPH_NAMES];
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 const round = (x: number) => Math.round(x * 10) / 10;
-
-async function chartPatients(stack: ProcessStack): Promise<string[]> {
-  const org = values['clinician-org'];
-  if (!values.large) {
-    return Array.from({ length: Number(values.patients) }, (_, i) => generatePatient(DEFAULT_SEED, i, TEST_ANCHOR))
-      .filter((b) => b.patient.identifiers.some((i) => i.assignerOrganizationId === org)).map((b) => b.patient.id);
-  }
-  const pg = (await import('pg')).default;
-  const client = new pg.Client({ connectionString: stack.databaseUrls.identity });
-  await client.connect();
-  const { rows } = await client.query<{ patient_id: string }>('SELECT patient_id FROM patient_identifier WHERE assigner_organization_id = $1 ORDER BY patient_id LIMIT 5000', [org]);
-  await client.end();
-  return rows.map((r) => r.patient_id);
-}
 
 /** Closed-loop chart queries until `until()` says stop; latencies in ms. */
 async function chartLoop(stack: ProcessStack, patients: string[], until: () => boolean): Promise<{ latencies: number[]; errors: number }> {
@@ -117,7 +95,7 @@ const stack = await startProcessStack({
   env: { LOG_LEVEL: 'warn', EXPORT_DATABASE_URL: `pglite://${path.join(scratch, 'store')}`, EXPORT_STORAGE_DIR: path.join(scratch, 'files'), EXPORT_MIN_POLL_SECONDS: '1', EXPORT_MAX_RESOURCES_PER_FILE: '50000', ...tuning },
 });
 try {
-  const patients = await chartPatients(stack);
+  const patients = await patientsOf(stack, values['clinician-org'], { large: values.large, count: Number(values.patients) });
   if (!patients.length) throw new Error(`no patient registered at ${values['clinician-org']}`);
   const seconds = Number(values.seconds);
   // Warm-up, then the baseline.

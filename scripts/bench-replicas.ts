@@ -13,7 +13,7 @@
  * separate machines would give.
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_SEED, generatePatient, TEST_ANCHOR } from '../lib/synthetic/generator.js';
+import { CHART_QUERY, demoPatientsOf } from './bench-chart.js';
 import { startProcessStack } from './process-stack.js';
 import { startReplicas } from './replicas.js';
 
@@ -27,18 +27,8 @@ const { values } = parseArgs({
   },
 });
 
-/** The README's longitudinal chart: the same query as `npm run bench` (scripts/bench.ts, CHART_QUERY). */
-const CHART_QUERY = `query Chart($id: ID!) { patient(id: $id) {
-  id name { text } birthDate gender identifiers { system value }
-  encounters(first: 20) { edges { node { id class period { start end } organization { id } reason { code display } diagnoses { code { code display } } } } }
-  observations(first: 50) { edges { node { id code { code display } valueQuantity { value unit } interpretation { code } effectiveDateTime } } }
-  imagingStudies(first: 10) { edges { node { id studyInstanceUid modality { code } report { impression } } } }
-  immunizations(first: 20) { edges { node { id vaccineCode { code } occurrenceDateTime } } }
-  homeMeasurements(first: 20) { edges { node { id kind systolic diastolic value } } }
-} }`;
 
-const patients = Array.from({ length: Number(values.patients) }, (_, i) => generatePatient(DEFAULT_SEED, i, TEST_ANCHOR))
-  .filter((b) => b.patient.identifiers.some((i) => i.assignerOrganizationId === values.org)).map((b) => b.patient.id);
+const patients = demoPatientsOf(values.org, Number(values.patients));
 if (patients.length === 0) throw new Error(`no patient of ${values.org} among the first ${values.patients}`);
 
 async function load(url: string, token: string): Promise<{ rps: number; p50: number; p99: number; failures: number; requests: number }> {

@@ -36,7 +36,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, type SubgraphName } from '../lib/runtime/services.js';
 import { ROOT } from '../lib/runtime/subgraph.js';
-import { DEFAULT_SEED, generatePatient, TEST_ANCHOR } from '../lib/synthetic/generator.js';
+import { CHART_QUERY, patientsOf } from './bench-chart.js';
 import { startProcessStack, type ProcessStack, type ServiceName } from './process-stack.js';
 
 const { values } = parseArgs({
@@ -58,14 +58,6 @@ const { values } = parseArgs({
   },
 });
 
-export const CHART_QUERY = `query Chart($id: ID!) { patient(id: $id) {
-  id name { text } birthDate gender identifiers { system value }
-  encounters(first: 20) { edges { node { id class period { start end } organization { id } reason { code display } diagnoses { code { code display } } } } }
-  observations(first: 50) { edges { node { id code { code display } valueQuantity { value unit } interpretation { code } effectiveDateTime } } }
-  imagingStudies(first: 10) { edges { node { id studyInstanceUid modality { code } report { impression } } } }
-  immunizations(first: 20) { edges { node { id vaccineCode { code } occurrenceDateTime } } }
-  homeMeasurements(first: 20) { edges { node { id kind systolic diastolic value } } }
-} }`;
 
 export const TIMELINE_QUERY = `query Timeline($id: ID!) { patient(id: $id) { id timeline(first: 50) {
   edges { cursor kind occurredAt node { __typename
@@ -126,19 +118,6 @@ function compile(): string {
   const require = createRequire(import.meta.url);
   execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', out], { cwd: ROOT, stdio: 'inherit' });
   return out;
-}
-
-async function patientsOf(stack: ProcessStack, org: string): Promise<string[]> {
-  if (!values.large) {
-    return Array.from({ length: 500 }, (_, i) => generatePatient(DEFAULT_SEED, i, TEST_ANCHOR))
-      .filter((b) => b.patient.identifiers.some((i) => i.assignerOrganizationId === org)).map((b) => b.patient.id);
-  }
-  const pg = (await import('pg')).default;
-  const client = new pg.Client({ connectionString: stack.databaseUrls.identity });
-  await client.connect();
-  const { rows } = await client.query<{ patient_id: string }>('SELECT patient_id FROM patient_identifier WHERE assigner_organization_id = $1 ORDER BY patient_id LIMIT 5000', [org]);
-  await client.end();
-  return rows.map((r) => r.patient_id);
 }
 
 /**
@@ -310,7 +289,7 @@ try {
     });
   }
   if (sink) stopScraping = sink.scrape(Object.values(metricsEnv).map(Number));
-  const patients = await patientsOf(stacks[modes[0]!]!, values.org);
+  const patients = await patientsOf(stacks[modes[0]!]!, values.org, { large: values.large, count: 500 });
   if (patients.length === 0) throw new Error(`no patient registered at ${values.org}`);
   for (let r = 0; r < Number(values.rounds); r++) {
     for (const mode of modes) {

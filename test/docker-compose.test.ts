@@ -156,6 +156,8 @@ describe('docker-compose.yml', () => {
     // The files read at run time, from the package root.
     expect(runtime).toContain('COPY schema ./schema');
     for (const name of SUBGRAPH_NAMES) expect(runtime).toContain(`COPY subgraphs/${name}/migrations ./subgraphs/${name}/migrations`);
+    // The migrations every subgraph applies besides its own (lib/runtime/subgraph.ts, migrateSubgraph).
+    for (const set of ['lib/ingest/migrations', 'lib/records/migrations']) expect(runtime).toContain(`COPY ${set} ./${set}`);
     expect(runtime).not.toMatch(/^COPY (lib|gateway|scripts) /m);
     expect(runtime).toMatch(/^USER node$/m);
     expect(runtime).toContain('CMD ["node", "dist/scripts/service.js", "gateway"]');

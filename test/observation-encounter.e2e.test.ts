@@ -14,22 +14,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYSTEM } from '../lib/records/terminology.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
-import { fhirSender, newFullUrl as urn, postEntry as entry, transactionBundle as transaction, type FhirBundle } from './support/publish.js';
+import { newFullUrl as urn, postEntry as entry, transactionBundle as transaction } from './support/publish.js';
+import { encounterResource as visit, encountersOf as encountersIn, expectAnotherPatientsEncounterRefused, expectEncounterLinksUnderConsent, recordTypeCalls } from './support/record-consent.js';
 import { lostElements } from './support/round-trip.js';
 
 type Json = Record<string, any>;
 const ORG = 'org-county-north';
 const STRANGER = 'org-provincial';
-const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 const V2_0074 = 'http://terminology.hl7.org/CodeSystem/v2-0074';
 const CATEGORY = 'http://terminology.hl7.org/CodeSystem/observation-category';
 const UCUM = 'http://unitsofmeasure.org';
 
 
-const encounterResource = (subject: string, start: string) => ({
-  resourceType: 'Encounter', status: 'finished', class: { system: ACT_CODE, code: 'AMB', display: 'ambulatory' }, subject: { reference: subject },
-  period: { start, end: start.replace('T09:', 'T10:') }, serviceProvider: { reference: `Organization/${ORG}` },
-});
+const encounterResource = (subject: string, start: string) => visit(subject, start, ORG);
 const labResult = (subject: string, encounter: string) => ({
   resourceType: 'Observation', status: 'final', category: [{ coding: [{ system: CATEGORY, code: 'laboratory' }] }],
   code: { coding: [{ system: SYSTEM.loinc, code: '718-7', display: 'Hemoglobin [Mass/volume] in Blood' }] }, subject: { reference: subject }, encounter: { reference: encounter },
@@ -52,24 +49,13 @@ const LABS = `query Labs($id: ID!) { patient(id: $id) {
   observations(first: 50) { edges { node { id encounter { id } } } }
   diagnosticReports(first: 50) { edges { node { id encounter { id } } } }
   clinicalObservations(first: 50) { edges { node { id encounter { id } } } } } }`;
-const GRANT = 'mutation($input: ConsentProvisionInput!) { grantConsent(input: $input) { id } }';
-const REVOKE = 'mutation($id: ID!) { revokeConsent(id: $id) { id } }';
 const LISTS = ['observations', 'diagnosticReports', 'clinicalObservations'] as const;
 
 describe.each(BACKENDS)('The encounter of lab results, clinical observations and reports on %s', (backend) => {
   let stack: TestStack;
-  let base = '';
-  const send = fhirSender(() => base);
-  const system = (org: string) => stack.token({ sub: `${org}-his`, role: 'system', org, client_id: `${org}-his`, scope: 'system/*.cru' });
-  const clinician = (org: string) => stack.token({ sub: `dr-${org}`, role: 'clinician', org, scope: 'user/*.rs' });
-  const everything = async (token: string, id: string): Promise<FhirBundle> => {
-    const response = await fetch(`${base}/fhir/Patient/${id}/$everything`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
-    expect(response.status).toBe(200);
-    return (await response.json()) as FhirBundle;
-  };
-  /** Each list's node ids → their encounter (null where withheld or none). */
-  const encountersOf = (data: Json) => Object.fromEntries(LISTS.map((list) => [list,
-    Object.fromEntries((data?.patient?.[list]?.edges ?? []).map((e: Json) => [e.node.id, e.node.encounter?.id ?? null]))]));
+  const calls = recordTypeCalls(() => stack, { id: () => patientId, token: () => patientToken });
+  const { send, system, clinician, everything } = calls;
+  const encountersOf = (data: Json) => encountersIn(data, LISTS);
 
   // Published in beforeAll: a new patient with a visit whose records name it (same transaction), and later records naming it as Encounter/<id>.
   let patientId = '';
@@ -80,7 +66,6 @@ describe.each(BACKENDS)('The encounter of lab results, clinical observations and
 
   beforeAll(async () => {
     stack = await startTestStack(backend, { patients: 1 });
-    base = stack.url.replace(/\/graphql$/, '');
   });
   afterAll(async () => stack?.close());
 
@@ -150,55 +135,20 @@ describe.each(BACKENDS)('The encounter of lab results, clinical observations and
     const seen = new Map(LISTS.flatMap((list) => Object.entries(all[list]!).map(([id, enc]) => [id, enc])));
     expect([...expected.keys()].map((location) => seen.get(location.split('/')[1]!))).toEqual(Array(6).fill(encounterId));
 
-    const stranger = await clinician(STRANGER);
-    const grant = async (categories: string[]) => {
-      const response = await stack.graphql(patientToken, GRANT, { input: { patientId, decision: 'PERMIT', actorType: 'ORGANIZATION', actorId: STRANGER, categories } });
-      expect(response.errors).toBeUndefined();
-      return response.data.grantConsent.id as string;
-    };
-    const revoke = async (id: string) => expect((await stack.graphql(patientToken, REVOKE, { id })).errors).toBeUndefined();
     // Without a permit: none of the records.
-    const none = encountersOf((await stack.graphql(stranger, LABS, { id: patientId })).data);
+    const none = encountersOf((await stack.graphql(await clinician(STRANGER), LABS, { id: patientId })).data);
     expect(LISTS.map((list) => Object.keys(none[list]!).length)).toEqual([0, 0, 0]);
 
-    const labs = await grant(['LABS', 'OBSERVATIONS']);
-    const withheld = await stack.graphql(stranger, LABS, { id: patientId });
-    const partial = encountersOf(withheld.data);
-    expect(LISTS.map((list) => Object.keys(partial[list]!).length)).toEqual([2, 2, 2]);
-    expect(LISTS.flatMap((list) => Object.values(partial[list]!))).toEqual(Array(6).fill(null));
-    for (const list of LISTS) {
-      expect(withheld.errors?.find((e) => e.path?.join('.') === `patient.${list}.edges.0.node.encounter`)?.extensions?.code, list).toBe('CONSENT_DENIED');
-    }
-    // $everything for that organisation: the records, no Encounter and no reference to one.
-    const exported = await everything(stranger, patientId);
-    const records = exported.entry.filter((e) => expected.has(`${e.resource.resourceType}/${e.resource.id}`));
-    expect(records).toHaveLength(6);
-    expect(records.filter((e) => e.resource.encounter !== undefined)).toEqual([]);
-    expect(exported.entry.filter((e) => e.resource.resourceType === 'Encounter')).toEqual([]);
-
-    const encounters = await grant(['ENCOUNTERS']);
-    const opened = encountersOf((await stack.graphql(stranger, LABS, { id: patientId })).data);
-    expect(LISTS.flatMap((list) => Object.values(opened[list]!))).toEqual(Array(6).fill(encounterId));
-    const exportedAgain = await everything(stranger, patientId);
-    expect(exportedAgain.entry.filter((e) => expected.has(`${e.resource.resourceType}/${e.resource.id}`)).map((e) => e.resource.encounter))
-      .toEqual(Array(6).fill({ reference: `Encounter/${encounterId}` }));
-    await revoke(encounters);
-    await revoke(labs);
+    await expectEncounterLinksUnderConsent({
+      stack, calls, query: LABS, lists: LISTS, patientId, encounterId, stranger: STRANGER,
+      recordCategories: ['LABS', 'OBSERVATIONS'], linkCategories: ['ENCOUNTERS'], linked: [...expected.keys()], counts: [2, 2, 2],
+    });
   });
 
   it('refuses, by element, an encounter that cannot be kept: another patient\'s, not an Encounter, an entry of a batch, on a radiology report', async () => {
-    const token = await system(ORG);
-    const otherPatient = urn();
-    const otherEncounter = urn();
-    const foreign = await send('/fhir', token, transaction(
-      entry(otherPatient, { resourceType: 'Patient', identifier: [{ system: SYSTEM.mrnPrefix + ORG, value: `MRN-ENC-${crypto.randomUUID().slice(0, 8)}` }], name: [{ family: 'Other', given: ['Lindiwe'] }], gender: 'female', birthDate: '1970-01-01' }),
-      entry(otherEncounter, encounterResource(otherPatient, '2026-02-04T09:00:00+02:00')),
-      entry(urn(), labResult(`Patient/${patientId}`, otherEncounter)),
-    ));
-    expect(foreign.status, foreign.text).toBe(422);
-    expect(foreign.body.resourceType).toBe('OperationOutcome');
-    expect(foreign.body.issue.map((i: Json) => i.expression?.[0]).join(' ')).toMatch(/encounter/);
+    await expectAnotherPatientsEncounterRefused({ calls, org: ORG, patientId, record: labResult });
 
+    const token = await system(ORG);
     const condition = urn();
     const notEncounter = await send('/fhir', token, transaction(
       entry(condition, {

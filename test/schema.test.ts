@@ -3,13 +3,14 @@
  * what composing today's subgraph SDL files produces, and every type, field,
  * argument and enum value in it must be documented.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { buildASTSchema, buildSchema, isEnumType, isInputObjectType, isObjectType, isInterfaceType, parse } from 'graphql';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { describe, expect, it } from 'vitest';
 import { API_SCHEMA_FILE, composeSupergraph, SUPERGRAPH_FILE } from '../gateway/src/supergraph.js';
 import { SUBGRAPH_NAMES } from '../lib/runtime/services.js';
-import { buildBaseSchema, subgraphSdl } from '../lib/runtime/subgraph.js';
+import { buildBaseSchema, ROOT, subgraphSdl } from '../lib/runtime/subgraph.js';
 import { SUBGRAPH_MODULES } from '../subgraphs/index.js';
 import { nullabilityViolations } from './support/nullability.js';
 
@@ -61,6 +62,25 @@ describe('supergraph composition', () => {
       if ('values' in definition) for (const value of definition.values ?? []) if (!value.description) missing.push(`${typeName}.${value.name.value}`);
     }
     expect(missing).toEqual([]);
+  });
+
+  // Types several subgraphs serve alike (LogicalReference…) are written once, in schema/shared, and appended by
+  // subgraphSdl to exactly the subgraphs whose own file names them.
+  it('writes the types several subgraphs serve once, in schema/shared, served where they are named', () => {
+    const sharedDirectory = path.join(ROOT, 'schema', 'shared');
+    const own = (name: string) => readFileSync(path.join(ROOT, 'schema', `${name}.graphql`), 'utf8');
+    const files = readdirSync(sharedDirectory).filter((f) => f.endsWith('.graphql'))
+      .map((f) => [...readFileSync(path.join(sharedDirectory, f), 'utf8').matchAll(/^type (\w+)/gm)].map((m) => m[1]!));
+    expect(files.flat()).toEqual(expect.arrayContaining(['LogicalReference', 'ReferenceIdentifier']));
+    for (const types of files) {
+      const naming = SUBGRAPH_NAMES.filter((name) => types.some((type) => new RegExp(`\\b${type}\\b`).test(own(name))));
+      for (const type of types) {
+        const serving = SUBGRAPH_NAMES.filter((name) => parse(subgraphSdl(name)).definitions.some((d) => 'name' in d && d.name?.value === type));
+        expect(serving, type).toEqual(naming);
+        for (const name of SUBGRAPH_NAMES) expect(own(name), `${name} declares ${type} itself`).not.toMatch(new RegExp(`^type ${type}\\b`, 'm'));
+      }
+    }
+    expect(SUBGRAPH_NAMES.filter((name) => /\bLogicalReference\b/.test(subgraphSdl(name))).sort()).toEqual(['encounters', 'imaging', 'labs', 'public-health']);
   });
 
   it('gives the supergraph the owner\'s description of shared entities', () => {

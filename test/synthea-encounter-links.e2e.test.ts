@@ -15,18 +15,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYSTEM } from '../lib/records/terminology.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
-import { fhirSender, newFullUrl as urn, postEntry as entry, transactionBundle as transaction, type FhirBundle } from './support/publish.js';
+import { newFullUrl as urn, postEntry as entry, transactionBundle as transaction } from './support/publish.js';
+import { encounterResource as visit, encountersOf, expectAnotherPatientsEncounterRefused, expectEncounterLinksUnderConsent, recordTypeCalls } from './support/record-consent.js';
 
 type Json = Record<string, any>;
 const ORG = 'org-county-north';
 const STRANGER = 'org-provincial';
-const ACT_CODE = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 
-
-const encounterResource = (subject: string, start: string) => ({
-  resourceType: 'Encounter', status: 'finished', class: { system: ACT_CODE, code: 'AMB', display: 'ambulatory' }, subject: { reference: subject },
+const encounterResource = (subject: string, start: string) => visit(subject, start, ORG, {
   type: [{ coding: [{ system: SYSTEM.snomed, code: '185349003', display: 'Encounter for check up (procedure)' }] }],
-  period: { start, end: start.replace('T09:', 'T10:') }, serviceProvider: { reference: `Organization/${ORG}` },
 });
 const immunization = (subject: string, encounter: string) => ({
   resourceType: 'Immunization', status: 'completed', vaccineCode: { coding: [{ system: SYSTEM.cvx, code: '140', display: 'Influenza, seasonal, injectable, preservative free' }] },
@@ -41,22 +38,11 @@ const QUERY = `query Links($id: ID!) { patient(id: $id) {
   imagingStudies(first: 50) { edges { node { id encounter { id } } } }
   procedures(first: 50) { edges { node { id reasonReferenceDisplay } } } } }`;
 const LISTS = ['immunizations', 'carePlans', 'careTeams', 'imagingStudies'] as const;
-const GRANT = 'mutation($input: ConsentProvisionInput!) { grantConsent(input: $input) { id } }';
-const REVOKE = 'mutation($id: ID!) { revokeConsent(id: $id) { id } }';
 
 describe.each(BACKENDS)('Encounter links of immunisations, care plans and teams, imaging studies, and a procedure\'s diagnosis display, on %s', (backend) => {
   let stack: TestStack;
-  let base = '';
-  const send = fhirSender(() => base);
-  const system = (org: string) => stack.token({ sub: `${org}-his`, role: 'system', org, client_id: `${org}-his`, scope: 'system/*.cru' });
-  const everything = async (token: string, id: string): Promise<FhirBundle> => {
-    const response = await fetch(`${base}/fhir/Patient/${id}/$everything`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
-    expect(response.status).toBe(200);
-    return (await response.json()) as FhirBundle;
-  };
-  /** Each list's node ids → their encounter (null where withheld or none). */
-  const encountersOf = (data: Json) => Object.fromEntries(LISTS.map((list) => [list,
-    Object.fromEntries((data?.patient?.[list]?.edges ?? []).map((e: Json) => [e.node.id, e.node.encounter?.id ?? null]))]));
+  const calls = recordTypeCalls(() => stack, { id: () => patientId, token: () => patientToken });
+  const { send, system, everything } = calls;
 
   let patientId = '';
   let encounterId = '';
@@ -67,7 +53,6 @@ describe.each(BACKENDS)('Encounter links of immunisations, care plans and teams,
 
   beforeAll(async () => {
     stack = await startTestStack(backend, { patients: 1 });
-    base = stack.url.replace(/\/graphql$/, '');
   });
   afterAll(async () => stack?.close());
 
@@ -135,70 +120,40 @@ describe.each(BACKENDS)('Encounter links of immunisations, care plans and teams,
   it('discloses nothing new: without the encounters and diagnoses categories, no encounter link and no diagnosis display; with them, both', async () => {
     const own = await stack.graphql(patientToken, QUERY, { id: patientId });
     expect(own.errors).toBeUndefined();
-    const all = encountersOf(own.data);
+    const all = encountersOf(own.data, LISTS);
     expect(LISTS.flatMap((list) => Object.values(all[list]!))).toEqual(Array(linked.length).fill(encounterId));
     expect(own.data.patient.procedures.edges.map((e: Json) => e.node.reasonReferenceDisplay)).toEqual(['Hypertension (disorder)']);
 
-    const stranger = await stack.token({ sub: `dr-${STRANGER}`, role: 'clinician', org: STRANGER, scope: 'user/*.rs' });
-    const grant = async (categories: string[]) => {
-      const response = await stack.graphql(patientToken, GRANT, { input: { patientId, decision: 'PERMIT', actorType: 'ORGANIZATION', actorId: STRANGER, categories } });
-      expect(response.errors).toBeUndefined();
-      return response.data.grantConsent.id as string;
-    };
-    const revoke = async (id: string) => expect((await stack.graphql(patientToken, REVOKE, { id })).errors).toBeUndefined();
-
-    const records = await grant(['IMMUNIZATIONS', 'CARE_PLANS', 'IMAGING', 'PROCEDURES']);
-    const withheld = await stack.graphql(stranger, QUERY, { id: patientId });
-    const partial = encountersOf(withheld.data);
-    expect(LISTS.map((list) => Object.keys(partial[list]!).length)).toEqual([2, 1, 1, 1]);
-    expect(LISTS.flatMap((list) => Object.values(partial[list]!))).toEqual(Array(linked.length).fill(null));
-    for (const list of LISTS) {
-      expect(withheld.errors?.find((e) => e.path?.join('.') === `patient.${list}.edges.0.node.encounter`)?.extensions?.code, list).toBe('CONSENT_DENIED');
-    }
-    expect(withheld.data.patient.procedures.edges.map((e: Json) => e.node.reasonReferenceDisplay)).toEqual([null]);
-    expect(withheld.errors?.find((e) => e.path?.join('.') === 'patient.procedures.edges.0.node.reasonReferenceDisplay')?.extensions?.code).toBe('CONSENT_DENIED');
-    // $everything for that organisation: the records, no Encounter, no reference to one, no diagnosis display.
-    const exported = await everything(stranger, patientId);
-    const byLocation = new Map(exported.entry.map((e) => [`${e.resource.resourceType}/${e.resource.id}`, e.resource]));
-    for (const location of linked) {
-      expect(byLocation.has(location), location).toBe(true);
-      expect(byLocation.get(location)!.encounter, location).toBeUndefined();
-    }
-    expect(exported.entry.filter((e) => e.resource.resourceType === 'Encounter' || e.resource.resourceType === 'Condition')).toEqual([]);
-    expect(byLocation.get(procedureLocation)).toBeDefined();
-    expect(byLocation.get(procedureLocation)!.reasonReference).toBeUndefined();
-    expect(JSON.stringify(exported)).not.toContain('Hypertension (disorder)');
-
-    const more = await grant(['ENCOUNTERS', 'DIAGNOSES']);
-    const opened = await stack.graphql(stranger, QUERY, { id: patientId });
-    expect(LISTS.flatMap((list) => Object.values(encountersOf(opened.data)[list]!))).toEqual(Array(linked.length).fill(encounterId));
-    expect(opened.data.patient.procedures.edges.map((e: Json) => e.node.reasonReferenceDisplay)).toEqual(['Hypertension (disorder)']);
-    const exportedAgain = await everything(stranger, patientId);
-    const again = new Map(exportedAgain.entry.map((e) => [`${e.resource.resourceType}/${e.resource.id}`, e.resource]));
-    for (const location of linked) expect(again.get(location)?.encounter, location).toEqual({ reference: `Encounter/${encounterId}` });
-    expect(again.get(procedureLocation)?.reasonReference?.[0]?.display).toBe('Hypertension (disorder)');
-    await revoke(more);
-    await revoke(records);
+    await expectEncounterLinksUnderConsent({
+      stack, calls, query: QUERY, lists: LISTS, patientId, encounterId, stranger: STRANGER,
+      recordCategories: ['IMMUNIZATIONS', 'CARE_PLANS', 'IMAGING', 'PROCEDURES'], linkCategories: ['ENCOUNTERS', 'DIAGNOSES'], linked, counts: [2, 1, 1, 1],
+      // The procedure's diagnosis display is the diagnosis's: withheld with it, in GraphQL and in $everything.
+      whileWithheld: (withheld, exported) => {
+        expect(withheld.data.patient.procedures.edges.map((e: Json) => e.node.reasonReferenceDisplay)).toEqual([null]);
+        expect(withheld.errors?.find((e) => e.path?.join('.') === 'patient.procedures.edges.0.node.reasonReferenceDisplay')?.extensions?.code).toBe('CONSENT_DENIED');
+        expect(exported.entry.filter((e) => e.resource.resourceType === 'Condition')).toEqual([]);
+        const procedure = exported.entry.find((e) => `${e.resource.resourceType}/${e.resource.id}` === procedureLocation)?.resource;
+        expect(procedure).toBeDefined();
+        expect(procedure!.reasonReference).toBeUndefined();
+        expect(JSON.stringify(exported)).not.toContain('Hypertension (disorder)');
+      },
+      onceOpened: (opened, exported) => {
+        expect(opened.data.patient.procedures.edges.map((e: Json) => e.node.reasonReferenceDisplay)).toEqual(['Hypertension (disorder)']);
+        const procedure = exported.entry.find((e) => `${e.resource.resourceType}/${e.resource.id}` === procedureLocation)?.resource as Json | undefined;
+        expect(procedure?.reasonReference?.[0]?.display).toBe('Hypertension (disorder)');
+      },
+    });
   });
 
   it('refuses, by element, an immunisation\'s encounter of another patient, or one that is not an Encounter', async () => {
-    const token = await system(ORG);
-    const otherPatient = urn();
-    const otherEncounter = urn();
-    const foreign = await send('/fhir', token, transaction(
-      entry(otherPatient, { resourceType: 'Patient', identifier: [{ system: SYSTEM.mrnPrefix + ORG, value: `MRN-SEL-${crypto.randomUUID().slice(0, 8)}` }], name: [{ family: 'Other', given: ['Zodwa'] }], gender: 'female', birthDate: '1970-01-01' }),
-      entry(otherEncounter, encounterResource(otherPatient, '2026-02-04T09:00:00+02:00')),
-      entry(urn(), immunization(`Patient/${patientId}`, otherEncounter)),
-    ));
-    expect(foreign.status, foreign.text).toBe(422);
-    expect(foreign.body.resourceType).toBe('OperationOutcome');
-    expect(foreign.body.issue.map((i: Json) => i.expression?.[0]).join(' ')).toContain('Bundle.entry[2].resource.encounter');
+    await expectAnotherPatientsEncounterRefused({ calls, org: ORG, patientId, record: immunization });
 
+    const token = await system(ORG);
     const notEncounter = await send('/fhir', token, transaction(entry(urn(), immunization(`Patient/${patientId}`, `Condition/${crypto.randomUUID()}`))));
     expect(notEncounter.status, notEncounter.text).toBe(400);
     expect(notEncounter.body.issue.some((i: Json) => /encounter/.test(i.expression?.[0] ?? ''))).toBe(true);
     // Nothing of either was written: still the two doses.
-    const after = encountersOf((await stack.graphql(patientToken, QUERY, { id: patientId })).data);
+    const after = encountersOf((await stack.graphql(patientToken, QUERY, { id: patientId })).data, LISTS);
     expect(Object.keys(after.immunizations!)).toHaveLength(2);
   });
 });

@@ -75,10 +75,20 @@ export interface RecordTypeFacts {
   alsoAs?: readonly FhirShape[];
   /**
    * The column (timestamptz) of the time the record last changed, set by the database on insert and on every update
-   * that changes the row (migrations NNN_last_updated.sql): FHIR meta.lastUpdated, `_lastUpdated`, the export's
+   * that changes the row (lib/records/last-updated.ts): FHIR meta.lastUpdated, `_lastUpdated`, the export's
    * `_since`, GraphQL `lastUpdated` and the connections' `updatedSince`. Default LAST_UPDATED_COLUMN.
    */
   lastUpdatedColumn?: string;
+  /**
+   * Where a database upgraded to last-updated times finds the time of the rows it already held: a column of the
+   * record's own time (its creation, `created_at`). Without it they get the upgrade's time (lib/records/last-updated.ts).
+   */
+  lastUpdatedFrom?: string;
+  /**
+   * Rows of other tables held inside this record (an encounter's participants): each table and its column naming
+   * the record. A change to one of them changes the record: its last-updated time moves too (lib/records/last-updated.ts).
+   */
+  parts?: readonly { table: string; column: string }[];
 }
 
 /** A record type of the patient's history: on the timeline and a Relay connection of Patient. */
@@ -125,6 +135,8 @@ export const RECORD_TYPES = [
     owner: 'encounters', table: 'encounter', timeColumn: 'period_start', connection: 'encounters', published: true,
     // Remote consultations are addressed to every organisation taking part.
     addresseesColumn: 'addressee_organization_ids',
+    // Its participants are elements of its Encounter resource.
+    parts: [{ table: 'encounter_participant', column: 'encounter_id' }],
   },
   {
     kind: 'DIAGNOSIS', graphqlType: 'Condition', label: 'Diagnoses', fhir: { resourceType: 'Condition' }, category: 'diagnoses',
@@ -170,6 +182,9 @@ export const RECORD_TYPES = [
   {
     kind: 'IMAGING_STUDY', graphqlType: 'ImagingStudy', label: 'Imaging', fhir: { resourceType: 'ImagingStudy' }, category: 'imaging',
     owner: 'imaging', table: 'imaging_study', timeColumn: 'started', connection: 'imagingStudies', published: true,
+    // Its radiology report is read through it (ImagingStudy.report): a corrected report moves the study's time, so
+    // `updatedSince` on the studies finds it. The report keeps a time of its own besides (ImagingReport below).
+    parts: [{ table: 'imaging_report', column: 'study_id' }],
   },
   {
     kind: 'IMMUNIZATION', graphqlType: 'Immunization', label: 'Immunisations', fhir: { resourceType: 'Immunization' }, category: 'immunizations',
@@ -231,6 +246,9 @@ export const OTHER_RECORD_TYPES = [
     graphqlType: 'Patient', label: 'Patient record', fhir: { resourceType: 'Patient' }, category: 'demographics', owner: 'identity', table: 'patient',
     // The patient's own record: no producer, the organisations that registered the patient count instead.
     organizationColumn: null, patientColumn: 'id', published: true,
+    lastUpdatedFrom: 'created_at',
+    // The Patient resource holds the patient's identifiers and what the registering organisations sent.
+    parts: [{ table: 'patient_identifier', column: 'patient_id' }, { table: 'patient_registration', column: 'patient_id' }],
   },
   {
     graphqlType: 'Identifier', label: 'Record numbers', fhir: { resourceType: 'Patient' }, category: 'identifiers', owner: 'identity', table: 'patient_identifier',
@@ -239,7 +257,7 @@ export const OTHER_RECORD_TYPES = [
   {
     graphqlType: 'ConsentDirective', label: 'Consents', fhir: { resourceType: 'Consent' }, category: 'consents', owner: 'identity', table: 'consent_directive',
     // Staff of an organisation that registered the patient see the directives recorded for them.
-    organizationColumn: null,
+    organizationColumn: null, lastUpdatedFrom: 'created_at',
   },
   {
     graphqlType: 'ImagingReport', label: 'Radiology reports', fhir: { resourceType: 'DiagnosticReport', category: { system: DIAGNOSTIC_SECTION, codes: ['RAD'] } },

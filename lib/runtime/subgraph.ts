@@ -4,7 +4,7 @@
  * DataLoaders), `/health`, and refusal of any request without a valid
  * gateway-signed actor token.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
@@ -19,6 +19,7 @@ import { DEFAULT_INTERNAL_TIMEOUT_MS, INTERNAL_APIS, InternalApiError, internalC
 import { ownerTimeline, parseTimelineRequest, timelineSources } from '../records/timeline.js';
 import { withConsent, type ConsentRules } from '../consent/shield.js';
 import { migrate, openDatabase, type Database } from './db.js';
+import { keepLastUpdated } from '../records/last-updated.js';
 import { badInput, ErrorCode, productError, serviceUnavailable } from './errors.js';
 import { requestErrorCode } from './request-plugins.js';
 import { startHttpService, type RequestLog, type Route } from './http.js';
@@ -136,7 +137,26 @@ export interface RunningSubgraph {
   metricsPort?: number;
 }
 
-export const subgraphSdl = (name: SubgraphName) => readFileSync(path.join(ROOT, 'schema', `${name}.graphql`), 'utf8');
+/**
+ * SDL several subgraphs serve alike (schema/shared: types each declares @shareable), written once: each file, with
+ * the names of the types it declares, read once.
+ */
+const SHARED_SDL_DIRECTORY = path.join(ROOT, 'schema', 'shared');
+let sharedSdl: { sdl: string; types: string[] }[] | undefined;
+const sharedSdlFiles = () => sharedSdl ??= readdirSync(SHARED_SDL_DIRECTORY).filter((file) => file.endsWith('.graphql')).sort().map((file) => {
+  const sdl = readFileSync(path.join(SHARED_SDL_DIRECTORY, file), 'utf8');
+  return { sdl, types: [...sdl.matchAll(/^type (\w+)/gm)].map((m) => m[1]!) };
+});
+
+/**
+ * A subgraph's SDL: its own file (schema/<name>.graphql), and every shared file (schema/shared) naming a type the own
+ * file uses, so a subgraph serves exactly the shared types it refers to.
+ */
+export function subgraphSdl(name: SubgraphName): string {
+  const own = readFileSync(path.join(ROOT, 'schema', `${name}.graphql`), 'utf8');
+  const shared = sharedSdlFiles().filter((file) => file.types.some((type) => new RegExp(`\\b${type}\\b`).test(own)));
+  return [own, ...shared.map((file) => file.sdl)].join('\n');
+}
 export const migrationsDirectory = (name: SubgraphName) => path.join(ROOT, 'subgraphs', name, 'migrations');
 /**
  * The publishing protocol's own migrations (lib/ingest/participant.ts: the
@@ -148,9 +168,25 @@ export const migrationsDirectory = (name: SubgraphName) => path.join(ROOT, 'subg
  */
 export const PUBLISHING_MIGRATIONS = path.join(ROOT, 'lib', 'ingest', 'migrations');
 
-/** Brings a subgraph's database up to date: the publishing protocol's migrations, then its own. */
+/**
+ * The record tables' last-updated functions (lib/records/last-updated.ts), applied to every subgraph before its own
+ * migrations and recorded as `records/<file>`. Until this release each subgraph created them in its own
+ * `020_last_updated.sql`, with its tables' column, index and trigger, now derived from the catalogue.
+ */
+export const RECORDS_MIGRATIONS = path.join(ROOT, 'lib', 'records', 'migrations');
+
+/**
+ * Brings a subgraph's database up to date: the publishing protocol's migrations, the record tables' functions, its own
+ * migrations, then what its record tables miss of their last-updated column, index and triggers (derived from the
+ * catalogue). Returns the versions applied and the derived statements run: nothing on a database already up to date.
+ */
 export async function migrateSubgraph(db: Database, name: SubgraphName): Promise<string[]> {
-  return [...await migrate(db, PUBLISHING_MIGRATIONS, 'publishing/'), ...await migrate(db, migrationsDirectory(name))];
+  return [
+    ...await migrate(db, PUBLISHING_MIGRATIONS, 'publishing/'),
+    ...await migrate(db, RECORDS_MIGRATIONS, 'records/'),
+    ...await migrate(db, migrationsDirectory(name)),
+    ...await keepLastUpdated(db, name),
+  ];
 }
 
 /** The subgraph schema with its resolvers, before the consent rules wrap it. */

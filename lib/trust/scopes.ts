@@ -197,11 +197,10 @@ export function isClinicalScope(token: string): boolean {
 
 /**
  * The category codes a token's granular read scopes restrict a resource type to (`Observation.rs?category=vital-signs`
- * → ['vital-signs']); null when some read scope reaches the type unrestricted (or names no category). Where one
- * consent category holds records of several codes (clinical observations: vital-signs and social-history), the owner
- * narrows its records to these codes too.
+ * → {vital-signs}); null when some read scope reaches the type unrestricted (or names no category); empty when no read
+ * scope reaches it at all. A code may be given with its system (`system|code`): the code is kept.
  */
-export function granularReadCodes(scope: string, resourceType: string): string[] | null {
+export function granularCodes(scope: string, resourceType: string): Set<string> | null {
   const codes = new Set<string>();
   for (const token of (scope ?? '').split(/\s+/)) {
     const m = /^(?:patient|user|system)\/([A-Za-z]+|\*)\.([a-z*]+)(\?.*)?$/.exec(token);
@@ -212,5 +211,15 @@ export function granularReadCodes(scope: string, resourceType: string): string[]
     if (!category) return null;
     codes.add(category.includes('|') ? category.split('|')[1]! : category);
   }
-  return codes.size ? [...codes] : null;
+  return codes;
+}
+
+/**
+ * The category codes as a list (granularCodes), null where they do not restrict: unrestricted, or no read scope reaches
+ * the type (the consent policy refuses that case on its own). Where one consent category holds records of several
+ * codes (clinical observations: vital-signs and social-history), the owner narrows its records to these codes too.
+ */
+export function granularReadCodes(scope: string, resourceType: string): string[] | null {
+  const codes = granularCodes(scope, resourceType);
+  return codes?.size ? [...codes] : null;
 }

@@ -1,11 +1,14 @@
 /**
  * Consent checks every record type's end-to-end test makes the same way
  * (docs/adding-a-record-type.md, step 8): written once here, each test file
- * giving its own list query, publisher and patient.
+ * giving its own list query, publisher and patient. Besides, the checks of a
+ * record's encounter link the tests of linked records share (a link under the
+ * encounters category, another patient's encounter refused).
  */
 import { expect } from 'vitest';
 import type { GraphQLResponse, TestStack } from './harness.js';
-import { fhirSender, type FhirBundle } from './publish.js';
+import { SYSTEM } from '../../lib/records/terminology.js';
+import { fhirSender, newFullUrl, postEntry, transactionBundle, type FhirBundle } from './publish.js';
 
 type Json = Record<string, unknown>;
 
@@ -99,6 +102,101 @@ export function recordTypeCalls(stack: () => TestStack, patient: { id: () => str
     /** Revokes one of the patient's directives. */
     revoke: async (id: string) => expect((await stack().graphql(patient.token(), REVOKE, { id })).errors).toBeUndefined(),
   };
+}
+
+/**
+ * An ambulatory visit of `subject` at `org`, as EHR exports send it (`extra`: elements an export adds, such as
+ * Synthea's type), an hour long from `start`.
+ */
+export const encounterResource = (subject: string, start: string, org: string, extra: Json = {}) => ({
+  resourceType: 'Encounter', status: 'finished', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB', display: 'ambulatory' },
+  subject: { reference: subject }, ...extra, period: { start, end: start.replace('T09:', 'T10:') }, serviceProvider: { reference: `Organization/${org}` },
+});
+
+/** Each list's node ids → their encounter (null where withheld or none), from a patient query whose lists' nodes ask `id encounter { id }`. */
+export const encountersOf = (data: any, lists: readonly string[]): Record<string, Record<string, string | null>> => Object.fromEntries(lists.map((list) => [list,
+  Object.fromEntries((data?.patient?.[list]?.edges ?? []).map((e: any) => [e.node.id, e.node.encounter?.id ?? null]))]));
+
+/**
+ * A record naming another patient's encounter is refused whole, by element (422, the record's `encounter`): published by
+ * `org` in one transaction with that patient and their encounter.
+ */
+export async function expectAnotherPatientsEncounterRefused(c: {
+  calls: ReturnType<typeof recordTypeCalls>;
+  org: string;
+  patientId: string;
+  /** The record of the type under test, for `subject` and naming `encounter`. */
+  record: (subject: string, encounter: string) => Json;
+}): Promise<void> {
+  const otherPatient = newFullUrl();
+  const otherEncounter = newFullUrl();
+  const foreign = await c.calls.send('/fhir', await c.calls.system(c.org), transactionBundle(
+    postEntry(otherPatient, { resourceType: 'Patient', identifier: [{ system: SYSTEM.mrnPrefix + c.org, value: `MRN-OTHER-${crypto.randomUUID().slice(0, 8)}` }], name: [{ family: 'Other', given: ['Zodwa'] }], gender: 'female', birthDate: '1970-01-01' }),
+    postEntry(otherEncounter, encounterResource(otherPatient, '2026-02-04T09:00:00+02:00', c.org)),
+    postEntry(newFullUrl(), c.record(`Patient/${c.patientId}`, otherEncounter)),
+  ));
+  expect(foreign.status, foreign.text).toBe(422);
+  expect(foreign.body.resourceType).toBe('OperationOutcome');
+  expect(foreign.body.issue.map((i: Json & any) => i.expression?.[0]).join(' ')).toContain('Bundle.entry[2].resource.encounter');
+}
+
+export interface EncounterLinksCase {
+  stack: TestStack;
+  calls: ReturnType<typeof recordTypeCalls>;
+  /** The patient's lists of the record types under test (taking `$id`), each node asking `id encounter { id }`. */
+  query: string;
+  lists: readonly string[];
+  patientId: string;
+  encounterId: string;
+  /** An organisation not registered with the patient, seeing only what the patient permits. */
+  stranger: string;
+  /** The categories of the records (GraphQL names), which do not include their encounter's. */
+  recordCategories: string[];
+  /** The categories that open the links too (ENCOUNTERS, and any other a record's links name). */
+  linkCategories: string[];
+  /** The records naming the encounter (Type/id), and how many each list holds of them. */
+  linked: string[];
+  counts: number[];
+  /** Further checks of the same answers while the links are withheld, and once they are open. */
+  whileWithheld?: (response: GraphQLResponse<any>, exported: FhirBundle) => void;
+  onceOpened?: (response: GraphQLResponse<any>, exported: FhirBundle) => void;
+}
+
+/**
+ * A record's encounter discloses nothing new: an organisation permitted the
+ * records but not encounters gets them without it (GraphQL: null, with
+ * CONSENT_DENIED at each list's first node; `$everything`: no Encounter and no
+ * reference to one); with the encounters category permitted too, it gets
+ * every link, both ways. The permits are revoked at the end.
+ */
+export async function expectEncounterLinksUnderConsent(c: EncounterLinksCase): Promise<void> {
+  const stranger = await c.calls.clinician(c.stranger);
+  const records = await c.calls.grant({ actorId: c.stranger, categories: c.recordCategories });
+  const withheld = await c.stack.graphql(stranger, c.query, { id: c.patientId });
+  const partial = encountersOf(withheld.data, c.lists);
+  expect(c.lists.map((list) => Object.keys(partial[list]!).length)).toEqual(c.counts);
+  expect(c.lists.flatMap((list) => Object.values(partial[list]!))).toEqual(Array(c.linked.length).fill(null));
+  for (const list of c.lists) {
+    expect(withheld.errors?.find((e) => e.path?.join('.') === `patient.${list}.edges.0.node.encounter`)?.extensions?.code, list).toBe('CONSENT_DENIED');
+  }
+  const exported = await c.calls.everything(stranger, c.patientId);
+  const byLocation = new Map(exported.entry.map((e) => [`${e.resource.resourceType}/${e.resource.id}`, e.resource as Json & any]));
+  for (const location of c.linked) {
+    expect(byLocation.has(location), location).toBe(true);
+    expect(byLocation.get(location)!.encounter, location).toBeUndefined();
+  }
+  expect(exported.entry.filter((e) => e.resource.resourceType === 'Encounter')).toEqual([]);
+  c.whileWithheld?.(withheld, exported);
+
+  const links = await c.calls.grant({ actorId: c.stranger, categories: c.linkCategories });
+  const opened = await c.stack.graphql(stranger, c.query, { id: c.patientId });
+  expect(c.lists.flatMap((list) => Object.values(encountersOf(opened.data, c.lists)[list]!))).toEqual(Array(c.linked.length).fill(c.encounterId));
+  const exportedAgain = await c.calls.everything(stranger, c.patientId);
+  const again = new Map(exportedAgain.entry.map((e) => [`${e.resource.resourceType}/${e.resource.id}`, e.resource as Json & any]));
+  for (const location of c.linked) expect(again.get(location)?.encounter, location).toEqual({ reference: `Encounter/${c.encounterId}` });
+  c.onceOpened?.(opened, exportedAgain);
+  await c.calls.revoke(links);
+  await c.calls.revoke(records);
 }
 
 const GRANT = 'mutation($input: ConsentProvisionInput!) { grantConsent(input: $input) { id } }';

@@ -26,6 +26,10 @@ import { Masks } from './masks.js';
 import { errors, FhirError } from './outcome.js';
 import type { ExportPlan } from './plan.js';
 import { buildBatchOperation, buildOperation, CONNECTION_NAMES, MAX_BATCH_PATIENTS, type ConnectionName, type Cursors } from './queries.js';
+import type { ApolloServer } from '@apollo/server';
+import type { Actor } from '../../../lib/trust/actor.js';
+import type { RequestLog } from '../../../lib/runtime/http.js';
+import type { GatewayContext } from '../context.js';
 
 /** One executed operation, as the pipeline answered it. */
 export interface OperationResult {
@@ -233,4 +237,21 @@ export async function collectPatients(execute: Executor, ids: readonly string[],
   };
   await Promise.all(Array.from({ length: Math.max(1, inFlight) }, worker));
   return outcomes;
+}
+
+/**
+ * Runs each operation through the gateway's own pipeline (consent, audit) as `actor`: what `$everything`, search and
+ * the Bulk Data export execute with.
+ */
+export function pipelineExecutor(apollo: ApolloServer<GatewayContext>, actor: Actor, requestId: string, log: RequestLog): Executor {
+  return async ({ query, variables }) => {
+    // A fresh context per operation: the audit plugin stores the disclosures
+    // collected during that operation, once; the request id ties them together.
+    const contextValue: GatewayContext = { actor, requestId, log, disclosures: [], generated: true };
+    const response = await apollo.executeOperation({ query, variables }, { contextValue });
+    if (response.body.kind !== 'single') throw errors.internal();
+    const { data, errors: gqlErrors, extensions } = response.body.singleResult;
+    const result: OperationResult = { status: response.http.status ?? 200, data: data as Record<string, unknown> | null | undefined, errors: gqlErrors, extensions };
+    return result;
+  };
 }

@@ -6,6 +6,7 @@
  * not exist and for one the caller may not see, so the response does not
  * reveal whether the patient exists.
  */
+import type { HttpRequestInfo } from '../../../lib/runtime/http.js';
 import type { Actor } from '../../../lib/trust/actor.js';
 import type { TokenVerifier } from '../auth.js';
 
@@ -37,6 +38,21 @@ export const operationOutcome = (severity: IssueSeverity, code: IssueType, diagn
 });
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+
+/** A FHIR JSON answer of a route: the resource, with any headers. */
+export const fhirReply = (status: number, resource: unknown, headers?: Record<string, string>) => ({ status, body: JSON.stringify(resource), contentType: FHIR_JSON, ...(headers ? { headers } : {}) });
+
+/**
+ * The absolute FHIR base for fullUrl and links, from the request's Host header.
+ * Only a syntactically plain host[:port] is used (anything else falls back to
+ * localhost), so the header cannot inject text into a bundle.
+ */
+export function fhirBase(request: HttpRequestInfo): string {
+  const host = String(request.headers.host ?? '');
+  const safeHost = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/.test(host) ? host : 'localhost';
+  const proto = String(request.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim() === 'https' ? 'https' : 'http';
+  return `${proto}://${safeHost}/fhir`;
+}
 
 export const errors = {
   unauthenticated: (message = 'Authentication required: send Authorization: Bearer <token>') => new FhirError(401, 'login', message),

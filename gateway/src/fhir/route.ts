@@ -19,16 +19,15 @@
  * answer for a patient who does not exist and one the caller may not see.
  */
 import type { ApolloServer } from '@apollo/server';
-import type { Actor } from '../../../lib/trust/actor.js';
 import { isUuid } from '../../../lib/records/connection.js';
-import type { HttpRequestInfo, RequestLog, Route } from '../../../lib/runtime/http.js';
+import type { Route } from '../../../lib/runtime/http.js';
 import type { Logger } from '../../../lib/runtime/logger.js';
 import type { TokenVerifier } from '../auth.js';
 import type { GatewayContext } from '../context.js';
-import { collectPatient, type Executor, type OperationResult } from './collect.js';
+import { collectPatient, pipelineExecutor } from './collect.js';
 import { toBundle } from './mapping.js';
 import { exportPlan } from './plan.js';
-import { errors, FHIR_JSON, FhirError, fhirCaller, operationOutcome } from './outcome.js';
+import { errors, FhirError, fhirBase, fhirCaller, fhirReply, operationOutcome } from './outcome.js';
 
 export interface FhirRouteOptions {
   /** The gateway's Apollo server: the export runs its operations through it. */
@@ -40,39 +39,11 @@ export interface FhirRouteOptions {
 const EVERYTHING = /^\/fhir\/Patient\/([^/]+)\/(?:\$|%24)everything$/;
 const ACCEPTED_MEDIA = ['application/fhir+json', 'application/json', 'application/*', '*/*', 'application/json+fhir'];
 
-const reply = (status: number, resource: unknown) => ({ status, body: JSON.stringify(resource), contentType: FHIR_JSON });
-
 /** Whether the Accept header (if any) takes FHIR JSON. */
 function acceptsJson(accept: string | undefined, format: string | null): boolean {
   if (format && !['json', 'application/json', 'application/fhir+json'].includes(format)) return false;
   if (!accept) return true;
   return accept.split(',').some((part) => ACCEPTED_MEDIA.includes(part.split(';')[0]!.trim().toLowerCase()));
-}
-
-/**
- * The absolute base for fullUrl and links, from the request's Host header.
- * Only a syntactically plain host[:port] is used (anything else falls back to
- * localhost), so the header cannot inject text into the bundle.
- */
-function baseUrl(request: HttpRequestInfo): string {
-  const host = String(request.headers.host ?? '');
-  const safeHost = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/.test(host) ? host : 'localhost';
-  const proto = String(request.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim() === 'https' ? 'https' : 'http';
-  return `${proto}://${safeHost}/fhir`;
-}
-
-/** Runs one operation through the gateway pipeline with this export's context. */
-function pipelineExecutor(apollo: ApolloServer<GatewayContext>, actor: Actor, requestId: string, log: RequestLog): Executor {
-  return async ({ query, variables }) => {
-    // A fresh context per operation: the audit plugin stores the disclosures
-    // collected during that operation, once; the request id ties them together.
-    const contextValue: GatewayContext = { actor, requestId, log, disclosures: [], generated: true };
-    const response = await apollo.executeOperation({ query, variables }, { contextValue });
-    if (response.body.kind !== 'single') throw errors.internal();
-    const { data, errors: gqlErrors, extensions } = response.body.singleResult;
-    const result: OperationResult = { status: response.http.status ?? 200, data: data as Record<string, unknown> | null | undefined, errors: gqlErrors, extensions };
-    return result;
-  };
 }
 
 export function fhirRoute(options: FhirRouteOptions): Route {
@@ -99,18 +70,18 @@ export function fhirRoute(options: FhirRouteOptions): Route {
       request.log.operation = 'FHIR Patient/$everything';
       request.log.actor = { role: actor.role, org: actor.org, clientId: actor.clientId };
       const collected = await collectPatient(pipelineExecutor(options.apollo, actor, requestId, request.log), id, plan);
-      return reply(200, toBundle(collected, { requestId, base: baseUrl(request), plan }));
+      return fhirReply(200, toBundle(collected, { requestId, base: fhirBase(request), plan }));
     } catch (error) {
       if (error instanceof FhirError) {
         request.log.errorCodes.add(`FHIR_${error.issue.toUpperCase()}`);
         if (error.status >= 500) options.logger.error({ rid: request.requestId, trace: request.log.traceId, err: error.cause ?? error }, `FHIR export failed: ${error.message}`);
-        return reply(error.status, error.outcome());
+        return fhirReply(error.status, error.outcome());
       }
-      if (error instanceof URIError) return reply(400, errors.badId().outcome());
+      if (error instanceof URIError) return fhirReply(400, errors.badId().outcome());
       // Never silent: the failure is logged with the request id the client sees in x-request-id.
       request.log.errorCodes.add('FHIR_EXCEPTION');
       options.logger.error({ rid: request.requestId, trace: request.log.traceId, err: error }, 'FHIR export failed');
-      return reply(500, operationOutcome('error', 'exception', `The export failed; no bundle was produced (request ${request.requestId}).`));
+      return fhirReply(500, operationOutcome('error', 'exception', `The export failed; no bundle was produced (request ${request.requestId}).`));
     }
   };
 }

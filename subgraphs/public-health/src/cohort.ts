@@ -61,6 +61,29 @@ export async function cohortPrograms(context: SubgraphContext): Promise<Row[]> {
   );
 }
 
+/**
+ * The programme `programId`, where the caller's organisation may read its
+ * enrolments (its cohort, its due list): public-health staff of the
+ * organisation running it, other staff of an organisation responsible for an
+ * enrolment in it. NOT_FOUND without it; FORBIDDEN otherwise, `what` saying
+ * what public-health staff of another organisation may not do.
+ */
+export async function programReadBy(context: SubgraphContext, programId: string, what: string): Promise<Row> {
+  const { actor } = context;
+  const [program] = await context.db.query<Row>(
+    `SELECT p.id, p.organization_id,
+       EXISTS (SELECT 1 FROM program_enrollment e WHERE e.program_id = p.id AND e.organization_id = $2) AS responsible
+     FROM program p WHERE p.id = $1`,
+    [programId, actor.org],
+  );
+  if (!program) throw productError(ErrorCode.notFound, 'No such programme');
+  const publicHealth = actor.role === 'public_health';
+  if (publicHealth ? program.organization_id !== actor.org : !program.responsible) {
+    throw forbidden(publicHealth ? `Only public-health staff of the organisation running the programme ${what}` : 'Your organisation is not responsible for any enrolment in this programme');
+  }
+  return program;
+}
+
 export async function programCohort(context: SubgraphContext, args: ProgramCohortArgs): Promise<Page<Row>> {
   const first = args.first ?? 100;
   if (!Number.isInteger(first) || first < 1 || first > MAX_COHORT_PAGE) throw badInput(`first must be between 1 and ${MAX_COHORT_PAGE}`);
@@ -68,16 +91,7 @@ export async function programCohort(context: SubgraphContext, args: ProgramCohor
   refuseBreakGlass(context);
   const { actor } = context;
   const staff = actor.role !== 'public_health';
-  const [program] = await context.db.query<Row>(
-    `SELECT p.id, p.organization_id,
-       EXISTS (SELECT 1 FROM program_enrollment e WHERE e.program_id = p.id AND e.organization_id = $2) AS responsible
-     FROM program p WHERE p.id = $1`,
-    [args.programId, actor.org],
-  );
-  if (!program) throw productError(ErrorCode.notFound, 'No such programme');
-  if (staff ? !program.responsible : program.organization_id !== actor.org) {
-    throw forbidden(staff ? 'Your organisation is not responsible for any enrolment in this programme' : 'Only public-health staff of the organisation running the programme list its cohort');
-  }
+  const program = await programReadBy(context, args.programId, 'list its cohort');
   const now = context.consent.now.toISOString();
   const rows = await context.db.query<Row>(
     `SELECT DISTINCT ON (e.patient_id) e.* FROM program_enrollment e

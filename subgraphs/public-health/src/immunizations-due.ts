@@ -28,10 +28,11 @@ import { isStaff } from '../../../lib/trust/actor.js';
 import { fetchBirthDates } from '../../../lib/records/birth-dates.js';
 import { isUuid, maySee, normalisePageArgs, type Page } from '../../../lib/records/connection.js';
 import { PATIENT_RECORD } from '../../../lib/consent/record-access.js';
-import { badInput, ErrorCode, forbidden, productError } from '../../../lib/runtime/errors.js';
+import { badInput, forbidden } from '../../../lib/runtime/errors.js';
 import type { Row } from '../../../lib/records/records.js';
 import type { SubgraphContext } from '../../../lib/runtime/subgraph-context.js';
 import { ENROLLMENT, IMMUNIZATION } from './access.js';
+import { programReadBy } from './cohort.js';
 
 export type ImmunizationDueStatus = 'DUE' | 'OVERDUE';
 
@@ -78,18 +79,7 @@ export async function immunizationsDue(context: SubgraphContext, args: Immunizat
   if (!staff && actor.role !== 'public_health') throw forbidden('Only public-health staff of the programme and the care teams responsible for its enrolments see its due list');
   if (actor.purposeOfUse === 'ETREAT') throw forbidden('Break-glass access is for one patient\'s emergency care, not for programme due lists');
 
-  const [program] = await context.db.query<Row>(
-    `SELECT p.id, p.organization_id,
-       EXISTS (SELECT 1 FROM program_enrollment e WHERE e.program_id = p.id AND e.organization_id = $2) AS responsible
-     FROM program p WHERE p.id = $1`,
-    [args.programId, actor.org],
-  );
-  if (!program) throw productError(ErrorCode.notFound, 'No such programme');
-  if (actor.role === 'public_health' ? program.organization_id !== actor.org : !program.responsible) {
-    throw forbidden(actor.role === 'public_health'
-      ? 'Only public-health staff of the organisation running the programme see its due list'
-      : 'Your organisation is not responsible for any enrolment in this programme');
-  }
+  const program = await programReadBy(context, args.programId, 'see its due list');
 
   // Children enrolled at asOf (one enrolment each; staff: those their
   // organisation is responsible for) still missing a scheduled dose.

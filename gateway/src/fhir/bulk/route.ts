@@ -22,12 +22,13 @@ import { RESPONSE_SENT, type HttpRequestInfo, type Route } from '../../../../lib
 import type { Logger } from '../../../../lib/runtime/logger.js';
 import type { TokenVerifier } from '../../auth.js';
 import type { GatewayContext } from '../../context.js';
-import { errors, FHIR_JSON, FhirError, fhirCaller, operationOutcome } from '../outcome.js';
+import { errors, FHIR_JSON, FhirError, fhirBase, fhirCaller, fhirReply, operationOutcome } from '../outcome.js';
 import type { BulkExportSettings } from './config.js';
 import { parametersResource, parseKickoff } from './parameters.js';
 import type { ExportStorage } from './storage.js';
 import type { ExportJob, ExportLevel, JobStore } from './store.js';
-import { exportableGroups, pipelineExecutor, type ExportWorker } from './worker.js';
+import { pipelineExecutor } from '../collect.js';
+import { exportableGroups, type ExportWorker } from './worker.js';
 
 export interface BulkExportRouteOptions {
   apollo: ApolloServer<GatewayContext>;
@@ -43,15 +44,6 @@ const KICKOFF = /^\/fhir\/(?:(Group)\/([^/]+)\/|(Patient)\/)?(?:\$|%24)export$/;
 const STATUS = /^\/fhir\/(?:\$|%24)export-status\/([0-9a-f-]{36})$/;
 const FILE = /^\/fhir\/(?:\$|%24)export-file\/([0-9a-f-]{36})\/(\d{1,6})$/;
 const GROUP = /^\/fhir\/Group(?:\/([^/]+))?\/?$/;
-
-const reply = (status: number, resource: unknown, headers?: Record<string, string>) => ({ status, body: JSON.stringify(resource), contentType: FHIR_JSON, ...(headers ? { headers } : {}) });
-
-function baseUrl(request: HttpRequestInfo): string {
-  const host = String(request.headers.host ?? '');
-  const safeHost = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/.test(host) ? host : 'localhost';
-  const proto = String(request.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim() === 'https' ? 'https' : 'http';
-  return `${proto}://${safeHost}/fhir`;
-}
 
 const preferences = (request: HttpRequestInfo) => String(request.headers.prefer ?? '').split(/[;,]/).map((p) => p.trim().toLowerCase());
 
@@ -100,10 +92,10 @@ export function bulkExportRoute(options: BulkExportRouteOptions): Route {
         if (group[1]) {
           const found = groups.find((g) => g.id === decodeURIComponent(group[1]!));
           if (!found) throw new FhirError(404, 'not-found', 'No Group with this id is visible to you');
-          return reply(200, groupResource(found));
+          return fhirReply(200, groupResource(found));
         }
-        const base = baseUrl(request);
-        return reply(200, {
+        const base = fhirBase(request);
+        return fhirReply(200, {
           resourceType: 'Bundle', id: request.requestId, type: 'searchset', total: groups.length,
           link: [{ relation: 'self', url: `${base}/Group` }],
           entry: groups.map((g) => ({ fullUrl: `${base}/Group/${g.id}`, resource: groupResource(g), search: { mode: 'match' } })),
@@ -116,11 +108,11 @@ export function bulkExportRoute(options: BulkExportRouteOptions): Route {
       if (error instanceof FhirError) {
         request.log.errorCodes.add(`FHIR_${error.issue.toUpperCase()}`);
         if (error.status >= 500) options.logger.error({ rid: request.requestId, err: error.cause ?? error }, `bulk export request failed: ${error.message}`);
-        return reply(error.status, error.outcome(), error.status === 429 ? { 'retry-after': String(Math.max(1, Math.ceil(settings.minPollSeconds))) } : undefined);
+        return fhirReply(error.status, error.outcome(), error.status === 429 ? { 'retry-after': String(Math.max(1, Math.ceil(settings.minPollSeconds))) } : undefined);
       }
       request.log.errorCodes.add('FHIR_EXCEPTION');
       options.logger.error({ rid: request.requestId, err: error }, 'bulk export request failed');
-      return reply(500, operationOutcome('error', 'exception', `The request failed (request ${request.requestId}).`));
+      return fhirReply(500, operationOutcome('error', 'exception', `The request failed (request ${request.requestId}).`));
     }
   };
 
@@ -147,7 +139,7 @@ export function bulkExportRoute(options: BulkExportRouteOptions): Route {
       const groups = await exportableGroups(pipelineExecutor(options.apollo, actor, request.requestId, request.log));
       if (!groups.some((g) => g.id === groupId)) throw new FhirError(404, 'not-found', 'No Group with this id is visible to you: GET /fhir/Group lists those you may export');
     }
-    const base = baseUrl(request);
+    const base = fhirBase(request);
     const id = randomUUID();
     const created = await store.create({
       id, ownerSub: actor.sub, ownerClient: actor.clientId, actor, level, groupId,
@@ -158,7 +150,7 @@ export function bulkExportRoute(options: BulkExportRouteOptions): Route {
       throw new FhirError(429, 'too-costly', `You already have ${settings.maxActivePerCaller} exports queued or running: wait for one to finish, or cancel one (DELETE its status URL)`);
     }
     options.worker.nudge();
-    return reply(202, operationOutcome('information', 'informational', `Export ${id} accepted: poll the Content-Location URL`), { 'content-location': `${base}/$export-status/${id}` });
+    return fhirReply(202, operationOutcome('information', 'informational', `Export ${id} accepted: poll the Content-Location URL`), { 'content-location': `${base}/$export-status/${id}` });
   }
 
   async function statusOf(request: HttpRequestInfo, actor: Actor, id: string) {
@@ -167,7 +159,7 @@ export function bulkExportRoute(options: BulkExportRouteOptions): Route {
     if (request.method === 'DELETE') {
       request.log.operation = 'FHIR $export cancel';
       if (!(await store.cancel(id))) throw notFound();
-      return reply(202, operationOutcome('information', 'informational', `Export ${id} cancelled; its files are deleted`));
+      return fhirReply(202, operationOutcome('information', 'informational', `Export ${id} cancelled; its files are deleted`));
     }
     if (request.method !== 'GET') throw new FhirError(405, 'not-supported', 'GET polls an export, DELETE cancels it');
     request.log.operation = 'FHIR $export status';
@@ -180,11 +172,11 @@ export function bulkExportRoute(options: BulkExportRouteOptions): Route {
       return { status: 202, body: '', contentType: FHIR_JSON, headers: { 'x-progress': progress, 'retry-after': retryAfter } };
     }
     if (job.status === 'failed') {
-      return reply(500, operationOutcome('error', 'exception', `The export failed: ${(job.error ?? 'unknown error').replace(/\.$/, '')}. Start it again.`));
+      return fhirReply(500, operationOutcome('error', 'exception', `The export failed: ${(job.error ?? 'unknown error').replace(/\.$/, '')}. Start it again.`));
     }
     const files = await store.files(id);
     const fileUrl = (seq: number) => `${job.baseUrl}/$export-file/${id}/${seq}`;
-    return reply(200, {
+    return fhirReply(200, {
       transactionTime: job.transactionTime.toISOString(),
       request: job.requestUrl,
       requiresAccessToken: true,

@@ -26,33 +26,21 @@
  */
 import type { ApolloServer } from '@apollo/server';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import type { Actor } from '../../../../lib/trust/actor.js';
 import type { RequestLog } from '../../../../lib/runtime/http.js';
 import type { Logger } from '../../../../lib/runtime/logger.js';
 import type { GatewayContext } from '../../context.js';
-import { collectPatient, collectPatients, interpret, type Collected, type Executor, type OperationResult } from '../collect.js';
+import { collectPatient, collectPatients, interpret, pipelineExecutor, type Collected, type Executor } from '../collect.js';
 import { toResources, type Resource } from '../mapping.js';
 import { Masks } from '../masks.js';
 import { errors, FhirError } from '../outcome.js';
 import { CONNECTION_RESOURCES, exportPlan, type ExportPlan } from '../plan.js';
-import { granularCodes } from '../search/engine.js';
+import { granularCodes } from '../../../../lib/trust/scopes.js';
 import { meets, type Criterion } from '../search/match.js';
 import type { BulkExportSettings } from './config.js';
 import { BatchSizer } from './batches.js';
 import { REGISTRY_TYPES, sinceCriterion, typeFilterCriteria } from './parameters.js';
 import type { ExportStorage, PartWriter } from './storage.js';
 import type { ExportFile, ExportJob, JobStore } from './store.js';
-
-export function pipelineExecutor(apollo: ApolloServer<GatewayContext>, actor: Actor, requestId: string, log: RequestLog): Executor {
-  return async ({ query, variables }) => {
-    const contextValue: GatewayContext = { actor, requestId, log, disclosures: [], generated: true };
-    const response = await apollo.executeOperation({ query, variables }, { contextValue });
-    if (response.body.kind !== 'single') throw errors.internal();
-    const { data, errors: gqlErrors, extensions } = response.body.singleResult;
-    const result: OperationResult = { status: response.http.status ?? 200, data: data as Record<string, unknown> | null | undefined, errors: gqlErrors, extensions };
-    return result;
-  };
-}
 
 /** The programmes (FHIR Groups) the actor may export. */
 export async function exportableGroups(execute: Executor): Promise<{ id: string; name: string; organization: { id: string; name: string | null } | null }[]> {

@@ -36,10 +36,10 @@ import type { Actor } from '../../../../lib/trust/actor.js';
 import { decodeCursor, isUuid } from '../../../../lib/records/connection.js';
 import type { RequestLog } from '../../../../lib/runtime/http.js';
 import { ALL_RECORD_TYPES, fhirShapeAs, RECORD_TYPES, type ConnectionName, type FhirShape, type RecordTypeFacts } from '../../../../lib/records/record-types.js';
-import { parseScopes, type Category } from '../../../../lib/trust/scopes.js';
+import { granularCodes, parseScopes, type Category } from '../../../../lib/trust/scopes.js';
 import { SYSTEM } from '../../../../lib/records/terminology.js';
 import type { GatewayContext } from '../../context.js';
-import { interpret, type Collected, type OperationResult } from '../collect.js';
+import { interpret, pipelineExecutor, type Collected, type OperationResult } from '../collect.js';
 import { prune, toResources, withLastUpdated, type BundleEntry, type LinkOptions, type Resource } from '../mapping.js';
 import { fromFhirJson, type GqlMedicationParts } from '../resources/medication.js';
 import { Masks } from '../masks.js';
@@ -185,21 +185,6 @@ const encodeSearchCursor = (positions: Record<string, string | null | false>) =>
 
 /* ---------------------------------------------------- scopes and sources */
 
-/** The category codes granular read scopes restrict a resource type to; null when some scope reads it unrestricted. */
-export function granularCodes(scope: string, resourceType: string): Set<string> | null {
-  const codes = new Set<string>();
-  for (const token of scope.split(/\s+/)) {
-    const m = /^(?:patient|user|system)\/([A-Za-z]+|\*)\.([a-z*]+)(\?.*)?$/.exec(token);
-    if (!m || (m[1] !== '*' && m[1] !== resourceType)) continue;
-    const permissions = m[2]!;
-    if (!(permissions === 'read' || permissions === '*' || /r|s/.test(permissions))) continue;
-    const category = m[3] ? new URLSearchParams(m[3].slice(1)).get('category') : null;
-    if (!category) return null;
-    codes.add(category.includes('|') ? category.split('|')[1]! : category);
-  }
-  return codes;
-}
-
 /** Every Patient connection that lists records of the resource type, with the catalogue row they are. */
 export function sourcesOf(resourceType: string): Source[] {
   const sources: Source[] = [];
@@ -240,15 +225,10 @@ function usableSources(actor: Actor, search: ParsedSearch): Source[] {
 
 /* ------------------------------------------------------------ fetching */
 
+/** The search's operations, through the gateway pipeline as its caller (collect.ts, pipelineExecutor). */
 function pipeline(ctx: SearchContext) {
-  return async (query: string, variables: Record<string, unknown>): Promise<OperationResult> => {
-    // A fresh context per operation, as the export's (the audit plugin stores each operation's disclosures once).
-    const contextValue: GatewayContext = { actor: ctx.actor, requestId: ctx.requestId, log: ctx.log, disclosures: [], generated: true };
-    const response = await ctx.apollo.executeOperation({ query, variables }, { contextValue });
-    if (response.body.kind !== 'single') throw errors.internal();
-    const { data, errors: gqlErrors, extensions } = response.body.singleResult;
-    return { status: response.http.status ?? 200, data: data as Record<string, unknown> | null | undefined, errors: gqlErrors, extensions };
-  };
+  const execute = pipelineExecutor(ctx.apollo, ctx.actor, ctx.requestId, ctx.log);
+  return (query: string, variables: Record<string, unknown>): Promise<OperationResult> => execute({ query, variables });
 }
 
 /** The time window the date criteria allow a connection to be narrowed to. */

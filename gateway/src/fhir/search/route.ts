@@ -18,7 +18,7 @@ import type { HttpRequestInfo, Route } from '../../../../lib/runtime/http.js';
 import type { Logger } from '../../../../lib/runtime/logger.js';
 import type { TokenVerifier } from '../../auth.js';
 import type { GatewayContext } from '../../context.js';
-import { errors, FHIR_JSON, FhirError, fhirCaller, operationOutcome } from '../outcome.js';
+import { errors, FhirError, fhirBase, fhirCaller, fhirReply, operationOutcome } from '../outcome.js';
 import { capabilityStatement, type OAuthUris } from './capability.js';
 import { HELD_TYPES, parseSearch, read, search, searchHeld, type SearchContext } from './engine.js';
 import { SEARCHABLE_TYPES } from './parameters.js';
@@ -34,15 +34,6 @@ export interface FhirSearchRouteOptions {
 }
 
 const TYPE_PATH = /^\/fhir\/([A-Z][A-Za-z]+)(?:\/([^/]+))?\/?$/;
-const reply = (status: number, resource: unknown, headers?: Record<string, string>) => ({ status, body: JSON.stringify(resource), contentType: FHIR_JSON, ...(headers ? { headers } : {}) });
-
-/** The absolute FHIR base from the Host header (a plain host[:port] only, as the export's). */
-function baseUrl(request: HttpRequestInfo): string {
-  const host = String(request.headers.host ?? '');
-  const safeHost = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/.test(host) ? host : 'localhost';
-  const proto = String(request.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim() === 'https' ? 'https' : 'http';
-  return `${proto}://${safeHost}/fhir`;
-}
 
 const lenient = (request: HttpRequestInfo) => String(request.headers.prefer ?? '').split(/[;,]/).some((p) => p.trim().toLowerCase() === 'handling=lenient');
 
@@ -50,8 +41,8 @@ export function fhirSearchRoute(options: FhirSearchRouteOptions): Route {
   return async (request) => {
     const path = request.url.pathname;
     if (path === '/fhir/metadata') {
-      if (request.method !== 'GET') return reply(405, operationOutcome('error', 'not-supported', 'GET /fhir/metadata'));
-      return reply(200, capabilityStatement({ base: baseUrl(request), oauth: options.oauthUris(), software: { name: 'federated-patient-record', version: '0.1.0' }, bulkExport: options.bulkExport }),
+      if (request.method !== 'GET') return fhirReply(405, operationOutcome('error', 'not-supported', 'GET /fhir/metadata'));
+      return fhirReply(200, capabilityStatement({ base: fhirBase(request), oauth: options.oauthUris(), software: { name: 'federated-patient-record', version: '0.1.0' }, bulkExport: options.bulkExport }),
         { 'access-control-allow-origin': '*' });
     }
     const match = TYPE_PATH.exec(path);
@@ -66,10 +57,10 @@ export function fhirSearchRoute(options: FhirSearchRouteOptions): Route {
       const actor = await fhirCaller(options.verifyToken, request.headers.authorization);
       if (actor.role === 'admin') throw errors.forbidden('Administrators do not read patient data');
       request.log.actor = { role: actor.role, org: actor.org, clientId: actor.clientId };
-      const ctx: SearchContext = { apollo: options.apollo, actor, requestId: request.requestId, log: request.log, base: baseUrl(request) };
+      const ctx: SearchContext = { apollo: options.apollo, actor, requestId: request.requestId, log: request.log, base: fhirBase(request) };
       if (second && !isSearchPost) {
         request.log.operation = `FHIR read ${type}`;
-        return reply(200, await read(ctx, type, decodeURIComponent(second)));
+        return fhirReply(200, await read(ctx, type, decodeURIComponent(second)));
       }
       const pairs: [string, string][] = [...request.url.searchParams.entries()];
       if (isSearchPost) {
@@ -78,18 +69,18 @@ export function fhirSearchRoute(options: FhirSearchRouteOptions): Route {
         pairs.push(...new URLSearchParams(request.body).entries());
       }
       request.log.operation = `FHIR search ${type}`;
-      if (HELD_TYPES.includes(type)) return reply(200, await searchHeld(ctx, type, pairs));
-      return reply(200, await search(ctx, parseSearch(type, pairs, lenient(request))));
+      if (HELD_TYPES.includes(type)) return fhirReply(200, await searchHeld(ctx, type, pairs));
+      return fhirReply(200, await search(ctx, parseSearch(type, pairs, lenient(request))));
     } catch (error) {
       if (error instanceof FhirError) {
         request.log.errorCodes.add(`FHIR_${error.issue.toUpperCase()}`);
         if (error.status >= 500) options.logger.error({ rid: request.requestId, trace: request.log.traceId, err: error.cause ?? error }, `FHIR search failed: ${error.message}`);
-        return reply(error.status, error.outcome());
+        return fhirReply(error.status, error.outcome());
       }
-      if (error instanceof URIError) return reply(404, operationOutcome('error', 'not-found', 'No resource with this id is visible to you'));
+      if (error instanceof URIError) return fhirReply(404, operationOutcome('error', 'not-found', 'No resource with this id is visible to you'));
       request.log.errorCodes.add('FHIR_EXCEPTION');
       options.logger.error({ rid: request.requestId, trace: request.log.traceId, err: error }, 'FHIR search failed');
-      return reply(500, operationOutcome('error', 'exception', `The search failed (request ${request.requestId}).`));
+      return fhirReply(500, operationOutcome('error', 'exception', `The search failed (request ${request.requestId}).`));
     }
   };
 }
