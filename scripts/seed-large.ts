@@ -60,14 +60,22 @@ async function ensureDatabase(name: SubgraphName): Promise<string> {
   return url.toString();
 }
 
-async function truncateAll(db: Database): Promise<void> {
-  const tables = await db.query<{ tablename: string }>(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT IN ('schema_migrations', 'seed_deferred_ddl')`);
-  if (tables.length) await db.query(`TRUNCATE ${tables.map((t) => t.tablename).join(', ')} CASCADE`);
+/**
+ * --reset: each database becomes a fresh install (its schema dropped, its migrations applied again), not a
+ * truncation. Migrations write rows of their own (the audit trail's legacy segment and chain heads, reference
+ * tables), and emptying every table took those too: on a reset set, identity then tried to create a partition
+ * the legacy one already covers, and every audit append failed.
+ */
+async function freshInstall(name: SubgraphName, db: Database): Promise<Database> {
+  await db.query('DROP SCHEMA public CASCADE');
+  await db.query('CREATE SCHEMA public');
+  await db.close();
+  return openSubgraphDatabase(name, urls[name]);
 }
 
 const started = Date.now();
 const urls = Object.fromEntries(await Promise.all(SUBGRAPH_NAMES.map(async (name) => [name, await ensureDatabase(name)] as const))) as Record<SubgraphName, string>;
-const databases = Object.fromEntries(
+let databases = Object.fromEntries(
   await Promise.all(SUBGRAPH_NAMES.map(async (name) => [name, await openSubgraphDatabase(name, urls[name])] as const)),
 ) as Record<SubgraphName, Database>;
 
@@ -81,9 +89,7 @@ if (interrupted || await hasPatients(databases.identity)) {
       : 'The databases already hold patients; pass --reset to replace them.');
     process.exit(1);
   }
-  for (const db of Object.values(databases)) await truncateAll(db);
-  // Empty tables: building the deferred indexes and keys again is instant.
-  await restoreConstraints(urls);
+  databases = Object.fromEntries(await Promise.all(SUBGRAPH_NAMES.map(async (name) => [name, await freshInstall(name, databases[name])] as const))) as Record<SubgraphName, Database>;
 }
 
 console.log(`Seeding ${patients.toLocaleString()} patients (seed ${seed}, dated relative to ${anchor}) into:`);

@@ -9,11 +9,10 @@
  * The cap is set to 8 MiB here (configurable: the default is 50 MiB), so the
  * refusals need not send 50 MB.
  */
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYSTEM } from '../lib/records/terminology.js';
 import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
-import { fhirSender } from './support/publish.js';
+import { fhirSender, uploadBundle } from './support/publish.js';
 
 type Json = Record<string, any>;
 const LIMIT = 8 * 1024 * 1024;
@@ -92,35 +91,14 @@ describe.each(BACKENDS)('Publishing size on %s', (backend) => {
     const token = await system();
     const chunk = Buffer.alloc(64 * 1024, 0x20);
     const planned = 8 * LIMIT;
-    const url = new URL(`${base}/fhir`);
-    const { status, body, sentWhenAnswered } = await new Promise<{ status: number; body: string; sentWhenAnswered: number }>((resolve, reject) => {
-      let sent = 0;
-      let answered = false;
-      const request = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: {
-        'content-type': 'application/fhir+json', authorization: `Bearer ${token}`, 'transfer-encoding': 'chunked',
-      } }, (response) => {
-        answered = true;
-        const at = sent;
-        const parts: Buffer[] = [];
-        response.on('data', (part: Buffer) => parts.push(part));
-        response.on('end', () => {
-          request.destroy();
-          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(parts).toString('utf8'), sentWhenAnswered: at });
-        });
-      });
-      request.on('error', (error) => (answered ? undefined : reject(error)));
-      const pump = () => {
-        while (!answered && sent < planned) {
-          sent += chunk.length;
-          if (!request.write(chunk)) return void request.once('drain', pump);
-        }
-        if (!answered) request.end();
-      };
-      request.write('{"resourceType":"Bundle","type":"transaction","entry":[');
-      pump();
-    });
+    // The opening of a transaction, then blanks, 64 kB at a time, made as they are sent.
+    const body = (function* () {
+      yield '{"resourceType":"Bundle","type":"transaction","entry":[';
+      for (let sent = 0; sent < planned; sent += chunk.length) yield chunk.toString('latin1');
+    })();
+    const { status, body: answer, sentWhenAnswered } = await uploadBundle(base, token, body);
     expect(status).toBe(413);
-    expect(JSON.parse(body).resourceType).toBe('OperationOutcome');
+    expect(JSON.parse(answer).resourceType).toBe('OperationOutcome');
     // The answer came while the client still had most of the body to send: it was not read to the end first.
     expect(sentWhenAnswered).toBeLessThan(planned / 2);
   });

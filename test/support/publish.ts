@@ -5,6 +5,7 @@
  * same records made in different stacks, whose ids differ), and row counts
  * of every owner's tables (to prove that nothing was written).
  */
+import http from 'node:http';
 import { expect } from 'vitest';
 import { RESOURCE_OWNERS } from '../../lib/ingest/types.js';
 import { ALL_RECORD_TYPES } from '../../lib/records/record-types.js';
@@ -199,4 +200,58 @@ export async function rowCounts(databases: Record<SubgraphName, Database>, owner
     }
   }
   return counts;
+}
+
+export interface Upload { status: number; body: string; sent: number; sentWhenAnswered: number; error?: string }
+
+/**
+ * POSTs a body to /fhir in pieces of at most 64 kB as a client streaming its upload would: chunked (no
+ * Content-Length) unless `declare` says otherwise, stopping when the answer arrives; `cutAfter` bytes: the client goes
+ * away there. The body is a string, or pieces made as they are sent (a body larger than the test wants to hold).
+ */
+export function uploadBundle(base: string, token: string, body: string | Iterable<string>, options: { declare?: number; cutAfter?: number } = {}): Promise<Upload> {
+  const url = new URL(`${base}/fhir`);
+  const pieces = (function* () {
+    for (const part of typeof body === 'string' ? [body] : body) {
+      const bytes = Buffer.from(part);
+      for (let at = 0; at < bytes.length; at += 65_536) yield bytes.subarray(at, at + 65_536);
+    }
+  })();
+  return new Promise((resolve) => {
+    let sent = 0;
+    let answered = false;
+    let cut = false;
+    const headers: Record<string, string | number> = { 'content-type': 'application/fhir+json', authorization: `Bearer ${token}` };
+    if (options.declare === undefined) headers['transfer-encoding'] = 'chunked';
+    else headers['content-length'] = options.declare;
+    const request = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers, agent: false }, (response) => {
+      answered = true;
+      const at = sent;
+      const parts: Buffer[] = [];
+      response.on('data', (part: Buffer) => parts.push(part));
+      response.on('end', () => {
+        request.destroy();
+        resolve({ status: response.statusCode ?? 0, body: Buffer.concat(parts).toString('utf8'), sent, sentWhenAnswered: at });
+      });
+    });
+    request.on('error', (error) => (answered || cut ? undefined : resolve({ status: 0, body: '', sent, sentWhenAnswered: sent, error: error.message })));
+    const end = options.cutAfter ?? Infinity;
+    const pump = () => {
+      while (!answered && sent < end) {
+        const next = pieces.next();
+        if (next.done) break;
+        const piece = next.value.subarray(0, end - sent);
+        sent += piece.length;
+        if (!request.write(piece)) return void request.once('drain', pump);
+      }
+      if (answered) return;
+      // Cut: the client goes away with the body half sent (its socket closed, no terminating chunk).
+      if (options.cutAfter !== undefined) {
+        cut = true;
+        request.destroy();
+        setTimeout(() => resolve({ status: 0, body: '', sent, sentWhenAnswered: sent, error: 'cut' }), 500);
+      } else request.end();
+    };
+    pump();
+  });
 }
