@@ -21,6 +21,9 @@
  *   --program prog-htn       the programme (FHIR Group) exported; --org org-cdc its public-health organisation
  *   --clinician-org org-county-north   whose patients the chart loop opens
  *   --connections 4 --seconds 10
+ *   --limit 1000             export only the first N patients of the cohort (by id; a POST kick-off naming them), and
+ *                            project the whole cohort's duration from the rate: a shorter measurement of a large cohort
+ *   --profile dir            V8 CPU profiles of the six processes during the run (summarise: scripts/profile-summary.ts)
  *
  * The export's tuning variables of this shell (EXPORT_BATCH_PATIENTS,
  * EXPORT_BATCH_BYTES, EXPORT_BATCHES_IN_FLIGHT, EXPORT_PATIENTS_IN_FLIGHT,
@@ -45,6 +48,8 @@ const { values } = parseArgs({
     'clinician-org': { type: 'string', default: 'org-county-north' },
     connections: { type: 'string', default: '4' },
     seconds: { type: 'string', default: '10' },
+    limit: { type: 'string' },
+    profile: { type: 'string' },
   },
 });
 
@@ -73,6 +78,23 @@ async function chartPatients(stack: ProcessStack): Promise<string[]> {
   const { rows } = await client.query<{ patient_id: string }>('SELECT patient_id FROM patient_identifier WHERE assigner_organization_id = $1 ORDER BY patient_id LIMIT 5000', [org]);
   await client.end();
   return rows.map((r) => r.patient_id);
+}
+
+/**
+ * The patients enrolled in the programme now, by id (what programCohort lists, before consent): their number
+ * (limit null), or the first `limit` ids.
+ */
+async function enrolled(stack: ProcessStack, limit: number | null): Promise<number | string[]> {
+  const pg = (await import('pg')).default;
+  const client = new pg.Client({ connectionString: stack.databaseUrls['public-health'] });
+  await client.connect();
+  try {
+    const inForce = `FROM program_enrollment WHERE program_id = $1 AND period_start <= now() AND (period_end > now() OR (period_end IS NULL AND status = 'active'))`;
+    if (limit === null) return Number((await client.query<{ n: string }>(`SELECT count(DISTINCT patient_id) AS n ${inForce}`, [values.program])).rows[0]!.n);
+    return (await client.query<{ patient_id: string }>(`SELECT DISTINCT patient_id ${inForce} ORDER BY patient_id LIMIT $2`, [values.program, limit])).rows.map((r) => r.patient_id);
+  } finally {
+    await client.end();
+  }
 }
 
 /** Closed-loop chart queries until `until()` says stop; latencies in ms. */
@@ -114,7 +136,7 @@ console.log(`Bulk export of ${values.program}: ${values.large ? 'PostgreSQL larg
   + `load average ${os.loadavg()[0]!.toFixed(1)}; export settings: ${Object.entries(tuning).map(([k, v]) => `${k}=${v}`).join(' ') || 'defaults'}`);
 const stack = await startProcessStack({
   patients: values.large ? undefined : Number(values.patients), databaseUrls: largeUrls,
-  env: { LOG_LEVEL: 'warn', EXPORT_DATABASE_URL: `pglite://${path.join(scratch, 'store')}`, EXPORT_STORAGE_DIR: path.join(scratch, 'files'), EXPORT_MIN_POLL_SECONDS: '1', EXPORT_MAX_RESOURCES_PER_FILE: '50000', ...tuning },
+  env: { ...(values.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(values.profile)}` } : {}), LOG_LEVEL: 'warn', EXPORT_DATABASE_URL: `pglite://${path.join(scratch, 'store')}`, EXPORT_STORAGE_DIR: path.join(scratch, 'files'), EXPORT_MIN_POLL_SECONDS: '1', EXPORT_MAX_RESOURCES_PER_FILE: '50000', ...tuning },
 });
 try {
   const patients = await chartPatients(stack);
@@ -128,11 +150,23 @@ try {
   console.log(describe('chart without export', baseline, seconds));
 
   const token = await stack.token({ sub: 'bench-public-health', role: 'public_health', org: values.org });
+  // --limit: the first N patients (by id) enrolled in the programme now; the export keeps those of the cohort it lists.
+  if (values.limit && !values.large) throw new Error('--limit applies to the PostgreSQL set (--large)');
+  const cohortSize = values.large ? await enrolled(stack, null) as number : null;
+  const limited = values.limit ? await enrolled(stack, Number(values.limit)) as string[] : null;
+  if (cohortSize !== null) console.log(`${values.program}: ${cohortSize} patients enrolled now${limited ? `; exporting the first ${limited.length} of them (by id)` : ''}`);
   const peak = Object.fromEntries(SERVICES.map((s) => [s, stack.rssMb(s)])) as Record<ServiceName, number>;
   const sampler = setInterval(() => { for (const s of SERVICES) peak[s] = Math.max(peak[s], stack.rssMb(s)); }, 200);
   const base = stack.url.replace(/\/graphql$/, '');
   const started = performance.now();
-  const kicked = await fetch(`${base}/fhir/Group/${values.program}/$export`, { headers: { authorization: `Bearer ${token}`, prefer: 'respond-async', accept: 'application/fhir+json' } });
+  const cpuBefore = Object.fromEntries(SERVICES.map((s) => [s, stack.cpuMs(s)])) as Record<ServiceName, number>;
+  const kicked = limited
+    ? await fetch(`${base}/fhir/Group/${values.program}/$export`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, prefer: 'respond-async', accept: 'application/fhir+json', 'content-type': 'application/fhir+json' },
+      body: JSON.stringify({ resourceType: 'Parameters', parameter: limited.map((id) => ({ name: 'patient', valueReference: { reference: `Patient/${id}` } })) }),
+    })
+    : await fetch(`${base}/fhir/Group/${values.program}/$export`, { headers: { authorization: `Bearer ${token}`, prefer: 'respond-async', accept: 'application/fhir+json' } });
   if (kicked.status !== 202) throw new Error(`kick-off answered ${kicked.status}: ${await kicked.text()}`);
   const statusUrl = kicked.headers.get('content-location')!;
   type Manifest = { output: { type: string; url: string; count: number }[] };
@@ -158,6 +192,11 @@ try {
   console.log(`export: ${resources} resources of ${exportedPatients} patients in ${round(exportSeconds)} s: ${round(resources / exportSeconds)} resources/s, `
     + `${round(exportedPatients / exportSeconds)} patients/s, ${round(bytes / 1024 / 1024)} MB of NDJSON (${manifest.output.map((f) => `${f.type} ${f.count}`).join(', ')})`);
   console.log(describe('chart during export', during, exportSeconds));
+  const cpu = SERVICES.map((s) => [s, stack.cpuMs(s) - cpuBefore[s]] as const);
+  console.log(`CPU time during the export (ms per 100 resources, chart loop included): ${cpu.map(([s, ms]) => `${s} ${round((100 * ms) / Math.max(1, resources))}`).join(', ')}`);
+  if (limited && cohortSize) {
+    console.log(`projected for the whole cohort (${cohortSize} patients enrolled) at this rate: ${round((cohortSize / Math.max(1, exportedPatients)) * exportSeconds / 60)} min`);
+  }
   console.log(`peak resident memory during the export (MB): ${SERVICES.map((s) => `${s} ${Math.round(peak[s])}`).join(', ')}`);
   console.log(`chart p99: ${round(percentile(during.latencies, 99))} ms during the export, ${round(percentile(baseline.latencies, 99))} ms without it; load average now ${os.loadavg()[0]!.toFixed(1)}`);
   const hwm = (s: ServiceName) => Math.round(Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${stack.services[s].child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
@@ -167,6 +206,12 @@ try {
   for (const s of SERVICES) if (stack.services[s].child.exitCode !== null || stack.services[s].child.signalCode !== null) console.error(`${s} stopped:\n${stack.services[s].output().slice(-3000)}`);
   throw error;
 } finally {
+  if (values.profile) {
+    // Profiles are written when a process exits normally: stop the services gracefully first.
+    for (const name of SERVICES) stack.signal(name, 'SIGTERM');
+    await Promise.all(SERVICES.map((name) => stack.exited(name, 30_000)));
+    console.log(`CPU profiles in ${values.profile}: npx tsx scripts/profile-summary.ts ${values.profile}`);
+  }
   await stack.close();
   rmSync(scratch, { recursive: true, force: true });
 }
