@@ -26,6 +26,7 @@
  */
 import type { ApolloServer } from '@apollo/server';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { roleMaySee } from '../../../../lib/consent/policy.js';
 import type { Actor } from '../../../../lib/trust/actor.js';
 import type { RequestLog } from '../../../../lib/runtime/http.js';
 import type { Logger } from '../../../../lib/runtime/logger.js';
@@ -281,7 +282,10 @@ export class ExportWorker {
       const plan: ExportPlan = {
         ...fullPlan,
         patient: fullPlan.patient && types.has('Patient'),
+        // Nor what the caller's role never sees (public health: the programme categories only, consent rule 6): every
+        // patient's page would be empty, yet each would cost a consent filter, a statement and a subgraph call.
         connections: fullPlan.connections.filter((c) => {
+          if (!roleMaySee(job.actor.role, CONNECTION_RESOURCES[c].category)) return false;
           const resourceType = (CONNECTION_TYPES as Record<string, string>)[c];
           return (resourceType && types.has(resourceType)) || (c === 'imagingStudies' && fullPlan.radiologyReports && types.has('DiagnosticReport'));
         }),
