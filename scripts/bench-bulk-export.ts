@@ -18,6 +18,7 @@
  *
  *   --large                  the PostgreSQL set of `npm run seed:large` (fpr_<subgraph> databases; --database-prefix names others); default: PGlite, --patients generated patients
  *   --patients 300           PGlite: how many generated patients
+ *   --postgres               the generated patients in fresh PostgreSQL databases on TEST_DATABASE_URL's server (dropped after)
  *   --program prog-htn       the programme (FHIR Group) exported; --org org-cdc its public-health organisation
  *   --clinician-org org-county-north   whose patients the chart loop opens
  *   --connections 4 --seconds 10
@@ -41,6 +42,7 @@ import { startProcessStack, type ProcessStack, type ServiceName } from './proces
 const { values } = parseArgs({
   options: {
     large: { type: 'boolean', default: false },
+    postgres: { type: 'boolean', default: false },
     'database-prefix': { type: 'string', default: 'fpr_' },
     patients: { type: 'string', default: '300' },
     program: { type: 'string', default: 'prog-htn' },
@@ -131,11 +133,11 @@ const TUNING = ['EXPORT_BATCH_PATIENTS', 'EXPORT_BATCH_BYTES', 'EXPORT_BATCHES_I
 const tuning = Object.fromEntries(TUNING.flatMap((name) => (process.env[name] ? [[name, process.env[name]!]] : [])));
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'fpr-bench-bulk-'));
-console.log(`Bulk export of ${values.program}: ${values.large ? 'PostgreSQL large set' : `PGlite, ${values.patients} patients`}, six processes, `
+console.log(`Bulk export of ${values.program}: ${values.large ? 'PostgreSQL large set' : `${values.postgres ? 'PostgreSQL' : 'PGlite'}, ${values.patients} patients`}, six processes, `
   + `chart loop of ${values.connections} connections, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, `
   + `load average ${os.loadavg()[0]!.toFixed(1)}; export settings: ${Object.entries(tuning).map(([k, v]) => `${k}=${v}`).join(' ') || 'defaults'}`);
 const stack = await startProcessStack({
-  patients: values.large ? undefined : Number(values.patients), databaseUrls: largeUrls,
+  patients: values.large ? undefined : Number(values.patients), databaseUrls: largeUrls, backend: values.postgres ? 'postgres' : 'pglite', databasePrefix: 'export_bench',
   env: { ...(values.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(values.profile)}` } : {}), LOG_LEVEL: 'warn', EXPORT_DATABASE_URL: `pglite://${path.join(scratch, 'store')}`, EXPORT_STORAGE_DIR: path.join(scratch, 'files'), EXPORT_MIN_POLL_SECONDS: '1', EXPORT_MAX_RESOURCES_PER_FILE: '50000', ...tuning },
 });
 try {
@@ -151,8 +153,8 @@ try {
 
   const token = await stack.token({ sub: 'bench-public-health', role: 'public_health', org: values.org });
   // --limit: the first N patients (by id) enrolled in the programme now; the export keeps those of the cohort it lists.
-  if (values.limit && !values.large) throw new Error('--limit applies to the PostgreSQL set (--large)');
-  const cohortSize = values.large ? await enrolled(stack, null) as number : null;
+  if (values.limit && !values.large && !values.postgres) throw new Error('--limit applies to PostgreSQL (--large or --postgres)');
+  const cohortSize = values.large || values.postgres ? await enrolled(stack, null) as number : null;
   const limited = values.limit ? await enrolled(stack, Number(values.limit)) as string[] : null;
   if (cohortSize !== null) console.log(`${values.program}: ${cohortSize} patients enrolled now${limited ? `; exporting the first ${limited.length} of them (by id)` : ''}`);
   const peak = Object.fromEntries(SERVICES.map((s) => [s, stack.rssMb(s)])) as Record<ServiceName, number>;
