@@ -22,26 +22,33 @@
  *   --program prog-htn       the programme (FHIR Group) exported; --org org-cdc its public-health organisation
  *   --clinician-org org-county-north   whose patients the chart loop opens
  *   --connections 4 --seconds 10
+ *   --compiled               run the compiled JavaScript (npm run build into .data/bench-build; as the image does) instead of tsx,
+ *                            whose compiler and source maps take heap the services' 128 MB cap (NODE_HEAP_OPTIONS) then lacks
  *   --limit 1000             export only the first N patients of the cohort (by id; a POST kick-off naming them), and
  *                            project the whole cohort's duration from the rate: a shorter measurement of a large cohort
- *   --profile dir            V8 CPU profiles of the six processes during the run (summarise: scripts/profile-summary.ts)
+ *   --profile dir            V8 CPU profiles of the six processes during the run (summarise: scripts/profile-summary.ts);
+ *                            profiling takes heap: PROFILE_HEAP_OPTIONS=--max-old-space-size=256 lifts the services' cap for it
  *
  * The export's tuning variables of this shell (EXPORT_BATCH_PATIENTS,
  * EXPORT_BATCH_BYTES, EXPORT_BATCHES_IN_FLIGHT, EXPORT_PATIENTS_IN_FLIGHT,
  * EXPORT_CONCURRENCY) are passed to the gateway, and printed, so settings can
  * be compared run against run.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/runtime/services.js';
 import { DEFAULT_SEED, generatePatient, TEST_ANCHOR } from '../lib/synthetic/generator.js';
+import { ROOT } from '../lib/runtime/subgraph.js';
 import { startProcessStack, type ProcessStack, type ServiceName } from './process-stack.js';
 
 const { values } = parseArgs({
   options: {
     large: { type: 'boolean', default: false },
+    compiled: { type: 'boolean', default: false },
     postgres: { type: 'boolean', default: false },
     'database-prefix': { type: 'string', default: 'fpr_' },
     patients: { type: 'string', default: '300' },
@@ -132,13 +139,22 @@ const largeUrls = values.large ? Object.fromEntries(SUBGRAPH_NAMES.map((name) =>
 const TUNING = ['EXPORT_BATCH_PATIENTS', 'EXPORT_BATCH_BYTES', 'EXPORT_BATCHES_IN_FLIGHT', 'EXPORT_PATIENTS_IN_FLIGHT', 'EXPORT_CONCURRENCY'];
 const tuning = Object.fromEntries(TUNING.flatMap((name) => (process.env[name] ? [[name, process.env[name]!]] : [])));
 
+/** The product compiled as the image runs it (as scripts/bench.ts --compiled does). */
+function compile(): string {
+  const out = path.join(ROOT, '.data', 'bench-build');
+  mkdirSync(out, { recursive: true });
+  execFileSync(process.execPath, [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', out], { cwd: ROOT, stdio: 'inherit' });
+  return out;
+}
+const compiledDir = values.compiled ? compile() : undefined;
+
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'fpr-bench-bulk-'));
 console.log(`Bulk export of ${values.program}: ${values.large ? 'PostgreSQL large set' : `${values.postgres ? 'PostgreSQL' : 'PGlite'}, ${values.patients} patients`}, six processes, `
   + `chart loop of ${values.connections} connections, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, `
-  + `load average ${os.loadavg()[0]!.toFixed(1)}; export settings: ${Object.entries(tuning).map(([k, v]) => `${k}=${v}`).join(' ') || 'defaults'}`);
+  + `load average ${os.loadavg()[0]!.toFixed(1)}, ${values.compiled ? 'compiled JavaScript' : 'tsx'}; export settings: ${Object.entries(tuning).map(([k, v]) => `${k}=${v}`).join(' ') || 'defaults'}`);
 const stack = await startProcessStack({
-  patients: values.large ? undefined : Number(values.patients), databaseUrls: largeUrls, backend: values.postgres ? 'postgres' : 'pglite', databasePrefix: 'export_bench',
-  env: { ...(values.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(values.profile)}` } : {}), LOG_LEVEL: 'warn', EXPORT_DATABASE_URL: `pglite://${path.join(scratch, 'store')}`, EXPORT_STORAGE_DIR: path.join(scratch, 'files'), EXPORT_MIN_POLL_SECONDS: '1', EXPORT_MAX_RESOURCES_PER_FILE: '50000', ...tuning },
+  patients: values.large ? undefined : Number(values.patients), databaseUrls: largeUrls, backend: values.postgres ? 'postgres' : 'pglite', databasePrefix: 'export_bench', compiledDir,
+  env: { ...(values.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(values.profile)} ${process.env.PROFILE_HEAP_OPTIONS ?? ''}`.trim() } : {}), LOG_LEVEL: 'warn', EXPORT_DATABASE_URL: `pglite://${path.join(scratch, 'store')}`, EXPORT_STORAGE_DIR: path.join(scratch, 'files'), EXPORT_MIN_POLL_SECONDS: '1', EXPORT_MAX_RESOURCES_PER_FILE: '50000', ...tuning },
 });
 try {
   const patients = await chartPatients(stack);
