@@ -22,8 +22,9 @@
  *   --program prog-htn       the programme (FHIR Group) exported; --org org-cdc its public-health organisation
  *   --clinician-org org-county-north   whose patients the chart loop opens
  *   --connections 4 --seconds 10
- *   --compiled               run the compiled JavaScript (npm run build into .data/bench-build; as the image does) instead of tsx,
- *                            whose compiler and source maps take heap the services' 128 MB cap (NODE_HEAP_OPTIONS) then lacks
+ *   --tsx                    run the services through tsx instead of the compiled JavaScript the image runs (npm run build
+ *                            into .data/bench-build, the default): tsx's compiler and source maps take heap that the
+ *                            services' 128 MB cap (NODE_HEAP_OPTIONS) then lacks, and the gateway spends its time collecting garbage
  *   --limit 1000             export only the first N patients of the cohort (by id; a POST kick-off naming them), and
  *                            project the whole cohort's duration from the rate: a shorter measurement of a large cohort
  *   --profile dir            V8 CPU profiles of the six processes during the run (summarise: scripts/profile-summary.ts);
@@ -48,7 +49,7 @@ import { startProcessStack, type ProcessStack, type ServiceName } from './proces
 const { values } = parseArgs({
   options: {
     large: { type: 'boolean', default: false },
-    compiled: { type: 'boolean', default: false },
+    tsx: { type: 'boolean', default: false },
     postgres: { type: 'boolean', default: false },
     'database-prefix': { type: 'string', default: 'fpr_' },
     patients: { type: 'string', default: '300' },
@@ -146,12 +147,12 @@ function compile(): string {
   execFileSync(process.execPath, [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', out], { cwd: ROOT, stdio: 'inherit' });
   return out;
 }
-const compiledDir = values.compiled ? compile() : undefined;
+const compiledDir = values.tsx ? undefined : compile();
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'fpr-bench-bulk-'));
 console.log(`Bulk export of ${values.program}: ${values.large ? 'PostgreSQL large set' : `${values.postgres ? 'PostgreSQL' : 'PGlite'}, ${values.patients} patients`}, six processes, `
   + `chart loop of ${values.connections} connections, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, `
-  + `load average ${os.loadavg()[0]!.toFixed(1)}, ${values.compiled ? 'compiled JavaScript' : 'tsx'}; export settings: ${Object.entries(tuning).map(([k, v]) => `${k}=${v}`).join(' ') || 'defaults'}`);
+  + `load average ${os.loadavg()[0]!.toFixed(1)}, ${values.tsx ? 'tsx' : 'compiled JavaScript'}; export settings: ${Object.entries(tuning).map(([k, v]) => `${k}=${v}`).join(' ') || 'defaults'}`);
 const stack = await startProcessStack({
   patients: values.large ? undefined : Number(values.patients), databaseUrls: largeUrls, backend: values.postgres ? 'postgres' : 'pglite', databasePrefix: 'export_bench', compiledDir,
   env: { ...(values.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(values.profile)} ${process.env.PROFILE_HEAP_OPTIONS ?? ''}`.trim() } : {}), LOG_LEVEL: 'warn', EXPORT_DATABASE_URL: `pglite://${path.join(scratch, 'store')}`, EXPORT_STORAGE_DIR: path.join(scratch, 'files'), EXPORT_MIN_POLL_SECONDS: '1', EXPORT_MAX_RESOURCES_PER_FILE: '50000', ...tuning },
