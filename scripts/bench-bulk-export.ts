@@ -120,7 +120,9 @@ async function chartLoop(stack: ProcessStack, patients: string[], until: () => b
       const response = await fetch(stack.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: CHART_QUERY, variables: { id } }) });
       const body = await response.text();
       latencies.push(performance.now() - started);
-      if (response.status !== 200 || body.includes('"errors"')) errors++;
+      if (response.status !== 200 || body.includes('"errors"')) {
+        if (errors++ === 0) console.log(`first chart error (${response.status}): ${body.slice(0, 400)}`);
+      }
     }
   };
   await Promise.all(Array.from({ length: Number(values.connections) }, client));
@@ -167,6 +169,8 @@ try {
   stopAt = Date.now() + seconds * 1000;
   const baseline = await chartLoop(stack, patients, () => Date.now() > stopAt);
   console.log(describe('chart without export', baseline, seconds));
+  // Errors in the baseline are the set's or the stack's, not the export's: say what the services said.
+  if (baseline.errors) for (const s of SERVICES) console.log(`${s} said:\n${stack.services[s].output().slice(-1500)}`);
 
   const token = await stack.token({ sub: 'bench-public-health', role: 'public_health', org: values.org });
   // --limit: the first N patients (by id) enrolled in the programme now; the export keeps those of the cohort it lists.
@@ -175,7 +179,8 @@ try {
   const limited = values.limit ? await enrolled(stack, Number(values.limit)) as string[] : null;
   if (cohortSize !== null) console.log(`${values.program}: ${cohortSize} patients enrolled now${limited ? `; exporting the first ${limited.length} of them (by id)` : ''}`);
   const peak = Object.fromEntries(SERVICES.map((s) => [s, stack.rssMb(s)])) as Record<ServiceName, number>;
-  const sampler = setInterval(() => { for (const s of SERVICES) peak[s] = Math.max(peak[s], stack.rssMb(s)); }, 200);
+  // A service that stopped is reported below (the catch), not by the sampler.
+  const sampler = setInterval(() => { for (const s of SERVICES) { try { peak[s] = Math.max(peak[s], stack.rssMb(s)); } catch { /* stopped */ } } }, 200);
   const base = stack.url.replace(/\/graphql$/, '');
   const started = performance.now();
   const cpuBefore = Object.fromEntries(SERVICES.map((s) => [s, stack.cpuMs(s)])) as Record<ServiceName, number>;
@@ -194,6 +199,8 @@ try {
   const chartBeside = chartLoop(stack, patients, () => state.manifest !== null);
   while (!state.manifest) {
     await new Promise((resolve) => setTimeout(resolve, 1000));
+    const stopped = SERVICES.find((s) => stack.services[s].child.exitCode !== null || stack.services[s].child.signalCode !== null);
+    if (stopped) throw new Error(`${stopped} stopped during the export`);
     const response = await fetch(statusUrl, { headers: { authorization: `Bearer ${token}` } });
     if (response.status === 200) {
       finished = performance.now();
