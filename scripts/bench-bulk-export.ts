@@ -18,9 +18,17 @@
  *
  *   --large                  the PostgreSQL set of `npm run seed:large` (fpr_<subgraph> databases; --database-prefix names others); default: PGlite, --patients generated patients
  *   --patients 300           PGlite: how many generated patients
+ *   --postgres               the generated patients in fresh PostgreSQL databases on TEST_DATABASE_URL's server (dropped after)
  *   --program prog-htn       the programme (FHIR Group) exported; --org org-cdc its public-health organisation
  *   --clinician-org org-county-north   whose patients the chart loop opens
  *   --connections 4 --seconds 10
+ *   --tsx                    run the services through tsx instead of the compiled JavaScript the image runs (npm run build
+ *                            into .data/bench-build, the default): tsx's compiler and source maps take heap that the
+ *                            services' 128 MB cap (NODE_HEAP_OPTIONS) then lacks, and the gateway spends its time collecting garbage
+ *   --limit 1000             export only the first N patients of the cohort (by id; a POST kick-off naming them), and
+ *                            project the whole cohort's duration from the rate: a shorter measurement of a large cohort
+ *   --profile dir            V8 CPU profiles of the six processes during the run (summarise: scripts/profile-summary.ts);
+ *                            profiling takes heap: PROFILE_HEAP_OPTIONS=--max-old-space-size=256 lifts the services' cap for it
  *
  * The export's tuning variables of this shell (EXPORT_BATCH_PATIENTS,
  * EXPORT_BATCH_BYTES, EXPORT_BATCHES_IN_FLIGHT, EXPORT_PATIENTS_IN_FLIGHT,
@@ -32,12 +40,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/runtime/services.js';
-import { CHART_QUERY, patientsOf } from './bench-chart.js';
+import { CHART_QUERY, compileProduct, patientsOf } from './bench-chart.js';
 import { startProcessStack, type ProcessStack, type ServiceName } from './process-stack.js';
 
 const { values } = parseArgs({
   options: {
     large: { type: 'boolean', default: false },
+    tsx: { type: 'boolean', default: false },
+    postgres: { type: 'boolean', default: false },
     'database-prefix': { type: 'string', default: 'fpr_' },
     patients: { type: 'string', default: '300' },
     program: { type: 'string', default: 'prog-htn' },
@@ -45,6 +55,8 @@ const { values } = parseArgs({
     'clinician-org': { type: 'string', default: 'org-county-north' },
     connections: { type: 'string', default: '4' },
     seconds: { type: 'string', default: '10' },
+    limit: { type: 'string' },
+    profile: { type: 'string' },
   },
 });
 
@@ -52,6 +64,23 @@ const { values } = parseArgs({
 const SERVICES: ServiceName[] = ['gateway', ...SUBGRAPH_NAMES];
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 const round = (x: number) => Math.round(x * 10) / 10;
+
+/**
+ * The patients enrolled in the programme now, by id (what programCohort lists, before consent): their number
+ * (limit null), or the first `limit` ids.
+ */
+async function enrolled(stack: ProcessStack, limit: number | null): Promise<number | string[]> {
+  const pg = (await import('pg')).default;
+  const client = new pg.Client({ connectionString: stack.databaseUrls['public-health'] });
+  await client.connect();
+  try {
+    const inForce = `FROM program_enrollment WHERE program_id = $1 AND period_start <= now() AND (period_end > now() OR (period_end IS NULL AND status = 'active'))`;
+    if (limit === null) return Number((await client.query<{ n: string }>(`SELECT count(DISTINCT patient_id) AS n ${inForce}`, [values.program])).rows[0]!.n);
+    return (await client.query<{ patient_id: string }>(`SELECT DISTINCT patient_id ${inForce} ORDER BY patient_id LIMIT $2`, [values.program, limit])).rows.map((r) => r.patient_id);
+  } finally {
+    await client.end();
+  }
+}
 
 /** Closed-loop chart queries until `until()` says stop; latencies in ms. */
 async function chartLoop(stack: ProcessStack, patients: string[], until: () => boolean): Promise<{ latencies: number[]; errors: number }> {
@@ -66,7 +95,9 @@ async function chartLoop(stack: ProcessStack, patients: string[], until: () => b
       const response = await fetch(stack.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: CHART_QUERY, variables: { id } }) });
       const body = await response.text();
       latencies.push(performance.now() - started);
-      if (response.status !== 200 || body.includes('"errors"')) errors++;
+      if (response.status !== 200 || body.includes('"errors"')) {
+        if (errors++ === 0) console.log(`first chart error (${response.status}): ${body.slice(0, 400)}`);
+      }
     }
   };
   await Promise.all(Array.from({ length: Number(values.connections) }, client));
@@ -86,13 +117,15 @@ const largeUrls = values.large ? Object.fromEntries(SUBGRAPH_NAMES.map((name) =>
 const TUNING = ['EXPORT_BATCH_PATIENTS', 'EXPORT_BATCH_BYTES', 'EXPORT_BATCHES_IN_FLIGHT', 'EXPORT_PATIENTS_IN_FLIGHT', 'EXPORT_CONCURRENCY'];
 const tuning = Object.fromEntries(TUNING.flatMap((name) => (process.env[name] ? [[name, process.env[name]!]] : [])));
 
+const compiledDir = values.tsx ? undefined : compileProduct();
+
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'fpr-bench-bulk-'));
-console.log(`Bulk export of ${values.program}: ${values.large ? 'PostgreSQL large set' : `PGlite, ${values.patients} patients`}, six processes, `
+console.log(`Bulk export of ${values.program}: ${values.large ? 'PostgreSQL large set' : `${values.postgres ? 'PostgreSQL' : 'PGlite'}, ${values.patients} patients`}, six processes, `
   + `chart loop of ${values.connections} connections, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, `
-  + `load average ${os.loadavg()[0]!.toFixed(1)}; export settings: ${Object.entries(tuning).map(([k, v]) => `${k}=${v}`).join(' ') || 'defaults'}`);
+  + `load average ${os.loadavg()[0]!.toFixed(1)}, ${values.tsx ? 'tsx' : 'compiled JavaScript'}; export settings: ${Object.entries(tuning).map(([k, v]) => `${k}=${v}`).join(' ') || 'defaults'}`);
 const stack = await startProcessStack({
-  patients: values.large ? undefined : Number(values.patients), databaseUrls: largeUrls,
-  env: { LOG_LEVEL: 'warn', EXPORT_DATABASE_URL: `pglite://${path.join(scratch, 'store')}`, EXPORT_STORAGE_DIR: path.join(scratch, 'files'), EXPORT_MIN_POLL_SECONDS: '1', EXPORT_MAX_RESOURCES_PER_FILE: '50000', ...tuning },
+  patients: values.large ? undefined : Number(values.patients), databaseUrls: largeUrls, backend: values.postgres ? 'postgres' : 'pglite', databasePrefix: 'export_bench', compiledDir,
+  env: { ...(values.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(values.profile)} ${process.env.PROFILE_HEAP_OPTIONS ?? ''}`.trim() } : {}), LOG_LEVEL: 'warn', EXPORT_DATABASE_URL: `pglite://${path.join(scratch, 'store')}`, EXPORT_STORAGE_DIR: path.join(scratch, 'files'), EXPORT_MIN_POLL_SECONDS: '1', EXPORT_MAX_RESOURCES_PER_FILE: '50000', ...tuning },
 });
 try {
   const patients = await patientsOf(stack, values['clinician-org'], { large: values.large, count: Number(values.patients) });
@@ -104,13 +137,28 @@ try {
   stopAt = Date.now() + seconds * 1000;
   const baseline = await chartLoop(stack, patients, () => Date.now() > stopAt);
   console.log(describe('chart without export', baseline, seconds));
+  // Errors in the baseline are the set's or the stack's, not the export's: say what the services said.
+  if (baseline.errors) for (const s of SERVICES) console.log(`${s} said:\n${stack.services[s].output().slice(-1500)}`);
 
   const token = await stack.token({ sub: 'bench-public-health', role: 'public_health', org: values.org });
+  // --limit: the first N patients (by id) enrolled in the programme now; the export keeps those of the cohort it lists.
+  if (values.limit && !values.large && !values.postgres) throw new Error('--limit applies to PostgreSQL (--large or --postgres)');
+  const cohortSize = values.large || values.postgres ? await enrolled(stack, null) as number : null;
+  const limited = values.limit ? await enrolled(stack, Number(values.limit)) as string[] : null;
+  if (cohortSize !== null) console.log(`${values.program}: ${cohortSize} patients enrolled now${limited ? `; exporting the first ${limited.length} of them (by id)` : ''}`);
   const peak = Object.fromEntries(SERVICES.map((s) => [s, stack.rssMb(s)])) as Record<ServiceName, number>;
-  const sampler = setInterval(() => { for (const s of SERVICES) peak[s] = Math.max(peak[s], stack.rssMb(s)); }, 200);
+  // A service that stopped is reported below (the catch), not by the sampler.
+  const sampler = setInterval(() => { for (const s of SERVICES) { try { peak[s] = Math.max(peak[s], stack.rssMb(s)); } catch { /* stopped */ } } }, 200);
   const base = stack.url.replace(/\/graphql$/, '');
   const started = performance.now();
-  const kicked = await fetch(`${base}/fhir/Group/${values.program}/$export`, { headers: { authorization: `Bearer ${token}`, prefer: 'respond-async', accept: 'application/fhir+json' } });
+  const cpuBefore = Object.fromEntries(SERVICES.map((s) => [s, stack.cpuMs(s)])) as Record<ServiceName, number>;
+  const kicked = limited
+    ? await fetch(`${base}/fhir/Group/${values.program}/$export`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, prefer: 'respond-async', accept: 'application/fhir+json', 'content-type': 'application/fhir+json' },
+      body: JSON.stringify({ resourceType: 'Parameters', parameter: limited.map((id) => ({ name: 'patient', valueReference: { reference: `Patient/${id}` } })) }),
+    })
+    : await fetch(`${base}/fhir/Group/${values.program}/$export`, { headers: { authorization: `Bearer ${token}`, prefer: 'respond-async', accept: 'application/fhir+json' } });
   if (kicked.status !== 202) throw new Error(`kick-off answered ${kicked.status}: ${await kicked.text()}`);
   const statusUrl = kicked.headers.get('content-location')!;
   type Manifest = { output: { type: string; url: string; count: number }[] };
@@ -119,6 +167,8 @@ try {
   const chartBeside = chartLoop(stack, patients, () => state.manifest !== null);
   while (!state.manifest) {
     await new Promise((resolve) => setTimeout(resolve, 1000));
+    const stopped = SERVICES.find((s) => stack.services[s].child.exitCode !== null || stack.services[s].child.signalCode !== null);
+    if (stopped) throw new Error(`${stopped} stopped during the export`);
     const response = await fetch(statusUrl, { headers: { authorization: `Bearer ${token}` } });
     if (response.status === 200) {
       finished = performance.now();
@@ -136,6 +186,11 @@ try {
   console.log(`export: ${resources} resources of ${exportedPatients} patients in ${round(exportSeconds)} s: ${round(resources / exportSeconds)} resources/s, `
     + `${round(exportedPatients / exportSeconds)} patients/s, ${round(bytes / 1024 / 1024)} MB of NDJSON (${manifest.output.map((f) => `${f.type} ${f.count}`).join(', ')})`);
   console.log(describe('chart during export', during, exportSeconds));
+  const cpu = SERVICES.map((s) => [s, stack.cpuMs(s) - cpuBefore[s]] as const);
+  console.log(`CPU time during the export (ms per 100 resources, chart loop included): ${cpu.map(([s, ms]) => `${s} ${round((100 * ms) / Math.max(1, resources))}`).join(', ')}`);
+  if (limited && cohortSize) {
+    console.log(`projected for the whole cohort (${cohortSize} patients enrolled) at this rate: ${round((cohortSize / Math.max(1, exportedPatients)) * exportSeconds / 60)} min`);
+  }
   console.log(`peak resident memory during the export (MB): ${SERVICES.map((s) => `${s} ${Math.round(peak[s])}`).join(', ')}`);
   console.log(`chart p99: ${round(percentile(during.latencies, 99))} ms during the export, ${round(percentile(baseline.latencies, 99))} ms without it; load average now ${os.loadavg()[0]!.toFixed(1)}`);
   const hwm = (s: ServiceName) => Math.round(Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${stack.services[s].child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
@@ -145,6 +200,12 @@ try {
   for (const s of SERVICES) if (stack.services[s].child.exitCode !== null || stack.services[s].child.signalCode !== null) console.error(`${s} stopped:\n${stack.services[s].output().slice(-3000)}`);
   throw error;
 } finally {
+  if (values.profile) {
+    // Profiles are written when a process exits normally: stop the services gracefully first.
+    for (const name of SERVICES) stack.signal(name, 'SIGTERM');
+    await Promise.all(SERVICES.map((name) => stack.exited(name, 30_000)));
+    console.log(`CPU profiles in ${values.profile}: npx tsx scripts/profile-summary.ts ${values.profile}`);
+  }
   await stack.close();
   rmSync(scratch, { recursive: true, force: true });
 }

@@ -3,6 +3,11 @@
  * bench:replicas; docs/performance.md): the longitudinal chart they read, and
  * the patients a clinician of an organisation reads it for.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { ROOT } from '../lib/runtime/subgraph.js';
 import { DEFAULT_SEED, generatePatient, TEST_ANCHOR } from '../lib/synthetic/generator.js';
 import type { ProcessStack } from './process-stack.js';
 
@@ -32,4 +37,12 @@ export async function patientsOf(stack: ProcessStack, org: string, options: { la
   const { rows } = await client.query<{ patient_id: string }>('SELECT patient_id FROM patient_identifier WHERE assigner_organization_id = $1 ORDER BY patient_id LIMIT 5000', [org]);
   await client.end();
   return rows.map((r) => r.patient_id);
+}
+
+/** The product compiled as the image runs it (`npm run build`'s compiler settings) into .data/bench-build; its directory. */
+export function compileProduct(): string {
+  const out = path.join(ROOT, '.data', 'bench-build');
+  mkdirSync(out, { recursive: true });
+  execFileSync(process.execPath, [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', out], { cwd: ROOT, stdio: 'inherit' });
+  return out;
 }

@@ -26,17 +26,14 @@
  *   --log-level info         the services' LOG_LEVEL (info, as in production; warn or silent to measure what logging costs)
  *   --profile dir            CPU profiles of the six processes (consent on), summarised by scripts/profile-summary.ts
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, type SubgraphName } from '../lib/runtime/services.js';
-import { ROOT } from '../lib/runtime/subgraph.js';
-import { CHART_QUERY, patientsOf } from './bench-chart.js';
+import { CHART_QUERY, compileProduct, patientsOf } from './bench-chart.js';
 import { startProcessStack, type ProcessStack, type ServiceName } from './process-stack.js';
 
 const { values } = parseArgs({
@@ -111,14 +108,6 @@ const largeUrls = Object.fromEntries(SUBGRAPH_NAMES.map((name) => {
   url.pathname = `/fpr_${name.replace('-', '_')}`;
   return [name, url.toString()];
 })) as Record<SubgraphName, string>;
-
-function compile(): string {
-  const out = path.join(ROOT, '.data', 'bench-build');
-  mkdirSync(out, { recursive: true });
-  const require = createRequire(import.meta.url);
-  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', out], { cwd: ROOT, stdio: 'inherit' });
-  return out;
-}
 
 /**
  * What the traced mode sends spans to: an OTLP/HTTP endpoint that reads and
@@ -259,7 +248,7 @@ async function measure(stack: ProcessStack, mode: Mode, patients: string[]): Pro
   };
 }
 
-const compiledDir = values.compiled ? compile() : undefined;
+const compiledDir = values.compiled ? compileProduct() : undefined;
 if (values.large && !existsSync('/proc/self/stat')) throw new Error('the benchmark reads CPU time from /proc (Linux)');
 console.log(`${values.query} query, ${values.rate ? `fixed rate ${values.rate} req/s` : `${values.connections} connections`}, ${seconds} s × ${values.rounds} rounds per mode (${modes.join(', ')}), `
   + `${values.large ? 'PostgreSQL large set' : 'PGlite, 500 patients'}, ${values.compiled ? 'compiled JavaScript' : 'tsx'}, clinician at ${values.org}, ${os.cpus().length} CPUs`);

@@ -52,6 +52,8 @@ export interface ProcessStackOptions {
   peerUrls?: Partial<Record<SubgraphName, string>>;
   /** The PostgreSQL server whose databases are created (backend postgres; default TEST_DATABASE_URL). */
   adminDatabaseUrl?: string;
+  /** The names of the databases created (backend postgres) begin with this (default fpr_proc): a shared server tells whose they are. */
+  databasePrefix?: string;
 }
 
 export interface ServiceProcess {
@@ -90,7 +92,7 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-async function createDatabases(backend: 'pglite' | 'postgres', scratch: string, adminDatabaseUrl?: string): Promise<{ urls: Record<SubgraphName, string>; drop(): Promise<void> }> {
+async function createDatabases(backend: 'pglite' | 'postgres', scratch: string, adminDatabaseUrl?: string, databasePrefix = 'fpr_proc'): Promise<{ urls: Record<SubgraphName, string>; drop(): Promise<void> }> {
   if (backend === 'pglite') {
     return {
       urls: Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, `pglite://${path.join(scratch, name)}`])) as Record<SubgraphName, string>,
@@ -98,7 +100,7 @@ async function createDatabases(backend: 'pglite' | 'postgres', scratch: string, 
     };
   }
   const adminUrl = adminDatabaseUrl ?? process.env.TEST_DATABASE_URL!;
-  const prefix = `fpr_proc_${Math.random().toString(36).slice(2, 8)}`;
+  const prefix = `${databasePrefix}_${Math.random().toString(36).slice(2, 8)}`;
   const names = SUBGRAPH_NAMES.map((name) => `${prefix}_${name.replace('-', '_')}`);
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
@@ -122,7 +124,7 @@ async function createDatabases(backend: 'pglite' | 'postgres', scratch: string, 
 export async function startProcessStack(options: ProcessStackOptions = {}): Promise<ProcessStack> {
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'fpr-processes-'));
   const keys = options.keys ?? await generateDevKeys('proc-');
-  const databases = options.databaseUrls ? { urls: options.databaseUrls, drop: async () => undefined } : await createDatabases(options.backend ?? 'pglite', scratch, options.adminDatabaseUrl);
+  const databases = options.databaseUrls ? { urls: options.databaseUrls, drop: async () => undefined } : await createDatabases(options.backend ?? 'pglite', scratch, options.adminDatabaseUrl, options.databasePrefix);
   if (!options.databaseUrls) {
     // Seed every store here (dated from TEST_ANCHOR, like the generator the tests compare with), then close them: each service opens its own.
     const stores = Object.fromEntries(await Promise.all(SUBGRAPH_NAMES.map(async (name) => [name, await openSubgraphDatabase(name, databases.urls[name])] as const))) as Record<SubgraphName, Database>;

@@ -266,6 +266,48 @@ describe.each(BACKENDS)('FHIR Bulk Data export (%s)', (backend) => {
     expect(posted.resources.map((r) => r.id).sort()).toEqual([...chosen].sort());
   });
 
+  it('_since on a Group: a patient added to the Group since gets all their data, whether enrolled late or starting late (Bulk Data IG v2)', async () => {
+    const db = stack.databases['public-health'];
+    // Patients outside the cohort, those with immunisations first (records older than _since that only "whole" brings).
+    const outsiders = bundles.filter((b) => !cohort.includes(b)).sort((a, b) => b.immunizations.length - a.immunizations.length);
+    expect(outsiders.length).toBeGreaterThan(1);
+    // `late`: enrolled after _since, its start backdated a month; `planned`: enrolled before _since, starting after it.
+    const [late, planned] = [outsiders[0]!.patient.id, outsiders[1]!.patient.id];
+    const township = cohort[0]!.enrollments.find((e) => e.programId === PROGRAM)!.organizationId;
+    const enrolments = [crypto.randomUUID(), crypto.randomUUID()];
+    const enrol = (id: string, patientId: string, start: string) => db.query(
+      `INSERT INTO program_enrollment (id, patient_id, program_id, organization_id, status, period_start) VALUES ($1, $2, $3, $4, 'active', ${start})`,
+      [id, patientId, PROGRAM, township]);
+    try {
+      await enrol(enrolments[1]!, planned, "now() + interval '2 seconds'");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const since = new Date((await db.query<{ since: Date | string }>('SELECT now() AS since'))[0]!.since);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await enrol(enrolments[0]!, late, "now() - interval '30 days'");
+      await new Promise((resolve) => setTimeout(resolve, 2500)); // `planned` is in force now
+      const types = `_type=${SEARCHED.join(',')}`;
+      const everything = (await runExport(cdc, `/fhir/Group/${PROGRAM}/$export?${types}`)).resources;
+      const lastUpdated = (r: Resource) => Date.parse(String((r.meta as { lastUpdated?: string } | undefined)?.lastUpdated));
+      const whole = (patientId: string) => everything.filter((r) => patientOf(r) === patientId).map(key).sort();
+      // More than the new enrolment: the patient (unchanged since), and what they had before (immunisations…).
+      for (const id of [late, planned]) {
+        expect(whole(id), id).toContain(`Patient/${id}`);
+        expect(whole(id).length, id).toBeGreaterThan(2);
+      }
+      expect(everything.filter((r) => [late, planned].includes(patientOf(r)!) && r.resourceType !== 'EpisodeOfCare').every((r) => lastUpdated(r) < since.getTime())).toBe(true);
+      const changed = (await runExport(cdc, `/fhir/Group/${PROGRAM}/$export?${types}&_since=${encodeURIComponent(since.toISOString())}`)).resources;
+      const of = (patientId: string) => changed.filter((r) => patientOf(r) === patientId).map(key).sort();
+      expect(of(late)).toEqual(whole(late));
+      expect(of(planned)).toEqual(whole(planned));
+      // Everyone else: only what changed after _since, as before.
+      const others = changed.filter((r) => ![late, planned].includes(patientOf(r)!));
+      for (const r of others) expect(lastUpdated(r), key(r)).toBeGreaterThan(since.getTime());
+      expect(others.map(key).sort()).toEqual(everything.filter((r) => ![late, planned].includes(patientOf(r)!) && lastUpdated(r) > since.getTime()).map(key).sort());
+    } finally {
+      await db.query('DELETE FROM program_enrollment WHERE id = ANY($1::uuid[])', [enrolments]);
+    }
+  });
+
   it('refuses bad kick-offs with an OperationOutcome', async () => {
     const outcome = async (response: Response, status: number) => {
       expect(response.status, await response.clone().text()).toBe(status);

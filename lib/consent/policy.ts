@@ -75,6 +75,18 @@ export type Decision =
 export const PUBLIC_HEALTH_CATEGORIES: Category[] = ['demographics', 'immunizations', 'programs', 'follow-ups', 'home-measurements'];
 export const VERY_RESTRICTED = 'V';
 
+/**
+ * Whether `decide` could ever allow this role a record of this category, whatever the patient's directives,
+ * enrolments and registrations: never for administrators (rule 1), only the programme categories for public
+ * health (rule 6). A reader of many patients (the Bulk Data export) need not ask for what is closed to the role
+ * anyway; `decide` itself uses it, so the two cannot drift apart.
+ */
+export function roleMaySee(role: Actor['role'], category: Category): boolean {
+  if (role === 'admin') return false;
+  if (role === 'public_health') return PUBLIC_HEALTH_CATEGORIES.includes(category);
+  return true;
+}
+
 const allow = (rule: string, breakGlass = false): Decision => ({ allow: true, breakGlass, rule });
 const forbidden = (reason: string): Decision => ({ allow: false, code: 'FORBIDDEN', reason });
 const consentDenied = (reason: string): Decision => ({ allow: false, code: 'CONSENT_DENIED', reason });
@@ -146,7 +158,7 @@ export function decide(actor: Actor, record: RecordFacts, facts: PatientFacts, n
     }
     // 6. Public health: programme categories of enrolled patients; denies and sensitivity labels honoured.
     case 'public_health': {
-      if (!PUBLIC_HEALTH_CATEGORIES.includes(record.category)) return forbidden(`Public-health staff do not see ${record.category}`);
+      if (!roleMaySee(actor.role, record.category)) return forbidden(`Public-health staff do not see ${record.category}`);
       // A deny naming the staff member or their organisation closes the record to them, as it does for clinical staff (rule 4).
       if (personalDenyOf(active, actor, record)) return consentDenied('The patient has refused access to you or your organisation');
       if (!actor.org || !facts.programmeOrganizationIds.includes(actor.org)) return consentDenied('The patient is not enrolled in a programme your organisation runs');

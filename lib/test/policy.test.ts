@@ -13,6 +13,7 @@ import {
   isActive,
   mayReachPatient,
   PUBLIC_HEALTH_CATEGORIES,
+  roleMaySee,
   type ConsentDirective,
   type Decision,
   type PatientFacts,
@@ -861,6 +862,15 @@ describe('recordFilter', () => {
     category: fc.constantFrom(...CATEGORIES),
     organizationId: fc.constantFrom(...ORGS),
     labels: fc.subarray(PROPERTY_LABELS),
+  });
+
+  it('property: what roleMaySee closes to a role, decide never allows it, whatever the facts (the Bulk Data export skips it)', () => {
+    expect(CATEGORIES.filter((c) => !roleMaySee('public_health', c)).length).toBeGreaterThan(0);
+    fc.assert(
+      fc.property(arbActor, arbFacts, arbRecord, (actor, patientFacts, r) =>
+        roleMaySee(actor.role, r.category) || !decide(actor, rec(r.category, r.organizationId, r.labels), patientFacts, NOW).allow),
+      { numRuns: 3000 },
+    );
   });
 
   it('property: the SQL predicate derived by recordFilter equals decide(...).allow (2000+ random cases)', () => {

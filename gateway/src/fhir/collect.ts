@@ -204,9 +204,12 @@ export function splitBatch(result: OperationResult, ids: readonly string[]): Ope
  * pages with its own operations (at most `inFlight` at once). Each patient's
  * outcome is its own, as `collectPatient` would give it: its records, or the
  * FhirError that would have stopped its export (404 not visible, 403, …).
- * A failure of the batch operation as a whole throws.
+ * A failure of the batch operation as a whole throws. `planOf`: the plan of
+ * one patient's further pages, when it is not `plan` (a Bulk Data `_since`
+ * that does not apply to a patient added to the Group since: worker.ts); the
+ * batch operation itself never narrows by `updatedSince`.
  */
-export async function collectPatients(execute: Executor, ids: readonly string[], plan: ExportPlan, inFlight = 4): Promise<(Collected | FhirError)[]> {
+export async function collectPatients(execute: Executor, ids: readonly string[], plan: ExportPlan, inFlight = 4, planOf: (patientId: string) => ExportPlan = () => plan): Promise<(Collected | FhirError)[]> {
   if (ids.length > MAX_BATCH_PATIENTS) throw new RangeError(`at most ${MAX_BATCH_PATIENTS} patients per batch`);
   const answers = splitBatch(await execute({ query: buildBatchOperation(plan).query, variables: { ids } }), ids);
   const states = answers.map(() => startState(plan));
@@ -228,7 +231,7 @@ export async function collectPatients(execute: Executor, ids: readonly string[],
     while (next < rest.length) {
       const i = rest[next++]!;
       try {
-        outcomes[i] = await readRest(execute, ids[i]!, plan, states[i]!);
+        outcomes[i] = await readRest(execute, ids[i]!, planOf(ids[i]!), states[i]!);
       } catch (error) {
         if (!(error instanceof FhirError)) throw error;
         outcomes[i] = error;

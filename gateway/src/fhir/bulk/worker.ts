@@ -26,6 +26,7 @@
  */
 import type { ApolloServer } from '@apollo/server';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { roleMaySee } from '../../../../lib/consent/policy.js';
 import type { RequestLog } from '../../../../lib/runtime/http.js';
 import type { Logger } from '../../../../lib/runtime/logger.js';
 import type { GatewayContext } from '../../context.js';
@@ -75,44 +76,66 @@ export async function retrying<T>(read: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The patient ids of a programme's cohort, page by page (each page audited as a disclosure of the enrolments). */
-async function* cohort(execute: Executor, programId: string): AsyncGenerator<string[]> {
+/** A member of a programme's cohort: the patient, and when their enrolment in force started and was last recorded. */
+interface Member {
+  id: string;
+  start: string | null;
+  recorded: string | null;
+}
+
+/** The members of a programme's cohort, page by page (each page audited as a disclosure of the enrolments). */
+async function* cohort(execute: Executor, programId: string): AsyncGenerator<Member[]> {
   let after: string | null = null;
   for (;;) {
     const result = await retrying(async () => {
       const answer = await execute({
-        query: 'query BulkExportCohort($programId: ID!, $first: Int, $after: String) { programCohort(programId: $programId, first: $first, after: $after) { edges { node { id patient { id } } } pageInfo { hasNextPage endCursor } } }',
+        query: 'query BulkExportCohort($programId: ID!, $first: Int, $after: String) { programCohort(programId: $programId, first: $first, after: $after) { edges { node { id patient { id } period { start } lastUpdated } } pageInfo { hasNextPage endCursor } } }',
         variables: { programId, first: COHORT_PAGE, after },
       });
       interpret(answer, new Masks());
       return answer;
     });
-    const page = result.data?.programCohort as { edges: { node: { patient: { id: string } | null } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } | null | undefined;
+    type Node = { patient: { id: string } | null; period: { start: string | null } | null; lastUpdated: string | null };
+    const page = result.data?.programCohort as { edges: { node: Node }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } | null | undefined;
     if (!page) throw errors.upstream(result.errors);
-    yield page.edges.flatMap((e) => (e.node.patient?.id ? [e.node.patient.id] : []));
+    yield page.edges.flatMap(({ node }) => (node.patient?.id ? [{ id: node.patient.id, start: node.period?.start ?? null, recorded: node.lastUpdated ?? null }] : []));
     if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor) return;
     after = page.pageInfo.endCursor;
   }
 }
 
-/** The patients of a job: explicit ones, a group's cohort, or every group's (deduplicated). */
-async function* patientsOf(job: ExportJob, execute: Executor): AsyncGenerator<string> {
+/**
+ * Whether a Group member was added to the Group after `since` (Bulk Data IG v2: such a patient's data is exported
+ * whatever `_since` says): their enrolment in force started after it, or was recorded after it (an enrolment entered
+ * late, its start backdated, is new to the Group for whoever exported at `since`). The enrolment's last-updated time
+ * stands for when it was recorded (the store keeps no separate creation time), so an enrolment changed after `since`
+ * also counts: its patient's data is sent whole, which is more than needed, never less.
+ */
+const addedSince = (member: Member, since: Date) => [member.start, member.recorded].some((t) => t !== null && Date.parse(t) > since.getTime());
+
+/**
+ * The patients of a job: explicit ones, a group's cohort, or every group's (deduplicated); `whole`: a Group
+ * member added after the job's `_since`, whose data is exported whole.
+ */
+async function* patientsOf(job: ExportJob, execute: Executor): AsyncGenerator<{ id: string; whole: boolean }> {
   const explicit = job.patients ? new Set(job.patients) : null;
   if (job.level === 'group') {
-    for await (const ids of cohort(execute, job.groupId!)) for (const id of ids) if (!explicit || explicit.has(id)) yield id;
+    for await (const members of cohort(execute, job.groupId!)) {
+      for (const member of members) if (!explicit || explicit.has(member.id)) yield { id: member.id, whole: job.since !== null && addedSince(member, job.since) };
+    }
     return;
   }
   if (explicit) {
-    yield* explicit;
+    for (const id of explicit) yield { id, whole: false };
     return;
   }
   const seen = new Set<string>();
   for (const group of await exportableGroups(execute)) {
-    for await (const ids of cohort(execute, group.id)) {
-      for (const id of ids) {
+    for await (const members of cohort(execute, group.id)) {
+      for (const { id } of members) {
         if (seen.has(id)) continue;
         seen.add(id);
-        yield id;
+        yield { id, whole: false };
       }
     }
   }
@@ -247,7 +270,10 @@ export class ExportWorker {
       const plan: ExportPlan = {
         ...fullPlan,
         patient: fullPlan.patient && types.has('Patient'),
+        // Nor what the caller's role never sees (public health: the programme categories only, consent rule 6): every
+        // patient's page would be empty, yet each would cost a consent filter, a statement and a subgraph call.
         connections: fullPlan.connections.filter((c) => {
+          if (!roleMaySee(job.actor.role, CONNECTION_RESOURCES[c].category)) return false;
           const resourceType = (CONNECTION_TYPES as Record<string, string>)[c];
           return (resourceType && types.has(resourceType)) || (c === 'imagingStudies' && fullPlan.radiologyReports && types.has('DiagnosticReport'));
         }),
@@ -266,7 +292,8 @@ export class ExportWorker {
         return since.get(type)!;
       };
       const registrySeen = new Set<string>();
-      const wanted = (resource: Resource) => {
+      // A Group member added after `_since` (patientsOf): `_since` does not narrow their resources.
+      const wanted = (resource: Resource, whole: boolean) => {
         if (!types.has(resource.resourceType)) return false;
         if ((REGISTRY_TYPES as readonly string[]).includes(resource.resourceType)) {
           const key = `${resource.resourceType}/${resource.id}`;
@@ -275,7 +302,7 @@ export class ExportWorker {
           return true;
         }
         if (!passesGranularScope(job.actor.scope, resource)) return false;
-        const sinceCriterionOf = sinceOf(resource.resourceType);
+        const sinceCriterionOf = whole ? null : sinceOf(resource.resourceType);
         if (sinceCriterionOf && !meets(resource, sinceCriterionOf)) return false;
         const alternatives = filters.get(resource.resourceType);
         return !alternatives || alternatives.some((criteria) => criteria.every((c) => meets(resource, c)));
@@ -288,12 +315,16 @@ export class ExportWorker {
       // A patient's resources, from its outcome in a batch (collectPatients): not visible (consent, no longer
       // enrolled, a token bound elsewhere) is nothing of the patient, as a read would answer; a service that did
       // not answer for this patient's later pages reads the patient again on its own (retrying), as before.
+      const wholePlan: ExportPlan = { ...plan };
+      delete wholePlan.updatedSince;
+      const wholes = new Set<string>();
+      const planOf = (patientId: string): ExportPlan => (wholes.has(patientId) ? wholePlan : plan);
       const resourcesOf = async (patientId: string, outcome: Collected | FhirError): Promise<Resource[]> => {
         let collected: Collected;
         try {
           if (outcome instanceof FhirError) {
             if (outcome.status !== 502 && outcome.status !== 503) throw outcome;
-            collected = await retrying(() => collectPatient(execute, patientId, plan));
+            collected = await retrying(() => collectPatient(execute, patientId, planOf(patientId)));
           } else collected = outcome;
         } catch (error) {
           if (error instanceof FhirError && (error.status === 404 || error.status === 403)) return [];
@@ -305,7 +336,7 @@ export class ExportWorker {
       // EXPORT_BATCHES_IN_FLIGHT operations at once: the next batches are read while one is written.
       const batches = new BatchSizer(this.settings.batchPatients, this.settings.batchBytes);
       const readBatch = async (ids: string[]) => {
-        const outcomes = await retrying(() => collectPatients(execute, ids, plan, this.settings.patientsInFlight));
+        const outcomes = await retrying(() => collectPatients(execute, ids, plan, this.settings.patientsInFlight, planOf));
         // Mapped one patient at a time, yielding between them: interactive requests wait for one patient's mapping at most.
         const results: Resource[][] = [];
         for (const [i, id] of ids.entries()) {
@@ -316,7 +347,11 @@ export class ExportWorker {
       };
       const writeBatch = async (ids: string[], results: Resource[][]) => {
         let bytes = 0;
-        for (const resources of results) for (const resource of resources) if (wanted(resource)) bytes += await output(resource.resourceType).write(resource);
+        for (const [i, resources] of results.entries()) {
+          const whole = wholes.has(ids[i]!);
+          for (const resource of resources) if (wanted(resource, whole)) bytes += await output(resource.resourceType).write(resource);
+          wholes.delete(ids[i]!);
+        }
         batches.observe(ids.length, bytes);
         done += ids.length;
         if (this.stopped) throw new Abandoned();
@@ -338,7 +373,8 @@ export class ExportWorker {
         await writeBatch(ids, await results);
       };
       let batch: string[] = [];
-      for await (const patientId of patientsOf(job, execute)) {
+      for await (const { id: patientId, whole } of patientsOf(job, execute)) {
+        if (whole) wholes.add(patientId);
         batch.push(patientId);
         if (batch.length >= batches.size) {
           launch(batch);
