@@ -14,7 +14,7 @@ import { DEFAULT_SEED, generatePatient, type AllergyIntoleranceRecord, type Pati
 import { SYSTEM } from '../lib/records/terminology.js';
 import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type GraphQLResponse, type TestStack } from './support/harness.js';
-import { expectLabelsAndBreakGlass, recordTypeCalls } from './support/record-consent.js';
+import { expectLabelsAndBreakGlass, recordTypeCalls, resourcesOfType } from './support/record-consent.js';
 import type { FhirBundle } from './support/publish.js';
 
 type Json = Record<string, any>;
@@ -83,14 +83,10 @@ describe.each(BACKENDS)('AllergyIntolerance on %s', (backend) => {
   let stack: TestStack;
   let base: string;
   let patientToken: string;
-  const { send, clinician, system, everything, grant, revoke } = recordTypeCalls(() => stack, { id: () => allergic.patient.id, token: () => patientToken });
-  const exported = (bundle: FhirBundle) => bundle.entry.filter((e) => e.resource.resourceType === 'AllergyIntolerance').map((e) => e.resource);
-  /** Publishes one allergy for the allergic patient as `org`'s system; its id. */
-  const publish = async (org: string, options: { labels?: string[] } = {}) => {
-    const created = await send('/fhir/AllergyIntolerance', await system(org), allergyResource(`Patient/${allergic.patient.id}`, org, options));
-    expect(created.status, created.text).toBe(201);
-    return String(created.headers.get('location')).split('/')[1]!;
-  };
+  const { send, clinician, system, create, everything, grant, revoke } = recordTypeCalls(() => stack, { id: () => allergic.patient.id, token: () => patientToken });
+  const exported = (bundle: FhirBundle) => resourcesOfType(bundle, 'AllergyIntolerance');
+  /** Publishes one AllergyIntolerance for the patient as `org`'s system; its id. */
+  const publish = (org: string, options: { labels?: string[] } = {}) => create(org, allergyResource(`Patient/${allergic.patient.id}`, org, options));
 
   beforeAll(async () => {
     stack = await startTestStack(backend, { patients: PATIENTS });

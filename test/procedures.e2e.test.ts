@@ -16,7 +16,7 @@ import { DEFAULT_SEED, generatePatient, type PatientBundle, type ProcedureRecord
 import { SYSTEM } from '../lib/records/terminology.js';
 import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type GraphQLResponse, type TestStack } from './support/harness.js';
-import { expectLabelsAndBreakGlass, recordTypeCalls } from './support/record-consent.js';
+import { expectLabelsAndBreakGlass, recordTypeCalls, resourcesOfType } from './support/record-consent.js';
 import type { FhirBundle } from './support/publish.js';
 import { lostElements } from './support/round-trip.js';
 
@@ -87,13 +87,10 @@ describe.each(BACKENDS)('Procedure on %s', (backend) => {
   let stack: TestStack;
   let base: string;
   let patientToken: string;
-  const { send, clinician, system, get, everything, grant, revoke } = recordTypeCalls(() => stack, { id: () => operated.patient.id, token: () => patientToken });
-  const exported = (bundle: FhirBundle) => bundle.entry.filter((e) => e.resource.resourceType === 'Procedure').map((e) => e.resource);
-  const publish = async (org: string, options: { labels?: string[] } = {}) => {
-    const created = await send('/fhir/Procedure', await system(org), procedureResource(`Patient/${operated.patient.id}`, org, options));
-    expect(created.status, created.text).toBe(201);
-    return String(created.headers.get('location')).split('/')[1]!;
-  };
+  const { send, clinician, system, create, get, everything, grant, revoke } = recordTypeCalls(() => stack, { id: () => operated.patient.id, token: () => patientToken });
+  const exported = (bundle: FhirBundle) => resourcesOfType(bundle, 'Procedure');
+  /** Publishes one Procedure for the patient as `org`'s system; its id. */
+  const publish = (org: string, options: { labels?: string[] } = {}) => create(org, procedureResource(`Patient/${operated.patient.id}`, org, options));
 
   beforeAll(async () => {
     stack = await startTestStack(backend, { patients: PATIENTS });

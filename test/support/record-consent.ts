@@ -79,12 +79,20 @@ export function recordTypeCalls(stack: () => TestStack, patient: { id: () => str
     const response = await fetch(`${base()}${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
     return { status: response.status, body: (await response.json()) as Json & any };
   };
+  const send = fhirSender(base);
+  /** `org`'s hospital information system (a registered backend client). */
+  const system = (org: string, scope = 'system/*.cru') => stack().token({ sub: `${org}-his`, role: 'system', org, client_id: `${org}-his`, scope });
   return {
-    send: fhirSender(base),
+    send,
     /** A clinician of `org` with `user/*.rs`, claims overridable. */
     clinician: (org: string, extra: Json = {}) => stack().token({ sub: `dr-${org}`, role: 'clinician', org, scope: 'user/*.rs', ...extra }),
-    /** `org`'s hospital information system (a registered backend client). */
-    system: (org: string, scope = 'system/*.cru') => stack().token({ sub: `${org}-his`, role: 'system', org, client_id: `${org}-his`, scope }),
+    system,
+    /** Publishes one resource to /fhir/<its type> as `org`'s system (must answer 201); the id it was given. */
+    create: async (org: string, resource: Json): Promise<string> => {
+      const created = await send(`/fhir/${resource.resourceType}`, await system(org), resource);
+      expect(created.status, created.text).toBe(201);
+      return String(created.headers.get('location')).split('/')[1]!;
+    },
     /** A FHIR read: its status and parsed body. */
     get,
     /** The patient's `$everything` as `token` sees it (must answer 200). */
@@ -103,6 +111,9 @@ export function recordTypeCalls(stack: () => TestStack, patient: { id: () => str
     revoke: async (id: string) => expect((await stack().graphql(patient.token(), REVOKE, { id })).errors).toBeUndefined(),
   };
 }
+
+/** The resources of one type in a Bundle (a `$everything` or a searchset). */
+export const resourcesOfType = (bundle: FhirBundle, type: string) => bundle.entry.filter((e) => e.resource.resourceType === type).map((e) => e.resource);
 
 /**
  * An ambulatory visit of `subject` at `org`, as EHR exports send it (`extra`: elements an export adds, such as

@@ -11,13 +11,32 @@ import { EVERY_CODING, instant, isObject, labelsOf, patientLink, practitionerId,
 import {
   codeIn, concept, CONCEPT_FIELDS, concepts, MEDICATION_ELEMENTS, MEDICATION_FIELDS, fromFhirJson, medicationOf, medicationToFhir, quantity, type GqlMedicationParts,
 } from './medication.js';
-import type { EntryIssues, FhirResourceModule, Json, Mapped } from './module.js';
+import type { EntryIssues, ExportContext, FhirResourceModule, Json, Mapped } from './module.js';
 
 export const ADMINISTRATION_STATUS = ['in-progress', 'not-done', 'on-hold', 'completed', 'entered-in-error', 'stopped', 'unknown'];
 
-export interface GqlMedicationAdministration extends GqlMedicationParts {
+/** What an administration and a statement share: FHIR R4 gives both these elements, and they are mapped alike. */
+export interface GqlMedicationUse extends GqlMedicationParts {
   id: string; status: string | null; statusReason: Json[] | null; category: Json | null; encounter: { id: string } | null;
-  effectiveDateTime: string | null; effectivePeriod: { start: string | null; end: string | null } | null;
+  effectiveDateTime: string | null; effectivePeriod: { start: string | null; end: string | null } | null; sensitivityLabels: string[] | null;
+}
+
+/** The elements of an administration or a statement they share, from resourceType to effective[x]. */
+export const medicationUseToFhir = (resourceType: string, m: GqlMedicationUse, x: ExportContext) => ({
+  resourceType,
+  id: m.id,
+  meta: x.meta(m, m.sensitivityLabels),
+  ...medicationToFhir(m, x),
+  status: m.status,
+  statusReason: m.statusReason,
+  category: m.category,
+  subject: x.patientRef,
+  context: x.link('Encounter', m.encounter?.id),
+  effectiveDateTime: m.effectiveDateTime,
+  effectivePeriod: m.effectivePeriod,
+});
+
+export interface GqlMedicationAdministration extends GqlMedicationUse {
   performer: { function: Json | null; actor: GqlPractitioner | null }[] | null; reasonCode: Json[] | null; reasonReference: { id: string } | null;
   request: { id: string } | null; dosage: { fhirJson: string | null } | null; sensitivityLabels: string[] | null;
 }
@@ -57,17 +76,7 @@ export const medicationAdministration: FhirResourceModule = {
     toFhir(m: GqlMedicationAdministration, x) {
       if (!m.status || (!m.medication && !m.medicationReference) || (!m.effectiveDateTime && !m.effectivePeriod)) return x.withheld();
       return {
-        resourceType: 'MedicationAdministration',
-        id: m.id,
-        meta: x.meta(m, m.sensitivityLabels),
-        ...medicationToFhir(m, x),
-        status: m.status,
-        statusReason: m.statusReason,
-        category: m.category,
-        subject: x.patientRef,
-        context: x.link('Encounter', m.encounter?.id),
-        effectiveDateTime: m.effectiveDateTime,
-        effectivePeriod: m.effectivePeriod,
+        ...medicationUseToFhir('MedicationAdministration', m, x),
         performer: m.performer?.map((p) => ({ function: p.function, actor: x.practitioner(p.actor) })),
         reasonCode: m.reasonCode,
         reasonReference: m.reasonReference ? [x.link('Condition', m.reasonReference.id)] : undefined,

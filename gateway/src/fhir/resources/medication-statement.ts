@@ -7,18 +7,17 @@
  */
 import type { GqlPractitioner } from '../graphql-types.js';
 import { EVERY_CODING, instant, isObject, labelsOf, patientLink, practitionerId, PRACTITIONER_FIELDS, recordRef, REFERENCE } from './elements.js';
-import { effectiveOf } from './medication-administration.js';
+import { effectiveOf, medicationUseToFhir, type GqlMedicationUse } from './medication-administration.js';
 import {
-  codeIn, concept, CONCEPT_FIELDS, concepts, DOSAGE, DOSAGE_FIELDS, dosages, fromFhirJson, MEDICATION_ELEMENTS, MEDICATION_FIELDS, medicationOf, medicationToFhir, type GqlMedicationParts,
+  codeIn, concept, CONCEPT_FIELDS, concepts, DOSAGE, DOSAGE_FIELDS, dosages, fromFhirJson, MEDICATION_ELEMENTS, MEDICATION_FIELDS, medicationOf,
 } from './medication.js';
 import type { FhirResourceModule, Json, Mapped } from './module.js';
 
 export const STATEMENT_STATUS = ['active', 'completed', 'entered-in-error', 'intended', 'stopped', 'on-hold', 'unknown', 'not-taken'];
 
-export interface GqlMedicationStatement extends GqlMedicationParts {
-  id: string; status: string | null; statusReason: Json[] | null; category: Json | null; encounter: { id: string } | null;
-  effectiveDateTime: string | null; effectivePeriod: { start: string | null; end: string | null } | null; dateAsserted: string | null;
-  informationSource: GqlPractitioner | null; reasonCode: Json[] | null; reasonReference: { id: string } | null; dosage: { fhirJson: string | null }[] | null; sensitivityLabels: string[] | null;
+export interface GqlMedicationStatement extends GqlMedicationUse {
+  dateAsserted: string | null; informationSource: GqlPractitioner | null; reasonCode: Json[] | null; reasonReference: { id: string } | null;
+  dosage: { fhirJson: string | null }[] | null;
 }
 
 export const medicationStatement: FhirResourceModule = {
@@ -38,17 +37,7 @@ export const medicationStatement: FhirResourceModule = {
     toFhir(m: GqlMedicationStatement, x) {
       if (!m.status || (!m.medication && !m.medicationReference)) return x.withheld();
       return {
-        resourceType: 'MedicationStatement',
-        id: m.id,
-        meta: x.meta(m, m.sensitivityLabels),
-        ...medicationToFhir(m, x),
-        status: m.status,
-        statusReason: m.statusReason,
-        category: m.category,
-        subject: x.patientRef,
-        context: x.link('Encounter', m.encounter?.id),
-        effectiveDateTime: m.effectiveDateTime,
-        effectivePeriod: m.effectivePeriod,
+        ...medicationUseToFhir('MedicationStatement', m, x),
         dateAsserted: m.dateAsserted,
         informationSource: x.practitioner(m.informationSource),
         reasonCode: m.reasonCode,
