@@ -16,7 +16,7 @@ import { DEFAULT_SEED, generatePatient, type PatientBundle, type ProcedureRecord
 import { SYSTEM } from '../lib/records/terminology.js';
 import { schemaErrors } from './support/fhir-schema.js';
 import { BACKENDS, startTestStack, type GraphQLResponse, type TestStack } from './support/harness.js';
-import { expectLabelsAndBreakGlass, recordTypeCalls, resourcesOfType } from './support/record-consent.js';
+import { expectLabelsAndBreakGlass, expectOnTimeline, recordTypeCalls, resourcesOfType } from './support/record-consent.js';
 import type { FhirBundle } from './support/publish.js';
 import { lostElements } from './support/round-trip.js';
 
@@ -157,18 +157,10 @@ describe.each(BACKENDS)('Procedure on %s', (backend) => {
   });
 
   it('puts procedures on the timeline as PROCEDURE entries at their performed time, filtered by kind and by consent', async () => {
-    const all = await stack.graphql(patientToken, TIMELINE, { id: operated.patient.id, kinds: null });
-    expect(all.errors).toBeUndefined();
-    expect(all.data.patient.timeline.edges.filter((e: Json) => e.kind === 'PROCEDURE').length).toBeGreaterThanOrEqual(operated.procedures.length);
-    const only = await stack.graphql(patientToken, TIMELINE, { id: operated.patient.id, kinds: ['PROCEDURE'] });
-    expect(only.data.patient.timeline.edges.every((e: Json) => e.kind === 'PROCEDURE' && e.node.__typename === 'Procedure')).toBe(true);
-    for (const p of operated.procedures) {
-      const edge = only.data.patient.timeline.edges.find((e: Json) => e.node.id === p.id);
-      expect(edge.occurredAt).toBe(p.performedAt.toISOString());
-      expect(edge.node.procedureCode.text).toBe(p.code.text);
-    }
-    const stranger = await stack.graphql(await clinician(strangers[3]!), TIMELINE, { id: operated.patient.id, kinds: ['PROCEDURE'] });
-    expect(stranger.data?.patient?.timeline?.edges ?? []).toEqual([]);
+    await expectOnTimeline({
+      stack, query: TIMELINE, patientId: operated.patient.id, patientToken, strangerToken: await clinician(strangers[3]!), kind: 'PROCEDURE',
+      typename: 'Procedure', records: operated.procedures.map((p) => ({ id: p.id, at: p.performedAt, text: p.code.text! })), text: (node) => node.procedureCode.text,
+    });
   });
 
   it('exports procedures in $everything as valid FHIR R4, codings, performers and links as recorded', async () => {

@@ -212,3 +212,29 @@ export async function expectEncounterLinksUnderConsent(c: EncounterLinksCase): P
 
 const GRANT = 'mutation($input: ConsentProvisionInput!) { grantConsent(input: $input) { id } }';
 const REVOKE = 'mutation($id: ID!) { revokeConsent(id: $id) { id } }';
+
+/**
+ * A record type on the timeline: among all kinds, and alone under its own `kind` (every node of its GraphQL
+ * `typename`), each record at its time with its text (`text` reads it from a node); a stranger's timeline shows none.
+ * `query` takes `$id` and `$kinds` and asks `edges { kind occurredAt node { __typename id ... } }`.
+ */
+export async function expectOnTimeline(options: {
+  stack: TestStack; query: string; patientId: string; patientToken: string; strangerToken: string; kind: string; typename: string;
+  records: { id: string; at: Date; text: string }[]; text: (node: any) => string;
+}): Promise<void> {
+  const { stack, query, patientId, kind } = options;
+  const all = await stack.graphql(options.patientToken, query, { id: patientId, kinds: null });
+  expect(all.errors).toBeUndefined();
+  expect((all.data as any).patient.timeline.edges.filter((e: Json) => e.kind === kind).length).toBeGreaterThanOrEqual(options.records.length);
+  const only = await stack.graphql(options.patientToken, query, { id: patientId, kinds: [kind] });
+  const edges = (only.data as any).patient.timeline.edges as any[];
+  expect(edges.every((e) => e.kind === kind && e.node.__typename === options.typename)).toBe(true);
+  for (const record of options.records) {
+    const edge = edges.find((e) => e.node.id === record.id);
+    expect(edge, record.id).toBeDefined();
+    expect(edge.occurredAt).toBe(record.at.toISOString());
+    expect(options.text(edge.node)).toBe(record.text);
+  }
+  const stranger = await stack.graphql(options.strangerToken, query, { id: patientId, kinds: [kind] });
+  expect((stranger.data as any)?.patient?.timeline?.edges ?? []).toEqual([]);
+}
