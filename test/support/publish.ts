@@ -217,14 +217,19 @@ export function uploadBundle(base: string, token: string, body: string | Iterabl
       for (let at = 0; at < bytes.length; at += 65_536) yield bytes.subarray(at, at + 65_536);
     }
   })();
-  return new Promise((resolve) => {
+  // A keep-alive connection of its own, as browsers and HTTP libraries upload: with `Connection: close` (agent: false)
+  // the server closes the socket once its early 413 is sent, and Node's client reports the EPIPE of its next write
+  // instead of the answer that arrived first (a race the CI machine lost on both backends). The server reads and drops
+  // the rest of a refused body on a keep-alive connection (lib/runtime/http.ts discardRest), so the answer is read.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  return new Promise<Upload>((resolve) => {
     let sent = 0;
     let answered = false;
     let cut = false;
     const headers: Record<string, string | number> = { 'content-type': 'application/fhir+json', authorization: `Bearer ${token}` };
     if (options.declare === undefined) headers['transfer-encoding'] = 'chunked';
     else headers['content-length'] = options.declare;
-    const request = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers, agent: false }, (response) => {
+    const request = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers, agent }, (response) => {
       answered = true;
       const at = sent;
       const parts: Buffer[] = [];
@@ -253,5 +258,5 @@ export function uploadBundle(base: string, token: string, body: string | Iterabl
       } else request.end();
     };
     pump();
-  });
+  }).finally(() => agent.destroy());
 }
