@@ -14,7 +14,7 @@
  * release's `020_last_updated.sql` is left as it is (those files made exactly
  * these, to the name).
  */
-import type { Database } from '../runtime/db.js';
+import { MIGRATION_LOCK_SQL, type Database } from '../runtime/db.js';
 import type { SubgraphName } from '../runtime/subgraph-names.js';
 import { ALL_RECORD_TYPES, LAST_UPDATED_COLUMN, lastUpdatedColumnOf } from './record-types.js';
 
@@ -69,7 +69,7 @@ export async function keepLastUpdated(database: Database, owner: SubgraphName): 
   const names = tables.map((t) => t.table);
   const ran: string[] = [];
   await database.transaction(async (tx) => {
-    await tx.query('SELECT pg_advisory_xact_lock(824613)');
+    await tx.query(MIGRATION_LOCK_SQL);
     const withColumn = new Set((await tx.query<{ table_name: string; column_name: string }>(
       'SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ANY($1)', [names]))
       .map((c) => `${c.table_name}.${c.column_name}`));

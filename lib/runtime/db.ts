@@ -376,6 +376,12 @@ export async function openDatabase(url: string, variable?: string): Promise<Data
 }
 
 /**
+ * The advisory lock every schema change at start-up takes (migrations, and the last-updated schema derived from the
+ * catalogue: lib/records/last-updated.ts), so replicas starting together change a database one at a time.
+ */
+export const MIGRATION_LOCK_SQL = 'SELECT pg_advisory_xact_lock(824613)';
+
+/**
  * Applies the plain SQL migrations in `directory` (files sorted by name) that
  * this database has not seen, each in its own transaction, under an advisory
  * lock so replicas starting together do not race. Idempotent. A migration
@@ -387,7 +393,7 @@ export async function migrate(database: Database, directory: string, prefix = ''
   const files = (await readdir(directory)).filter((f) => f.endsWith('.sql')).sort();
   const applied: string[] = [];
   await database.transaction(async (tx) => {
-    await tx.query('SELECT pg_advisory_xact_lock(824613)');
+    await tx.query(MIGRATION_LOCK_SQL);
     await tx.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version text PRIMARY KEY,
       applied_at timestamptz NOT NULL DEFAULT now()
