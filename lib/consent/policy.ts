@@ -79,7 +79,8 @@ export const VERY_RESTRICTED = 'V';
  * Whether `decide` could ever allow this role a record of this category, whatever the patient's directives,
  * enrolments and registrations: never for administrators (rule 1), only the programme categories for public
  * health (rule 6). A reader of many patients (the Bulk Data export) need not ask for what is closed to the role
- * anyway; `decide` itself uses it, so the two cannot drift apart.
+ * anyway. `decide` uses it for rule 6; rule 1 stays its first check (before the token's patient and scopes), and the
+ * property test in lib/test/policy.test.ts holds the two together for every role.
  */
 export function roleMaySee(role: Actor['role'], category: Category): boolean {
   if (role === 'admin') return false;
