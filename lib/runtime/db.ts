@@ -178,16 +178,23 @@ export function copyText(rows: unknown[][]): string {
   let text = '';
   for (const row of rows) {
     refuseNulParameters(row);
-    text += row.map(copyValue).join('\t') + '\n';
+    text += copyRow(row);
   }
   return text;
+}
+
+/** One row in COPY text format, its line feed included (a loop, not map and join: seed:large encodes tens of millions). */
+function copyRow(row: unknown[]): string {
+  let line = '';
+  for (let i = 0; i < row.length; i++) line += (i === 0 ? '' : '\t') + copyValue(row[i]);
+  return line + '\n';
 }
 
 /** Encodes rows in PostgreSQL's COPY text format, in chunks. */
 function* copyLines(rows: unknown[][]): Generator<string> {
   let chunk = '';
   for (const row of rows) {
-    chunk += row.map(copyValue).join('\t') + '\n';
+    chunk += copyRow(row);
     if (chunk.length > 1 << 16) {
       yield chunk;
       chunk = '';
@@ -207,8 +214,12 @@ function copyValue(value: unknown): string {
   return copyEscape(String(value));
 }
 
+const COPY_SPECIAL = /[\\\n\r\t]/;
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
 function copyEscape(text: string): string {
-  return text.replace(/[\\\n\r\t]/g, (c) => ({ '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' })[c]!);
+  // Most values hold none of the four: a test is much cheaper than a replace that finds nothing.
+  return COPY_SPECIAL.test(text) ? text.replace(/[\\\n\r\t]/g, (c) => COPY_ESCAPES[c]!) : text;
 }
 
 class PGliteDatabase implements Database {
