@@ -1,9 +1,11 @@
 /**
- * `npm run seed:large -- [--patients 100000] [--seed N] [--anchor YYYY-MM-DD] [--reset] [--workers N] [--batch-size 2000]`
+ * `npm run seed:large -- [--patients 100000] [--seed N] [--anchor YYYY-MM-DD] [--reset] [--workers N] [--batch-size 2000] [--database-prefix fpr_]`
  *
  * Seeds the benchmark set into real PostgreSQL: one database per subgraph,
- * from <SUBGRAPH>_DATABASE_URL, or by default `fpr_<subgraph>` databases on
- * postgres://postgres@127.0.0.1:5432 (created if missing). Generation is
+ * from <SUBGRAPH>_DATABASE_URL, or by default `fpr_<subgraph>` databases
+ * (`--database-prefix` names another set, e.g. fpr1m_ for a million patients
+ * beside the 100,000) on SEED_POSTGRES_URL, postgres://postgres@127.0.0.1:5432
+ * by default (created if missing). Generation is
  * deterministic, so the same seed and anchor give the same set (the anchor,
  * the day its dates are relative to, is DEMO_ANCHOR or today unless given,
  * as for npm start; `--anchor 2026-06-30` gives the tests' dates); rows go in
@@ -35,6 +37,7 @@ const { values } = parseArgs({
     reset: { type: 'boolean', default: false },
     'batch-size': { type: 'string', default: '2000' },
     workers: { type: 'string' },
+    'database-prefix': { type: 'string', default: 'fpr_' },
   },
 });
 const patients = Number(values.patients);
@@ -42,6 +45,8 @@ const seed = Number(values.seed);
 const anchor = values.anchor ?? demoAnchor();
 anchorTime(anchor);
 const SERVER = process.env.SEED_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const prefix = values['database-prefix'];
+if (!/^[a-z][a-z0-9_]*$/.test(prefix)) throw new Error(`--database-prefix must be lower-case letters, digits and underscores (got ${prefix})`);
 
 async function ensureDatabase(name: SubgraphName): Promise<string> {
   const configured = process.env[`${SUBGRAPHS[name].envPrefix}_DATABASE_URL`];
@@ -49,7 +54,7 @@ async function ensureDatabase(name: SubgraphName): Promise<string> {
     if (!configured.startsWith('postgres')) throw new Error(`${SUBGRAPHS[name].envPrefix}_DATABASE_URL must be a PostgreSQL URL for the large set`);
     return configured;
   }
-  const database = `fpr_${name.replace('-', '_')}`;
+  const database = `${prefix}${name.replace('-', '_')}`;
   const admin = new pg.Client({ connectionString: SERVER });
   await admin.connect();
   const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);

@@ -5,10 +5,11 @@
  * - Generation runs in worker threads (scripts/seed-worker.ts), each given a
  *   range of patients at a time; a patient's rows depend only on (seed, index),
  *   so ranges are generated independently and the set is the same.
- * - One writer per subgraph, each on its own connection, COPYs its tables for
- *   a chunk while the workers generate the next ones: the five databases load
- *   in parallel, and generation overlaps writing (the single-threaded loop
- *   generated a batch, then waited for the slowest database, then generated).
+ * - Each thread COPYs what it generated into the five databases, on
+ *   connections of its own, while it generates its next range: the databases
+ *   load in parallel and generation overlaps writing (a single-threaded loop
+ *   generated a batch, then waited for the slowest database; a main thread
+ *   writing every thread's rows was itself the bottleneck, at 100% of a core).
  * - Indexes and constraints of the patient tables are dropped before the load
  *   and built after it (deferConstraints / restoreConstraints): maintaining
  *   ten random-UUID btrees per row is what made the old load slow down as the
@@ -19,11 +20,10 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/runtime/services.js';
 import type { Anchor } from '../lib/synthetic/generator.js';
 import { SUBGRAPH_SEEDERS } from '../subgraphs/seeders.js';
-import type { EncodedChunk, EncodedTable } from './seed-worker.js';
+import type { SeedWorkerData, SeedWorkerMessage, SeedWorkerRequest } from './seed-worker.js';
 
 export interface ParallelSeedOptions {
   seed: number;
@@ -43,11 +43,6 @@ export function patientTables(name: SubgraphName): string[] {
   return SUBGRAPH_SEEDERS[name].patientRows([]).map((t) => t.table);
 }
 
-interface QueuedChunk {
-  start: number;
-  tables: EncodedTable[];
-}
-
 async function connect(url: string, settings: string[] = []): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -55,20 +50,12 @@ async function connect(url: string, settings: string[] = []): Promise<pg.Client>
   return client;
 }
 
-async function copyInto(client: pg.Client, table: EncodedTable): Promise<void> {
-  if (table.rows === 0) return;
-  await new Promise<void>((resolve, reject) => {
-    const stream = client.query(copyFrom(`COPY ${table.table} (${table.columns.join(', ')}) FROM STDIN`));
-    stream.on('finish', resolve);
-    stream.on('error', reject);
-    stream.end(table.text);
-  });
-}
-
 /**
  * Writes patients [from, from + patients) into the subgraphs' PostgreSQL
- * databases with generator threads and one COPY writer per subgraph. Returns
- * the number of rows written.
+ * databases: each generator thread takes a range of patients at a time,
+ * generates and encodes it, and COPYs it into the five databases on
+ * connections of its own while it generates its next range. Returns the
+ * number of rows written.
  */
 export async function seedPatientsParallel(urls: Record<SubgraphName, string>, options: ParallelSeedOptions): Promise<number> {
   const from = options.from ?? 0;
@@ -81,94 +68,63 @@ export async function seedPatientsParallel(urls: Record<SubgraphName, string>, o
   // the patient's keys deferred each of those updates scans the table, so the load grew quadratic (100,000 patients:
   // over an hour instead of two minutes). Skipping them changes no row: every row takes last_updated's default, the
   // load's own time, which is what the triggers would have written; keys are checked when restored.
-  const writers = Object.fromEntries(await Promise.all(SUBGRAPH_NAMES.map(async (name) => [name, await connect(urls[name], ['SET synchronous_commit = off', 'SET session_replication_role = replica'])] as const))) as Record<SubgraphName, pg.Client>;
-  const queues = Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, [] as QueuedChunk[]])) as Record<SubgraphName, QueuedChunk[]>;
-  const busy = new Set<SubgraphName>();
-  // Chunks waiting for some subgraph's writer: bounded so memory stays flat.
-  const maxQueued = workerCount + 1;
-  const remaining = new Map<number, number>(); // chunk start → subgraphs still to write it
-  const chunkPatients = new Map<number, number>();
+  const sessionSettings = ['SET synchronous_commit = off', 'SET session_replication_role = replica'];
   let next = from;
   let patientsDone = 0;
   let rows = 0;
-  let received = 0;
-  const totalChunks = Math.ceil(options.patients / chunkSize);
-  const idle: Worker[] = [];
   const workers: Worker[] = [];
-
   try {
     await new Promise<void>((resolve, reject) => {
       let failed = false;
+      let running = 0;
       const fail = (error: unknown) => {
         if (failed) return;
         failed = true;
-        reject(error);
+        reject(error instanceof Error ? error : new Error(String(error)));
       };
-      const queued = () => Math.max(...SUBGRAPH_NAMES.map((name) => queues[name].length + (busy.has(name) ? 1 : 0)));
-      const dispatch = () => {
-        while (!failed && idle.length && next < end && queued() < maxQueued) {
-          const worker = idle.pop()!;
-          const to = Math.min(next + chunkSize, end);
-          worker.postMessage({ from: next, to });
-          next = to;
-        }
-        if (!failed && received === totalChunks && remaining.size === 0) resolve();
-      };
-      const write = (name: SubgraphName) => {
-        if (busy.has(name) || failed) return;
-        const item = queues[name].shift();
-        if (!item) return;
-        busy.add(name);
-        void (async () => {
-          for (const table of item.tables) {
-            await copyInto(writers[name], table);
-            rows += table.rows;
-          }
-        })().then(() => {
-          busy.delete(name);
-          written(item.start);
-          write(name);
-          dispatch();
-        }, fail);
-      };
-      const writeChunk = (chunk: EncodedChunk) => {
-        received++;
-        remaining.set(chunk.from, SUBGRAPH_NAMES.length);
-        chunkPatients.set(chunk.from, chunk.to - chunk.from);
-        for (const name of SUBGRAPH_NAMES) {
-          queues[name].push({ start: chunk.from, tables: chunk.parts[name] });
-          write(name);
-        }
-      };
-      // A subgraph has written a chunk; once all have, its patients are done.
-      const written = (start: number) => {
-        const left = remaining.get(start)! - 1;
-        if (left > 0) {
-          remaining.set(start, left);
+      // The next range for a thread that can take one, or the end of its work.
+      const dispatch = (worker: Worker) => {
+        if (failed) return;
+        if (next >= end) {
+          worker.postMessage(null satisfies SeedWorkerRequest);
           return;
         }
-        remaining.delete(start);
-        patientsDone += chunkPatients.get(start)!;
-        chunkPatients.delete(start);
-        options.onProgress?.(patientsDone, rows);
+        const to = Math.min(next + chunkSize, end);
+        worker.postMessage({ from: next, to } satisfies SeedWorkerRequest);
+        next = to;
       };
       for (let i = 0; i < workerCount; i++) {
-        const worker = new Worker(new URL('./seed-worker.ts', import.meta.url), { workerData: { seed: options.seed, anchor: options.anchor } });
-        worker.on('message', (chunk: EncodedChunk) => {
-          idle.push(worker);
-          writeChunk(chunk);
-          dispatch();
+        // A young generation of 192 MB (V8's default is 16–48): a slice of patients' objects (seed-worker.ts) then dies
+        // young instead of being promoted and collected by full collections, which took a quarter of generation's CPU.
+        const worker = new Worker(new URL('./seed-worker.ts', import.meta.url), {
+          workerData: { seed: options.seed, anchor: options.anchor, urls, sessionSettings } satisfies SeedWorkerData,
+          resourceLimits: { maxYoungGenerationSizeMb: 192 },
+        });
+        running++;
+        worker.on('message', (message: SeedWorkerMessage) => {
+          if (message.type === 'failed') fail(new Error(message.message));
+          else if (message.type === 'generated') dispatch(worker);
+          else {
+            patientsDone += message.patients;
+            rows += message.rows;
+            options.onProgress?.(patientsDone, rows);
+          }
         });
         worker.on('error', fail);
+        worker.on('exit', (code) => {
+          running--;
+          if (code !== 0) fail(new Error(`a seed thread exited with code ${code}`));
+          else if (running === 0 && !failed) {
+            if (patientsDone === options.patients) resolve();
+            else fail(new Error(`the seed threads stopped after ${patientsDone} of ${options.patients} patients`));
+          }
+        });
         workers.push(worker);
-        // Two ranges in hand per worker: it generates the next while its last is written.
-        idle.push(worker, worker);
+        dispatch(worker);
       }
-      dispatch();
     });
   } finally {
     await Promise.all(workers.map((worker) => worker.terminate()));
-    await Promise.all(Object.values(writers).map((client) => client.end().catch(() => undefined)));
   }
   return rows;
 }
