@@ -11,8 +11,13 @@
  * are reported. Results can be written as JSON (`--json`) and compared with a
  * previous run (`--compare`).
  *
- *   --query chart|timeline   the README's longitudinal chart (default), or a timeline page of 50 with nodes
+ *   --query chart|timeline|fhir   the README's longitudinal chart (default), a timeline page of 50 with nodes, or a
+ *                            FHIR search (GET /fhir/Observation?patient=…&category=laboratory&_count=50); several,
+ *                            comma-separated, are measured in turn within each round
  *   --large                  the PostgreSQL set of `npm run seed:large` (fpr_<subgraph> databases); default: PGlite, 500 patients
+ *   --sets fpr_,fpr1m_       large sets side by side (implies --large): each a database prefix seed:large wrote
+ *                            (`SEED_DATABASE_PREFIX=fpr1m_ npm run seed:large -- --patients 1000000`); one stack per
+ *                            set, rounds interleaved across sets, and the difference of each to the first printed
  *   --connections 10         closed loop: concurrent clients, each sending the next request when the last answered
  *   --rate 50                open loop instead: a fixed rate (req/s), latency from the scheduled time
  *   --seconds 15 --rounds 3  per round; rounds of each mode
@@ -33,12 +38,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, type SubgraphName } from '../lib/runtime/services.js';
-import { CHART_QUERY, compileProduct, patientsOf } from './bench-chart.js';
+import { CHART_QUERY, compileProduct, largeSetUrls, patientsOf } from './bench-chart.js';
+import { diagnose, snapshotMetrics, type ServiceDiagnosis } from './bench-diagnosis.js';
 import { startProcessStack, type ProcessStack, type ServiceName } from './process-stack.js';
 
 const { values } = parseArgs({
   options: {
     large: { type: 'boolean', default: false },
+    sets: { type: 'string' },
     seconds: { type: 'string', default: '15' },
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '10' },
@@ -66,8 +73,18 @@ export const TIMELINE_QUERY = `query Timeline($id: ID!) { patient(id: $id) { id 
     ... on Immunization { vaccineCode { code } }
     ... on HomeMeasurement { kind systolic diastolic value } } }
   pageInfo { hasNextPage endCursor } } } }`;
-const QUERIES: Record<string, string> = { chart: CHART_QUERY, timeline: TIMELINE_QUERY };
-if (!QUERIES[values.query]) throw new Error(`--query must be one of ${Object.keys(QUERIES).join(', ')}`);
+/** What one request of each query is: a GraphQL query for one patient, or a FHIR search. */
+const QUERIES: Record<string, { graphql: string } | { fhir: (patient: string) => string }> = {
+  chart: { graphql: CHART_QUERY },
+  timeline: { graphql: TIMELINE_QUERY },
+  fhir: { fhir: (patient) => `/fhir/Observation?patient=${patient}&category=laboratory&_count=50` },
+};
+const queries = values.query.split(',').map((q) => q.trim());
+for (const query of queries) if (!QUERIES[query]) throw new Error(`--query must be one of ${Object.keys(QUERIES).join(', ')}`);
+/** Database prefixes of the large sets measured (one unless --sets). */
+const sets = values.sets ? values.sets.split(',').map((s) => s.trim()) : values.large ? ['fpr_'] : [''];
+const large = values.large || Boolean(values.sets);
+for (const set of sets) if (large && !/^[a-z][a-z0-9_]*$/.test(set)) throw new Error(`--sets: ${set} is not a database prefix`);
 
 const SERVICES: ServiceName[] = ['gateway', ...SUBGRAPH_NAMES];
 const seconds = Number(values.seconds);
@@ -76,6 +93,9 @@ const modes = values.modes.split(',').map((m) => m.trim()) as Mode[];
 for (const mode of modes) if (!['on', 'off', 'traced', 'silent'].includes(mode)) throw new Error(`--modes: unknown mode ${mode}`);
 
 interface Round {
+  /** The data set (database prefix; '' for PGlite) and query measured. */
+  set: string;
+  query: string;
   mode: Mode;
   requests: number;
   errors: number;
@@ -93,6 +113,8 @@ interface Round {
   elsewhere: { postgresMs: number; clientMs: number; otherMs: number; machineBusyPercent: number };
   // otherMs is mostly the kernel's own work for the loopback connections (softirq time no process is charged with).
   rssMb: Record<ServiceName, number>;
+  /** What each service's own metrics say it spent on garbage collection, event-loop delay, statements, audit (scripts/bench-diagnosis.ts). */
+  diagnosis: Record<string, ServiceDiagnosis>;
 }
 
 const round1 = (n: number) => Math.round(n * 10) / 10;
@@ -102,12 +124,6 @@ const median = (xs: number[]) => {
   return sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
 };
 
-const server = process.env.SEED_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const largeUrls = Object.fromEntries(SUBGRAPH_NAMES.map((name) => {
-  const url = new URL(server);
-  url.pathname = `/fpr_${name.replace('-', '_')}`;
-  return [name, url.toString()];
-})) as Record<SubgraphName, string>;
 
 /**
  * What the traced mode sends spans to: an OTLP/HTTP endpoint that reads and
@@ -175,16 +191,24 @@ function machineCpuMs(): { busy: number; all: number } {
   return { busy: (all - idle) * TICK_MS, all: all * TICK_MS };
 }
 
-const warmed = new Set<ProcessStack>();
+const warmed = new Set<string>();
 
-async function measure(stack: ProcessStack, mode: Mode, patients: string[]): Promise<Round> {
+async function measure(stack: ProcessStack, set: string, queryName: string, mode: Mode, patients: string[], metricsPorts: Record<string, number>): Promise<Round> {
   const token = await stack.token({ sub: 'bench-clinician', role: 'clinician', org: values.org });
-  const query = QUERIES[values.query]!;
+  const query = QUERIES[queryName]!;
+  const base = stack.url.replace(/\/graphql$/, '');
   let next = 0;
   const send = async () => {
     const id = patients[next++ % patients.length]!;
+    if ('fhir' in query) {
+      const response = await fetch(base + query.fhir(id), { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
+      const body = (await response.json()) as { resourceType?: string; issue?: unknown[] };
+      const ok = response.ok && body.resourceType === 'Bundle';
+      if (!ok && errorSamples.length < 3) errorSamples.push(`${response.status} ${JSON.stringify(body.issue?.[0] ?? body).slice(0, 200)}`);
+      return ok;
+    }
     const response = await fetch(stack.url, {
-      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables: { id } }),
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: query.graphql, variables: { id } }),
     });
     const body = (await response.json()) as { errors?: { message?: string; extensions?: { code?: string; service?: string } }[]; data?: { patient: unknown } };
     const ok = response.ok && !body.errors && Boolean(body.data?.patient);
@@ -192,11 +216,14 @@ async function measure(stack: ProcessStack, mode: Mode, patients: string[]): Pro
     return ok;
   };
   const errorSamples: string[] = [];
-  // The first round of a stack warms it up for --warmup seconds (the JIT compiles the hot paths, pools fill); later ones briefly.
-  const warmupEnd = Date.now() + (warmed.has(stack) ? 2 : Number(values.warmup)) * 1000;
-  warmed.add(stack);
+  // The first round of a stack and query warms it up for --warmup seconds (the JIT compiles the hot paths, pools fill,
+  // the pages a query reads come into memory); later ones briefly.
+  const warmupKey = `${set}/${queryName}/${mode}`;
+  const warmupEnd = Date.now() + (warmed.has(warmupKey) ? 2 : Number(values.warmup)) * 1000;
+  warmed.add(warmupKey);
   while (Date.now() < warmupEnd) await Promise.all(Array.from({ length: 4 }, send));
 
+  const metricsBefore = await snapshotMetrics(metricsPorts);
   const cpuBefore = Object.fromEntries(SERVICES.map((s) => [s, stack.cpuMs(s)]));
   const postgresBefore = postgresTicks();
   const clientBefore = process.cpuUsage();
@@ -227,6 +254,7 @@ async function measure(stack: ProcessStack, mode: Mode, patients: string[]): Pro
     }));
   }
   const elapsed = (performance.now() - started) / 1000;
+  const diagnosis = diagnose(metricsBefore, await snapshotMetrics(metricsPorts), latencies.length);
   const cpu = Object.fromEntries(SERVICES.map((s) => [s, (stack.cpuMs(s) - cpuBefore[s]!) / latencies.length])) as Record<ServiceName, number>;
   const postgresMs = postgresCpuMsSince(postgresBefore) / latencies.length;
   const clientUsage = process.cpuUsage(clientBefore);
@@ -238,9 +266,10 @@ async function measure(stack: ProcessStack, mode: Mode, patients: string[]): Pro
   const pick = (q: number) => round1(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
   if (errorSamples.length) console.log(`  errors (first ${errorSamples.length}): ${errorSamples.join(' | ')}`);
   return {
-    mode, requests: latencies.length, errors, rps: round1(latencies.length / elapsed), p50: pick(0.5), p95: pick(0.95), p99: pick(0.99),
+    set, query: queryName, mode, requests: latencies.length, errors, rps: round1(latencies.length / elapsed), p50: pick(0.5), p95: pick(0.95), p99: pick(0.99),
     cpuMsPerRequest: { ...Object.fromEntries(SERVICES.map((s) => [s, round1(cpu[s])])), total: round1(SERVICES.reduce((sum, s) => sum + cpu[s], 0)) } as Round['cpuMsPerRequest'],
     rssMb: Object.fromEntries(SERVICES.map((s) => [s, Math.round(stack.rssMb(s))])) as Record<ServiceName, number>,
+    diagnosis,
     elsewhere: {
       postgresMs: round1(postgresMs), clientMs: round1(clientMs), otherMs: round1(Math.max(0, machineBusyMs - servicesMs - postgresMs - clientMs)),
       machineBusyPercent: Math.round((100 * (machine.busy - machineBefore.busy)) / (machine.all - machineBefore.all)),
@@ -248,50 +277,66 @@ async function measure(stack: ProcessStack, mode: Mode, patients: string[]): Pro
   };
 }
 
-const compiledDir = values.compiled ? compileProduct() : undefined;
-if (values.large && !existsSync('/proc/self/stat')) throw new Error('the benchmark reads CPU time from /proc (Linux)');
-console.log(`${values.query} query, ${values.rate ? `fixed rate ${values.rate} req/s` : `${values.connections} connections`}, ${seconds} s × ${values.rounds} rounds per mode (${modes.join(', ')}), `
-  + `${values.large ? 'PostgreSQL large set' : 'PGlite, 500 patients'}, ${values.compiled ? 'compiled JavaScript' : 'tsx'}, clinician at ${values.org}, ${os.cpus().length} CPUs`);
+/** One line per service: GC time per request and long pauses, event-loop delay, slow statements, the audit append. */
+function describeDiagnosis(diagnosis: Record<string, ServiceDiagnosis>): string {
+  return Object.entries(diagnosis).map(([service, d]) => `${service}: GC ${d.gcMsPerRequest} ms/req (${d.gcPauses10ms} ≥10 ms, ${d.gcPauses100ms} ≥100 ms), loop p99/max ${d.loopDelayP99Ms}/${d.loopDelayMaxMs} ms, SQL ${d.dbMsPerRequest} ms/req (${d.dbStatements50ms} ≥50 ms)`
+    + (d.auditP99Ms === undefined ? '' : `, audit p99 ≤${d.auditP99Ms} ms (${d.audit50ms} ≥50 ms)`)).join('\n  ');
+}
 
-const stacks: Partial<Record<Mode, ProcessStack>> = {};
+const compiledDir = values.compiled ? compileProduct() : undefined;
+if (large && !existsSync('/proc/self/stat')) throw new Error('the benchmark reads CPU time from /proc (Linux)');
+console.log(`${queries.join(', ')} ${queries.length > 1 ? 'queries' : 'query'}, ${values.rate ? `fixed rate ${values.rate} req/s` : `${values.connections} connections`}, ${seconds} s × ${values.rounds} rounds per mode (${modes.join(', ')}), `
+  + `${large ? `PostgreSQL large set${sets.length > 1 ? 's' : ''} ${sets.join(', ')}` : 'PGlite, 500 patients'}, ${values.compiled ? 'compiled JavaScript' : 'tsx'}, clinician at ${values.org}, ${os.cpus().length} CPUs`);
+
+/** What a round is labelled with: the set and query when several are measured, and the mode. */
+const variant = (set: string, query: string, mode: Mode) => [sets.length > 1 ? set : '', queries.length > 1 ? query : '', label(mode)].filter(Boolean).join(' ');
+const stacks: Record<string, ProcessStack> = {};
+const stackOf = (set: string, mode: Mode) => stacks[`${set}/${mode}`]!;
 const rounds: Round[] = [];
 const sink = modes.includes('traced') ? await startTelemetrySink() : undefined;
 let stopScraping = () => undefined as void;
-// Metrics ports of the traced stack: 9500 + the service's index, apart from the product's defaults.
-const metricsEnv = Object.fromEntries([GATEWAY, ...SUBGRAPH_NAMES.map((n) => SUBGRAPHS[n])].map((service, i) => [`${service.envPrefix}_METRICS_PORT`, String(9500 + i)]));
+// Every stack serves /metrics, as in production, on ports of its own: 9500 + 10 × the stack's index + the service's index.
+// The rounds read them for their diagnosis (scripts/bench-diagnosis.ts); the traced mode also has them scraped throughout.
+const metricsPortsOf = (stackIndex: number) => Object.fromEntries(SERVICES.map((name, i) => [name, 9500 + 10 * stackIndex + i]));
+const metricsEnv = (ports: Record<string, number>) => Object.fromEntries([GATEWAY, ...SUBGRAPH_NAMES.map((n) => SUBGRAPHS[n])].map((service, i) => [`${service.envPrefix}_METRICS_PORT`, String(ports[SERVICES[i]!])]));
+const metricsPorts: Record<string, Record<string, number>> = {};
 try {
-  for (const mode of modes) {
-    console.log(`starting the services (${label(mode)})...`);
-    stacks[mode] = await startProcessStack({
-      patients: values.large ? undefined : 500,
-      databaseUrls: values.large ? largeUrls : undefined,
+  for (const set of sets) for (const mode of modes) {
+    const ports = (metricsPorts[`${set}/${mode}`] = metricsPortsOf(Object.keys(metricsPorts).length));
+    console.log(`starting the services (${[large ? set : '', label(mode)].filter(Boolean).join(', ')})...`);
+    stacks[`${set}/${mode}`] = await startProcessStack({
+      patients: large ? undefined : 500,
+      databaseUrls: large ? largeSetUrls(set) : undefined,
       // Consent off: the benchmark's own entry replaces the policy (scripts/bench-service.ts), which only development mode accepts.
       development: mode === 'off',
       serviceScript: mode === 'off' ? 'bench-service' : 'service',
       env: {
         LOG_LEVEL: mode === 'silent' ? 'silent' : values['log-level'],
-        ...(mode === 'traced' ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink!.url, ...metricsEnv } : {}),
+        ...metricsEnv(ports),
+        ...(mode === 'traced' ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink!.url } : {}),
         ...(values.profile && mode === 'on' ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(values.profile)}` } : {}),
       },
       compiledDir,
       output: 'drop',
     });
   }
-  if (sink) stopScraping = sink.scrape(Object.values(metricsEnv).map(Number));
-  const patients = await patientsOf(stacks[modes[0]!]!, values.org, { large: values.large, count: 500 });
-  if (patients.length === 0) throw new Error(`no patient registered at ${values.org}`);
+  if (sink) stopScraping = sink.scrape(Object.entries(metricsPorts).filter(([key]) => key.endsWith('/traced')).flatMap(([, ports]) => Object.values(ports)));
+  const patients = Object.fromEntries(await Promise.all(sets.map(async (set) => [set, await patientsOf(stackOf(set, modes[0]!), values.org, { large, count: 500 })] as const)));
+  for (const set of sets) if (patients[set]!.length === 0) throw new Error(`no patient registered at ${values.org}${large ? ` in ${set}` : ''}`);
   for (let r = 0; r < Number(values.rounds); r++) {
-    for (const mode of modes) {
-      const result = await measure(stacks[mode]!, mode, patients);
+    for (const set of sets) for (const query of queries) for (const mode of modes) {
+      const result = await measure(stackOf(set, mode), set, query, mode, patients[set]!, metricsPorts[`${set}/${mode}`]!);
       rounds.push(result);
-      console.log(`round ${r + 1} ${label(mode)}: ${result.rps} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, CPU ${result.cpuMsPerRequest.total} ms/request (gateway ${result.cpuMsPerRequest.gateway}; PostgreSQL ${result.elsewhere.postgresMs}, client ${result.elsewhere.clientMs}, other ${result.elsewhere.otherMs}; machine ${result.elsewhere.machineBusyPercent}% busy), errors ${result.errors}`);
+      console.log(`round ${r + 1} ${variant(set, query, mode)}: ${result.rps} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, CPU ${result.cpuMsPerRequest.total} ms/request (gateway ${result.cpuMsPerRequest.gateway}; PostgreSQL ${result.elsewhere.postgresMs}, client ${result.elsewhere.clientMs}, other ${result.elsewhere.otherMs}; machine ${result.elsewhere.machineBusyPercent}% busy), errors ${result.errors}`);
+      console.log(`  ${describeDiagnosis(result.diagnosis)}`);
     }
   }
 } finally {
-  if (values.profile && stacks.on) {
+  const profiled = Object.entries(stacks).filter(([key]) => key.endsWith('/on')).map(([, stack]) => stack);
+  if (values.profile && profiled.length) {
     // Profiles are written when a process exits normally: stop the profiled services gracefully first.
-    for (const name of SERVICES) stacks.on.signal(name, 'SIGTERM');
-    await Promise.all(SERVICES.map((name) => stacks.on!.exited(name, 30_000)));
+    for (const stack of profiled) for (const name of SERVICES) stack.signal(name, 'SIGTERM');
+    await Promise.all(profiled.flatMap((stack) => SERVICES.map((name) => stack.exited(name, 30_000))));
     console.log(`CPU profiles in ${values.profile}: npx tsx scripts/profile-summary.ts ${values.profile}`);
   }
   stopScraping();
@@ -300,10 +345,12 @@ try {
   await sink?.close();
 }
 
-const summary = Object.fromEntries(modes.map((mode) => {
-  const of = rounds.filter((r) => r.mode === mode);
+/** Every set, query and mode measured, in order, with its label. */
+const variants = sets.flatMap((set) => queries.flatMap((query) => modes.map((mode) => ({ set, query, mode, key: variant(set, query, mode) }))));
+const summary = Object.fromEntries(variants.map(({ set, query, mode, key }) => {
+  const of = rounds.filter((r) => r.set === set && r.query === query && r.mode === mode);
   const med = (f: (r: Round) => number) => round1(median(of.map(f)));
-  return [mode, {
+  return [key, {
     rps: med((r) => r.rps), p50: med((r) => r.p50), p95: med((r) => r.p95), p99: med((r) => r.p99), errors: of.reduce((n, r) => n + r.errors, 0),
     cpuMsPerRequest: Object.fromEntries([...SERVICES, 'total'].map((s) => [s, med((r) => r.cpuMsPerRequest[s as ServiceName | 'total'])])),
     rssMb: Object.fromEntries(SERVICES.map((s) => [s, med((r) => r.rssMb[s])])),
@@ -313,17 +360,39 @@ const summary = Object.fromEntries(modes.map((mode) => {
     },
   }];
 }));
+const table = (pick: (s: (typeof summary)[string]) => object) => Object.fromEntries(variants.map(({ key }) => [key, pick(summary[key]!)]));
 console.log('\nMedians:');
-console.table(Object.fromEntries(modes.map((mode) => [label(mode), { 'req/s': summary[mode]!.rps, 'p50 ms': summary[mode]!.p50, 'p95 ms': summary[mode]!.p95, 'p99 ms': summary[mode]!.p99, errors: summary[mode]!.errors }])));
+console.table(table((s) => ({ 'req/s': s.rps, 'p50 ms': s.p50, 'p95 ms': s.p95, 'p99 ms': s.p99, errors: s.errors })));
 console.log('CPU ms per request:');
-console.table(Object.fromEntries(modes.map((mode) => [label(mode), summary[mode]!.cpuMsPerRequest])));
+console.table(table((s) => s.cpuMsPerRequest));
 console.log('CPU ms per request elsewhere on the machine (PostgreSQL server, this benchmark\'s client, other processes) and how busy the CPUs were:');
-console.table(Object.fromEntries(modes.map((mode) => [label(mode), summary[mode]!.elsewhere])));
+console.table(table((s) => s.elsewhere));
 console.log('Resident memory (MB):');
-console.table(Object.fromEntries(modes.map((mode) => [label(mode), summary[mode]!.rssMb])));
-if (summary.on && summary.off) console.log(`Consent and audit cost ${(100 * (1 - summary.on.rps / summary.off.rps)).toFixed(0)}% of throughput (${summary.on.rps} vs ${summary.off.rps} req/s).`);
-if (summary.on && summary.traced) console.log(`Tracing (every request sampled, exported) and scraping cost ${(100 * (1 - summary.traced.rps / summary.on.rps)).toFixed(0)}% of throughput, ${round1(summary.traced.cpuMsPerRequest.total! - summary.on.cpuMsPerRequest.total!)} ms CPU per request.`);
-if (summary.on && summary.silent) console.log(`Request logging costs ${(100 * (1 - summary.on.rps / summary.silent.rps)).toFixed(0)}% of throughput, ${round1(summary.on.cpuMsPerRequest.total! - summary.silent.cpuMsPerRequest.total!)} ms CPU per request.`);
+console.table(table((s) => s.rssMb));
+for (const set of sets) for (const query of queries) {
+  const on = summary[variant(set, query, 'on')];
+  const off = summary[variant(set, query, 'off')];
+  const traced = summary[variant(set, query, 'traced')];
+  const silent = summary[variant(set, query, 'silent')];
+  const of = [sets.length > 1 ? set : '', queries.length > 1 ? query : ''].filter(Boolean).join(' ');
+  const prefix = of ? `${of}: ` : '';
+  if (on && off) console.log(`${prefix}Consent and audit cost ${(100 * (1 - on.rps / off.rps)).toFixed(0)}% of throughput (${on.rps} vs ${off.rps} req/s).`);
+  if (on && traced) console.log(`${prefix}Tracing (every request sampled, exported) and scraping cost ${(100 * (1 - traced.rps / on.rps)).toFixed(0)}% of throughput, ${round1(traced.cpuMsPerRequest.total! - on.cpuMsPerRequest.total!)} ms CPU per request.`);
+  if (on && silent) console.log(`${prefix}Request logging costs ${(100 * (1 - on.rps / silent.rps)).toFixed(0)}% of throughput, ${round1(on.cpuMsPerRequest.total! - silent.cpuMsPerRequest.total!)} ms CPU per request.`);
+}
+if (sets.length > 1) {
+  // The scaling check (issue 23): each set against the first, per query and mode, on CPU per request (services and
+  // PostgreSQL together) and on p99; at a fixed rate the two are what a bigger set would change.
+  const change = (x: number, y: number) => `${((100 * (y - x)) / (x || 1)).toFixed(0)}%`;
+  console.log(`\nEach set against ${sets[0]} (CPU: the six services and PostgreSQL per request):`);
+  console.table(Object.fromEntries(sets.slice(1).flatMap((set) => queries.flatMap((query) => modes.map((mode) => {
+    const a = summary[variant(sets[0]!, query, mode)]!;
+    const b = summary[variant(set, query, mode)]!;
+    const cpuA = round1(a.cpuMsPerRequest.total! + a.elsewhere.postgresMs);
+    const cpuB = round1(b.cpuMsPerRequest.total! + b.elsewhere.postgresMs);
+    return [`${query} ${label(mode)}`, { [`CPU ms ${sets[0]}`]: cpuA, [`CPU ms ${set}`]: cpuB, 'CPU change': change(cpuA, cpuB), [`p99 ms ${sets[0]}`]: a.p99, [`p99 ms ${set}`]: b.p99, 'p99 change': change(a.p99, b.p99) }];
+  })))));
+}
 
 const result = {
   date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model,
@@ -336,12 +405,12 @@ if (values.json) {
 if (values.compare) {
   const before = JSON.parse(readFileSync(values.compare, 'utf8')) as typeof result;
   console.log(`\nCompared with ${values.compare} (${before.date}):`);
-  for (const mode of modes) {
-    const a = before.summary[mode];
-    const b = summary[mode];
+  for (const { key } of variants) {
+    const a = before.summary[key];
+    const b = summary[key];
     if (!a || !b) continue;
     const change = (x: number, y: number) => `${x} → ${y} (${y >= x ? '+' : ''}${((100 * (y - x)) / (x || 1)).toFixed(0)}%)`;
-    console.log(`${label(mode)}: req/s ${change(a.rps, b.rps)}, p50 ${change(a.p50, b.p50)}, p99 ${change(a.p99, b.p99)}, CPU/request ${change(a.cpuMsPerRequest.total!, b.cpuMsPerRequest.total!)}`);
+    console.log(`${key}: req/s ${change(a.rps, b.rps)}, p50 ${change(a.p50, b.p50)}, p99 ${change(a.p99, b.p99)}, CPU/request ${change(a.cpuMsPerRequest.total!, b.cpuMsPerRequest.total!)}`);
   }
 }
 process.exit(0);
