@@ -111,6 +111,8 @@ interface Round {
    * how busy the machine's CPUs were (100: saturated).
    */
   elsewhere: { postgresMs: number; clientMs: number; otherMs: number; machineBusyPercent: number };
+  /** The PostgreSQL server's CPU per request for each subgraph's database (its backends). */
+  postgresMsBySubgraph: Record<SubgraphName, number>;
   // otherMs is mostly the kernel's own work for the loopback connections (softirq time no process is charged with).
   rssMb: Record<ServiceName, number>;
   /** What each service's own metrics say it spent on garbage collection, event-loop delay, statements, audit (scripts/bench-diagnosis.ts). */
@@ -163,24 +165,35 @@ const TICK_MS = 10; // /proc reports clock ticks of 1/100 s
  * during it (a backend closed meanwhile, e.g. an idle pool connection, would
  * otherwise take its whole past out of the sum).
  */
-function postgresTicks(): Map<string, number> {
-  const ticks = new Map<string, number>();
+function postgresTicks(): Map<string, { ticks: number; database: string }> {
+  const ticks = new Map<string, { ticks: number; database: string }>();
   for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       if (!stat.includes('(postgres)')) continue;
       const fields = stat.split(') ')[1]!.split(' ');
-      ticks.set(pid, Number(fields[11]) + Number(fields[12]));
+      // A backend's title names its database: "postgres: 15/main: postgres fpr_labs 127.0.0.1(38676) idle".
+      const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      const database = /^postgres: (?:\S+: )?\S+ (\S+) \S+\(\d+\)/.exec(title)?.[1] ?? '(server)';
+      ticks.set(pid, { ticks: Number(fields[11]) + Number(fields[12]), database });
     } catch { /* the process ended */ }
   }
   return ticks;
 }
 
-/** CPU ms the PostgreSQL server's processes used since `before` (processes started since count whole). */
-function postgresCpuMsSince(before: Map<string, number>): number {
+/**
+ * CPU ms the PostgreSQL server's processes used since `before` (processes started since count whole): all together,
+ * and by database (the server's own processes, the checkpointer, WAL writer and the like, as "(server)").
+ */
+function postgresCpuMsSince(before: Map<string, { ticks: number }>): { total: number; byDatabase: Record<string, number> } {
   let ticks = 0;
-  for (const [pid, now] of postgresTicks()) ticks += Math.max(0, now - (before.get(pid) ?? 0));
-  return ticks * TICK_MS;
+  const byDatabase: Record<string, number> = {};
+  for (const [pid, now] of postgresTicks()) {
+    const used = Math.max(0, now.ticks - (before.get(pid)?.ticks ?? 0));
+    ticks += used;
+    byDatabase[now.database] = (byDatabase[now.database] ?? 0) + used * TICK_MS;
+  }
+  return { total: ticks * TICK_MS, byDatabase };
 }
 
 /** The machine's CPU time so far, busy and all, summed over CPUs (/proc/stat). */
@@ -256,7 +269,12 @@ async function measure(stack: ProcessStack, set: string, queryName: string, mode
   const elapsed = (performance.now() - started) / 1000;
   const diagnosis = diagnose(metricsBefore, await snapshotMetrics(metricsPorts), latencies.length);
   const cpu = Object.fromEntries(SERVICES.map((s) => [s, (stack.cpuMs(s) - cpuBefore[s]!) / latencies.length])) as Record<ServiceName, number>;
-  const postgresMs = postgresCpuMsSince(postgresBefore) / latencies.length;
+  const postgres = postgresCpuMsSince(postgresBefore);
+  const postgresMs = postgres.total / latencies.length;
+  // Each subgraph's database (whatever the set's prefix), so the capacity of one primary per subgraph can be read off.
+  const postgresBySubgraph = Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, round1(Object.entries(postgres.byDatabase)
+    .filter(([database]) => database.endsWith(name.replace('-', '_')) && (!large || database === `${set}${name.replace('-', '_')}`))
+    .reduce((sum, [, ms]) => sum + ms, 0) / latencies.length)])) as Record<SubgraphName, number>;
   const clientUsage = process.cpuUsage(clientBefore);
   const clientMs = (clientUsage.user + clientUsage.system) / 1000 / latencies.length;
   const machine = machineCpuMs();
@@ -270,6 +288,7 @@ async function measure(stack: ProcessStack, set: string, queryName: string, mode
     cpuMsPerRequest: { ...Object.fromEntries(SERVICES.map((s) => [s, round1(cpu[s])])), total: round1(SERVICES.reduce((sum, s) => sum + cpu[s], 0)) } as Round['cpuMsPerRequest'],
     rssMb: Object.fromEntries(SERVICES.map((s) => [s, Math.round(stack.rssMb(s))])) as Record<ServiceName, number>,
     diagnosis,
+    postgresMsBySubgraph: postgresBySubgraph,
     elsewhere: {
       postgresMs: round1(postgresMs), clientMs: round1(clientMs), otherMs: round1(Math.max(0, machineBusyMs - servicesMs - postgresMs - clientMs)),
       machineBusyPercent: Math.round((100 * (machine.busy - machineBefore.busy)) / (machine.all - machineBefore.all)),
@@ -354,6 +373,7 @@ const summary = Object.fromEntries(variants.map(({ set, query, mode, key }) => {
     rps: med((r) => r.rps), p50: med((r) => r.p50), p95: med((r) => r.p95), p99: med((r) => r.p99), errors: of.reduce((n, r) => n + r.errors, 0),
     cpuMsPerRequest: Object.fromEntries([...SERVICES, 'total'].map((s) => [s, med((r) => r.cpuMsPerRequest[s as ServiceName | 'total'])])),
     rssMb: Object.fromEntries(SERVICES.map((s) => [s, med((r) => r.rssMb[s])])),
+    postgresMsBySubgraph: Object.fromEntries(SUBGRAPH_NAMES.map((s) => [s, med((r) => r.postgresMsBySubgraph[s])])),
     elsewhere: {
       postgresMs: med((r) => r.elsewhere.postgresMs), clientMs: med((r) => r.elsewhere.clientMs), otherMs: med((r) => r.elsewhere.otherMs),
       machineBusyPercent: med((r) => r.elsewhere.machineBusyPercent),
@@ -367,6 +387,10 @@ console.log('CPU ms per request:');
 console.table(table((s) => s.cpuMsPerRequest));
 console.log('CPU ms per request elsewhere on the machine (PostgreSQL server, this benchmark\'s client, other processes) and how busy the CPUs were:');
 console.table(table((s) => s.elsewhere));
+if (large) {
+  console.log('PostgreSQL CPU ms per request, by subgraph database:');
+  console.table(table((s) => s.postgresMsBySubgraph));
+}
 console.log('Resident memory (MB):');
 console.table(table((s) => s.rssMb));
 for (const set of sets) for (const query of queries) {
