@@ -26,6 +26,8 @@
  *   answered has exactly its one audit event (appended by the other
  *   replica) and the trail still verifies. Each is then restarted or thawed
  *   and taken back, so the next test has the full stack.
+ * - A rolling restart (SIGTERM, started again) of a gateway replica and of a
+ *   labs replica during a stream of charts: every chart answered in full.
  * - Audit under 60 s of load through both gateways and both identity
  *   replicas: the trail verifies as one, with exactly one event per patient
  *   disclosed per request answered: nothing lost, nothing duplicated.
@@ -319,6 +321,26 @@ describe.runIf(process.env.TEST_DATABASE_URL)('two replicas of everything behind
       await waitFor('identity', 1, /^UP/);
     }
     expect((await charts(4)).every(complete)).toBe(true);
+  }, 300_000);
+
+  it('a rolling restart (SIGTERM, then started again) of a gateway replica and of a labs replica during a stream of charts loses no chart', async () => {
+    const load = stream();
+    try {
+      await next(load.answers, 6);
+      for (const [service, replica] of [['gateway', 2], ['labs', 1]] as const) {
+        const stack = replicas.replicas[replica - 1];
+        // A draining replica answers /ready 503 and refuses new connections (HAProxy sends them to the other) while it finishes its own.
+        stack.signal(service, 'SIGTERM');
+        expect(await stack.exited(service, 60_000)).toBe(0);
+        await stack.restart(service);
+        await waitFor(service, replica, /^UP/);
+        await next(load.answers, 4);
+      }
+    } finally {
+      await load.stop();
+    }
+    console.log(`rolling restart of gateway-2 and labs-1: ${summary(load.answers)}`);
+    expect(load.answers.filter((a) => !complete(a)).map((a) => ({ status: a.status, errors: a.errors }))).toEqual([]);
   }, 300_000);
 
   it('audit events written through both gateways and both identity replicas under 60 s of load verify as one trail, none lost or duplicated', async () => {
