@@ -13,6 +13,7 @@
  * the client's mistakes and never a 5xx, an `x-request-id`, no stack trace,
  * and bounded memory.
  */
+import type { MintOptions, TokenClaims } from '../lib/trust/dev-token.js';
 
 export interface HostileRequest {
   kind: string;
@@ -27,6 +28,26 @@ export interface CorpusContext {
   tokens: { clinician: string; patient: string; admin: string; expired: string; forged: string };
   /** A patient id that exists, and one of a record. */
   patientId: string;
+}
+
+/** Mints a token as the stack's issuer does (ProcessStack.token). */
+export type TokenMinter = (claims: TokenClaims, options?: MintOptions) => Promise<string>;
+
+/**
+ * The callers a corpus speaks as: a clinician of `org`, the patient, an
+ * administrator, the clinician's token expired, and a forged one (its
+ * signature altered). One place, so `npm run hostile` and the tests (one
+ * stack or the replicated one) send the same corpus.
+ */
+export async function corpusTokens(mint: TokenMinter, org: string, patientId: string): Promise<CorpusContext['tokens']> {
+  const clinician = await mint({ sub: 'dr-ops', role: 'clinician', org });
+  return {
+    clinician,
+    patient: await mint({ sub: 'p', role: 'patient', patient: patientId }),
+    admin: await mint({ sub: 'admin', role: 'admin' }),
+    expired: await mint({ sub: 'dr-ops', role: 'clinician', org }, { expiresIn: -600 }),
+    forged: `${clinician.slice(0, -10)}AAAAAAAAAA`,
+  };
 }
 
 /** mulberry32: a small seeded PRNG. */

@@ -11,7 +11,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostileCorpus, runCorpus } from '../scripts/hostile-corpus.js';
+import { corpusTokens, hostileCorpus, runCorpus } from '../scripts/hostile-corpus.js';
 import { startProcessStack, type ProcessStack } from '../scripts/process-stack.js';
 import type { PatientBundle } from '../lib/synthetic/generator.js';
 import { bundles, chartPatient, COUNTY, PATIENTS } from './support/chart.js';
@@ -180,13 +180,7 @@ describe('failure behaviour, services as separate processes', () => {
   });
 
   it('answers a generated corpus of 2,400 hostile requests with no 5xx, no stack trace, a request id each, and bounded memory', async () => {
-    const tokens = {
-      clinician,
-      patient: await stack.token({ sub: 'p', role: 'patient', patient: chartPatient.patient.id }),
-      admin: await stack.token({ sub: 'admin', role: 'admin' }),
-      expired: await stack.token({ sub: 'dr-ops', role: 'clinician', org: COUNTY }, { expiresIn: -600 }),
-      forged: `${clinician.slice(0, -10)}AAAAAAAAAA`,
-    };
+    const tokens = await corpusTokens(stack.token, COUNTY, chartPatient.patient.id);
     const corpus = hostileCorpus(2400, 20261129, { tokens, patientId: chartPatient.patient.id });
     const base = stack.url.replace(/\/graphql$/, '');
     // Warm up, so what is measured is growth, not first-use allocation.
