@@ -23,6 +23,8 @@
  *   --seconds 15 --rounds 3  per round; rounds of each mode
  *   --warmup 15              seconds of load before a stack's first round (2 before the others)
  *   --modes on,off           which modes: on (consent and audit, as in production), off (neither),
+ *                            shared-guard (on, with the replay guard of internal tokens on Redis, as replicas run:
+ *                            REPLAY_GUARD_REDIS_URL or redis://127.0.0.1:6379),
  *                            traced (on, plus OpenTelemetry spans exported to a collector in this
  *                            process and /metrics scraped every 5 s), silent (on, with LOG_LEVEL=silent):
  *                            `--modes on,traced,silent` measures what tracing and logging cost
@@ -88,9 +90,11 @@ for (const set of sets) if (large && !/^[a-z][a-z0-9_]*$/.test(set)) throw new E
 
 const SERVICES: ServiceName[] = ['gateway', ...SUBGRAPH_NAMES];
 const seconds = Number(values.seconds);
-type Mode = 'on' | 'off' | 'traced' | 'silent';
+type Mode = 'on' | 'off' | 'traced' | 'silent' | 'shared-guard';
 const modes = values.modes.split(',').map((m) => m.trim()) as Mode[];
-for (const mode of modes) if (!['on', 'off', 'traced', 'silent'].includes(mode)) throw new Error(`--modes: unknown mode ${mode}`);
+for (const mode of modes) if (!['on', 'off', 'traced', 'silent', 'shared-guard'].includes(mode)) throw new Error(`--modes: unknown mode ${mode}`);
+/** The shared-guard mode's Redis: what replicas share to accept an internal token once (docs/security.md). */
+const REPLAY_GUARD_REDIS = process.env.REPLAY_GUARD_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 interface Round {
   /** The data set (database prefix; '' for PGlite) and query measured. */
@@ -120,7 +124,7 @@ interface Round {
 }
 
 const round1 = (n: number) => Math.round(n * 10) / 10;
-const label = (mode: Mode) => ({ on: 'consent on', off: 'consent off', traced: 'consent on, traced', silent: 'consent on, no logs' })[mode];
+const label = (mode: Mode) => ({ on: 'consent on', off: 'consent off', traced: 'consent on, traced', silent: 'consent on, no logs', 'shared-guard': 'consent on, replay guard on Redis' })[mode];
 const median = (xs: number[]) => {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
@@ -333,6 +337,7 @@ try {
         LOG_LEVEL: mode === 'silent' ? 'silent' : values['log-level'],
         ...metricsEnv(ports),
         ...(mode === 'traced' ? { OTEL_EXPORTER_OTLP_ENDPOINT: sink!.url } : {}),
+        ...(mode === 'shared-guard' ? { REPLAY_GUARD_REDIS_URL: REPLAY_GUARD_REDIS } : {}),
         ...(values.profile && mode === 'on' ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(values.profile)}` } : {}),
       },
       compiledDir,
@@ -398,10 +403,12 @@ for (const set of sets) for (const query of queries) {
   const off = summary[variant(set, query, 'off')];
   const traced = summary[variant(set, query, 'traced')];
   const silent = summary[variant(set, query, 'silent')];
+  const sharedGuard = summary[variant(set, query, 'shared-guard')];
   const of = [sets.length > 1 ? set : '', queries.length > 1 ? query : ''].filter(Boolean).join(' ');
   const prefix = of ? `${of}: ` : '';
   if (on && off) console.log(`${prefix}Consent and audit cost ${(100 * (1 - on.rps / off.rps)).toFixed(0)}% of throughput (${on.rps} vs ${off.rps} req/s).`);
   if (on && traced) console.log(`${prefix}Tracing (every request sampled, exported) and scraping cost ${(100 * (1 - traced.rps / on.rps)).toFixed(0)}% of throughput, ${round1(traced.cpuMsPerRequest.total! - on.cpuMsPerRequest.total!)} ms CPU per request.`);
+  if (on && sharedGuard) console.log(`${prefix}The replay guard on Redis (every replica's) instead of each process's own costs ${round1(sharedGuard.cpuMsPerRequest.total! - on.cpuMsPerRequest.total!)} ms CPU per request, p50 ${round1(sharedGuard.p50 - on.p50)} ms (${on.rps} vs ${sharedGuard.rps} req/s).`);
   if (on && silent) console.log(`${prefix}Request logging costs ${(100 * (1 - on.rps / silent.rps)).toFixed(0)}% of throughput, ${round1(on.cpuMsPerRequest.total! - silent.cpuMsPerRequest.total!)} ms CPU per request.`);
 }
 if (sets.length > 1) {
