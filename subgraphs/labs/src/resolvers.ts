@@ -121,7 +121,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     ...recordFields,
     code: (row: Row) => coding(row.code_system ?? SYSTEM.loinc, row.code, row.display),
     effectiveDateTime: (row: Row) => row.effective,
-    results: (row: Row, _: unknown, context: SubgraphContext) => loadChildren(context, 'observation', 'report_id', row.id, 'code, id', OBSERVATION),
+    // A report's results are its patient's: named, so only that patient's partition of observation is read.
+    results: (row: Row, _: unknown, context: SubgraphContext) => loadChildren(context, 'observation', 'report_id', row.id, 'code, id', OBSERVATION, row.patient_id),
     performer: (row: Row) => entityRef(row.performer_id),
     encounter: (row: Row) => entityRef(row.encounter_id),
   },
