@@ -13,9 +13,11 @@
  *   and the equivalent-result lookup; each is then run under EXPLAIN ANALYZE
  *   with its own parameters. The patient lists are a LATERAL join over the
  *   patients' filters, so their pruning is at run time, on every loop: the
- *   partitions left out show as never executed (Actual Loops 0). A lookup by
- *   id alone (node resolution, FHIR read) probes the id index of every
- *   partition, the cost docs/performance.md names.
+ *   partitions left out show as never executed (Actual Loops 0). The
+ *   timeline's nodes come with their patient (Observation's federation key
+ *   `id patient { id }`), so they too are read in one partition. A lookup by
+ *   id alone (FHIR read, node(id:)) reads every partition, the cost
+ *   docs/performance.md names.
  */
 import { appendFileSync, cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -252,18 +254,29 @@ describe.each(BACKENDS)('the read paths of observation on %s', (backend) => {
     }));
   });
 
-  it('the timeline page (its keys; the nodes after it by id, one probe per partition)', async () => {
+  it('the timeline page: its keys, then its nodes by (patient, id)', async () => {
     const plans = await plansOf(async () => {
       const data = await graphql(`query($id: ID!) { patient(id: $id) { timeline(first: 50, kinds: [LAB_RESULT]) { edges { node { __typename ... on Observation { id code { code } } } } } } }`, { id: patientId });
       expect(data.patient.timeline.edges.length).toBeGreaterThan(0);
+      expect(data.patient.timeline.edges.every((e: { node: { id?: string } | null }) => e.node?.id)).toBe(true);
     });
-    const [keys, nodes] = [plans.filter((p) => /UNION ALL|jsonb_to_recordset/.test(p.sql)), plans.filter((p) => /WHERE id = ANY/.test(p.sql))];
-    expect(keys.length).toBe(1);
+    const [keys, nodes] = [plans.filter((p) => /jsonb_to_recordset/.test(p.sql)), plans.filter((p) => /patient_id = ANY\(\$2::uuid\[\]\) AND id = ANY/.test(p.sql))];
+    expect([keys.length, nodes.length]).toEqual([1, 1]);
+    expect(plans.length).toBe(2);
     expectOnePartition(keys);
-    // The nodes, by id alone: every partition is read. How is the planner's choice for the size: at a few thousand
-    // rows a partition it may rightly read 50 ids by a scan of each; at millions, by observation_id (docs/performance.md).
-    expect(nodes.length).toBe(1);
-    expect(nodes[0]!.scans.filter((s) => s.loops > 0).length).toBe(PARTITIONS);
+    expectOnePartition(nodes);
+  });
+
+  it('a result by id alone (FHIR read): one probe per partition, the cost docs/performance.md names', async () => {
+    const [{ id }] = await query<{ id: string }>('SELECT id FROM observation WHERE patient_id = $1 LIMIT 1', [patientId]) as [{ id: string }];
+    const plans = await plansOf(async () => {
+      const response = await fetch(`${base}/fhir/Observation/${id}`, { headers: { accept: 'application/fhir+json', authorization: `Bearer ${token}` } });
+      expect(response.status).toBe(200);
+    });
+    expect(plans.map((p) => p.sql)).toEqual(['SELECT * FROM observation WHERE id = ANY($1::uuid[])']);
+    // Every partition is read; how is the planner's choice for the size (at a few thousand rows a partition it may
+    // rightly read one by a scan; at millions, by observation_id).
+    expect(plans[0]!.scans.filter((s) => s.loops > 0).length).toBe(PARTITIONS);
   });
 
   it('FHIR searches on Observation: the patient\'s, by code, and a report with its results', async () => {

@@ -175,8 +175,23 @@ export async function maySee(context: SubgraphContext, access: RecordAccess, row
   return (await decideRow(context.consent, access, row, access.category)).decision.allow;
 }
 
-/** Rows by id, one statement per request and table, before any consent check. */
-function rowById<Row extends Record<string, unknown>>(context: SubgraphContext, table: string, id: string): Promise<Row | null> {
+/**
+ * Rows by id, one statement per request and table, before any consent check. `patientId`: the record's patient,
+ * when the caller knows it (a timeline node): the statement names the patients too, so a table partitioned by
+ * patient (labs' observation) is read in their partitions by its (patient_id, id) key; by id alone, every
+ * partition's id index is probed.
+ */
+function rowById<Row extends Record<string, unknown>>(context: SubgraphContext, table: string, id: string, patientId?: string): Promise<Row | null> {
+  if (patientId !== undefined && isUuid(patientId)) {
+    const loader = context.loader<string, Row | null>(`byPatientAndId:${table}`, async (keys) => {
+      const pairs = keys.map((key) => key.split('|') as [string, string]);
+      const rows = await context.db.query<Row>(`SELECT * FROM ${table} WHERE patient_id = ANY($2::uuid[]) AND id = ANY($1::uuid[])`,
+        [[...new Set(pairs.map(([, i]) => i))], [...new Set(pairs.map(([p]) => p))]]);
+      const byKey = new Map(rows.map((row) => [`${String(row.patient_id)}|${String(row.id)}`, row]));
+      return keys.map((key) => byKey.get(key) ?? null);
+    });
+    return loader.load(`${patientId.toLowerCase()}|${id.toLowerCase()}`);
+  }
   const loader = context.loader<string, Row | null>(`byId:${table}`, async (ids) => {
     const rows = await context.db.query<Row>(`SELECT * FROM ${table} WHERE id = ANY($1::uuid[])`, [[...ids]]);
     const byId = new Map(rows.map((row) => [String(row.id), row]));
@@ -202,10 +217,13 @@ export async function loadById<Row extends Record<string, unknown>>(context: Sub
  * when the record does not exist; when the actor may not see it, an error
  * with the policy's code, so the field is null *with* a reason, never
  * silently. The message names no detail of the record (its labels, say).
+ * `patientId`: the record's patient, when the reference carries it (rowById).
  */
-export async function loadReference<Row extends Record<string, unknown>>(context: SubgraphContext, table: string, id: unknown, access: RecordAccess): Promise<Row | null> {
+export async function loadReference<Row extends Record<string, unknown>>(
+  context: SubgraphContext, table: string, id: unknown, access: RecordAccess, patientId?: string,
+): Promise<Row | null> {
   if (!isUuid(id)) return null;
-  const row = await rowById<Row>(context, table, id);
+  const row = await rowById<Row>(context, table, id, patientId);
   if (!row) return null;
   const { decision } = await decideRow(context.consent, access, row, access.category);
   if (decision.allow) return row;

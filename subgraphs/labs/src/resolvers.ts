@@ -60,7 +60,9 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     },
   },
   Observation: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'observation', reference.id, OBSERVATION),
+    // Identity's timeline refers to a result with its patient (the key `id patient { id }`): read from that patient's partition.
+    __resolveReference: (reference: { id: string; patient?: { id: string } | null }, context: SubgraphContext) =>
+      loadReference(context, 'observation', reference.id, OBSERVATION, reference.patient?.id),
     ...recordFields,
     code: (row: Row) => coding(row.code_system ?? SYSTEM.loinc, row.code, row.display),
     localCode: (row: Row) => (row.local_code ? coding(row.local_system, row.local_code, row.local_display) : null),
