@@ -15,7 +15,7 @@
  *   patients' filters, so their pruning is at run time, on every loop: the
  *   partitions left out show as never executed (Actual Loops 0). The
  *   timeline's nodes come with their patient (Observation's federation key
- *   `id patient { id }`), so they too are read in one partition. A lookup by
+ *   `id patientId`), so they too are read in one partition. A lookup by
  *   id alone (FHIR read, node(id:)) reads every partition, the cost
  *   docs/performance.md names.
  */

@@ -60,9 +60,10 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     },
   },
   Observation: {
-    // Identity's timeline refers to a result with its patient (the key `id patient { id }`): read from that patient's partition.
-    __resolveReference: (reference: { id: string; patient?: { id: string } | null }, context: SubgraphContext) =>
-      loadReference(context, 'observation', reference.id, OBSERVATION, reference.patient?.id),
+    // Identity's timeline refers to a result with its patient (the key `id patientId`): read from that patient's partition.
+    __resolveReference: (reference: { id: string; patientId?: string | null }, context: SubgraphContext) =>
+      loadReference(context, 'observation', reference.id, OBSERVATION, reference.patientId ?? undefined),
+    patientId: (row: Row) => row.patient_id,
     ...recordFields,
     code: (row: Row) => coding(row.code_system ?? SYSTEM.loinc, row.code, row.display),
     localCode: (row: Row) => (row.local_code ? coding(row.local_system, row.local_code, row.local_display) : null),
