@@ -142,6 +142,18 @@ describe.each(BACKENDS)('converting an unpartitioned observation on %s', (backen
         .toEqual([{ status: 'final' }, { status: 'corrected' }]);
       const [moved] = await old.query<{ t: Date }>('SELECT last_updated AS t FROM observation WHERE id = $1', [corrected!.id]);
       expect(moved!.t.getTime()).toBeGreaterThan(Date.parse('2022-01-01T00:00:00Z'));
+      // A patient merge (lib/ingest/participant.ts, patientLinkRoute) moves the merged patient's results to the
+      // survivor: an update of the partition key, so between partitions; every row arrives, its history kept.
+      const where = await old.query<{ patient_id: string; partition: string; n: number }>(
+        'SELECT patient_id, tableoid::regclass::text AS partition, count(*)::int AS n FROM observation WHERE patient_id <> $1 GROUP BY 1, 2 ORDER BY 1', [corrected!.patient_id]);
+      const merged = where[0]!;
+      const survivor = where.find((w) => w.partition !== merged.partition)!;
+      const historyBefore = (await old.query<{ n: number }>('SELECT count(*)::int AS n FROM observation_history'))[0]!.n;
+      const relinked = await old.query('UPDATE observation SET patient_id = $2 WHERE patient_id = $1 RETURNING id', [merged.patient_id, survivor.patient_id]);
+      expect(relinked.length).toBe(merged.n);
+      expect(await old.query('SELECT tableoid::regclass::text AS partition, count(*)::int AS n FROM observation WHERE patient_id = $1 GROUP BY 1', [survivor.patient_id]))
+        .toEqual([{ partition: survivor.partition, n: survivor.n + merged.n }]);
+      expect((await old.query<{ n: number }>('SELECT count(*)::int AS n FROM observation_history'))[0]!.n).toBe(historyBefore + merged.n);
       // The key is (patient_id, id); the foreign key to the report holds.
       await expect(old.query(`INSERT INTO observation (id, patient_id, organization_id, code, display, effective) VALUES ($1, $2, 'org-x', '2345-7', 'Glucose', now())`,
         [corrected!.id, corrected!.patient_id])).rejects.toThrow(/duplicate key|observation_p\d+_pkey/);
