@@ -12,7 +12,7 @@ import { filterOpensAnything, recordFilterSql, type PatientRecordFilter } from '
 import { accessOfRow, decideRow, type RecordAccess } from '../consent/record-access.js';
 import type { Queryable } from '../runtime/db.js';
 import { badInput, productError } from '../runtime/errors.js';
-import { lastUpdatedColumnOf, listedRecordType, type RecordTypeName } from './record-types.js';
+import { lastUpdatedColumnOf, listedRecordType, type RecordTypeFacts, type RecordTypeName } from './record-types.js';
 import type { SubgraphContext } from '../runtime/subgraph-context.js';
 
 export const DEFAULT_PAGE_SIZE = 20;
@@ -85,6 +85,8 @@ export interface PatientListSpec extends RecordAccess {
   timeColumn: string;
   /** The last-updated column (`updatedSince`); lists without one refuse the argument. */
   lastUpdatedColumn?: string;
+  /** The table is partitioned by patient (the catalogue's partitionedByPatient): the page names its patients as a constant too. */
+  partitionedByPatient?: boolean;
   /** Extra SQL condition on alias `r`, with parameters numbered from `$7`. */
   where?: string;
   params?: unknown[];
@@ -93,7 +95,7 @@ export interface PatientListSpec extends RecordAccess {
 /** The list of a record type of the catalogue (lib/records/record-types.ts): its access, table and time column. */
 export function patientList(graphqlType: RecordTypeName): PatientListSpec {
   const row = listedRecordType(graphqlType);
-  return { ...accessOfRow(row), table: row.table, timeColumn: row.timeColumn, lastUpdatedColumn: lastUpdatedColumnOf(row) };
+  return { ...accessOfRow(row), table: row.table, timeColumn: row.timeColumn, lastUpdatedColumn: lastUpdatedColumnOf(row), ...((row as RecordTypeFacts).partitionedByPatient ? { partitionedByPatient: true } : {}) };
 }
 
 /**
@@ -141,7 +143,13 @@ export async function selectPatientPages<Row>(db: Queryable, spec: PatientListSp
  * page's bounds in $2–$6 (patientPagesParams). `columns`: only those (the
  * timeline reads keys and what consent decides on, not whole records).
  * `updatedSinceParam`: the parameter holding updatedSince, when the page is
- * narrowed to records updated after it.
+ * narrowed to records updated after it. A table partitioned by patient gets
+ * its patients a second time, from patient_ids_of_filters (an immutable
+ * function of the filters, labs migration 009): PostgreSQL evaluates it while
+ * planning, so it plans and reads only those patients' partitions; from
+ * `p.id` alone it planned all of them and pruned at run time (planning a
+ * chart's list took about 1 ms instead of 0.2 ms, every time: PostgreSQL kept
+ * custom plans for it).
  */
 export function patientPagesFrom(spec: PatientListSpec, filtersParam: string, columns?: string[], updatedSinceParam?: string): string {
   const t = spec.timeColumn;
@@ -150,7 +158,8 @@ export function patientPagesFrom(spec: PatientListSpec, filtersParam: string, co
   return `FROM jsonb_to_recordset(${filtersParam}::jsonb) AS p(id uuid, orgs text[], pairs text[], bg_orgs text[])
      CROSS JOIN LATERAL (
        SELECT ${columns ? columns.map((c) => `r.${c}`).join(', ') : '*'} FROM ${spec.table} r
-       WHERE r.patient_id = p.id
+       WHERE r.patient_id = p.id${spec.partitionedByPatient ? `
+         AND r.patient_id = ANY(patient_ids_of_filters(${filtersParam}::jsonb))` : ''}
          AND ${recordFilterSql(spec.organizationColumn ?? 'organization_id', spec.addresseesColumn)}
          AND ($2::timestamptz IS NULL OR r.${t} >= $2::timestamptz)
          AND ($3::timestamptz IS NULL OR r.${t} < $3::timestamptz)
