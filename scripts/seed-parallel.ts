@@ -137,7 +137,10 @@ const DEFERRED = 'seed_deferred_ddl';
  * `tables`, and the foreign keys of other tables pointing at them, keeping
  * their definitions in seed_deferred_ddl in the same transaction. Check
  * constraints and NOT NULL stay: they cost little per row and catch a bad row
- * at once. Returns how many statements were deferred.
+ * at once. Returns how many statements were deferred. A partitioned table
+ * (labs' observation) is handled on its parent: its partitions' copies of
+ * the keys and indexes (conparentid set, indexes attached to the parent's)
+ * go and come back with the parent's, so they are not listed on their own.
  */
 export async function deferConstraints(url: string, tables: string[]): Promise<number> {
   const client = await connect(url);
@@ -152,6 +155,7 @@ export async function deferConstraints(url: string, tables: string[]): Promise<n
       `SELECT conrelid::regclass::text AS relation, quote_ident(conname) AS name, pg_get_constraintdef(oid) AS definition, contype AS type
          FROM pg_constraint
         WHERE contype IN ('p', 'u', 'f', 'x') AND (conrelid IN ${oids} OR (contype = 'f' AND confrelid IN ${oids}))
+          AND conparentid = 0
         ORDER BY contype = 'f' DESC, conrelid::regclass::text, conname`, [tables]);
     const { rows: indexes } = await client.query<{ name: string; definition: string }>(
       `SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS definition
@@ -167,7 +171,9 @@ export async function deferConstraints(url: string, tables: string[]): Promise<n
     }
     for (const index of indexes) {
       await client.query(`DROP INDEX ${index.name}`);
-      deferred.push({ phase: 1, statement: index.definition });
+      // A partitioned table's index is defined `ON ONLY` the parent (pg_get_indexdef, as pg_dump attaches each
+      // partition's after); built again on the parent it must reach every partition (labs' observation).
+      deferred.push({ phase: 1, statement: index.definition.replace(/ ON ONLY /, ' ON ') });
     }
     for (const [i, d] of deferred.entries()) await client.query(`INSERT INTO ${DEFERRED} (ordinal, phase, statement) VALUES ($1, $2, $3)`, [i, d.phase, d.statement]);
     await client.query('COMMIT');

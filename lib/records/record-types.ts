@@ -89,6 +89,12 @@ export interface RecordTypeFacts {
    * the record. A change to one of them changes the record: its last-updated time moves too (lib/records/last-updated.ts).
    */
   parts?: readonly { table: string; column: string }[];
+  /**
+   * The table is partitioned by its patient (labs' observation: HASH of patient_id, migration 009). Its lists then
+   * also name their patients by a constant PostgreSQL computes while planning (patient_ids_of_filters), so only those
+   * patients' partitions are planned and read (lib/records/connection.ts, patientPagesFrom).
+   */
+  partitionedByPatient?: boolean;
 }
 
 /** A record type of the patient's history: on the timeline and a Relay connection of Patient. */
@@ -173,6 +179,7 @@ export const RECORD_TYPES = [
   {
     kind: 'LAB_RESULT', graphqlType: 'Observation', label: 'Lab results', fhir: { resourceType: 'Observation', category: { system: OBSERVATION_CATEGORY, codes: ['laboratory'] } },
     category: 'labs', owner: 'labs', table: 'observation', timeColumn: 'effective', connection: 'observations', published: true,
+    partitionedByPatient: true,
   },
   {
     kind: 'DIAGNOSTIC_REPORT', graphqlType: 'DiagnosticReport', label: 'Reports',

@@ -32,7 +32,7 @@ export interface TimelineArgs {
 
 /** The connection as identity resolves it; `withheldCount` is fetched only when selected. */
 export interface TimelinePage {
-  edges: { cursor: string; kind: TimelineKind; occurredAt: string; node: { __typename: string; id: string } }[];
+  edges: { cursor: string; kind: TimelineKind; occurredAt: string; node: { __typename: string; id: string; patientId: string } }[];
   pageInfo: { hasNextPage: boolean; endCursor: string | null };
   withheld: () => Promise<number | null>;
 }
@@ -77,7 +77,8 @@ export function patientTimeline(context: SubgraphContext, patientId: string, arg
       cursor: encodeCursor(entry.time, entry.id),
       kind: entry.kind,
       occurredAt: entry.time,
-      node: { __typename: TIMELINE_KIND_TYPES[entry.kind].typename, id: entry.id },
+      // With its patient's id: the key a partitioned owner resolves by (Observation: `id patientId`), ignored by the others.
+      node: { __typename: TIMELINE_KIND_TYPES[entry.kind].typename, id: entry.id, patientId },
     }));
     return {
       edges,

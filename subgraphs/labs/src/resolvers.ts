@@ -60,7 +60,10 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     },
   },
   Observation: {
-    __resolveReference: (reference: { id: string }, context: SubgraphContext) => loadReference(context, 'observation', reference.id, OBSERVATION),
+    // Identity's timeline refers to a result with its patient (the key `id patientId`): read from that patient's partition.
+    __resolveReference: (reference: { id: string; patientId?: string | null }, context: SubgraphContext) =>
+      loadReference(context, 'observation', reference.id, OBSERVATION, reference.patientId ?? undefined),
+    patientId: (row: Row) => row.patient_id,
     ...recordFields,
     code: (row: Row) => coding(row.code_system ?? SYSTEM.loinc, row.code, row.display),
     localCode: (row: Row) => (row.local_code ? coding(row.local_system, row.local_code, row.local_display) : null),
@@ -121,7 +124,8 @@ export const resolvers: GraphQLResolverMap<SubgraphContext> = {
     ...recordFields,
     code: (row: Row) => coding(row.code_system ?? SYSTEM.loinc, row.code, row.display),
     effectiveDateTime: (row: Row) => row.effective,
-    results: (row: Row, _: unknown, context: SubgraphContext) => loadChildren(context, 'observation', 'report_id', row.id, 'code, id', OBSERVATION),
+    // A report's results are its patient's: named, so only that patient's partition of observation is read.
+    results: (row: Row, _: unknown, context: SubgraphContext) => loadChildren(context, 'observation', 'report_id', row.id, 'code, id', OBSERVATION, row.patient_id),
     performer: (row: Row) => entityRef(row.performer_id),
     encounter: (row: Row) => entityRef(row.encounter_id),
   },
