@@ -34,6 +34,8 @@ export interface ProcessStackOptions {
   databaseUrls?: Record<SubgraphName, string>;
   /** Extra environment for every service (e.g. SUBGRAPH_TIMEOUT_MS). */
   env?: Record<string, string>;
+  /** Extra environment for one service, after `env` (a replica's SHUTDOWN_DELAY_MS: scripts/replicas.ts). */
+  envOf?: (name: ServiceName) => Record<string, string>;
   /** Development mode instead of production (benchmarks without consent need it). */
   development?: boolean;
   /** Run the compiled JavaScript in this directory (`npm run build` output) instead of TypeScript through tsx. */
@@ -152,12 +154,14 @@ export async function startProcessStack(options: ProcessStackOptions = {}): Prom
         // The bulk export's store and files, when on, in this stack's scratch directory (never the repository's .data).
         EXPORT_DATABASE_URL: 'off', EXPORT_STORAGE_DIR: path.join(scratch, 'bulk-export'),
         ...options.env,
+        ...options.envOf?.(name),
       };
     }
     return {
       ...common, [`${prefixOf(name)}_DATABASE_URL`]: databases.urls[name], DATABASE_POOL_SIZE: '5',
       ...Object.fromEntries(SUBGRAPH_PEERS[name].map((peer) => [`${SUBGRAPHS[peer].envPrefix}_URL`, peerUrlOf(peer)])),
       ...options.env,
+      ...options.envOf?.(name),
     };
   };
 

@@ -48,13 +48,37 @@ export interface BalancedService {
   servers: string[] | { dns: string; count: number };
 }
 
+/** HAProxy's health checks of a replica (milliseconds): every subgraph's, and the gateway's (see haproxyConfig for why). */
+export const HEALTH_CHECKS = {
+  subgraph: { inter: 1000, fastinter: 500, downinter: 1000, fall: 2, rise: 2 },
+  gateway: { inter: 2000, fastinter: 1000, downinter: 1000, fall: 3, rise: 2 },
+} as const;
+
+const checkOf = (service: ServiceName) => HEALTH_CHECKS[service === 'gateway' ? 'gateway' : 'subgraph'];
+const duration = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
+const defaultServer = (check: (typeof HEALTH_CHECKS)[keyof typeof HEALTH_CHECKS]) =>
+  `  default-server inter ${duration(check.inter)} fastinter ${duration(check.fastinter)} downinter ${duration(check.downinter)} fall ${check.fall} rise ${check.rise}`;
+
+/**
+ * A replica's deregistration delay behind this HAProxy (SHUTDOWN_DELAY_MS, lib/runtime/lifecycle.ts): how long after
+ * SIGTERM it keeps serving with /ready at 503 before its listener closes. The checks need up to `inter` for the first
+ * one to meet the 503, then `fall - 1` more at `fastinter` to mark it down; one second more for checks slowed by a busy
+ * machine. The gateway: 2 + 2 × 1 + 1 = 5 s; a subgraph: 1 + 0.5 + 1 = 2.5 s.
+ */
+export function deregistrationDelayMs(service: ServiceName): number {
+  const check = checkOf(service);
+  return check.inter + (check.fall - 1) * check.fastinter + 1000;
+}
+
 /**
  * The HAProxy configuration in front of every service. Why each setting:
  *
  * - Health checks: `GET /ready` every second (every two for the gateway),
  *   a replica out after two failures and back after two successes. /ready
- *   answers 503 while a replica drains after SIGTERM (lib/runtime/http.ts),
- *   so a rolling restart sends it no new requests while it finishes its own.
+ *   answers 503 from the moment a replica gets SIGTERM (lib/runtime/http.ts),
+ *   and the replica keeps serving for its deregistration delay
+ *   (SHUTDOWN_DELAY_MS = deregistrationDelayMs), so the checks take it out
+ *   before its listener closes: nothing is sent to a closing replica.
  * - `timeout check 1s`: a frozen replica (SIGSTOP, a stuck event loop) does
  *   not answer its check; it is out within about three seconds. The
  *   gateway's own /ready asks every subgraph (through this balancer, up to
@@ -107,13 +131,13 @@ export function haproxyConfig(services: BalancedService[], options: { stats?: st
     '  option httpchk',
     '  http-check send meth GET uri /ready',
     '  http-check expect status 200',
-    '  default-server inter 1s fastinter 500ms downinter 1s fall 2 rise 2',
+    defaultServer(HEALTH_CHECKS.subgraph),
     '',
   ];
   for (const service of services) {
     lines.push(`frontend ${service.name}`, `  bind ${service.bind}`, `  default_backend ${service.name}`, '');
     lines.push(`backend ${service.name}`);
-    if (service.name === 'gateway') lines.push('  timeout check 5s', '  default-server inter 2s fastinter 1s downinter 1s fall 3 rise 2');
+    if (service.name === 'gateway') lines.push('  timeout check 5s', defaultServer(HEALTH_CHECKS.gateway));
     if (Array.isArray(service.servers)) service.servers.forEach((server, i) => lines.push(`  server ${service.name}-${i + 1} ${server} check`));
     else lines.push(`  server-template ${service.name}- ${service.servers.count} ${service.servers.dns} check resolvers docker init-addr none`);
     lines.push('');
@@ -121,7 +145,7 @@ export function haproxyConfig(services: BalancedService[], options: { stats?: st
   if (options.mllp) {
     // HL7 v2 over MLLP (TCP) to the gateways; checked on their HTTP /ready.
     lines.push('frontend mllp', '  mode tcp', `  bind ${options.mllp.bind}`, '  default_backend mllp', '');
-    lines.push('backend mllp', '  mode tcp', '  timeout check 5s', '  default-server inter 2s fastinter 1s downinter 1s fall 3 rise 2',
+    lines.push('backend mllp', '  mode tcp', '  timeout check 5s', defaultServer(HEALTH_CHECKS.gateway),
       `  server-template mllp- ${options.mllp.count} ${options.mllp.dns}:${options.mllp.port} check port ${options.mllp.checkPort} resolvers docker init-addr none`, '');
   }
   if (options.stats) lines.push('frontend stats', `  bind ${options.stats}`, '  stats enable', '  stats uri /', '  stats refresh 5s', '');
@@ -149,6 +173,8 @@ export function replicasCompose(base: Record<string, any>): Record<string, any> 
     delete service.ports;
     delete service.container_name;
     service.deploy = { ...service.deploy, replicas: REPLICAS };
+    // Serve on with /ready 503 until HAProxy's checks have the replica out, then drain (stop_grace_period covers both).
+    service.environment = { ...service.environment, SHUTDOWN_DELAY_MS: String(deregistrationDelayMs(name)) };
     for (const peer of SUBGRAPH_NAMES) {
       const variable = `${SUBGRAPHS[peer].envPrefix}_URL`;
       if (service.environment?.[variable] !== undefined) service.environment[variable] = balancerUrl(peer);
@@ -235,6 +261,8 @@ export async function startReplicas(options: ReplicasOptions = {}): Promise<Repl
     adminDatabaseUrl: options.adminDatabaseUrl ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
     peerUrls: Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, balancers[name]])),
     env: { REPLAY_GUARD_REDIS_URL: redisUrl, PUBLIC_URL: balancers.gateway.replace(/\/graphql$/, ''), ...options.env },
+    // Each replica serves on, /ready at 503, until HAProxy's checks have it out (a rolling restart loses nothing).
+    envOf: (name) => ({ SHUTDOWN_DELAY_MS: String(deregistrationDelayMs(name)) }),
     output: options.output,
   };
   let a: ProcessStack | undefined;

@@ -23,7 +23,7 @@ import type { JSONWebKeySet, JWK } from 'jose';
 import { ConfigurationError, DEFAULT_AUDIENCE, DEV_ISSUER, ensureDevKeys, jsonFromEnv, keyringFromEnv, refuseDevKeyInProduction } from '../lib/trust/keys.js';
 import { millisecondsFromEnv } from '../lib/runtime/http.js';
 import { DEFAULT_INTERNAL_TIMEOUT_MS } from '../lib/runtime/internal-api.js';
-import { DEFAULT_SHUTDOWN_GRACE_MS, describeStartupError, drainOnSignals } from '../lib/runtime/lifecycle.js';
+import { DEFAULT_SHUTDOWN_DELAY_MS, DEFAULT_SHUTDOWN_GRACE_MS, describeStartupError, drainOnSignals } from '../lib/runtime/lifecycle.js';
 import { createLogger } from '../lib/runtime/logger.js';
 import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, databaseUrl, isSubgraphName, servicePort, serviceUrl, type SubgraphName } from '../lib/runtime/services.js';
 import { startSubgraph } from '../lib/runtime/subgraph.js';
@@ -48,6 +48,8 @@ openHeapInspector(name, logger);
 markSingleServiceProcess();
 try {
   const graceMs = millisecondsFromEnv('SHUTDOWN_GRACE_MS', DEFAULT_SHUTDOWN_GRACE_MS);
+  // Behind a balancer that learns only from /ready (HAProxy): serve on, /ready 503, until its checks have this replica out.
+  const delayMs = millisecondsFromEnv('SHUTDOWN_DELAY_MS', DEFAULT_SHUTDOWN_DELAY_MS, process.env, true);
   if (name === 'gateway') {
     const [{ createTokenVerifier }, { DEFAULT_SUBGRAPH_TIMEOUT_MS, startGateway }, { mllpConfigFromEnv }, { upstreamFromEnv }] = await Promise.all([
       import('../gateway/src/auth.js'), import('../gateway/src/server.js'), import('../gateway/src/hl7v2/mllp.js'), import('../gateway/src/smart/upstream.js'),
@@ -87,7 +89,7 @@ try {
     });
     logger.info({ url: gateway.url, production }, 'gateway listening');
     logger.flush(); // lines are buffered (lib/runtime/logger.ts): the start-up line goes out now
-    drainOnSignals((ms) => gateway.drain(ms), logger, graceMs);
+    drainOnSignals((ms, delay) => gateway.drain(ms, delay), logger, graceMs, delayMs);
   } else {
     const info = SUBGRAPHS[name];
     // Identity sends patients the one-time codes of staff-recorded consents (lib/consent/notifier.ts): a bad notifier, or the
@@ -114,7 +116,7 @@ try {
     });
     logger.info({ url: subgraph.url, database: subgraph.db.engine, production }, `${name} listening`);
     logger.flush(); // lines are buffered (lib/runtime/logger.ts): the start-up line goes out now
-    drainOnSignals((ms) => subgraph.drain(ms), logger, graceMs);
+    drainOnSignals((ms, delay) => subgraph.drain(ms, delay), logger, graceMs, delayMs);
   }
 } catch (error) {
   const ports = name === 'gateway' ? portOf(GATEWAY) : portOf(SUBGRAPHS[name as SubgraphName]);

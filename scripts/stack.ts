@@ -61,7 +61,7 @@ export interface Stack {
   databases: Record<SubgraphName, Database>;
   seeded: boolean;
   /** Graceful stop: the gateway drains first, then the subgraphs, then the databases close. */
-  drain(graceMs: number): Promise<void>;
+  drain(graceMs: number, delayMs?: number): Promise<void>;
   /** The demo set the databases hold (seeded now or before), with the anchor its dates are relative to. */
   demo: DemoDataset | null;
   /** Development: the example patient and organisation npm start prints, the explorer and the sign-in default to (null without patients). */
@@ -166,8 +166,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     subgraphs,
     databases,
     seeded,
-    drain: async (graceMs: number) => {
-      await gateway.drain(graceMs);
+    // The delay is the gateway's, the stack's one front door; its subgraphs, reached through it, serve until it has drained.
+    drain: async (graceMs: number, delayMs = 0) => {
+      await gateway.drain(graceMs, delayMs);
       await Promise.all(SUBGRAPH_NAMES.map((name) => subgraphs[name].drain(graceMs)));
     },
     demo: await demoDataset(databases.identity),

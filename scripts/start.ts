@@ -11,7 +11,7 @@ import { ensureDevKeys } from '../lib/trust/keys.js';
 import { checkDatabaseUrl } from '../lib/runtime/db.js';
 import { mintDevToken } from '../lib/trust/dev-token.js';
 import { DEFAULT_SEED } from '../lib/synthetic/generator.js';
-import { assertPortsFree, DEFAULT_SHUTDOWN_GRACE_MS, describeStartupError, drainOnSignals } from '../lib/runtime/lifecycle.js';
+import { assertPortsFree, DEFAULT_SHUTDOWN_DELAY_MS, DEFAULT_SHUTDOWN_GRACE_MS, describeStartupError, drainOnSignals } from '../lib/runtime/lifecycle.js';
 import { createLogger } from '../lib/runtime/logger.js';
 import { millisecondsFromEnv } from '../lib/runtime/http.js';
 import { metricsPortFromEnv } from '../lib/runtime/telemetry.js';
@@ -91,7 +91,8 @@ const stack = await startStack({
   mllp: await mllpConfigFromEnv({ MLLP_PORT: '2575', MLLP_CLIENTS: JSON.stringify(DEV_MLLP_CLIENTS), ...process.env }),
 }).catch((error: unknown) => fail(describeStartupError('npm start', error, portsOf({ ports }))));
 // Stop gracefully from now on (the banner below may be the last thing printed before a stop).
-drainOnSignals((graceMs) => stack.drain(graceMs), logger, millisecondsFromEnv('SHUTDOWN_GRACE_MS', DEFAULT_SHUTDOWN_GRACE_MS));
+drainOnSignals((graceMs, delayMs) => stack.drain(graceMs, delayMs), logger, millisecondsFromEnv('SHUTDOWN_GRACE_MS', DEFAULT_SHUTDOWN_GRACE_MS),
+  millisecondsFromEnv('SHUTDOWN_DELAY_MS', DEFAULT_SHUTDOWN_DELAY_MS, process.env, true));
 
 // A patient the README's queries have something to show for, and a clinician of their county hospital
 // (the explorer and the web client's sign-in act as the same clinician).

@@ -63,8 +63,8 @@ function expectService(name: string, info: ServiceInfo) {
   expect(compose.secrets[privateKeySecret(name)]!.file).toBe(`./secrets/${name}.private.jwk.json`);
   // Healthy means ready: GET /ready on its own port.
   expect(service.healthcheck!.test.join(' ')).toContain(`http://127.0.0.1:${info.defaultPort}/ready`);
-  // Stopping leaves time for the drain (SHUTDOWN_GRACE_MS) before SIGKILL.
-  expect(Number.parseInt(service.stop_grace_period ?? '10s', 10) * 1000).toBeGreaterThan(Number(env.SHUTDOWN_GRACE_MS ?? 20_000));
+  // Stopping leaves time for the deregistration delay (SHUTDOWN_DELAY_MS, none by default) and the drain (SHUTDOWN_GRACE_MS) before SIGKILL.
+  expect(Number.parseInt(service.stop_grace_period ?? '10s', 10) * 1000).toBeGreaterThan(Number(env.SHUTDOWN_DELAY_MS ?? 0) + Number(env.SHUTDOWN_GRACE_MS ?? 20_000));
 }
 
 describe('docker-compose.yml', () => {
@@ -368,6 +368,27 @@ describe('docker-compose.replicas.yml', () => {
     expect(replicated.services.haproxy!.ports).toEqual(expect.arrayContaining(['4000:4000', '2575:2575']));
     expect(replicated.services.haproxy!.volumes).toEqual(['./deploy/haproxy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro']);
     expect(haproxyCfg).toMatch(/http-check send meth GET uri \/ready/);
+  });
+
+  it('has every replica serve on after SIGTERM (SHUTDOWN_DELAY_MS) until HAProxy\'s checks have it out, within stop_grace_period', () => {
+    // The checks of a backend: its own default-server line, else the defaults'.
+    const checks = (name: string) => {
+      const backend = haproxyCfg.split(`backend ${name}\n`)[1]!.split('\n\n')[0]!;
+      const line = /default-server (.*)/.exec(backend)?.[1] ?? /defaults[\s\S]*?default-server (.*)/.exec(haproxyCfg)![1]!;
+      const ms = (key: string) => {
+        const [, value, unit] = new RegExp(`${key} (\\d+)(ms|s)`).exec(line)!;
+        return Number(value) * (unit === 's' ? 1000 : 1);
+      };
+      return { inter: ms('inter'), fastinter: ms('fastinter'), fall: Number(/fall (\d+)/.exec(line)![1]) };
+    };
+    for (const info of [GATEWAY, ...SUBGRAPH_NAMES.map((name) => SUBGRAPHS[name])]) {
+      const service = replicated.services[info.name]!;
+      const env = service.environment as Record<string, string>;
+      const { inter, fastinter, fall } = checks(info.name);
+      // The first check after the signal comes within `inter`; `fall - 1` more at `fastinter` mark it down.
+      expect(Number(env.SHUTDOWN_DELAY_MS), info.name).toBeGreaterThan(inter + (fall - 1) * fastinter);
+      expect(Number.parseInt(service.stop_grace_period ?? '10s', 10) * 1000).toBeGreaterThan(Number(env.SHUTDOWN_DELAY_MS) + Number(env.SHUTDOWN_GRACE_MS ?? 20_000));
+    }
   });
 
   it.runIf(existsSync('/usr/sbin/haproxy'))('is a configuration HAProxy accepts', () => {

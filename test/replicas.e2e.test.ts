@@ -27,7 +27,9 @@
  *   replica) and the trail still verifies. Each is then restarted or thawed
  *   and taken back, so the next test has the full stack.
  * - A rolling restart (SIGTERM, started again) of a gateway replica and of a
- *   labs replica during a stream of charts: every chart answered is whole.
+ *   labs replica during a stream of charts: every chart sent is answered,
+ *   whole (each replica serves on, /ready at 503, for its deregistration
+ *   delay, SHUTDOWN_DELAY_MS, until HAProxy has it out; then it drains).
  * - Audit under 60 s of load through both gateways and both identity
  *   replicas: the trail verifies as one, with exactly one event per patient
  *   disclosed per request answered: nothing lost, nothing duplicated.
@@ -323,15 +325,16 @@ describe.runIf(process.env.TEST_DATABASE_URL)('two replicas of everything behind
     expect((await charts(4)).every(complete)).toBe(true);
   }, 300_000);
 
-  it('a rolling restart (SIGTERM, then started again) of a gateway replica and of a labs replica during a stream of charts: every chart answered is whole', async () => {
+  it('a rolling restart (SIGTERM, then started again) of a gateway replica and of a labs replica during a stream of charts: every chart sent is answered, whole', async () => {
     const load = stream();
     const afterEach: Answer[] = [];
     try {
       await next(load.answers, 6);
       for (const [service, replica] of [['gateway', 2], ['labs', 1]] as const) {
         const stack = replicas.replicas[replica - 1];
-        // A draining replica answers /ready 503 and refuses new connections (HAProxy sends them to the other) while it finishes its own.
+        // The replica answers /ready 503 and serves on until HAProxy has it out (SHUTDOWN_DELAY_MS), then closes its listener and finishes its own.
         stack.signal(service, 'SIGTERM');
+        await waitFor(service, replica, /^(DOWN|NOLB|MAINT)/);
         expect(await stack.exited(service, 60_000)).toBe(0);
         await stack.restart(service);
         await waitFor(service, replica, /^UP/);
@@ -341,10 +344,10 @@ describe.runIf(process.env.TEST_DATABASE_URL)('two replicas of everything behind
       await load.stop();
     }
     console.log(`rolling restart of gateway-2 and labs-1: ${summary(load.answers)}`);
-    // Nothing answered is wrong or partial: the drain finishes what it has, and HAProxy retries the refused connections.
-    // The one loss seen (rarely): a chart whose connection reached the gateway in the instant its listener closed gets
-    // no answer at all (status 0, "other side closed"), never a 5xx or a wrong 200 (docs/operations.md, Running replicas).
-    expect(load.answers.filter((a) => !complete(a) && a.status !== 0).map((a) => ({ status: a.status, errors: a.errors }))).toEqual([]);
+    // Every chart sent is answered, whole: no connection reaches a replica as its listener closes (HAProxy has it out by
+    // then), and what it has in flight is finished. Before the deregistration delay, rarely one got no answer (status 0).
+    expect(load.answers.filter((a) => !complete(a)).map((a) => ({ status: a.status, errors: a.errors }))).toEqual([]);
+    expect(load.answers.length).toBeGreaterThan(20);
     expect(afterEach.filter((a) => !complete(a))).toEqual([]);
   }, 300_000);
 

@@ -415,8 +415,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     hl7v2,
     mllp,
     bulkExport,
-    drain: async (graceMs: number) => {
-      await bulkExport?.worker.stop();
+    drain: async (graceMs: number, delayMs = 0) => {
+      // Out of the balancer (/ready 503) from the first moment, while the export worker stops; still serving meanwhile.
+      await Promise.all([service.deregister(delayMs), bulkExport?.worker.stop()]);
       await service.drain(graceMs);
       await bulkExport?.close();
     },

@@ -10,9 +10,13 @@
  * server-side failure is logged with its stack. Request bodies are capped
  * before they are parsed.
  *
- * `drain()` stops a service gracefully: it stops accepting connections,
- * answers readiness with 503, lets the requests in flight finish within a
- * grace period, then closes what is left.
+ * `drain()` stops a service gracefully. First, for a deregistration delay,
+ * readiness answers 503 while everything else is served as before (the
+ * listener open, keep-alive connections kept): a balancer still sending
+ * requests, on new or idle connections, until its health checks take the
+ * service out gets them answered instead of closed. Then it stops accepting
+ * connections, lets the requests in flight finish within a grace period, and
+ * closes what is left.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -116,8 +120,14 @@ export interface RunningHttpService {
   port: number;
   /** Where its `/metrics` listens, when it serves them. */
   metricsPort?: number;
-  /** Stops accepting, lets requests in flight finish within `graceMs`, then closes everything. */
-  drain(graceMs: number): Promise<void>;
+  /**
+   * Answers `/ready` 503 at once and serves everything else as before for `delayMs` (the deregistration delay: a
+   * balancer's checks take it out meanwhile), then stops accepting, lets requests in flight finish within `graceMs`,
+   * and closes everything.
+   */
+  drain(graceMs: number, delayMs?: number): Promise<void>;
+  /** The deregistration delay alone: `/ready` answers 503 from now on; resolves after `delayMs`, still serving. */
+  deregister(delayMs: number): Promise<void>;
   /** Closes at once (tests). */
   close(): Promise<void>;
 }
@@ -260,6 +270,8 @@ function send(response: http.ServerResponse, status: number, body: string | Uint
 export async function startHttpService<TContext extends BaseContext>(options: HttpServiceOptions<TContext>): Promise<RunningHttpService> {
   const { apollo, logger } = options;
   await apollo.start();
+  // Not ready from the first signal (deregistering); draining once the listener closes.
+  let deregistering = false;
   let draining = false;
   let inFlight = 0;
 
@@ -274,7 +286,7 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
     }
     if (url.pathname === '/ready' && method === 'GET') {
       log.operation = 'ready';
-      const readiness: Readiness = draining ? { ready: false, draining: true } : await options.ready().catch(() => ({ ready: false }));
+      const readiness: Readiness = deregistering || draining ? { ready: false, draining: true } : await options.ready().catch(() => ({ ready: false }));
       send(response, readiness.ready ? 200 : 503, JSON.stringify({ status: readiness.ready ? 'ready' : 'unavailable', ...readiness }));
       return;
     }
@@ -460,11 +472,23 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
     await metrics?.close();
     await telemetry?.flush();
   };
+  // Once: a second call (drain after deregister) does not wait again.
+  let deregistered: Promise<void> | undefined;
+  const deregister = (delayMs: number) => {
+    deregistering = true;
+    if (!deregistered) {
+      if (delayMs > 0) logger.info({ delayMs }, 'deregistering: /ready answers 503, still serving until the balancer has taken this replica out');
+      deregistered = new Promise<void>((resolve) => setTimeout(resolve, delayMs));
+    }
+    return deregistered;
+  };
   return {
     url: `http://${options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${port}/graphql`,
     port,
     metricsPort: metrics?.port,
-    drain: async (graceMs: number) => {
+    deregister,
+    drain: async (graceMs: number, delayMs = 0) => {
+      await deregister(delayMs);
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       const deadline = Date.now() + graceMs;
@@ -486,11 +510,11 @@ export async function startHttpService<TContext extends BaseContext>(options: Ht
   };
 }
 
-/** Milliseconds from a `<NAME>` environment variable, or the default. */
-export function millisecondsFromEnv(name: string, fallback: number, env: NodeJS.ProcessEnv = process.env): number {
+/** Milliseconds from a `<NAME>` environment variable, or the default; 0 only where `allowZero` (a delay that may be off). */
+export function millisecondsFromEnv(name: string, fallback: number, env: NodeJS.ProcessEnv = process.env, allowZero = false): number {
   const value = env[name];
   if (value === undefined || value === '') return fallback;
   const ms = Number(value);
-  if (!Number.isFinite(ms) || ms <= 0) throw new Error(`${name} must be a positive number of milliseconds`);
+  if (!Number.isFinite(ms) || ms < 0 || (ms === 0 && !allowZero)) throw new Error(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} number of milliseconds`);
   return ms;
 }

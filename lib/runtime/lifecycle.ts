@@ -3,15 +3,25 @@
  *
  * - a start-up failure is one line naming the service, what failed (the port,
  *   the file, the database directory) and what to do — never a raw stack;
- * - SIGTERM (and SIGINT) drains: the service stops accepting, its readiness
- *   turns 503, requests in flight finish within SHUTDOWN_GRACE_MS, then the
- *   databases close and the process exits 0. A second signal exits at once.
+ * - SIGTERM (and SIGINT) drains: its readiness turns 503 at once, and for
+ *   SHUTDOWN_DELAY_MS it still serves as before (new connections, keep-alive
+ *   ones), while a balancer's health checks take it out; then it stops
+ *   accepting, requests in flight finish within SHUTDOWN_GRACE_MS, the
+ *   databases close and the process exits 0. A second signal exits at once,
+ *   during the delay too.
  */
 import net from 'node:net';
 import { ConfigurationError } from '../trust/keys.js';
 import type { Logger } from './logger.js';
 
 export const DEFAULT_SHUTDOWN_GRACE_MS = 20_000;
+/**
+ * No deregistration delay unless set: under Kubernetes the pod leaves the Service's endpoints as it starts
+ * terminating, and the manifests' preStop pause (5 s) already waits for the proxies before SIGTERM, so a delay here
+ * would make every pod wait twice; `npm start` has no balancer. Behind a balancer that learns only from `/ready`
+ * (HAProxy: scripts/replicas.ts), set it above the time its checks take to mark a replica down.
+ */
+export const DEFAULT_SHUTDOWN_DELAY_MS = 0;
 
 /** A start-up failure an operator can act on. */
 export class StartupError extends Error {
@@ -69,8 +79,8 @@ export async function assertPortsFree(host: string, ports: Record<string, { vari
   }
 }
 
-/** Drains on SIGTERM/SIGINT, then exits; a second signal exits at once. */
-export function drainOnSignals(drain: (graceMs: number) => Promise<void>, logger: Logger, graceMs = DEFAULT_SHUTDOWN_GRACE_MS): void {
+/** Drains on SIGTERM/SIGINT (after the deregistration delay, `delayMs`), then exits; a second signal exits at once. */
+export function drainOnSignals(drain: (graceMs: number, delayMs: number) => Promise<void>, logger: Logger, graceMs = DEFAULT_SHUTDOWN_GRACE_MS, delayMs = DEFAULT_SHUTDOWN_DELAY_MS): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -78,9 +88,11 @@ export function drainOnSignals(drain: (graceMs: number) => Promise<void>, logger
       process.exit(1);
     }
     stopping = true;
-    logger.info({ signal, graceMs }, 'draining: no new connections, finishing requests in flight');
+    logger.info({ signal, delayMs, graceMs }, delayMs > 0
+      ? 'stopping: /ready answers 503 and serving goes on for the deregistration delay, then draining'
+      : 'draining: no new connections, finishing requests in flight');
     const started = Date.now();
-    drain(graceMs).then(
+    drain(graceMs, delayMs).then(
       () => {
         logger.info({ ms: Date.now() - started }, 'stopped');
         process.exit(0);

@@ -131,7 +131,7 @@ export interface RunningSubgraph {
   url: string;
   db: Database;
   /** Graceful stop: stops accepting, finishes requests in flight within `graceMs`, closes the database. */
-  drain(graceMs: number): Promise<void>;
+  drain(graceMs: number, delayMs?: number): Promise<void>;
   close(): Promise<void>;
   /** Where its `/metrics` listens, when it serves them. */
   metricsPort?: number;
@@ -410,8 +410,8 @@ export async function startSubgraph(module: SubgraphModule, options: SubgraphOpt
     url: service.url,
     db,
     metricsPort: service.metricsPort,
-    drain: async (graceMs: number) => {
-      await service.drain(graceMs);
+    drain: async (graceMs: number, delayMs = 0) => {
+      await service.drain(graceMs, delayMs);
       await stopped();
     },
     close: async () => {
