@@ -121,6 +121,11 @@ interface Round {
   rssMb: Record<ServiceName, number>;
   /** What each service's own metrics say it spent on garbage collection, event-loop delay, statements, audit (scripts/bench-diagnosis.ts). */
   diagnosis: Record<string, ServiceDiagnosis>;
+  /**
+   * The machine and the database server during the round: the share of time some task waited for a CPU or for I/O
+   * (and every task, for I/O: /proc/pressure), and, on PostgreSQL, checkpoints, buffers written and WAL flushes.
+   */
+  stalls: { cpuSomePercent?: number; ioSomePercent?: number; ioFullPercent?: number; checkpoints?: number; buffersWrittenPerRequest?: number; walFlushesPerRequest?: number };
 }
 
 const round1 = (n: number) => Math.round(n * 10) / 10;
@@ -208,6 +213,35 @@ function machineCpuMs(): { busy: number; all: number } {
   return { busy: (all - idle) * TICK_MS, all: all * TICK_MS };
 }
 
+/**
+ * The machine's stall time so far (Linux pressure stall information, microseconds): some task waiting for a CPU, some
+ * or every task waiting for I/O. Undefined where the kernel does not report it.
+ */
+function pressure(): { cpuSome: number; ioSome: number; ioFull: number } | undefined {
+  try {
+    const total = (file: string, kind: 'some' | 'full') => Number(/total=(\d+)/.exec(readFileSync(file, 'utf8').split('\n').find((line) => line.startsWith(kind)) ?? '')?.[1] ?? NaN);
+    return { cpuSome: total('/proc/pressure/cpu', 'some'), ioSome: total('/proc/pressure/io', 'some'), ioFull: total('/proc/pressure/io', 'full') };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The PostgreSQL server's checkpoints, buffers written and WAL flushes so far (--large). */
+async function serverActivity(): Promise<{ checkpoints: number; buffersWritten: number; walSyncs: number } | undefined> {
+  if (!large) return undefined;
+  const pg = (await import('pg')).default;
+  const client = new pg.Client({ connectionString: process.env.SEED_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' });
+  await client.connect();
+  try {
+    const { rows: [row] } = await client.query<{ checkpoints: string; written: string; syncs: string }>(
+      `SELECT (checkpoints_timed + checkpoints_req)::text AS checkpoints, (buffers_checkpoint + buffers_clean + buffers_backend)::text AS written,
+              (SELECT wal_sync FROM pg_stat_wal)::text AS syncs FROM pg_stat_bgwriter`);
+    return { checkpoints: Number(row!.checkpoints), buffersWritten: Number(row!.written), walSyncs: Number(row!.syncs) };
+  } finally {
+    await client.end();
+  }
+}
+
 const warmed = new Set<string>();
 
 async function measure(stack: ProcessStack, set: string, queryName: string, mode: Mode, patients: string[], metricsPorts: Record<string, number>): Promise<Round> {
@@ -241,6 +275,8 @@ async function measure(stack: ProcessStack, set: string, queryName: string, mode
   while (Date.now() < warmupEnd) await Promise.all(Array.from({ length: 4 }, send));
 
   const metricsBefore = await snapshotMetrics(metricsPorts);
+  const serverBefore = await serverActivity();
+  const pressureBefore = pressure();
   const cpuBefore = Object.fromEntries(SERVICES.map((s) => [s, stack.cpuMs(s)]));
   const postgresBefore = postgresTicks();
   const clientBefore = process.cpuUsage();
@@ -272,6 +308,18 @@ async function measure(stack: ProcessStack, set: string, queryName: string, mode
   }
   const elapsed = (performance.now() - started) / 1000;
   const diagnosis = diagnose(metricsBefore, await snapshotMetrics(metricsPorts), latencies.length);
+  const pressureAfter = pressure();
+  const serverAfter = await serverActivity();
+  // Stall time as a share of the round: 10% of CPU "some" means a task was waiting for a CPU 10% of the time.
+  const stalled = (key: 'cpuSome' | 'ioSome' | 'ioFull') => pressureBefore && pressureAfter ? round1((pressureAfter[key] - pressureBefore[key]) / 10 / (elapsed * 1000)) : undefined;
+  const stalls: Round['stalls'] = {
+    cpuSomePercent: stalled('cpuSome'), ioSomePercent: stalled('ioSome'), ioFullPercent: stalled('ioFull'),
+    ...(serverBefore && serverAfter ? {
+      checkpoints: serverAfter.checkpoints - serverBefore.checkpoints,
+      buffersWrittenPerRequest: round1((serverAfter.buffersWritten - serverBefore.buffersWritten) / latencies.length),
+      walFlushesPerRequest: round1((serverAfter.walSyncs - serverBefore.walSyncs) / latencies.length),
+    } : {}),
+  };
   const cpu = Object.fromEntries(SERVICES.map((s) => [s, (stack.cpuMs(s) - cpuBefore[s]!) / latencies.length])) as Record<ServiceName, number>;
   const postgres = postgresCpuMsSince(postgresBefore);
   const postgresMs = postgres.total / latencies.length;
@@ -292,6 +340,7 @@ async function measure(stack: ProcessStack, set: string, queryName: string, mode
     cpuMsPerRequest: { ...Object.fromEntries(SERVICES.map((s) => [s, round1(cpu[s])])), total: round1(SERVICES.reduce((sum, s) => sum + cpu[s], 0)) } as Round['cpuMsPerRequest'],
     rssMb: Object.fromEntries(SERVICES.map((s) => [s, Math.round(stack.rssMb(s))])) as Record<ServiceName, number>,
     diagnosis,
+    stalls,
     postgresMsBySubgraph: postgresBySubgraph,
     elsewhere: {
       postgresMs: round1(postgresMs), clientMs: round1(clientMs), otherMs: round1(Math.max(0, machineBusyMs - servicesMs - postgresMs - clientMs)),
@@ -353,6 +402,9 @@ try {
       rounds.push(result);
       console.log(`round ${r + 1} ${variant(set, query, mode)}: ${result.rps} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, CPU ${result.cpuMsPerRequest.total} ms/request (gateway ${result.cpuMsPerRequest.gateway}; PostgreSQL ${result.elsewhere.postgresMs}, client ${result.elsewhere.clientMs}, other ${result.elsewhere.otherMs}; machine ${result.elsewhere.machineBusyPercent}% busy), errors ${result.errors}`);
       console.log(`  ${describeDiagnosis(result.diagnosis)}`);
+      const st = result.stalls;
+      console.log(`  machine: waiting for a CPU ${st.cpuSomePercent ?? '?'}% of the time, for I/O ${st.ioSomePercent ?? '?'}% (all tasks ${st.ioFullPercent ?? '?'}%)`
+        + (st.checkpoints === undefined ? '' : `; PostgreSQL: ${st.checkpoints} checkpoints, ${st.buffersWrittenPerRequest} buffers written and ${st.walFlushesPerRequest} WAL flushes per request`));
     }
   }
 } finally {
