@@ -1,5 +1,5 @@
 /**
- * `npx tsx scripts/explain-timeline.ts [--patients 5] [--first 50] [--per-kind] [--out plans.txt]`
+ * `npx tsx scripts/explain-timeline.ts [--patients 5] [--first 50] [--per-kind] [--database-prefix fpr_] [--out plans.txt]`
  *
  * The query plans of a timeline page of the large set (seed:large): for each
  * owner, the statements /internal/timeline runs for one patient (built by the
@@ -11,7 +11,7 @@
  * organisation's unlabelled and labelled records through (a clinician the
  * patient authorised everywhere): the widest page, the most work.
  *
- * Databases: <SUBGRAPH>_DATABASE_URL, or fpr_<subgraph> on SEED_POSTGRES_URL, as seed:large.
+ * Databases: <SUBGRAPH>_DATABASE_URL, or <prefix><subgraph> on SEED_POSTGRES_URL (fpr_ unless --database-prefix), as seed:large.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -19,18 +19,18 @@ import pg from 'pg';
 import type { ConsentAccess } from '../lib/consent/access.js';
 import { SENSITIVITY_LABELS } from '../lib/records/terminology.js';
 import { ownerTimeline, timelineSources, TIMELINE_KINDS, TIMELINE_KIND_TYPES, type TimelineEntryKey } from '../lib/records/timeline.js';
-import { RECORD_TYPES } from '../lib/records/record-types.js';
+import { RECORD_TYPES, type RecordTypeFacts } from '../lib/records/record-types.js';
 import { selectPatientPages } from '../lib/records/connection.js';
 import type { Queryable } from '../lib/runtime/db.js';
 import { SUBGRAPH_NAMES, SUBGRAPHS, type SubgraphName } from '../lib/runtime/services.js';
 
-const { values } = parseArgs({ options: { 'per-kind': { type: 'boolean', default: false }, patients: { type: 'string', default: '5' }, first: { type: 'string', default: '50' }, out: { type: 'string' } } });
+const { values } = parseArgs({ options: { 'per-kind': { type: 'boolean', default: false }, patients: { type: 'string', default: '5' }, first: { type: 'string', default: '50' }, out: { type: 'string' }, 'database-prefix': { type: 'string', default: 'fpr_' } } });
 const SERVER = process.env.SEED_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const urlOf = (name: SubgraphName) => {
   const configured = process.env[`${SUBGRAPHS[name].envPrefix}_DATABASE_URL`];
   if (configured) return configured;
   const url = new URL(SERVER);
-  url.pathname = `/fpr_${name.replace('-', '_')}`;
+  url.pathname = `/${values['database-prefix']}${name.replace('-', '_')}`;
   return url.toString();
 };
 
@@ -105,7 +105,8 @@ for (const [p, patientId] of patients.entries()) {
       if (p === 0) say(`\n## ${owner}: ${statement.sql.replace(/\s+/g, ' ').slice(0, 160)}...\n${plan}`);
     }
   }
-  // The page's nodes, resolved by id from their owners (SELECT * ... WHERE id = ANY).
+  // The page's nodes, resolved by id from their owners (SELECT * ... WHERE id = ANY), with their patient where the table is
+  // partitioned by patient (labs' observation: the key is (patient_id, id), and the product's lookup names the patient).
   const page = entries.sort((a, b) => (a.time === b.time ? (a.id < b.id ? 1 : -1) : a.time < b.time ? 1 : -1)).slice(0, Number(values.first));
   const byTable = new Map<string, { owner: SubgraphName; ids: string[] }>();
   for (const entry of page) {
@@ -114,11 +115,15 @@ for (const [p, patientId] of patients.entries()) {
     byTable.set(row.table, { owner, ids: [...(byTable.get(row.table)?.ids ?? []), entry.id] });
   }
   for (const [table, { owner, ids }] of byTable) {
-    const { plan } = await explain(clients[owner], `SELECT * FROM ${table} WHERE id = ANY($1::uuid[])`, [`{${ids.join(',')}}`]);
+    const byPatient = (RECORD_TYPES.find((r) => r.table === table) as RecordTypeFacts | undefined)?.partitionedByPatient === true;
+    const sql = byPatient ? `SELECT * FROM ${table} WHERE patient_id = ANY($2::uuid[]) AND id = ANY($1::uuid[])` : `SELECT * FROM ${table} WHERE id = ANY($1::uuid[])`;
+    const { plan } = await explain(clients[owner], sql, byPatient ? [`{${ids.join(',')}}`, `{${patientId}}`] : [`{${ids.join(',')}}`]);
     const execution = Number(/Execution Time: ([\d.]+)/.exec(plan)?.[1] ?? 0);
+    // Every buffer the lookup touched: found in shared buffers (hit) or read from the operating system (read).
+    const buffers = [...plan.matchAll(/Buffers: shared (?:hit=(\d+))?\s*(?:read=(\d+))?/g)].slice(0, 1).reduce((n, m) => n + Number(m[1] ?? 0) + Number(m[2] ?? 0), 0);
     const key = `${owner} nodes`;
-    totals[key] = { statements: (totals[key]?.statements ?? 0) + 1, ms: (totals[key]?.ms ?? 0) + execution, buffers: 0 };
-    if (p === 0) say(`\n## ${owner} nodes: SELECT * FROM ${table} WHERE id = ANY(${ids.length} ids)\n${plan}`);
+    totals[key] = { statements: (totals[key]?.statements ?? 0) + 1, ms: (totals[key]?.ms ?? 0) + execution, buffers: (totals[key]?.buffers ?? 0) + buffers };
+    if (p === 0) say(`\n## ${owner} nodes: ${sql.replace('ANY($1::uuid[])', `ANY(${ids.length} ids)`)}\n${plan}`);
   }
 }
 say(`\n# per page (mean of ${patients.length} patients): statements, execution ms, shared buffers of the top node`);
