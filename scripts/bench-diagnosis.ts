@@ -16,7 +16,7 @@
  *   upper bound of the histogram bucket it falls in
  *   (`fpr_audit_write_duration_seconds`).
  */
-import { parsePrometheusText, type MetricFamily } from '../test/support/prometheus.js';
+import { parsePrometheusText, type MetricFamily } from './prometheus-text.js';
 
 type Families = Map<string, MetricFamily>;
 

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SUBGRAPH_NAMES } from '../lib/runtime/services.js';
 import { telemetryFor } from '../lib/runtime/telemetry.js';
 import { postGraphQL, startTestStack, type LogLine, type TestStack } from './support/harness.js';
-import { labelValues, parsePrometheusText, total } from './support/prometheus.js';
+import { labelValues, parsePrometheusText, total } from '../scripts/prometheus-text.js';
 import { CHART_WITH_TIMELINE, chartPatient, clientTraceparent, COUNTY, PATIENTS } from './support/chart.js';
 
 interface ExportedSpan {

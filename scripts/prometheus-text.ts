@@ -1,6 +1,8 @@
 /**
  * A strict reader of the Prometheus text exposition format (version 0.0.4),
- * written from the format's specification for the tests: it throws on any
+ * written from the format's specification for the tests (observability.e2e)
+ * and read by the benchmark's diagnosis (bench-diagnosis.ts); in scripts/ so
+ * the compiled build, which leaves the tests out, has it: it throws on any
  * line the format does not allow, on samples of a family declared nowhere or
  * of the wrong type, and on histograms whose buckets are not cumulative or
  * whose `+Inf` bucket differs from `_count`.
