@@ -23,17 +23,17 @@
  * carries to the byte, and each table's statements as the catalogue derives
  * them today, in that file's spelling.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { migrate, openDatabase, type Database } from '../lib/runtime/db.js';
+import { migrate, type Database } from '../lib/runtime/db.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/runtime/services.js';
 import { lastUpdatedSchema, type LastUpdatedTable } from '../lib/records/last-updated.js';
 import { migrateSubgraph, migrationsDirectory, PUBLISHING_MIGRATIONS, RECORDS_MIGRATIONS } from '../lib/runtime/subgraph.js';
-import { BACKENDS, type Backend } from './support/harness.js';
+import { scratchDatabases, schemaOf } from './support/scratch-databases.js';
+import { BACKENDS } from './support/harness.js';
 
 /** The previous release's staging file: its comment, then the statements the protocol's migration keeps unchanged. */
 const STAGING_COMMENT = `-- Publishing records (FHIR writes, HL7 v2): this owner's side of the
@@ -78,6 +78,9 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
  * the files it had, as they were. The staging file was the fixture, followed
  * (identity, labs) by what that file keeps today.
  */
+/** The schema with its functions: an upgrade must end with the same trigger functions as a fresh install. */
+const schemaWithFunctions = (db: Database) => schemaOf(db, { functions: true });
+
 function previousRelease(name: SubgraphName, directory: string): void {
   const release = PREVIOUS_RELEASE[name];
   for (const file of release.files) {
@@ -181,47 +184,10 @@ function release718a7a5(name: SubgraphName, directory: string): string[] {
   return [...files, '020_last_updated.sql'].sort();
 }
 
-/** Tables and columns, indexes, constraints, functions and triggers of the database's schema. */
-async function schemaOf(db: Database): Promise<string[]> {
-  const rows = await db.query<{ item: string }>(`
-    SELECT 'column ' || table_name || '.' || column_name || ' #' || ordinal_position || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '') AS item
-      FROM information_schema.columns WHERE table_schema = current_schema()
-    UNION ALL SELECT 'index ' || indexname || ': ' || indexdef FROM pg_indexes WHERE schemaname = current_schema()
-    UNION ALL SELECT 'constraint ' || conrelid::regclass::text || '.' || conname || ': ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = current_schema()::regnamespace
-    UNION ALL SELECT 'function ' || proname || ': ' || md5(pg_get_functiondef(oid)) FROM pg_proc WHERE pronamespace = current_schema()::regnamespace
-    UNION ALL SELECT 'trigger ' || tgname || ': ' || pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal
-    ORDER BY 1`);
-  return rows.map((r) => r.item);
-}
 
-/** Empty databases on the backend, dropped at the end. */
-function databases(backend: Backend) {
-  const made: string[] = [];
-  return {
-    async open(): Promise<Database> {
-      if (backend === 'pglite') return openDatabase('memory://');
-      const admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
-      await admin.connect();
-      const name = `fpr_migrate_${randomBytes(5).toString('hex')}`;
-      await admin.query(`CREATE DATABASE ${name}`);
-      await admin.end();
-      made.push(name);
-      const url = new URL(process.env.TEST_DATABASE_URL!);
-      url.pathname = `/${name}`;
-      return openDatabase(url.toString());
-    },
-    async drop(): Promise<void> {
-      if (!made.length) return;
-      const admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
-      await admin.connect();
-      for (const name of made) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
-    },
-  };
-}
 
 describe.each(BACKENDS)('publishing migrations on %s', (backend) => {
-  const store = databases(backend);
+  const store = scratchDatabases(backend, 'fpr_migrate');
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'fpr-migrations-'));
   afterAll(async () => {
     await store.drop();
@@ -261,7 +227,7 @@ describe.each(BACKENDS)('publishing migrations on %s', (backend) => {
       const applied = await migrateSubgraph(old, name);
       expect(applied).toContain('publishing/001_publishing.sql');
       await migrateSubgraph(fresh, name);
-      expect(await schemaOf(old)).toEqual(await schemaOf(fresh));
+      expect(await schemaWithFunctions(old)).toEqual(await schemaWithFunctions(fresh));
 
       expect(await old.query('SELECT state FROM ingest_transaction WHERE id = $1', [transaction])).toEqual([{ state: 'staged' }]);
       expect((await old.query<{ n: number }>('SELECT count(*)::int AS n FROM ingest_staged WHERE transaction_id = $1', [transaction]))[0]!.n).toBe(1);
@@ -279,7 +245,7 @@ describe.each(BACKENDS)('publishing migrations on %s', (backend) => {
       await migrateSubgraph(a, 'imaging');
       await migrateSubgraph(b, 'imaging');
       await b.query('CREATE INDEX record_identifier_value ON record_identifier (value)');
-      expect(await schemaOf(a)).not.toEqual(await schemaOf(b));
+      expect(await schemaWithFunctions(a)).not.toEqual(await schemaWithFunctions(b));
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
@@ -299,7 +265,7 @@ async function recordRows(db: Database, name: SubgraphName): Promise<Record<stri
 }
 
 describe.each(BACKENDS)('the record tables\' last-updated schema on %s', (backend) => {
-  const store = databases(backend);
+  const store = scratchDatabases(backend, 'fpr_migrate');
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'fpr-migrations-lu-'));
   afterAll(async () => {
     await store.drop();
@@ -346,7 +312,7 @@ describe.each(BACKENDS)('the record tables\' last-updated schema on %s', (backen
       // The functions again (CREATE OR REPLACE, the same text), and nothing derived: that release made all of it.
       expect(applied).toEqual(['records/001_last_updated.sql']);
       await migrateSubgraph(fresh, name);
-      expect(await schemaOf(old)).toEqual(await schemaOf(fresh));
+      expect(await schemaWithFunctions(old)).toEqual(await schemaWithFunctions(fresh));
       expect(await recordRows(old, name)).toEqual(held);
       if (name === 'labs') expect((await old.query<{ t: Date }>('SELECT last_updated AS t FROM observation'))[0]!.t.toISOString()).toBe('2021-02-03T04:05:06.000Z');
       expect(await migrateSubgraph(old, name)).toEqual([]);

@@ -23,54 +23,18 @@
 import { appendFileSync, cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes, randomUUID } from 'node:crypto';
-import pg from 'pg';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keepLastUpdated } from '../lib/records/last-updated.js';
-import { migrate, openDatabase, type Database } from '../lib/runtime/db.js';
+import { migrate, type Database } from '../lib/runtime/db.js';
 import { migrateSubgraph, migrationsDirectory, PUBLISHING_MIGRATIONS, RECORDS_MIGRATIONS } from '../lib/runtime/subgraph.js';
-import { BACKENDS, startTestStack, type Backend, type TestStack } from './support/harness.js';
+import { scratchDatabases, schemaOf } from './support/scratch-databases.js';
+import { BACKENDS, startTestStack, type TestStack } from './support/harness.js';
 
 const MIGRATION = '009_observation_partitions.sql';
 const PARTITIONS = 16;
 
-/** Empty databases on the backend, dropped at the end. */
-function databases(backend: Backend) {
-  const made: string[] = [];
-  return {
-    async open(): Promise<Database> {
-      if (backend === 'pglite') return openDatabase('memory://');
-      const admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
-      await admin.connect();
-      const name = `fpr_partition_${randomBytes(5).toString('hex')}`;
-      await admin.query(`CREATE DATABASE ${name}`);
-      await admin.end();
-      made.push(name);
-      const url = new URL(process.env.TEST_DATABASE_URL!);
-      url.pathname = `/${name}`;
-      return openDatabase(url.toString());
-    },
-    async drop(): Promise<void> {
-      if (!made.length) return;
-      const admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
-      await admin.connect();
-      for (const name of made) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
-    },
-  };
-}
 
-/** Tables and columns, indexes, constraints and triggers of the database's schema. */
-async function schemaOf(db: Database): Promise<string[]> {
-  const rows = await db.query<{ item: string }>(`
-    SELECT 'column ' || table_name || '.' || column_name || ' #' || ordinal_position || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '') AS item
-      FROM information_schema.columns WHERE table_schema = current_schema()
-    UNION ALL SELECT 'index ' || indexname || ': ' || indexdef FROM pg_indexes WHERE schemaname = current_schema()
-    UNION ALL SELECT 'constraint ' || conrelid::regclass::text || '.' || conname || ': ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = current_schema()::regnamespace
-    UNION ALL SELECT 'trigger ' || tgname || ': ' || pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal
-    ORDER BY 1`);
-  return rows.map((r) => r.item);
-}
 
 /** Every row of a table, as text, digested (count and md5 of the sorted rows). */
 async function digest(db: Database, table: string): Promise<string> {
@@ -80,7 +44,7 @@ async function digest(db: Database, table: string): Promise<string> {
 }
 
 describe.each(BACKENDS)('converting an unpartitioned observation on %s', (backend) => {
-  const store = databases(backend);
+  const store = scratchDatabases(backend, 'fpr_partition');
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'fpr-partition-'));
   afterAll(async () => {
     await store.drop();
