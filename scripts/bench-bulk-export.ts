@@ -39,8 +39,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/runtime/services.js';
+import { SUBGRAPH_NAMES } from '../lib/runtime/services.js';
 import { CHART_QUERY, compileProduct, patientsOf } from './bench-chart.js';
+import { largeSetUrls } from './large-set.js';
 import { startProcessStack, type ProcessStack, type ServiceName } from './process-stack.js';
 
 const { values } = parseArgs({
@@ -108,11 +109,7 @@ const describe = (label: string, run: { latencies: number[]; errors: number }, s
   `${label}: ${round(run.latencies.length / seconds)} req/s, p50 ${round(percentile(run.latencies, 50))} ms, p95 ${round(percentile(run.latencies, 95))} ms, `
   + `p99 ${round(percentile(run.latencies, 99))} ms (${run.latencies.length} requests, ${run.errors} errors)`;
 
-const largeUrls = values.large ? Object.fromEntries(SUBGRAPH_NAMES.map((name) => {
-  const url = new URL(process.env.SEED_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
-  url.pathname = `/${values['database-prefix']}${name.replace('-', '_')}`;
-  return [name, url.toString()];
-})) as Record<SubgraphName, string> : undefined;
+const largeUrls = values.large ? largeSetUrls(values['database-prefix']) : undefined;
 
 const TUNING = ['EXPORT_BATCH_PATIENTS', 'EXPORT_BATCH_BYTES', 'EXPORT_BATCHES_IN_FLIGHT', 'EXPORT_PATIENTS_IN_FLIGHT', 'EXPORT_CONCURRENCY'];
 const tuning = Object.fromEntries(TUNING.flatMap((name) => (process.env[name] ? [[name, process.env[name]!]] : [])));

@@ -7,7 +7,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/runtime/services.js';
 import { ROOT } from '../lib/runtime/subgraph.js';
 import { DEFAULT_SEED, generatePatient, TEST_ANCHOR } from '../lib/synthetic/generator.js';
 import type { ProcessStack } from './process-stack.js';
@@ -46,16 +45,4 @@ export function compileProduct(): string {
   mkdirSync(out, { recursive: true });
   execFileSync(process.execPath, [createRequire(import.meta.url).resolve('typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', out], { cwd: ROOT, stdio: 'inherit' });
   return out;
-}
-
-/**
- * The databases of a large set seed:large wrote: `<prefix><subgraph>` (fpr_identity, fpr_labs…; SEED_DATABASE_PREFIX
- * names another set) on the server of SEED_POSTGRES_URL.
- */
-export function largeSetUrls(prefix = 'fpr_'): Record<SubgraphName, string> {
-  return Object.fromEntries(SUBGRAPH_NAMES.map((name) => {
-    const url = new URL(process.env.SEED_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
-    url.pathname = `/${prefix}${name.replace('-', '_')}`;
-    return [name, url.toString()];
-  })) as Record<SubgraphName, string>;
 }

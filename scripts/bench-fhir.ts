@@ -30,6 +30,7 @@ import { mintDevToken } from '../lib/trust/dev-token.js';
 import { generateDevKeys } from '../lib/trust/keys.js';
 import { startProcessStack, type ProcessStack } from './process-stack.js';
 import { startStack } from './stack.js';
+import { largeSetUrls } from './large-set.js';
 
 const { values } = parseArgs({
   options: {
@@ -113,11 +114,7 @@ async function run(stack: Target, mode: Mode, patients: string[], seconds: numbe
 
 console.log(`FHIR search vs GraphQL: ${values.large ? 'PostgreSQL large set' : `PGlite, ${values.patients} patients`}, ${values['in-process'] ? 'one process' : 'six processes'}, clinician at ${values.org}, `
   + `${values.connections} connections, ${values.seconds} s x ${values.rounds} rounds per mode, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown CPU'})`);
-const largeUrls = values.large ? Object.fromEntries(SUBGRAPH_NAMES.map((name) => {
-  const url = new URL(process.env.SEED_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
-  url.pathname = `/fpr_${name.replace('-', '_')}`;
-  return [name, url.toString()];
-})) as Record<SubgraphName, string> : undefined;
+const largeUrls = values.large ? largeSetUrls() : undefined;
 const stack = await start(largeUrls);
 try {
   const patients = await patientsOf(stack);

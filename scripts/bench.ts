@@ -16,7 +16,7 @@
  *                            comma-separated, are measured in turn within each round
  *   --large                  the PostgreSQL set of `npm run seed:large` (fpr_<subgraph> databases); default: PGlite, 500 patients
  *   --sets fpr_,fpr1m_       large sets side by side (implies --large): each a database prefix seed:large wrote
- *                            (`SEED_DATABASE_PREFIX=fpr1m_ npm run seed:large -- --patients 1000000`); one stack per
+ *                            (`npm run seed:large -- --patients 1000000 --database-prefix fpr1m_`); one stack per
  *                            set, rounds interleaved across sets, and the difference of each to the first printed
  *   --connections 10         closed loop: concurrent clients, each sending the next request when the last answered
  *   --rate 50                open loop instead: a fixed rate (req/s), latency from the scheduled time
@@ -40,7 +40,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, type SubgraphName } from '../lib/runtime/services.js';
-import { CHART_QUERY, compileProduct, largeSetUrls, patientsOf } from './bench-chart.js';
+import { CHART_QUERY, compileProduct, patientsOf } from './bench-chart.js';
+import { largeSetUrls, SEED_SERVER } from './large-set.js';
 import { diagnose, snapshotMetrics, type ServiceDiagnosis } from './bench-diagnosis.js';
 import { startProcessStack, type ProcessStack, type ServiceName } from './process-stack.js';
 
@@ -230,7 +231,7 @@ function pressure(): { cpuSome: number; ioSome: number; ioFull: number } | undef
 async function serverActivity(): Promise<{ checkpoints: number; buffersWritten: number; walSyncs: number } | undefined> {
   if (!large) return undefined;
   const pg = (await import('pg')).default;
-  const client = new pg.Client({ connectionString: process.env.SEED_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' });
+  const client = new pg.Client({ connectionString: SEED_SERVER });
   await client.connect();
   try {
     const { rows: [row] } = await client.query<{ checkpoints: string; written: string; syncs: string }>(

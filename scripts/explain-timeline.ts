@@ -23,16 +23,11 @@ import { RECORD_TYPES, type RecordTypeFacts } from '../lib/records/record-types.
 import { selectPatientPages } from '../lib/records/connection.js';
 import type { Queryable } from '../lib/runtime/db.js';
 import { SUBGRAPH_NAMES, SUBGRAPHS, type SubgraphName } from '../lib/runtime/services.js';
+import { largeSetUrls } from './large-set.js';
 
 const { values } = parseArgs({ options: { 'per-kind': { type: 'boolean', default: false }, patients: { type: 'string', default: '5' }, first: { type: 'string', default: '50' }, out: { type: 'string' }, 'database-prefix': { type: 'string', default: 'fpr_' } } });
-const SERVER = process.env.SEED_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const urlOf = (name: SubgraphName) => {
-  const configured = process.env[`${SUBGRAPHS[name].envPrefix}_DATABASE_URL`];
-  if (configured) return configured;
-  const url = new URL(SERVER);
-  url.pathname = `/${values['database-prefix']}${name.replace('-', '_')}`;
-  return url.toString();
-};
+const largeSet = largeSetUrls(values['database-prefix']);
+const urlOf = (name: SubgraphName) => process.env[`${SUBGRAPHS[name].envPrefix}_DATABASE_URL`] || largeSet[name];
 
 const clients = Object.fromEntries(await Promise.all(SUBGRAPH_NAMES.map(async (name) => {
   const client = new pg.Client({ connectionString: urlOf(name) });

@@ -27,6 +27,7 @@ import { openSubgraphDatabase } from '../lib/runtime/subgraph.js';
 import { anchorTime, DEFAULT_SEED } from '../lib/synthetic/generator.js';
 import { demoAnchor } from './demo.js';
 import { hasPatients, seedReferenceData } from './seed-data.js';
+import { SEED_SERVER } from './large-set.js';
 import { deferConstraints, patientTables, restoreConstraints, seedPatientsParallel } from './seed-parallel.js';
 
 const { values } = parseArgs({
@@ -44,7 +45,7 @@ const patients = Number(values.patients);
 const seed = Number(values.seed);
 const anchor = values.anchor ?? demoAnchor();
 anchorTime(anchor);
-const SERVER = process.env.SEED_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const SERVER = SEED_SERVER;
 const prefix = values['database-prefix'];
 if (!/^[a-z][a-z0-9_]*$/.test(prefix)) throw new Error(`--database-prefix must be lower-case letters, digits and underscores (got ${prefix})`);
 

@@ -20,7 +20,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import pg from 'pg';
-import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/runtime/services.js';
+import type { SubgraphName } from '../lib/runtime/services.js';
 import type { Anchor } from '../lib/synthetic/generator.js';
 import { SUBGRAPH_SEEDERS } from '../subgraphs/seeders.js';
 import type { SeedWorkerData, SeedWorkerMessage, SeedWorkerRequest } from './seed-worker.js';
