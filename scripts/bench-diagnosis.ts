@@ -54,16 +54,14 @@ function total(families: Families, family: string, sample: string, labels: Recor
 
 /** The change of a histogram between two snapshots: count, sum, and the count in each bucket (`le` → cumulative). */
 function histogramDelta(before: Families, after: Families, family: string) {
+  // Each bucket's count after, less its count before (summed over label sets).
   const buckets = new Map<number, number>();
-  for (const s of after.get(family)?.samples ?? []) {
-    if (!s.name.endsWith('_bucket')) continue;
-    const le = Number(s.labels.le === '+Inf' ? Infinity : s.labels.le);
-    buckets.set(le, (buckets.get(le) ?? 0) + s.value);
-  }
-  for (const s of before.get(family)?.samples ?? []) {
-    if (!s.name.endsWith('_bucket')) continue;
-    const le = Number(s.labels.le === '+Inf' ? Infinity : s.labels.le);
-    buckets.set(le, (buckets.get(le) ?? 0) - s.value);
+  for (const [families, sign] of [[after, 1], [before, -1]] as const) {
+    for (const s of families.get(family)?.samples ?? []) {
+      if (!s.name.endsWith('_bucket')) continue;
+      const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le);
+      buckets.set(le, (buckets.get(le) ?? 0) + sign * s.value);
+    }
   }
   const count = total(after, family, `${family}_count`) - total(before, family, `${family}_count`);
   const sum = total(after, family, `${family}_sum`) - total(before, family, `${family}_sum`);

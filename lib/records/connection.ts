@@ -95,7 +95,7 @@ export interface PatientListSpec extends RecordAccess {
 /** The list of a record type of the catalogue (lib/records/record-types.ts): its access, table and time column. */
 export function patientList(graphqlType: RecordTypeName): PatientListSpec {
   const row = listedRecordType(graphqlType);
-  return { ...accessOfRow(row), table: row.table, timeColumn: row.timeColumn, lastUpdatedColumn: lastUpdatedColumnOf(row), ...((row as RecordTypeFacts).partitionedByPatient ? { partitionedByPatient: true } : {}) };
+  return { ...accessOfRow(row), table: row.table, timeColumn: row.timeColumn, lastUpdatedColumn: lastUpdatedColumnOf(row), partitionedByPatient: (row as RecordTypeFacts).partitionedByPatient === true };
 }
 
 /**
@@ -184,6 +184,10 @@ export async function maySee(context: SubgraphContext, access: RecordAccess, row
   return (await decideRow(context.consent, access, row, access.category)).decision.allow;
 }
 
+/** The key of a record known with its patient, for the loaders that read by (patient_id, …): `<patient>|<id>`. */
+const patientKey = (patientId: string, id: string) => `${patientId.toLowerCase()}|${id.toLowerCase()}`;
+const splitPatientKey = (key: string) => ({ patientId: key.slice(0, key.indexOf('|')), id: key.slice(key.indexOf('|') + 1) });
+
 /**
  * Rows by id, one statement per request and table, before any consent check. `patientId`: the record's patient,
  * when the caller knows it (a timeline node): the statement names the patients too, so a table partitioned by
@@ -193,13 +197,13 @@ export async function maySee(context: SubgraphContext, access: RecordAccess, row
 function rowById<Row extends Record<string, unknown>>(context: SubgraphContext, table: string, id: string, patientId?: string): Promise<Row | null> {
   if (patientId !== undefined && isUuid(patientId)) {
     const loader = context.loader<string, Row | null>(`byPatientAndId:${table}`, async (keys) => {
-      const pairs = keys.map((key) => key.split('|') as [string, string]);
+      const pairs = keys.map(splitPatientKey);
       const rows = await context.db.query<Row>(`SELECT * FROM ${table} WHERE patient_id = ANY($2::uuid[]) AND id = ANY($1::uuid[])`,
-        [[...new Set(pairs.map(([, i]) => i))], [...new Set(pairs.map(([p]) => p))]]);
-      const byKey = new Map(rows.map((row) => [`${String(row.patient_id)}|${String(row.id)}`, row]));
+        [[...new Set(pairs.map((pair) => pair.id))], [...new Set(pairs.map((pair) => pair.patientId))]]);
+      const byKey = new Map(rows.map((row) => [patientKey(String(row.patient_id), String(row.id)), row]));
       return keys.map((key) => byKey.get(key) ?? null);
     });
-    return loader.load(`${patientId.toLowerCase()}|${id.toLowerCase()}`);
+    return loader.load(patientKey(patientId, id));
   }
   const loader = context.loader<string, Row | null>(`byId:${table}`, async (ids) => {
     const rows = await context.db.query<Row>(`SELECT * FROM ${table} WHERE id = ANY($1::uuid[])`, [[...ids]]);
@@ -250,10 +254,11 @@ export function loadChildren<Row extends Record<string, unknown>>(
 ): Promise<Row[]> {
   const byPatient = patientId !== undefined;
   const loader = context.loader<string, Row[]>(`children:${table}:${foreignKey}${byPatient ? ':patient' : ''}`, async (keys) => {
-    const ids = byPatient ? keys.map((key) => key.slice(key.indexOf('|') + 1)) : [...keys];
+    const pairs = keys.map((key) => (byPatient ? splitPatientKey(key) : { patientId: '', id: key }));
+    const ids = pairs.map((pair) => pair.id);
     const rows = byPatient
       ? await context.db.query<Row>(`SELECT * FROM ${table} WHERE patient_id = ANY($2::uuid[]) AND ${foreignKey} = ANY($1::uuid[]) ORDER BY ${orderBy}`,
-        [ids, [...new Set(keys.map((key) => key.slice(0, key.indexOf('|'))))]])
+        [ids, [...new Set(pairs.map((pair) => pair.patientId))]])
       : await context.db.query<Row>(`SELECT * FROM ${table} WHERE ${foreignKey} = ANY($1::uuid[]) ORDER BY ${orderBy}`, [ids]);
     const visible = await Promise.all(rows.map((row) => maySee(context, access, row)));
     const grouped = new Map<string, Row[]>();
@@ -262,5 +267,5 @@ export function loadChildren<Row extends Record<string, unknown>>(
     });
     return ids.map((key) => grouped.get(key) ?? []);
   });
-  return loader.load(byPatient ? `${patientId}|${parentId}` : parentId);
+  return loader.load(byPatient ? patientKey(patientId, parentId) : parentId);
 }
