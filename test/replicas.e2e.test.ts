@@ -121,6 +121,30 @@ describe.runIf(process.env.TEST_DATABASE_URL)('two replicas of everything behind
     return answers;
   }))).flat();
 
+  /**
+   * Kills replica `replica` of `service` during a stream of charts and checks what every such test checks: no chart
+   * answered wrongly, and every chart sent once HAProxy has it out answered in full. `examine` checks more of the same
+   * answers. Whatever happened, the replica is started again and back in rotation: the tests after need it.
+   */
+  const killDuringStream = async (service: ServiceName, replica: 1 | 2, examine?: (answers: Answer[], after: Answer[]) => Promise<void>) => {
+    const load = stream();
+    try {
+      await next(load.answers, 6);
+      replicas.replicas[replica - 1].signal(service, 'SIGKILL');
+      await waitFor(service, replica, /DOWN/);
+      const after = await next(load.answers, 12);
+      const answers = await load.stop();
+      expectNoneWrong(answers);
+      expect(after.filter((a) => !complete(a))).toEqual([]);
+      console.log(`${service}-${replica} killed: ${summary(answers)}`);
+      await examine?.(answers, after);
+    } finally {
+      await load.stop();
+      await replicas.replicas[replica - 1].restart(service);
+      await waitFor(service, replica, /^UP/);
+    }
+  };
+
   beforeAll(async () => {
     expect(chartPatient).toBeDefined();
     replicas = await startReplicas({ patients: PATIENTS, env: { SUBGRAPH_TIMEOUT_MS: '3000', INTERNAL_API_TIMEOUT_MS: '2000' } });
@@ -217,17 +241,7 @@ describe.runIf(process.env.TEST_DATABASE_URL)('two replicas of everything behind
   }, 600_000);
 
   it('a labs replica killed during a stream of charts: no chart answered wrongly, and all answered in full once it is out', async () => {
-    const load = stream();
-    await next(load.answers, 6);
-    replicas.replicas[1].signal('labs', 'SIGKILL');
-    await waitFor('labs', 2, /DOWN/);
-    const after = await next(load.answers, 12);
-    const answers = await load.stop();
-    expectNoneWrong(answers);
-    expect(after.filter((a) => !complete(a))).toEqual([]);
-    console.log(`labs-2 killed: ${summary(answers)}`);
-    await replicas.replicas[1].restart('labs');
-    await waitFor('labs', 2, /^UP/);
+    await killDuringStream('labs', 2);
   }, 300_000);
 
   it('a frozen encounters replica is routed around once its health check fails, and taken back after SIGCONT', async () => {
@@ -251,23 +265,8 @@ describe.runIf(process.env.TEST_DATABASE_URL)('two replicas of everything behind
   }, 300_000);
 
   it('a gateway replica killed during a stream of charts: no chart answered wrongly, and all answered in full once it is out', async () => {
-    const load = stream();
-    try {
-      await next(load.answers, 6);
-      replicas.replicas[1].signal('gateway', 'SIGKILL');
-      await waitFor('gateway', 2, /DOWN/);
-      const after = await next(load.answers, 12);
-      const answers = await load.stop();
-      // A chart in flight at the killed gateway gets no answer (HAProxy closes the connection or answers 502), never a 200.
-      expectNoneWrong(answers);
-      expect(after.filter((a) => !complete(a))).toEqual([]);
-      console.log(`gateway-2 killed: ${summary(answers)}`);
-    } finally {
-      // Back whatever happened: the tests after this one need both gateways.
-      await load.stop();
-      await replicas.replicas[1].restart('gateway');
-      await waitFor('gateway', 2, /^UP/);
-    }
+    // A chart in flight at the killed gateway gets no answer (HAProxy closes the connection or answers 502), never a 200.
+    await killDuringStream('gateway', 2);
   }, 300_000);
 
   it('a frozen gateway replica is routed around once its health check fails, and taken back after SIGCONT', async () => {
@@ -292,35 +291,24 @@ describe.runIf(process.env.TEST_DATABASE_URL)('two replicas of everything behind
 
   it('an identity replica killed during a stream of charts: audit appends and consent go to the other, every chart answered has its one audit event, and the trail verifies', async () => {
     const identity = await openSubgraphDatabase('identity', replicas.replicas[0].databaseUrls.identity);
-    const load = stream();
     try {
-      await next(load.answers, 6);
-      replicas.replicas[0].signal('identity', 'SIGKILL');
-      await waitFor('identity', 1, /DOWN/);
-      const after = await next(load.answers, 12);
-      const answers = await load.stop();
-      expectNoneWrong(answers);
-      // Consent decided and the patient served by the other identity replica: every chart whole.
-      expect(after.filter((a) => !complete(a))).toEqual([]);
-      console.log(`identity-1 killed: ${summary(answers)}`);
-      // No disclosure without its event: a chart answered with the patient has exactly one; none has more
-      // (a 503 AUDIT_UNAVAILABLE from an append cut off by the kill withholds the data).
-      const requestIds = answers.flatMap((a) => (a.requestId ? [a.requestId] : []));
-      const rows = await identity.query<{ request_id: string; n: number }>('SELECT request_id, count(*)::int AS n FROM audit_event WHERE request_id = ANY($1::text[]) GROUP BY request_id', [requestIds]);
-      const events = new Map(rows.map((r) => [r.request_id, r.n]));
-      for (const answer of answers) {
-        if (answer.status === 200 && answer.data?.patient) expect(events.get(answer.requestId!), JSON.stringify(answer.errors)).toBe(1);
-        else expect(events.get(answer.requestId ?? '') ?? 0).toBeLessThanOrEqual(1);
-      }
-      for (const answer of after) expect(events.get(answer.requestId!)).toBe(1);
-      const report = await verifyAuditChain(identity);
-      expect(report.firstBroken).toBeNull();
+      // Consent decided and the patient served by the other identity replica: every chart after the kill whole.
+      await killDuringStream('identity', 1, async (answers, after) => {
+        // No disclosure without its event: a chart answered with the patient has exactly one; none has more
+        // (a 503 AUDIT_UNAVAILABLE from an append cut off by the kill withholds the data).
+        const requestIds = answers.flatMap((a) => (a.requestId ? [a.requestId] : []));
+        const rows = await identity.query<{ request_id: string; n: number }>('SELECT request_id, count(*)::int AS n FROM audit_event WHERE request_id = ANY($1::text[]) GROUP BY request_id', [requestIds]);
+        const events = new Map(rows.map((r) => [r.request_id, r.n]));
+        for (const answer of answers) {
+          if (answer.status === 200 && answer.data?.patient) expect(events.get(answer.requestId!), JSON.stringify(answer.errors)).toBe(1);
+          else expect(events.get(answer.requestId ?? '') ?? 0).toBeLessThanOrEqual(1);
+        }
+        for (const answer of after) expect(events.get(answer.requestId!)).toBe(1);
+        const report = await verifyAuditChain(identity);
+        expect(report.firstBroken).toBeNull();
+      });
     } finally {
-      await load.stop();
       await identity.close();
-      // Back whatever happened: the tests after this one need both identity replicas.
-      await replicas.replicas[0].restart('identity');
-      await waitFor('identity', 1, /^UP/);
     }
     expect((await charts(4)).every(complete)).toBe(true);
   }, 300_000);
