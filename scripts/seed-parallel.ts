@@ -19,10 +19,10 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import pg from 'pg';
 import type { SubgraphName } from '../lib/runtime/services.js';
 import type { Anchor } from '../lib/synthetic/generator.js';
 import { SUBGRAPH_SEEDERS } from '../subgraphs/seeders.js';
+import { connectWith as connect } from './large-set.js';
 import type { SeedWorkerData, SeedWorkerMessage, SeedWorkerRequest } from './seed-worker.js';
 
 export interface ParallelSeedOptions {
@@ -41,13 +41,6 @@ export interface ParallelSeedOptions {
 /** The patient tables of a subgraph (what its seeder writes per patient). */
 export function patientTables(name: SubgraphName): string[] {
   return SUBGRAPH_SEEDERS[name].patientRows([]).map((t) => t.table);
-}
-
-async function connect(url: string, settings: string[] = []): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  for (const setting of settings) await client.query(setting);
-  return client;
 }
 
 /**

@@ -17,6 +17,7 @@ import { copyText } from '../lib/runtime/db.js';
 import { SUBGRAPH_NAMES, type SubgraphName } from '../lib/runtime/services.js';
 import { anchorTime, generatePatients, type Anchor } from '../lib/synthetic/generator.js';
 import { SUBGRAPH_SEEDERS } from '../subgraphs/seeders.js';
+import { connectWith } from './large-set.js';
 
 /** What the thread is given: the set's seed and anchor, each subgraph's database, and settings for its sessions. */
 export interface SeedWorkerData {
@@ -51,14 +52,12 @@ const { seed, anchor, urls, sessionSettings } = workerData as SeedWorkerData;
 const SLICE = 200;
 anchorTime(anchor);
 
-const clients = new Map<SubgraphName, pg.Client>();
+const clients = new Map<SubgraphName, Promise<pg.Client>>();
 async function client(name: SubgraphName): Promise<pg.Client> {
   let connection = clients.get(name);
   if (!connection) {
-    connection = new pg.Client({ connectionString: urls[name] });
+    connection = connectWith(urls[name], sessionSettings);
     clients.set(name, connection);
-    await connection.connect();
-    for (const setting of sessionSettings) await connection.query(setting);
   }
   return connection;
 }
@@ -123,7 +122,7 @@ const fail = (error: unknown) => {
 parentPort!.on('message', (range: SeedWorkerRequest) => {
   if (range === null) {
     void writing.then(async () => {
-      await Promise.all([...clients.values()].map((c) => c.end().catch(() => undefined)));
+      await Promise.all([...clients.values()].map((c) => c.then((client) => client.end()).catch(() => undefined)));
       parentPort!.close();
     });
     return;
