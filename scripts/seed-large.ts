@@ -132,7 +132,8 @@ await databases.identity.query(
   [seed, anchor, patients]);
 
 console.log('Analysing tables...');
-for (const db of Object.values(databases)) await db.query('ANALYZE');
+// The five databases at once (one after the other, they took 19 s at a million patients).
+await Promise.all(Object.values(databases).map((db) => db.query('ANALYZE')));
 const counts: Record<string, number> = {};
 for (const name of SUBGRAPH_NAMES) {
   const tables = await databases[name].query<{ relname: string; n: number }>(
