@@ -32,8 +32,12 @@
  *   --json results.json      write the results; --compare previous.json prints the differences
  *   --log-level info         the services' LOG_LEVEL (info, as in production; warn or silent to measure what logging costs)
  *   --profile dir            CPU profiles of the six processes (consent on), summarised by scripts/profile-summary.ts
+ *
+ * Each round also says where its slowest 1% of requests spent their time against the typical request, from the
+ * services' request log lines joined by request id (scripts/bench-slow-requests.ts); the services' logs of a run are
+ * kept in .data/bench-logs/<time>/<set>-<mode>/<service>.log.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -43,6 +47,7 @@ import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, type SubgraphName } from '../lib/ru
 import { CHART_QUERY, compileProduct, patientsOf } from './bench-chart.js';
 import { largeSetUrls, SEED_SERVER } from './large-set.js';
 import { diagnose, snapshotMetrics, type ServiceDiagnosis } from './bench-diagnosis.js';
+import { describeSlowRequests, logOffsets, slowRequests, type ClientSample, type SlowRequestReport } from './bench-slow-requests.js';
 import { startProcessStack, type ProcessStack, type ServiceName } from './process-stack.js';
 
 const { values } = parseArgs({
@@ -126,6 +131,8 @@ interface Round {
    * The machine and the database server during the round: the share of time some task waited for a CPU or for I/O
    * (and every task, for I/O: /proc/pressure), and, on PostgreSQL, checkpoints, buffers written and WAL flushes.
    */
+  /** Where the slowest 1% of requests spent their time, against the typical request (scripts/bench-slow-requests.ts). */
+  slowRequests?: SlowRequestReport;
   stalls: { cpuSomePercent?: number; ioSomePercent?: number; ioFullPercent?: number; checkpoints?: number; buffersWrittenPerRequest?: number; walFlushesPerRequest?: number };
 }
 
@@ -250,14 +257,15 @@ async function measure(stack: ProcessStack, set: string, queryName: string, mode
   const query = QUERIES[queryName]!;
   const base = stack.url.replace(/\/graphql$/, '');
   let next = 0;
-  const send = async () => {
+  /** Sends one request; answers whether it succeeded and the request id the gateway gave it. */
+  const send = async (): Promise<{ ok: boolean; requestId: string | null }> => {
     const id = patients[next++ % patients.length]!;
     if ('fhir' in query) {
       const response = await fetch(base + query.fhir(id), { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
       const body = (await response.json()) as { resourceType?: string; issue?: unknown[] };
       const ok = response.ok && body.resourceType === 'Bundle';
       if (!ok && errorSamples.length < 3) errorSamples.push(`${response.status} ${JSON.stringify(body.issue?.[0] ?? body).slice(0, 200)}`);
-      return ok;
+      return { ok, requestId: response.headers.get('x-request-id') };
     }
     const response = await fetch(stack.url, {
       method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: query.graphql, variables: { id } }),
@@ -265,7 +273,7 @@ async function measure(stack: ProcessStack, set: string, queryName: string, mode
     const body = (await response.json()) as { errors?: { message?: string; extensions?: { code?: string; service?: string } }[]; data?: { patient: unknown } };
     const ok = response.ok && !body.errors && Boolean(body.data?.patient);
     if (!ok && errorSamples.length < 3) errorSamples.push(`${response.status} ${JSON.stringify(body.errors?.[0] ?? 'no patient').slice(0, 200)}`);
-    return ok;
+    return { ok, requestId: response.headers.get('x-request-id') };
   };
   const errorSamples: string[] = [];
   // The first round of a stack and query warms it up for --warmup seconds (the JIT compiles the hot paths, pools fill,
@@ -282,7 +290,17 @@ async function measure(stack: ProcessStack, set: string, queryName: string, mode
   const postgresBefore = postgresTicks();
   const clientBefore = process.cpuUsage();
   const machineBefore = machineCpuMs();
+  const logFiles = Object.fromEntries(SERVICES.flatMap((s) => (stack.services[s].logFile ? [[s, stack.services[s].logFile!]] : [])));
+  const offsetsBefore = logOffsets(logFiles);
   const latencies: number[] = [];
+  const samples: ClientSample[] = [];
+  /** Counts a request's answer: its latency from `due` (performance.now() time). */
+  const answered = (due: number) => ({ ok, requestId }: { ok: boolean; requestId: string | null }) => {
+    const latencyMs = performance.now() - due;
+    latencies.push(latencyMs);
+    samples.push({ requestId, scheduledAt: performance.timeOrigin + due, latencyMs });
+    if (!ok) errors++;
+  };
   let errors = 0;
   const started = performance.now();
   const end = started + seconds * 1000;
@@ -294,20 +312,21 @@ async function measure(stack: ProcessStack, set: string, queryName: string, mode
       const wait = at - performance.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       const scheduled = at;
-      inFlight.push(send().then((ok) => { latencies.push(performance.now() - scheduled); if (!ok) errors++; }, () => { errors++; }));
+      inFlight.push(send().then(answered(scheduled), () => { errors++; }));
     }
     await Promise.all(inFlight);
   } else {
     await Promise.all(Array.from({ length: Number(values.connections) }, async () => {
       while (performance.now() < end) {
         const t = performance.now();
-        const ok = await send().catch(() => false);
-        latencies.push(performance.now() - t);
-        if (!ok) errors++;
+        answered(t)(await send().catch(() => ({ ok: false, requestId: null })));
       }
     }));
   }
   const elapsed = (performance.now() - started) / 1000;
+  // The services log a request when its answer has left: give the last lines a moment to reach the files.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const slow = Object.keys(logFiles).length ? slowRequests(samples, logFiles, offsetsBefore) : undefined;
   const diagnosis = diagnose(metricsBefore, await snapshotMetrics(metricsPorts), latencies.length);
   const pressureAfter = pressure();
   const serverAfter = await serverActivity();
@@ -341,6 +360,7 @@ async function measure(stack: ProcessStack, set: string, queryName: string, mode
     cpuMsPerRequest: { ...Object.fromEntries(SERVICES.map((s) => [s, round1(cpu[s])])), total: round1(SERVICES.reduce((sum, s) => sum + cpu[s], 0)) } as Round['cpuMsPerRequest'],
     rssMb: Object.fromEntries(SERVICES.map((s) => [s, Math.round(stack.rssMb(s))])) as Record<ServiceName, number>,
     diagnosis,
+    slowRequests: slow,
     stalls,
     postgresMsBySubgraph: postgresBySubgraph,
     elsewhere: {
@@ -373,6 +393,13 @@ let stopScraping = () => undefined as void;
 const metricsPortsOf = (stackIndex: number) => Object.fromEntries(SERVICES.map((name, i) => [name, 9500 + 10 * stackIndex + i]));
 const metricsEnv = (ports: Record<string, number>) => Object.fromEntries([GATEWAY, ...SUBGRAPH_NAMES.map((n) => SUBGRAPHS[n])].map((service, i) => [`${service.envPrefix}_METRICS_PORT`, String(ports[SERVICES[i]!])]));
 const metricsPorts: Record<string, Record<string, number>> = {};
+const runLogs = path.resolve('.data', 'bench-logs', new Date().toISOString().replace(/[:.]/g, '-'));
+/** A fresh directory for one stack's service logs, under .data/bench-logs/<this run>. */
+const logDirectory = (name: string) => {
+  const directory = path.join(runLogs, name);
+  mkdirSync(directory, { recursive: true });
+  return directory;
+};
 try {
   for (const set of sets) for (const mode of modes) {
     const ports = (metricsPorts[`${set}/${mode}`] = metricsPortsOf(Object.keys(metricsPorts).length));
@@ -391,7 +418,8 @@ try {
         ...(values.profile && mode === 'on' ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.resolve(values.profile)}` } : {}),
       },
       compiledDir,
-      output: 'drop',
+      // Each service's log in a file of its own: the rounds read back their requests' lines (where the slowest went).
+      output: { directory: logDirectory(`${set || 'pglite'}-${mode}`) },
     });
   }
   if (sink) stopScraping = sink.scrape(Object.entries(metricsPorts).filter(([key]) => key.endsWith('/traced')).flatMap(([, ports]) => Object.values(ports)));
@@ -403,6 +431,7 @@ try {
       rounds.push(result);
       console.log(`round ${r + 1} ${variant(set, query, mode)}: ${result.rps} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, CPU ${result.cpuMsPerRequest.total} ms/request (gateway ${result.cpuMsPerRequest.gateway}; PostgreSQL ${result.elsewhere.postgresMs}, client ${result.elsewhere.clientMs}, other ${result.elsewhere.otherMs}; machine ${result.elsewhere.machineBusyPercent}% busy), errors ${result.errors}`);
       console.log(`  ${describeDiagnosis(result.diagnosis)}`);
+      if (result.slowRequests) console.log(`  ${describeSlowRequests(result.slowRequests)}`);
       const st = result.stalls;
       console.log(`  machine: waiting for a CPU ${st.cpuSomePercent ?? '?'}% of the time, for I/O ${st.ioSomePercent ?? '?'}% (all tasks ${st.ioFullPercent ?? '?'}%)`
         + (st.checkpoints === undefined ? '' : `; PostgreSQL: ${st.checkpoints} checkpoints, ${st.buffersWrittenPerRequest} buffers written and ${st.walFlushesPerRequest} WAL flushes per request`));

@@ -12,7 +12,7 @@
  * then each service opens its own.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,8 +42,11 @@ export interface ProcessStackOptions {
   compiledDir?: string;
   /** The script every service runs (scripts/<name>.ts, or <name>.js under compiledDir): default `service`; the benchmark's consent-off stack runs `bench-service`. */
   serviceScript?: 'service' | 'bench-service';
-  /** Where service output goes: kept in memory (default), or dropped (long benchmarks). */
-  output?: 'keep' | 'drop';
+  /**
+   * Where service output goes: kept in memory (default), dropped, or written to `<directory>/<service>.log` (long
+   * benchmarks: the log lines cost this process nothing, and a round reads back the lines of its own requests).
+   */
+  output?: 'keep' | 'drop' | { directory: string };
   /** How long each service may take to answer /ready (default 180 s; a benchmark on a machine loaded by other work may need longer). */
   readyTimeoutMs?: number;
   /** The keys to sign with (default: fresh ones): replicas of one product share them (scripts/replicas.ts). */
@@ -65,6 +68,8 @@ export interface ServiceProcess {
   child: ChildProcess;
   /** Everything the process wrote (JSON log lines). */
   output(): string;
+  /** Where its standard output goes, when written to a file (`output: { directory }`). */
+  logFile?: string;
 }
 
 export interface ProcessStack {
@@ -172,15 +177,18 @@ export async function startProcessStack(options: ProcessStackOptions = {}): Prom
     const { PATH, HOME, TMPDIR } = process.env;
     const script = options.serviceScript ?? 'service';
     const entry = options.compiledDir ? [path.join(options.compiledDir, 'scripts', `${script}.js`)] : ['--import', 'tsx', path.join(ROOT, 'scripts', `${script}.ts`)];
+    const logFile = typeof options.output === 'object' ? path.join(options.output.directory, `${name}.log`) : undefined;
+    const stdout = logFile ? openSync(logFile, 'a') : options.output === 'drop' ? 'ignore' : 'pipe';
     const child = spawn(process.execPath, [...entry, name], {
       cwd: ROOT,
       // The heap cap the image runs with (Dockerfile), before any options the caller adds (a CPU profiler).
       env: { PATH: PATH ?? '', HOME: HOME ?? scratch, ...(TMPDIR ? { TMPDIR } : {}), ...envFor(name), NODE_OPTIONS: [NODE_HEAP_OPTIONS, options.env?.NODE_OPTIONS].filter(Boolean).join(' ') },
-      stdio: ['ignore', options.output === 'drop' ? 'ignore' : 'pipe', 'pipe'],
+      stdio: ['ignore', stdout, 'pipe'],
     });
+    if (typeof stdout === 'number') closeSync(stdout);
     child.stdout?.on('data', (chunk) => { output += chunk; });
     child.stderr!.on('data', (chunk) => { output += chunk; });
-    services[name] = { name, port: ports[name], url: urlOf(name), child, output: () => output };
+    services[name] = { name, port: ports[name], url: urlOf(name), child, logFile, output: () => (logFile ? readFileSync(logFile, 'utf8') : '') + output };
     const deadline = Date.now() + (options.readyTimeoutMs ?? 180_000); // six processes starting at once on a busy 2-core machine
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${output}`);
