@@ -19,7 +19,9 @@
  *                            (`npm run seed:large -- --patients 1000000 --database-prefix fpr1m_`); one stack per
  *                            set, rounds interleaved across sets, and the difference of each to the first printed
  *   --connections 10         closed loop: concurrent clients, each sending the next request when the last answered
- *   --rate 50                open loop instead: a fixed rate (req/s), latency from the scheduled time
+ *   --rate 50                open loop instead: a fixed rate (req/s), latency from the scheduled time;
+ *                            --rate half: half of the capacity measured first (closed loop, --connections, on the
+ *                            first set and mode) for each query, as the tail-latency target is stated
  *   --seconds 15 --rounds 3  per round; rounds of each mode
  *   --warmup 15              seconds of load before a stack's first round (2 before the others)
  *   --modes on,off           which modes: on (consent and audit, as in production), off (neither),
@@ -252,6 +254,10 @@ async function serverActivity(): Promise<{ checkpoints: number; buffersWritten: 
 
 const warmed = new Set<string>();
 
+/** The fixed rate of each query (open loop), or undefined (closed loop); --rate half sets it once capacity is measured. */
+const rates: Record<string, number | undefined> = Object.fromEntries(queries.map((q) => [q, values.rate && values.rate !== 'half' ? Number(values.rate) : undefined]));
+if (values.rate && values.rate !== 'half' && !(Number(values.rate) > 0)) throw new Error('--rate must be a number of requests per second, or half');
+
 async function measure(stack: ProcessStack, set: string, queryName: string, mode: Mode, patients: string[], metricsPorts: Record<string, number>): Promise<Round> {
   const token = await stack.token({ sub: 'bench-clinician', role: 'clinician', org: values.org });
   const query = QUERIES[queryName]!;
@@ -304,9 +310,10 @@ async function measure(stack: ProcessStack, set: string, queryName: string, mode
   let errors = 0;
   const started = performance.now();
   const end = started + seconds * 1000;
-  if (values.rate) {
+  const rate = rates[queryName];
+  if (rate) {
     // Open loop: requests leave on schedule whatever the answers; latency counts from the scheduled time.
-    const interval = 1000 / Number(values.rate);
+    const interval = 1000 / rate;
     const inFlight: Promise<void>[] = [];
     for (let at = started; at < end; at += interval) {
       const wait = at - performance.now();
@@ -378,7 +385,7 @@ function describeDiagnosis(diagnosis: Record<string, ServiceDiagnosis>): string 
 
 const compiledDir = values.compiled ? compileProduct() : undefined;
 if (large && !existsSync('/proc/self/stat')) throw new Error('the benchmark reads CPU time from /proc (Linux)');
-console.log(`${queries.join(', ')} ${queries.length > 1 ? 'queries' : 'query'}, ${values.rate ? `fixed rate ${values.rate} req/s` : `${values.connections} connections`}, ${seconds} s × ${values.rounds} rounds per mode (${modes.join(', ')}), `
+console.log(`${queries.join(', ')} ${queries.length > 1 ? 'queries' : 'query'}, ${values.rate === 'half' ? 'fixed rate: half of the capacity measured first' : values.rate ? `fixed rate ${values.rate} req/s` : `${values.connections} connections`}, ${seconds} s × ${values.rounds} rounds per mode (${modes.join(', ')}), `
   + `${large ? `PostgreSQL large set${sets.length > 1 ? 's' : ''} ${sets.join(', ')}` : 'PGlite, 500 patients'}, ${values.compiled ? 'compiled JavaScript' : 'tsx'}, clinician at ${values.org}, ${os.cpus().length} CPUs`);
 
 /** What a round is labelled with: the set and query when several are measured, and the mode. */
@@ -425,6 +432,13 @@ try {
   if (sink) stopScraping = sink.scrape(Object.entries(metricsPorts).filter(([key]) => key.endsWith('/traced')).flatMap(([, ports]) => Object.values(ports)));
   const patients = Object.fromEntries(await Promise.all(sets.map(async (set) => [set, await patientsOf(stackOf(set, modes[0]!), values.org, { large, count: 500 })] as const)));
   for (const set of sets) if (patients[set]!.length === 0) throw new Error(`no patient registered at ${values.org}${large ? ` in ${set}` : ''}`);
+  if (values.rate === 'half') {
+    for (const query of queries) {
+      const capacity = await measure(stackOf(sets[0]!, modes[0]!), sets[0]!, query, modes[0]!, patients[sets[0]!]!, metricsPorts[`${sets[0]}/${modes[0]}`]!);
+      rates[query] = round1(capacity.rps / 2);
+      console.log(`capacity ${variant(sets[0]!, query, modes[0]!)} (closed loop, ${values.connections} connections): ${capacity.rps} req/s, CPU ${capacity.cpuMsPerRequest.total} ms/request; the rounds run at ${rates[query]} req/s`);
+    }
+  }
   for (let r = 0; r < Number(values.rounds); r++) {
     for (const set of sets) for (const query of queries) for (const mode of modes) {
       const result = await measure(stackOf(set, mode), set, query, mode, patients[set]!, metricsPorts[`${set}/${mode}`]!);
@@ -509,7 +523,7 @@ if (sets.length > 1) {
 
 const result = {
   date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model,
-  options: { ...values, json: undefined, compare: undefined }, summary, rounds,
+  options: { ...values, json: undefined, compare: undefined }, rates, summary, rounds,
 };
 if (values.json) {
   writeFileSync(values.json, JSON.stringify(result, null, 2));
