@@ -202,12 +202,14 @@ function tableOf(statement: string): string | undefined {
  * at a time across all databases, largest table first: each build sorts its
  * table once, several keep both cores busy, and the longest builds do not
  * start last and run alone at the end. A database's foreign keys (phase 2)
- * start as soon as its own keys are built, one after the other (two foreign
- * keys between the same tables built at once could deadlock on their locks),
- * while the other databases' indexes go on building: labs' observation
- * foreign key alone took 47 s at a million patients, which used to wait for every
- * database's last index. Each statement is removed from seed_deferred_ddl as
- * it commits; the table is dropped at the end.
+ * need only the keys they reference, which are built first; its foreign keys
+ * then start, one after the other (two foreign keys between the same tables
+ * built at once could deadlock on their locks), while the indexes go on
+ * building: labs' observation foreign key, a scan of every observation,
+ * took 47 s at a million patients on a quiet machine and over 140 s on a
+ * busy one, and ran alone at the end when it waited for the indexes. Each
+ * statement is removed from seed_deferred_ddl as it commits; the table is
+ * dropped at the end.
  */
 export async function restoreConstraints(urls: Record<string, string>, options: { concurrency?: number; onStep?: (done: number, total: number, statement: string) => void } = {}): Promise<number> {
   const work = (await Promise.all(Object.values(urls).map(async (url) => (await deferredStatements(url)).map((s) => ({ ...s, url }))))).flat();
@@ -246,8 +248,13 @@ export async function restoreConstraints(urls: Record<string, string>, options: 
     }
   }));
   const size = (item: { url: string; ordinal: number }) => sizes.get(`${item.url} ${item.ordinal}`) ?? 0;
-  const phase1 = work.filter((w) => w.phase === 1).sort((a, b) => size(b) - size(a));
-  const keysLeft = new Map(Object.values(urls).map((url) => [url, phase1.filter((w) => w.url === url).length]));
+  // A foreign key needs only the key it references (a primary key or unique constraint of that table): those keys
+  // are built first, and each database's foreign keys start once its referenced keys are there.
+  const referenced = new Set(work.filter((w) => w.phase === 2).map((w) => `${w.url} ${/ REFERENCES (\S+?)\(/.exec(w.statement)?.[1]}`));
+  const isReferencedKey = (w: { url: string; statement: string }) =>
+    / ADD CONSTRAINT \S+ (PRIMARY KEY|UNIQUE) /.test(w.statement) && referenced.has(`${w.url} ${tableOf(w.statement)}`);
+  const phase1 = work.filter((w) => w.phase === 1).sort((a, b) => Number(isReferencedKey(b)) - Number(isReferencedKey(a)) || size(b) - size(a));
+  const keysLeft = new Map(Object.values(urls).map((url) => [url, phase1.filter((w) => w.url === url && isReferencedKey(w)).length]));
   const foreignKeys: Promise<void>[] = [];
   const failures: unknown[] = [];
   const buildForeignKeys = async (url: string) => {
@@ -257,15 +264,16 @@ export async function restoreConstraints(urls: Record<string, string>, options: 
       failures.push(error);
     }
   };
-  const keysBuilt = (url: string) => {
-    keysLeft.set(url, keysLeft.get(url)! - 1);
-    if (keysLeft.get(url) === 0) foreignKeys.push(buildForeignKeys(url));
+  const keyBuilt = (item: { url: string; statement: string }) => {
+    if (!isReferencedKey(item)) return;
+    keysLeft.set(item.url, keysLeft.get(item.url)! - 1);
+    if (keysLeft.get(item.url) === 0) foreignKeys.push(buildForeignKeys(item.url));
   };
   for (const [url, left] of keysLeft) if (left === 0) foreignKeys.push(buildForeignKeys(url));
   const runners = Array.from({ length: Math.max(1, options.concurrency ?? availableParallelism()) }, async () => {
     for (let item = phase1.shift(); item; item = phase1.shift()) {
       await run(item);
-      keysBuilt(item.url);
+      keyBuilt(item);
     }
   });
   try {
