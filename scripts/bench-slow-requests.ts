@@ -37,6 +37,11 @@ export function logOffsets(files: Record<string, string>): LogOffsets {
   return Object.fromEntries(Object.entries(files).map(([service, file]) => [service, statSync(file).size]));
 }
 
+/** What each file gained since `offsets`: the log lines written during a round, by service. */
+export function logsSince(files: Record<string, string>, offsets: LogOffsets): Record<string, string> {
+  return Object.fromEntries(Object.entries(files).map(([service, file]) => [service, readSince(file, offsets[service] ?? 0)]));
+}
+
 function readSince(file: string, offset: number): string {
   const size = statSync(file).size;
   if (size <= offset) return '';
@@ -50,18 +55,18 @@ function readSince(file: string, offset: number): string {
   return buffer.toString('utf8');
 }
 
-/** The request lines written since `offsets`, by request id. */
-function requestLines(files: Record<string, string>, offsets: LogOffsets): Map<string, LogLine[]> {
+/** The request lines of each service's log text, by request id. */
+function requestLines(logs: Record<string, string>): Map<string, LogLine[]> {
   const byRequest = new Map<string, LogLine[]>();
-  for (const [service, file] of Object.entries(files)) {
-    for (const text of readSince(file, offsets[service] ?? 0).split('\n')) {
+  for (const [service, log] of Object.entries(logs)) {
+    for (const text of log.split('\n')) {
       if (!text.includes('"msg":"request"')) continue;
       try {
         const line = JSON.parse(text) as { rid?: string; path?: string; ms?: number; time?: string | number };
         if (!line.rid || typeof line.ms !== 'number' || line.time === undefined) continue;
         const entry = { service, path: line.path ?? '', ms: line.ms, end: new Date(line.time).getTime() };
         byRequest.set(line.rid, [...(byRequest.get(line.rid) ?? []), entry]);
-      } catch { /* a line cut by the offset */ }
+      } catch { /* a line cut at the round's start */ }
     }
   }
   return byRequest;
@@ -110,11 +115,11 @@ interface Breakdown {
 }
 
 /**
- * The slowest 1% of `samples` against the typical ones; undefined when the logs do not have them (LOG_LEVEL above
- * info, or no request id in the answers).
+ * The slowest 1% of `samples` against the typical ones, from each service's log lines (by service name);
+ * undefined when fewer than 100 requests are found in them (LOG_LEVEL above info, or no request id in the answers).
  */
-export function slowRequests(samples: ClientSample[], files: Record<string, string>, offsets: LogOffsets, gateway = 'gateway'): SlowRequestReport | undefined {
-  const lines = requestLines(files, offsets);
+export function slowRequests(samples: ClientSample[], logs: Record<string, string>, gateway = 'gateway'): SlowRequestReport | undefined {
+  const lines = requestLines(logs);
   const gatewayLines = [...lines.values()].flatMap((ls) => ls.filter((l) => l.service === gateway));
   const intervals = gatewayLines.map((l) => [l.end - l.ms, l.end] as const).sort((a, b) => a[0] - b[0]);
   const inHandAt = (at: number) => intervals.filter(([start, end]) => start < at && end > at).length;

@@ -49,7 +49,7 @@ import { GATEWAY, SUBGRAPH_NAMES, SUBGRAPHS, type SubgraphName } from '../lib/ru
 import { CHART_QUERY, compileProduct, patientsOf } from './bench-chart.js';
 import { largeSetUrls, SEED_SERVER } from './large-set.js';
 import { diagnose, snapshotMetrics, type ServiceDiagnosis } from './bench-diagnosis.js';
-import { describeSlowRequests, logOffsets, slowRequests, type ClientSample, type SlowRequestReport } from './bench-slow-requests.js';
+import { describeSlowRequests, logOffsets, logsSince, slowRequests, type ClientSample, type SlowRequestReport } from './bench-slow-requests.js';
 import { startProcessStack, type ProcessStack, type ServiceName } from './process-stack.js';
 
 const { values } = parseArgs({
@@ -331,9 +331,6 @@ async function measure(stack: ProcessStack, set: string, queryName: string, mode
     }));
   }
   const elapsed = (performance.now() - started) / 1000;
-  // The services log a request when its answer has left: give the last lines a moment to reach the files.
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  const slow = Object.keys(logFiles).length ? slowRequests(samples, logFiles, offsetsBefore) : undefined;
   const diagnosis = diagnose(metricsBefore, await snapshotMetrics(metricsPorts), latencies.length);
   const pressureAfter = pressure();
   const serverAfter = await serverActivity();
@@ -362,6 +359,10 @@ async function measure(stack: ProcessStack, set: string, queryName: string, mode
   latencies.sort((a, b) => a - b);
   const pick = (q: number) => round1(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
   if (errorSamples.length) console.log(`  errors (first ${errorSamples.length}): ${errorSamples.join(' | ')}`);
+  // After the round's figures are read: the services log a request when its answer has left, and their lines leave
+  // within 250 ms (lib/runtime/logger.ts).
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const slow = Object.keys(logFiles).length ? slowRequests(samples, logsSince(logFiles, offsetsBefore)) : undefined;
   return {
     set, query: queryName, mode, requests: latencies.length, errors, rps: round1(latencies.length / elapsed), p50: pick(0.5), p95: pick(0.95), p99: pick(0.99),
     cpuMsPerRequest: { ...Object.fromEntries(SERVICES.map((s) => [s, round1(cpu[s])])), total: round1(SERVICES.reduce((sum, s) => sum + cpu[s], 0)) } as Round['cpuMsPerRequest'],

@@ -7,12 +7,15 @@
  * drain, and no client mistake may earn a 5xx, a stack trace or unbounded
  * memory. Timings are printed; the only ones asserted are deadlines, with a
  * generous slack (DEADLINE_SLACK_MS) so the suite passes on a busy machine and
- * fails only on a hang.
+ * fails only on a hang. It also checks, on real charts, the join of the
+ * services' log lines by request id that the benchmark's breakdown of its
+ * slowest requests is built on (scripts/bench-slow-requests.ts).
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { corpusTokens, hostileCorpus, runCorpus } from '../scripts/hostile-corpus.js';
 import { startProcessStack, type ProcessStack } from '../scripts/process-stack.js';
+import { slowRequests, type ClientSample } from '../scripts/bench-slow-requests.js';
 import type { PatientBundle } from '../lib/synthetic/generator.js';
 import { bundles, chartPatient, COUNTY, PATIENTS } from './support/chart.js';
 import { PROGRAMS } from '../lib/synthetic/registry.js';
@@ -91,6 +94,32 @@ describe('failure behaviour, services as separate processes', () => {
       expect(stack.services[name].output(), name).not.toContain(chartPatient.patient.id);
       expect(stack.services[name].output(), name).not.toMatch(/eyJ[\w-]+\.eyJ/); // no token
     }
+  });
+
+  it('gives the benchmark, for each request, its time in the gateway and in each subgraph, joined from their log lines by request id', async () => {
+    // npm run bench's breakdown of the slowest requests (scripts/bench-slow-requests.ts), on 120 real charts.
+    const samples: ClientSample[] = [];
+    for (let i = 0; i < 120; i++) {
+      const due = Date.now();
+      const response = await chart();
+      expect(response.errors).toBeUndefined();
+      samples.push({ requestId: response.requestId, scheduledAt: due, latencyMs: response.ms });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the last lines leave the services' buffers
+    const logs = Object.fromEntries((Object.keys(stack.services) as (keyof ProcessStack['services'])[]).map((name) => [name, stack.services[name].output()]));
+    const report = slowRequests(samples, logs);
+    expect(report).toBeDefined();
+    expect(report!.slow).toBe(2); // the slowest 1% of 120, rounded up to whole requests
+    for (const breakdown of [report!.typical, report!.slowest]) {
+      // Each chart reached identity and the three subgraphs it asks for, and the gateway's time covers theirs.
+      for (const name of ['identity', 'encounters', 'labs', 'imaging', 'public-health']) expect(breakdown.services[name], name).toBeGreaterThanOrEqual(0);
+      expect(breakdown.services.labs).toBeLessThanOrEqual(breakdown.gatewayMs);
+      expect(breakdown.gatewayAloneMs).toBeLessThanOrEqual(breakdown.gatewayMs);
+      expect(breakdown.gatewayMs).toBeLessThanOrEqual(breakdown.latencyMs + 2); // log times are whole milliseconds
+      expect(breakdown.beforeGatewayMs).toBeGreaterThanOrEqual(-2);
+      expect(breakdown.inHand).toBe(0); // one chart at a time
+    }
+    expect(report!.slowest.latencyMs).toBeGreaterThanOrEqual(report!.typical.latencyMs);
   });
 
   it('keeps the rest of the chart when imaging is killed, names what is missing, and recovers when it is back', async () => {
