@@ -54,6 +54,7 @@
  * cores for ~12 processes: the load is two requests at a time, and nothing
  * is timed; the waits are for HAProxy's own view of its servers.
  */
+import { get as httpGet } from 'node:http';
 import { connect } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import pg from 'pg';
@@ -506,31 +507,44 @@ describe.runIf(process.env.TEST_DATABASE_URL)('two replicas of everything behind
     const signalled = Date.now();
     stack.signal('gateway', 'SIGTERM');
     // It serves on, /ready 503, for its deregistration delay. Shortly before that ends, both labs replicas are frozen
-    // and the exports sent to this replica's own port: they wait on labs while its listener closes. Frozen for under
-    // two seconds: within the gateway's deadline per subgraph call (3 s here) and before HAProxy's checks of labs fail
-    // twice (2.5 s at the earliest).
+    // and the exports sent to this replica's own port: they wait on labs while its listener closes. Frozen for as
+    // little as that takes (about 0.7 s), at most two seconds: within the deadlines of the calls that wait on labs (the
+    // gateway's per subgraph call, 3 s here; other subgraphs' internal calls to labs, 2 s; with a frozen labs for
+    // 1.2 s on a machine at load 9, public-health's once did not answer in time), and before HAProxy's checks of labs
+    // fail twice (2.5 s at the earliest).
     await sleep(signalled + deregistrationDelayMs('gateway') - 600 - Date.now());
     expect(await accepting()).toBe(true);
     const frozen = Date.now();
     for (const replica of replicas.replicas) replica.signal('labs', 'SIGSTOP');
     let closedInFlight = false;
-    let exports: Promise<Array<{ status: number; body: { resourceType?: string } }>>;
+    let exports: Promise<Array<{ status: number; body: { resourceType?: string; issue?: Array<{ diagnostics?: string }> } }>>;
     try {
-      exports = Promise.all(Array.from({ length: 4 }, () => fetch(exportUrl, { headers: { authorization: `Bearer ${clinician}` }, signal: AbortSignal.timeout(60_000) })
-        .then(async (response) => ({ status: response.status, body: await response.json() as { resourceType?: string } }))));
+      // Each on a connection of its own (agent: false): fetch could reuse one kept alive from an earlier request to
+      // this replica, which its server may close as idle at the moment the export is written to it (a reset that is
+      // the keep-alive race, not the drain).
+      exports = Promise.all(Array.from({ length: 4 }, () => new Promise<{ status: number; body: { resourceType?: string; issue?: Array<{ diagnostics?: string }> } }>((resolve, reject) => {
+        const request = httpGet(exportUrl, { agent: false, headers: { authorization: `Bearer ${clinician}` }, timeout: 60_000 }, (response) => {
+          let text = '';
+          response.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; }).on('error', reject)
+            .on('end', () => { try { resolve({ status: response.statusCode!, body: JSON.parse(text) }); } catch (error) { reject(error); } });
+        });
+        request.on('error', reject).on('timeout', () => request.destroy(new Error('no answer within 60 s')));
+      })));
       exports.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
-      while (Date.now() - frozen < 1800 && !closedInFlight) {
+      while (Date.now() - frozen < 2000 && !closedInFlight) {
         closedInFlight = !(await accepting());
         if (!closedInFlight) await sleep(50);
       }
     } finally {
       for (const replica of replicas.replicas) replica.signal('labs', 'SIGCONT');
     }
+    console.log(`gateway-1 draining: labs frozen ${Date.now() - frozen} ms from ${frozen - signalled} ms after SIGTERM; listener ${closedInFlight ? 'closed' : 'still open'} by then`);
     expect(closedInFlight, `the listener still accepted ${Date.now() - signalled} ms after SIGTERM`).toBe(true);
     const answers = await exports!.catch((error: Error) => {
       throw new Error(`${error.message}\n${gateway.output().split('\n').slice(-15).join('\n')}`);
     });
-    expect(answers.map((a) => [a.status, a.body.resourceType])).toEqual(Array(4).fill([200, 'Bundle']));
+    expect(answers.map((a) => [a.status, a.body.resourceType]), `${JSON.stringify(answers.map((a) => a.body.issue))}\n${gateway.output().split('\n').filter((line) => /"level":"(warn|error)"|"status":5/.test(line)).slice(-10).join('\n')}`)
+      .toEqual(Array(4).fill([200, 'Bundle']));
     expect(await stack.exited('gateway', 60_000)).toBe(0);
     // Out of HAProxy's rotation by now; the front door is the other gateway.
     expect(await replicas.serverStatus('gateway', 1)).toMatch(/^(DOWN|NOLB|MAINT)/);
