@@ -33,15 +33,34 @@
  * - Audit under 60 s of load through both gateways and both identity
  *   replicas: the trail verifies as one, with exactly one event per patient
  *   disclosed per request answered: nothing lost, nothing duplicated.
+ * - Labs' database drops every connection (pg_terminate_backend, as
+ *   resilience.e2e does): both labs replicas recover, the chart is whole
+ *   again within a few requests, /ready 200 at both.
+ * - Labs' database refuses connections (server-failures.e2e's way): /ready
+ *   503 at both labs replicas and HAProxy has both out; both gateways say
+ *   labs is not ready yet stay in rotation, and every chart is answered 200
+ *   with labs named SUBGRAPH_UNAVAILABLE, no 5xx, for longer than the
+ *   gateways' checks take to fail; all back once the database is.
+ * - A gateway replica drains on SIGTERM (resilience.e2e's FHIR exports):
+ *   exports sent to it just before its deregistration delay ends, held on a
+ *   frozen labs while its listener closes, are finished (200 Bundles); it
+ *   exits 0 and the other gateway serves the front door.
+ * - The fuzzer (test/support/fuzz.ts: GraphQL, FHIR, HL7 v2, OAuth/SMART;
+ *   FUZZ_RUNS cases each, 1,000 by default) at the front door: no 5xx, no
+ *   stack trace, every answer within its deadline. Last, as its writes may
+ *   change a chart.
  *
  * PostgreSQL only (the replicas share their databases). The machine has two
  * cores for ~12 processes: the load is two requests at a time, and nothing
  * is timed; the waits are for HAProxy's own view of its servers.
  */
+import { get as httpGet } from 'node:http';
+import { connect } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { corpusTokens, hostileCorpus, runCorpus } from '../scripts/hostile-corpus.js';
-import { startReplicas, type Replicas } from '../scripts/replicas.js';
+import { deregistrationDelayMs, HEALTH_CHECKS, startReplicas, type Replicas } from '../scripts/replicas.js';
 import { SUBGRAPH_NAMES } from '../lib/runtime/services.js';
 import { generateDevKeys } from '../lib/trust/keys.js';
 import type { ServiceName } from '../scripts/process-stack.js';
@@ -51,6 +70,7 @@ import { ACTOR_TOKEN_HEADER } from '../lib/trust/internal-token.js';
 import { bundles, chartPatient, COUNTY, PATIENTS } from './support/chart.js';
 import { postGraphQL } from './support/harness.js';
 import { internalSigners, staffActor } from './support/internal.js';
+import { FUZZ_WAYS, fuzz, fuzzTokens } from './support/fuzz.js';
 
 const CHART = `query Chart($id: ID!) { patient(id: $id) {
   name { text } birthDate gender
@@ -60,6 +80,19 @@ const CHART = `query Chart($id: ID!) { patient(id: $id) {
 /** Several patients in one request: one audit event each. */
 const PATIENTS_READ = 'query($ids: [ID!]!) { patients(ids: $ids) { id name { text } } }';
 const countyPatients = bundles.filter((b) => b.patient.identifiers.some((i) => i.assignerOrganizationId === COUNTY)).map((b) => b.patient.id);
+
+/**
+ * Generated cases per way in for the fuzzer at the front door. Through HAProxy and twelve processes on two cores a
+ * case costs more than on the one-process PGlite stack (test/fuzz.e2e.test.ts, 2,000 per way by default there), and
+ * this file runs in CI: 1,000 per way by default, 17 s for the four together on the shared two-core machine (GraphQL
+ * 4.6 s, FHIR 5.6, HL7 v2 4.1, OAuth 2.7), room for a machine several times slower within two minutes.
+ */
+const FUZZ_RUNS = Number(process.env.FUZZ_RUNS ?? 1000);
+/** Ends every connection to a database but the caller's own (a database restart, as the pools see it). */
+const TERMINATE = 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()';
+/** How often each string occurs: a long run of the same failure printed once, with its count. */
+const countBy = (values: string[]) => values.reduce<Record<string, number>>((counts, value) => ({ ...counts, [value]: (counts[value] ?? 0) + 1 }), {});
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Answer { started: number; status: number; requestId: string | null; data?: any; errors?: Array<{ message: string; extensions?: { code?: string } }> }
 
@@ -113,7 +146,7 @@ describe.runIf(process.env.TEST_DATABASE_URL)('two replicas of everything behind
       if (answer.status === 200 && answer.errors) expect(answer.errors.every((e) => e.extensions?.code), JSON.stringify(answer.errors)).toBe(true);
     }
   };
-  const summary = (answers: Answer[]) => `${answers.length} charts, ${answers.filter(complete).length} in full, ${answers.filter((a) => a.status === 200 && a.errors).length} partial (${[...new Set(answers.flatMap((a) => (a.status === 200 && a.errors ? a.errors.map((e) => `${e.extensions?.code} ${(e.extensions as { service?: string } | undefined)?.service ?? ''}`) : [])))].join(', ')}), not 200: ${JSON.stringify(answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.errors?.[0]?.extensions?.code ?? a.errors?.[0]?.message.slice(0, 80) ?? ''}`))}`;
+  const summary = (answers: Answer[]) => `${answers.length} charts, ${answers.filter(complete).length} in full, ${answers.filter((a) => a.status === 200 && a.errors).length} partial (${[...new Set(answers.flatMap((a) => (a.status === 200 && a.errors ? a.errors.map((e) => `${e.extensions?.code} ${(e.extensions as { service?: string } | undefined)?.service ?? ''}`) : [])))].join(', ')}), not 200: ${JSON.stringify(countBy(answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.errors?.[0]?.extensions?.code ?? a.errors?.[0]?.message.slice(0, 80) ?? ''}`)))}`;
   /** Charts sent two at a time, `count` in all, after the caller's fault is in HAProxy's view. */
   const charts = async (count: number) => (await Promise.all([0, 1].map(async () => {
     const answers: Answer[] = [];
@@ -379,4 +412,156 @@ describe.runIf(process.env.TEST_DATABASE_URL)('two replicas of everything behind
       await identity.close();
     }
   }, 300_000);
+
+  /** `/ready` at a service's URL (…/graphql): its status and what it says. */
+  const readiness = async (url: string) => {
+    const response = await fetch(url.replace(/\/graphql$/, '/ready'), { signal: AbortSignal.timeout(15_000) });
+    return { status: response.status, body: await response.json() as { status: string; ready?: boolean; subgraphs?: Record<string, string> } };
+  };
+  /** Each labs replica's own URL, not the balancer's. */
+  const labsReplicas = () => replicas.replicas.map((stack) => stack.services.labs.url);
+  const labsDatabase = () => new URL(replicas.replicas[0].databaseUrls.labs).pathname.slice(1);
+  const withAdmin = async <T>(use: (admin: pg.Client) => Promise<T>): Promise<T> => {
+    const admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+    await admin.connect();
+    try {
+      return await use(admin);
+    } finally {
+      await admin.end();
+    }
+  };
+
+  it('labs\' database drops every connection (a database restart): both labs replicas recover, charts are whole again within a few requests, /ready 200 at both', async () => {
+    const terminated = await withAdmin(async (admin) => (await admin.query(TERMINATE, [labsDatabase()])).rowCount);
+    expect(terminated).toBeGreaterThan(0);
+    // Each replica's pool replaces the connections it lost: a chart or two may meet a cut one (labs named in its
+    // errors), none is wrong, and then four in a row, through either replica, are whole.
+    const answers: Answer[] = [];
+    let wholeInARow = 0;
+    for (let attempt = 0; attempt < 12 && wholeInARow < 4; attempt++) {
+      const answer = await chart();
+      answers.push(answer);
+      wholeInARow = complete(answer) ? wholeInARow + 1 : 0;
+    }
+    console.log(`labs' connections terminated (${terminated}): ${summary(answers)}`);
+    expect(answers.map((a) => a.status).filter((status) => status !== 200)).toEqual([]);
+    expectNoneWrong(answers);
+    expect(wholeInARow).toBe(4);
+    expect((await Promise.all(labsReplicas().map(readiness))).map((r) => r.status)).toEqual([200, 200]);
+    await waitFor('labs', 1, /^UP$/);
+    await waitFor('labs', 2, /^UP$/);
+  }, 120_000);
+
+  it('while labs\' database refuses connections: /ready 503 at both labs replicas, HAProxy has both out, every chart is answered 200 naming labs unavailable; all back once it is', async () => {
+    const database = labsDatabase();
+    await withAdmin(async (admin) => {
+      try {
+        // The database goes away (server-failures.e2e's way): no new connections, and those the pools hold are cut.
+        await admin.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS false`);
+        expect((await admin.query(TERMINATE, [database])).rowCount).toBeGreaterThan(0);
+        for (const url of labsReplicas()) expect(await readiness(url), url).toMatchObject({ status: 503, body: { status: 'unavailable', ready: false } });
+        // Liveness is not readiness: both processes still run.
+        for (const url of labsReplicas()) expect((await fetch(url.replace(/\/graphql$/, '/health'))).status, url).toBe(200);
+        await waitFor('labs', 1, /DOWN/);
+        await waitFor('labs', 2, /DOWN/);
+        // Charts for longer than the gateways' health checks need to take a gateway out (three failures): the front
+        // door must keep answering, the rest of the chart with labs named as what is missing, never a 5xx.
+        const check = HEALTH_CHECKS.gateway;
+        const answers: Answer[] = [];
+        for (const until = Date.now() + check.inter + check.fall * (check.fastinter + 1000) + 2000; Date.now() < until;) answers.push(await chart());
+        console.log(`labs' database refusing connections: ${summary(answers)}; HAProxy: gateway-1 ${await replicas.serverStatus('gateway', 1)}, gateway-2 ${await replicas.serverStatus('gateway', 2)}`);
+        expect(answers.filter((a) => a.status !== 200).map((a) => ({ status: a.status, errors: a.errors }))).toEqual([]);
+        // Each gateway says labs is not ready, yet HAProxy keeps both: they see labs through the same balancer, and
+        // taking them out would not bring it back (scripts/replicas.ts, haproxyConfig).
+        for (const stack of replicas.replicas) {
+          expect(await readiness(stack.services.gateway.url)).toMatchObject({ status: 503, body: { subgraphs: { identity: 'ready', encounters: 'ready', labs: 'status 503', imaging: 'ready', 'public-health': 'ready' } } });
+        }
+        expect([await replicas.serverStatus('gateway', 1), await replicas.serverStatus('gateway', 2)]).toEqual(['UP', 'UP']);
+        for (const answer of answers) {
+          expect(answer.data.patient.encounters.edges.length, JSON.stringify(answer.errors)).toBeGreaterThan(0);
+          expect(answer.data.patient.observations).toBeNull();
+          expect(answer.errors?.map((e) => [e.extensions?.code, (e.extensions as { service?: string } | undefined)?.service])).toContainEqual(['SUBGRAPH_UNAVAILABLE', 'labs']);
+        }
+      } finally {
+        await admin.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`);
+      }
+    });
+    // Back: each replica's pool opens new connections, its checks pass, and HAProxy takes it back.
+    await waitFor('labs', 1, /^UP$/);
+    await waitFor('labs', 2, /^UP$/);
+    expect((await Promise.all(labsReplicas().map(readiness))).map((r) => r.status)).toEqual([200, 200]);
+    expect((await Promise.all(replicas.replicas.map((stack) => readiness(stack.services.gateway.url)))).map((r) => r.status)).toEqual([200, 200]);
+    expect((await charts(4)).every(complete)).toBe(true);
+  }, 180_000);
+
+  it('drains on SIGTERM at one gateway replica of two: FHIR exports in flight when its listener closes are finished, the other serves on, and it exits 0', async () => {
+    const stack = replicas.replicas[0];
+    const gateway = stack.services.gateway;
+    const exportUrl = `${gateway.url.replace(/\/graphql$/, '')}/fhir/Patient/${chartPatient.patient.id}/$everything`;
+    /** Whether the gateway replica accepts a new connection (a fresh socket: no kept-alive one from an earlier request). */
+    const accepting = () => new Promise<boolean>((resolve) => {
+      const socket = connect(gateway.port, '127.0.0.1');
+      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    });
+    const signalled = Date.now();
+    stack.signal('gateway', 'SIGTERM');
+    // It serves on, /ready 503, for its deregistration delay. Shortly before that ends, both labs replicas are frozen
+    // and the exports sent to this replica's own port: they wait on labs while its listener closes. Frozen for as
+    // little as that takes (about 0.7 s), at most two seconds: within the deadlines of the calls that wait on labs (the
+    // gateway's per subgraph call, 3 s here; other subgraphs' internal calls to labs, 2 s; with a frozen labs for
+    // 1.2 s on a machine at load 9, public-health's once did not answer in time), and before HAProxy's checks of labs
+    // fail twice (2.5 s at the earliest).
+    await sleep(signalled + deregistrationDelayMs('gateway') - 600 - Date.now());
+    expect(await accepting()).toBe(true);
+    const frozen = Date.now();
+    for (const replica of replicas.replicas) replica.signal('labs', 'SIGSTOP');
+    let closedInFlight = false;
+    let exports: Promise<Array<{ status: number; body: { resourceType?: string; issue?: Array<{ diagnostics?: string }> } }>>;
+    try {
+      // Each on a connection of its own (agent: false): fetch could reuse one kept alive from an earlier request to
+      // this replica, which its server may close as idle at the moment the export is written to it (a reset that is
+      // the keep-alive race, not the drain).
+      exports = Promise.all(Array.from({ length: 4 }, () => new Promise<{ status: number; body: { resourceType?: string; issue?: Array<{ diagnostics?: string }> } }>((resolve, reject) => {
+        const request = httpGet(exportUrl, { agent: false, headers: { authorization: `Bearer ${clinician}` }, timeout: 60_000 }, (response) => {
+          let text = '';
+          response.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; }).on('error', reject)
+            .on('end', () => { try { resolve({ status: response.statusCode!, body: JSON.parse(text) }); } catch (error) { reject(error); } });
+        });
+        request.on('error', reject).on('timeout', () => request.destroy(new Error('no answer within 60 s')));
+      })));
+      exports.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+      while (Date.now() - frozen < 2000 && !closedInFlight) {
+        closedInFlight = !(await accepting());
+        if (!closedInFlight) await sleep(50);
+      }
+    } finally {
+      for (const replica of replicas.replicas) replica.signal('labs', 'SIGCONT');
+    }
+    console.log(`gateway-1 draining: labs frozen ${Date.now() - frozen} ms from ${frozen - signalled} ms after SIGTERM; listener ${closedInFlight ? 'closed' : 'still open'} by then`);
+    expect(closedInFlight, `the listener still accepted ${Date.now() - signalled} ms after SIGTERM`).toBe(true);
+    const answers = await exports!.catch((error: Error) => {
+      throw new Error(`${error.message}\n${gateway.output().split('\n').slice(-15).join('\n')}`);
+    });
+    expect(answers.map((a) => [a.status, a.body.resourceType]), `${JSON.stringify(answers.map((a) => a.body.issue))}\n${gateway.output().split('\n').filter((line) => /"level":"(warn|error)"|"status":5/.test(line)).slice(-10).join('\n')}`)
+      .toEqual(Array(4).fill([200, 'Bundle']));
+    expect(await stack.exited('gateway', 60_000)).toBe(0);
+    // Out of HAProxy's rotation by now; the front door is the other gateway.
+    expect(await replicas.serverStatus('gateway', 1)).toMatch(/^(DOWN|NOLB|MAINT)/);
+    expect((await charts(4)).every(complete)).toBe(true);
+    await stack.restart('gateway');
+    await waitFor('gateway', 1, /^UP$/);
+  }, 180_000);
+
+  // Last: the FHIR and HL7 v2 ways write (as the system client), which may change what a chart holds.
+  for (const way of FUZZ_WAYS) {
+    it(`fuzzes at the front door (${FUZZ_RUNS} cases): ${way.name}`, async () => {
+      const organizationId = COUNTY;
+      const seeds = { patientId: chartPatient.patient.id, organizationId };
+      const tokens = await fuzzTokens(replicas.replicas[0].token, organizationId, seeds.patientId);
+      const started = Date.now();
+      await fuzz(replicas.url.replace(/\/graphql$/, ''), way.requests(seeds, tokens), FUZZ_RUNS);
+      console.log(`fuzz through HAProxy, ${way.name.split(':')[0]}: ${FUZZ_RUNS} cases in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    }, 600_000);
+  }
 });

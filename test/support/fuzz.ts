@@ -9,6 +9,7 @@
  * the parsers, resolvers and databases behind.
  */
 import fc from 'fast-check';
+import type { TokenMinter } from '../../scripts/hostile-corpus.js';
 
 /** One generated HTTP request (a path below the gateway's base URL). */
 export interface FuzzRequest {
@@ -96,6 +97,30 @@ export interface FuzzTokens {
   valid: string[];
   /** Expired, forged, for another audience… */
   invalid: string[];
+}
+
+/**
+ * The fuzzer's tokens, minted by the stack under test: valid ones of every role (a clinician, a nurse and public-health
+ * staff of `organizationId`, the patient `patientId`, an admin, and `<organizationId>-his`, a system client publishing
+ * records), and invalid ones (expired, forged signature, not a JWT).
+ */
+export async function fuzzTokens(mint: TokenMinter, organizationId: string, patientId: string): Promise<FuzzTokens> {
+  const clinician = await mint({ sub: 'dr-fuzz', role: 'clinician', org: organizationId });
+  return {
+    valid: [
+      clinician,
+      await mint({ sub: 'nurse-fuzz', role: 'nurse', org: organizationId }),
+      await mint({ sub: 'p-fuzz', role: 'patient', patient: patientId }),
+      await mint({ sub: 'admin-fuzz', role: 'admin' }),
+      await mint({ sub: 'ph-fuzz', role: 'public_health', org: organizationId }),
+      await mint({ sub: `${organizationId}-his`, role: 'system', org: organizationId, client_id: `${organizationId}-his`, scope: 'system/*.cru' }),
+    ],
+    invalid: [
+      await mint({ sub: 'dr-fuzz', role: 'clinician', org: organizationId }, { expiresIn: -600 }),
+      `${clinician.slice(0, -10)}AAAAAAAAAA`,
+      'not.a.jwt',
+    ],
+  };
 }
 
 const authorization = (tokens: FuzzTokens) => fc.oneof(
@@ -431,4 +456,22 @@ export function oauthRequests(tokens: FuzzTokens): fc.Arbitrary<FuzzRequest> {
           : [form, 'text/plain'];
     return { method, path: endpoint, headers: headersWith(clientAuth, type ?? defaultType, extra), body };
   });
+}
+
+// ---------------------------------------------------------------------------
+// Every way in, and running them
+
+/** Every way into the product, each with what its cases cover: the fuzz suite on one stack and the replicated stack's test both run these. */
+export const FUZZ_WAYS: ReadonlyArray<{ name: string; requests: (seeds: GraphQLSeeds, tokens: FuzzTokens) => fc.Arbitrary<FuzzRequest> }> = [
+  { name: 'GraphQL: bodies, variables, extensions (persisted queries), control characters, huge and deep values, aliases', requests: graphqlRequests },
+  { name: 'FHIR: reads, search parameters, resources and Bundles, methods and content types', requests: fhirRequests },
+  { name: 'HL7 v2: segments, fields, encodings, separators and framing over POST /hl7v2', requests: (seeds, tokens) => hl7v2Requests(seeds.organizationId, tokens) },
+  { name: 'OAuth/SMART: authorize, token, introspect, revoke, registration, discovery', requests: (_seeds, tokens) => oauthRequests(tokens) },
+];
+
+/** Sends `runs` generated requests to `base` (the gateway's base URL), one at a time; a failing one is printed by fast-check with the seed that replays it. */
+export async function fuzz(base: string, requests: fc.Arbitrary<FuzzRequest>, runs: number): Promise<void> {
+  await fc.assert(fc.asyncProperty(requests, async (request) => {
+    await sendAndCheck(base, request);
+  }), { numRuns: runs });
 }
