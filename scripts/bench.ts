@@ -135,7 +135,11 @@ interface Round {
    */
   /** Where the slowest 1% of requests spent their time, against the typical request (scripts/bench-slow-requests.ts). */
   slowRequests?: SlowRequestReport;
-  stalls: { cpuSomePercent?: number; ioSomePercent?: number; ioFullPercent?: number; checkpoints?: number; buffersWrittenPerRequest?: number; walFlushesPerRequest?: number };
+  stalls: {
+    cpuSomePercent?: number; ioSomePercent?: number; ioFullPercent?: number; checkpoints?: number; buffersWrittenPerRequest?: number; walFlushesPerRequest?: number;
+    /** The share of the CPUs' time the hypervisor gave to something else (steal), and the busiest other processes (CPU ms in the round). */
+    stealPercent?: number; otherProcesses?: { name: string; ms: number }[];
+  };
 }
 
 const round1 = (n: number) => Math.round(n * 10) / 10;
@@ -216,11 +220,40 @@ function postgresCpuMsSince(before: Map<string, { ticks: number }>): { total: nu
 }
 
 /** The machine's CPU time so far, busy and all, summed over CPUs (/proc/stat). */
-function machineCpuMs(): { busy: number; all: number } {
+function machineCpuMs(): { busy: number; all: number; steal: number } {
   const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
   const all = fields.slice(0, 8).reduce((sum, n) => sum + n, 0);
   const idle = fields[3]! + fields[4]!;
-  return { busy: (all - idle) * TICK_MS, all: all * TICK_MS };
+  // Steal: time the hypervisor ran something else while this machine's virtual CPUs had work (a stall no process sees).
+  return { busy: (all - idle) * TICK_MS, all: all * TICK_MS, steal: (fields[7] ?? 0) * TICK_MS };
+}
+
+/** CPU ticks so far of every process on the machine (kernel threads included), by pid, with its name. */
+function processTicks(): Map<string, { ticks: number; name: string }> {
+  const ticks = new Map<string, { ticks: number; name: string }>();
+  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(') ');
+      const fields = stat.slice(close + 2).split(' ');
+      ticks.set(pid, { ticks: Number(fields[11]) + Number(fields[12]), name: stat.slice(stat.indexOf('(') + 1, close) });
+    } catch { /* the process ended */ }
+  }
+  return ticks;
+}
+
+/**
+ * What else ran during a round: the processes that are neither the services, nor PostgreSQL's, nor this benchmark,
+ * by name, with their CPU ms (the three busiest).
+ */
+function otherProcessesSince(before: Map<string, { ticks: number }>, excluded: Set<string>): { name: string; ms: number }[] {
+  const byName = new Map<string, number>();
+  for (const [pid, now] of processTicks()) {
+    if (excluded.has(pid) || now.name === 'postgres') continue;
+    const used = Math.max(0, now.ticks - (before.get(pid)?.ticks ?? 0)) * TICK_MS;
+    if (used > 0) byName.set(now.name, (byName.get(now.name) ?? 0) + used);
+  }
+  return [...byName].map(([name, ms]) => ({ name, ms })).sort((a, b) => b.ms - a.ms).slice(0, 3);
 }
 
 /**
@@ -294,6 +327,7 @@ async function measure(stack: ProcessStack, set: string, queryName: string, mode
   const pressureBefore = pressure();
   const cpuBefore = Object.fromEntries(SERVICES.map((s) => [s, stack.cpuMs(s)]));
   const postgresBefore = postgresTicks();
+  const processesBefore = processTicks();
   const clientBefore = process.cpuUsage();
   const machineBefore = machineCpuMs();
   const logFiles = Object.fromEntries(SERVICES.flatMap((s) => (stack.services[s].logFile ? [[s, stack.services[s].logFile!]] : [])));
@@ -354,6 +388,8 @@ async function measure(stack: ProcessStack, set: string, queryName: string, mode
   const clientUsage = process.cpuUsage(clientBefore);
   const clientMs = (clientUsage.user + clientUsage.system) / 1000 / latencies.length;
   const machine = machineCpuMs();
+  stalls.stealPercent = round1((100 * (machine.steal - machineBefore.steal)) / Math.max(1, machine.all - machineBefore.all));
+  stalls.otherProcesses = otherProcessesSince(processesBefore, new Set([String(process.pid), ...SERVICES.map((s) => String(stack.services[s].child.pid))]));
   const machineBusyMs = (machine.busy - machineBefore.busy) / latencies.length;
   const servicesMs = SERVICES.reduce((sum, s) => sum + cpu[s], 0);
   latencies.sort((a, b) => a - b);
@@ -448,7 +484,8 @@ try {
       console.log(`  ${describeDiagnosis(result.diagnosis)}`);
       if (result.slowRequests) console.log(`  ${describeSlowRequests(result.slowRequests)}`);
       const st = result.stalls;
-      console.log(`  machine: waiting for a CPU ${st.cpuSomePercent ?? '?'}% of the time, for I/O ${st.ioSomePercent ?? '?'}% (all tasks ${st.ioFullPercent ?? '?'}%)`
+      console.log(`  machine: waiting for a CPU ${st.cpuSomePercent ?? '?'}% of the time, for I/O ${st.ioSomePercent ?? '?'}% (all tasks ${st.ioFullPercent ?? '?'}%), steal ${st.stealPercent ?? '?'}%; `
+        + `busiest other processes ${(st.otherProcesses ?? []).map((p) => `${p.name} ${p.ms} ms`).join(', ') || 'none'}`
         + (st.checkpoints === undefined ? '' : `; PostgreSQL: ${st.checkpoints} checkpoints, ${st.buffersWrittenPerRequest} buffers written and ${st.walFlushesPerRequest} WAL flushes per request`));
     }
   }
