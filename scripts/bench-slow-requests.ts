@@ -93,8 +93,9 @@ const median = (xs: number[]) => {
 
 export interface SlowRequestReport {
   slow: number;
-  /** When each of the slowest was due, in seconds from the round's first request: one moment, or spread out. */
+  /** When each of the slowest was due, in seconds from the round's first request (at `firstAt`): one moment, or spread out. */
   slowAtSeconds: number[];
+  firstAt: string;
   /** Medians over the slowest 1% and over the typical requests (p40–p60). */
   slowest: Breakdown;
   typical: Breakdown;
@@ -150,7 +151,7 @@ export function slowRequests(samples: ClientSample[], logs: Record<string, strin
   const typical = sorted.slice(Math.floor(sorted.length * 0.4), Math.ceil(sorted.length * 0.6));
   const first = Math.min(...samples.map((s) => s.scheduledAt));
   const slowAtSeconds = slow.map((s) => Math.round((s.scheduledAt - first) / 100) / 10).sort((a, b) => a - b);
-  return { slow: slow.length, slowAtSeconds, slowest: breakdown(slow), typical: breakdown(typical) };
+  return { slow: slow.length, slowAtSeconds, firstAt: new Date(first).toISOString(), slowest: breakdown(slow), typical: breakdown(typical) };
 }
 
 /** One line: the slowest 1% against the typical request. */
@@ -158,6 +159,6 @@ export function describeSlowRequests(report: SlowRequestReport): string {
   const r = (n: number) => (Number.isFinite(n) ? String(Math.round(n)) : '?');
   const { slowest: s, typical: t } = report;
   const services = Object.keys({ ...s.services, ...t.services }).sort().map((n) => `${n} ${r(s.services[n] ?? 0)}/${r(t.services[n] ?? 0)}`).join(', ');
-  return `slowest 1% (${report.slow}, due at ${report.slowAtSeconds.join(', ')} s) / typical, medians in ms: latency ${r(s.latencyMs)}/${r(t.latencyMs)}, before the gateway ${r(s.beforeGatewayMs)}/${r(t.beforeGatewayMs)}, `
+  return `slowest 1% (${report.slow}, due at ${report.slowAtSeconds.join(', ')} s after ${report.firstAt.slice(11, 23)}) / typical, medians in ms: latency ${r(s.latencyMs)}/${r(t.latencyMs)}, before the gateway ${r(s.beforeGatewayMs)}/${r(t.beforeGatewayMs)}, `
     + `gateway ${r(s.gatewayMs)}/${r(t.gatewayMs)} (alone ${r(s.gatewayAloneMs)}/${r(t.gatewayAloneMs)}) with ${r(s.inHand)}/${r(t.inHand)} others in hand; ${services}`;
 }

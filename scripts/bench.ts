@@ -139,6 +139,12 @@ interface Round {
     cpuSomePercent?: number; ioSomePercent?: number; ioFullPercent?: number; checkpoints?: number; buffersWrittenPerRequest?: number; walFlushesPerRequest?: number;
     /** The share of the CPUs' time the hypervisor gave to something else (steal), and the busiest other processes (CPU ms in the round). */
     stealPercent?: number; otherProcesses?: { name: string; ms: number }[];
+    /**
+     * The kernel's memory reclaim during the round (/proc/vmstat): MB of file pages it dropped (by kswapd, by
+     * processes waiting on it, or proactively, e.g. DAMON's pageout on a VM), MB read back in after being dropped
+     * (refaults), and major page faults.
+     */
+    reclaim?: { droppedMb: number; droppedByWaitingProcessesMb: number; refaultedMb: number; majorFaults: number; damonPagedOutMb?: number };
   };
 }
 
@@ -226,6 +232,52 @@ function machineCpuMs(): { busy: number; all: number; steal: number } {
   const idle = fields[3]! + fields[4]!;
   // Steal: time the hypervisor ran something else while this machine's virtual CPUs had work (a stall no process sees).
   return { busy: (all - idle) * TICK_MS, all: all * TICK_MS, steal: (fields[7] ?? 0) * TICK_MS };
+}
+
+/** The kernel's counters of /proc/vmstat (page counts). */
+function vmstat(): Map<string, number> {
+  try {
+    return new Map(readFileSync('/proc/vmstat', 'utf8').trim().split('\n').map((line) => line.split(' ') as [string, string]).map(([key, value]) => [key, Number(value)]));
+  } catch {
+    return new Map();
+  }
+}
+
+const DAMON = '/sys/kernel/mm/damon/admin/kdamonds';
+
+/**
+ * Bytes DAMON's schemes have applied their action to so far (on a VM that reclaims memory proactively, the action
+ * is pageout), where the kernel runs DAMON and this process may ask it to update its statistics; else undefined.
+ */
+function damonAppliedBytes(): number | undefined {
+  try {
+    let bytes = 0;
+    for (const kdamond of readdirSync(DAMON).filter((entry) => /^\d+$/.test(entry))) {
+      writeFileSync(`${DAMON}/${kdamond}/state`, 'update_schemes_stats');
+      for (const context of readdirSync(`${DAMON}/${kdamond}/contexts`).filter((entry) => /^\d+$/.test(entry))) {
+        const schemes = `${DAMON}/${kdamond}/contexts/${context}/schemes`;
+        for (const scheme of readdirSync(schemes).filter((entry) => /^\d+$/.test(entry))) bytes += Number(readFileSync(`${schemes}/${scheme}/stats/sz_applied`, 'utf8'));
+      }
+    }
+    return bytes;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the kernel's memory reclaim did since `before` (4 KiB pages, in MB). */
+function reclaimSince(before: Map<string, number>, damonBefore: number | undefined): NonNullable<Round['stalls']['reclaim']> {
+  const after = vmstat();
+  const damonAfter = damonAppliedBytes();
+  const delta = (...keys: string[]) => keys.reduce((sum, key) => sum + (after.get(key) ?? 0) - (before.get(key) ?? 0), 0);
+  const mb = (pages: number) => round1((pages * 4096) / 1048576);
+  return {
+    droppedMb: mb(delta('pgsteal_kswapd', 'pgsteal_direct', 'pgsteal_khugepaged', 'pgsteal_proactive')),
+    droppedByWaitingProcessesMb: mb(delta('pgsteal_direct')),
+    refaultedMb: mb(delta('workingset_refault_file', 'workingset_refault_anon')),
+    majorFaults: delta('pgmajfault'),
+    ...(damonBefore !== undefined && damonAfter !== undefined ? { damonPagedOutMb: round1((damonAfter - damonBefore) / 1048576) } : {}),
+  };
 }
 
 /** CPU ticks so far of every process on the machine (kernel threads included), by pid, with its name. */
@@ -328,6 +380,8 @@ async function measure(stack: ProcessStack, set: string, queryName: string, mode
   const cpuBefore = Object.fromEntries(SERVICES.map((s) => [s, stack.cpuMs(s)]));
   const postgresBefore = postgresTicks();
   const processesBefore = processTicks();
+  const vmBefore = vmstat();
+  const damonBefore = damonAppliedBytes();
   const clientBefore = process.cpuUsage();
   const machineBefore = machineCpuMs();
   const logFiles = Object.fromEntries(SERVICES.flatMap((s) => (stack.services[s].logFile ? [[s, stack.services[s].logFile!]] : [])));
@@ -389,6 +443,7 @@ async function measure(stack: ProcessStack, set: string, queryName: string, mode
   const clientMs = (clientUsage.user + clientUsage.system) / 1000 / latencies.length;
   const machine = machineCpuMs();
   stalls.stealPercent = round1((100 * (machine.steal - machineBefore.steal)) / Math.max(1, machine.all - machineBefore.all));
+  stalls.reclaim = reclaimSince(vmBefore, damonBefore);
   stalls.otherProcesses = otherProcessesSince(processesBefore, new Set([String(process.pid), ...SERVICES.map((s) => String(stack.services[s].child.pid))]));
   const machineBusyMs = (machine.busy - machineBefore.busy) / latencies.length;
   const servicesMs = SERVICES.reduce((sum, s) => sum + cpu[s], 0);
@@ -486,6 +541,8 @@ try {
       const st = result.stalls;
       console.log(`  machine: waiting for a CPU ${st.cpuSomePercent ?? '?'}% of the time, for I/O ${st.ioSomePercent ?? '?'}% (all tasks ${st.ioFullPercent ?? '?'}%), steal ${st.stealPercent ?? '?'}%; `
         + `busiest other processes ${(st.otherProcesses ?? []).map((p) => `${p.name} ${p.ms} ms`).join(', ') || 'none'}`
+        + (st.reclaim ? `; memory reclaim: ${st.reclaim.droppedMb} MB of pages dropped (${st.reclaim.droppedByWaitingProcessesMb} MB by processes waiting for memory), ${st.reclaim.refaultedMb} MB read back, ${st.reclaim.majorFaults} major faults`
+          + (st.reclaim.damonPagedOutMb === undefined ? '' : `, ${st.reclaim.damonPagedOutMb} MB paged out by DAMON`) : '')
         + (st.checkpoints === undefined ? '' : `; PostgreSQL: ${st.checkpoints} checkpoints, ${st.buffersWrittenPerRequest} buffers written and ${st.walFlushesPerRequest} WAL flushes per request`));
     }
   }

@@ -307,11 +307,13 @@ function serviceProblems(service: ServiceInfo, objects: Located[]): string[] {
     check(!!claim && (claim.spec.accessModes ?? []).includes('ReadWriteMany'), 'EXPORT_STORAGE_DIR is a mounted PersistentVolumeClaim, ReadWriteMany');
   }
 
-  // Probes on the service port: alive = /health, ready = /ready.
+  // Probes on the service port: alive = /health, ready = /ready; the gateway is ready once it serves (/health), since
+  // its /ready also fails while any subgraph is not ready, which would take every gateway pod out at once.
   const probe = (kind: string) => container[kind]?.httpGet as { path?: string; port?: number | string } | undefined;
   const onServicePort = (port: number | string | undefined) => port === 'http' || port === service.defaultPort;
+  const readyPath = service === GATEWAY ? '/health' : '/ready';
   check(probe('livenessProbe')?.path === '/health' && onServicePort(probe('livenessProbe')?.port), 'liveness probe GET /health on the service port');
-  check(probe('readinessProbe')?.path === '/ready' && onServicePort(probe('readinessProbe')?.port), 'readiness probe GET /ready on the service port');
+  check(probe('readinessProbe')?.path === readyPath && onServicePort(probe('readinessProbe')?.port), `readiness probe GET ${readyPath} on the service port`);
   check(!container.startupProbe || (probe('startupProbe')?.path === '/health' && onServicePort(probe('startupProbe')?.port)), 'startup probe GET /health on the service port');
 
   // Graceful shutdown: the grace period covers the preStop pause and the drain.
@@ -402,12 +404,15 @@ describe('deploy/kubernetes', () => {
   });
 
   describe('fails on a broken manifest', () => {
-    const labs = written.find((o) => o.object.kind === 'Deployment' && o.object.metadata.name === 'labs')!;
-    const broken = (change: (deployment: any) => void): Located[] => {
-      const copy = structuredClone(labs);
+    /** Every manifest, with the Deployment `name` changed by `change`. */
+    const brokenDeployment = (name: string) => (change: (deployment: any) => void): Located[] => {
+      const deployment = written.find((o) => o.object.kind === 'Deployment' && o.object.metadata.name === name)!;
+      const copy = structuredClone(deployment);
       change(copy.object);
-      return [...all.filter((o) => o !== labs), copy];
+      return [...all.filter((o) => o !== deployment), copy];
     };
+    const broken = brokenDeployment('labs');
+    const brokenGateway = brokenDeployment('gateway');
 
     it('a value of the wrong type or a missing required field', async () => {
       expect(await schemaProblems(broken((d) => (d.spec.template.spec.containers[0].ports[0].containerPort = 'http')))).not.toEqual([]);
@@ -423,18 +428,13 @@ describe('deploy/kubernetes', () => {
     it('a probe on the wrong path, a port or variable the code does not know, a database shared', () => {
       const service = SUBGRAPHS.labs;
       expect(serviceProblems(service, broken((d) => (d.spec.template.spec.containers[0].readinessProbe.httpGet.path = '/health')))).not.toEqual([]);
+      expect(serviceProblems(GATEWAY, brokenGateway((d) => (d.spec.template.spec.containers[0].readinessProbe.httpGet.path = '/ready')))).not.toEqual([]);
       expect(serviceProblems(service, broken((d) => (d.spec.template.spec.containers[0].ports[0].containerPort = 4010)))).not.toEqual([]);
       expect(serviceProblems(service, broken((d) => d.spec.template.spec.containers[0].env.push({ name: 'LABS_DB_URL', value: 'x' })))).not.toEqual([]);
       expect(databaseSecretProblems(broken((d) => (d.spec.template.spec.containers[0].env.find((e: { name: string }) => e.name === 'LABS_DATABASE_URL').valueFrom.secretKeyRef.name = 'identity-database')))).not.toEqual([]);
     });
 
     it('a gateway without the Bulk Data export\'s store or shared files volume', () => {
-      const gateway = all.find((o) => o.object.kind === 'Deployment' && o.object.metadata.name === 'gateway')!;
-      const brokenGateway = (change: (deployment: any) => void): Located[] => {
-        const copy = structuredClone(gateway);
-        change(copy.object);
-        return [...all.filter((o) => o !== gateway), copy];
-      };
       expect(serviceProblems(GATEWAY, all)).toEqual([]);
       const env = (d: any) => d.spec.template.spec.containers[0].env as { name: string; valueFrom?: any }[];
       expect(serviceProblems(GATEWAY, brokenGateway((d) => (env(d).find((e) => e.name === 'EXPORT_DATABASE_URL')!.valueFrom.secretKeyRef.name = 'identity-database')))).not.toEqual([]);

@@ -368,7 +368,14 @@ export function checkDatabaseUrl(url: string, variable = 'the database URL'): st
 export async function openDatabase(url: string, variable?: string): Promise<Database> {
   checkDatabaseUrl(url, variable);
   if (/^postgres(ql)?:\/\//i.test(url)) {
-    const pool = new pg.Pool({ connectionString: url, max: Number(process.env.DATABASE_POOL_SIZE ?? 10) });
+    // Connections stay open once made (idleTimeoutMillis 0; pg-pool's default closes one idle for 10 s). A new one is
+    // slow for its first requests: a fresh server process fills its catalog caches (labs' observation has 16
+    // partitions, the audit trail one per month and shard) and every prepared statement is parsed and planned again.
+    // With the default, a pool shrank in every lull and grew again in the next burst, and the requests that met the
+    // new connections were the benchmark's slowest 1%, due about 10 s apart (docs/performance.md, tail latency).
+    // Idle connections do not keep a process alive (allowExitOnIdle): a script that ends exits, as it did once its
+    // connections had timed out.
+    const pool = new pg.Pool({ connectionString: url, max: Number(process.env.DATABASE_POOL_SIZE ?? 10), idleTimeoutMillis: 0, allowExitOnIdle: true });
     pool.on('error', () => undefined); // idle client errors surface on the next query
     const database = new PostgresDatabase(pool);
     await database.query('SELECT 1');
