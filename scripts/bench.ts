@@ -129,12 +129,12 @@ interface Round {
   rssMb: Record<ServiceName, number>;
   /** What each service's own metrics say it spent on garbage collection, event-loop delay, statements, audit (scripts/bench-diagnosis.ts). */
   diagnosis: Record<string, ServiceDiagnosis>;
+  /** Where the slowest 1% of requests spent their time, against the typical request (scripts/bench-slow-requests.ts). */
+  slowRequests?: SlowRequestReport;
   /**
    * The machine and the database server during the round: the share of time some task waited for a CPU or for I/O
    * (and every task, for I/O: /proc/pressure), and, on PostgreSQL, checkpoints, buffers written and WAL flushes.
    */
-  /** Where the slowest 1% of requests spent their time, against the typical request (scripts/bench-slow-requests.ts). */
-  slowRequests?: SlowRequestReport;
   stalls: {
     cpuSomePercent?: number; ioSomePercent?: number; ioFullPercent?: number; checkpoints?: number; buffersWrittenPerRequest?: number; walFlushesPerRequest?: number;
     /** The share of the CPUs' time the hypervisor gave to something else (steal), and the busiest other processes (CPU ms in the round). */
@@ -188,6 +188,20 @@ async function startTelemetrySink(): Promise<{ url: string; spans: () => number;
 
 const TICK_MS = 10; // /proc reports clock ticks of 1/100 s
 
+/** CPU ticks so far of every process on the machine (kernel threads included), by pid, with its name. */
+function processTicks(): Map<string, { ticks: number; name: string }> {
+  const ticks = new Map<string, { ticks: number; name: string }>();
+  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(') ');
+      const fields = stat.slice(close + 2).split(' ');
+      ticks.set(pid, { ticks: Number(fields[11]) + Number(fields[12]), name: stat.slice(stat.indexOf('(') + 1, close) });
+    } catch { /* the process ended */ }
+  }
+  return ticks;
+}
+
 /**
  * CPU ticks used so far by each of the PostgreSQL server's processes (the
  * postmaster and its backends), by pid: a round counts what each process used
@@ -196,15 +210,13 @@ const TICK_MS = 10; // /proc reports clock ticks of 1/100 s
  */
 function postgresTicks(): Map<string, { ticks: number; database: string }> {
   const ticks = new Map<string, { ticks: number; database: string }>();
-  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+  for (const [pid, process] of processTicks()) {
+    if (process.name !== 'postgres') continue;
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (!stat.includes('(postgres)')) continue;
-      const fields = stat.split(') ')[1]!.split(' ');
       // A backend's title names its database: "postgres: 15/main: postgres fpr_labs 127.0.0.1(38676) idle".
       const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
       const database = /^postgres: (?:\S+: )?\S+ (\S+) \S+\(\d+\)/.exec(title)?.[1] ?? '(server)';
-      ticks.set(pid, { ticks: Number(fields[11]) + Number(fields[12]), database });
+      ticks.set(pid, { ticks: process.ticks, database });
     } catch { /* the process ended */ }
   }
   return ticks;
@@ -278,20 +290,6 @@ function reclaimSince(before: Map<string, number>, damonBefore: number | undefin
     majorFaults: delta('pgmajfault'),
     ...(damonBefore !== undefined && damonAfter !== undefined ? { damonPagedOutMb: round1((damonAfter - damonBefore) / 1048576) } : {}),
   };
-}
-
-/** CPU ticks so far of every process on the machine (kernel threads included), by pid, with its name. */
-function processTicks(): Map<string, { ticks: number; name: string }> {
-  const ticks = new Map<string, { ticks: number; name: string }>();
-  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const close = stat.lastIndexOf(') ');
-      const fields = stat.slice(close + 2).split(' ');
-      ticks.set(pid, { ticks: Number(fields[11]) + Number(fields[12]), name: stat.slice(stat.indexOf('(') + 1, close) });
-    } catch { /* the process ended */ }
-  }
-  return ticks;
 }
 
 /**
@@ -475,6 +473,15 @@ function describeDiagnosis(diagnosis: Record<string, ServiceDiagnosis>): string 
     + (d.auditP99Ms === undefined ? '' : `, audit p99 ≤${d.auditP99Ms} ms (${d.audit50ms} ≥50 ms)`)).join('\n  ');
 }
 
+/** One line: what the machine, its kernel and the database server did during a round. */
+function describeStalls(st: Round['stalls']): string {
+  return `machine: waiting for a CPU ${st.cpuSomePercent ?? '?'}% of the time, for I/O ${st.ioSomePercent ?? '?'}% (all tasks ${st.ioFullPercent ?? '?'}%), steal ${st.stealPercent ?? '?'}%; `
+    + `busiest other processes ${(st.otherProcesses ?? []).map((p) => `${p.name} ${p.ms} ms`).join(', ') || 'none'}`
+    + (st.reclaim ? `; memory reclaim: ${st.reclaim.droppedMb} MB of pages dropped (${st.reclaim.droppedByWaitingProcessesMb} MB by processes waiting for memory), ${st.reclaim.refaultedMb} MB read back, ${st.reclaim.majorFaults} major faults`
+      + (st.reclaim.damonPagedOutMb === undefined ? '' : `, ${st.reclaim.damonPagedOutMb} MB paged out by DAMON`) : '')
+    + (st.checkpoints === undefined ? '' : `; PostgreSQL: ${st.checkpoints} checkpoints, ${st.buffersWrittenPerRequest} buffers written and ${st.walFlushesPerRequest} WAL flushes per request`);
+}
+
 const compiledDir = values.compiled ? compileProduct() : undefined;
 if (large && !existsSync('/proc/self/stat')) throw new Error('the benchmark reads CPU time from /proc (Linux)');
 console.log(`${queries.join(', ')} ${queries.length > 1 ? 'queries' : 'query'}, ${values.rate === 'half' ? 'fixed rate: half of the capacity measured first' : values.rate ? `fixed rate ${values.rate} req/s` : `${values.connections} connections`}, ${seconds} s × ${values.rounds} rounds per mode (${modes.join(', ')}), `
@@ -538,12 +545,7 @@ try {
       console.log(`round ${r + 1} ${variant(set, query, mode)}: ${result.rps} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, CPU ${result.cpuMsPerRequest.total} ms/request (gateway ${result.cpuMsPerRequest.gateway}; PostgreSQL ${result.elsewhere.postgresMs}, client ${result.elsewhere.clientMs}, other ${result.elsewhere.otherMs}; machine ${result.elsewhere.machineBusyPercent}% busy), errors ${result.errors}`);
       console.log(`  ${describeDiagnosis(result.diagnosis)}`);
       if (result.slowRequests) console.log(`  ${describeSlowRequests(result.slowRequests)}`);
-      const st = result.stalls;
-      console.log(`  machine: waiting for a CPU ${st.cpuSomePercent ?? '?'}% of the time, for I/O ${st.ioSomePercent ?? '?'}% (all tasks ${st.ioFullPercent ?? '?'}%), steal ${st.stealPercent ?? '?'}%; `
-        + `busiest other processes ${(st.otherProcesses ?? []).map((p) => `${p.name} ${p.ms} ms`).join(', ') || 'none'}`
-        + (st.reclaim ? `; memory reclaim: ${st.reclaim.droppedMb} MB of pages dropped (${st.reclaim.droppedByWaitingProcessesMb} MB by processes waiting for memory), ${st.reclaim.refaultedMb} MB read back, ${st.reclaim.majorFaults} major faults`
-          + (st.reclaim.damonPagedOutMb === undefined ? '' : `, ${st.reclaim.damonPagedOutMb} MB paged out by DAMON`) : '')
-        + (st.checkpoints === undefined ? '' : `; PostgreSQL: ${st.checkpoints} checkpoints, ${st.buffersWrittenPerRequest} buffers written and ${st.walFlushesPerRequest} WAL flushes per request`));
+      console.log(`  ${describeStalls(result.stalls)}`);
     }
   }
 } finally {
