@@ -22,11 +22,10 @@ export interface ClientSample {
   latencyMs: number;
 }
 
+/** One service's line for a request: when it started and finished it (epoch ms; the line's time less its ms). */
 interface LogLine {
   service: string;
-  path: string;
-  ms: number;
-  /** When the service finished it (epoch ms). */
+  start: number;
   end: number;
 }
 
@@ -62,10 +61,12 @@ function requestLines(logs: Record<string, string>): Map<string, LogLine[]> {
     for (const text of log.split('\n')) {
       if (!text.includes('"msg":"request"')) continue;
       try {
-        const line = JSON.parse(text) as { rid?: string; path?: string; ms?: number; time?: string | number };
+        const line = JSON.parse(text) as { rid?: string; ms?: number; time?: string | number };
         if (!line.rid || typeof line.ms !== 'number' || line.time === undefined) continue;
-        const entry = { service, path: line.path ?? '', ms: line.ms, end: new Date(line.time).getTime() };
-        byRequest.set(line.rid, [...(byRequest.get(line.rid) ?? []), entry]);
+        const end = new Date(line.time).getTime();
+        const entries = byRequest.get(line.rid) ?? [];
+        entries.push({ service, start: end - line.ms, end });
+        byRequest.set(line.rid, entries);
       } catch { /* a line cut at the round's start */ }
     }
   }
@@ -74,10 +75,9 @@ function requestLines(logs: Record<string, string>): Map<string, LogLine[]> {
 
 /** How many milliseconds the lines' intervals cover together (overlaps counted once). */
 function covered(lines: LogLine[]): number {
-  const intervals = lines.map((l) => [l.end - l.ms, l.end] as const).sort((a, b) => a[0] - b[0]);
   let total = 0;
   let reach = -Infinity;
-  for (const [start, end] of intervals) {
+  for (const { start, end } of [...lines].sort((a, b) => a.start - b.start)) {
     if (end <= reach) continue;
     total += end - Math.max(start, reach);
     reach = end;
@@ -124,18 +124,20 @@ interface Breakdown {
 export function slowRequests(samples: ClientSample[], logs: Record<string, string>, gateway = 'gateway'): SlowRequestReport | undefined {
   const lines = requestLines(logs);
   const gatewayLines = [...lines.values()].flatMap((ls) => ls.filter((l) => l.service === gateway));
-  const intervals = gatewayLines.map((l) => [l.end - l.ms, l.end] as const).sort((a, b) => a[0] - b[0]);
-  const inHandAt = (at: number) => intervals.filter(([start, end]) => start < at && end > at).length;
+  const inHandAt = (at: number) => gatewayLines.filter(({ start, end }) => start < at && end > at).length;
   const sorted = samples.filter((s) => s.requestId && lines.has(s.requestId)).sort((a, b) => a.latencyMs - b.latencyMs);
   if (sorted.length < 100) return undefined;
   const breakdown = (group: ClientSample[]): Breakdown => {
     const rows = group.map((sample) => {
       const own = lines.get(sample.requestId!)!;
       const gw = own.find((l) => l.service === gateway);
-      const start = gw ? gw.end - gw.ms : NaN;
+      const gatewayMs = gw ? gw.end - gw.start : NaN;
       const services: Record<string, number> = {};
-      for (const l of own) if (l.service !== gateway) services[l.service] = (services[l.service] ?? 0) + l.ms;
-      return { latency: sample.latencyMs, before: start - sample.scheduledAt, gateway: gw?.ms ?? NaN, alone: gw ? (gw.ms - covered(own.filter((l) => l !== gw))) : NaN, inHand: gw ? inHandAt(start) : NaN, services };
+      for (const l of own) if (l.service !== gateway) services[l.service] = (services[l.service] ?? 0) + l.end - l.start;
+      return {
+        latency: sample.latencyMs, before: (gw?.start ?? NaN) - sample.scheduledAt, gateway: gatewayMs,
+        alone: gatewayMs - covered(own.filter((l) => l !== gw)), inHand: gw ? inHandAt(gw.start) : NaN, services,
+      };
     });
     const names = [...new Set(rows.flatMap((r) => Object.keys(r.services)))].sort();
     return {

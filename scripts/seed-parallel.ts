@@ -231,23 +231,22 @@ export async function restoreConstraints(urls: Record<string, string>, options: 
     done++;
     options.onStep?.(done, total, item.statement);
   };
+  // Each table's size in bytes, one query per database; a partitioned table's own size is 0, so its partitions' sizes
+  // (what its builds sort) are added up.
   const sizes = new Map<string, number>();
   await Promise.all(Object.values(urls).map(async (url) => {
+    const tables = [...new Set(work.filter((w) => w.url === url).flatMap((w) => tableOf(w.statement) ?? []))];
     const client = await connect(url);
     try {
-      for (const item of work.filter((w) => w.url === url)) {
-        const table = tableOf(item.statement);
-        if (!table) continue;
-        // A partitioned table's own size is 0: its partitions' sizes are what its builds sort.
-        const { rows: [row] } = await client.query<{ bytes: string }>(
-          `SELECT coalesce(sum(pg_relation_size(relid)), 0)::text AS bytes FROM pg_partition_tree(to_regclass($1))`, [table]);
-        sizes.set(`${url} ${item.ordinal}`, Number(row?.bytes ?? 0));
-      }
+      const { rows } = await client.query<{ name: string; bytes: string }>(
+        `SELECT t AS name, (SELECT coalesce(sum(pg_relation_size(relid)), 0) FROM pg_partition_tree(to_regclass(t)))::text AS bytes
+           FROM unnest($1::text[]) AS t`, [tables]);
+      for (const row of rows) sizes.set(`${url} ${row.name}`, Number(row.bytes));
     } finally {
       await client.end();
     }
   }));
-  const size = (item: { url: string; ordinal: number }) => sizes.get(`${item.url} ${item.ordinal}`) ?? 0;
+  const size = (item: { url: string; statement: string }) => sizes.get(`${item.url} ${tableOf(item.statement)}`) ?? 0;
   // A foreign key needs only the key it references (a primary key or unique constraint of that table): those keys
   // are built first, and each database's foreign keys start once its referenced keys are there.
   const referenced = new Set(work.filter((w) => w.phase === 2).map((w) => `${w.url} ${/ REFERENCES (\S+?)\(/.exec(w.statement)?.[1]}`));
