@@ -231,15 +231,15 @@ export async function restoreConstraints(urls: Record<string, string>, options: 
     done++;
     options.onStep?.(done, total, item.statement);
   };
-  // Each table's size in bytes, one query per database; a partitioned table's own size is 0, so its partitions' sizes
-  // (what its builds sort) are added up.
+  // Each table's size in bytes, one query per database: its own, plus its partitions' (a partitioned table's own
+  // size is 0; pg_partition_tree lists nothing for a table that is not partitioned).
   const sizes = new Map<string, number>();
   await Promise.all(Object.values(urls).map(async (url) => {
     const tables = [...new Set(work.filter((w) => w.url === url).flatMap((w) => tableOf(w.statement) ?? []))];
     const client = await connect(url);
     try {
       const { rows } = await client.query<{ name: string; bytes: string }>(
-        `SELECT t AS name, (SELECT coalesce(sum(pg_relation_size(relid)), 0) FROM pg_partition_tree(to_regclass(t)))::text AS bytes
+        `SELECT t AS name, (pg_relation_size(to_regclass(t)) + (SELECT coalesce(sum(pg_relation_size(relid)), 0) FROM pg_partition_tree(to_regclass(t))))::text AS bytes
            FROM unnest($1::text[]) AS t`, [tables]);
       for (const row of rows) sizes.set(`${url} ${row.name}`, Number(row.bytes));
     } finally {
